@@ -1,0 +1,1 @@
+"""Curated demo records and deterministic generators of demo and sample data."""

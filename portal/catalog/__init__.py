@@ -1,0 +1,1 @@
+"""Records, versions, PIDs, the record JSON schema and importers."""

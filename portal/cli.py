@@ -1,0 +1,147 @@
+"""`portal …` commands: database, records, settings, serving and the embedded stack."""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+
+import click
+
+from portal.errors import PortalError
+from portal.services import Services, build_services
+from portal.settings import load_settings, settings_table_markdown
+
+
+def _services() -> Services:
+    return build_services(load_settings())
+
+
+def _fail(err: PortalError) -> None:
+    click.secho(f"error: {err.message}", fg="red", err=True)
+    sys.exit(1)
+
+
+@click.group()
+@click.version_option(package_name="portal")
+def main() -> None:
+    """Open-data portal for experiment data."""
+
+
+@main.group()
+def db() -> None:
+    """Database schema."""
+
+
+@db.command("upgrade")
+def db_upgrade() -> None:
+    """Apply alembic migrations up to the newest schema."""
+    svc = _services()
+    click.echo(f"database at {svc.settings.database_url} is up to date")
+
+
+@main.group()
+def records() -> None:
+    """Load and inspect records."""
+
+
+@records.command("load")
+@click.argument("paths", nargs=-1, required=True, type=click.Path(exists=True, path_type=Path))
+@click.option("--index-dir", type=click.Path(file_okay=False, path_type=Path),
+              help="Directory holding the *_file_index.json|txt files the records name.")
+def records_load(paths: tuple[Path, ...], index_dir: Path | None) -> None:
+    """Load record files (our YAML/JSON, or CERN Open Data record JSON). Each file loads whole or not at all."""
+    from portal.catalog.importers import IndexLocator, read_record_file
+
+    svc = _services()
+    locator = IndexLocator(index_dir or svc.settings.index_dir or None)
+    files = sorted(p for path in paths for p in ([path] if path.is_file() else
+                                                  [*path.rglob("*.json"), *path.rglob("*.y*ml")])
+                   if not p.name.endswith(("_file_index.json",)))
+    failed = 0
+    counts = {"created": 0, "updated": 0, "unchanged": 0}
+    for path in files:
+        try:
+            inputs = read_record_file(path, locator)
+            results = svc.catalog.load(inputs)
+        except PortalError as err:
+            failed += 1
+            click.secho(f"refused {err.message}", fg="red", err=True)
+            continue
+        for res in results:
+            counts[res.action] += 1
+            for warning in res.warnings:
+                click.secho(f"warning: {warning}", fg="yellow", err=True)
+        click.echo(f"{path}: {len(results)} record(s) " +
+                   ", ".join(f"{sum(r.action == a for r in results)} {a}" for a in counts))
+    click.echo(f"loaded {len(files) - failed} of {len(files)} file(s): "
+               + ", ".join(f"{n} {a}" for a, n in counts.items()))
+    if failed:
+        sys.exit(1)
+
+
+@records.command("show")
+@click.argument("recid", type=int)
+def records_show(recid: int) -> None:
+    """Print a record's JSON (file indices summarised)."""
+    from portal.catalog.serialize import stream_record_json
+
+    svc = _services()
+    try:
+        view = svc.catalog.get(recid, include_drafts=True)
+    except PortalError as err:
+        _fail(err)
+    text = "".join(stream_record_json(view, svc.settings.base_url, indices="summary", entries=lambda k: []))
+    click.echo(json.dumps(json.loads(text), indent=2))
+
+
+@records.command("new-version")
+@click.argument("recid", type=int)
+def records_new_version(recid: int) -> None:
+    """Start a new version (a draft copy of the latest) of the record's concept."""
+    try:
+        view = _services().catalog.new_version(recid)
+    except PortalError as err:
+        _fail(err)
+    click.echo(f"draft {view.recid} created as version {view.version_index} of concept {view.concept_recid}")
+
+
+@records.command("publish")
+@click.argument("recid", type=int)
+def records_publish(recid: int) -> None:
+    """Publish a draft version: it gets its DOI and becomes the latest version."""
+    try:
+        view = _services().catalog.publish(recid)
+    except PortalError as err:
+        _fail(err)
+    click.echo(f"published {view.recid} with DOI {view.doi} (concept DOI {view.concept_doi})")
+
+
+@main.command("settings")
+@click.option("--markdown", is_flag=True, help="Print the README's settings table.")
+def settings_cmd(markdown: bool) -> None:
+    """Show the resolved settings (or the declaration table)."""
+    if markdown:
+        click.echo(settings_table_markdown())
+        return
+    for name, value in load_settings().values.items():
+        click.echo(f"{name} = {value!r}")
+
+
+@main.command("serve")
+@click.option("--workers", default=2, show_default=True, help="gunicorn worker processes")
+@click.option("--threads", default=8, show_default=True, help="threads per worker")
+def serve(workers: int, threads: int) -> None:
+    """Serve the portal with gunicorn on PORTAL_HOST:PORTAL_PORT."""
+    from portal.stack import serve_web
+
+    serve_web(load_settings(), workers=workers, threads=threads)
+
+
+@main.command("stack")
+@click.option("--demo/--no-demo", default=None, help="Load the demo catalogue first (default: PORTAL_LOAD_DEMO).")
+def stack(demo: bool | None) -> None:
+    """Start the embedded stack used by `make run`: migrate, load the demo catalogue, serve."""
+    from portal.stack import run_stack
+
+    run_stack(load_settings(), load_demo=demo)

@@ -1,0 +1,14 @@
+"""Alembic environment: migrations run on the engine handed over by `portal.db.migrate`."""
+
+from alembic import context
+
+from portal.db.models import Base
+
+config = context.config
+engine = config.attributes["engine"]
+
+with engine.begin() as connection:
+    context.configure(connection=connection, target_metadata=Base.metadata,
+                      render_as_batch=connection.dialect.name == "sqlite")
+    with context.begin_transaction():
+        context.run_migrations()

@@ -1,0 +1,99 @@
+"""SQLAlchemy 2 models of the catalogue. Every schema change goes through an alembic migration."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy import JSON, BigInteger, DateTime, ForeignKey, Index, Integer, String, Text, UniqueConstraint
+from sqlalchemy.dialects.postgresql import JSONB
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+
+# JSONB on PostgreSQL (indexable, compact), plain JSON text elsewhere.
+JSONType = JSON().with_variant(JSONB(), "postgresql")
+# Integer primary keys must be INTEGER on SQLite to alias rowid (autoincrement).
+BigIntPK = BigInteger().with_variant(Integer(), "sqlite")
+
+
+def utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+class Base(DeclarativeBase):
+    pass
+
+
+class Concept(Base):
+    """The concept of a versioned record: its id and DOI always resolve to the latest published version."""
+
+    __tablename__ = "concepts"
+
+    recid: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)
+    doi: Mapped[str | None] = mapped_column(String(255), unique=True)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+
+
+class Record(Base):
+    """One version of a record (draft or published). Metadata is the validated record JSON without files."""
+
+    __tablename__ = "records"
+
+    recid: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)
+    concept_recid: Mapped[int] = mapped_column(ForeignKey("concepts.recid"), index=True)
+    version_index: Mapped[int] = mapped_column(Integer)
+    status: Mapped[str] = mapped_column(String(16), index=True)  # "draft" | "published"
+    doi: Mapped[str | None] = mapped_column(String(255), unique=True)
+    title: Mapped[str] = mapped_column(Text)
+    type_primary: Mapped[str] = mapped_column(String(64), index=True)
+    data: Mapped[dict[str, Any]] = mapped_column("metadata", JSONType)
+    content_hash: Mapped[str] = mapped_column(String(64))
+    files_hash: Mapped[str] = mapped_column(String(64))
+    revision: Mapped[int] = mapped_column(Integer, default=1)
+    source: Mapped[str | None] = mapped_column(Text)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow, index=True)
+    published_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+
+    __table_args__ = (UniqueConstraint("concept_recid", "version_index", name="uq_records_concept_version"),)
+
+
+class FileIndex(Base):
+    """A file index of a record (CERN's index.json/index.txt pair); its entries are rows of `files`."""
+
+    __tablename__ = "file_indices"
+
+    id: Mapped[int] = mapped_column(BigIntPK, primary_key=True, autoincrement=True)
+    recid: Mapped[int] = mapped_column(ForeignKey("records.recid", ondelete="CASCADE"), index=True)
+    position: Mapped[int] = mapped_column(Integer)
+    key: Mapped[str] = mapped_column(String(512))
+    description: Mapped[str | None] = mapped_column(Text)
+    number_files: Mapped[int] = mapped_column(BigInteger, default=0)
+    size: Mapped[int] = mapped_column(BigInteger, default=0)
+    # Where the index file itself lives (root:// URI of index.json), when known.
+    uri: Mapped[str | None] = mapped_column(Text)
+
+    __table_args__ = (UniqueConstraint("recid", "key", name="uq_file_indices_recid_key"),)
+
+
+class File(Base):
+    """A file of a record: a direct file (index_id NULL) or an entry of a file index.
+
+    ``position`` is dense (0..n-1) within (recid, index_id), so any page is a range scan.
+    """
+
+    __tablename__ = "files"
+
+    id: Mapped[int] = mapped_column(BigIntPK, primary_key=True, autoincrement=True)
+    recid: Mapped[int] = mapped_column(ForeignKey("records.recid", ondelete="CASCADE"))
+    index_id: Mapped[int | None] = mapped_column(ForeignKey("file_indices.id", ondelete="CASCADE"))
+    position: Mapped[int] = mapped_column(BigInteger)
+    key: Mapped[str] = mapped_column(Text)
+    filename: Mapped[str | None] = mapped_column(Text)
+    uri: Mapped[str | None] = mapped_column(Text)
+    size: Mapped[int | None] = mapped_column(BigInteger)
+    checksum: Mapped[str | None] = mapped_column(String(80))
+    type: Mapped[str | None] = mapped_column(String(64))
+    description: Mapped[str | None] = mapped_column(Text)
+    availability: Mapped[str | None] = mapped_column(String(32))
+
+    __table_args__ = (Index("ix_files_recid_index_position", "recid", "index_id", "position"),)

@@ -1,0 +1,69 @@
+"""Domain errors, raised by services and mapped to HTTP (problem+json) in one place, `portal.web.problems`."""
+
+from __future__ import annotations
+
+
+class PortalError(Exception):
+    """Base of the domain errors. ``title`` is short and fixed per class; ``detail`` names what is wrong."""
+
+    status = 500
+    title = "Internal error"
+
+    def __init__(self, detail: str, *, source: str | None = None, record: str | int | None = None,
+                 field: str | None = None) -> None:
+        self.detail = detail
+        self.source = source
+        self.record = record
+        self.field = field
+        super().__init__(self.message)
+
+    @property
+    def message(self) -> str:
+        """One line naming where the problem is (file, record, field) and what it is."""
+        where = []
+        if self.source:
+            where.append(str(self.source))
+        if self.record is not None:
+            where.append(f"record {self.record}")
+        if self.field:
+            where.append(f"field {self.field}")
+        return f"{': '.join(where)}: {self.detail}" if where else self.detail
+
+    def to_problem(self) -> dict[str, object]:
+        problem: dict[str, object] = {"type": "about:blank", "title": self.title, "status": self.status,
+                                      "detail": self.message}
+        for key in ("source", "record", "field"):
+            value = getattr(self, key)
+            if value is not None:
+                problem[key] = value
+        return problem
+
+
+class Invalid(PortalError):
+    status = 400
+    title = "Invalid input"
+
+
+class NotFound(PortalError):
+    status = 404
+    title = "Not found"
+
+
+class Gone(PortalError):
+    status = 410
+    title = "Gone"
+
+
+class Conflict(PortalError):
+    status = 409
+    title = "Conflict"
+
+
+class Forbidden(PortalError):
+    status = 403
+    title = "Forbidden"
+
+
+class Unavailable(PortalError):
+    status = 503
+    title = "Service unavailable"

@@ -1,0 +1,143 @@
+"""Every setting of the portal, declared once: name, type, default and help.
+
+Values come from ``PORTAL_<NAME>`` environment variables or from a mapping passed to
+:func:`load_settings` (tests build apps from a dict). The README's settings table is generated
+from :data:`DECLARATIONS` (``portal settings --markdown``) and a test keeps the two in step.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from portal.errors import Invalid
+
+ENV_PREFIX = "PORTAL_"
+
+
+def _parse_bool(text: str) -> bool:
+    lowered = text.strip().lower()
+    if lowered in {"1", "true", "yes", "on"}:
+        return True
+    if lowered in {"0", "false", "no", "off", ""}:
+        return False
+    raise ValueError(f"expected a boolean (true/false), got {text!r}")
+
+
+_PARSERS: dict[type, Callable[[str], Any]] = {str: str, int: int, bool: _parse_bool, float: float}
+
+
+@dataclass(frozen=True)
+class Setting:
+    """One declared setting. ``default`` may be a callable taking the settings read so far."""
+
+    name: str
+    type: type
+    default: Any
+    help: str
+
+    @property
+    def env(self) -> str:
+        return ENV_PREFIX + self.name.upper()
+
+    def parse(self, raw: Any) -> Any:
+        if isinstance(raw, self.type):
+            return raw
+        try:
+            return _PARSERS[self.type](str(raw))
+        except ValueError as exc:
+            raise Invalid(f"setting {self.env}: {exc}", field=self.env) from exc
+
+    def default_text(self) -> str:
+        if callable(self.default):
+            return self.default.__doc__ or "(derived)"
+        return repr(self.default) if self.default != "" else '""'
+
+
+def _var_dir(values: Mapping[str, Any]) -> str:
+    """`var/` under the current directory"""
+    return str(Path.cwd() / "var")
+
+
+def _database_url(values: Mapping[str, Any]) -> str:
+    """SQLite file `<var_dir>/portal.sqlite`"""
+    return f"sqlite:///{Path(values['var_dir']) / 'portal.sqlite'}"
+
+
+DECLARATIONS: tuple[Setting, ...] = (
+    Setting("var_dir", str, _var_dir, "Directory for the embedded database and runtime state."),
+    Setting("database_url", str, _database_url, "SQLAlchemy URL of the catalogue database (SQLite or PostgreSQL)."),
+    Setting("secret_key", str, "dev-only-not-secret", "Flask secret key; set a real one in production."),
+    Setting("base_url", str, "http://127.0.0.1:5000", "Public URL of the portal, used in links and exports."),
+    Setting("host", str, "127.0.0.1", "Address the web server binds to."),
+    Setting("port", int, 5000, "Port the web server listens on."),
+    Setting("site_name", str, "Open Experiment Data Portal", "Name shown on pages and used as publisher."),
+    Setting("pid_provider", str, "local", "PID/DOI provider: `local` mints DOIs under `doi_prefix` without registering them."),
+    Setting("doi_prefix", str, "10.5072", "DOI prefix for minted DOIs (10.5072 is DataCite's test prefix)."),
+    Setting("doi_namespace", str, "portal", "Namespace between prefix and number in minted DOIs (`prefix/namespace.N`)."),
+    Setting("first_recid", int, 100000, "Smallest recid given to new records; imported records keep theirs."),
+    Setting("index_dir", str, "", "Directory searched for file-index files (`*_file_index.json|txt`) named by imported records."),
+    Setting(
+        "api_expand_file_indices",
+        bool,
+        True,
+        "Expand `_file_indices` entries in `/api/records/<recid>` by default (as CERN Open Data does); "
+        "`?file_indices=summary` or `?skip_files=1` ask for less.",
+    ),
+    Setting("curator_token", str, "", "Bearer token for the write API (new versions, drafts, publish); empty disables it."),
+    Setting("api_max_page_size", int, 1000, "Largest `size` accepted by paginated APIs."),
+    Setting("load_demo", bool, True, "Load the demo catalogue from `datasets/records` when `portal stack` starts."),
+)
+
+_BY_NAME = {s.name: s for s in DECLARATIONS}
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Resolved settings; attribute access by declared name."""
+
+    values: Mapping[str, Any] = field(default_factory=dict)
+
+    def __getattr__(self, name: str) -> Any:
+        try:
+            return self.values[name]
+        except KeyError:
+            raise AttributeError(name) from None
+
+    def with_overrides(self, **overrides: Any) -> Settings:
+        return load_settings({**self.values, **overrides}, environ={})
+
+
+def load_settings(overrides: Mapping[str, Any] | None = None, environ: Mapping[str, str] | None = None) -> Settings:
+    """Resolve every declared setting: explicit overrides, then ``PORTAL_*`` variables, then defaults.
+
+    Raises :class:`Invalid` for an unknown override name or an unparsable value.
+    """
+    overrides = dict(overrides or {})
+    environ = os.environ if environ is None else environ
+    unknown = set(overrides) - set(_BY_NAME)
+    if unknown:
+        raise Invalid(f"unknown setting(s): {', '.join(sorted(unknown))}")
+    values: dict[str, Any] = {}
+    for setting in DECLARATIONS:
+        if setting.name in overrides:
+            values[setting.name] = setting.parse(overrides[setting.name])
+        elif setting.env in environ:
+            values[setting.name] = setting.parse(environ[setting.env])
+        elif callable(setting.default):
+            values[setting.name] = setting.default(values)
+        else:
+            values[setting.name] = setting.default
+    return Settings(values)
+
+
+def settings_table_markdown() -> str:
+    """The README's settings table, generated from the declarations."""
+    lines = ["| variable | type | default | meaning |", "|---|---|---|---|"]
+    for s in DECLARATIONS:
+        default = s.default_text().replace("|", "\\|")
+        lines.append(f"| `{s.env}` | {s.type.__name__} | {default} | {s.help} |")
+    return "\n".join(lines)

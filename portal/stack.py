@@ -1,0 +1,56 @@
+"""The embedded stack behind `make run`: database, demo catalogue and the web server.
+
+Later parts (XRootD, Dask, JupyterHub) join here, each started and stopped by this module.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import click
+
+from portal.settings import Settings
+
+DEMO_RECORDS = Path(__file__).resolve().parent.parent / "datasets" / "records"
+
+
+def load_demo_catalogue(settings: Settings) -> None:
+    from portal.catalog.importers import IndexLocator, read_record_file
+    from portal.services import build_services
+
+    svc = build_services(settings)
+    locator = IndexLocator(settings.index_dir or None)
+    for path in sorted(DEMO_RECORDS.glob("*.y*ml")):
+        results = svc.catalog.load(read_record_file(path, locator))
+        click.echo(f"demo: {path.name}: " + ", ".join(f"{r.recid} {r.action}" for r in results))
+    svc.close()
+
+
+def serve_web(settings: Settings, *, workers: int = 2, threads: int = 8) -> None:
+    from gunicorn.app.base import BaseApplication
+
+    from portal.app import create_app
+
+    class _App(BaseApplication):  # type: ignore[misc]
+        def load_config(self) -> None:
+            self.cfg.set("bind", f"{settings.host}:{settings.port}")
+            self.cfg.set("workers", workers)
+            self.cfg.set("threads", threads)
+            self.cfg.set("worker_class", "gthread")
+            self.cfg.set("timeout", 300)
+            self.cfg.set("accesslog", "-")
+
+        def load(self):  # type: ignore[no-untyped-def]
+            return create_app(settings)
+
+    click.echo(f"portal on http://{settings.host}:{settings.port}/")
+    _App().run()
+
+
+def run_stack(settings: Settings, *, load_demo: bool | None = None) -> None:
+    from portal.services import build_services
+
+    build_services(settings).close()  # migrations, once, before workers start
+    if settings.load_demo if load_demo is None else load_demo:
+        load_demo_catalogue(settings)
+    serve_web(settings)

@@ -1,0 +1,24 @@
+"""Web layer: blueprints that parse requests, call one service and render. No SQL or file I/O here."""
+
+from __future__ import annotations
+
+from flask import Flask, current_app
+
+from portal.services import Services
+
+
+def services() -> Services:
+    return current_app.extensions["portal"]
+
+
+def register_blueprints(app: Flask) -> None:
+    from portal.web import api, pages, problems
+
+    problems.register(app)
+
+    @app.context_processor
+    def _site() -> dict[str, object]:
+        return {"site_name": services().settings.site_name}
+
+    app.register_blueprint(api.bp)
+    app.register_blueprint(pages.bp)

@@ -1,0 +1,156 @@
+"""JSON API, compatible with the CERN Open Data portal's record endpoints and Zenodo's version endpoints."""
+
+from __future__ import annotations
+
+import hmac
+import re
+from typing import Any
+
+from flask import Blueprint, Response, jsonify, redirect, request, stream_with_context, url_for
+
+from portal.catalog.serialize import record_envelope, stream_record_json
+from portal.errors import Forbidden, Invalid
+from portal.web import services
+
+bp = Blueprint("api", __name__, url_prefix="/api")
+
+_FIELD_QUERY = re.compile(r'^\s*(doi|title|recid):\s*(?:"((?:[^"\\]|\\.)*)"|(\S+))\s*$')
+_TRUE = {"1", "true", "yes", ""}
+
+
+def int_arg(name: str, default: int, *, minimum: int = 1, maximum: int | None = None) -> int:
+    raw = request.args.get(name)
+    if raw is None:
+        return default
+    try:
+        value = int(raw)
+    except ValueError:
+        raise Invalid(f"{name} must be an integer, got {raw!r}", field=name) from None
+    if value < minimum or (maximum is not None and value > maximum):
+        bounds = f"between {minimum} and {maximum}" if maximum is not None else f"at least {minimum}"
+        raise Invalid(f"{name} must be {bounds}, got {value}", field=name)
+    return value
+
+
+def _require_curator() -> None:
+    token = services().settings.curator_token
+    given = request.headers.get("Authorization", "").removeprefix("Bearer ").strip()
+    if not token:
+        raise Forbidden("write API is disabled: set PORTAL_CURATOR_TOKEN to enable it")
+    if not hmac.compare_digest(given, token):
+        raise Forbidden("a valid curator token is required (Authorization: Bearer <token>)")
+
+
+@bp.get("/records/<int:recid>")
+def record(recid: int) -> Any:
+    catalog = services().catalog
+    target, is_concept = catalog.resolve(recid)
+    if is_concept:
+        return redirect(url_for("api.record", recid=target, **request.args), code=302)
+    view = catalog.get(target)
+    mode = request.args.get("file_indices")
+    if request.args.get("skip_files", "0").lower() in _TRUE:
+        mode = "none"
+    if mode is None:
+        mode = "expand" if services().settings.api_expand_file_indices else "summary"
+    if mode not in ("expand", "summary", "none"):
+        raise Invalid(f"file_indices must be expand, summary or none, got {mode!r}", field="file_indices")
+    base = services().settings.base_url
+    body = stream_record_json(view, base, indices=mode,
+                              entries=lambda key: catalog.iter_index_entries(view.recid, key))
+    return Response(stream_with_context(body), mimetype="application/json")
+
+
+@bp.get("/records/<int:recid>/versions")
+def versions(recid: int) -> Any:
+    base = services().settings.base_url
+    items = services().catalog.versions(recid)
+    hits = []
+    for v in items:
+        env = record_envelope(v, base)
+        env["metadata"].pop("files", None)
+        hits.append(env)
+    return jsonify({"hits": {"total": len(hits), "hits": hits},
+                    "links": {"self": f"{base.rstrip('/')}/api/records/{recid}/versions"}})
+
+
+@bp.get("/records/<int:recid>/versions/latest")
+def latest(recid: int) -> Any:
+    catalog = services().catalog
+    concept = catalog.versions(recid)
+    return redirect(url_for("api.record", recid=concept[0].recid), code=302)
+
+
+@bp.post("/records/<int:recid>/versions")
+def new_version(recid: int) -> Any:
+    _require_curator()
+    view = services().catalog.new_version(recid)
+    return jsonify(record_envelope(view, services().settings.base_url)), 201
+
+
+@bp.put("/records/<int:recid>/draft")
+def update_draft(recid: int) -> Any:
+    _require_curator()
+    body = request.get_json(silent=True)
+    if not isinstance(body, dict) or not isinstance(body.get("metadata"), dict):
+        raise Invalid("body must be a JSON object with a `metadata` object", field="metadata")
+    view = services().catalog.update_draft(recid, body["metadata"], files=body.get("files"))
+    return jsonify(record_envelope(view, services().settings.base_url))
+
+
+@bp.post("/records/<int:recid>/draft/actions/publish")
+def publish(recid: int) -> Any:
+    _require_curator()
+    view = services().catalog.publish(recid)
+    return jsonify(record_envelope(view, services().settings.base_url)), 202
+
+
+@bp.get("/records/<int:recid>/files")
+def files(recid: int) -> Any:
+    cfg = services().settings
+    size = int_arg("size", 20, maximum=cfg.api_max_page_size)
+    page = int_arg("page", 1)
+    index = request.args.get("index") or None
+    result = services().catalog.list_files(recid, index_key=index, page=page, size=size)
+    base = f"{cfg.base_url.rstrip('/')}/api/records/{recid}/files"
+    extra = f"&index={index}" if index else ""
+    links = {"self": f"{base}?page={page}&size={size}{extra}",
+             "first": f"{base}?page=1&size={size}{extra}",
+             "last": f"{base}?page={result.pages}&size={size}{extra}"}
+    if page > 1:
+        links["prev"] = f"{base}?page={page - 1}&size={size}{extra}"
+    if page < result.pages:
+        links["next"] = f"{base}?page={page + 1}&size={size}{extra}"
+    return jsonify({"hits": {"total": result.total, "hits": result.items}, "page": page, "size": size,
+                    "links": links})
+
+
+@bp.get("/records")
+@bp.get("/records/")
+def search() -> Any:
+    """Record lookups: `q=doi:"…"`, `title:"…"`, `recid:N`, or the whole catalogue in recid order."""
+    cfg = services().settings
+    catalog = services().catalog
+    size = int_arg("size", 10, maximum=cfg.api_max_page_size)
+    page = int_arg("page", 1)
+    q = (request.args.get("q") or "").strip()
+    base = cfg.base_url
+    if q:
+        match = _FIELD_QUERY.match(q)
+        if not match:
+            raise Invalid('this portal answers `doi:"…"`, `title:"…"` and `recid:N` queries here', field="q")
+        field, value = match.group(1), (match.group(2) if match.group(2) is not None else match.group(3))
+        views = catalog.lookup(field, value.replace('\\"', '"'))
+        items = views[(page - 1) * size: page * size]
+        total = len(views)
+    else:
+        recids = catalog.list_recids(after=0, limit=page * size)[(page - 1) * size:]
+        items = [catalog.get(r) for r in recids]
+        total = catalog.count_published()
+    hits = []
+    for view in items:
+        env = record_envelope(view, base)
+        env["metadata"].pop("files", None)  # search hits never carry file lists
+        hits.append(env)
+    return jsonify({"hits": {"total": total, "hits": hits}, "aggregations": {},
+                    "links": {"self": request.url}})

@@ -1,0 +1,45 @@
+"""Shared fixtures: settings for a throw-away portal on SQLite or on a real PostgreSQL server."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from tests.support.postgres import postgres_server, reset_database
+
+ROOT = Path(__file__).resolve().parent.parent
+SHARED = ROOT.parent / "shared"
+CORPUS = SHARED / "corpus" / "cernopendata"
+
+
+@pytest.fixture(scope="session")
+def postgres_url() -> Iterator[str]:
+    url = os.environ.get("PORTAL_TEST_POSTGRES_URL")
+    if url:
+        yield url
+        return
+    try:
+        with postgres_server() as started:
+            yield started
+    except (RuntimeError, OSError) as exc:
+        if os.environ.get("PORTAL_TEST_REQUIRE_POSTGRES"):
+            raise
+        pytest.skip(f"no PostgreSQL available: {exc}")
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
+    if request.param == "sqlite":
+        return f"sqlite:///{tmp_path / 'portal.sqlite'}"
+    url = request.getfixturevalue("postgres_url")
+    reset_database(url)
+    return url
+
+
+@pytest.fixture
+def settings_dict(database_url: str, tmp_path: Path) -> dict[str, object]:
+    return {"database_url": database_url, "var_dir": str(tmp_path / "var"), "base_url": "http://portal.test",
+            "curator_token": "test-curator-token", "first_recid": 100000}

@@ -1,0 +1,1 @@
+"""Helpers the test suites share: real servers started and stopped by the tests."""
