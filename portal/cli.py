@@ -119,8 +119,16 @@ def records_publish(recid: int) -> None:
 
 @main.command("settings")
 @click.option("--markdown", is_flag=True, help="Print the README's settings table.")
-def settings_cmd(markdown: bool) -> None:
+@click.option("--update-readme", type=click.Path(exists=True, dir_okay=False, path_type=Path),
+              help="Rewrite the settings table between the markers of this README.")
+def settings_cmd(markdown: bool, update_readme: Path | None) -> None:
     """Show the resolved settings (or the declaration table)."""
+    if update_readme:
+        from portal.settings import replace_readme_table
+
+        update_readme.write_text(replace_readme_table(update_readme.read_text(encoding="utf-8")), encoding="utf-8")
+        click.echo(f"settings table of {update_readme} updated")
+        return
     if markdown:
         click.echo(settings_table_markdown())
         return

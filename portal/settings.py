@@ -141,3 +141,14 @@ def settings_table_markdown() -> str:
         default = s.default_text().replace("|", "\\|")
         lines.append(f"| `{s.env}` | {s.type.__name__} | {default} | {s.help} |")
     return "\n".join(lines)
+
+
+README_START = "<!-- settings-table:start -->"
+README_END = "<!-- settings-table:end -->"
+
+
+def replace_readme_table(readme: str) -> str:
+    """``readme`` with the text between the settings-table markers replaced by the generated table."""
+    head, rest = readme.split(README_START, 1)
+    _old, tail = rest.split(README_END, 1)
+    return f"{head}{README_START}\n{settings_table_markdown()}\n{README_END}{tail}"
