@@ -1,0 +1,50 @@
+"""Settings: declared once, read from PORTAL_* variables, and the README table generated from them."""
+
+from pathlib import Path
+
+import pytest
+
+from portal.errors import Invalid
+from portal.settings import DECLARATIONS, load_settings, replace_readme_table
+
+README = Path(__file__).resolve().parents[2] / "README.md"
+
+
+def test_defaults_are_resolved_and_derived(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    s = load_settings(environ={})
+    assert s.port == 5000
+    assert s.var_dir == str(tmp_path / "var")
+    assert s.database_url == f"sqlite:///{tmp_path / 'var' / 'portal.sqlite'}"
+
+
+def test_environment_overrides_and_types():
+    s = load_settings(environ={"PORTAL_PORT": "8080", "PORTAL_API_EXPAND_FILE_INDICES": "no",
+                               "PORTAL_VAR_DIR": "/srv/portal"})
+    assert s.port == 8080 and s.api_expand_file_indices is False
+    assert s.database_url == "sqlite:////srv/portal/portal.sqlite"
+
+
+def test_explicit_overrides_win_over_environment():
+    assert load_settings({"port": 1234}, environ={"PORTAL_PORT": "8080"}).port == 1234
+
+
+def test_bad_value_names_the_variable():
+    with pytest.raises(Invalid, match="PORTAL_PORT"):
+        load_settings(environ={"PORTAL_PORT": "eighty"})
+
+
+def test_unknown_override_is_refused():
+    with pytest.raises(Invalid, match="unknown setting"):
+        load_settings({"no_such_setting": 1}, environ={})
+
+
+def test_every_setting_has_help_and_a_unique_name():
+    names = [s.name for s in DECLARATIONS]
+    assert len(names) == len(set(names))
+    assert all(s.help.strip() for s in DECLARATIONS)
+
+
+def test_readme_settings_table_is_current():
+    text = README.read_text(encoding="utf-8")
+    assert replace_readme_table(text) == text, "run: portal settings --update-readme README.md"
