@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
+from typing import Any
 
 from portal.catalog.pids import PROVIDERS, PIDProvider
 from portal.catalog.service import CatalogService
@@ -23,7 +25,7 @@ class Services:
         self.db.dispose()
 
 
-def choose(registry: dict[str, type], name: str, setting: str) -> type:
+def choose(registry: Mapping[str, Any], name: str, setting: str) -> Any:
     """The backend class registered under ``name``; a clear error lists the choices."""
     try:
         return registry[name]

@@ -69,17 +69,21 @@ def _database_url(values: Mapping[str, Any]) -> str:
 
 DECLARATIONS: tuple[Setting, ...] = (
     Setting("var_dir", str, _var_dir, "Directory for the embedded database and runtime state."),
-    Setting("database_url", str, _database_url, "SQLAlchemy URL of the catalogue database (SQLite or PostgreSQL)."),
+    Setting("database_url", str, _database_url,
+            "SQLAlchemy URL of the catalogue database (SQLite or PostgreSQL)."),
     Setting("secret_key", str, "dev-only-not-secret", "Flask secret key; set a real one in production."),
     Setting("base_url", str, "http://127.0.0.1:5000", "Public URL of the portal, used in links and exports."),
     Setting("host", str, "127.0.0.1", "Address the web server binds to."),
     Setting("port", int, 5000, "Port the web server listens on."),
     Setting("site_name", str, "Open Experiment Data Portal", "Name shown on pages and used as publisher."),
-    Setting("pid_provider", str, "local", "PID/DOI provider: `local` mints DOIs under `doi_prefix` without registering them."),
+    Setting("pid_provider", str, "local",
+            "PID/DOI provider: `local` mints DOIs under `doi_prefix` without registering them."),
     Setting("doi_prefix", str, "10.5072", "DOI prefix for minted DOIs (10.5072 is DataCite's test prefix)."),
-    Setting("doi_namespace", str, "portal", "Namespace between prefix and number in minted DOIs (`prefix/namespace.N`)."),
+    Setting("doi_namespace", str, "portal",
+            "Namespace between prefix and number in minted DOIs (`prefix/namespace.N`)."),
     Setting("first_recid", int, 100000, "Smallest recid given to new records; imported records keep theirs."),
-    Setting("index_dir", str, "", "Directory searched for file-index files (`*_file_index.json|txt`) named by imported records."),
+    Setting("index_dir", str, "",
+            "Directory searched for file-index files (`*_file_index.json|txt`) named by imported records."),
     Setting(
         "api_expand_file_indices",
         bool,
@@ -87,7 +91,8 @@ DECLARATIONS: tuple[Setting, ...] = (
         "Expand `_file_indices` entries in `/api/records/<recid>` by default (as CERN Open Data does); "
         "`?file_indices=summary` or `?skip_files=1` ask for less.",
     ),
-    Setting("curator_token", str, "", "Bearer token for the write API (new versions, drafts, publish); empty disables it."),
+    Setting("curator_token", str, "",
+            "Bearer token for the write API (new versions, drafts, publish); empty disables it."),
     Setting("api_max_page_size", int, 1000, "Largest `size` accepted by paginated APIs."),
     Setting("load_demo", bool, True, "Load the demo catalogue from `datasets/records` when `portal stack` starts."),
 )

@@ -57,10 +57,9 @@ def file_row(entry: dict[str, Any]) -> dict[str, Any]:
     """Only the stored file fields of ``entry``; ``key`` defaults to the basename of the URI."""
     row = {k: entry.get(k) for k in FILE_FIELDS}
     if not row["key"]:
-        name = row["filename"] or (row["uri"] or "").rstrip("/").rsplit("/", 1)[-1]
-        row["key"] = name
+        row["key"] = row["filename"] or (row["uri"] or "").rstrip("/").rsplit("/", 1)[-1]
     if not row["filename"]:
-        row["filename"] = row["key"].rsplit("/", 1)[-1]
+        row["filename"] = str(row["key"]).rsplit("/", 1)[-1]
     return row
 
 

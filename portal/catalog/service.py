@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import func, insert, literal, select
+from sqlalchemy import delete, func, insert, literal, select
 from sqlalchemy.orm import Session
 
 from portal.catalog.model import IndexSpec, RecordInput, chunked, file_row
@@ -275,8 +275,8 @@ class CatalogService:
         return LoadResult(recid, "created", tuple(item.warnings))
 
     def _replace_files(self, s: Session, recid: int, item: RecordInput) -> None:
-        s.execute(File.__table__.delete().where(File.recid == recid))
-        s.execute(FileIndex.__table__.delete().where(FileIndex.recid == recid))
+        s.execute(delete(File).where(File.recid == recid))
+        s.execute(delete(FileIndex).where(FileIndex.recid == recid))
         rows = [{**file_row(f), "recid": recid, "index_id": None, "position": i} for i, f in enumerate(item.files)]
         for batch in chunked(rows, BATCH):
             s.execute(insert(File), batch)
@@ -300,9 +300,8 @@ class CatalogService:
                 total += row["size"] or 0
                 yield row
 
-        table = File.__table__
         for batch in chunked(rows(), BATCH):
-            s.execute(table.insert(), batch)
+            s.execute(insert(File), batch)
         index.number_files = count
         index.size = total
 
@@ -333,20 +332,19 @@ class CatalogService:
             return self._view(s, draft)
 
     def _copy_files(self, s: Session, src: int, dst: int) -> None:
-        f = File.__table__
+        f = File.__table__.c
         cols = ["key", "filename", "uri", "size", "checksum", "type", "description", "availability", "position"]
-        s.execute(f.insert().from_select(
+        s.execute(insert(File).from_select(
             ["recid", "index_id", *cols],
-            select(literal(dst), f.c.index_id, *[f.c[c] for c in cols])
-            .where(f.c.recid == src, f.c.index_id.is_(None))))
+            select(literal(dst), f.index_id, *[f[c] for c in cols]).where(f.recid == src, f.index_id.is_(None))))
         for index in s.scalars(select(FileIndex).where(FileIndex.recid == src).order_by(FileIndex.position)):
             copy_ = FileIndex(recid=dst, position=index.position, key=index.key, description=index.description,
                               uri=index.uri, number_files=index.number_files, size=index.size)
             s.add(copy_)
             s.flush()
-            s.execute(f.insert().from_select(
+            s.execute(insert(File).from_select(
                 ["recid", "index_id", *cols],
-                select(literal(dst), literal(copy_.id), *[f.c[c] for c in cols]).where(f.c.index_id == index.id)))
+                select(literal(dst), literal(copy_.id), *[f[c] for c in cols]).where(f.index_id == index.id)))
 
     def update_draft(self, recid: int, metadata: dict[str, Any], *, files: list[dict[str, Any]] | None = None,
                      indices: list[IndexSpec] | None = None) -> RecordView:

@@ -46,7 +46,8 @@ def record(recid: int) -> Any:
     catalog = services().catalog
     target, is_concept = catalog.resolve(recid)
     if is_concept:
-        return redirect(url_for("api.record", recid=target, **request.args), code=302)
+        args: dict[str, Any] = request.args.to_dict()
+        return redirect(url_for("api.record", recid=target, **args), code=302)
     view = catalog.get(target)
     mode = request.args.get("file_indices")
     if request.args.get("skip_files", "0").lower() in _TRUE:

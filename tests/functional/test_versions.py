@@ -63,7 +63,7 @@ def test_new_version_is_a_draft_copy_then_becomes_latest(svc, app, tmp_path):
     client = app.test_client()
     resp = client.get(f"/api/records/{first.concept_recid}")
     assert resp.status_code == 302 and resp.headers["Location"].endswith(f"/api/records/{draft.recid}")
-    resp = client.get(f"/api/records/7/versions/latest")
+    resp = client.get("/api/records/7/versions/latest")
     assert resp.status_code == 302 and resp.headers["Location"].endswith(f"/api/records/{draft.recid}")
     versions = client.get("/api/records/7/versions").get_json()
     assert versions["hits"]["total"] == 2
