@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable, Iterable, Iterator
+from datetime import UTC, datetime
 from typing import Any
 
 from portal.catalog.service import RecordView
@@ -59,12 +60,19 @@ def index_summary(recid: int, index: dict[str, Any], base_url: str) -> dict[str,
     return out
 
 
+def isoformat_utc(moment: datetime) -> str:
+    """ISO 8601 in UTC; SQLite hands back naive datetimes, which the portal always writes in UTC."""
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=UTC)
+    return moment.astimezone(UTC).isoformat().replace("+00:00", "Z")
+
+
 def record_envelope(view: RecordView, base_url: str) -> dict[str, Any]:
     return {
         "id": view.recid,
         "conceptrecid": view.concept_recid,
-        "created": view.created_at.isoformat(),
-        "updated": view.updated_at.isoformat(),
+        "created": isoformat_utc(view.created_at),
+        "updated": isoformat_utc(view.updated_at),
         "revision": view.revision,
         "status": view.status,
         "metadata": record_metadata(view, base_url),

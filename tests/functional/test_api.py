@@ -49,6 +49,7 @@ def index_entries() -> list[dict]:
 def test_record_json_has_the_cern_shape_with_expanded_indices(app):
     body = json.loads(app.test_client().get("/api/records/4242").get_data())
     assert body["id"] == 4242 and set(body) >= {"id", "metadata", "links"}
+    assert body["created"].endswith("Z") and body["updated"] >= body["created"]
     md = body["metadata"]
     assert md["recid"] == "4242" and md["doi"] == "10.7483/opendata.cms.test.0001"
     assert [f["uri"] for f in md["files"]] == ["root://eospublic.cern.ch//eos/opendata/cms/readme.txt"]
