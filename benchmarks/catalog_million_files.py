@@ -2,7 +2,8 @@
 
 Comparator for the page fetch: the same page read with LIMIT/OFFSET (what a naive listing does),
 to show that our keyset-by-position pages cost the same on page 1 and on the last page.
-Run: `python -m benchmarks catalog_million_files` (env BENCH_FILES to change the size, BENCH_DB_URL for PostgreSQL).
+Run: `python -m benchmarks catalog_million_files`. Env: BENCH_FILES (entries, default 1,000,000);
+BENCH_DB=postgresql to run on a private PostgreSQL server started for the run; BENCH_DB_URL for any database.
 """
 
 from __future__ import annotations
@@ -46,9 +47,19 @@ def timed(fn, repeat: int = 20) -> float:
 
 
 def main() -> None:
+    if os.environ.get("BENCH_DB") == "postgresql" and "BENCH_DB_URL" not in os.environ:
+        from tests.support.postgres import postgres_server
+
+        with postgres_server() as url:
+            run(url)
+    else:
+        run(os.environ.get("BENCH_DB_URL"))
+
+
+def run(url: str | None) -> None:
     with tempfile.TemporaryDirectory() as tmp:
         root = Path(tmp)
-        url = os.environ.get("BENCH_DB_URL", f"sqlite:///{root / 'bench.sqlite'}")
+        url = url or f"sqlite:///{root / 'bench.sqlite'}"
         svc = build_services(load_settings({"database_url": url, "var_dir": tmp}, environ={}))
         index = root / "BENCH_file_index.json"
         t0 = time.perf_counter()
