@@ -117,6 +117,20 @@ def records_publish(recid: int) -> None:
     click.echo(f"published {view.recid} with DOI {view.doi} (concept DOI {view.concept_doi})")
 
 
+@main.group()
+def stats() -> None:
+    """Usage statistics."""
+
+
+@stats.command("aggregate")
+def stats_aggregate() -> None:
+    """Count buffered usage events into hourly, per-version and per-concept statistics."""
+    svc = _services()
+    hours = svc.stats.aggregate()
+    click.echo(f"counted {hours} hour(s) of usage events")
+    svc.close()
+
+
 @main.command("settings")
 @click.option("--markdown", is_flag=True, help="Print the README's settings table.")
 @click.option("--update-readme", type=click.Path(exists=True, dir_okay=False, path_type=Path),

@@ -12,6 +12,7 @@ from portal.db.engine import Database
 from portal.db.migrate import upgrade
 from portal.errors import Invalid
 from portal.settings import Settings
+from portal.stats.service import StatsService
 
 
 @dataclass
@@ -20,8 +21,10 @@ class Services:
     db: Database
     pids: PIDProvider
     catalog: CatalogService
+    stats: StatsService
 
     def close(self) -> None:
+        self.stats.close()
         self.db.dispose()
 
 
@@ -42,4 +45,5 @@ def build_services(settings: Settings, *, migrate: bool = True) -> Services:
     pids = pid_cls(settings.doi_prefix, settings.doi_namespace)
     catalog = CatalogService(db, pids, first_recid=settings.first_recid, base_url=settings.base_url,
                              publisher=settings.site_name)
-    return Services(settings=settings, db=db, pids=pids, catalog=catalog)
+    stats = StatsService(db, flush_interval=settings.stats_flush_interval)
+    return Services(settings=settings, db=db, pids=pids, catalog=catalog, stats=stats)

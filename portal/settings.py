@@ -94,6 +94,10 @@ DECLARATIONS: tuple[Setting, ...] = (
     Setting("curator_token", str, "",
             "Bearer token for the write API (new versions, drafts, publish); empty disables it."),
     Setting("api_max_page_size", int, 1000, "Largest `size` accepted by paginated APIs."),
+    Setting("stats_flush_interval", float, 1.0,
+            "Seconds between writes of buffered usage events (recording never waits for the database)."),
+    Setting("stats_aggregate_interval", float, 300.0,
+            "Seconds between aggregation runs of usage statistics in `portal stack` (0 disables)."),
     Setting("load_demo", bool, True, "Load the demo catalogue from `datasets/records` when `portal stack` starts."),
 )
 

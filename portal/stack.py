@@ -5,6 +5,7 @@ Later parts (XRootD, Dask, JupyterHub) join here, each started and stopped by th
 
 from __future__ import annotations
 
+import threading
 from pathlib import Path
 
 import click
@@ -47,10 +48,35 @@ def serve_web(settings: Settings, *, workers: int = 2, threads: int = 8) -> None
     _App().run()
 
 
+def start_stats_aggregator(settings: Settings) -> threading.Event:
+    """Aggregate usage statistics every `stats_aggregate_interval` seconds in this (the master) process."""
+    from portal.services import build_services
+
+    stop = threading.Event()
+    if settings.stats_aggregate_interval <= 0:
+        return stop
+
+    def loop() -> None:
+        svc = build_services(settings, migrate=False)
+        while not stop.wait(settings.stats_aggregate_interval):
+            try:
+                svc.stats.aggregate()
+            except Exception as exc:  # a failed run is retried on the next tick
+                click.secho(f"stats aggregation failed: {exc}", fg="yellow", err=True)
+        svc.close()
+
+    threading.Thread(target=loop, name="stats-aggregator", daemon=True).start()
+    return stop
+
+
 def run_stack(settings: Settings, *, load_demo: bool | None = None) -> None:
     from portal.services import build_services
 
     build_services(settings).close()  # migrations, once, before workers start
     if settings.load_demo if load_demo is None else load_demo:
         load_demo_catalogue(settings)
-    serve_web(settings)
+    stop_stats = start_stats_aggregator(settings)
+    try:
+        serve_web(settings)
+    finally:
+        stop_stats.set()

@@ -12,7 +12,7 @@ def services() -> Services:
 
 
 def register_blueprints(app: Flask) -> None:
-    from portal.web import api, pages, problems
+    from portal.web import api, pages, problems, stats
 
     problems.register(app)
 
@@ -22,3 +22,4 @@ def register_blueprints(app: Flask) -> None:
 
     app.register_blueprint(api.bp)
     app.register_blueprint(pages.bp)
+    app.register_blueprint(stats.bp)

@@ -1,0 +1,1 @@
+"""Usage statistics counted the COUNTER way: views, downloads and launches, robots out, no identities kept."""
