@@ -118,6 +118,32 @@ def records_publish(recid: int) -> None:
 
 
 @main.group()
+def data() -> None:
+    """Demo and sample data."""
+
+
+@data.command("generate")
+@click.option("--tier", type=click.Choice(["tiny", "small", "bench"]), default="small", show_default=True)
+@click.option("--out", type=click.Path(file_okay=False, path_type=Path), required=True)
+@click.option("--formats", default="root,parquet,hdf5,csv", show_default=True,
+              help="Comma-separated: root, parquet, hdf5, csv.")
+@click.option("--compression", type=click.Choice(["zlib", "lz4", "zstd", "lzma", "none"]), default="zlib",
+              show_default=True, help="ROOT compression codec.")
+@click.option("--seed", type=int, default=None, help="Random seed (default: the project's fixed seed).")
+def data_generate(tier: str, out: Path, formats: str, compression: str, seed: int | None) -> None:
+    """Write deterministic NanoAOD-like events (ROOT, Parquet, HDF5) and the CSV education sample."""
+    from datasets.generate import DEFAULT_SEED, generate
+
+    try:
+        paths = generate(tier, out, formats=tuple(f.strip() for f in formats.split(",") if f.strip()),
+                         compression=compression, seed=DEFAULT_SEED if seed is None else seed,
+                         progress=lambda p: click.echo(f"wrote {p}"))
+    except ValueError as exc:
+        raise click.BadParameter(str(exc)) from exc
+    click.echo(f"{len(paths)} file(s) in {out}")
+
+
+@main.group()
 def stats() -> None:
     """Usage statistics."""
 

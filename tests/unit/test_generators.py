@@ -1,0 +1,84 @@
+"""The deterministic event generators: same seed, same data; NanoAOD layout; resonances where expected."""
+
+from __future__ import annotations
+
+import hashlib
+
+import awkward as ak
+import h5py
+import numpy as np
+import pytest
+import uproot
+
+from datasets.generate import PAIR_COLUMNS, dimuon_pairs, generate
+from datasets.nanoaod import generate_events
+
+
+def digest(path):
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+@pytest.fixture(scope="module")
+def tiny(tmp_path_factory):
+    out = tmp_path_factory.mktemp("tiny")
+    return out, generate("tiny", out)
+
+
+def test_same_seed_same_events_and_bytes(tiny, tmp_path):
+    out, paths = tiny
+    again = generate("tiny", tmp_path)
+    for a, b in zip(paths, again, strict=True):
+        if a.suffix == ".root":  # uproot writes a random UUID and a timestamp: compare decoded arrays
+            ta, tb = uproot.open(a)["Events"].arrays(), uproot.open(b)["Events"].arrays()
+            assert ak.all(ak.flatten(ta.Muon_pt) == ak.flatten(tb.Muon_pt)) and ak.all(ta.event == tb.event)
+        else:
+            assert digest(a) == digest(b), a.name
+    assert not ak.all(generate_events(1, 0, 100).MET_pt == generate_events(2, 0, 100).MET_pt)
+
+
+def test_root_file_is_a_nanoaod_like_ttree(tiny):
+    out, _ = tiny
+    tree = uproot.open(out / "nanoaod_000.root")["Events"]
+    assert tree.classname == "TTree" and tree.num_entries == 5000
+    for branch in ("run", "luminosityBlock", "event", "MET_pt", "nMuon", "Muon_pt", "Muon_charge", "nElectron",
+                   "Electron_pt", "nJet", "Jet_pt", "Jet_btag"):
+        assert branch in tree.keys()
+    arrays = tree.arrays(["nMuon", "Muon_pt"])
+    assert ak.all(ak.num(arrays.Muon_pt) == arrays.nMuon)
+
+
+def test_formats_hold_the_same_events(tiny):
+    out, _ = tiny
+    root = uproot.open(out / "nanoaod_001.root")["Events"].arrays(["event", "Muon_pt", "nMuon"])
+    parquet = ak.from_parquet(out / "nanoaod_001.parquet", columns=["event", "Muon_pt", "nMuon"])
+    assert ak.all(parquet.event == root.event) and ak.all(ak.flatten(parquet.Muon_pt) == ak.flatten(root.Muon_pt))
+    with h5py.File(out / "nanoaod_001.h5") as h:
+        assert np.array_equal(h["Events/nMuon"][:], ak.to_numpy(root.nMuon))
+        assert np.array_equal(h["Events/Muon_pt"][:], ak.to_numpy(ak.flatten(root.Muon_pt)))
+
+
+def test_dimuon_spectrum_has_the_three_resonances():
+    events = ak.concatenate([generate_events(7, i, 50_000) for i in range(2)])
+    mass = dimuon_pairs(events)["M"]
+
+    def peak_over_sideband(low, high, width):
+        peak = np.sum((mass > low) & (mass < high))
+        side = np.sum((mass > high) & (mass < high + width)) + np.sum((mass > low - width) & (mass < low))
+        return peak / max(side, 1)
+
+    assert peak_over_sideband(2.95, 3.25, 0.3) > 3
+    assert peak_over_sideband(9.2, 9.7, 0.5) > 3
+    assert peak_over_sideband(86, 96, 10) > 3
+
+
+def test_csv_sample(tiny):
+    out, _ = tiny
+    lines = (out / "dimuon_pairs.csv").read_text().splitlines()
+    assert lines[0].split(",") == list(PAIR_COLUMNS) and len(lines) > 100
+
+
+def test_bad_arguments_are_named(tmp_path):
+    with pytest.raises(ValueError, match="unknown tier 'huge'"):
+        generate("huge", tmp_path)
+    with pytest.raises(ValueError, match="unknown compression"):
+        generate("tiny", tmp_path, compression="snappy")
