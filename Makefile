@@ -32,17 +32,19 @@ system-deps:
 run: install
 	$(BIN)/portal stack
 
+# Tests run in a loopback-only network namespace when possible (tests/run-isolated): the XRootD servers
+# they start listen on every interface of that namespace and on nothing else.
 test: install
-	$(BIN)/pytest tests
+	tests/run-isolated $(BIN)/pytest tests
 
 test-unit: install
 	$(BIN)/pytest tests/unit
 
 test-functional: install
-	$(BIN)/pytest tests/functional
+	tests/run-isolated $(BIN)/pytest tests/functional
 
 test-browser: install
-	$(BIN)/pytest tests/browser
+	tests/run-isolated $(BIN)/pytest tests/browser
 
 lint: install
 	$(BIN)/ruff check portal tests benchmarks datasets

@@ -11,8 +11,23 @@ from portal.catalog.service import CatalogService
 from portal.db.engine import Database
 from portal.db.migrate import upgrade
 from portal.errors import Invalid
+from portal.files.access import FileAccess
 from portal.settings import Settings
 from portal.stats.service import StatsService
+from portal.storage.base import Storage
+from portal.storage.local import LocalStorage
+from portal.storage.xrootd import XRootDStorage
+
+STORAGES = {"local": LocalStorage, "xrootd": XRootDStorage}
+
+
+def build_storage(settings: Settings) -> Storage:
+    cls = choose(STORAGES, settings.storage_backend, "PORTAL_STORAGE_BACKEND")
+    if cls is XRootDStorage:
+        if not settings.xrootd_url:
+            raise Invalid("the xrootd storage backend needs PORTAL_XROOTD_URL", field="PORTAL_XROOTD_URL")
+        return XRootDStorage(settings.xrootd_url, settings.xrootd_export)
+    return LocalStorage(settings.data_dir, xrootd_url=settings.xrootd_url, xrootd_export=settings.xrootd_export)
 
 
 @dataclass
@@ -22,6 +37,8 @@ class Services:
     pids: PIDProvider
     catalog: CatalogService
     stats: StatsService
+    storage: Storage
+    files: FileAccess
 
     def close(self) -> None:
         self.stats.close()
@@ -46,4 +63,6 @@ def build_services(settings: Settings, *, migrate: bool = True) -> Services:
     catalog = CatalogService(db, pids, first_recid=settings.first_recid, base_url=settings.base_url,
                              publisher=settings.site_name)
     stats = StatsService(db, flush_interval=settings.stats_flush_interval)
-    return Services(settings=settings, db=db, pids=pids, catalog=catalog, stats=stats)
+    storage = build_storage(settings)
+    files = FileAccess(catalog, storage, pack_max_files=settings.pack_max_files)
+    return Services(settings=settings, db=db, pids=pids, catalog=catalog, stats=stats, storage=storage, files=files)

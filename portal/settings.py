@@ -62,6 +62,11 @@ def _var_dir(values: Mapping[str, Any]) -> str:
     return str(Path.cwd() / "var")
 
 
+def _data_dir(values: Mapping[str, Any]) -> str:
+    """`<var_dir>/data`"""
+    return str(Path(values["var_dir"]) / "data")
+
+
 def _database_url(values: Mapping[str, Any]) -> str:
     """SQLite file `<var_dir>/portal.sqlite`"""
     return f"sqlite:///{Path(values['var_dir']) / 'portal.sqlite'}"
@@ -94,6 +99,16 @@ DECLARATIONS: tuple[Setting, ...] = (
     Setting("curator_token", str, "",
             "Bearer token for the write API (new versions, drafts, publish); empty disables it."),
     Setting("api_max_page_size", int, 1000, "Largest `size` accepted by paginated APIs."),
+    Setting("storage_backend", str, "local",
+            "Where file bytes are read from: `local` (the data directory) or `xrootd` (`xrootd_url`)."),
+    Setting("data_dir", str, _data_dir, "Directory holding the portal's data files (exported by XRootD)."),
+    Setting("xrootd_url", str, "",
+            "`root://host:port` of the XRootD server serving the data directory; empty: no XRootD."),
+    Setting("xrootd_export", str, "data", "Path under which XRootD exports the data directory (`root://…//data/…`)."),
+    Setting("xrootd_port", int, 1094, "Port of the XRootD server `portal stack` starts."),
+    Setting("accel_redirect_prefix", str, "",
+            "nginx internal location for downloads (`X-Accel-Redirect`); empty: the portal streams the bytes."),
+    Setting("pack_max_files", int, 10000, "Most files one zip pack may hold."),
     Setting("stats_flush_interval", float, 1.0,
             "Seconds between writes of buffered usage events (recording never waits for the database)."),
     Setting("stats_aggregate_interval", float, 300.0,

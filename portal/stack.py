@@ -27,6 +27,53 @@ def load_demo_catalogue(settings: Settings) -> None:
     svc.close()
 
 
+DEMO_DATA = {90001: ("cms-dimuon-demo", ("root", "parquet", "hdf5")), 90002: ("education", ("csv",))}
+
+
+def start_xrootd(settings: Settings) -> tuple[Settings, object | None]:
+    """Start XRootD over the data directory when the server is installed; settings then carry its URL."""
+    from portal.storage.server import XRootDServer, xrootd_binary
+
+    if settings.xrootd_url:
+        return settings, None  # an external XRootD endpoint is configured
+    if xrootd_binary() is None:
+        click.secho("XRootD server not installed: files are served over HTTP only. For root:// access run "
+                    "`sudo apt-get install xrootd-server xrootd-client` (or `make install` as root).",
+                    fg="yellow", err=True)
+        return settings, None
+    data = Path(settings.data_dir).resolve()
+    data.mkdir(parents=True, exist_ok=True)
+    data.chmod(0o755)
+    server = XRootDServer(localroot=data.parent, export=data.name, state_dir=Path(settings.var_dir) / "xrootd",
+                          port=settings.xrootd_port).start()
+    click.secho(f"XRootD on {server.url}//{data.name}/ (read-only; note: xrootd has no bind-address option and "
+                "listens on every interface)", fg="green")
+    return settings.with_overrides(xrootd_url=server.url, xrootd_export=data.name), server
+
+
+def load_demo_data(settings: Settings) -> None:
+    """Generate the demo files (small tier) and ingest them into the demo records that have none yet."""
+    from datasets.generate import generate
+    from portal.files.ingest import ingest_path
+    from portal.services import build_services
+
+    svc = build_services(settings, migrate=False)
+    try:
+        for recid, (folder, formats) in DEMO_DATA.items():
+            view = svc.catalog.get(recid)
+            if view.files or view.indices:
+                continue
+            target = Path(settings.data_dir) / folder
+            if not target.exists():
+                click.echo(f"demo: generating {folder} ({', '.join(formats)}) …")
+                generate("small", target, formats=formats)
+            report = ingest_path(svc.storage, folder)
+            svc.catalog.ingest_files(recid, report.file_rows(folder), report.distribution())
+            click.echo(f"demo: record {recid} has {len(report.files)} file(s)")
+    finally:
+        svc.close()
+
+
 def serve_web(settings: Settings, *, workers: int = 2, threads: int = 8) -> None:
     from gunicorn.app.base import BaseApplication
 
@@ -73,10 +120,16 @@ def run_stack(settings: Settings, *, load_demo: bool | None = None) -> None:
     from portal.services import build_services
 
     build_services(settings).close()  # migrations, once, before workers start
-    if settings.load_demo if load_demo is None else load_demo:
-        load_demo_catalogue(settings)
-    stop_stats = start_stats_aggregator(settings)
+    settings, xrootd = start_xrootd(settings)
     try:
-        serve_web(settings)
+        if settings.load_demo if load_demo is None else load_demo:
+            load_demo_catalogue(settings)
+            load_demo_data(settings)
+        stop_stats = start_stats_aggregator(settings)
+        try:
+            serve_web(settings)
+        finally:
+            stop_stats.set()
     finally:
-        stop_stats.set()
+        if xrootd is not None:
+            xrootd.stop()  # type: ignore[attr-defined]

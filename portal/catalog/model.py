@@ -8,7 +8,8 @@ from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
-FILE_FIELDS = ("key", "filename", "uri", "size", "checksum", "type", "description", "availability")
+FILE_FIELDS = ("key", "filename", "uri", "size", "checksum", "type", "description", "availability", "format", "entries",
+               "inspection")
 
 
 @dataclass

@@ -176,6 +176,36 @@ class CatalogService:
             items = [_file_dict(f) for f in s.scalars(query)]
             return FilePage(items=items, total=total, page=page, size=size)
 
+    def get_file(self, recid: int, key: str) -> dict[str, Any]:
+        """One file of a record version by key (direct files first, then file-index entries)."""
+        target, _ = self.resolve(recid)
+        with self.db.reader() as s:
+            row = s.scalar(select(File).where(File.recid == target, File.key == key)
+                           .order_by(File.index_id.is_not(None), File.position).limit(1))
+            if row is None:
+                raise NotFound(f"record {recid} has no file {key!r}", record=recid, field="key")
+            return _file_dict(row)
+
+    def find_files(self, recid: int, *, index_key: str | None = None, pattern: str | None = None,
+                   after: int = -1, size: int = 100) -> tuple[list[dict[str, Any]], int | None]:
+        """Files after cursor position ``after`` whose key matches the glob ``pattern``.
+
+        Returns (items, next cursor or None). Cost is proportional to the rows scanned to fill one page,
+        never to the position, so it stays fast on a million-file index.
+        """
+        target, _ = self.resolve(recid)
+        with self.db.reader() as s:
+            index_id, _total = self._file_scope(s, target, index_key)
+            query = select(File).where(File.recid == target, File.position > after)
+            query = query.where(File.index_id.is_(None)) if index_id is None else query.where(
+                File.index_id == index_id)
+            if pattern:
+                query = query.where(File.key.like(glob_to_like(pattern), escape="\\"))
+            rows = list(s.scalars(query.order_by(File.position).limit(size + 1)))
+        more = len(rows) > size
+        rows = rows[:size]
+        return [{**_file_dict(f), "position": f.position} for f in rows], (rows[-1].position if more else None)
+
     def iter_index_entries(self, recid: int, index_key: str) -> Iterator[dict[str, Any]]:
         """Every entry of one file index in order, fetched in batches (bounded memory)."""
         target, _ = self.resolve(recid)
@@ -305,6 +335,33 @@ class CatalogService:
         index.number_files = count
         index.size = total
 
+    def ingest_files(self, recid: int, files: list[dict[str, Any]], distribution: dict[str, Any]) -> RecordView:
+        """Give a record the files found by ingest and update its `distribution`, in one transaction.
+
+        Allowed for a draft, and for a published version that has no files yet (a curated record being
+        filled for the first time); a published version with files is immutable: start a new version.
+        """
+        with self.db.transaction() as s:
+            rec = self._get_record(s, recid)
+            if rec.status == "published":
+                has_files = s.scalar(select(func.count()).select_from(File).where(File.recid == recid)) or 0
+                if has_files:
+                    raise Conflict("this published version already has files; start a new version to change them",
+                                   record=recid, field="files")
+            data = copy.deepcopy(rec.data)
+            data["distribution"] = {**data.get("distribution", {}), **distribution,
+                                    "formats": sorted(set(data.get("distribution", {}).get("formats", []))
+                                                      | set(distribution.get("formats", [])))}
+            validate_record({**data, "recid": str(recid)})
+            item = RecordInput(metadata=data, files=files)
+            self._replace_files(s, recid, item)
+            rec.data = data
+            rec.files_hash = item.files_hash()
+            # content_hash stays the hash of the loaded source, so reloading that file is still a no-op.
+            rec.revision += 1
+            rec.updated_at = _now()
+            return self._view(s, rec)
+
     # --------------------------------------------------------------- versioning
     def new_version(self, recid: int) -> RecordView:
         """Start a new version of the concept of ``recid``: a draft copy of its latest published version."""
@@ -333,7 +390,8 @@ class CatalogService:
 
     def _copy_files(self, s: Session, src: int, dst: int) -> None:
         f = File.__table__.c
-        cols = ["key", "filename", "uri", "size", "checksum", "type", "description", "availability", "position"]
+        cols = ["key", "filename", "uri", "size", "checksum", "type", "description", "availability", "position",
+                "format", "entries", "inspection"]
         s.execute(insert(File).from_select(
             ["recid", "index_id", *cols],
             select(literal(dst), f.index_id, *[f[c] for c in cols]).where(f.recid == src, f.index_id.is_(None))))
@@ -475,6 +533,21 @@ class CatalogService:
             updated_at=rec.updated_at, published_at=rec.published_at)
 
 
+def glob_to_like(pattern: str) -> str:
+    """A shell glob (`*`, `?`) as an SQL LIKE pattern with `\\` as the escape character."""
+    out = []
+    for ch in pattern:
+        if ch in "%_\\":
+            out.append("\\" + ch)
+        elif ch == "*":
+            out.append("%")
+        elif ch == "?":
+            out.append("_")
+        else:
+            out.append(ch)
+    return "".join(out)
+
+
 def _stored_metadata(md: dict[str, Any], publisher: str) -> dict[str, Any]:
     stored = {k: copy.deepcopy(v) for k, v in md.items() if k not in _COLUMN_FIELDS}
     stored["recid"] = str(md["recid"])
@@ -485,4 +558,5 @@ def _stored_metadata(md: dict[str, Any], publisher: str) -> dict[str, Any]:
 def _file_dict(f: File) -> dict[str, Any]:
     return {k: v for k, v in (("key", f.key), ("filename", f.filename), ("uri", f.uri), ("size", f.size),
                               ("checksum", f.checksum), ("type", f.type), ("description", f.description),
-                              ("availability", f.availability)) if v is not None}
+                              ("availability", f.availability), ("format", f.format), ("entries", f.entries))
+            if v is not None}

@@ -95,5 +95,9 @@ class File(Base):
     type: Mapped[str | None] = mapped_column(String(64))
     description: Mapped[str | None] = mapped_column(Text)
     availability: Mapped[str | None] = mapped_column(String(32))
+    format: Mapped[str | None] = mapped_column(String(32))
+    entries: Mapped[int | None] = mapped_column(BigInteger)
+    inspection: Mapped[dict[str, Any] | None] = mapped_column(JSONType)
 
-    __table_args__ = (Index("ix_files_recid_index_position", "recid", "index_id", "position"),)
+    __table_args__ = (Index("ix_files_recid_index_position", "recid", "index_id", "position"),
+                      Index("ix_files_recid_key", "recid", "key"))

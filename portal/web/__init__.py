@@ -12,7 +12,7 @@ def services() -> Services:
 
 
 def register_blueprints(app: Flask) -> None:
-    from portal.web import api, pages, problems, stats
+    from portal.web import api, files, pages, problems, stats
 
     problems.register(app)
 
@@ -23,3 +23,4 @@ def register_blueprints(app: Flask) -> None:
     app.register_blueprint(api.bp)
     app.register_blueprint(pages.bp)
     app.register_blueprint(stats.bp)
+    app.register_blueprint(files.bp)

@@ -42,7 +42,7 @@ def test_root_file_is_a_nanoaod_like_ttree(tiny):
     assert tree.classname == "TTree" and tree.num_entries == 5000
     for branch in ("run", "luminosityBlock", "event", "MET_pt", "nMuon", "Muon_pt", "Muon_charge", "nElectron",
                    "Electron_pt", "nJet", "Jet_pt", "Jet_btag"):
-        assert branch in tree.keys()
+        assert branch in tree.keys()  # noqa: SIM118 - a TTree is not a dict
     arrays = tree.arrays(["nMuon", "Muon_pt"])
     assert ak.all(ak.num(arrays.Muon_pt) == arrays.nMuon)
 

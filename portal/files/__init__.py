@@ -1,0 +1,1 @@
+"""File rows, downloads, file-index documents, sample packs and ingest."""

@@ -1,0 +1,1 @@
+"""Storage backends behind one interface: a local directory, or an XRootD endpoint (EOS-like)."""

@@ -1,0 +1,129 @@
+"""File access over HTTP: downloads with Range/ETag/resume, file-index documents, zip packs, file lists."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from flask import Blueprint, Response, jsonify, request, send_file, stream_with_context
+from werkzeug.wsgi import wrap_file
+
+from portal.errors import Invalid
+from portal.web import services
+from portal.web.api import int_arg
+from portal.web.stats import client_ip
+
+bp = Blueprint("files", __name__)
+
+
+def _count_download(response: Response, recid: int, key: str) -> Response:
+    # Counted when the transfer ends, from a queued event: the download never waits for statistics.
+    if request.method == "GET" and response.status_code in (200, 206):
+        nbytes = response.content_length or 0
+        ip, agent = client_ip(), request.user_agent.string
+        stats = services().stats
+        response.call_on_close(lambda: stats.record("download", recid, ip=ip, user_agent=agent, file_key=key,
+                                                    nbytes=nbytes))
+    return response
+
+
+@bp.route("/record/<int:recid>/files/<path:key>", methods=["GET", "HEAD"])
+def download(recid: int, key: str) -> Response:
+    """The file's bytes: single ranges (206/416), ETag/If-None-Match, If-Range, HEAD, constant memory."""
+    access = services().files
+    target, _ = services().catalog.resolve(recid)
+    located = access.locate(target, key)
+    prefix = services().settings.accel_redirect_prefix
+    if prefix and located.local_path:
+        # Production behind nginx: nginx serves the bytes (ranges, sendfile); the portal only authorises.
+        response = Response(status=200)
+        response.headers["X-Accel-Redirect"] = prefix.rstrip("/") + "/" + located.path
+        response.headers["Content-Disposition"] = f'attachment; filename="{located.filename}"'
+        response.set_etag(located.etag)
+        return _count_download(response, target, key)
+    if located.local_path:
+        response = send_file(located.local_path, as_attachment=True, download_name=located.filename,
+                             conditional=True, etag=located.etag, max_age=3600)
+    else:
+        fh = access.open(located)
+        response = Response(wrap_file(request.environ, fh), mimetype="application/octet-stream",
+                            direct_passthrough=True)
+        response.content_length = located.size
+        response.headers["Content-Disposition"] = f'attachment; filename="{located.filename}"'
+        response.set_etag(located.etag)
+        response.cache_control.public = True
+        response.cache_control.max_age = 3600
+        response.make_conditional(request, accept_ranges=True, complete_length=located.size)
+    response.headers["Digest"] = f"adler32={located.checksum.split(':', 1)[1]}" if located.checksum else ""
+    if not response.headers["Digest"]:
+        del response.headers["Digest"]
+    return _count_download(response, target, key)
+
+
+@bp.get("/record/<int:recid>/file_index/<key>.json")
+def file_index_json(recid: int, key: str) -> Response:
+    body = services().files.index_json(recid, key)
+    first = next(body)  # fail with a proper 404 before streaming starts
+    return Response(stream_with_context(_chain(first, body)), mimetype="application/json")
+
+
+@bp.get("/record/<int:recid>/file_index/<key>.txt")
+def file_index_txt(recid: int, key: str) -> Response:
+    body = services().files.index_txt(recid, key)
+    first = next(body, "")
+    return Response(stream_with_context(_chain(first, body)), mimetype="text/plain")
+
+
+def _selection() -> dict[str, Any]:
+    keys = [k for k in request.args.get("files", "").split(",") if k]
+    return {"index": request.args.get("index") or None, "pattern": request.args.get("glob") or None,
+            "keys": keys or None}
+
+
+@bp.get("/record/<int:recid>/pack.zip")
+def pack(recid: int) -> Response:
+    """A selection as one zip, streamed, with a MANIFEST of sizes and checksums; Content-Length up front."""
+    access = services().files
+    target, _ = services().catalog.resolve(recid)
+    rows = access.select(target, **_selection())
+    result = access.pack(target, rows, name=f"record-{target}-pack.zip")
+    response = Response(stream_with_context(iter(result.stream)), mimetype="application/zip")
+    response.content_length = result.size
+    response.headers["Content-Disposition"] = f'attachment; filename="{result.name}"'
+    return response
+
+
+@bp.get("/api/records/<int:recid>/pack")
+def pack_info(recid: int) -> Any:
+    """What `pack.zip` with the same arguments would hold, and its exact size, before downloading."""
+    access = services().files
+    target, _ = services().catalog.resolve(recid)
+    rows = access.select(target, **_selection())
+    result = access.pack(target, rows, name=f"record-{target}-pack.zip")
+    return jsonify({"files": len(result.files), "size": result.size,
+                    "content_size": sum(f.size for f in result.files),
+                    "download": request.url.replace("/api/records/", "/record/").replace("/pack?", "/pack.zip?")})
+
+
+@bp.get("/api/records/<int:recid>/files/search")
+def file_search(recid: int) -> Any:
+    """Cursor-paginated file list with a glob filter: `?q=*.root&index=KEY&cursor=N&size=M`."""
+    cfg = services().settings
+    size = int_arg("size", 100, maximum=cfg.api_max_page_size)
+    cursor = request.args.get("cursor", "-1")
+    try:
+        after = int(cursor)
+    except ValueError:
+        raise Invalid(f"cursor must be the number returned as next_cursor, got {cursor!r}", field="cursor") from None
+    items, next_cursor = services().catalog.find_files(recid, index_key=request.args.get("index") or None,
+                                                       pattern=request.args.get("q") or None, after=after, size=size)
+    links = {"self": request.url}
+    if next_cursor is not None:
+        args = request.args.to_dict()
+        args["cursor"] = str(next_cursor)
+        links["next"] = request.base_url + "?" + "&".join(f"{k}={v}" for k, v in args.items())
+    return jsonify({"hits": {"hits": items}, "next_cursor": next_cursor, "links": links})
+
+
+def _chain(first: str, rest: Any) -> Any:
+    yield first
+    yield from rest
