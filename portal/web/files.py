@@ -16,13 +16,11 @@ bp = Blueprint("files", __name__)
 
 
 def _count_download(response: Response, recid: int, key: str) -> Response:
-    # Counted when the transfer ends, from a queued event: the download never waits for statistics.
+    # Counted as the transfer starts, as a queued event: the download never waits for statistics.
+    # (Pass-through file responses never call close callbacks, so "when it ends" is not observable here.)
     if request.method == "GET" and response.status_code in (200, 206):
-        nbytes = response.content_length or 0
-        ip, agent = client_ip(), request.user_agent.string
-        stats = services().stats
-        response.call_on_close(lambda: stats.record("download", recid, ip=ip, user_agent=agent, file_key=key,
-                                                    nbytes=nbytes))
+        services().stats.record("download", recid, ip=client_ip(), user_agent=request.user_agent.string,
+                                file_key=key, nbytes=response.content_length or 0)
     return response
 
 

@@ -37,8 +37,10 @@ def register(app: Flask) -> None:
         problem = {"type": "about:blank", "title": err.name, "status": status,
                    "detail": err.description or err.name}
         response = _render(problem, status)
-        if status == 405 and err.get_response().headers.get("Allow"):
-            response.headers["Allow"] = err.get_response().headers["Allow"]
+        # Keep the protocol headers the exception carries (Allow on 405, Content-Range on 416, ...).
+        for name, value in err.get_response().headers.items():
+            if name.lower() not in ("content-type", "content-length"):
+                response.headers[name] = value
         return response
 
     @app.errorhandler(Exception)

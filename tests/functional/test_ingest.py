@@ -1,0 +1,126 @@
+"""Ingest: streaming checksums, content-based formats, inspection, damaged files, real XRootD access."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+import zlib
+from pathlib import Path
+
+import pytest
+import uproot
+
+from datasets.generate import generate
+from portal.app import create_app, services_of
+from portal.errors import Conflict
+from portal.files.ingest import ingest_path
+from portal.storage.xrootd import XRootDStorage
+from tests.functional.catalog_helpers import dataset, load_file, write_records
+from tests.support.xrootd import require_xrootd, served_tempdir, xrootd_over
+
+PORTAL = Path(sys.executable).parent / "portal"
+
+
+@pytest.fixture
+def mixed(tmp_path):
+    """A valid Parquet file, a truncated ROOT file and random bytes named .h5."""
+    data = tmp_path / "data"
+    generate("tiny", data / "ds", formats=("root", "parquet"))
+    good = data / "ds" / "nanoaod_000.parquet"
+    truncated = data / "ds" / "cut.root"
+    truncated.write_bytes((data / "ds" / "nanoaod_000.root").read_bytes()[:150_000])
+    (data / "ds" / "noise.h5").write_bytes(os.urandom(4096))
+    for extra in ("nanoaod_000.root", "nanoaod_001.root", "nanoaod_001.parquet"):
+        (data / "ds" / extra).unlink()
+    return data, good
+
+
+def adler(path: Path) -> str:
+    return f"adler32:{zlib.adler32(path.read_bytes()) & 0xffffffff:08x}"
+
+
+def test_damaged_files_are_reported_and_the_rest_ingested(settings_dict, mixed, tmp_path):
+    data, good = mixed
+    app = create_app({**settings_dict, "data_dir": str(data)})
+    svc = services_of(app)
+    load_file(svc, write_records(tmp_path / "r.json", [dataset(5)]))
+    report = ingest_path(svc.storage, "ds")
+    errors = dict(report.errors)
+    assert set(errors) == {"ds/cut.root", "ds/noise.h5"}
+    assert "truncated ROOT file" in errors["ds/cut.root"]
+    assert "content is binary" in errors["ds/noise.h5"]
+    [ingested] = report.files
+    assert ingested.checksum == adler(good) and ingested.size == good.stat().st_size
+    assert ingested.format == "parquet" and ingested.entries == 5000
+    assert ingested.inspection["columns"]["Muon_pt"].startswith("large_list") or "list" in \
+        ingested.inspection["columns"]["Muon_pt"]
+    view = svc.catalog.ingest_files(5, report.file_rows("ds"), report.distribution())
+    assert [f["key"] for f in view.files] == ["nanoaod_000.parquet"]
+    assert view.metadata["distribution"] == {"formats": ["parquet"], "number_files": 1,
+                                             "size": good.stat().st_size, "number_events": 5000}
+    # a published version with files is immutable
+    with pytest.raises(Conflict, match="start a new version"):
+        svc.catalog.ingest_files(5, report.file_rows("ds"), report.distribution())
+
+
+def test_ingest_command_exits_non_zero_and_names_bad_files(settings_dict, mixed, tmp_path):
+    data, _ = mixed
+    env = {**os.environ, "PORTAL_DATABASE_URL": settings_dict["database_url"], "PORTAL_VAR_DIR": str(tmp_path),
+           "PORTAL_DATA_DIR": str(data)}
+    records = write_records(tmp_path / "r.json", [dataset(6)])
+    subprocess.run([str(PORTAL), "records", "load", str(records)], check=True, env=env, capture_output=True)
+    result = subprocess.run([str(PORTAL), "ingest", "6", "ds"], env=env, capture_output=True, text=True)
+    assert result.returncode == 1
+    assert "bad file ds/cut.root: truncated ROOT file" in result.stderr
+    assert "bad file ds/noise.h5" in result.stderr
+    assert "record 6: 1 file(s)" in result.stdout
+
+
+def test_root_inspection(tmp_path, settings_dict):
+    data = tmp_path / "data"
+    generate("tiny", data / "ds", formats=("root", "hdf5"), compression="lz4")
+    svc = services_of(create_app({**settings_dict, "data_dir": str(data)}))
+    report = ingest_path(svc.storage, "ds")
+    assert not report.errors
+    root = next(f for f in report.files if f.format == "root")
+    events = root.inspection["trees"]["Events"]
+    assert events["class"] == "TTree" and events["entries"] == 5000
+    assert events["branches"]["Muon_pt"] == "float[]" and root.inspection["compression"]["algorithm"] == "LZ4"
+    h5 = next(f for f in report.files if f.format == "hdf5")
+    assert h5.entries == 5000 and h5.inspection["datasets"]["Events/nMuon"]["dtype"] == "int32"
+    assert report.distribution()["number_events"] == 10_000  # two files; the HDF5 copy is not counted twice
+
+
+@pytest.fixture(scope="module")
+def served():
+    require_xrootd()
+    data = served_tempdir()
+    generate("tiny", data / "ds", formats=("root", "parquet", "hdf5"))
+    with xrootd_over(data) as server:
+        yield server, data
+    shutil.rmtree(data.parent, ignore_errors=True)
+
+
+def test_ingest_over_xrootd_and_read_by_catalogue_uri(settings_dict, served, tmp_path):
+    server, data = served
+    app = create_app({**settings_dict, "storage_backend": "xrootd", "xrootd_url": server.url,
+                      "xrootd_export": "data"})
+    svc = services_of(app)
+    load_file(svc, write_records(tmp_path / "r.json", [dataset(7)]))
+    report = ingest_path(svc.storage, "ds")
+    assert not report.errors and len(report.files) == 6
+    view = svc.catalog.ingest_files(7, report.file_rows("ds"), report.distribution())
+    for f in view.files:
+        assert f["uri"].startswith(server.url + "//data/ds/")
+        assert f["checksum"] == adler(data / "ds" / f["key"])
+        if f["format"] == "root":
+            assert uproot.open({f["uri"]: "Events"}).num_entries == 5000  # uproot streams it over root://
+    first_root = next(f for f in view.files if f["format"] == "root")
+    copy = tmp_path / "copy.root"
+    result = subprocess.run(["xrdcp", "-f", first_root["uri"], str(copy)], capture_output=True, text=True,
+                            timeout=60)
+    assert result.returncode == 0, result.stderr
+    assert copy.read_bytes() == (data / "ds" / first_root["key"]).read_bytes()
+    assert isinstance(svc.storage, XRootDStorage)
