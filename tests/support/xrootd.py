@@ -33,7 +33,7 @@ def require_xrootd() -> None:
 
 def readable_tree(root: Path) -> None:
     """Let the `xrootd` user (the server drops root) read everything under ``root``."""
-    for dirpath, dirnames, filenames in os.walk(root):
+    for dirpath, _dirnames, filenames in os.walk(root):
         os.chmod(dirpath, 0o755)
         for name in filenames:
             os.chmod(Path(dirpath) / name, 0o644)
