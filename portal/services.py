@@ -62,7 +62,7 @@ def build_services(settings: Settings, *, migrate: bool = True) -> Services:
     pids = pid_cls(settings.doi_prefix, settings.doi_namespace)
     catalog = CatalogService(db, pids, first_recid=settings.first_recid, base_url=settings.base_url,
                              publisher=settings.site_name)
-    stats = StatsService(db, flush_interval=settings.stats_flush_interval)
+    stats = StatsService(db, flush_interval=settings.stats_flush_interval, enabled=settings.stats_enabled)
     storage = build_storage(settings)
     files = FileAccess(catalog, storage, pack_max_files=settings.pack_max_files)
     return Services(settings=settings, db=db, pids=pids, catalog=catalog, stats=stats, storage=storage, files=files)

@@ -109,6 +109,7 @@ DECLARATIONS: tuple[Setting, ...] = (
     Setting("accel_redirect_prefix", str, "",
             "nginx internal location for downloads (`X-Accel-Redirect`); empty: the portal streams the bytes."),
     Setting("pack_max_files", int, 10000, "Most files one zip pack may hold."),
+    Setting("stats_enabled", bool, True, "Record usage events (views, downloads, launches)."),
     Setting("stats_flush_interval", float, 1.0,
             "Seconds between writes of buffered usage events (recording never waits for the database)."),
     Setting("stats_aggregate_interval", float, 300.0,

@@ -13,6 +13,7 @@
 
 from __future__ import annotations
 
+import atexit
 import hashlib
 import logging
 import secrets
@@ -94,8 +95,9 @@ def _utc(moment: datetime) -> datetime:
 class StatsService:
     """Buffered recording (a queue drained by one background thread) and hourly aggregation."""
 
-    def __init__(self, db: Database, *, flush_interval: float = 1.0, batch: int = 1000) -> None:
+    def __init__(self, db: Database, *, flush_interval: float = 1.0, batch: int = 1000, enabled: bool = True) -> None:
         self.db = db
+        self.enabled = enabled
         self.flush_interval = flush_interval
         self.batch = batch
         self._queue: deque[Hit] = deque()
@@ -113,6 +115,8 @@ class StatsService:
         """Queue one event; returns at once (a deque append). Never raises into the request."""
         if kind not in KINDS:
             raise Invalid(f"unknown event kind {kind!r}", field="kind")
+        if not self.enabled:
+            return
         self._queue.append(Hit(kind, recid, ip or "", user_agent or "", _utc(at or datetime.now(UTC)), file_key,
                                nbytes))
         if self._thread is None:
@@ -125,6 +129,8 @@ class StatsService:
             if self._thread is None:
                 self._thread = threading.Thread(target=self._run, name="stats-flusher", daemon=True)
                 self._thread.start()
+                # Queued events are written when the process exits normally (e.g. a gunicorn worker stopping).
+                atexit.register(self.close)
 
     def _run(self) -> None:
         while not self._stop.is_set():
@@ -149,6 +155,8 @@ class StatsService:
         return stored
 
     def close(self) -> None:
+        if self._stop.is_set() and not self._queue:
+            return
         self._stop.set()
         self._wake.set()
         if self._thread is not None:
