@@ -3,7 +3,8 @@
 Comparators ("floors"): (A) `cat FILES | python -c <zlib.adler32 over stdin>`, one process for all files;
 (B) the tightest: a plain in-process `readinto` + `zlib.adler32` loop over each file. Ours: the ingest pass
 (`checksum_and_sniff`: size, adler32 and format in one streaming read), then the full ingest (plus
-inspection). Page cache warm for all. Target: ours ≥ 0.8 × floor B. Env: BENCH_INGEST_MIB (default 1024), BENCH_INGEST_FILES (default 8).
+inspection). Page cache warm for all. Target: ours ≥ 0.8 × floor B.
+Env: BENCH_INGEST_MIB (default 1024), BENCH_INGEST_FILES (default 8).
 """
 
 from __future__ import annotations
