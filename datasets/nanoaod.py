@@ -20,7 +20,7 @@ ELECTRON_MASS = 0.000511
 # three peaks stand out on the log-log spectrum of a few hundred thousand events, not physical rates.
 RESONANCES: tuple[tuple[str, float, float, float], ...] = (
     ("J/psi", 3.0969, 0.000093, 0.020),
-    ("Upsilon", 9.4603, 0.000054, 0.008),
+    ("Upsilon", 9.4603, 0.000054, 0.012),
     ("Z", 91.1876, 2.4952, 0.010),
 )
 CONTINUUM_FRACTION = 0.06  # Drell-Yan-like pairs on a falling mass spectrum
@@ -88,7 +88,10 @@ def _dimuon_masses(rng: np.random.Generator, n: int) -> np.ndarray:
         low += fraction
     pick = (choice >= low) & (choice < low + CONTINUUM_FRACTION)
     k = int(pick.sum())
-    masses[pick] = 0.4 * np.exp(rng.exponential(1.6, k))  # falls steeply from 0.4 GeV up to ~100 GeV
+    # log-mass exponential, truncated at 150 GeV (inverse CDF): falls steeply from 0.4 GeV
+    x_max = np.log(150 / 0.4)
+    u = rng.uniform(0, 1, k)
+    masses[pick] = 0.4 * np.exp(-1.6 * np.log1p(-u * (1 - np.exp(-x_max / 1.6))))
     return masses
 
 

@@ -12,6 +12,7 @@ from portal.db.engine import Database
 from portal.db.migrate import upgrade
 from portal.errors import Invalid
 from portal.files.access import FileAccess
+from portal.files.preview import Previewer
 from portal.settings import Settings
 from portal.stats.service import StatsService
 from portal.storage.base import Storage
@@ -39,6 +40,7 @@ class Services:
     stats: StatsService
     storage: Storage
     files: FileAccess
+    previewer: Previewer
 
     def close(self) -> None:
         self.stats.close()
@@ -65,4 +67,5 @@ def build_services(settings: Settings, *, migrate: bool = True) -> Services:
     stats = StatsService(db, flush_interval=settings.stats_flush_interval, enabled=settings.stats_enabled)
     storage = build_storage(settings)
     files = FileAccess(catalog, storage, pack_max_files=settings.pack_max_files)
-    return Services(settings=settings, db=db, pids=pids, catalog=catalog, stats=stats, storage=storage, files=files)
+    return Services(settings=settings, db=db, pids=pids, catalog=catalog, stats=stats, storage=storage, files=files,
+                    previewer=Previewer(files))

@@ -125,3 +125,72 @@ def file_search(recid: int) -> Any:
 def _chain(first: str, rest: Any) -> Any:
     yield first
     yield from rest
+
+
+def _range_arg() -> tuple[float, float] | None:
+    raw = request.args.get("range")
+    if not raw:
+        return None
+    try:
+        low, high = (float(x) for x in raw.split(","))
+    except ValueError:
+        raise Invalid(f"range must be two numbers low,high; got {raw!r}", field="range") from None
+    return low, high
+
+
+def _required(name: str) -> str:
+    value = request.args.get(name)
+    if not value:
+        raise Invalid(f"the {name} parameter is required", field=name)
+    return value
+
+
+@bp.get("/api/records/<int:recid>/preview")
+def preview_api(recid: int) -> Any:
+    """Structure and first rows of a file: `?key=FILE&rows=10`."""
+    return jsonify(services().previewer.preview(recid, _required("key"), rows=int_arg("rows", 10, maximum=100)))
+
+
+@bp.get("/api/records/<int:recid>/histogram")
+def histogram_api(recid: int) -> Any:
+    """A histogram of one numeric column from a bounded sample: `?key=&column=&bins=&range=lo,hi&format=json|png|svg`."""
+    fmt = request.args.get("format", "json")
+    if fmt not in ("json", "png", "svg"):
+        raise Invalid(f"format must be json, png or svg, got {fmt!r}", field="format")
+    h = services().previewer.histogram(recid, _required("key"), _required("column"),
+                                       bins=int_arg("bins", 50, maximum=1000), value_range=_range_arg())
+    if fmt == "json":
+        return jsonify(h.__dict__)
+    from portal.files.preview import render_histogram
+
+    mimetype = "image/png" if fmt == "png" else "image/svg+xml"
+    return Response(render_histogram(h, fmt), mimetype=mimetype)
+
+
+@bp.get("/record/<int:recid>/preview")
+def preview_page(recid: int) -> Any:
+    from flask import render_template
+
+    key = _required("key")
+    view = services().catalog.get(recid)
+    data = services().previewer.preview(view.recid, key, rows=10)
+    numeric = [c for c in data["columns"] if _is_numeric_column(data, c)]
+    column = request.args.get("column") or (numeric[0] if numeric else None)
+    return render_template("preview.html", r=view, md=view.metadata, key=key, data=data, numeric=numeric,
+                           column=column)
+
+
+def _is_numeric_column(data: dict[str, Any], column: str) -> bool:
+    for row in data["rows"]:
+        value = row.get(column)
+        if isinstance(value, list):
+            value = value[0] if value else None
+        if value is None:
+            continue
+        if isinstance(value, bool) or not isinstance(value, int | float):
+            try:
+                float(value)
+            except (TypeError, ValueError):
+                return False
+        return True
+    return False
