@@ -81,10 +81,10 @@ class Previewer:
 
             with uproot.open(source) as f:
                 tree = _events_tree(f)
-                names = [b for b in tree.keys() if tree[b].typename != "unknown"][:MAX_COLUMNS]
-                arrays = tree.arrays(names, entry_stop=rows, library="ak")
-                return {"columns": names, "rows": [{n: _plain(ak.to_list(arrays[n][i])) for n in names}
-                                                   for i in range(len(arrays))]}
+                branches = [b for b in tree.keys() if tree[b].typename != "unknown"][:MAX_COLUMNS]  # noqa: SIM118
+                arrays = tree.arrays(branches, entry_stop=rows, library="ak")
+                return {"columns": branches, "rows": [{n: _plain(ak.to_list(arrays[n][i])) for n in branches}
+                                                      for i in range(len(arrays))]}
         if fmt == "parquet":
             import pyarrow.parquet as pq
 
@@ -121,7 +121,7 @@ class Previewer:
 
             with uproot.open(source) as f:
                 tree = _events_tree(f)
-                if column not in tree.keys():
+                if column not in tree.keys():  # noqa: SIM118 - a TTree is not a dict
                     raise Invalid(f"no branch {column!r} in this file", field="column")
                 stop = min(SAMPLE, tree.num_entries)
                 values = tree[column].array(entry_stop=stop, library="ak")

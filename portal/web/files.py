@@ -153,7 +153,7 @@ def preview_api(recid: int) -> Any:
 
 @bp.get("/api/records/<int:recid>/histogram")
 def histogram_api(recid: int) -> Any:
-    """A histogram of one numeric column from a bounded sample: `?key=&column=&bins=&range=lo,hi&format=json|png|svg`."""
+    """Histogram of one numeric column from a bounded sample: `?key=&column=&bins=&range=lo,hi&format=json|png|svg`."""
     fmt = request.args.get("format", "json")
     if fmt not in ("json", "png", "svg"):
         raise Invalid(f"format must be json, png or svg, got {fmt!r}", field="format")
