@@ -198,7 +198,9 @@ def stack(demo: bool | None) -> None:
 @main.command("ingest")
 @click.argument("recid", type=int)
 @click.argument("path", default="")
-def ingest_cmd(recid: int, path: str) -> None:
+@click.option("--write-index", "index_key", metavar="KEY",
+              help="Write KEY_file_index.json/.txt next to the data and list the files through that index.")
+def ingest_cmd(recid: int, path: str, index_key: str | None) -> None:
     """Ingest the files under PATH of the portal's storage (data directory or XRootD) into record RECID.
 
     Sizes and adler32 checksums are computed in one streaming pass; formats come from the content; ROOT,
@@ -220,7 +222,14 @@ def ingest_cmd(recid: int, path: str) -> None:
         for rel, reason in report.errors:
             click.secho(f"bad file {rel}: {reason}", fg="red", err=True)
         if report.files:
-            view = svc.catalog.ingest_files(recid, report.file_rows(path), report.distribution())
+            rows = report.file_rows(path)
+            if index_key:
+                from portal.files.ingest import write_file_index
+
+                index_files, index = write_file_index(svc.storage, path, index_key, rows)
+                view = svc.catalog.ingest_files(recid, index_files, report.distribution(), indices=[index])
+            else:
+                view = svc.catalog.ingest_files(recid, rows, report.distribution())
             d = view.metadata["distribution"]
             click.echo(f"record {recid}: {d['number_files']} file(s), {d['size']:,} bytes, "
                        f"{d.get('number_events', 0):,} events, formats {', '.join(d['formats'])}")

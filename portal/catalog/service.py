@@ -335,7 +335,8 @@ class CatalogService:
         index.number_files = count
         index.size = total
 
-    def ingest_files(self, recid: int, files: list[dict[str, Any]], distribution: dict[str, Any]) -> RecordView:
+    def ingest_files(self, recid: int, files: list[dict[str, Any]], distribution: dict[str, Any],
+                     indices: list[IndexSpec] | None = None) -> RecordView:
         """Give a record the files found by ingest and update its `distribution`, in one transaction.
 
         Allowed for a draft, and for a published version that has no files yet (a curated record being
@@ -353,7 +354,7 @@ class CatalogService:
                                     "formats": sorted(set(data.get("distribution", {}).get("formats", []))
                                                       | set(distribution.get("formats", [])))}
             validate_record({**data, "recid": str(recid)})
-            item = RecordInput(metadata=data, files=files)
+            item = RecordInput(metadata=data, files=files, indices=indices or [])
             self._replace_files(s, recid, item)
             rec.data = data
             rec.files_hash = item.files_hash()

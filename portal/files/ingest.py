@@ -11,12 +11,15 @@ import zlib
 from collections import defaultdict
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from portal.errors import PortalError
 from portal.formats.inspect import inspect
 from portal.formats.sniff import expected_format, sniff
 from portal.storage.base import BLOCK, Storage
+
+if TYPE_CHECKING:
+    from portal.catalog.model import IndexSpec
 
 
 @dataclass
@@ -98,3 +101,37 @@ def ingest_path(storage: Storage, path: str = "", *, progress: Callable[[str, in
         if progress:
             progress(rel, len(report.files) + len(report.errors))
     return report
+
+
+def write_file_index(storage: Storage, folder: str, key: str, rows: list[dict[str, Any]]
+                     ) -> tuple[list[dict[str, Any]], IndexSpec]:
+    """Write CERN-style `<key>_file_index.json` and `.txt` into ``folder`` of a local storage.
+
+    Returns the two index files as file rows and the index (its entries are ``rows``) for the catalogue.
+    Files are written under a temporary name and renamed, so a reader never sees half an index.
+    """
+    import json
+    import os
+
+    from portal.catalog.model import IndexSpec
+    from portal.errors import Invalid
+
+    base = storage.local_path(folder)
+    if base is None:
+        raise Invalid("file indices can only be written to a local storage directory", field="--write-index")
+    name = f"{key}_file_index"
+    entries = [{"checksum": r["checksum"], "filename": r["key"].rsplit("/", 1)[-1], "size": r["size"], "uri": r["uri"]}
+               for r in rows]
+    written: list[dict[str, Any]] = []
+    for suffix, text in ((".json", json.dumps(entries, indent=1)), (".txt", "".join(e["uri"] + "\n" for e in entries))):
+        target = os.path.join(base, name + suffix)
+        tmp = target + ".part"
+        with open(tmp, "w", encoding="utf-8") as fh:
+            fh.write(text)
+        os.replace(tmp, target)
+        rel = f"{folder}/{name}{suffix}" if folder else name + suffix
+        size, checksum, _fmt = checksum_and_sniff(storage, rel)
+        written.append({"key": name + suffix, "uri": storage.root_url(rel) or f"file://{target}", "size": size,
+                        "checksum": checksum, "type": "index" + suffix,
+                        "description": f"File index of {len(entries)} file(s)"})
+    return written, IndexSpec(key=name, description=f"{len(entries)} file(s)", uri=written[0]["uri"], entries=rows)

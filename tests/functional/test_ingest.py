@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import subprocess
@@ -124,3 +125,24 @@ def test_ingest_over_xrootd_and_read_by_catalogue_uri(settings_dict, served, tmp
     assert result.returncode == 0, result.stderr
     assert copy.read_bytes() == (data / "ds" / first_root["key"]).read_bytes()
     assert isinstance(svc.storage, XRootDStorage)
+
+
+def test_ingest_can_write_cern_style_file_indices(settings_dict, tmp_path):
+    data = tmp_path / "data"
+    generate("tiny", data / "ds", formats=("root",))
+    env = {**os.environ, "PORTAL_DATABASE_URL": settings_dict["database_url"], "PORTAL_VAR_DIR": str(tmp_path),
+           "PORTAL_DATA_DIR": str(data)}
+    records = write_records(tmp_path / "r.json", [dataset(8)])
+    subprocess.run([str(PORTAL), "records", "load", str(records)], check=True, env=env, capture_output=True)
+    result = subprocess.run([str(PORTAL), "ingest", "8", "ds", "--write-index", "CMS_tiny"], env=env,
+                            capture_output=True, text=True)
+    assert result.returncode == 0, result.stderr
+    index = json.loads((data / "ds" / "CMS_tiny_file_index.json").read_text())
+    assert [e["filename"] for e in index] == ["nanoaod_000.root", "nanoaod_001.root"]
+    assert index[0]["checksum"] == adler(data / "ds" / "nanoaod_000.root")
+    txt = (data / "ds" / "CMS_tiny_file_index.txt").read_text().splitlines()
+    assert txt == [e["uri"] for e in index]
+    app = create_app({**settings_dict, "data_dir": str(data)})
+    body = app.test_client().get("/api/records/8").get_json()["metadata"]
+    [entry] = body["_file_indices"]
+    assert entry["key"] == "CMS_tiny_file_index" and [f["uri"] for f in entry["files"]] == txt
