@@ -11,6 +11,8 @@ from portal.catalog.service import CatalogService
 from portal.db.engine import Database
 from portal.db.migrate import upgrade
 from portal.errors import Invalid
+from portal.exports.oai import OAIProvider, index_sets
+from portal.exports.service import ExportService
 from portal.files.access import FileAccess
 from portal.files.preview import Previewer
 from portal.settings import Settings
@@ -41,6 +43,8 @@ class Services:
     storage: Storage
     files: FileAccess
     previewer: Previewer
+    exports: ExportService
+    oai: OAIProvider
 
     def close(self) -> None:
         self.stats.close()
@@ -67,5 +71,9 @@ def build_services(settings: Settings, *, migrate: bool = True) -> Services:
     stats = StatsService(db, flush_interval=settings.stats_flush_interval, enabled=settings.stats_enabled)
     storage = build_storage(settings)
     files = FileAccess(catalog, storage, pack_max_files=settings.pack_max_files)
+    catalog.observers.append(index_sets)
+    exports = ExportService(catalog, settings.base_url)
+    oai = OAIProvider(catalog, exports, base_url=settings.base_url, repository_name=settings.site_name,
+                      admin_email=settings.admin_email, page_size=settings.oai_page_size)
     return Services(settings=settings, db=db, pids=pids, catalog=catalog, stats=stats, storage=storage, files=files,
-                    previewer=Previewer(files))
+                    previewer=Previewer(files), exports=exports, oai=oai)

@@ -109,6 +109,8 @@ DECLARATIONS: tuple[Setting, ...] = (
     Setting("accel_redirect_prefix", str, "",
             "nginx internal location for downloads (`X-Accel-Redirect`); empty: the portal streams the bytes."),
     Setting("pack_max_files", int, 10000, "Most files one zip pack may hold."),
+    Setting("admin_email", str, "opendata-admin@example.org", "Contact address shown by OAI-PMH Identify."),
+    Setting("oai_page_size", int, 100, "Records per OAI-PMH list response (then a resumption token)."),
     Setting("stats_enabled", bool, True, "Record usage events (views, downloads, launches)."),
     Setting("stats_flush_interval", float, 1.0,
             "Seconds between writes of buffered usage events (recording never waits for the database)."),

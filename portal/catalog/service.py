@@ -10,7 +10,7 @@ from __future__ import annotations
 import copy
 import hashlib
 import json
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -83,6 +83,14 @@ class CatalogService:
         self.first_recid = first_recid
         self.base_url = base_url.rstrip("/")
         self.publisher = publisher
+        # Called inside the writing transaction after a record version changed (metadata, files or status),
+        # so derived tables (OAI sets, search documents) commit or roll back with the change itself.
+        self.observers: list[Callable[[Session, Record], None]] = []
+
+    def _changed(self, s: Session, rec: Record) -> None:
+        s.flush()
+        for observer in self.observers:
+            observer(s, rec)
 
     # ----------------------------------------------------------------- reading
     def resolve(self, recid: int) -> tuple[int, bool]:
@@ -138,6 +146,16 @@ class CatalogService:
             rows = s.scalars(select(Record).where(Record.title == value, Record.status == "published")
                              .order_by(Record.recid)).all()
             return [self._view(s, r, with_files=False) for r in rows]
+
+    def dois_for(self, recids: list[int]) -> dict[int, str | None]:
+        """DOI of each recid: a version's DOI, or a concept's DOI (for a concept id)."""
+        if not recids:
+            return {}
+        with self.db.reader() as s:
+            out: dict[int, str | None] = dict(s.execute(select(Record.recid, Record.doi)
+                                                        .where(Record.recid.in_(recids))).all())
+            out.update(s.execute(select(Concept.recid, Concept.doi).where(Concept.recid.in_(recids))).all())
+            return out
 
     def versions(self, recid: int) -> list[RecordView]:
         """All published versions of the concept of ``recid``, newest first."""
@@ -273,6 +291,7 @@ class CatalogService:
             if existing.files_hash != files_hash:  # only drafts reach here
                 self._replace_files(s, recid, item)
                 existing.files_hash = files_hash
+            self._changed(s, existing)
             return LoadResult(recid, "updated", tuple(item.warnings))
 
         concept_recid = int(md["conceptrecid"]) if md.get("conceptrecid") else None
@@ -302,6 +321,7 @@ class CatalogService:
         s.flush()
         self._replace_files(s, recid, item)
         self._publish_pids(s, rec, concept)
+        self._changed(s, rec)
         return LoadResult(recid, "created", tuple(item.warnings))
 
     def _replace_files(self, s: Session, recid: int, item: RecordInput) -> None:
@@ -361,6 +381,7 @@ class CatalogService:
             # content_hash stays the hash of the loaded source, so reloading that file is still a no-op.
             rec.revision += 1
             rec.updated_at = _now()
+            self._changed(s, rec)
             return self._view(s, rec)
 
     # --------------------------------------------------------------- versioning
@@ -387,6 +408,7 @@ class CatalogService:
             s.add(draft)
             s.flush()
             self._copy_files(s, latest.recid, new_recid)
+            self._changed(s, draft)
             return self._view(s, draft)
 
     def _copy_files(self, s: Session, src: int, dst: int) -> None:
@@ -423,6 +445,7 @@ class CatalogService:
                 item = RecordInput(metadata=md, files=files or [], indices=indices or [])
                 self._replace_files(s, recid, item)
                 rec.files_hash = item.files_hash()
+            self._changed(s, rec)
             return self._view(s, rec)
 
     def edit_metadata(self, recid: int, metadata: dict[str, Any]) -> RecordView:
@@ -444,6 +467,7 @@ class CatalogService:
             rec.type_primary = rec.data["type"]["primary"]
             rec.revision += 1
             rec.updated_at = _now()
+            self._changed(s, rec)
             return self._view(s, rec)
 
     def publish(self, recid: int) -> RecordView:
@@ -460,6 +484,7 @@ class CatalogService:
             rec.content_hash = hashlib.sha256(
                 (json.dumps(rec.data, sort_keys=True) + rec.files_hash).encode()).hexdigest()
             self._publish_pids(s, rec, concept)
+            self._changed(s, rec)
             return self._view(s, rec)
 
     def discard_draft(self, recid: int) -> None:

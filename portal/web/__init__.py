@@ -12,7 +12,7 @@ def services() -> Services:
 
 
 def register_blueprints(app: Flask) -> None:
-    from portal.web import api, files, pages, problems, stats
+    from portal.web import api, exports, files, pages, problems, stats
 
     problems.register(app)
 
@@ -24,3 +24,4 @@ def register_blueprints(app: Flask) -> None:
     app.register_blueprint(pages.bp)
     app.register_blueprint(stats.bp)
     app.register_blueprint(files.bp)
+    app.register_blueprint(exports.bp)

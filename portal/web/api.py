@@ -48,6 +48,11 @@ def record(recid: int) -> Any:
     if is_concept:
         args: dict[str, Any] = request.args.to_dict()
         return redirect(url_for("api.record", recid=target, **args), code=302)
+    from portal.web.exports import negotiated
+
+    export = negotiated(target)
+    if export is not None:
+        return export
     view = catalog.get(target)
     mode = request.args.get("file_indices")
     if request.args.get("skip_files", "0").lower() in _TRUE:

@@ -1,0 +1,66 @@
+"""Serialise records in every export format, by name or by media type (content negotiation)."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from portal.catalog.service import CatalogService
+from portal.errors import NotFound
+from portal.exports import bibtex, csl, datacite, dublincore, jsonld
+from portal.exports.common import ExportRecord, related_identifiers
+
+
+@dataclass(frozen=True)
+class Format:
+    name: str
+    mimetype: str
+    render: Callable[[ExportRecord], str]
+    label: str
+
+
+def _json(obj: object) -> str:
+    return json.dumps(obj, indent=2, ensure_ascii=False)
+
+
+FORMATS: dict[str, Format] = {f.name: f for f in (
+    Format("datacite-xml", "application/vnd.datacite.datacite+xml", datacite.datacite_xml, "DataCite XML"),
+    Format("datacite-json", "application/vnd.datacite.datacite+json",
+           lambda r: _json(datacite.datacite_json(r)), "DataCite JSON"),
+    Format("json-ld", "application/ld+json", lambda r: _json(jsonld.jsonld(r)), "schema.org JSON-LD"),
+    Format("csl", "application/vnd.citationstyles.csl+json", lambda r: _json(csl.csl_json(r)), "CSL-JSON"),
+    Format("bibtex", "application/x-bibtex", bibtex.bibtex, "BibTeX"),
+    Format("dublincore", "application/x-dc+xml", dublincore.dublin_core_xml, "Dublin Core"),
+    Format("apa", "text/x-bibliography; style=apa", lambda r: csl.citation(r, "apa"), "APA"),
+    Format("harvard", "text/x-bibliography; style=harvard", lambda r: csl.citation(r, "harvard"), "Harvard"),
+    Format("chicago", "text/x-bibliography; style=chicago", lambda r: csl.citation(r, "chicago"), "Chicago"),
+)}
+NEGOTIABLE = {f.mimetype.split(";")[0]: f for f in FORMATS.values() if not f.mimetype.startswith("text/")}
+NEGOTIABLE["application/x-bibtex"] = FORMATS["bibtex"]
+
+
+class ExportService:
+    def __init__(self, catalog: CatalogService, base_url: str) -> None:
+        self.catalog = catalog
+        self.base_url = base_url
+
+    def record(self, recid: int) -> ExportRecord:
+        view = self.catalog.get(recid)
+        targets = [int(r["recid"]) for r in view.metadata.get("relations") or [] if r.get("recid")]
+        dois = self.catalog.dois_for(targets)
+        return ExportRecord(view=view, base_url=self.base_url,
+                            related=related_identifiers(view, dois, self.base_url))
+
+    def render(self, recid: int, name: str) -> tuple[str, str]:
+        """(body, mimetype) of record ``recid`` in format ``name``."""
+        fmt = FORMATS.get(name)
+        if fmt is None:
+            raise NotFound(f"no export format {name!r}; choose one of {', '.join(FORMATS)}", field="format")
+        return fmt.render(self.record(recid)), fmt.mimetype
+
+    def concept_datacite(self, recid: int) -> dict[str, object]:
+        """DataCite JSON of the concept DOI of ``recid``: HasVersion for every published version."""
+        versions = self.catalog.versions(recid)
+        latest = self.record(versions[0].recid)
+        return datacite.concept_datacite_json(latest, [v.doi for v in versions if v.doi])
