@@ -7,8 +7,13 @@ from datetime import UTC, datetime, timedelta
 import pytest
 from lxml import etree
 from sickle import Sickle
-from sickle.oaiexceptions import (BadArgument, BadResumptionToken, CannotDisseminateFormat, IdDoesNotExist,
-                                  NoRecordsMatch)
+from sickle.oaiexceptions import (
+    BadArgument,
+    BadResumptionToken,
+    CannotDisseminateFormat,
+    IdDoesNotExist,
+    NoRecordsMatch,
+)
 from sqlalchemy import insert
 
 from portal.app import create_app, services_of
