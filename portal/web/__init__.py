@@ -12,7 +12,7 @@ def services() -> Services:
 
 
 def register_blueprints(app: Flask) -> None:
-    from portal.web import api, exports, files, pages, problems, stats
+    from portal.web import api, exports, files, openapi, pages, problems, stats
 
     problems.register(app)
 
@@ -25,3 +25,4 @@ def register_blueprints(app: Flask) -> None:
     app.register_blueprint(stats.bp)
     app.register_blueprint(files.bp)
     app.register_blueprint(exports.bp)
+    app.register_blueprint(openapi.bp)
