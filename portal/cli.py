@@ -144,6 +144,19 @@ def data_generate(tier: str, out: Path, formats: str, compression: str, seed: in
 
 
 @main.group()
+def search() -> None:
+    """The search index."""
+
+
+@search.command("reindex")
+def search_reindex() -> None:
+    """Rebuild the search index from the catalogue."""
+    svc = _services()
+    click.echo(f"indexed {svc.search.reindex()} record version(s)")
+    svc.close()
+
+
+@main.group()
 def stats() -> None:
     """Usage statistics."""
 

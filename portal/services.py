@@ -15,6 +15,7 @@ from portal.exports.oai import OAIProvider, index_sets
 from portal.exports.service import ExportService
 from portal.files.access import FileAccess
 from portal.files.preview import Previewer
+from portal.search.service import SearchService, backend_for
 from portal.settings import Settings
 from portal.stats.service import StatsService
 from portal.storage.base import Storage
@@ -45,6 +46,7 @@ class Services:
     previewer: Previewer
     exports: ExportService
     oai: OAIProvider
+    search: SearchService
 
     def close(self) -> None:
         self.stats.close()
@@ -71,9 +73,10 @@ def build_services(settings: Settings, *, migrate: bool = True) -> Services:
     stats = StatsService(db, flush_interval=settings.stats_flush_interval, enabled=settings.stats_enabled)
     storage = build_storage(settings)
     files = FileAccess(catalog, storage, pack_max_files=settings.pack_max_files)
-    catalog.observers.append(index_sets)
+    search = SearchService(db, backend_for(settings.search_backend, db.dialect))
+    catalog.observers.extend([index_sets, search.index])
     exports = ExportService(catalog, settings.base_url)
     oai = OAIProvider(catalog, exports, base_url=settings.base_url, repository_name=settings.site_name,
                       admin_email=settings.admin_email, page_size=settings.oai_page_size)
     return Services(settings=settings, db=db, pids=pids, catalog=catalog, stats=stats, storage=storage, files=files,
-                    previewer=Previewer(files), exports=exports, oai=oai)
+                    previewer=Previewer(files), exports=exports, oai=oai, search=search)

@@ -109,6 +109,8 @@ DECLARATIONS: tuple[Setting, ...] = (
     Setting("accel_redirect_prefix", str, "",
             "nginx internal location for downloads (`X-Accel-Redirect`); empty: the portal streams the bytes."),
     Setting("pack_max_files", int, 10000, "Most files one zip pack may hold."),
+    Setting("search_backend", str, "",
+            "Full-text backend: `sqlite` (FTS5) or `postgres`; empty: the one matching the database."),
     Setting("admin_email", str, "opendata-admin@example.org", "Contact address shown by OAI-PMH Identify."),
     Setting("oai_page_size", int, 100, "Records per OAI-PMH list response (then a resumption token)."),
     Setting("stats_enabled", bool, True, "Record usage events (views, downloads, launches)."),

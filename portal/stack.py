@@ -119,7 +119,10 @@ def start_stats_aggregator(settings: Settings) -> threading.Event:
 def run_stack(settings: Settings, *, load_demo: bool | None = None) -> None:
     from portal.services import build_services
 
-    build_services(settings).close()  # migrations, once, before workers start
+    svc = build_services(settings)  # migrations, once, before workers start
+    if svc.search.missing():
+        click.echo(f"search: indexed {svc.search.reindex()} record version(s)")
+    svc.close()
     settings, xrootd = start_xrootd(settings)
     try:
         if settings.load_demo if load_demo is None else load_demo:

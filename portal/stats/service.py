@@ -130,7 +130,7 @@ class StatsService:
                 self._thread = threading.Thread(target=self._run, name="stats-flusher", daemon=True)
                 self._thread.start()
                 # Queued events are written when the process exits normally (e.g. a gunicorn worker stopping).
-                atexit.register(self.close)
+                atexit.register(self._close_at_exit)
 
     def _run(self) -> None:
         while not self._stop.is_set():
@@ -153,6 +153,12 @@ class StatsService:
                     self._queue.extendleft(reversed(hits))  # loses nothing: retried on the next flush
                     raise
         return stored
+
+    def _close_at_exit(self) -> None:
+        try:
+            self.close()
+        except Exception:  # the database may already be gone at interpreter exit
+            log.warning("could not write %d queued usage event(s) at exit", len(self._queue))
 
     def close(self) -> None:
         if self._stop.is_set() and not self._queue:

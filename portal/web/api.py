@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import hmac
-import re
 from typing import Any
+from urllib.parse import urlencode
 
 from flask import Blueprint, Response, jsonify, redirect, request, stream_with_context, url_for
 
@@ -14,7 +14,6 @@ from portal.web import services
 
 bp = Blueprint("api", __name__, url_prefix="/api")
 
-_FIELD_QUERY = re.compile(r'^\s*(doi|title|recid):\s*(?:"((?:[^"\\]|\\.)*)"|(\S+))\s*$')
 _TRUE = {"1", "true", "yes", ""}
 
 
@@ -134,29 +133,35 @@ def files(recid: int) -> Any:
 @bp.get("/records")
 @bp.get("/records/")
 def search() -> Any:
-    """Record lookups: `q=doi:"…"`, `title:"…"`, `recid:N`, or the whole catalogue in recid order."""
+    """Search: `q` (query language), facet filters (`type=`, `experiment=`, …), `sort`, `size`, `page` or
+    `cursor` (search-after: no result-window limit). Hits never carry file lists."""
+    from portal.search.documents import FACETS
+    from portal.search.service import SearchRequest
+
     cfg = services().settings
-    catalog = services().catalog
     size = int_arg("size", 10, maximum=cfg.api_max_page_size)
     page = int_arg("page", 1)
-    q = (request.args.get("q") or "").strip()
-    base = cfg.base_url
-    if q:
-        match = _FIELD_QUERY.match(q)
-        if not match:
-            raise Invalid('this portal answers `doi:"…"`, `title:"…"` and `recid:N` queries here', field="q")
-        field, value = match.group(1), (match.group(2) if match.group(2) is not None else match.group(3))
-        views = catalog.lookup(field, value.replace('\\"', '"'))
-        items = views[(page - 1) * size: page * size]
-        total = len(views)
-    else:
-        recids = catalog.list_recids(after=0, limit=page * size)[(page - 1) * size:]
-        items = [catalog.get(r) for r in recids]
-        total = catalog.count_published()
+    filters = {f: request.args.getlist(f) for f in FACETS if request.args.getlist(f)}
+    req = SearchRequest(q=request.args.get("q", ""), filters=filters, sort=request.args.get("sort") or None,
+                        size=size, page=page, cursor=request.args.get("cursor") or None,
+                        all_versions=request.args.get("all_versions", "").lower() in ("1", "true", "yes"))
+    result = services().search.search(req)
+    catalog = services().catalog
     hits = []
-    for view in items:
-        env = record_envelope(view, base)
+    for recid in result.recids:
+        env = record_envelope(catalog.get(recid), cfg.base_url)
         env["metadata"].pop("files", None)  # search hits never carry file lists
         hits.append(env)
-    return jsonify({"hits": {"total": total, "hits": hits}, "aggregations": {},
-                    "links": {"self": request.url}})
+    links = {"self": request.url}
+    if result.next_cursor:
+        args = request.args.to_dict(flat=False)
+        args["cursor"] = [result.next_cursor]
+        args.pop("page", None)
+        links["next"] = f"{request.base_url}?{urlencode(args, doseq=True)}"
+    if page > 1 and not req.cursor:
+        args = request.args.to_dict(flat=False)
+        args["page"] = [str(page - 1)]
+        links["prev"] = f"{request.base_url}?{urlencode(args, doseq=True)}"
+    aggregations = {name: {"buckets": buckets} for name, buckets in result.aggregations.items()}
+    return jsonify({"hits": {"total": result.total, "hits": hits}, "aggregations": aggregations,
+                    "sort": result.sort, "links": links})

@@ -1,0 +1,1 @@
+"""Search: the query language, the index kept in step with the catalogue, and backends (SQLite FTS5, PostgreSQL)."""

@@ -1,0 +1,219 @@
+"""The query language: words (AND by default), "phrases", field:value, -negation, OR, parentheses, ranges
+(`year:[2010 TO 2012]`) and comparisons (`number_events:>1000000`). Parsed into a small AST; a malformed
+query raises :class:`portal.errors.Invalid` saying what is wrong and where."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+from portal.errors import Invalid
+
+TEXT_FIELDS = {"title", "author", "keywords"}
+EXACT_FIELDS = {"experiment", "type", "subtype", "doi", "recid", "format", "collision_energy", "collision_type",
+                "category", "availability"}
+NUMERIC_FIELDS = {"year", "number_events", "recid"}
+FIELDS = TEXT_FIELDS | EXACT_FIELDS | NUMERIC_FIELDS
+ALIASES = {"authors": "author", "keyword": "keywords", "file_format": "format", "file_type": "format",
+           "experiments": "experiment", "events": "number_events"}
+
+
+@dataclass(frozen=True)
+class Text:
+    """Free text or a phrase, optionally restricted to a text field (title, author, keywords)."""
+
+    value: str
+    phrase: bool = False
+    field: str | None = None
+
+
+@dataclass(frozen=True)
+class Exact:
+    field: str
+    value: str
+
+
+@dataclass(frozen=True)
+class Range:
+    field: str
+    low: float | None
+    high: float | None
+    include_low: bool = True
+    include_high: bool = True
+
+
+@dataclass(frozen=True)
+class Not:
+    node: Node
+
+
+@dataclass(frozen=True)
+class And:
+    nodes: tuple[Node, ...]
+
+
+@dataclass(frozen=True)
+class Or:
+    nodes: tuple[Node, ...]
+
+
+Node = Text | Exact | Range | Not | And | Or
+
+_TOKEN = re.compile(r'\s*(?:(?P<lpar>\()|(?P<rpar>\))|(?P<phrase>"(?:[^"\\]|\\.)*")|(?P<open>")'
+                    r'|(?P<word>[^\s()"]+))')
+
+
+def _tokens(text: str) -> list[tuple[str, str, int]]:
+    out = []
+    pos = 0
+    text = text.rstrip()
+    while pos < len(text):
+        m = _TOKEN.match(text, pos)
+        if m is None or m.end() == pos:
+            break
+        kind = m.lastgroup or "word"
+        if kind == "open":
+            raise Invalid(f'unclosed quote at position {m.start("open") + 1}: add the closing "', field="q")
+        out.append((kind, m.group(kind), m.start(kind)))
+        pos = m.end()
+    return out
+
+
+class _Parser:
+    def __init__(self, text: str) -> None:
+        self.text = text
+        self.tokens = _tokens(text)
+        self.i = 0
+
+    def peek(self) -> tuple[str, str, int] | None:
+        return self.tokens[self.i] if self.i < len(self.tokens) else None
+
+    def parse(self) -> Node | None:
+        if not self.tokens:
+            return None
+        node = self.or_expr()
+        if self.peek() is not None:
+            kind, value, pos = self.peek()  # type: ignore[misc]
+            raise Invalid(f"unexpected {value!r} at position {pos + 1}" +
+                          (": there is no matching (" if kind == "rpar" else ""), field="q")
+        return node
+
+    def or_expr(self) -> Node:
+        nodes = [self.and_expr()]
+        while (tok := self.peek()) and tok[0] == "word" and tok[1] == "OR":
+            self.i += 1
+            if self.peek() is None or self.peek()[0] == "rpar":  # type: ignore[index]
+                raise Invalid(f"OR at position {tok[2] + 1} needs something after it", field="q")
+            nodes.append(self.and_expr())
+        return nodes[0] if len(nodes) == 1 else Or(tuple(nodes))
+
+    def and_expr(self) -> Node:
+        nodes = []
+        while (tok := self.peek()) and tok[0] != "rpar" and not (tok[0] == "word" and tok[1] == "OR"):
+            if tok[0] == "word" and tok[1] == "AND":
+                self.i += 1
+                continue
+            nodes.append(self.unary())
+        if not nodes:
+            tok = self.peek()
+            raise Invalid("empty expression" + (f" before {tok[1]!r} at position {tok[2] + 1}" if tok else ""),
+                          field="q")
+        return nodes[0] if len(nodes) == 1 else And(tuple(nodes))
+
+    def unary(self) -> Node:
+        kind, value, pos = self.tokens[self.i]
+        if kind == "word" and value in ("NOT", "-") or (kind == "word" and value.startswith("-") and len(value) > 1):
+            if value in ("NOT", "-"):
+                self.i += 1
+                if self.peek() is None:
+                    raise Invalid(f"{value} at position {pos + 1} needs something to negate", field="q")
+                return Not(self.unary())
+            self.tokens[self.i] = ("word", value[1:], pos + 1)
+            return Not(self.unary())
+        if kind == "lpar":
+            self.i += 1
+            node = self.or_expr()
+            if self.peek() is None or self.peek()[0] != "rpar":  # type: ignore[index]
+                raise Invalid(f"the ( at position {pos + 1} is never closed", field="q")
+            self.i += 1
+            return node
+        self.i += 1
+        if kind == "phrase":
+            return Text(_unquote(value), phrase=True)
+        return self.word(value, pos)
+
+    def word(self, value: str, pos: int) -> Node:
+        if ":" in value and not value.startswith(":"):
+            name, rest = value.split(":", 1)
+            name = ALIASES.get(name.lower(), name.lower())
+            if name not in FIELDS:
+                raise Invalid(f"unknown field {name!r} at position {pos + 1}; fields: {', '.join(sorted(FIELDS))}",
+                              field="q")
+            if rest == "":
+                nxt = self.peek()
+                if nxt is None or nxt[0] not in ("phrase", "word"):
+                    raise Invalid(f"{name}: at position {pos + 1} needs a value", field="q")
+                self.i += 1
+                if nxt[0] == "phrase":
+                    return self.field_value(name, _unquote(nxt[1]), True, pos)
+                rest = nxt[1]
+            if rest.startswith(("[", "{")):
+                return self.range(name, rest, pos)
+            if rest[:2] in (">=", "<=") or rest[:1] in (">", "<"):
+                return self.compare(name, rest, pos)
+            return self.field_value(name, rest, False, pos)
+        return Text(value)
+
+    def field_value(self, name: str, value: str, phrase: bool, pos: int) -> Node:
+        if name in TEXT_FIELDS:
+            return Text(value, phrase=phrase, field=name)
+        if name in NUMERIC_FIELDS and name not in EXACT_FIELDS:
+            number = _number(value, name, pos)
+            return Range(name, number, number)
+        return Exact(name, value)
+
+    def range(self, name: str, first: str, pos: int) -> Node:
+        parts = [first]
+        while not parts[-1].endswith(("]", "}")):
+            tok = self.peek()
+            if tok is None or tok[0] != "word":
+                raise Invalid(f"the range for {name} at position {pos + 1} is not closed with ] or }}", field="q")
+            parts.append(tok[1])
+            self.i += 1
+        body = " ".join(parts)
+        m = re.fullmatch(r"([\[{])\s*(\S+)\s+TO\s+(\S+)\s*([\]}])", body)
+        if m is None:
+            raise Invalid(f"bad range {body!r} at position {pos + 1}; write {name}:[2010 TO 2012]", field="q")
+        if name not in NUMERIC_FIELDS:
+            raise Invalid(f"{name} is not a numeric field; ranges work on {', '.join(sorted(NUMERIC_FIELDS))}",
+                          field="q")
+        low = None if m.group(2) == "*" else _number(m.group(2), name, pos)
+        high = None if m.group(3) == "*" else _number(m.group(3), name, pos)
+        return Range(name, low, high, m.group(1) == "[", m.group(4) == "]")
+
+    def compare(self, name: str, rest: str, pos: int) -> Node:
+        if name not in NUMERIC_FIELDS:
+            raise Invalid(f"{name} is not a numeric field; comparisons work on {', '.join(sorted(NUMERIC_FIELDS))}",
+                          field="q")
+        op = rest[:2] if rest[:2] in (">=", "<=") else rest[:1]
+        value = _number(rest[len(op):], name, pos)
+        return {">": Range(name, value, None, False), ">=": Range(name, value, None),
+                "<": Range(name, None, value, True, False), "<=": Range(name, None, value)}[op]
+
+
+def _number(text: str, name: str, pos: int) -> float:
+    try:
+        return float(text.replace("_", ""))
+    except ValueError:
+        raise Invalid(f"{name} needs a number at position {pos + 1}, got {text!r}", field="q") from None
+
+
+def _unquote(token: str) -> str:
+    return token[1:-1].replace('\\"', '"')
+
+
+def parse(text: str) -> Node | None:
+    """The AST of ``text`` (None for an empty query). Raises Invalid with the position of the problem."""
+    if len(text) > 1000:
+        raise Invalid("the query is longer than 1000 characters", field="q")
+    return _Parser(text).parse()

@@ -1,0 +1,399 @@
+"""Search over the index: the query AST compiled to SQL, ranked full text per backend, facets with
+post-filter counts, sorting and cursor (search-after) pagination with no result-window limit."""
+
+from __future__ import annotations
+
+import base64
+import json
+import re
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+import sqlalchemy as sa
+from sqlalchemy import and_, delete, func, insert, not_, or_, select, true, update
+from sqlalchemy.orm import Session
+
+from portal.db.engine import Database
+from portal.db.models import File, Record
+from portal.errors import Invalid
+from portal.search.documents import FACETS, SearchDocument, build_document
+from portal.search.query import And, Exact, Node, Not, Or, Range, Text, parse
+
+_meta = sa.MetaData()
+DOCS = sa.Table("search_documents", _meta, sa.Column("recid", sa.Integer, primary_key=True),
+                sa.Column("concept_recid", sa.Integer), sa.Column("is_latest", sa.Boolean),
+                sa.Column("title", sa.Text), sa.Column("title_sort", sa.Text), sa.Column("doi", sa.String),
+                sa.Column("date_published", sa.String), sa.Column("year", sa.Integer),
+                sa.Column("number_events", sa.BigInteger))
+FACET_ROWS = sa.Table("search_facets", _meta, sa.Column("recid", sa.Integer), sa.Column("facet", sa.String),
+                      sa.Column("value", sa.String))
+STATS = sa.Table("stats_aggregates", _meta, sa.Column("scope", sa.String), sa.Column("recid", sa.Integer),
+                 sa.Column("kind", sa.String), sa.Column("unique_visitors", sa.Integer))
+
+SORTS = ("bestmatch", "mostrecent", "title", "-title", "mostviewed", "mostdownloaded")
+_WORD = re.compile(r"\w+", re.UNICODE)
+
+
+class TextBackend(Protocol):
+    """The dialect-specific part: storing text and matching/ranking it."""
+
+    name: str
+
+    def write(self, s: Session, doc: SearchDocument) -> None: ...
+
+    def remove(self, s: Session, recid: int) -> None: ...
+
+    def condition(self, node: Text) -> sa.ColumnElement[bool]: ...
+
+    def ranked(self, nodes: Sequence[Text]) -> sa.Subquery | None:
+        """(recid, score) of documents matching any of ``nodes``, higher score = better."""
+        ...
+
+
+def _words(text: str) -> list[str]:
+    return [w.lower() for w in _WORD.findall(text)]
+
+
+class SQLiteFTS:
+    """SQLite FTS5 with BM25; the title column weighs 10x the body."""
+
+    name = "sqlite"
+    COLUMNS = {"title": "title", "author": "authors", "keywords": "keywords"}
+
+    def write(self, s: Session, doc: SearchDocument) -> None:
+        s.execute(sa.text("DELETE FROM search_fts WHERE rowid = :r"), {"r": doc.recid})
+        s.execute(sa.text("INSERT INTO search_fts(rowid, title, authors, keywords, body) VALUES (:r, :t, :a, :k, :b)"),
+                  {"r": doc.recid, "t": doc.title, "a": doc.authors, "k": doc.keywords, "b": doc.body})
+
+    def remove(self, s: Session, recid: int) -> None:
+        s.execute(sa.text("DELETE FROM search_fts WHERE rowid = :r"), {"r": recid})
+
+    def _expr(self, node: Text) -> str | None:
+        words = _words(node.value)
+        if not words:
+            return None
+        quoted = '"' + " ".join(words) + '"' if node.phrase else " AND ".join(f'"{w}"' for w in words)
+        column = self.COLUMNS.get(node.field or "")
+        return f"{column} : ({quoted})" if column else f"({quoted})"
+
+    def condition(self, node: Text) -> sa.ColumnElement[bool]:
+        expr = self._expr(node)
+        if expr is None:
+            return true()
+        sub = sa.text("SELECT rowid FROM search_fts WHERE search_fts MATCH :m").bindparams(
+            sa.bindparam("m", expr, unique=True)).columns(rowid=sa.Integer)
+        return DOCS.c.recid.in_(select(sub.subquery().c.rowid))
+
+    def ranked(self, nodes: Sequence[Text]) -> sa.Subquery | None:
+        exprs = [e for e in (self._expr(n) for n in nodes) if e]
+        if not exprs:
+            return None
+        # bm25() is smaller for better matches; negate it so that higher is better everywhere.
+        return sa.text("SELECT rowid AS recid, -bm25(search_fts, 10.0, 2.0, 2.0, 1.0) AS score FROM search_fts "
+                       "WHERE search_fts MATCH :rank").bindparams(rank=" OR ".join(exprs)).columns(
+            recid=sa.Integer, score=sa.Float).subquery("ranked")
+
+
+class PostgresFTS:
+    """PostgreSQL full text: a tsvector weighted title A, authors B, keywords C, body D; ts_rank_cd.
+
+    PostgreSQL parses the query text itself (plainto_/phraseto_tsquery), so query and document are
+    tokenised by the same parser.
+    """
+
+    name = "postgres"
+    COLUMNS = {"title": "title", "author": "authors", "keywords": "keywords"}
+    CONFIG = "'simple'::regconfig"
+
+    def write(self, s: Session, doc: SearchDocument) -> None:
+        s.execute(sa.text(
+            "UPDATE search_documents SET tsv = setweight(to_tsvector('simple', :t), 'A') || "
+            "setweight(to_tsvector('simple', :a), 'B') || setweight(to_tsvector('simple', :k), 'C') || "
+            "setweight(to_tsvector('simple', :b), 'D'), fields = jsonb_build_object('authors', :a, 'keywords', :k) "
+            "WHERE recid = :r"),
+            {"r": doc.recid, "t": doc.title, "a": doc.authors, "k": doc.keywords, "b": doc.body})
+
+    def remove(self, s: Session, recid: int) -> None:
+        return None  # the row itself is deleted
+
+    def _tsquery(self, node: Text) -> sa.ColumnElement[Any]:
+        maker = func.phraseto_tsquery if node.phrase else func.plainto_tsquery
+        return maker(sa.literal_column(self.CONFIG), sa.bindparam(None, node.value))
+
+    def _vector(self, node: Text) -> sa.ColumnElement[Any]:
+        if node.field == "title":
+            return func.to_tsvector(sa.literal_column(self.CONFIG), DOCS.c.title)
+        if node.field in ("author", "keywords"):
+            key = "authors" if node.field == "author" else "keywords"
+            return func.to_tsvector(sa.literal_column(self.CONFIG),
+                                    sa.literal_column(f"search_documents.fields ->> '{key}'"))
+        return sa.literal_column("search_documents.tsv")
+
+    def condition(self, node: Text) -> sa.ColumnElement[bool]:
+        if not _words(node.value):
+            return true()
+        return self._vector(node).bool_op("@@")(self._tsquery(node))
+
+    def ranked(self, nodes: Sequence[Text]) -> sa.Subquery | None:
+        usable = [n for n in nodes if _words(n.value)]
+        if not usable:
+            return None
+        tsq = self._tsquery(usable[0])
+        for node in usable[1:]:
+            tsq = tsq.op("||")(self._tsquery(node))
+        tsv: sa.ColumnElement[Any] = sa.literal_column("search_documents.tsv")
+        return (select(DOCS.c.recid.label("recid"), func.ts_rank_cd(tsv, tsq).label("score"))
+                .select_from(DOCS).where(tsv.bool_op("@@")(tsq)).subquery("ranked"))
+
+
+BACKENDS: dict[str, type[SQLiteFTS] | type[PostgresFTS]] = {"sqlite": SQLiteFTS, "postgres": PostgresFTS}
+
+
+@dataclass
+class SearchRequest:
+    q: str = ""
+    filters: Mapping[str, Sequence[str]] = field(default_factory=dict)
+    sort: str | None = None
+    size: int = 10
+    page: int = 1
+    cursor: str | None = None
+    all_versions: bool = False
+
+
+@dataclass
+class SearchResult:
+    total: int
+    recids: list[int]
+    aggregations: dict[str, list[dict[str, Any]]]
+    next_cursor: str | None
+    sort: str
+
+
+class SearchService:
+    def __init__(self, db: Database, backend: TextBackend) -> None:
+        self.db = db
+        self.backend = backend
+
+    # ----------------------------------------------------------------- indexing
+    def index(self, s: Session, rec: Record) -> None:
+        """Catalogue observer: (re)index a record version; drafts leave the index."""
+        s.execute(delete(FACET_ROWS).where(FACET_ROWS.c.recid == rec.recid))
+        self.backend.remove(s, rec.recid)
+        s.execute(delete(DOCS).where(DOCS.c.recid == rec.recid))
+        if rec.status == "published":
+            formats = [f for f in s.scalars(select(File.format).where(File.recid == rec.recid).distinct()) if f]
+            doc = build_document(rec.recid, rec.concept_recid, rec.doi, rec.data, formats)
+            s.execute(insert(DOCS).values(recid=doc.recid, concept_recid=doc.concept_recid, is_latest=False,
+                                          title=doc.title, title_sort=doc.title.lower()[:500], doi=doc.doi,
+                                          date_published=doc.date_published, year=doc.year,
+                                          number_events=doc.number_events))
+            if doc.facets:
+                s.execute(insert(FACET_ROWS), [{"recid": doc.recid, "facet": f, "value": v} for f, v in doc.facets])
+            self.backend.write(s, doc)
+        latest = s.scalar(select(Record.recid).where(Record.concept_recid == rec.concept_recid,
+                                                     Record.status == "published")
+                          .order_by(Record.version_index.desc()).limit(1))
+        s.execute(update(DOCS).where(DOCS.c.concept_recid == rec.concept_recid)
+                  .values(is_latest=DOCS.c.recid == (latest if latest is not None else -1)))
+
+    def missing(self) -> int:
+        """Published record versions not in the index (e.g. loaded before the index existed)."""
+        with self.db.reader() as s:
+            published = s.scalar(select(func.count()).select_from(Record).where(Record.status == "published")) or 0
+            indexed = s.scalar(select(func.count()).select_from(DOCS)) or 0
+            return published - indexed
+
+    def reindex(self) -> int:
+        """Rebuild the whole index from the catalogue; returns the number of record versions indexed."""
+        count = 0
+        after = 0
+        while True:
+            with self.db.transaction() as s:
+                batch = list(s.scalars(select(Record).where(Record.recid > after).order_by(Record.recid).limit(500)))
+                for rec in batch:
+                    self.index(s, rec)
+            if not batch:
+                return count
+            count += len(batch)
+            after = batch[-1].recid
+
+    # ------------------------------------------------------------------ search
+    def search(self, req: SearchRequest) -> SearchResult:
+        if req.size < 1 or req.size > 1000:
+            raise Invalid("size must be between 1 and 1000", field="size")
+        if req.page < 1:
+            raise Invalid("page must be at least 1", field="page")
+        for name in req.filters:
+            if name not in FACETS:
+                raise Invalid(f"unknown facet {name!r}; facets: {', '.join(FACETS)}", field=name)
+        ast = parse(req.q)
+        sort = req.sort or ("bestmatch" if ast is not None else "mostrecent")
+        if sort not in SORTS:
+            raise Invalid(f"sort must be one of {', '.join(SORTS)}", field="sort")
+        base = self._condition(ast) if ast is not None else true()
+        if not req.all_versions:
+            base = and_(base, DOCS.c.is_latest == true())
+        filters = {f: self._facet_condition(f, values) for f, values in req.filters.items() if values}
+        where = and_(base, *filters.values())
+        with self.db.reader() as s:
+            total = s.scalar(select(func.count()).select_from(DOCS).where(where)) or 0
+            query, keys = self._sorted(ast, sort)
+            query = query.where(where)
+            if req.cursor:
+                query = query.where(self._after(keys, _decode_cursor(req.cursor, len(keys))))
+            elif req.page > 1:
+                query = query.offset((req.page - 1) * req.size)
+            rows = s.execute(query.limit(req.size + 1)).all()
+            more = len(rows) > req.size
+            rows = rows[: req.size]
+            aggregations = {f: self._facet_counts(s, f, and_(base, *[c for g, c in filters.items() if g != f]))
+                            for f in FACETS}
+        next_cursor = _encode_cursor([_plain(v) for v in rows[-1][1:]]) if more and rows else None
+        return SearchResult(total=total, recids=[r[0] for r in rows], aggregations=aggregations,
+                            next_cursor=next_cursor, sort=sort)
+
+    def related_to(self, recid: int) -> list[int]:
+        """Records whose relations point at ``recid`` (the other direction of a relation)."""
+        with self.db.reader() as s:
+            return list(s.scalars(select(FACET_ROWS.c.recid).where(FACET_ROWS.c.facet == "related",
+                                                                   FACET_ROWS.c.value == str(recid))
+                                  .order_by(FACET_ROWS.c.recid).limit(50)))
+
+    # ----------------------------------------------------------------- helpers
+    def _condition(self, node: Node) -> sa.ColumnElement[bool]:
+        if isinstance(node, Text):
+            return self.backend.condition(node)
+        if isinstance(node, And):
+            return and_(*[self._condition(n) for n in node.nodes])
+        if isinstance(node, Or):
+            return or_(*[self._condition(n) for n in node.nodes])
+        if isinstance(node, Not):
+            return not_(self._condition(node.node))
+        if isinstance(node, Exact):
+            return self._exact(node)
+        if isinstance(node, Range):
+            column = {"year": DOCS.c.year, "number_events": DOCS.c.number_events, "recid": DOCS.c.recid}[node.field]
+            parts = []
+            if node.low is not None:
+                parts.append(column >= node.low if node.include_low else column > node.low)
+            if node.high is not None:
+                parts.append(column <= node.high if node.include_high else column < node.high)
+            if node.field == "year":  # any data-taking year in range counts, not only the first
+                years = select(FACET_ROWS.c.recid).where(FACET_ROWS.c.facet == "year")
+                lo, hi = node.low, node.high
+                value = sa.cast(FACET_ROWS.c.value, sa.Integer)
+                if lo is not None:
+                    years = years.where(value >= lo if node.include_low else value > lo)
+                if hi is not None:
+                    years = years.where(value <= hi if node.include_high else value < hi)
+                return or_(and_(*parts), DOCS.c.recid.in_(years))
+            return and_(*parts)
+        raise Invalid("unsupported query", field="q")
+
+    def _exact(self, node: Exact) -> sa.ColumnElement[bool]:
+        value = node.value
+        if node.field == "doi":
+            from portal.catalog.pids import normalise_doi
+
+            return DOCS.c.doi == normalise_doi(value)
+        if node.field == "recid":
+            if not value.isdigit():
+                raise Invalid(f"recid must be a number, got {value!r}", field="q")
+            return or_(DOCS.c.recid == int(value), DOCS.c.concept_recid == int(value))
+        facet = {"format": "format", "subtype": "subtype"}.get(node.field, node.field)
+        match = func.lower(FACET_ROWS.c.value) == value.lower()
+        if facet == "subtype" and "/" not in value:
+            match = or_(match, func.lower(FACET_ROWS.c.value).like("%/" + value.lower()))
+        return DOCS.c.recid.in_(select(FACET_ROWS.c.recid).where(FACET_ROWS.c.facet == facet, match))
+
+    def _facet_condition(self, facet: str, values: Sequence[str]) -> sa.ColumnElement[bool]:
+        return DOCS.c.recid.in_(select(FACET_ROWS.c.recid).where(FACET_ROWS.c.facet == facet,
+                                                                 FACET_ROWS.c.value.in_(list(values))))
+
+    def _facet_counts(self, s: Session, facet: str, where: sa.ColumnElement[bool]) -> list[dict[str, Any]]:
+        matching = select(DOCS.c.recid).where(where)
+        count = func.count().label("n")
+        rows = s.execute(select(FACET_ROWS.c.value, count).where(FACET_ROWS.c.facet == facet,
+                                                                  FACET_ROWS.c.recid.in_(matching))
+                         .group_by(FACET_ROWS.c.value).order_by(count.desc(), FACET_ROWS.c.value).limit(30)).all()
+        return [{"key": v, "doc_count": n} for v, n in rows]
+
+    def _sorted(self, ast: Node | None, sort: str) -> tuple[Any, list[tuple[sa.ColumnElement[Any], bool]]]:
+        """The base SELECT (recid + sort keys) and its keys as (column, descending)."""
+        if sort == "bestmatch":
+            texts = _positive_texts(ast) if ast is not None else []
+            ranked = self.backend.ranked(texts)
+            if ranked is None:
+                return self._sorted(ast, "mostrecent")
+            score = func.coalesce(ranked.c.score, 0.0)
+            query = select(DOCS.c.recid, score.label("k1"), DOCS.c.recid.label("k2")).select_from(
+                DOCS.outerjoin(ranked, ranked.c.recid == DOCS.c.recid))
+            return query.order_by(score.desc(), DOCS.c.recid), [(score, True), (DOCS.c.recid, False)]
+        if sort == "mostrecent":
+            return (select(DOCS.c.recid, DOCS.c.date_published, DOCS.c.recid.label("k2"))
+                    .order_by(DOCS.c.date_published.desc(), DOCS.c.recid.desc()),
+                    [(DOCS.c.date_published, True), (DOCS.c.recid, True)])
+        if sort in ("title", "-title"):
+            desc = sort == "-title"
+            order = (DOCS.c.title_sort.desc(), DOCS.c.recid.desc()) if desc else (DOCS.c.title_sort, DOCS.c.recid)
+            return (select(DOCS.c.recid, DOCS.c.title_sort, DOCS.c.recid.label("k2")).order_by(*order),
+                    [(DOCS.c.title_sort, desc), (DOCS.c.recid, desc)])
+        kind = "view" if sort == "mostviewed" else "download"
+        popularity = (select(STATS.c.recid, func.sum(STATS.c.unique_visitors).label("n"))
+                      .where(STATS.c.scope == "concept", STATS.c.kind == kind).group_by(STATS.c.recid)
+                      .subquery("popularity"))
+        score = func.coalesce(popularity.c.n, 0)
+        query = select(DOCS.c.recid, score.label("k1"), DOCS.c.recid.label("k2")).select_from(
+            DOCS.outerjoin(popularity, popularity.c.recid == DOCS.c.concept_recid))
+        return query.order_by(score.desc(), DOCS.c.recid), [(score, True), (DOCS.c.recid, False)]
+
+    @staticmethod
+    def _after(keys: list[tuple[sa.ColumnElement[Any], bool]], values: list[Any]) -> sa.ColumnElement[bool]:
+        """Rows strictly after ``values`` in the (k1, k2) ordering: the search-after condition."""
+        (c1, d1), (c2, d2) = keys
+        v1, v2 = values
+        beyond1 = c1 < v1 if d1 else c1 > v1
+        beyond2 = c2 < v2 if d2 else c2 > v2
+        return or_(beyond1, and_(c1 == v1, beyond2))
+
+
+def _positive_texts(node: Node | None) -> list[Text]:
+    if node is None or isinstance(node, Not):
+        return []
+    if isinstance(node, Text):
+        return [node]
+    if isinstance(node, And | Or):
+        return [t for n in node.nodes for t in _positive_texts(n)]
+    return []
+
+
+def _plain(value: Any) -> Any:
+    return float(value) if isinstance(value, float) else value
+
+
+def _encode_cursor(values: list[Any]) -> str:
+    return base64.urlsafe_b64encode(json.dumps(values, separators=(",", ":")).encode()).decode().rstrip("=")
+
+
+def _decode_cursor(cursor: str, n: int) -> list[Any]:
+    try:
+        values = json.loads(base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)))
+        if isinstance(values, list) and len(values) == n:
+            return values
+    except ValueError:
+        pass
+    raise Invalid("cursor is not one this search returned; start again without it", field="cursor")
+
+
+def backend_for(name: str, dialect: str) -> TextBackend:
+    """The text backend named in settings ("" = the one matching the database)."""
+    chosen = name or {"sqlite": "sqlite", "postgresql": "postgres"}.get(dialect, "")
+    if chosen not in BACKENDS:
+        raise Invalid(f"unknown search backend {chosen!r}; choose one of: {', '.join(BACKENDS)}",
+                      field="PORTAL_SEARCH_BACKEND")
+    if (chosen == "sqlite") != (dialect == "sqlite"):
+        raise Invalid(f"the {chosen} search backend needs a {chosen} database", field="PORTAL_SEARCH_BACKEND")
+    backend: TextBackend = BACKENDS[chosen]()
+    return backend
+

@@ -1,0 +1,139 @@
+"""One contract for both search backends (SQLite FTS5, PostgreSQL full text): matching, ranking, facets,
+sorting, cursor pagination, versions, and the API around them."""
+
+from __future__ import annotations
+
+import pytest
+
+from portal.app import create_app, services_of
+from portal.search.service import SearchRequest
+from tests.functional.catalog_helpers import load_file, write_records
+
+
+def record(recid, title, *, experiment="CMS", primary="Dataset", sub="Collision", years=("2011",), events=None,
+           keywords=(), abstract="", published="2020-01-01", **extra):
+    md = {"recid": recid, "title": title, "type": {"primary": primary, "secondary": [sub]}, "experiment": [experiment],
+          "date_created": list(years), "date_published": published, "keywords": list(keywords),
+          "abstract": {"description": abstract}, **extra}
+    if events is not None:
+        md["distribution"] = {"number_events": events, "formats": ["root"]}
+    return md
+
+
+CATALOGUE = [
+    record(1, "Dimuon spectrum in proton collisions", abstract="Muon pairs and the J/psi", events=5_000_000,
+           keywords=["dimuon", "education"], published="2021-05-01"),
+    record(2, "Electron identification efficiency", abstract="Electrons, and a note on muon fakes",
+           experiment="ATLAS", years=("2012",), events=200_000, published="2022-01-01"),
+    record(3, "Jet energy scale", abstract="Calibration of jets", experiment="ALICE", sub="Simulated",
+           years=("2010",), events=50, published="2019-03-03"),
+    record(4, "Muon analysis software", primary="Software", sub="Analysis", abstract="Tools for muons",
+           years=("2013",), published="2023-07-07", authors=[{"name": "Doe, Jane"}]),
+    record(5, "Open data lesson on muons", primary="Lesson", sub="Notebook", experiment="LHCb",
+           abstract="Learn about the muon", years=("2011", "2012"), published="2024-01-01",
+           relations=[{"type": "references", "recid": "1"}]),
+    record(11, "Z boson candidates", conceptrecid=10, version="1", abstract="Z to mumu", published="2020-01-01"),
+    record(12, "Z boson candidates", conceptrecid=10, version="2", abstract="Z to mumu, reprocessed",
+           published="2025-01-01"),
+]
+
+
+@pytest.fixture
+def app(settings_dict, tmp_path):
+    app = create_app(settings_dict)
+    load_file(services_of(app), write_records(tmp_path / "c.json", CATALOGUE))
+    return app
+
+
+def search(app, **kwargs):
+    return services_of(app).search.search(SearchRequest(**kwargs))
+
+
+def test_words_are_anded_and_the_title_ranks_first(app):
+    result = search(app, q="muon")
+    assert set(result.recids) == {1, 2, 4, 5}
+    assert result.recids[0] == 4  # the only title match ranks first
+    assert search(app, q="muon software").recids == [4]
+    assert search(app, q="dimuon collisions").recids == [1]
+
+
+def test_phrases_fields_negation_or_ranges(app):
+    assert search(app, q='"muon analysis"').recids == [4]
+    assert search(app, q='"analysis muon"').recids == []
+    assert search(app, q="title:muon").recids == [4]  # no stemming: "muons" is another word
+    assert search(app, q="author:Doe").recids == [4]
+    assert set(search(app, q="experiment:CMS").recids) == {1, 4, 12}
+    assert set(search(app, q="muon -experiment:CMS").recids) == {2, 5}
+    assert set(search(app, q="jet OR electron").recids) == {2, 3}
+    assert set(search(app, q="year:[2010 TO 2011]").recids) == {1, 3, 5, 12}
+    assert set(search(app, q="number_events:>100000").recids) == {1, 2}
+    assert search(app, q="type:Software").recids == [4]
+    assert search(app, q="subtype:Simulated").recids == [3]
+    assert search(app, q="keywords:education").recids == [1]
+    assert search(app, q='doi:"10.5072/portal.4"').recids == [4]
+    assert search(app, q="recid:3").recids == [3]
+
+
+def test_only_latest_versions_unless_asked(app):
+    assert search(app, q="boson").recids == [12]
+    assert set(search(app, q="boson", all_versions=True).recids) == {11, 12}
+    assert search(app, q="recid:10").recids == [12]  # the concept id finds its latest version
+
+
+def test_facets_narrow_but_keep_their_own_counts(app):
+    result = search(app, q="", filters={"experiment": ["CMS"]})
+    assert set(result.recids) == {1, 4, 12}
+    experiments = {b["key"]: b["doc_count"] for b in result.aggregations["experiment"]}
+    assert experiments == {"CMS": 3, "ATLAS": 1, "ALICE": 1, "LHCb": 1}  # own selection ignored
+    types = {b["key"]: b["doc_count"] for b in result.aggregations["type"]}
+    assert types == {"Dataset": 2, "Software": 1}  # narrowed by the experiment selection
+    both = search(app, filters={"experiment": ["CMS", "ATLAS"], "type": ["Dataset"]})
+    assert set(both.recids) == {1, 2, 12}
+    events = {b["key"] for b in search(app).aggregations["events"]}
+    assert {"1M–9,999,999", "100k–999,999", "0–999"} <= events
+
+
+def test_sorts_and_cursor_pagination(app):
+    recent = search(app, size=10)
+    assert recent.sort == "mostrecent" and recent.recids == [12, 5, 4, 2, 1, 3]
+    assert search(app, sort="title").recids == [1, 2, 3, 4, 5, 12]
+    assert search(app, sort="-title").recids == [12, 5, 4, 3, 2, 1]
+    seen, cursor = [], None
+    while True:
+        page = search(app, sort="title", size=2, cursor=cursor)
+        seen += page.recids
+        cursor = page.next_cursor
+        if cursor is None:
+            break
+    assert seen == [1, 2, 3, 4, 5, 12]
+    ranked = [r for c in (None,) for r in search(app, q="muon", size=2).recids]
+    page2 = search(app, q="muon", size=2, cursor=search(app, q="muon", size=2).next_cursor).recids
+    assert ranked + page2 == search(app, q="muon", size=10).recids
+    assert search(app, size=2, page=3).recids == [1, 3]
+
+
+def test_the_index_follows_the_catalogue(app):
+    catalog = services_of(app).catalog
+    draft = catalog.new_version(4)
+    assert search(app, q="title:software").recids == [4]  # drafts are not searchable
+    catalog.update_draft(draft.recid, {**CATALOGUE[3], "title": "Muon analysis toolkit"})
+    catalog.publish(draft.recid)
+    assert search(app, q="toolkit").recids == [draft.recid]
+    assert search(app, q="title:software").recids == []  # the old version is no longer the latest
+    catalog.edit_metadata(3, {**CATALOGUE[2], "title": "Jet energy scale and resolution"})
+    assert search(app, q="resolution").recids == [3]
+    assert services_of(app).search.related_to(1) == [5]
+
+
+def test_api(app):
+    client = app.test_client()
+    body = client.get("/api/records?q=muon&size=2&sort=title").get_json()
+    assert body["hits"]["total"] == 4 and len(body["hits"]["hits"]) == 2
+    assert "files" not in body["hits"]["hits"][0]["metadata"] and "next" in body["links"]
+    nxt = client.get(body["links"]["next"].replace("http://localhost", "")).get_json()
+    assert [h["id"] for h in nxt["hits"]["hits"]] == [4, 5]
+    assert {b["key"] for b in body["aggregations"]["experiment"]["buckets"]} == {"CMS", "ATLAS", "LHCb"}
+    assert client.get("/api/records?experiment=ATLAS").get_json()["hits"]["total"] == 1
+    for bad in ("q=(muon", "q=colour:red", "sort=random", "size=0", "cursor=xyz"):
+        resp = client.get(f"/api/records?{bad}")
+        assert resp.status_code == 400 and resp.mimetype == "application/problem+json", bad
