@@ -136,3 +136,26 @@ def _plain(value: Any) -> Any:
     if isinstance(value, bytes):
         return value.decode("utf-8", "replace")
     return value
+
+
+def inspect_path(source: str) -> dict[str, Any]:
+    """Sniff a local path or fsspec URL (`root://` through fsspec-xrootd) from its content, then inspect it.
+
+    Reads the first 8 KiB and the last 4 bytes only; the summary gains ``size``.
+    """
+    import fsspec
+
+    from portal.formats.sniff import sniff
+
+    try:
+        fs, path = fsspec.core.url_to_fs(source)
+        size = int(fs.size(path))
+        with fs.open(path, "rb") as fh:
+            head = fh.read(8192)
+            fh.seek(max(0, size - 4))
+            tail = fh.read(4)
+    except FileNotFoundError as exc:
+        raise Invalid("no such file", source=source) from exc
+    except OSError as exc:
+        raise Invalid(f"cannot read: {exc}", source=source) from exc
+    return {**inspect(source, sniff(head, tail), size), "size": size}
