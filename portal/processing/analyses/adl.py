@@ -1,0 +1,217 @@
+"""The eight IRIS-HEP ADL benchmark queries (iris-hep/adl-benchmarks-index) on NanoAOD-like branches."""
+
+from __future__ import annotations
+
+from typing import ClassVar
+
+import awkward as ak
+import hist
+import numpy as np
+
+from portal.processing.analysis import Analysis, Output, collection, int_hist
+
+KIN = ("pt", "eta", "phi", "mass")
+
+
+def _axis(name: str, label: str, hi: float = 200.0) -> hist.axis.Regular:
+    return hist.axis.Regular(100, 0.0, hi, name=name, label=label)
+
+
+def _f64(x: ak.Array) -> ak.Array:
+    return ak.values_astype(x, np.float64)
+
+
+def four_vector_sum(parts: list[ak.Array]) -> tuple[ak.Array, ak.Array, ak.Array, ak.Array]:
+    """(px, py, pz, E) of the sum of records with pt/eta/phi/mass fields (computed in float64)."""
+    px = py = pz = e = 0
+    for p in parts:
+        pt, eta, phi, m = (_f64(p[k]) for k in KIN)
+        px = px + pt * np.cos(phi)
+        py = py + pt * np.sin(phi)
+        pz = pz + pt * np.sinh(eta)
+        e = e + np.sqrt((pt * np.cosh(eta)) ** 2 + m**2)
+    return px, py, pz, e
+
+
+def inv_mass(parts: list[ak.Array]) -> ak.Array:
+    px, py, pz, e = four_vector_sum(parts)
+    return np.sqrt(np.maximum(e**2 - px**2 - py**2 - pz**2, 0.0))
+
+
+def _flat(x: ak.Array) -> np.ndarray:
+    return ak.to_numpy(ak.flatten(x, axis=None))
+
+
+class _ADL(Analysis):
+    query: ClassVar[int] = 0
+    hist_axes: ClassVar[dict[str, tuple[str, float]]] = {}
+
+    def empty(self) -> Output:
+        return Output({name: int_hist(_axis(name, label, hi)) for name, (label, hi) in self.hist_axes.items()},
+                      {"all events": 0})
+
+
+class Q1(_ADL):
+    name, title, query = "adl_q1", "ADL Q1: ETmiss of all events", 1
+    columns = ("MET_pt",)
+    hist_axes = {"met": ("ETmiss [GeV]", 200.0)}
+    main_hist = "met"
+
+    def process(self, events: ak.Array) -> Output:
+        out = self.empty()
+        out.hists["met"].fill(ak.to_numpy(events.MET_pt))
+        out.cutflow["all events"] = len(events)
+        return out
+
+
+class Q2(_ADL):
+    name, title, query = "adl_q2", "ADL Q2: pT of all jets", 2
+    columns = ("nJet", "Jet_pt")
+    hist_axes = {"jet_pt": ("jet pT [GeV]", 200.0)}
+    main_hist = "jet_pt"
+
+    def process(self, events: ak.Array) -> Output:
+        out = self.empty()
+        out.hists["jet_pt"].fill(_flat(events.Jet_pt))
+        out.cutflow.update({"all events": len(events), "jets": int(ak.sum(events.nJet))})
+        return out
+
+
+class Q3(_ADL):
+    name, title, query = "adl_q3", "ADL Q3: pT of jets with |eta| < 1", 3
+    columns = ("nJet", "Jet_pt", "Jet_eta")
+    hist_axes = {"jet_pt": ("jet pT [GeV]", 200.0)}
+    main_hist = "jet_pt"
+
+    def process(self, events: ak.Array) -> Output:
+        out = self.empty()
+        central = events.Jet_pt[abs(events.Jet_eta) < 1]
+        out.hists["jet_pt"].fill(_flat(central))
+        out.cutflow.update({"all events": len(events), "jets": int(ak.sum(events.nJet)),
+                            "jets |eta|<1": int(ak.sum(ak.num(central, axis=1)))})
+        return out
+
+
+class Q4(_ADL):
+    name, title, query = "adl_q4", "ADL Q4: ETmiss of events with >= 2 jets of pT > 40 GeV", 4
+    columns = ("MET_pt", "nJet", "Jet_pt")
+    hist_axes = {"met": ("ETmiss [GeV]", 200.0)}
+    main_hist = "met"
+
+    def process(self, events: ak.Array) -> Output:
+        out = self.empty()
+        keep = ak.to_numpy(ak.sum(events.Jet_pt > 40, axis=1) >= 2)
+        out.hists["met"].fill(ak.to_numpy(events.MET_pt)[keep])
+        out.cutflow.update({"all events": len(events), ">=2 jets pT>40": int(keep.sum())})
+        return out
+
+
+class Q5(_ADL):
+    name, title, query = "adl_q5", "ADL Q5: ETmiss of events with an opposite-charge muon pair, 60 < m < 120 GeV", 5
+    columns = ("MET_pt", "nMuon", "Muon_pt", "Muon_eta", "Muon_phi", "Muon_mass", "Muon_charge")
+    hist_axes = {"met": ("ETmiss [GeV]", 200.0)}
+    main_hist = "met"
+
+    def process(self, events: ak.Array) -> Output:
+        out = self.empty()
+        two = ak.to_numpy(events.nMuon) >= 2
+        sel = events[two]
+        mu = collection(sel, "Muon")
+        a, b = ak.unzip(ak.combinations(mu, 2))
+        m = inv_mass([a, b])
+        good = (a.charge != b.charge) & (m > 60) & (m < 120)
+        keep = ak.to_numpy(ak.any(good, axis=1))
+        out.hists["met"].fill(ak.to_numpy(sel.MET_pt)[keep])
+        out.cutflow.update({"all events": len(events), ">=2 muons": int(two.sum()),
+                            "OS pair 60<m<120": int(keep.sum())})
+        return out
+
+
+class Q6(_ADL):
+    name, title, query = "adl_q6", "ADL Q6: trijet closest to 172.5 GeV: pT and max b-tag", 6
+    columns = ("nJet", "Jet_pt", "Jet_eta", "Jet_phi", "Jet_mass", "Jet_btag")
+    hist_axes = {"trijet_pt": ("trijet pT [GeV]", 200.0), "trijet_max_btag": ("max b-tag in trijet", 1.0)}
+    main_hist = "trijet_pt"
+
+    def process(self, events: ak.Array) -> Output:
+        out = self.empty()
+        three = ak.to_numpy(events.nJet) >= 3
+        jets = collection(events[three], "Jet")
+        a, b, c = ak.unzip(ak.combinations(jets, 3))
+        px, py, pz, e = four_vector_sum([a, b, c])
+        mass = np.sqrt(np.maximum(e**2 - px**2 - py**2 - pz**2, 0.0))
+        best = ak.argmin(abs(mass - 172.5), axis=1, keepdims=True)
+        pt = np.hypot(px, py)[best]
+        btag = np.maximum(np.maximum(a.btag, b.btag), c.btag)[best]
+        out.hists["trijet_pt"].fill(_flat(pt))
+        out.hists["trijet_max_btag"].fill(_flat(btag))
+        out.cutflow.update({"all events": len(events), ">=3 jets": int(three.sum())})
+        return out
+
+
+def _delta_r(eta1: ak.Array, phi1: ak.Array, eta2: ak.Array, phi2: ak.Array) -> ak.Array:
+    dphi = (_f64(phi1) - _f64(phi2) + np.pi) % (2 * np.pi) - np.pi
+    return np.hypot(_f64(eta1) - _f64(eta2), dphi)
+
+
+class Q7(_ADL):
+    name, title, query = "adl_q7", "ADL Q7: scalar sum of jet pT (> 30 GeV) away from leptons (pT > 10 GeV)", 7
+    columns = ("nJet", "Jet_pt", "Jet_eta", "Jet_phi", "nMuon", "Muon_pt", "Muon_eta", "Muon_phi",
+               "nElectron", "Electron_pt", "Electron_eta", "Electron_phi")
+    hist_axes = {"sum_jet_pt": ("scalar sum of jet pT [GeV]", 200.0)}
+    main_hist = "sum_jet_pt"
+
+    def process(self, events: ak.Array) -> Output:
+        out = self.empty()
+        jets = collection(events, "Jet")
+        jets = jets[jets.pt > 30]
+        leptons = ak.concatenate([collection(events, "Muon")[["pt", "eta", "phi"]],
+                                  collection(events, "Electron")[["pt", "eta", "phi"]]], axis=1)
+        leptons = leptons[leptons.pt > 10]
+        j, lep = ak.unzip(ak.cartesian([jets, leptons], nested=True))
+        near = ak.any(_delta_r(j.eta, j.phi, lep.eta, lep.phi) < 0.4, axis=2)
+        clean = jets[~near]
+        total = ak.to_numpy(ak.sum(_f64(clean.pt), axis=1))
+        out.hists["sum_jet_pt"].fill(total)
+        with_jet = int(ak.sum(ak.num(clean, axis=1) > 0))
+        out.cutflow.update({"all events": len(events), "events with a clean jet": with_jet})
+        return out
+
+
+class Q8(_ADL):
+    name, title, query = "adl_q8", "ADL Q8: transverse mass of MET + leading lepton outside the best Z candidate", 8
+    columns = ("MET_pt", "MET_phi", "nMuon", "Muon_pt", "Muon_eta", "Muon_phi", "Muon_mass", "Muon_charge",
+               "nElectron", "Electron_pt", "Electron_eta", "Electron_phi", "Electron_mass", "Electron_charge")
+    hist_axes = {"mt": ("transverse mass [GeV]", 200.0)}
+    main_hist = "mt"
+
+    def process(self, events: ak.Array) -> Output:
+        out = self.empty()
+        three = ak.to_numpy(events.nMuon + events.nElectron) >= 3
+        sel = events[three]
+        fields = ["pt", "eta", "phi", "mass", "charge"]
+        mu = collection(sel, "Muon")[fields]
+        el = collection(sel, "Electron")[fields]
+        mu = ak.with_field(mu, ak.zeros_like(mu.charge), "flavour")
+        el = ak.with_field(el, ak.ones_like(el.charge), "flavour")
+        leptons = ak.concatenate([mu, el], axis=1)
+        leptons = ak.with_field(leptons, ak.local_index(leptons, axis=1), "index")
+        a, b = ak.unzip(ak.combinations(leptons, 2))
+        sfos = (a.flavour == b.flavour) & (a.charge != b.charge)
+        a, b = a[sfos], b[sfos]
+        has_pair = ak.to_numpy(ak.num(a, axis=1) > 0)
+        a, b, leptons, sel = a[has_pair], b[has_pair], leptons[has_pair], sel[has_pair]
+        best = ak.argmin(abs(inv_mass([a, b]) - 91.2), axis=1, keepdims=True)
+        ia, ib = ak.firsts(a.index[best]), ak.firsts(b.index[best])
+        others = leptons[(leptons.index != ia) & (leptons.index != ib)]
+        lead = ak.firsts(others[ak.argmax(others.pt, axis=1, keepdims=True)])
+        pt, met = ak.to_numpy(_f64(lead.pt)), ak.to_numpy(_f64(sel.MET_pt))
+        dphi = ak.to_numpy(_f64(lead.phi)) - ak.to_numpy(_f64(sel.MET_phi))
+        mt = np.sqrt(2 * pt * met * (1 - np.cos(dphi)))
+        out.hists["mt"].fill(mt)
+        out.cutflow.update({"all events": len(events), ">=3 leptons": int(three.sum()),
+                            "SFOS pair": int(has_pair.sum())})
+        return out
+
+
+ADL_QUERIES: tuple[type[_ADL], ...] = (Q1, Q2, Q3, Q4, Q5, Q6, Q7, Q8)
