@@ -1,18 +1,27 @@
-"""HTML pages: home, record page, DOI resolution. Rendering only; data comes from the catalogue service."""
+"""HTML pages: home, search, record page, DOI resolution. Rendering only; data comes from the services."""
 
 from __future__ import annotations
 
+import json
 from typing import Any
+from urllib.parse import urlencode
 
-from flask import Blueprint, redirect, render_template, url_for
+from flask import Blueprint, Response, redirect, render_template, request, url_for
+from markupsafe import Markup
 
 from portal.catalog.markdown import render_markdown
+from portal.errors import Invalid
 from portal.web import services
 
 bp = Blueprint("pages", __name__)
 
 SECTIONS = (("abstract", "Abstract"), ("methodology", "Methodology"), ("usage", "How to use these data"),
             ("validation", "Validation"), ("use_with", "Use with"))
+FACET_LABELS = {"type": "Type", "subtype": "Subtype", "experiment": "Experiment", "year": "Year",
+                "format": "File format", "collision_energy": "Collision energy", "collision_type": "Collision type",
+                "category": "Category", "keywords": "Keywords", "events": "Number of events",
+                "availability": "Availability"}
+LARGE_DOWNLOAD = 1_000_000_000
 
 
 @bp.app_template_filter("markdown")
@@ -32,23 +41,94 @@ def _filesize(size: int | None) -> str:
     return f"{size} B"
 
 
+@bp.app_template_filter("number")
+def _number(value: int | None) -> str:
+    return "–" if value is None else f"{value:,}"
+
+
 @bp.get("/")
 def home() -> Any:
+    from portal.search.service import SearchRequest
+
+    search = services().search
+    featured = search.search(SearchRequest(filters={"type": ["Dataset"]}, size=6))
+    lessons = search.search(SearchRequest(filters={"type": ["Lesson"]}, size=4))
     catalog = services().catalog
-    recids = catalog.list_recids(limit=50)
-    records = [catalog.get(r) for r in recids]
-    return render_template("home.html", records=records, total=catalog.count_published())
+    return render_template("home.html", featured=[catalog.get(r) for r in featured.recids],
+                           lessons=[catalog.get(r) for r in lessons.recids], total=catalog.count_published(),
+                           aggregations=featured.aggregations)
+
+
+@bp.get("/search")
+def search() -> Any:
+    from portal.search.documents import FACETS
+    from portal.search.service import SearchRequest
+
+    filters = {f: request.args.getlist(f) for f in FACETS if request.args.getlist(f)}
+    q = request.args.get("q", "")
+    page = request.args.get("page", "1")
+    if not page.isdigit() or int(page) < 1:
+        raise Invalid("page must be a positive number", field="page")
+    size = 20
+    try:
+        result = services().search.search(SearchRequest(q=q, filters=filters, sort=request.args.get("sort") or None,
+                                                        size=size, page=int(page)))
+        error = None
+    except Invalid as err:
+        result, error = None, err.detail
+    catalog = services().catalog
+    hits = [catalog.get(r) for r in result.recids] if result else []
+
+    def toggle(facet: str, value: str) -> str:
+        args = request.args.to_dict(flat=False)
+        args.pop("page", None)
+        values = list(args.get(facet, []))
+        args[facet] = [v for v in values if v != value] if value in values else [*values, value]
+        return url_for("pages.search") + "?" + urlencode(args, doseq=True)
+
+    def page_url(n: int) -> str:
+        args = request.args.to_dict(flat=False)
+        args["page"] = [str(n)]
+        return url_for("pages.search") + "?" + urlencode(args, doseq=True)
+
+    status = 400 if error else 200
+    html = render_template("search.html", q=q, result=result, hits=hits, error=error, filters=filters,
+                           labels=FACET_LABELS, toggle=toggle, page=int(page), size=size, page_url=page_url,
+                           sort=request.args.get("sort") or (result.sort if result else "mostrecent"))
+    return Response(html, status=status)
 
 
 @bp.get("/record/<int:recid>")
 def record(recid: int) -> Any:
-    catalog = services().catalog
-    target, is_concept = catalog.resolve(recid)
+    svc = services()
+    target, is_concept = svc.catalog.resolve(recid)
     if is_concept:
         return redirect(url_for("pages.record", recid=target), code=302)
-    view = catalog.get(target)
-    versions = catalog.versions(target)
-    return render_template("record.html", r=view, md=view.metadata, versions=versions, sections=SECTIONS)
+    view = svc.catalog.get(target)
+    versions = svc.catalog.versions(target)
+    outgoing = []
+    for rel in view.metadata.get("relations") or []:
+        title = rel.get("title")
+        if rel.get("recid"):
+            try:
+                title = svc.catalog.get(int(rel["recid"])).metadata["title"]
+            except Exception:  # a relation to a record not (yet) in this portal
+                title = title or f"Record {rel['recid']}"
+        outgoing.append({**rel, "title": title})
+    incoming = []
+    for other in svc.search.related_to(view.recid) + ([] if view.concept_recid == view.recid else
+                                                      svc.search.related_to(view.concept_recid)):
+        other_view = svc.catalog.get(other)
+        kinds = [r["type"] for r in other_view.metadata.get("relations") or []
+                 if str(r.get("recid")) in (str(view.recid), str(view.concept_recid))]
+        incoming.append({"recid": other, "title": other_view.metadata["title"], "types": kinds})
+    export = svc.exports.record(target)
+    jsonld = json.dumps(json.loads(svc.exports.render(target, "json-ld")[0])).replace("</", "<\\/")
+    citations = {name: svc.exports.render(target, name)[0] for name in ("apa", "harvard", "chicago", "bibtex")}
+    base = svc.settings.base_url.rstrip("/")
+    return render_template("record.html", r=view, md=view.metadata, versions=versions, sections=SECTIONS,
+                           outgoing=outgoing, incoming=incoming, jsonld=Markup(jsonld), citations=citations,
+                           export=export, large=LARGE_DOWNLOAD, base=base)
 
 
 @bp.get("/doi/<path:doi>")
