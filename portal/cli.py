@@ -210,11 +210,12 @@ def stack(demo: bool | None) -> None:
 
 @main.command("ingest")
 @click.argument("recid", type=int)
-@click.argument("path", default="")
+@click.argument("path", default="", metavar="PATH_OR_URL")
 @click.option("--write-index", "index_key", metavar="KEY",
               help="Write KEY_file_index.json/.txt next to the data and list the files through that index.")
 def ingest_cmd(recid: int, path: str, index_key: str | None) -> None:
-    """Ingest the files under PATH of the portal's storage (data directory or XRootD) into record RECID.
+    """Ingest the files under PATH_OR_URL into record RECID: a path of the portal's storage (data directory
+    or XRootD), an absolute local path, or a root:// URL (walked on that XRootD server).
 
     Sizes and adler32 checksums are computed in one streaming pass; formats come from the content; ROOT,
     HDF5, Parquet and CSV files are inspected. Damaged files are reported and left out; the command then
@@ -222,15 +223,16 @@ def ingest_cmd(recid: int, path: str, index_key: str | None) -> None:
     """
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
 
-    from portal.files.ingest import ingest_path
+    from portal.files.ingest import ingest_path, resolve_target
 
     svc = _services()
     try:
-        total = sum(1 for _ in svc.storage.walk(path))
+        storage, path = resolve_target(svc.storage, path)
+        total = sum(1 for _ in storage.walk(path))
         with Progress(TextColumn("[bold]ingest"), BarColumn(), MofNCompleteColumn(), TextColumn("{task.description}"),
                       transient=True) as bar:
             task = bar.add_task("", total=total)
-            report = ingest_path(svc.storage, path,
+            report = ingest_path(storage, path,
                                  progress=lambda rel, n: bar.update(task, completed=n, description=rel))
         for rel, reason in report.errors:
             click.secho(f"bad file {rel}: {reason}", fg="red", err=True)
@@ -239,7 +241,7 @@ def ingest_cmd(recid: int, path: str, index_key: str | None) -> None:
             if index_key:
                 from portal.files.ingest import write_file_index
 
-                index_files, index = write_file_index(svc.storage, path, index_key, rows)
+                index_files, index = write_file_index(storage, path, index_key, rows)
                 view = svc.catalog.ingest_files(recid, index_files, report.distribution(), indices=[index])
             else:
                 view = svc.catalog.ingest_files(recid, rows, report.distribution())

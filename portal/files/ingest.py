@@ -103,6 +103,48 @@ def ingest_path(storage: Storage, path: str = "", *, progress: Callable[[str, in
     return report
 
 
+def resolve_target(storage: Storage, target: str) -> tuple[Storage, str]:
+    """The storage and path to walk for `portal ingest`'s PATH_OR_URL.
+
+    A path relative to the portal's storage, or a `root://` / `file://` URL or absolute path that the
+    portal's storage holds, walks that storage (so file rows get its public URIs). Any other `root://`
+    URL walks that XRootD server directly, any other absolute directory a local storage rooted there.
+    """
+    from urllib.parse import urlsplit
+
+    from portal.errors import Invalid
+
+    if target.startswith(("root://", "xroot://")):
+        inside = storage.path_of_url(target)
+        if inside is not None:
+            return storage, inside
+        parts = urlsplit(target)
+        if not parts.netloc:
+            raise Invalid("a root:// URL needs a host: root://host:port//path", source=target)
+        from portal.storage.xrootd import XRootDStorage
+
+        return XRootDStorage(f"{parts.scheme}://{parts.netloc}"), parts.path.lstrip("/")
+    if target.startswith("file://"):
+        target = target[len("file://"):]
+    elif "://" in target:
+        raise Invalid("only local paths, file:// and root:// URLs can be ingested", source=target)
+    if not target.startswith("/"):
+        return storage, target
+    inside = storage.path_of_url(f"file://{target}")
+    if inside is not None:
+        return storage, inside
+    import os
+
+    from portal.storage.local import LocalStorage
+
+    if not os.path.exists(target):
+        raise Invalid("no such file or directory", source=target)
+    if os.path.isfile(target):
+        folder, name = os.path.split(target)
+        return LocalStorage(folder), name
+    return LocalStorage(target), ""
+
+
 def write_file_index(storage: Storage, folder: str, key: str, rows: list[dict[str, Any]]
                      ) -> tuple[list[dict[str, Any]], IndexSpec]:
     """Write CERN-style `<key>_file_index.json` and `.txt` into ``folder`` of a local storage.

@@ -146,3 +146,55 @@ def test_ingest_can_write_cern_style_file_indices(settings_dict, tmp_path):
     body = app.test_client().get("/api/records/8").get_json()["metadata"]
     [entry] = body["_file_indices"]
     assert entry["key"] == "CMS_tiny_file_index" and [f["uri"] for f in entry["files"]] == txt
+
+
+def test_ingest_command_takes_absolute_paths_and_file_urls(settings_dict, mixed, tmp_path):
+    data, good = mixed
+    outside = tmp_path / "elsewhere"
+    generate("tiny", outside, formats=("hdf5",))
+    env = {**os.environ, "PORTAL_DATABASE_URL": settings_dict["database_url"], "PORTAL_VAR_DIR": str(tmp_path),
+           "PORTAL_DATA_DIR": str(data)}
+    records = write_records(tmp_path / "r.json", [dataset(9), dataset(10)])
+    subprocess.run([str(PORTAL), "records", "load", str(records)], check=True, env=env, capture_output=True)
+    # inside the data directory, by file:// URL: same keys and URIs as the storage path "ds"
+    result = subprocess.run([str(PORTAL), "ingest", "9", f"file://{data / 'ds'}"], env=env, capture_output=True,
+                            text=True)
+    assert result.returncode == 1 and "bad file ds/noise.h5" in result.stderr
+    # outside it, by absolute path: a local storage rooted there
+    result = subprocess.run([str(PORTAL), "ingest", "10", str(outside)], env=env, capture_output=True, text=True)
+    assert result.returncode == 0, result.stderr
+    svc = services_of(create_app({**settings_dict, "data_dir": str(data)}))
+    inside = svc.catalog.get(9, include_drafts=True)
+    assert [(f["key"], f["checksum"]) for f in inside.files] == [("nanoaod_000.parquet", adler(good))]
+    elsewhere = svc.catalog.get(10, include_drafts=True)
+    assert [f["key"] for f in elsewhere.files] == ["nanoaod_000.h5", "nanoaod_001.h5"]
+    assert elsewhere.files[1]["uri"] == f"file://{outside / 'nanoaod_001.h5'}"
+    assert elsewhere.metadata["distribution"]["number_events"] == 10_000
+
+
+def test_ingest_command_refuses_unknown_targets_and_leaves_the_record(settings_dict, tmp_path):
+    data = tmp_path / "data"
+    data.mkdir()
+    env = {**os.environ, "PORTAL_DATABASE_URL": settings_dict["database_url"], "PORTAL_VAR_DIR": str(tmp_path),
+           "PORTAL_DATA_DIR": str(data)}
+    records = write_records(tmp_path / "r.json", [dataset(11)])
+    subprocess.run([str(PORTAL), "records", "load", str(records)], check=True, env=env, capture_output=True)
+    for target, reason in (("https://example.org/x", "only local paths, file:// and root:// URLs"),
+                           (str(tmp_path / "missing"), "no such file or directory")):
+        result = subprocess.run([str(PORTAL), "ingest", "11", target], env=env, capture_output=True, text=True)
+        assert result.returncode == 1 and reason in result.stderr and target in result.stderr
+    svc = services_of(create_app({**settings_dict, "data_dir": str(data)}))
+    assert svc.catalog.get(11, include_drafts=True).files == []
+
+
+def test_root_url_of_another_server_is_walked_there(served, tmp_path):
+    from portal.files.ingest import resolve_target
+    from portal.storage.local import LocalStorage
+
+    server, data = served
+    storage, path = resolve_target(LocalStorage(tmp_path), f"{server.url}//data/ds")
+    assert isinstance(storage, XRootDStorage) and path == "data/ds"
+    report = ingest_path(storage, path)
+    assert not report.errors and len(report.files) == 6
+    for f in report.files:
+        assert f.uri == f"{server.url}//{f.path}" and f.checksum == adler(data.parent / f.path)
