@@ -82,3 +82,19 @@ def test_bad_arguments_are_named(tmp_path):
         generate("huge", tmp_path)
     with pytest.raises(ValueError, match="unknown compression"):
         generate("tiny", tmp_path, compression="snappy")
+
+
+def test_multiplicities_follow_the_singlemu_nanoaod():
+    events = generate_events(3, 0, 50_000)
+
+    def stats(collection):
+        n = ak.to_numpy(ak.num(events[collection]))
+        return n.mean(), (n == 0).mean(), (n >= 2).mean(), (n >= 3).mean()
+
+    # anchors (Run2012B SingleMu): muons 1.39 / 0.9% / 28.5% / 7.7%; jets 3.2 / 23% / 60% / 44%; electrons 0.215 / 82%
+    mean, none, two, three = stats("Muon")
+    assert 1.2 < mean < 1.5 and none < 0.05 and 0.22 < two < 0.36 and 0.03 < three < 0.12
+    mean, none, two, three = stats("Jet")
+    assert 2.9 < mean < 3.5 and 0.18 < none < 0.28 and 0.5 < two < 0.66 and 0.38 < three < 0.5
+    mean, none, _, _ = stats("Electron")
+    assert 0.17 < mean < 0.26 and 0.76 < none < 0.88
