@@ -98,3 +98,17 @@ def test_multiplicities_follow_the_singlemu_nanoaod():
     assert 2.9 < mean < 3.5 and 0.18 < none < 0.28 and 0.5 < two < 0.66 and 0.38 < three < 0.5
     mean, none, _, _ = stats("Electron")
     assert 0.17 < mean < 0.26 and 0.76 < none < 0.88
+
+
+def test_cli_generates_the_chosen_formats_and_codec(tmp_path):
+    from click.testing import CliRunner
+
+    from portal.cli import main
+
+    result = CliRunner().invoke(main, ["data", "generate", "--tier", "tiny", "--out", str(tmp_path),
+                                       "--formats", "root,csv", "--compression", "zstd"])
+    assert result.exit_code == 0, result.output
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["dimuon_pairs.csv", "nanoaod_000.root", "nanoaod_001.root"]
+    assert uproot.open(tmp_path / "nanoaod_000.root").file.compression.__class__.__name__ == "ZSTD"
+    bad = CliRunner().invoke(main, ["data", "generate", "--tier", "tiny", "--out", str(tmp_path), "--formats", "xls"])
+    assert bad.exit_code == 2 and "unknown format(s) xls" in bad.output
