@@ -253,3 +253,12 @@ def ingest_cmd(recid: int, path: str, index_key: str | None) -> None:
     if report.errors:
         click.secho(f"{len(report.errors)} file(s) could not be ingested", fg="red", err=True)
         sys.exit(1)
+
+
+def _register_analysis_commands() -> None:
+    from portal.processing.cli import analysis
+
+    main.add_command(analysis)
+
+
+_register_analysis_commands()

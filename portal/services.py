@@ -15,6 +15,7 @@ from portal.exports.oai import OAIProvider, index_sets
 from portal.exports.service import ExportService
 from portal.files.access import FileAccess
 from portal.files.preview import Previewer
+from portal.processing.jobs import JobService
 from portal.search.service import SearchService, backend_for
 from portal.settings import Settings
 from portal.stats.service import StatsService
@@ -47,8 +48,11 @@ class Services:
     exports: ExportService
     oai: OAIProvider
     search: SearchService
+    analyses: JobService | None = None
 
     def close(self) -> None:
+        if self.analyses is not None:
+            self.analyses.close()
         self.stats.close()
         self.db.dispose()
 
@@ -79,4 +83,8 @@ def build_services(settings: Settings, *, migrate: bool = True) -> Services:
     oai = OAIProvider(catalog, exports, base_url=settings.base_url, repository_name=settings.site_name,
                       admin_email=settings.admin_email, page_size=settings.oai_page_size)
     return Services(settings=settings, db=db, pids=pids, catalog=catalog, stats=stats, storage=storage, files=files,
-                    previewer=Previewer(files), exports=exports, oai=oai, search=search)
+                    previewer=Previewer(files), exports=exports, oai=oai, search=search,
+                    analyses=JobService(db, catalog, executor=settings.processing_executor,
+                                        scheduler=settings.processing_scheduler, workers=settings.processing_workers,
+                                        chunk_events=settings.processing_chunk_events,
+                                        first_recid=settings.first_recid))

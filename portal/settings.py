@@ -119,6 +119,12 @@ DECLARATIONS: tuple[Setting, ...] = (
     Setting("stats_aggregate_interval", float, 300.0,
             "Seconds between aggregation runs of usage statistics in `portal stack` (0 disables)."),
     Setting("load_demo", bool, True, "Load the demo catalogue from `datasets/records` when `portal stack` starts."),
+    Setting("processing_executor", str, "local",
+            "Where analyses run: `inline` (in the calling thread, debugging), `local` (an embedded Dask "
+            "LocalCluster) or `remote` (the Dask scheduler at `processing_scheduler`)."),
+    Setting("processing_scheduler", str, "", "Address of a Dask scheduler (`tcp://host:8786`) for `remote`."),
+    Setting("processing_workers", int, 2, "Worker processes of the embedded Dask LocalCluster."),
+    Setting("processing_chunk_events", int, 200000, "Events per processing task (cut on cluster boundaries)."),
 )
 
 _BY_NAME = {s.name: s for s in DECLARATIONS}

@@ -6,6 +6,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from sqlalchemy import JSON, BigInteger, DateTime, ForeignKey, Index, Integer, String, Text, UniqueConstraint
+from sqlalchemy import Boolean as _Boolean
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
@@ -101,3 +102,25 @@ class File(Base):
 
     __table_args__ = (Index("ix_files_recid_index_position", "recid", "index_id", "position"),
                       Index("ix_files_recid_key", "recid", "key"))
+
+
+class AnalysisJob(Base):
+    """An analysis run over a dataset (migration 0007): state, progress, result and provenance."""
+
+    __tablename__ = "analysis_jobs"
+
+    id: Mapped[int] = mapped_column(BigIntPK, primary_key=True, autoincrement=True)
+    analysis: Mapped[str] = mapped_column(String(512))
+    dataset_recid: Mapped[int] = mapped_column(Integer, index=True)
+    executor: Mapped[str] = mapped_column(String(16))
+    skip_bad_files: Mapped[bool] = mapped_column(_Boolean)
+    parameters: Mapped[dict[str, Any]] = mapped_column(JSONType)
+    state: Mapped[str] = mapped_column(String(16))  # queued | running | done | failed
+    progress: Mapped[dict[str, Any]] = mapped_column(JSONType)
+    error: Mapped[str | None] = mapped_column(Text)
+    result: Mapped[dict[str, Any] | None] = mapped_column(JSONType)
+    provenance: Mapped[dict[str, Any] | None] = mapped_column(JSONType)
+    derived_recid: Mapped[int | None] = mapped_column(Integer)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    started_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    finished_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))

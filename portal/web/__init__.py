@@ -26,3 +26,7 @@ def register_blueprints(app: Flask) -> None:
     app.register_blueprint(files.bp)
     app.register_blueprint(exports.bp)
     app.register_blueprint(openapi.bp)
+
+    from portal.web import analyses
+
+    app.register_blueprint(analyses.bp)

@@ -1,0 +1,105 @@
+"""Analysis jobs over HTTP: `POST /api/analyses`, job JSON, plots and histogram downloads, and the job page."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from flask import Blueprint, Response, jsonify, render_template, request, url_for
+
+from portal.errors import Invalid, Unavailable
+from portal.processing.jobs import JobService
+from portal.web import services
+
+bp = Blueprint("analyses", __name__)
+
+
+def _jobs() -> JobService:
+    jobs = services().analyses
+    if jobs is None:
+        raise Unavailable("analysis jobs are not configured")
+    return jobs
+
+
+def _links(job: dict[str, Any]) -> dict[str, Any]:
+    links = {"self": url_for("analyses.api_job", job_id=job["id"], _external=True),
+             "html": url_for("analyses.page", job_id=job["id"], _external=True)}
+    if job["state"] == "done":
+        links.update({f"plot_{f}": url_for("analyses.api_plot", job_id=job["id"], fmt=f, _external=True)
+                      for f in ("png", "svg")})
+        links.update({f"histogram_{f}": url_for("analyses.api_histogram", job_id=job["id"], fmt=f, _external=True)
+                      for f in ("json", "h5", "root")})
+    return {**job, "links": links}
+
+
+@bp.post("/api/analyses")
+def api_create() -> Any:
+    body = request.get_json(silent=True)
+    if not isinstance(body, dict):
+        raise Invalid("send a JSON object: {\"analysis\": NAME, \"dataset\": RECID, \"executor\"?: ..., "
+                      "\"skip_bad_files\"?: bool, \"parameters\"?: {...}}")
+    unknown = set(body) - {"analysis", "dataset", "executor", "skip_bad_files", "parameters"}
+    if unknown:
+        raise Invalid(f"unknown field(s): {', '.join(sorted(unknown))}", field=sorted(unknown)[0])
+    recid = body.get("dataset")
+    if isinstance(recid, bool) or not isinstance(recid, int | str) or not str(recid).isdigit():
+        raise Invalid("dataset must be a record id (a positive integer)", field="dataset")
+    skip = body.get("skip_bad_files", False)
+    if not isinstance(skip, bool):
+        raise Invalid("skip_bad_files must be true or false", field="skip_bad_files")
+    executor = body.get("executor")
+    if executor is not None and not isinstance(executor, str):
+        raise Invalid("executor must be a string", field="executor")
+    jobs = _jobs()
+    job = jobs.create(body.get("analysis"), int(recid), executor=executor, skip_bad_files=skip,
+                      parameters=body.get("parameters"))
+    jobs.start(job["id"])
+    response = jsonify(_links(job))
+    response.status_code = 202
+    response.headers["Location"] = url_for("analyses.api_job", job_id=job["id"])
+    return response
+
+
+@bp.get("/api/analyses")
+def api_list() -> Any:
+    return jsonify({"hits": [_links(j) for j in _jobs().list()]})
+
+
+@bp.get("/api/analyses/<int:job_id>")
+def api_job(job_id: int) -> Any:
+    return jsonify(_links(_jobs().get(job_id)))
+
+
+@bp.get("/api/analyses/<int:job_id>/plot.<fmt>")
+def api_plot(job_id: int, fmt: str) -> Any:
+    body, mimetype = _jobs().plot(job_id, fmt, request.args.get("name"))
+    return Response(body, mimetype=mimetype)
+
+
+@bp.get("/api/analyses/<int:job_id>/histogram.<fmt>")
+def api_histogram(job_id: int, fmt: str) -> Any:
+    body, mimetype = _jobs().histogram(job_id, fmt, request.args.get("name"))
+    return Response(body, mimetype=mimetype, headers={
+        "Content-Disposition": f'attachment; filename="analysis-{job_id}.{fmt}"'})
+
+
+@bp.post("/api/analyses/<int:job_id>/publish")
+def api_publish(job_id: int) -> Any:
+    from portal.web.api import _require_curator
+
+    _require_curator()
+    body = request.get_json(silent=True) or {}
+    if not isinstance(body, dict):
+        raise Invalid("send a JSON object: {\"software\"?: RECID, \"title\"?: TEXT}")
+    software = body.get("software")
+    if software is not None and (isinstance(software, bool) or not isinstance(software, int)):
+        raise Invalid("software must be a record id (integer)", field="software")
+    title = body.get("title")
+    if title is not None and not isinstance(title, str):
+        raise Invalid("title must be a string", field="title")
+    out = _jobs().publish(job_id, title=title, software_recid=software)
+    return jsonify({**out, "record": url_for("api.record", recid=out["recid"], _external=True)}), 201
+
+
+@bp.get("/analyses/<int:job_id>")
+def page(job_id: int) -> Any:
+    return render_template("analyses/job.html", job=_links(_jobs().get(job_id)))

@@ -1,0 +1,183 @@
+"""Analysis jobs through the API, the page and the CLI, on SQLite and PostgreSQL: progress, exact results,
+downloads (JSON/HDF5/ROOT), plots, provenance, failures named by file, and publishing a Derived record."""
+
+from __future__ import annotations
+
+import io
+import shutil
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import h5py
+import numpy as np
+import pytest
+import uproot
+from click.testing import CliRunner
+
+from datasets.generate import generate
+from portal.app import create_app
+from portal.catalog.model import RecordInput
+from portal.cli import main as cli
+from tests.support.processing_reference import reference
+
+DATASET, EMPTY, SOFTWARE = 5001, 5002, 5003
+AUTH = {"Authorization": "Bearer test-curator-token"}
+
+
+@pytest.fixture(scope="module")
+def files(tmp_path_factory: pytest.TempPathFactory) -> Iterator[list[Path]]:
+    out = tmp_path_factory.mktemp("tiny")
+    generate("tiny", out, formats=("root",))
+    yield sorted(out.glob("*.root"))
+    shutil.rmtree(out, ignore_errors=True)
+
+
+@pytest.fixture(scope="module")
+def expected(files: list[Path]) -> tuple[dict, dict]:
+    return reference("dimuon", [str(p) for p in files])
+
+
+def _records(files: list[Path], corrupt: Path | None = None) -> list[RecordInput]:
+    rows = [{"key": p.name, "uri": f"file://{p}", "size": p.stat().st_size} for p in files]
+    if corrupt is not None:
+        rows.append({"key": corrupt.name, "uri": str(corrupt), "size": corrupt.stat().st_size})
+    base = {"type": {"primary": "Dataset", "secondary": ["Collision"]}, "experiment": ["CMS"],
+            "date_published": "2024-05-01"}
+    return [RecordInput({**base, "recid": DATASET, "title": "Tiny NanoAOD-like events", "doi": "10.5072/tiny.5001"},
+                        files=rows),
+            RecordInput({**base, "recid": EMPTY, "title": "A dataset without files"}),
+            RecordInput({"recid": SOFTWARE, "title": "Dimuon analysis code", "type": {"primary": "Software"},
+                         "date_published": "2024-05-01", "doi": "10.5072/code.5003"})]
+
+
+@pytest.fixture
+def app(settings_dict: dict, files: list[Path], tmp_path: Path):
+    app = create_app({**settings_dict, "processing_executor": "inline", "processing_chunk_events": 2000})
+    app.extensions["portal"].catalog.load(_records(files))
+    yield app
+    app.extensions["portal"].close()
+
+
+def _wait(client, job_id: int, timeout: float = 60) -> dict:
+    deadline = time.time() + timeout
+    seen_running = False
+    while time.time() < deadline:
+        job = client.get(f"/api/analyses/{job_id}").get_json()
+        seen_running |= job["state"] == "running"
+        if job["state"] in ("done", "failed"):
+            return job
+        time.sleep(0.05)
+    raise AssertionError(f"job {job_id} did not finish in {timeout} s")
+
+
+def test_job_over_the_api_gives_the_exact_result_with_provenance_and_downloads(app, expected, tmp_path) -> None:
+    client = app.test_client()
+    created = client.post("/api/analyses", json={"analysis": "dimuon", "dataset": DATASET})
+    assert created.status_code == 202, created.get_data(as_text=True)
+    job = _wait(client, created.get_json()["id"])
+    assert job["state"] == "done", job["error"]
+    hists, cutflow = expected
+    assert job["result"]["cutflow"] == cutflow
+    counts = np.asarray(job["result"]["hists"]["dimuon_mass"]["counts_with_flow"])
+    assert np.array_equal(counts[1:-1], hists["dimuon_mass"])
+    p = job["progress"]
+    assert p["events_done"] == p["events_total"] == 10_000 and p["files_done"] == 2 and p["events_per_second"] > 0
+    prov = job["provenance"]
+    assert prov["dataset"]["recid"] == DATASET and prov["dataset"]["doi"] == "10.5072/tiny.5001"
+    assert prov["dataset"]["title"] == "Tiny NanoAOD-like events"
+    assert prov["analysis"]["name"] == "dimuon" and len(prov["analysis"]["sha256"]) == 64
+    assert prov["environment"]["python"] and "uproot" in prov["environment"]["packages"]
+    assert prov["timings"]["wall_s"] > 0
+
+    png = client.get(job["links"]["plot_png"])
+    assert png.status_code == 200 and png.data.startswith(b"\x89PNG")
+    assert b"<svg" in client.get(job["links"]["plot_svg"]).data
+    with h5py.File(io.BytesIO(client.get(job["links"]["histogram_h5"]).data), "r") as f:
+        assert np.array_equal(f["dimuon_mass/counts_with_flow"][1:-1], hists["dimuon_mass"])
+        assert len(f["dimuon_mass/edges"]) == 30001
+    root_bytes = client.get(job["links"]["histogram_root"]).data
+    path = tmp_path / "h.root"
+    path.write_bytes(root_bytes)
+    with uproot.open(path) as f:
+        h = f["dimuon_mass"]
+        assert np.array_equal(h.values().astype(np.int64), hists["dimuon_mass"])
+        assert h.axis().edges()[0] == pytest.approx(0.25) and h.axis().edges()[-1] == pytest.approx(300)
+
+    page = client.get(f"/analyses/{job['id']}").get_data(as_text=True)
+    assert "<progress" in page and "opposite charge" in page and f"{cutflow['opposite charge']:,}" in page
+
+    assert client.post(f"/api/analyses/{job['id']}/publish", json={}).status_code == 403
+    published = client.post(f"/api/analyses/{job['id']}/publish", json={"software": SOFTWARE}, headers=AUTH)
+    assert published.status_code == 201, published.get_data(as_text=True)
+    record = client.get(f"/api/records/{published.get_json()['recid']}").get_json()["metadata"]
+    assert record["type"] == {"primary": "Dataset", "secondary": ["Derived"]}
+    relations = {(r["type"], int(r["recid"])) for r in record["relations"]}
+    assert relations == {("isDerivedFrom", DATASET), ("isCompiledBy", SOFTWARE)}
+    again = client.post(f"/api/analyses/{job['id']}/publish", json={}, headers=AUTH)
+    assert again.status_code == 409
+
+
+@pytest.mark.parametrize("body, status, words", [
+    (None, 400, "JSON object"),
+    ({"analysis": "dimuon"}, 400, "dataset"),
+    ({"analysis": "nope", "dataset": DATASET}, 404, "unknown analysis"),
+    ({"analysis": "dimuon", "dataset": 999999}, 404, "999999"),
+    ({"analysis": "dimuon", "dataset": EMPTY}, 400, "no ROOT"),
+    ({"analysis": "dimuon", "dataset": DATASET, "executor": "gpu"}, 400, "executor"),
+    ({"analysis": "dimuon", "dataset": DATASET, "colour": 1}, 400, "colour"),
+    ({"analysis": "dimuon", "dataset": DATASET, "skip_bad_files": "yes"}, 400, "skip_bad_files"),
+])
+def test_bad_requests_get_clear_problems(app, body, status, words) -> None:
+    client = app.test_client()
+    response = client.post("/api/analyses", json=body) if body is not None else client.post(
+        "/api/analyses", data="x", content_type="text/plain")
+    assert response.status_code == status
+    problem = response.get_json()
+    assert words in problem["detail"]
+    assert client.get("/api/analyses").get_json()["hits"] == []
+    assert client.get("/api/analyses/12345").status_code == 404
+
+
+@pytest.fixture
+def skip_app(settings_dict: dict, files: list[Path], tmp_path_factory: pytest.TempPathFactory):
+    tmp = tmp_path_factory.mktemp("skip")
+    corrupt = tmp / "damaged.root"
+    corrupt.write_bytes(files[0].read_bytes()[:4000])
+    app = create_app({**settings_dict, "processing_executor": "inline", "processing_chunk_events": 2000})
+    app.extensions["portal"].catalog.load(_records(files, corrupt))
+    yield app, corrupt
+    app.extensions["portal"].close()
+
+
+def test_damaged_file_is_named_or_skipped(skip_app, files) -> None:
+    app, corrupt = skip_app
+    client = app.test_client()
+    failed = _wait(client, client.post("/api/analyses", json={"analysis": "adl_q1", "dataset": DATASET}
+                                       ).get_json()["id"])
+    assert failed["state"] == "failed" and str(corrupt) in failed["error"]
+    assert client.get(f"/api/analyses/{failed['id']}/plot.png").status_code == 409
+    page = client.get(f"/analyses/{failed['id']}").get_data(as_text=True)
+    assert str(corrupt) in page
+    done = _wait(client, client.post("/api/analyses", json={"analysis": "adl_q1", "dataset": DATASET,
+                                                            "skip_bad_files": True}).get_json()["id"])
+    assert done["state"] == "done" and list(done["result"]["skipped_files"]) == [str(corrupt)]
+    hists, cutflow = reference("adl_q1", [str(p) for p in files])
+    assert done["result"]["cutflow"] == cutflow
+
+
+def test_cli_runs_a_job_and_shows_it(settings_dict, files, expected) -> None:
+    app = create_app(settings_dict)
+    app.extensions["portal"].catalog.load(_records(files))
+    app.extensions["portal"].close()
+    env = {f"PORTAL_{k.upper()}": str(v) for k, v in settings_dict.items()}
+    env["PORTAL_PROCESSING_CHUNK_EVENTS"] = "3000"
+    runner = CliRunner()
+    result = runner.invoke(cli, ["analysis", "run", "dimuon", "--dataset", str(DATASET), "--executor", "inline"],
+                           env=env)
+    assert result.exit_code == 0, result.output
+    assert f"{expected[1]['opposite charge']:>12,}" in result.output and "events/s" in result.output
+    bad = runner.invoke(cli, ["analysis", "run", "nope", "--dataset", str(DATASET), "--executor", "inline"], env=env)
+    assert bad.exit_code == 1 and "unknown analysis 'nope'" in bad.output
+    shown = runner.invoke(cli, ["analysis", "show", "1"], env=env)
+    assert shown.exit_code == 0 and '"state": "done"' in shown.output
