@@ -113,3 +113,16 @@ def test_random_bytes_with_a_format_magic_raise_invalid(tmp_path):
 def test_missing_file_is_invalid(tmp_path):
     with pytest.raises(Invalid, match="no such file"):
         inspect_path(str(tmp_path / "gone.root"))
+
+
+@pytest.mark.parametrize(("content", "rows"), [
+    (b"a,b\n1,2\n3,4\n", 2),
+    (b"a,b\n1,2\n3,4", 2),  # no newline after the last row
+    (b"a,b\n", 0),
+    (b'a,b\n"x\ny",2\n3,4\n', 2),  # a quoted newline is not a row
+])
+def test_csv_rows_are_counted_exactly(tmp_path, content, rows):
+    path = tmp_path / "t.csv"
+    path.write_bytes(content)
+    info = inspect(str(path), "csv", len(content))
+    assert info["entries"] == rows and info["columns"] == ["a", "b"]
