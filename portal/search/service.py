@@ -247,8 +247,7 @@ class SearchService:
             rows = s.execute(query.limit(req.size + 1)).all()
             more = len(rows) > req.size
             rows = rows[: req.size]
-            aggregations = {f: self._facet_counts(s, f, and_(base, *[c for g, c in filters.items() if g != f]))
-                            for f in FACETS}
+            aggregations = self._aggregations(s, base, filters)
         next_cursor = _encode_cursor([_plain(v) for v in rows[-1][1:]]) if more and rows else None
         return SearchResult(total=total, recids=[r[0] for r in rows], aggregations=aggregations,
                             next_cursor=next_cursor, sort=sort)
@@ -310,6 +309,29 @@ class SearchService:
     def _facet_condition(self, facet: str, values: Sequence[str]) -> sa.ColumnElement[bool]:
         return DOCS.c.recid.in_(select(FACET_ROWS.c.recid).where(FACET_ROWS.c.facet == facet,
                                                                  FACET_ROWS.c.value.in_(list(values))))
+
+    def _aggregations(self, s: Session, base: sa.ColumnElement[bool],
+                      filters: Mapping[str, sa.ColumnElement[bool]]) -> dict[str, list[dict[str, Any]]]:
+        """Counts per facet value. A facet's own selection does not narrow its counts (post-filter), so
+        the facets without a selection share one grouped query and each selected facet gets its own."""
+        out: dict[str, list[dict[str, Any]]] = {}
+        unselected = [f for f in FACETS if f not in filters]
+        if unselected:
+            where = and_(base, *filters.values())
+            count = func.count().label("n")
+            rows = s.execute(select(FACET_ROWS.c.facet, FACET_ROWS.c.value, count)
+                             .select_from(FACET_ROWS.join(DOCS, DOCS.c.recid == FACET_ROWS.c.recid))
+                             .where(where, FACET_ROWS.c.facet.in_(unselected))
+                             .group_by(FACET_ROWS.c.facet, FACET_ROWS.c.value)).all()
+            grouped: dict[str, list[tuple[str, int]]] = {f: [] for f in unselected}
+            for facet, value, n in rows:
+                grouped[facet].append((value, n))
+            for facet, pairs in grouped.items():
+                pairs.sort(key=lambda p: (-p[1], p[0]))
+                out[facet] = [{"key": v, "doc_count": n} for v, n in pairs[:30]]
+        for facet in filters:
+            out[facet] = self._facet_counts(s, facet, and_(base, *[c for g, c in filters.items() if g != facet]))
+        return {f: out[f] for f in FACETS}
 
     def _facet_counts(self, s: Session, facet: str, where: sa.ColumnElement[bool]) -> list[dict[str, Any]]:
         matching = select(DOCS.c.recid).where(where)

@@ -1,0 +1,150 @@
+"""Search latency on a generated 100,000-record catalogue (SQLite and PostgreSQL), and record-page latency
+for a dataset with a 100,000-file index.
+
+Queries: 200 fixed queries (words, phrases, fields, ranges, negation), each run without and with facet
+filters, through `SearchService.search` (ranked hits + 11 facet aggregations). Comparator: the same
+free-text queries as a naive `LIKE '%word%'` scan over titles and abstracts (no index, no ranking, no facets).
+Targets on this machine: search p95 ≤ 50 ms; record page p95 ≤ 30 ms.
+Env: BENCH_RECORDS (default 100000), BENCH_DB=sqlite|postgresql|both (default both).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import random
+import statistics
+import tempfile
+import time
+from datetime import UTC, datetime
+from pathlib import Path
+
+from sqlalchemy import func, insert, or_, select
+
+from portal.app import create_app, services_of
+from portal.catalog.importers import read_record_file
+from portal.db.models import Concept, Record
+from portal.search.service import SearchRequest
+
+N = int(os.environ.get("BENCH_RECORDS", "100000"))
+NOW = datetime.now(UTC)
+WORDS = ("muon electron jet photon tau higgs boson top quark dimuon trigger calibration luminosity pileup "
+         "collision simulation derived ntuple nanoaod masterclass lesson tracking vertex energy").split()
+EXPERIMENTS = ("CMS", "ATLAS", "ALICE", "LHCb", "DELPHI", "OPERA")
+TYPES = (("Dataset", "Collision"), ("Dataset", "Simulated"), ("Dataset", "Derived"), ("Software", "Analysis"),
+         ("Lesson", "Notebook"), ("Documentation", "Guide"))
+
+
+def metadata(i: int, rng: random.Random) -> dict:
+    primary, sub = TYPES[i % len(TYPES)]
+    words = rng.sample(WORDS, 4)
+    return {"recid": str(1_000_000 + i), "title": f"{words[0].title()} {words[1]} sample {i}",
+            "type": {"primary": primary, "secondary": [sub]}, "experiment": [EXPERIMENTS[i % len(EXPERIMENTS)]],
+            "date_created": [str(2010 + i % 8)], "date_published": f"{2014 + i % 10}-01-01",
+            "keywords": words[2:], "abstract": {"description": " ".join(rng.choices(WORDS, k=30))},
+            "distribution": {"number_events": rng.randrange(10, 50_000_000), "formats": [rng.choice(["root", "csv"])]},
+            "collision_information": {"energy": rng.choice(["7TeV", "8TeV", "13TeV"]), "type": "pp"}}
+
+
+def build(url: str | None, tmp: Path) -> object:
+    settings = {"var_dir": str(tmp)}
+    if url:
+        settings["database_url"] = url
+    app = create_app(settings)
+    svc = services_of(app)
+    rng = random.Random(7)
+    t0 = time.perf_counter()
+    for start in range(0, N, 5000):
+        mds = [metadata(i, rng) for i in range(start, min(start + 5000, N))]
+        with svc.db.transaction() as s:
+            s.execute(insert(Concept), [{"recid": 3_000_000 + int(m["recid"]), "doi": None,
+                                         "created_at": NOW} for m in mds])
+            s.execute(insert(Record), [{"recid": int(m["recid"]), "concept_recid": 3_000_000 + int(m["recid"]),
+                                        "version_index": 1, "status": "published", "doi": f"10.5072/b.{m['recid']}",
+                                        "title": m["title"], "type_primary": m["type"]["primary"], "data": m,
+                                        "content_hash": "b", "files_hash": "b", "revision": 1, "source": "bench",
+                                        "created_at": NOW, "updated_at": NOW, "published_at": NOW} for m in mds])
+    indexed = svc.search.reindex()
+    print(f"  built {N:,} records and indexed {indexed:,} in {time.perf_counter() - t0:.0f} s")
+    return app
+
+
+def queries(rng: random.Random) -> list[str]:
+    out = []
+    for i in range(200):
+        a, b = rng.sample(WORDS, 2)
+        out.append([a, f"{a} {b}", f'"{a} {b}"', f"title:{a}", f"{a} -{b}", f"{a} OR {b}",
+                    f"{a} year:[2011 TO 2013]", f"number_events:>1000000 {a}", f"experiment:CMS {a}", ""][i % 10])
+    return out
+
+
+def percentiles(samples: list[float]) -> tuple[float, float]:
+    ordered = sorted(samples)
+    return statistics.median(ordered) * 1000, ordered[int(0.95 * (len(ordered) - 1))] * 1000
+
+
+def run(url: str | None, label: str) -> None:
+    with tempfile.TemporaryDirectory() as tmp:
+        print(f"{label}:")
+        app = build(url, Path(tmp))
+        svc = services_of(app)
+        qs = queries(random.Random(11))
+        rows = []
+        for name, filters in (("search, no facets", {}),
+                              ("search + facets", {"experiment": ["CMS", "ATLAS"], "type": ["Dataset"]})):
+            for q in qs[:5]:
+                svc.search.search(SearchRequest(q=q, filters=filters, size=20))  # warm caches
+            samples = []
+            for q in qs:
+                t0 = time.perf_counter()
+                svc.search.search(SearchRequest(q=q, filters=filters, size=20))
+                samples.append(time.perf_counter() - t0)
+            rows.append((name, *percentiles(samples)))
+        like = []
+        texts = [q.split()[0] for q in qs if q and ":" not in q.split()[0] and not q.startswith('"')]
+        for word in texts[:50]:
+            t0 = time.perf_counter()
+            with svc.db.reader() as s:
+                pattern = f"%{word}%"
+                list(s.scalars(select(Record.recid).where(or_(Record.title.ilike(pattern),
+                                                              func.cast(Record.data, type_=Record.title.type)
+                                                              .ilike(pattern))).limit(20)))
+            like.append(time.perf_counter() - t0)
+        rows.append(("comparator: LIKE scan (no facets)", *percentiles(like)))
+        # record page with a 100,000-file index
+        index = Path(tmp) / "BIG_file_index.json"
+        index.write_text(json.dumps([{"uri": f"root://x//d/{i}.root", "size": i, "checksum": "adler32:00000001"}
+                                     for i in range(100_000)]))
+        record = {"recid": 77, "title": "Dataset with 100,000 files", "type": {"primary": "Dataset"},
+                  "date_published": "2026", "files": [{"type": "index.json", "uri": "root://x//d/BIG_file_index.json"}]}
+        (Path(tmp) / "big.json").write_text(json.dumps([record]))
+        svc.catalog.load(read_record_file(Path(tmp) / "big.json"))
+        client = app.test_client()
+        for _ in range(5):
+            client.get("/record/77")
+        page = []
+        for _ in range(100):
+            t0 = time.perf_counter()
+            assert client.get("/record/77").status_code == 200
+            page.append(time.perf_counter() - t0)
+        rows.append(("record page, 100,000-file dataset", *percentiles(page)))
+        print(f"  {'measurement':<40}{'p50 ms':>9}{'p95 ms':>9}")
+        for name, p50, p95 in rows:
+            print(f"  {name:<40}{p50:>9.1f}{p95:>9.1f}")
+        svc.close()
+
+
+def main() -> None:
+    which = os.environ.get("BENCH_DB", "both")
+    if which in ("sqlite", "both"):
+        run(None, "SQLite (FTS5)")
+    if which in ("postgresql", "both"):
+        from tests.support.postgres import postgres_server
+
+        with postgres_server() as url:
+            run(url, "PostgreSQL (full text)")
+    print("targets: search p95 <= 50 ms, record page p95 <= 30 ms")
+
+
+if __name__ == "__main__":
+    main()
