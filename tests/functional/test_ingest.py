@@ -198,3 +198,31 @@ def test_root_url_of_another_server_is_walked_there(served, tmp_path):
     assert not report.errors and len(report.files) == 6
     for f in report.files:
         assert f.uri == f"{server.url}//{f.path}" and f.checksum == adler(data.parent / f.path)
+
+
+def test_inspection_reads_root_urls_through_fsspec(served):
+    from portal.formats.inspect import inspect_path
+
+    server, data = served
+    for name, fmt in (("nanoaod_000.root", "root"), ("nanoaod_000.h5", "hdf5"), ("nanoaod_000.parquet", "parquet")):
+        remote = inspect_path(f"{server.url}//data/ds/{name}")
+        assert remote["format"] == fmt and remote["entries"] == 5000
+        assert remote == inspect_path(str(data / "ds" / name))
+
+
+def test_checksum_pass_memory_is_bounded(tmp_path):
+    import tracemalloc
+
+    from portal.files.ingest import checksum_and_sniff
+    from portal.storage.local import LocalStorage
+
+    big = tmp_path / "big.bin"
+    with big.open("wb") as fh:
+        for _ in range(64):
+            fh.write(os.urandom(1 << 20))
+    tracemalloc.start()
+    size, checksum, _fmt = checksum_and_sniff(LocalStorage(tmp_path), "big.bin")
+    peak = tracemalloc.get_traced_memory()[1]
+    tracemalloc.stop()
+    assert size == 64 << 20 and checksum == adler(big)
+    assert peak < 12 << 20, f"peak {peak / 2**20:.1f} MiB for a 64 MiB file"  # one 8 MiB block + small change
