@@ -28,7 +28,8 @@ from portal.search.service import SearchRequest
 
 N = int(os.environ.get("BENCH_RECORDS", "100000"))
 NOW = datetime.now(UTC)
-WORDS = ["muon", "electron", "jet", "photon", "tau", "higgs", "boson", "top", "quark", "dimuon", "trigger", "calibration", "luminosity", "pileup", "collision", "simulation", "derived", "ntuple", "nanoaod", "masterclass", "lesson", "tracking", "vertex", "energy"]
+WORDS = ("muon electron jet photon tau higgs boson top quark dimuon trigger calibration luminosity pileup "
+         "collision simulation derived ntuple nanoaod masterclass lesson tracking vertex energy").split()
 EXPERIMENTS = ("CMS", "ATLAS", "ALICE", "LHCb", "DELPHI", "OPERA")
 TYPES = (("Dataset", "Collision"), ("Dataset", "Simulated"), ("Dataset", "Derived"), ("Software", "Analysis"),
          ("Lesson", "Notebook"), ("Documentation", "Guide"))
