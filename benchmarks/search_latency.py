@@ -28,22 +28,58 @@ from portal.search.service import SearchRequest
 
 N = int(os.environ.get("BENCH_RECORDS", "100000"))
 NOW = datetime.now(UTC)
-WORDS = ("muon electron jet photon tau higgs boson top quark dimuon trigger calibration luminosity pileup "
-         "collision simulation derived ntuple nanoaod masterclass lesson tracking vertex energy").split()
+WORDS = [
+    "muon",
+    "electron",
+    "jet",
+    "photon",
+    "tau",
+    "higgs",
+    "boson",
+    "top",
+    "quark",
+    "dimuon",
+    "trigger",
+    "calibration",
+    "luminosity",
+    "pileup",
+    "collision",
+    "simulation",
+    "derived",
+    "ntuple",
+    "nanoaod",
+    "masterclass",
+    "lesson",
+    "tracking",
+    "vertex",
+    "energy",
+]
 EXPERIMENTS = ("CMS", "ATLAS", "ALICE", "LHCb", "DELPHI", "OPERA")
-TYPES = (("Dataset", "Collision"), ("Dataset", "Simulated"), ("Dataset", "Derived"), ("Software", "Analysis"),
-         ("Lesson", "Notebook"), ("Documentation", "Guide"))
+TYPES = (
+    ("Dataset", "Collision"),
+    ("Dataset", "Simulated"),
+    ("Dataset", "Derived"),
+    ("Software", "Analysis"),
+    ("Lesson", "Notebook"),
+    ("Documentation", "Guide"),
+)
 
 
 def metadata(i: int, rng: random.Random) -> dict:
     primary, sub = TYPES[i % len(TYPES)]
     words = rng.sample(WORDS, 4)
-    return {"recid": str(1_000_000 + i), "title": f"{words[0].title()} {words[1]} sample {i}",
-            "type": {"primary": primary, "secondary": [sub]}, "experiment": [EXPERIMENTS[i % len(EXPERIMENTS)]],
-            "date_created": [str(2010 + i % 8)], "date_published": f"{2014 + i % 10}-01-01",
-            "keywords": words[2:], "abstract": {"description": " ".join(rng.choices(WORDS, k=30))},
-            "distribution": {"number_events": rng.randrange(10, 50_000_000), "formats": [rng.choice(["root", "csv"])]},
-            "collision_information": {"energy": rng.choice(["7TeV", "8TeV", "13TeV"]), "type": "pp"}}
+    return {
+        "recid": str(1_000_000 + i),
+        "title": f"{words[0].title()} {words[1]} sample {i}",
+        "type": {"primary": primary, "secondary": [sub]},
+        "experiment": [EXPERIMENTS[i % len(EXPERIMENTS)]],
+        "date_created": [str(2010 + i % 8)],
+        "date_published": f"{2014 + i % 10}-01-01",
+        "keywords": words[2:],
+        "abstract": {"description": " ".join(rng.choices(WORDS, k=30))},
+        "distribution": {"number_events": rng.randrange(10, 50_000_000), "formats": [rng.choice(["root", "csv"])]},
+        "collision_information": {"energy": rng.choice(["7TeV", "8TeV", "13TeV"]), "type": "pp"},
+    }
 
 
 def build(url: str | None, tmp: Path) -> object:
@@ -57,13 +93,32 @@ def build(url: str | None, tmp: Path) -> object:
     for start in range(0, N, 5000):
         mds = [metadata(i, rng) for i in range(start, min(start + 5000, N))]
         with svc.db.transaction() as s:
-            s.execute(insert(Concept), [{"recid": 3_000_000 + int(m["recid"]), "doi": None,
-                                         "created_at": NOW} for m in mds])
-            s.execute(insert(Record), [{"recid": int(m["recid"]), "concept_recid": 3_000_000 + int(m["recid"]),
-                                        "version_index": 1, "status": "published", "doi": f"10.5072/b.{m['recid']}",
-                                        "title": m["title"], "type_primary": m["type"]["primary"], "data": m,
-                                        "content_hash": "b", "files_hash": "b", "revision": 1, "source": "bench",
-                                        "created_at": NOW, "updated_at": NOW, "published_at": NOW} for m in mds])
+            s.execute(
+                insert(Concept), [{"recid": 3_000_000 + int(m["recid"]), "doi": None, "created_at": NOW} for m in mds]
+            )
+            s.execute(
+                insert(Record),
+                [
+                    {
+                        "recid": int(m["recid"]),
+                        "concept_recid": 3_000_000 + int(m["recid"]),
+                        "version_index": 1,
+                        "status": "published",
+                        "doi": f"10.5072/b.{m['recid']}",
+                        "title": m["title"],
+                        "type_primary": m["type"]["primary"],
+                        "data": m,
+                        "content_hash": "b",
+                        "files_hash": "b",
+                        "revision": 1,
+                        "source": "bench",
+                        "created_at": NOW,
+                        "updated_at": NOW,
+                        "published_at": NOW,
+                    }
+                    for m in mds
+                ],
+            )
     indexed = svc.search.reindex()
     print(f"  built {N:,} records and indexed {indexed:,} in {time.perf_counter() - t0:.0f} s")
     return app
@@ -73,8 +128,20 @@ def queries(rng: random.Random) -> list[str]:
     out = []
     for i in range(200):
         a, b = rng.sample(WORDS, 2)
-        out.append([a, f"{a} {b}", f'"{a} {b}"', f"title:{a}", f"{a} -{b}", f"{a} OR {b}",
-                    f"{a} year:[2011 TO 2013]", f"number_events:>1000000 {a}", f"experiment:CMS {a}", ""][i % 10])
+        out.append(
+            [
+                a,
+                f"{a} {b}",
+                f'"{a} {b}"',
+                f"title:{a}",
+                f"{a} -{b}",
+                f"{a} OR {b}",
+                f"{a} year:[2011 TO 2013]",
+                f"number_events:>1000000 {a}",
+                f"experiment:CMS {a}",
+                "",
+            ][i % 10]
+        )
     return out
 
 
@@ -90,8 +157,10 @@ def run(url: str | None, label: str) -> None:
         svc = services_of(app)
         qs = queries(random.Random(11))
         rows = []
-        for name, filters in (("search, no facets", {}),
-                              ("search + facets", {"experiment": ["CMS", "ATLAS"], "type": ["Dataset"]})):
+        for name, filters in (
+            ("search, no facets", {}),
+            ("search + facets", {"experiment": ["CMS", "ATLAS"], "type": ["Dataset"]}),
+        ):
             for q in qs[:5]:
                 svc.search.search(SearchRequest(q=q, filters=filters, size=20))  # warm caches
             samples = []
@@ -106,17 +175,34 @@ def run(url: str | None, label: str) -> None:
             t0 = time.perf_counter()
             with svc.db.reader() as s:
                 pattern = f"%{word}%"
-                list(s.scalars(select(Record.recid).where(or_(Record.title.ilike(pattern),
-                                                              func.cast(Record.data, type_=Record.title.type)
-                                                              .ilike(pattern))).limit(20)))
+                list(
+                    s.scalars(
+                        select(Record.recid)
+                        .where(
+                            or_(
+                                Record.title.ilike(pattern),
+                                func.cast(Record.data, type_=Record.title.type).ilike(pattern),
+                            )
+                        )
+                        .limit(20)
+                    )
+                )
             like.append(time.perf_counter() - t0)
         rows.append(("comparator: LIKE scan (no facets)", *percentiles(like)))
         # record page with a 100,000-file index
         index = Path(tmp) / "BIG_file_index.json"
-        index.write_text(json.dumps([{"uri": f"root://x//d/{i}.root", "size": i, "checksum": "adler32:00000001"}
-                                     for i in range(100_000)]))
-        record = {"recid": 77, "title": "Dataset with 100,000 files", "type": {"primary": "Dataset"},
-                  "date_published": "2026", "files": [{"type": "index.json", "uri": "root://x//d/BIG_file_index.json"}]}
+        index.write_text(
+            json.dumps(
+                [{"uri": f"root://x//d/{i}.root", "size": i, "checksum": "adler32:00000001"} for i in range(100_000)]
+            )
+        )
+        record = {
+            "recid": 77,
+            "title": "Dataset with 100,000 files",
+            "type": {"primary": "Dataset"},
+            "date_published": "2026",
+            "files": [{"type": "index.json", "uri": "root://x//d/BIG_file_index.json"}],
+        }
         (Path(tmp) / "big.json").write_text(json.dumps([record]))
         svc.catalog.load(read_record_file(Path(tmp) / "big.json"))
         client = app.test_client()
