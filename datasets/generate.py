@@ -74,14 +74,32 @@ def write_parquet(path: Path, parts: Iterator[ak.Array]) -> int:
     return total
 
 
+def _with_offsets(columns: dict[str, ak.Array], ends: dict[str, int], first: bool) -> dict[str, ak.Array]:
+    """Add `<Collection>_offsets` (entries + 1 values, int64) after each `n<Collection>` counter, so a
+    reader can slice entries [a, b) of a jagged branch without summing all counts before ``a``."""
+    out: dict[str, ak.Array] = {}
+    for name, column in columns.items():
+        out[name] = column
+        if name.startswith("n") and name[1:2].isupper():
+            collection = name[1:]
+            counts = ak.to_numpy(column).astype(np.int64)
+            offsets = ends.get(collection, 0) + np.cumsum(counts)
+            ends[collection] = int(offsets[-1]) if len(offsets) else ends.get(collection, 0)
+            out[f"{collection}_offsets"] = ak.Array(np.concatenate([[0], offsets]) if first else offsets)
+    return out
+
+
 def write_hdf5(path: Path, parts: Iterator[ak.Array]) -> int:
-    """Flat value arrays per branch plus `n<Collection>` counts; no timestamps, so bytes are stable."""
+    """Flat value arrays per branch, `n<Collection>` counts and `<Collection>_offsets`; no timestamps, so
+    bytes are stable."""
     total = 0
+    ends: dict[str, int] = {}
     with h5py.File(path, "w", track_order=True) as f:
         group = f.create_group("Events", track_order=True)
-        group.attrs["format"] = "NanoAOD-like events; jagged branches are flat with n<Collection> counts"
+        group.attrs["format"] = ("NanoAOD-like events; jagged branches are flat, with n<Collection> counts and "
+                                 "<Collection>_offsets (entries + 1 values)")
         for events in parts:
-            for name, column in flat_columns(events).items():
+            for name, column in _with_offsets(flat_columns(events), ends, first=total == 0).items():
                 values = ak.to_numpy(ak.flatten(column) if column.ndim > 1 else column)
                 if name not in group:
                     group.create_dataset(name, data=values, maxshape=(None,), chunks=(min(len(values) or 1, 65536),),

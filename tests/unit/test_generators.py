@@ -112,3 +112,17 @@ def test_cli_generates_the_chosen_formats_and_codec(tmp_path):
     assert uproot.open(tmp_path / "nanoaod_000.root").file.compression.__class__.__name__ == "ZSTD"
     bad = CliRunner().invoke(main, ["data", "generate", "--tier", "tiny", "--out", str(tmp_path), "--formats", "xls"])
     assert bad.exit_code == 2 and "unknown format(s) xls" in bad.output
+
+
+def test_hdf5_offsets_slice_jagged_branches(tmp_path, monkeypatch):
+    import datasets.generate as gen
+
+    monkeypatch.setattr(gen, "CHUNK", 1_500)  # several chunks per file: offsets must continue across them
+    generate("tiny", tmp_path, formats=("hdf5",))
+    root_like = generate_events(gen.DEFAULT_SEED * 1000 + 1, 0, 1_500)  # the second chunk of file 0
+    with h5py.File(tmp_path / "nanoaod_000.h5") as h:
+        offsets, counts = h["Events/Muon_offsets"][:], h["Events/nMuon"][:]
+        assert offsets.dtype == np.int64 and len(offsets) == 5001 and offsets[0] == 0
+        assert np.array_equal(np.diff(offsets), counts) and offsets[-1] == h["Events/Muon_pt"].shape[0]
+        a, b = offsets[1500], offsets[3000]
+        assert np.array_equal(h["Events/Muon_pt"][a:b], ak.to_numpy(ak.flatten(root_like.Muon.pt)))
