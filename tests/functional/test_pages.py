@@ -1,0 +1,115 @@
+"""Server-rendered pages on a real app and database: home, faceted search, the record page, friendly errors."""
+
+from __future__ import annotations
+
+import json
+import re
+
+import pytest
+
+from portal.app import create_app, services_of
+from tests.functional.catalog_helpers import load_file, write_records
+
+ROOT_URI = "root://eospublic.example.org//eos/opendata/cms/Run2012B/DoubleMuon/file-0.root"
+
+
+def _records() -> list[dict]:
+    files = [{"key": "file-0.root", "size": 1234, "checksum": "adler32:0a0b0c0d", "uri": ROOT_URI},
+             {"key": "big.root", "size": 3_000_000_000, "checksum": "adler32:11223344",
+              "uri": "root://eospublic.example.org//eos/opendata/cms/big.root"}]
+    common = {"type": {"primary": "Dataset", "secondary": ["Collision"]}, "experiment": ["CMS"],
+              "date_created": ["2012"], "collision_information": {"energy": "8TeV", "type": "pp"}}
+    return [
+        {**common, "recid": 7001, "conceptrecid": 7000, "version": "1", "title": "Muon pairs from Run2012B",
+         "date_published": "2024-01-01", "files": files,
+         "abstract": {"description": "Events with **two muons**.<script>alert(1)</script>"},
+         "methodology": {"description": "Selected by the `HLT_Mu17` trigger."}},
+        {**common, "recid": 7002, "conceptrecid": 7000, "version": "2", "title": "Muon pairs from Run2012B",
+         "date_published": "2024-06-01", "files": files,
+         "relations": [{"type": "isNewVersionOf", "recid": "7001"}]},
+        {"recid": 7003, "title": "Dimuon spectrum notebook", "type": {"primary": "Software", "secondary": ["Analysis"]},
+         "experiment": ["CMS"], "date_published": "2024-07-01",
+         "relations": [{"type": "isDerivedFrom", "recid": "7002"}]},
+        {"recid": 7004, "title": "Electron calibration", "type": {"primary": "Dataset", "secondary": ["Derived"]},
+         "experiment": ["ATLAS"], "date_published": "2023-03-01", "date_created": ["2011"]},
+    ]
+
+
+@pytest.fixture
+def client(settings_dict, tmp_path):
+    app = create_app(settings_dict)
+    load_file(services_of(app), write_records(tmp_path / "pages.json", _records()))
+    return app.test_client()
+
+
+def _text(response) -> str:
+    assert response.headers["Content-Type"].startswith("text/html")
+    return response.get_data(as_text=True)
+
+
+def test_home_has_a_labelled_search_box_and_featured_datasets(client):
+    page = client.get("/")
+    assert page.status_code == 200
+    html = _text(page)
+    assert re.search(r'<label[^>]*for="[^"]+"', html) and 'action="/search"' in html
+    assert "Muon pairs from Run2012B" in html and "Electron calibration" in html
+
+
+def test_search_page_facets_narrow_and_live_in_the_url(client):
+    html = _text(client.get("/search?q=muon"))
+    assert "Muon pairs from Run2012B" in html and "Electron calibration" not in html
+    everything = _text(client.get("/search"))
+    assert "Electron calibration" in everything and "Dimuon spectrum notebook" in everything
+    # only the latest version of a concept is listed
+    assert everything.count('href="/record/7001"') == 0 and 'href="/record/7002"' in everything
+    # a facet link keeps the query and adds the facet; selecting it narrows the hits
+    link = re.search(r'href="(/search\?[^"]*experiment=ATLAS[^"]*)"', everything)
+    assert link, "no ATLAS facet link"
+    narrowed = _text(client.get(link.group(1).replace("&amp;", "&")))
+    assert "Electron calibration" in narrowed and "Dimuon spectrum notebook" not in narrowed
+    # the experiment facet still offers CMS (its own selection does not narrow its counts)
+    assert re.search(r'href="/search\?[^"]*experiment=CMS', narrowed)
+
+
+def test_malformed_query_is_a_friendly_400_page(client):
+    page = client.get('/search?q=title:"unclosed')
+    assert page.status_code == 400
+    assert "quote" in _text(page).lower()
+
+
+def test_record_page_is_complete(client):
+    page = client.get("/record/7002")
+    assert page.status_code == 200
+    html = _text(page)
+    assert "<h1>Muon pairs from Run2012B</h1>" in html
+    assert "Cite as" in html and "10.5072/portal.7002" in html and "10.5072/portal.7000" in html
+    assert 'data-copy="' + ROOT_URI + '"' in html and "Copy HTTPS" in html
+    assert "/record/7002/files/file-0.root" in html and "adler32:0a0b0c0d" in html
+    assert "xrdcp " + ROOT_URI in html and "uproot.open" in html and "cernopendata-client" in html
+    assert 'id="large-download"' in html and 'data-size="3000000000"' in html
+    # relations in both directions: the notebook derived from this record is listed here
+    assert 'href="/record/7003"' in html and "Dimuon spectrum notebook" in html
+    # versions list, current version marked; no newer-version banner on the latest
+    assert 'href="/record/7001"' in html and 'aria-current="page"' in html and "newer version" not in html
+    ld = re.search(r'<script type="application/ld\+json">(.*?)</script>', html, re.S)
+    assert ld and json.loads(ld.group(1))["@type"] == "Dataset"
+
+
+def test_old_version_has_a_banner_and_sanitised_markdown(client):
+    html = _text(client.get("/record/7001"))
+    assert "newer version" in html and 'href="/record/7002"' in html
+    assert "<strong>two muons</strong>" in html and "<script>alert(1)" not in html
+    assert "<code>HLT_Mu17</code>" in html
+
+
+def test_concept_id_redirects_to_the_latest_version(client):
+    page = client.get("/record/7000")
+    assert page.status_code == 302 and page.headers["Location"].endswith("/record/7002")
+
+
+def test_friendly_404(client):
+    page = client.get("/record/999999")
+    assert page.status_code == 404
+    html = _text(page)
+    assert "999999" in html or "not found" in html.lower()
+    assert 'action="/search"' in html  # the error page keeps the site's header and search box
