@@ -31,7 +31,8 @@ def _records() -> list[dict]:
          "experiment": ["CMS"], "date_published": "2024-07-01",
          "relations": [{"type": "isDerivedFrom", "recid": "7002"}]},
         {"recid": 7004, "title": "Electron calibration", "type": {"primary": "Dataset", "secondary": ["Derived"]},
-         "experiment": ["ATLAS"], "date_published": "2023-03-01", "date_created": ["2011"]},
+         "experiment": ["ATLAS"], "date_published": "2023-03-01", "date_created": ["2011"],
+         "abstract": {"description": "Calibrated with `Zee` events and **tag-and-probe**."}},
     ]
 
 
@@ -60,6 +61,8 @@ def test_search_page_facets_narrow_and_live_in_the_url(client):
     assert "Muon pairs from Run2012B" in html and "Electron calibration" not in html
     everything = _text(client.get("/search"))
     assert "Electron calibration" in everything and "Dimuon spectrum notebook" in everything
+    # hit snippets are the abstract's text, not its Markdown source
+    assert "Calibrated with Zee events and tag-and-probe." in everything and "`Zee`" not in everything
     # only the latest version of a concept is listed
     assert everything.count('href="/record/7001"') == 0 and 'href="/record/7002"' in everything
     # a facet link keeps the query and adds the facet; selecting it narrows the hits
