@@ -144,6 +144,25 @@ def data_generate(tier: str, out: Path, formats: str, compression: str, seed: in
 
 
 @main.group()
+def education() -> None:
+    """Lessons and sample packs."""
+
+
+@education.command("load")
+def education_load() -> None:
+    """Load (or update) the Lesson records defined in education/lessons/*/lesson.yaml."""
+    from portal.education.lessons import lesson_record, load_lessons
+
+    svc = _services()
+    try:
+        results = svc.catalog.load([lesson_record(lesson) for lesson in load_lessons()])
+    except PortalError as err:
+        _fail(err)
+    click.echo(", ".join(f"{r.recid} {r.action}" for r in results))
+    svc.close()
+
+
+@main.group()
 def search() -> None:
     """The search index."""
 

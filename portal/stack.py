@@ -24,6 +24,10 @@ def load_demo_catalogue(settings: Settings) -> None:
     for path in sorted(DEMO_RECORDS.glob("*.y*ml")):
         results = svc.catalog.load(read_record_file(path, locator))
         click.echo(f"demo: {path.name}: " + ", ".join(f"{r.recid} {r.action}" for r in results))
+    from portal.education.lessons import lesson_record, load_lessons
+
+    results = svc.catalog.load([lesson_record(lesson) for lesson in load_lessons()])
+    click.echo("demo: lessons: " + ", ".join(f"{r.recid} {r.action}" for r in results))
     svc.close()
 
 

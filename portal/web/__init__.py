@@ -12,7 +12,7 @@ def services() -> Services:
 
 
 def register_blueprints(app: Flask) -> None:
-    from portal.web import api, exports, files, openapi, pages, problems, stats
+    from portal.web import api, education, exports, files, openapi, pages, problems, stats
 
     problems.register(app)
 
@@ -26,6 +26,7 @@ def register_blueprints(app: Flask) -> None:
     app.register_blueprint(files.bp)
     app.register_blueprint(exports.bp)
     app.register_blueprint(openapi.bp)
+    app.register_blueprint(education.bp)
 
     from portal.web import analyses
 

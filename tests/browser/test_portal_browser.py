@@ -8,6 +8,7 @@ import pytest
 from datasets.generate import generate
 from portal.app import create_app, services_of
 from portal.catalog.importers import read_record_file
+from portal.education.lessons import lesson_record, load_lessons
 from portal.files.ingest import ingest_path
 from tests.conftest import ROOT
 from tests.support.live import live_server
@@ -20,10 +21,12 @@ def portal_url(tmp_path_factory):
     tmp = tmp_path_factory.mktemp("browser")
     data = tmp / "data"
     generate("tiny", data / "cms-dimuon-demo", formats=("root", "parquet"))
+    generate("tiny", data / "education", formats=("csv",))
     app = create_app({"var_dir": str(tmp), "data_dir": str(data), "xrootd_url": "root://xrootd.example:1094",
                       "xrootd_export": "data", "base_url": "http://127.0.0.1"})
     svc = services_of(app)
     svc.catalog.load(read_record_file(ROOT / "datasets" / "records" / "demo-catalogue.yaml"))
+    svc.catalog.load([lesson_record(lesson) for lesson in load_lessons()])
     report = ingest_path(svc.storage, "cms-dimuon-demo")
     svc.catalog.ingest_files(90001, report.file_rows("cms-dimuon-demo"), report.distribution())
     with live_server(app) as url:
@@ -90,4 +93,38 @@ def test_phone_layout_and_friendly_errors(browser, portal_url, screenshots):
     assert response.status == 404 and "Back to the portal" in page.inner_text("main")
     bad = page.goto(portal_url + "/search?q=(muon")
     assert bad.status == 400 and "could not be understood" in page.inner_text(".error")
+    context.close()
+
+
+def test_education_page_lesson_preview_and_pack(browser, portal_url, screenshots, tmp_path):
+    import hashlib
+    import zipfile
+
+    context = browser.new_context(viewport={"width": 1280, "height": 900}, accept_downloads=True)
+    page = context.new_page()
+    page.goto(portal_url + "/education")
+    page.screenshot(path=str(screenshots / "education.png"), full_page=True)
+    page.click("text=Find the J/ψ, ϒ and Z in the dimuon spectrum")
+    page.wait_for_url("**/record/90006")
+    assert "Learning goals" in page.inner_text(".lesson-box")
+    page.screenshot(path=str(screenshots / "lesson.png"), full_page=True)
+    with context.expect_page() as popup_info:
+        page.evaluate("document.querySelector('.lesson-box a.button').target = '_blank'")
+        page.click(".lesson-box a.button:has-text('Preview')")
+    preview = popup_info.value
+    preview.wait_for_load_state()
+    assert "uproot" in preview.content()
+    preview.close()
+    label = page.inner_text(".lesson-box a.pack")
+    with page.expect_download() as info:
+        page.click(".lesson-box a.pack")
+    target = tmp_path / info.value.suggested_filename
+    info.value.save_as(target)
+    archive = zipfile.ZipFile(target)
+    lines = [line for line in archive.read("MANIFEST").decode().splitlines() if not line.startswith("#")]
+    assert len(lines) >= 6 and "(" in label
+    for line in lines:
+        size, digest, name = line.split("  ")
+        body = archive.read(name)
+        assert len(body) == int(size) and hashlib.sha256(body).hexdigest() == digest
     context.close()

@@ -1,0 +1,1 @@
+"""Education: lessons defined in `education/`, their catalogue records, notebook previews and sample packs."""

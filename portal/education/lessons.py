@@ -1,0 +1,172 @@
+"""Lessons: read from `education/lessons/<slug>/lesson.yaml`, turned into Lesson records, previewed as
+HTML without running anything, and bundled into offline sample packs with a checksum manifest."""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import yaml
+from zipstream import ZipStream
+
+from portal.catalog.markdown import render_markdown
+from portal.catalog.model import RecordInput
+from portal.errors import Invalid, NotFound
+
+LESSONS_DIR = Path(__file__).resolve().parents[2] / "education" / "lessons"
+REQUIRED = ("recid", "slug", "title", "level", "duration_minutes", "learning_goals", "notebook", "environment")
+ENVIRONMENT_RECORDS = {"hep-analysis": 90005}  # environment records of the demo catalogue
+
+
+@dataclass(frozen=True)
+class Lesson:
+    folder: Path
+    spec: dict[str, Any]
+
+    @property
+    def slug(self) -> str:
+        return str(self.spec["slug"])
+
+    @property
+    def recid(self) -> int:
+        return int(self.spec["recid"])
+
+    @property
+    def notebook(self) -> Path:
+        return self.folder / self.spec["notebook"]
+
+    @property
+    def data(self) -> list[str]:
+        return [str(d) for d in self.spec.get("data") or []]
+
+
+def load_lessons(folder: Path = LESSONS_DIR) -> list[Lesson]:
+    """Every lesson under ``folder``, validated: missing fields or files are named."""
+    lessons = []
+    for spec_path in sorted(folder.glob("*/lesson.yaml")):
+        spec = yaml.safe_load(spec_path.read_text(encoding="utf-8")) or {}
+        missing = [k for k in REQUIRED if k not in spec]
+        if missing:
+            raise Invalid(f"missing {', '.join(missing)}", source=str(spec_path))
+        lesson = Lesson(spec_path.parent, spec)
+        for name in (spec["notebook"], "teacher-guide.md", "worksheet.md"):
+            if not (lesson.folder / name).is_file():
+                raise Invalid(f"the lesson has no {name}", source=str(spec_path))
+        lessons.append(lesson)
+    return lessons
+
+
+def find_lesson(slug: str, folder: Path = LESSONS_DIR) -> Lesson:
+    for lesson in load_lessons(folder):
+        if lesson.slug == slug:
+            return lesson
+    raise NotFound(f"there is no lesson {slug!r}", field="slug")
+
+
+def lesson_record(lesson: Lesson) -> RecordInput:
+    """The Lesson record of ``lesson``, relating it to the datasets it uses and the environment it runs in."""
+    spec = lesson.spec
+    relations = [{"type": "references", "recid": str(r)} for r in spec.get("uses") or []]
+    env = ENVIRONMENT_RECORDS.get(spec["environment"])
+    if env:
+        relations.append({"type": "requires", "recid": str(env)})
+    metadata = {
+        "recid": str(lesson.recid),
+        "title": spec["title"],
+        "type": {"primary": "Lesson", "secondary": ["Notebook"]},
+        "date_published": str(spec.get("date_published", "2026-11-24")),
+        "keywords": ["education", "lesson", *spec.get("topics", [])],
+        "license": {"attribution": spec.get("license", "CC-BY-4.0")},
+        "abstract": {"description": spec.get("summary", "")},
+        "lesson": {"slug": lesson.slug, "level": spec["level"], "duration_minutes": int(spec["duration_minutes"]),
+                   "audience": list(spec.get("audience") or ["students", "teachers"]),
+                   "topics": list(spec.get("topics") or []), "prerequisites": list(spec.get("prerequisites") or []),
+                   "learning_goals": list(spec["learning_goals"]), "environment": spec["environment"],
+                   "notebook": spec["notebook"]},
+        "relations": relations,
+    }
+    return RecordInput(metadata=metadata, source=str(lesson.folder / "lesson.yaml"))
+
+
+def preview_html(lesson: Lesson) -> str:
+    """The notebook as HTML, rendered as stored: nothing is executed."""
+    import nbformat
+    from nbconvert import HTMLExporter
+
+    notebook = nbformat.read(lesson.notebook, as_version=4)
+    exporter = HTMLExporter(template_name="lab")
+    body, _ = exporter.from_notebook_node(notebook)
+    return body
+
+
+def _sha256(data: bytes) -> str:
+    return hashlib.sha256(data).hexdigest()
+
+
+def _data_file(name: str, data_dirs: list[Path]) -> Path:
+    for folder in data_dirs:
+        if folder.is_dir():
+            for candidate in sorted(folder.rglob(name)):
+                if candidate.is_file():
+                    return candidate
+    raise NotFound(f"the data file {name} is not in the portal's data directory; run `portal data generate "
+                   "--tier small` into it", field="data")
+
+
+@dataclass
+class LessonPack:
+    name: str
+    stream: ZipStream
+    members: dict[str, int]
+
+    @property
+    def size(self) -> int:
+        return len(self.stream)
+
+
+def build_pack(lesson: Lesson, data_dirs: list[Path], doi: str | None = None) -> LessonPack:
+    """An offline pack: notebook, worksheet (Markdown and HTML), teacher guide, README, data, MANIFEST.
+
+    Members are hashed before anything is sent, so the MANIFEST and the exact zip size are known up front.
+    """
+    worksheet = (lesson.folder / "worksheet.md").read_text(encoding="utf-8")
+    worksheet_html = ("<!doctype html><html lang=\"en\"><meta charset=\"utf-8\"><title>Worksheet</title>"
+                      f"<body style=\"font-family:sans-serif;max-width:45rem;margin:auto\">{render_markdown(worksheet)}"
+                      "</body></html>")
+    readme = (f"{lesson.spec['title']}\n\nLevel: {lesson.spec['level']}. Duration: {lesson.spec['duration_minutes']}"
+              " minutes.\n\nTo run offline: install Python 3 and the packages in requirements.txt\n"
+              "(pip install -r requirements.txt), then start Jupyter in this folder (jupyter lab) and open\n"
+              f"{lesson.spec['notebook']}. The notebook reads its data from the data/ folder.\n"
+              "Check the files with MANIFEST (sizes and SHA-256).\n"
+              + (f"\nCite this lesson as https://doi.org/{doi}\n" if doi else ""))
+    requirements = Path(__file__).resolve().parents[2] / "analysis_envs" / lesson.spec["environment"] / \
+        "requirements.txt"
+    texts: dict[str, bytes] = {
+        lesson.spec["notebook"]: lesson.notebook.read_bytes(),
+        "worksheet.md": worksheet.encode(),
+        "worksheet.html": worksheet_html.encode(),
+        "teacher-guide.md": (lesson.folder / "teacher-guide.md").read_bytes(),
+        "README.txt": readme.encode(),
+    }
+    if requirements.is_file():
+        texts["requirements.txt"] = requirements.read_bytes()
+    files = {f"data/{name}": _data_file(name, data_dirs) for name in lesson.data}
+    digests = {name: (len(body), _sha256(body)) for name, body in texts.items()}
+    for name, path in files.items():
+        h = hashlib.sha256()
+        with path.open("rb") as fh:
+            for block in iter(lambda: fh.read(1 << 20), b""):
+                h.update(block)
+        digests[name] = (path.stat().st_size, h.hexdigest())
+    manifest = "# size  sha256  path\n" + "".join(f"{size}  {digest}  {name}\n"
+                                                  for name, (size, digest) in sorted(digests.items()))
+    stream = ZipStream(sized=True)
+    stream.add(manifest.encode(), arcname="MANIFEST")
+    for name, body in texts.items():
+        stream.add(body, arcname=name)
+    for name, path in files.items():
+        stream.add_path(str(path), arcname=name)
+    return LessonPack(name=f"{lesson.slug}-pack.zip", stream=stream,
+                      members={name: size for name, (size, _d) in digests.items()})

@@ -1,0 +1,77 @@
+"""Lessons: their records, previews that run nothing, offline packs whose manifest verifies, and pages."""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import zipfile
+
+import pytest
+
+from datasets.generate import generate
+from portal.app import create_app, services_of
+from portal.catalog.importers import read_record_file
+from portal.education.lessons import lesson_record, load_lessons
+from tests.conftest import ROOT
+
+
+@pytest.fixture
+def app(settings_dict, tmp_path):
+    data = tmp_path / "data"
+    generate("tiny", data / "cms-dimuon-demo", formats=("root", "parquet", "csv"))
+    app = create_app({**settings_dict, "data_dir": str(data)})
+    svc = services_of(app)
+    svc.catalog.load(read_record_file(ROOT / "datasets" / "records" / "demo-catalogue.yaml"))
+    svc.catalog.load([lesson_record(lesson) for lesson in load_lessons()])
+    return app
+
+
+def test_lessons_are_records_with_their_teaching_facts(app):
+    lessons = load_lessons()
+    assert {lesson.slug for lesson in lessons} == {"collision-events", "dimuon-spectrum", "z-mass-fit", "scaling-up"}
+    view = services_of(app).catalog.get(90006)
+    assert view.metadata["type"] == {"primary": "Lesson", "secondary": ["Notebook"]}
+    lesson = view.metadata["lesson"]
+    assert lesson["level"] == "intermediate" and lesson["duration_minutes"] == 60 and lesson["learning_goals"]
+    assert {"type": "references", "recid": "90001"} in view.metadata["relations"]
+    assert {"type": "requires", "recid": "90005"} in view.metadata["relations"]
+    assert view.doi == "10.5072/portal.90006"
+
+
+def test_preview_shows_the_notebook_without_running_it(app):
+    page = app.test_client().get("/education/dimuon-spectrum/preview")
+    assert page.status_code == 200 and b"Find the J/" in page.data and b"uproot" in page.data
+    assert b'class="jp-OutputArea' not in page.data  # the notebook is stored without outputs: nothing ran
+    assert app.test_client().get("/education/no-such-lesson/preview").status_code == 404
+
+
+def test_pack_holds_everything_and_its_manifest_verifies(app):
+    client = app.test_client()
+    listing = client.get("/api/education/lessons").get_json()["lessons"]
+    announced = next(item for item in listing if item["slug"] == "dimuon-spectrum")["pack"]["size"]
+    resp = client.get("/education/dimuon-spectrum/pack.zip")
+    assert resp.status_code == 200 and int(resp.headers["Content-Length"]) == announced == len(resp.data)
+    archive = zipfile.ZipFile(io.BytesIO(resp.data))
+    names = set(archive.namelist())
+    assert {"MANIFEST", "notebook.ipynb", "worksheet.md", "worksheet.html", "teacher-guide.md", "README.txt",
+            "data/nanoaod_000.root", "data/nanoaod_000.parquet"} <= names
+    lines = [line for line in archive.read("MANIFEST").decode().splitlines() if not line.startswith("#")]
+    assert {line.split("  ")[2] for line in lines} == names - {"MANIFEST"}
+    for line in lines:
+        size, digest, name = line.split("  ")
+        body = archive.read(name)
+        assert len(body) == int(size) and hashlib.sha256(body).hexdigest() == digest
+    assert "https://doi.org/10.5072/portal.90006" in archive.read("README.txt").decode()
+    assert "Answers" in archive.read("worksheet.html").decode()
+
+
+def test_education_pages(app):
+    client = app.test_client()
+    landing = client.get("/education")
+    assert landing.status_code == 200
+    for title in (b"What is in a collision event?", b"Measuring the Z boson mass", b"Scaling up"):
+        assert title in landing.data
+    assert b"Download pack (" in landing.data
+    record = client.get("/record/90022")
+    assert b"Learning goals" in record.data and b"75 minutes" in record.data and b"Download pack (" in record.data
+    assert client.get("/education/z-mass-fit").headers["Location"].endswith("/record/90022")
