@@ -88,6 +88,12 @@ def test_phone_layout_and_friendly_errors(browser, portal_url, screenshots):
     page = context.new_page()
     page.goto(portal_url + "/search?q=dimuon")
     assert page.evaluate("document.documentElement.scrollWidth") <= 390 + 1  # no sideways scrolling
+    # the filters are folded above the results on a phone, and unfold from the keyboard
+    assert not page.is_visible('a.facet[data-facet="type"] >> nth=0') and page.is_visible(".hits")
+    page.focus("[data-facet-box] summary")
+    page.keyboard.press("Enter")
+    assert page.is_visible('a.facet[data-facet="type"] >> nth=0')
+    page.keyboard.press("Enter")
     page.screenshot(path=str(screenshots / "search-phone.png"), full_page=True)
     response = page.goto(portal_url + "/record/424242")
     assert response.status == 404 and "Back to the portal" in page.inner_text("main")

@@ -9,6 +9,9 @@
     try { document.execCommand("copy"); } catch (e) { /* the text stays selectable */ }
     document.body.removeChild(area); window.lastCopied = text; done();
   }
+  // On a phone the filters sit above the results: fold them so the hits are in view first.
+  var facetBox = document.querySelector("[data-facet-box]");
+  if (facetBox && window.matchMedia("(max-width: 48rem)").matches) facetBox.open = false;
   document.addEventListener("click", function (event) {
     var target = event.target.closest("[data-copy], [data-list-index], a.download, [data-large-close]");
     if (!target) return;
