@@ -116,3 +116,21 @@ def test_friendly_404(client):
     html = _text(page)
     assert "999999" in html or "not found" in html.lower()
     assert 'action="/search"' in html  # the error page keeps the site's header and search box
+
+
+def test_friendly_500_page_and_problem_json(settings_dict):
+    app = create_app(settings_dict)
+
+    def crash():
+        raise RuntimeError("secret internals")
+
+    app.add_url_rule("/crash", view_func=crash)
+    app.add_url_rule("/api/crash", view_func=crash, endpoint="api_crash")
+    client = app.test_client()
+    page = client.get("/crash", headers={"Accept": "text/html"})
+    assert page.status_code == 500
+    html = _text(page)
+    assert "unexpected error" in html and "secret internals" not in html and 'action="/search"' in html
+    api = client.get("/api/crash")
+    assert api.status_code == 500 and api.headers["Content-Type"] == "application/problem+json"
+    assert api.get_json()["title"] == "Internal error"
