@@ -15,7 +15,7 @@ Every comparator's histogram counts are checked equal to (a)'s. Targets: (a) ≥
 
 Env: BENCH_PROC_DIR = directory with the bench tier's ROOT files (`portal data generate --tier bench
 --formats root --out DIR`); generated into a temp dir when unset. BENCH_PROC_CHUNK (default 250000),
-BENCH_PROC_REPEAT (best of N, default 2).
+BENCH_PROC_REPEAT (best of N, default 2), BENCH_PROC_QUERIES (comma-separated subset).
 """
 
 from __future__ import annotations
@@ -40,6 +40,8 @@ from portal.processing.analyses.dimuon import pair_mass
 QUERIES = ["dimuon", "adl_q1", "adl_q2", "adl_q3", "adl_q4", "adl_q5", "adl_q7", "adl_q8"]
 if os.environ.get("BENCH_PROC_Q6"):
     QUERIES.insert(6, "adl_q6")
+if os.environ.get("BENCH_PROC_QUERIES"):  # e.g. "dimuon,adl_q1"
+    QUERIES = os.environ["BENCH_PROC_QUERIES"].split(",")
 CHUNK = int(os.environ.get("BENCH_PROC_CHUNK", "250000"))
 MET_BINS = (100, 0.0, 200.0)
 
