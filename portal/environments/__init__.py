@@ -1,0 +1,1 @@
+"""Reproducible analysis environments: repo2docker spec detection, builders and the build cache."""

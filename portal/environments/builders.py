@@ -1,0 +1,219 @@
+"""Builders behind one interface, streaming build events; builds are cached by a content key."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import shutil
+import subprocess
+import sys
+import sysconfig
+import time
+from collections.abc import Iterator
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+from portal.environments.spec import EnvironmentSpec, read_spec, render_dockerfile
+
+# BinderHub's phase names, so Binder clients read our event stream unchanged.
+PHASES = ("waiting", "fetching", "building", "built", "launching", "ready", "failed")
+
+
+@dataclass(frozen=True)
+class BuildEvent:
+    phase: str
+    message: str
+    data: dict[str, object] = field(default_factory=dict)
+
+    def as_dict(self) -> dict[str, object]:
+        return {"phase": self.phase, "message": self.message, **self.data}
+
+
+@dataclass(frozen=True)
+class BuiltEnvironment:
+    key: str
+    builder: str
+    path: Path  # venv prefix (VenvBuilder) or the directory holding the rendered Dockerfile
+    python: Path | None
+    image_built: bool
+    record: dict[str, object]
+
+
+class BuildFailed(RuntimeError):
+    """A build that did not finish; the message says what failed and what to try."""
+
+
+class Builder:
+    name = "builder"
+    version = "1"
+
+    def __init__(self, cache_dir: Path) -> None:
+        self.cache_dir = Path(cache_dir)
+
+    def key(self, spec: EnvironmentSpec, source_commit: str = "") -> str:
+        digest = hashlib.sha256(f"{self.name}:{self.version}:{source_commit}:{spec.content_hash()}".encode())
+        return digest.hexdigest()[:32]
+
+    def unsupported(self, spec: EnvironmentSpec) -> list[str]:
+        return []
+
+    def cached(self, key: str) -> BuiltEnvironment | None:
+        record_path = self.cache_dir / key / "build.json"
+        if not record_path.is_file():
+            return None
+        record = json.loads(record_path.read_text())
+        return self._result(key, record)
+
+    def _result(self, key: str, record: dict[str, object]) -> BuiltEnvironment:
+        raise NotImplementedError
+
+    def build(self, repo_dir: Path, *, source_commit: str = "") -> Iterator[BuildEvent | BuiltEnvironment]:
+        """Yields build events, then the BuiltEnvironment; a cached key yields no 'building' event."""
+        spec = read_spec(repo_dir)
+        key = self.key(spec, source_commit)
+        hit = self.cached(key)
+        if hit is not None:
+            yield BuildEvent("built", f"using cached build {key} ({self.name})", {"key": key, "cached": True})
+            yield hit
+            return
+        for problem in self.unsupported(spec):
+            yield BuildEvent("building", f"warning: {problem}", {"key": key, "unsupported": True})
+        yield BuildEvent("building", f"building {spec.buildpack} environment with {self.name} (key {key})",
+                         {"key": key})
+        target = self.cache_dir / key
+        partial = self.cache_dir / f".{key}.partial"
+        shutil.rmtree(partial, ignore_errors=True)
+        partial.mkdir(parents=True)
+        started = time.monotonic()
+        try:
+            yield from self._build(spec, partial, target)
+        except BuildFailed:
+            shutil.rmtree(partial, ignore_errors=True)
+            raise
+        record: dict[str, object] = {"key": key, "builder": self.name, "builder_version": self.version,
+                                     "buildpack": spec.buildpack, "source": str(spec.repo_dir),
+                                     "source_commit": source_commit, "spec_files": sorted(spec.files),
+                                     "spec_hash": spec.content_hash(), "seconds": round(time.monotonic() - started, 3),
+                                     "unsupported": self.unsupported(spec)}
+        (partial / "build.json").write_text(json.dumps(record, indent=2))
+        shutil.rmtree(target, ignore_errors=True)
+        os.replace(partial, target)
+        yield BuildEvent("built", f"built {key} in {record['seconds']} s", {"key": key, "cached": False})
+        yield self._result(key, record)
+
+
+    def _build(self, spec: EnvironmentSpec, workdir: Path, target: Path) -> Iterator[BuildEvent]:
+        raise NotImplementedError
+
+
+class VenvBuilder(Builder):
+    """Embedded default: a venv that sees the portal's own Jupyter stack and pip-installs requirements.txt.
+
+    The venv links the base interpreter's site-packages through a .pth file (``--system-site-packages`` would
+    only reach the *system* interpreter, not the portal's venv), so pinned packages already present are
+    satisfied without download and a build takes seconds.
+    """
+
+    name = "venv"
+    version = "1"
+
+    def unsupported(self, spec: EnvironmentSpec) -> list[str]:
+        problems = []
+        if "Dockerfile" in spec.files:
+            problems.append("Dockerfile is ignored by the venv builder (use the repo2docker builder)")
+        if "apt.txt" in spec.files:
+            problems.append("apt.txt packages are not installed by the venv builder (no system packages)")
+        if "postBuild" in spec.files:
+            problems.append("postBuild is not run by the venv builder (it would run as root here)")
+        if "environment.yml" in spec.files:
+            problems.append("environment.yml: only its pip section is installed; conda packages are not")
+        if "runtime.txt" in spec.files:
+            wanted = spec.files["runtime.txt"].decode().strip()
+            have = f"python-{sys.version_info.major}.{sys.version_info.minor}"
+            if wanted.startswith("python-") and not wanted.startswith(have):
+                problems.append(f"runtime.txt asks for {wanted}; the venv builder uses {have}")
+        return problems
+
+    def _result(self, key: str, record: dict[str, object]) -> BuiltEnvironment:
+        path = self.cache_dir / key
+        return BuiltEnvironment(key=key, builder=self.name, path=path, python=path / "bin" / "python",
+                                image_built=False, record=record)
+
+    def _build(self, spec: EnvironmentSpec, workdir: Path, target: Path) -> Iterator[BuildEvent]:
+        venv = workdir
+        self._run([sys.executable, "-m", "venv", "--without-pip", str(venv)], "creating the venv")
+        site = Path(subprocess.check_output(
+            [str(venv / "bin" / "python"), "-c", "import sysconfig; print(sysconfig.get_paths()['purelib'])"],
+            text=True).strip())
+        (site / "_portal_base.pth").write_text(sysconfig.get_paths()["purelib"] + "\n")
+        yield BuildEvent("building", "venv created; base Jupyter stack linked")
+        requirements = _requirements(spec)
+        if requirements:
+            req_file = venv / "portal-requirements.txt"
+            req_file.write_text("\n".join(requirements) + "\n")
+            yield BuildEvent("building", f"pip install {len(requirements)} requirement(s)")
+            # The base interpreter's pip installs into the new venv's prefix (it has no pip of its own).
+            out = self._run([str(venv / "bin" / "python"), "-m", "pip", "install", "--disable-pip-version-check",
+                             "-r", str(req_file)], "pip install")
+            for line in out.splitlines()[-20:]:
+                yield BuildEvent("building", line)
+
+    @staticmethod
+    def _run(argv: list[str], what: str) -> str:
+        proc = subprocess.run(argv, capture_output=True, text=True)
+        if proc.returncode != 0:
+            tail = "\n".join((proc.stdout + proc.stderr).splitlines()[-15:])
+            raise BuildFailed(f"{what} failed (exit {proc.returncode}):\n{tail}\n"
+                              "Check the pinned versions exist for this Python, or fix the spec file.")
+        return proc.stdout + proc.stderr
+
+
+def _requirements(spec: EnvironmentSpec) -> list[str]:
+    if "requirements.txt" in spec.files:
+        return [line.strip() for line in spec.files["requirements.txt"].decode().splitlines()
+                if line.strip() and not line.strip().startswith("#")]
+    if "environment.yml" in spec.files:
+        import yaml
+
+        env = yaml.safe_load(spec.files["environment.yml"]) or {}
+        for dep in env.get("dependencies") or []:
+            if isinstance(dep, dict) and "pip" in dep:
+                return [str(p) for p in dep["pip"]]
+    return []
+
+
+class Repo2DockerBuilder(Builder):
+    """Production: repo2docker renders the image's Dockerfile; without a container engine no image is built."""
+
+    name = "repo2docker"
+    version = "1"
+
+    def _result(self, key: str, record: dict[str, object]) -> BuiltEnvironment:
+        return BuiltEnvironment(key=key, builder=self.name, path=self.cache_dir / key, python=None,
+                                image_built=bool(record.get("image_built")), record=record)
+
+    def _build(self, spec: EnvironmentSpec, workdir: Path, target: Path) -> Iterator[BuildEvent]:
+        import repo2docker
+
+        dockerfile = render_dockerfile(spec.repo_dir)
+        (workdir / "Dockerfile").write_text(dockerfile)
+        yield BuildEvent("building", f"repo2docker {repo2docker.__version__} rendered the Dockerfile "
+                         f"({len(dockerfile.splitlines())} lines, {spec.buildpack})")
+        yield BuildEvent("building", "NO IMAGE WAS BUILT: no container engine on this machine; build and push "
+                         f"with `jupyter-repo2docker --user-id 1000 --user-name jovyan {spec.repo_dir}` where "
+                         "one exists")
+
+
+def build_to_end(builder: Builder, repo_dir: Path, *, source_commit: str = "",
+                 events: list[BuildEvent] | None = None) -> BuiltEnvironment:
+    for item in builder.build(repo_dir, source_commit=source_commit):
+        if isinstance(item, BuiltEnvironment):
+            return item
+        if events is not None:
+            events.append(item)
+    raise BuildFailed("the builder ended without a result")
+
+
+def record_dict(built: BuiltEnvironment) -> dict[str, object]:
+    return {**asdict(built), "path": str(built.path), "python": str(built.python) if built.python else None}

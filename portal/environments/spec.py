@@ -1,0 +1,78 @@
+"""Reads an environment directory the way repo2docker does, using repo2docker's own buildpack classes."""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from portal.errors import Invalid
+
+# The files repo2docker reads (https://repo2docker.readthedocs.io/en/latest/config_files.html).
+SPEC_FILES = ("environment.yml", "requirements.txt", "runtime.txt", "apt.txt", "postBuild", "start", "Dockerfile",
+              "Pipfile", "Pipfile.lock", "setup.py", "Project.toml", "REQUIRE", "install.R", "DESCRIPTION",
+              "default.nix")
+
+
+@dataclass(frozen=True)
+class EnvironmentSpec:
+    """What a repository means to repo2docker: its buildpack and the spec files it will read."""
+
+    repo_dir: Path
+    config_dir: Path  # binder/ or .binder/ when present, else the repo root
+    buildpack: str
+    files: dict[str, bytes] = field(default_factory=dict)
+
+    def content_hash(self) -> str:
+        digest = hashlib.sha256(self.buildpack.encode())
+        for name in sorted(self.files):
+            digest.update(b"\0" + name.encode() + b"\0" + hashlib.sha256(self.files[name]).digest())
+        return digest.hexdigest()
+
+
+def config_dir(repo_dir: Path) -> Path:
+    # repo2docker: "binder/" wins over ".binder/"; having both is an error there too.
+    binder, dot = repo_dir / "binder", repo_dir / ".binder"
+    if binder.is_dir() and dot.is_dir():
+        raise Invalid(f"{repo_dir.name}: has both binder/ and .binder/; repo2docker refuses that, keep one",
+                      field="repository")
+    for candidate in (binder, dot):
+        if candidate.is_dir():
+            return candidate
+    return repo_dir
+
+
+def detect_buildpack(repo_dir: Path) -> Any:
+    """The repo2docker buildpack instance that would build ``repo_dir`` (same order as repo2docker)."""
+    from repo2docker.app import Repo2Docker
+
+    r2d = Repo2Docker()
+    with contextlib.chdir(Path(repo_dir).resolve()):  # detect() inspects the current directory
+        for cls in r2d.buildpacks:
+            bp = cls(base_image=r2d.base_image)
+            if bp.detect():
+                break
+        else:
+            bp = r2d.default_buildpack(base_image=r2d.base_image)
+    bp.platform = "linux/amd64"  # CondaBuildPack.render needs it set
+    return bp
+
+
+def read_spec(repo_dir: Path) -> EnvironmentSpec:
+    repo_dir = Path(repo_dir).resolve()
+    if not repo_dir.is_dir():
+        raise Invalid(f"environment directory {repo_dir} does not exist", field="environment")
+    cdir = config_dir(repo_dir)
+    bp = detect_buildpack(repo_dir)
+    files = {name: (cdir / name).read_bytes() for name in SPEC_FILES if (cdir / name).is_file()}
+    return EnvironmentSpec(repo_dir=repo_dir, config_dir=cdir, buildpack=type(bp).__name__, files=files)
+
+
+def render_dockerfile(repo_dir: Path) -> str:
+    """The Dockerfile repo2docker would build (same as `jupyter-repo2docker --no-build`)."""
+    repo_dir = Path(repo_dir).resolve()
+    bp = detect_buildpack(repo_dir)
+    with contextlib.chdir(repo_dir):  # render() reads the spec files relative to the current directory
+        return str(bp.render({"NB_USER": "jovyan", "NB_UID": "1000"}))

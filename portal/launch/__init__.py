@@ -1,0 +1,1 @@
+"""Launching built environments as JupyterHub named servers, with the record's files as a fileset."""

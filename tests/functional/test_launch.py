@@ -1,0 +1,156 @@
+"""Launching environments on a real JupyterHub: build, cache, fileset over root://, Binder-style git source."""
+
+from __future__ import annotations
+
+import hashlib
+import shutil
+import subprocess
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from datasets.generate import generate
+from portal.environments.builders import BuildEvent, BuiltEnvironment, VenvBuilder
+from portal.launch.hub import Hub
+from portal.launch.service import LaunchService
+from portal.launch.sources import git_checkout, local_env
+from tests.support.jupyter import run_code
+from tests.support.xrootd import served_tempdir, skip_reason, xrootd_over
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+@pytest.fixture(scope="module")
+def hub(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Hub]:
+    hub = Hub(tmp_path_factory.mktemp("hub")).start()
+    yield hub
+    hub.stop()
+
+
+@pytest.fixture(scope="module")
+def builder(tmp_path_factory: pytest.TempPathFactory) -> VenvBuilder:
+    return VenvBuilder(tmp_path_factory.mktemp("envs"))
+
+
+def build(builder: VenvBuilder, repo: Path, commit: str = "") -> tuple[list[BuildEvent], BuiltEnvironment]:
+    events: list[BuildEvent] = []
+    for item in builder.build(repo, source_commit=commit):
+        if isinstance(item, BuiltEnvironment):
+            return events, item
+        events.append(item)
+    raise AssertionError("no build result")
+
+
+def sha256(path: Path) -> str:
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+def test_record_environment_reads_fileset_over_root(hub: Hub, builder: VenvBuilder,
+                                                    tmp_path: Path) -> None:
+    # Record 90005 is the HEP environment built from analysis_envs/hep-analysis.
+    source = local_env("hep-analysis")
+    events, built = build(builder, source.repo_dir)
+    assert [e.phase for e in events].count("building") >= 1 and events[-1].phase == "built"
+    service = LaunchService(hub.url, hub.token, tmp_path / "work")
+
+    reason = skip_reason()
+    data = served_tempdir()
+    try:
+        generate("tiny", data, formats=("root",))
+        root_file = sorted(data.glob("*.root"))[0]
+        if reason is None:
+            with xrootd_over(data) as server:
+                files = [{"key": root_file.name, "uri": f"{server.url}//{data.name}/{root_file.name}",
+                          "checksum": f"sha256:{sha256(root_file)}", "size": root_file.stat().st_size}]
+                url = launch(service, built, files)
+                out = run_code(url, hub.token, CODE_ROOT)
+                assert out.strip().splitlines()[-1] == "events 5000", out
+        else:
+            files = [{"key": root_file.name, "uri": f"root://unavailable//{root_file.name}",
+                      "checksum": f"sha256:{sha256(root_file)}", "size": root_file.stat().st_size}]
+            url = launch(service, built, files)
+        out = run_code(url, hub.token, CODE_FILESET)
+        lines = out.strip().splitlines()
+        assert lines[0] == f"90005 {root_file.name} sha256:{sha256(root_file)}", out
+        assert lines[1] == str(built.python.parent.parent), out  # the kernel runs in the built venv
+        assert not (Path(lines[2]) / root_file.name).exists()  # the data was referenced, not copied
+    finally:
+        shutil.rmtree(data.parent, ignore_errors=True)
+    if reason is not None:
+        pytest.skip(f"fileset checked; root:// read not run: {reason}")
+
+
+CODE_FILESET = """
+import json, os, sys
+fs = json.load(open(os.environ["PORTAL_FILESET"]))
+f = fs["files"][0]
+print(os.environ["PORTAL_RECORD"], f["key"], f["checksum"])
+print(sys.prefix)
+print(os.getcwd())
+"""
+
+CODE_ROOT = """
+import json, os, uproot
+f = json.load(open("fileset.json"))["files"][0]
+with uproot.open(f["uri"]) as root:
+    tree = [k for k, v in root.classnames().items() if v == "TTree"][0]
+    print("events", root[tree].num_entries)
+"""
+
+
+def launch(service: LaunchService, built: BuiltEnvironment, files: list[dict[str, object]],
+           recid: int = 90005) -> str:
+    events = list(service.launch(built, user="alice", recid=recid, files=files))
+    assert [e.phase for e in events] == ["launching", "ready"], events
+    return str(events[-1].data["server_url"])
+
+
+def test_second_build_is_cached(builder: VenvBuilder) -> None:
+    source = local_env("education")
+    first, built = build(builder, source.repo_dir)
+    second, again = build(builder, source.repo_dir)
+    assert "building" in [e.phase for e in first]
+    assert [e.phase for e in second] == ["built"] and second[0].data["cached"] is True
+    assert again.key == built.key and again.path == built.path
+
+
+def test_binder_style_git_repository_builds_and_launches(hub: Hub, builder: VenvBuilder, tmp_path: Path) -> None:
+    repo = tmp_path / "repo"
+    (repo / "binder").mkdir(parents=True)
+    (repo / "binder" / "requirements.txt").write_text("pandas==3.1.1\n")
+    (repo / "requirements.txt").write_text("this-is-ignored-because-binder-dir-wins==0\n")
+    (repo / "analysis.ipynb").write_text('{"cells": [], "metadata": {}, "nbformat": 4, "nbformat_minor": 5}')
+    git = ["git", "-C", str(repo), "-c", "user.name=t", "-c", "user.email=t@example.org"]
+    subprocess.run(["git", "init", "-q", "-b", "main", str(repo)], check=True)
+    subprocess.run([*git, "add", "."], check=True)
+    subprocess.run([*git, "commit", "-q", "-m", "env"], check=True)
+    source = git_checkout(f"file://{repo}", "main", tmp_path / "clones", allowed_hosts=["github.com"],
+                          allow_file=True)
+    assert len(source.commit) == 40
+    events, built = build(builder, source.repo_dir, source.commit)
+    assert events[-1].phase == "built" and built.record["source_commit"] == source.commit
+    service = LaunchService(hub.url, hub.token, tmp_path / "work")
+    done = list(service.launch(built, user="bob", notebook="analysis.ipynb"))
+    assert done[-1].phase == "ready" and done[-1].data["url"].endswith("/lab/tree/analysis.ipynb")
+    out = run_code(str(done[-1].data["server_url"]), hub.token, "import pandas, sys; print(pandas.__version__)")
+    assert out.strip() == "3.1.1"
+
+
+@pytest.mark.parametrize("name", ["hep-analysis", "education"])
+def test_dockerfile_through_repo2docker(name: str) -> None:
+    from portal.environments.spec import read_spec, render_dockerfile
+
+    env = ROOT / "analysis_envs" / name
+    assert read_spec(env).buildpack == "PythonBuildPack"
+    ours = render_dockerfile(env)
+    cli = subprocess.run([str(Path(sys.executable).parent / "jupyter-repo2docker"), "--no-build", "--user-id", "1000",
+                          "--user-name", "jovyan", str(env)], capture_output=True, text=True, timeout=60)
+    assert cli.returncode == 0, cli.stderr
+    assert "requirements.txt" in ours and "FROM docker.io/library/buildpack-deps" in ours
+    assert "python=3.11" in cli.stderr  # runtime.txt was honoured
+    # repo2docker's CLI prints the same Dockerfile the portal renders through its buildpack classes, save the
+    # LABELs naming the source it was given
+    cli_lines = [line for line in cli.stdout.strip().splitlines() if not line.startswith("LABEL repo2docker.")]
+    assert cli_lines == ours.strip().splitlines()
