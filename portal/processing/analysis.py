@@ -91,16 +91,29 @@ class Analysis:
                 "class": type(self).__qualname__, "sha256": digest}
 
 
+ENTRY_POINT_GROUP = "portal.analyses"
+
+
+def is_builtin(spec: str) -> bool:
+    return spec in builtin_analyses()
+
+
 def builtin_analyses() -> Mapping[str, type[Analysis]]:
     from portal.processing.analyses import BUILTINS
     return BUILTINS
 
 
 def load_analysis(spec: str, **parameters: Any) -> Analysis:
-    """A built-in name (``dimuon``, ``adl_q1`` …), ``package.module:ClassName`` or ``/path/file.py:ClassName``."""
+    """A built-in name (``dimuon``, ``adl_q1`` …), the name of a ``portal.analyses`` entry point,
+    ``package.module:ClassName`` or ``/path/file.py:ClassName``."""
     builtins = builtin_analyses()
     if spec in builtins:
         return builtins[spec](**parameters)
+    # analyses installed by a software package or an analysis environment: entry points `portal.analyses`
+    from importlib.metadata import entry_points
+    for ep in entry_points(group=ENTRY_POINT_GROUP):
+        if ep.name == spec:
+            return _instantiate(ep.load(), spec, parameters)
     if ":" not in spec:
         raise NotFound(f"unknown analysis {spec!r}; built-ins are {', '.join(sorted(builtins))}, or give "
                        "'module:Class' / '/path/to/file.py:Class'")
@@ -126,6 +139,10 @@ def load_analysis(spec: str, **parameters: Any) -> Analysis:
     target = getattr(module, attr, None)
     if target is None:
         raise NotFound(f"module {where!r} has no attribute {attr!r}")
+    return _instantiate(target, spec, parameters)
+
+
+def _instantiate(target: Any, spec: str, parameters: dict[str, Any]) -> Analysis:
     if inspect.isclass(target) and issubclass(target, Analysis):
         analysis = target(**parameters)
     elif isinstance(target, Analysis):

@@ -49,8 +49,14 @@ def api_create() -> Any:
     executor = body.get("executor")
     if executor is not None and not isinstance(executor, str):
         raise Invalid("executor must be a string", field="executor")
+    analysis = body.get("analysis")
+    if isinstance(analysis, str) and ":" in analysis:
+        # code named by module or file path runs inside the portal and its workers: curators only
+        from portal.web.api import _require_curator
+
+        _require_curator()
     jobs = _jobs()
-    job = jobs.create(body.get("analysis"), int(recid), executor=executor, skip_bad_files=skip,
+    job = jobs.create(analysis, int(recid), executor=executor, skip_bad_files=skip,
                       parameters=body.get("parameters"))
     jobs.start(job["id"])
     response = jsonify(_links(job))

@@ -127,6 +127,7 @@ def test_job_over_the_api_gives_the_exact_result_with_provenance_and_downloads(a
     ({"analysis": "dimuon", "dataset": DATASET, "executor": "gpu"}, 400, "executor"),
     ({"analysis": "dimuon", "dataset": DATASET, "colour": 1}, 400, "colour"),
     ({"analysis": "dimuon", "dataset": DATASET, "skip_bad_files": "yes"}, 400, "skip_bad_files"),
+    ({"analysis": "os:getcwd", "dataset": DATASET}, 403, "curator token"),
 ])
 def test_bad_requests_get_clear_problems(app, body, status, words) -> None:
     client = app.test_client()

@@ -89,3 +89,16 @@ def test_load_analysis_errors_say_what_is_wrong(tmp_path: Path) -> None:
         load_analysis(f"{module}:NOT_AN_ANALYSIS")
     with pytest.raises(NotFound, match="no attribute"):
         load_analysis(f"{module}:Missing")
+
+
+def test_entry_point_analyses_load_by_name(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    site = tmp_path / "site"
+    info = site / "ep_demo-1.0.dist-info"
+    info.mkdir(parents=True)
+    (info / "METADATA").write_text("Metadata-Version: 2.1\nName: ep-demo\nVersion: 1.0\n")
+    (info / "entry_points.txt").write_text("[portal.analyses]\nmet-only = ep_demo_mod:MetOnly\n")
+    (site / "ep_demo_mod.py").write_text(
+        "from portal.processing.analyses.adl import Q1\nclass MetOnly(Q1):\n    name = 'met-only'\n")
+    monkeypatch.syspath_prepend(str(site))
+    analysis = load_analysis("met-only")
+    assert analysis.name == "met-only" and analysis.columns == ("MET_pt",)
