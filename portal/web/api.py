@@ -112,6 +112,10 @@ def publish(recid: int) -> Any:
 
 @bp.get("/records/<int:recid>/files")
 def files(recid: int) -> Any:
+    if "q" in request.args or "cursor" in request.args:
+        # A glob filter or a cursor asks for the keyset listing (fast on any page of a million files).
+        from portal.web.files import file_search  # imported here: that module imports helpers from this one
+        return file_search(recid)
     cfg = services().settings
     size = int_arg("size", 20, maximum=cfg.api_max_page_size)
     page = int_arg("page", 1)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from typing import Any
+from urllib.parse import urlencode
 
 from flask import Blueprint, Response, jsonify, request, send_file, stream_with_context
 from werkzeug.wsgi import wrap_file
@@ -118,7 +119,7 @@ def file_search(recid: int) -> Any:
     if next_cursor is not None:
         args = request.args.to_dict()
         args["cursor"] = str(next_cursor)
-        links["next"] = request.base_url + "?" + "&".join(f"{k}={v}" for k, v in args.items())
+        links["next"] = request.base_url + "?" + urlencode(args)  # globs may hold '&', '[', spaces
     return jsonify({"hits": {"hits": items}, "next_cursor": next_cursor, "links": links})
 
 

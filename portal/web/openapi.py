@@ -68,6 +68,7 @@ SCHEMAS: dict[str, Any] = {
                                          "properties": {"total": _INT,
                                                         "hits": {"type": "array", "items": _ref("File")}}},
                                 "page": _INT, "size": _INT, "links": _LINKS}},
+    "FileList": {"anyOf": [_ref("FilePage"), _ref("FileSearch")]},  # page/size, or q/cursor
     "FileSearch": {"type": "object", "required": ["hits", "next_cursor"],
                    "properties": {"hits": {"type": "object", "properties": {
                        "hits": {"type": "array", "items": _ref("File")}}},
@@ -113,9 +114,12 @@ PATHS: dict[str, Any] = {
         "summary": "Redirect to the latest version", "parameters": [RECID],
         "responses": {"302": {"description": "Location of the latest version"}, "404": PROBLEM}}},
     "/api/records/{recid}/files": {"get": {
-        "summary": "A page of direct files or of one file index (constant time for any page)",
-        "parameters": [RECID, _param("index"), _param("page", schema=_INT), _param("size", schema=_INT)],
-        "responses": {"200": _json(_ref("FilePage"), "Files"), "400": PROBLEM, "404": PROBLEM}}},
+        "summary": "A page of direct files or of one file index (constant time for any page); with `q` (glob) "
+                   "or `cursor` the cursor-paginated listing of `/files/search`",
+        "parameters": [RECID, _param("index"), _param("page", schema=_INT), _param("size", schema=_INT),
+                       _param("q"), _param("cursor", schema=_INT)],
+        "responses": {"200": _json(_ref("FileList"), "Files"), "400": PROBLEM,
+                      "404": PROBLEM}}},
     "/api/records/{recid}/files/search": {"get": {
         "summary": "Files by glob with cursor pagination",
         "parameters": [RECID, _param("q"), _param("index"), _param("cursor", schema=_INT),

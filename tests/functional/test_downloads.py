@@ -126,6 +126,21 @@ def test_cursor_file_search(app):
     assert client.get("/api/records/9/files/search?cursor=abc").status_code == 400
 
 
+def test_file_list_api_takes_a_glob_and_a_cursor(app):
+    client = app.test_client()
+    first = client.get("/api/records/9/files?q=nanoaod_00%3F.root&size=1").get_json()
+    assert [f["key"] for f in first["hits"]["hits"]] == ["nanoaod_000.root"]
+    # The next link carries the glob and the cursor, quoted.
+    assert "q=nanoaod_00%3F.root" in first["links"]["next"]
+    second = client.get(first["links"]["next"]).get_json()
+    assert [f["key"] for f in second["hits"]["hits"]] == ["nanoaod_001.root"] and second["next_cursor"] is None
+    assert [f["key"] for f in client.get("/api/records/9/files?q=*.csv").get_json()["hits"]["hits"]] == [
+        "dimuon_pairs.csv"]
+    bad = client.get("/api/records/9/files?q=*.root&cursor=abc")
+    assert bad.status_code == 400 and "cursor" in bad.get_json()["detail"]
+    assert "total" in client.get("/api/records/9/files?page=1&size=1").get_json()["hits"]  # pages unchanged
+
+
 def test_parallel_downloads_are_all_counted(app):
     stats = services_of(app).stats
     n = 24

@@ -60,6 +60,7 @@ def test_documented_responses_match_real_ones(app):
     check(doc, client, "get", "/api/records/90001/files?page=1&size=2", 200)
     check(doc, client, "get", "/api/records/90001/files?size=0", 400)
     check(doc, client, "get", "/api/records/90001/files/search?q=*.root", 200)
+    check(doc, client, "get", "/api/records/90001/files?q=*.root&size=1", 200)
     check(doc, client, "get", "/api/records/90001/pack?glob=*.root", 200)
     check(doc, client, "get", "/api/records/90001/preview?key=nanoaod_000.root&rows=2", 200)
     check(doc, client, "get", "/api/records/90001/histogram?key=nanoaod_000.root&column=MET_pt", 200)
