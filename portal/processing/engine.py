@@ -160,6 +160,12 @@ def environment() -> dict[str, Any]:
             "platform": platform.platform(), "packages": packages}
 
 
+def _with_empty(analysis: Analysis, raw: ChunkResult | Output | None) -> Output:
+    """The merged result on top of the analysis' empty one, so every histogram exists even with no events."""
+    part = raw.output if isinstance(raw, ChunkResult) else raw
+    return analysis.empty() if part is None else analysis.empty() + part
+
+
 def run_analysis(analysis: Analysis, uris: Sequence[str], executor: Executor, *,
                  chunk_events: int = DEFAULT_CHUNK_EVENTS, skip_bad_files: bool = False,
                  on_progress: Callable[[Progress], None] | None = None) -> RunResult:
@@ -198,20 +204,15 @@ def run_analysis(analysis: Analysis, uris: Sequence[str], executor: Executor, *,
             on_progress(progress)
         return value.error is None
 
-    raw = executor.map_reduce(_Task(analysis), chunks, accept, merge_results)
-    output = analysis.empty()
-    if raw is not None:
-        output = output + (raw.output if isinstance(raw, ChunkResult) else raw)
+    output = _with_empty(analysis, executor.map_reduce(_Task(analysis), chunks, accept, merge_results))
     if skipped and skip_bad_files:
         # partials of a file that failed late may already be merged: recompute exactly from the good files
         late = [u for u in skipped if any(c.uri == u for c in chunks)]
         if late:
             good = [c for c in chunks if c.uri not in skipped]
             progress.events_total = sum(c.events for c in good)
-            raw = executor.map_reduce(_Task(analysis), good, lambda _i, v: v.error is None, merge_results)
-            output = analysis.empty()
-            if raw is not None:
-                output = output + (raw.output if isinstance(raw, ChunkResult) else raw)
+            output = _with_empty(analysis, executor.map_reduce(_Task(analysis), good,
+                                                               lambda _i, v: v.error is None, merge_results))
     wall = time.perf_counter() - t0
     progress.events_done = sum(c.events for c in chunks if c.uri not in skipped)
     timings = {"plan_s": round(t_plan, 4), "wall_s": round(wall, 4),

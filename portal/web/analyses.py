@@ -50,7 +50,9 @@ def api_create() -> Any:
     if executor is not None and not isinstance(executor, str):
         raise Invalid("executor must be a string", field="executor")
     analysis = body.get("analysis")
-    if isinstance(analysis, str) and ":" in analysis:
+    if not isinstance(analysis, str) or not analysis:
+        raise Invalid("analysis must be a built-in name, an installed analysis or 'module:Class'", field="analysis")
+    if ":" in analysis:
         # code named by module or file path runs inside the portal and its workers: curators only
         from portal.web.api import _require_curator
 
