@@ -10,11 +10,13 @@ from portal.catalog.pids import PROVIDERS, PIDProvider
 from portal.catalog.service import CatalogService
 from portal.db.engine import Database
 from portal.db.migrate import upgrade
+from portal.environments.builders import Repo2DockerBuilder, VenvBuilder
 from portal.errors import Invalid
 from portal.exports.oai import OAIProvider, index_sets
 from portal.exports.service import ExportService
 from portal.files.access import FileAccess
 from portal.files.preview import Previewer
+from portal.launch.manager import LaunchManager
 from portal.processing.jobs import JobService
 from portal.search.service import SearchService, backend_for
 from portal.settings import Settings
@@ -24,6 +26,7 @@ from portal.storage.local import LocalStorage
 from portal.storage.xrootd import XRootDStorage
 
 STORAGES = {"local": LocalStorage, "xrootd": XRootDStorage}
+BUILDERS = {"venv": VenvBuilder, "repo2docker": Repo2DockerBuilder}
 
 
 def build_storage(settings: Settings) -> Storage:
@@ -49,6 +52,7 @@ class Services:
     oai: OAIProvider
     search: SearchService
     analyses: JobService | None = None
+    launches: LaunchManager | None = None
 
     def close(self) -> None:
         if self.analyses is not None:
@@ -87,4 +91,16 @@ def build_services(settings: Settings, *, migrate: bool = True) -> Services:
                     analyses=JobService(db, catalog, executor=settings.processing_executor,
                                         scheduler=settings.processing_scheduler, workers=settings.processing_workers,
                                         chunk_events=settings.processing_chunk_events,
-                                        first_recid=settings.first_recid))
+                                        first_recid=settings.first_recid),
+                    launches=build_launches(settings, db, catalog, storage))
+
+
+def build_launches(settings: Settings, db: Database, catalog: CatalogService, storage: Storage) -> LaunchManager:
+    from pathlib import Path
+
+    work = Path(settings.var_dir) / "environments"
+    builder = choose(BUILDERS, settings.launch_builder, "PORTAL_LAUNCH_BUILDER")(work / "builds")
+    hosts = [h.strip() for h in settings.launch_git_hosts.split(",") if h.strip()]
+    return LaunchManager(db, catalog, storage, builder, work_dir=work, hub_url=settings.launch_hub_url,
+                         hub_token=settings.launch_hub_token, git_hosts=hosts,
+                         allow_file_urls=settings.launch_allow_file_urls)

@@ -125,6 +125,16 @@ DECLARATIONS: tuple[Setting, ...] = (
     Setting("processing_scheduler", str, "", "Address of a Dask scheduler (`tcp://host:8786`) for `remote`."),
     Setting("processing_workers", int, 2, "Worker processes of the embedded Dask LocalCluster."),
     Setting("processing_chunk_events", int, 200000, "Events per processing task (cut on cluster boundaries)."),
+    Setting("launch_enabled", bool, True,
+            "Start JupyterHub in `portal stack` and offer Launch (embedded hub: NOT FOR PRODUCTION)."),
+    Setting("launch_builder", str, "venv",
+            "Environment builder: `venv` (embedded, builds venvs) or `repo2docker` (renders Dockerfiles; "
+            "builds images where a container engine exists)."),
+    Setting("launch_hub_url", str, "", "URL of an external JupyterHub; empty starts the embedded one."),
+    Setting("launch_hub_token", str, "", "API token of the portal's Hub service on an external JupyterHub."),
+    Setting("launch_git_hosts", str, "github.com,gitlab.com,gitlab.cern.ch",
+            "Comma-separated git hosts that Binder-style launch URLs may clone from (https only)."),
+    Setting("launch_allow_file_urls", bool, False, "Allow file:// git repositories in launch URLs (tests only)."),
 )
 
 _BY_NAME = {s.name: s for s in DECLARATIONS}

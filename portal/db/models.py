@@ -124,3 +124,27 @@ class AnalysisJob(Base):
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
     started_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     finished_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+
+
+class EnvironmentBuild(Base):
+    """A finished environment build, keyed by hash(spec files + builder version + commit) (migration 0006)."""
+
+    __tablename__ = "environment_builds"
+
+    key: Mapped[str] = mapped_column(String(64), primary_key=True)
+    builder: Mapped[str] = mapped_column(String(32))
+    source: Mapped[str] = mapped_column(String(1024))
+    source_commit: Mapped[str] = mapped_column(String(64))
+    spec_hash: Mapped[str] = mapped_column(String(64))
+    record: Mapped[dict[str, Any]] = mapped_column(JSONType)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+
+
+class EnvironmentPin(Base):
+    """The build key a record version was first launched with; later launches of that version reuse it."""
+
+    __tablename__ = "environment_pins"
+
+    recid: Mapped[int] = mapped_column(Integer, primary_key=True)
+    key: Mapped[str] = mapped_column(String(64))
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)

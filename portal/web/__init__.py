@@ -31,3 +31,7 @@ def register_blueprints(app: Flask) -> None:
     from portal.web import analyses
 
     app.register_blueprint(analyses.bp)
+
+    from portal.web import launch
+
+    app.register_blueprint(launch.bp)

@@ -3,20 +3,27 @@
 from __future__ import annotations
 
 import hashlib
+import json
+import re
 import shutil
 import subprocess
 import sys
 from collections.abc import Iterator
 from pathlib import Path
+from urllib.parse import quote
 
 import pytest
+import requests
 
 from datasets.generate import generate
+from portal.app import create_app
 from portal.environments.builders import BuildEvent, BuiltEnvironment, VenvBuilder
 from portal.launch.hub import Hub
 from portal.launch.service import LaunchService
 from portal.launch.sources import git_checkout, local_env
+from tests.functional.catalog_helpers import dataset, load_file, write_records
 from tests.support.jupyter import run_code
+from tests.support.live import live_server
 from tests.support.xrootd import served_tempdir, skip_reason, xrootd_over
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -154,3 +161,59 @@ def test_dockerfile_through_repo2docker(name: str) -> None:
     # LABELs naming the source it was given
     cli_lines = [line for line in cli.stdout.strip().splitlines() if not line.startswith("LABEL repo2docker.")]
     assert cli_lines == ours.strip().splitlines()
+
+
+# -- through the portal: Binder URLs, record launches, SSE ------------------------------------------------------
+
+def sse_events(url: str, timeout: float = 120.0) -> list[dict[str, object]]:
+    events = []
+    with requests.get(url, stream=True, timeout=timeout) as resp:
+        assert resp.status_code == 200 and resp.headers["Content-Type"].startswith("text/event-stream"), resp.text
+        for line in resp.iter_lines(decode_unicode=True):
+            if line and line.startswith("data: "):
+                events.append(json.loads(line[6:]))
+                if events[-1]["phase"] in ("ready", "failed"):
+                    break
+    return events
+
+
+def test_portal_launches_record_and_binder_url(hub: Hub, settings_dict: dict[str, object], tmp_path: Path) -> None:
+    settings_dict.update(launch_hub_url=hub.url, launch_hub_token=hub.token, launch_allow_file_urls=True,
+                         launch_git_hosts="github.com")
+    app = create_app(settings_dict)
+    svc = app.extensions["portal"]
+    load_file(svc, write_records(tmp_path / "records.json", [
+        dataset(90100, title="Education environment", system_details={"description": "analysis_envs/education"}),
+        dataset(90101, relations=[{"type": "requires", "recid": "90100"}])]))
+    with live_server(app) as base:
+        page = requests.get(f"{base}/launch/record/90101", timeout=30)
+        assert page.status_code == 200 and "record 90101 (education)" in page.text
+        events_url = base + re.search(r'"(/launch/record/90101/events)"', page.text).group(1)
+        first = sse_events(events_url)
+        phases = [e["phase"] for e in first]
+        assert phases[0] == "waiting" and "building" in phases and phases[-2:] == ["launching", "ready"], first
+        # The record is pinned to its build: launching it again reuses it without a build.
+        again = sse_events(events_url)
+        assert "building" not in [e["phase"] for e in again] and again[-1]["phase"] == "ready", again
+        assert any(e.get("cached") for e in again)
+
+        repo = tmp_path / "repo"
+        (repo / ".binder").mkdir(parents=True)
+        (repo / ".binder" / "requirements.txt").write_text("matplotlib==3.11.2\n")
+        (repo / "index.ipynb").write_text('{"cells": [], "metadata": {}, "nbformat": 4, "nbformat_minor": 5}')
+        git = ["git", "-C", str(repo), "-c", "user.name=t", "-c", "user.email=t@example.org"]
+        subprocess.run(["git", "init", "-q", "-b", "main", str(repo)], check=True)
+        subprocess.run([*git, "add", "."], check=True)
+        subprocess.run([*git, "commit", "-q", "-m", "env"], check=True)
+        v2 = requests.get(f"{base}/v2/git/{quote(f'file://{repo}', safe='')}/main?urlpath=lab/tree/index.ipynb",
+                          timeout=30)
+        assert v2.status_code == 200, v2.text
+        stream = re.search(r'"(/build/git/[^"]+)"', v2.text).group(1).replace("\\u0026", "&")
+        binder = sse_events(base + stream)
+        assert [e["phase"] for e in binder][:2] == ["waiting", "fetching"] and binder[-1]["phase"] == "ready", binder
+        assert str(binder[-1]["url"]).endswith("/lab/tree/index.ipynb")
+
+        refused = requests.get(f"{base}/v2/git/{quote('https://evil.example/x.git', safe='')}/main", timeout=30)
+        assert refused.status_code == 400 and "evil.example" in refused.text and "not allowed" in refused.text
+        unknown = requests.get(f"{base}/launch/env/no-such-env", timeout=30)
+        assert unknown.status_code == 404 and "hep-analysis" in unknown.text

@@ -1,0 +1,200 @@
+"""Launch jobs: resolve a source, build (or reuse) its environment, start it on JupyterHub, stream events."""
+
+from __future__ import annotations
+
+import json
+import re
+import threading
+import time
+import uuid
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from portal.catalog.service import CatalogService
+from portal.db.engine import Database
+from portal.db.models import EnvironmentBuild, EnvironmentPin
+from portal.environments.builders import Builder, BuildEvent, BuildFailed, BuiltEnvironment
+from portal.errors import Invalid, NotFound, PortalError, Unavailable
+from portal.launch.service import LaunchFailed, LaunchService
+from portal.launch.sources import ANALYSIS_ENVS, Source, git_checkout, local_env
+from portal.storage.base import Storage
+
+ENV_REF = re.compile(r"analysis_envs/([a-z0-9][a-z0-9_-]*)")
+HEARTBEAT_SECONDS = 5.0
+
+
+@dataclass
+class LaunchJob:
+    id: str
+    label: str
+    events: list[dict[str, Any]] = field(default_factory=list)
+    done: bool = False
+    cond: threading.Condition = field(default_factory=threading.Condition)
+
+    def emit(self, event: BuildEvent) -> None:
+        with self.cond:
+            self.events.append({**event.as_dict(), "time": round(time.time(), 3)})
+            if event.phase in ("ready", "failed"):
+                self.done = True
+            self.cond.notify_all()
+
+    def stream(self, heartbeat: float = HEARTBEAT_SECONDS) -> Iterator[dict[str, Any] | None]:
+        """Events from the first one on; ``None`` is a heartbeat while nothing happens."""
+        sent = 0
+        while True:
+            with self.cond:
+                if sent >= len(self.events) and not self.done:
+                    self.cond.wait(heartbeat)
+                pending = self.events[sent:]
+                finished = self.done
+            if not pending and not finished:
+                yield None
+            yield from pending
+            sent += len(pending)
+            if finished and sent >= len(self.events):
+                return
+
+
+class LaunchManager:
+    def __init__(self, db: Database, catalog: CatalogService, storage: Storage, builder: Builder, *,
+                 work_dir: Path, hub_url: str = "", hub_token: str = "", git_hosts: list[str] | None = None,
+                 allow_file_urls: bool = False, envs_root: Path = ANALYSIS_ENVS) -> None:
+        self.db = db
+        self.catalog = catalog
+        self.storage = storage
+        self.builder = builder
+        self.work_dir = Path(work_dir)
+        self.hub_url = hub_url
+        self.hub_token = hub_token
+        self.git_hosts = git_hosts or []
+        self.allow_file_urls = allow_file_urls
+        self.envs_root = envs_root
+        self.jobs: dict[str, LaunchJob] = {}
+        self._lock = threading.Lock()
+
+    # -- sources ---------------------------------------------------------------------------------------------
+    def env_for_record(self, recid: int) -> tuple[str, list[dict[str, Any]]]:
+        """The analysis_envs/ name a record (or a record it requires) names, and the record's files."""
+        view = self.catalog.get(recid)
+        candidates = [view.metadata]
+        for rel in view.metadata.get("relations") or []:
+            if rel.get("type") == "requires" and str(rel.get("recid", "")).isdigit():
+                try:
+                    candidates.append(self.catalog.get(int(rel["recid"])).metadata)
+                except NotFound:
+                    continue
+        for metadata in candidates:
+            found = ENV_REF.search(json.dumps(metadata))
+            if found:
+                return found.group(1), [self._file_ref(row) for row in view.files]
+        raise Invalid(f"record {recid} names no environment (no `analysis_envs/<name>` in it or in a record it "
+                      "requires); launch an environment by name instead", field="recid")
+
+    def _file_ref(self, row: dict[str, Any]) -> dict[str, Any]:
+        uri = row.get("uri") or ""
+        path = self.storage.path_of_url(uri) if uri else None
+        root = self.storage.root_url(path) if path is not None else None
+        return {"key": row.get("key"), "uri": root or uri, "checksum": row.get("checksum"), "size": row.get("size")}
+
+    # -- jobs ------------------------------------------------------------------------------------------------
+    def check(self, kind: str, *, name: str = "", recid: int | None = None, url: str = "",
+              notebook: str = "") -> str:
+        """Checks a launch request at once (bad input fails here, before any stream); returns its label."""
+        if kind == "env":
+            local_env(name, self.envs_root)
+        elif kind == "record":
+            assert recid is not None
+            name, _files = self.env_for_record(recid)
+            name = f"record {recid} ({name})"
+        elif kind == "git":
+            from portal.launch.sources import check_git_url
+
+            check_git_url(url, self.git_hosts, self.allow_file_urls)
+        else:
+            raise Invalid(f"unknown launch source {kind!r}", field="source")
+        if notebook and (notebook.startswith("/") or ".." in notebook.split("/")):
+            raise Invalid(f"notebook path {notebook!r} must be relative to the repository", field="urlpath")
+        return name or url
+
+    def start(self, kind: str, *, name: str = "", recid: int | None = None, url: str = "", ref: str = "",
+              notebook: str = "", user: str = "demo") -> LaunchJob:
+        """Starts a checked launch in a thread; its events are read from the returned job in this process."""
+        label = self.check(kind, name=name, recid=recid, url=url, notebook=notebook)
+        job = LaunchJob(id=uuid.uuid4().hex[:16], label=label)
+        with self._lock:
+            self.jobs[job.id] = job
+        job.emit(BuildEvent("waiting", f"launch of {job.label} queued"))
+        threading.Thread(target=self._run, args=(job, kind, name, recid, url, ref, notebook, user),
+                         daemon=True, name=f"launch-{job.id}").start()
+        return job
+
+    def job(self, job_id: str) -> LaunchJob:
+        try:
+            return self.jobs[job_id]
+        except KeyError:
+            raise NotFound(f"no launch {job_id!r}") from None
+
+    def _run(self, job: LaunchJob, kind: str, name: str, recid: int | None, url: str, ref: str, notebook: str,
+             user: str) -> None:
+        try:
+            files: list[dict[str, Any]] = []
+            if kind == "git":
+                job.emit(BuildEvent("fetching", f"fetching {url} at {ref}"))
+                source = git_checkout(url, ref, self.work_dir / "clones", allowed_hosts=self.git_hosts,
+                                      allow_file=self.allow_file_urls)
+                job.emit(BuildEvent("fetching", f"resolved {ref} to {source.commit}", {"commit": source.commit}))
+            elif kind == "record":
+                assert recid is not None
+                name, files = self.env_for_record(recid)
+                source = local_env(name, self.envs_root)
+            else:
+                source = local_env(name, self.envs_root)
+            built = self._build(job, source, recid)
+            if not self.hub_url:
+                raise Unavailable("JupyterHub is not running: start the portal with `make run` (launch_enabled) "
+                                  "or set PORTAL_LAUNCH_HUB_URL and PORTAL_LAUNCH_HUB_TOKEN")
+            service = LaunchService(self.hub_url, self.hub_token, self.work_dir / "sessions")
+            for event in service.launch(built, user=user, recid=recid, files=files, notebook=notebook):
+                job.emit(event)
+        except (PortalError, BuildFailed, LaunchFailed, OSError) as exc:
+            job.emit(BuildEvent("failed", f"{type(exc).__name__}: {exc}"))
+        except Exception as exc:  # the stream must end with a phase the page understands
+            job.emit(BuildEvent("failed", f"unexpected error: {exc!r}; see the portal log and try again"))
+
+    def _build(self, job: LaunchJob, source: Source, recid: int | None) -> BuiltEnvironment:
+        pinned = self._pinned(recid)
+        if pinned is not None:
+            hit = self.builder.cached(pinned)
+            if hit is not None:
+                job.emit(BuildEvent("built", f"record {recid} is pinned to build {pinned}; reusing it",
+                                    {"key": pinned, "cached": True}))
+                return hit
+        for item in self.builder.build(source.repo_dir, source_commit=source.commit):
+            if isinstance(item, BuiltEnvironment):
+                self._remember(item, source, recid)
+                return item
+            job.emit(item)
+        raise BuildFailed("the builder ended without a result")
+
+    def _pinned(self, recid: int | None) -> str | None:
+        if recid is None:
+            return None
+        with self.db.reader() as s:
+            pin = s.get(EnvironmentPin, recid)
+            return pin.key if pin else None
+
+    def _remember(self, built: BuiltEnvironment, source: Source, recid: int | None) -> None:
+        with self.db.transaction() as s:
+            if s.get(EnvironmentBuild, built.key) is None:
+                s.add(EnvironmentBuild(key=built.key, builder=built.builder, source=source.label,
+                                       source_commit=source.commit, spec_hash=str(built.record.get("spec_hash")),
+                                       record=built.record))
+            if recid is not None and s.get(EnvironmentPin, recid) is None:
+                s.add(EnvironmentPin(recid=recid, key=built.key))
+
+    def builds(self) -> list[dict[str, Any]]:
+        with self.db.reader() as s:
+            return [{"key": b.key, "builder": b.builder, "source": b.source, "commit": b.source_commit}
+                    for b in s.query(EnvironmentBuild).order_by(EnvironmentBuild.created_at)]

@@ -1,0 +1,106 @@
+"""Launch routes: Binder-compatible /v2 and /build URLs, record and named-environment launches, SSE progress."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from typing import Any
+from urllib.parse import unquote
+
+from flask import Blueprint, Response, render_template, request, stream_with_context, url_for
+
+from portal.errors import Unavailable
+from portal.launch.manager import LaunchJob, LaunchManager
+from portal.web import services
+
+bp = Blueprint("launch", __name__)
+
+
+def _launches() -> LaunchManager:
+    manager = services().launches
+    if manager is None or not services().settings.launch_enabled:
+        raise Unavailable("launching environments is switched off here (PORTAL_LAUNCH_ENABLED)")
+    return manager
+
+
+def _notebook() -> str:
+    # Binder: urlpath is a server URL path (e.g. lab/tree/x.ipynb or tree/x.ipynb); labpath a file path.
+    labpath = request.args.get("labpath", "")
+    urlpath = request.args.get("urlpath", "")
+    for prefix in ("lab/tree/", "tree/", "notebooks/", "doc/tree/"):
+        if urlpath.startswith(prefix):
+            return urlpath[len(prefix):]
+    return labpath or urlpath
+
+
+def _raw_rest(prefix: str) -> str:
+    # The repository URL arrives %-encoded; the raw URI keeps its '//' that routing would merge.
+    raw = request.environ.get("RAW_URI") or request.environ.get("REQUEST_URI") or request.full_path
+    return raw.split("?", 1)[0].split(prefix, 1)[1]
+
+
+def _git_args(prefix: str) -> tuple[str, str]:
+    url, _, ref = _raw_rest(prefix).rpartition("/")
+    return unquote(url), unquote(ref) or "HEAD"
+
+
+def _page(label: str, events_url: str) -> Any:
+    # The page's EventSource both starts and follows the launch in one request, so any web worker can serve it.
+    query = request.query_string.decode()
+    return render_template("launch.html", label=label, events_url=events_url + (f"?{query}" if query else ""))
+
+
+def _sse(job: LaunchJob) -> Response:
+    def stream() -> Iterator[str]:
+        for event in job.stream():
+            yield ": heartbeat\n\n" if event is None else f"data: {json.dumps(event)}\n\n"
+
+    return Response(stream_with_context(stream()), mimetype="text/event-stream",
+                    headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"})
+
+
+@bp.get("/v2/gh/<owner>/<repo>/<path:ref>")
+def v2_gh(owner: str, repo: str, ref: str) -> Any:
+    url = f"https://github.com/{owner}/{repo}"
+    label = _launches().check("git", url=url, notebook=_notebook())
+    return _page(label, url_for("launch.build_gh", owner=owner, repo=repo, ref=ref))
+
+
+@bp.get("/v2/git/<path:rest>")
+def v2_git(rest: str) -> Any:
+    url, _ref = _git_args("/v2/git/")
+    label = _launches().check("git", url=url, notebook=_notebook())
+    return _page(label, "/build/git/" + _raw_rest("/v2/git/"))
+
+
+@bp.get("/build/gh/<owner>/<repo>/<path:ref>")
+def build_gh(owner: str, repo: str, ref: str) -> Response:
+    return _sse(_launches().start("git", url=f"https://github.com/{owner}/{repo}", ref=ref, notebook=_notebook()))
+
+
+@bp.get("/build/git/<path:rest>")
+def build_git(rest: str) -> Response:
+    url, ref = _git_args("/build/git/")
+    return _sse(_launches().start("git", url=url, ref=ref, notebook=_notebook()))
+
+
+@bp.get("/launch/env/<name>")
+def env(name: str) -> Any:
+    label = _launches().check("env", name=name, notebook=_notebook())
+    return _page(label, url_for("launch.env_events", name=name))
+
+
+@bp.get("/launch/env/<name>/events")
+def env_events(name: str) -> Response:
+    return _sse(_launches().start("env", name=name, notebook=_notebook()))
+
+
+@bp.get("/launch/record/<int:recid>")
+def record(recid: int) -> Any:
+    label = _launches().check("record", recid=recid, notebook=_notebook())
+    return _page(label, url_for("launch.record_events", recid=recid))
+
+
+@bp.get("/launch/record/<int:recid>/events")
+def record_events(recid: int) -> Response:
+    return _sse(_launches().start("record", recid=recid, notebook=_notebook()))
