@@ -55,6 +55,19 @@ def start_xrootd(settings: Settings) -> tuple[Settings, object | None]:
     return settings.with_overrides(xrootd_url=server.url, xrootd_export=data.name), server
 
 
+def start_hub(settings: Settings) -> tuple[Settings, object | None]:
+    """Start the embedded JupyterHub (NOT FOR PRODUCTION) when launches are on and no external hub is set."""
+    if not settings.launch_enabled or settings.launch_hub_url:
+        return settings, None
+    from portal.launch.hub import Hub
+
+    hub = Hub(Path(settings.var_dir) / "jupyterhub").start()
+    click.secho(f"JupyterHub on {hub.url} (embedded: DummyAuthenticator + SimpleLocalProcessSpawner, NOT FOR "
+                "PRODUCTION; production uses helm/portal with KubeSpawner); launched notebooks ask for a login: "
+                f"user `demo`, password {hub.password}", fg="green")
+    return settings.with_overrides(launch_hub_url=hub.url, launch_hub_token=hub.token), hub
+
+
 def load_demo_data(settings: Settings) -> None:
     """Generate the demo files (small tier) and ingest them into the demo records that have none yet."""
     from datasets.generate import generate
@@ -128,6 +141,7 @@ def run_stack(settings: Settings, *, load_demo: bool | None = None) -> None:
         click.echo(f"search: indexed {svc.search.reindex()} record version(s)")
     svc.close()
     settings, xrootd = start_xrootd(settings)
+    settings, hub = start_hub(settings)
     try:
         if settings.load_demo if load_demo is None else load_demo:
             load_demo_catalogue(settings)
@@ -138,5 +152,7 @@ def run_stack(settings: Settings, *, load_demo: bool | None = None) -> None:
         finally:
             stop_stats.set()
     finally:
+        if hub is not None:
+            hub.stop()  # type: ignore[attr-defined]
         if xrootd is not None:
             xrootd.stop()  # type: ignore[attr-defined]

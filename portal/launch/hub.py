@@ -86,6 +86,7 @@ class Hub:
     hub_port: int = 0
     proxy_api_port: int = 0
     token: str = ""
+    password: str = ""  # DummyAuthenticator's shared password for browser logins (embedded hub only)
     process: subprocess.Popen[bytes] | None = None
 
     @property
@@ -103,11 +104,12 @@ class Hub:
         self.hub_port = self.hub_port or free_port()
         self.proxy_api_port = self.proxy_api_port or free_port()
         self.token = self.token or secrets.token_hex(32)
+        self.password = self.password or secrets.token_urlsafe(12)
         bindir = Path(sys.executable).parent
         config = CONFIG_TEMPLATE.format(
             port=self.port, hub_port=self.hub_port, proxy_api_port=self.proxy_api_port,
             chp=str(bindir / "configurable-http-proxy"), proxy_token=secrets.token_hex(32), state=self.state_dir,
-            password=secrets.token_hex(8), token=self.token, scopes=PORTAL_SCOPES, allow_root=os.geteuid() == 0)
+            password=self.password, token=self.token, scopes=PORTAL_SCOPES, allow_root=os.geteuid() == 0)
         path = self.state_dir / "jupyterhub_config.py"
         path.write_text(config)
         return path
