@@ -64,6 +64,12 @@ class JobService:
         for index in self.catalog.get(recid).indices:
             uris.extend(f["uri"] for f in self.catalog.iter_index_entries(recid, index["key"])
                         if f.get("uri") and f["uri"].lower().endswith((".root", ".parquet", ".h5", ".hdf5")))
+        # A dataset often publishes the same events in several formats (the demo: ROOT, Parquet and HDF5
+        # copies); processing all of them would count every event once per format. Use one format, ROOT first.
+        for suffixes in ((".root",), (".parquet",), (".h5", ".hdf5")):
+            chosen = [u for u in uris if u.lower().split("?")[0].endswith(suffixes)]
+            if chosen:
+                return chosen
         return uris
 
     def create(self, analysis: str, dataset_recid: int, *, executor: str | None = None,

@@ -182,3 +182,22 @@ def test_cli_runs_a_job_and_shows_it(settings_dict, files, expected) -> None:
     assert bad.exit_code == 1 and "unknown analysis 'nope'" in bad.output
     shown = runner.invoke(cli, ["analysis", "show", "1"], env=env)
     assert shown.exit_code == 0 and '"state": "done"' in shown.output
+
+
+def test_a_dataset_in_several_formats_is_processed_once(settings_dict: dict, files: list[Path], expected,
+                                                        tmp_path: Path) -> None:
+    """The demo dataset carries the same events as ROOT, Parquet and HDF5: each event must count once."""
+    copies = tmp_path / "copies"
+    generate("tiny", copies, formats=("parquet", "hdf5"))
+    rows = [{"key": p.name, "uri": f"file://{p}", "size": p.stat().st_size}
+            for p in [*files, *sorted(copies.iterdir())]]
+    app = create_app({**settings_dict, "processing_executor": "inline"})
+    svc = app.extensions["portal"]
+    svc.catalog.load([RecordInput({"recid": 5100, "title": "Same events, three formats", "date_published": "2024",
+                                   "type": {"primary": "Dataset"}}, files=rows)])
+    client = app.test_client()
+    job = client.post("/api/analyses", json={"analysis": "dimuon", "dataset": 5100})
+    done = _wait(client, job.get_json()["id"])
+    assert done["state"] == "done", done
+    assert done["result"]["cutflow"] == expected[1]
+    svc.close()
