@@ -78,13 +78,17 @@ def _selection() -> dict[str, Any]:
             "keys": keys or None}
 
 
+def _requested_pack(recid: int) -> Any:
+    """The pack the request's selection arguments (index=, glob= or files=) describe."""
+    access = services().files
+    target, _ = services().catalog.resolve(recid)
+    return access.pack(target, access.select(target, **_selection()), name=f"record-{target}-pack.zip")
+
+
 @bp.get("/record/<int:recid>/pack.zip")
 def pack(recid: int) -> Response:
     """A selection as one zip, streamed, with a MANIFEST of sizes and checksums; Content-Length up front."""
-    access = services().files
-    target, _ = services().catalog.resolve(recid)
-    rows = access.select(target, **_selection())
-    result = access.pack(target, rows, name=f"record-{target}-pack.zip")
+    result = _requested_pack(recid)
     response = Response(stream_with_context(iter(result.stream)), mimetype="application/zip")
     response.content_length = result.size
     response.headers["Content-Disposition"] = f'attachment; filename="{result.name}"'
@@ -94,10 +98,7 @@ def pack(recid: int) -> Response:
 @bp.get("/api/records/<int:recid>/pack")
 def pack_info(recid: int) -> Any:
     """What `pack.zip` with the same arguments would hold, and its exact size, before downloading."""
-    access = services().files
-    target, _ = services().catalog.resolve(recid)
-    rows = access.select(target, **_selection())
-    result = access.pack(target, rows, name=f"record-{target}-pack.zip")
+    result = _requested_pack(recid)
     return jsonify({"files": len(result.files), "size": result.size,
                     "content_size": sum(f.size for f in result.files),
                     "download": request.url.replace("/api/records/", "/record/").replace("/pack?", "/pack.zip?")})
