@@ -103,4 +103,5 @@ def build_launches(settings: Settings, db: Database, catalog: CatalogService, st
     hosts = [h.strip() for h in settings.launch_git_hosts.split(",") if h.strip()]
     return LaunchManager(db, catalog, storage, builder, work_dir=work, hub_url=settings.launch_hub_url,
                          hub_token=settings.launch_hub_token, git_hosts=hosts,
-                         allow_file_urls=settings.launch_allow_file_urls)
+                         allow_file_urls=settings.launch_allow_file_urls, data_dir=Path(settings.data_dir),
+                         portal_url=settings.base_url)

@@ -17,7 +17,7 @@ from portal.errors import Invalid, NotFound
 
 LESSONS_DIR = Path(__file__).resolve().parents[2] / "education" / "lessons"
 REQUIRED = ("recid", "slug", "title", "level", "duration_minutes", "learning_goals", "notebook", "environment")
-ENVIRONMENT_RECORDS = {"hep-analysis": 90005}  # environment records of the demo catalogue
+ENVIRONMENT_RECORDS = {"hep-analysis": 90005, "education": 90007}  # environment records of the demo catalogue
 
 
 @dataclass(frozen=True)
@@ -105,7 +105,7 @@ def _sha256(data: bytes) -> str:
     return hashlib.sha256(data).hexdigest()
 
 
-def _data_file(name: str, data_dirs: list[Path]) -> Path:
+def data_file(name: str, data_dirs: list[Path]) -> Path:
     for folder in data_dirs:
         if folder.is_dir():
             for candidate in sorted(folder.rglob(name)):
@@ -152,7 +152,7 @@ def build_pack(lesson: Lesson, data_dirs: list[Path], doi: str | None = None) ->
     }
     if requirements.is_file():
         texts["requirements.txt"] = requirements.read_bytes()
-    files = {f"data/{name}": _data_file(name, data_dirs) for name in lesson.data}
+    files = {f"data/{name}": data_file(name, data_dirs) for name in lesson.data}
     digests = {name: (len(body), _sha256(body)) for name, body in texts.items()}
     for name, path in files.items():
         h = hashlib.sha256()

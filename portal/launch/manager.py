@@ -15,6 +15,8 @@ from typing import Any
 from portal.catalog.service import CatalogService
 from portal.db.engine import Database
 from portal.db.models import EnvironmentBuild, EnvironmentPin
+from portal.education.lessons import Lesson, find_lesson
+from portal.education.workspace import Prepare, check_lesson_data, lesson_workspace
 from portal.environments.builders import Builder, BuildEvent, BuildFailed, BuiltEnvironment
 from portal.errors import Invalid, NotFound, PortalError, Unavailable
 from portal.launch.service import LaunchFailed, LaunchService
@@ -60,7 +62,8 @@ class LaunchJob:
 class LaunchManager:
     def __init__(self, db: Database, catalog: CatalogService, storage: Storage, builder: Builder, *,
                  work_dir: Path, hub_url: str = "", hub_token: str = "", git_hosts: list[str] | None = None,
-                 allow_file_urls: bool = False, envs_root: Path = ANALYSIS_ENVS) -> None:
+                 allow_file_urls: bool = False, envs_root: Path = ANALYSIS_ENVS, data_dir: Path | None = None,
+                 portal_url: str = "") -> None:
         self.db = db
         self.catalog = catalog
         self.storage = storage
@@ -71,6 +74,8 @@ class LaunchManager:
         self.git_hosts = git_hosts or []
         self.allow_file_urls = allow_file_urls
         self.envs_root = envs_root
+        self.data_dirs = [Path(data_dir)] if data_dir is not None else []
+        self.portal_url = portal_url
         self.jobs: dict[str, LaunchJob] = {}
         self._lock = threading.Lock()
 
@@ -78,19 +83,52 @@ class LaunchManager:
     def env_for_record(self, recid: int) -> tuple[str, list[dict[str, Any]]]:
         """The analysis_envs/ name a record (or a record it requires) names, and the record's files."""
         view = self.catalog.get(recid)
-        candidates = [view.metadata]
-        for rel in view.metadata.get("relations") or []:
+        name = self.environment_name(view.metadata)
+        if name is None:
+            raise Invalid(f"record {recid} names no environment (no `analysis_envs/<name>` in it or in a record it "
+                          "requires); launch an environment by name instead", field="recid")
+        return name, [self._file_ref(row) for row in view.files]
+
+    def environment_name(self, metadata: dict[str, Any]) -> str | None:
+        """The analysis_envs/ name a record launches (itself or through a record it requires), if any."""
+        lesson = metadata.get("lesson")
+        if isinstance(lesson, dict) and lesson.get("environment"):
+            return str(lesson["environment"])
+        candidates = [metadata]
+        for rel in metadata.get("relations") or []:
             if rel.get("type") == "requires" and str(rel.get("recid", "")).isdigit():
                 try:
                     candidates.append(self.catalog.get(int(rel["recid"])).metadata)
                 except NotFound:
                     continue
-        for metadata in candidates:
-            found = ENV_REF.search(json.dumps(metadata))
-            if found:
-                return found.group(1), [self._file_ref(row) for row in view.files]
-        raise Invalid(f"record {recid} names no environment (no `analysis_envs/<name>` in it or in a record it "
-                      "requires); launch an environment by name instead", field="recid")
+        for candidate in candidates:
+            found = ENV_REF.search(json.dumps(candidate))
+            if found and (self.envs_root / found.group(1)).is_dir():
+                return found.group(1)
+        return None
+
+    def _lesson_files(self, lesson: Lesson) -> list[dict[str, Any]]:
+        files: list[dict[str, Any]] = []
+        for recid in lesson.spec.get("uses") or []:
+            try:
+                files += [self._file_ref(row) for row in self.catalog.get(int(recid)).files]
+            except NotFound:
+                continue
+        return files
+
+    def _lesson_workspace(self, lesson: Lesson) -> Prepare:
+        def root_url(path: Path) -> str | None:
+            for folder in self.data_dirs:
+                try:
+                    rel = path.resolve().relative_to(folder.resolve()).as_posix()
+                except ValueError:
+                    continue
+                local = self.storage.local_path(rel)
+                if local is not None and Path(local).resolve() == path.resolve():
+                    return self.storage.root_url(rel)
+            return None
+
+        return lesson_workspace(lesson, self.data_dirs, portal_url=self.portal_url, root_url=root_url)
 
     def _file_ref(self, row: dict[str, Any]) -> dict[str, Any]:
         uri = row.get("uri") or ""
@@ -112,6 +150,11 @@ class LaunchManager:
             from portal.launch.sources import check_git_url
 
             check_git_url(url, self.git_hosts, self.allow_file_urls)
+        elif kind == "lesson":
+            lesson = find_lesson(name)
+            local_env(str(lesson.spec["environment"]), self.envs_root)
+            check_lesson_data(lesson, self.data_dirs)
+            name = f"lesson “{lesson.spec['title']}”"
         else:
             raise Invalid(f"unknown launch source {kind!r}", field="source")
         if notebook and (notebook.startswith("/") or ".." in notebook.split("/")):
@@ -140,6 +183,7 @@ class LaunchManager:
              user: str) -> None:
         try:
             files: list[dict[str, Any]] = []
+            prepare: Prepare | None = None
             if kind == "git":
                 job.emit(BuildEvent("fetching", f"fetching {url} at {ref}"))
                 source = git_checkout(url, ref, self.work_dir / "clones", allowed_hosts=self.git_hosts,
@@ -149,6 +193,13 @@ class LaunchManager:
                 assert recid is not None
                 name, files = self.env_for_record(recid)
                 source = local_env(name, self.envs_root)
+            elif kind == "lesson":
+                lesson = find_lesson(name)
+                recid = lesson.recid  # the lesson record pins the build it was first launched with
+                source = local_env(str(lesson.spec["environment"]), self.envs_root)
+                files = self._lesson_files(lesson)
+                notebook = notebook or str(lesson.spec["notebook"])
+                prepare = self._lesson_workspace(lesson)
             else:
                 source = local_env(name, self.envs_root)
             built = self._build(job, source, recid)
@@ -156,7 +207,8 @@ class LaunchManager:
                 raise Unavailable("JupyterHub is not running: start the portal with `make run` (launch_enabled) "
                                   "or set PORTAL_LAUNCH_HUB_URL and PORTAL_LAUNCH_HUB_TOKEN")
             service = LaunchService(self.hub_url, self.hub_token, self.work_dir / "sessions")
-            for event in service.launch(built, user=user, recid=recid, files=files, notebook=notebook):
+            for event in service.launch(built, user=user, recid=recid, files=files, notebook=notebook,
+                                        prepare=prepare):
                 job.emit(event)
         except (PortalError, BuildFailed, LaunchFailed, OSError) as exc:
             job.emit(BuildEvent("failed", f"{type(exc).__name__}: {exc}"))

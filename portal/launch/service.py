@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import re
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import requests
@@ -43,13 +43,17 @@ class LaunchService:
 
     def launch(self, built: BuiltEnvironment, *, user: str, recid: int | None = None,
                files: list[dict[str, object]] | None = None, notebook: str = "",
+               prepare: Callable[[Path], dict[str, str]] | None = None,
                timeout: float = 90.0) -> Iterator[BuildEvent]:
+        """Starts (or reuses) the user's named server for ``built``; ``prepare`` may seed the server's working
+        directory (a lesson's notebook, links to its data) and returns extra environment variables."""
         if built.python is None:
             raise LaunchFailed(f"build {built.key} ({built.builder}) has no runnable environment here: "
                                "no image was built; use the venv builder on this machine")
         name = server_name(built.key, recid)
         workdir = self.work_root / user / name
         fileset = write_fileset(workdir, recid, files or [])
+        extra_env = prepare(workdir) if prepare is not None else {}
         yield BuildEvent("launching", f"starting server {user}/{name}", {"server": name})
         resp = self._api("GET", f"/users/{user}")
         if resp.status_code == 404:
@@ -63,7 +67,7 @@ class LaunchService:
         options = {"python": str(built.python), "workdir": str(workdir),
                    "default_url": f"/lab/tree/{notebook}" if notebook else "/lab",
                    "env": {"PORTAL_RECORD": recid or "", "PORTAL_FILESET": str(fileset),
-                           "PORTAL_ENVIRONMENT_KEY": built.key}}
+                           "PORTAL_ENVIRONMENT_KEY": built.key, **extra_env}}
         resp = self._api("POST", f"/users/{user}/servers/{name}", json=options)
         if resp.status_code not in (201, 202):
             raise LaunchFailed(f"JupyterHub refused to start {user}/{name}: {resp.status_code} {resp.text[:300]}")

@@ -104,3 +104,14 @@ def record(recid: int) -> Any:
 @bp.get("/launch/record/<int:recid>/events")
 def record_events(recid: int) -> Response:
     return _sse(_launches().start("record", recid=recid, notebook=_notebook()))
+
+
+@bp.get("/launch/lesson/<slug>")
+def lesson(slug: str) -> Any:
+    label = _launches().check("lesson", name=slug, notebook=_notebook())
+    return _page(label, url_for("launch.lesson_events", slug=slug))
+
+
+@bp.get("/launch/lesson/<slug>/events")
+def lesson_events(slug: str) -> Response:
+    return _sse(_launches().start("lesson", name=slug, notebook=_notebook()))

@@ -126,9 +126,11 @@ def record(recid: int) -> Any:
     jsonld = json.dumps(json.loads(svc.exports.render(target, "json-ld")[0])).replace("</", "<\\/")
     citations = {name: svc.exports.render(target, name)[0] for name in ("apa", "harvard", "chicago", "bibtex")}
     base = svc.settings.base_url.rstrip("/")
+    launch_env = (svc.launches.environment_name(view.metadata)
+                  if svc.launches is not None and svc.settings.launch_enabled else None)
     return render_template("record.html", r=view, md=view.metadata, versions=versions, sections=SECTIONS,
                            outgoing=outgoing, incoming=incoming, jsonld=Markup(jsonld), citations=citations,
-                           export=export, large=LARGE_DOWNLOAD, base=base)
+                           export=export, large=LARGE_DOWNLOAD, base=base, launch_env=launch_env)
 
 
 @bp.get("/doi/<path:doi>")

@@ -113,10 +113,12 @@ def test_education_page_lesson_preview_and_pack(browser, portal_url, screenshots
     page.click("text=Find the J/ψ, ϒ and Z in the dimuon spectrum")
     page.wait_for_url("**/record/90006")
     assert "Learning goals" in page.inner_text(".lesson-box")
+    assert page.get_attribute(".lesson-box a.launch", "href") == "/launch/lesson/dimuon-spectrum"
     page.screenshot(path=str(screenshots / "lesson.png"), full_page=True)
     with context.expect_page() as popup_info:
-        page.evaluate("document.querySelector('.lesson-box a.button').target = '_blank'")
-        page.click(".lesson-box a.button:has-text('Preview')")
+        preview_link = page.locator(".lesson-box a.button", has_text="Preview")
+        preview_link.evaluate("a => a.target = '_blank'")
+        preview_link.click()
     preview = popup_info.value
     preview.wait_for_load_state()
     assert "uproot" in preview.content()

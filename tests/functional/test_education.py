@@ -75,3 +75,23 @@ def test_education_pages(app):
     record = client.get("/record/90022")
     assert b"Learning goals" in record.data and b"75 minutes" in record.data and b"Download pack (" in record.data
     assert client.get("/education/z-mass-fit").headers["Location"].endswith("/record/90022")
+
+
+def test_launch_buttons_where_an_environment_exists(app, settings_dict, tmp_path):
+    client = app.test_client()
+    lesson = client.get("/record/90021").data.decode()
+    assert 'href="/launch/lesson/collision-events">Open notebook</a>' in lesson
+    collision = services_of(app).catalog.get(90021).metadata["relations"]
+    assert {"type": "requires", "recid": "90007"} in collision  # the education environment record
+    analysis = client.get("/record/90004").data.decode()  # requires 90005, built from analysis_envs/hep-analysis
+    assert 'href="/launch/record/90004">Launch in JupyterLab</a>' in analysis
+    assert "<code>hep-analysis</code>" in analysis
+    assert "Launch in JupyterLab" not in client.get("/record/90001").data.decode()  # names no environment
+    # A missing data file is named before anything is built.
+    (tmp_path / "data" / "cms-dimuon-demo" / "dimuon_pairs.csv").unlink()
+    missing = client.get("/launch/lesson/collision-events")
+    assert missing.status_code == 404 and b"dimuon_pairs.csv" in missing.data
+
+    off = create_app({**settings_dict, "data_dir": str(tmp_path / "data"), "launch_enabled": False})  # same db
+    page = off.test_client().get("/record/90021").data.decode()
+    assert "Open notebook" not in page and "Download pack (" in page

@@ -217,3 +217,53 @@ def test_portal_launches_record_and_binder_url(hub: Hub, settings_dict: dict[str
         assert refused.status_code == 400 and "evil.example" in refused.text and "not allowed" in refused.text
         unknown = requests.get(f"{base}/launch/env/no-such-env", timeout=30)
         assert unknown.status_code == 404 and "hep-analysis" in unknown.text
+
+
+# -- lessons: "Open notebook" ---------------------------------------------------------------------------------
+
+def code_cells(notebook: Path, count: int) -> list[str]:
+    cells = json.loads(notebook.read_text())["cells"]
+    return ["".join(c["source"]) for c in cells if c["cell_type"] == "code"][:count]
+
+
+def test_lesson_opens_on_the_hub_and_its_first_cells_run(hub: Hub, settings_dict: dict[str, object],
+                                                         tmp_path: Path) -> None:
+    from portal.catalog.importers import read_record_file
+    from portal.education.lessons import find_lesson, lesson_record
+
+    data = tmp_path / "data"
+    generate("tiny", data / "cms-dimuon-demo", formats=("csv",))
+    settings_dict.update(launch_hub_url=hub.url, launch_hub_token=hub.token, data_dir=str(data))
+    app = create_app(settings_dict)
+    svc = app.extensions["portal"]
+    lesson = find_lesson("collision-events")
+    svc.catalog.load(read_record_file(ROOT / "datasets" / "records" / "demo-catalogue.yaml"))
+    svc.catalog.load([lesson_record(lesson)])
+    with live_server(app) as base:
+        record_page = requests.get(f"{base}/record/{lesson.recid}", timeout=30).text
+        assert 'href="/launch/lesson/collision-events">Open notebook</a>' in record_page
+        page = requests.get(f"{base}/launch/lesson/collision-events", timeout=30)
+        assert page.status_code == 200 and "What is in a collision event?" in page.text
+        events = sse_events(base + "/launch/lesson/collision-events/events")
+        phases = [e["phase"] for e in events]
+        assert phases[0] == "waiting" and phases[-2:] == ["launching", "ready"], events
+        assert str(events[-1]["url"]).endswith("/lab/tree/notebook.ipynb")
+        server_url = str(events[-1]["server_url"])
+
+        # The session holds the lesson's notebook and worksheet; its data are links to the portal's files.
+        workdir = tmp_path / "var" / "environments" / "sessions" / "demo" / server_url.rstrip("/").split("/")[-1]
+        assert (workdir / "notebook.ipynb").read_bytes() == lesson.notebook.read_bytes()
+        assert (workdir / "worksheet.md").is_file()
+        link = workdir / "data" / "dimuon_pairs.csv"
+        assert link.is_symlink() and link.resolve() == (data / "cms-dimuon-demo" / "dimuon_pairs.csv").resolve()
+
+        # The first cells of the lesson run there, in the lesson's environment (education: pandas, matplotlib).
+        rows = sum(1 for _ in (data / "cms-dimuon-demo" / "dimuon_pairs.csv").open()) - 1
+        code = "\n".join(code_cells(lesson.notebook, 2)) + "\nimport sys\nprint(len(events), sys.prefix)"
+        out = run_code(server_url, hub.token, code).strip().splitlines()[-1]
+        count, prefix = out.split()
+        assert int(count) == rows > 0, out
+        assert "/environments/builds/" in prefix, out  # the kernel runs in the built environment
+
+        missing = requests.get(f"{base}/launch/lesson/no-such-lesson", timeout=30)
+        assert missing.status_code == 404 and "no-such-lesson" in missing.text

@@ -1,8 +1,10 @@
 """Lessons never rot: every education notebook runs end to end with nbclient on the generated samples
-(small tier); the scaling-up lesson also asks a running portal's processing engine and compares."""
+(small tier), in a kernel of the lesson's own environment built from `analysis_envs/` as a launch builds it;
+the scaling-up lesson also asks a running portal's processing engine and compares."""
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import tempfile
@@ -16,7 +18,9 @@ from datasets.generate import generate
 from portal.app import create_app, services_of
 from portal.catalog.importers import read_record_file
 from portal.education.lessons import load_lessons
+from portal.environments.builders import VenvBuilder, build_to_end
 from portal.files.ingest import ingest_path
+from portal.launch.sources import local_env
 from tests.conftest import ROOT
 from tests.support.live import live_server
 
@@ -39,6 +43,23 @@ def samples():
 
 
 @pytest.fixture(scope="module")
+def lesson_kernels(tmp_path_factory):
+    """JUPYTER_PATH holding one kernel per lesson environment, each running that environment's built Python."""
+    builder = VenvBuilder(tmp_path_factory.mktemp("lesson-envs"))
+    jupyter_path = tmp_path_factory.mktemp("jupyter")
+    prefixes = {}
+    for env in sorted({lesson.spec["environment"] for lesson in LESSONS.values()}):
+        built = build_to_end(builder, local_env(env).repo_dir)
+        spec_dir = jupyter_path / "kernels" / f"lesson-{env}"
+        spec_dir.mkdir(parents=True)
+        (spec_dir / "kernel.json").write_text(json.dumps({
+            "argv": [str(built.python), "-m", "ipykernel_launcher", "-f", "{connection_file}"],
+            "display_name": f"Lesson environment {env}", "language": "python"}))
+        prefixes[env] = str(built.python.parent.parent)
+    return jupyter_path, prefixes
+
+
+@pytest.fixture(scope="module")
 def portal_url(samples):
     """A portal whose dataset 90001 holds the ROOT files, with the processing engine run inline."""
     app = create_app({"var_dir": str(samples / "var"), "data_dir": str(samples), "processing_executor": "inline"})
@@ -50,19 +71,25 @@ def portal_url(samples):
         yield url
 
 
-def run_notebook(slug: str, env: dict[str, str]) -> nbformat.NotebookNode:
-    notebook = nbformat.read(LESSONS[slug].notebook, as_version=4)
+def run_notebook(slug: str, env: dict[str, str], kernels) -> nbformat.NotebookNode:
+    jupyter_path, prefixes = kernels
+    lesson = LESSONS[slug]
+    notebook = nbformat.read(lesson.notebook, as_version=4)
+    notebook.cells.append(nbformat.v4.new_code_cell("import sys\nprint('kernel prefix:', sys.prefix)"))
+    env = {**env, "JUPYTER_PATH": str(jupyter_path)}
     old = {k: os.environ.get(k) for k in env}
     os.environ.update(env)  # the kernel inherits the environment of this process
     try:
-        NotebookClient(notebook, timeout=600, kernel_name="python3",
-                       resources={"metadata": {"path": str(LESSONS[slug].folder)}}).execute()
+        NotebookClient(notebook, timeout=600, kernel_name=f"lesson-{lesson.spec['environment']}",
+                       resources={"metadata": {"path": str(lesson.folder)}}).execute()
     finally:
         for key, value in old.items():
             if value is None:
                 os.environ.pop(key, None)
             else:
                 os.environ[key] = value
+    expected = f"kernel prefix: {prefixes[lesson.spec['environment']]}"
+    assert expected in "".join(out.get("text", "") for out in notebook.cells[-1].outputs), "not the lesson's env"
     return notebook
 
 
@@ -79,8 +106,8 @@ def outputs(notebook: nbformat.NotebookNode) -> tuple[list[bytes], str]:
 
 
 @pytest.mark.parametrize("slug", ["collision-events", "dimuon-spectrum", "z-mass-fit"])
-def test_lesson_notebook_runs_and_draws(slug, samples):
-    notebook = run_notebook(slug, {"LESSON_DATA": str(samples / "flat")})
+def test_lesson_notebook_runs_and_draws(slug, samples, lesson_kernels):
+    notebook = run_notebook(slug, {"LESSON_DATA": str(samples / "flat")}, lesson_kernels)
     images, text = outputs(notebook)
     assert images, "the notebook drew no plot"
     assert all(len(png) > 20_000 for png in images), "a plot looks empty"  # base64 of a drawn figure
@@ -90,9 +117,9 @@ def test_lesson_notebook_runs_and_draws(slug, samples):
         assert "m_Z = 9" in text
 
 
-def test_scaling_up_lesson_matches_the_portal_engine(samples, portal_url):
+def test_scaling_up_lesson_matches_the_portal_engine(samples, portal_url, lesson_kernels):
     notebook = run_notebook("scaling-up", {"LESSON_DATA": str(samples / "cms"), "PORTAL_URL": portal_url,
-                                           "LESSON_DATASET": "90001"})
+                                           "LESSON_DATASET": "90001"}, lesson_kernels)
     images, text = outputs(notebook)
     assert images and "identical to our Dask histogram, bin by bin: True" in text
     assert "4 ROOT files from record 90001" in text
