@@ -6,10 +6,12 @@ from __future__ import annotations
 import base64
 import json
 import re
-from collections.abc import Mapping, Sequence
+import threading
+from collections.abc import Hashable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
+import numpy as np
 import sqlalchemy as sa
 from sqlalchemy import and_, delete, func, insert, not_, or_, select, true, update
 from sqlalchemy.orm import Session
@@ -17,6 +19,7 @@ from sqlalchemy.orm import Session
 from portal.db.engine import Database
 from portal.db.models import File, Record
 from portal.errors import Invalid
+from portal.search import memory
 from portal.search.documents import FACETS, SearchDocument, build_document
 from portal.search.query import And, Exact, Node, Not, Or, Range, Text, parse
 
@@ -28,6 +31,8 @@ DOCS = sa.Table("search_documents", _meta, sa.Column("recid", sa.Integer, primar
                 sa.Column("number_events", sa.BigInteger))
 FACET_ROWS = sa.Table("search_facets", _meta, sa.Column("recid", sa.Integer), sa.Column("facet", sa.String),
                       sa.Column("value", sa.String))
+STATE = sa.Table("search_state", _meta, sa.Column("id", sa.Integer, primary_key=True),
+                 sa.Column("generation", sa.BigInteger))
 STATS = sa.Table("stats_aggregates", _meta, sa.Column("scope", sa.String), sa.Column("recid", sa.Integer),
                  sa.Column("kind", sa.String), sa.Column("unique_visitors", sa.Integer))
 
@@ -40,14 +45,44 @@ class TextBackend(Protocol):
 
     name: str
 
-    def write(self, s: Session, doc: SearchDocument) -> None: ...
+    def insert(self, s: Session, docs: Sequence[SearchDocument], rows: list[dict[str, Any]]) -> None:
+        """Add documents: ``rows`` are their search_documents rows (same order), the backend adds the text."""
+        ...
 
     def remove(self, s: Session, recid: int) -> None: ...
+
+    def clear(self, s: Session) -> None:
+        """Remove the text of every document (before a rebuild)."""
+        ...
+
+    def optimise(self, s: Session) -> None:
+        """Called after a bulk load (merge index segments, refresh planner statistics)."""
+        ...
 
     def condition(self, node: Text) -> sa.ColumnElement[bool]: ...
 
     def ranked(self, nodes: Sequence[Text]) -> sa.Subquery | None:
         """(recid, score) of documents matching any of ``nodes``, higher score = better."""
+        ...
+
+    def match_key(self, node: Text) -> Hashable | None:
+        """A cache key for the documents matching ``node`` (None: it has no words and matches everything)."""
+        ...
+
+    def match_ids(self, s: Session, node: Text) -> np.ndarray:
+        """The recids of the documents matching ``node`` (those :meth:`condition` selects)."""
+        ...
+
+    def rank_keys(self, nodes: Sequence[Text]) -> list[Hashable] | None:
+        """Parts whose :meth:`scores`, added in this order, give exactly the scores of :meth:`ranked`."""
+        ...
+
+    def scores(self, s: Session, key: Hashable) -> tuple[np.ndarray, np.ndarray]:
+        """(recids, scores) of one part named by :meth:`rank_keys`."""
+        ...
+
+    def id_list(self, column: Any) -> Any:
+        """The aggregate that gives a group's integer ``column`` values comma-separated."""
         ...
 
 
@@ -61,13 +96,20 @@ class SQLiteFTS:
     name = "sqlite"
     COLUMNS = {"title": "title", "author": "authors", "keywords": "keywords"}
 
-    def write(self, s: Session, doc: SearchDocument) -> None:
-        s.execute(sa.text("DELETE FROM search_fts WHERE rowid = :r"), {"r": doc.recid})
+    def insert(self, s: Session, docs: Sequence[SearchDocument], rows: list[dict[str, Any]]) -> None:
+        s.execute(insert(DOCS), rows)
         s.execute(sa.text("INSERT INTO search_fts(rowid, title, authors, keywords, body) VALUES (:r, :t, :a, :k, :b)"),
-                  {"r": doc.recid, "t": doc.title, "a": doc.authors, "k": doc.keywords, "b": doc.body})
+                  [{"r": d.recid, "t": d.title, "a": d.authors, "k": d.keywords, "b": d.body} for d in docs])
 
     def remove(self, s: Session, recid: int) -> None:
         s.execute(sa.text("DELETE FROM search_fts WHERE rowid = :r"), {"r": recid})
+
+    def clear(self, s: Session) -> None:
+        s.execute(sa.text("DELETE FROM search_fts"))
+
+    def optimise(self, s: Session) -> None:
+        # Merge the b-trees a bulk load leaves behind into one: fewer segments to read per query.
+        s.execute(sa.text("INSERT INTO search_fts(search_fts) VALUES ('optimize')"))
 
     def _expr(self, node: Text) -> str | None:
         words = _words(node.value)
@@ -94,6 +136,35 @@ class SQLiteFTS:
                        "WHERE search_fts MATCH :rank").bindparams(rank=" OR ".join(exprs)).columns(
             recid=sa.Integer, score=sa.Float).subquery("ranked")
 
+    def match_key(self, node: Text) -> Hashable | None:
+        return self._expr(node)
+
+    def match_ids(self, s: Session, node: Text) -> np.ndarray:
+        query = sa.text("SELECT group_concat(rowid) FROM search_fts WHERE search_fts MATCH :m")
+        return memory.parse_ids(s.scalar(query, {"m": self._expr(node)}))
+
+    def rank_keys(self, nodes: Sequence[Text]) -> list[Hashable] | None:
+        usable = [(n, e) for n, e in ((n, self._expr(n)) for n in nodes) if e]
+        if not usable:
+            return None
+        # FTS5's bm25 sums one term per phrase, in the order of the phrases, and a phrase's term depends only
+        # on that phrase (its idf and its hits in the row): for an OR of single phrases (a word or a "phrase")
+        # the score of the whole is the sum of the scores of each phrase queried alone, bit for bit.
+        # An AND inside (several words in one value) is not split: it is scored as a whole.
+        if all(n.phrase or len(_words(n.value)) == 1 for n, _ in usable):
+            return [(e,) for _, e in usable]
+        return [tuple(e for _, e in usable)]
+
+    def scores(self, s: Session, key: Hashable) -> tuple[np.ndarray, np.ndarray]:
+        assert isinstance(key, tuple)
+        rows = s.execute(sa.text("SELECT rowid, -bm25(search_fts, 10.0, 2.0, 2.0, 1.0) FROM search_fts "
+                                 "WHERE search_fts MATCH :rank"), {"rank": " OR ".join(key)}).all()
+        return (np.fromiter((r[0] for r in rows), dtype=np.int64, count=len(rows)),
+                np.fromiter((r[1] for r in rows), dtype=np.float64, count=len(rows)))
+
+    def id_list(self, column: Any) -> Any:
+        return func.group_concat(column)
+
 
 class PostgresFTS:
     """PostgreSQL full text: a tsvector weighted title A, authors B, keywords C, body D; ts_rank_cd.
@@ -106,29 +177,39 @@ class PostgresFTS:
     COLUMNS = {"title": "title", "author": "authors", "keywords": "keywords"}
     CONFIG = "'simple'::regconfig"
 
-    def write(self, s: Session, doc: SearchDocument) -> None:
-        s.execute(sa.text(
-            "UPDATE search_documents SET tsv = setweight(to_tsvector('simple', :t), 'A') || "
-            "setweight(to_tsvector('simple', :a), 'B') || setweight(to_tsvector('simple', :k), 'C') || "
-            "setweight(to_tsvector('simple', :b), 'D'), fields = jsonb_build_object('authors', :a, 'keywords', :k) "
-            "WHERE recid = :r"),
-            {"r": doc.recid, "t": doc.title, "a": doc.authors, "k": doc.keywords, "b": doc.body})
+    # The vectors are computed once, when the document is written: the weighted whole-document vector for
+    # plain words and one vector per searchable field (title:, author:, keywords:), each with a GIN index.
+    INSERT = sa.text(
+        "INSERT INTO search_documents (recid, concept_recid, is_latest, title, title_sort, doi, date_published, "
+        "year, number_events, tsv, tsv_title, tsv_authors, tsv_keywords, fields) VALUES (:recid, :concept_recid, "
+        ":is_latest, :title, :title_sort, :doi, :date_published, :year, :number_events, "
+        "setweight(to_tsvector('simple', :title), 'A') || setweight(to_tsvector('simple', :a), 'B') || "
+        "setweight(to_tsvector('simple', :k), 'C') || setweight(to_tsvector('simple', :b), 'D'), "
+        "to_tsvector('simple', :title), to_tsvector('simple', :a), to_tsvector('simple', :k), "
+        "jsonb_build_object('authors', :a, 'keywords', :k))")
+
+    def insert(self, s: Session, docs: Sequence[SearchDocument], rows: list[dict[str, Any]]) -> None:
+        s.execute(self.INSERT, [{**row, "a": d.authors, "k": d.keywords, "b": d.body} for d, row in zip(docs, rows,
+                                                                                                     strict=True)])
 
     def remove(self, s: Session, recid: int) -> None:
         return None  # the row itself is deleted
+
+    def clear(self, s: Session) -> None:
+        return None  # the rows themselves are deleted
+
+    def optimise(self, s: Session) -> None:
+        s.execute(sa.text("ANALYZE search_documents"))
+        s.execute(sa.text("ANALYZE search_facets"))
 
     def _tsquery(self, node: Text) -> sa.ColumnElement[Any]:
         maker = func.phraseto_tsquery if node.phrase else func.plainto_tsquery
         return maker(sa.literal_column(self.CONFIG), sa.bindparam(None, node.value))
 
     def _vector(self, node: Text) -> sa.ColumnElement[Any]:
-        if node.field == "title":
-            return func.to_tsvector(sa.literal_column(self.CONFIG), DOCS.c.title)
-        if node.field in ("author", "keywords"):
-            key = "authors" if node.field == "author" else "keywords"
-            return func.to_tsvector(sa.literal_column(self.CONFIG),
-                                    sa.literal_column(f"search_documents.fields ->> '{key}'"))
-        return sa.literal_column("search_documents.tsv")
+        column = {"title": "tsv_title", "author": "tsv_authors", "keywords": "tsv_keywords"}.get(node.field or "",
+                                                                                                 "tsv")
+        return sa.literal_column(f"search_documents.{column}")
 
     def condition(self, node: Text) -> sa.ColumnElement[bool]:
         if not _words(node.value):
@@ -145,6 +226,28 @@ class PostgresFTS:
         tsv: sa.ColumnElement[Any] = sa.literal_column("search_documents.tsv")
         return (select(DOCS.c.recid.label("recid"), func.ts_rank_cd(tsv, tsq).label("score"))
                 .select_from(DOCS).where(tsv.bool_op("@@")(tsq)).subquery("ranked"))
+
+    def match_key(self, node: Text) -> Hashable | None:
+        return (node.field, node.phrase, node.value) if _words(node.value) else None
+
+    def match_ids(self, s: Session, node: Text) -> np.ndarray:
+        return memory.parse_ids(s.scalar(select(self.id_list(DOCS.c.recid)).where(self.condition(node))))
+
+    def rank_keys(self, nodes: Sequence[Text]) -> list[Hashable] | None:
+        usable = tuple(n for n in nodes if _words(n.value))
+        return [usable] if usable else None  # ts_rank_cd of an OR is not a sum: rank the query as a whole
+
+    def scores(self, s: Session, key: Hashable) -> tuple[np.ndarray, np.ndarray]:
+        assert isinstance(key, tuple)
+        ranked = self.ranked(list(key))
+        assert ranked is not None
+        # ts_rank_cd is a real; the SQL formulation sorts and pages on it widened to double (coalesce(score, 0.0)).
+        rows = s.execute(select(ranked.c.recid, sa.cast(ranked.c.score, sa.Double))).all()
+        return (np.fromiter((r[0] for r in rows), dtype=np.int64, count=len(rows)),
+                np.fromiter((r[1] for r in rows), dtype=np.float64, count=len(rows)))
+
+    def id_list(self, column: Any) -> Any:
+        return func.string_agg(sa.cast(column, sa.Text), ",")
 
 
 BACKENDS: dict[str, type[SQLiteFTS] | type[PostgresFTS]] = {"sqlite": SQLiteFTS, "postgres": PostgresFTS}
@@ -171,9 +274,16 @@ class SearchResult:
 
 
 class SearchService:
-    def __init__(self, db: Database, backend: TextBackend) -> None:
+    """Indexing and search. Searches are answered from a per-process columnar snapshot of the index
+    (:mod:`portal.search.memory`) plus the text backend; ``in_memory=False`` (and the popularity sorts)
+    answer them with SQL alone — the same results, slower on large catalogues."""
+
+    def __init__(self, db: Database, backend: TextBackend, *, in_memory: bool = True) -> None:
         self.db = db
         self.backend = backend
+        self.in_memory = in_memory
+        self._snapshot: memory.Snapshot | None = None
+        self._snapshot_lock = threading.Lock()
 
     # ----------------------------------------------------------------- indexing
     def index(self, s: Session, rec: Record) -> None:
@@ -183,19 +293,29 @@ class SearchService:
         s.execute(delete(DOCS).where(DOCS.c.recid == rec.recid))
         if rec.status == "published":
             formats = [f for f in s.scalars(select(File.format).where(File.recid == rec.recid).distinct()) if f]
-            doc = build_document(rec.recid, rec.concept_recid, rec.doi, rec.data, formats)
-            s.execute(insert(DOCS).values(recid=doc.recid, concept_recid=doc.concept_recid, is_latest=False,
-                                          title=doc.title, title_sort=doc.title.lower()[:500], doi=doc.doi,
-                                          date_published=doc.date_published, year=doc.year,
-                                          number_events=doc.number_events))
-            if doc.facets:
-                s.execute(insert(FACET_ROWS), [{"recid": doc.recid, "facet": f, "value": v} for f, v in doc.facets])
-            self.backend.write(s, doc)
+            self._insert(s, [build_document(rec.recid, rec.concept_recid, rec.doi, rec.data, formats)], set())
         latest = s.scalar(select(Record.recid).where(Record.concept_recid == rec.concept_recid,
                                                      Record.status == "published")
                           .order_by(Record.version_index.desc()).limit(1))
         s.execute(update(DOCS).where(DOCS.c.concept_recid == rec.concept_recid)
                   .values(is_latest=DOCS.c.recid == (latest if latest is not None else -1)))
+        self._changed(s)
+
+    @staticmethod
+    def _changed(s: Session) -> None:
+        """Move the index generation on, in the transaction that changed the index (snapshots go stale)."""
+        s.execute(update(STATE).where(STATE.c.id == 1).values(generation=STATE.c.generation + 1))
+
+    def _insert(self, s: Session, docs: Sequence[SearchDocument], latest: set[int]) -> None:
+        """Write documents, their text and their facet rows (``latest``: the recids to mark latest)."""
+        rows = [{"recid": d.recid, "concept_recid": d.concept_recid, "is_latest": d.recid in latest,
+                 "title": d.title, "title_sort": d.title.lower()[:500], "doi": d.doi,
+                 "date_published": d.date_published, "year": d.year, "number_events": d.number_events}
+                for d in docs]
+        self.backend.insert(s, docs, rows)
+        facets = [{"recid": d.recid, "facet": f, "value": v} for d in docs for f, v in sorted(d.facets)]
+        if facets:
+            s.execute(insert(FACET_ROWS), facets)
 
     def missing(self) -> int:
         """Published record versions not in the index (e.g. loaded before the index existed)."""
@@ -204,19 +324,41 @@ class SearchService:
             indexed = s.scalar(select(func.count()).select_from(DOCS)) or 0
             return published - indexed
 
-    def reindex(self) -> int:
-        """Rebuild the whole index from the catalogue; returns the number of record versions indexed."""
-        count = 0
-        after = 0
-        while True:
-            with self.db.transaction() as s:
-                batch = list(s.scalars(select(Record).where(Record.recid > after).order_by(Record.recid).limit(500)))
-                for rec in batch:
-                    self.index(s, rec)
-            if not batch:
-                return count
-            count += len(batch)
-            after = batch[-1].recid
+    def reindex(self, batch_size: int = 2000) -> int:
+        """Rebuild the whole index from the catalogue in one transaction (readers see the old index until it
+        commits); returns the number of record versions looked at (drafts included).
+
+        Bulk work: documents, text and facet rows are inserted ``batch_size`` records at a time, the latest
+        version of every concept is worked out in one query, and the index is optimised once at the end."""
+        with self.db.transaction() as s:
+            s.execute(delete(FACET_ROWS))
+            self.backend.clear(s)
+            s.execute(delete(DOCS))
+            best: dict[int, tuple[int, int]] = {}
+            for recid, concept, version in s.execute(select(Record.recid, Record.concept_recid, Record.version_index)
+                                                     .where(Record.status == "published")):
+                if concept not in best or version > best[concept][0]:
+                    best[concept] = (version, recid)
+            latest = {recid for _, recid in best.values()}
+            count = s.scalar(select(func.count()).select_from(Record)) or 0
+            after = None
+            while True:
+                query = (select(Record.recid, Record.concept_recid, Record.doi, Record.data)
+                         .where(Record.status == "published").order_by(Record.recid).limit(batch_size))
+                batch = s.execute(query if after is None else query.where(Record.recid > after)).all()
+                if not batch:
+                    break
+                formats: dict[int, list[str]] = {}
+                for recid, fmt in s.execute(select(File.recid, File.format).distinct()
+                                            .where(File.recid.between(batch[0].recid, batch[-1].recid))):
+                    if fmt:
+                        formats.setdefault(recid, []).append(fmt)
+                self._insert(s, [build_document(r.recid, r.concept_recid, r.doi, r.data, formats.get(r.recid))
+                                 for r in batch], latest)
+                after = batch[-1].recid
+            self.backend.optimise(s)
+            self._changed(s)
+        return count
 
     # ------------------------------------------------------------------ search
     def search(self, req: SearchRequest) -> SearchResult:
@@ -231,6 +373,122 @@ class SearchService:
         sort = req.sort or ("bestmatch" if ast is not None else "mostrecent")
         if sort not in SORTS:
             raise Invalid(f"sort must be one of {', '.join(SORTS)}", field="sort")
+        if self.in_memory and sort not in ("mostviewed", "mostdownloaded"):
+            result = self._search_memory(req, ast, sort)
+            if result is not None:
+                return result
+        return self._search_sql(req, ast, sort)
+
+    def snapshot(self, s: Session) -> memory.Snapshot:
+        """The columnar view of the index at its current generation (rebuilt when the index changed)."""
+        generation = s.scalar(select(STATE.c.generation).where(STATE.c.id == 1))
+        snap = self._snapshot
+        if snap is not None and snap.generation == generation:
+            return snap
+        with self._snapshot_lock:
+            snap = self._snapshot
+            if snap is None or snap.generation != generation:
+                snap = memory.Snapshot(s, generation or 0, DOCS, FACET_ROWS, self.backend.id_list)
+                self._snapshot = snap
+        return snap
+
+    def _search_memory(self, req: SearchRequest, ast: Node | None, sort: str) -> SearchResult | None:
+        """The search answered from the snapshot; None when a cursor names a row that is no longer there
+        as it was (the SQL formulation then continues after its values)."""
+        with self.db.reader() as s:
+            snap = self.snapshot(s)
+            n = snap.n
+            evaluator = memory.Evaluator(snap, s, self.backend,
+                                         lambda facet, value, values: self._facet_values(s, facet, value, values))
+            base = evaluator.selected(ast) if ast is not None else np.ones(n, dtype=bool)
+            if not req.all_versions:
+                base = base & snap.latest
+            filters: dict[str, np.ndarray] = {}
+            for name, values in req.filters.items():
+                if values:
+                    column = snap.facets[name]
+                    filters[name] = column.holders([column.index[v] for v in values if v in column.index], n)
+            match = base & memory.combine_filters(filters, n)
+            total = int(np.count_nonzero(match))
+            start = 0 if req.cursor else (req.page - 1) * req.size
+            cursor = _decode_cursor(req.cursor, 2) if req.cursor else None
+            score = None
+            if sort == "bestmatch":
+                keys = self.backend.rank_keys(_positive_texts(ast)) if ast is not None else None
+                if keys is not None:
+                    score = np.zeros(n, dtype=np.float64)
+                    for key in keys:
+                        positions, values = snap.cache.get(("score", key), lambda k=key: self._scores(s, snap, k))
+                        score[positions] += values
+            if score is not None:
+                if cursor is not None:
+                    v1, v2 = cursor
+                    if not all(isinstance(v, int | float) and not isinstance(v, bool) for v in cursor):
+                        return None
+                    match = match & ((score < v1) | ((score == v1) & (snap.recids > v2)))
+                hits = memory.top_by_score(score, match, start, req.size + 1)
+                key_of = (lambda p: float(score[p]))  # noqa: E731
+            else:
+                if sort in ("title", "-title"):
+                    order, rank, strings = snap.order_title, snap.rank_title, snap.title_sort
+                    if sort == "-title":
+                        order = order[::-1]
+                else:  # mostrecent, and best match without words to rank
+                    order, rank, strings = snap.order_recent, snap.rank_recent, snap.date_published
+                if cursor is not None:
+                    v1, v2 = cursor
+                    at = snap.positions(np.array([v2], dtype=np.int64)) if isinstance(v2, int) else []
+                    if len(at) != 1 or strings[int(at[0])] != v1:
+                        return None
+                    beyond = rank < rank[at[0]] if sort == "-title" else rank > rank[at[0]]
+                    match = match & beyond
+                hits = memory.top_by_order(order, match, start, req.size + 1)
+                key_of = (lambda p: strings[p])  # noqa: E731
+            more = len(hits) > req.size
+            hits = hits[: req.size]
+            recids = [int(snap.recids[p]) for p in hits]
+            next_cursor = (_encode_cursor([key_of(int(hits[-1])), recids[-1]]) if more and len(hits) else None)
+            aggregations: dict[str, list[dict[str, Any]]] = {}
+            unselected = [f for f in FACETS if f not in filters]
+            if unselected:
+                narrowed = base & memory.combine_filters(filters, n)
+                for facet in unselected:
+                    aggregations[facet] = memory.facet_counts(snap.facets[facet], narrowed, db_order=False)
+            for facet in filters:
+                narrowed = base & memory.combine_filters(filters, n, skip=facet)
+                aggregations[facet] = memory.facet_counts(snap.facets[facet], narrowed, db_order=True)
+        return SearchResult(total=total, recids=recids, aggregations={f: aggregations[f] for f in FACETS},
+                            next_cursor=next_cursor, sort=sort)
+
+    def _scores(self, s: Session, snap: memory.Snapshot, key: Hashable) -> tuple[np.ndarray, np.ndarray]:
+        ids, values = self.backend.scores(s, key)
+        if not len(ids):
+            return np.zeros(0, dtype=np.int64), values
+        pos = np.searchsorted(snap.recids, ids)
+        pos[pos >= snap.n] = 0
+        known = snap.recids[pos] == ids if snap.n else np.zeros(len(ids), dtype=bool)
+        return pos[known], values[known]
+
+    @staticmethod
+    def _facet_values(s: Session, facet: str, value: str, values: list[str]) -> list[str]:
+        """Which of a facet's ``values`` the query term ``facet:value`` selects, decided by the database (its
+        lower() and LIKE), exactly as :meth:`_exact` does on the facet rows."""
+        out: list[str] = []
+        for i in range(0, len(values), 500):
+            chunk = values[i:i + 500]
+            tests = []
+            for v in chunk:
+                candidate = sa.literal(v, sa.String)
+                match = func.lower(candidate) == value.lower()
+                if facet == "subtype" and "/" not in value:
+                    match = or_(match, func.lower(candidate).like("%/" + value.lower()))
+                tests.append(sa.case((match, 1), else_=0))
+            row = s.execute(select(*tests)).one()
+            out += [v for v, hit in zip(chunk, row, strict=True) if hit]
+        return out
+
+    def _search_sql(self, req: SearchRequest, ast: Node | None, sort: str) -> SearchResult:
+        """The search as SQL over the index tables (the reference formulation)."""
         base = self._condition(ast) if ast is not None else true()
         if not req.all_versions:
             base = and_(base, DOCS.c.is_latest == true())

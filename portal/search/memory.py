@@ -1,0 +1,294 @@
+"""An in-memory, columnar view of the search index (per process) that answers the expensive parts of a search
+— match sets, facet filters and counts, totals and the top page — with numpy instead of SQL.
+
+The database stays the truth: the snapshot is rebuilt when the index generation (bumped in the same
+transaction as every index change) moves on, and the full-text part is still answered by the text backend
+(FTS5 / PostgreSQL full text), whose match sets and scores are cached per generation. Results are the same
+as the SQL formulation in :mod:`portal.search.service`, including SQL's three-valued logic for NULL columns
+(``-number_events:>10`` does not list records without an event count) and the database's collation for
+orderings (sort orders are read from the database, not sorted in Python).
+"""
+
+from __future__ import annotations
+
+import threading
+from collections import OrderedDict
+from collections.abc import Callable, Hashable, Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import sqlalchemy as sa
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from portal.errors import Invalid
+from portal.search.documents import FACETS
+from portal.search.query import And, Exact, Node, Not, Or, Range, Text
+
+Mask = np.ndarray  # bool, one entry per document position
+
+
+def parse_ids(text: str | None) -> np.ndarray:
+    """Comma-separated integers (as produced by group_concat/string_agg) as an int64 array."""
+    if not text:
+        return np.zeros(0, dtype=np.int64)
+    return np.fromstring(text, dtype=np.int64, sep=",")  # type: ignore[call-overload, no-any-return]
+
+
+@dataclass
+class FacetColumn:
+    """The rows of one facet sorted by value: ``values[v]`` is held by documents ``pos[offsets[v]:offsets[v+1]]``.
+    ``db_rank[v]`` is the value's place in the database's own ordering (collation) of the facet's values."""
+
+    values: list[str]
+    index: dict[str, int]
+    pos: np.ndarray
+    val: np.ndarray
+    offsets: np.ndarray
+    db_rank: np.ndarray
+
+    def holders(self, value_ids: Sequence[int], n: int) -> Mask:
+        mask = np.zeros(n, dtype=bool)
+        for v in value_ids:
+            mask[self.pos[self.offsets[v]:self.offsets[v + 1]]] = True
+        return mask
+
+    def counts(self, mask: Mask) -> np.ndarray:
+        return np.bincount(self.val[mask[self.pos]], minlength=len(self.values))
+
+
+class Snapshot:
+    """Every indexed document at one index generation, as arrays indexed by position (recid order)."""
+
+    def __init__(self, s: Session, generation: int, docs: sa.Table, facet_rows: sa.Table,
+                 id_list: Callable[[Any], Any]) -> None:
+        """``id_list(column)``: the aggregate giving a group's values comma-separated (group_concat/string_agg)."""
+        self.generation = generation
+        rows = s.execute(select(docs.c.recid, docs.c.concept_recid, docs.c.is_latest, docs.c.year,
+                                docs.c.number_events, docs.c.doi, docs.c.date_published, docs.c.title_sort)
+                         .order_by(docs.c.recid)).all()
+        n = self.n = len(rows)
+        self.recids = np.fromiter((r[0] for r in rows), dtype=np.int64, count=n)
+        self.concepts = np.fromiter((r[1] for r in rows), dtype=np.int64, count=n)
+        self.latest = np.fromiter((bool(r[2]) for r in rows), dtype=bool, count=n)
+        self.year = np.fromiter((np.nan if r[3] is None else r[3] for r in rows), dtype=np.float64, count=n)
+        self.events_known = np.fromiter((r[4] is not None for r in rows), dtype=bool, count=n)
+        self.events = np.fromiter((0 if r[4] is None else r[4] for r in rows), dtype=np.int64, count=n)
+        self.dois: dict[str, list[int]] = {}
+        for i, r in enumerate(rows):
+            if r[5] is not None:
+                self.dois.setdefault(r[5], []).append(i)
+        self.date_published = [r[6] for r in rows]
+        self.title_sort = [r[7] for r in rows]
+        self.has_doi = np.zeros(n, dtype=bool)
+        for positions in self.dois.values():
+            self.has_doi[positions] = True
+        # Sort orders exactly as the database orders them (its collation), as document positions.
+        def ordered(*keys: Any) -> np.ndarray:
+            ids = s.scalars(select(docs.c.recid).order_by(*keys)).all()
+            return self.positions(np.fromiter(ids, dtype=np.int64, count=len(ids)))
+
+        self.order_recent = ordered(docs.c.date_published.desc(), docs.c.recid.desc())
+        self.order_title = ordered(docs.c.title_sort, docs.c.recid)
+        self.rank_recent = np.empty(n, dtype=np.int64)
+        self.rank_recent[self.order_recent] = np.arange(n)
+        self.rank_title = np.empty(n, dtype=np.int64)
+        self.rank_title[self.order_title] = np.arange(n)
+        grouped = s.execute(select(facet_rows.c.facet, facet_rows.c.value,
+                                   id_list(facet_rows.c.recid))
+                            .where(facet_rows.c.facet.in_(FACETS))
+                            .group_by(facet_rows.c.facet, facet_rows.c.value)
+                            .order_by(facet_rows.c.facet, facet_rows.c.value)).all()
+        parts: dict[str, list[tuple[str, np.ndarray]]] = {f: [] for f in FACETS}
+        for facet, value, ids in grouped:
+            parts[facet].append((value, self.positions(parse_ids(ids))))
+        self.facets: dict[str, FacetColumn] = {}
+        for facet, items in parts.items():
+            db_rank = np.arange(len(items), dtype=np.int64)  # the rows came in database order
+            by_value = sorted(range(len(items)), key=lambda i: items[i][0])
+            values = [items[i][0] for i in by_value]
+            pos = [items[i][1] for i in by_value]
+            sizes = np.array([len(p) for p in pos], dtype=np.int64)
+            self.facets[facet] = FacetColumn(
+                values=values, index={v: i for i, v in enumerate(values)},
+                pos=np.concatenate(pos) if pos else np.zeros(0, dtype=np.int64),
+                val=np.repeat(np.arange(len(values), dtype=np.int64), sizes),
+                offsets=np.concatenate([[0], np.cumsum(sizes)]).astype(np.int64),
+                db_rank=db_rank[by_value] if items else db_rank)
+        self.years_by_value = {int(v): i for i, v in enumerate(self.facets["year"].values) if v.isdigit()}
+        self.cache = _Cache(64 * 1024 * 1024)
+
+    def positions(self, ids: np.ndarray) -> np.ndarray:
+        """Positions of the documents among ``ids``; ids not in this snapshot are dropped."""
+        if not len(ids) or not self.n:
+            return np.zeros(0, dtype=np.int64)
+        pos = np.searchsorted(self.recids, ids)
+        pos[pos >= self.n] = 0
+        return pos[self.recids[pos] == ids]
+
+    def mask(self, positions: np.ndarray) -> Mask:
+        out = np.zeros(self.n, dtype=bool)
+        out[positions] = True
+        return out
+
+
+class _Cache:
+    """A least-recently-used cache bounded by the bytes of the numpy arrays it holds."""
+
+    def __init__(self, budget: int) -> None:
+        self.budget = budget
+        self.used = 0
+        self.items: OrderedDict[Hashable, tuple[Any, int]] = OrderedDict()
+        self.lock = threading.Lock()
+
+    def get(self, key: Hashable, make: Callable[[], Any]) -> Any:
+        with self.lock:
+            if key in self.items:
+                self.items.move_to_end(key)
+                return self.items[key][0]
+        value = make()
+        size = sum(a.nbytes for a in (value if isinstance(value, tuple) else (value,)) if hasattr(a, "nbytes"))
+        with self.lock:
+            if key not in self.items:
+                self.items[key] = (value, size)
+                self.used += size
+                while self.used > self.budget and len(self.items) > 1:
+                    _, (_, freed) = self.items.popitem(last=False)
+                    self.used -= freed
+        return value
+
+
+class Evaluator:
+    """Evaluates a query AST over a snapshot with SQL's three-valued logic: each node gives (true, false)
+    masks; a document in neither is NULL (unknown) and, as in SQL, is not selected, even under NOT."""
+
+    def __init__(self, snap: Snapshot, s: Session, backend: Any,
+                 facet_values: Callable[[str, str, list[str]], list[str]]) -> None:
+        self.snap = snap
+        self.s = s
+        self.backend = backend
+        self.facet_values = facet_values
+
+    def selected(self, node: Node) -> Mask:
+        return self.tri(node)[0]
+
+    def tri(self, node: Node) -> tuple[Mask, Mask]:
+        snap = self.snap
+        if isinstance(node, Text):
+            key = self.backend.match_key(node)
+            if key is None:
+                return np.ones(snap.n, dtype=bool), np.zeros(snap.n, dtype=bool)
+            positions = snap.cache.get(("match", key), lambda: snap.positions(self.backend.match_ids(self.s, node)))
+            t = snap.mask(positions)
+            return t, ~t
+        if isinstance(node, And):
+            t, f = self.tri(node.nodes[0])
+            for child in node.nodes[1:]:
+                ct, cf = self.tri(child)
+                t, f = t & ct, f | cf
+            return t, f
+        if isinstance(node, Or):
+            t, f = self.tri(node.nodes[0])
+            for child in node.nodes[1:]:
+                ct, cf = self.tri(child)
+                t, f = t | ct, f & cf
+            return t, f
+        if isinstance(node, Not):
+            t, f = self.tri(node.node)
+            return f, t
+        if isinstance(node, Exact):
+            return self.exact(node)
+        if isinstance(node, Range):
+            return self.range(node)
+        raise Invalid("unsupported query", field="q")
+
+    def exact(self, node: Exact) -> tuple[Mask, Mask]:
+        snap = self.snap
+        if node.field == "doi":
+            from portal.catalog.pids import normalise_doi
+
+            t = snap.mask(np.array(snap.dois.get(normalise_doi(node.value), []), dtype=np.int64))
+            return t, snap.has_doi & ~t
+        if node.field == "recid":
+            if not node.value.isdigit():
+                raise Invalid(f"recid must be a number, got {node.value!r}", field="q")
+            wanted = int(node.value)
+            t = (snap.recids == wanted) | (snap.concepts == wanted)
+            return t, ~t
+        column = snap.facets.get(node.field)
+        if column is None:  # not a facet of the snapshot: no document has it
+            return np.zeros(snap.n, dtype=bool), np.ones(snap.n, dtype=bool)
+        values = snap.cache.get(("values", node.field, node.value),
+                                lambda: self.facet_values(node.field, node.value, column.values))
+        t = column.holders([column.index[v] for v in values], snap.n)
+        return t, ~t
+
+    def range(self, node: Range) -> tuple[Mask, Mask]:
+        snap = self.snap
+        known: Mask
+        if node.field == "recid":
+            column: np.ndarray = snap.recids
+            known = np.ones(snap.n, dtype=bool)
+        elif node.field == "number_events":
+            column, known = snap.events, snap.events_known
+        else:
+            column = snap.year
+            known = ~np.isnan(snap.year)
+        inside = np.ones(snap.n, dtype=bool)
+        with np.errstate(invalid="ignore"):
+            if node.low is not None:
+                inside &= column >= node.low if node.include_low else column > node.low
+            if node.high is not None:
+                inside &= column <= node.high if node.include_high else column < node.high
+        t, f = inside & known, ~inside & known
+        if node.field == "year":  # any data-taking year in range counts, not only the first
+            years = snap.facets["year"]
+            wanted = [i for y, i in snap.years_by_value.items()
+                      if (node.low is None or (y >= node.low if node.include_low else y > node.low))
+                      and (node.high is None or (y <= node.high if node.include_high else y < node.high))]
+            any_year = years.holders(wanted, snap.n)
+            t, f = t | any_year, f & ~any_year
+        return t, f
+
+
+def facet_counts(column: FacetColumn, mask: Mask, *, db_order: bool) -> list[dict[str, Any]]:
+    """The 30 most frequent values among ``mask`` (ties by value: Python's order, or the database's)."""
+    counts = column.counts(mask)
+    present = np.flatnonzero(counts)
+    if db_order:
+        order = np.lexsort((column.db_rank[present], -counts[present]))
+    else:  # values are held sorted by Python's string order
+        order = np.lexsort((present, -counts[present]))
+    top = present[order[:30]]
+    return [{"key": column.values[v], "doc_count": int(counts[v])} for v in top]
+
+
+def top_by_order(order: np.ndarray, mask: Mask, start: int, count: int) -> np.ndarray:
+    """Positions of the selected documents number ``start`` .. ``start + count - 1`` along ``order``."""
+    hits = order[mask[order]]
+    return hits[start:start + count]
+
+
+def top_by_score(score: np.ndarray, mask: Mask, start: int, count: int) -> np.ndarray:
+    """Selected positions ordered by score (high first), then position (= recid) ascending."""
+    selected = np.flatnonzero(mask)
+    need = start + count
+    if len(selected) > need > 0:
+        neg = -score[selected]
+        kth = np.partition(neg, need - 1)[need - 1]
+        selected = selected[neg <= kth]
+    order = np.lexsort((selected, -score[selected]))
+    return selected[order][start:start + count]
+
+
+def combine_filters(filters: Mapping[str, Mask], n: int, skip: str | None = None) -> Mask:
+    out = np.ones(n, dtype=bool)
+    for name, mask in filters.items():
+        if name != skip:
+            out &= mask
+    return out
+
+
+__all__ = ["Evaluator", "Snapshot", "combine_filters", "facet_counts", "parse_ids", "top_by_order",
+           "top_by_score"]
