@@ -4,17 +4,23 @@ VENV ?= .venv
 PYTHON ?= python3
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
+WHEELHOUSE_STAMP := $(VENV)/share/portal/wheelhouse/.fetched
 APT_PACKAGES := xrootd-server xrootd-client chromium postgresql
 
 .PHONY: install system-deps run test test-unit test-functional test-browser lint bench clean
 
-install: $(STAMP) system-deps
+install: $(STAMP) $(WHEELHOUSE_STAMP) system-deps
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install -q --upgrade pip
 	$(BIN)/pip install -q -e '.[dev]'
 	touch $(STAMP)
+
+# Wheels the analysis environments need beyond the portal's own packages, so launches build offline.
+$(WHEELHOUSE_STAMP): $(STAMP) $(wildcard analysis_envs/*/requirements.txt)
+	$(BIN)/portal env prefetch
+	touch $@
 
 # System packages (XRootD server and client, Chromium for browser tests, PostgreSQL for the contract tests).
 system-deps:

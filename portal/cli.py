@@ -162,6 +162,46 @@ def education_load() -> None:
     svc.close()
 
 
+@main.group("env")
+def env_group() -> None:
+    """Analysis environments (analysis_envs/, repo2docker specifications)."""
+
+
+@env_group.command("build")
+@click.argument("name_or_path")
+def env_build(name_or_path: str) -> None:
+    """Build (or find in the cache) an environment: an analysis_envs/ name or a directory with repo2docker files."""
+    from portal.environments.builders import BuildFailed, BuiltEnvironment
+    from portal.launch.sources import local_env
+    from portal.services import BUILDERS
+
+    settings = load_settings()
+    path = Path(name_or_path)
+    try:
+        repo = path if path.is_dir() else local_env(name_or_path.removeprefix("analysis_envs/")).repo_dir
+        builder = BUILDERS[settings.launch_builder](Path(settings.var_dir) / "environments" / "builds")
+        for item in builder.build(repo):
+            if isinstance(item, BuiltEnvironment):
+                click.echo(f"built {item.key} ({item.builder}) at {item.path}")
+            else:
+                click.echo(f"[{item.phase}] {item.message}")
+    except (PortalError, BuildFailed) as err:
+        _fail(err)
+
+
+@env_group.command("prefetch")
+def env_prefetch() -> None:
+    """Download what analysis_envs/ needs beyond the portal's own packages, so builds run offline."""
+    from portal.environments.wheelhouse import DEFAULT_WHEELHOUSE, prefetch
+    from portal.launch.sources import ANALYSIS_ENVS
+
+    try:
+        fetched = prefetch(ANALYSIS_ENVS)
+    except PortalError as err:
+        _fail(err)
+    click.echo(f"wheelhouse {DEFAULT_WHEELHOUSE}: " + (", ".join(fetched) if fetched else "nothing to fetch"))
+
+
 @main.group()
 def search() -> None:
     """The search index."""

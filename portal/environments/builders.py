@@ -15,6 +15,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 from portal.environments.spec import EnvironmentSpec, read_spec, render_dockerfile
+from portal.environments.wheelhouse import DEFAULT_WHEELHOUSE
 
 # BinderHub's phase names, so Binder clients read our event stream unchanged.
 PHASES = ("waiting", "fetching", "building", "built", "launching", "ready", "failed")
@@ -116,7 +117,11 @@ class VenvBuilder(Builder):
     """
 
     name = "venv"
-    version = "1"
+    version = "2"  # 2: the base Jupyter config and data (server extensions, JupyterLab's assets) are linked
+
+    def __init__(self, cache_dir: Path, wheelhouse: Path = DEFAULT_WHEELHOUSE) -> None:
+        super().__init__(cache_dir)
+        self.wheelhouse = Path(wheelhouse)
 
     def unsupported(self, spec: EnvironmentSpec) -> list[str]:
         problems = []
@@ -147,6 +152,13 @@ class VenvBuilder(Builder):
             [str(venv / "bin" / "python"), "-c", "import sysconfig; print(sysconfig.get_paths()['purelib'])"],
             text=True).strip())
         (site / "_portal_base.pth").write_text(sysconfig.get_paths()["purelib"] + "\n")
+        # Jupyter finds server extensions (JupyterLab, terminals) and JupyterLab's assets under sys.prefix, which
+        # is now the venv's: without these links the session would serve no /lab.
+        for sub in ("etc/jupyter", "share/jupyter"):
+            base = Path(sys.prefix) / sub
+            if base.is_dir() and not (venv / sub).exists():
+                (venv / sub).parent.mkdir(parents=True, exist_ok=True)
+                (venv / sub).symlink_to(base, target_is_directory=True)
         yield BuildEvent("building", "venv created; base Jupyter stack linked")
         requirements = _requirements(spec)
         if requirements:
@@ -154,8 +166,13 @@ class VenvBuilder(Builder):
             req_file.write_text("\n".join(requirements) + "\n")
             yield BuildEvent("building", f"pip install {len(requirements)} requirement(s)")
             # The base interpreter's pip installs into the new venv's prefix (it has no pip of its own).
-            out = self._run([str(venv / "bin" / "python"), "-m", "pip", "install", "--disable-pip-version-check",
-                             "-r", str(req_file)], "pip install")
+            pip = [str(venv / "bin" / "python"), "-m", "pip", "install", "--disable-pip-version-check",
+                   "-r", str(req_file)]
+            try:  # offline first: the portal's packages plus the wheelhouse usually hold everything
+                out = self._run([*pip, "--no-index", "--find-links", str(self.wheelhouse)], "pip install")
+            except BuildFailed:
+                yield BuildEvent("building", "not everything is in the local wheelhouse; using the package index")
+                out = self._run([*pip, "--find-links", str(self.wheelhouse)], "pip install")
             for line in out.splitlines()[-20:]:
                 yield BuildEvent("building", line)
 

@@ -249,6 +249,8 @@ def test_lesson_opens_on_the_hub_and_its_first_cells_run(hub: Hub, settings_dict
         assert phases[0] == "waiting" and phases[-2:] == ["launching", "ready"], events
         assert str(events[-1]["url"]).endswith("/lab/tree/notebook.ipynb")
         server_url = str(events[-1]["server_url"])
+        lab = requests.get(str(events[-1]["url"]), headers={"Authorization": f"token {hub.token}"}, timeout=30)
+        assert lab.status_code == 200 and "JupyterLab" in lab.text  # the session serves JupyterLab itself
 
         # The session holds the lesson's notebook and worksheet; its data are links to the portal's files.
         workdir = tmp_path / "var" / "environments" / "sessions" / "demo" / server_url.rstrip("/").split("/")[-1]

@@ -1,0 +1,75 @@
+"""Launch latency: launch request -> ready notebook server on a real JupyterHub, uncached vs cached builds.
+
+Each launch = build (or cache hit) of analysis_envs/education with the VenvBuilder + a named JupyterHub server
+started until the Hub reports it ready and its JupyterLab page is served. Uncached launches key each build
+differently (a distinct source commit), so every one really builds a venv.
+Comparator: mybinder.org's "under 30 s for a cached image".
+Run: `tests/run-isolated .venv/bin/python -m benchmarks.launch_latency` (BENCH_LAUNCHES, default 10).
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import statistics
+import tempfile
+import time
+from pathlib import Path
+
+import requests
+
+from portal.environments.builders import VenvBuilder, build_to_end
+from portal.launch.hub import Hub
+from portal.launch.service import LaunchService
+from portal.launch.sources import local_env
+
+MYBINDER_CACHED_S = 30.0
+TARGET_CACHED_P50_S = 5.0
+
+
+def _stop(hub: Hub, user: str, name: str) -> None:
+    requests.delete(f"{hub.api}/users/{user}/servers/{name}", headers=hub.headers, timeout=30)
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        servers = requests.get(f"{hub.api}/users/{user}", headers=hub.headers, timeout=30).json()["servers"]
+        if name not in servers:
+            return
+        time.sleep(0.1)
+
+
+def _launch(hub: Hub, service: LaunchService, builder: VenvBuilder, commit: str, recid: int) -> float:
+    started = time.perf_counter()
+    built = build_to_end(builder, local_env("education").repo_dir, source_commit=commit)
+    events = list(service.launch(built, user="bench", recid=recid, files=[]))
+    assert events[-1].phase == "ready", events
+    lab = requests.get(str(events[-1].data["server_url"]) + "lab", headers=hub.headers, timeout=30)
+    elapsed = time.perf_counter() - started  # until JupyterLab's page is served, as a user would wait
+    assert lab.status_code == 200 and "JupyterLab" in lab.text, lab.status_code
+    _stop(hub, "bench", str(events[0].data["server"]))
+    return elapsed
+
+
+def main() -> None:
+    n = int(os.environ.get("BENCH_LAUNCHES", "10"))
+    work = Path(tempfile.mkdtemp(prefix="bench-launch-"))
+    hub = Hub(work / "hub").start()
+    try:
+        builder = VenvBuilder(work / "builds")
+        service = LaunchService(hub.url, hub.token, work / "sessions")
+        uncached = [_launch(hub, service, builder, f"uncached-{i}", 1000 + i) for i in range(n)]
+        build_to_end(builder, local_env("education").repo_dir, source_commit="cached")  # warm the cache
+        cached = [_launch(hub, service, builder, "cached", 2000 + i) for i in range(n)]
+    finally:
+        hub.stop()
+        shutil.rmtree(work, ignore_errors=True)
+    p50_u, p50_c = statistics.median(uncached), statistics.median(cached)
+    print(f"launch request -> ready server, {n} launches each (VenvBuilder + SimpleLocalProcessSpawner)")
+    print(f"  uncached build: p50 {p50_u:.2f} s  max {max(uncached):.2f} s")
+    print(f"  cached build:   p50 {p50_c:.2f} s  max {max(cached):.2f} s  (target p50 <= {TARGET_CACHED_P50_S} s: "
+          f"{'met' if p50_c <= TARGET_CACHED_P50_S else 'NOT met'})")
+    print(f"  uncached/cached p50 ratio: {p50_u / p50_c:.2f}x")
+    print(f"  vs mybinder.org cached (<{MYBINDER_CACHED_S:.0f} s): {MYBINDER_CACHED_S / p50_c:.1f}x faster")
+
+
+if __name__ == "__main__":
+    main()

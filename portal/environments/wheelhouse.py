@@ -1,0 +1,55 @@
+"""A local wheelhouse so the venv builder builds offline: the pinned requirements of `analysis_envs/` that the
+portal's own environment does not already satisfy are downloaded once, at install time (`portal env prefetch`,
+run by `make install`), and builds install them from here without reaching a package index."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from collections.abc import Iterable
+from importlib import metadata
+from pathlib import Path
+
+from packaging.requirements import InvalidRequirement, Requirement
+
+from portal.errors import Invalid
+
+DEFAULT_WHEELHOUSE = Path(sys.prefix) / "share" / "portal" / "wheelhouse"
+
+
+def requirement_lines(path: Path) -> list[str]:
+    return [line.strip() for line in path.read_text(encoding="utf-8").splitlines()
+            if line.strip() and not line.strip().startswith("#")]
+
+
+def unsatisfied(lines: Iterable[str]) -> list[str]:
+    """The requirements the running environment does not satisfy (missing, or another version)."""
+    out = []
+    for line in lines:
+        try:
+            req = Requirement(line)
+        except InvalidRequirement as exc:
+            raise Invalid(f"bad requirement {line!r}: {exc}", field="requirements.txt") from None
+        try:
+            have = metadata.version(req.name)
+        except metadata.PackageNotFoundError:
+            out.append(line)
+            continue
+        if req.specifier and not req.specifier.contains(have, prereleases=True):
+            out.append(line)
+    return out
+
+
+def prefetch(envs_root: Path, wheelhouse: Path = DEFAULT_WHEELHOUSE) -> list[str]:
+    """Download what the environments under ``envs_root`` need beyond the portal's packages; returns it."""
+    wanted: list[str] = []
+    for req_file in sorted(envs_root.glob("*/requirements.txt")):
+        wanted += [line for line in unsatisfied(requirement_lines(req_file)) if line not in wanted]
+    if wanted:
+        wheelhouse.mkdir(parents=True, exist_ok=True)
+        proc = subprocess.run([sys.executable, "-m", "pip", "download", "--disable-pip-version-check", "-q",
+                               "-d", str(wheelhouse), *wanted], capture_output=True, text=True)
+        if proc.returncode != 0:
+            raise Invalid(f"pip download failed for {', '.join(wanted)}: {proc.stderr.strip()[-500:]}",
+                          field="requirements.txt")
+    return wanted
