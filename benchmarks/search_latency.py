@@ -5,6 +5,8 @@ Queries: 200 fixed queries (words, phrases, fields, ranges, negation), each run 
 filters, through `SearchService.search` (ranked hits + 11 facet aggregations). Comparator: the same
 free-text queries as a naive `LIKE '%word%'` scan over titles and abstracts (no index, no ranking, no facets).
 Targets on this machine: search p95 ≤ 50 ms; record page p95 ≤ 30 ms.
+The search keeps full-text match sets and scores per index generation: the first pass ("cold") pays for each
+word's first FTS query, the "repeat" pass shows the same 200 queries again.
 Env: BENCH_RECORDS (default 100000), BENCH_DB=sqlite|postgresql|both (default both).
 """
 
@@ -119,8 +121,10 @@ def build(url: str | None, tmp: Path) -> object:
                     for m in mds
                 ],
             )
+    t1 = time.perf_counter()
     indexed = svc.search.reindex()
-    print(f"  built {N:,} records and indexed {indexed:,} in {time.perf_counter() - t0:.0f} s")
+    t2 = time.perf_counter()
+    print(f"  built {N:,} records in {t1 - t0:.0f} s and indexed {indexed:,} in {t2 - t1:.0f} s")
     return app
 
 
@@ -158,8 +162,9 @@ def run(url: str | None, label: str) -> None:
         qs = queries(random.Random(11))
         rows = []
         for name, filters in (
-            ("search, no facets", {}),
+            ("search, no facets (cold)", {}),
             ("search + facets", {"experiment": ["CMS", "ATLAS"], "type": ["Dataset"]}),
+            ("search, no facets (repeat)", {}),
         ):
             for q in qs[:5]:
                 svc.search.search(SearchRequest(q=q, filters=filters, size=20))  # warm caches

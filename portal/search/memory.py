@@ -44,7 +44,6 @@ class FacetColumn:
     values: list[str]
     index: dict[str, int]
     pos: np.ndarray
-    val: np.ndarray
     offsets: np.ndarray
     db_rank: np.ndarray
 
@@ -55,7 +54,10 @@ class FacetColumn:
         return mask
 
     def counts(self, mask: Mask) -> np.ndarray:
-        return np.bincount(self.val[mask[self.pos]], minlength=len(self.values))
+        """Documents of ``mask`` holding each value (every value has at least one row: no empty segments)."""
+        if not len(self.values):
+            return np.zeros(0, dtype=np.int64)
+        return np.add.reduceat(mask[self.pos], self.offsets[:-1], dtype=np.int64)  # type: ignore[no-any-return]
 
 
 class Snapshot:
@@ -102,18 +104,19 @@ class Snapshot:
                             .order_by(facet_rows.c.facet, facet_rows.c.value)).all()
         parts: dict[str, list[tuple[str, np.ndarray]]] = {f: [] for f in FACETS}
         for facet, value, ids in grouped:
-            parts[facet].append((value, self.positions(parse_ids(ids))))
+            positions = self.positions(parse_ids(ids))
+            if len(positions):  # (rows of documents written after the documents were read are left out)
+                parts[facet].append((value, positions))
         self.facets: dict[str, FacetColumn] = {}
         for facet, items in parts.items():
             db_rank = np.arange(len(items), dtype=np.int64)  # the rows came in database order
             by_value = sorted(range(len(items)), key=lambda i: items[i][0])
             values = [items[i][0] for i in by_value]
-            pos = [items[i][1] for i in by_value]
+            pos = [np.sort(items[i][1]).astype(np.int32) for i in by_value]
             sizes = np.array([len(p) for p in pos], dtype=np.int64)
             self.facets[facet] = FacetColumn(
                 values=values, index={v: i for i, v in enumerate(values)},
-                pos=np.concatenate(pos) if pos else np.zeros(0, dtype=np.int64),
-                val=np.repeat(np.arange(len(values), dtype=np.int64), sizes),
+                pos=np.concatenate(pos) if pos else np.zeros(0, dtype=np.int32),
                 offsets=np.concatenate([[0], np.cumsum(sizes)]).astype(np.int64),
                 db_rank=db_rank[by_value] if items else db_rank)
         self.years_by_value = {int(v): i for i, v in enumerate(self.facets["year"].values) if v.isdigit()}
