@@ -86,13 +86,15 @@ def build_services(settings: Settings, *, migrate: bool = True) -> Services:
     exports = ExportService(catalog, settings.base_url)
     oai = OAIProvider(catalog, exports, base_url=settings.base_url, repository_name=settings.site_name,
                       admin_email=settings.admin_email, page_size=settings.oai_page_size)
+    launches = build_launches(settings, db, catalog, storage)
+    catalog.observers.append(launches.pin_published)
     return Services(settings=settings, db=db, pids=pids, catalog=catalog, stats=stats, storage=storage, files=files,
                     previewer=Previewer(files), exports=exports, oai=oai, search=search,
                     analyses=JobService(db, catalog, executor=settings.processing_executor,
                                         scheduler=settings.processing_scheduler, workers=settings.processing_workers,
                                         chunk_events=settings.processing_chunk_events,
                                         first_recid=settings.first_recid),
-                    launches=build_launches(settings, db, catalog, storage))
+                    launches=launches)
 
 
 def build_launches(settings: Settings, db: Database, catalog: CatalogService, storage: Storage) -> LaunchManager:

@@ -141,10 +141,13 @@ class EnvironmentBuild(Base):
 
 
 class EnvironmentPin(Base):
-    """The build key a record version was first launched with; later launches of that version reuse it."""
+    """The build key of a record version: pinned at publication (or first launch); its launches reuse it."""
 
     __tablename__ = "environment_pins"
 
     recid: Mapped[int] = mapped_column(Integer, primary_key=True)
     key: Mapped[str] = mapped_column(String(64))
+    # The spec files the key was computed from (migration 0014), pinned when the version was published, so the
+    # environment can be rebuilt as it was after analysis_envs/ moved on; None for pins made at a first launch.
+    spec: Mapped[dict[str, Any] | None] = mapped_column(JSONType, nullable=True)
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import base64
 import contextlib
 import hashlib
 from dataclasses import dataclass, field
@@ -76,3 +77,19 @@ def render_dockerfile(repo_dir: Path) -> str:
     bp = detect_buildpack(repo_dir)
     with contextlib.chdir(repo_dir):  # render() reads the spec files relative to the current directory
         return str(bp.render({"NB_USER": "jovyan", "NB_UID": "1000"}))
+
+
+def snapshot(spec: EnvironmentSpec) -> dict[str, object]:
+    """The spec files as JSON, so a record version can be rebuilt with the environment it was published with."""
+    return {"buildpack": spec.buildpack, "spec_hash": spec.content_hash(),
+            "files": {name: base64.b64encode(body).decode() for name, body in sorted(spec.files.items())}}
+
+
+def materialise(snap: dict[str, Any], repo_dir: Path) -> Path:
+    """Writes a :func:`snapshot` back as a repository directory that reads as the same spec."""
+    repo_dir.mkdir(parents=True, exist_ok=True)
+    for name, body in dict(snap.get("files") or {}).items():
+        if "/" in name or name.startswith("."):
+            raise Invalid(f"bad spec file name {name!r} in a pinned environment", field="environment")
+        (repo_dir / name).write_bytes(base64.b64decode(body))
+    return repo_dir

@@ -7,17 +7,20 @@ import re
 import threading
 import time
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from sqlalchemy.orm import Session
+
 from portal.catalog.service import CatalogService
 from portal.db.engine import Database
-from portal.db.models import EnvironmentBuild, EnvironmentPin
+from portal.db.models import EnvironmentBuild, EnvironmentPin, Record
 from portal.education.lessons import Lesson, find_lesson
 from portal.education.workspace import Prepare, check_lesson_data, lesson_workspace
 from portal.environments.builders import Builder, BuildEvent, BuildFailed, BuiltEnvironment
+from portal.environments.spec import materialise, read_spec, snapshot
 from portal.errors import Invalid, NotFound, PortalError, Unavailable
 from portal.launch.service import LaunchFailed, LaunchService
 from portal.launch.sources import ANALYSIS_ENVS, Source, git_checkout, local_env
@@ -89,23 +92,50 @@ class LaunchManager:
                           "requires); launch an environment by name instead", field="recid")
         return name, [self._file_ref(row) for row in view.files]
 
-    def environment_name(self, metadata: dict[str, Any]) -> str | None:
-        """The analysis_envs/ name a record launches (itself or through a record it requires), if any."""
+    def environment_name(self, metadata: dict[str, Any],
+                         lookup: Callable[[int], dict[str, Any] | None] | None = None) -> str | None:
+        """The analysis_envs/ name a record launches (itself or through a record it requires), if any;
+        ``lookup`` gives another record's metadata (default: the published catalogue)."""
         lesson = metadata.get("lesson")
         if isinstance(lesson, dict) and lesson.get("environment"):
             return str(lesson["environment"])
+        lookup = lookup or self._published_metadata
         candidates = [metadata]
         for rel in metadata.get("relations") or []:
             if rel.get("type") == "requires" and str(rel.get("recid", "")).isdigit():
-                try:
-                    candidates.append(self.catalog.get(int(rel["recid"])).metadata)
-                except NotFound:
-                    continue
+                found = lookup(int(rel["recid"]))
+                if found is not None:
+                    candidates.append(found)
         for candidate in candidates:
             found = ENV_REF.search(json.dumps(candidate))
             if found and (self.envs_root / found.group(1)).is_dir():
                 return found.group(1)
         return None
+
+    def _published_metadata(self, recid: int) -> dict[str, Any] | None:
+        try:
+            return self.catalog.get(recid).metadata
+        except NotFound:
+            return None
+
+    def pin_published(self, s: Session, rec: Record) -> None:
+        """Catalogue observer: a version published while naming an environment is pinned to that environment's
+        spec as it is now, so it keeps launching it after analysis_envs/ changes."""
+        if rec.status != "published" or s.get(EnvironmentPin, rec.recid) is not None:
+            return
+
+        def lookup(recid: int) -> dict[str, Any] | None:  # in this transaction: a load may add both at once
+            other = s.get(Record, recid)
+            return other.data if other is not None else None
+
+        name = self.environment_name(rec.data, lookup)
+        if name is None:
+            return
+        try:
+            spec = read_spec(local_env(name, self.envs_root).repo_dir)
+        except PortalError:  # an environment missing here must not undo the publication; the first launch pins
+            return
+        s.add(EnvironmentPin(recid=rec.recid, key=self.builder.key(spec), spec=snapshot(spec)))
 
     def _lesson_files(self, lesson: Lesson) -> list[dict[str, Any]]:
         files: list[dict[str, Any]] = []
@@ -216,13 +246,19 @@ class LaunchManager:
             job.emit(BuildEvent("failed", f"unexpected error: {exc!r}; see the portal log and try again"))
 
     def _build(self, job: LaunchJob, source: Source, recid: int | None) -> BuiltEnvironment:
-        pinned = self._pinned(recid)
+        pinned, pinned_spec = self._pinned(recid)
         if pinned is not None:
             hit = self.builder.cached(pinned)
             if hit is not None:
                 job.emit(BuildEvent("built", f"record {recid} is pinned to build {pinned}; reusing it",
                                     {"key": pinned, "cached": True}))
                 return hit
+            if pinned_spec is not None:
+                job.emit(BuildEvent("building", f"record {recid} was published with environment spec "
+                                                f"{str(pinned_spec.get('spec_hash', ''))[:12]}; building that spec",
+                                    {"key": pinned}))
+                source = Source(repo_dir=materialise(pinned_spec, self.work_dir / "pinned" / pinned), commit="",
+                                label=f"{source.label} as published with record {recid}")
         for item in self.builder.build(source.repo_dir, source_commit=source.commit):
             if isinstance(item, BuiltEnvironment):
                 self._remember(item, source, recid)
@@ -230,12 +266,12 @@ class LaunchManager:
             job.emit(item)
         raise BuildFailed("the builder ended without a result")
 
-    def _pinned(self, recid: int | None) -> str | None:
+    def _pinned(self, recid: int | None) -> tuple[str | None, dict[str, Any] | None]:
         if recid is None:
-            return None
+            return None, None
         with self.db.reader() as s:
             pin = s.get(EnvironmentPin, recid)
-            return pin.key if pin else None
+            return (pin.key, pin.spec) if pin else (None, None)
 
     def _remember(self, built: BuiltEnvironment, source: Source, recid: int | None) -> None:
         with self.db.transaction() as s:
@@ -243,8 +279,12 @@ class LaunchManager:
                 s.add(EnvironmentBuild(key=built.key, builder=built.builder, source=source.label,
                                        source_commit=source.commit, spec_hash=str(built.record.get("spec_hash")),
                                        record=built.record))
-            if recid is not None and s.get(EnvironmentPin, recid) is None:
+            pin = s.get(EnvironmentPin, recid) if recid is not None else None
+            if recid is not None and pin is None:
                 s.add(EnvironmentPin(recid=recid, key=built.key))
+            elif pin is not None and pin.key != built.key and pin.spec is not None \
+                    and built.record.get("spec_hash") == pin.spec.get("spec_hash"):
+                pin.key = built.key  # the same spec under another builder (or builder version)
 
     def builds(self) -> list[dict[str, Any]]:
         with self.db.reader() as s:

@@ -269,3 +269,40 @@ def test_lesson_opens_on_the_hub_and_its_first_cells_run(hub: Hub, settings_dict
 
         missing = requests.get(f"{base}/launch/lesson/no-such-lesson", timeout=30)
         assert missing.status_code == 404 and "no-such-lesson" in missing.text
+
+
+def test_published_version_keeps_the_environment_it_was_published_with(settings_dict: dict[str, object],
+                                                                        tmp_path: Path) -> None:
+    from portal.db.models import EnvironmentPin
+    from portal.launch.manager import LaunchJob
+    from portal.launch.sources import local_env as find_env
+
+    envs = tmp_path / "envs"
+    (envs / "course").mkdir(parents=True)
+    (envs / "course" / "requirements.txt").write_text("pandas==3.1.1\n")
+    app = create_app(settings_dict)
+    svc = app.extensions["portal"]
+    manager = svc.launches
+    manager.envs_root = envs
+    load_file(svc, write_records(tmp_path / "v1.json", [
+        dataset(90200, title="Course analysis v1", system_details={"description": "analysis_envs/course"})]))
+    (envs / "course" / "requirements.txt").write_text("pandas==3.1.1\nmatplotlib==3.11.2\n")  # the env moves on
+    load_file(svc, write_records(tmp_path / "v2.json", [
+        dataset(90201, title="Course analysis v2", system_details={"description": "analysis_envs/course"})]))
+    with svc.db.reader() as s:
+        old, new = s.get(EnvironmentPin, 90200), s.get(EnvironmentPin, 90201)
+        assert old is not None and new is not None and old.key != new.key  # pinned at publication
+        old_key = old.key
+
+    def launch_build(recid: int) -> BuiltEnvironment:
+        return manager._build(LaunchJob(id="t", label="t"), find_env("course", envs), recid)
+
+    built_old = launch_build(90200)
+    assert built_old.key == old_key
+    assert _requirements_of(built_old) == ["pandas==3.1.1"]  # the spec as it was when v1 was published
+    assert _requirements_of(launch_build(90201)) == ["pandas==3.1.1", "matplotlib==3.11.2"]
+    assert launch_build(90200).path == built_old.path  # and it is cached from now on
+
+
+def _requirements_of(built: BuiltEnvironment) -> list[str]:
+    return (built.path / "portal-requirements.txt").read_text().split()
