@@ -6,7 +6,7 @@ import json
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from portal.catalog.service import CatalogService
+from portal.catalog.service import CatalogService, RecordView
 from portal.errors import NotFound
 from portal.exports import bibtex, csl, datacite, dublincore, jsonld
 from portal.exports.common import ExportRecord, related_identifiers
@@ -40,13 +40,21 @@ NEGOTIABLE = {f.mimetype.split(";")[0]: f for f in FORMATS.values() if not f.mim
 NEGOTIABLE["application/x-bibtex"] = FORMATS["bibtex"]
 
 
+def export_format(name: str) -> Format:
+    fmt = FORMATS.get(name)
+    if fmt is None:
+        raise NotFound(f"no export format {name!r}; choose one of {', '.join(FORMATS)}", field="format")
+    return fmt
+
+
 class ExportService:
     def __init__(self, catalog: CatalogService, base_url: str) -> None:
         self.catalog = catalog
         self.base_url = base_url
 
-    def record(self, recid: int) -> ExportRecord:
-        view = self.catalog.get(recid)
+    def record(self, recid: int, view: RecordView | None = None) -> ExportRecord:
+        """The export view of ``recid``; pass its catalogue ``view`` when it is at hand, to read it only once."""
+        view = view if view is not None and view.recid == recid else self.catalog.get(recid)
         targets = [int(r["recid"]) for r in view.metadata.get("relations") or [] if r.get("recid")]
         dois = self.catalog.dois_for(targets)
         return ExportRecord(view=view, base_url=self.base_url,
@@ -54,10 +62,14 @@ class ExportService:
 
     def render(self, recid: int, name: str) -> tuple[str, str]:
         """(body, mimetype) of record ``recid`` in format ``name``."""
-        fmt = FORMATS.get(name)
-        if fmt is None:
-            raise NotFound(f"no export format {name!r}; choose one of {', '.join(FORMATS)}", field="format")
+        fmt = export_format(name)
         return fmt.render(self.record(recid)), fmt.mimetype
+
+    @staticmethod
+    def render_record(record: ExportRecord, name: str) -> tuple[str, str]:
+        """(body, mimetype) of an export view already built (a page rendering several formats builds it once)."""
+        fmt = export_format(name)
+        return fmt.render(record), fmt.mimetype
 
     def concept_datacite(self, recid: int) -> dict[str, object]:
         """DataCite JSON of the concept DOI of ``recid``: HasVersion for every published version."""

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from flask import Blueprint, Response, request, url_for
+from flask import Blueprint, Response, g, request, url_for
 
 from portal.exports.service import FORMATS, NEGOTIABLE
 from portal.web import services
@@ -45,7 +45,9 @@ def _signposting(response: Response) -> Response:
     recid = (request.view_args or {}).get("recid")
     if recid is None:
         return response
-    rec = services().exports.record(int(recid))
+    rec = g.get("export_record")  # the record page built it already
+    if rec is None or rec.view.recid != int(recid):
+        rec = services().exports.record(int(recid))
     links = []
     if rec.doi:
         links.append(f'<https://doi.org/{rec.doi}>; rel="cite-as"')

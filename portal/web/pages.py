@@ -6,7 +6,7 @@ import json
 from typing import Any
 from urllib.parse import urlencode
 
-from flask import Blueprint, Response, redirect, render_template, request, url_for
+from flask import Blueprint, Response, g, redirect, render_template, request, url_for
 from markupsafe import Markup
 
 from portal.catalog.markdown import render_markdown
@@ -22,6 +22,7 @@ FACET_LABELS = {"type": "Type", "subtype": "Subtype", "experiment": "Experiment"
                 "category": "Category", "keywords": "Keywords", "events": "Number of events",
                 "availability": "Availability"}
 LARGE_DOWNLOAD = 1_000_000_000
+FILE_PAGE = 50  # rows of the record page's file box; the next ones are a link (or the file API) away
 
 
 @bp.app_template_filter("markdown")
@@ -122,15 +123,37 @@ def record(recid: int) -> Any:
         kinds = [r["type"] for r in other_view.metadata.get("relations") or []
                  if str(r.get("recid")) in (str(view.recid), str(view.concept_recid))]
         incoming.append({"recid": other, "title": other_view.metadata["title"], "types": kinds})
-    export = svc.exports.record(target)
-    jsonld = json.dumps(json.loads(svc.exports.render(target, "json-ld")[0])).replace("</", "<\\/")
-    citations = {name: svc.exports.render(target, name)[0] for name in ("apa", "harvard", "chicago", "bibtex")}
+    export = g.export_record = svc.exports.record(target, view=view)  # also read by the Signposting headers
+    render = svc.exports.render_record
+    jsonld = json.dumps(json.loads(render(export, "json-ld")[0])).replace("</", "<\\/")
+    citations = {name: render(export, name)[0] for name in ("apa", "harvard", "chicago", "bibtex")}
     base = svc.settings.base_url.rstrip("/")
+    filebox = _file_box(target)
     launch_env = (svc.launches.environment_name(view.metadata)
                   if svc.launches is not None and svc.settings.launch_enabled else None)
     return render_template("record.html", r=view, md=view.metadata, versions=versions, sections=SECTIONS,
                            outgoing=outgoing, incoming=incoming, jsonld=Markup(jsonld), citations=citations,
-                           export=export, large=LARGE_DOWNLOAD, base=base, launch_env=launch_env)
+                           export=export, large=LARGE_DOWNLOAD, base=base, launch_env=launch_env, filebox=filebox)
+
+
+def _file_box(recid: int) -> dict[str, Any]:
+    """One page of the record's direct files, filtered by a glob (`files_q`), after a cursor (`files_after`):
+    server-side, so the box works without JavaScript and stays fast whatever the number of files."""
+    pattern = request.args.get("files_q", "").strip()
+    after = request.args.get("files_after", "")
+    if after and not after.isdigit():
+        raise Invalid("files_after must be a file position, as given by a 'Next files' link", field="files_after")
+    glob = pattern if not pattern or any(c in pattern for c in "*?") else f"*{pattern}*"  # a word: contains
+    items, next_after = services().catalog.find_files(recid, pattern=glob or None, after=int(after or -1),
+                                                      size=FILE_PAGE)
+    files = [f for f in items if f.get("type") not in ("index.json", "index.txt")]
+
+    def link(**args: Any) -> str:
+        return url_for("pages.record", recid=recid, **{k: v for k, v in args.items() if v}) + "#files-h"
+
+    return {"files": files, "q": pattern, "paged": bool(after),
+            "next": link(files_q=pattern, files_after=next_after) if next_after is not None else None,
+            "first": link(files_q=pattern) if after else None}
 
 
 @bp.get("/doi/<path:doi>")

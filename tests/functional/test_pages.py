@@ -134,3 +134,34 @@ def test_friendly_500_page_and_problem_json(settings_dict):
     api = client.get("/api/crash")
     assert api.status_code == 500 and api.headers["Content-Type"] == "application/problem+json"
     assert api.get_json()["title"] == "Internal error"
+
+
+def test_file_box_pages_and_filters_on_the_server(settings_dict, tmp_path):
+    app = create_app(settings_dict)
+    files = [{"key": f"Run2012{'BC'[i % 2]}_{i:03d}.root", "size": 1000 + i, "checksum": f"adler32:{i:08x}",
+              "uri": f"root://eospublic.example.org//eos/opendata/cms/Run2012{'BC'[i % 2]}_{i:03d}.root"}
+             for i in range(120)]
+    load_file(services_of(app), write_records(tmp_path / "many.json", [
+        {"recid": 7100, "title": "Many files", "type": {"primary": "Dataset"}, "date_published": "2024-01-01",
+         "files": files}]))
+    client = app.test_client()
+
+    def keys(html: str) -> list[str]:
+        return re.findall(r'<tr data-key="([^"]+)"', html)
+
+    first = _text(client.get("/record/7100"))
+    assert keys(first) == [f["key"] for f in files[:50]]
+    next_link = re.search(r'<a rel="next" href="([^"]+)"', first).group(1).replace("&amp;", "&")
+    second = _text(client.get(next_link))
+    assert keys(second) == [f["key"] for f in files[50:100]] and "First files" in second
+    third = _text(client.get(re.search(r'<a rel="next" href="([^"]+)"', second).group(1).replace("&amp;", "&")))
+    assert keys(third) == [f["key"] for f in files[100:]] and 'rel="next"' not in third
+
+    glob = _text(client.get("/record/7100?files_q=Run2012C_*"))  # a glob, applied over all 120 files
+    assert keys(glob) == [f["key"] for f in files if f["key"].startswith("Run2012C_")][:50]
+    word = _text(client.get("/record/7100?files_q=_11"))  # a plain word matches anywhere in the name
+    assert keys(word) == [f"Run2012{'BC'[i % 2]}_{i:03d}.root" for i in range(110, 120)]
+    none = _text(client.get("/record/7100?files_q=nothing-like-this"))
+    assert keys(none) == [] and "No file matches" in none
+    bad = client.get("/record/7100?files_after=abc")
+    assert bad.status_code == 400 and "files_after" in _text(bad)

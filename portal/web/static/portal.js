@@ -47,8 +47,11 @@
   });
   document.addEventListener("input", function (event) {
     if (event.target.matches("[data-file-filter]")) {
-      var needle = event.target.value.toLowerCase();
-      document.querySelectorAll("[data-filebox] tbody tr").forEach(function (row) { row.hidden = row.dataset.key.toLowerCase().indexOf(needle) < 0; });
+      // The same glob the server applies on submit (`*`, `?`; plain words match anywhere), on the rows shown.
+      var value = event.target.value.trim().toLowerCase();
+      var source = value.replace(/[.+^${}()|[\]\\]/g, "\\$&").replace(/\*/g, ".*").replace(/\?/g, ".");
+      var pattern = new RegExp(/[*?]/.test(value) ? "^" + source + "$" : source);
+      document.querySelectorAll("[data-filebox] tbody tr").forEach(function (row) { row.hidden = !pattern.test(row.dataset.key.toLowerCase()); });
     }
   });
 })();
