@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import os
+import threading
+from collections import OrderedDict
 from collections.abc import Sequence
 from typing import Any
 
@@ -46,11 +49,38 @@ def _open_binary(uri: str) -> Any:
     return open(local_path(uri), "rb")
 
 
+_OPEN = threading.local()
+OPEN_FILES_PER_THREAD = 4
+
+
 def _root_tree(uri: str) -> Any:
+    """The file's Events tree, kept open for this thread's next chunks of the same file (a small LRU): opening
+    costs a header and a streamer read, and over root:// a login and round trips, for every chunk otherwise."""
     import uproot
     path = uri if uri.startswith("root://") else local_path(uri)
-    f = uproot.open(path)
-    return f[TREE]
+    stamp: tuple[int, int] | None = None
+    if not uri.startswith("root://"):
+        st = os.stat(path)
+        stamp = (st.st_mtime_ns, st.st_size)  # a rewritten local file is opened afresh
+    cache: OrderedDict[str, tuple[tuple[int, int] | None, Any]] = _OPEN.__dict__.setdefault("trees", OrderedDict())
+    hit = cache.get(path)
+    if hit is not None and hit[0] == stamp:
+        cache.move_to_end(path)
+        return hit[1]
+    if hit is not None:
+        cache.pop(path)[1].file.close()
+    tree = uproot.open(path)[TREE]
+    cache[path] = (stamp, tree)
+    while len(cache) > max(1, OPEN_FILES_PER_THREAD):
+        cache.popitem(last=False)[1][1].file.close()
+    return tree
+
+
+def close_open_files() -> None:
+    """Close this thread's cached files (tests, and executors shutting down)."""
+    cache = _OPEN.__dict__.pop("trees", {})
+    for _stamp, tree in cache.values():
+        tree.file.close()
 
 
 def boundaries(uri: str) -> list[int]:
@@ -58,12 +88,7 @@ def boundaries(uri: str) -> list[int]:
     or just [0, entries] (HDF5 is chunked by our own step size)."""
     fmt = format_of(uri)
     if fmt == "root":
-        tree = _root_tree(uri)
-        try:
-            offsets = [int(x) for x in tree.common_entry_offsets()]
-        finally:
-            tree.file.close()
-        return offsets
+        return [int(x) for x in _root_tree(uri).common_entry_offsets()]
     if fmt == "parquet":
         import pyarrow.parquet as pq
         with _open_binary(uri) as fh:
@@ -84,11 +109,7 @@ def read(uri: str, columns: Sequence[str], start: int, stop: int) -> ak.Array:
     """Entries [start, stop) of ``columns`` as an awkward record array (one field per column)."""
     fmt = format_of(uri)
     if fmt == "root":
-        tree = _root_tree(uri)
-        try:
-            return tree.arrays(list(columns), entry_start=start, entry_stop=stop, library="ak", how=None)
-        finally:
-            tree.file.close()
+        return _root_tree(uri).arrays(list(columns), entry_start=start, entry_stop=stop, library="ak", how=None)
     if fmt == "parquet":
         return _read_parquet(uri, columns, start, stop)
     return _read_hdf5(uri, columns, start, stop)
