@@ -101,9 +101,18 @@ def record(recid: int) -> Any:
     return _page(label, url_for("launch.record_events", recid=recid))
 
 
+def _count_launch(recid: int) -> None:
+    # A launch of a record version (or a lesson record) is a usage event, queued like views and downloads.
+    from portal.web.stats import client_ip
+
+    services().stats.record("launch", recid, ip=client_ip(), user_agent=request.user_agent.string)
+
+
 @bp.get("/launch/record/<int:recid>/events")
 def record_events(recid: int) -> Response:
-    return _sse(_launches().start("record", recid=recid, notebook=_notebook()))
+    job = _launches().start("record", recid=recid, notebook=_notebook())
+    _count_launch(recid)
+    return _sse(job)
 
 
 @bp.get("/launch/lesson/<slug>")
@@ -114,4 +123,8 @@ def lesson(slug: str) -> Any:
 
 @bp.get("/launch/lesson/<slug>/events")
 def lesson_events(slug: str) -> Response:
-    return _sse(_launches().start("lesson", name=slug, notebook=_notebook()))
+    from portal.education.lessons import find_lesson
+
+    job = _launches().start("lesson", name=slug, notebook=_notebook())
+    _count_launch(find_lesson(slug).recid)
+    return _sse(job)

@@ -165,9 +165,12 @@ def test_dockerfile_through_repo2docker(name: str) -> None:
 
 # -- through the portal: Binder URLs, record launches, SSE ------------------------------------------------------
 
+BROWSER_UA = "Mozilla/5.0 (X11; Linux x86_64; rv:128.0) Gecko/20100101 Firefox/128.0"
+
+
 def sse_events(url: str, timeout: float = 120.0) -> list[dict[str, object]]:
-    events = []
-    with requests.get(url, stream=True, timeout=timeout) as resp:
+    events = []  # read as the launch page's EventSource would (a browser: counted as a launch, not a robot)
+    with requests.get(url, stream=True, timeout=timeout, headers={"User-Agent": BROWSER_UA}) as resp:
         assert resp.status_code == 200 and resp.headers["Content-Type"].startswith("text/event-stream"), resp.text
         for line in resp.iter_lines(decode_unicode=True):
             if line and line.startswith("data: "):
@@ -269,6 +272,11 @@ def test_lesson_opens_on_the_hub_and_its_first_cells_run(hub: Hub, settings_dict
 
         missing = requests.get(f"{base}/launch/lesson/no-such-lesson", timeout=30)
         assert missing.status_code == 404 and "no-such-lesson" in missing.text
+
+        svc.stats.flush()  # the launch was counted as a usage event of the lesson record
+        svc.stats.aggregate()
+        counted = requests.get(f"{base}/api/stats?recid={lesson.recid}", timeout=30).json()
+        assert counted["this_version"]["launch"]["events"] == 1, counted
 
 
 def test_published_version_keeps_the_environment_it_was_published_with(settings_dict: dict[str, object],
