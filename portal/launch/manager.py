@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from portal.catalog.service import CatalogService
@@ -286,7 +287,28 @@ class LaunchManager:
                     and built.record.get("spec_hash") == pin.spec.get("spec_hash"):
                 pin.key = built.key  # the same spec under another builder (or builder version)
 
-    def builds(self) -> list[dict[str, Any]]:
+    def environments(self) -> list[dict[str, Any]]:
+        """The analysis_envs/ environments as repo2docker reads them, with this builder's key and cache state."""
+        out = []
+        for folder in sorted(p for p in self.envs_root.iterdir() if p.is_dir()) if self.envs_root.is_dir() else []:
+            try:
+                spec = read_spec(local_env(folder.name, self.envs_root).repo_dir)
+            except PortalError as err:
+                out.append({"name": folder.name, "error": err.message})
+                continue
+            key = self.builder.key(spec)
+            out.append({"name": folder.name, "path": f"analysis_envs/{folder.name}", "buildpack": spec.buildpack,
+                        "spec_files": sorted(spec.files), "spec_hash": spec.content_hash(),
+                        "builder": self.builder.name, "key": key, "built": self.builder.cached(key) is not None,
+                        "unsupported": self.builder.unsupported(spec)})
+        return out
+
+    def builds(self, *, page: int = 1, size: int = 20) -> tuple[list[dict[str, Any]], int]:
+        """Finished builds, newest first, one page at a time; and their total."""
         with self.db.reader() as s:
-            return [{"key": b.key, "builder": b.builder, "source": b.source, "commit": b.source_commit}
-                    for b in s.query(EnvironmentBuild).order_by(EnvironmentBuild.created_at)]
+            total = s.scalar(select(func.count()).select_from(EnvironmentBuild)) or 0
+            rows = s.scalars(select(EnvironmentBuild).order_by(EnvironmentBuild.created_at.desc(),
+                                                               EnvironmentBuild.key)
+                             .offset((page - 1) * size).limit(size))
+            return [{"key": b.key, "builder": b.builder, "source": b.source, "commit": b.source_commit or None,
+                     "spec_hash": b.spec_hash, "created": b.created_at.isoformat()} for b in rows], total

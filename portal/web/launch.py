@@ -7,7 +7,7 @@ from collections.abc import Iterator
 from typing import Any
 from urllib.parse import unquote
 
-from flask import Blueprint, Response, render_template, request, stream_with_context, url_for
+from flask import Blueprint, Response, jsonify, render_template, request, stream_with_context, url_for
 
 from portal.errors import Unavailable
 from portal.launch.manager import LaunchJob, LaunchManager
@@ -128,3 +128,29 @@ def lesson_events(slug: str) -> Response:
     job = _launches().start("lesson", name=slug, notebook=_notebook())
     _count_launch(find_lesson(slug).recid)
     return _sse(job)
+
+
+@bp.get("/api/environments")
+def environments_api() -> Any:
+    """The analysis environments this portal launches, with their build key and whether it is built."""
+    manager = services().launches
+    envs = manager.environments() if manager is not None else []
+    for env in envs:
+        if "key" in env:
+            env["launch"] = url_for("launch.env", name=env["name"], _external=True)
+    return jsonify({"environments": envs, "builds": url_for("launch.builds_api", _external=True)})
+
+
+@bp.get("/api/environments/builds")
+def builds_api() -> Any:
+    from portal.web.api import int_arg
+
+    manager = services().launches
+    page, size = int_arg("page", 1), int_arg("size", 20, maximum=services().settings.api_max_page_size)
+    items, total = manager.builds(page=page, size=size) if manager is not None else ([], 0)
+    links = {"self": url_for("launch.builds_api", page=page, size=size, _external=True)}
+    if page * size < total:
+        links["next"] = url_for("launch.builds_api", page=page + 1, size=size, _external=True)
+    if page > 1:
+        links["prev"] = url_for("launch.builds_api", page=page - 1, size=size, _external=True)
+    return jsonify({"hits": {"total": total, "hits": items}, "page": page, "size": size, "links": links})

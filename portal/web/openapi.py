@@ -81,6 +81,22 @@ SCHEMAS: dict[str, Any] = {
                              "all_versions": {"type": "object", "additionalProperties": _ref("Counts")},
                              "last_aggregated": {"type": ["string", "null"]},
                              "also_downloaded": {"type": "array"}}},
+    "Environment": {"type": "object", "required": ["name"],
+                    "properties": {"name": _STR, "path": _STR, "buildpack": _STR, "builder": _STR, "key": _STR,
+                                   "spec_files": {"type": "array", "items": _STR}, "spec_hash": _STR,
+                                   "built": {"type": "boolean"}, "unsupported": {"type": "array", "items": _STR},
+                                   "launch": _STR, "error": _STR}},
+    "Environments": {"type": "object", "required": ["environments", "builds"],
+                     "properties": {"environments": {"type": "array", "items": _ref("Environment")},
+                                    "builds": _STR}},
+    "BuildPage": {"type": "object", "required": ["hits", "page", "size", "links"],
+                  "properties": {"hits": {"type": "object", "required": ["total", "hits"], "properties": {
+                      "total": _INT, "hits": {"type": "array", "items": {
+                          "type": "object", "required": ["key", "builder", "source", "spec_hash", "created"],
+                          "properties": {"key": _STR, "builder": _STR, "source": _STR,
+                                         "commit": {"type": ["string", "null"]}, "spec_hash": _STR,
+                                         "created": _STR}}}}},
+                      "page": _INT, "size": _INT, "links": _LINKS}},
     "PackInfo": {"type": "object", "required": ["files", "size", "content_size", "download"],
                  "properties": {"files": _INT, "size": _INT, "content_size": _INT, "download": _STR}},
     "Preview": {"type": "object", "required": ["key", "format", "size", "structure", "columns", "rows"],
@@ -138,6 +154,13 @@ PATHS: dict[str, Any] = {
         "parameters": [RECID, _param("key", required=True), _param("column", required=True),
                        _param("bins", schema=_INT), _param("range"), _param("format")],
         "responses": {"200": _json(_ref("Histogram"), "Histogram"), "400": PROBLEM, "404": PROBLEM}}},
+    "/api/environments": {"get": {
+        "summary": "The analysis environments (analysis_envs/): buildpack, spec, build key, built or not",
+        "responses": {"200": _json(_ref("Environments"), "Environments")}}},
+    "/api/environments/builds": {"get": {
+        "summary": "Finished environment builds, newest first",
+        "parameters": [_param("page", schema=_INT), _param("size", schema=_INT)],
+        "responses": {"200": _json(_ref("BuildPage"), "Builds"), "400": PROBLEM}}},
     "/api/stats": {"get": {
         "summary": "Usage of a record version and of all its versions",
         "parameters": [_param("recid", schema=_INT, required=True)],

@@ -216,6 +216,13 @@ def test_portal_launches_record_and_binder_url(hub: Hub, settings_dict: dict[str
         assert [e["phase"] for e in binder][:2] == ["waiting", "fetching"] and binder[-1]["phase"] == "ready", binder
         assert str(binder[-1]["url"]).endswith("/lab/tree/index.ipynb")
 
+        builds = requests.get(f"{base}/api/environments/builds?size=1", timeout=30).json()
+        assert builds["hits"]["total"] == 2 and len(builds["hits"]["hits"]) == 1 and "next" in builds["links"]
+        resolved = next(e["commit"] for e in binder if "commit" in e)
+        assert builds["hits"]["hits"][0]["commit"] == resolved  # newest first: the git build
+        envs = {e["name"]: e for e in requests.get(f"{base}/api/environments", timeout=30).json()["environments"]}
+        assert envs["education"]["built"] is True  # record 90101's launch built analysis_envs/education
+
         refused = requests.get(f"{base}/v2/git/{quote('https://evil.example/x.git', safe='')}/main", timeout=30)
         assert refused.status_code == 400 and "evil.example" in refused.text and "not allowed" in refused.text
         unknown = requests.get(f"{base}/launch/env/no-such-env", timeout=30)

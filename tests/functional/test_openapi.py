@@ -67,3 +67,9 @@ def test_documented_responses_match_real_ones(app):
     check(doc, client, "get", "/api/records/90001/histogram?key=nanoaod_000.root&column=x", 400)
     check(doc, client, "get", "/api/stats?recid=90001", 200)
     check(doc, client, "get", "/api/stats", 400)
+    check(doc, client, "get", "/api/environments", 200)
+    check(doc, client, "get", "/api/environments/builds?page=1&size=5", 200)
+    check(doc, client, "get", "/api/environments/builds?size=0", 400)
+    envs = {e["name"]: e for e in client.get("/api/environments").get_json()["environments"]}
+    assert envs["hep-analysis"]["buildpack"] == "PythonBuildPack" and envs["hep-analysis"]["built"] is False
+    assert envs["education"]["launch"].endswith("/launch/env/education")
