@@ -124,11 +124,16 @@ class Snapshot:
 
     def positions(self, ids: np.ndarray) -> np.ndarray:
         """Positions of the documents among ``ids``; ids not in this snapshot are dropped."""
+        return self.locate(ids)[0]
+
+    def locate(self, ids: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """(positions of the documents among ``ids``, which of ``ids`` are in this snapshot)."""
         if not len(ids) or not self.n:
-            return np.zeros(0, dtype=np.int64)
+            return np.zeros(0, dtype=np.int32), np.zeros(len(ids), dtype=bool)
         pos = np.searchsorted(self.recids, ids)
         pos[pos >= self.n] = 0
-        return pos[self.recids[pos] == ids]
+        known = self.recids[pos] == ids
+        return pos[known].astype(np.int32), known
 
     def mask(self, positions: np.ndarray) -> Mask:
         out = np.zeros(self.n, dtype=bool)
@@ -144,6 +149,14 @@ class _Cache:
         self.used = 0
         self.items: OrderedDict[Hashable, tuple[Any, int]] = OrderedDict()
         self.lock = threading.Lock()
+
+    def peek(self, key: Hashable) -> Any:
+        """The value held under ``key``, or None."""
+        with self.lock:
+            if key in self.items:
+                self.items.move_to_end(key)
+                return self.items[key][0]
+        return None
 
     def get(self, key: Hashable, make: Callable[[], Any]) -> Any:
         with self.lock:
@@ -182,7 +195,14 @@ class Evaluator:
             key = self.backend.match_key(node)
             if key is None:
                 return np.ones(snap.n, dtype=bool), np.zeros(snap.n, dtype=bool)
-            positions = snap.cache.get(("match", key), lambda: snap.positions(self.backend.match_ids(self.s, node)))
+            # A ranked search fetched the node's scores first: their documents are its match set.
+            score_key = self.backend.score_key(node)
+            scored = snap.cache.peek(("score", score_key)) if score_key is not None else None
+            if scored is not None:
+                positions = scored[0]
+            else:
+                positions = snap.cache.get(("match", key),
+                                           lambda: snap.positions(self.backend.match_ids(self.s, node)))
             t = snap.mask(positions)
             return t, ~t
         if isinstance(node, And):

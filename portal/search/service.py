@@ -5,10 +5,12 @@ from __future__ import annotations
 
 import base64
 import json
+import logging
 import re
 import threading
 from collections.abc import Hashable, Mapping, Sequence
 from dataclasses import dataclass, field
+from functools import partial
 from typing import Any, Protocol
 
 import numpy as np
@@ -36,6 +38,7 @@ STATE = sa.Table("search_state", _meta, sa.Column("id", sa.Integer, primary_key=
 STATS = sa.Table("stats_aggregates", _meta, sa.Column("scope", sa.String), sa.Column("recid", sa.Integer),
                  sa.Column("kind", sa.String), sa.Column("unique_visitors", sa.Integer))
 
+log = logging.getLogger(__name__)
 SORTS = ("bestmatch", "mostrecent", "title", "-title", "mostviewed", "mostdownloaded")
 _WORD = re.compile(r"\w+", re.UNICODE)
 
@@ -78,7 +81,17 @@ class TextBackend(Protocol):
         ...
 
     def scores(self, s: Session, key: Hashable) -> tuple[np.ndarray, np.ndarray]:
-        """(recids, scores) of one part named by :meth:`rank_keys`."""
+        """(recids, scores) of one part named by :meth:`rank_keys`: every document the part matches."""
+        ...
+
+    def score_key(self, node: Text) -> Hashable | None:
+        """A key of :meth:`scores` whose documents are exactly those ``node`` matches (None: there is none),
+        so that a ranked search learns the match set from the scores it fetches anyway."""
+        ...
+
+    def frequent_keys(self, s: Session, min_docs: int, limit: int) -> list[Hashable]:
+        """Score keys of the single words found in at least ``min_docs`` documents (most frequent first, at
+        most ``limit``): the words whose scores are the most expensive to fetch, worth fetching in advance."""
         ...
 
     def id_list(self, column: Any) -> Any:
@@ -88,6 +101,11 @@ class TextBackend(Protocol):
 
 def _words(text: str) -> list[str]:
     return [w.lower() for w in _WORD.findall(text)]
+
+
+def _raw(s: Session) -> Any:
+    """The DBAPI connection under a session (for results too large to build SQLAlchemy rows for)."""
+    return s.connection().connection.driver_connection
 
 
 class SQLiteFTS:
@@ -155,20 +173,42 @@ class SQLiteFTS:
             return [(e,) for _, e in usable]
         return [tuple(e for _, e in usable)]
 
+    # The scores come grouped by value: one row per distinct score with its rowids comma-separated. A word's
+    # BM25 score depends only on its weighted hit count and the row's length, so there are few distinct
+    # values; the values arrive as exact doubles (SQLite's text form of a double is not exact) and the rows
+    # never pass one by one through Python (~1 µs each: 80 ms for a common word in 100,000 documents).
+    SCORES = ("WITH ranked AS MATERIALIZED (SELECT rowid AS id, -bm25(search_fts, 10.0, 2.0, 2.0, 1.0) AS score "
+              "FROM search_fts WHERE search_fts MATCH ?) SELECT score, group_concat(id) FROM ranked GROUP BY score")
+
     def scores(self, s: Session, key: Hashable) -> tuple[np.ndarray, np.ndarray]:
         assert isinstance(key, tuple)
-        rows = s.execute(sa.text("SELECT rowid, -bm25(search_fts, 10.0, 2.0, 2.0, 1.0) FROM search_fts "
-                                 "WHERE search_fts MATCH :rank"), {"rank": " OR ".join(key)}).all()
-        return (np.fromiter((r[0] for r in rows), dtype=np.int64, count=len(rows)),
-                np.fromiter((r[1] for r in rows), dtype=np.float64, count=len(rows)))
+        groups = _raw(s).execute(self.SCORES, (" OR ".join(key),)).fetchall()
+        ids = [memory.parse_ids(text) for _, text in groups]
+        return (np.concatenate(ids) if ids else np.zeros(0, dtype=np.int64),
+                np.repeat(np.array([score for score, _ in groups], dtype=np.float64), [len(i) for i in ids]))
+
+    def score_key(self, node: Text) -> Hashable | None:
+        expr = self._expr(node)
+        return (expr,) if expr else None
+
+    def frequent_keys(self, s: Session, min_docs: int, limit: int) -> list[Hashable]:
+        raw = _raw(s)
+        raw.execute("CREATE VIRTUAL TABLE IF NOT EXISTS temp.search_fts_terms USING fts5vocab(main, search_fts, row)")
+        terms = raw.execute("SELECT term FROM temp.search_fts_terms WHERE doc >= ? ORDER BY doc DESC, term LIMIT ?",
+                            (min_docs, limit)).fetchall()
+        return [key for (term,) in terms if (key := self.score_key(Text(term))) is not None]
 
     def id_list(self, column: Any) -> Any:
         return func.group_concat(column)
 
 
 class PostgresFTS:
-    """PostgreSQL full text: a tsvector weighted title A, authors B, keywords C, body D; ts_rank_cd.
+    """PostgreSQL full text: a tsvector weighted title A, authors B, keywords C, body D.
 
+    The score of a query is the sum over its words and phrases of ``ts_rank`` of each alone (0 where it does
+    not match), like BM25 sums per term: a title hit weighs 10x a body hit, a document matching more of the
+    words ranks higher, and each word's scores can be fetched once and reused by every query holding it
+    (``ts_rank_cd`` of a whole query is neither additive nor cheap: ~700 ms over 95,000 matches).
     PostgreSQL parses the query text itself (plainto_/phraseto_tsquery), so query and document are
     tokenised by the same parser.
     """
@@ -216,16 +256,25 @@ class PostgresFTS:
             return true()
         return self._vector(node).bool_op("@@")(self._tsquery(node))
 
+    @staticmethod
+    def _part(node: Text) -> tuple[bool, str]:
+        """What a node's score depends on: phrase or not, and its text (ASCII text lower-cased: the same query)."""
+        return node.phrase, node.value.lower() if node.value.isascii() else node.value
+
     def ranked(self, nodes: Sequence[Text]) -> sa.Subquery | None:
-        usable = [n for n in nodes if _words(n.value)]
-        if not usable:
+        parts = [self._part(n) for n in nodes if _words(n.value)]
+        if not parts:
             return None
-        tsq = self._tsquery(usable[0])
-        for node in usable[1:]:
-            tsq = tsq.op("||")(self._tsquery(node))
         tsv: sa.ColumnElement[Any] = sa.literal_column("search_documents.tsv")
-        return (select(DOCS.c.recid.label("recid"), func.ts_rank_cd(tsv, tsq).label("score"))
-                .select_from(DOCS).where(tsv.bool_op("@@")(tsq)).subquery("ranked"))
+        queries = [self._tsquery(Text(value, phrase)) for phrase, value in parts]
+        # ts_rank is a real; the scores are added as doubles, in the order of the words (as the snapshot does).
+        terms = [sa.case((tsv.bool_op("@@")(q), sa.cast(func.ts_rank(tsv, q), sa.Double)), else_=0.0)
+                 for q in queries]
+        score: sa.ColumnElement[Any] = terms[0]
+        for term in terms[1:]:
+            score = score + term
+        return (select(DOCS.c.recid.label("recid"), score.label("score")).select_from(DOCS)
+                .where(or_(*[tsv.bool_op("@@")(q) for q in queries])).subquery("ranked"))
 
     def match_key(self, node: Text) -> Hashable | None:
         return (node.field, node.phrase, node.value) if _words(node.value) else None
@@ -234,17 +283,33 @@ class PostgresFTS:
         return memory.parse_ids(s.scalar(select(self.id_list(DOCS.c.recid)).where(self.condition(node))))
 
     def rank_keys(self, nodes: Sequence[Text]) -> list[Hashable] | None:
-        usable = tuple(n for n in nodes if _words(n.value))
-        return [usable] if usable else None  # ts_rank_cd of an OR is not a sum: rank the query as a whole
+        parts: list[Hashable] = [self._part(n) for n in nodes if _words(n.value)]
+        return parts or None
+
+    # Ids and scores as two comma-separated texts in one row (the same row order for both aggregates): the
+    # rows never pass one by one through Python; a double's text form is exact (shortest round-trip).
+    SCORES = sa.text("SELECT string_agg(recid::text, ','), string_agg(ts_rank(tsv, q)::float8::text, ',') "
+                     "FROM search_documents, {maker}('simple', :v) AS q WHERE tsv @@ q")
 
     def scores(self, s: Session, key: Hashable) -> tuple[np.ndarray, np.ndarray]:
         assert isinstance(key, tuple)
-        ranked = self.ranked(list(key))
-        assert ranked is not None
-        # ts_rank_cd is a real; the SQL formulation sorts and pages on it widened to double (coalesce(score, 0.0)).
-        rows = s.execute(select(ranked.c.recid, sa.cast(ranked.c.score, sa.Double))).all()
-        return (np.fromiter((r[0] for r in rows), dtype=np.int64, count=len(rows)),
-                np.fromiter((r[1] for r in rows), dtype=np.float64, count=len(rows)))
+        phrase, value = key
+        maker = "phraseto_tsquery" if phrase else "plainto_tsquery"
+        ids, values = s.execute(sa.text(self.SCORES.text.format(maker=maker)), {"v": value}).one()
+        parsed = memory.parse_ids(ids)
+        scores = (np.fromstring(values, dtype=np.float64, sep=",") if values  # type: ignore[call-overload]
+                  else np.zeros(0, dtype=np.float64))
+        return parsed, scores
+
+    def score_key(self, node: Text) -> Hashable | None:
+        # Scores are of the whole-document vector: they give the match set of nodes without a field only.
+        return self._part(node) if node.field is None and _words(node.value) else None
+
+    def frequent_keys(self, s: Session, min_docs: int, limit: int) -> list[Hashable]:
+        words = s.scalars(sa.text("SELECT word FROM ts_stat('SELECT tsv FROM search_documents') "
+                                  "WHERE ndoc >= :n ORDER BY ndoc DESC, word LIMIT :limit"),
+                          {"n": min_docs, "limit": limit}).all()
+        return [(False, word) for word in words]
 
     def id_list(self, column: Any) -> Any:
         return func.string_agg(sa.cast(column, sa.Text), ",")
@@ -278,12 +343,17 @@ class SearchService:
     (:mod:`portal.search.memory`) plus the text backend; ``in_memory=False`` (and the popularity sorts)
     answer them with SQL alone — the same results, slower on large catalogues."""
 
-    def __init__(self, db: Database, backend: TextBackend, *, in_memory: bool = True) -> None:
+    def __init__(self, db: Database, backend: TextBackend, *, in_memory: bool = True, warm_words: int = 48) -> None:
+        """``warm_words``: how many of the most frequent words get their scores fetched in a background thread
+        whenever a snapshot is built (0: none), so that the first searches for them are not the slow ones."""
         self.db = db
         self.backend = backend
         self.in_memory = in_memory
+        self.warm_words = warm_words
         self._snapshot: memory.Snapshot | None = None
         self._snapshot_lock = threading.Lock()
+        self._warmed = threading.Event()
+        self._warmed.set()
 
     # ----------------------------------------------------------------- indexing
     def index(self, s: Session, rec: Record) -> None:
@@ -390,7 +460,37 @@ class SearchService:
             if snap is None or snap.generation != generation:
                 snap = memory.Snapshot(s, generation or 0, DOCS, FACET_ROWS, self.backend.id_list)
                 self._snapshot = snap
+                if self.warm_words > 0 and snap.n:
+                    self._warmed.clear()
+                    threading.Thread(target=self._warm, args=(snap,), name="search-warm", daemon=True).start()
+                else:
+                    self._warmed.set()
         return snap
+
+    def wait_warm(self, timeout: float | None = None) -> bool:
+        """Wait until the words of the latest snapshot are warm (or warming gave up); False on timeout."""
+        return self._warmed.wait(timeout)
+
+    # Words in fewer documents than this are cheap to score when asked for: not worth fetching in advance.
+    WARM_MIN_DOCS = 2000
+
+    def _warm(self, snap: memory.Snapshot) -> None:
+        """Fetch the scores (which are also the match sets) of the most frequent words into ``snap``'s cache,
+        most frequent first, while ``snap`` is the current snapshot. Best effort: errors only end it early."""
+        try:
+            with self.db.reader() as s:
+                if s.scalar(select(STATE.c.generation).where(STATE.c.id == 1)) != snap.generation:
+                    return
+                min_docs = max(self.WARM_MIN_DOCS, snap.n // 50)
+                for key in self.backend.frequent_keys(s, min_docs, self.warm_words):
+                    if self._snapshot is not snap:
+                        return
+                    snap.cache.get(("score", key), partial(self._scores, s, snap, key))
+        except Exception:  # noqa: BLE001 - a search that needs the word fetches it itself
+            log.debug("warming the search snapshot stopped", exc_info=True)
+        finally:
+            if self._snapshot is snap:
+                self._warmed.set()
 
     def _search_memory(self, req: SearchRequest, ast: Node | None, sort: str) -> SearchResult | None:
         """The search answered from the snapshot; None when a cursor names a row that is no longer there
@@ -400,6 +500,14 @@ class SearchService:
             n = snap.n
             evaluator = memory.Evaluator(snap, s, self.backend,
                                          lambda facet, value, values: self._facet_values(s, facet, value, values))
+            score = None
+            keys = (self.backend.rank_keys(_positive_texts(ast)) if sort == "bestmatch" and ast is not None
+                    else None)
+            if keys is not None:  # (scores first: they also give the match sets of the words they rank)
+                score = np.zeros(n, dtype=np.float64)
+                for key in keys:
+                    positions, values = snap.cache.get(("score", key), partial(self._scores, s, snap, key))
+                    score[positions] += values
             base = evaluator.selected(ast) if ast is not None else np.ones(n, dtype=bool)
             if not req.all_versions:
                 base = base & snap.latest
@@ -412,14 +520,6 @@ class SearchService:
             total = int(np.count_nonzero(match))
             start = 0 if req.cursor else (req.page - 1) * req.size
             cursor = _decode_cursor(req.cursor, 2) if req.cursor else None
-            score = None
-            if sort == "bestmatch":
-                keys = self.backend.rank_keys(_positive_texts(ast)) if ast is not None else None
-                if keys is not None:
-                    score = np.zeros(n, dtype=np.float64)
-                    for key in keys:
-                        positions, values = snap.cache.get(("score", key), lambda k=key: self._scores(s, snap, k))
-                        score[positions] += values
             if score is not None:
                 if cursor is not None:
                     v1, v2 = cursor
@@ -462,12 +562,8 @@ class SearchService:
 
     def _scores(self, s: Session, snap: memory.Snapshot, key: Hashable) -> tuple[np.ndarray, np.ndarray]:
         ids, values = self.backend.scores(s, key)
-        if not len(ids):
-            return np.zeros(0, dtype=np.int64), values
-        pos = np.searchsorted(snap.recids, ids)
-        pos[pos >= snap.n] = 0
-        known = snap.recids[pos] == ids if snap.n else np.zeros(len(ids), dtype=bool)
-        return pos[known], values[known]
+        positions, known = snap.locate(ids)
+        return positions, values[known]
 
     @staticmethod
     def _facet_values(s: Session, facet: str, value: str, values: list[str]) -> list[str]:

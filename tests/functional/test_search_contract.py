@@ -178,7 +178,13 @@ def test_the_columnar_search_gives_what_sql_gives(settings_dict, tmp_path):
     counts and cursors, for every sort, with NULL columns, versions, pages and cursor walks."""
     app = create_app(settings_dict)
     svc = services_of(app).search
+    svc.WARM_MIN_DOCS = 1  # warm every frequent word, as a large catalogue would, and compare with them warm
     load_file(services_of(app), write_records(tmp_path / "g.json", generated()))
+    svc.search(SearchRequest(q="title:higgs", sort="title"))  # builds the snapshot, starts warming
+    assert svc.wait_warm(60)
+    snap = svc._snapshot
+    warmed = [k for k in snap.cache.items if k[0] == "score"]
+    assert len(warmed) >= 8, warmed  # the generated words, fetched before any search asked for them
     compared = 0
     for q in QUERIES:
         for filters in FILTERS:
