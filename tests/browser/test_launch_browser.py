@@ -1,0 +1,50 @@
+"""A student's click in a real browser: "Open notebook" on a lesson, the launch page's live log, the embedded
+hub's sign-in, then the lesson's notebook open in JupyterLab."""
+
+from __future__ import annotations
+
+import pytest
+
+from datasets.generate import generate
+from portal.app import create_app, services_of
+from portal.catalog.importers import read_record_file
+from portal.education.lessons import find_lesson, lesson_record
+from portal.launch.hub import Hub
+from tests.conftest import ROOT
+from tests.support.live import live_server
+
+pytestmark = pytest.mark.browser
+
+
+def test_open_notebook_shows_progress_and_lands_on_the_hub(browser, screenshots, tmp_path):
+    data = tmp_path / "data"
+    generate("tiny", data / "education", formats=("csv",))
+    hub = Hub(tmp_path / "hub").start()
+    try:
+        app = create_app({"var_dir": str(tmp_path / "var"), "data_dir": str(data), "launch_hub_url": hub.url,
+                          "launch_hub_token": hub.token, "base_url": "http://127.0.0.1"})
+        svc = services_of(app)
+        svc.catalog.load(read_record_file(ROOT / "datasets" / "records" / "demo-catalogue.yaml"))
+        svc.catalog.load([lesson_record(find_lesson("collision-events"))])
+        with live_server(app) as url:
+            page = browser.new_context(viewport={"width": 1280, "height": 900}).new_page()
+            page.goto(url + "/record/90021")
+            page.click(".lesson-box a.launch")
+            page.wait_for_url("**/launch/lesson/collision-events")
+            page.wait_for_function("document.getElementById('launch-log').textContent.includes('[built]')",
+                                   timeout=60_000)
+            page.screenshot(path=str(screenshots / "launch.png"), full_page=True)
+            page.wait_for_url(f"{hub.url}/hub/login**", timeout=90_000)  # moved on when ready: the hub asks
+            page.fill("#username_input", "demo")                            # who is there (embedded hub only)
+            page.fill("#password_input", hub.password)
+            page.click("#login_submit")
+            page.wait_for_url("**/user/demo/r90021-*/lab/tree/notebook.ipynb**", timeout=60_000)
+            page.wait_for_selector(".jp-Notebook .jp-RenderedMarkdown h1:has-text('What is in a collision event?')",
+                                   timeout=60_000)  # JupyterLab shows the lesson's notebook
+            page.click(".jp-Notebook .jp-CodeCell >> nth=0")  # run the first code cell, as a student would
+            page.keyboard.press("Shift+Enter")
+            page.wait_for_selector(".jp-Notebook .jp-CodeCell >> nth=0 >> .jp-OutputArea-output table",
+                                   timeout=60_000)  # events.head(): the data were there
+            page.screenshot(path=str(screenshots / "lesson-notebook.png"))
+    finally:
+        hub.stop()
