@@ -104,12 +104,32 @@ def serve_web(settings: Settings, *, workers: int = 2, threads: int = 8) -> None
             self.cfg.set("worker_class", "gthread")
             self.cfg.set("timeout", 300)
             self.cfg.set("accesslog", "-")
+            self.cfg.set("post_worker_init", _prepare_worker)
 
         def load(self):  # type: ignore[no-untyped-def]
             return create_app(settings)
 
+    from portal.db.engine import Database
+    from portal.db.migrate import upgrade
+
+    db = Database(settings.database_url)
+    upgrade(db.engine)  # once, here: workers migrating a fresh database together would race
+    db.engine.dispose()
     click.echo(f"portal on http://{settings.host}:{settings.port}/")
     _App().run()
+
+
+def _prepare_worker(worker) -> None:  # type: ignore[no-untyped-def]
+    """gunicorn hook: build this worker's search snapshot and warm it in the background, off any request."""
+    from portal.app import services_of
+
+    def prepare() -> None:
+        try:
+            services_of(worker.wsgi).search.prepare()
+        except Exception as exc:  # the first search builds it instead
+            worker.log.warning("search snapshot not prepared at start: %s", exc)
+
+    threading.Thread(target=prepare, name="search-prepare", daemon=True).start()
 
 
 def start_stats_aggregator(settings: Settings) -> threading.Event:

@@ -476,6 +476,13 @@ class SearchService:
                     self._warmed.set()
         return snap
 
+    def prepare(self) -> None:
+        """Build the snapshot now (which starts warming its frequent words), so that the first search after a
+        web worker starts does not pay for it; the web server calls this in the background at worker start."""
+        if self.in_memory:
+            with self.db.reader() as s:
+                self.snapshot(s)
+
     def wait_warm(self, timeout: float | None = None) -> bool:
         """Wait until the words of the latest snapshot are warm (or warming gave up); False on timeout."""
         return self._warmed.wait(timeout)

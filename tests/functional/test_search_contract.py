@@ -180,7 +180,7 @@ def test_the_columnar_search_gives_what_sql_gives(settings_dict, tmp_path):
     svc = services_of(app).search
     svc.WARM_MIN_DOCS = 1  # warm every frequent word, as a large catalogue would, and compare with them warm
     load_file(services_of(app), write_records(tmp_path / "g.json", generated()))
-    svc.search(SearchRequest(q="title:higgs", sort="title"))  # builds the snapshot, starts warming
+    svc.prepare()  # builds the snapshot and starts warming, as each web worker does when it starts
     assert svc.wait_warm(60)
     snap = svc._snapshot
     warmed = [k for k in snap.cache.items if k[0] == "score"]
