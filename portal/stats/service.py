@@ -14,12 +14,13 @@
 from __future__ import annotations
 
 import atexit
+import copy
 import hashlib
 import logging
 import secrets
 import threading
-from collections import defaultdict, deque
-from collections.abc import Iterable
+from collections import OrderedDict, defaultdict, deque
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from functools import lru_cache
@@ -28,6 +29,7 @@ from typing import Any
 
 from counter_robots import is_machine, is_robot
 from sqlalchemy import delete, func, insert, select
+from sqlalchemy.orm import Session
 
 from portal.db.engine import Database
 from portal.db.models import Record
@@ -101,6 +103,9 @@ class StatsService:
         self.flush_interval = flush_interval
         self.batch = batch
         self._queue: deque[Hit] = deque()
+        # Readings keyed by the aggregation they came from: aggregates change only when an aggregation runs (in
+        # any process), so a record page reads one row to know its cached statistics are still current.
+        self._readings: OrderedDict[tuple[str, int, int], tuple[object, Any]] = OrderedDict()
         self._wake = threading.Event()
         self._stop = threading.Event()
         self._flush_lock = threading.Lock()
@@ -284,37 +289,55 @@ class StatsService:
                                            for (a, b), n in pairs.items()])
 
     # ------------------------------------------------------------------ reading
+    def _reading(self, s: Session, key: tuple[str, int, int], compute: Callable[[], Any]) -> Any:
+        last = s.get(StatsState, "last_run")
+        stamp = last.value if last is not None else None
+        hit = self._readings.get(key)
+        if hit is not None and hit[0] == stamp:
+            return hit[1]
+        value = compute()
+        self._readings[key] = (stamp, value)
+        while len(self._readings) > 4096:
+            self._readings.popitem(last=False)
+        return value
+
     def record_stats(self, recid: int) -> RecordStats:
         """Totals for one version and for its concept (all versions), as of the last aggregation."""
         with self.db.reader() as s:
-            concept = s.scalar(select(Record.concept_recid).where(Record.recid == recid))
-            if concept is None:
-                raise NotFound(f"there is no record version {recid}", record=recid)
-            out = RecordStats(recid=recid, concept_recid=concept)
-            for scope, rid, target in (("version", recid, out.version), ("concept", concept, out.all_versions)):
-                for kind in KINDS:
-                    target[kind] = Counts()
-                for kind, events, unique, volume in s.execute(
-                        select(StatsAggregate.kind, func.sum(StatsAggregate.events),
-                               func.sum(StatsAggregate.unique_visitors), func.sum(StatsAggregate.volume))
-                        .where(StatsAggregate.scope == scope, StatsAggregate.recid == rid)
-                        .group_by(StatsAggregate.kind)):
-                    target[kind] = Counts(int(events or 0), int(unique or 0), int(volume or 0))
-            last = s.get(StatsState, "last_run")
-            out.last_aggregated = _utc(last.value) if last is not None else None
-            return out
+            return copy.deepcopy(self._reading(s, ("stats", recid, 0), lambda: self._record_stats(s, recid)))
+
+    def _record_stats(self, s: Session, recid: int) -> RecordStats:
+        concept = s.scalar(select(Record.concept_recid).where(Record.recid == recid))
+        if concept is None:
+            raise NotFound(f"there is no record version {recid}", record=recid)
+        out = RecordStats(recid=recid, concept_recid=concept)
+        for scope, rid, target in (("version", recid, out.version), ("concept", concept, out.all_versions)):
+            for kind in KINDS:
+                target[kind] = Counts()
+            for kind, events, unique, volume in s.execute(
+                    select(StatsAggregate.kind, func.sum(StatsAggregate.events),
+                           func.sum(StatsAggregate.unique_visitors), func.sum(StatsAggregate.volume))
+                    .where(StatsAggregate.scope == scope, StatsAggregate.recid == rid)
+                    .group_by(StatsAggregate.kind)):
+                target[kind] = Counts(int(events or 0), int(unique or 0), int(volume or 0))
+        last = s.get(StatsState, "last_run")
+        out.last_aggregated = _utc(last.value) if last is not None else None
+        return out
 
     def also_downloaded(self, recid: int, limit: int = 5) -> list[tuple[int, int]]:
         """(concept recid, visitors) of concepts most often downloaded by those who downloaded this one."""
         with self.db.reader() as s:
-            concept = s.scalar(select(Record.concept_recid).where(Record.recid == recid))
-            if concept is None:
-                raise NotFound(f"there is no record version {recid}", record=recid)
-            rows = s.execute(select(CoDownload.other_recid, func.sum(CoDownload.visitors).label("n"))
-                             .where(CoDownload.concept_recid == concept).group_by(CoDownload.other_recid)
-                             .order_by(func.sum(CoDownload.visitors).desc(), CoDownload.other_recid)
-                             .limit(limit)).all()
-            return [(int(other), int(n)) for other, n in rows]
+            return list(self._reading(s, ("also", recid, limit), lambda: self._also_downloaded(s, recid, limit)))
+
+    def _also_downloaded(self, s: Session, recid: int, limit: int) -> list[tuple[int, int]]:
+        concept = s.scalar(select(Record.concept_recid).where(Record.recid == recid))
+        if concept is None:
+            raise NotFound(f"there is no record version {recid}", record=recid)
+        rows = s.execute(select(CoDownload.other_recid, func.sum(CoDownload.visitors).label("n"))
+                         .where(CoDownload.concept_recid == concept).group_by(CoDownload.other_recid)
+                         .order_by(func.sum(CoDownload.visitors).desc(), CoDownload.other_recid)
+                         .limit(limit)).all()
+        return [(int(other), int(n)) for other, n in rows]
 
     def popularity(self, kind: str, concepts: Iterable[int] | None = None) -> dict[int, int]:
         """Unique-visitor totals per concept for ``kind`` (the "most viewed/downloaded" sort keys)."""

@@ -102,10 +102,10 @@ def search() -> Any:
 @bp.get("/record/<int:recid>")
 def record(recid: int) -> Any:
     svc = services()
-    target, is_concept = svc.catalog.resolve(recid)
-    if is_concept:
+    view = svc.catalog.get(recid)  # a concept id gives its latest version: the page then redirects there
+    target = view.recid
+    if target != recid:
         return redirect(url_for("pages.record", recid=target), code=302)
-    view = svc.catalog.get(target)
     versions = svc.catalog.versions(target)
     outgoing = []
     for rel in view.metadata.get("relations") or []:
