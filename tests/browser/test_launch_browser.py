@@ -41,10 +41,15 @@ def test_open_notebook_shows_progress_and_lands_on_the_hub(browser, screenshots,
             page.wait_for_url("**/user/demo/r90021-*/lab/tree/notebook.ipynb**", timeout=60_000)
             page.wait_for_selector(".jp-Notebook .jp-RenderedMarkdown h1:has-text('What is in a collision event?')",
                                    timeout=60_000)  # JupyterLab shows the lesson's notebook
-            page.click(".jp-Notebook .jp-CodeCell >> nth=0")  # run the first code cell, as a student would
-            page.keyboard.press("Shift+Enter")
-            page.wait_for_selector(".jp-Notebook .jp-CodeCell >> nth=0 >> .jp-OutputArea-output table",
-                                   timeout=60_000)  # events.head(): the data were there
-            page.screenshot(path=str(screenshots / "lesson-notebook.png"))
+            try:
+                # The kernel starts in the lesson's freshly built environment: on a cold machine its first start
+                # (bytecode, caches) can take a while, so wait for it to be idle before running anything.
+                page.wait_for_selector(".jp-StatusBar-TextItem:has-text('Idle')", timeout=180_000)
+                page.click(".jp-Notebook .jp-CodeCell >> nth=0 >> .jp-InputArea-editor")  # a student's click
+                page.keyboard.press("Shift+Enter")  # run the first code cell
+                page.wait_for_selector(".jp-Notebook .jp-CodeCell >> nth=0 >> .jp-OutputArea-output table",
+                                       timeout=180_000)  # events.head(): the data were there
+            finally:
+                page.screenshot(path=str(screenshots / "lesson-notebook.png"))
     finally:
         hub.stop()
