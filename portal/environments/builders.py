@@ -15,7 +15,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 from portal.environments.spec import EnvironmentSpec, read_spec, render_dockerfile
-from portal.environments.wheelhouse import DEFAULT_WHEELHOUSE
+from portal.environments.wheelhouse import DEFAULT_WHEELHOUSE, requirement_lines
 
 # BinderHub's phase names, so Binder clients read our event stream unchanged.
 PHASES = ("waiting", "fetching", "building", "built", "launching", "ready", "failed")
@@ -188,8 +188,7 @@ class VenvBuilder(Builder):
 
 def _requirements(spec: EnvironmentSpec) -> list[str]:
     if "requirements.txt" in spec.files:
-        return [line.strip() for line in spec.files["requirements.txt"].decode().splitlines()
-                if line.strip() and not line.strip().startswith("#")]
+        return requirement_lines(spec.files["requirements.txt"].decode())
     if "environment.yml" in spec.files:
         import yaml
 

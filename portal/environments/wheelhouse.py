@@ -17,9 +17,9 @@ from portal.errors import Invalid
 DEFAULT_WHEELHOUSE = Path(sys.prefix) / "share" / "portal" / "wheelhouse"
 
 
-def requirement_lines(path: Path) -> list[str]:
-    return [line.strip() for line in path.read_text(encoding="utf-8").splitlines()
-            if line.strip() and not line.strip().startswith("#")]
+def requirement_lines(text: str) -> list[str]:
+    """The requirements of a requirements.txt text: its lines without blanks and comments."""
+    return [line.strip() for line in text.splitlines() if line.strip() and not line.strip().startswith("#")]
 
 
 def unsatisfied(lines: Iterable[str]) -> list[str]:
@@ -44,7 +44,8 @@ def prefetch(envs_root: Path, wheelhouse: Path = DEFAULT_WHEELHOUSE) -> list[str
     """Download what the environments under ``envs_root`` need beyond the portal's packages; returns it."""
     wanted: list[str] = []
     for req_file in sorted(envs_root.glob("*/requirements.txt")):
-        wanted += [line for line in unsatisfied(requirement_lines(req_file)) if line not in wanted]
+        lines = requirement_lines(req_file.read_text(encoding="utf-8"))
+        wanted += [line for line in unsatisfied(lines) if line not in wanted]
     if wanted:
         wheelhouse.mkdir(parents=True, exist_ok=True)
         proc = subprocess.run([sys.executable, "-m", "pip", "download", "--disable-pip-version-check", "-q",

@@ -14,7 +14,7 @@ def test_unsatisfied_requirements(tmp_path):
     have = metadata.version("click")
     req = tmp_path / "requirements.txt"
     req.write_text(f"# comment\nclick=={have}\nclick<0.1\nno-such-package-here==1.0\n\n")
-    lines = requirement_lines(req)
+    lines = requirement_lines(req.read_text())
     assert lines == [f"click=={have}", "click<0.1", "no-such-package-here==1.0"]
     assert unsatisfied(lines) == ["click<0.1", "no-such-package-here==1.0"]
 
