@@ -8,7 +8,8 @@ Targets on this machine: search p95 ≤ 50 ms; record page p95 ≤ 30 ms.
 The search keeps full-text match sets and scores per index generation: each "cold" pass starts from a fresh
 service (new snapshot, empty caches) and pays for each word's first full-text query; "cold, warmed" starts once
 the background warming of the most frequent words has finished; "repeat" runs the same 200 queries again.
-Env: BENCH_RECORDS (default 100000), BENCH_DB=sqlite|postgresql|both (default both).
+Env: BENCH_RECORDS (default 100000), BENCH_DB=sqlite|postgresql|both (default both),
+BENCH_PARTS=search,page (default both; `page` alone skips the search passes and the comparator).
 """
 
 from __future__ import annotations
@@ -30,6 +31,7 @@ from portal.db.models import Concept, Record
 from portal.search.service import SearchRequest, SearchService
 
 N = int(os.environ.get("BENCH_RECORDS", "100000"))
+PARTS = set(os.environ.get("BENCH_PARTS", "search,page").split(","))
 NOW = datetime.now(UTC)
 WORDS = [
     "muon",
@@ -177,7 +179,7 @@ def run(url: str | None, label: str) -> None:
         qs = queries(random.Random(11))
         rows = []
         facets = {"experiment": ["CMS", "ATLAS"], "type": ["Dataset"]}
-        for kind, filters in (("no facets", {}), ("+ facets", facets)):
+        for kind, filters in (("no facets", {}), ("+ facets", facets)) if "search" in PARTS else ():
             for warm in (False, True):
                 # A fresh service: a new snapshot and empty word caches, as in a new process. The snapshot is
                 # built by an empty query (not timed); with warming, the pass starts once the background
@@ -195,7 +197,7 @@ def run(url: str | None, label: str) -> None:
             rows.append((f"search, {kind} (repeat)", *percentiles(timed(search, qs, filters))))
         like = []
         texts = [q.split()[0] for q in qs if q and ":" not in q.split()[0] and not q.startswith('"')]
-        for word in texts[:50]:
+        for word in texts[:50] if "search" in PARTS else ():
             t0 = time.perf_counter()
             with svc.db.reader() as s:
                 pattern = f"%{word}%"
@@ -212,7 +214,12 @@ def run(url: str | None, label: str) -> None:
                     )
                 )
             like.append(time.perf_counter() - t0)
-        rows.append(("comparator: LIKE scan (no facets)", *percentiles(like)))
+        if like:
+            rows.append(("comparator: LIKE scan (no facets)", *percentiles(like)))
+        if "page" not in PARTS:
+            print_rows(rows)
+            svc.close()
+            return
         # record page with a 100,000-file index
         index = Path(tmp) / "BIG_file_index.json"
         index.write_text(
@@ -238,10 +245,14 @@ def run(url: str | None, label: str) -> None:
             assert client.get("/record/77").status_code == 200
             page.append(time.perf_counter() - t0)
         rows.append(("record page, 100,000-file dataset", *percentiles(page)))
-        print(f"  {'measurement':<40}{'p50 ms':>9}{'p95 ms':>9}")
-        for name, p50, p95 in rows:
-            print(f"  {name:<40}{p50:>9.1f}{p95:>9.1f}")
+        print_rows(rows)
         svc.close()
+
+
+def print_rows(rows: list[tuple[str, float, float]]) -> None:
+    print(f"  {'measurement':<40}{'p50 ms':>9}{'p95 ms':>9}")
+    for name, p50, p95 in rows:
+        print(f"  {name:<40}{p50:>9.1f}{p95:>9.1f}")
 
 
 def main() -> None:
