@@ -164,7 +164,7 @@ class CatalogService:
             rows = s.scalars(select(Record).where(Record.concept_recid == concept_recid,
                                                   Record.status == "published")
                              .order_by(Record.version_index.desc())).all()
-            return [self._view(s, r, with_files=False) for r in rows]
+            return [self._view(s, r, with_files=False, latest=rows[0]) for r in rows]
 
     def list_recids(self, *, after: int = 0, limit: int = 100) -> list[int]:
         """Published recids in ascending order after ``after`` (keyset pagination)."""
@@ -213,7 +213,7 @@ class CatalogService:
         """
         target, _ = self.resolve(recid)
         with self.db.reader() as s:
-            index_id, _total = self._file_scope(s, target, index_key)
+            index_id = None if index_key is None else self._file_scope(s, target, index_key)[0]  # no count here
             query = select(File).where(File.recid == target, File.position > after)
             query = query.where(File.index_id.is_(None)) if index_id is None else query.where(
                 File.index_id == index_id)
@@ -537,9 +537,10 @@ class CatalogService:
             raise NotFound(f"record {recid} has no file index {index_key!r}", record=recid, field="index")
         return index.id, index.number_files
 
-    def _view(self, s: Session, rec: Record, *, with_files: bool = True) -> RecordView:
+    def _view(self, s: Session, rec: Record, *, with_files: bool = True, latest: Record | None = None) -> RecordView:
+        """``latest``: the concept's latest published version, when the caller has it already."""
         concept = s.get(Concept, rec.concept_recid)
-        latest = self._latest_published(s, rec.concept_recid)
+        latest = latest or self._latest_published(s, rec.concept_recid)
         files: list[dict[str, Any]] = []
         indices: list[dict[str, Any]] = []
         if with_files:

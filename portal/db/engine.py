@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -38,6 +39,7 @@ class Database:
         self.url = url
         self.engine = make_engine(url)
         self._sessions = sessionmaker(self.engine, expire_on_commit=False)
+        self._shared = threading.local()  # the session of an open `shared_reads()` block, per thread
 
     @property
     def dialect(self) -> str:
@@ -50,8 +52,36 @@ class Database:
 
     @contextmanager
     def reader(self) -> Iterator[Session]:
+        """A session for reading; inside a `shared_reads()` block of this thread, that block's session."""
+        shared = getattr(self._shared, "session", None)
+        if shared is not None:
+            yield shared
+            return
         with self._sessions() as session:
             yield session
+
+    @contextmanager
+    def shared_reads(self) -> Iterator[None]:
+        """Run every `reader()` of this thread inside the block on one session: one pool checkout (and, on
+        PostgreSQL, one liveness ping, BEGIN and ROLLBACK) instead of one per read, and rows already read (by
+        primary key) come from the session's identity map instead of another query.
+
+        For read-only work such as rendering a page: a `transaction()` inside the block uses its own session,
+        and what it writes may not be seen by the shared session's already-loaded objects. Nested blocks reuse
+        the outer one.
+        """
+        if getattr(self._shared, "session", None) is not None:
+            yield
+            return
+        with self._sessions() as session:
+            # The identity map holds objects weakly; keep them for the block so later reads by key find them.
+            kept: list[object] = []
+            event.listen(session, "loaded_as_persistent", lambda _s, obj: kept.append(obj))
+            self._shared.session = session
+            try:
+                yield
+            finally:
+                self._shared.session = None
 
     def dispose(self) -> None:
         self.engine.dispose()

@@ -101,6 +101,11 @@ def search() -> Any:
 
 @bp.get("/record/<int:recid>")
 def record(recid: int) -> Any:
+    with services().db.shared_reads():  # one session for the page's many small reads (and the template's)
+        return _record(recid)
+
+
+def _record(recid: int) -> Any:
     svc = services()
     view = svc.catalog.get(recid)  # a concept id gives its latest version: the page then redirects there
     target = view.recid

@@ -105,6 +105,23 @@ def test_old_version_has_a_banner_and_sanitised_markdown(client):
     assert "<code>HLT_Mu17</code>" in html
 
 
+def test_record_page_shows_a_metadata_fix_and_a_new_version_at_once(settings_dict, tmp_path):
+    app = create_app(settings_dict)
+    svc = services_of(app)
+    load_file(svc, write_records(tmp_path / "pages.json", _records()))
+    client = app.test_client()
+    assert "<h1>Electron calibration</h1>" in _text(client.get("/record/7004"))
+    md = svc.catalog.get(7004).metadata
+    svc.catalog.edit_metadata(7004, {**md, "title": "Electron calibration, corrected"})
+    html = _text(client.get("/record/7004"))
+    assert "<h1>Electron calibration, corrected</h1>" in html and "newer version" not in html
+    draft = svc.catalog.new_version(7004)
+    svc.catalog.publish(draft.recid)
+    html = _text(client.get("/record/7004"))
+    assert "newer version" in html and f'href="/record/{draft.recid}"' in html
+    svc.close()
+
+
 def test_concept_id_redirects_to_the_latest_version(client):
     page = client.get("/record/7000")
     assert page.status_code == 302 and page.headers["Location"].endswith("/record/7002")
