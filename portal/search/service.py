@@ -103,6 +103,18 @@ def _words(text: str) -> list[str]:
     return [w.lower() for w in _WORD.findall(text)]
 
 
+# A lexeme as PostgreSQL prints it in a tsquery: quoted, with ' and \ doubled.
+_LEXEME = r"'((?:[^'\\]|''|\\\\)*)'"
+_CHAIN = re.compile(rf"{_LEXEME}(?: <-> {_LEXEME})*")
+
+
+def phrase_chain(tsquery: str) -> list[str] | None:
+    """The lexemes, in order, of a tsquery printed as ``'a' <-> 'b' <-> ...``; None for any other form."""
+    if not _CHAIN.fullmatch(tsquery):
+        return None
+    return [re.sub(r"''|\\\\", lambda m: m.group()[0], inner) for inner in re.findall(_LEXEME, tsquery)]
+
+
 def _raw(s: Session) -> Any:
     """The DBAPI connection under a session (for results too large to build SQLAlchemy rows for)."""
     return s.connection().connection.driver_connection
@@ -285,11 +297,33 @@ class PostgresFTS:
 
     def match_ids(self, s: Session, node: Text) -> np.ndarray:
         if node.field is None and _words(node.value):  # the narrow table holds the same vectors
-            maker = "phraseto_tsquery" if node.phrase else "plainto_tsquery"
-            return memory.parse_ids(s.scalar(sa.text(f"SELECT string_agg(recid::text, ',') FROM search_text, "
-                                                     f"{maker}('simple', :v) AS q WHERE tsv @@ q"),
-                                             {"v": node.value}))
+            where, params = self._matching(s, node.phrase, node.value)
+            return memory.parse_ids(s.scalar(sa.text(f"SELECT string_agg(recid::text, ',') FROM search_text, {where}"),
+                                             params))
         return memory.parse_ids(s.scalar(select(self.id_list(DOCS.c.recid)).where(self.condition(node))))
+
+    def _matching(self, s: Session, phrase: bool, value: str) -> tuple[str, dict[str, Any]]:
+        """The FROM item ``q`` (the query of ``value``) and the WHERE clause selecting the rows of search_text
+        that match it, with their parameters. A phrase of two or more words is looked up by its word pairs
+        (migration 0013c) and checked only on the rows holding them all."""
+        if not phrase:
+            return "plainto_tsquery('simple', :v) AS q WHERE tsv @@ q", {"v": value}
+        pairs = self._pair_hashes(s, value)
+        if pairs is None:
+            return "phraseto_tsquery('simple', :v) AS q WHERE tsv @@ q", {"v": value}
+        # ts_match_vq is the @@ operator by its function name: the planner then cannot also scan the vector index
+        # for the phrase's words (tens of thousands of rows for common words) only to intersect it with the pairs.
+        return ("phraseto_tsquery('simple', :v) AS q WHERE pairs @> CAST(:pairs AS integer[]) AND ts_match_vq(tsv, q)",
+                {"v": value, "pairs": pairs})
+
+    def _pair_hashes(self, s: Session, value: str) -> list[int] | None:
+        """The hashed word pairs that every document matching the phrase ``value`` holds (see search_pairs in
+        migration 0013c); None when its query is not a plain chain ``'a' <-> 'b' ...`` of two or more words."""
+        lexemes = phrase_chain(s.scalar(sa.text("SELECT phraseto_tsquery('simple', :v)::text"), {"v": value}) or "")
+        if lexemes is None or len(lexemes) < 2:
+            return None
+        return list(s.scalars(sa.text("SELECT DISTINCT search_pair_hash(a, b) FROM unnest(CAST(:a AS text[]), "
+                                      "CAST(:b AS text[])) AS p(a, b)"), {"a": lexemes[:-1], "b": lexemes[1:]}))
 
     def rank_keys(self, nodes: Sequence[Text]) -> list[Hashable] | None:
         parts: list[Hashable] = [self._part(n) for n in nodes if _words(n.value)]
@@ -297,14 +331,13 @@ class PostgresFTS:
 
     # Ids and scores as two comma-separated texts in one row (the same row order for both aggregates): the
     # rows never pass one by one through Python; a double's text form is exact (shortest round-trip).
-    SCORES = sa.text("SELECT string_agg(recid::text, ','), string_agg(ts_rank(tsv, q)::float8::text, ',') "
-                     "FROM search_text, {maker}('simple', :v) AS q WHERE tsv @@ q")
+    SCORES = "SELECT string_agg(recid::text, ','), string_agg(ts_rank(tsv, q)::float8::text, ',') FROM search_text, "
 
     def scores(self, s: Session, key: Hashable) -> tuple[np.ndarray, np.ndarray]:
         assert isinstance(key, tuple)
         phrase, value = key
-        maker = "phraseto_tsquery" if phrase else "plainto_tsquery"
-        ids, values = s.execute(sa.text(self.SCORES.text.format(maker=maker)), {"v": value}).one()
+        where, params = self._matching(s, phrase, value)
+        ids, values = s.execute(sa.text(self.SCORES + where), params).one()
         parsed = memory.parse_ids(ids)
         scores = (np.fromstring(values, dtype=np.float64, sep=",") if values  # type: ignore[call-overload]
                   else np.zeros(0, dtype=np.float64))

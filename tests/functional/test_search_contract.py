@@ -168,7 +168,8 @@ QUERIES = ["", "muon", "muon jet", '"muon jet"', "title:higgs", "author:doe", "k
            "muon OR élan", "j/psi", "-number_events:>1000", "number_events:<=5000", "year:[2011 TO 2012]",
            "-year:[2011 TO 2012]", "year:>2012 OR jet", "experiment:cms", "subtype:simulated",
            "type:dataset -experiment:ATLAS", "recid:105", "recid:[100 TO 110]", "-(muon OR jet)",
-           'doi:"10.5072/portal.103"', "-doi:10.5072/portal.103", "(higgs OR boson) trigger -title:calibration"]
+           'doi:"10.5072/portal.103"', "-doi:10.5072/portal.103", "(higgs OR boson) trigger -title:calibration",
+           '"muon jet" OR "jet muon"', '"higgs boson trigger"', '"élan j/psi" -jet']
 FILTERS = [{}, {"experiment": ["CMS", "ATLAS"]}, {"experiment": ["CMS"], "type": ["Dataset", "Lesson"]},
            {"year": ["2011"], "events": ["1M–9,999,999"]}, {"keywords": ["nope"]}]
 
