@@ -8,6 +8,9 @@ from pathlib import Path
 
 import pytest
 
+import portal.app
+import portal.cli
+import portal.services
 from tests.support.postgres import postgres_server, reset_database
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -43,3 +46,25 @@ def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
 def settings_dict(database_url: str, tmp_path: Path) -> dict[str, object]:
     return {"database_url": database_url, "var_dir": str(tmp_path / "var"), "base_url": "http://portal.test",
             "curator_token": "test-curator-token", "first_recid": 100000}
+
+
+@pytest.fixture(autouse=True)
+def close_services_built_by_the_test(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
+    """Services a test builds (apps, CLI runs) are closed when it ends, while its database still exists.
+
+    Left open, their statistics flusher would keep running into the next test's database (every PostgreSQL test
+    uses the same one, reset between tests) and fail noisily at exit once the test server has stopped.
+    """
+    built: list[portal.services.Services] = []
+    original = portal.services.build_services
+
+    def build_and_track(*args: object, **kwargs: object) -> portal.services.Services:
+        services = original(*args, **kwargs)  # type: ignore[arg-type]
+        built.append(services)
+        return services
+
+    for module in (portal.services, portal.app, portal.cli):
+        monkeypatch.setattr(module, "build_services", build_and_track)
+    yield
+    for services in reversed(built):
+        services.close()
