@@ -7,6 +7,7 @@ import base64
 import json
 import logging
 import re
+import struct
 import threading
 from collections.abc import Hashable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -113,6 +114,24 @@ def phrase_chain(tsquery: str) -> list[str] | None:
     if not _CHAIN.fullmatch(tsquery):
         return None
     return [re.sub(r"''|\\\\", lambda m: m.group()[0], inner) for inner in re.findall(_LEXEME, tsquery)]
+
+
+def binary_array(data: bytes | None, element: str) -> np.ndarray:
+    """The elements of a one-dimensional PostgreSQL array without NULLs, from its binary form (array_send), as
+    numpy ``element`` type (big-endian, e.g. ">i4" for integer, ">f4" for real); None (no rows) is empty."""
+    if data is None:
+        return np.zeros(0, dtype=element)
+    ndim, has_nulls = struct.unpack_from(">ii", data)
+    if ndim == 0:
+        return np.zeros(0, dtype=element)
+    if ndim != 1 or has_nulls:
+        raise ValueError("expected a one-dimensional array without NULLs")
+    # header: ndim, NULL flag, element type, then (length, lower bound); each element: its byte length, its bytes
+    (count,) = struct.unpack_from(">i", data, 12)
+    items = np.frombuffer(data, dtype=np.dtype([("size", ">i4"), ("value", element)]), count=count, offset=20)
+    if not np.all(items["size"] == np.dtype(element).itemsize):
+        raise ValueError(f"the array's elements are not of type {element}")
+    return items["value"]
 
 
 def _raw(s: Session) -> Any:
@@ -298,8 +317,8 @@ class PostgresFTS:
     def match_ids(self, s: Session, node: Text) -> np.ndarray:
         if node.field is None and _words(node.value):  # the narrow table holds the same vectors
             where, params = self._matching(s, node.phrase, node.value)
-            return memory.parse_ids(s.scalar(sa.text(f"SELECT string_agg(recid::text, ',') FROM search_text, {where}"),
-                                             params))
+            ids = s.scalar(sa.text(f"SELECT array_send(array_agg(recid)) FROM search_text, {where}"), params)
+            return binary_array(ids, ">i4").astype(np.int64)
         return memory.parse_ids(s.scalar(select(self.id_list(DOCS.c.recid)).where(self.condition(node))))
 
     def _matching(self, s: Session, phrase: bool, value: str) -> tuple[str, dict[str, Any]]:
@@ -329,19 +348,17 @@ class PostgresFTS:
         parts: list[Hashable] = [self._part(n) for n in nodes if _words(n.value)]
         return parts or None
 
-    # Ids and scores as two comma-separated texts in one row (the same row order for both aggregates): the
-    # rows never pass one by one through Python; a double's text form is exact (shortest round-trip).
-    SCORES = "SELECT string_agg(recid::text, ','), string_agg(ts_rank(tsv, q)::float8::text, ',') FROM search_text, "
+    # Ids and scores as two arrays in PostgreSQL's binary form, in one row (the same row order for both
+    # aggregates): the rows never pass one by one through Python, and no number is printed or parsed as text
+    # (a third of the time of a word in 75,000 documents). ts_rank is a real: widened to a double exactly.
+    SCORES = "SELECT array_send(array_agg(recid)), array_send(array_agg(ts_rank(tsv, q))) FROM search_text, "
 
     def scores(self, s: Session, key: Hashable) -> tuple[np.ndarray, np.ndarray]:
         assert isinstance(key, tuple)
         phrase, value = key
         where, params = self._matching(s, phrase, value)
         ids, values = s.execute(sa.text(self.SCORES + where), params).one()
-        parsed = memory.parse_ids(ids)
-        scores = (np.fromstring(values, dtype=np.float64, sep=",") if values  # type: ignore[call-overload]
-                  else np.zeros(0, dtype=np.float64))
-        return parsed, scores
+        return binary_array(ids, ">i4").astype(np.int64), binary_array(values, ">f4").astype(np.float64)
 
     def score_key(self, node: Text) -> Hashable | None:
         # Scores are of the whole-document vector: they give the match set of nodes without a field only.
