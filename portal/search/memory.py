@@ -86,8 +86,8 @@ class Snapshot:
         self.date_published = [r[6] for r in rows]
         self.title_sort = [r[7] for r in rows]
         self.has_doi = np.zeros(n, dtype=bool)
-        for positions in self.dois.values():
-            self.has_doi[positions] = True
+        for held in self.dois.values():
+            self.has_doi[held] = True
         # Sort orders exactly as the database orders them (its collation), as document positions.
         def ordered(*keys: Any) -> np.ndarray:
             ids = s.scalars(select(docs.c.recid).order_by(*keys)).all()

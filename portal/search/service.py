@@ -603,7 +603,8 @@ class SearchService:
                     order, rank, strings = snap.order_recent, snap.rank_recent, snap.date_published
                 if cursor is not None:
                     v1, v2 = cursor
-                    at = snap.positions(np.array([v2], dtype=np.int64)) if isinstance(v2, int) else []
+                    at = (snap.positions(np.array([v2], dtype=np.int64)) if isinstance(v2, int)
+                          else np.zeros(0, dtype=np.int32))
                     if len(at) != 1 or strings[int(at[0])] != v1:
                         return None
                     beyond = rank < rank[at[0]] if sort == "-title" else rank > rank[at[0]]
