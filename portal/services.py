@@ -58,6 +58,7 @@ class Services:
         if self.analyses is not None:
             self.analyses.close()
         self.stats.close()
+        self.search.close()
         self.db.dispose()
 
 

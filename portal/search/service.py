@@ -413,6 +413,8 @@ class SearchService:
         self._snapshot_lock = threading.Lock()
         self._warmed = threading.Event()
         self._warmed.set()
+        self._refresher: threading.Thread | None = None
+        self._closed = threading.Event()
 
     # ----------------------------------------------------------------- indexing
     def index(self, s: Session, rec: Record) -> None:
@@ -526,12 +528,36 @@ class SearchService:
                     self._warmed.set()
         return snap
 
-    def prepare(self) -> None:
+    def prepare(self, refresh_interval: float = 1.0) -> None:
         """Build the snapshot now (which starts warming its frequent words), so that the first search after a
-        web worker starts does not pay for it; the web server calls this in the background at worker start."""
-        if self.in_memory:
-            with self.db.reader() as s:
-                self.snapshot(s)
+        web worker starts does not pay for it; the web server calls this in the background at worker start.
+
+        Then keep it fresh off-request: every ``refresh_interval`` seconds (0: never) a thread compares the
+        index generation with the snapshot's and rebuilds and re-warms it after a catalogue write, so the
+        first search after the write — in this worker or any other — does not pay the rebuild."""
+        if not self.in_memory:
+            return
+        with self.db.reader() as s:
+            self.snapshot(s)
+        if refresh_interval > 0 and self._refresher is None:
+            self._refresher = threading.Thread(target=self._refresh, args=(refresh_interval,),
+                                               name="search-refresh", daemon=True)
+            self._refresher.start()
+
+    def _refresh(self, interval: float) -> None:
+        while not self._closed.wait(interval):
+            try:
+                with self.db.reader() as s:
+                    self.snapshot(s)  # a no-op while the generation is unchanged: one small read
+            except Exception:  # noqa: BLE001 - the database may be restarting; a search rebuilds it itself
+                log.debug("refreshing the search snapshot failed", exc_info=True)
+
+    def close(self) -> None:
+        """Stop the refresher thread (if `prepare` started one)."""
+        self._closed.set()
+        if self._refresher is not None:
+            self._refresher.join(5)
+            self._refresher = None
 
     def wait_warm(self, timeout: float | None = None) -> bool:
         """Wait until the words of the latest snapshot are warm (or warming gave up); False on timeout."""

@@ -3,6 +3,8 @@ sorting, cursor pagination, versions, and the API around them."""
 
 from __future__ import annotations
 
+import time
+
 import pytest
 
 from portal.app import create_app, services_of
@@ -210,6 +212,27 @@ def test_the_columnar_search_gives_what_sql_gives(settings_dict, tmp_path):
                         break
     assert compared == len(QUERIES) * len(FILTERS) * 15
     assert svc.search(SearchRequest(q="muon")).total > 10  # the catalogue is not trivially empty
+
+
+def test_a_prepared_service_rebuilds_its_snapshot_after_a_write_without_a_search(settings_dict, tmp_path):
+    """Web workers keep their snapshot fresh off-request: after a catalogue write the refresher rebuilds it,
+    so the first search after the write finds the new record in a snapshot that is already built."""
+    app = create_app(settings_dict)
+    svc = services_of(app).search
+    load_file(services_of(app), write_records(tmp_path / "a.json", generated(n=20)))
+    svc.prepare(refresh_interval=0.05)
+    before = svc._snapshot
+    assert before is not None and before.n == 20
+    load_file(services_of(app), write_records(tmp_path / "b.json", generated(n=25)[20:]))
+    deadline = time.monotonic() + 30
+    while svc._snapshot is before and time.monotonic() < deadline:
+        time.sleep(0.05)
+    fresh = svc._snapshot
+    assert fresh is not before and fresh.n == 25  # rebuilt by the refresher: no search has run since
+    got = svc.search(SearchRequest(q="", all_versions=True))
+    assert svc._snapshot is fresh and got.total == 25
+    svc.close()
+    assert svc._refresher is None
 
 
 def test_reindex_rebuilds_the_same_index(app):
