@@ -83,9 +83,43 @@ def close_open_files() -> None:
         tree.file.close()
 
 
+def _stamp(uri: str) -> tuple[int, int]:
+    """(modification time, size) of a file: what says that a file seen before is still the same file."""
+    if uri.startswith("root://"):
+        import fsspec
+        fs, path = fsspec.core.url_to_fs(uri)
+        info = fs.info(path)
+        return int(info.get("mtime") or 0), int(info["size"])
+    st = os.stat(local_path(uri))
+    return st.st_mtime_ns, st.st_size
+
+
+_BOUNDS: OrderedDict[tuple[str, tuple[int, int]], list[int]] = OrderedDict()
+_BOUNDS_LOCK = threading.Lock()
+BOUNDARIES_CACHED = 4096
+
+
 def boundaries(uri: str) -> list[int]:
     """Entry offsets where reading can split cheaply: ROOT cluster/basket boundaries, Parquet row groups,
-    or just [0, entries] (HDF5 is chunked by our own step size)."""
+    or just [0, entries] (HDF5 is chunked by our own step size).
+
+    Remembered per (uri, mtime, size): planning a job over files seen before then costs a stat per file
+    instead of an open, a header and streamer read (and over root:// a login)."""
+    key = (uri, _stamp(uri))
+    with _BOUNDS_LOCK:
+        hit = _BOUNDS.get(key)
+        if hit is not None:
+            _BOUNDS.move_to_end(key)
+            return list(hit)
+    found = _read_boundaries(uri)
+    with _BOUNDS_LOCK:
+        _BOUNDS[key] = found
+        while len(_BOUNDS) > BOUNDARIES_CACHED:
+            _BOUNDS.popitem(last=False)
+    return list(found)
+
+
+def _read_boundaries(uri: str) -> list[int]:
     fmt = format_of(uri)
     if fmt == "root":
         return [int(x) for x in _root_tree(uri).common_entry_offsets()]
@@ -109,7 +143,9 @@ def read(uri: str, columns: Sequence[str], start: int, stop: int) -> ak.Array:
     """Entries [start, stop) of ``columns`` as an awkward record array (one field per column)."""
     fmt = format_of(uri)
     if fmt == "root":
-        return _root_tree(uri).arrays(list(columns), entry_start=start, entry_stop=stop, library="ak", how=None)
+        # array_cache=None: each entry range is read once, keeping a copy in the file's cache only costs memory
+        return _root_tree(uri).arrays(list(columns), entry_start=start, entry_stop=stop, library="ak", how=None,
+                                      array_cache=None)
     if fmt == "parquet":
         return _read_parquet(uri, columns, start, stop)
     return _read_hdf5(uri, columns, start, stop)

@@ -9,9 +9,11 @@ import numpy as np
 import pytest
 
 from portal.errors import Invalid, NotFound
-from portal.processing import BadFile, Output, load_analysis, plan_chunks
+from portal.processing import BadFile, Chunk, Output, Task, load_analysis, plan_chunks, plan_tasks
 from portal.processing.analyses import BUILTINS
 from portal.processing.analysis import int_hist
+from portal.processing.engine import run_task
+from portal.processing.plan import MAX_CHUNKS_PER_TASK, TASKS_PER_SLOT
 
 
 def _write_root(path: Path, n: int, baskets: int) -> None:
@@ -102,3 +104,56 @@ def test_entry_point_analyses_load_by_name(tmp_path: Path, monkeypatch: pytest.M
     monkeypatch.syspath_prepend(str(site))
     analysis = load_analysis("met-only")
     assert analysis.name == "met-only" and analysis.columns == ("MET_pt",)
+
+
+def _chunks(files: dict[str, int], per_chunk: int) -> list[Chunk]:
+    return [Chunk(uri, lo, min(lo + per_chunk, n)) for uri, n in files.items() for lo in range(0, n, per_chunk)]
+
+
+def _assert_cover(tasks: list[Task], chunks: list[Chunk]) -> None:
+    def key(c: Chunk) -> tuple[str, int]:
+        return c.uri, c.start
+    got = [c for t in tasks for c in t.chunks]
+    assert sorted(got, key=key) == sorted(chunks, key=key)  # every chunk exactly once
+    for t in tasks:  # a task's chunks of one file are consecutive entries, in order
+        for a, b in zip(t.chunks, t.chunks[1:], strict=False):
+            assert a.uri != b.uri or a.stop == b.start
+
+
+def test_tasks_keep_a_file_on_one_worker_when_there_are_enough_files() -> None:
+    chunks = _chunks({f"f{i}.root": 500_000 for i in range(10)}, 100_000)
+    tasks = plan_tasks(chunks, slots=2)
+    _assert_cover(tasks, chunks)
+    # 10 files for 2 workers: a task per file, so each file is opened and read by one worker only
+    assert len(tasks) == 10 and all(len({c.uri for c in t.chunks}) == 1 and t.events == 500_000 for t in tasks)
+
+
+def test_tasks_split_big_files_into_consecutive_runs_and_group_small_files() -> None:
+    chunks = _chunks({"big.root": 1_000_000}, 100_000)
+    tasks = plan_tasks(chunks, slots=2)
+    _assert_cover(tasks, chunks)
+    assert len(tasks) == 2 * TASKS_PER_SLOT and max(t.events for t in tasks) <= 200_000
+    assert [t.events for t in tasks] == sorted((t.events for t in tasks), reverse=True)  # biggest first
+
+    small = _chunks({f"s{i}.root": 1000 for i in range(100)}, 1000)
+    tasks = plan_tasks(small, slots=2)
+    _assert_cover(tasks, small)
+    # 100 one-chunk files: whole files share tasks (no file is split), bounded by the per-task chunk cap
+    assert 2 * TASKS_PER_SLOT <= len(tasks) <= 100 // 2
+    assert all(len(t.chunks) <= MAX_CHUNKS_PER_TASK for t in tasks)
+    assert plan_tasks([], slots=4) == []
+
+
+def test_a_task_reads_its_chunks_merged_per_file_and_stops_a_file_at_its_first_bad_chunk(tmp_path: Path) -> None:
+    good = tmp_path / "good.root"
+    _write_root(good, 4000, 4)
+    q1 = load_analysis("adl_q1")
+    # a file that vanished after planning: its first chunk fails, its second is not even tried
+    task = Task((Chunk(str(good), 0, 2000), Chunk(str(good), 2000, 4000),
+                 Chunk(str(tmp_path / "gone.root"), 0, 10), Chunk(str(tmp_path / "gone.root"), 10, 20)))
+    result = run_task(q1, task)
+    ok, gone = result.parts
+    assert (ok.uri, ok.chunks, ok.events, ok.error) == (str(good), 2, 4000, None)
+    assert ok.output is not None and ok.output.cutflow == {"all events": 4000}
+    assert int(ok.output.hists["met"].values(flow=True).sum()) == 4000
+    assert gone.chunks == 2 and gone.output is None and "entries 0-10" in (gone.error or "")
