@@ -238,9 +238,11 @@ def main() -> None:
         print("(d) skipped: no xrootd or not in a loopback-only network namespace (use tests/run-isolated)\n")
 
     rows = []
+    # the floor's pools first: a Dask nanny writes its worker environment (MALLOC_TRIM_THRESHOLD_, OMP_NUM_THREADS)
+    # into this process' os.environ, and processes spawned afterwards would inherit it
+    pool1, pool2 = start_pool(1), start_pool(2)
     one = make_executor("local", workers=1)
     two = make_executor("local", workers=2)
-    pool1, pool2 = start_pool(1), start_pool(2)
     from distributed import Client
     try:
         t1, t2 = machine_scaling(pool1, pool2)
