@@ -177,12 +177,7 @@ REPEAT = int(os.environ.get("BENCH_PROC_REPEAT", "2"))
 
 def timed(fn: Callable[[], Any]) -> tuple[float, Any]:
     """Best of REPEAT runs: the machine is shared, the minimum is the least disturbed measurement."""
-    best, value = float("inf"), None
-    for _ in range(REPEAT):
-        t0 = time.perf_counter()
-        value = fn()
-        best = min(best, time.perf_counter() - t0)
-    return best, value
+    return timed_together({"": fn})[""]
 
 
 def timed_together(runs: dict[str, Callable[[], Any]]) -> dict[str, tuple[float, Any]]:

@@ -58,10 +58,7 @@ def _root_tree(uri: str) -> Any:
     costs a header and a streamer read, and over root:// a login and round trips, for every chunk otherwise."""
     import uproot
     path = uri if uri.startswith("root://") else local_path(uri)
-    stamp: tuple[int, int] | None = None
-    if not uri.startswith("root://"):
-        st = os.stat(path)
-        stamp = (st.st_mtime_ns, st.st_size)  # a rewritten local file is opened afresh
+    stamp = None if uri.startswith("root://") else _stamp(uri)  # a rewritten local file is opened afresh
     cache: OrderedDict[str, tuple[tuple[int, int] | None, Any]] = _OPEN.__dict__.setdefault("trees", OrderedDict())
     hit = cache.get(path)
     if hit is not None and hit[0] == stamp:

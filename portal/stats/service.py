@@ -289,13 +289,14 @@ class StatsService:
                                            for (a, b), n in pairs.items()])
 
     # ------------------------------------------------------------------ reading
-    def _reading(self, s: Session, key: tuple[str, int, int], compute: Callable[[], Any]) -> Any:
+    def _reading(self, s: Session, key: tuple[str, int, int], compute: Callable[[Any], Any]) -> Any:
+        """The cached reading under ``key`` while no aggregation ran since; else ``compute(last_run)``."""
         last = s.get(StatsState, "last_run")
         stamp = last.value if last is not None else None
         hit = self._readings.get(key)
         if hit is not None and hit[0] == stamp:
             return hit[1]
-        value = compute()
+        value = compute(stamp)
         self._readings[key] = (stamp, value)
         while len(self._readings) > 4096:
             self._readings.popitem(last=False)
@@ -304,9 +305,10 @@ class StatsService:
     def record_stats(self, recid: int) -> RecordStats:
         """Totals for one version and for its concept (all versions), as of the last aggregation."""
         with self.db.reader() as s:
-            return copy.deepcopy(self._reading(s, ("stats", recid, 0), lambda: self._record_stats(s, recid)))
+            return copy.deepcopy(self._reading(s, ("stats", recid, 0),
+                                                   lambda last_run: self._record_stats(s, recid, last_run)))
 
-    def _record_stats(self, s: Session, recid: int) -> RecordStats:
+    def _record_stats(self, s: Session, recid: int, last_run: datetime | None) -> RecordStats:
         concept = s.scalar(select(Record.concept_recid).where(Record.recid == recid))
         if concept is None:
             raise NotFound(f"there is no record version {recid}", record=recid)
@@ -320,14 +322,13 @@ class StatsService:
                     .where(StatsAggregate.scope == scope, StatsAggregate.recid == rid)
                     .group_by(StatsAggregate.kind)):
                 target[kind] = Counts(int(events or 0), int(unique or 0), int(volume or 0))
-        last = s.get(StatsState, "last_run")
-        out.last_aggregated = _utc(last.value) if last is not None else None
+        out.last_aggregated = _utc(last_run) if last_run is not None else None
         return out
 
     def also_downloaded(self, recid: int, limit: int = 5) -> list[tuple[int, int]]:
         """(concept recid, visitors) of concepts most often downloaded by those who downloaded this one."""
         with self.db.reader() as s:
-            return list(self._reading(s, ("also", recid, limit), lambda: self._also_downloaded(s, recid, limit)))
+            return list(self._reading(s, ("also", recid, limit), lambda _: self._also_downloaded(s, recid, limit)))
 
     def _also_downloaded(self, s: Session, recid: int, limit: int) -> list[tuple[int, int]]:
         concept = s.scalar(select(Record.concept_recid).where(Record.recid == recid))
