@@ -66,10 +66,14 @@ class DaskExecutor(Executor):
             return
         futures = self.client.map(fn, list(items), retries=self.retries, pure=False)
         try:
-            for fut in as_completed(futures):
-                value = fut.result()
-                fut.release()  # the worker may drop the result now: the client holds it
-                yield value
+            # one gather per batch of finished tasks rather than `fut.result()` per task: one blocking round trip
+            # for all tasks that finished meanwhile. (`as_completed(with_results=True)` would fetch results in
+            # the background, but can hang for good when one of its fetches fails: dask/distributed#7331.)
+            for batch in as_completed(futures).batches():
+                values = self.client.gather(batch)
+                for fut in batch:
+                    fut.release()  # the worker may drop the result now: the client holds it
+                yield from values
         finally:
             self.client.cancel([f for f in futures if not f.done()])
 
@@ -79,15 +83,31 @@ class DaskExecutor(Executor):
             self._cluster.close()
 
 
+#: Dask settings for the embedded cluster. Its dashboard binds a random loopback port nobody opens, so the
+#: diagnostics that feed it are switched off or slowed; together they cost ~100 ms of CPU per second on an idle
+#: 2-worker cluster, a tax on the same cores the analyses run on, now ~20 ms/s (benchmarks/dask_overhead.py):
+#: the workers' statistical profiler (a stack sample every 10 ms), the event-loop "tick" watchdog (20 ms, in
+#: the scheduler, the nannies and the workers), the system monitor (500 ms) and the nannies' memory check
+#: (100 ms; the memory limit is still enforced, within half a second). The nanny's MALLOC_TRIM_THRESHOLD_=65536
+#: is dropped too: it switches off glibc's adaptive mmap threshold, so every array of a chunk (MBs) is a fresh
+#: mmap whose pages fault in again and are unmapped on free; the same analysis code ran 20-35 % slower in a worker
+#: than in a plain process (dimuon, ADL Q5 on the bench tier). Without it freed memory is reused; a worker's
+#: memory then stays at its peak, which chunking bounds.
+EMBEDDED_CLUSTER_CONFIG: dict[str, Any] = {
+    "distributed.nanny.pre-spawn-environ.MALLOC_TRIM_THRESHOLD_": None,
+    "distributed.worker.profile.enabled": False,
+    "distributed.admin.tick.interval": "1s",
+    "distributed.admin.system-monitor.interval": "5s",
+    "distributed.worker.memory.monitor-interval": "500ms",
+}
+
+
 def local_cluster(workers: int = 2) -> Any:
-    """Worker processes without the nanny's default MALLOC_TRIM_THRESHOLD_=65536. Setting it switches off
-    glibc's adaptive mmap threshold, so every array of a chunk (MBs) is a fresh mmap whose pages fault in
-    again and are unmapped on free: the same analysis code ran 20–35 % slower in a worker than in a plain
-    process (dimuon, ADL Q5 on the bench tier). Without it freed memory is reused; a worker's memory then
-    stays at its peak, which chunking bounds."""
+    """A LocalCluster of single-threaded worker processes on loopback, with EMBEDDED_CLUSTER_CONFIG."""
     import dask
     from distributed import LocalCluster
-    with dask.config.set({"distributed.nanny.pre-spawn-environ.MALLOC_TRIM_THRESHOLD_": None}):
+    # the nannies hand their config to the worker processes they spawn, so the settings reach the workers too
+    with dask.config.set(EMBEDDED_CLUSTER_CONFIG):
         return LocalCluster(n_workers=workers, threads_per_worker=1, processes=True, host="127.0.0.1",
                             dashboard_address="127.0.0.1:0")
 
@@ -101,7 +121,7 @@ def make_executor(name: str, *, workers: int = 2, scheduler: str = "", client: A
     from distributed import Client
     if name == "local":
         cluster = local_cluster(workers)
-        return DaskExecutor(Client(cluster), own_cluster=cluster)
+        return DaskExecutor(Client(cluster, direct_to_workers=True), own_cluster=cluster)
     if name == "remote":
         if not scheduler:
             raise Invalid("executor 'remote' needs a scheduler address (setting processing_scheduler, "
