@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import copy
+import functools
 import platform
 import time
+from collections import OrderedDict
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from importlib import metadata
@@ -128,7 +131,26 @@ def _task_from_bytes(blob: bytes) -> _Task:
     return _Task(cloudpickle.loads(blob))
 
 
+@functools.cache
+def _packages() -> tuple[tuple[str, str], ...]:
+    # reading the installed packages' metadata costs ~4 ms; they do not change under a running process
+    found = []
+    for name in ("awkward", "uproot", "numpy", "hist", "dask", "distributed", "pyarrow", "h5py", "portal"):
+        try:
+            found.append((name, metadata.version(name)))
+        except metadata.PackageNotFoundError:
+            continue
+    return tuple(found)
+
+
 def environment() -> dict[str, Any]:
+    return copy.deepcopy(_environment())
+
+
+@functools.cache
+def _environment() -> dict[str, Any]:
+    # reading installed packages' metadata (and platform.platform()'s look at the libc) costs ~4 ms per job;
+    # neither changes under a running process
     packages = {}
     for name in ("awkward", "uproot", "numpy", "hist", "dask", "distributed", "pyarrow", "h5py", "portal"):
         try:
@@ -137,6 +159,26 @@ def environment() -> dict[str, Any]:
             continue
     return {"python": platform.python_version(), "implementation": platform.python_implementation(),
             "platform": platform.platform(), "packages": packages}
+
+
+#: seconds of task time per event, per analysis (code identity) and kind of input, from this process' last run
+#: of it: the planner makes fewer, longer tasks for light analyses (plan.tasks_per_slot)
+_COSTS: OrderedDict[tuple[str, ...], float] = OrderedDict()
+COSTS_REMEMBERED = 256
+
+
+def _cost_key(analysis: Analysis, uris: Sequence[str]) -> tuple[str, ...]:
+    ident = analysis.identity()
+    scheme = uris[0].split("://", 1)[0] if "://" in uris[0] else "file"
+    return (ident["module"], ident["class"], ident["version"], str(ident["sha256"]), repr(analysis.parameters),
+            scheme, readers.format_of(uris[0]))
+
+
+def _remember_cost(key: tuple[str, ...], seconds_per_event: float) -> None:
+    _COSTS[key] = seconds_per_event
+    _COSTS.move_to_end(key)
+    while len(_COSTS) > COSTS_REMEMBERED:
+        _COSTS.popitem(last=False)
 
 
 def run_analysis(analysis: Analysis, uris: Sequence[str], executor: Executor, *,
@@ -153,7 +195,8 @@ def run_analysis(analysis: Analysis, uris: Sequence[str], executor: Executor, *,
         skipped[uri] = why
 
     chunks = plan_chunks(uris, chunk_events, on_bad_file=bad if skip_bad_files else None)
-    tasks = plan_tasks(chunks, executor.slots())
+    cost_key = _cost_key(analysis, uris)
+    tasks = plan_tasks(chunks, executor.slots(), _COSTS.get(cost_key))
     t_plan = time.perf_counter() - t0
     progress = Progress(files_total=len(uris), files_done=len(skipped), chunks_total=len(chunks),
                         events_total=sum(c.events for c in chunks))
@@ -164,7 +207,9 @@ def run_analysis(analysis: Analysis, uris: Sequence[str], executor: Executor, *,
     # (few: a task holds whole files or consecutive runs of one file, so few files are ever half done).
     waiting: dict[str, Output] = {}
     total = analysis.empty()
+    busy = 0.0
     for result in executor.map_unordered(_Task(analysis), tasks):
+        busy += result.seconds
         for part in result.parts:
             uri = part.uri
             progress.chunks_done += part.chunks
@@ -184,6 +229,8 @@ def run_analysis(analysis: Analysis, uris: Sequence[str], executor: Executor, *,
         if on_progress:
             on_progress(progress)
     wall = time.perf_counter() - t0
+    if progress.events_total:
+        _remember_cost(cost_key, busy / progress.events_total)
     progress.events_done = sum(c.events for c in chunks if c.uri not in skipped)
     timings = {"plan_s": round(t_plan, 4), "wall_s": round(wall, 4),
                "events_per_s": round(progress.events_done / wall, 1) if wall > 0 else 0.0}

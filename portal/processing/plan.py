@@ -6,6 +6,7 @@ import math
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
+from typing import TypeVar
 
 from portal.errors import Invalid, PortalError
 from portal.processing import readers
@@ -16,6 +17,11 @@ DEFAULT_CHUNK_EVENTS = 200_000
 TASKS_PER_SLOT = 4
 #: a task never carries more than this many chunks, so a lost worker or a retried task costs a bounded redo
 MAX_CHUNKS_PER_TASK = 16
+#: the shortest task worth its overhead, once an analysis' cost per event has been measured (see tasks_per_slot)
+MIN_TASK_SECONDS = 0.2
+
+
+T = TypeVar("T")
 
 
 class BadFile(PortalError):
@@ -84,50 +90,72 @@ def plan_chunks(uris: Sequence[str], chunk_events: int = DEFAULT_CHUNK_EVENTS,
     return chunks
 
 
-def plan_tasks(chunks: Sequence[Chunk], slots: int) -> list[Task]:
-    """Group ``chunks`` (in file order) into tasks of about total / (slots × TASKS_PER_SLOT) events.
+def tasks_per_slot(events: int, slots: int, seconds_per_event: float | None = None) -> int:
+    """TASKS_PER_SLOT, or fewer when the analysis' cost per event is known and that many tasks would each take
+    less than MIN_TASK_SECONDS: every task costs scheduler, client and worker CPU on the same cores (~3 ms for
+    a no-op task, benchmarks/dask_overhead.py, more with real arguments and results), which a light query such
+    as ADL Q1 (~30 ms per bench-tier file) cannot amortise over tasks of a file each."""
+    if not seconds_per_event or seconds_per_event <= 0:
+        return TASKS_PER_SLOT
+    return max(1, min(TASKS_PER_SLOT, int(events * seconds_per_event / (max(1, slots) * MIN_TASK_SECONDS))))
+
+
+def plan_tasks(chunks: Sequence[Chunk], slots: int, seconds_per_event: float | None = None) -> list[Task]:
+    """Group ``chunks`` (in file order) into tasks of about total / (slots × tasks_per_slot) events.
 
     A file larger than that is cut into that many runs of its own consecutive chunks; whole files smaller
-    than that share a task with their neighbours. Tasks come biggest first, so the last ones to finish are
-    short and the workers end together."""
+    than that are shared out, in order, into groups of about equal events. Tasks come biggest first, so the
+    last ones to finish are short and the workers end together."""
     if not chunks:
         return []
-    target = sum(c.events for c in chunks) / (max(1, slots) * TASKS_PER_SLOT)
+    total = sum(c.events for c in chunks)
+    target = total / (max(1, slots) * tasks_per_slot(total, slots, seconds_per_event))
     by_file: dict[str, list[Chunk]] = {}
     for c in chunks:
         by_file.setdefault(c.uri, []).append(c)
     tasks: list[Task] = []
-    small: list[Chunk] = []  # whole small files waiting to fill a task
+    small: list[list[Chunk]] = []  # whole small files, shared out below
     for file_chunks in by_file.values():
         events = sum(c.events for c in file_chunks)
         if events < target and len(file_chunks) < MAX_CHUNKS_PER_TASK:
-            if small and (sum(c.events for c in small) + events > target
-                          or len(small) + len(file_chunks) > MAX_CHUNKS_PER_TASK):
-                tasks.append(Task(tuple(small)))
-                small = []
-            small.extend(file_chunks)
+            small.append(file_chunks)
             continue
         runs = max(math.ceil(events / target - 1e-9), math.ceil(len(file_chunks) / MAX_CHUNKS_PER_TASK))
-        tasks.extend(Task(run) for run in _split_evenly(file_chunks, runs))
+        tasks.extend(Task(tuple(run)) for run in _split_evenly(file_chunks, runs, lambda c: c.events))
     if small:
-        tasks.append(Task(tuple(small)))
+        # equal shares rather than "fill up to the target": ten files for four tasks become 3+2+3+2 files, not
+        # 2+2+2+2+2 (five tasks for two workers leave one of them a whole task behind at the end)
+        groups = max(1, round(sum(c.events for f in small for c in f) / target),
+                     math.ceil(sum(len(f) for f in small) / MAX_CHUNKS_PER_TASK))
+        for group in _split_evenly(small, groups, lambda f: sum(c.events for c in f)):
+            tasks.extend(Task(tuple(run)) for run in _capped(group))
     return sorted(tasks, key=lambda t: -t.events)
 
 
-def _split_evenly(chunks: list[Chunk], runs: int) -> list[tuple[Chunk, ...]]:
-    """``chunks`` cut into at most ``runs`` consecutive runs of about equal events (never an empty run)."""
-    runs = max(1, min(runs, len(chunks)))
-    total = sum(c.events for c in chunks)
-    out: list[tuple[Chunk, ...]] = []
-    current: list[Chunk] = []
+def _capped(files: Sequence[list[Chunk]]) -> list[list[Chunk]]:
+    """Whole files in order, in runs of at most MAX_CHUNKS_PER_TASK chunks (each file has fewer than that)."""
+    runs: list[list[Chunk]] = [[]]
+    for f in files:
+        if runs[-1] and len(runs[-1]) + len(f) > MAX_CHUNKS_PER_TASK:
+            runs.append([])
+        runs[-1].extend(f)
+    return runs
+
+
+def _split_evenly(items: Sequence[T], runs: int, weight: Callable[[T], int]) -> list[list[T]]:
+    """``items`` cut into at most ``runs`` consecutive runs of about equal total weight (never an empty run)."""
+    runs = max(1, min(runs, len(items)))
+    total = sum(weight(x) for x in items)
+    out: list[list[T]] = []
+    current: list[T] = []
     done = 0
-    for c in chunks:
-        current.append(c)
-        done += c.events
-        # close the run when the cumulative events reach the next of `runs` equal shares
+    for x in items:
+        current.append(x)
+        done += weight(x)
+        # close the run when the cumulative weight reaches the next of `runs` equal shares
         if done * runs >= total * (len(out) + 1) and len(out) < runs - 1:
-            out.append(tuple(current))
+            out.append(current)
             current = []
     if current:
-        out.append(tuple(current))
+        out.append(current)
     return out

@@ -77,6 +77,19 @@ def test_builtins_exact_on_every_executor(executor: Executor, root_files: list[s
         assert result.progress.files_done == 2
 
 
+def test_a_light_analysis_is_planned_into_fewer_tasks_once_its_cost_is_known(root_files: list[str],
+                                                                            expected: dict) -> None:
+    from portal.processing import engine
+    engine._COSTS.clear()
+    with make_executor("local", workers=2) as ex:
+        first = run_analysis(load_analysis("adl_q1"), root_files, ex, chunk_events=CHUNK)
+        again = run_analysis(load_analysis("adl_q1"), root_files, ex, chunk_events=CHUNK)
+    # 10,000 events of one branch take milliseconds: the second run makes one task per worker, not four
+    assert first.provenance["tasks"] > again.provenance["tasks"] == 2
+    for result in (first, again):
+        assert_exact(result, expected["adl_q1"])
+
+
 @pytest.mark.parametrize("suffix", ["parquet", "h5"])
 def test_parquet_and_hdf5_give_the_same_counts(suffix: str, data: Path, expected: dict) -> None:
     files = sorted(str(p) for p in data.glob(f"*.{suffix}"))

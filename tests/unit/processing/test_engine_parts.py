@@ -13,7 +13,7 @@ from portal.processing import BadFile, Chunk, Output, Task, load_analysis, plan_
 from portal.processing.analyses import BUILTINS
 from portal.processing.analysis import int_hist
 from portal.processing.engine import run_task
-from portal.processing.plan import MAX_CHUNKS_PER_TASK, TASKS_PER_SLOT
+from portal.processing.plan import MAX_CHUNKS_PER_TASK, TASKS_PER_SLOT, tasks_per_slot
 
 
 def _write_root(path: Path, n: int, baskets: int) -> None:
@@ -124,8 +124,33 @@ def test_tasks_keep_a_file_on_one_worker_when_there_are_enough_files() -> None:
     chunks = _chunks({f"f{i}.root": 500_000 for i in range(10)}, 100_000)
     tasks = plan_tasks(chunks, slots=2)
     _assert_cover(tasks, chunks)
-    # 10 files for 2 workers: a task per file, so each file is opened and read by one worker only
-    assert len(tasks) == 10 and all(len({c.uri for c in t.chunks}) == 1 and t.events == 500_000 for t in tasks)
+    # 10 files for 2 workers: whole files per task, so each file is opened and read by one worker only,
+    # shared out into 2 x TASKS_PER_SLOT tasks of one or two files
+    assert len(tasks) == 2 * TASKS_PER_SLOT
+    assert all(t.events in (500_000, 1_000_000) and len({c.uri for c in t.chunks}) == t.events // 500_000
+               for t in tasks)
+
+
+def test_light_analyses_get_fewer_longer_tasks_shared_out_evenly() -> None:
+    chunks = _chunks({f"f{i}.root": 500_000 for i in range(10)}, 250_000)
+    # 1 µs per event: 5 s of work for 2 slots, so the usual TASKS_PER_SLOT tasks per slot
+    assert tasks_per_slot(5_000_000, 2, 1e-6) == TASKS_PER_SLOT == tasks_per_slot(5_000_000, 2, None)
+    # 0.1 µs per event: 0.5 s of work, one task per slot; 0.2 µs: two per slot
+    assert tasks_per_slot(5_000_000, 2, 1e-7) == 1
+    assert tasks_per_slot(5_000_000, 2, 2e-7) == 2
+    light = plan_tasks(chunks, slots=2, seconds_per_event=1e-7)
+    _assert_cover(light, chunks)
+    assert [t.events for t in light] == [2_500_000, 2_500_000]
+    # four tasks for ten equal files are 3+3+2+2 files (biggest first), so two workers finish together
+    medium = plan_tasks(chunks, slots=2, seconds_per_event=2e-7)
+    _assert_cover(medium, chunks)
+    assert [t.events for t in medium] == [1_500_000, 1_500_000, 1_000_000, 1_000_000]
+    assert all(len({c.uri for c in t.chunks}) * 500_000 == t.events for t in medium)  # whole files only
+    # however light, a task never carries more than MAX_CHUNKS_PER_TASK chunks
+    tiny = _chunks({f"t{i}.root": 1000 for i in range(40)}, 1000)
+    capped = plan_tasks(tiny, slots=1, seconds_per_event=1e-9)
+    _assert_cover(capped, tiny)
+    assert len(capped) == 3 and all(len(t.chunks) <= MAX_CHUNKS_PER_TASK for t in capped)
 
 
 def test_tasks_split_big_files_into_consecutive_runs_and_group_small_files() -> None:
