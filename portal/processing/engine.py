@@ -5,6 +5,7 @@ from __future__ import annotations
 import copy
 import functools
 import platform
+import threading
 import time
 from collections import OrderedDict
 from collections.abc import Callable, Sequence
@@ -131,18 +132,6 @@ def _task_from_bytes(blob: bytes) -> _Task:
     return _Task(cloudpickle.loads(blob))
 
 
-@functools.cache
-def _packages() -> tuple[tuple[str, str], ...]:
-    # reading the installed packages' metadata costs ~4 ms; they do not change under a running process
-    found = []
-    for name in ("awkward", "uproot", "numpy", "hist", "dask", "distributed", "pyarrow", "h5py", "portal"):
-        try:
-            found.append((name, metadata.version(name)))
-        except metadata.PackageNotFoundError:
-            continue
-    return tuple(found)
-
-
 def environment() -> dict[str, Any]:
     return copy.deepcopy(_environment())
 
@@ -164,6 +153,7 @@ def _environment() -> dict[str, Any]:
 #: seconds of task time per event, per analysis (code identity) and kind of input, from this process' last run
 #: of it: the planner makes fewer, longer tasks for light analyses (plan.tasks_per_slot)
 _COSTS: OrderedDict[tuple[str, ...], float] = OrderedDict()
+_COSTS_LOCK = threading.Lock()  # jobs run in several threads of the web process
 COSTS_REMEMBERED = 256
 
 
@@ -174,11 +164,17 @@ def _cost_key(analysis: Analysis, uris: Sequence[str]) -> tuple[str, ...]:
             scheme, readers.format_of(uris[0]))
 
 
+def _known_cost(key: tuple[str, ...]) -> float | None:
+    with _COSTS_LOCK:
+        return _COSTS.get(key)
+
+
 def _remember_cost(key: tuple[str, ...], seconds_per_event: float) -> None:
-    _COSTS[key] = seconds_per_event
-    _COSTS.move_to_end(key)
-    while len(_COSTS) > COSTS_REMEMBERED:
-        _COSTS.popitem(last=False)
+    with _COSTS_LOCK:
+        _COSTS[key] = seconds_per_event
+        _COSTS.move_to_end(key)
+        while len(_COSTS) > COSTS_REMEMBERED:
+            _COSTS.popitem(last=False)
 
 
 def run_analysis(analysis: Analysis, uris: Sequence[str], executor: Executor, *,
@@ -196,7 +192,7 @@ def run_analysis(analysis: Analysis, uris: Sequence[str], executor: Executor, *,
 
     chunks = plan_chunks(uris, chunk_events, on_bad_file=bad if skip_bad_files else None)
     cost_key = _cost_key(analysis, uris)
-    tasks = plan_tasks(chunks, executor.slots(), _COSTS.get(cost_key))
+    tasks = plan_tasks(chunks, executor.slots(), _known_cost(cost_key))
     t_plan = time.perf_counter() - t0
     progress = Progress(files_total=len(uris), files_done=len(skipped), chunks_total=len(chunks),
                         events_total=sum(c.events for c in chunks))
