@@ -204,32 +204,69 @@ class Q8(_ADL):
     main_hist = "mt"
 
     def process(self, events: ak.Array) -> Output:
+        """On flat numpy, events grouped by their number of leptons: each group's lepton pairs are a fixed
+        (events x pairs) matrix, so the per-event argmin/argmax are plain numpy reductions. The jagged awkward
+        version of the same steps (zip, concatenate, combinations, masks, argmin, firsts …) cost ~45 ms per
+        chunk whatever its length, 20 % of the whole query on 250k-event chunks. Same float64 arithmetic as
+        ``inv_mass`` and the same first-minimum / first-maximum ties, so the bins are identical."""
         out = self.empty()
-        three = ak.to_numpy(events.nMuon + events.nElectron) >= 3
-        sel = events[three]
-        fields = ["pt", "eta", "phi", "mass", "charge"]
-        mu = collection(sel, "Muon")[fields]
-        el = collection(sel, "Electron")[fields]
-        mu = ak.with_field(mu, ak.zeros_like(mu.charge), "flavour")
-        el = ak.with_field(el, ak.ones_like(el.charge), "flavour")
-        leptons = ak.concatenate([mu, el], axis=1)
-        leptons = ak.with_field(leptons, ak.local_index(leptons, axis=1), "index")
-        a, b = ak.unzip(ak.combinations(leptons, 2))
-        sfos = (a.flavour == b.flavour) & (a.charge != b.charge)
-        a, b = a[sfos], b[sfos]
-        has_pair = ak.to_numpy(ak.num(a, axis=1) > 0)
-        a, b, leptons, sel = a[has_pair], b[has_pair], leptons[has_pair], sel[has_pair]
-        best = ak.argmin(abs(inv_mass([a, b]) - 91.2), axis=1, keepdims=True)
-        ia, ib = ak.firsts(a.index[best]), ak.firsts(b.index[best])
-        others = leptons[(leptons.index != ia) & (leptons.index != ib)]
-        lead = ak.firsts(others[ak.argmax(others.pt, axis=1, keepdims=True)])
-        pt, met = ak.to_numpy(_f64(lead.pt)), ak.to_numpy(_f64(sel.MET_pt))
-        dphi = ak.to_numpy(_f64(lead.phi)) - ak.to_numpy(_f64(sel.MET_phi))
-        mt = np.sqrt(2 * pt * met * (1 - np.cos(dphi)))
-        out.hists["mt"].fill(mt)
+        n_mu = ak.to_numpy(ak.num(events.Muon_pt, axis=1)).astype(np.int64)
+        n_el = ak.to_numpy(ak.num(events.Electron_pt, axis=1)).astype(np.int64)
+        n_lep = n_mu + n_el
+        three = n_lep >= 3
+        # leptons of the selected events, flat: each event's muons then its electrons (ak.concatenate order)
+        mu_keep, el_keep = np.repeat(three, n_mu), np.repeat(three, n_el)
+        n_mu, n_el, n_lep = n_mu[three], n_el[three], n_lep[three]
+        starts = np.cumsum(n_lep) - n_lep
+        slot_mu = _slots(n_mu, starts)
+        slot_el = _slots(n_el, starts + n_mu)
+        lep: dict[str, np.ndarray] = {}
+        for f in ("pt", "eta", "phi", "mass", "charge"):
+            mu, el = _flat(events[f"Muon_{f}"])[mu_keep], _flat(events[f"Electron_{f}"])[el_keep]
+            lep[f] = np.empty(int(n_lep.sum()), dtype=np.result_type(mu, el))
+            lep[f][slot_mu], lep[f][slot_el] = mu, el
+        flavour = np.zeros(len(lep["pt"]), dtype=np.int8)
+        flavour[slot_el] = 1
+        pt, eta, phi, m = (lep[k].astype(np.float64) for k in KIN)
+        terms = (pt * np.cos(phi), pt * np.sin(phi), pt * np.sinh(eta), np.sqrt((pt * np.cosh(eta)) ** 2 + m**2))
+        met_pt = _flat(events.MET_pt)[three]
+        met_phi = _flat(events.MET_phi)[three]
+        has_pair = np.zeros(len(n_lep), dtype=bool)
+        lead = np.zeros(len(n_lep), dtype=np.int64)  # flat index of the leading other lepton, where has_pair
+        for n in np.unique(n_lep):
+            rows = np.nonzero(n_lep == n)[0]
+            first, second = np.triu_indices(int(n), 1)  # ak.combinations' pair order
+            base = starts[rows][:, None]
+            a, b = base + first, base + second  # (events, pairs) flat lepton indices
+            sfos = (flavour[a] == flavour[b]) & (lep["charge"][a] != lep["charge"][b])
+            px, py, pz, e = (t[a] + t[b] for t in terms)
+            mass = np.sqrt(np.maximum(e**2 - px**2 - py**2 - pz**2, 0.0))
+            distance = np.where(sfos, np.abs(mass - 91.2), np.inf)
+            found = sfos.any(axis=1)
+            best = np.argmin(distance, axis=1)  # first minimum, as ak.argmin
+            index = base + np.arange(int(n))  # (events, leptons)
+            others_pt = lep["pt"][index].copy()
+            picked = np.arange(len(rows))
+            others_pt[picked, first[best]] = -np.inf
+            others_pt[picked, second[best]] = -np.inf
+            lead_local = np.argmax(others_pt, axis=1)  # first maximum among the others, as ak.argmax
+            has_pair[rows] = found
+            lead[rows] = index[picked, lead_local]
+        lead = lead[has_pair]
+        pt_lead, met = lep["pt"][lead].astype(np.float64), met_pt[has_pair].astype(np.float64)
+        dphi = lep["phi"][lead].astype(np.float64) - met_phi[has_pair].astype(np.float64)
+        out.hists["mt"].fill(np.sqrt(2 * pt_lead * met * (1 - np.cos(dphi))))
         out.cutflow.update({"all events": len(events), ">=3 leptons": int(three.sum()),
                             "SFOS pair": int(has_pair.sum())})
         return out
+
+
+def _slots(counts: np.ndarray, first: np.ndarray) -> np.ndarray:
+    """Flat positions ``first[e] + k`` for k < counts[e] of every event e, in event order."""
+    total = int(counts.sum())
+    owner = np.repeat(np.arange(len(counts)), counts)
+    local = np.arange(total) - np.repeat(np.cumsum(counts) - counts, counts)
+    return first[owner] + local
 
 
 ADL_QUERIES: tuple[type[_ADL], ...] = (Q1, Q2, Q3, Q4, Q5, Q6, Q7, Q8)
