@@ -17,10 +17,6 @@ def _axis(name: str, label: str, hi: float = 200.0) -> hist.axis.Regular:
     return hist.axis.Regular(100, 0.0, hi, name=name, label=label)
 
 
-def _f64(x: ak.Array) -> ak.Array:
-    return ak.values_astype(x, np.float64)
-
-
 def _flat_sum(parts: list[ak.Array]) -> tuple[ak.Array | None, np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     """(per-event counts or None, px, py, pz, E as flat float64 numpy) of the sum of ``parts``.
 
@@ -167,9 +163,16 @@ class Q6(_ADL):
         return out
 
 
-def _delta_r(eta1: ak.Array, phi1: ak.Array, eta2: ak.Array, phi2: ak.Array) -> ak.Array:
-    dphi = (_f64(phi1) - _f64(phi2) + np.pi) % (2 * np.pi) - np.pi
-    return np.hypot(_f64(eta1) - _f64(eta2), dphi)
+def _delta_r(eta1: np.ndarray, phi1: np.ndarray, eta2: np.ndarray, phi2: np.ndarray) -> np.ndarray:
+    f64 = np.float64
+    dphi = (phi1.astype(f64) - phi2.astype(f64) + np.pi) % (2 * np.pi) - np.pi
+    return np.hypot(eta1.astype(f64) - eta2.astype(f64), dphi)
+
+
+def _owners(events: ak.Array, branch: str) -> np.ndarray:
+    """The event number of every element of the jagged ``branch``, in flat order."""
+    counts = ak.to_numpy(ak.num(events[branch], axis=1))
+    return np.repeat(np.arange(len(counts)), counts)
 
 
 class Q7(_ADL):
@@ -180,19 +183,35 @@ class Q7(_ADL):
     main_hist = "sum_jet_pt"
 
     def process(self, events: ak.Array) -> Output:
+        """On flat numpy: every (jet, lepton) pair of an event is one row, ΔR < 0.4 marks the jet, and the
+        per-event sums are a bincount. The jagged version (zips, concatenate, nested cartesian, any, sum) cost
+        ~40 ms per chunk whatever its length. Same float64 ΔR and the same in-order per-event sums (awkward's
+        sum and bincount both add in element order from 0.0), so the bins are identical."""
         out = self.empty()
-        jets = collection(events, "Jet")
-        jets = jets[jets.pt > 30]
-        leptons = ak.concatenate([collection(events, "Muon")[["pt", "eta", "phi"]],
-                                  collection(events, "Electron")[["pt", "eta", "phi"]]], axis=1)
-        leptons = leptons[leptons.pt > 10]
-        j, lep = ak.unzip(ak.cartesian([jets, leptons], nested=True))
-        near = ak.any(_delta_r(j.eta, j.phi, lep.eta, lep.phi) < 0.4, axis=2)
-        clean = jets[~near]
-        total = ak.to_numpy(ak.sum(_f64(clean.pt), axis=1))
+        n = len(events)
+        jet_of = _owners(events, "Jet_pt")
+        jet_pt, jet_eta, jet_phi = (_flat(events[f"Jet_{k}"]) for k in ("pt", "eta", "phi"))
+        hard = jet_pt > 30
+        jet_of, jet_pt, jet_eta, jet_phi = jet_of[hard], jet_pt[hard], jet_eta[hard], jet_phi[hard]
+        lep_of = np.concatenate([_owners(events, "Muon_pt"), _owners(events, "Electron_pt")])
+        lep_pt, lep_eta, lep_phi = (np.concatenate([_flat(events[f"Muon_{k}"]), _flat(events[f"Electron_{k}"])])
+                                    for k in ("pt", "eta", "phi"))
+        soft = lep_pt > 10
+        lep_of, lep_eta, lep_phi = lep_of[soft], lep_eta[soft], lep_phi[soft]
+        order = np.argsort(lep_of, kind="stable")  # each event's leptons contiguous (muons, then electrons)
+        lep_of, lep_eta, lep_phi = lep_of[order], lep_eta[order], lep_phi[order]
+        n_lep = np.bincount(lep_of, minlength=n)
+        lep_first = np.cumsum(n_lep) - n_lep
+        # pair rows: jet i repeated once per lepton of its event
+        per_jet = n_lep[jet_of]
+        pair_jet = np.repeat(np.arange(len(jet_of)), per_jet)
+        pair_lep = np.repeat(lep_first[jet_of] - (np.cumsum(per_jet) - per_jet), per_jet) + np.arange(len(pair_jet))
+        close = _delta_r(jet_eta[pair_jet], jet_phi[pair_jet], lep_eta[pair_lep], lep_phi[pair_lep]) < 0.4
+        clean = np.bincount(pair_jet[close], minlength=len(jet_of)) == 0
+        total = np.bincount(jet_of[clean], weights=jet_pt[clean].astype(np.float64), minlength=n)
         out.hists["sum_jet_pt"].fill(total)
-        with_jet = int(ak.sum(ak.num(clean, axis=1) > 0))
-        out.cutflow.update({"all events": len(events), "events with a clean jet": with_jet})
+        with_jet = int(np.count_nonzero(np.bincount(jet_of[clean], minlength=n)))
+        out.cutflow.update({"all events": n, "events with a clean jet": with_jet})
         return out
 
 
