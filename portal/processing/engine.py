@@ -157,10 +157,9 @@ _COSTS_LOCK = threading.Lock()  # jobs run in several threads of the web process
 COSTS_REMEMBERED = 256
 
 
-def _cost_key(analysis: Analysis, uris: Sequence[str]) -> tuple[str, ...]:
-    ident = analysis.identity()
+def _cost_key(ident: dict[str, Any], parameters: dict[str, Any], uris: Sequence[str]) -> tuple[str, ...]:
     scheme = uris[0].split("://", 1)[0] if "://" in uris[0] else "file"
-    return (ident["module"], ident["class"], ident["version"], str(ident["sha256"]), repr(analysis.parameters),
+    return (ident["module"], ident["class"], ident["version"], str(ident["sha256"]), repr(parameters),
             scheme, readers.format_of(uris[0]))
 
 
@@ -191,7 +190,8 @@ def run_analysis(analysis: Analysis, uris: Sequence[str], executor: Executor, *,
         skipped[uri] = why
 
     chunks = plan_chunks(uris, chunk_events, on_bad_file=bad if skip_bad_files else None)
-    cost_key = _cost_key(analysis, uris)
+    identity = analysis.identity()  # hashes the analysis' source: once per job, for planning and provenance
+    cost_key = _cost_key(identity, analysis.parameters, uris)
     tasks = plan_tasks(chunks, executor.slots(), _known_cost(cost_key))
     t_plan = time.perf_counter() - t0
     progress = Progress(files_total=len(uris), files_done=len(skipped), chunks_total=len(chunks),
@@ -230,7 +230,7 @@ def run_analysis(analysis: Analysis, uris: Sequence[str], executor: Executor, *,
     progress.events_done = sum(c.events for c in chunks if c.uri not in skipped)
     timings = {"plan_s": round(t_plan, 4), "wall_s": round(wall, 4),
                "events_per_s": round(progress.events_done / wall, 1) if wall > 0 else 0.0}
-    provenance = {"analysis": analysis.identity(), "parameters": dict(analysis.parameters),
+    provenance = {"analysis": identity, "parameters": dict(analysis.parameters),
                   "environment": environment(), "executor": executor.name, "chunk_events": chunk_events,
                   "tasks": len(tasks), "files": list(uris)}
     return RunResult(total, skipped, progress, timings, provenance)

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import ClassVar
+from typing import Any, ClassVar
 
 import awkward as ak
 import hist
@@ -27,11 +27,20 @@ def _flat_sum(parts: list[ak.Array]) -> tuple[ak.Array | None, np.ndarray, np.nd
     counts = ak.num(parts[0], axis=1) if parts[0].ndim > 1 else None
     sums: list[np.ndarray] = []
     for p in parts:
-        pt, eta, phi, m = (np.asarray(ak.flatten(p[k], axis=None), dtype=np.float64) for k in KIN)
-        terms = [pt * np.cos(phi), pt * np.sin(phi), pt * np.sinh(eta), np.sqrt((pt * np.cosh(eta)) ** 2 + m**2)]
+        terms = _p4_terms(*(np.asarray(ak.flatten(p[k], axis=None), dtype=np.float64) for k in KIN))
         sums = terms if not sums else [s + t for s, t in zip(sums, terms, strict=True)]
     px, py, pz, e = sums
     return counts, px, py, pz, e
+
+
+def _p4_terms(pt: np.ndarray, eta: np.ndarray, phi: np.ndarray, m: np.ndarray) -> list[np.ndarray]:
+    """[px, py, pz, E] of float64 (pt, eta, phi, mass): one formula, so every query sums identical terms."""
+    return [pt * np.cos(phi), pt * np.sin(phi), pt * np.sinh(eta), np.sqrt((pt * np.cosh(eta)) ** 2 + m**2)]
+
+
+def _mass(px: Any, py: Any, pz: Any, e: Any) -> Any:
+    """Invariant mass from a four-vector sum (numpy or awkward arrays), 0 where rounding makes it imaginary."""
+    return np.sqrt(np.maximum(e**2 - px**2 - py**2 - pz**2, 0.0))
 
 
 def _shaped(counts: ak.Array | None, flat: np.ndarray) -> ak.Array:
@@ -47,7 +56,7 @@ def four_vector_sum(parts: list[ak.Array]) -> tuple[ak.Array, ak.Array, ak.Array
 
 def inv_mass(parts: list[ak.Array]) -> ak.Array:
     counts, px, py, pz, e = _flat_sum(parts)
-    return _shaped(counts, np.sqrt(np.maximum(e**2 - px**2 - py**2 - pz**2, 0.0)))
+    return _shaped(counts, _mass(px, py, pz, e))
 
 
 def _flat(x: ak.Array) -> np.ndarray:
@@ -153,7 +162,7 @@ class Q6(_ADL):
         jets = collection(events[three], "Jet")
         a, b, c = ak.unzip(ak.combinations(jets, 3))
         px, py, pz, e = four_vector_sum([a, b, c])
-        mass = np.sqrt(np.maximum(e**2 - px**2 - py**2 - pz**2, 0.0))
+        mass = _mass(px, py, pz, e)
         best = ak.argmin(abs(mass - 172.5), axis=1, keepdims=True)
         pt = np.hypot(px, py)[best]
         btag = np.maximum(np.maximum(a.btag, b.btag), c.btag)[best]
@@ -171,8 +180,18 @@ def _delta_r(eta1: np.ndarray, phi1: np.ndarray, eta2: np.ndarray, phi2: np.ndar
 
 def _owners(events: ak.Array, branch: str) -> np.ndarray:
     """The event number of every element of the jagged ``branch``, in flat order."""
-    counts = ak.to_numpy(ak.num(events[branch], axis=1))
+    return _owner_of(ak.to_numpy(ak.num(events[branch], axis=1)))
+
+
+def _owner_of(counts: np.ndarray) -> np.ndarray:
+    """For lists of ``counts`` elements laid end to end: the list number of every element."""
     return np.repeat(np.arange(len(counts)), counts)
+
+
+def _slots(counts: np.ndarray, first: np.ndarray) -> np.ndarray:
+    """Flat positions ``first[e] + k`` for k < counts[e] of every list e, in list order."""
+    local = np.arange(int(counts.sum())) - np.repeat(np.cumsum(counts) - counts, counts)
+    return first[_owner_of(counts)] + local
 
 
 class Q7(_ADL):
@@ -204,8 +223,8 @@ class Q7(_ADL):
         lep_first = np.cumsum(n_lep) - n_lep
         # pair rows: jet i repeated once per lepton of its event
         per_jet = n_lep[jet_of]
-        pair_jet = np.repeat(np.arange(len(jet_of)), per_jet)
-        pair_lep = np.repeat(lep_first[jet_of] - (np.cumsum(per_jet) - per_jet), per_jet) + np.arange(len(pair_jet))
+        pair_jet = _owner_of(per_jet)
+        pair_lep = _slots(per_jet, lep_first[jet_of])
         close = _delta_r(jet_eta[pair_jet], jet_phi[pair_jet], lep_eta[pair_lep], lep_phi[pair_lep]) < 0.4
         clean = np.bincount(pair_jet[close], minlength=len(jet_of)) == 0
         total = np.bincount(jet_of[clean], weights=jet_pt[clean].astype(np.float64), minlength=n)
@@ -247,7 +266,7 @@ class Q8(_ADL):
         flavour = np.zeros(len(lep["pt"]), dtype=np.int8)
         flavour[slot_el] = 1
         pt, eta, phi, m = (lep[k].astype(np.float64) for k in KIN)
-        terms = (pt * np.cos(phi), pt * np.sin(phi), pt * np.sinh(eta), np.sqrt((pt * np.cosh(eta)) ** 2 + m**2))
+        terms = _p4_terms(pt, eta, phi, m)
         met_pt = _flat(events.MET_pt)[three]
         met_phi = _flat(events.MET_phi)[three]
         has_pair = np.zeros(len(n_lep), dtype=bool)
@@ -259,7 +278,7 @@ class Q8(_ADL):
             a, b = base + first, base + second  # (events, pairs) flat lepton indices
             sfos = (flavour[a] == flavour[b]) & (lep["charge"][a] != lep["charge"][b])
             px, py, pz, e = (t[a] + t[b] for t in terms)
-            mass = np.sqrt(np.maximum(e**2 - px**2 - py**2 - pz**2, 0.0))
+            mass = _mass(px, py, pz, e)
             distance = np.where(sfos, np.abs(mass - 91.2), np.inf)
             found = sfos.any(axis=1)
             best = np.argmin(distance, axis=1)  # first minimum, as ak.argmin
@@ -278,14 +297,6 @@ class Q8(_ADL):
         out.cutflow.update({"all events": len(events), ">=3 leptons": int(three.sum()),
                             "SFOS pair": int(has_pair.sum())})
         return out
-
-
-def _slots(counts: np.ndarray, first: np.ndarray) -> np.ndarray:
-    """Flat positions ``first[e] + k`` for k < counts[e] of every event e, in event order."""
-    total = int(counts.sum())
-    owner = np.repeat(np.arange(len(counts)), counts)
-    local = np.arange(total) - np.repeat(np.cumsum(counts) - counts, counts)
-    return first[owner] + local
 
 
 ADL_QUERIES: tuple[type[_ADL], ...] = (Q1, Q2, Q3, Q4, Q5, Q6, Q7, Q8)
