@@ -9,8 +9,9 @@ from pathlib import Path
 
 
 def main(argv: list[str]) -> int:
-    names = argv or sorted(m.name for m in pkgutil.iter_modules([str(Path(__file__).parent)])
-                           if not m.name.startswith("_"))
+    names = argv or sorted(
+        m.name for m in pkgutil.iter_modules([str(Path(__file__).parent)]) if not m.name.startswith("_")
+    )
     for name in names:
         module = importlib.import_module(f"benchmarks.{name}")
         print(f"\n=== {name} ===", flush=True)

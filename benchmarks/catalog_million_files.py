@@ -31,9 +31,17 @@ def write_index(path: Path, n: int) -> None:
         fh.write("[")
         for i in range(n):
             uri = f"root://xrootd.example//eos/bench/data/{i // 1000:04d}/file_{i:07d}.root"
-            fh.write(("," if i else "") + json.dumps({"uri": uri, "size": 2_000_000_000 + i,
-                                                       "checksum": f"adler32:{i:08x}",
-                                                       "filename": f"file_{i:07d}.root"}))
+            fh.write(
+                ("," if i else "")
+                + json.dumps(
+                    {
+                        "uri": uri,
+                        "size": 2_000_000_000 + i,
+                        "checksum": f"adler32:{i:08x}",
+                        "filename": f"file_{i:07d}.root",
+                    }
+                )
+            )
         fh.write("]")
 
 
@@ -65,10 +73,19 @@ def run(url: str | None) -> None:
         t0 = time.perf_counter()
         write_index(index, N_FILES)
         t_write = time.perf_counter() - t0
-        record = {"recid": 777, "title": "Benchmark dataset with a huge file index",
-                  "type": {"primary": "Dataset", "secondary": ["Simulated"]}, "date_published": "2026",
-                  "files": [{"type": "index.json", "uri": "root://xrootd.example//eos/bench/BENCH_file_index.json",
-                             "size": index.stat().st_size}]}
+        record = {
+            "recid": 777,
+            "title": "Benchmark dataset with a huge file index",
+            "type": {"primary": "Dataset", "secondary": ["Simulated"]},
+            "date_published": "2026",
+            "files": [
+                {
+                    "type": "index.json",
+                    "uri": "root://xrootd.example//eos/bench/BENCH_file_index.json",
+                    "size": index.stat().st_size,
+                }
+            ],
+        }
         (root / "bench.json").write_text(json.dumps([record]))
         t0 = time.perf_counter()
         svc.catalog.load(read_record_file(root / "bench.json"))
@@ -80,8 +97,15 @@ def run(url: str | None) -> None:
 
         def offset_page(page: int) -> None:
             with svc.db.reader() as s:
-                list(s.scalars(select(File).where(File.recid == 777, File.index_id.is_not(None))
-                               .order_by(File.position).offset((page - 1) * PAGE).limit(PAGE)))
+                list(
+                    s.scalars(
+                        select(File)
+                        .where(File.recid == 777, File.index_id.is_not(None))
+                        .order_by(File.position)
+                        .offset((page - 1) * PAGE)
+                        .limit(PAGE)
+                    )
+                )
 
         off_first = timed(lambda: offset_page(1), repeat=5)
         off_last = timed(lambda: offset_page(last), repeat=5)
@@ -94,8 +118,10 @@ def run(url: str | None) -> None:
     print(f"{'last page (ours, median of 20)':<42}{last_page * 1000:>10.2f}ms")
     print(f"{'page 1 (LIMIT/OFFSET comparator)':<42}{off_first * 1000:>10.2f}ms")
     print(f"{'last page (LIMIT/OFFSET comparator)':<42}{off_last * 1000:>10.2f}ms")
-    print(f"ratio last/first page, ours: {last_page / first_page:.2f} (target <= 2.0); "
-          f"LIMIT/OFFSET: {off_last / off_first:.1f}")
+    print(
+        f"ratio last/first page, ours: {last_page / first_page:.2f} (target <= 2.0); "
+        f"LIMIT/OFFSET: {off_last / off_first:.1f}"
+    )
 
 
 if __name__ == "__main__":

@@ -42,6 +42,7 @@ def _noop(x: int) -> int:
 def measure(client: Any) -> tuple[float, float]:
     """(idle CPU ms per s, CPU ms per task) of the process tree around ``client``'s cluster."""
     from distributed import as_completed
+
     client.gather(client.map(_noop, range(20), pure=False))  # workers warm, connections open
     time.sleep(1.0)
     c0 = _tree_cpu()
@@ -59,13 +60,15 @@ def main() -> None:
     from distributed import Client, LocalCluster
 
     from portal.processing.executors import local_cluster
+
     rows = {}
     # the portal cluster first: a default nanny writes MALLOC_TRIM_THRESHOLD_ into this process' environment,
     # which worker processes started later would inherit
     for name in ("portal", "dask"):
         if name == "dask":
-            cluster = LocalCluster(n_workers=2, threads_per_worker=1, processes=True, host="127.0.0.1",
-                                   dashboard_address="127.0.0.1:0")
+            cluster = LocalCluster(
+                n_workers=2, threads_per_worker=1, processes=True, host="127.0.0.1", dashboard_address="127.0.0.1:0"
+            )
             client = Client(cluster)
         else:
             cluster = local_cluster(2)

@@ -26,11 +26,20 @@ def run(top: Path, enabled: bool) -> tuple[float, int]:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
-    env = {**os.environ, "PORTAL_VAR_DIR": str(top / "var"), "PORTAL_DATA_DIR": str(top / "data"),
-           "PORTAL_PORT": str(port), "PORTAL_STATS_ENABLED": "true" if enabled else "false"}
+    env = {
+        **os.environ,
+        "PORTAL_VAR_DIR": str(top / "var"),
+        "PORTAL_DATA_DIR": str(top / "data"),
+        "PORTAL_PORT": str(port),
+        "PORTAL_STATS_ENABLED": "true" if enabled else "false",
+    }
     portal = str(Path(sys.executable).parent / "portal")
-    web = subprocess.Popen([portal, "serve", "--workers", "2", "--threads", "8"], env=env,
-                           stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    web = subprocess.Popen(
+        [portal, "serve", "--workers", "2", "--threads", "8"],
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
     url = f"http://127.0.0.1:{port}/record/1/files/f.bin"
     try:
         for _ in range(150):
@@ -70,12 +79,21 @@ def main() -> None:
         top = Path(tmp)
         (top / "data").mkdir()
         (top / "data" / "f.bin").write_bytes(os.urandom(MIB * 2**20))
-        record = {"recid": 1, "title": "Benchmark file", "type": {"primary": "Dataset"}, "date_published": "2026",
-                  "files": [{"uri": f"file://{top / 'data' / 'f.bin'}", "size": MIB * 2**20}]}
+        record = {
+            "recid": 1,
+            "title": "Benchmark file",
+            "type": {"primary": "Dataset"},
+            "date_published": "2026",
+            "files": [{"uri": f"file://{top / 'data' / 'f.bin'}", "size": MIB * 2**20}],
+        }
         (top / "r.json").write_text(json.dumps([record]))
         portal = str(Path(sys.executable).parent / "portal")
-        subprocess.run([portal, "records", "load", str(top / "r.json")], check=True, capture_output=True,
-                       env={**os.environ, "PORTAL_VAR_DIR": str(top / "var")})
+        subprocess.run(
+            [portal, "records", "load", str(top / "r.json")],
+            check=True,
+            capture_output=True,
+            env={**os.environ, "PORTAL_VAR_DIR": str(top / "var")},
+        )
         t_off, _ = run(top, enabled=False)
         t_on, counted = run(top, enabled=True)
     mb = DOWNLOADS * MIB * 1.048576

@@ -36,8 +36,11 @@ def timed(cmd: list[str], runs: int = 3) -> float:
 def main() -> None:
     if not only_loopback():
         if os.geteuid() == 0 and shutil.which("ip"):
-            subprocess.run([str(ROOT / "tests" / "run-isolated"), sys.executable, "-m", "benchmarks", "http_vs_xrdcp"],
-                           check=True, cwd=ROOT)
+            subprocess.run(
+                [str(ROOT / "tests" / "run-isolated"), sys.executable, "-m", "benchmarks", "http_vs_xrdcp"],
+                check=True,
+                cwd=ROOT,
+            )
             return
         print("skipped: needs root to run xrootd in a loopback-only network namespace")
         return
@@ -57,12 +60,21 @@ def main() -> None:
         port = s.getsockname()[1]
     env = {**os.environ, "PORTAL_VAR_DIR": str(top / "var"), "PORTAL_DATA_DIR": str(data), "PORTAL_PORT": str(port)}
     portal = str(Path(sys.executable).parent / "portal")
-    record = {"recid": 1, "title": "Benchmark file", "type": {"primary": "Dataset"}, "date_published": "2026",
-              "files": [{"uri": f"file://{big}", "size": big.stat().st_size}]}
+    record = {
+        "recid": 1,
+        "title": "Benchmark file",
+        "type": {"primary": "Dataset"},
+        "date_published": "2026",
+        "files": [{"uri": f"file://{big}", "size": big.stat().st_size}],
+    }
     (top / "r.json").write_text(json.dumps([record]))
     subprocess.run([portal, "records", "load", str(top / "r.json")], env=env, check=True, capture_output=True)
-    web = subprocess.Popen([portal, "serve", "--workers", "2", "--threads", "4"], env=env,
-                           stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    web = subprocess.Popen(
+        [portal, "serve", "--workers", "2", "--threads", "4"],
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
     url = f"http://127.0.0.1:{port}/record/1/files/big.bin"
     try:
         for _ in range(100):

@@ -65,8 +65,10 @@ def main() -> None:
     p50_u, p50_c = statistics.median(uncached), statistics.median(cached)
     print(f"launch request -> ready server, {n} launches each (VenvBuilder + SimpleLocalProcessSpawner)")
     print(f"  uncached build: p50 {p50_u:.2f} s  max {max(uncached):.2f} s")
-    print(f"  cached build:   p50 {p50_c:.2f} s  max {max(cached):.2f} s  (target p50 <= {TARGET_CACHED_P50_S} s: "
-          f"{'met' if p50_c <= TARGET_CACHED_P50_S else 'NOT met'})")
+    print(
+        f"  cached build:   p50 {p50_c:.2f} s  max {max(cached):.2f} s  (target p50 <= {TARGET_CACHED_P50_S} s: "
+        f"{'met' if p50_c <= TARGET_CACHED_P50_S else 'NOT met'})"
+    )
     print(f"  uncached/cached p50 ratio: {p50_u / p50_c:.2f}x")
     print(f"  vs mybinder.org cached (<{MYBINDER_CACHED_S:.0f} s): {MYBINDER_CACHED_S / p50_c:.1f}x faster")
 

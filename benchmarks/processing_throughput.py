@@ -109,6 +109,7 @@ def floor(name: str, files: list[str], pool: Any, processes: int) -> dict[str, n
 # ---------------------------------------------------------------- the machine's own 1 -> 2 process scaling
 def _inflate(blob: bytes) -> int:
     import zlib
+
     return sum(len(zlib.decompress(blob)) for _ in range(4))
 
 
@@ -116,6 +117,7 @@ def machine_scaling(pool1: Any, pool2: Any, tasks: int = 16) -> tuple[float, flo
     """Seconds for ``tasks`` zlib decompressions of a fixed float32 buffer (CPU only, no I/O, no Python per
     element) on the warm 1- and 2-process pools: t1/t2 is the ceiling of what a second core gives here."""
     import zlib
+
     rng = np.random.default_rng(1)
     blob = zlib.compress(rng.normal(50, 20, 4_000_000).astype(np.float32).tobytes(), 1)
     results = []
@@ -130,6 +132,7 @@ def dask_awkward_query(name: str, files: list[str]) -> dict[str, np.ndarray]:
     import dask
     import hist.dask as hda
     from hist import axis
+
     events = uproot.dask({f: "Events" for f in files}, step_size=CHUNK)
     met_axis = axis.Regular(*MET_BINS, name="x")
     if name == "dimuon":
@@ -157,9 +160,9 @@ def dask_awkward_query(name: str, files: list[str]) -> dict[str, np.ndarray]:
     elif name == "adl_q5":
         mu = ak.zip({k: events[f"Muon_{k}"] for k in ("pt", "eta", "phi", "mass", "charge")})
         a, b = ak.unzip(ak.combinations(mu, 2))
-        px = (a.pt * np.cos(a.phi) + b.pt * np.cos(b.phi))
-        py = (a.pt * np.sin(a.phi) + b.pt * np.sin(b.phi))
-        pz = (a.pt * np.sinh(a.eta) + b.pt * np.sinh(b.eta))
+        px = a.pt * np.cos(a.phi) + b.pt * np.cos(b.phi)
+        py = a.pt * np.sin(a.phi) + b.pt * np.sin(b.phi)
+        pz = a.pt * np.sinh(a.eta) + b.pt * np.sinh(b.eta)
         e = np.sqrt((a.pt * np.cosh(a.eta)) ** 2 + a.mass**2) + np.sqrt((b.pt * np.cosh(b.eta)) ** 2 + b.mass**2)
         m = np.sqrt(np.maximum(e**2 - px**2 - py**2 - pz**2, 0))
         keep = ak.any((a.charge != b.charge) & (m > 60) & (m < 120), axis=1)
@@ -211,8 +214,9 @@ def main() -> None:
     if not data:
         tmp = tempfile.mkdtemp(prefix="bench-proc-")
         data = tmp + "/data"
-        subprocess.run(["portal", "data", "generate", "--tier", "bench", "--formats", "root", "--out", data],
-                       check=True)
+        subprocess.run(
+            ["portal", "data", "generate", "--tier", "bench", "--formats", "root", "--out", data], check=True
+        )
     files = sorted(str(p) for p in Path(data).glob("*.root"))
     for f in files:
         subprocess.run(["cat", f], stdout=subprocess.DEVNULL, check=True)
@@ -221,6 +225,7 @@ def main() -> None:
     print(f"{len(files)} files, {n_events:,} events, {size / 1e6:.0f} MB (ZLIB), chunk {CHUNK:,} events\n")
 
     from portal.storage.server import XRootDServer, only_loopback, xrootd_binary
+
     server = None
     if xrootd_binary() and only_loopback():
         state = Path(tempfile.mkdtemp(prefix="xrd-state-"))
@@ -239,10 +244,14 @@ def main() -> None:
     one = make_executor("local", workers=1)
     two = make_executor("local", workers=2)
     from distributed import Client
+
     try:
         t1, t2 = machine_scaling(pool1, pool2)
-        print(f"machine: zlib inflate of a fixed buffer, warm pools: 1 process {t1:.2f} s, 2 processes {t2:.2f} s"
-              f" -> 2p/1p {t1 / t2:.2f}x (the ceiling for 2w/1w and b/b1)\n", flush=True)
+        print(
+            f"machine: zlib inflate of a fixed buffer, warm pools: 1 process {t1:.2f} s, 2 processes {t2:.2f} s"
+            f" -> 2p/1p {t1 / t2:.2f}x (the ceiling for 2w/1w and b/b1)\n",
+            flush=True,
+        )
         run_analysis(load_analysis("adl_q1"), files, two, chunk_events=CHUNK)  # warm-up: imports on workers
         run_analysis(load_analysis("adl_q1"), files, one, chunk_events=CHUNK)
         for name in QUERIES:
@@ -260,13 +269,17 @@ def main() -> None:
                 def dak(q: str = name, c: Client = client) -> dict[str, np.ndarray]:
                     with c.as_current():
                         return dask_awkward_query(q, files)
+
                 runs["c"] = dak
             if server is not None:
                 runs["d"] = lambda a=analysis: _hists(run_analysis(a, remote_files, two, chunk_events=CHUNK))
             results = timed_together(runs)
             ours = results["a"][1]
-            row: dict[str, Any] = {"q": name, **{k: t for k, (t, _) in results.items()},
-                                   "check": [f"{k} {same(ours, v)}" for k, (_, v) in results.items() if k != "a"]}
+            row: dict[str, Any] = {
+                "q": name,
+                **{k: t for k, (t, _) in results.items()},
+                "check": [f"{k} {same(ours, v)}" for k, (_, v) in results.items() if k != "a"],
+            }
             rows.append(row)
             print(_fmt(row, n_events), flush=True)
     finally:
@@ -288,13 +301,18 @@ def _fmt(row: dict[str, Any], n: int) -> str:
 
     def ratio(num: str, den: str) -> str:
         return f"{row[den] / row[num]:5.2f}" if num in row and den in row else "    -"
+
     if not getattr(_fmt, "header", False):
         _fmt.header = True  # type: ignore[attr-defined]
-        print(f"{'query':8} {'(a) 2w':>7} {'(a1)1w':>7} {'(b)flr':>7} {'(b1)1p':>7} {'(c)dak':>7} {'(d)xrd':>7}"
-              f"   MHz | {'a/b':>5} {'a/c':>5} {'2w/1w':>5} {'b/b1':>5} {'d/a':>5} | checks vs (a)")
-    return (f"{row['q']:8} {mhz('a'):>7} {mhz('a1'):>7} {mhz('b'):>7} {mhz('b1'):>7} {mhz('c'):>7} {mhz('d'):>7}"
-            f"       | {ratio('a', 'b')} {ratio('a', 'c')} {ratio('a', 'a1')} {ratio('b', 'b1')} {ratio('d', 'a')}"
-            f" | {', '.join(row['check'])}")
+        print(
+            f"{'query':8} {'(a) 2w':>7} {'(a1)1w':>7} {'(b)flr':>7} {'(b1)1p':>7} {'(c)dak':>7} {'(d)xrd':>7}"
+            f"   MHz | {'a/b':>5} {'a/c':>5} {'2w/1w':>5} {'b/b1':>5} {'d/a':>5} | checks vs (a)"
+        )
+    return (
+        f"{row['q']:8} {mhz('a'):>7} {mhz('a1'):>7} {mhz('b'):>7} {mhz('b1'):>7} {mhz('c'):>7} {mhz('d'):>7}"
+        f"       | {ratio('a', 'b')} {ratio('a', 'c')} {ratio('a', 'a1')} {ratio('b', 'b1')} {ratio('d', 'a')}"
+        f" | {', '.join(row['check'])}"
+    )
 
 
 if __name__ == "__main__":

@@ -190,8 +190,10 @@ def run(url: str | None, label: str) -> None:
                 t1 = time.perf_counter()
                 search.wait_warm(600)
                 t2 = time.perf_counter()
-                print(f"  {kind}: snapshot built in {t1 - t0:.2f} s" + (f", words warmed in {t2 - t1:.2f} s" if warm
-                                                                          else ", no warming"))
+                print(
+                    f"  {kind}: snapshot built in {t1 - t0:.2f} s"
+                    + (f", words warmed in {t2 - t1:.2f} s" if warm else ", no warming")
+                )
                 name = f"search, {kind} (cold{', warmed' if warm else ''})"
                 rows.append((name, *percentiles(timed(search, qs, filters))))
             rows.append((f"search, {kind} (repeat)", *percentiles(timed(search, qs, filters))))

@@ -47,8 +47,11 @@ def write_root(path: Path, parts: Iterator[ak.Array], compression: str = "zlib")
         for events in parts:
             data = {name: events[name] for name in events.fields}
             if tree is None:
-                tree = f.mktree("Events", {k: v.type.content if isinstance(v.type, ak.types.ArrayType) else v
-                                           for k, v in data.items()}, initial_basket_capacity=50)
+                tree = f.mktree(
+                    "Events",
+                    {k: v.type.content if isinstance(v.type, ak.types.ArrayType) else v for k, v in data.items()},
+                    initial_basket_capacity=50,
+                )
             tree.extend(data)
             total += len(events)
     return total
@@ -96,18 +99,27 @@ def write_hdf5(path: Path, parts: Iterator[ak.Array]) -> int:
     ends: dict[str, int] = {}
     with h5py.File(path, "w", track_order=True) as f:
         group = f.create_group("Events", track_order=True)
-        group.attrs["format"] = ("NanoAOD-like events; jagged branches are flat, with n<Collection> counts and "
-                                 "<Collection>_offsets (entries + 1 values)")
+        group.attrs["format"] = (
+            "NanoAOD-like events; jagged branches are flat, with n<Collection> counts and "
+            "<Collection>_offsets (entries + 1 values)"
+        )
         for events in parts:
             for name, column in _with_offsets(flat_columns(events), ends, first=total == 0).items():
                 values = ak.to_numpy(ak.flatten(column) if column.ndim > 1 else column)
                 if name not in group:
-                    group.create_dataset(name, data=values, maxshape=(None,), chunks=(min(len(values) or 1, 65536),),
-                                         compression="gzip", compression_opts=1, track_times=False)
+                    group.create_dataset(
+                        name,
+                        data=values,
+                        maxshape=(None,),
+                        chunks=(min(len(values) or 1, 65536),),
+                        compression="gzip",
+                        compression_opts=1,
+                        track_times=False,
+                    )
                 else:
                     ds = group[name]
                     ds.resize(ds.shape[0] + len(values), axis=0)
-                    ds[-len(values):] = values
+                    ds[-len(values) :] = values
             total += len(events)
         group.attrs["entries"] = total
     return total
@@ -119,7 +131,7 @@ PAIR_COLUMNS = ("run", "event", "pt1", "eta1", "phi1", "Q1", "pt2", "eta2", "phi
 def dimuon_pairs(events: ak.Array) -> dict[str, np.ndarray]:
     """Events with exactly two opposite-charge muons: the kinematics of both and their invariant mass."""
     mu = events.Muon
-    keep = (ak.num(mu, axis=1) == 2)
+    keep = ak.num(mu, axis=1) == 2
     mu, sel = mu[keep], events[keep]
     opposite = mu.charge[:, 0] != mu.charge[:, 1]
     mu, sel = mu[opposite], sel[opposite]
@@ -148,8 +160,15 @@ def write_csv(path: Path, parts: Iterator[ak.Array]) -> int:
     return rows
 
 
-def generate(tier: str, out: Path, *, formats: tuple[str, ...] = FORMATS, compression: str = "zlib",
-             seed: int = DEFAULT_SEED, progress: Callable[[str], None] | None = None) -> list[Path]:
+def generate(
+    tier: str,
+    out: Path,
+    *,
+    formats: tuple[str, ...] = FORMATS,
+    compression: str = "zlib",
+    seed: int = DEFAULT_SEED,
+    progress: Callable[[str], None] | None = None,
+) -> list[Path]:
     """Write every file of ``tier`` into ``out``; returns their paths. Existing files are replaced."""
     if tier not in TIERS:
         raise ValueError(f"unknown tier {tier!r}; choose one of {', '.join(TIERS)}")
@@ -162,8 +181,11 @@ def generate(tier: str, out: Path, *, formats: tuple[str, ...] = FORMATS, compre
     out.mkdir(parents=True, exist_ok=True)
     written: list[Path] = []
     for i in range(spec.files):
-        for fmt, suffix, writer in (("root", "root", lambda p, parts: write_root(p, parts, compression)),
-                                    ("parquet", "parquet", write_parquet), ("hdf5", "h5", write_hdf5)):
+        for fmt, suffix, writer in (
+            ("root", "root", lambda p, parts: write_root(p, parts, compression)),
+            ("parquet", "parquet", write_parquet),
+            ("hdf5", "h5", write_hdf5),
+        ):
             if fmt in formats:
                 path = out / f"nanoaod_{i:03d}.{suffix}"
                 tmp = path.with_name(path.name + ".part")  # never leave a half-written file under the real name

@@ -59,8 +59,9 @@ def _two_body(rng: np.random.Generator, mass: np.ndarray) -> tuple[np.ndarray, .
     parent_y = rng.uniform(-2.2, 2.2, n)
     parent_phi = rng.uniform(-np.pi, np.pi, n)
     mt = np.sqrt(mass**2 + parent_pt**2)
-    parent = np.stack([parent_pt * np.cos(parent_phi), parent_pt * np.sin(parent_phi), mt * np.sinh(parent_y),
-                       mt * np.cosh(parent_y)])
+    parent = np.stack(
+        [parent_pt * np.cos(parent_phi), parent_pt * np.sin(parent_phi), mt * np.sinh(parent_y), mt * np.cosh(parent_y)]
+    )
     beta = parent[:3] / parent[3]
     b2 = np.sum(beta**2, axis=0)
     gamma = 1 / np.sqrt(1 - b2)
@@ -97,14 +98,21 @@ def _dimuon_masses(rng: np.random.Generator, n: int) -> np.ndarray:
     return masses
 
 
-def _collection(rng: np.random.Generator, counts: np.ndarray, pt_scale: float, pt_min: float, mass: float | None
-                ) -> dict[str, np.ndarray]:
+def _collection(
+    rng: np.random.Generator, counts: np.ndarray, pt_scale: float, pt_min: float, mass: float | None
+) -> dict[str, np.ndarray]:
     total = int(counts.sum())
     pt = (rng.exponential(pt_scale, total) + pt_min).astype(np.float32)
-    out = {"pt": pt, "eta": rng.uniform(-ETA_MAX, ETA_MAX, total).astype(np.float32),
-           "phi": rng.uniform(-np.pi, np.pi, total).astype(np.float32)}
-    out["mass"] = (np.full(total, mass, np.float32) if mass is not None
-                   else np.abs(pt * 0.12 + rng.normal(0, 2, total)).astype(np.float32))
+    out = {
+        "pt": pt,
+        "eta": rng.uniform(-ETA_MAX, ETA_MAX, total).astype(np.float32),
+        "phi": rng.uniform(-np.pi, np.pi, total).astype(np.float32),
+    }
+    out["mass"] = (
+        np.full(total, mass, np.float32)
+        if mass is not None
+        else np.abs(pt * 0.12 + rng.normal(0, 2, total)).astype(np.float32)
+    )
     return out
 
 
@@ -141,9 +149,11 @@ def generate_events(seed: int, file_index: int, n: int) -> ak.Array:
     pair_counts = accepted.sum(axis=1)
     flat = accepted.ravel()
     pair_fields = {
-        "pt": pair_pt.ravel()[flat].astype(np.float32), "eta": pair_eta.ravel()[flat].astype(np.float32),
+        "pt": pair_pt.ravel()[flat].astype(np.float32),
+        "eta": pair_eta.ravel()[flat].astype(np.float32),
         "phi": pair_phi.ravel()[flat].astype(np.float32),
-        "mass": np.full(int(flat.sum()), MUON_MASS, np.float32), "charge": pair_q.ravel()[flat],
+        "mass": np.full(int(flat.sum()), MUON_MASS, np.float32),
+        "charge": pair_q.ravel()[flat],
     }
     soft["charge"] = soft_charge
     pairs = ak.unflatten(ak.zip(pair_fields), pair_counts)
@@ -158,14 +168,19 @@ def generate_events(seed: int, file_index: int, n: int) -> ak.Array:
     jets = _collection(rng, n_jet, 28.0, 15.0, None)
     jets["btag"] = rng.beta(0.6, 2.5, int(n_jet.sum())).astype(np.float32)
 
-    return ak.zip({
-        "run": run, "luminosityBlock": lumi, "event": event,
-        "MET_pt": rng.exponential(22.0, n).astype(np.float32),
-        "MET_phi": rng.uniform(-np.pi, np.pi, n).astype(np.float32),
-        "Muon": muons,
-        "Electron": ak.unflatten(ak.zip(electrons), n_electron),
-        "Jet": ak.unflatten(ak.zip(jets), n_jet),
-    }, depth_limit=1)
+    return ak.zip(
+        {
+            "run": run,
+            "luminosityBlock": lumi,
+            "event": event,
+            "MET_pt": rng.exponential(22.0, n).astype(np.float32),
+            "MET_phi": rng.uniform(-np.pi, np.pi, n).astype(np.float32),
+            "Muon": muons,
+            "Electron": ak.unflatten(ak.zip(electrons), n_electron),
+            "Jet": ak.unflatten(ak.zip(jets), n_jet),
+        },
+        depth_limit=1,
+    )
 
 
 def flat_columns(events: ak.Array) -> dict[str, ak.Array]:

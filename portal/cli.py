@@ -47,17 +47,23 @@ def records() -> None:
 
 @records.command("load")
 @click.argument("paths", nargs=-1, required=True, type=click.Path(exists=True, path_type=Path))
-@click.option("--index-dir", type=click.Path(file_okay=False, path_type=Path),
-              help="Directory holding the *_file_index.json|txt files the records name.")
+@click.option(
+    "--index-dir",
+    type=click.Path(file_okay=False, path_type=Path),
+    help="Directory holding the *_file_index.json|txt files the records name.",
+)
 def records_load(paths: tuple[Path, ...], index_dir: Path | None) -> None:
     """Load record files (our YAML/JSON, or CERN Open Data record JSON). Each file loads whole or not at all."""
     from portal.catalog.importers import IndexLocator, read_record_file
 
     svc = _services()
     locator = IndexLocator(index_dir or svc.settings.index_dir or None)
-    files = sorted(p for path in paths for p in ([path] if path.is_file() else
-                                                  [*path.rglob("*.json"), *path.rglob("*.y*ml")])
-                   if not p.name.endswith(("_file_index.json",)))
+    files = sorted(
+        p
+        for path in paths
+        for p in ([path] if path.is_file() else [*path.rglob("*.json"), *path.rglob("*.y*ml")])
+        if not p.name.endswith(("_file_index.json",))
+    )
     failed = 0
     counts = {"created": 0, "updated": 0, "unchanged": 0}
     for path in files:
@@ -72,10 +78,13 @@ def records_load(paths: tuple[Path, ...], index_dir: Path | None) -> None:
             counts[res.action] += 1
             for warning in res.warnings:
                 click.secho(f"warning: {warning}", fg="yellow", err=True)
-        click.echo(f"{path}: {len(results)} record(s) " +
-                   ", ".join(f"{sum(r.action == a for r in results)} {a}" for a in counts))
-    click.echo(f"loaded {len(files) - failed} of {len(files)} file(s): "
-               + ", ".join(f"{n} {a}" for a, n in counts.items()))
+        click.echo(
+            f"{path}: {len(results)} record(s) "
+            + ", ".join(f"{sum(r.action == a for r in results)} {a}" for a in counts)
+        )
+    click.echo(
+        f"loaded {len(files) - failed} of {len(files)} file(s): " + ", ".join(f"{n} {a}" for a, n in counts.items())
+    )
     if failed:
         sys.exit(1)
 
@@ -125,19 +134,30 @@ def data() -> None:
 @data.command("generate")
 @click.option("--tier", type=click.Choice(["tiny", "small", "bench"]), default="small", show_default=True)
 @click.option("--out", type=click.Path(file_okay=False, path_type=Path), required=True)
-@click.option("--formats", default="root,parquet,hdf5,csv", show_default=True,
-              help="Comma-separated: root, parquet, hdf5, csv.")
-@click.option("--compression", type=click.Choice(["zlib", "lz4", "zstd", "lzma", "none"]), default="zlib",
-              show_default=True, help="ROOT compression codec.")
+@click.option(
+    "--formats", default="root,parquet,hdf5,csv", show_default=True, help="Comma-separated: root, parquet, hdf5, csv."
+)
+@click.option(
+    "--compression",
+    type=click.Choice(["zlib", "lz4", "zstd", "lzma", "none"]),
+    default="zlib",
+    show_default=True,
+    help="ROOT compression codec.",
+)
 @click.option("--seed", type=int, default=None, help="Random seed (default: the project's fixed seed).")
 def data_generate(tier: str, out: Path, formats: str, compression: str, seed: int | None) -> None:
     """Write deterministic NanoAOD-like events (ROOT, Parquet, HDF5) and the CSV education sample."""
     from datasets.generate import DEFAULT_SEED, generate
 
     try:
-        paths = generate(tier, out, formats=tuple(f.strip() for f in formats.split(",") if f.strip()),
-                         compression=compression, seed=DEFAULT_SEED if seed is None else seed,
-                         progress=lambda p: click.echo(f"wrote {p}"))
+        paths = generate(
+            tier,
+            out,
+            formats=tuple(f.strip() for f in formats.split(",") if f.strip()),
+            compression=compression,
+            seed=DEFAULT_SEED if seed is None else seed,
+            progress=lambda p: click.echo(f"wrote {p}"),
+        )
     except ValueError as exc:
         raise click.BadParameter(str(exc)) from exc
     click.echo(f"{len(paths)} file(s) in {out}")
@@ -231,8 +251,11 @@ def stats_aggregate() -> None:
 
 @main.command("settings")
 @click.option("--markdown", is_flag=True, help="Print the README's settings table.")
-@click.option("--update-readme", type=click.Path(exists=True, dir_okay=False, path_type=Path),
-              help="Rewrite the settings table between the markers of this README.")
+@click.option(
+    "--update-readme",
+    type=click.Path(exists=True, dir_okay=False, path_type=Path),
+    help="Rewrite the settings table between the markers of this README.",
+)
 def settings_cmd(markdown: bool, update_readme: Path | None) -> None:
     """Show the resolved settings (or the declaration table)."""
     if update_readme:
@@ -270,8 +293,12 @@ def stack(demo: bool | None) -> None:
 @main.command("ingest")
 @click.argument("recid", type=int)
 @click.argument("path", default="", metavar="PATH_OR_URL")
-@click.option("--write-index", "index_key", metavar="KEY",
-              help="Write KEY_file_index.json/.txt next to the data and list the files through that index.")
+@click.option(
+    "--write-index",
+    "index_key",
+    metavar="KEY",
+    help="Write KEY_file_index.json/.txt next to the data and list the files through that index.",
+)
 def ingest_cmd(recid: int, path: str, index_key: str | None) -> None:
     """Ingest the files under PATH_OR_URL into record RECID: a path of the portal's storage (data directory
     or XRootD), an absolute local path, or a root:// URL (walked on that XRootD server).
@@ -288,11 +315,15 @@ def ingest_cmd(recid: int, path: str, index_key: str | None) -> None:
     try:
         storage, path = resolve_target(svc.storage, path)
         total = sum(1 for _ in storage.walk(path))
-        with Progress(TextColumn("[bold]ingest"), BarColumn(), MofNCompleteColumn(), TextColumn("{task.description}"),
-                      transient=True) as bar:
+        with Progress(
+            TextColumn("[bold]ingest"),
+            BarColumn(),
+            MofNCompleteColumn(),
+            TextColumn("{task.description}"),
+            transient=True,
+        ) as bar:
             task = bar.add_task("", total=total)
-            report = ingest_path(storage, path,
-                                 progress=lambda rel, n: bar.update(task, completed=n, description=rel))
+            report = ingest_path(storage, path, progress=lambda rel, n: bar.update(task, completed=n, description=rel))
         for rel, reason in report.errors:
             click.secho(f"bad file {rel}: {reason}", fg="red", err=True)
         if report.files:
@@ -305,8 +336,10 @@ def ingest_cmd(recid: int, path: str, index_key: str | None) -> None:
             else:
                 view = svc.catalog.ingest_files(recid, rows, report.distribution())
             d = view.metadata["distribution"]
-            click.echo(f"record {recid}: {d['number_files']} file(s), {d['size']:,} bytes, "
-                       f"{d.get('number_events', 0):,} events, formats {', '.join(d['formats'])}")
+            click.echo(
+                f"record {recid}: {d['number_files']} file(s), {d['size']:,} bytes, "
+                f"{d.get('number_events', 0):,} events, formats {', '.join(d['formats'])}"
+            )
     except PortalError as err:
         _fail(err)
     if report.errors:

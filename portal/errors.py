@@ -9,8 +9,9 @@ class PortalError(Exception):
     status = 500
     title = "Internal error"
 
-    def __init__(self, detail: str, *, source: str | None = None, record: str | int | None = None,
-                 field: str | None = None) -> None:
+    def __init__(
+        self, detail: str, *, source: str | None = None, record: str | int | None = None, field: str | None = None
+    ) -> None:
         self.detail = detail
         self.source = source
         self.record = record
@@ -30,8 +31,12 @@ class PortalError(Exception):
         return f"{': '.join(where)}: {self.detail}" if where else self.detail
 
     def to_problem(self) -> dict[str, object]:
-        problem: dict[str, object] = {"type": "about:blank", "title": self.title, "status": self.status,
-                                      "detail": self.message}
+        problem: dict[str, object] = {
+            "type": "about:blank",
+            "title": self.title,
+            "status": self.status,
+            "detail": self.message,
+        }
         for key in ("source", "record", "field"):
             value = getattr(self, key)
             if value is not None:

@@ -67,8 +67,9 @@ def choose(registry: Mapping[str, Any], name: str, setting: str) -> Any:
     try:
         return registry[name]
     except KeyError:
-        raise Invalid(f"unknown backend {name!r}; choose one of: {', '.join(sorted(registry))}",
-                      field=setting) from None
+        raise Invalid(
+            f"unknown backend {name!r}; choose one of: {', '.join(sorted(registry))}", field=setting
+        ) from None
 
 
 def build_services(settings: Settings, *, migrate: bool = True) -> Services:
@@ -77,25 +78,48 @@ def build_services(settings: Settings, *, migrate: bool = True) -> Services:
         upgrade(db.engine)
     pid_cls = choose(PROVIDERS, settings.pid_provider, "PORTAL_PID_PROVIDER")
     pids = pid_cls(settings.doi_prefix, settings.doi_namespace)
-    catalog = CatalogService(db, pids, first_recid=settings.first_recid, base_url=settings.base_url,
-                             publisher=settings.site_name)
+    catalog = CatalogService(
+        db, pids, first_recid=settings.first_recid, base_url=settings.base_url, publisher=settings.site_name
+    )
     stats = StatsService(db, flush_interval=settings.stats_flush_interval, enabled=settings.stats_enabled)
     storage = build_storage(settings)
     files = FileAccess(catalog, storage, pack_max_files=settings.pack_max_files)
     search = SearchService(db, backend_for(settings.search_backend, db.dialect))
     catalog.observers.extend([index_sets, search.index])
     exports = ExportService(catalog, settings.base_url)
-    oai = OAIProvider(catalog, exports, base_url=settings.base_url, repository_name=settings.site_name,
-                      admin_email=settings.admin_email, page_size=settings.oai_page_size)
+    oai = OAIProvider(
+        catalog,
+        exports,
+        base_url=settings.base_url,
+        repository_name=settings.site_name,
+        admin_email=settings.admin_email,
+        page_size=settings.oai_page_size,
+    )
     launches = build_launches(settings, db, catalog, storage)
     catalog.observers.append(launches.pin_published)
-    return Services(settings=settings, db=db, pids=pids, catalog=catalog, stats=stats, storage=storage, files=files,
-                    previewer=Previewer(files), exports=exports, oai=oai, search=search,
-                    analyses=JobService(db, catalog, executor=settings.processing_executor,
-                                        scheduler=settings.processing_scheduler, workers=settings.processing_workers,
-                                        chunk_events=settings.processing_chunk_events,
-                                        first_recid=settings.first_recid),
-                    launches=launches)
+    return Services(
+        settings=settings,
+        db=db,
+        pids=pids,
+        catalog=catalog,
+        stats=stats,
+        storage=storage,
+        files=files,
+        previewer=Previewer(files),
+        exports=exports,
+        oai=oai,
+        search=search,
+        analyses=JobService(
+            db,
+            catalog,
+            executor=settings.processing_executor,
+            scheduler=settings.processing_scheduler,
+            workers=settings.processing_workers,
+            chunk_events=settings.processing_chunk_events,
+            first_recid=settings.first_recid,
+        ),
+        launches=launches,
+    )
 
 
 def build_launches(settings: Settings, db: Database, catalog: CatalogService, storage: Storage) -> LaunchManager:
@@ -104,7 +128,16 @@ def build_launches(settings: Settings, db: Database, catalog: CatalogService, st
     work = Path(settings.var_dir) / "environments"
     builder = choose(BUILDERS, settings.launch_builder, "PORTAL_LAUNCH_BUILDER")(work / "builds")
     hosts = [h.strip() for h in settings.launch_git_hosts.split(",") if h.strip()]
-    return LaunchManager(db, catalog, storage, builder, work_dir=work, hub_url=settings.launch_hub_url,
-                         hub_token=settings.launch_hub_token, git_hosts=hosts,
-                         allow_file_urls=settings.launch_allow_file_urls, data_dir=Path(settings.data_dir),
-                         portal_url=settings.base_url)
+    return LaunchManager(
+        db,
+        catalog,
+        storage,
+        builder,
+        work_dir=work,
+        hub_url=settings.launch_hub_url,
+        hub_token=settings.launch_hub_token,
+        git_hosts=hosts,
+        allow_file_urls=settings.launch_allow_file_urls,
+        data_dir=Path(settings.data_dir),
+        portal_url=settings.base_url,
+    )

@@ -74,21 +74,29 @@ def _database_url(values: Mapping[str, Any]) -> str:
 
 DECLARATIONS: tuple[Setting, ...] = (
     Setting("var_dir", str, _var_dir, "Directory for the embedded database and runtime state."),
-    Setting("database_url", str, _database_url,
-            "SQLAlchemy URL of the catalogue database (SQLite or PostgreSQL)."),
+    Setting("database_url", str, _database_url, "SQLAlchemy URL of the catalogue database (SQLite or PostgreSQL)."),
     Setting("secret_key", str, "dev-only-not-secret", "Flask secret key; set a real one in production."),
     Setting("base_url", str, "http://127.0.0.1:5000", "Public URL of the portal, used in links and exports."),
     Setting("host", str, "127.0.0.1", "Address the web server binds to."),
     Setting("port", int, 5000, "Port the web server listens on."),
     Setting("site_name", str, "Open Experiment Data Portal", "Name shown on pages and used as publisher."),
-    Setting("pid_provider", str, "local",
-            "PID/DOI provider: `local` mints DOIs under `doi_prefix` without registering them."),
+    Setting(
+        "pid_provider",
+        str,
+        "local",
+        "PID/DOI provider: `local` mints DOIs under `doi_prefix` without registering them.",
+    ),
     Setting("doi_prefix", str, "10.5072", "DOI prefix for minted DOIs (10.5072 is DataCite's test prefix)."),
-    Setting("doi_namespace", str, "portal",
-            "Namespace between prefix and number in minted DOIs (`prefix/namespace.N`)."),
+    Setting(
+        "doi_namespace", str, "portal", "Namespace between prefix and number in minted DOIs (`prefix/namespace.N`)."
+    ),
     Setting("first_recid", int, 100000, "Smallest recid given to new records; imported records keep theirs."),
-    Setting("index_dir", str, "",
-            "Directory searched for file-index files (`*_file_index.json|txt`) named by imported records."),
+    Setting(
+        "index_dir",
+        str,
+        "",
+        "Directory searched for file-index files (`*_file_index.json|txt`) named by imported records.",
+    ),
     Setting(
         "api_expand_file_indices",
         bool,
@@ -96,45 +104,87 @@ DECLARATIONS: tuple[Setting, ...] = (
         "Expand `_file_indices` entries in `/api/records/<recid>` by default (as CERN Open Data does); "
         "`?file_indices=summary` or `?skip_files=1` ask for less.",
     ),
-    Setting("curator_token", str, "",
-            "Bearer token for the write API (new versions, drafts, publish); empty disables it."),
+    Setting(
+        "curator_token", str, "", "Bearer token for the write API (new versions, drafts, publish); empty disables it."
+    ),
     Setting("api_max_page_size", int, 1000, "Largest `size` accepted by paginated APIs."),
-    Setting("storage_backend", str, "local",
-            "Where file bytes are read from: `local` (the data directory) or `xrootd` (`xrootd_url`)."),
+    Setting(
+        "storage_backend",
+        str,
+        "local",
+        "Where file bytes are read from: `local` (the data directory) or `xrootd` (`xrootd_url`).",
+    ),
     Setting("data_dir", str, _data_dir, "Directory holding the portal's data files (exported by XRootD)."),
-    Setting("xrootd_url", str, "",
-            "`root://host:port` of the XRootD server serving the data directory; empty: no XRootD."),
+    Setting(
+        "xrootd_url", str, "", "`root://host:port` of the XRootD server serving the data directory; empty: no XRootD."
+    ),
     Setting("xrootd_export", str, "data", "Path under which XRootD exports the data directory (`root://…//data/…`)."),
     Setting("xrootd_port", int, 1094, "Port of the XRootD server `portal stack` starts."),
-    Setting("accel_redirect_prefix", str, "",
-            "nginx internal location for downloads (`X-Accel-Redirect`); empty: the portal streams the bytes."),
+    Setting(
+        "accel_redirect_prefix",
+        str,
+        "",
+        "nginx internal location for downloads (`X-Accel-Redirect`); empty: the portal streams the bytes.",
+    ),
     Setting("pack_max_files", int, 10000, "Most files one zip pack may hold."),
-    Setting("search_backend", str, "",
-            "Full-text backend: `sqlite` (FTS5) or `postgres`; empty: the one matching the database."),
+    Setting(
+        "search_backend",
+        str,
+        "",
+        "Full-text backend: `sqlite` (FTS5) or `postgres`; empty: the one matching the database.",
+    ),
     Setting("admin_email", str, "opendata-admin@example.org", "Contact address shown by OAI-PMH Identify."),
     Setting("oai_page_size", int, 100, "Records per OAI-PMH list response (then a resumption token)."),
     Setting("stats_enabled", bool, True, "Record usage events (views, downloads, launches)."),
-    Setting("stats_flush_interval", float, 1.0,
-            "Seconds between writes of buffered usage events (recording never waits for the database)."),
-    Setting("stats_aggregate_interval", float, 300.0,
-            "Seconds between aggregation runs of usage statistics in `portal stack` (0 disables)."),
+    Setting(
+        "stats_flush_interval",
+        float,
+        1.0,
+        "Seconds between writes of buffered usage events (recording never waits for the database).",
+    ),
+    Setting(
+        "stats_aggregate_interval",
+        float,
+        300.0,
+        "Seconds between aggregation runs of usage statistics in `portal stack` (0 disables).",
+    ),
     Setting("load_demo", bool, True, "Load the demo catalogue from `datasets/records` when `portal stack` starts."),
-    Setting("processing_executor", str, "local",
-            "Where analyses run: `inline` (in the calling thread, debugging), `local` (an embedded Dask "
-            "LocalCluster) or `remote` (the Dask scheduler at `processing_scheduler`)."),
+    Setting(
+        "processing_executor",
+        str,
+        "local",
+        "Where analyses run: `inline` (in the calling thread, debugging), `local` (an embedded Dask "
+        "LocalCluster) or `remote` (the Dask scheduler at `processing_scheduler`).",
+    ),
     Setting("processing_scheduler", str, "", "Address of a Dask scheduler (`tcp://host:8786`) for `remote`."),
     Setting("processing_workers", int, 2, "Worker processes of the embedded Dask LocalCluster."),
-    Setting("processing_chunk_events", int, 200000,
-            "Events read and processed at once by an analysis (cut on cluster boundaries); bounds worker memory."),
-    Setting("launch_enabled", bool, True,
-            "Start JupyterHub in `portal stack` and offer Launch (embedded hub: NOT FOR PRODUCTION)."),
-    Setting("launch_builder", str, "venv",
-            "Environment builder: `venv` (embedded, builds venvs) or `repo2docker` (renders Dockerfiles; "
-            "builds images where a container engine exists)."),
+    Setting(
+        "processing_chunk_events",
+        int,
+        200000,
+        "Events read and processed at once by an analysis (cut on cluster boundaries); bounds worker memory.",
+    ),
+    Setting(
+        "launch_enabled",
+        bool,
+        True,
+        "Start JupyterHub in `portal stack` and offer Launch (embedded hub: NOT FOR PRODUCTION).",
+    ),
+    Setting(
+        "launch_builder",
+        str,
+        "venv",
+        "Environment builder: `venv` (embedded, builds venvs) or `repo2docker` (renders Dockerfiles; "
+        "builds images where a container engine exists).",
+    ),
     Setting("launch_hub_url", str, "", "URL of an external JupyterHub; empty starts the embedded one."),
     Setting("launch_hub_token", str, "", "API token of the portal's Hub service on an external JupyterHub."),
-    Setting("launch_git_hosts", str, "github.com,gitlab.com,gitlab.cern.ch",
-            "Comma-separated git hosts that Binder-style launch URLs may clone from (https only)."),
+    Setting(
+        "launch_git_hosts",
+        str,
+        "github.com,gitlab.com,gitlab.cern.ch",
+        "Comma-separated git hosts that Binder-style launch URLs may clone from (https only).",
+    ),
     Setting("launch_allow_file_urls", bool, False, "Allow file:// git repositories in launch URLs (tests only)."),
 )
 

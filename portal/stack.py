@@ -41,17 +41,24 @@ def start_xrootd(settings: Settings) -> tuple[Settings, object | None]:
     if settings.xrootd_url:
         return settings, None  # an external XRootD endpoint is configured
     if xrootd_binary() is None:
-        click.secho("XRootD server not installed: files are served over HTTP only. For root:// access run "
-                    "`sudo apt-get install xrootd-server xrootd-client` (or `make install` as root).",
-                    fg="yellow", err=True)
+        click.secho(
+            "XRootD server not installed: files are served over HTTP only. For root:// access run "
+            "`sudo apt-get install xrootd-server xrootd-client` (or `make install` as root).",
+            fg="yellow",
+            err=True,
+        )
         return settings, None
     data = Path(settings.data_dir).resolve()
     data.mkdir(parents=True, exist_ok=True)
     data.chmod(0o755)
-    server = XRootDServer(localroot=data.parent, export=data.name, state_dir=Path(settings.var_dir) / "xrootd",
-                          port=settings.xrootd_port).start()
-    click.secho(f"XRootD on {server.url}//{data.name}/ (read-only; note: xrootd has no bind-address option and "
-                "listens on every interface)", fg="green")
+    server = XRootDServer(
+        localroot=data.parent, export=data.name, state_dir=Path(settings.var_dir) / "xrootd", port=settings.xrootd_port
+    ).start()
+    click.secho(
+        f"XRootD on {server.url}//{data.name}/ (read-only; note: xrootd has no bind-address option and "
+        "listens on every interface)",
+        fg="green",
+    )
     return settings.with_overrides(xrootd_url=server.url, xrootd_export=data.name), server
 
 
@@ -62,9 +69,12 @@ def start_hub(settings: Settings) -> tuple[Settings, object | None]:
     from portal.launch.hub import Hub
 
     hub = Hub(Path(settings.var_dir) / "jupyterhub").start()
-    click.secho(f"JupyterHub on {hub.url} (embedded: DummyAuthenticator + SimpleLocalProcessSpawner, NOT FOR "
-                "PRODUCTION; production uses helm/portal with KubeSpawner); launched notebooks ask for a login: "
-                f"user `demo`, password {hub.password}", fg="green")
+    click.secho(
+        f"JupyterHub on {hub.url} (embedded: DummyAuthenticator + SimpleLocalProcessSpawner, NOT FOR "
+        "PRODUCTION; production uses helm/portal with KubeSpawner); launched notebooks ask for a login: "
+        f"user `demo`, password {hub.password}",
+        fg="green",
+    )
     return settings.with_overrides(launch_hub_url=hub.url, launch_hub_token=hub.token), hub
 
 

@@ -44,8 +44,13 @@ def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
 
 @pytest.fixture
 def settings_dict(database_url: str, tmp_path: Path) -> dict[str, object]:
-    return {"database_url": database_url, "var_dir": str(tmp_path / "var"), "base_url": "http://portal.test",
-            "curator_token": "test-curator-token", "first_recid": 100000}
+    return {
+        "database_url": database_url,
+        "var_dir": str(tmp_path / "var"),
+        "base_url": "http://portal.test",
+        "curator_token": "test-curator-token",
+        "first_recid": 100000,
+    }
 
 
 @pytest.fixture(autouse=True)

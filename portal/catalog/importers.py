@@ -178,8 +178,12 @@ def to_record_input(raw: dict[str, Any], *, source: Path, locator: IndexLocator)
         elif "path" in spec_raw:
             path = locator.find(spec_raw["path"], source)
             if path is None:
-                raise Invalid(f"file index {spec_raw['path']!r} not found", source=src, record=recid,
-                              field=f"file_indices[{key}].path")
+                raise Invalid(
+                    f"file index {spec_raw['path']!r} not found",
+                    source=src,
+                    record=recid,
+                    field=f"file_indices[{key}].path",
+                )
             spec.entries, spec.entries_digest = _lazy_entries(path), _digest(path)
             for _ in iter_index_file(path):
                 pass
@@ -188,8 +192,10 @@ def to_record_input(raw: dict[str, Any], *, source: Path, locator: IndexLocator)
         if spec.entries is not None:
             continue
         if key in inline and isinstance(inline[key].get("files"), list):
-            entries = [_check_entry(e, f"{src} record {recid} index {key} entry {n}")
-                       for n, e in enumerate(inline[key]["files"])]
+            entries = [
+                _check_entry(e, f"{src} record {recid} index {key} entry {n}")
+                for n, e in enumerate(inline[key]["files"])
+            ]
             spec.entries = entries
             spec.entries_digest = hashlib.sha256(json.dumps(entries, sort_keys=True).encode()).hexdigest()
             continue
@@ -227,7 +233,11 @@ def read_record_file(path: Path, locator: IndexLocator | None = None) -> list[Re
     seen: dict[int, int] = {}
     for n, item in enumerate(inputs):
         if item.recid in seen:
-            raise Invalid(f"recid appears twice in the file (entries {seen[item.recid]} and {n})", source=str(path),
-                          record=item.recid, field="recid")
+            raise Invalid(
+                f"recid appears twice in the file (entries {seen[item.recid]} and {n})",
+                source=str(path),
+                record=item.recid,
+                field="recid",
+            )
         seen[item.recid] = n
     return inputs

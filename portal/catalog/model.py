@@ -8,8 +8,19 @@ from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
-FILE_FIELDS = ("key", "filename", "uri", "size", "checksum", "type", "description", "availability", "format", "entries",
-               "inspection")
+FILE_FIELDS = (
+    "key",
+    "filename",
+    "uri",
+    "size",
+    "checksum",
+    "type",
+    "description",
+    "availability",
+    "format",
+    "entries",
+    "inspection",
+)
 
 
 @dataclass
@@ -40,8 +51,10 @@ class RecordInput:
 
     def files_hash(self) -> str:
         """Digest of the files and file indices alone: what a published version may never change."""
-        payload = {"files": self.files,
-                   "indices": [(i.key, i.description, i.uri, i.entries_digest) for i in self.indices]}
+        payload = {
+            "files": self.files,
+            "indices": [(i.key, i.description, i.uri, i.entries_digest) for i in self.indices],
+        }
         return hashlib.sha256(json.dumps(payload, sort_keys=True, default=str).encode()).hexdigest()
 
     def content_hash(self) -> str:

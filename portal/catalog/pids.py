@@ -15,7 +15,7 @@ def normalise_doi(text: str) -> str:
     doi = text.strip()
     for prefix in ("https://doi.org/", "http://doi.org/", "https://dx.doi.org/", "doi:"):
         if doi.lower().startswith(prefix):
-            doi = doi[len(prefix):]
+            doi = doi[len(prefix) :]
     if not DOI_PATTERN.match(doi):
         raise Invalid(f"{text!r} is not a DOI (expected 10.<prefix>/<suffix>)", field="doi")
     return doi.lower()

@@ -80,8 +80,9 @@ def record_envelope(view: RecordView, base_url: str) -> dict[str, Any]:
     }
 
 
-def stream_record_json(view: RecordView, base_url: str, *, indices: str,
-                       entries: Callable[[str], Iterable[dict[str, Any]]]) -> Iterator[str]:
+def stream_record_json(
+    view: RecordView, base_url: str, *, indices: str, entries: Callable[[str], Iterable[dict[str, Any]]]
+) -> Iterator[str]:
     """The record JSON as text chunks. ``indices`` is "expand", "summary" or "none" (also drops `files`)."""
     body = record_envelope(view, base_url)
     if indices == "none":

@@ -27,8 +27,17 @@ from portal.errors import Conflict, Invalid, NotFound
 
 BATCH = 20_000
 # Fields kept in columns rather than in the stored metadata JSON.
-_COLUMN_FIELDS = ("doi", "conceptrecid", "conceptdoi", "files", "_file_indices", "file_indices", "_files",
-                  "_bucket", "_availability_details")
+_COLUMN_FIELDS = (
+    "doi",
+    "conceptrecid",
+    "conceptdoi",
+    "files",
+    "_file_indices",
+    "file_indices",
+    "_files",
+    "_bucket",
+    "_availability_details",
+)
 
 
 @dataclass(frozen=True)
@@ -76,8 +85,7 @@ def _now() -> datetime:
 
 
 class CatalogService:
-    def __init__(self, db: Database, pids: PIDProvider, *, first_recid: int, base_url: str,
-                 publisher: str) -> None:
+    def __init__(self, db: Database, pids: PIDProvider, *, first_recid: int, base_url: str, publisher: str) -> None:
         self.db = db
         self.pids = pids
         self.first_recid = first_recid
@@ -143,8 +151,9 @@ class CatalogService:
             except NotFound:
                 return []
         with self.db.reader() as s:
-            rows = s.scalars(select(Record).where(Record.title == value, Record.status == "published")
-                             .order_by(Record.recid)).all()
+            rows = s.scalars(
+                select(Record).where(Record.title == value, Record.status == "published").order_by(Record.recid)
+            ).all()
             return [self._view(s, r, with_files=False) for r in rows]
 
     def dois_for(self, recids: list[int]) -> dict[int, str | None]:
@@ -152,8 +161,9 @@ class CatalogService:
         if not recids:
             return {}
         with self.db.reader() as s:
-            out: dict[int, str | None] = dict(s.execute(select(Record.recid, Record.doi)
-                                                        .where(Record.recid.in_(recids))).all())
+            out: dict[int, str | None] = dict(
+                s.execute(select(Record.recid, Record.doi).where(Record.recid.in_(recids))).all()
+            )
             out.update(s.execute(select(Concept.recid, Concept.doi).where(Concept.recid.in_(recids))).all())
             return out
 
@@ -161,16 +171,24 @@ class CatalogService:
         """All published versions of the concept of ``recid``, newest first."""
         with self.db.reader() as s:
             concept_recid = self._concept_of(s, recid)
-            rows = s.scalars(select(Record).where(Record.concept_recid == concept_recid,
-                                                  Record.status == "published")
-                             .order_by(Record.version_index.desc())).all()
+            rows = s.scalars(
+                select(Record)
+                .where(Record.concept_recid == concept_recid, Record.status == "published")
+                .order_by(Record.version_index.desc())
+            ).all()
             return [self._view(s, r, with_files=False, latest=rows[0]) for r in rows]
 
     def list_recids(self, *, after: int = 0, limit: int = 100) -> list[int]:
         """Published recids in ascending order after ``after`` (keyset pagination)."""
         with self.db.reader() as s:
-            return list(s.scalars(select(Record.recid).where(Record.status == "published", Record.recid > after)
-                                  .order_by(Record.recid).limit(limit)))
+            return list(
+                s.scalars(
+                    select(Record.recid)
+                    .where(Record.status == "published", Record.recid > after)
+                    .order_by(Record.recid)
+                    .limit(limit)
+                )
+            )
 
     def count_published(self) -> int:
         with self.db.reader() as s:
@@ -187,10 +205,12 @@ class CatalogService:
         with self.db.reader() as s:
             index_id, total = self._file_scope(s, target, index_key)
             start = (page - 1) * size
-            query = (select(File).where(File.recid == target, File.position >= start, File.position < start + size)
-                     .order_by(File.position))
-            query = query.where(File.index_id.is_(None)) if index_id is None else query.where(
-                File.index_id == index_id)
+            query = (
+                select(File)
+                .where(File.recid == target, File.position >= start, File.position < start + size)
+                .order_by(File.position)
+            )
+            query = query.where(File.index_id.is_(None)) if index_id is None else query.where(File.index_id == index_id)
             items = [_file_dict(f) for f in s.scalars(query)]
             return FilePage(items=items, total=total, page=page, size=size)
 
@@ -198,14 +218,19 @@ class CatalogService:
         """One file of a record version by key (direct files first, then file-index entries)."""
         target, _ = self.resolve(recid)
         with self.db.reader() as s:
-            row = s.scalar(select(File).where(File.recid == target, File.key == key)
-                           .order_by(File.index_id.is_not(None), File.position).limit(1))
+            row = s.scalar(
+                select(File)
+                .where(File.recid == target, File.key == key)
+                .order_by(File.index_id.is_not(None), File.position)
+                .limit(1)
+            )
             if row is None:
                 raise NotFound(f"record {recid} has no file {key!r}", record=recid, field="key")
             return _file_dict(row)
 
-    def find_files(self, recid: int, *, index_key: str | None = None, pattern: str | None = None,
-                   after: int = -1, size: int = 100) -> tuple[list[dict[str, Any]], int | None]:
+    def find_files(
+        self, recid: int, *, index_key: str | None = None, pattern: str | None = None, after: int = -1, size: int = 100
+    ) -> tuple[list[dict[str, Any]], int | None]:
         """Files after cursor position ``after`` whose key matches the glob ``pattern``.
 
         Returns (items, next cursor or None). Cost is proportional to the rows scanned to fill one page,
@@ -215,8 +240,7 @@ class CatalogService:
         with self.db.reader() as s:
             index_id = None if index_key is None else self._file_scope(s, target, index_key)[0]  # no count here
             query = select(File).where(File.recid == target, File.position > after)
-            query = query.where(File.index_id.is_(None)) if index_id is None else query.where(
-                File.index_id == index_id)
+            query = query.where(File.index_id.is_(None)) if index_id is None else query.where(File.index_id == index_id)
             if pattern:
                 query = query.where(File.key.like(glob_to_like(pattern), escape="\\"))
             rows = list(s.scalars(query.order_by(File.position).limit(size + 1)))
@@ -232,9 +256,14 @@ class CatalogService:
         position = -1
         while True:
             with self.db.reader() as s:
-                batch = list(s.scalars(select(File).where(File.recid == target, File.index_id == index_id,
-                                                          File.position > position)
-                                       .order_by(File.position).limit(BATCH)))
+                batch = list(
+                    s.scalars(
+                        select(File)
+                        .where(File.recid == target, File.index_id == index_id, File.position > position)
+                        .order_by(File.position)
+                        .limit(BATCH)
+                    )
+                )
             if not batch:
                 return
             for f in batch:
@@ -263,20 +292,29 @@ class CatalogService:
             if existing.content_hash == content_hash:
                 return LoadResult(recid, "unchanged", tuple(item.warnings))
             if existing.status == "published" and existing.files_hash != files_hash:
-                raise Conflict("its files differ from the published version; files of a published version "
-                               "cannot change, publish a new version instead", source=item.source, record=recid,
-                               field="files")
+                raise Conflict(
+                    "its files differ from the published version; files of a published version "
+                    "cannot change, publish a new version instead",
+                    source=item.source,
+                    record=recid,
+                    field="files",
+                )
         if s.get(Concept, recid) is not None:
-            raise Conflict("this recid is already the concept id of another record", source=item.source,
-                           record=recid, field="recid")
+            raise Conflict(
+                "this recid is already the concept id of another record",
+                source=item.source,
+                record=recid,
+                field="recid",
+            )
         doi = normalise_doi(md["doi"]) if md.get("doi") else None
         if doi:
             clash = s.scalar(select(Record.recid).where(func.lower(Record.doi) == doi, Record.recid != recid))
             if clash is None:
                 clash = s.scalar(select(Concept.recid).where(func.lower(Concept.doi) == doi))
             if clash is not None:
-                raise Conflict(f"DOI {md['doi']} already belongs to record {clash}", source=item.source,
-                               record=recid, field="doi")
+                raise Conflict(
+                    f"DOI {md['doi']} already belongs to record {clash}", source=item.source, record=recid, field="doi"
+                )
         stored = _stored_metadata(md, self.publisher)
         if existing is not None:  # a metadata fix of a published version, or a draft being replaced
             existing.data = stored
@@ -297,8 +335,12 @@ class CatalogService:
         concept_recid = int(md["conceptrecid"]) if md.get("conceptrecid") else None
         if concept_recid is not None:
             if s.get(Record, concept_recid) is not None:
-                raise Conflict(f"conceptrecid {concept_recid} is the recid of a record version",
-                               source=item.source, record=recid, field="conceptrecid")
+                raise Conflict(
+                    f"conceptrecid {concept_recid} is the recid of a record version",
+                    source=item.source,
+                    record=recid,
+                    field="conceptrecid",
+                )
             concept = s.get(Concept, concept_recid)
             if concept is None:
                 concept = Concept(recid=concept_recid, created_at=_now())
@@ -310,13 +352,27 @@ class CatalogService:
             s.flush()
         if md.get("conceptdoi") and not concept.doi:
             concept.doi = normalise_doi(md["conceptdoi"])
-        version_index = (s.scalar(select(func.max(Record.version_index))
-                                  .where(Record.concept_recid == concept.recid)) or 0) + 1
+        version_index = (
+            s.scalar(select(func.max(Record.version_index)).where(Record.concept_recid == concept.recid)) or 0
+        ) + 1
         now = _now()
-        rec = Record(recid=recid, concept_recid=concept.recid, version_index=version_index, status="published",
-                     doi=doi, title=stored["title"], type_primary=stored["type"]["primary"], data=stored,
-                     content_hash=content_hash, files_hash=files_hash, revision=1, source=item.source,
-                     created_at=now, updated_at=now, published_at=now)
+        rec = Record(
+            recid=recid,
+            concept_recid=concept.recid,
+            version_index=version_index,
+            status="published",
+            doi=doi,
+            title=stored["title"],
+            type_primary=stored["type"]["primary"],
+            data=stored,
+            content_hash=content_hash,
+            files_hash=files_hash,
+            revision=1,
+            source=item.source,
+            created_at=now,
+            updated_at=now,
+            published_at=now,
+        )
         s.add(rec)
         s.flush()
         self._replace_files(s, recid, item)
@@ -334,8 +390,15 @@ class CatalogService:
             self._store_index(s, recid, position, spec)
 
     def _store_index(self, s: Session, recid: int, position: int, spec: IndexSpec) -> None:
-        index = FileIndex(recid=recid, position=position, key=spec.key, description=spec.description,
-                          uri=spec.uri, number_files=0, size=0)
+        index = FileIndex(
+            recid=recid,
+            position=position,
+            key=spec.key,
+            description=spec.description,
+            uri=spec.uri,
+            number_files=0,
+            size=0,
+        )
         s.add(index)
         s.flush()
         count = total = 0
@@ -355,8 +418,13 @@ class CatalogService:
         index.number_files = count
         index.size = total
 
-    def ingest_files(self, recid: int, files: list[dict[str, Any]], distribution: dict[str, Any],
-                     indices: list[IndexSpec] | None = None) -> RecordView:
+    def ingest_files(
+        self,
+        recid: int,
+        files: list[dict[str, Any]],
+        distribution: dict[str, Any],
+        indices: list[IndexSpec] | None = None,
+    ) -> RecordView:
         """Give a record the files found by ingest and update its `distribution`, in one transaction.
 
         Allowed for a draft, and for a published version that has no files yet (a curated record being
@@ -367,12 +435,19 @@ class CatalogService:
             if rec.status == "published":
                 has_files = s.scalar(select(func.count()).select_from(File).where(File.recid == recid)) or 0
                 if has_files:
-                    raise Conflict("this published version already has files; start a new version to change them",
-                                   record=recid, field="files")
+                    raise Conflict(
+                        "this published version already has files; start a new version to change them",
+                        record=recid,
+                        field="files",
+                    )
             data = copy.deepcopy(rec.data)
-            data["distribution"] = {**data.get("distribution", {}), **distribution,
-                                    "formats": sorted(set(data.get("distribution", {}).get("formats", []))
-                                                      | set(distribution.get("formats", [])))}
+            data["distribution"] = {
+                **data.get("distribution", {}),
+                **distribution,
+                "formats": sorted(
+                    set(data.get("distribution", {}).get("formats", [])) | set(distribution.get("formats", []))
+                ),
+            }
             validate_record({**data, "recid": str(recid)})
             item = RecordInput(metadata=data, files=files, indices=indices or [])
             self._replace_files(s, recid, item)
@@ -391,8 +466,9 @@ class CatalogService:
             concept_recid = self._concept_of(s, recid)
             draft = s.scalar(select(Record).where(Record.concept_recid == concept_recid, Record.status == "draft"))
             if draft is not None:
-                raise Conflict(f"record {draft.recid} is already a draft new version; publish or discard it first",
-                               record=recid)
+                raise Conflict(
+                    f"record {draft.recid} is already a draft new version; publish or discard it first", record=recid
+                )
             latest = self._latest_published(s, concept_recid)
             if latest is None:
                 raise NotFound("no published version to start from", record=recid)
@@ -401,10 +477,22 @@ class CatalogService:
             data = copy.deepcopy(latest.data)
             data.pop("version", None)
             data["recid"] = str(new_recid)
-            draft = Record(recid=new_recid, concept_recid=concept_recid, version_index=latest.version_index + 1,
-                           status="draft", doi=None, title=latest.title, type_primary=latest.type_primary,
-                           data=data, content_hash="", files_hash=latest.files_hash, revision=1,
-                           source=f"new version of {latest.recid}", created_at=now, updated_at=now)
+            draft = Record(
+                recid=new_recid,
+                concept_recid=concept_recid,
+                version_index=latest.version_index + 1,
+                status="draft",
+                doi=None,
+                title=latest.title,
+                type_primary=latest.type_primary,
+                data=data,
+                content_hash="",
+                files_hash=latest.files_hash,
+                revision=1,
+                source=f"new version of {latest.recid}",
+                created_at=now,
+                updated_at=now,
+            )
             s.add(draft)
             s.flush()
             self._copy_files(s, latest.recid, new_recid)
@@ -413,22 +501,53 @@ class CatalogService:
 
     def _copy_files(self, s: Session, src: int, dst: int) -> None:
         f = File.__table__.c
-        cols = ["key", "filename", "uri", "size", "checksum", "type", "description", "availability", "position",
-                "format", "entries", "inspection"]
-        s.execute(insert(File).from_select(
-            ["recid", "index_id", *cols],
-            select(literal(dst), f.index_id, *[f[c] for c in cols]).where(f.recid == src, f.index_id.is_(None))))
+        cols = [
+            "key",
+            "filename",
+            "uri",
+            "size",
+            "checksum",
+            "type",
+            "description",
+            "availability",
+            "position",
+            "format",
+            "entries",
+            "inspection",
+        ]
+        s.execute(
+            insert(File).from_select(
+                ["recid", "index_id", *cols],
+                select(literal(dst), f.index_id, *[f[c] for c in cols]).where(f.recid == src, f.index_id.is_(None)),
+            )
+        )
         for index in s.scalars(select(FileIndex).where(FileIndex.recid == src).order_by(FileIndex.position)):
-            copy_ = FileIndex(recid=dst, position=index.position, key=index.key, description=index.description,
-                              uri=index.uri, number_files=index.number_files, size=index.size)
+            copy_ = FileIndex(
+                recid=dst,
+                position=index.position,
+                key=index.key,
+                description=index.description,
+                uri=index.uri,
+                number_files=index.number_files,
+                size=index.size,
+            )
             s.add(copy_)
             s.flush()
-            s.execute(insert(File).from_select(
-                ["recid", "index_id", *cols],
-                select(literal(dst), literal(copy_.id), *[f[c] for c in cols]).where(f.index_id == index.id)))
+            s.execute(
+                insert(File).from_select(
+                    ["recid", "index_id", *cols],
+                    select(literal(dst), literal(copy_.id), *[f[c] for c in cols]).where(f.index_id == index.id),
+                )
+            )
 
-    def update_draft(self, recid: int, metadata: dict[str, Any], *, files: list[dict[str, Any]] | None = None,
-                     indices: list[IndexSpec] | None = None) -> RecordView:
+    def update_draft(
+        self,
+        recid: int,
+        metadata: dict[str, Any],
+        *,
+        files: list[dict[str, Any]] | None = None,
+        indices: list[IndexSpec] | None = None,
+    ) -> RecordView:
         """Replace a draft's metadata (and, when given, its files). Published versions are refused."""
         with self.db.transaction() as s:
             rec = self._get_record(s, recid)
@@ -452,8 +571,9 @@ class CatalogService:
         """A metadata fix of a published version (a new revision, no new DOI). File fields are refused."""
         forbidden = [k for k in ("files", "file_indices", "_file_indices") if k in metadata]
         if forbidden:
-            raise Conflict("files of a published version cannot change; start a new version", record=recid,
-                           field=forbidden[0])
+            raise Conflict(
+                "files of a published version cannot change; start a new version", record=recid, field=forbidden[0]
+            )
         with self.db.transaction() as s:
             rec = self._get_record(s, recid)
             if rec.status != "published":
@@ -482,7 +602,8 @@ class CatalogService:
             rec.status = "published"
             rec.published_at = rec.updated_at = _now()
             rec.content_hash = hashlib.sha256(
-                (json.dumps(rec.data, sort_keys=True) + rec.files_hash).encode()).hexdigest()
+                (json.dumps(rec.data, sort_keys=True) + rec.files_hash).encode()
+            ).hexdigest()
             self._publish_pids(s, rec, concept)
             self._changed(s, rec)
             return self._view(s, rec)
@@ -524,13 +645,19 @@ class CatalogService:
 
     @staticmethod
     def _latest_published(s: Session, concept_recid: int) -> Record | None:
-        return s.scalar(select(Record).where(Record.concept_recid == concept_recid, Record.status == "published")
-                        .order_by(Record.version_index.desc()).limit(1))
+        return s.scalar(
+            select(Record)
+            .where(Record.concept_recid == concept_recid, Record.status == "published")
+            .order_by(Record.version_index.desc())
+            .limit(1)
+        )
 
     def _file_scope(self, s: Session, recid: int, index_key: str | None) -> tuple[int | None, int]:
         if index_key is None:
-            total = s.scalar(select(func.count()).select_from(File)
-                             .where(File.recid == recid, File.index_id.is_(None))) or 0
+            total = (
+                s.scalar(select(func.count()).select_from(File).where(File.recid == recid, File.index_id.is_(None)))
+                or 0
+            )
             return None, total
         index = s.scalar(select(FileIndex).where(FileIndex.recid == recid, FileIndex.key == index_key))
         if index is None:
@@ -544,20 +671,42 @@ class CatalogService:
         files: list[dict[str, Any]] = []
         indices: list[dict[str, Any]] = []
         if with_files:
-            files = [_file_dict(f) for f in s.scalars(
-                select(File).where(File.recid == rec.recid, File.index_id.is_(None)).order_by(File.position)
-                .limit(1000))]
-            indices = [{"key": i.key, "description": i.description, "uri": i.uri, "number_files": i.number_files,
-                        "size": i.size}
-                       for i in s.scalars(select(FileIndex).where(FileIndex.recid == rec.recid)
-                                          .order_by(FileIndex.position))]
+            files = [
+                _file_dict(f)
+                for f in s.scalars(
+                    select(File)
+                    .where(File.recid == rec.recid, File.index_id.is_(None))
+                    .order_by(File.position)
+                    .limit(1000)
+                )
+            ]
+            indices = [
+                {
+                    "key": i.key,
+                    "description": i.description,
+                    "uri": i.uri,
+                    "number_files": i.number_files,
+                    "size": i.size,
+                }
+                for i in s.scalars(select(FileIndex).where(FileIndex.recid == rec.recid).order_by(FileIndex.position))
+            ]
         return RecordView(
-            recid=rec.recid, concept_recid=rec.concept_recid, concept_doi=concept.doi if concept else None,
-            doi=rec.doi, status=rec.status, version_index=rec.version_index,
+            recid=rec.recid,
+            concept_recid=rec.concept_recid,
+            concept_doi=concept.doi if concept else None,
+            doi=rec.doi,
+            status=rec.status,
+            version_index=rec.version_index,
             is_latest=latest is not None and latest.recid == rec.recid,
-            latest_recid=latest.recid if latest else None, revision=rec.revision,
-            metadata=copy.deepcopy(rec.data), files=files, indices=indices, created_at=rec.created_at,
-            updated_at=rec.updated_at, published_at=rec.published_at)
+            latest_recid=latest.recid if latest else None,
+            revision=rec.revision,
+            metadata=copy.deepcopy(rec.data),
+            files=files,
+            indices=indices,
+            created_at=rec.created_at,
+            updated_at=rec.updated_at,
+            published_at=rec.published_at,
+        )
 
 
 def glob_to_like(pattern: str) -> str:
@@ -583,7 +732,19 @@ def _stored_metadata(md: dict[str, Any], publisher: str) -> dict[str, Any]:
 
 
 def _file_dict(f: File) -> dict[str, Any]:
-    return {k: v for k, v in (("key", f.key), ("filename", f.filename), ("uri", f.uri), ("size", f.size),
-                              ("checksum", f.checksum), ("type", f.type), ("description", f.description),
-                              ("availability", f.availability), ("format", f.format), ("entries", f.entries))
-            if v is not None}
+    return {
+        k: v
+        for k, v in (
+            ("key", f.key),
+            ("filename", f.filename),
+            ("uri", f.uri),
+            ("size", f.size),
+            ("checksum", f.checksum),
+            ("type", f.type),
+            ("description", f.description),
+            ("availability", f.availability),
+            ("format", f.format),
+            ("entries", f.entries),
+        )
+        if v is not None
+    }

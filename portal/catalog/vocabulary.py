@@ -23,28 +23,92 @@ class ResourceType:
 RESOURCE_TYPES: dict[str, ResourceType] = {
     t.primary: t
     for t in (
-        ResourceType("Dataset", ("Collision", "Simulated", "Derived"), "Dataset", "dataset", "Dataset", "misc",
-                     "Dataset"),
-        ResourceType("Software", ("Analysis", "Tool", "Workflow", "Framework", "Validation"), "Software",
-                     "software", "SoftwareSourceCode", "software", "Software"),
-        ResourceType("Environment", ("Image", "VM", "Condition", "Validation"), "ComputationalNotebook",
-                     "software", "SoftwareApplication", "software", "Software"),
-        ResourceType("Lesson", ("Notebook", "Exercise", "Masterclass", "Course"), "InteractiveResource",
-                     "document", "LearningResource", "misc", "InteractiveResource"),
-        ResourceType("Documentation", ("Guide", "Help", "Activities", "Authors", "Policy", "Report", "About"),
-                     "Text", "report", "CreativeWork", "techreport", "Text"),
-        ResourceType("Article", ("Journal", "Preprint", "Proceedings", "Thesis"), "JournalArticle",
-                     "article-journal", "ScholarlyArticle", "article", "Text"),
-        ResourceType("Image", ("Figure", "Plot", "Diagram", "Photo", "Event display"), "Image", "graphic",
-                     "ImageObject", "misc", "Image"),
-        ResourceType("Video", ("Lecture", "Tutorial", "Outreach"), "Audiovisual", "motion_picture",
-                     "VideoObject", "misc", "MovingImage"),
+        ResourceType(
+            "Dataset", ("Collision", "Simulated", "Derived"), "Dataset", "dataset", "Dataset", "misc", "Dataset"
+        ),
+        ResourceType(
+            "Software",
+            ("Analysis", "Tool", "Workflow", "Framework", "Validation"),
+            "Software",
+            "software",
+            "SoftwareSourceCode",
+            "software",
+            "Software",
+        ),
+        ResourceType(
+            "Environment",
+            ("Image", "VM", "Condition", "Validation"),
+            "ComputationalNotebook",
+            "software",
+            "SoftwareApplication",
+            "software",
+            "Software",
+        ),
+        ResourceType(
+            "Lesson",
+            ("Notebook", "Exercise", "Masterclass", "Course"),
+            "InteractiveResource",
+            "document",
+            "LearningResource",
+            "misc",
+            "InteractiveResource",
+        ),
+        ResourceType(
+            "Documentation",
+            ("Guide", "Help", "Activities", "Authors", "Policy", "Report", "About"),
+            "Text",
+            "report",
+            "CreativeWork",
+            "techreport",
+            "Text",
+        ),
+        ResourceType(
+            "Article",
+            ("Journal", "Preprint", "Proceedings", "Thesis"),
+            "JournalArticle",
+            "article-journal",
+            "ScholarlyArticle",
+            "article",
+            "Text",
+        ),
+        ResourceType(
+            "Image",
+            ("Figure", "Plot", "Diagram", "Photo", "Event display"),
+            "Image",
+            "graphic",
+            "ImageObject",
+            "misc",
+            "Image",
+        ),
+        ResourceType(
+            "Video",
+            ("Lecture", "Tutorial", "Outreach"),
+            "Audiovisual",
+            "motion_picture",
+            "VideoObject",
+            "misc",
+            "MovingImage",
+        ),
         ResourceType("Poster", (), "Text", "graphic", "Poster", "misc", "Text"),
         ResourceType("Presentation", (), "Text", "speech", "PresentationDigitalDocument", "misc", "Text"),
         # CERN Open Data's type for triggers, configurations and the like, kept so its records load.
-        ResourceType("Supplementaries", ("Trigger", "Configuration", "Configuration HLT", "Configuration LHE",
-                                         "Configuration RECO", "Configuration SIM", "Luminosity"),
-                     "Other", "document", "CreativeWork", "misc", "Text"),
+        ResourceType(
+            "Supplementaries",
+            (
+                "Trigger",
+                "Configuration",
+                "Configuration HLT",
+                "Configuration LHE",
+                "Configuration RECO",
+                "Configuration SIM",
+                "Luminosity",
+            ),
+            "Other",
+            "document",
+            "CreativeWork",
+            "misc",
+            "Text",
+        ),
     )
 }
 
@@ -89,8 +153,15 @@ LEGACY_RELATIONS: dict[str, str] = {
     "isRelatedTo": "references",
     "isProducedBy": "isDerivedFrom",
 }
-INVERSE.update({"isChildOf": "isParentOf", "isParentOf": "isChildOf", "isSiblingOf": "isSiblingOf",
-                "isRelatedTo": "isRelatedTo", "isProducedBy": "isSourceOf"})
+INVERSE.update(
+    {
+        "isChildOf": "isParentOf",
+        "isParentOf": "isChildOf",
+        "isSiblingOf": "isSiblingOf",
+        "isRelatedTo": "isRelatedTo",
+        "isProducedBy": "isSourceOf",
+    }
+)
 
 RELATION_TYPES: tuple[str, ...] = tuple(sorted(set(INVERSE) | set(LEGACY_RELATIONS)))
 

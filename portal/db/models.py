@@ -100,8 +100,10 @@ class File(Base):
     entries: Mapped[int | None] = mapped_column(BigInteger)
     inspection: Mapped[dict[str, Any] | None] = mapped_column(JSONType)
 
-    __table_args__ = (Index("ix_files_recid_index_position", "recid", "index_id", "position"),
-                      Index("ix_files_recid_key", "recid", "key"))
+    __table_args__ = (
+        Index("ix_files_recid_index_position", "recid", "index_id", "position"),
+        Index("ix_files_recid_key", "recid", "key"),
+    )
 
 
 class AnalysisJob(Base):

@@ -80,11 +80,17 @@ def lesson_record(lesson: Lesson) -> RecordInput:
         "keywords": ["education", "lesson", *spec.get("topics", [])],
         "license": {"attribution": spec.get("license", "CC-BY-4.0")},
         "abstract": {"description": spec.get("summary", "")},
-        "lesson": {"slug": lesson.slug, "level": spec["level"], "duration_minutes": int(spec["duration_minutes"]),
-                   "audience": list(spec.get("audience") or ["students", "teachers"]),
-                   "topics": list(spec.get("topics") or []), "prerequisites": list(spec.get("prerequisites") or []),
-                   "learning_goals": list(spec["learning_goals"]), "environment": spec["environment"],
-                   "notebook": spec["notebook"]},
+        "lesson": {
+            "slug": lesson.slug,
+            "level": spec["level"],
+            "duration_minutes": int(spec["duration_minutes"]),
+            "audience": list(spec.get("audience") or ["students", "teachers"]),
+            "topics": list(spec.get("topics") or []),
+            "prerequisites": list(spec.get("prerequisites") or []),
+            "learning_goals": list(spec["learning_goals"]),
+            "environment": spec["environment"],
+            "notebook": spec["notebook"],
+        },
         "relations": relations,
     }
     return RecordInput(metadata=metadata, source=str(lesson.folder / "lesson.yaml"))
@@ -111,8 +117,10 @@ def data_file(name: str, data_dirs: list[Path]) -> Path:
             for candidate in sorted(folder.rglob(name)):
                 if candidate.is_file():
                     return candidate
-    raise NotFound(f"the data file {name} is not in the portal's data directory; run `portal data generate "
-                   "--tier small` into it", field="data")
+    raise NotFound(
+        f"the data file {name} is not in the portal's data directory; run `portal data generate --tier small` into it",
+        field="data",
+    )
 
 
 @dataclass
@@ -132,17 +140,22 @@ def build_pack(lesson: Lesson, data_dirs: list[Path], doi: str | None = None) ->
     Members are hashed before anything is sent, so the MANIFEST and the exact zip size are known up front.
     """
     worksheet = (lesson.folder / "worksheet.md").read_text(encoding="utf-8")
-    worksheet_html = ("<!doctype html><html lang=\"en\"><meta charset=\"utf-8\"><title>Worksheet</title>"
-                      f"<body style=\"font-family:sans-serif;max-width:45rem;margin:auto\">{render_markdown(worksheet)}"
-                      "</body></html>")
-    readme = (f"{lesson.spec['title']}\n\nLevel: {lesson.spec['level']}. Duration: {lesson.spec['duration_minutes']}"
-              " minutes.\n\nTo run offline: install Python 3 and the packages in requirements.txt\n"
-              "(pip install -r requirements.txt), then start Jupyter in this folder (jupyter lab) and open\n"
-              f"{lesson.spec['notebook']}. The notebook reads its data from the data/ folder.\n"
-              "Check the files with MANIFEST (sizes and SHA-256).\n"
-              + (f"\nCite this lesson as https://doi.org/{doi}\n" if doi else ""))
-    requirements = Path(__file__).resolve().parents[2] / "analysis_envs" / lesson.spec["environment"] / \
-        "requirements.txt"
+    worksheet_html = (
+        '<!doctype html><html lang="en"><meta charset="utf-8"><title>Worksheet</title>'
+        f'<body style="font-family:sans-serif;max-width:45rem;margin:auto">{render_markdown(worksheet)}'
+        "</body></html>"
+    )
+    readme = (
+        f"{lesson.spec['title']}\n\nLevel: {lesson.spec['level']}. Duration: {lesson.spec['duration_minutes']}"
+        " minutes.\n\nTo run offline: install Python 3 and the packages in requirements.txt\n"
+        "(pip install -r requirements.txt), then start Jupyter in this folder (jupyter lab) and open\n"
+        f"{lesson.spec['notebook']}. The notebook reads its data from the data/ folder.\n"
+        "Check the files with MANIFEST (sizes and SHA-256).\n"
+        + (f"\nCite this lesson as https://doi.org/{doi}\n" if doi else "")
+    )
+    requirements = (
+        Path(__file__).resolve().parents[2] / "analysis_envs" / lesson.spec["environment"] / "requirements.txt"
+    )
     texts: dict[str, bytes] = {
         lesson.spec["notebook"]: lesson.notebook.read_bytes(),
         "worksheet.md": worksheet.encode(),
@@ -160,13 +173,15 @@ def build_pack(lesson: Lesson, data_dirs: list[Path], doi: str | None = None) ->
             for block in iter(lambda: fh.read(1 << 20), b""):
                 h.update(block)
         digests[name] = (path.stat().st_size, h.hexdigest())
-    manifest = "# size  sha256  path\n" + "".join(f"{size}  {digest}  {name}\n"
-                                                  for name, (size, digest) in sorted(digests.items()))
+    manifest = "# size  sha256  path\n" + "".join(
+        f"{size}  {digest}  {name}\n" for name, (size, digest) in sorted(digests.items())
+    )
     stream = ZipStream(sized=True)
     stream.add(manifest.encode(), arcname="MANIFEST")
     for name, body in texts.items():
         stream.add(body, arcname=name)
     for name, path in files.items():
         stream.add_path(str(path), arcname=name)
-    return LessonPack(name=f"{lesson.slug}-pack.zip", stream=stream,
-                      members={name: size for name, (size, _d) in digests.items()})
+    return LessonPack(
+        name=f"{lesson.slug}-pack.zip", stream=stream, members={name: size for name, (size, _d) in digests.items()}
+    )

@@ -20,8 +20,9 @@ def check_lesson_data(lesson: Lesson, data_dirs: list[Path]) -> list[Path]:
     return [data_file(name, data_dirs) for name in lesson.data]
 
 
-def lesson_workspace(lesson: Lesson, data_dirs: list[Path], *, portal_url: str,
-                     root_url: Callable[[Path], str | None] | None = None) -> Prepare:
+def lesson_workspace(
+    lesson: Lesson, data_dirs: list[Path], *, portal_url: str, root_url: Callable[[Path], str | None] | None = None
+) -> Prepare:
     """A ``prepare`` callback for ``LaunchService.launch`` that seeds a session's directory with ``lesson``."""
 
     def prepare(workdir: Path) -> dict[str, str]:

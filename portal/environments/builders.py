@@ -80,8 +80,9 @@ class Builder:
             return
         for problem in self.unsupported(spec):
             yield BuildEvent("building", f"warning: {problem}", {"key": key, "unsupported": True})
-        yield BuildEvent("building", f"building {spec.buildpack} environment with {self.name} (key {key})",
-                         {"key": key})
+        yield BuildEvent(
+            "building", f"building {spec.buildpack} environment with {self.name} (key {key})", {"key": key}
+        )
         target = self.cache_dir / key
         partial = self.cache_dir / f".{key}.partial"
         shutil.rmtree(partial, ignore_errors=True)
@@ -92,17 +93,23 @@ class Builder:
         except BuildFailed:
             shutil.rmtree(partial, ignore_errors=True)
             raise
-        record: dict[str, object] = {"key": key, "builder": self.name, "builder_version": self.version,
-                                     "buildpack": spec.buildpack, "source": str(spec.repo_dir),
-                                     "source_commit": source_commit, "spec_files": sorted(spec.files),
-                                     "spec_hash": spec.content_hash(), "seconds": round(time.monotonic() - started, 3),
-                                     "unsupported": self.unsupported(spec)}
+        record: dict[str, object] = {
+            "key": key,
+            "builder": self.name,
+            "builder_version": self.version,
+            "buildpack": spec.buildpack,
+            "source": str(spec.repo_dir),
+            "source_commit": source_commit,
+            "spec_files": sorted(spec.files),
+            "spec_hash": spec.content_hash(),
+            "seconds": round(time.monotonic() - started, 3),
+            "unsupported": self.unsupported(spec),
+        }
         (partial / "build.json").write_text(json.dumps(record, indent=2))
         shutil.rmtree(target, ignore_errors=True)
         os.replace(partial, target)
         yield BuildEvent("built", f"built {key} in {record['seconds']} s", {"key": key, "cached": False})
         yield self._result(key, record)
-
 
     def _build(self, spec: EnvironmentSpec, workdir: Path, target: Path) -> Iterator[BuildEvent]:
         raise NotImplementedError
@@ -142,15 +149,19 @@ class VenvBuilder(Builder):
 
     def _result(self, key: str, record: dict[str, object]) -> BuiltEnvironment:
         path = self.cache_dir / key
-        return BuiltEnvironment(key=key, builder=self.name, path=path, python=path / "bin" / "python",
-                                image_built=False, record=record)
+        return BuiltEnvironment(
+            key=key, builder=self.name, path=path, python=path / "bin" / "python", image_built=False, record=record
+        )
 
     def _build(self, spec: EnvironmentSpec, workdir: Path, target: Path) -> Iterator[BuildEvent]:
         venv = workdir
         self._run([sys.executable, "-m", "venv", "--without-pip", str(venv)], "creating the venv")
-        site = Path(subprocess.check_output(
-            [str(venv / "bin" / "python"), "-c", "import sysconfig; print(sysconfig.get_paths()['purelib'])"],
-            text=True).strip())
+        site = Path(
+            subprocess.check_output(
+                [str(venv / "bin" / "python"), "-c", "import sysconfig; print(sysconfig.get_paths()['purelib'])"],
+                text=True,
+            ).strip()
+        )
         (site / "_portal_base.pth").write_text(sysconfig.get_paths()["purelib"] + "\n")
         # Jupyter finds server extensions (JupyterLab, terminals) and JupyterLab's assets under sys.prefix, which
         # is now the venv's: without these links the session would serve no /lab.
@@ -166,8 +177,15 @@ class VenvBuilder(Builder):
             req_file.write_text("\n".join(requirements) + "\n")
             yield BuildEvent("building", f"pip install {len(requirements)} requirement(s)")
             # The base interpreter's pip installs into the new venv's prefix (it has no pip of its own).
-            pip = [str(venv / "bin" / "python"), "-m", "pip", "install", "--disable-pip-version-check",
-                   "-r", str(req_file)]
+            pip = [
+                str(venv / "bin" / "python"),
+                "-m",
+                "pip",
+                "install",
+                "--disable-pip-version-check",
+                "-r",
+                str(req_file),
+            ]
             try:  # offline first: the portal's packages plus the wheelhouse usually hold everything
                 out = self._run([*pip, "--no-index", "--find-links", str(self.wheelhouse)], "pip install")
             except BuildFailed:
@@ -181,8 +199,10 @@ class VenvBuilder(Builder):
         proc = subprocess.run(argv, capture_output=True, text=True)
         if proc.returncode != 0:
             tail = "\n".join((proc.stdout + proc.stderr).splitlines()[-15:])
-            raise BuildFailed(f"{what} failed (exit {proc.returncode}):\n{tail}\n"
-                              "Check the pinned versions exist for this Python, or fix the spec file.")
+            raise BuildFailed(
+                f"{what} failed (exit {proc.returncode}):\n{tail}\n"
+                "Check the pinned versions exist for this Python, or fix the spec file."
+            )
         return proc.stdout + proc.stderr
 
 
@@ -206,23 +226,36 @@ class Repo2DockerBuilder(Builder):
     version = "1"
 
     def _result(self, key: str, record: dict[str, object]) -> BuiltEnvironment:
-        return BuiltEnvironment(key=key, builder=self.name, path=self.cache_dir / key, python=None,
-                                image_built=bool(record.get("image_built")), record=record)
+        return BuiltEnvironment(
+            key=key,
+            builder=self.name,
+            path=self.cache_dir / key,
+            python=None,
+            image_built=bool(record.get("image_built")),
+            record=record,
+        )
 
     def _build(self, spec: EnvironmentSpec, workdir: Path, target: Path) -> Iterator[BuildEvent]:
         import repo2docker
 
         dockerfile = render_dockerfile(spec.repo_dir)
         (workdir / "Dockerfile").write_text(dockerfile)
-        yield BuildEvent("building", f"repo2docker {repo2docker.__version__} rendered the Dockerfile "
-                         f"({len(dockerfile.splitlines())} lines, {spec.buildpack})")
-        yield BuildEvent("building", "NO IMAGE WAS BUILT: no container engine on this machine; build and push "
-                         f"with `jupyter-repo2docker --user-id 1000 --user-name jovyan {spec.repo_dir}` where "
-                         "one exists")
+        yield BuildEvent(
+            "building",
+            f"repo2docker {repo2docker.__version__} rendered the Dockerfile "
+            f"({len(dockerfile.splitlines())} lines, {spec.buildpack})",
+        )
+        yield BuildEvent(
+            "building",
+            "NO IMAGE WAS BUILT: no container engine on this machine; build and push "
+            f"with `jupyter-repo2docker --user-id 1000 --user-name jovyan {spec.repo_dir}` where "
+            "one exists",
+        )
 
 
-def build_to_end(builder: Builder, repo_dir: Path, *, source_commit: str = "",
-                 events: list[BuildEvent] | None = None) -> BuiltEnvironment:
+def build_to_end(
+    builder: Builder, repo_dir: Path, *, source_commit: str = "", events: list[BuildEvent] | None = None
+) -> BuiltEnvironment:
     for item in builder.build(repo_dir, source_commit=source_commit):
         if isinstance(item, BuiltEnvironment):
             return item

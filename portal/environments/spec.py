@@ -12,9 +12,23 @@ from typing import Any
 from portal.errors import Invalid
 
 # The files repo2docker reads (https://repo2docker.readthedocs.io/en/latest/config_files.html).
-SPEC_FILES = ("environment.yml", "requirements.txt", "runtime.txt", "apt.txt", "postBuild", "start", "Dockerfile",
-              "Pipfile", "Pipfile.lock", "setup.py", "Project.toml", "REQUIRE", "install.R", "DESCRIPTION",
-              "default.nix")
+SPEC_FILES = (
+    "environment.yml",
+    "requirements.txt",
+    "runtime.txt",
+    "apt.txt",
+    "postBuild",
+    "start",
+    "Dockerfile",
+    "Pipfile",
+    "Pipfile.lock",
+    "setup.py",
+    "Project.toml",
+    "REQUIRE",
+    "install.R",
+    "DESCRIPTION",
+    "default.nix",
+)
 
 
 @dataclass(frozen=True)
@@ -37,8 +51,9 @@ def config_dir(repo_dir: Path) -> Path:
     # repo2docker: "binder/" wins over ".binder/"; having both is an error there too.
     binder, dot = repo_dir / "binder", repo_dir / ".binder"
     if binder.is_dir() and dot.is_dir():
-        raise Invalid(f"{repo_dir.name}: has both binder/ and .binder/; repo2docker refuses that, keep one",
-                      field="repository")
+        raise Invalid(
+            f"{repo_dir.name}: has both binder/ and .binder/; repo2docker refuses that, keep one", field="repository"
+        )
     for candidate in (binder, dot):
         if candidate.is_dir():
             return candidate
@@ -81,8 +96,11 @@ def render_dockerfile(repo_dir: Path) -> str:
 
 def snapshot(spec: EnvironmentSpec) -> dict[str, object]:
     """The spec files as JSON, so a record version can be rebuilt with the environment it was published with."""
-    return {"buildpack": spec.buildpack, "spec_hash": spec.content_hash(),
-            "files": {name: base64.b64encode(body).decode() for name, body in sorted(spec.files.items())}}
+    return {
+        "buildpack": spec.buildpack,
+        "spec_hash": spec.content_hash(),
+        "files": {name: base64.b64encode(body).decode() for name, body in sorted(spec.files.items())},
+    }
 
 
 def materialise(snap: dict[str, Any], repo_dir: Path) -> Path:

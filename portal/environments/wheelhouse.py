@@ -48,9 +48,23 @@ def prefetch(envs_root: Path, wheelhouse: Path = DEFAULT_WHEELHOUSE) -> list[str
         wanted += [line for line in unsatisfied(lines) if line not in wanted]
     if wanted:
         wheelhouse.mkdir(parents=True, exist_ok=True)
-        proc = subprocess.run([sys.executable, "-m", "pip", "download", "--disable-pip-version-check", "-q",
-                               "-d", str(wheelhouse), *wanted], capture_output=True, text=True)
+        proc = subprocess.run(
+            [
+                sys.executable,
+                "-m",
+                "pip",
+                "download",
+                "--disable-pip-version-check",
+                "-q",
+                "-d",
+                str(wheelhouse),
+                *wanted,
+            ],
+            capture_output=True,
+            text=True,
+        )
         if proc.returncode != 0:
-            raise Invalid(f"pip download failed for {', '.join(wanted)}: {proc.stderr.strip()[-500:]}",
-                          field="requirements.txt")
+            raise Invalid(
+                f"pip download failed for {', '.join(wanted)}: {proc.stderr.strip()[-500:]}", field="requirements.txt"
+            )
     return wanted

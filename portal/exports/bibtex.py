@@ -6,8 +6,18 @@ import re
 
 from portal.exports.common import ExportRecord
 
-_SPECIAL = {"\\": r"\textbackslash{}", "{": r"\{", "}": r"\}", "&": r"\&", "%": r"\%", "$": r"\$", "#": r"\#",
-            "_": r"\_", "~": r"\textasciitilde{}", "^": r"\textasciicircum{}"}
+_SPECIAL = {
+    "\\": r"\textbackslash{}",
+    "{": r"\{",
+    "}": r"\}",
+    "&": r"\&",
+    "%": r"\%",
+    "$": r"\$",
+    "#": r"\#",
+    "_": r"\_",
+    "~": r"\textasciitilde{}",
+    "^": r"\textasciicircum{}",
+}
 
 
 def escape(text: str) -> str:
@@ -22,8 +32,13 @@ def _key(rec: ExportRecord, suffix: str = "") -> str:
 
 def _entry(rec: ExportRecord, key: str, doi: str | None, note: str | None) -> str:
     authors = " and ".join("{" + escape(p.name) + "}" if p.organisation else escape(p.name) for p in rec.creators)
-    fields = [("title", "{" + escape(rec.title) + "}"), ("author", authors), ("year", rec.year),
-              ("publisher", escape(rec.publisher)), ("url", rec.url)]
+    fields = [
+        ("title", "{" + escape(rec.title) + "}"),
+        ("author", authors),
+        ("year", rec.year),
+        ("publisher", escape(rec.publisher)),
+        ("url", rec.url),
+    ]
     if doi:
         fields.append(("doi", doi))
     if rec.version_label and note is None:

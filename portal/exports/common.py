@@ -121,8 +121,15 @@ class ExportRecord:
             family, given = (p.strip() for p in name.split(",", 1)) if "," in name else (None, None)
             if family is None and " " in name:
                 given, family = name.rsplit(" ", 1)
-            people.append(Person(name=f"{family}, {given}" if family and given else name, given=given,
-                                 family=family, orcid=author.get("orcid"), affiliation=author.get("affiliation")))
+            people.append(
+                Person(
+                    name=f"{family}, {given}" if family and given else name,
+                    given=given,
+                    family=family,
+                    orcid=author.get("orcid"),
+                    affiliation=author.get("affiliation"),
+                )
+            )
         if people:
             return people
         collaboration = (self.md.get("collaboration") or {}).get("name")
@@ -154,8 +161,22 @@ def related_identifiers(view: RecordView, dois: dict[int, str | None], base_url:
             else:
                 out.append(Related(kind, f"{base_url.rstrip('/')}/record/{target}", "URL", rel.get("resource_type")))
         elif rel.get("identifier"):
-            scheme = {"doi": "DOI", "url": "URL", "arxiv": "arXiv", "handle": "Handle", "isbn": "ISBN",
-                      "issn": "ISSN", "purl": "PURL", "urn": "URN", "ark": "ARK", "swh": "URL", "w3id": "w3id"}
-            out.append(Related(kind, str(rel["identifier"]), scheme.get(rel.get("scheme", "url"), "URL"),
-                               rel.get("resource_type")))
+            scheme = {
+                "doi": "DOI",
+                "url": "URL",
+                "arxiv": "arXiv",
+                "handle": "Handle",
+                "isbn": "ISBN",
+                "issn": "ISSN",
+                "purl": "PURL",
+                "urn": "URN",
+                "ark": "ARK",
+                "swh": "URL",
+                "w3id": "w3id",
+            }
+            out.append(
+                Related(
+                    kind, str(rel["identifier"]), scheme.get(rel.get("scheme", "url"), "URL"), rel.get("resource_type")
+                )
+            )
     return out

@@ -54,7 +54,8 @@ def citation(rec: ExportRecord, style: str) -> str:
     people = rec.creators
     version = f" (Version {rec.version_label})" if rec.version_label else ""
     kind = {"Dataset": "Data set", "Software": "Computer software", "Lesson": "Learning resource"}.get(
-        rec.rtype.primary, rec.rtype.primary)
+        rec.rtype.primary, rec.rtype.primary
+    )
     link = f"https://doi.org/{rec.doi}" if rec.doi else rec.url
     if style == "apa":
         names = [_apa_name(p) for p in people]

@@ -16,8 +16,13 @@ def datacite_json(rec: ExportRecord) -> dict[str, Any]:
         if p.given and p.family:
             creator.update(givenName=p.given, familyName=p.family)
         if p.orcid:
-            creator["nameIdentifiers"] = [{"nameIdentifier": f"https://orcid.org/{p.orcid}",
-                                           "nameIdentifierScheme": "ORCID", "schemeUri": "https://orcid.org"}]
+            creator["nameIdentifiers"] = [
+                {
+                    "nameIdentifier": f"https://orcid.org/{p.orcid}",
+                    "nameIdentifierScheme": "ORCID",
+                    "schemeUri": "https://orcid.org",
+                }
+            ]
         if p.affiliation:
             creator["affiliation"] = [{"name": a.strip()} for a in p.affiliation.split(";") if a.strip()]
         creators.append(creator)
@@ -28,8 +33,10 @@ def datacite_json(rec: ExportRecord) -> dict[str, Any]:
         "titles": [{"title": rec.title}],
         "publisher": {"name": rec.publisher},
         "publicationYear": rec.year,
-        "types": {"resourceTypeGeneral": rec.rtype.datacite,
-                  "resourceType": f"{rec.rtype.primary}/{rec.subtype}" if rec.subtype else rec.rtype.primary},
+        "types": {
+            "resourceTypeGeneral": rec.rtype.datacite,
+            "resourceType": f"{rec.rtype.primary}/{rec.subtype}" if rec.subtype else rec.rtype.primary,
+        },
         "url": rec.url,
         "schemaVersion": "http://datacite.org/schema/kernel-4",
     }
@@ -40,14 +47,17 @@ def datacite_json(rec: ExportRecord) -> dict[str, Any]:
     if subjects:
         data["subjects"] = subjects
     dates = [{"date": str(rec.md["date_published"]), "dateType": "Issued"}]
-    dates += [{"date": str(d)[:4], "dateType": "Collected"} for d in rec.md.get("date_created") or []
-              if str(d)[:4].isdigit()]
+    dates += [
+        {"date": str(d)[:4], "dateType": "Collected"} for d in rec.md.get("date_created") or [] if str(d)[:4].isdigit()
+    ]
     data["dates"] = dates
     if rec.md.get("language"):
         data["language"] = rec.md["language"][:3]
     if rec.related:
-        data["relatedIdentifiers"] = [{"relatedIdentifier": r.identifier, "relatedIdentifierType": r.scheme,
-                                       "relationType": r.datacite_relation} for r in rec.related]
+        data["relatedIdentifiers"] = [
+            {"relatedIdentifier": r.identifier, "relatedIdentifierType": r.scheme, "relationType": r.datacite_relation}
+            for r in rec.related
+        ]
     distribution = rec.md.get("distribution") or {}
     sizes = []
     if distribution.get("size") is not None:
@@ -63,9 +73,15 @@ def datacite_json(rec: ExportRecord) -> dict[str, Any]:
     if rec.version_label:
         data["version"] = rec.version_label
     if rec.license_id:
-        data["rightsList"] = [{"rights": rec.license_id, "rightsUri": rec.license_url,
-                               "rightsIdentifier": rec.license_id, "rightsIdentifierScheme": "SPDX",
-                               "schemeUri": "https://spdx.org/licenses/"}]
+        data["rightsList"] = [
+            {
+                "rights": rec.license_id,
+                "rightsUri": rec.license_url,
+                "rightsIdentifier": rec.license_id,
+                "rightsIdentifierScheme": "SPDX",
+                "schemeUri": "https://spdx.org/licenses/",
+            }
+        ]
     descriptions = []
     if rec.description:
         descriptions.append({"description": rec.description, "descriptionType": "Abstract"})
@@ -83,10 +99,10 @@ def concept_datacite_json(rec: ExportRecord, version_dois: list[str]) -> dict[st
     """The concept ("all versions") DOI's metadata: the latest version's, with HasVersion each version."""
     data = datacite_json(rec)
     data["doi"] = rec.concept_doi
-    data["relatedIdentifiers"] = [r for r in data.get("relatedIdentifiers", [])
-                                  if r["relationType"] != "IsVersionOf"]
-    data["relatedIdentifiers"] += [{"relatedIdentifier": d, "relatedIdentifierType": "DOI",
-                                    "relationType": "HasVersion"} for d in version_dois]
+    data["relatedIdentifiers"] = [r for r in data.get("relatedIdentifiers", []) if r["relationType"] != "IsVersionOf"]
+    data["relatedIdentifiers"] += [
+        {"relatedIdentifier": d, "relatedIdentifierType": "DOI", "relationType": "HasVersion"} for d in version_dois
+    ]
     data.pop("version", None)
     return data
 

@@ -30,8 +30,12 @@ def jsonld(rec: ExportRecord) -> dict[str, Any]:
         "isAccessibleForFree": True,
     }
     if rec.doi:
-        doc["identifier"] = {"@type": "PropertyValue", "propertyID": "DOI", "value": rec.doi,
-                             "url": f"https://doi.org/{rec.doi}"}
+        doc["identifier"] = {
+            "@type": "PropertyValue",
+            "propertyID": "DOI",
+            "value": rec.doi,
+            "url": f"https://doi.org/{rec.doi}",
+        }
     if rec.description:
         doc["description"] = rec.description
     if rec.keywords:
@@ -50,11 +54,16 @@ def jsonld(rec: ExportRecord) -> dict[str, Any]:
     files = [f for f in rec.view.files if f.get("type") not in ("index.json", "index.txt")][:50]
     if rec.rtype.schema_org == "Dataset" and files:
         base = rec.base_url.rstrip("/")
-        doc["distribution"] = [{"@type": "DataDownload", "name": f["key"],
-                                "contentUrl": f"{base}/record/{rec.recid}/files/{f['key']}",
-                                "encodingFormat": f.get("format") or f.get("type") or "application/octet-stream",
-                                **({"contentSize": f"{f['size']} B"} if f.get("size") is not None else {})}
-                               for f in files]
+        doc["distribution"] = [
+            {
+                "@type": "DataDownload",
+                "name": f["key"],
+                "contentUrl": f"{base}/record/{rec.recid}/files/{f['key']}",
+                "encodingFormat": f.get("format") or f.get("type") or "application/octet-stream",
+                **({"contentSize": f"{f['size']} B"} if f.get("size") is not None else {}),
+            }
+            for f in files
+        ]
     if dist.get("size") is not None:
         doc["size"] = f"{dist['size']} B"
     if rec.md.get("source_code_repository", {}).get("url"):

@@ -56,8 +56,9 @@ def set_specs(metadata: Mapping[str, Any]) -> dict[str, str]:
     if rtype.get("primary"):
         out[f"type-{_SPEC_SAFE.sub('_', rtype['primary'])}"] = f"Type {rtype['primary']}"
         for sub in rtype.get("secondary") or []:
-            out[f"type-{_SPEC_SAFE.sub('_', rtype['primary'])}-{_SPEC_SAFE.sub('_', sub)}"] = \
+            out[f"type-{_SPEC_SAFE.sub('_', rtype['primary'])}-{_SPEC_SAFE.sub('_', sub)}"] = (
                 f"Type {rtype['primary']} / {sub}"
+            )
     for coll in metadata.get("collections") or []:
         out[f"collection-{_SPEC_SAFE.sub('_', str(coll))}"] = f"Collection {coll}"
     return out
@@ -103,25 +104,43 @@ class Harvest:
     cursor: int = 0
 
     def token(self, last: tuple[datetime, int], cursor: int) -> str:
-        state = {"p": self.prefix, "f": self.start.isoformat() if self.start else None,
-                 "u": self.end.isoformat() if self.end else None, "s": self.spec,
-                 "a": [_utc(last[0]).isoformat(), last[1]], "c": cursor}
+        state = {
+            "p": self.prefix,
+            "f": self.start.isoformat() if self.start else None,
+            "u": self.end.isoformat() if self.end else None,
+            "s": self.spec,
+            "a": [_utc(last[0]).isoformat(), last[1]],
+            "c": cursor,
+        }
         return base64.urlsafe_b64encode(json.dumps(state, separators=(",", ":")).encode()).decode().rstrip("=")
 
     @classmethod
     def from_token(cls, token: str) -> Harvest:
         try:
             state = json.loads(base64.urlsafe_b64decode(token + "=" * (-len(token) % 4)))
-            return cls(prefix=state["p"], start=datetime.fromisoformat(state["f"]) if state["f"] else None,
-                       end=datetime.fromisoformat(state["u"]) if state["u"] else None, spec=state["s"],
-                       after=(datetime.fromisoformat(state["a"][0]), int(state["a"][1])), cursor=int(state["c"]))
+            return cls(
+                prefix=state["p"],
+                start=datetime.fromisoformat(state["f"]) if state["f"] else None,
+                end=datetime.fromisoformat(state["u"]) if state["u"] else None,
+                spec=state["s"],
+                after=(datetime.fromisoformat(state["a"][0]), int(state["a"][1])),
+                cursor=int(state["c"]),
+            )
         except (ValueError, KeyError, TypeError, IndexError) as exc:
             raise OAIError("badResumptionToken", "the resumption token is not one this repository issued") from exc
 
 
 class OAIProvider:
-    def __init__(self, catalog: CatalogService, exports: ExportService, *, base_url: str, repository_name: str,
-                 admin_email: str, page_size: int = 100) -> None:
+    def __init__(
+        self,
+        catalog: CatalogService,
+        exports: ExportService,
+        *,
+        base_url: str,
+        repository_name: str,
+        admin_email: str,
+        page_size: int = 100,
+    ) -> None:
         self.catalog = catalog
         self.exports = exports
         self.base_url = base_url.rstrip("/") + "/oai2d"
@@ -152,8 +171,12 @@ class OAIProvider:
     def _check(self, args: Mapping[str, list[str]]) -> tuple[str, dict[str, str]]:
         verbs = args.get("verb", [])
         if len(verbs) != 1 or verbs[0] not in VERBS:
-            raise OAIError("badVerb", "verb is missing, repeated or not an OAI-PMH verb"
-                           if len(verbs) != 1 else f"{verbs[0]!r} is not an OAI-PMH verb")
+            raise OAIError(
+                "badVerb",
+                "verb is missing, repeated or not an OAI-PMH verb"
+                if len(verbs) != 1
+                else f"{verbs[0]!r} is not an OAI-PMH verb",
+            )
         verb = verbs[0]
         required, optional = VERBS[verb]
         params: dict[str, str] = {}
@@ -179,10 +202,15 @@ class OAIProvider:
         with self.catalog.db.reader() as s:
             earliest = s.scalar(select(func.min(Record.updated_at)).where(Record.status == "published"))
         node = etree.SubElement(root, f"{{{OAI}}}Identify")
-        for tag, text in (("repositoryName", self.repository_name), ("baseURL", self.base_url),
-                          ("protocolVersion", "2.0"), ("adminEmail", self.admin_email),
-                          ("earliestDatestamp", datestamp(earliest) if earliest else "1970-01-01T00:00:00Z"),
-                          ("deletedRecord", "no"), ("granularity", "YYYY-MM-DDThh:mm:ssZ")):
+        for tag, text in (
+            ("repositoryName", self.repository_name),
+            ("baseURL", self.base_url),
+            ("protocolVersion", "2.0"),
+            ("adminEmail", self.admin_email),
+            ("earliestDatestamp", datestamp(earliest) if earliest else "1970-01-01T00:00:00Z"),
+            ("deletedRecord", "no"),
+            ("granularity", "YYYY-MM-DDThh:mm:ssZ"),
+        ):
             etree.SubElement(node, f"{{{OAI}}}{tag}").text = text
 
     def _ListMetadataFormats(self, root: etree._Element, params: dict[str, str]) -> None:  # noqa: N802
@@ -198,8 +226,13 @@ class OAIProvider:
         if "resumptionToken" in params:
             raise OAIError("badResumptionToken", "ListSets returns every set at once; there is no token to resume")
         with self.catalog.db.reader() as s:
-            rows = s.execute(select(OAISet.spec, func.min(OAISet.name)).join(Record, Record.recid == OAISet.recid)
-                             .where(Record.status == "published").group_by(OAISet.spec).order_by(OAISet.spec)).all()
+            rows = s.execute(
+                select(OAISet.spec, func.min(OAISet.name))
+                .join(Record, Record.recid == OAISet.recid)
+                .where(Record.status == "published")
+                .group_by(OAISet.spec)
+                .order_by(OAISet.spec)
+            ).all()
         node = etree.SubElement(root, f"{{{OAI}}}ListSets")
         for spec, name in rows:
             item = etree.SubElement(node, f"{{{OAI}}}set")
@@ -254,8 +287,9 @@ class OAIProvider:
                 total = s.scalar(select(func.count()).select_from(query.subquery()))
             if harvest.after is not None:
                 moment, last = harvest.after
-                query = query.where(or_(Record.updated_at > moment,
-                                        and_(Record.updated_at == moment, Record.recid > last)))
+                query = query.where(
+                    or_(Record.updated_at > moment, and_(Record.updated_at == moment, Record.recid > last))
+                )
             rows = s.execute(query.order_by(Record.updated_at, Record.recid).limit(self.page_size + 1)).all()
             if not rows and harvest.after is None:
                 raise OAIError("noRecordsMatch", "no record matches these arguments")
@@ -278,8 +312,9 @@ class OAIProvider:
 
     def _specs(self, s: Session, recids: list[int]) -> dict[int, list[str]]:
         out: dict[int, list[str]] = {}
-        for recid, spec in s.execute(select(OAISet.recid, OAISet.spec).where(OAISet.recid.in_(recids))
-                                     .order_by(OAISet.spec)):
+        for recid, spec in s.execute(
+            select(OAISet.recid, OAISet.spec).where(OAISet.recid.in_(recids)).order_by(OAISet.spec)
+        ):
             out.setdefault(recid, []).append(spec)
         return out
 

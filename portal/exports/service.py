@@ -24,18 +24,25 @@ def _json(obj: object) -> str:
     return json.dumps(obj, indent=2, ensure_ascii=False)
 
 
-FORMATS: dict[str, Format] = {f.name: f for f in (
-    Format("datacite-xml", "application/vnd.datacite.datacite+xml", datacite.datacite_xml, "DataCite XML"),
-    Format("datacite-json", "application/vnd.datacite.datacite+json",
-           lambda r: _json(datacite.datacite_json(r)), "DataCite JSON"),
-    Format("json-ld", "application/ld+json", lambda r: _json(jsonld.jsonld(r)), "schema.org JSON-LD"),
-    Format("csl", "application/vnd.citationstyles.csl+json", lambda r: _json(csl.csl_json(r)), "CSL-JSON"),
-    Format("bibtex", "application/x-bibtex", bibtex.bibtex, "BibTeX"),
-    Format("dublincore", "application/x-dc+xml", dublincore.dublin_core_xml, "Dublin Core"),
-    Format("apa", "text/x-bibliography; style=apa", lambda r: csl.citation(r, "apa"), "APA"),
-    Format("harvard", "text/x-bibliography; style=harvard", lambda r: csl.citation(r, "harvard"), "Harvard"),
-    Format("chicago", "text/x-bibliography; style=chicago", lambda r: csl.citation(r, "chicago"), "Chicago"),
-)}
+FORMATS: dict[str, Format] = {
+    f.name: f
+    for f in (
+        Format("datacite-xml", "application/vnd.datacite.datacite+xml", datacite.datacite_xml, "DataCite XML"),
+        Format(
+            "datacite-json",
+            "application/vnd.datacite.datacite+json",
+            lambda r: _json(datacite.datacite_json(r)),
+            "DataCite JSON",
+        ),
+        Format("json-ld", "application/ld+json", lambda r: _json(jsonld.jsonld(r)), "schema.org JSON-LD"),
+        Format("csl", "application/vnd.citationstyles.csl+json", lambda r: _json(csl.csl_json(r)), "CSL-JSON"),
+        Format("bibtex", "application/x-bibtex", bibtex.bibtex, "BibTeX"),
+        Format("dublincore", "application/x-dc+xml", dublincore.dublin_core_xml, "Dublin Core"),
+        Format("apa", "text/x-bibliography; style=apa", lambda r: csl.citation(r, "apa"), "APA"),
+        Format("harvard", "text/x-bibliography; style=harvard", lambda r: csl.citation(r, "harvard"), "Harvard"),
+        Format("chicago", "text/x-bibliography; style=chicago", lambda r: csl.citation(r, "chicago"), "Chicago"),
+    )
+}
 NEGOTIABLE = {f.mimetype.split(";")[0]: f for f in FORMATS.values() if not f.mimetype.startswith("text/")}
 NEGOTIABLE["application/x-bibtex"] = FORMATS["bibtex"]
 
@@ -57,8 +64,7 @@ class ExportService:
         view = view if view is not None and view.recid == recid else self.catalog.get(recid)
         targets = [int(r["recid"]) for r in view.metadata.get("relations") or [] if r.get("recid")]
         dois = self.catalog.dois_for(targets)
-        return ExportRecord(view=view, base_url=self.base_url,
-                            related=related_identifiers(view, dois, self.base_url))
+        return ExportRecord(view=view, base_url=self.base_url, related=related_identifiers(view, dois, self.base_url))
 
     def render(self, recid: int, name: str) -> tuple[str, str]:
         """(body, mimetype) of record ``recid`` in format ``name``."""

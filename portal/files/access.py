@@ -53,12 +53,21 @@ class FileAccess:
         uri = row.get("uri") or ""
         path = self.storage.path_of_url(uri) if uri else None
         if path is None:
-            raise NotFound(f"the portal holds no copy of {row['key']!r}; it is stored at {uri or 'an unknown place'}"
-                           " — read it from there (e.g. with xrdcp or uproot over root://)", record=recid)
+            raise NotFound(
+                f"the portal holds no copy of {row['key']!r}; it is stored at {uri or 'an unknown place'}"
+                " — read it from there (e.g. with xrdcp or uproot over root://)",
+                record=recid,
+            )
         stat = self.storage.stat(path)
-        return Located(recid=recid, key=row["key"], filename=row.get("filename") or row["key"].rsplit("/", 1)[-1],
-                       path=path, size=stat.size, checksum=row.get("checksum"),
-                       local_path=self.storage.local_path(path))
+        return Located(
+            recid=recid,
+            key=row["key"],
+            filename=row.get("filename") or row["key"].rsplit("/", 1)[-1],
+            path=path,
+            size=stat.size,
+            checksum=row.get("checksum"),
+            local_path=self.storage.local_path(path),
+        )
 
     def locate(self, recid: int, key: str) -> Located:
         """Where the bytes of file ``key`` of record ``recid`` are. Raises NotFound with what to do instead."""
@@ -89,8 +98,9 @@ class FileAccess:
                 yield entry.get("uri", "") + "\n"
 
     # ------------------------------------------------------------------ packs
-    def select(self, recid: int, *, index: str | None = None, pattern: str | None = None,
-               keys: list[str] | None = None) -> list[dict[str, Any]]:
+    def select(
+        self, recid: int, *, index: str | None = None, pattern: str | None = None, keys: list[str] | None = None
+    ) -> list[dict[str, Any]]:
         """File rows of one selection: a whole file index, a glob over the record's files, or named keys."""
         chosen = [x for x in (index, pattern, keys) if x]
         if len(chosen) != 1:
@@ -103,8 +113,7 @@ class FileAccess:
         rows: list[dict[str, Any]] = []
         after = -1
         while True:
-            page, after_next = self.catalog.find_files(recid, index_key=index, pattern=pattern, after=after,
-                                                       size=1000)
+            page, after_next = self.catalog.find_files(recid, index_key=index, pattern=pattern, after=after, size=1000)
             rows.extend(r for r in page if pattern is None or fnmatch.fnmatchcase(r["key"], pattern))
             if len(rows) > limit:
                 raise Invalid(f"the selection has more than {limit} files; narrow it", field="selection")
@@ -135,5 +144,9 @@ class FileAccess:
 
 
 def _index_entry(entry: dict[str, Any]) -> dict[str, Any]:
-    return {"checksum": entry.get("checksum"), "filename": entry.get("filename"), "size": entry.get("size"),
-            "uri": entry.get("uri")}
+    return {
+        "checksum": entry.get("checksum"),
+        "filename": entry.get("filename"),
+        "size": entry.get("size"),
+        "uri": entry.get("uri"),
+    }

@@ -48,16 +48,29 @@ class IngestReport:
         for f in self.files:
             if f.entries is not None and f.format in ("root", "parquet", "hdf5"):
                 per_format[f.format] += f.entries
-        out: dict[str, Any] = {"formats": sorted({f.format for f in self.files}),
-                               "number_files": len(self.files), "size": sum(f.size for f in self.files)}
+        out: dict[str, Any] = {
+            "formats": sorted({f.format for f in self.files}),
+            "number_files": len(self.files),
+            "size": sum(f.size for f in self.files),
+        }
         if per_format:
             out["number_events"] = max(per_format.values())
         return out
 
     def file_rows(self, prefix: str = "") -> list[dict[str, Any]]:
-        return [{"key": f.path[len(prefix):].lstrip("/") if prefix and f.path.startswith(prefix) else f.path,
-                 "uri": f.uri, "size": f.size, "checksum": f.checksum, "type": f.format,
-                 "format": f.format, "entries": f.entries, "inspection": f.inspection} for f in self.files]
+        return [
+            {
+                "key": f.path[len(prefix) :].lstrip("/") if prefix and f.path.startswith(prefix) else f.path,
+                "uri": f.uri,
+                "size": f.size,
+                "checksum": f.checksum,
+                "type": f.format,
+                "format": f.format,
+                "entries": f.entries,
+                "inspection": f.inspection,
+            }
+            for f in self.files
+        ]
 
 
 def checksum_and_sniff(storage: Storage, path: str) -> tuple[int, str, str]:
@@ -76,12 +89,13 @@ def checksum_and_sniff(storage: Storage, path: str) -> tuple[int, str, str]:
                 head = bytes(view[: min(n, 8192)])
             value = zlib.adler32(view[:n], value)
             size += n
-            tail = bytes(view[max(0, n - 4):n]) if n >= 4 else (tail + bytes(view[:n]))[-4:]
+            tail = bytes(view[max(0, n - 4) : n]) if n >= 4 else (tail + bytes(view[:n]))[-4:]
     return size, f"adler32:{value & 0xFFFFFFFF:08x}", sniff(head, tail)
 
 
-def ingest_path(storage: Storage, path: str = "", *, progress: Callable[[str, int], None] | None = None
-                ) -> IngestReport:
+def ingest_path(
+    storage: Storage, path: str = "", *, progress: Callable[[str, int], None] | None = None
+) -> IngestReport:
     """Every file below ``path``: good ones in ``files``, damaged ones in ``errors`` with the reason."""
     report = IngestReport()
     for rel in storage.walk(path):
@@ -125,7 +139,7 @@ def resolve_target(storage: Storage, target: str) -> tuple[Storage, str]:
 
         return XRootDStorage(f"{parts.scheme}://{parts.netloc}"), parts.path.lstrip("/")
     if target.startswith("file://"):
-        target = target[len("file://"):]
+        target = target[len("file://") :]
     elif "://" in target:
         raise Invalid("only local paths, file:// and root:// URLs can be ingested", source=target)
     if not target.startswith("/"):
@@ -145,8 +159,9 @@ def resolve_target(storage: Storage, target: str) -> tuple[Storage, str]:
     return LocalStorage(target), ""
 
 
-def write_file_index(storage: Storage, folder: str, key: str, rows: list[dict[str, Any]]
-                     ) -> tuple[list[dict[str, Any]], IndexSpec]:
+def write_file_index(
+    storage: Storage, folder: str, key: str, rows: list[dict[str, Any]]
+) -> tuple[list[dict[str, Any]], IndexSpec]:
     """Write CERN-style `<key>_file_index.json` and `.txt` into ``folder`` of a local storage.
 
     Returns the two index files as file rows and the index (its entries are ``rows``) for the catalogue.
@@ -162,8 +177,10 @@ def write_file_index(storage: Storage, folder: str, key: str, rows: list[dict[st
     if base is None:
         raise Invalid("file indices can only be written to a local storage directory", field="--write-index")
     name = f"{key}_file_index"
-    entries = [{"checksum": r["checksum"], "filename": r["key"].rsplit("/", 1)[-1], "size": r["size"], "uri": r["uri"]}
-               for r in rows]
+    entries = [
+        {"checksum": r["checksum"], "filename": r["key"].rsplit("/", 1)[-1], "size": r["size"], "uri": r["uri"]}
+        for r in rows
+    ]
     written: list[dict[str, Any]] = []
     for suffix, text in ((".json", json.dumps(entries, indent=1)), (".txt", "".join(e["uri"] + "\n" for e in entries))):
         target = os.path.join(base, name + suffix)
@@ -173,7 +190,14 @@ def write_file_index(storage: Storage, folder: str, key: str, rows: list[dict[st
         os.replace(tmp, target)
         rel = f"{folder}/{name}{suffix}" if folder else name + suffix
         size, checksum, _fmt = checksum_and_sniff(storage, rel)
-        written.append({"key": name + suffix, "uri": storage.root_url(rel) or f"file://{target}", "size": size,
-                        "checksum": checksum, "type": "index" + suffix,
-                        "description": f"File index of {len(entries)} file(s)"})
+        written.append(
+            {
+                "key": name + suffix,
+                "uri": storage.root_url(rel) or f"file://{target}",
+                "size": size,
+                "checksum": checksum,
+                "type": "index" + suffix,
+                "description": f"File index of {len(entries)} file(s)",
+            }
+        )
     return written, IndexSpec(key=name, description=f"{len(entries)} file(s)", uri=written[0]["uri"], entries=rows)

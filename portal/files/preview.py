@@ -53,8 +53,9 @@ class Previewer:
         table = self._head(source, fmt, rows)
         return {"key": key, "format": fmt, "size": located.size, "structure": structure, **table}
 
-    def histogram(self, recid: int, key: str, column: str, *, bins: int = 50,
-                  value_range: tuple[float, float] | None = None) -> Histogram:
+    def histogram(
+        self, recid: int, key: str, column: str, *, bins: int = 50, value_range: tuple[float, float] | None = None
+    ) -> Histogram:
         if not 1 <= bins <= 1000:
             raise Invalid("bins must be between 1 and 1000", field="bins")
         located = self.access.locate(recid, key)
@@ -69,9 +70,15 @@ class Previewer:
         if not low < high:
             raise Invalid("range must be low,high with low < high", field="range")
         counts, edges = np.histogram(values, bins=bins, range=(low, high))
-        return Histogram(column=column, edges=[float(e) for e in edges], counts=[int(c) for c in counts],
-                         entries=int(len(values)), sampled_rows=sampled, underflow=int(np.sum(values < low)),
-                         overflow=int(np.sum(values > high)))
+        return Histogram(
+            column=column,
+            edges=[float(e) for e in edges],
+            counts=[int(c) for c in counts],
+            entries=int(len(values)),
+            sampled_rows=sampled,
+            underflow=int(np.sum(values < low)),
+            overflow=int(np.sum(values > high)),
+        )
 
     # ----------------------------------------------------------------- readers
     def _head(self, source: str, fmt: str, rows: int) -> dict[str, Any]:
@@ -83,8 +90,10 @@ class Previewer:
                 tree = _events_tree(f)
                 branches = [b for b in tree.keys() if tree[b].typename != "unknown"][:MAX_COLUMNS]  # noqa: SIM118
                 arrays = tree.arrays(branches, entry_stop=rows, library="ak")
-                return {"columns": branches, "rows": [{n: _plain(ak.to_list(arrays[n][i])) for n in branches}
-                                                      for i in range(len(arrays))]}
+                return {
+                    "columns": branches,
+                    "rows": [{n: _plain(ak.to_list(arrays[n][i])) for n in branches} for i in range(len(arrays))],
+                }
         if fmt == "parquet":
             import pyarrow.parquet as pq
 
@@ -100,9 +109,13 @@ class Previewer:
                 h.visititems(lambda n, o: names.append(n) if isinstance(o, h5py.Dataset) and o.ndim >= 1 else None)
                 names = names[:MAX_COLUMNS]
                 columns = {n: h[n][:rows].tolist() for n in names}
-                return {"columns": names, "rows": [{n: _plain(columns[n][i]) if i < len(columns[n]) else None
-                                                    for n in names} for i in range(rows)],
-                        "note": "HDF5 datasets are shown side by side; jagged data is stored flat with counts"}
+                return {
+                    "columns": names,
+                    "rows": [
+                        {n: _plain(columns[n][i]) if i < len(columns[n]) else None for n in names} for i in range(rows)
+                    ],
+                    "note": "HDF5 datasets are shown side by side; jagged data is stored flat with counts",
+                }
         if fmt in ("csv", "text"):
             import csv
 
@@ -165,8 +178,11 @@ def render_histogram(h: Histogram, fmt: str) -> bytes:
 
     fig, ax = plt.subplots(figsize=(7, 4), dpi=100)
     ax.stairs(h.counts, h.edges, fill=True, color="#4c78a8")
-    ax.set(xlabel=h.column, ylabel="entries per bin",
-           title=f"{h.column}: {h.entries:,} values from the first {h.sampled_rows:,} rows")
+    ax.set(
+        xlabel=h.column,
+        ylabel="entries per bin",
+        title=f"{h.column}: {h.entries:,} values from the first {h.sampled_rows:,} rows",
+    )
     buffer = io.BytesIO()
     fig.savefig(buffer, format=fmt, bbox_inches="tight")
     plt.close(fig)

@@ -41,23 +41,31 @@ def inspect_root(source: str, size: int) -> dict[str, Any]:
                 obj = f[name]
                 if cls == "TTree":
                     branches = {b.name: b.typename for b in obj.branches[:MAX_COLUMNS]}
-                    trees[name.split(";")[0]] = {"class": cls, "entries": int(obj.num_entries),
-                                                 "branches": branches,
-                                                 "compressed_bytes": int(obj.compressed_bytes),
-                                                 "uncompressed_bytes": int(obj.uncompressed_bytes)}
+                    trees[name.split(";")[0]] = {
+                        "class": cls,
+                        "entries": int(obj.num_entries),
+                        "branches": branches,
+                        "compressed_bytes": int(obj.compressed_bytes),
+                        "uncompressed_bytes": int(obj.uncompressed_bytes),
+                    }
                 else:
                     fields = [fld.field_name for fld in obj.field_records[:MAX_COLUMNS]]
-                    trees[name.split(";")[0]] = {"class": "RNTuple", "entries": int(obj.num_entries),
-                                                 "fields": fields}
+                    trees[name.split(";")[0]] = {"class": "RNTuple", "entries": int(obj.num_entries), "fields": fields}
         except Invalid:
             raise
         except Exception as exc:
             raise Invalid(f"damaged ROOT file: {exc}", source=source) from exc
         compression = f.file.compression
         entries = trees.get("Events", next(iter(trees.values()), {})).get("entries")
-        return {"format": "root", "entries": entries, "trees": trees,
-                "compression": {"algorithm": type(compression).__name__ if compression else "none",
-                                "level": getattr(compression, "level", 0)}}
+        return {
+            "format": "root",
+            "entries": entries,
+            "trees": trees,
+            "compression": {
+                "algorithm": type(compression).__name__ if compression else "none",
+                "level": getattr(compression, "level", 0),
+            },
+        }
 
 
 def inspect_hdf5(source: str, size: int) -> dict[str, Any]:
@@ -71,12 +79,12 @@ def inspect_hdf5(source: str, size: int) -> dict[str, Any]:
     datasets: dict[str, Any] = {}
     groups: list[str] = []
     try:
+
         def visit(name: str, obj: Any) -> None:
             if len(datasets) >= MAX_COLUMNS:
                 return
             if isinstance(obj, h5py.Dataset):
-                datasets[name] = {"shape": list(obj.shape), "dtype": str(obj.dtype),
-                                  "compression": obj.compression}
+                datasets[name] = {"shape": list(obj.shape), "dtype": str(obj.dtype), "compression": obj.compression}
             else:
                 groups.append(name)
 
@@ -88,8 +96,13 @@ def inspect_hdf5(source: str, size: int) -> dict[str, Any]:
         h.close()
         fh.close()
     entries = attrs.get("Events/entries")
-    return {"format": "hdf5", "entries": int(entries) if entries is not None else None, "groups": groups,
-            "datasets": datasets, "attributes": attrs}
+    return {
+        "format": "hdf5",
+        "entries": int(entries) if entries is not None else None,
+        "groups": groups,
+        "datasets": datasets,
+        "attributes": attrs,
+    }
 
 
 def inspect_parquet(source: str, size: int) -> dict[str, Any]:
@@ -101,10 +114,20 @@ def inspect_parquet(source: str, size: int) -> dict[str, Any]:
             schema = meta.schema.to_arrow_schema()
     except Exception as exc:
         raise Invalid(f"not a readable Parquet file: {exc}", source=source) from exc
-    codecs = sorted({meta.row_group(i).column(j).compression for i in range(meta.num_row_groups)
-                     for j in range(min(meta.num_columns, MAX_COLUMNS))})
-    return {"format": "parquet", "entries": int(meta.num_rows), "row_groups": meta.num_row_groups,
-            "columns": {f.name: str(f.type) for f in list(schema)[:MAX_COLUMNS]}, "codecs": codecs}
+    codecs = sorted(
+        {
+            meta.row_group(i).column(j).compression
+            for i in range(meta.num_row_groups)
+            for j in range(min(meta.num_columns, MAX_COLUMNS))
+        }
+    )
+    return {
+        "format": "parquet",
+        "entries": int(meta.num_rows),
+        "row_groups": meta.num_row_groups,
+        "columns": {f.name: str(f.type) for f in list(schema)[:MAX_COLUMNS]},
+        "codecs": codecs,
+    }
 
 
 def inspect_csv(source: str, size: int) -> dict[str, Any]:

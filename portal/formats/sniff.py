@@ -3,12 +3,19 @@
 from __future__ import annotations
 
 HDF5_MAGIC = b"\x89HDF\r\n\x1a\n"
-EXPECTED_BY_SUFFIX = {".root": "root", ".h5": "hdf5", ".hdf5": "hdf5", ".hdf": "hdf5", ".parquet": "parquet",
-                      ".pq": "parquet", ".csv": "csv"}
+EXPECTED_BY_SUFFIX = {
+    ".root": "root",
+    ".h5": "hdf5",
+    ".hdf5": "hdf5",
+    ".hdf": "hdf5",
+    ".parquet": "parquet",
+    ".pq": "parquet",
+    ".csv": "csv",
+}
 
 
 def sniff(head: bytes, tail: bytes = b"") -> str:
-    """"root", "hdf5", "parquet", "csv", "json", "text" or "binary" from the first bytes (and last 4)."""
+    """ "root", "hdf5", "parquet", "csv", "json", "text" or "binary" from the first bytes (and last 4)."""
     if head.startswith(b"root"):
         return "root"
     if head.startswith(HDF5_MAGIC):

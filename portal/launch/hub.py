@@ -131,9 +131,17 @@ class Hub:
         self.password = self.password or secrets.token_urlsafe(12)
         bindir = Path(sys.executable).parent
         config = CONFIG_TEMPLATE.format(
-            port=self.port, hub_port=self.hub_port, proxy_api_port=self.proxy_api_port,
-            chp=str(bindir / "configurable-http-proxy"), proxy_token=secrets.token_hex(32), state=self.state_dir,
-            password=self.password, token=self.token, scopes=PORTAL_SCOPES, allow_root=os.geteuid() == 0)
+            port=self.port,
+            hub_port=self.hub_port,
+            proxy_api_port=self.proxy_api_port,
+            chp=str(bindir / "configurable-http-proxy"),
+            proxy_token=secrets.token_hex(32),
+            state=self.state_dir,
+            password=self.password,
+            token=self.token,
+            scopes=PORTAL_SCOPES,
+            allow_root=os.geteuid() == 0,
+        )
         path = self.state_dir / "jupyterhub_config.py"
         path.write_text(config)
         return path
@@ -142,13 +150,18 @@ class Hub:
         config = self.write_config()
         with open(self.state_dir / "jupyterhub.log", "ab") as log:  # the child keeps its own descriptor
             self.process = subprocess.Popen(
-                [str(Path(sys.executable).parent / "jupyterhub"), "-f", str(config)], cwd=self.state_dir,
-                stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+                [str(Path(sys.executable).parent / "jupyterhub"), "-f", str(config)],
+                cwd=self.state_dir,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                start_new_session=True,
+            )
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             if self.process.poll() is not None:
-                raise RuntimeError(f"JupyterHub exited with {self.process.returncode}; see "
-                                   f"{self.state_dir / 'jupyterhub.log'}")
+                raise RuntimeError(
+                    f"JupyterHub exited with {self.process.returncode}; see {self.state_dir / 'jupyterhub.log'}"
+                )
             try:
                 if requests.get(f"{self.api}/user", headers=self.headers, timeout=2).status_code == 200:
                     return self

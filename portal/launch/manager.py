@@ -64,10 +64,22 @@ class LaunchJob:
 
 
 class LaunchManager:
-    def __init__(self, db: Database, catalog: CatalogService, storage: Storage, builder: Builder, *,
-                 work_dir: Path, hub_url: str = "", hub_token: str = "", git_hosts: list[str] | None = None,
-                 allow_file_urls: bool = False, envs_root: Path = ANALYSIS_ENVS, data_dir: Path | None = None,
-                 portal_url: str = "") -> None:
+    def __init__(
+        self,
+        db: Database,
+        catalog: CatalogService,
+        storage: Storage,
+        builder: Builder,
+        *,
+        work_dir: Path,
+        hub_url: str = "",
+        hub_token: str = "",
+        git_hosts: list[str] | None = None,
+        allow_file_urls: bool = False,
+        envs_root: Path = ANALYSIS_ENVS,
+        data_dir: Path | None = None,
+        portal_url: str = "",
+    ) -> None:
         self.db = db
         self.catalog = catalog
         self.storage = storage
@@ -89,12 +101,16 @@ class LaunchManager:
         view = self.catalog.get(recid)
         name = self.environment_name(view.metadata)
         if name is None:
-            raise Invalid(f"record {recid} names no environment (no `analysis_envs/<name>` in it or in a record it "
-                          "requires); launch an environment by name instead", field="recid")
+            raise Invalid(
+                f"record {recid} names no environment (no `analysis_envs/<name>` in it or in a record it "
+                "requires); launch an environment by name instead",
+                field="recid",
+            )
         return name, [self._file_ref(row) for row in view.files]
 
-    def environment_name(self, metadata: dict[str, Any],
-                         lookup: Callable[[int], dict[str, Any] | None] | None = None) -> str | None:
+    def environment_name(
+        self, metadata: dict[str, Any], lookup: Callable[[int], dict[str, Any] | None] | None = None
+    ) -> str | None:
         """The analysis_envs/ name a record launches (itself or through a record it requires), if any;
         ``lookup`` gives another record's metadata (default: the published catalogue)."""
         lesson = metadata.get("lesson")
@@ -168,8 +184,7 @@ class LaunchManager:
         return {"key": row.get("key"), "uri": root or uri, "checksum": row.get("checksum"), "size": row.get("size")}
 
     # -- jobs ------------------------------------------------------------------------------------------------
-    def check(self, kind: str, *, name: str = "", recid: int | None = None, url: str = "",
-              notebook: str = "") -> str:
+    def check(self, kind: str, *, name: str = "", recid: int | None = None, url: str = "", notebook: str = "") -> str:
         """Checks a launch request at once (bad input fails here, before any stream); returns its label."""
         if kind == "env":
             local_env(name, self.envs_root)
@@ -192,16 +207,29 @@ class LaunchManager:
             raise Invalid(f"notebook path {notebook!r} must be relative to the repository", field="urlpath")
         return name or url
 
-    def start(self, kind: str, *, name: str = "", recid: int | None = None, url: str = "", ref: str = "",
-              notebook: str = "", user: str = "demo") -> LaunchJob:
+    def start(
+        self,
+        kind: str,
+        *,
+        name: str = "",
+        recid: int | None = None,
+        url: str = "",
+        ref: str = "",
+        notebook: str = "",
+        user: str = "demo",
+    ) -> LaunchJob:
         """Starts a checked launch in a thread; its events are read from the returned job in this process."""
         label = self.check(kind, name=name, recid=recid, url=url, notebook=notebook)
         job = LaunchJob(id=uuid.uuid4().hex[:16], label=label)
         with self._lock:
             self.jobs[job.id] = job
         job.emit(BuildEvent("waiting", f"launch of {job.label} queued"))
-        threading.Thread(target=self._run, args=(job, kind, name, recid, url, ref, notebook, user),
-                         daemon=True, name=f"launch-{job.id}").start()
+        threading.Thread(
+            target=self._run,
+            args=(job, kind, name, recid, url, ref, notebook, user),
+            daemon=True,
+            name=f"launch-{job.id}",
+        ).start()
         return job
 
     def job(self, job_id: str) -> LaunchJob:
@@ -210,15 +238,17 @@ class LaunchManager:
         except KeyError:
             raise NotFound(f"no launch {job_id!r}") from None
 
-    def _run(self, job: LaunchJob, kind: str, name: str, recid: int | None, url: str, ref: str, notebook: str,
-             user: str) -> None:
+    def _run(
+        self, job: LaunchJob, kind: str, name: str, recid: int | None, url: str, ref: str, notebook: str, user: str
+    ) -> None:
         try:
             files: list[dict[str, Any]] = []
             prepare: Prepare | None = None
             if kind == "git":
                 job.emit(BuildEvent("fetching", f"fetching {url} at {ref}"))
-                source = git_checkout(url, ref, self.work_dir / "clones", allowed_hosts=self.git_hosts,
-                                      allow_file=self.allow_file_urls)
+                source = git_checkout(
+                    url, ref, self.work_dir / "clones", allowed_hosts=self.git_hosts, allow_file=self.allow_file_urls
+                )
                 job.emit(BuildEvent("fetching", f"resolved {ref} to {source.commit}", {"commit": source.commit}))
             elif kind == "record":
                 assert recid is not None
@@ -235,11 +265,12 @@ class LaunchManager:
                 source = local_env(name, self.envs_root)
             built = self._build(job, source, recid)
             if not self.hub_url:
-                raise Unavailable("JupyterHub is not running: start the portal with `make run` (launch_enabled) "
-                                  "or set PORTAL_LAUNCH_HUB_URL and PORTAL_LAUNCH_HUB_TOKEN")
+                raise Unavailable(
+                    "JupyterHub is not running: start the portal with `make run` (launch_enabled) "
+                    "or set PORTAL_LAUNCH_HUB_URL and PORTAL_LAUNCH_HUB_TOKEN"
+                )
             service = LaunchService(self.hub_url, self.hub_token, self.work_dir / "sessions")
-            for event in service.launch(built, user=user, recid=recid, files=files, notebook=notebook,
-                                        prepare=prepare):
+            for event in service.launch(built, user=user, recid=recid, files=files, notebook=notebook, prepare=prepare):
                 job.emit(event)
         except (PortalError, BuildFailed, LaunchFailed, OSError) as exc:
             job.emit(BuildEvent("failed", f"{type(exc).__name__}: {exc}"))
@@ -251,15 +282,28 @@ class LaunchManager:
         if pinned is not None:
             hit = self.builder.cached(pinned)
             if hit is not None:
-                job.emit(BuildEvent("built", f"record {recid} is pinned to build {pinned}; reusing it",
-                                    {"key": pinned, "cached": True}))
+                job.emit(
+                    BuildEvent(
+                        "built",
+                        f"record {recid} is pinned to build {pinned}; reusing it",
+                        {"key": pinned, "cached": True},
+                    )
+                )
                 return hit
             if pinned_spec is not None:
-                job.emit(BuildEvent("building", f"record {recid} was published with environment spec "
-                                                f"{str(pinned_spec.get('spec_hash', ''))[:12]}; building that spec",
-                                    {"key": pinned}))
-                source = Source(repo_dir=materialise(pinned_spec, self.work_dir / "pinned" / pinned), commit="",
-                                label=f"{source.label} as published with record {recid}")
+                job.emit(
+                    BuildEvent(
+                        "building",
+                        f"record {recid} was published with environment spec "
+                        f"{str(pinned_spec.get('spec_hash', ''))[:12]}; building that spec",
+                        {"key": pinned},
+                    )
+                )
+                source = Source(
+                    repo_dir=materialise(pinned_spec, self.work_dir / "pinned" / pinned),
+                    commit="",
+                    label=f"{source.label} as published with record {recid}",
+                )
         for item in self.builder.build(source.repo_dir, source_commit=source.commit):
             if isinstance(item, BuiltEnvironment):
                 self._remember(item, source, recid)
@@ -277,14 +321,25 @@ class LaunchManager:
     def _remember(self, built: BuiltEnvironment, source: Source, recid: int | None) -> None:
         with self.db.transaction() as s:
             if s.get(EnvironmentBuild, built.key) is None:
-                s.add(EnvironmentBuild(key=built.key, builder=built.builder, source=source.label,
-                                       source_commit=source.commit, spec_hash=str(built.record.get("spec_hash")),
-                                       record=built.record))
+                s.add(
+                    EnvironmentBuild(
+                        key=built.key,
+                        builder=built.builder,
+                        source=source.label,
+                        source_commit=source.commit,
+                        spec_hash=str(built.record.get("spec_hash")),
+                        record=built.record,
+                    )
+                )
             pin = s.get(EnvironmentPin, recid) if recid is not None else None
             if recid is not None and pin is None:
                 s.add(EnvironmentPin(recid=recid, key=built.key))
-            elif pin is not None and pin.key != built.key and pin.spec is not None \
-                    and built.record.get("spec_hash") == pin.spec.get("spec_hash"):
+            elif (
+                pin is not None
+                and pin.key != built.key
+                and pin.spec is not None
+                and built.record.get("spec_hash") == pin.spec.get("spec_hash")
+            ):
                 pin.key = built.key  # the same spec under another builder (or builder version)
 
     def environments(self) -> list[dict[str, Any]]:
@@ -297,18 +352,39 @@ class LaunchManager:
                 out.append({"name": folder.name, "error": err.message})
                 continue
             key = self.builder.key(spec)
-            out.append({"name": folder.name, "path": f"analysis_envs/{folder.name}", "buildpack": spec.buildpack,
-                        "spec_files": sorted(spec.files), "spec_hash": spec.content_hash(),
-                        "builder": self.builder.name, "key": key, "built": self.builder.cached(key) is not None,
-                        "unsupported": self.builder.unsupported(spec)})
+            out.append(
+                {
+                    "name": folder.name,
+                    "path": f"analysis_envs/{folder.name}",
+                    "buildpack": spec.buildpack,
+                    "spec_files": sorted(spec.files),
+                    "spec_hash": spec.content_hash(),
+                    "builder": self.builder.name,
+                    "key": key,
+                    "built": self.builder.cached(key) is not None,
+                    "unsupported": self.builder.unsupported(spec),
+                }
+            )
         return out
 
     def builds(self, *, page: int = 1, size: int = 20) -> tuple[list[dict[str, Any]], int]:
         """Finished builds, newest first, one page at a time; and their total."""
         with self.db.reader() as s:
             total = s.scalar(select(func.count()).select_from(EnvironmentBuild)) or 0
-            rows = s.scalars(select(EnvironmentBuild).order_by(EnvironmentBuild.created_at.desc(),
-                                                               EnvironmentBuild.key)
-                             .offset((page - 1) * size).limit(size))
-            return [{"key": b.key, "builder": b.builder, "source": b.source, "commit": b.source_commit or None,
-                     "spec_hash": b.spec_hash, "created": b.created_at.isoformat()} for b in rows], total
+            rows = s.scalars(
+                select(EnvironmentBuild)
+                .order_by(EnvironmentBuild.created_at.desc(), EnvironmentBuild.key)
+                .offset((page - 1) * size)
+                .limit(size)
+            )
+            return [
+                {
+                    "key": b.key,
+                    "builder": b.builder,
+                    "source": b.source,
+                    "commit": b.source_commit or None,
+                    "spec_hash": b.spec_hash,
+                    "created": b.created_at.isoformat(),
+                }
+                for b in rows
+            ], total

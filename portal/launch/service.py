@@ -38,18 +38,26 @@ class LaunchService:
         self.work_root = Path(work_root)
 
     def _api(self, method: str, path: str, **kwargs: object) -> requests.Response:
-        return requests.request(method, f"{self.hub_url}/hub/api{path}", headers=self.headers, timeout=30,
-                                **kwargs)  # type: ignore[arg-type]
+        return requests.request(method, f"{self.hub_url}/hub/api{path}", headers=self.headers, timeout=30, **kwargs)  # type: ignore[arg-type]
 
-    def launch(self, built: BuiltEnvironment, *, user: str, recid: int | None = None,
-               files: list[dict[str, object]] | None = None, notebook: str = "",
-               prepare: Callable[[Path], dict[str, str]] | None = None,
-               timeout: float = 90.0) -> Iterator[BuildEvent]:
+    def launch(
+        self,
+        built: BuiltEnvironment,
+        *,
+        user: str,
+        recid: int | None = None,
+        files: list[dict[str, object]] | None = None,
+        notebook: str = "",
+        prepare: Callable[[Path], dict[str, str]] | None = None,
+        timeout: float = 90.0,
+    ) -> Iterator[BuildEvent]:
         """Starts (or reuses) the user's named server for ``built``; ``prepare`` may seed the server's working
         directory (a lesson's notebook, links to its data) and returns extra environment variables."""
         if built.python is None:
-            raise LaunchFailed(f"build {built.key} ({built.builder}) has no runnable environment here: "
-                               "no image was built; use the venv builder on this machine")
+            raise LaunchFailed(
+                f"build {built.key} ({built.builder}) has no runnable environment here: "
+                "no image was built; use the venv builder on this machine"
+            )
         name = server_name(built.key, recid)
         workdir = self.work_root / user / name
         fileset = write_fileset(workdir, recid, files or [])
@@ -64,10 +72,17 @@ class LaunchService:
             if existing and existing.get("ready"):
                 yield self._ready(user, name, notebook)
                 return
-        options = {"python": str(built.python), "workdir": str(workdir),
-                   "default_url": f"/lab/tree/{notebook}" if notebook else "/lab",
-                   "env": {"PORTAL_RECORD": recid or "", "PORTAL_FILESET": str(fileset),
-                           "PORTAL_ENVIRONMENT_KEY": built.key, **extra_env}}
+        options = {
+            "python": str(built.python),
+            "workdir": str(workdir),
+            "default_url": f"/lab/tree/{notebook}" if notebook else "/lab",
+            "env": {
+                "PORTAL_RECORD": recid or "",
+                "PORTAL_FILESET": str(fileset),
+                "PORTAL_ENVIRONMENT_KEY": built.key,
+                **extra_env,
+            },
+        }
         resp = self._api("POST", f"/users/{user}/servers/{name}", json=options)
         if resp.status_code not in (201, 202):
             raise LaunchFailed(f"JupyterHub refused to start {user}/{name}: {resp.status_code} {resp.text[:300]}")
@@ -80,8 +95,10 @@ class LaunchService:
             if not server.get("pending") and resp.status_code == 202 and not server:
                 break
             time.sleep(0.2)
-        raise LaunchFailed(f"server {user}/{name} was not ready within {timeout} s; check the hub log, "
-                           "or rebuild the environment (its jupyterhub-singleuser may not start)")
+        raise LaunchFailed(
+            f"server {user}/{name} was not ready within {timeout} s; check the hub log, "
+            "or rebuild the environment (its jupyterhub-singleuser may not start)"
+        )
 
     def _ready(self, user: str, name: str, notebook: str) -> BuildEvent:
         base = f"{self.hub_url}/user/{user}/{name}/"

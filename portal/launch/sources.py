@@ -35,18 +35,21 @@ def check_git_url(url: str, allowed_hosts: list[str], allow_file: bool) -> None:
     parts = urlsplit(url)
     if parts.scheme == "file":
         if not allow_file:
-            raise Invalid("file:// repositories are not allowed here (PORTAL_LAUNCH_ALLOW_FILE_URLS is off)",
-                          field="repository")
+            raise Invalid(
+                "file:// repositories are not allowed here (PORTAL_LAUNCH_ALLOW_FILE_URLS is off)", field="repository"
+            )
         return
     if parts.scheme != "https":
         raise Invalid(f"repository URL must be https:// (got {parts.scheme or 'no scheme'}://)", field="repository")
     if (parts.hostname or "").lower() not in {h.lower() for h in allowed_hosts}:
-        raise Invalid(f"git host {parts.hostname!r} is not allowed; allowed hosts: {', '.join(allowed_hosts)} "
-                      "(PORTAL_LAUNCH_GIT_HOSTS)", field="repository")
+        raise Invalid(
+            f"git host {parts.hostname!r} is not allowed; allowed hosts: {', '.join(allowed_hosts)} "
+            "(PORTAL_LAUNCH_GIT_HOSTS)",
+            field="repository",
+        )
 
 
-def git_checkout(url: str, ref: str, work_root: Path, *, allowed_hosts: list[str],
-                 allow_file: bool = False) -> Source:
+def git_checkout(url: str, ref: str, work_root: Path, *, allowed_hosts: list[str], allow_file: bool = False) -> Source:
     """Clone ``url`` at ``ref`` and resolve ref to its commit, which keys the build cache."""
     check_git_url(url, allowed_hosts, allow_file)
     if not REF_RE.match(ref) or ref.startswith("-") or ".." in ref:
@@ -58,8 +61,11 @@ def git_checkout(url: str, ref: str, work_root: Path, *, allowed_hosts: list[str
     def git(*args: str) -> str:
         proc = subprocess.run(["git", *args], cwd=tmp, capture_output=True, text=True, env=env, timeout=120)
         if proc.returncode != 0:
-            raise Invalid(f"git {args[0]} failed for {url} at {ref}: {proc.stderr.strip()[-300:]}; check the "
-                          "repository URL and that the ref exists", field="ref")
+            raise Invalid(
+                f"git {args[0]} failed for {url} at {ref}: {proc.stderr.strip()[-300:]}; check the "
+                "repository URL and that the ref exists",
+                field="ref",
+            )
         return proc.stdout.strip()
 
     try:

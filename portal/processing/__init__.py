@@ -4,5 +4,16 @@ from portal.processing.analysis import Analysis, Output, load_analysis
 from portal.processing.engine import BadFile, Chunk, RunResult, Task, plan_chunks, plan_tasks, run_analysis
 from portal.processing.executors import make_executor
 
-__all__ = ["Analysis", "BadFile", "Chunk", "Output", "RunResult", "Task", "load_analysis", "make_executor",
-           "plan_chunks", "plan_tasks", "run_analysis"]
+__all__ = [
+    "Analysis",
+    "BadFile",
+    "Chunk",
+    "Output",
+    "RunResult",
+    "Task",
+    "load_analysis",
+    "make_executor",
+    "plan_chunks",
+    "plan_tasks",
+    "run_analysis",
+]

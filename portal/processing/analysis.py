@@ -53,7 +53,7 @@ def int_hist(*axes: hist.axis.Regular) -> hist.Hist:
 def collection(events: ak.Array, name: str) -> ak.Array:
     """Zip the ``<name>_<field>`` branches of ``events`` into one jagged record array (``events.Muon``-style)."""
     prefix = name + "_"
-    fields = {f[len(prefix):]: events[f] for f in events.fields if f.startswith(prefix)}
+    fields = {f[len(prefix) :]: events[f] for f in events.fields if f.startswith(prefix)}
     return ak.zip(fields)
 
 
@@ -87,8 +87,13 @@ class Analysis:
             digest = hashlib.sha256(source.encode()).hexdigest() if source else None
         except (OSError, TypeError):
             pass
-        return {"name": self.name, "version": self.version, "module": type(self).__module__,
-                "class": type(self).__qualname__, "sha256": digest}
+        return {
+            "name": self.name,
+            "version": self.version,
+            "module": type(self).__module__,
+            "class": type(self).__qualname__,
+            "sha256": digest,
+        }
 
 
 ENTRY_POINT_GROUP = "portal.analyses"
@@ -100,6 +105,7 @@ def is_builtin(spec: str) -> bool:
 
 def builtin_analyses() -> Mapping[str, type[Analysis]]:
     from portal.processing.analyses import BUILTINS
+
     return BUILTINS
 
 
@@ -111,12 +117,15 @@ def load_analysis(spec: str, **parameters: Any) -> Analysis:
         return builtins[spec](**parameters)
     # analyses installed by a software package or an analysis environment: entry points `portal.analyses`
     from importlib.metadata import entry_points
+
     for ep in entry_points(group=ENTRY_POINT_GROUP):
         if ep.name == spec:
             return _instantiate(ep.load(), spec, parameters)
     if ":" not in spec:
-        raise NotFound(f"unknown analysis {spec!r}; built-ins are {', '.join(sorted(builtins))}, or give "
-                       "'module:Class' / '/path/to/file.py:Class'")
+        raise NotFound(
+            f"unknown analysis {spec!r}; built-ins are {', '.join(sorted(builtins))}, or give "
+            "'module:Class' / '/path/to/file.py:Class'"
+        )
     where, attr = spec.rsplit(":", 1)
     if where.endswith(".py"):
         path = Path(where)
@@ -130,6 +139,7 @@ def load_analysis(spec: str, **parameters: Any) -> Analysis:
         spec_obj.loader.exec_module(module)
         # workers cannot import a file-loaded module: ship its code with the pickled analysis
         import cloudpickle
+
         cloudpickle.register_pickle_by_value(module)
     else:
         try:

@@ -25,6 +25,7 @@ def analysis() -> None:
 def analysis_list() -> None:
     """The built-in analyses and the branches each one reads."""
     from portal.processing.analyses import BUILTINS
+
     for name, cls in BUILTINS.items():
         click.echo(f"{name:10} {cls.title}\n{'':10} columns: {', '.join(cls.columns)}")
 
@@ -32,14 +33,25 @@ def analysis_list() -> None:
 @analysis.command("run")
 @click.argument("name")
 @click.option("--dataset", "recid", type=int, required=True, help="Record id of the dataset.")
-@click.option("--executor", type=click.Choice(EXECUTORS), default=None,
-              help="inline | local (Dask LocalCluster) | remote (PORTAL_PROCESSING_SCHEDULER); default: setting.")
+@click.option(
+    "--executor",
+    type=click.Choice(EXECUTORS),
+    default=None,
+    help="inline | local (Dask LocalCluster) | remote (PORTAL_PROCESSING_SCHEDULER); default: setting.",
+)
 @click.option("--scheduler", default=None, help="Dask scheduler address for --executor remote.")
 @click.option("--skip-bad-files", is_flag=True, help="Leave unreadable files out and list them in the result.")
 @click.option("--param", "params", multiple=True, metavar="KEY=JSON", help="Analysis parameter (repeatable).")
 @click.option("--json", "as_json", is_flag=True, help="Print the finished job as JSON.")
-def analysis_run(name: str, recid: int, executor: str | None, scheduler: str | None, skip_bad_files: bool,
-                 params: tuple[str, ...], as_json: bool) -> None:
+def analysis_run(
+    name: str,
+    recid: int,
+    executor: str | None,
+    scheduler: str | None,
+    skip_bad_files: bool,
+    params: tuple[str, ...],
+    as_json: bool,
+) -> None:
     """Run analysis NAME over the files of record RECID, showing progress; prints the cut flow."""
     from rich.progress import BarColumn, Progress, TextColumn
 
@@ -59,13 +71,22 @@ def analysis_run(name: str, recid: int, executor: str | None, scheduler: str | N
     assert jobs is not None
     try:
         job = jobs.create(name, recid, executor=executor, skip_bad_files=skip_bad_files, parameters=parameters)
-        with Progress(TextColumn("[bold]job " + str(job["id"])), BarColumn(),
-                      TextColumn("{task.completed:,.0f}/{task.total:,.0f} events {task.description}"),
-                      transient=True) as bar:
+        with Progress(
+            TextColumn("[bold]job " + str(job["id"])),
+            BarColumn(),
+            TextColumn("{task.completed:,.0f}/{task.total:,.0f} events {task.description}"),
+            transient=True,
+        ) as bar:
             task = bar.add_task("", total=0)
-            job = jobs.run(job["id"], on_progress=lambda p: bar.update(
-                task, completed=p["events_done"], total=p["events_total"],
-                description=f"{p['events_per_second']:,.0f} ev/s, files {p['files_done']}/{p['files_total']}"))
+            job = jobs.run(
+                job["id"],
+                on_progress=lambda p: bar.update(
+                    task,
+                    completed=p["events_done"],
+                    total=p["events_total"],
+                    description=f"{p['events_per_second']:,.0f} ev/s, files {p['files_done']}/{p['files_total']}",
+                ),
+            )
     except PortalError as err:
         _fail(err)
     finally:
@@ -77,8 +98,10 @@ def analysis_run(name: str, recid: int, executor: str | None, scheduler: str | N
         sys.exit(1)
     if not as_json:
         p = job["progress"]
-        click.echo(f"job {job['id']} done: {p['events_done']:,} events in {job['provenance']['timings']['wall_s']} s "
-                   f"({job['provenance']['timings']['events_per_s']:,.0f} events/s)")
+        click.echo(
+            f"job {job['id']} done: {p['events_done']:,} events in {job['provenance']['timings']['wall_s']} s "
+            f"({job['provenance']['timings']['events_per_s']:,.0f} events/s)"
+        )
         for cut, n in job["result"]["cutflow"].items():
             click.echo(f"  {cut:30} {n:>12,}")
         for uri, why in job["result"]["skipped_files"].items():
@@ -91,6 +114,7 @@ def analysis_show(job_id: int) -> None:
     """A job as JSON (state, progress, result, provenance)."""
     from portal.services import build_services
     from portal.settings import load_settings
+
     svc = build_services(load_settings())
     try:
         assert svc.analyses is not None
@@ -109,6 +133,7 @@ def analysis_publish(job_id: int, software_recid: int | None, title: str | None)
     """Publish a finished job's result as a Derived dataset record (isDerivedFrom / isCompiledBy)."""
     from portal.services import build_services
     from portal.settings import load_settings
+
     svc = build_services(load_settings())
     try:
         assert svc.analyses is not None

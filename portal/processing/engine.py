@@ -19,8 +19,22 @@ from portal.processing.analysis import Analysis, Output
 from portal.processing.executors import Executor
 from portal.processing.plan import DEFAULT_CHUNK_EVENTS, BadFile, Chunk, Task, plan_chunks, plan_tasks
 
-__all__ = ["DEFAULT_CHUNK_EVENTS", "BadFile", "Chunk", "ChunkResult", "FilePart", "Progress", "RunResult", "Task",
-           "TaskResult", "plan_chunks", "plan_tasks", "process_chunk", "run_analysis", "run_task"]
+__all__ = [
+    "DEFAULT_CHUNK_EVENTS",
+    "BadFile",
+    "Chunk",
+    "ChunkResult",
+    "FilePart",
+    "Progress",
+    "RunResult",
+    "Task",
+    "TaskResult",
+    "plan_chunks",
+    "plan_tasks",
+    "process_chunk",
+    "run_analysis",
+    "run_task",
+]
 
 
 @dataclass
@@ -64,9 +78,15 @@ class Progress:
         return self.events_done / elapsed if elapsed > 0 else 0.0
 
     def to_json(self) -> dict[str, Any]:
-        return {"files_total": self.files_total, "files_done": self.files_done, "events_total": self.events_total,
-                "events_done": self.events_done, "chunks_total": self.chunks_total, "chunks_done": self.chunks_done,
-                "events_per_second": round(self.events_per_second, 1)}
+        return {
+            "files_total": self.files_total,
+            "files_done": self.files_done,
+            "events_total": self.events_total,
+            "events_done": self.events_done,
+            "chunks_total": self.chunks_total,
+            "chunks_done": self.chunks_done,
+            "events_per_second": round(self.events_per_second, 1),
+        }
 
 
 @dataclass
@@ -87,8 +107,12 @@ def process_chunk(analysis: Analysis, chunk: Chunk) -> ChunkResult:
     except Exception as exc:  # noqa: BLE001 - corrupt baskets, truncated files, missing branches
         return ChunkResult(chunk, None, f"{type(exc).__name__}: {exc}", time.perf_counter() - t0)
     if len(events) != chunk.events:
-        return ChunkResult(chunk, None, f"expected {chunk.events} entries from {chunk.start}, read {len(events)}",
-                           time.perf_counter() - t0)
+        return ChunkResult(
+            chunk,
+            None,
+            f"expected {chunk.events} entries from {chunk.start}, read {len(events)}",
+            time.perf_counter() - t0,
+        )
     return ChunkResult(chunk, analysis.process(events), None, time.perf_counter() - t0)
 
 
@@ -124,11 +148,13 @@ class _Task:
         # Always cloudpickle, so analyses loaded from a user's file travel by value: plain pickle (Dask's
         # first choice) would store a module name that the workers cannot import.
         import cloudpickle
+
         return _task_from_bytes, (cloudpickle.dumps(self.analysis),)
 
 
 def _task_from_bytes(blob: bytes) -> _Task:
     import cloudpickle
+
     return _Task(cloudpickle.loads(blob))
 
 
@@ -146,8 +172,12 @@ def _environment() -> dict[str, Any]:
             packages[name] = metadata.version(name)
         except metadata.PackageNotFoundError:
             continue
-    return {"python": platform.python_version(), "implementation": platform.python_implementation(),
-            "platform": platform.platform(), "packages": packages}
+    return {
+        "python": platform.python_version(),
+        "implementation": platform.python_implementation(),
+        "platform": platform.platform(),
+        "packages": packages,
+    }
 
 
 #: seconds of task time per event, per analysis (code identity) and kind of input, from this process' last run
@@ -159,8 +189,15 @@ COSTS_REMEMBERED = 256
 
 def _cost_key(ident: dict[str, Any], parameters: dict[str, Any], uris: Sequence[str]) -> tuple[str, ...]:
     scheme = uris[0].split("://", 1)[0] if "://" in uris[0] else "file"
-    return (ident["module"], ident["class"], ident["version"], str(ident["sha256"]), repr(parameters),
-            scheme, readers.format_of(uris[0]))
+    return (
+        ident["module"],
+        ident["class"],
+        ident["version"],
+        str(ident["sha256"]),
+        repr(parameters),
+        scheme,
+        readers.format_of(uris[0]),
+    )
 
 
 def _known_cost(key: tuple[str, ...]) -> float | None:
@@ -176,9 +213,15 @@ def _remember_cost(key: tuple[str, ...], seconds_per_event: float) -> None:
             _COSTS.popitem(last=False)
 
 
-def run_analysis(analysis: Analysis, uris: Sequence[str], executor: Executor, *,
-                 chunk_events: int = DEFAULT_CHUNK_EVENTS, skip_bad_files: bool = False,
-                 on_progress: Callable[[Progress], None] | None = None) -> RunResult:
+def run_analysis(
+    analysis: Analysis,
+    uris: Sequence[str],
+    executor: Executor,
+    *,
+    chunk_events: int = DEFAULT_CHUNK_EVENTS,
+    skip_bad_files: bool = False,
+    on_progress: Callable[[Progress], None] | None = None,
+) -> RunResult:
     """Run ``analysis`` over ``uris``. A file that cannot be read fails the run with BadFile naming it, or,
     with ``skip_bad_files``, contributes nothing at all (none of its chunks) and is listed in the result."""
     if not uris:
@@ -194,8 +237,12 @@ def run_analysis(analysis: Analysis, uris: Sequence[str], executor: Executor, *,
     cost_key = _cost_key(identity, analysis.parameters, uris)
     tasks = plan_tasks(chunks, executor.slots(), _known_cost(cost_key))
     t_plan = time.perf_counter() - t0
-    progress = Progress(files_total=len(uris), files_done=len(skipped), chunks_total=len(chunks),
-                        events_total=sum(c.events for c in chunks))
+    progress = Progress(
+        files_total=len(uris),
+        files_done=len(skipped),
+        chunks_total=len(chunks),
+        events_total=sum(c.events for c in chunks),
+    )
     remaining = {uri: 0 for uri in uris}
     for c in chunks:
         remaining[c.uri] += 1
@@ -228,9 +275,18 @@ def run_analysis(analysis: Analysis, uris: Sequence[str], executor: Executor, *,
     if progress.events_total:
         _remember_cost(cost_key, busy / progress.events_total)
     progress.events_done = sum(c.events for c in chunks if c.uri not in skipped)
-    timings = {"plan_s": round(t_plan, 4), "wall_s": round(wall, 4),
-               "events_per_s": round(progress.events_done / wall, 1) if wall > 0 else 0.0}
-    provenance = {"analysis": identity, "parameters": dict(analysis.parameters),
-                  "environment": environment(), "executor": executor.name, "chunk_events": chunk_events,
-                  "tasks": len(tasks), "files": list(uris)}
+    timings = {
+        "plan_s": round(t_plan, 4),
+        "wall_s": round(wall, 4),
+        "events_per_s": round(progress.events_done / wall, 1) if wall > 0 else 0.0,
+    }
+    provenance = {
+        "analysis": identity,
+        "parameters": dict(analysis.parameters),
+        "environment": environment(),
+        "executor": executor.name,
+        "chunk_events": chunk_events,
+        "tasks": len(tasks),
+        "files": list(uris),
+    }
     return RunResult(total, skipped, progress, timings, provenance)

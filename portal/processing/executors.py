@@ -62,6 +62,7 @@ class DaskExecutor(Executor):
 
     def map_unordered(self, fn: Callable[[Any], Any], items: Sequence[Any]) -> Iterator[Any]:
         from distributed import as_completed
+
         if not items:
             return
         futures = self.client.map(fn, list(items), retries=self.retries, pure=False)
@@ -106,10 +107,12 @@ def local_cluster(workers: int = 2) -> Any:
     """A LocalCluster of single-threaded worker processes on loopback, with EMBEDDED_CLUSTER_CONFIG."""
     import dask
     from distributed import LocalCluster
+
     # the nannies hand their config to the worker processes they spawn, so the settings reach the workers too
     with dask.config.set(EMBEDDED_CLUSTER_CONFIG):
-        return LocalCluster(n_workers=workers, threads_per_worker=1, processes=True, host="127.0.0.1",
-                            dashboard_address="127.0.0.1:0")
+        return LocalCluster(
+            n_workers=workers, threads_per_worker=1, processes=True, host="127.0.0.1", dashboard_address="127.0.0.1:0"
+        )
 
 
 def make_executor(name: str, *, workers: int = 2, scheduler: str = "", client: Any = None) -> Executor:
@@ -119,13 +122,16 @@ def make_executor(name: str, *, workers: int = 2, scheduler: str = "", client: A
     if name == "inline":
         return InlineExecutor()
     from distributed import Client
+
     if name == "local":
         cluster = local_cluster(workers)
         return DaskExecutor(Client(cluster, direct_to_workers=True), own_cluster=cluster)
     if name == "remote":
         if not scheduler:
-            raise Invalid("executor 'remote' needs a scheduler address (setting processing_scheduler, "
-                          "or --scheduler tcp://host:8786)")
+            raise Invalid(
+                "executor 'remote' needs a scheduler address (setting processing_scheduler, "
+                "or --scheduler tcp://host:8786)"
+            )
         try:
             return DaskExecutor(Client(scheduler, timeout="10s"))
         except OSError as exc:

@@ -36,8 +36,17 @@ class JobService:
     """Runs analyses over catalogued datasets. Executors come from settings; an embedded LocalCluster is
     started on first use and shared by later jobs of this process."""
 
-    def __init__(self, db: Database, catalog: CatalogService, *, executor: str = "local", scheduler: str = "",
-                 workers: int = 2, chunk_events: int = 200_000, first_recid: int = 100000) -> None:
+    def __init__(
+        self,
+        db: Database,
+        catalog: CatalogService,
+        *,
+        executor: str = "local",
+        scheduler: str = "",
+        workers: int = 2,
+        chunk_events: int = 200_000,
+        first_recid: int = 100000,
+    ) -> None:
         self.db = db
         self.catalog = catalog
         self.default_executor = executor
@@ -56,14 +65,20 @@ class JobService:
         after = -1
         while True:
             items, after_next = self.catalog.find_files(recid, after=after, size=1000)
-            uris.extend(f["uri"] for f in items if f.get("uri") and
-                        f["uri"].lower().split("?")[0].endswith((".root", ".parquet", ".h5", ".hdf5")))
+            uris.extend(
+                f["uri"]
+                for f in items
+                if f.get("uri") and f["uri"].lower().split("?")[0].endswith((".root", ".parquet", ".h5", ".hdf5"))
+            )
             if after_next is None:
                 break
             after = after_next
         for index in self.catalog.get(recid).indices:
-            uris.extend(f["uri"] for f in self.catalog.iter_index_entries(recid, index["key"])
-                        if f.get("uri") and f["uri"].lower().endswith((".root", ".parquet", ".h5", ".hdf5")))
+            uris.extend(
+                f["uri"]
+                for f in self.catalog.iter_index_entries(recid, index["key"])
+                if f.get("uri") and f["uri"].lower().endswith((".root", ".parquet", ".h5", ".hdf5"))
+            )
         # A dataset often publishes the same events in several formats (the demo: ROOT, Parquet and HDF5
         # copies); processing all of them would count every event once per format. Use one format, ROOT first.
         for suffixes in ((".root",), (".parquet",), (".h5", ".hdf5")):
@@ -72,8 +87,15 @@ class JobService:
                 return chosen
         return uris
 
-    def create(self, analysis: str, dataset_recid: int, *, executor: str | None = None,
-               skip_bad_files: bool = False, parameters: dict[str, Any] | None = None) -> dict[str, Any]:
+    def create(
+        self,
+        analysis: str,
+        dataset_recid: int,
+        *,
+        executor: str | None = None,
+        skip_bad_files: bool = False,
+        parameters: dict[str, Any] | None = None,
+    ) -> dict[str, Any]:
         """Validate everything that can be validated up front, then store a queued job."""
         executor = executor or self.default_executor
         if executor not in EXECUTORS:
@@ -85,12 +107,20 @@ class JobService:
         load_analysis(analysis, **(parameters or {}))
         target, _ = self.catalog.resolve(dataset_recid)
         if not self.dataset_files(target):
-            raise Invalid(f"record {target} has no ROOT, Parquet or HDF5 files with a location to process",
-                          record=target)
+            raise Invalid(
+                f"record {target} has no ROOT, Parquet or HDF5 files with a location to process", record=target
+            )
         with self.db.transaction() as s:
-            job = AnalysisJob(analysis=analysis, dataset_recid=target, executor=executor,
-                              skip_bad_files=bool(skip_bad_files), parameters=parameters or {}, state="queued",
-                              progress={}, created_at=_now())
+            job = AnalysisJob(
+                analysis=analysis,
+                dataset_recid=target,
+                executor=executor,
+                skip_bad_files=bool(skip_bad_files),
+                parameters=parameters or {},
+                state="queued",
+                progress={},
+                created_at=_now(),
+            )
             s.add(job)
             s.flush()
             return _job_dict(job)
@@ -136,8 +166,9 @@ class JobService:
             uris = self.dataset_files(recid)
             executor, owned = self._executor(executor_name)
             try:
-                result = run_analysis(analysis, uris, executor, chunk_events=self.chunk_events,
-                                      skip_bad_files=skip, on_progress=progress)
+                result = run_analysis(
+                    analysis, uris, executor, chunk_events=self.chunk_events, skip_bad_files=skip, on_progress=progress
+                )
             finally:
                 if owned:
                     executor.close()
@@ -147,12 +178,22 @@ class JobService:
                 job = self._get(s, job_id)
                 job.state, job.error, job.finished_at = "failed", message, _now()
                 return _job_dict(job)
-        provenance = {**result.provenance,
-                      "dataset": {"recid": recid, "doi": view.doi, "concept_doi": view.concept_doi,
-                                  "title": view.metadata.get("title")},
-                      "timings": result.timings}
-        stored = {**result.output.to_json(), "main_hist": analysis.main_hist or next(iter(result.output.hists)),
-                  "title": analysis.title or analysis.name, "skipped_files": result.skipped_files}
+        provenance = {
+            **result.provenance,
+            "dataset": {
+                "recid": recid,
+                "doi": view.doi,
+                "concept_doi": view.concept_doi,
+                "title": view.metadata.get("title"),
+            },
+            "timings": result.timings,
+        }
+        stored = {
+            **result.output.to_json(),
+            "main_hist": analysis.main_hist or next(iter(result.output.hists)),
+            "title": analysis.title or analysis.name,
+            "skipped_files": result.skipped_files,
+        }
         with self.db.transaction() as s:
             job = self._get(s, job_id)
             job.state, job.finished_at = "done", _now()
@@ -189,8 +230,7 @@ class JobService:
     def histogram(self, job_id: int, fmt: str, name: str | None = None) -> tuple[bytes, str]:
         """The job's histograms as JSON, HDF5 (edges + counts per histogram) or ROOT (TH1 via uproot)."""
         if fmt not in HIST_FORMATS:
-            raise Invalid(f"unknown histogram format {fmt!r}; choose one of {', '.join(HIST_FORMATS)}",
-                          field="format")
+            raise Invalid(f"unknown histogram format {fmt!r}; choose one of {', '.join(HIST_FORMATS)}", field="format")
         job, result = self._result(job_id)
         hists = result["hists"]
         if name is not None:
@@ -202,6 +242,7 @@ class JobService:
             return json.dumps(body, indent=1).encode(), "application/json"
         if fmt == "h5":
             import h5py
+
             buf = io.BytesIO()
             with h5py.File(buf, "w") as f:
                 f.attrs["provenance"] = json.dumps(job["provenance"])
@@ -216,6 +257,7 @@ class JobService:
         from pathlib import Path
 
         import uproot
+
         with tempfile.TemporaryDirectory() as tmp:
             path = Path(tmp) / "h.root"
             with uproot.recreate(path) as f:
@@ -224,12 +266,24 @@ class JobService:
                     counts = np.asarray(h["counts_with_flow"], dtype=np.float64)
                     # TH1D carries flow bins itself: pass the in-range counts plus flow via to_TH1x
                     f[hname] = uproot.writing.identify.to_TH1x(
-                        fName=hname, fTitle=h["axes"][0]["label"] or hname, data=counts,
-                        fEntries=float(counts.sum()), fTsumw=float(counts[1:-1].sum()),
-                        fTsumw2=float(counts[1:-1].sum()), fTsumwx=0.0, fTsumwx2=0.0,
-                        fSumw2=counts.copy(), fXaxis=uproot.writing.identify.to_TAxis(
-                            fName="xaxis", fTitle=h["axes"][0]["label"] or "", fNbins=len(edges) - 1,
-                            fXmin=float(edges[0]), fXmax=float(edges[-1]), fXbins=edges))
+                        fName=hname,
+                        fTitle=h["axes"][0]["label"] or hname,
+                        data=counts,
+                        fEntries=float(counts.sum()),
+                        fTsumw=float(counts[1:-1].sum()),
+                        fTsumw2=float(counts[1:-1].sum()),
+                        fTsumwx=0.0,
+                        fTsumwx2=0.0,
+                        fSumw2=counts.copy(),
+                        fXaxis=uproot.writing.identify.to_TAxis(
+                            fName="xaxis",
+                            fTitle=h["axes"][0]["label"] or "",
+                            fNbins=len(edges) - 1,
+                            fXmin=float(edges[0]),
+                            fXmax=float(edges[-1]),
+                            fXbins=edges,
+                        ),
+                    )
             return path.read_bytes(), "application/octet-stream"
 
     def plot(self, job_id: int, fmt: str = "png", name: str | None = None) -> tuple[bytes, str]:
@@ -240,8 +294,10 @@ class JobService:
         if name not in result["hists"]:
             raise NotFound(f"job {job_id} has no histogram {name!r}")
         import matplotlib
+
         matplotlib.use("Agg")
         from matplotlib.figure import Figure
+
         h = result["hists"][name]
         edges = np.asarray(h["axes"][0]["edges"])
         counts = np.asarray(h["counts_with_flow"])[1:-1]
@@ -254,8 +310,9 @@ class JobService:
         ax.set_xlabel(h["axes"][0]["label"] or name)
         ax.set_ylabel("entries")
         prov = job["provenance"]["dataset"]
-        ax.set_title(f"{result['title']}\nrecord {prov['recid']}" + (f", DOI {prov['doi']}" if prov["doi"] else ""),
-                     fontsize=9)
+        ax.set_title(
+            f"{result['title']}\nrecord {prov['recid']}" + (f", DOI {prov['doi']}" if prov["doi"] else ""), fontsize=9
+        )
         buf = io.BytesIO()
         fig.savefig(buf, format=fmt, dpi=100)
         return buf.getvalue(), "image/png" if fmt == "png" else "image/svg+xml"
@@ -269,26 +326,38 @@ class JobService:
             raise Conflict(f"job {job_id} was already published as record {job['derived_recid']}")
         prov = job["provenance"]
         dataset = prov["dataset"]
-        relations: list[dict[str, Any]] = [{"type": "isDerivedFrom", "recid": dataset["recid"],
-                                            **({"doi": dataset["doi"]} if dataset["doi"] else {})}]
+        relations: list[dict[str, Any]] = [
+            {"type": "isDerivedFrom", "recid": dataset["recid"], **({"doi": dataset["doi"]} if dataset["doi"] else {})}
+        ]
         if software_recid is not None:
             software = self.catalog.get(software_recid)
-            relations.append({"type": "isCompiledBy", "recid": software.recid,
-                              **({"doi": software.doi} if software.doi else {})})
+            relations.append(
+                {"type": "isCompiledBy", "recid": software.recid, **({"doi": software.doi} if software.doi else {})}
+            )
         code = prov["analysis"]
         with self.db.reader() as s:
             top = max(s.scalar(select(func.max(Record.recid))) or 0, s.scalar(select(func.max(Concept.recid))) or 0)
         recid = max(top + 1, self.first_recid)
-        description = (f"Output of analysis {code['name']} (version {code['version']}, module {code['module']}, "
-                       f"sha256 {code['sha256']}) over record {dataset['recid']}. Cut flow: "
-                       + ", ".join(f"{k}: {v}" for k, v in result["cutflow"].items()) + ". Environment: Python "
-                       + prov["environment"]["python"] + ", "
-                       + ", ".join(f"{k} {v}" for k, v in prov["environment"]["packages"].items()) + ".")
-        metadata = {"recid": recid, "title": title or f"{result['title']} of {dataset['title'] or dataset['recid']}",
-                    "type": {"primary": "Dataset", "secondary": ["Derived"]},
-                    "date_published": date.today().isoformat(), "abstract": {"description": description},
-                    "relations": relations}
+        description = (
+            f"Output of analysis {code['name']} (version {code['version']}, module {code['module']}, "
+            f"sha256 {code['sha256']}) over record {dataset['recid']}. Cut flow: "
+            + ", ".join(f"{k}: {v}" for k, v in result["cutflow"].items())
+            + ". Environment: Python "
+            + prov["environment"]["python"]
+            + ", "
+            + ", ".join(f"{k} {v}" for k, v in prov["environment"]["packages"].items())
+            + "."
+        )
+        metadata = {
+            "recid": recid,
+            "title": title or f"{result['title']} of {dataset['title'] or dataset['recid']}",
+            "type": {"primary": "Dataset", "secondary": ["Derived"]},
+            "date_published": date.today().isoformat(),
+            "abstract": {"description": description},
+            "relations": relations,
+        }
         from portal.catalog.schema import validate_record
+
         validate_record(metadata, source=f"analysis job {job_id}")
         self.catalog.load([RecordInput(metadata=metadata, source=f"analysis job {job_id}")])
         with self.db.transaction() as s:
@@ -305,12 +374,21 @@ def _iso(d: datetime | None) -> str | None:
 
 
 def _job_dict(job: AnalysisJob, *, brief: bool = False) -> dict[str, Any]:
-    out: dict[str, Any] = {"id": job.id, "analysis": job.analysis, "dataset_recid": job.dataset_recid,
-                           "executor": job.executor, "skip_bad_files": job.skip_bad_files,
-                           "parameters": job.parameters, "state": job.state, "progress": job.progress,
-                           "error": job.error, "derived_recid": job.derived_recid,
-                           "created_at": _iso(job.created_at), "started_at": _iso(job.started_at),
-                           "finished_at": _iso(job.finished_at)}
+    out: dict[str, Any] = {
+        "id": job.id,
+        "analysis": job.analysis,
+        "dataset_recid": job.dataset_recid,
+        "executor": job.executor,
+        "skip_bad_files": job.skip_bad_files,
+        "parameters": job.parameters,
+        "state": job.state,
+        "progress": job.progress,
+        "error": job.error,
+        "derived_recid": job.derived_recid,
+        "created_at": _iso(job.created_at),
+        "started_at": _iso(job.started_at),
+        "finished_at": _iso(job.finished_at),
+    }
     if not brief:
         out["result"] = job.result
         out["provenance"] = job.provenance

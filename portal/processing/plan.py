@@ -62,8 +62,9 @@ def _boundaries(uri: str) -> list[int]:
         raise BadFile(f"cannot open: {type(exc).__name__}: {exc}", source=uri) from exc
 
 
-def plan_chunks(uris: Sequence[str], chunk_events: int = DEFAULT_CHUNK_EVENTS,
-                on_bad_file: Callable[[str, str], None] | None = None) -> list[Chunk]:
+def plan_chunks(
+    uris: Sequence[str], chunk_events: int = DEFAULT_CHUNK_EVENTS, on_bad_file: Callable[[str, str], None] | None = None
+) -> list[Chunk]:
     """Chunks of about ``chunk_events`` entries, cut on the files' own cluster/row-group boundaries so no
     basket is decompressed twice. Files that cannot be opened raise BadFile unless ``on_bad_file`` takes them."""
     if chunk_events <= 0:
@@ -125,8 +126,11 @@ def plan_tasks(chunks: Sequence[Chunk], slots: int, seconds_per_event: float | N
     if small:
         # equal shares rather than "fill up to the target": ten files for four tasks become 3+2+3+2 files, not
         # 2+2+2+2+2 (five tasks for two workers leave one of them a whole task behind at the end)
-        groups = max(1, round(sum(c.events for f in small for c in f) / target),
-                     math.ceil(sum(len(f) for f in small) / MAX_CHUNKS_PER_TASK))
+        groups = max(
+            1,
+            round(sum(c.events for f in small for c in f) / target),
+            math.ceil(sum(len(f) for f in small) / MAX_CHUNKS_PER_TASK),
+        )
         for group in _split_evenly(small, groups, lambda f: sum(c.events for c in f)):
             tasks.extend(Task(tuple(run)) for run in _capped(group))
     return sorted(tasks, key=lambda t: -t.events)

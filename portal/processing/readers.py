@@ -39,12 +39,13 @@ def format_of(uri: str) -> str:
 
 
 def local_path(uri: str) -> str:
-    return uri[len("file://"):] if uri.startswith("file://") else uri
+    return uri[len("file://") :] if uri.startswith("file://") else uri
 
 
 def _open_binary(uri: str) -> Any:
     if uri.startswith("root://"):
         import fsspec
+
         return fsspec.open(uri, "rb").open()
     return open(local_path(uri), "rb")
 
@@ -57,6 +58,7 @@ def _root_tree(uri: str) -> Any:
     """The file's Events tree, kept open for this thread's next chunks of the same file (a small LRU): opening
     costs a header and a streamer read, and over root:// a login and round trips, for every chunk otherwise."""
     import uproot
+
     path = uri if uri.startswith("root://") else local_path(uri)
     stamp = None if uri.startswith("root://") else _stamp(uri)  # a rewritten local file is opened afresh
     cache: OrderedDict[str, tuple[tuple[int, int] | None, Any]] = _OPEN.__dict__.setdefault("trees", OrderedDict())
@@ -84,6 +86,7 @@ def _stamp(uri: str) -> tuple[int, int]:
     """(modification time, size) of a file: what says that a file seen before is still the same file."""
     if uri.startswith("root://"):
         import fsspec
+
         fs, path = fsspec.core.url_to_fs(uri)
         info = fs.info(path)
         return int(info.get("mtime") or 0), int(info["size"])
@@ -122,11 +125,13 @@ def _read_boundaries(uri: str) -> list[int]:
         return [int(x) for x in _root_tree(uri).common_entry_offsets()]
     if fmt == "parquet":
         import pyarrow.parquet as pq
+
         with _open_binary(uri) as fh:
             meta = pq.ParquetFile(fh).metadata
             sizes = [meta.row_group(i).num_rows for i in range(meta.num_row_groups)]
         return [0, *np.cumsum(sizes).astype(int).tolist()]
     import h5py
+
     with _open_binary(uri) as fh, h5py.File(fh, "r") as h:
         group = h[TREE]
         entries = group.attrs.get("entries")
@@ -141,8 +146,9 @@ def read(uri: str, columns: Sequence[str], start: int, stop: int) -> ak.Array:
     fmt = format_of(uri)
     if fmt == "root":
         # array_cache=None: each entry range is read once, keeping a copy in the file's cache only costs memory
-        return _root_tree(uri).arrays(list(columns), entry_start=start, entry_stop=stop, library="ak", how=None,
-                                      array_cache=None)
+        return _root_tree(uri).arrays(
+            list(columns), entry_start=start, entry_stop=stop, library="ak", how=None, array_cache=None
+        )
     if fmt == "parquet":
         return _read_parquet(uri, columns, start, stop)
     return _read_hdf5(uri, columns, start, stop)
@@ -151,6 +157,7 @@ def read(uri: str, columns: Sequence[str], start: int, stop: int) -> ak.Array:
 def _read_parquet(uri: str, columns: Sequence[str], start: int, stop: int) -> ak.Array:
     import pyarrow as pa
     import pyarrow.parquet as pq
+
     with _open_binary(uri) as fh:
         pf = pq.ParquetFile(fh)
         meta = pf.metadata
@@ -172,6 +179,7 @@ def _read_parquet(uri: str, columns: Sequence[str], start: int, stop: int) -> ak
 
 def _read_hdf5(uri: str, columns: Sequence[str], start: int, stop: int) -> ak.Array:
     import h5py
+
     out: dict[str, Any] = {}
     with _open_binary(uri) as fh, h5py.File(fh, "r") as h:
         group = h[TREE]

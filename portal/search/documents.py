@@ -7,10 +7,26 @@ from typing import Any
 
 from portal.exports.common import plain_text
 
-EVENT_BUCKETS = ((1_000, "0–999"), (10_000, "1k–9,999"), (100_000, "10k–99,999"), (1_000_000, "100k–999,999"),
-                 (10_000_000, "1M–9,999,999"))
-FACETS = ("type", "subtype", "experiment", "year", "format", "collision_energy", "collision_type", "category",
-          "keywords", "events", "availability")
+EVENT_BUCKETS = (
+    (1_000, "0–999"),
+    (10_000, "1k–9,999"),
+    (100_000, "10k–99,999"),
+    (1_000_000, "100k–999,999"),
+    (10_000_000, "1M–9,999,999"),
+)
+FACETS = (
+    "type",
+    "subtype",
+    "experiment",
+    "year",
+    "format",
+    "collision_energy",
+    "collision_type",
+    "category",
+    "keywords",
+    "events",
+    "availability",
+)
 
 
 def event_bucket(n: int) -> str:
@@ -35,8 +51,9 @@ class SearchDocument:
     facets: set[tuple[str, str]] = field(default_factory=set)
 
 
-def build_document(recid: int, concept_recid: int, doi: str | None, md: dict[str, Any],
-                   formats: list[str] | None = None) -> SearchDocument:
+def build_document(
+    recid: int, concept_recid: int, doi: str | None, md: dict[str, Any], formats: list[str] | None = None
+) -> SearchDocument:
     facets: set[tuple[str, str]] = set()
     rtype = md.get("type") or {}
     facets.add(("type", rtype.get("primary", "")))
@@ -71,14 +88,31 @@ def build_document(recid: int, concept_recid: int, doi: str | None, md: dict[str
     authors = "; ".join(str(a.get("name", "")) for a in md.get("authors") or [])
     collaboration = (md.get("collaboration") or {}).get("name") or ""
     body_parts = [plain_text((md.get(k) or {}).get("description")) for k in ("abstract", "methodology", "usage")]
-    body_parts += [str(md.get("title_additional") or ""), collaboration, " ".join(md.get("experiment") or []),
-                   " ".join(md.get("run_period") or []), rtype.get("primary", ""),
-                   " ".join(rtype.get("secondary") or []),
-                   " ".join(str(f) for f in distribution.get("formats") or []), md.get("accelerator") or ""]
-    year = int(years[0]) if years else (int(str(md["date_published"])[:4]) if str(md.get("date_published", ""))[:4]
-                                        .isdigit() else None)
-    return SearchDocument(recid=recid, concept_recid=concept_recid, title=str(md["title"]), authors=authors,
-                          keywords=" ".join(str(k) for k in md.get("keywords") or []),
-                          body=" ".join(p for p in body_parts if p), doi=(doi or "").lower() or None,
-                          date_published=str(md.get("date_published", ""))[:10], year=year,
-                          number_events=events if isinstance(events, int) else None, facets=facets)
+    body_parts += [
+        str(md.get("title_additional") or ""),
+        collaboration,
+        " ".join(md.get("experiment") or []),
+        " ".join(md.get("run_period") or []),
+        rtype.get("primary", ""),
+        " ".join(rtype.get("secondary") or []),
+        " ".join(str(f) for f in distribution.get("formats") or []),
+        md.get("accelerator") or "",
+    ]
+    year = (
+        int(years[0])
+        if years
+        else (int(str(md["date_published"])[:4]) if str(md.get("date_published", ""))[:4].isdigit() else None)
+    )
+    return SearchDocument(
+        recid=recid,
+        concept_recid=concept_recid,
+        title=str(md["title"]),
+        authors=authors,
+        keywords=" ".join(str(k) for k in md.get("keywords") or []),
+        body=" ".join(p for p in body_parts if p),
+        doi=(doi or "").lower() or None,
+        date_published=str(md.get("date_published", ""))[:10],
+        year=year,
+        number_events=events if isinstance(events, int) else None,
+        facets=facets,
+    )

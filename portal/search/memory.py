@@ -50,7 +50,7 @@ class FacetColumn:
     def holders(self, value_ids: Sequence[int], n: int) -> Mask:
         mask = np.zeros(n, dtype=bool)
         for v in value_ids:
-            mask[self.pos[self.offsets[v]:self.offsets[v + 1]]] = True
+            mask[self.pos[self.offsets[v] : self.offsets[v + 1]]] = True
         return mask
 
     def counts(self, mask: Mask) -> np.ndarray:
@@ -58,20 +58,33 @@ class FacetColumn:
         if not len(self.values):
             return np.zeros(0, dtype=np.int64)
         # (take() gathers ~40% faster than fancy indexing)
-        return np.add.reduceat(mask.view(np.uint8).take(self.pos), self.offsets[:-1],  # type: ignore[no-any-return]
-                               dtype=np.int64)
+        return np.add.reduceat(
+            mask.view(np.uint8).take(self.pos),
+            self.offsets[:-1],  # type: ignore[no-any-return]
+            dtype=np.int64,
+        )
 
 
 class Snapshot:
     """Every indexed document at one index generation, as arrays indexed by position (recid order)."""
 
-    def __init__(self, s: Session, generation: int, docs: sa.Table, facet_rows: sa.Table,
-                 id_list: Callable[[Any], Any]) -> None:
+    def __init__(
+        self, s: Session, generation: int, docs: sa.Table, facet_rows: sa.Table, id_list: Callable[[Any], Any]
+    ) -> None:
         """``id_list(column)``: the aggregate giving a group's values comma-separated (group_concat/string_agg)."""
         self.generation = generation
-        rows = s.execute(select(docs.c.recid, docs.c.concept_recid, docs.c.is_latest, docs.c.year,
-                                docs.c.number_events, docs.c.doi, docs.c.date_published, docs.c.title_sort)
-                         .order_by(docs.c.recid)).all()
+        rows = s.execute(
+            select(
+                docs.c.recid,
+                docs.c.concept_recid,
+                docs.c.is_latest,
+                docs.c.year,
+                docs.c.number_events,
+                docs.c.doi,
+                docs.c.date_published,
+                docs.c.title_sort,
+            ).order_by(docs.c.recid)
+        ).all()
         n = self.n = len(rows)
         self.recids = np.fromiter((r[0] for r in rows), dtype=np.int64, count=n)
         self.concepts = np.fromiter((r[1] for r in rows), dtype=np.int64, count=n)
@@ -88,6 +101,7 @@ class Snapshot:
         self.has_doi = np.zeros(n, dtype=bool)
         for held in self.dois.values():
             self.has_doi[held] = True
+
         # Sort orders exactly as the database orders them (its collation), as document positions.
         def ordered(*keys: Any) -> np.ndarray:
             ids = s.scalars(select(docs.c.recid).order_by(*keys)).all()
@@ -99,11 +113,12 @@ class Snapshot:
         self.rank_recent[self.order_recent] = np.arange(n)
         self.rank_title = np.empty(n, dtype=np.int64)
         self.rank_title[self.order_title] = np.arange(n)
-        grouped = s.execute(select(facet_rows.c.facet, facet_rows.c.value,
-                                   id_list(facet_rows.c.recid))
-                            .where(facet_rows.c.facet.in_(FACETS))
-                            .group_by(facet_rows.c.facet, facet_rows.c.value)
-                            .order_by(facet_rows.c.facet, facet_rows.c.value)).all()
+        grouped = s.execute(
+            select(facet_rows.c.facet, facet_rows.c.value, id_list(facet_rows.c.recid))
+            .where(facet_rows.c.facet.in_(FACETS))
+            .group_by(facet_rows.c.facet, facet_rows.c.value)
+            .order_by(facet_rows.c.facet, facet_rows.c.value)
+        ).all()
         parts: dict[str, list[tuple[str, np.ndarray]]] = {f: [] for f in FACETS}
         for facet, value, ids in grouped:
             positions = self.positions(parse_ids(ids))
@@ -117,10 +132,12 @@ class Snapshot:
             pos = [np.sort(items[i][1]).astype(np.int32) for i in by_value]
             sizes = np.array([len(p) for p in pos], dtype=np.int64)
             self.facets[facet] = FacetColumn(
-                values=values, index={v: i for i, v in enumerate(values)},
+                values=values,
+                index={v: i for i, v in enumerate(values)},
                 pos=np.concatenate(pos) if pos else np.zeros(0, dtype=np.int32),
                 offsets=np.concatenate([[0], np.cumsum(sizes)]).astype(np.int64),
-                db_rank=db_rank[by_value] if items else db_rank)
+                db_rank=db_rank[by_value] if items else db_rank,
+            )
         self.years_by_value = {int(v): i for i, v in enumerate(self.facets["year"].values) if v.isdigit()}
         self.cache = _Cache(64 * 1024 * 1024)
 
@@ -181,8 +198,9 @@ class Evaluator:
     """Evaluates a query AST over a snapshot with SQL's three-valued logic: each node gives (true, false)
     masks; a document in neither is NULL (unknown) and, as in SQL, is not selected, even under NOT."""
 
-    def __init__(self, snap: Snapshot, s: Session, backend: Any,
-                 facet_values: Callable[[str, str, list[str]], list[str]]) -> None:
+    def __init__(
+        self, snap: Snapshot, s: Session, backend: Any, facet_values: Callable[[str, str, list[str]], list[str]]
+    ) -> None:
         self.snap = snap
         self.s = s
         self.backend = backend
@@ -203,8 +221,7 @@ class Evaluator:
             if scored is not None:
                 positions = scored[0]
             else:
-                positions = snap.cache.get(("match", key),
-                                           lambda: snap.positions(self.backend.match_ids(self.s, node)))
+                positions = snap.cache.get(("match", key), lambda: snap.positions(self.backend.match_ids(self.s, node)))
             t = snap.mask(positions)
             return t, ~t
         if isinstance(node, And):
@@ -244,8 +261,9 @@ class Evaluator:
         column = snap.facets.get(node.field)
         if column is None:  # not a facet of the snapshot: no document has it
             return np.zeros(snap.n, dtype=bool), np.ones(snap.n, dtype=bool)
-        values = snap.cache.get(("values", node.field, node.value),
-                                lambda: self.facet_values(node.field, node.value, column.values))
+        values = snap.cache.get(
+            ("values", node.field, node.value), lambda: self.facet_values(node.field, node.value, column.values)
+        )
         t = column.holders([column.index[v] for v in values], snap.n)
         return t, ~t
 
@@ -269,9 +287,12 @@ class Evaluator:
         t, f = inside & known, ~inside & known
         if node.field == "year":  # any data-taking year in range counts, not only the first
             years = snap.facets["year"]
-            wanted = [i for y, i in snap.years_by_value.items()
-                      if (node.low is None or (y >= node.low if node.include_low else y > node.low))
-                      and (node.high is None or (y <= node.high if node.include_high else y < node.high))]
+            wanted = [
+                i
+                for y, i in snap.years_by_value.items()
+                if (node.low is None or (y >= node.low if node.include_low else y > node.low))
+                and (node.high is None or (y <= node.high if node.include_high else y < node.high))
+            ]
             any_year = years.holders(wanted, snap.n)
             t, f = t | any_year, f & ~any_year
         return t, f
@@ -292,7 +313,7 @@ def facet_counts(column: FacetColumn, mask: Mask, *, db_order: bool) -> list[dic
 def top_by_order(order: np.ndarray, mask: Mask, start: int, count: int) -> np.ndarray:
     """Positions of the selected documents number ``start`` .. ``start + count - 1`` along ``order``."""
     hits = order[mask[order]]
-    return hits[start:start + count]
+    return hits[start : start + count]
 
 
 def top_by_score(score: np.ndarray, mask: Mask, start: int, count: int) -> np.ndarray:
@@ -304,7 +325,7 @@ def top_by_score(score: np.ndarray, mask: Mask, start: int, count: int) -> np.nd
         kth = np.partition(neg, need - 1)[need - 1]
         selected = selected[neg <= kth]
     order = np.lexsort((selected, -score[selected]))
-    return selected[order][start:start + count]
+    return selected[order][start : start + count]
 
 
 def combine_filters(filters: Mapping[str, Mask], n: int, skip: str | None = None) -> Mask:
@@ -315,5 +336,4 @@ def combine_filters(filters: Mapping[str, Mask], n: int, skip: str | None = None
     return out
 
 
-__all__ = ["Evaluator", "Snapshot", "combine_filters", "facet_counts", "parse_ids", "top_by_order",
-           "top_by_score"]
+__all__ = ["Evaluator", "Snapshot", "combine_filters", "facet_counts", "parse_ids", "top_by_order", "top_by_score"]

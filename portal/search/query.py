@@ -10,12 +10,28 @@ from dataclasses import dataclass
 from portal.errors import Invalid
 
 TEXT_FIELDS = {"title", "author", "keywords"}
-EXACT_FIELDS = {"experiment", "type", "subtype", "doi", "recid", "format", "collision_energy", "collision_type",
-                "category", "availability"}
+EXACT_FIELDS = {
+    "experiment",
+    "type",
+    "subtype",
+    "doi",
+    "recid",
+    "format",
+    "collision_energy",
+    "collision_type",
+    "category",
+    "availability",
+}
 NUMERIC_FIELDS = {"year", "number_events", "recid"}
 FIELDS = TEXT_FIELDS | EXACT_FIELDS | NUMERIC_FIELDS
-ALIASES = {"authors": "author", "keyword": "keywords", "file_format": "format", "file_type": "format",
-           "experiments": "experiment", "events": "number_events"}
+ALIASES = {
+    "authors": "author",
+    "keyword": "keywords",
+    "file_format": "format",
+    "file_type": "format",
+    "experiments": "experiment",
+    "events": "number_events",
+}
 
 
 @dataclass(frozen=True)
@@ -59,8 +75,10 @@ class Or:
 
 Node = Text | Exact | Range | Not | And | Or
 
-_TOKEN = re.compile(r'\s*(?:(?P<lpar>\()|(?P<rpar>\))|(?P<phrase>"(?:[^"\\]|\\.)*")|(?P<open>")'
-                    r'|(?P<word>[^\s()"]+))')
+_TOKEN = re.compile(
+    r'\s*(?:(?P<lpar>\()|(?P<rpar>\))|(?P<phrase>"(?:[^"\\]|\\.)*")|(?P<open>")'
+    r'|(?P<word>[^\s()"]+))'
+)
 
 
 def _tokens(text: str) -> list[tuple[str, str, int]]:
@@ -94,8 +112,10 @@ class _Parser:
         node = self.or_expr()
         if self.peek() is not None:
             kind, value, pos = self.peek()  # type: ignore[misc]
-            raise Invalid(f"unexpected {value!r} at position {pos + 1}" +
-                          (": there is no matching (" if kind == "rpar" else ""), field="q")
+            raise Invalid(
+                f"unexpected {value!r} at position {pos + 1}" + (": there is no matching (" if kind == "rpar" else ""),
+                field="q",
+            )
         return node
 
     def or_expr(self) -> Node:
@@ -116,8 +136,9 @@ class _Parser:
             nodes.append(self.unary())
         if not nodes:
             tok = self.peek()
-            raise Invalid("empty expression" + (f" before {tok[1]!r} at position {tok[2] + 1}" if tok else ""),
-                          field="q")
+            raise Invalid(
+                "empty expression" + (f" before {tok[1]!r} at position {tok[2] + 1}" if tok else ""), field="q"
+            )
         return nodes[0] if len(nodes) == 1 else And(tuple(nodes))
 
     def unary(self) -> Node:
@@ -147,8 +168,9 @@ class _Parser:
             name, rest = value.split(":", 1)
             name = ALIASES.get(name.lower(), name.lower())
             if name not in FIELDS:
-                raise Invalid(f"unknown field {name!r} at position {pos + 1}; fields: {', '.join(sorted(FIELDS))}",
-                              field="q")
+                raise Invalid(
+                    f"unknown field {name!r} at position {pos + 1}; fields: {', '.join(sorted(FIELDS))}", field="q"
+                )
             if rest == "":
                 nxt = self.peek()
                 if nxt is None or nxt[0] not in ("phrase", "word"):
@@ -185,20 +207,26 @@ class _Parser:
         if m is None:
             raise Invalid(f"bad range {body!r} at position {pos + 1}; write {name}:[2010 TO 2012]", field="q")
         if name not in NUMERIC_FIELDS:
-            raise Invalid(f"{name} is not a numeric field; ranges work on {', '.join(sorted(NUMERIC_FIELDS))}",
-                          field="q")
+            raise Invalid(
+                f"{name} is not a numeric field; ranges work on {', '.join(sorted(NUMERIC_FIELDS))}", field="q"
+            )
         low = None if m.group(2) == "*" else _number(m.group(2), name, pos)
         high = None if m.group(3) == "*" else _number(m.group(3), name, pos)
         return Range(name, low, high, m.group(1) == "[", m.group(4) == "]")
 
     def compare(self, name: str, rest: str, pos: int) -> Node:
         if name not in NUMERIC_FIELDS:
-            raise Invalid(f"{name} is not a numeric field; comparisons work on {', '.join(sorted(NUMERIC_FIELDS))}",
-                          field="q")
+            raise Invalid(
+                f"{name} is not a numeric field; comparisons work on {', '.join(sorted(NUMERIC_FIELDS))}", field="q"
+            )
         op = rest[:2] if rest[:2] in (">=", "<=") else rest[:1]
-        value = _number(rest[len(op):], name, pos)
-        return {">": Range(name, value, None, False), ">=": Range(name, value, None),
-                "<": Range(name, None, value, True, False), "<=": Range(name, None, value)}[op]
+        value = _number(rest[len(op) :], name, pos)
+        return {
+            ">": Range(name, value, None, False),
+            ">=": Range(name, value, None),
+            "<": Range(name, None, value, True, False),
+            "<=": Range(name, None, value),
+        }[op]
 
 
 def _number(text: str, name: str, pos: int) -> float:

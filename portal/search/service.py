@@ -27,17 +27,33 @@ from portal.search.documents import FACETS, SearchDocument, build_document
 from portal.search.query import And, Exact, Node, Not, Or, Range, Text, parse
 
 _meta = sa.MetaData()
-DOCS = sa.Table("search_documents", _meta, sa.Column("recid", sa.Integer, primary_key=True),
-                sa.Column("concept_recid", sa.Integer), sa.Column("is_latest", sa.Boolean),
-                sa.Column("title", sa.Text), sa.Column("title_sort", sa.Text), sa.Column("doi", sa.String),
-                sa.Column("date_published", sa.String), sa.Column("year", sa.Integer),
-                sa.Column("number_events", sa.BigInteger))
-FACET_ROWS = sa.Table("search_facets", _meta, sa.Column("recid", sa.Integer), sa.Column("facet", sa.String),
-                      sa.Column("value", sa.String))
-STATE = sa.Table("search_state", _meta, sa.Column("id", sa.Integer, primary_key=True),
-                 sa.Column("generation", sa.BigInteger))
-STATS = sa.Table("stats_aggregates", _meta, sa.Column("scope", sa.String), sa.Column("recid", sa.Integer),
-                 sa.Column("kind", sa.String), sa.Column("unique_visitors", sa.Integer))
+DOCS = sa.Table(
+    "search_documents",
+    _meta,
+    sa.Column("recid", sa.Integer, primary_key=True),
+    sa.Column("concept_recid", sa.Integer),
+    sa.Column("is_latest", sa.Boolean),
+    sa.Column("title", sa.Text),
+    sa.Column("title_sort", sa.Text),
+    sa.Column("doi", sa.String),
+    sa.Column("date_published", sa.String),
+    sa.Column("year", sa.Integer),
+    sa.Column("number_events", sa.BigInteger),
+)
+FACET_ROWS = sa.Table(
+    "search_facets", _meta, sa.Column("recid", sa.Integer), sa.Column("facet", sa.String), sa.Column("value", sa.String)
+)
+STATE = sa.Table(
+    "search_state", _meta, sa.Column("id", sa.Integer, primary_key=True), sa.Column("generation", sa.BigInteger)
+)
+STATS = sa.Table(
+    "stats_aggregates",
+    _meta,
+    sa.Column("scope", sa.String),
+    sa.Column("recid", sa.Integer),
+    sa.Column("kind", sa.String),
+    sa.Column("unique_visitors", sa.Integer),
+)
 
 log = logging.getLogger(__name__)
 SORTS = ("bestmatch", "mostrecent", "title", "-title", "mostviewed", "mostdownloaded")
@@ -147,8 +163,10 @@ class SQLiteFTS:
 
     def insert(self, s: Session, docs: Sequence[SearchDocument], rows: list[dict[str, Any]]) -> None:
         s.execute(insert(DOCS), rows)
-        s.execute(sa.text("INSERT INTO search_fts(rowid, title, authors, keywords, body) VALUES (:r, :t, :a, :k, :b)"),
-                  [{"r": d.recid, "t": d.title, "a": d.authors, "k": d.keywords, "b": d.body} for d in docs])
+        s.execute(
+            sa.text("INSERT INTO search_fts(rowid, title, authors, keywords, body) VALUES (:r, :t, :a, :k, :b)"),
+            [{"r": d.recid, "t": d.title, "a": d.authors, "k": d.keywords, "b": d.body} for d in docs],
+        )
 
     def remove(self, s: Session, recid: int) -> None:
         s.execute(sa.text("DELETE FROM search_fts WHERE rowid = :r"), {"r": recid})
@@ -172,8 +190,11 @@ class SQLiteFTS:
         expr = self._expr(node)
         if expr is None:
             return true()
-        sub = sa.text("SELECT rowid FROM search_fts WHERE search_fts MATCH :m").bindparams(
-            sa.bindparam("m", expr, unique=True)).columns(rowid=sa.Integer)
+        sub = (
+            sa.text("SELECT rowid FROM search_fts WHERE search_fts MATCH :m")
+            .bindparams(sa.bindparam("m", expr, unique=True))
+            .columns(rowid=sa.Integer)
+        )
         return DOCS.c.recid.in_(select(sub.subquery().c.rowid))
 
     def ranked(self, nodes: Sequence[Text]) -> sa.Subquery | None:
@@ -181,9 +202,15 @@ class SQLiteFTS:
         if not exprs:
             return None
         # bm25() is smaller for better matches; negate it so that higher is better everywhere.
-        return sa.text("SELECT rowid AS recid, -bm25(search_fts, 10.0, 2.0, 2.0, 1.0) AS score FROM search_fts "
-                       "WHERE search_fts MATCH :rank").bindparams(rank=" OR ".join(exprs)).columns(
-            recid=sa.Integer, score=sa.Float).subquery("ranked")
+        return (
+            sa.text(
+                "SELECT rowid AS recid, -bm25(search_fts, 10.0, 2.0, 2.0, 1.0) AS score FROM search_fts "
+                "WHERE search_fts MATCH :rank"
+            )
+            .bindparams(rank=" OR ".join(exprs))
+            .columns(recid=sa.Integer, score=sa.Float)
+            .subquery("ranked")
+        )
 
     def match_key(self, node: Text) -> Hashable | None:
         return self._expr(node)
@@ -208,15 +235,19 @@ class SQLiteFTS:
     # BM25 score depends only on its weighted hit count and the row's length, so there are few distinct
     # values; the values arrive as exact doubles (SQLite's text form of a double is not exact) and the rows
     # never pass one by one through Python (~1 µs each: 80 ms for a common word in 100,000 documents).
-    SCORES = ("WITH ranked AS MATERIALIZED (SELECT rowid AS id, -bm25(search_fts, 10.0, 2.0, 2.0, 1.0) AS score "
-              "FROM search_fts WHERE search_fts MATCH ?) SELECT score, group_concat(id) FROM ranked GROUP BY score")
+    SCORES = (
+        "WITH ranked AS MATERIALIZED (SELECT rowid AS id, -bm25(search_fts, 10.0, 2.0, 2.0, 1.0) AS score "
+        "FROM search_fts WHERE search_fts MATCH ?) SELECT score, group_concat(id) FROM ranked GROUP BY score"
+    )
 
     def scores(self, s: Session, key: Hashable) -> tuple[np.ndarray, np.ndarray]:
         assert isinstance(key, tuple)
         groups = _raw(s).execute(self.SCORES, (" OR ".join(key),)).fetchall()
         ids = [memory.parse_ids(text) for _, text in groups]
-        return (np.concatenate(ids) if ids else np.zeros(0, dtype=np.int64),
-                np.repeat(np.array([score for score, _ in groups], dtype=np.float64), [len(i) for i in ids]))
+        return (
+            np.concatenate(ids) if ids else np.zeros(0, dtype=np.int64),
+            np.repeat(np.array([score for score, _ in groups], dtype=np.float64), [len(i) for i in ids]),
+        )
 
     def score_key(self, node: Text) -> Hashable | None:
         expr = self._expr(node)
@@ -225,8 +256,9 @@ class SQLiteFTS:
     def frequent_keys(self, s: Session, min_docs: int, limit: int) -> list[Hashable]:
         raw = _raw(s)
         raw.execute("CREATE VIRTUAL TABLE IF NOT EXISTS temp.search_fts_terms USING fts5vocab(main, search_fts, row)")
-        terms = raw.execute("SELECT term FROM temp.search_fts_terms WHERE doc >= ? ORDER BY doc DESC, term LIMIT ?",
-                            (min_docs, limit)).fetchall()
+        terms = raw.execute(
+            "SELECT term FROM temp.search_fts_terms WHERE doc >= ? ORDER BY doc DESC, term LIMIT ?", (min_docs, limit)
+        ).fetchall()
         return [key for (term,) in terms if (key := self.score_key(Text(term))) is not None]
 
     def id_list(self, column: Any) -> Any:
@@ -257,14 +289,21 @@ class PostgresFTS:
         "setweight(to_tsvector('simple', :title), 'A') || setweight(to_tsvector('simple', :a), 'B') || "
         "setweight(to_tsvector('simple', :k), 'C') || setweight(to_tsvector('simple', :b), 'D'), "
         "to_tsvector('simple', :title), to_tsvector('simple', :a), to_tsvector('simple', :k), "
-        "jsonb_build_object('authors', :a, 'keywords', :k))")
+        "jsonb_build_object('authors', :a, 'keywords', :k))"
+    )
 
     def insert(self, s: Session, docs: Sequence[SearchDocument], rows: list[dict[str, Any]]) -> None:
-        s.execute(self.INSERT, [{**row, "a": d.authors, "k": d.keywords, "b": d.body} for d, row in zip(docs, rows,
-                                                                                                     strict=True)])
+        s.execute(
+            self.INSERT,
+            [{**row, "a": d.authors, "k": d.keywords, "b": d.body} for d, row in zip(docs, rows, strict=True)],
+        )
         # The same vectors in the narrow table that the per-word scores are read from (migration 0013b).
-        s.execute(sa.text("INSERT INTO search_text (recid, tsv) SELECT recid, tsv FROM search_documents "
-                          "WHERE recid = ANY(:ids)"), {"ids": [d.recid for d in docs]})
+        s.execute(
+            sa.text(
+                "INSERT INTO search_text (recid, tsv) SELECT recid, tsv FROM search_documents WHERE recid = ANY(:ids)"
+            ),
+            {"ids": [d.recid for d in docs]},
+        )
 
     def remove(self, s: Session, recid: int) -> None:
         s.execute(sa.text("DELETE FROM search_text WHERE recid = :r"), {"r": recid})
@@ -282,8 +321,9 @@ class PostgresFTS:
         return maker(sa.literal_column(self.CONFIG), sa.bindparam(None, node.value))
 
     def _vector(self, node: Text) -> sa.ColumnElement[Any]:
-        column = {"title": "tsv_title", "author": "tsv_authors", "keywords": "tsv_keywords"}.get(node.field or "",
-                                                                                                 "tsv")
+        column = {"title": "tsv_title", "author": "tsv_authors", "keywords": "tsv_keywords"}.get(
+            node.field or "", "tsv"
+        )
         return sa.literal_column(f"search_documents.{column}")
 
     def condition(self, node: Text) -> sa.ColumnElement[bool]:
@@ -303,13 +343,16 @@ class PostgresFTS:
         tsv: sa.ColumnElement[Any] = sa.literal_column("search_documents.tsv")
         queries = [self._tsquery(Text(value, phrase)) for phrase, value in parts]
         # ts_rank is a real; the scores are added as doubles, in the order of the words (as the snapshot does).
-        terms = [sa.case((tsv.bool_op("@@")(q), sa.cast(func.ts_rank(tsv, q), sa.Double)), else_=0.0)
-                 for q in queries]
+        terms = [sa.case((tsv.bool_op("@@")(q), sa.cast(func.ts_rank(tsv, q), sa.Double)), else_=0.0) for q in queries]
         score: sa.ColumnElement[Any] = terms[0]
         for term in terms[1:]:
             score = score + term
-        return (select(DOCS.c.recid.label("recid"), score.label("score")).select_from(DOCS)
-                .where(or_(*[tsv.bool_op("@@")(q) for q in queries])).subquery("ranked"))
+        return (
+            select(DOCS.c.recid.label("recid"), score.label("score"))
+            .select_from(DOCS)
+            .where(or_(*[tsv.bool_op("@@")(q) for q in queries]))
+            .subquery("ranked")
+        )
 
     def match_key(self, node: Text) -> Hashable | None:
         return (node.field, node.phrase, node.value) if _words(node.value) else None
@@ -332,8 +375,10 @@ class PostgresFTS:
             return "phraseto_tsquery('simple', :v) AS q WHERE tsv @@ q", {"v": value}
         # ts_match_vq is the @@ operator by its function name: the planner then cannot also scan the vector index
         # for the phrase's words (tens of thousands of rows for common words) only to intersect it with the pairs.
-        return ("phraseto_tsquery('simple', :v) AS q WHERE pairs @> CAST(:pairs AS integer[]) AND ts_match_vq(tsv, q)",
-                {"v": value, "pairs": pairs})
+        return (
+            "phraseto_tsquery('simple', :v) AS q WHERE pairs @> CAST(:pairs AS integer[]) AND ts_match_vq(tsv, q)",
+            {"v": value, "pairs": pairs},
+        )
 
     def _pair_hashes(self, s: Session, value: str) -> list[int] | None:
         """The hashed word pairs that every document matching the phrase ``value`` holds (see search_pairs in
@@ -341,8 +386,15 @@ class PostgresFTS:
         lexemes = phrase_chain(s.scalar(sa.text("SELECT phraseto_tsquery('simple', :v)::text"), {"v": value}) or "")
         if lexemes is None or len(lexemes) < 2:
             return None
-        return list(s.scalars(sa.text("SELECT DISTINCT search_pair_hash(a, b) FROM unnest(CAST(:a AS text[]), "
-                                      "CAST(:b AS text[])) AS p(a, b)"), {"a": lexemes[:-1], "b": lexemes[1:]}))
+        return list(
+            s.scalars(
+                sa.text(
+                    "SELECT DISTINCT search_pair_hash(a, b) FROM unnest(CAST(:a AS text[]), "
+                    "CAST(:b AS text[])) AS p(a, b)"
+                ),
+                {"a": lexemes[:-1], "b": lexemes[1:]},
+            )
+        )
 
     def rank_keys(self, nodes: Sequence[Text]) -> list[Hashable] | None:
         parts: list[Hashable] = [self._part(n) for n in nodes if _words(n.value)]
@@ -365,9 +417,13 @@ class PostgresFTS:
         return self._part(node) if node.field is None and _words(node.value) else None
 
     def frequent_keys(self, s: Session, min_docs: int, limit: int) -> list[Hashable]:
-        words = s.scalars(sa.text("SELECT word FROM ts_stat('SELECT tsv FROM search_text') "
-                                  "WHERE ndoc >= :n ORDER BY ndoc DESC, word LIMIT :limit"),
-                          {"n": min_docs, "limit": limit}).all()
+        words = s.scalars(
+            sa.text(
+                "SELECT word FROM ts_stat('SELECT tsv FROM search_text') "
+                "WHERE ndoc >= :n ORDER BY ndoc DESC, word LIMIT :limit"
+            ),
+            {"n": min_docs, "limit": limit},
+        ).all()
         return [(False, word) for word in words]
 
     def id_list(self, column: Any) -> Any:
@@ -425,11 +481,17 @@ class SearchService:
         if rec.status == "published":
             formats = [f for f in s.scalars(select(File.format).where(File.recid == rec.recid).distinct()) if f]
             self._insert(s, [build_document(rec.recid, rec.concept_recid, rec.doi, rec.data, formats)], set())
-        latest = s.scalar(select(Record.recid).where(Record.concept_recid == rec.concept_recid,
-                                                     Record.status == "published")
-                          .order_by(Record.version_index.desc()).limit(1))
-        s.execute(update(DOCS).where(DOCS.c.concept_recid == rec.concept_recid)
-                  .values(is_latest=DOCS.c.recid == (latest if latest is not None else -1)))
+        latest = s.scalar(
+            select(Record.recid)
+            .where(Record.concept_recid == rec.concept_recid, Record.status == "published")
+            .order_by(Record.version_index.desc())
+            .limit(1)
+        )
+        s.execute(
+            update(DOCS)
+            .where(DOCS.c.concept_recid == rec.concept_recid)
+            .values(is_latest=DOCS.c.recid == (latest if latest is not None else -1))
+        )
         self._changed(s)
 
     @staticmethod
@@ -439,10 +501,20 @@ class SearchService:
 
     def _insert(self, s: Session, docs: Sequence[SearchDocument], latest: set[int]) -> None:
         """Write documents, their text and their facet rows (``latest``: the recids to mark latest)."""
-        rows = [{"recid": d.recid, "concept_recid": d.concept_recid, "is_latest": d.recid in latest,
-                 "title": d.title, "title_sort": d.title.lower()[:500], "doi": d.doi,
-                 "date_published": d.date_published, "year": d.year, "number_events": d.number_events}
-                for d in docs]
+        rows = [
+            {
+                "recid": d.recid,
+                "concept_recid": d.concept_recid,
+                "is_latest": d.recid in latest,
+                "title": d.title,
+                "title_sort": d.title.lower()[:500],
+                "doi": d.doi,
+                "date_published": d.date_published,
+                "year": d.year,
+                "number_events": d.number_events,
+            }
+            for d in docs
+        ]
         self.backend.insert(s, docs, rows)
         facets = [{"recid": d.recid, "facet": f, "value": v} for d in docs for f, v in sorted(d.facets)]
         if facets:
@@ -466,26 +538,37 @@ class SearchService:
             self.backend.clear(s)
             s.execute(delete(DOCS))
             best: dict[int, tuple[int, int]] = {}
-            for recid, concept, version in s.execute(select(Record.recid, Record.concept_recid, Record.version_index)
-                                                     .where(Record.status == "published")):
+            for recid, concept, version in s.execute(
+                select(Record.recid, Record.concept_recid, Record.version_index).where(Record.status == "published")
+            ):
                 if concept not in best or version > best[concept][0]:
                     best[concept] = (version, recid)
             latest = {recid for _, recid in best.values()}
             count = s.scalar(select(func.count()).select_from(Record)) or 0
             after = None
             while True:
-                query = (select(Record.recid, Record.concept_recid, Record.doi, Record.data)
-                         .where(Record.status == "published").order_by(Record.recid).limit(batch_size))
+                query = (
+                    select(Record.recid, Record.concept_recid, Record.doi, Record.data)
+                    .where(Record.status == "published")
+                    .order_by(Record.recid)
+                    .limit(batch_size)
+                )
                 batch = s.execute(query if after is None else query.where(Record.recid > after)).all()
                 if not batch:
                     break
                 formats: dict[int, list[str]] = {}
-                for recid, fmt in s.execute(select(File.recid, File.format).distinct()
-                                            .where(File.recid.between(batch[0].recid, batch[-1].recid))):
+                for recid, fmt in s.execute(
+                    select(File.recid, File.format)
+                    .distinct()
+                    .where(File.recid.between(batch[0].recid, batch[-1].recid))
+                ):
                     if fmt:
                         formats.setdefault(recid, []).append(fmt)
-                self._insert(s, [build_document(r.recid, r.concept_recid, r.doi, r.data, formats.get(r.recid))
-                                 for r in batch], latest)
+                self._insert(
+                    s,
+                    [build_document(r.recid, r.concept_recid, r.doi, r.data, formats.get(r.recid)) for r in batch],
+                    latest,
+                )
                 after = batch[-1].recid
             self.backend.optimise(s)
             self._changed(s)
@@ -540,8 +623,9 @@ class SearchService:
         with self.db.reader() as s:
             self.snapshot(s)
         if refresh_interval > 0 and self._refresher is None:
-            self._refresher = threading.Thread(target=self._refresh, args=(refresh_interval,),
-                                               name="search-refresh", daemon=True)
+            self._refresher = threading.Thread(
+                target=self._refresh, args=(refresh_interval,), name="search-refresh", daemon=True
+            )
             self._refresher.start()
 
     def _refresh(self, interval: float) -> None:
@@ -590,11 +674,11 @@ class SearchService:
         with self.db.reader() as s:
             snap = self.snapshot(s)
             n = snap.n
-            evaluator = memory.Evaluator(snap, s, self.backend,
-                                         lambda facet, value, values: self._facet_values(s, facet, value, values))
+            evaluator = memory.Evaluator(
+                snap, s, self.backend, lambda facet, value, values: self._facet_values(s, facet, value, values)
+            )
             score = None
-            keys = (self.backend.rank_keys(_positive_texts(ast)) if sort == "bestmatch" and ast is not None
-                    else None)
+            keys = self.backend.rank_keys(_positive_texts(ast)) if sort == "bestmatch" and ast is not None else None
             if keys is not None:  # (scores first: they also give the match sets of the words they rank)
                 score = np.zeros(n, dtype=np.float64)
                 for key in keys:
@@ -619,7 +703,7 @@ class SearchService:
                         return None
                     match = match & ((score < v1) | ((score == v1) & (snap.recids > v2)))
                 hits = memory.top_by_score(score, match, start, req.size + 1)
-                key_of = (lambda p: float(score[p]))  # noqa: E731
+                key_of = lambda p: float(score[p])  # noqa: E731
             else:
                 if sort in ("title", "-title"):
                     order, rank, strings = snap.order_title, snap.rank_title, snap.title_sort
@@ -629,18 +713,21 @@ class SearchService:
                     order, rank, strings = snap.order_recent, snap.rank_recent, snap.date_published
                 if cursor is not None:
                     v1, v2 = cursor
-                    at = (snap.positions(np.array([v2], dtype=np.int64)) if isinstance(v2, int)
-                          else np.zeros(0, dtype=np.int32))
+                    at = (
+                        snap.positions(np.array([v2], dtype=np.int64))
+                        if isinstance(v2, int)
+                        else np.zeros(0, dtype=np.int32)
+                    )
                     if len(at) != 1 or strings[int(at[0])] != v1:
                         return None
                     beyond = rank < rank[at[0]] if sort == "-title" else rank > rank[at[0]]
                     match = match & beyond
                 hits = memory.top_by_order(order, match, start, req.size + 1)
-                key_of = (lambda p: strings[p])  # noqa: E731
+                key_of = lambda p: strings[p]  # noqa: E731
             more = len(hits) > req.size
             hits = hits[: req.size]
             recids = [int(snap.recids[p]) for p in hits]
-            next_cursor = (_encode_cursor([key_of(int(hits[-1])), recids[-1]]) if more and len(hits) else None)
+            next_cursor = _encode_cursor([key_of(int(hits[-1])), recids[-1]]) if more and len(hits) else None
             aggregations: dict[str, list[dict[str, Any]]] = {}
             unselected = [f for f in FACETS if f not in filters]
             if unselected:
@@ -650,8 +737,13 @@ class SearchService:
             for facet in filters:
                 narrowed = base & memory.combine_filters(filters, n, skip=facet)
                 aggregations[facet] = memory.facet_counts(snap.facets[facet], narrowed, db_order=True)
-        return SearchResult(total=total, recids=recids, aggregations={f: aggregations[f] for f in FACETS},
-                            next_cursor=next_cursor, sort=sort)
+        return SearchResult(
+            total=total,
+            recids=recids,
+            aggregations={f: aggregations[f] for f in FACETS},
+            next_cursor=next_cursor,
+            sort=sort,
+        )
 
     def _scores(self, s: Session, snap: memory.Snapshot, key: Hashable) -> tuple[np.ndarray, np.ndarray]:
         ids, values = self.backend.scores(s, key)
@@ -664,7 +756,7 @@ class SearchService:
         lower() and LIKE), exactly as :meth:`_exact` does on the facet rows."""
         out: list[str] = []
         for i in range(0, len(values), 500):
-            chunk = values[i:i + 500]
+            chunk = values[i : i + 500]
             tests = []
             for v in chunk:
                 candidate = sa.literal(v, sa.String)
@@ -696,15 +788,21 @@ class SearchService:
             rows = rows[: req.size]
             aggregations = self._aggregations(s, base, filters)
         next_cursor = _encode_cursor([_plain(v) for v in rows[-1][1:]]) if more and rows else None
-        return SearchResult(total=total, recids=[r[0] for r in rows], aggregations=aggregations,
-                            next_cursor=next_cursor, sort=sort)
+        return SearchResult(
+            total=total, recids=[r[0] for r in rows], aggregations=aggregations, next_cursor=next_cursor, sort=sort
+        )
 
     def related_to(self, recid: int) -> list[int]:
         """Records whose relations point at ``recid`` (the other direction of a relation)."""
         with self.db.reader() as s:
-            return list(s.scalars(select(FACET_ROWS.c.recid).where(FACET_ROWS.c.facet == "related",
-                                                                   FACET_ROWS.c.value == str(recid))
-                                  .order_by(FACET_ROWS.c.recid).limit(50)))
+            return list(
+                s.scalars(
+                    select(FACET_ROWS.c.recid)
+                    .where(FACET_ROWS.c.facet == "related", FACET_ROWS.c.value == str(recid))
+                    .order_by(FACET_ROWS.c.recid)
+                    .limit(50)
+                )
+            )
 
     # ----------------------------------------------------------------- helpers
     def _condition(self, node: Node) -> sa.ColumnElement[bool]:
@@ -754,11 +852,13 @@ class SearchService:
         return DOCS.c.recid.in_(select(FACET_ROWS.c.recid).where(FACET_ROWS.c.facet == facet, match))
 
     def _facet_condition(self, facet: str, values: Sequence[str]) -> sa.ColumnElement[bool]:
-        return DOCS.c.recid.in_(select(FACET_ROWS.c.recid).where(FACET_ROWS.c.facet == facet,
-                                                                 FACET_ROWS.c.value.in_(list(values))))
+        return DOCS.c.recid.in_(
+            select(FACET_ROWS.c.recid).where(FACET_ROWS.c.facet == facet, FACET_ROWS.c.value.in_(list(values)))
+        )
 
-    def _aggregations(self, s: Session, base: sa.ColumnElement[bool],
-                      filters: Mapping[str, sa.ColumnElement[bool]]) -> dict[str, list[dict[str, Any]]]:
+    def _aggregations(
+        self, s: Session, base: sa.ColumnElement[bool], filters: Mapping[str, sa.ColumnElement[bool]]
+    ) -> dict[str, list[dict[str, Any]]]:
         """Counts per facet value. A facet's own selection does not narrow its counts (post-filter), so
         the facets without a selection share one grouped query and each selected facet gets its own."""
         out: dict[str, list[dict[str, Any]]] = {}
@@ -766,10 +866,12 @@ class SearchService:
         if unselected:
             where = and_(base, *filters.values())
             count = func.count().label("n")
-            rows = s.execute(select(FACET_ROWS.c.facet, FACET_ROWS.c.value, count)
-                             .select_from(FACET_ROWS.join(DOCS, DOCS.c.recid == FACET_ROWS.c.recid))
-                             .where(where, FACET_ROWS.c.facet.in_(unselected))
-                             .group_by(FACET_ROWS.c.facet, FACET_ROWS.c.value)).all()
+            rows = s.execute(
+                select(FACET_ROWS.c.facet, FACET_ROWS.c.value, count)
+                .select_from(FACET_ROWS.join(DOCS, DOCS.c.recid == FACET_ROWS.c.recid))
+                .where(where, FACET_ROWS.c.facet.in_(unselected))
+                .group_by(FACET_ROWS.c.facet, FACET_ROWS.c.value)
+            ).all()
             grouped: dict[str, list[tuple[str, int]]] = {f: [] for f in unselected}
             for facet, value, n in rows:
                 grouped[facet].append((value, n))
@@ -783,9 +885,13 @@ class SearchService:
     def _facet_counts(self, s: Session, facet: str, where: sa.ColumnElement[bool]) -> list[dict[str, Any]]:
         matching = select(DOCS.c.recid).where(where)
         count = func.count().label("n")
-        rows = s.execute(select(FACET_ROWS.c.value, count).where(FACET_ROWS.c.facet == facet,
-                                                                  FACET_ROWS.c.recid.in_(matching))
-                         .group_by(FACET_ROWS.c.value).order_by(count.desc(), FACET_ROWS.c.value).limit(30)).all()
+        rows = s.execute(
+            select(FACET_ROWS.c.value, count)
+            .where(FACET_ROWS.c.facet == facet, FACET_ROWS.c.recid.in_(matching))
+            .group_by(FACET_ROWS.c.value)
+            .order_by(count.desc(), FACET_ROWS.c.value)
+            .limit(30)
+        ).all()
         return [{"key": v, "doc_count": n} for v, n in rows]
 
     def _sorted(self, ast: Node | None, sort: str) -> tuple[Any, list[tuple[sa.ColumnElement[Any], bool]]]:
@@ -797,24 +903,34 @@ class SearchService:
                 return self._sorted(ast, "mostrecent")
             score = func.coalesce(ranked.c.score, 0.0)
             query = select(DOCS.c.recid, score.label("k1"), DOCS.c.recid.label("k2")).select_from(
-                DOCS.outerjoin(ranked, ranked.c.recid == DOCS.c.recid))
+                DOCS.outerjoin(ranked, ranked.c.recid == DOCS.c.recid)
+            )
             return query.order_by(score.desc(), DOCS.c.recid), [(score, True), (DOCS.c.recid, False)]
         if sort == "mostrecent":
-            return (select(DOCS.c.recid, DOCS.c.date_published, DOCS.c.recid.label("k2"))
-                    .order_by(DOCS.c.date_published.desc(), DOCS.c.recid.desc()),
-                    [(DOCS.c.date_published, True), (DOCS.c.recid, True)])
+            return (
+                select(DOCS.c.recid, DOCS.c.date_published, DOCS.c.recid.label("k2")).order_by(
+                    DOCS.c.date_published.desc(), DOCS.c.recid.desc()
+                ),
+                [(DOCS.c.date_published, True), (DOCS.c.recid, True)],
+            )
         if sort in ("title", "-title"):
             desc = sort == "-title"
             order = (DOCS.c.title_sort.desc(), DOCS.c.recid.desc()) if desc else (DOCS.c.title_sort, DOCS.c.recid)
-            return (select(DOCS.c.recid, DOCS.c.title_sort, DOCS.c.recid.label("k2")).order_by(*order),
-                    [(DOCS.c.title_sort, desc), (DOCS.c.recid, desc)])
+            return (
+                select(DOCS.c.recid, DOCS.c.title_sort, DOCS.c.recid.label("k2")).order_by(*order),
+                [(DOCS.c.title_sort, desc), (DOCS.c.recid, desc)],
+            )
         kind = "view" if sort == "mostviewed" else "download"
-        popularity = (select(STATS.c.recid, func.sum(STATS.c.unique_visitors).label("n"))
-                      .where(STATS.c.scope == "concept", STATS.c.kind == kind).group_by(STATS.c.recid)
-                      .subquery("popularity"))
+        popularity = (
+            select(STATS.c.recid, func.sum(STATS.c.unique_visitors).label("n"))
+            .where(STATS.c.scope == "concept", STATS.c.kind == kind)
+            .group_by(STATS.c.recid)
+            .subquery("popularity")
+        )
         score = func.coalesce(popularity.c.n, 0)
         query = select(DOCS.c.recid, score.label("k1"), DOCS.c.recid.label("k2")).select_from(
-            DOCS.outerjoin(popularity, popularity.c.recid == DOCS.c.concept_recid))
+            DOCS.outerjoin(popularity, popularity.c.recid == DOCS.c.concept_recid)
+        )
         return query.order_by(score.desc(), DOCS.c.recid), [(score, True), (DOCS.c.recid, False)]
 
     @staticmethod
@@ -859,10 +975,10 @@ def backend_for(name: str, dialect: str) -> TextBackend:
     """The text backend named in settings ("" = the one matching the database)."""
     chosen = name or {"sqlite": "sqlite", "postgresql": "postgres"}.get(dialect, "")
     if chosen not in BACKENDS:
-        raise Invalid(f"unknown search backend {chosen!r}; choose one of: {', '.join(BACKENDS)}",
-                      field="PORTAL_SEARCH_BACKEND")
+        raise Invalid(
+            f"unknown search backend {chosen!r}; choose one of: {', '.join(BACKENDS)}", field="PORTAL_SEARCH_BACKEND"
+        )
     if (chosen == "sqlite") != (dialect == "sqlite"):
         raise Invalid(f"the {chosen} search backend needs a {chosen} database", field="PORTAL_SEARCH_BACKEND")
     backend: TextBackend = BACKENDS[chosen]()
     return backend
-

@@ -45,7 +45,7 @@ HOUR = timedelta(hours=1)
 
 @lru_cache(maxsize=4096)
 def classify_agent(user_agent: str) -> str:
-    """"robot", "machine" or "regular" for a User-Agent string (cached: agents repeat a lot)."""
+    """ "robot", "machine" or "regular" for a User-Agent string (cached: agents repeat a lot)."""
     # The robot list also matches scripts; COUNTER counts those as "machine" access, so test them first.
     if user_agent.strip() and is_machine(user_agent):
         return "machine"
@@ -115,15 +115,25 @@ class StatsService:
         self.dropped_robots = 0
 
     # ---------------------------------------------------------------- recording
-    def record(self, kind: str, recid: int, *, ip: str, user_agent: str, file_key: str = "", nbytes: int = 0,
-               at: datetime | None = None) -> None:
+    def record(
+        self,
+        kind: str,
+        recid: int,
+        *,
+        ip: str,
+        user_agent: str,
+        file_key: str = "",
+        nbytes: int = 0,
+        at: datetime | None = None,
+    ) -> None:
         """Queue one event; returns at once (a deque append). Never raises into the request."""
         if kind not in KINDS:
             raise Invalid(f"unknown event kind {kind!r}", field="kind")
         if not self.enabled:
             return
-        self._queue.append(Hit(kind, recid, ip or "", user_agent or "", _utc(at or datetime.now(UTC)), file_key,
-                               nbytes))
+        self._queue.append(
+            Hit(kind, recid, ip or "", user_agent or "", _utc(at or datetime.now(UTC)), file_key, nbytes)
+        )
         if self._thread is None:
             self._start()
         if len(self._queue) >= self.batch:
@@ -187,9 +197,18 @@ class StatsService:
                     continue
                 salt = self._salt(s, hit.at.date())
                 visitor = hashlib.sha256(f"{salt}|{hit.ip}|{hit.user_agent}".encode()).hexdigest()[:32]
-                rows.append({"kind": hit.kind, "recid": hit.recid, "concept_recid": concept,
-                             "file_key": hit.file_key[:512], "bytes": hit.bytes, "visitor": visitor,
-                             "machine": agent == "machine", "created_at": hit.at})
+                rows.append(
+                    {
+                        "kind": hit.kind,
+                        "recid": hit.recid,
+                        "concept_recid": concept,
+                        "file_key": hit.file_key[:512],
+                        "bytes": hit.bytes,
+                        "visitor": visitor,
+                        "machine": agent == "machine",
+                        "created_at": hit.at,
+                    }
+                )
             if rows:
                 s.execute(insert(UsageEvent), rows)
         return len(rows)
@@ -250,10 +269,18 @@ class StatsService:
         s.execute(delete(StatsAggregate).where(StatsAggregate.hour == hour))
         s.execute(delete(CoDownload).where(CoDownload.hour == hour))
         events = s.execute(
-            select(UsageEvent.visitor, UsageEvent.kind, UsageEvent.recid, UsageEvent.concept_recid,
-                   UsageEvent.file_key, UsageEvent.bytes, UsageEvent.created_at)
+            select(
+                UsageEvent.visitor,
+                UsageEvent.kind,
+                UsageEvent.recid,
+                UsageEvent.concept_recid,
+                UsageEvent.file_key,
+                UsageEvent.bytes,
+                UsageEvent.created_at,
+            )
             .where(UsageEvent.created_at >= hour - DOUBLE_CLICK, UsageEvent.created_at < hour + HOUR)
-            .order_by(UsageEvent.created_at, UsageEvent.id)).all()
+            .order_by(UsageEvent.created_at, UsageEvent.id)
+        ).all()
         counts: dict[tuple[str, int, str], Counts] = defaultdict(Counts)
         visitors: dict[tuple[str, int, str], set[str]] = defaultdict(set)
         last_seen: dict[tuple[str, str, int, str], datetime] = {}
@@ -274,9 +301,18 @@ class StatsService:
                 visitors[(scope, rid, kind)].add(visitor)
             if kind == "download":
                 downloads_by_visitor[visitor].add(concept)
-        rows = [{"scope": scope, "recid": rid, "kind": kind, "hour": hour, "events": c.events,
-                 "unique_visitors": len(visitors[(scope, rid, kind)]), "volume": c.volume}
-                for (scope, rid, kind), c in counts.items()]
+        rows = [
+            {
+                "scope": scope,
+                "recid": rid,
+                "kind": kind,
+                "hour": hour,
+                "events": c.events,
+                "unique_visitors": len(visitors[(scope, rid, kind)]),
+                "volume": c.volume,
+            }
+            for (scope, rid, kind), c in counts.items()
+        ]
         if rows:
             s.execute(insert(StatsAggregate), rows)
         pairs: dict[tuple[int, int], int] = defaultdict(int)
@@ -285,8 +321,10 @@ class StatsService:
                 pairs[(a, b)] += 1
                 pairs[(b, a)] += 1
         if pairs:
-            s.execute(insert(CoDownload), [{"concept_recid": a, "other_recid": b, "hour": hour, "visitors": n}
-                                           for (a, b), n in pairs.items()])
+            s.execute(
+                insert(CoDownload),
+                [{"concept_recid": a, "other_recid": b, "hour": hour, "visitors": n} for (a, b), n in pairs.items()],
+            )
 
     # ------------------------------------------------------------------ reading
     def _reading(self, s: Session, key: tuple[str, int, int], compute: Callable[[Any], Any]) -> Any:
@@ -305,8 +343,9 @@ class StatsService:
     def record_stats(self, recid: int) -> RecordStats:
         """Totals for one version and for its concept (all versions), as of the last aggregation."""
         with self.db.reader() as s:
-            return copy.deepcopy(self._reading(s, ("stats", recid, 0),
-                                                   lambda last_run: self._record_stats(s, recid, last_run)))
+            return copy.deepcopy(
+                self._reading(s, ("stats", recid, 0), lambda last_run: self._record_stats(s, recid, last_run))
+            )
 
     def _record_stats(self, s: Session, recid: int, last_run: datetime | None) -> RecordStats:
         concept = s.scalar(select(Record.concept_recid).where(Record.recid == recid))
@@ -317,10 +356,15 @@ class StatsService:
             for kind in KINDS:
                 target[kind] = Counts()
             for kind, events, unique, volume in s.execute(
-                    select(StatsAggregate.kind, func.sum(StatsAggregate.events),
-                           func.sum(StatsAggregate.unique_visitors), func.sum(StatsAggregate.volume))
-                    .where(StatsAggregate.scope == scope, StatsAggregate.recid == rid)
-                    .group_by(StatsAggregate.kind)):
+                select(
+                    StatsAggregate.kind,
+                    func.sum(StatsAggregate.events),
+                    func.sum(StatsAggregate.unique_visitors),
+                    func.sum(StatsAggregate.volume),
+                )
+                .where(StatsAggregate.scope == scope, StatsAggregate.recid == rid)
+                .group_by(StatsAggregate.kind)
+            ):
                 target[kind] = Counts(int(events or 0), int(unique or 0), int(volume or 0))
         out.last_aggregated = _utc(last_run) if last_run is not None else None
         return out
@@ -334,18 +378,23 @@ class StatsService:
         concept = s.scalar(select(Record.concept_recid).where(Record.recid == recid))
         if concept is None:
             raise NotFound(f"there is no record version {recid}", record=recid)
-        rows = s.execute(select(CoDownload.other_recid, func.sum(CoDownload.visitors).label("n"))
-                         .where(CoDownload.concept_recid == concept).group_by(CoDownload.other_recid)
-                         .order_by(func.sum(CoDownload.visitors).desc(), CoDownload.other_recid)
-                         .limit(limit)).all()
+        rows = s.execute(
+            select(CoDownload.other_recid, func.sum(CoDownload.visitors).label("n"))
+            .where(CoDownload.concept_recid == concept)
+            .group_by(CoDownload.other_recid)
+            .order_by(func.sum(CoDownload.visitors).desc(), CoDownload.other_recid)
+            .limit(limit)
+        ).all()
         return [(int(other), int(n)) for other, n in rows]
 
     def popularity(self, kind: str, concepts: Iterable[int] | None = None) -> dict[int, int]:
         """Unique-visitor totals per concept for ``kind`` (the "most viewed/downloaded" sort keys)."""
         with self.db.reader() as s:
-            query = (select(StatsAggregate.recid, func.sum(StatsAggregate.unique_visitors))
-                     .where(StatsAggregate.scope == "concept", StatsAggregate.kind == kind)
-                     .group_by(StatsAggregate.recid))
+            query = (
+                select(StatsAggregate.recid, func.sum(StatsAggregate.unique_visitors))
+                .where(StatsAggregate.scope == "concept", StatsAggregate.kind == kind)
+                .group_by(StatsAggregate.recid)
+            )
             if concepts is not None:
                 query = query.where(StatsAggregate.recid.in_(list(concepts)))
             return {int(r): int(n or 0) for r, n in s.execute(query)}

@@ -30,8 +30,7 @@ class Storage(Protocol):
         """A seekable binary file object; raises NotFound."""
         ...
 
-    def read_range(self, path: str, offset: int, length: int) -> bytes:
-        ...
+    def read_range(self, path: str, offset: int, length: int) -> bytes: ...
 
     def walk(self, path: str = "") -> Iterator[str]:
         """Every file below ``path``, sorted, as paths relative to the root."""

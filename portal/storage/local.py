@@ -71,14 +71,14 @@ class LocalStorage:
     def path_of_url(self, url: str) -> str | None:
         """The storage path a `root://` URL of this storage (or a file path under the root) points to."""
         if self.xrootd_url and url.startswith(self.xrootd_url + "/"):
-            rest = url[len(self.xrootd_url):].lstrip("/")
+            rest = url[len(self.xrootd_url) :].lstrip("/")
             if self.xrootd_export:
                 if not rest.startswith(self.xrootd_export + "/"):
                     return None
-                rest = rest[len(self.xrootd_export) + 1:]
+                rest = rest[len(self.xrootd_export) + 1 :]
             return clean_path(rest)
         if url.startswith("file://"):
-            url = url[len("file://"):]
+            url = url[len("file://") :]
         candidate = Path(url)
         if candidate.is_absolute():
             try:

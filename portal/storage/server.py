@@ -59,14 +59,16 @@ class XRootDServer:
     def config(self) -> str:
         mode = " r/o" if self.read_only else ""
         # No `all.role`: a standalone server (with it, xrootd waits for a cmsd and logs about it every ~70 s).
-        return "\n".join([
-            f"xrd.port {self.port}",
-            f"all.export /{self.export}{mode}",
-            f"oss.localroot {self.localroot}",
-            f"all.adminpath {self.state_dir / 'admin'}",
-            f"all.pidpath {self.state_dir / 'run'}",
-            "",
-        ])
+        return "\n".join(
+            [
+                f"xrd.port {self.port}",
+                f"all.export /{self.export}{mode}",
+                f"oss.localroot {self.localroot}",
+                f"all.adminpath {self.state_dir / 'admin'}",
+                f"all.pidpath {self.state_dir / 'run'}",
+                "",
+            ]
+        )
 
     def start(self, timeout: float = 15.0) -> XRootDServer:
         binary = xrootd_binary()
@@ -85,8 +87,9 @@ class XRootDServer:
             for folder in (self.state_dir, self.state_dir / "admin", self.state_dir / "run"):
                 os.chown(folder, user.pw_uid, user.pw_gid)
             cmd[1:1] = ["-R", "xrootd"]
-        self.process = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.STDOUT,
-                                        start_new_session=True)
+        self.process = subprocess.Popen(
+            cmd, stdout=subprocess.DEVNULL, stderr=subprocess.STDOUT, start_new_session=True
+        )
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             if self.process.poll() is not None:

@@ -128,4 +128,4 @@ class XRootDStorage:
 
     def path_of_url(self, url: str) -> str | None:
         prefix = f"{self.url}//{self.export}/" if self.export else f"{self.url}//"
-        return clean_path(url[len(prefix):]) if url.startswith(prefix) else None
+        return clean_path(url[len(prefix) :]) if url.startswith(prefix) else None

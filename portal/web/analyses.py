@@ -21,13 +21,20 @@ def _jobs() -> JobService:
 
 
 def _links(job: dict[str, Any]) -> dict[str, Any]:
-    links = {"self": url_for("analyses.api_job", job_id=job["id"], _external=True),
-             "html": url_for("analyses.page", job_id=job["id"], _external=True)}
+    links = {
+        "self": url_for("analyses.api_job", job_id=job["id"], _external=True),
+        "html": url_for("analyses.page", job_id=job["id"], _external=True),
+    }
     if job["state"] == "done":
-        links.update({f"plot_{f}": url_for("analyses.api_plot", job_id=job["id"], fmt=f, _external=True)
-                      for f in ("png", "svg")})
-        links.update({f"histogram_{f}": url_for("analyses.api_histogram", job_id=job["id"], fmt=f, _external=True)
-                      for f in ("json", "h5", "root")})
+        links.update(
+            {f"plot_{f}": url_for("analyses.api_plot", job_id=job["id"], fmt=f, _external=True) for f in ("png", "svg")}
+        )
+        links.update(
+            {
+                f"histogram_{f}": url_for("analyses.api_histogram", job_id=job["id"], fmt=f, _external=True)
+                for f in ("json", "h5", "root")
+            }
+        )
     return {**job, "links": links}
 
 
@@ -35,8 +42,10 @@ def _links(job: dict[str, Any]) -> dict[str, Any]:
 def api_create() -> Any:
     body = request.get_json(silent=True)
     if not isinstance(body, dict):
-        raise Invalid("send a JSON object: {\"analysis\": NAME, \"dataset\": RECID, \"executor\"?: ..., "
-                      "\"skip_bad_files\"?: bool, \"parameters\"?: {...}}")
+        raise Invalid(
+            'send a JSON object: {"analysis": NAME, "dataset": RECID, "executor"?: ..., '
+            '"skip_bad_files"?: bool, "parameters"?: {...}}'
+        )
     unknown = set(body) - {"analysis", "dataset", "executor", "skip_bad_files", "parameters"}
     if unknown:
         raise Invalid(f"unknown field(s): {', '.join(sorted(unknown))}", field=sorted(unknown)[0])
@@ -58,8 +67,7 @@ def api_create() -> Any:
 
         _require_curator()
     jobs = _jobs()
-    job = jobs.create(analysis, int(recid), executor=executor, skip_bad_files=skip,
-                      parameters=body.get("parameters"))
+    job = jobs.create(analysis, int(recid), executor=executor, skip_bad_files=skip, parameters=body.get("parameters"))
     jobs.start(job["id"])
     response = jsonify(_links(job))
     response.status_code = 202
@@ -86,8 +94,9 @@ def api_plot(job_id: int, fmt: str) -> Any:
 @bp.get("/api/analyses/<int:job_id>/histogram.<fmt>")
 def api_histogram(job_id: int, fmt: str) -> Any:
     body, mimetype = _jobs().histogram(job_id, fmt, request.args.get("name"))
-    return Response(body, mimetype=mimetype, headers={
-        "Content-Disposition": f'attachment; filename="analysis-{job_id}.{fmt}"'})
+    return Response(
+        body, mimetype=mimetype, headers={"Content-Disposition": f'attachment; filename="analysis-{job_id}.{fmt}"'}
+    )
 
 
 @bp.post("/api/analyses/<int:job_id>/publish")
@@ -97,7 +106,7 @@ def api_publish(job_id: int) -> Any:
     _require_curator()
     body = request.get_json(silent=True) or {}
     if not isinstance(body, dict):
-        raise Invalid("send a JSON object: {\"software\"?: RECID, \"title\"?: TEXT}")
+        raise Invalid('send a JSON object: {"software"?: RECID, "title"?: TEXT}')
     software = body.get("software")
     if software is not None and (isinstance(software, bool) or not isinstance(software, int)):
         raise Invalid("software must be a record id (integer)", field="software")

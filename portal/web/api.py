@@ -61,8 +61,7 @@ def record(recid: int) -> Any:
     if mode not in ("expand", "summary", "none"):
         raise Invalid(f"file_indices must be expand, summary or none, got {mode!r}", field="file_indices")
     base = services().settings.base_url
-    body = stream_record_json(view, base, indices=mode,
-                              entries=lambda key: catalog.iter_index_entries(view.recid, key))
+    body = stream_record_json(view, base, indices=mode, entries=lambda key: catalog.iter_index_entries(view.recid, key))
     return Response(stream_with_context(body), mimetype="application/json")
 
 
@@ -75,8 +74,12 @@ def versions(recid: int) -> Any:
         env = record_envelope(v, base)
         env["metadata"].pop("files", None)
         hits.append(env)
-    return jsonify({"hits": {"total": len(hits), "hits": hits},
-                    "links": {"self": f"{base.rstrip('/')}/api/records/{recid}/versions"}})
+    return jsonify(
+        {
+            "hits": {"total": len(hits), "hits": hits},
+            "links": {"self": f"{base.rstrip('/')}/api/records/{recid}/versions"},
+        }
+    )
 
 
 @bp.get("/records/<int:recid>/versions/latest")
@@ -115,6 +118,7 @@ def files(recid: int) -> Any:
     if "q" in request.args or "cursor" in request.args:
         # A glob filter or a cursor asks for the keyset listing (fast on any page of a million files).
         from portal.web.files import file_search  # imported here: that module imports helpers from this one
+
         return file_search(recid)
     cfg = services().settings
     size = int_arg("size", 20, maximum=cfg.api_max_page_size)
@@ -123,15 +127,16 @@ def files(recid: int) -> Any:
     result = services().catalog.list_files(recid, index_key=index, page=page, size=size)
     base = f"{cfg.base_url.rstrip('/')}/api/records/{recid}/files"
     extra = f"&index={index}" if index else ""
-    links = {"self": f"{base}?page={page}&size={size}{extra}",
-             "first": f"{base}?page=1&size={size}{extra}",
-             "last": f"{base}?page={result.pages}&size={size}{extra}"}
+    links = {
+        "self": f"{base}?page={page}&size={size}{extra}",
+        "first": f"{base}?page=1&size={size}{extra}",
+        "last": f"{base}?page={result.pages}&size={size}{extra}",
+    }
     if page > 1:
         links["prev"] = f"{base}?page={page - 1}&size={size}{extra}"
     if page < result.pages:
         links["next"] = f"{base}?page={page + 1}&size={size}{extra}"
-    return jsonify({"hits": {"total": result.total, "hits": result.items}, "page": page, "size": size,
-                    "links": links})
+    return jsonify({"hits": {"total": result.total, "hits": result.items}, "page": page, "size": size, "links": links})
 
 
 @bp.get("/records")
@@ -146,9 +151,15 @@ def search() -> Any:
     size = int_arg("size", 10, maximum=cfg.api_max_page_size)
     page = int_arg("page", 1)
     filters = {f: request.args.getlist(f) for f in FACETS if request.args.getlist(f)}
-    req = SearchRequest(q=request.args.get("q", ""), filters=filters, sort=request.args.get("sort") or None,
-                        size=size, page=page, cursor=request.args.get("cursor") or None,
-                        all_versions=request.args.get("all_versions", "").lower() in ("1", "true", "yes"))
+    req = SearchRequest(
+        q=request.args.get("q", ""),
+        filters=filters,
+        sort=request.args.get("sort") or None,
+        size=size,
+        page=page,
+        cursor=request.args.get("cursor") or None,
+        all_versions=request.args.get("all_versions", "").lower() in ("1", "true", "yes"),
+    )
     result = services().search.search(req)
     catalog = services().catalog
     hits = []
@@ -167,5 +178,11 @@ def search() -> Any:
         args["page"] = [str(page - 1)]
         links["prev"] = f"{request.base_url}?{urlencode(args, doseq=True)}"
     aggregations = {name: {"buckets": buckets} for name, buckets in result.aggregations.items()}
-    return jsonify({"hits": {"total": result.total, "hits": hits}, "aggregations": aggregations,
-                    "sort": result.sort, "links": links})
+    return jsonify(
+        {
+            "hits": {"total": result.total, "hits": hits},
+            "aggregations": aggregations,
+            "sort": result.sort,
+            "links": links,
+        }
+    )

@@ -63,11 +63,18 @@ def landing() -> Any:
             published[lesson.slug] = catalog.get(lesson.recid)
         except PortalError:
             continue
-    by_level = {level: [lesson for lesson in lessons if lesson.spec["level"] == level and lesson.slug in published]
-                for level in LEVELS}
+    by_level = {
+        level: [lesson for lesson in lessons if lesson.spec["level"] == level and lesson.slug in published]
+        for level in LEVELS
+    }
     topics = sorted({t for lesson in lessons for t in lesson.spec.get("topics", [])})
-    return render_template("education.html", by_level=by_level, published=published, topics=topics,
-                           sizes={lesson.slug: pack_size(lesson) for lesson in lessons})
+    return render_template(
+        "education.html",
+        by_level=by_level,
+        published=published,
+        topics=topics,
+        sizes={lesson.slug: pack_size(lesson) for lesson in lessons},
+    )
 
 
 @bp.get("/education/<slug>")
@@ -94,8 +101,16 @@ def lessons_api() -> Any:
     out = []
     for lesson in load_lessons():
         spec = lesson.spec
-        out.append({"slug": lesson.slug, "recid": lesson.recid, "title": spec["title"], "level": spec["level"],
-                    "duration_minutes": spec["duration_minutes"], "topics": spec.get("topics", []),
-                    "pack": {"size": pack_size(lesson), "download": url_for("education.pack", slug=lesson.slug)},
-                    "preview": url_for("education.preview", slug=lesson.slug)})
+        out.append(
+            {
+                "slug": lesson.slug,
+                "recid": lesson.recid,
+                "title": spec["title"],
+                "level": spec["level"],
+                "duration_minutes": spec["duration_minutes"],
+                "topics": spec.get("topics", []),
+                "pack": {"size": pack_size(lesson), "download": url_for("education.pack", slug=lesson.slug)},
+                "preview": url_for("education.preview", slug=lesson.slug),
+            }
+        )
     return jsonify({"lessons": out})

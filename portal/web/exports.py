@@ -33,8 +33,14 @@ def negotiated(recid: int) -> Response | None:
 
 
 def _suffix(fmt: str) -> str:
-    return {"datacite-xml": "xml", "dublincore": "xml", "bibtex": "bib", "apa": "txt", "harvard": "txt",
-            "chicago": "txt"}.get(fmt, "json")
+    return {
+        "datacite-xml": "xml",
+        "dublincore": "xml",
+        "bibtex": "bib",
+        "apa": "txt",
+        "harvard": "txt",
+        "chicago": "txt",
+    }.get(fmt, "json")
 
 
 @bp.after_app_request
@@ -76,8 +82,18 @@ def oai() -> Response:
 @bp.get("/robots.txt")
 def robots() -> Response:
     sitemap = url_for("exports.sitemap", _external=True)
-    text = "\n".join(["User-agent: *", "Disallow: /api/", "Disallow: /oai2d", "Disallow: /record/*/files/",
-                      "Disallow: /record/*/pack.zip", "Disallow: /record/*/export/", f"Sitemap: {sitemap}", ""])
+    text = "\n".join(
+        [
+            "User-agent: *",
+            "Disallow: /api/",
+            "Disallow: /oai2d",
+            "Disallow: /record/*/files/",
+            "Disallow: /record/*/pack.zip",
+            "Disallow: /record/*/export/",
+            f"Sitemap: {sitemap}",
+            "",
+        ]
+    )
     return Response(text, mimetype="text/plain")
 
 
@@ -89,8 +105,10 @@ def sitemap() -> Response:
     if after is not None or catalog.count_published() <= SITEMAP_CHUNK:
         recids = catalog.list_recids(after=after or 0, limit=SITEMAP_CHUNK)
         urls = "".join(f"<url><loc>{url_for('pages.record', recid=r, _external=True)}</loc></url>" for r in recids)
-        body = f'<?xml version="1.0" encoding="UTF-8"?>\n<urlset xmlns="http://www.sitemaps.org/schemas/sitemap/0.9">' \
-               f"{urls}</urlset>\n"
+        body = (
+            f'<?xml version="1.0" encoding="UTF-8"?>\n<urlset xmlns="http://www.sitemaps.org/schemas/sitemap/0.9">'
+            f"{urls}</urlset>\n"
+        )
         return Response(body, mimetype="application/xml")
     entries = []
     cursor = 0
@@ -102,11 +120,16 @@ def sitemap() -> Response:
         cursor = page[-1]
         if not catalog.list_recids(after=cursor, limit=1):
             break
-    body = ('<?xml version="1.0" encoding="UTF-8"?>\n<sitemapindex xmlns="http://www.sitemaps.org/schemas/sitemap/0.9">'
-            + "".join(entries) + "</sitemapindex>\n")
+    body = (
+        '<?xml version="1.0" encoding="UTF-8"?>\n<sitemapindex xmlns="http://www.sitemaps.org/schemas/sitemap/0.9">'
+        + "".join(entries)
+        + "</sitemapindex>\n"
+    )
     return Response(body, mimetype="application/xml")
 
 
 def export_links(recid: int) -> list[dict[str, Any]]:
-    return [{"name": f.name, "label": f.label, "href": url_for("exports.export", recid=recid, fmt=f.name)}
-            for f in FORMATS.values()]
+    return [
+        {"name": f.name, "label": f.label, "href": url_for("exports.export", recid=recid, fmt=f.name)}
+        for f in FORMATS.values()
+    ]

@@ -20,8 +20,14 @@ def _count_download(response: Response, recid: int, key: str) -> Response:
     # Counted as the transfer starts, as a queued event: the download never waits for statistics.
     # (Pass-through file responses never call close callbacks, so "when it ends" is not observable here.)
     if request.method == "GET" and response.status_code in (200, 206):
-        services().stats.record("download", recid, ip=client_ip(), user_agent=request.user_agent.string,
-                                file_key=key, nbytes=response.content_length or 0)
+        services().stats.record(
+            "download",
+            recid,
+            ip=client_ip(),
+            user_agent=request.user_agent.string,
+            file_key=key,
+            nbytes=response.content_length or 0,
+        )
     return response
 
 
@@ -40,12 +46,19 @@ def download(recid: int, key: str) -> Response:
         response.set_etag(located.etag)
         return _count_download(response, target, key)
     if located.local_path:
-        response = send_file(located.local_path, as_attachment=True, download_name=located.filename,
-                             conditional=True, etag=located.etag, max_age=3600)
+        response = send_file(
+            located.local_path,
+            as_attachment=True,
+            download_name=located.filename,
+            conditional=True,
+            etag=located.etag,
+            max_age=3600,
+        )
     else:
         fh = access.open(located)
-        response = Response(wrap_file(request.environ, fh), mimetype="application/octet-stream",
-                            direct_passthrough=True)
+        response = Response(
+            wrap_file(request.environ, fh), mimetype="application/octet-stream", direct_passthrough=True
+        )
         response.content_length = located.size
         response.headers["Content-Disposition"] = f'attachment; filename="{located.filename}"'
         response.set_etag(located.etag)
@@ -74,8 +87,11 @@ def file_index_txt(recid: int, key: str) -> Response:
 
 def _selection() -> dict[str, Any]:
     keys = [k for k in request.args.get("files", "").split(",") if k]
-    return {"index": request.args.get("index") or None, "pattern": request.args.get("glob") or None,
-            "keys": keys or None}
+    return {
+        "index": request.args.get("index") or None,
+        "pattern": request.args.get("glob") or None,
+        "keys": keys or None,
+    }
 
 
 def _requested_pack(recid: int) -> Any:
@@ -99,9 +115,14 @@ def pack(recid: int) -> Response:
 def pack_info(recid: int) -> Any:
     """What `pack.zip` with the same arguments would hold, and its exact size, before downloading."""
     result = _requested_pack(recid)
-    return jsonify({"files": len(result.files), "size": result.size,
-                    "content_size": sum(f.size for f in result.files),
-                    "download": request.url.replace("/api/records/", "/record/").replace("/pack?", "/pack.zip?")})
+    return jsonify(
+        {
+            "files": len(result.files),
+            "size": result.size,
+            "content_size": sum(f.size for f in result.files),
+            "download": request.url.replace("/api/records/", "/record/").replace("/pack?", "/pack.zip?"),
+        }
+    )
 
 
 @bp.get("/api/records/<int:recid>/files/search")
@@ -114,8 +135,13 @@ def file_search(recid: int) -> Any:
         after = int(cursor)
     except ValueError:
         raise Invalid(f"cursor must be the number returned as next_cursor, got {cursor!r}", field="cursor") from None
-    items, next_cursor = services().catalog.find_files(recid, index_key=request.args.get("index") or None,
-                                                       pattern=request.args.get("q") or None, after=after, size=size)
+    items, next_cursor = services().catalog.find_files(
+        recid,
+        index_key=request.args.get("index") or None,
+        pattern=request.args.get("q") or None,
+        after=after,
+        size=size,
+    )
     links = {"self": request.url}
     if next_cursor is not None:
         args = request.args.to_dict()
@@ -159,8 +185,9 @@ def histogram_api(recid: int) -> Any:
     fmt = request.args.get("format", "json")
     if fmt not in ("json", "png", "svg"):
         raise Invalid(f"format must be json, png or svg, got {fmt!r}", field="format")
-    h = services().previewer.histogram(recid, _required("key"), _required("column"),
-                                       bins=int_arg("bins", 50, maximum=1000), value_range=_range_arg())
+    h = services().previewer.histogram(
+        recid, _required("key"), _required("column"), bins=int_arg("bins", 50, maximum=1000), value_range=_range_arg()
+    )
     if fmt == "json":
         return jsonify(h.__dict__)
     from portal.files.preview import render_histogram
@@ -178,8 +205,7 @@ def preview_page(recid: int) -> Any:
     data = services().previewer.preview(view.recid, key, rows=10)
     numeric = [c for c in data["columns"] if _is_numeric_column(data, c)]
     column = request.args.get("column") or (numeric[0] if numeric else None)
-    return render_template("preview.html", r=view, md=view.metadata, key=key, data=data, numeric=numeric,
-                           column=column)
+    return render_template("preview.html", r=view, md=view.metadata, key=key, data=data, numeric=numeric, column=column)
 
 
 def _is_numeric_column(data: dict[str, Any], column: str) -> bool:

@@ -29,7 +29,7 @@ def _notebook() -> str:
     urlpath = request.args.get("urlpath", "")
     for prefix in ("lab/tree/", "tree/", "notebooks/", "doc/tree/"):
         if urlpath.startswith(prefix):
-            return urlpath[len(prefix):]
+            return urlpath[len(prefix) :]
     return labpath or urlpath
 
 
@@ -55,8 +55,11 @@ def _sse(job: LaunchJob) -> Response:
         for event in job.stream():
             yield ": heartbeat\n\n" if event is None else f"data: {json.dumps(event)}\n\n"
 
-    return Response(stream_with_context(stream()), mimetype="text/event-stream",
-                    headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"})
+    return Response(
+        stream_with_context(stream()),
+        mimetype="text/event-stream",
+        headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"},
+    )
 
 
 @bp.get("/v2/gh/<owner>/<repo>/<path:ref>")

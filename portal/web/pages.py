@@ -15,12 +15,26 @@ from portal.web import services
 
 bp = Blueprint("pages", __name__)
 
-SECTIONS = (("abstract", "Abstract"), ("methodology", "Methodology"), ("usage", "How to use these data"),
-            ("validation", "Validation"), ("use_with", "Use with"))
-FACET_LABELS = {"type": "Type", "subtype": "Subtype", "experiment": "Experiment", "year": "Year",
-                "format": "File format", "collision_energy": "Collision energy", "collision_type": "Collision type",
-                "category": "Category", "keywords": "Keywords", "events": "Number of events",
-                "availability": "Availability"}
+SECTIONS = (
+    ("abstract", "Abstract"),
+    ("methodology", "Methodology"),
+    ("usage", "How to use these data"),
+    ("validation", "Validation"),
+    ("use_with", "Use with"),
+)
+FACET_LABELS = {
+    "type": "Type",
+    "subtype": "Subtype",
+    "experiment": "Experiment",
+    "year": "Year",
+    "format": "File format",
+    "collision_energy": "Collision energy",
+    "collision_type": "Collision type",
+    "category": "Category",
+    "keywords": "Keywords",
+    "events": "Number of events",
+    "availability": "Availability",
+}
 LARGE_DOWNLOAD = 1_000_000_000
 FILE_PAGE = 50  # rows of the record page's file box; the next ones are a link (or the file API) away
 
@@ -55,9 +69,13 @@ def home() -> Any:
     featured = search.search(SearchRequest(filters={"type": ["Dataset"]}, size=6))
     lessons = search.search(SearchRequest(filters={"type": ["Lesson"]}, size=4))
     catalog = services().catalog
-    return render_template("home.html", featured=[catalog.get(r) for r in featured.recids],
-                           lessons=[catalog.get(r) for r in lessons.recids], total=catalog.count_published(),
-                           aggregations=featured.aggregations)
+    return render_template(
+        "home.html",
+        featured=[catalog.get(r) for r in featured.recids],
+        lessons=[catalog.get(r) for r in lessons.recids],
+        total=catalog.count_published(),
+        aggregations=featured.aggregations,
+    )
 
 
 @bp.get("/search")
@@ -72,8 +90,9 @@ def search() -> Any:
         raise Invalid("page must be a positive number", field="page")
     size = 20
     try:
-        result = services().search.search(SearchRequest(q=q, filters=filters, sort=request.args.get("sort") or None,
-                                                        size=size, page=int(page)))
+        result = services().search.search(
+            SearchRequest(q=q, filters=filters, sort=request.args.get("sort") or None, size=size, page=int(page))
+        )
         error = None
     except Invalid as err:
         result, error = None, err.detail
@@ -93,9 +112,20 @@ def search() -> Any:
         return url_for("pages.search") + "?" + urlencode(args, doseq=True)
 
     status = 400 if error else 200
-    html = render_template("search.html", q=q, result=result, hits=hits, error=error, filters=filters,
-                           labels=FACET_LABELS, toggle=toggle, page=int(page), size=size, page_url=page_url,
-                           sort=request.args.get("sort") or (result.sort if result else "mostrecent"))
+    html = render_template(
+        "search.html",
+        q=q,
+        result=result,
+        hits=hits,
+        error=error,
+        filters=filters,
+        labels=FACET_LABELS,
+        toggle=toggle,
+        page=int(page),
+        size=size,
+        page_url=page_url,
+        sort=request.args.get("sort") or (result.sort if result else "mostrecent"),
+    )
     return Response(html, status=status)
 
 
@@ -122,11 +152,15 @@ def _record(recid: int) -> Any:
                 title = title or f"Record {rel['recid']}"
         outgoing.append({**rel, "title": title})
     incoming = []
-    for other in svc.search.related_to(view.recid) + ([] if view.concept_recid == view.recid else
-                                                      svc.search.related_to(view.concept_recid)):
+    for other in svc.search.related_to(view.recid) + (
+        [] if view.concept_recid == view.recid else svc.search.related_to(view.concept_recid)
+    ):
         other_view = svc.catalog.get(other)
-        kinds = [r["type"] for r in other_view.metadata.get("relations") or []
-                 if str(r.get("recid")) in (str(view.recid), str(view.concept_recid))]
+        kinds = [
+            r["type"]
+            for r in other_view.metadata.get("relations") or []
+            if str(r.get("recid")) in (str(view.recid), str(view.concept_recid))
+        ]
         incoming.append({"recid": other, "title": other_view.metadata["title"], "types": kinds})
     export = g.export_record = svc.exports.record(target, view=view)  # also read by the Signposting headers
     render = svc.exports.render_record
@@ -134,11 +168,27 @@ def _record(recid: int) -> Any:
     citations = {name: render(export, name)[0] for name in ("apa", "harvard", "chicago", "bibtex")}
     base = svc.settings.base_url.rstrip("/")
     filebox = _file_box(target)
-    launch_env = (svc.launches.environment_name(view.metadata)
-                  if svc.launches is not None and svc.settings.launch_enabled else None)
-    return render_template("record.html", r=view, md=view.metadata, versions=versions, sections=SECTIONS,
-                           outgoing=outgoing, incoming=incoming, jsonld=Markup(jsonld), citations=citations,
-                           export=export, large=LARGE_DOWNLOAD, base=base, launch_env=launch_env, filebox=filebox)
+    launch_env = (
+        svc.launches.environment_name(view.metadata)
+        if svc.launches is not None and svc.settings.launch_enabled
+        else None
+    )
+    return render_template(
+        "record.html",
+        r=view,
+        md=view.metadata,
+        versions=versions,
+        sections=SECTIONS,
+        outgoing=outgoing,
+        incoming=incoming,
+        jsonld=Markup(jsonld),
+        citations=citations,
+        export=export,
+        large=LARGE_DOWNLOAD,
+        base=base,
+        launch_env=launch_env,
+        filebox=filebox,
+    )
 
 
 def _file_box(recid: int) -> dict[str, Any]:
@@ -149,16 +199,21 @@ def _file_box(recid: int) -> dict[str, Any]:
     if after and not after.isdigit():
         raise Invalid("files_after must be a file position, as given by a 'Next files' link", field="files_after")
     glob = pattern if not pattern or any(c in pattern for c in "*?") else f"*{pattern}*"  # a word: contains
-    items, next_after = services().catalog.find_files(recid, pattern=glob or None, after=int(after or -1),
-                                                      size=FILE_PAGE)
+    items, next_after = services().catalog.find_files(
+        recid, pattern=glob or None, after=int(after or -1), size=FILE_PAGE
+    )
     files = [f for f in items if f.get("type") not in ("index.json", "index.txt")]
 
     def link(**args: Any) -> str:
         return url_for("pages.record", recid=recid, **{k: v for k, v in args.items() if v}) + "#files-h"
 
-    return {"files": files, "q": pattern, "paged": bool(after),
-            "next": link(files_q=pattern, files_after=next_after) if next_after is not None else None,
-            "first": link(files_q=pattern) if after else None}
+    return {
+        "files": files,
+        "q": pattern,
+        "paged": bool(after),
+        "next": link(files_q=pattern, files_after=next_after) if next_after is not None else None,
+        "first": link(files_q=pattern) if after else None,
+    }
 
 
 @bp.get("/doi/<path:doi>")

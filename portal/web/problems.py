@@ -34,8 +34,7 @@ def register(app: Flask) -> None:
     @app.errorhandler(HTTPException)
     def _http(err: HTTPException) -> Response:
         status = err.code or 500
-        problem = {"type": "about:blank", "title": err.name, "status": status,
-                   "detail": err.description or err.name}
+        problem = {"type": "about:blank", "title": err.name, "status": status, "detail": err.description or err.name}
         response = _render(problem, status)
         # Keep the protocol headers the exception carries (Allow on 405, Content-Range on 416, ...).
         for name, value in err.get_response().headers.items():
@@ -46,6 +45,10 @@ def register(app: Flask) -> None:
     @app.errorhandler(Exception)
     def _crash(err: Exception) -> Response:
         app.logger.exception("unhandled error on %s", request.path)
-        problem = {"type": "about:blank", "title": "Internal error", "status": 500,
-                   "detail": "The portal hit an unexpected error; it has been logged."}
+        problem = {
+            "type": "about:blank",
+            "title": "Internal error",
+            "status": 500,
+            "detail": "The portal hit an unexpected error; it has been logged.",
+        }
         return _render(problem, 500)

@@ -25,8 +25,7 @@ def stats_json(stats: RecordStats) -> dict[str, Any]:
         "conceptrecid": stats.concept_recid,
         "this_version": {kind: c.as_dict() for kind, c in stats.version.items()},
         "all_versions": {kind: c.as_dict() for kind, c in stats.all_versions.items()},
-        "last_aggregated": stats.last_aggregated.isoformat().replace("+00:00", "Z") if stats.last_aggregated
-        else None,
+        "last_aggregated": stats.last_aggregated.isoformat().replace("+00:00", "Z") if stats.last_aggregated else None,
     }
 
 

@@ -21,8 +21,15 @@ def test_open_notebook_shows_progress_and_lands_on_the_hub(browser, screenshots,
     generate("tiny", data / "education", formats=("csv",))
     hub = Hub(tmp_path / "hub").start()
     try:
-        app = create_app({"var_dir": str(tmp_path / "var"), "data_dir": str(data), "launch_hub_url": hub.url,
-                          "launch_hub_token": hub.token, "base_url": "http://127.0.0.1"})
+        app = create_app(
+            {
+                "var_dir": str(tmp_path / "var"),
+                "data_dir": str(data),
+                "launch_hub_url": hub.url,
+                "launch_hub_token": hub.token,
+                "base_url": "http://127.0.0.1",
+            }
+        )
         svc = services_of(app)
         svc.catalog.load(read_record_file(ROOT / "datasets" / "records" / "demo-catalogue.yaml"))
         svc.catalog.load([lesson_record(find_lesson("collision-events"))])
@@ -31,24 +38,27 @@ def test_open_notebook_shows_progress_and_lands_on_the_hub(browser, screenshots,
             page.goto(url + "/record/90021")
             page.click(".lesson-box a.launch")
             page.wait_for_url("**/launch/lesson/collision-events")
-            page.wait_for_function("document.getElementById('launch-log').textContent.includes('[built]')",
-                                   timeout=60_000)
+            page.wait_for_function(
+                "document.getElementById('launch-log').textContent.includes('[built]')", timeout=60_000
+            )
             page.screenshot(path=str(screenshots / "launch.png"), full_page=True)
             page.wait_for_url(f"{hub.url}/hub/login**", timeout=90_000)  # moved on when ready: the hub asks
-            page.fill("#username_input", "demo")                            # who is there (embedded hub only)
+            page.fill("#username_input", "demo")  # who is there (embedded hub only)
             page.fill("#password_input", hub.password)
             page.click("#login_submit")
             page.wait_for_url("**/user/demo/r90021-*/lab/tree/notebook.ipynb**", timeout=60_000)
-            page.wait_for_selector(".jp-Notebook .jp-RenderedMarkdown h1:has-text('What is in a collision event?')",
-                                   timeout=60_000)  # JupyterLab shows the lesson's notebook
+            page.wait_for_selector(
+                ".jp-Notebook .jp-RenderedMarkdown h1:has-text('What is in a collision event?')", timeout=60_000
+            )  # JupyterLab shows the lesson's notebook
             try:
                 # The kernel starts in the lesson's freshly built environment: on a cold machine its first start
                 # (bytecode, caches) can take a while, so wait for it to be idle before running anything.
                 page.wait_for_selector(".jp-StatusBar-TextItem:has-text('Idle')", timeout=180_000)
                 page.click(".jp-Notebook .jp-CodeCell >> nth=0 >> .jp-InputArea-editor")  # a student's click
                 page.keyboard.press("Shift+Enter")  # run the first code cell
-                page.wait_for_selector(".jp-Notebook .jp-CodeCell >> nth=0 >> .jp-OutputArea-output table",
-                                       timeout=180_000)  # events.head(): the data were there
+                page.wait_for_selector(
+                    ".jp-Notebook .jp-CodeCell >> nth=0 >> .jp-OutputArea-output table", timeout=180_000
+                )  # events.head(): the data were there
             finally:
                 page.screenshot(path=str(screenshots / "lesson-notebook.png"))
     finally:

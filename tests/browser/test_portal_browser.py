@@ -22,8 +22,15 @@ def portal_url(tmp_path_factory):
     data = tmp / "data"
     generate("tiny", data / "cms-dimuon-demo", formats=("root", "parquet"))
     generate("tiny", data / "education", formats=("csv",))
-    app = create_app({"var_dir": str(tmp), "data_dir": str(data), "xrootd_url": "root://xrootd.example:1094",
-                      "xrootd_export": "data", "base_url": "http://127.0.0.1"})
+    app = create_app(
+        {
+            "var_dir": str(tmp),
+            "data_dir": str(data),
+            "xrootd_url": "root://xrootd.example:1094",
+            "xrootd_export": "data",
+            "base_url": "http://127.0.0.1",
+        }
+    )
     svc = services_of(app)
     svc.catalog.load(read_record_file(ROOT / "datasets" / "records" / "demo-catalogue.yaml"))
     svc.catalog.load([lesson_record(lesson) for lesson in load_lessons()])

@@ -11,8 +11,14 @@ from portal.services import Services
 
 
 def dataset(recid: int, **extra: Any) -> dict[str, Any]:
-    return {"recid": recid, "title": f"Dataset {recid}", "type": {"primary": "Dataset", "secondary": ["Derived"]},
-            "experiment": ["CMS"], "date_published": "2024-05-01", **extra}
+    return {
+        "recid": recid,
+        "title": f"Dataset {recid}",
+        "type": {"primary": "Dataset", "secondary": ["Derived"]},
+        "experiment": ["CMS"],
+        "date_published": "2024-05-01",
+        **extra,
+    }
 
 
 def write_records(path: Path, records: list[dict[str, Any]]) -> Path:

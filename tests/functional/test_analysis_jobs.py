@@ -42,13 +42,26 @@ def _records(files: list[Path], corrupt: Path | None = None) -> list[RecordInput
     rows = [{"key": p.name, "uri": f"file://{p}", "size": p.stat().st_size} for p in files]
     if corrupt is not None:
         rows.append({"key": corrupt.name, "uri": str(corrupt), "size": corrupt.stat().st_size})
-    base = {"type": {"primary": "Dataset", "secondary": ["Collision"]}, "experiment": ["CMS"],
-            "date_published": "2024-05-01"}
-    return [RecordInput({**base, "recid": DATASET, "title": "Tiny NanoAOD-like events", "doi": "10.5072/tiny.5001"},
-                        files=rows),
-            RecordInput({**base, "recid": EMPTY, "title": "A dataset without files"}),
-            RecordInput({"recid": SOFTWARE, "title": "Dimuon analysis code", "type": {"primary": "Software"},
-                         "date_published": "2024-05-01", "doi": "10.5072/code.5003"})]
+    base = {
+        "type": {"primary": "Dataset", "secondary": ["Collision"]},
+        "experiment": ["CMS"],
+        "date_published": "2024-05-01",
+    }
+    return [
+        RecordInput(
+            {**base, "recid": DATASET, "title": "Tiny NanoAOD-like events", "doi": "10.5072/tiny.5001"}, files=rows
+        ),
+        RecordInput({**base, "recid": EMPTY, "title": "A dataset without files"}),
+        RecordInput(
+            {
+                "recid": SOFTWARE,
+                "title": "Dimuon analysis code",
+                "type": {"primary": "Software"},
+                "date_published": "2024-05-01",
+                "doi": "10.5072/code.5003",
+            }
+        ),
+    ]
 
 
 @pytest.fixture
@@ -118,21 +131,27 @@ def test_job_over_the_api_gives_the_exact_result_with_provenance_and_downloads(a
     assert again.status_code == 409
 
 
-@pytest.mark.parametrize("body, status, words", [
-    (None, 400, "JSON object"),
-    ({"analysis": "dimuon"}, 400, "dataset"),
-    ({"analysis": "nope", "dataset": DATASET}, 404, "unknown analysis"),
-    ({"analysis": "dimuon", "dataset": 999999}, 404, "999999"),
-    ({"analysis": "dimuon", "dataset": EMPTY}, 400, "no ROOT"),
-    ({"analysis": "dimuon", "dataset": DATASET, "executor": "gpu"}, 400, "executor"),
-    ({"analysis": "dimuon", "dataset": DATASET, "colour": 1}, 400, "colour"),
-    ({"analysis": "dimuon", "dataset": DATASET, "skip_bad_files": "yes"}, 400, "skip_bad_files"),
-    ({"analysis": "os:getcwd", "dataset": DATASET}, 403, "curator token"),
-])
+@pytest.mark.parametrize(
+    "body, status, words",
+    [
+        (None, 400, "JSON object"),
+        ({"analysis": "dimuon"}, 400, "dataset"),
+        ({"analysis": "nope", "dataset": DATASET}, 404, "unknown analysis"),
+        ({"analysis": "dimuon", "dataset": 999999}, 404, "999999"),
+        ({"analysis": "dimuon", "dataset": EMPTY}, 400, "no ROOT"),
+        ({"analysis": "dimuon", "dataset": DATASET, "executor": "gpu"}, 400, "executor"),
+        ({"analysis": "dimuon", "dataset": DATASET, "colour": 1}, 400, "colour"),
+        ({"analysis": "dimuon", "dataset": DATASET, "skip_bad_files": "yes"}, 400, "skip_bad_files"),
+        ({"analysis": "os:getcwd", "dataset": DATASET}, 403, "curator token"),
+    ],
+)
 def test_bad_requests_get_clear_problems(app, body, status, words) -> None:
     client = app.test_client()
-    response = client.post("/api/analyses", json=body) if body is not None else client.post(
-        "/api/analyses", data="x", content_type="text/plain")
+    response = (
+        client.post("/api/analyses", json=body)
+        if body is not None
+        else client.post("/api/analyses", data="x", content_type="text/plain")
+    )
     assert response.status_code == status
     problem = response.get_json()
     assert words in problem["detail"]
@@ -154,14 +173,19 @@ def skip_app(settings_dict: dict, files: list[Path], tmp_path_factory: pytest.Te
 def test_damaged_file_is_named_or_skipped(skip_app, files) -> None:
     app, corrupt = skip_app
     client = app.test_client()
-    failed = _wait(client, client.post("/api/analyses", json={"analysis": "adl_q1", "dataset": DATASET}
-                                       ).get_json()["id"])
+    failed = _wait(
+        client, client.post("/api/analyses", json={"analysis": "adl_q1", "dataset": DATASET}).get_json()["id"]
+    )
     assert failed["state"] == "failed" and str(corrupt) in failed["error"]
     assert client.get(f"/api/analyses/{failed['id']}/plot.png").status_code == 409
     page = client.get(f"/analyses/{failed['id']}").get_data(as_text=True)
     assert str(corrupt) in page
-    done = _wait(client, client.post("/api/analyses", json={"analysis": "adl_q1", "dataset": DATASET,
-                                                            "skip_bad_files": True}).get_json()["id"])
+    done = _wait(
+        client,
+        client.post(
+            "/api/analyses", json={"analysis": "adl_q1", "dataset": DATASET, "skip_bad_files": True}
+        ).get_json()["id"],
+    )
     assert done["state"] == "done" and list(done["result"]["skipped_files"]) == [str(corrupt)]
     hists, cutflow = reference("adl_q1", [str(p) for p in files])
     assert done["result"]["cutflow"] == cutflow
@@ -174,8 +198,9 @@ def test_cli_runs_a_job_and_shows_it(settings_dict, files, expected) -> None:
     env = {f"PORTAL_{k.upper()}": str(v) for k, v in settings_dict.items()}
     env["PORTAL_PROCESSING_CHUNK_EVENTS"] = "3000"
     runner = CliRunner()
-    result = runner.invoke(cli, ["analysis", "run", "dimuon", "--dataset", str(DATASET), "--executor", "inline"],
-                           env=env)
+    result = runner.invoke(
+        cli, ["analysis", "run", "dimuon", "--dataset", str(DATASET), "--executor", "inline"], env=env
+    )
     assert result.exit_code == 0, result.output
     assert f"{expected[1]['opposite charge']:>12,}" in result.output and "events/s" in result.output
     bad = runner.invoke(cli, ["analysis", "run", "nope", "--dataset", str(DATASET), "--executor", "inline"], env=env)
@@ -184,17 +209,30 @@ def test_cli_runs_a_job_and_shows_it(settings_dict, files, expected) -> None:
     assert shown.exit_code == 0 and '"state": "done"' in shown.output
 
 
-def test_a_dataset_in_several_formats_is_processed_once(settings_dict: dict, files: list[Path], expected,
-                                                        tmp_path: Path) -> None:
+def test_a_dataset_in_several_formats_is_processed_once(
+    settings_dict: dict, files: list[Path], expected, tmp_path: Path
+) -> None:
     """The demo dataset carries the same events as ROOT, Parquet and HDF5: each event must count once."""
     copies = tmp_path / "copies"
     generate("tiny", copies, formats=("parquet", "hdf5"))
-    rows = [{"key": p.name, "uri": f"file://{p}", "size": p.stat().st_size}
-            for p in [*files, *sorted(copies.iterdir())]]
+    rows = [
+        {"key": p.name, "uri": f"file://{p}", "size": p.stat().st_size} for p in [*files, *sorted(copies.iterdir())]
+    ]
     app = create_app({**settings_dict, "processing_executor": "inline"})
     svc = app.extensions["portal"]
-    svc.catalog.load([RecordInput({"recid": 5100, "title": "Same events, three formats", "date_published": "2024",
-                                   "type": {"primary": "Dataset"}}, files=rows)])
+    svc.catalog.load(
+        [
+            RecordInput(
+                {
+                    "recid": 5100,
+                    "title": "Same events, three formats",
+                    "date_published": "2024",
+                    "type": {"primary": "Dataset"},
+                },
+                files=rows,
+            )
+        ]
+    )
     client = app.test_client()
     job = client.post("/api/analyses", json={"analysis": "dimuon", "dataset": 5100})
     done = _wait(client, job.get_json()["id"])

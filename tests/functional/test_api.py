@@ -21,14 +21,20 @@ CLIENT = Path(sys.executable).parent / "cernopendata-client"
 def indexed_record(recid: int = 4242) -> dict:
     base = "root://eospublic.cern.ch//eos/opendata/cms/Commissioning10/MinimumBias/RECO/file-indexes/"
     return {
-        "recid": str(recid), "title": "/MinimumBias/Commissioning10-07JunReReco_900GeV/RECO",
-        "type": {"primary": "Dataset", "secondary": ["Collision"]}, "experiment": ["CMS"],
-        "date_published": "2014", "doi": "10.7483/OPENDATA.CMS.TEST.0001",
+        "recid": str(recid),
+        "title": "/MinimumBias/Commissioning10-07JunReReco_900GeV/RECO",
+        "type": {"primary": "Dataset", "secondary": ["Collision"]},
+        "experiment": ["CMS"],
+        "date_published": "2014",
+        "doi": "10.7483/OPENDATA.CMS.TEST.0001",
         "files": [
             {"type": "index.json", "uri": base + INDEX_NAME + ".json", "size": 100, "checksum": "adler32:00000001"},
             {"type": "index.txt", "uri": base + INDEX_NAME + ".txt", "size": 50, "checksum": "adler32:00000002"},
-            {"uri": "root://eospublic.cern.ch//eos/opendata/cms/readme.txt", "size": 12,
-             "checksum": "adler32:0000000c"},
+            {
+                "uri": "root://eospublic.cern.ch//eos/opendata/cms/readme.txt",
+                "size": 12,
+                "checksum": "adler32:0000000c",
+            },
         ],
     }
 
@@ -79,7 +85,7 @@ def test_file_pages(app):
     assert [f["uri"] for f in first["hits"]["hits"]] == [e["uri"] for e in entries[:3]]
     last_page = -(-len(entries) // 3)
     last = client.get(first["links"]["last"].replace("http://portal.test", "")).get_json()
-    assert [f["uri"] for f in last["hits"]["hits"]] == [e["uri"] for e in entries[(last_page - 1) * 3:]]
+    assert [f["uri"] for f in last["hits"]["hits"]] == [e["uri"] for e in entries[(last_page - 1) * 3 :]]
     assert "next" not in last["links"] and "prev" in last["links"]
     assert client.get("/api/records/4242/files?index=nope").status_code == 404
     bad = client.get("/api/records/4242/files?size=0")
@@ -90,7 +96,7 @@ def test_lookups_and_errors(app):
     client = app.test_client()
     hits = client.get('/api/records?page=1&size=1&q=doi:"10.7483/OPENDATA.CMS.TEST.0001"').get_json()["hits"]
     assert hits["total"] == 1 and hits["hits"][0]["id"] == 4242 and "files" not in hits["hits"][0]["metadata"]
-    title = '/MinimumBias/Commissioning10-07JunReReco_900GeV/RECO'
+    title = "/MinimumBias/Commissioning10-07JunReReco_900GeV/RECO"
     assert client.get(f'/api/records?q=title:"{title}"').get_json()["hits"]["total"] == 1
     assert client.get('/api/records?q=doi:"10.1234/none"').get_json()["hits"]["total"] == 0
     assert client.get('/api/records?q=doi:"not-a-doi"').status_code == 400
@@ -106,20 +112,54 @@ def test_lookups_and_errors(app):
 @pytest.mark.skipif(not CLIENT.exists(), reason="cernopendata-client not installed")
 def test_cernopendata_client_works_unchanged(app):
     with live_server(app) as url:
-        meta = subprocess.run([str(CLIENT), "get-metadata", "--recid", "4242", "--server", url],
-                              capture_output=True, text=True, timeout=60)
+        meta = subprocess.run(
+            [str(CLIENT), "get-metadata", "--recid", "4242", "--server", url],
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
         assert meta.returncode == 0, meta.stderr
         assert json.loads(meta.stdout)["doi"] == "10.7483/opendata.cms.test.0001"
-        by_doi = subprocess.run([str(CLIENT), "get-metadata", "--doi", "10.7483/OPENDATA.CMS.TEST.0001",
-                                 "--server", url, "--output-value", "recid"],
-                                capture_output=True, text=True, timeout=60)
+        by_doi = subprocess.run(
+            [
+                str(CLIENT),
+                "get-metadata",
+                "--doi",
+                "10.7483/OPENDATA.CMS.TEST.0001",
+                "--server",
+                url,
+                "--output-value",
+                "recid",
+            ],
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
         assert by_doi.returncode == 0 and by_doi.stdout.strip() == "4242", by_doi.stderr
-        locations = subprocess.run([str(CLIENT), "get-file-locations", "--recid", "4242", "--protocol", "xrootd",
-                                    "--server", url], capture_output=True, text=True, timeout=60)
+        locations = subprocess.run(
+            [str(CLIENT), "get-file-locations", "--recid", "4242", "--protocol", "xrootd", "--server", url],
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
         assert locations.returncode == 0, locations.stderr
         lines = locations.stdout.split()
         expected = [e["uri"] for e in index_entries()]
         assert lines == ["root://eospublic.cern.ch//eos/opendata/cms/readme.txt", *expected]
-        verbose = subprocess.run([str(CLIENT), "get-file-locations", "--recid", "4242", "--protocol", "xrootd",
-                                  "--server", url, "--verbose"], capture_output=True, text=True, timeout=60)
+        verbose = subprocess.run(
+            [
+                str(CLIENT),
+                "get-file-locations",
+                "--recid",
+                "4242",
+                "--protocol",
+                "xrootd",
+                "--server",
+                url,
+                "--verbose",
+            ],
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
         assert index_entries()[0]["checksum"] in verbose.stdout

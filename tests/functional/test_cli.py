@@ -38,8 +38,10 @@ def test_load_show_version_publish(settings_dict, tmp_path):
 def test_refused_file_exits_non_zero_and_names_the_field(settings_dict, tmp_path):
     env = {**os.environ, "PORTAL_DATABASE_URL": settings_dict["database_url"], "PORTAL_VAR_DIR": str(tmp_path)}
     bad = tmp_path / "bad.yaml"
-    bad.write_text("recid: 3\ntitle: Bad licence\ntype: {primary: Dataset}\ndate_published: '2020'\n"
-                   "license: {attribution: 'free for all'}\n")
+    bad.write_text(
+        "recid: 3\ntitle: Bad licence\ntype: {primary: Dataset}\ndate_published: '2020'\n"
+        "license: {attribution: 'free for all'}\n"
+    )
     result = run(["records", "load", str(bad)], env)
     assert result.returncode == 1
     assert "bad.yaml: record 3: field license.attribution" in result.stderr

@@ -54,8 +54,13 @@ def test_a_schema_error_refuses_the_whole_file_and_changes_nothing(settings_dict
 
 def test_a_conflict_late_in_a_file_rolls_back_the_earlier_records(settings_dict, tmp_path):
     svc = services_of(create_app(settings_dict))
-    first = {"recid": 1, "title": "First record", "type": {"primary": "Dataset"}, "date_published": "2020",
-             "doi": "10.9999/same"}
+    first = {
+        "recid": 1,
+        "title": "First record",
+        "type": {"primary": "Dataset"},
+        "date_published": "2020",
+        "doi": "10.9999/same",
+    }
     second = {**first, "recid": 2, "title": "Second record"}  # same DOI: refused when stored
     path = tmp_path / "dup.json"
     path.write_text(json.dumps([first, second]))

@@ -27,13 +27,24 @@ def app(settings_dict, tmp_path):
     generate("tiny", data / "ds", formats=("root", "csv"))
     app = create_app({**settings_dict, "data_dir": str(data), "stats_flush_interval": 0.05})
     svc = services_of(app)
-    index_entries = [{"uri": f"root://eospublic.cern.ch//eos/x/{i}.root", "size": i, "checksum": "adler32:00000001"}
-                     for i in range(3)]
-    load_file(svc, write_records(tmp_path / "r.json", [
-        dataset(9),
-        dataset(10, file_indices=[{"key": "CMS_x_file_index", "files": index_entries}],
-                files=[{"uri": "root://eospublic.cern.ch//eos/opendata/elsewhere.root", "size": 5}]),
-    ]))
+    index_entries = [
+        {"uri": f"root://eospublic.cern.ch//eos/x/{i}.root", "size": i, "checksum": "adler32:00000001"}
+        for i in range(3)
+    ]
+    load_file(
+        svc,
+        write_records(
+            tmp_path / "r.json",
+            [
+                dataset(9),
+                dataset(
+                    10,
+                    file_indices=[{"key": "CMS_x_file_index", "files": index_entries}],
+                    files=[{"uri": "root://eospublic.cern.ch//eos/opendata/elsewhere.root", "size": 5}],
+                ),
+            ],
+        ),
+    )
     report = ingest_path(svc.storage, "ds")
     svc.catalog.ingest_files(9, report.file_rows("ds"), report.distribution())
     app.config["raw"] = (data / "ds" / KEY).read_bytes()
@@ -47,7 +58,7 @@ def test_full_download_is_byte_exact_with_validators(app):
     assert resp.status_code == 200 and resp.data == raw
     assert resp.headers["Accept-Ranges"] == "bytes" and int(resp.headers["Content-Length"]) == len(raw)
     assert resp.headers["ETag"].startswith('"adler32-') and "attachment" in resp.headers["Content-Disposition"]
-    assert resp.headers["Digest"] == f"adler32={zlib.adler32(raw) & 0xffffffff:08x}"
+    assert resp.headers["Digest"] == f"adler32={zlib.adler32(raw) & 0xFFFFFFFF:08x}"
 
 
 def test_ranges_resume_and_bad_ranges(app):
@@ -111,7 +122,7 @@ def test_pack_zip_with_manifest_and_size_up_front(app):
     for line in manifest:
         size, checksum, name = line.split("  ")
         content = archive.read(name)
-        assert len(content) == int(size) and checksum == f"adler32:{zlib.adler32(content) & 0xffffffff:08x}"
+        assert len(content) == int(size) and checksum == f"adler32:{zlib.adler32(content) & 0xFFFFFFFF:08x}"
     assert client.get("/record/9/pack.zip").status_code == 400
     assert client.get("/record/9/pack.zip?glob=*.xyz").status_code == 404
     assert client.get("/record/10/pack.zip?index=CMS_x_file_index").status_code == 404  # not held here
@@ -135,7 +146,8 @@ def test_file_list_api_takes_a_glob_and_a_cursor(app):
     second = client.get(first["links"]["next"]).get_json()
     assert [f["key"] for f in second["hits"]["hits"]] == ["nanoaod_001.root"] and second["next_cursor"] is None
     assert [f["key"] for f in client.get("/api/records/9/files?q=*.csv").get_json()["hits"]["hits"]] == [
-        "dimuon_pairs.csv"]
+        "dimuon_pairs.csv"
+    ]
     bad = client.get("/api/records/9/files?q=*.root&cursor=abc")
     assert bad.status_code == 400 and "cursor" in bad.get_json()["detail"]
     assert "total" in client.get("/api/records/9/files?page=1&size=1").get_json()["hits"]  # pages unchanged
@@ -145,6 +157,7 @@ def test_parallel_downloads_are_all_counted(app):
     stats = services_of(app).stats
     n = 24
     with live_server(app) as url:
+
         def fetch(i: int) -> None:
             r = requests.get(f"{url}/record/9/files/{KEY}", headers={"User-Agent": f"Mozilla/5.0 Firefox/{i}"})
             assert r.status_code == 200 and r.content == app.config["raw"]

@@ -53,8 +53,16 @@ def test_pack_holds_everything_and_its_manifest_verifies(app):
     assert resp.status_code == 200 and int(resp.headers["Content-Length"]) == announced == len(resp.data)
     archive = zipfile.ZipFile(io.BytesIO(resp.data))
     names = set(archive.namelist())
-    assert {"MANIFEST", "notebook.ipynb", "worksheet.md", "worksheet.html", "teacher-guide.md", "README.txt",
-            "data/nanoaod_000.root", "data/nanoaod_000.parquet"} <= names
+    assert {
+        "MANIFEST",
+        "notebook.ipynb",
+        "worksheet.md",
+        "worksheet.html",
+        "teacher-guide.md",
+        "README.txt",
+        "data/nanoaod_000.root",
+        "data/nanoaod_000.parquet",
+    } <= names
     lines = [line for line in archive.read("MANIFEST").decode().splitlines() if not line.startswith("#")]
     assert {line.split("  ")[2] for line in lines} == names - {"MANIFEST"}
     for line in lines:

@@ -54,7 +54,9 @@ def test_versions_and_relations_in_datacite(catalogue):
     concept = svc.exports.concept_datacite(90004)
     assert concept["doi"] == "10.5072/portal.90010"
     assert {r["relatedIdentifier"] for r in concept["relatedIdentifiers"] if r["relationType"] == "HasVersion"} == {
-        "10.5072/portal.90003", "10.5072/portal.90004"}
+        "10.5072/portal.90003",
+        "10.5072/portal.90004",
+    }
     assert not [e.message for e in validator.iter_errors(concept)]
     cern = json.loads(svc.exports.render(6000, "datacite-json")[0])
     assert cern["types"] == {"resourceTypeGeneral": "Dataset", "resourceType": "Dataset/Collision"}
@@ -73,8 +75,10 @@ def test_jsonld_is_schema_org(catalogue):
 def test_citations_bibtex_and_dublin_core(catalogue):
     svc = services_of(catalogue)
     apa = svc.exports.render(90004, "apa")[0]
-    assert apa == ("Doe, J. (2026). Dimuon spectrum analysis (Version 1.1.0) [Computer software]. "
-                   "Open Experiment Data Portal. https://doi.org/10.5072/portal.90004")
+    assert apa == (
+        "Doe, J. (2026). Dimuon spectrum analysis (Version 1.1.0) [Computer software]. "
+        "Open Experiment Data Portal. https://doi.org/10.5072/portal.90004"
+    )
     assert "CMS collaboration (2017)." in svc.exports.render(6000, "apa")[0]
     assert svc.exports.render(90004, "chicago")[0].startswith("Doe, Jane. 2026. “Dimuon spectrum analysis.”")
     bib = svc.exports.render(90004, "bibtex")[0]
@@ -92,11 +96,14 @@ def test_export_routes_negotiation_and_signposting(catalogue):
     resp = client.get("/record/90004/export/datacite-xml")
     assert resp.status_code == 200 and resp.mimetype == "application/vnd.datacite.datacite+xml"
     assert client.get("/record/90004/export/pdf").status_code == 404
-    for accept, mimetype in (("application/vnd.datacite.datacite+xml", "application/vnd.datacite.datacite+xml"),
-                             ("application/ld+json", "application/ld+json"),
-                             ("application/x-bibtex", "application/x-bibtex"),
-                             ("application/vnd.citationstyles.csl+json", "application/vnd.citationstyles.csl+json"),
-                             ("application/json", "application/json"), ("*/*", "application/json")):
+    for accept, mimetype in (
+        ("application/vnd.datacite.datacite+xml", "application/vnd.datacite.datacite+xml"),
+        ("application/ld+json", "application/ld+json"),
+        ("application/x-bibtex", "application/x-bibtex"),
+        ("application/vnd.citationstyles.csl+json", "application/vnd.citationstyles.csl+json"),
+        ("application/json", "application/json"),
+        ("*/*", "application/json"),
+    ):
         assert client.get("/api/records/90004", headers={"Accept": accept}).mimetype == mimetype, accept
     links = client.get("/record/90004").headers["Link"]
     assert '<https://doi.org/10.5072/portal.90004>; rel="cite-as"' in links

@@ -39,7 +39,7 @@ def mixed(tmp_path):
 
 
 def adler(path: Path) -> str:
-    return f"adler32:{zlib.adler32(path.read_bytes()) & 0xffffffff:08x}"
+    return f"adler32:{zlib.adler32(path.read_bytes()) & 0xFFFFFFFF:08x}"
 
 
 def test_damaged_files_are_reported_and_the_rest_ingested(settings_dict, mixed, tmp_path):
@@ -55,12 +55,18 @@ def test_damaged_files_are_reported_and_the_rest_ingested(settings_dict, mixed, 
     [ingested] = report.files
     assert ingested.checksum == adler(good) and ingested.size == good.stat().st_size
     assert ingested.format == "parquet" and ingested.entries == 5000
-    assert ingested.inspection["columns"]["Muon_pt"].startswith("large_list") or "list" in \
-        ingested.inspection["columns"]["Muon_pt"]
+    assert (
+        ingested.inspection["columns"]["Muon_pt"].startswith("large_list")
+        or "list" in ingested.inspection["columns"]["Muon_pt"]
+    )
     view = svc.catalog.ingest_files(5, report.file_rows("ds"), report.distribution())
     assert [f["key"] for f in view.files] == ["nanoaod_000.parquet"]
-    assert view.metadata["distribution"] == {"formats": ["parquet"], "number_files": 1,
-                                             "size": good.stat().st_size, "number_events": 5000}
+    assert view.metadata["distribution"] == {
+        "formats": ["parquet"],
+        "number_files": 1,
+        "size": good.stat().st_size,
+        "number_events": 5000,
+    }
     # a published version with files is immutable
     with pytest.raises(Conflict, match="start a new version"):
         svc.catalog.ingest_files(5, report.file_rows("ds"), report.distribution())
@@ -68,8 +74,12 @@ def test_damaged_files_are_reported_and_the_rest_ingested(settings_dict, mixed, 
 
 def test_ingest_command_exits_non_zero_and_names_bad_files(settings_dict, mixed, tmp_path):
     data, _ = mixed
-    env = {**os.environ, "PORTAL_DATABASE_URL": settings_dict["database_url"], "PORTAL_VAR_DIR": str(tmp_path),
-           "PORTAL_DATA_DIR": str(data)}
+    env = {
+        **os.environ,
+        "PORTAL_DATABASE_URL": settings_dict["database_url"],
+        "PORTAL_VAR_DIR": str(tmp_path),
+        "PORTAL_DATA_DIR": str(data),
+    }
     records = write_records(tmp_path / "r.json", [dataset(6)])
     subprocess.run([str(PORTAL), "records", "load", str(records)], check=True, env=env, capture_output=True)
     result = subprocess.run([str(PORTAL), "ingest", "6", "ds"], env=env, capture_output=True, text=True)
@@ -106,8 +116,7 @@ def served():
 
 def test_ingest_over_xrootd_and_read_by_catalogue_uri(settings_dict, served, tmp_path):
     server, data = served
-    app = create_app({**settings_dict, "storage_backend": "xrootd", "xrootd_url": server.url,
-                      "xrootd_export": "data"})
+    app = create_app({**settings_dict, "storage_backend": "xrootd", "xrootd_url": server.url, "xrootd_export": "data"})
     svc = services_of(app)
     load_file(svc, write_records(tmp_path / "r.json", [dataset(7)]))
     report = ingest_path(svc.storage, "ds")
@@ -120,8 +129,7 @@ def test_ingest_over_xrootd_and_read_by_catalogue_uri(settings_dict, served, tmp
             assert uproot.open({f["uri"]: "Events"}).num_entries == 5000  # uproot streams it over root://
     first_root = next(f for f in view.files if f["format"] == "root")
     copy = tmp_path / "copy.root"
-    result = subprocess.run(["xrdcp", "-f", first_root["uri"], str(copy)], capture_output=True, text=True,
-                            timeout=60)
+    result = subprocess.run(["xrdcp", "-f", first_root["uri"], str(copy)], capture_output=True, text=True, timeout=60)
     assert result.returncode == 0, result.stderr
     assert copy.read_bytes() == (data / "ds" / first_root["key"]).read_bytes()
     assert isinstance(svc.storage, XRootDStorage)
@@ -130,12 +138,17 @@ def test_ingest_over_xrootd_and_read_by_catalogue_uri(settings_dict, served, tmp
 def test_ingest_can_write_cern_style_file_indices(settings_dict, tmp_path):
     data = tmp_path / "data"
     generate("tiny", data / "ds", formats=("root",))
-    env = {**os.environ, "PORTAL_DATABASE_URL": settings_dict["database_url"], "PORTAL_VAR_DIR": str(tmp_path),
-           "PORTAL_DATA_DIR": str(data)}
+    env = {
+        **os.environ,
+        "PORTAL_DATABASE_URL": settings_dict["database_url"],
+        "PORTAL_VAR_DIR": str(tmp_path),
+        "PORTAL_DATA_DIR": str(data),
+    }
     records = write_records(tmp_path / "r.json", [dataset(8)])
     subprocess.run([str(PORTAL), "records", "load", str(records)], check=True, env=env, capture_output=True)
-    result = subprocess.run([str(PORTAL), "ingest", "8", "ds", "--write-index", "CMS_tiny"], env=env,
-                            capture_output=True, text=True)
+    result = subprocess.run(
+        [str(PORTAL), "ingest", "8", "ds", "--write-index", "CMS_tiny"], env=env, capture_output=True, text=True
+    )
     assert result.returncode == 0, result.stderr
     index = json.loads((data / "ds" / "CMS_tiny_file_index.json").read_text())
     assert [e["filename"] for e in index] == ["nanoaod_000.root", "nanoaod_001.root"]
@@ -152,13 +165,18 @@ def test_ingest_command_takes_absolute_paths_and_file_urls(settings_dict, mixed,
     data, good = mixed
     outside = tmp_path / "elsewhere"
     generate("tiny", outside, formats=("hdf5",))
-    env = {**os.environ, "PORTAL_DATABASE_URL": settings_dict["database_url"], "PORTAL_VAR_DIR": str(tmp_path),
-           "PORTAL_DATA_DIR": str(data)}
+    env = {
+        **os.environ,
+        "PORTAL_DATABASE_URL": settings_dict["database_url"],
+        "PORTAL_VAR_DIR": str(tmp_path),
+        "PORTAL_DATA_DIR": str(data),
+    }
     records = write_records(tmp_path / "r.json", [dataset(9), dataset(10)])
     subprocess.run([str(PORTAL), "records", "load", str(records)], check=True, env=env, capture_output=True)
     # inside the data directory, by file:// URL: same keys and URIs as the storage path "ds"
-    result = subprocess.run([str(PORTAL), "ingest", "9", f"file://{data / 'ds'}"], env=env, capture_output=True,
-                            text=True)
+    result = subprocess.run(
+        [str(PORTAL), "ingest", "9", f"file://{data / 'ds'}"], env=env, capture_output=True, text=True
+    )
     assert result.returncode == 1 and "bad file ds/noise.h5" in result.stderr
     # outside it, by absolute path: a local storage rooted there
     result = subprocess.run([str(PORTAL), "ingest", "10", str(outside)], env=env, capture_output=True, text=True)
@@ -175,12 +193,18 @@ def test_ingest_command_takes_absolute_paths_and_file_urls(settings_dict, mixed,
 def test_ingest_command_refuses_unknown_targets_and_leaves_the_record(settings_dict, tmp_path):
     data = tmp_path / "data"
     data.mkdir()
-    env = {**os.environ, "PORTAL_DATABASE_URL": settings_dict["database_url"], "PORTAL_VAR_DIR": str(tmp_path),
-           "PORTAL_DATA_DIR": str(data)}
+    env = {
+        **os.environ,
+        "PORTAL_DATABASE_URL": settings_dict["database_url"],
+        "PORTAL_VAR_DIR": str(tmp_path),
+        "PORTAL_DATA_DIR": str(data),
+    }
     records = write_records(tmp_path / "r.json", [dataset(11)])
     subprocess.run([str(PORTAL), "records", "load", str(records)], check=True, env=env, capture_output=True)
-    for target, reason in (("https://example.org/x", "only local paths, file:// and root:// URLs"),
-                           (str(tmp_path / "missing"), "no such file or directory")):
+    for target, reason in (
+        ("https://example.org/x", "only local paths, file:// and root:// URLs"),
+        (str(tmp_path / "missing"), "no such file or directory"),
+    ):
         result = subprocess.run([str(PORTAL), "ingest", "11", target], env=env, capture_output=True, text=True)
         assert result.returncode == 1 and reason in result.stderr and target in result.stderr
     svc = services_of(create_app({**settings_dict, "data_dir": str(data)}))

@@ -48,18 +48,33 @@ def test_two_gib_download_keeps_server_memory_flat(settings_dict, tmp_path):
     big = data / "big.bin"
     with big.open("wb") as fh:
         fh.truncate(SIZE)  # sparse: no disk used, reads return zeros
-    record = {"recid": 77, "title": "A two gibibyte file", "type": {"primary": "Dataset"}, "date_published": "2026",
-              "files": [{"uri": f"file://{big}", "size": SIZE, "checksum": zeros_adler32(SIZE)}]}
+    record = {
+        "recid": 77,
+        "title": "A two gibibyte file",
+        "type": {"primary": "Dataset"},
+        "date_published": "2026",
+        "files": [{"uri": f"file://{big}", "size": SIZE, "checksum": zeros_adler32(SIZE)}],
+    }
     (tmp_path / "big.json").write_text(json.dumps([record]))
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
-    env = {**os.environ, "PORTAL_DATABASE_URL": settings_dict["database_url"], "PORTAL_VAR_DIR": str(tmp_path),
-           "PORTAL_DATA_DIR": str(data), "PORTAL_PORT": str(port)}
-    subprocess.run([str(PORTAL), "records", "load", str(tmp_path / "big.json")], env=env, check=True,
-                   capture_output=True)
-    server = subprocess.Popen([str(PORTAL), "serve", "--workers", "1", "--threads", "4"], env=env,
-                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    env = {
+        **os.environ,
+        "PORTAL_DATABASE_URL": settings_dict["database_url"],
+        "PORTAL_VAR_DIR": str(tmp_path),
+        "PORTAL_DATA_DIR": str(data),
+        "PORTAL_PORT": str(port),
+    }
+    subprocess.run(
+        [str(PORTAL), "records", "load", str(tmp_path / "big.json")], env=env, check=True, capture_output=True
+    )
+    server = subprocess.Popen(
+        [str(PORTAL), "serve", "--workers", "1", "--threads", "4"],
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
     try:
         url = f"http://127.0.0.1:{port}/record/77/files/big.bin"
         deadline = time.monotonic() + 30
@@ -91,7 +106,7 @@ def test_two_gib_download_keeps_server_memory_flat(settings_dict, tmp_path):
                 value = zlib.adler32(chunk, value)
         done.set()
         sampler.join()
-        assert received == SIZE and f"adler32:{value & 0xffffffff:08x}" == zeros_adler32(SIZE)
+        assert received == SIZE and f"adler32:{value & 0xFFFFFFFF:08x}" == zeros_adler32(SIZE)
         growth = peak - baseline
         assert growth < 100 * 1024**2, f"server memory grew by {growth / 1024**2:.0f} MiB during a 2 GiB download"
     finally:

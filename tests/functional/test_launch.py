@@ -54,8 +54,7 @@ def sha256(path: Path) -> str:
     return hashlib.sha256(path.read_bytes()).hexdigest()
 
 
-def test_record_environment_reads_fileset_over_root(hub: Hub, builder: VenvBuilder,
-                                                    tmp_path: Path) -> None:
+def test_record_environment_reads_fileset_over_root(hub: Hub, builder: VenvBuilder, tmp_path: Path) -> None:
     # Record 90005 is the HEP environment built from analysis_envs/hep-analysis.
     source = local_env("hep-analysis")
     events, built = build(builder, source.repo_dir)
@@ -69,14 +68,26 @@ def test_record_environment_reads_fileset_over_root(hub: Hub, builder: VenvBuild
         root_file = sorted(data.glob("*.root"))[0]
         if reason is None:
             with xrootd_over(data) as server:
-                files = [{"key": root_file.name, "uri": f"{server.url}//{data.name}/{root_file.name}",
-                          "checksum": f"sha256:{sha256(root_file)}", "size": root_file.stat().st_size}]
+                files = [
+                    {
+                        "key": root_file.name,
+                        "uri": f"{server.url}//{data.name}/{root_file.name}",
+                        "checksum": f"sha256:{sha256(root_file)}",
+                        "size": root_file.stat().st_size,
+                    }
+                ]
                 url = launch(service, built, files)
                 out = run_code(url, hub.token, CODE_ROOT)
                 assert out.strip().splitlines()[-1] == "events 5000", out
         else:
-            files = [{"key": root_file.name, "uri": f"root://unavailable//{root_file.name}",
-                      "checksum": f"sha256:{sha256(root_file)}", "size": root_file.stat().st_size}]
+            files = [
+                {
+                    "key": root_file.name,
+                    "uri": f"root://unavailable//{root_file.name}",
+                    "checksum": f"sha256:{sha256(root_file)}",
+                    "size": root_file.stat().st_size,
+                }
+            ]
             url = launch(service, built, files)
         out = run_code(url, hub.token, CODE_FILESET)
         lines = out.strip().splitlines()
@@ -107,8 +118,7 @@ with uproot.open(f["uri"]) as root:
 """
 
 
-def launch(service: LaunchService, built: BuiltEnvironment, files: list[dict[str, object]],
-           recid: int = 90005) -> str:
+def launch(service: LaunchService, built: BuiltEnvironment, files: list[dict[str, object]], recid: int = 90005) -> str:
     events = list(service.launch(built, user="alice", recid=recid, files=files))
     assert [e.phase for e in events] == ["launching", "ready"], events
     return str(events[-1].data["server_url"])
@@ -133,8 +143,7 @@ def test_binder_style_git_repository_builds_and_launches(hub: Hub, builder: Venv
     subprocess.run(["git", "init", "-q", "-b", "main", str(repo)], check=True)
     subprocess.run([*git, "add", "."], check=True)
     subprocess.run([*git, "commit", "-q", "-m", "env"], check=True)
-    source = git_checkout(f"file://{repo}", "main", tmp_path / "clones", allowed_hosts=["github.com"],
-                          allow_file=True)
+    source = git_checkout(f"file://{repo}", "main", tmp_path / "clones", allowed_hosts=["github.com"], allow_file=True)
     assert len(source.commit) == 40
     events, built = build(builder, source.repo_dir, source.commit)
     assert events[-1].phase == "built" and built.record["source_commit"] == source.commit
@@ -152,8 +161,20 @@ def test_dockerfile_through_repo2docker(name: str) -> None:
     env = ROOT / "analysis_envs" / name
     assert read_spec(env).buildpack == "PythonBuildPack"
     ours = render_dockerfile(env)
-    cli = subprocess.run([str(Path(sys.executable).parent / "jupyter-repo2docker"), "--no-build", "--user-id", "1000",
-                          "--user-name", "jovyan", str(env)], capture_output=True, text=True, timeout=60)
+    cli = subprocess.run(
+        [
+            str(Path(sys.executable).parent / "jupyter-repo2docker"),
+            "--no-build",
+            "--user-id",
+            "1000",
+            "--user-name",
+            "jovyan",
+            str(env),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
     assert cli.returncode == 0, cli.stderr
     assert "requirements.txt" in ours and "FROM docker.io/library/buildpack-deps" in ours
     assert "python=3.11" in cli.stderr  # runtime.txt was honoured
@@ -181,13 +202,23 @@ def sse_events(url: str, timeout: float = 120.0) -> list[dict[str, object]]:
 
 
 def test_portal_launches_record_and_binder_url(hub: Hub, settings_dict: dict[str, object], tmp_path: Path) -> None:
-    settings_dict.update(launch_hub_url=hub.url, launch_hub_token=hub.token, launch_allow_file_urls=True,
-                         launch_git_hosts="github.com")
+    settings_dict.update(
+        launch_hub_url=hub.url, launch_hub_token=hub.token, launch_allow_file_urls=True, launch_git_hosts="github.com"
+    )
     app = create_app(settings_dict)
     svc = app.extensions["portal"]
-    load_file(svc, write_records(tmp_path / "records.json", [
-        dataset(90100, title="Education environment", system_details={"description": "analysis_envs/education"}),
-        dataset(90101, relations=[{"type": "requires", "recid": "90100"}])]))
+    load_file(
+        svc,
+        write_records(
+            tmp_path / "records.json",
+            [
+                dataset(
+                    90100, title="Education environment", system_details={"description": "analysis_envs/education"}
+                ),
+                dataset(90101, relations=[{"type": "requires", "recid": "90100"}]),
+            ],
+        ),
+    )
     with live_server(app) as base:
         page = requests.get(f"{base}/launch/record/90101", timeout=30)
         assert page.status_code == 200 and "record 90101 (education)" in page.text
@@ -208,8 +239,9 @@ def test_portal_launches_record_and_binder_url(hub: Hub, settings_dict: dict[str
         subprocess.run(["git", "init", "-q", "-b", "main", str(repo)], check=True)
         subprocess.run([*git, "add", "."], check=True)
         subprocess.run([*git, "commit", "-q", "-m", "env"], check=True)
-        v2 = requests.get(f"{base}/v2/git/{quote(f'file://{repo}', safe='')}/main?urlpath=lab/tree/index.ipynb",
-                          timeout=30)
+        v2 = requests.get(
+            f"{base}/v2/git/{quote(f'file://{repo}', safe='')}/main?urlpath=lab/tree/index.ipynb", timeout=30
+        )
         assert v2.status_code == 200, v2.text
         stream = re.search(r'"(/build/git/[^"]+)"', v2.text).group(1).replace("\\u0026", "&")
         binder = sse_events(base + stream)
@@ -231,13 +263,15 @@ def test_portal_launches_record_and_binder_url(hub: Hub, settings_dict: dict[str
 
 # -- lessons: "Open notebook" ---------------------------------------------------------------------------------
 
+
 def code_cells(notebook: Path, count: int) -> list[str]:
     cells = json.loads(notebook.read_text())["cells"]
     return ["".join(c["source"]) for c in cells if c["cell_type"] == "code"][:count]
 
 
-def test_lesson_opens_on_the_hub_and_its_first_cells_run(hub: Hub, settings_dict: dict[str, object],
-                                                         tmp_path: Path) -> None:
+def test_lesson_opens_on_the_hub_and_its_first_cells_run(
+    hub: Hub, settings_dict: dict[str, object], tmp_path: Path
+) -> None:
     from portal.catalog.importers import read_record_file
     from portal.education.lessons import find_lesson, lesson_record
 
@@ -286,8 +320,9 @@ def test_lesson_opens_on_the_hub_and_its_first_cells_run(hub: Hub, settings_dict
         assert counted["this_version"]["launch"]["events"] == 1, counted
 
 
-def test_published_version_keeps_the_environment_it_was_published_with(settings_dict: dict[str, object],
-                                                                        tmp_path: Path) -> None:
+def test_published_version_keeps_the_environment_it_was_published_with(
+    settings_dict: dict[str, object], tmp_path: Path
+) -> None:
     from portal.db.models import EnvironmentPin
     from portal.launch.manager import LaunchJob
     from portal.launch.sources import local_env as find_env
@@ -299,11 +334,21 @@ def test_published_version_keeps_the_environment_it_was_published_with(settings_
     svc = app.extensions["portal"]
     manager = svc.launches
     manager.envs_root = envs
-    load_file(svc, write_records(tmp_path / "v1.json", [
-        dataset(90200, title="Course analysis v1", system_details={"description": "analysis_envs/course"})]))
+    load_file(
+        svc,
+        write_records(
+            tmp_path / "v1.json",
+            [dataset(90200, title="Course analysis v1", system_details={"description": "analysis_envs/course"})],
+        ),
+    )
     (envs / "course" / "requirements.txt").write_text("pandas==3.1.1\nmatplotlib==3.11.2\n")  # the env moves on
-    load_file(svc, write_records(tmp_path / "v2.json", [
-        dataset(90201, title="Course analysis v2", system_details={"description": "analysis_envs/course"})]))
+    load_file(
+        svc,
+        write_records(
+            tmp_path / "v2.json",
+            [dataset(90201, title="Course analysis v2", system_details={"description": "analysis_envs/course"})],
+        ),
+    )
     with svc.db.reader() as s:
         old, new = s.get(EnvironmentPin, 90200), s.get(EnvironmentPin, 90201)
         assert old is not None and new is not None and old.key != new.key  # pinned at publication

@@ -52,9 +52,15 @@ def lesson_kernels(tmp_path_factory):
         built = build_to_end(builder, local_env(env).repo_dir)
         spec_dir = jupyter_path / "kernels" / f"lesson-{env}"
         spec_dir.mkdir(parents=True)
-        (spec_dir / "kernel.json").write_text(json.dumps({
-            "argv": [str(built.python), "-m", "ipykernel_launcher", "-f", "{connection_file}"],
-            "display_name": f"Lesson environment {env}", "language": "python"}))
+        (spec_dir / "kernel.json").write_text(
+            json.dumps(
+                {
+                    "argv": [str(built.python), "-m", "ipykernel_launcher", "-f", "{connection_file}"],
+                    "display_name": f"Lesson environment {env}",
+                    "language": "python",
+                }
+            )
+        )
         prefixes[env] = str(built.python.parent.parent)
     return jupyter_path, prefixes
 
@@ -80,8 +86,12 @@ def run_notebook(slug: str, env: dict[str, str], kernels) -> nbformat.NotebookNo
     old = {k: os.environ.get(k) for k in env}
     os.environ.update(env)  # the kernel inherits the environment of this process
     try:
-        NotebookClient(notebook, timeout=600, kernel_name=f"lesson-{lesson.spec['environment']}",
-                       resources={"metadata": {"path": str(lesson.folder)}}).execute()
+        NotebookClient(
+            notebook,
+            timeout=600,
+            kernel_name=f"lesson-{lesson.spec['environment']}",
+            resources={"metadata": {"path": str(lesson.folder)}},
+        ).execute()
     finally:
         for key, value in old.items():
             if value is None:
@@ -118,8 +128,11 @@ def test_lesson_notebook_runs_and_draws(slug, samples, lesson_kernels):
 
 
 def test_scaling_up_lesson_matches_the_portal_engine(samples, portal_url, lesson_kernels):
-    notebook = run_notebook("scaling-up", {"LESSON_DATA": str(samples / "cms"), "PORTAL_URL": portal_url,
-                                           "LESSON_DATASET": "90001"}, lesson_kernels)
+    notebook = run_notebook(
+        "scaling-up",
+        {"LESSON_DATA": str(samples / "cms"), "PORTAL_URL": portal_url, "LESSON_DATASET": "90001"},
+        lesson_kernels,
+    )
     images, text = outputs(notebook)
     assert images and "identical to our Dask histogram, bin by bin: True" in text
     assert "4 ROOT files from record 90001" in text

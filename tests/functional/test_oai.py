@@ -30,9 +30,14 @@ T0 = datetime(2025, 1, 1, tzinfo=UTC)
 
 def generated(i: int) -> dict:
     primary, sub = TYPES[i % 4]
-    return {"recid": str(1_000_000 + i), "title": f"Generated record {i}", "type": {"primary": primary,
-            "secondary": [sub]}, "experiment": [EXPERIMENTS[(i // 4) % 4]], "date_published": "2025",
-            "publisher": "Test"}
+    return {
+        "recid": str(1_000_000 + i),
+        "title": f"Generated record {i}",
+        "type": {"primary": primary, "secondary": [sub]},
+        "experiment": [EXPERIMENTS[(i // 4) % 4]],
+        "date_published": "2025",
+        "publisher": "Test",
+    }
 
 
 @pytest.fixture
@@ -47,15 +52,30 @@ def harvest_app(settings_dict):
         recid = int(md["recid"])
         moment = T0 + timedelta(hours=i // 7)  # groups of 7 records share a datestamp
         concepts.append({"recid": 2_000_000 + i, "doi": f"10.5072/c.{i}", "created_at": moment})
-        records.append({"recid": recid, "concept_recid": 2_000_000 + i, "version_index": 1, "status": "published",
-                        "doi": f"10.5072/v.{i}", "title": md["title"], "type_primary": md["type"]["primary"],
-                        "data": md, "content_hash": "x", "files_hash": "x", "revision": 1, "source": "bulk",
-                        "created_at": moment, "updated_at": moment, "published_at": moment})
+        records.append(
+            {
+                "recid": recid,
+                "concept_recid": 2_000_000 + i,
+                "version_index": 1,
+                "status": "published",
+                "doi": f"10.5072/v.{i}",
+                "title": md["title"],
+                "type_primary": md["type"]["primary"],
+                "data": md,
+                "content_hash": "x",
+                "files_hash": "x",
+                "revision": 1,
+                "source": "bulk",
+                "created_at": moment,
+                "updated_at": moment,
+                "published_at": moment,
+            }
+        )
         sets += [{"recid": recid, "spec": k, "name": v} for k, v in set_specs(md).items()]
     with svc.db.transaction() as s:
         for table, rows in ((Concept, concepts), (Record, records), (OAISet, sets)):
             for start in range(0, len(rows), 5000):
-                s.execute(insert(table), rows[start:start + 5000])
+                s.execute(insert(table), rows[start : start + 5000])
     return app
 
 
@@ -68,15 +88,23 @@ def test_harvest_each_record_exactly_once_by_set_and_by_date(harvest_app):
         assert len(cms) == len(set(cms)) == N // 4
         assert {int(i.rsplit(":", 1)[1]) - 1_000_000 for i in cms} == {i for i in range(N) if (i // 4) % 4 == 0}
         # a date window: hours 100..199 hold records 700..1399
-        window = [h.identifier for h in sickle.ListIdentifiers(
-            metadataPrefix="oai_dc", **{"from": "2025-01-05T04:00:00Z", "until": "2025-01-09T07:00:00Z"})]
+        window = [
+            h.identifier
+            for h in sickle.ListIdentifiers(
+                metadataPrefix="oai_dc", **{"from": "2025-01-05T04:00:00Z", "until": "2025-01-09T07:00:00Z"}
+            )
+        ]
         assert sorted(int(i.rsplit(":", 1)[1]) - 1_000_000 for i in window) == list(range(700, 1400))
         by_day = list(sickle.ListIdentifiers(metadataPrefix="oai_dc", **{"from": "2025-01-02", "until": "2025-01-02"}))
         assert len(by_day) == 24 * 7
-        lessons = list(sickle.ListRecords(metadataPrefix="oai_datacite", set="type-Lesson-Notebook",
-                                          **{"until": "2025-01-20"}))
-        assert len(lessons) == len({r.header.identifier for r in lessons}) == len(
-            [i for i in range(N) if i % 4 == 3 and i // 7 < 20 * 24])
+        lessons = list(
+            sickle.ListRecords(metadataPrefix="oai_datacite", set="type-Lesson-Notebook", **{"until": "2025-01-20"})
+        )
+        assert (
+            len(lessons)
+            == len({r.header.identifier for r in lessons})
+            == len([i for i in range(N) if i % 4 == 3 and i // 7 < 20 * 24])
+        )
         assert lessons[0].xml.find(".//{http://datacite.org/schema/kernel-4}identifier").text.startswith("10.5072/v.")
 
 
@@ -92,12 +120,17 @@ def test_oai_errors(harvest_app):
     assert error_code(client, "") == "badVerb"
     assert error_code(client, "verb=Identify&verb=Identify") == "badVerb"
     assert error_code(client, "verb=ListRecords") == "badArgument"  # no metadataPrefix
-    assert error_code(client, "verb=ListRecords&metadataPrefix=oai_dc&from=2025-01-01&until=2024-01-01") == \
-        "badArgument"
-    assert error_code(client, "verb=ListRecords&metadataPrefix=oai_dc&from=2025-01-01&until=2025-02-01T00:00:00Z") \
-        == "badArgument"  # mixed granularities
-    assert error_code(client, "verb=GetRecord&identifier=oai:portal.test:1000000&metadataPrefix=oai_dc&color=red") \
+    assert (
+        error_code(client, "verb=ListRecords&metadataPrefix=oai_dc&from=2025-01-01&until=2024-01-01") == "badArgument"
+    )
+    assert (
+        error_code(client, "verb=ListRecords&metadataPrefix=oai_dc&from=2025-01-01&until=2025-02-01T00:00:00Z")
         == "badArgument"
+    )  # mixed granularities
+    assert (
+        error_code(client, "verb=GetRecord&identifier=oai:portal.test:1000000&metadataPrefix=oai_dc&color=red")
+        == "badArgument"
+    )
     assert error_code(client, "verb=ListRecords&metadataPrefix=oai_dc&metadataPrefix=oai_dc") == "badArgument"
     assert error_code(client, "verb=ListIdentifiers&metadataPrefix=oai_dc&resumptionToken=x") == "badArgument"
     with live_server(harvest_app) as url:

@@ -35,8 +35,9 @@ def check(doc, client, method, path, status, **kwargs):
     response = doc["paths"][template][method]["responses"][str(status)]
     media = "application/problem+json" if status >= 400 else "application/json"
     schema = response["content"][media]["schema"]
-    registry = Registry().with_resource("urn:openapi", Resource.from_contents(
-        {**doc, "$schema": "https://json-schema.org/draft/2020-12/schema"}))
+    registry = Registry().with_resource(
+        "urn:openapi", Resource.from_contents({**doc, "$schema": "https://json-schema.org/draft/2020-12/schema"})
+    )
     validator = Draft202012Validator({"$ref": "urn:openapi#" + schema["$ref"].lstrip("#")}, registry=registry)
     errors = [e.message for e in validator.iter_errors(resp.get_json())]
     assert not errors, (path, errors[:3])

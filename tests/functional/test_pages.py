@@ -14,25 +14,60 @@ ROOT_URI = "root://eospublic.example.org//eos/opendata/cms/Run2012B/DoubleMuon/f
 
 
 def _records() -> list[dict]:
-    files = [{"key": "file-0.root", "size": 1234, "checksum": "adler32:0a0b0c0d", "uri": ROOT_URI},
-             {"key": "big.root", "size": 3_000_000_000, "checksum": "adler32:11223344",
-              "uri": "root://eospublic.example.org//eos/opendata/cms/big.root"}]
-    common = {"type": {"primary": "Dataset", "secondary": ["Collision"]}, "experiment": ["CMS"],
-              "date_created": ["2012"], "collision_information": {"energy": "8TeV", "type": "pp"}}
+    files = [
+        {"key": "file-0.root", "size": 1234, "checksum": "adler32:0a0b0c0d", "uri": ROOT_URI},
+        {
+            "key": "big.root",
+            "size": 3_000_000_000,
+            "checksum": "adler32:11223344",
+            "uri": "root://eospublic.example.org//eos/opendata/cms/big.root",
+        },
+    ]
+    common = {
+        "type": {"primary": "Dataset", "secondary": ["Collision"]},
+        "experiment": ["CMS"],
+        "date_created": ["2012"],
+        "collision_information": {"energy": "8TeV", "type": "pp"},
+    }
     return [
-        {**common, "recid": 7001, "conceptrecid": 7000, "version": "1", "title": "Muon pairs from Run2012B",
-         "date_published": "2024-01-01", "files": files,
-         "abstract": {"description": "Events with **two muons**.<script>alert(1)</script>"},
-         "methodology": {"description": "Selected by the `HLT_Mu17` trigger."}},
-        {**common, "recid": 7002, "conceptrecid": 7000, "version": "2", "title": "Muon pairs from Run2012B",
-         "date_published": "2024-06-01", "files": files,
-         "relations": [{"type": "isNewVersionOf", "recid": "7001"}]},
-        {"recid": 7003, "title": "Dimuon spectrum notebook", "type": {"primary": "Software", "secondary": ["Analysis"]},
-         "experiment": ["CMS"], "date_published": "2024-07-01",
-         "relations": [{"type": "isDerivedFrom", "recid": "7002"}]},
-        {"recid": 7004, "title": "Electron calibration", "type": {"primary": "Dataset", "secondary": ["Derived"]},
-         "experiment": ["ATLAS"], "date_published": "2023-03-01", "date_created": ["2011"],
-         "abstract": {"description": "Calibrated with `Zee` events and **tag-and-probe**."}},
+        {
+            **common,
+            "recid": 7001,
+            "conceptrecid": 7000,
+            "version": "1",
+            "title": "Muon pairs from Run2012B",
+            "date_published": "2024-01-01",
+            "files": files,
+            "abstract": {"description": "Events with **two muons**.<script>alert(1)</script>"},
+            "methodology": {"description": "Selected by the `HLT_Mu17` trigger."},
+        },
+        {
+            **common,
+            "recid": 7002,
+            "conceptrecid": 7000,
+            "version": "2",
+            "title": "Muon pairs from Run2012B",
+            "date_published": "2024-06-01",
+            "files": files,
+            "relations": [{"type": "isNewVersionOf", "recid": "7001"}],
+        },
+        {
+            "recid": 7003,
+            "title": "Dimuon spectrum notebook",
+            "type": {"primary": "Software", "secondary": ["Analysis"]},
+            "experiment": ["CMS"],
+            "date_published": "2024-07-01",
+            "relations": [{"type": "isDerivedFrom", "recid": "7002"}],
+        },
+        {
+            "recid": 7004,
+            "title": "Electron calibration",
+            "type": {"primary": "Dataset", "secondary": ["Derived"]},
+            "experiment": ["ATLAS"],
+            "date_published": "2023-03-01",
+            "date_created": ["2011"],
+            "abstract": {"description": "Calibrated with `Zee` events and **tag-and-probe**."},
+        },
     ]
 
 
@@ -155,12 +190,30 @@ def test_friendly_500_page_and_problem_json(settings_dict):
 
 def test_file_box_pages_and_filters_on_the_server(settings_dict, tmp_path):
     app = create_app(settings_dict)
-    files = [{"key": f"Run2012{'BC'[i % 2]}_{i:03d}.root", "size": 1000 + i, "checksum": f"adler32:{i:08x}",
-              "uri": f"root://eospublic.example.org//eos/opendata/cms/Run2012{'BC'[i % 2]}_{i:03d}.root"}
-             for i in range(120)]
-    load_file(services_of(app), write_records(tmp_path / "many.json", [
-        {"recid": 7100, "title": "Many files", "type": {"primary": "Dataset"}, "date_published": "2024-01-01",
-         "files": files}]))
+    files = [
+        {
+            "key": f"Run2012{'BC'[i % 2]}_{i:03d}.root",
+            "size": 1000 + i,
+            "checksum": f"adler32:{i:08x}",
+            "uri": f"root://eospublic.example.org//eos/opendata/cms/Run2012{'BC'[i % 2]}_{i:03d}.root",
+        }
+        for i in range(120)
+    ]
+    load_file(
+        services_of(app),
+        write_records(
+            tmp_path / "many.json",
+            [
+                {
+                    "recid": 7100,
+                    "title": "Many files",
+                    "type": {"primary": "Dataset"},
+                    "date_published": "2024-01-01",
+                    "files": files,
+                }
+            ],
+        ),
+    )
     client = app.test_client()
 
     def keys(html: str) -> list[str]:

@@ -26,10 +26,15 @@ def app(settings_dict, tmp_path):
     return app
 
 
-@pytest.mark.parametrize(("key", "fmt", "column"), [("nanoaod_000.root", "root", "Muon_pt"),
-                                                     ("nanoaod_000.parquet", "parquet", "Muon_pt"),
-                                                     ("nanoaod_000.h5", "hdf5", "Events/Muon_pt"),
-                                                     ("dimuon_pairs.csv", "csv", "pt1")])
+@pytest.mark.parametrize(
+    ("key", "fmt", "column"),
+    [
+        ("nanoaod_000.root", "root", "Muon_pt"),
+        ("nanoaod_000.parquet", "parquet", "Muon_pt"),
+        ("nanoaod_000.h5", "hdf5", "Events/Muon_pt"),
+        ("dimuon_pairs.csv", "csv", "pt1"),
+    ],
+)
 def test_preview_and_histogram_of_every_format(app, key, fmt, column):
     client = app.test_client()
     body = client.get(f"/api/records/3/preview?key={key}&rows=3").get_json()

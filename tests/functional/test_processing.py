@@ -77,9 +77,11 @@ def test_builtins_exact_on_every_executor(executor: Executor, root_files: list[s
         assert result.progress.files_done == 2
 
 
-def test_a_light_analysis_is_planned_into_fewer_tasks_once_its_cost_is_known(root_files: list[str],
-                                                                            expected: dict) -> None:
+def test_a_light_analysis_is_planned_into_fewer_tasks_once_its_cost_is_known(
+    root_files: list[str], expected: dict
+) -> None:
     from portal.processing import engine
+
     engine._COSTS.clear()
     with make_executor("local", workers=2) as ex:
         first = run_analysis(load_analysis("adl_q1"), root_files, ex, chunk_events=CHUNK)
@@ -125,12 +127,14 @@ class SlowDimuon(DimuonSpectrum):
 '''
 
 
-def test_user_analysis_from_file_survives_a_killed_worker(tmp_path: Path, root_files: list[str], expected: dict,
-                                                          remote: object) -> None:
+def test_user_analysis_from_file_survives_a_killed_worker(
+    tmp_path: Path, root_files: list[str], expected: dict, remote: object
+) -> None:
     module = tmp_path / "user_analysis.py"
     module.write_text(SLOW_ANALYSIS)
     analysis = load_analysis(f"{module}:SlowDimuon")
     from distributed import Client
+
     with Client(remote.address) as probe:
         pids = list(probe.run(os.getpid).values())
     assert len(pids) == 2
@@ -154,18 +158,20 @@ def test_user_analysis_from_file_survives_a_killed_worker(tmp_path: Path, root_f
 def _corrupt_copy(src: Path, dst: Path) -> None:
     """Overwrite the compressed payload of the first Muon_pt basket: the file opens, reading it fails."""
     import uproot
+
     with uproot.open(src) as f:
         branch = f["Events"]["Muon_pt"]
         seek = int(branch.member("fBasketSeek")[0])
         size = int(branch.member("fBasketBytes")[0])
     raw = bytearray(src.read_bytes())
     start = seek + size // 2
-    raw[start:start + 200] = bytes(200)
+    raw[start : start + 200] = bytes(200)
     dst.write_bytes(bytes(raw))
 
 
-def test_corrupt_and_truncated_files_fail_by_name_or_are_skipped(tmp_path: Path, root_files: list[str],
-                                                                 expected: dict) -> None:
+def test_corrupt_and_truncated_files_fail_by_name_or_are_skipped(
+    tmp_path: Path, root_files: list[str], expected: dict
+) -> None:
     corrupt = tmp_path / "corrupt.root"
     _corrupt_copy(Path(root_files[1]), corrupt)
     truncated = tmp_path / "truncated.root"
@@ -175,8 +181,13 @@ def test_corrupt_and_truncated_files_fail_by_name_or_are_skipped(tmp_path: Path,
             with pytest.raises(BadFile) as err:
                 run_analysis(load_analysis("dimuon"), [root_files[0], str(bad)], ex, chunk_events=CHUNK)
             assert str(bad) in err.value.message
-        result = run_analysis(load_analysis("dimuon"), [root_files[0], str(corrupt), str(truncated)], ex,
-                              chunk_events=CHUNK, skip_bad_files=True)
+        result = run_analysis(
+            load_analysis("dimuon"),
+            [root_files[0], str(corrupt), str(truncated)],
+            ex,
+            chunk_events=CHUNK,
+            skip_bad_files=True,
+        )
     assert set(result.skipped_files) == {str(corrupt), str(truncated)}
     assert all(result.skipped_files.values())
     assert_exact(result, reference("dimuon", [root_files[0]]))

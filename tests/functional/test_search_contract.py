@@ -12,31 +12,94 @@ from portal.search.service import SearchRequest
 from tests.functional.catalog_helpers import load_file, write_records
 
 
-def record(recid, title, *, experiment="CMS", primary="Dataset", sub="Collision", years=("2011",), events=None,
-           keywords=(), abstract="", published="2020-01-01", **extra):
-    md = {"recid": recid, "title": title, "type": {"primary": primary, "secondary": [sub]}, "experiment": [experiment],
-          "date_created": list(years), "date_published": published, "keywords": list(keywords),
-          "abstract": {"description": abstract}, **extra}
+def record(
+    recid,
+    title,
+    *,
+    experiment="CMS",
+    primary="Dataset",
+    sub="Collision",
+    years=("2011",),
+    events=None,
+    keywords=(),
+    abstract="",
+    published="2020-01-01",
+    **extra,
+):
+    md = {
+        "recid": recid,
+        "title": title,
+        "type": {"primary": primary, "secondary": [sub]},
+        "experiment": [experiment],
+        "date_created": list(years),
+        "date_published": published,
+        "keywords": list(keywords),
+        "abstract": {"description": abstract},
+        **extra,
+    }
     if events is not None:
         md["distribution"] = {"number_events": events, "formats": ["root"]}
     return md
 
 
 CATALOGUE = [
-    record(1, "Dimuon spectrum in proton collisions", abstract="Muon pairs and the J/psi", events=5_000_000,
-           keywords=["dimuon", "education"], published="2021-05-01"),
-    record(2, "Electron identification efficiency", abstract="Electrons, and a note on muon fakes",
-           experiment="ATLAS", years=("2012",), events=200_000, published="2022-01-01"),
-    record(3, "Jet energy scale", abstract="Calibration of jets", experiment="ALICE", sub="Simulated",
-           years=("2010",), events=50, published="2019-03-03"),
-    record(4, "Muon analysis software", primary="Software", sub="Analysis", abstract="Tools for muons",
-           years=("2013",), published="2023-07-07", authors=[{"name": "Doe, Jane"}]),
-    record(5, "Open data lesson on muons", primary="Lesson", sub="Notebook", experiment="LHCb",
-           abstract="Learn about the muon", years=("2011", "2012"), published="2024-01-01",
-           relations=[{"type": "references", "recid": "1"}]),
+    record(
+        1,
+        "Dimuon spectrum in proton collisions",
+        abstract="Muon pairs and the J/psi",
+        events=5_000_000,
+        keywords=["dimuon", "education"],
+        published="2021-05-01",
+    ),
+    record(
+        2,
+        "Electron identification efficiency",
+        abstract="Electrons, and a note on muon fakes",
+        experiment="ATLAS",
+        years=("2012",),
+        events=200_000,
+        published="2022-01-01",
+    ),
+    record(
+        3,
+        "Jet energy scale",
+        abstract="Calibration of jets",
+        experiment="ALICE",
+        sub="Simulated",
+        years=("2010",),
+        events=50,
+        published="2019-03-03",
+    ),
+    record(
+        4,
+        "Muon analysis software",
+        primary="Software",
+        sub="Analysis",
+        abstract="Tools for muons",
+        years=("2013",),
+        published="2023-07-07",
+        authors=[{"name": "Doe, Jane"}],
+    ),
+    record(
+        5,
+        "Open data lesson on muons",
+        primary="Lesson",
+        sub="Notebook",
+        experiment="LHCb",
+        abstract="Learn about the muon",
+        years=("2011", "2012"),
+        published="2024-01-01",
+        relations=[{"type": "references", "recid": "1"}],
+    ),
     record(11, "Z boson candidates", conceptrecid=10, version="1", abstract="Z to mumu", published="2020-01-01"),
-    record(12, "Z boson candidates", conceptrecid=10, version="2", abstract="Z to mumu, reprocessed",
-           published="2025-01-01"),
+    record(
+        12,
+        "Z boson candidates",
+        conceptrecid=10,
+        version="2",
+        abstract="Z to mumu, reprocessed",
+        published="2025-01-01",
+    ),
 ]
 
 
@@ -156,24 +219,69 @@ def generated(n=120, seed=5):
             extra["authors"] = [{"name": rng.choice(["Doe, Jane", "Roe, Rick", "Élan, Ana"])}]
         if i % 11 == 0 and i:
             extra.update(conceptrecid=500 + i // 11, version=str(1 + i % 2))
-        primary, sub = rng.choice([("Dataset", "Collision"), ("Dataset", "Simulated"), ("Dataset", "Derived"),
-                                   ("Software", "Analysis"), ("Lesson", "Notebook")])
-        out.append(record(100 + i, f"{words[0].title()} {words[1]} {i % 13}", experiment=rng.choice(
-            ["CMS", "ATLAS", "ALICE", "LHCb"]), primary=primary, sub=sub, years=tuple(rng.sample(
-                ["2010", "2011", "2012", "2013"], rng.choice([0, 1, 2]))),
-            events=rng.choice([None, 10, 5_000, 250_000, 7_000_000]), keywords=words[1:],
-            abstract=" ".join(rng.choices(WORDS, k=12)), published=f"20{10 + i % 12}-0{1 + i % 9}-01", **extra))
+        primary, sub = rng.choice(
+            [
+                ("Dataset", "Collision"),
+                ("Dataset", "Simulated"),
+                ("Dataset", "Derived"),
+                ("Software", "Analysis"),
+                ("Lesson", "Notebook"),
+            ]
+        )
+        out.append(
+            record(
+                100 + i,
+                f"{words[0].title()} {words[1]} {i % 13}",
+                experiment=rng.choice(["CMS", "ATLAS", "ALICE", "LHCb"]),
+                primary=primary,
+                sub=sub,
+                years=tuple(rng.sample(["2010", "2011", "2012", "2013"], rng.choice([0, 1, 2]))),
+                events=rng.choice([None, 10, 5_000, 250_000, 7_000_000]),
+                keywords=words[1:],
+                abstract=" ".join(rng.choices(WORDS, k=12)),
+                published=f"20{10 + i % 12}-0{1 + i % 9}-01",
+                **extra,
+            )
+        )
     return out
 
 
-QUERIES = ["", "muon", "muon jet", '"muon jet"', "title:higgs", "author:doe", "keywords:boson", "muon -jet",
-           "muon OR élan", "j/psi", "-number_events:>1000", "number_events:<=5000", "year:[2011 TO 2012]",
-           "-year:[2011 TO 2012]", "year:>2012 OR jet", "experiment:cms", "subtype:simulated",
-           "type:dataset -experiment:ATLAS", "recid:105", "recid:[100 TO 110]", "-(muon OR jet)",
-           'doi:"10.5072/portal.103"', "-doi:10.5072/portal.103", "(higgs OR boson) trigger -title:calibration",
-           '"muon jet" OR "jet muon"', '"higgs boson trigger"', '"élan j/psi" -jet']
-FILTERS = [{}, {"experiment": ["CMS", "ATLAS"]}, {"experiment": ["CMS"], "type": ["Dataset", "Lesson"]},
-           {"year": ["2011"], "events": ["1M–9,999,999"]}, {"keywords": ["nope"]}]
+QUERIES = [
+    "",
+    "muon",
+    "muon jet",
+    '"muon jet"',
+    "title:higgs",
+    "author:doe",
+    "keywords:boson",
+    "muon -jet",
+    "muon OR élan",
+    "j/psi",
+    "-number_events:>1000",
+    "number_events:<=5000",
+    "year:[2011 TO 2012]",
+    "-year:[2011 TO 2012]",
+    "year:>2012 OR jet",
+    "experiment:cms",
+    "subtype:simulated",
+    "type:dataset -experiment:ATLAS",
+    "recid:105",
+    "recid:[100 TO 110]",
+    "-(muon OR jet)",
+    'doi:"10.5072/portal.103"',
+    "-doi:10.5072/portal.103",
+    "(higgs OR boson) trigger -title:calibration",
+    '"muon jet" OR "jet muon"',
+    '"higgs boson trigger"',
+    '"élan j/psi" -jet',
+]
+FILTERS = [
+    {},
+    {"experiment": ["CMS", "ATLAS"]},
+    {"experiment": ["CMS"], "type": ["Dataset", "Lesson"]},
+    {"year": ["2011"], "events": ["1M–9,999,999"]},
+    {"keywords": ["nope"]},
+]
 
 
 def test_the_columnar_search_gives_what_sql_gives(settings_dict, tmp_path):

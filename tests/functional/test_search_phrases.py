@@ -19,9 +19,20 @@ CATALOGUE = [
     record(5, "Muon muon jet", authors=[{"name": "Jet, Muon"}], abstract="gamma omega"),
     record(6, "Omega", abstract="jet energy muon", published="2022-01-01"),
 ]
-PHRASES = ['"muon jet"', '"jet muon"', '"muon-jet tagging"', '"muon jet" OR "omega gamma"', '"o\'neil muon"',
-           '"muon muon jet"', '"jet muon jet muon"', '"jet muon" -tagging', 'title:"muon jet"', '"jet energy muon"',
-           '"gamma jet"', '"energy"']
+PHRASES = [
+    '"muon jet"',
+    '"jet muon"',
+    '"muon-jet tagging"',
+    '"muon jet" OR "omega gamma"',
+    '"o\'neil muon"',
+    '"muon muon jet"',
+    '"jet muon jet muon"',
+    '"jet muon" -tagging',
+    'title:"muon jet"',
+    '"jet energy muon"',
+    '"gamma jet"',
+    '"energy"',
+]
 
 
 def test_phrases_from_the_snapshot_equal_the_sql_formulation(settings_dict, tmp_path):

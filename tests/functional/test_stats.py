@@ -39,7 +39,7 @@ def at(seconds: float) -> datetime:
 def test_robots_double_clicks_and_uniques(stats):
     stats.record("view", 11, ip="192.0.2.1", user_agent=BOT, at=at(0))
     stats.record("view", 11, ip="192.0.2.1", user_agent=FIREFOX, at=at(0))
-    stats.record("view", 11, ip="192.0.2.1", user_agent=FIREFOX, at=at(10))   # double click: merged
+    stats.record("view", 11, ip="192.0.2.1", user_agent=FIREFOX, at=at(10))  # double click: merged
     stats.record("view", 11, ip="192.0.2.1", user_agent=FIREFOX, at=at(100))  # same visitor, same hour
     stats.record("view", 11, ip="192.0.2.2", user_agent=FIREFOX, at=at(200))  # another visitor
     stats.record("view", 11, ip="192.0.2.1", user_agent=FIREFOX, at=at(3700))  # next hour: unique again
@@ -107,8 +107,9 @@ def test_concurrent_recording_loses_nothing(stats):
 
     def worker(n: int) -> None:
         for i in range(per_thread):
-            stats.record("download", 20, ip=f"10.0.{n}.{i}", user_agent=FIREFOX, file_key="f", nbytes=1,
-                         at=at(i * 0.001))
+            stats.record(
+                "download", 20, ip=f"10.0.{n}.{i}", user_agent=FIREFOX, file_key="f", nbytes=1, at=at(i * 0.001)
+            )
 
     pool = [threading.Thread(target=worker, args=(n,)) for n in range(threads)]
     for t in pool:

@@ -35,8 +35,12 @@ def storage(request, data_dir):
 
 
 def test_walk_lists_files_sorted(storage):
-    assert list(storage.walk("ds")) == ["ds/dimuon_pairs.csv", "ds/nanoaod_000.root", "ds/nanoaod_001.root",
-                                        "ds/notes.txt"]
+    assert list(storage.walk("ds")) == [
+        "ds/dimuon_pairs.csv",
+        "ds/nanoaod_000.root",
+        "ds/nanoaod_001.root",
+        "ds/notes.txt",
+    ]
 
 
 def test_stat_read_and_checksum_match_the_bytes(storage, data_dir):
@@ -44,7 +48,7 @@ def test_stat_read_and_checksum_match_the_bytes(storage, data_dir):
     info = storage.stat("ds/nanoaod_001.root")
     assert info.size == len(raw)
     assert storage.read_range("ds/nanoaod_001.root", 1000, 50) == raw[1000:1050]
-    assert storage.checksum("ds/nanoaod_001.root") == f"adler32:{zlib.adler32(raw) & 0xffffffff:08x}"
+    assert storage.checksum("ds/nanoaod_001.root") == f"adler32:{zlib.adler32(raw) & 0xFFFFFFFF:08x}"
     with storage.open("ds/nanoaod_001.root") as fh:
         fh.seek(-10, 2)
         assert fh.read() == raw[-10:]

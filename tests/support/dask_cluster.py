@@ -24,9 +24,24 @@ class DaskProcesses:
 
     def start_worker(self) -> subprocess.Popen[bytes]:
         env = {**os.environ, "PYTHONPATH": str(ROOT)}
-        proc = subprocess.Popen([str(BIN / "dask"), "worker", self.address, "--nthreads", "1", "--nworkers", "1",
-                                 "--host", "127.0.0.1", "--no-dashboard"],
-                                env=env, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        proc = subprocess.Popen(
+            [
+                str(BIN / "dask"),
+                "worker",
+                self.address,
+                "--nthreads",
+                "1",
+                "--nworkers",
+                "1",
+                "--host",
+                "127.0.0.1",
+                "--no-dashboard",
+            ],
+            env=env,
+            cwd=ROOT,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
         self.procs.append(proc)
         return proc
 
@@ -35,11 +50,16 @@ class DaskProcesses:
 def dask_processes(workers: int = 2, timeout: float = 60.0) -> Iterator[DaskProcesses]:
     """``dask scheduler`` + ``workers`` ``dask worker`` processes (each under a nanny that restarts it)."""
     from distributed import Client
+
     port = free_port()
     env = {**os.environ, "PYTHONPATH": str(ROOT)}
-    sched = subprocess.Popen([str(BIN / "dask"), "scheduler", "--host", "127.0.0.1", "--port", str(port),
-                              "--no-dashboard"], env=env, cwd=ROOT, stdout=subprocess.DEVNULL,
-                             stderr=subprocess.DEVNULL)
+    sched = subprocess.Popen(
+        [str(BIN / "dask"), "scheduler", "--host", "127.0.0.1", "--port", str(port), "--no-dashboard"],
+        env=env,
+        cwd=ROOT,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
     cluster = DaskProcesses(f"tcp://127.0.0.1:{port}", [sched])
     try:
         for _ in range(workers):

@@ -77,8 +77,12 @@ def _adl_q2(paths: Sequence[str]) -> tuple[dict[str, np.ndarray], dict[str, int]
 
 def _adl_q3(paths: Sequence[str]) -> tuple[dict[str, np.ndarray], dict[str, int]]:
     d = _load(paths, ["Jet_pt", "Jet_eta"])
-    pts = [pt for ev_pt, ev_eta in zip(d["Jet_pt"], d["Jet_eta"], strict=True)
-           for pt, eta in zip(ev_pt, ev_eta, strict=True) if abs(eta) < 1]
+    pts = [
+        pt
+        for ev_pt, ev_eta in zip(d["Jet_pt"], d["Jet_eta"], strict=True)
+        for pt, eta in zip(ev_pt, ev_eta, strict=True)
+        if abs(eta) < 1
+    ]
     n = sum(len(ev) for ev in d["Jet_pt"])
     return {"jet_pt": _hist(pts)}, {"all events": len(d["Jet_pt"]), "jets": n, "jets |eta|<1": len(pts)}
 
@@ -123,8 +127,10 @@ def _adl_q6(paths: Sequence[str]) -> tuple[dict[str, np.ndarray], dict[str, int]
         assert best is not None
         pts.append(best[1])
         btags.append(best[2])
-    return ({"trijet_pt": _hist(pts), "trijet_max_btag": _hist(btags, 100, 0.0, 1.0)},
-            {"all events": len(d["Jet_pt"]), ">=3 jets": three})
+    return (
+        {"trijet_pt": _hist(pts), "trijet_max_btag": _hist(btags, 100, 0.0, 1.0)},
+        {"all events": len(d["Jet_pt"]), ">=3 jets": three},
+    )
 
 
 def _dphi(a: float, b: float) -> float:
@@ -136,8 +142,12 @@ def _adl_q7(paths: Sequence[str]) -> tuple[dict[str, np.ndarray], dict[str, int]
     d = _load(paths, br)
     sums, with_jet = [], 0
     for i in range(len(d["Jet_pt"])):
-        leptons = [(d[f"{c}_eta"][i][k], d[f"{c}_phi"][i][k]) for c in ("Muon", "Electron")
-                   for k in range(len(d[f"{c}_pt"][i])) if d[f"{c}_pt"][i][k] > 10]
+        leptons = [
+            (d[f"{c}_eta"][i][k], d[f"{c}_phi"][i][k])
+            for c in ("Muon", "Electron")
+            for k in range(len(d[f"{c}_pt"][i]))
+            if d[f"{c}_pt"][i][k] > 10
+        ]
         total, n = 0.0, 0
         for pt, eta, phi in zip(d["Jet_pt"][i], d["Jet_eta"][i], d["Jet_phi"][i], strict=True):
             if pt > 30 and all(math.hypot(float(eta) - float(le), _dphi(phi, lp)) >= 0.4 for le, lp in leptons):
@@ -149,14 +159,24 @@ def _adl_q7(paths: Sequence[str]) -> tuple[dict[str, np.ndarray], dict[str, int]
 
 
 def _adl_q8(paths: Sequence[str]) -> tuple[dict[str, np.ndarray], dict[str, int]]:
-    br = ["MET_pt", "MET_phi"] + [f"{c}_{v}" for c in ("Muon", "Electron")
-                                  for v in ("pt", "eta", "phi", "mass", "charge")]
+    br = ["MET_pt", "MET_phi"] + [
+        f"{c}_{v}" for c in ("Muon", "Electron") for v in ("pt", "eta", "phi", "mass", "charge")
+    ]
     d = _load(paths, br)
     mts, three, paired = [], 0, 0
     for i in range(len(d["MET_pt"])):
-        leptons = [(fl, d[f"{c}_pt"][i][k], d[f"{c}_eta"][i][k], d[f"{c}_phi"][i][k], d[f"{c}_mass"][i][k],
-                    d[f"{c}_charge"][i][k])
-                   for fl, c in enumerate(("Muon", "Electron")) for k in range(len(d[f"{c}_pt"][i]))]
+        leptons = [
+            (
+                fl,
+                d[f"{c}_pt"][i][k],
+                d[f"{c}_eta"][i][k],
+                d[f"{c}_phi"][i][k],
+                d[f"{c}_mass"][i][k],
+                d[f"{c}_charge"][i][k],
+            )
+            for fl, c in enumerate(("Muon", "Electron"))
+            for k in range(len(d[f"{c}_pt"][i]))
+        ]
         if len(leptons) < 3:
             continue
         three += 1

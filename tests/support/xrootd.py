@@ -18,8 +18,10 @@ def skip_reason() -> str | None:
     if xrootd_binary() is None:
         return "xrootd server not installed (apt-get install xrootd-server xrootd-client)"
     if not only_loopback():
-        return ("xrootd listens on every interface; its tests run only in a loopback-only network namespace "
-                "(make test sets one up when run as root)")
+        return (
+            "xrootd listens on every interface; its tests run only in a loopback-only network namespace "
+            "(make test sets one up when run as root)"
+        )
     return None
 
 

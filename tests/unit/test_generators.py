@@ -40,8 +40,20 @@ def test_root_file_is_a_nanoaod_like_ttree(tiny):
     out, _ = tiny
     tree = uproot.open(out / "nanoaod_000.root")["Events"]
     assert tree.classname == "TTree" and tree.num_entries == 5000
-    for branch in ("run", "luminosityBlock", "event", "MET_pt", "nMuon", "Muon_pt", "Muon_charge", "nElectron",
-                   "Electron_pt", "nJet", "Jet_pt", "Jet_btag"):
+    for branch in (
+        "run",
+        "luminosityBlock",
+        "event",
+        "MET_pt",
+        "nMuon",
+        "Muon_pt",
+        "Muon_charge",
+        "nElectron",
+        "Electron_pt",
+        "nJet",
+        "Jet_pt",
+        "Jet_btag",
+    ):
         assert branch in tree.keys()  # noqa: SIM118 - a TTree is not a dict
     arrays = tree.arrays(["nMuon", "Muon_pt"])
     assert ak.all(ak.num(arrays.Muon_pt) == arrays.nMuon)
@@ -105,8 +117,21 @@ def test_cli_generates_the_chosen_formats_and_codec(tmp_path):
 
     from portal.cli import main
 
-    result = CliRunner().invoke(main, ["data", "generate", "--tier", "tiny", "--out", str(tmp_path),
-                                       "--formats", "root,csv", "--compression", "zstd"])
+    result = CliRunner().invoke(
+        main,
+        [
+            "data",
+            "generate",
+            "--tier",
+            "tiny",
+            "--out",
+            str(tmp_path),
+            "--formats",
+            "root,csv",
+            "--compression",
+            "zstd",
+        ],
+    )
     assert result.exit_code == 0, result.output
     assert sorted(p.name for p in tmp_path.iterdir()) == ["dimuon_pairs.csv", "nanoaod_000.root", "nanoaod_001.root"]
     assert uproot.open(tmp_path / "nanoaod_000.root").file.compression.__class__.__name__ == "ZSTD"

@@ -21,8 +21,11 @@ BROUGHT_BY = {"numpy": {"pandas", "matplotlib", "awkward", "uproot", "scipy"}}
 
 def requirements(env: str) -> set[str]:
     lines = (ROOT / "analysis_envs" / env / "requirements.txt").read_text().splitlines()
-    return {re.split(r"[=<>!~\[ ]", line.strip(), maxsplit=1)[0].lower() for line in lines
-            if line.strip() and not line.startswith("#")}
+    return {
+        re.split(r"[=<>!~\[ ]", line.strip(), maxsplit=1)[0].lower()
+        for line in lines
+        if line.strip() and not line.startswith("#")
+    }
 
 
 def needed(code: str) -> set[str]:
@@ -49,4 +52,7 @@ def test_lesson_environment_declares_the_notebooks_imports(lesson):
 
 def test_the_check_sees_a_missing_package():
     assert needed("import scipy.optimize\nfrom dask.distributed import Client\nak.from_parquet(p)") == {
-        "scipy", "distributed", "pyarrow"}
+        "scipy",
+        "distributed",
+        "pyarrow",
+    }

@@ -19,8 +19,9 @@ def test_defaults_are_resolved_and_derived(tmp_path, monkeypatch):
 
 
 def test_environment_overrides_and_types():
-    s = load_settings(environ={"PORTAL_PORT": "8080", "PORTAL_API_EXPAND_FILE_INDICES": "no",
-                               "PORTAL_VAR_DIR": "/srv/portal"})
+    s = load_settings(
+        environ={"PORTAL_PORT": "8080", "PORTAL_API_EXPAND_FILE_INDICES": "no", "PORTAL_VAR_DIR": "/srv/portal"}
+    )
     assert s.port == 8080 and s.api_expand_file_indices is False
     assert s.database_url == "sqlite:////srv/portal/portal.sqlite"
 

@@ -68,8 +68,9 @@ class _ADL(Analysis):
     hist_axes: ClassVar[dict[str, tuple[str, float]]] = {}
 
     def empty(self) -> Output:
-        return Output({name: int_hist(_axis(name, label, hi)) for name, (label, hi) in self.hist_axes.items()},
-                      {"all events": 0})
+        return Output(
+            {name: int_hist(_axis(name, label, hi)) for name, (label, hi) in self.hist_axes.items()}, {"all events": 0}
+        )
 
 
 class Q1(_ADL):
@@ -145,8 +146,9 @@ class Q5(_ADL):
         good = (a.charge != b.charge) & (m > 60) & (m < 120)
         keep = ak.to_numpy(ak.any(good, axis=1))
         out.hists["met"].fill(ak.to_numpy(sel.MET_pt)[keep])
-        out.cutflow.update({"all events": len(events), ">=2 muons": int(two.sum()),
-                            "OS pair 60<m<120": int(keep.sum())})
+        out.cutflow.update(
+            {"all events": len(events), ">=2 muons": int(two.sum()), "OS pair 60<m<120": int(keep.sum())}
+        )
         return out
 
 
@@ -196,8 +198,20 @@ def _slots(counts: np.ndarray, first: np.ndarray) -> np.ndarray:
 
 class Q7(_ADL):
     name, title, query = "adl_q7", "ADL Q7: scalar sum of jet pT (> 30 GeV) away from leptons (pT > 10 GeV)", 7
-    columns = ("nJet", "Jet_pt", "Jet_eta", "Jet_phi", "nMuon", "Muon_pt", "Muon_eta", "Muon_phi",
-               "nElectron", "Electron_pt", "Electron_eta", "Electron_phi")
+    columns = (
+        "nJet",
+        "Jet_pt",
+        "Jet_eta",
+        "Jet_phi",
+        "nMuon",
+        "Muon_pt",
+        "Muon_eta",
+        "Muon_phi",
+        "nElectron",
+        "Electron_pt",
+        "Electron_eta",
+        "Electron_phi",
+    )
     hist_axes = {"sum_jet_pt": ("scalar sum of jet pT [GeV]", 200.0)}
     main_hist = "sum_jet_pt"
 
@@ -213,8 +227,9 @@ class Q7(_ADL):
         hard = jet_pt > 30
         jet_of, jet_pt, jet_eta, jet_phi = jet_of[hard], jet_pt[hard], jet_eta[hard], jet_phi[hard]
         lep_of = np.concatenate([_owners(events, "Muon_pt"), _owners(events, "Electron_pt")])
-        lep_pt, lep_eta, lep_phi = (np.concatenate([_flat(events[f"Muon_{k}"]), _flat(events[f"Electron_{k}"])])
-                                    for k in ("pt", "eta", "phi"))
+        lep_pt, lep_eta, lep_phi = (
+            np.concatenate([_flat(events[f"Muon_{k}"]), _flat(events[f"Electron_{k}"])]) for k in ("pt", "eta", "phi")
+        )
         soft = lep_pt > 10
         lep_of, lep_eta, lep_phi = lep_of[soft], lep_eta[soft], lep_phi[soft]
         order = np.argsort(lep_of, kind="stable")  # each event's leptons contiguous (muons, then electrons)
@@ -236,8 +251,22 @@ class Q7(_ADL):
 
 class Q8(_ADL):
     name, title, query = "adl_q8", "ADL Q8: transverse mass of MET + leading lepton outside the best Z candidate", 8
-    columns = ("MET_pt", "MET_phi", "nMuon", "Muon_pt", "Muon_eta", "Muon_phi", "Muon_mass", "Muon_charge",
-               "nElectron", "Electron_pt", "Electron_eta", "Electron_phi", "Electron_mass", "Electron_charge")
+    columns = (
+        "MET_pt",
+        "MET_phi",
+        "nMuon",
+        "Muon_pt",
+        "Muon_eta",
+        "Muon_phi",
+        "Muon_mass",
+        "Muon_charge",
+        "nElectron",
+        "Electron_pt",
+        "Electron_eta",
+        "Electron_phi",
+        "Electron_mass",
+        "Electron_charge",
+    )
     hist_axes = {"mt": ("transverse mass [GeV]", 200.0)}
     main_hist = "mt"
 
@@ -294,8 +323,9 @@ class Q8(_ADL):
         pt_lead, met = lep["pt"][lead].astype(np.float64), met_pt[has_pair].astype(np.float64)
         dphi = lep["phi"][lead].astype(np.float64) - met_phi[has_pair].astype(np.float64)
         out.hists["mt"].fill(np.sqrt(2 * pt_lead * met * (1 - np.cos(dphi))))
-        out.cutflow.update({"all events": len(events), ">=3 leptons": int(three.sum()),
-                            "SFOS pair": int(has_pair.sum())})
+        out.cutflow.update(
+            {"all events": len(events), ">=3 leptons": int(three.sum()), "SFOS pair": int(has_pair.sum())}
+        )
         return out
 
 

@@ -26,21 +26,31 @@ class DimuonSpectrum(Analysis):
     main_hist = "dimuon_mass"
 
     def empty(self) -> Output:
-        return Output({"dimuon_mass": int_hist(hist.axis.Regular(
-            30000, 0.25, 300, transform=hist.axis.transform.log, name="mass", label="m(μμ) [GeV]"))},
-            {"all events": 0, "exactly two muons": 0, "opposite charge": 0})
+        return Output(
+            {
+                "dimuon_mass": int_hist(
+                    hist.axis.Regular(
+                        30000, 0.25, 300, transform=hist.axis.transform.log, name="mass", label="m(μμ) [GeV]"
+                    )
+                )
+            },
+            {"all events": 0, "exactly two muons": 0, "opposite charge": 0},
+        )
 
     def process(self, events: ak.Array) -> Output:
         out = self.empty()
         two = ak.to_numpy(events["nMuon"]) == 2
         sel = events[two]
+
         # with exactly two muons per event the jagged arrays are regular: (n, 2) numpy from the flat content
         def cols(name: str, dtype: type = np.float64) -> np.ndarray:
             return ak.to_numpy(ak.flatten(sel[name])).reshape(-1, 2).astype(dtype)
+
         charge = cols("Muon_charge", np.int64)
         opposite = charge[:, 0] != charge[:, 1]
         m = pair_mass(*(cols(f"Muon_{v}")[opposite] for v in ("pt", "eta", "phi", "mass")))
         out.hists["dimuon_mass"].fill(m)
-        out.cutflow.update({"all events": len(events), "exactly two muons": int(two.sum()),
-                            "opposite charge": int(opposite.sum())})
+        out.cutflow.update(
+            {"all events": len(events), "exactly two muons": int(two.sum()), "opposite charge": int(opposite.sum())}
+        )
         return out

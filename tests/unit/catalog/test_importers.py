@@ -18,8 +18,10 @@ def test_checksums_are_normalised():
 
 def test_yaml_with_several_documents_and_lists(tmp_path):
     path = tmp_path / "r.yaml"
-    path.write_text("recid: 1\ntitle: One record\ntype: {primary: Dataset}\ndate_published: '2020'\n---\n"
-                    "- {recid: 2, title: Two record, type: {primary: Software}, date_published: '2021'}\n")
+    path.write_text(
+        "recid: 1\ntitle: One record\ntype: {primary: Dataset}\ndate_published: '2020'\n---\n"
+        "- {recid: 2, title: Two record, type: {primary: Software}, date_published: '2021'}\n"
+    )
     inputs = read_record_file(path)
     assert [i.recid for i in inputs] == [1, 2]
 
@@ -42,10 +44,15 @@ def test_duplicate_recid_in_one_file_is_refused(tmp_path):
 def test_index_files_are_found_and_streamed(tmp_path):
     index = tmp_path / "file-indexes" / "X_file_index.json"
     index.parent.mkdir()
-    index.write_text(json.dumps([{"uri": f"root://h//d/{i}.root", "size": i, "checksum": "adler32:1"}
-                                 for i in range(5)]))
-    record = {**RECORD, "files": [{"type": "index.json", "uri": "root://h//d/X_file_index.json", "size": 10,
-                                   "checksum": "adler32:00000001"}]}
+    index.write_text(
+        json.dumps([{"uri": f"root://h//d/{i}.root", "size": i, "checksum": "adler32:1"} for i in range(5)])
+    )
+    record = {
+        **RECORD,
+        "files": [
+            {"type": "index.json", "uri": "root://h//d/X_file_index.json", "size": 10, "checksum": "adler32:00000001"}
+        ],
+    }
     path = tmp_path / "r.json"
     path.write_text(json.dumps(record))
     [item] = read_record_file(path)

@@ -8,17 +8,25 @@ from portal.errors import Invalid
 
 
 def minimal(**extra):
-    return {"recid": "1", "title": "A dataset", "type": {"primary": "Dataset", "secondary": ["Derived"]},
-            "date_published": "2024", **extra}
+    return {
+        "recid": "1",
+        "title": "A dataset",
+        "type": {"primary": "Dataset", "secondary": ["Derived"]},
+        "date_published": "2024",
+        **extra,
+    }
 
 
 def test_schema_enums_match_the_vocabulary():
     schema = record_schema()
     assert schema["properties"]["type"]["properties"]["primary"]["enum"] == list(RESOURCE_TYPES)
     assert schema["$defs"]["relation_type"]["enum"] == list(RELATION_TYPES)
-    subtypes = {rule["if"]["properties"]["type"]["properties"]["primary"]["const"]:
-                rule["then"]["properties"]["type"]["properties"]["secondary"]["items"]["enum"]
-                for rule in schema["allOf"]}
+    subtypes = {
+        rule["if"]["properties"]["type"]["properties"]["primary"]["const"]: rule["then"]["properties"]["type"][
+            "properties"
+        ]["secondary"]["items"]["enum"]
+        for rule in schema["allOf"]
+    }
     assert subtypes == {t.primary: list(t.subtypes) for t in RESOURCE_TYPES.values()}
 
 

@@ -84,11 +84,14 @@ def test_format_comes_from_content_not_name(tiny, tmp_path):
     assert inspect_path(str(disguised))["format"] == "parquet"
 
 
-@pytest.mark.parametrize(("name", "fmt", "reason"), [
-    ("nanoaod_000.root", "root", "truncated ROOT file"),
-    ("nanoaod_000.h5", "hdf5", "not a readable HDF5 file"),
-    ("nanoaod_000.parquet", "parquet", "not a readable Parquet file"),
-])
+@pytest.mark.parametrize(
+    ("name", "fmt", "reason"),
+    [
+        ("nanoaod_000.root", "root", "truncated ROOT file"),
+        ("nanoaod_000.h5", "hdf5", "not a readable HDF5 file"),
+        ("nanoaod_000.parquet", "parquet", "not a readable Parquet file"),
+    ],
+)
 def test_truncated_files_raise_invalid_naming_path_and_reason(tiny, tmp_path, name, fmt, reason):
     data = (tiny / name).read_bytes()
     cut = tmp_path / name
@@ -101,8 +104,11 @@ def test_truncated_files_raise_invalid_naming_path_and_reason(tiny, tmp_path, na
 def test_random_bytes_with_a_format_magic_raise_invalid(tmp_path):
     from portal.formats.sniff import HDF5_MAGIC
 
-    for name, fmt, magic in (("x.h5", "hdf5", HDF5_MAGIC), ("x.root", "root", b"root"),
-                             ("x.parquet", "parquet", b"PAR1")):
+    for name, fmt, magic in (
+        ("x.h5", "hdf5", HDF5_MAGIC),
+        ("x.root", "root", b"root"),
+        ("x.parquet", "parquet", b"PAR1"),
+    ):
         path = tmp_path / name
         path.write_bytes(magic + os.urandom(4096) + (b"PAR1" if fmt == "parquet" else b""))
         with pytest.raises(Invalid) as err:
@@ -115,12 +121,15 @@ def test_missing_file_is_invalid(tmp_path):
         inspect_path(str(tmp_path / "gone.root"))
 
 
-@pytest.mark.parametrize(("content", "rows"), [
-    (b"a,b\n1,2\n3,4\n", 2),
-    (b"a,b\n1,2\n3,4", 2),  # no newline after the last row
-    (b"a,b\n", 0),
-    (b'a,b\n"x\ny",2\n3,4\n', 2),  # a quoted newline is not a row
-])
+@pytest.mark.parametrize(
+    ("content", "rows"),
+    [
+        (b"a,b\n1,2\n3,4\n", 2),
+        (b"a,b\n1,2\n3,4", 2),  # no newline after the last row
+        (b"a,b\n", 0),
+        (b'a,b\n"x\ny",2\n3,4\n', 2),  # a quoted newline is not a row
+    ],
+)
 def test_csv_rows_are_counted_exactly(tmp_path, content, rows):
     path = tmp_path / "t.csv"
     path.write_bytes(content)

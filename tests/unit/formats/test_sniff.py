@@ -9,15 +9,18 @@ import pytest
 from portal.formats.sniff import HDF5_MAGIC, expected_format, sniff
 
 
-@pytest.mark.parametrize(("head", "tail", "fmt"), [
-    (b"root\x00\x00\xf8\x5a" + b"\x00" * 50, b"", "root"),
-    (HDF5_MAGIC + b"\x00" * 50, b"", "hdf5"),
-    (b"PAR1\x15\x04", b"\x00\x00PAR1", "parquet"),
-    (b"run,event,M\n1,2,3.1\n1,3,9.4\n", b"", "csv"),
-    (b'{"a": 1}', b"", "json"),
-    (b"just some words\n", b"", "text"),
-    (bytes(range(128, 256)) * 4, b"", "binary"),
-])
+@pytest.mark.parametrize(
+    ("head", "tail", "fmt"),
+    [
+        (b"root\x00\x00\xf8\x5a" + b"\x00" * 50, b"", "root"),
+        (HDF5_MAGIC + b"\x00" * 50, b"", "hdf5"),
+        (b"PAR1\x15\x04", b"\x00\x00PAR1", "parquet"),
+        (b"run,event,M\n1,2,3.1\n1,3,9.4\n", b"", "csv"),
+        (b'{"a": 1}', b"", "json"),
+        (b"just some words\n", b"", "text"),
+        (bytes(range(128, 256)) * 4, b"", "binary"),
+    ],
+)
 def test_sniff_reads_the_content(head, tail, fmt):
     assert sniff(head, tail) == fmt
 

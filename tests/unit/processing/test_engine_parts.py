@@ -18,6 +18,7 @@ from portal.processing.plan import MAX_CHUNKS_PER_TASK, TASKS_PER_SLOT, tasks_pe
 
 def _write_root(path: Path, n: int, baskets: int) -> None:
     import uproot
+
     with uproot.recreate(path) as f:
         per = n // baskets
         for i in range(baskets):
@@ -83,8 +84,9 @@ def test_load_analysis_errors_say_what_is_wrong(tmp_path: Path) -> None:
     with pytest.raises(NotFound, match="does not exist"):
         load_analysis(str(tmp_path / "missing.py") + ":A")
     module = tmp_path / "mine.py"
-    module.write_text("from portal.processing import Analysis\nclass NoColumns(Analysis):\n    name = 'x'\n"
-                      "NOT_AN_ANALYSIS = 3\n")
+    module.write_text(
+        "from portal.processing import Analysis\nclass NoColumns(Analysis):\n    name = 'x'\nNOT_AN_ANALYSIS = 3\n"
+    )
     with pytest.raises(Invalid, match="declares no columns"):
         load_analysis(f"{module}:NoColumns")
     with pytest.raises(Invalid, match="not an Analysis"):
@@ -100,7 +102,8 @@ def test_entry_point_analyses_load_by_name(tmp_path: Path, monkeypatch: pytest.M
     (info / "METADATA").write_text("Metadata-Version: 2.1\nName: ep-demo\nVersion: 1.0\n")
     (info / "entry_points.txt").write_text("[portal.analyses]\nmet-only = ep_demo_mod:MetOnly\n")
     (site / "ep_demo_mod.py").write_text(
-        "from portal.processing.analyses.adl import Q1\nclass MetOnly(Q1):\n    name = 'met-only'\n")
+        "from portal.processing.analyses.adl import Q1\nclass MetOnly(Q1):\n    name = 'met-only'\n"
+    )
     monkeypatch.syspath_prepend(str(site))
     analysis = load_analysis("met-only")
     assert analysis.name == "met-only" and analysis.columns == ("MET_pt",)
@@ -113,6 +116,7 @@ def _chunks(files: dict[str, int], per_chunk: int) -> list[Chunk]:
 def _assert_cover(tasks: list[Task], chunks: list[Chunk]) -> None:
     def key(c: Chunk) -> tuple[str, int]:
         return c.uri, c.start
+
     got = [c for t in tasks for c in t.chunks]
     assert sorted(got, key=key) == sorted(chunks, key=key)  # every chunk exactly once
     for t in tasks:  # a task's chunks of one file are consecutive entries, in order
@@ -127,8 +131,9 @@ def test_tasks_keep_a_file_on_one_worker_when_there_are_enough_files() -> None:
     # 10 files for 2 workers: whole files per task, so each file is opened and read by one worker only,
     # shared out into 2 x TASKS_PER_SLOT tasks of one or two files
     assert len(tasks) == 2 * TASKS_PER_SLOT
-    assert all(t.events in (500_000, 1_000_000) and len({c.uri for c in t.chunks}) == t.events // 500_000
-               for t in tasks)
+    assert all(
+        t.events in (500_000, 1_000_000) and len({c.uri for c in t.chunks}) == t.events // 500_000 for t in tasks
+    )
 
 
 def test_light_analyses_get_fewer_longer_tasks_shared_out_evenly() -> None:
@@ -174,8 +179,14 @@ def test_a_task_reads_its_chunks_merged_per_file_and_stops_a_file_at_its_first_b
     _write_root(good, 4000, 4)
     q1 = load_analysis("adl_q1")
     # a file that vanished after planning: its first chunk fails, its second is not even tried
-    task = Task((Chunk(str(good), 0, 2000), Chunk(str(good), 2000, 4000),
-                 Chunk(str(tmp_path / "gone.root"), 0, 10), Chunk(str(tmp_path / "gone.root"), 10, 20)))
+    task = Task(
+        (
+            Chunk(str(good), 0, 2000),
+            Chunk(str(good), 2000, 4000),
+            Chunk(str(tmp_path / "gone.root"), 0, 10),
+            Chunk(str(tmp_path / "gone.root"), 10, 20),
+        )
+    )
     result = run_task(q1, task)
     ok, gone = result.parts
     assert (ok.uri, ok.chunks, ok.events, ok.error) == (str(good), 2, 4000, None)

@@ -46,8 +46,7 @@ def upgrade() -> None:
     op.create_table(
         "file_indices",
         sa.Column("id", BigIntPK, primary_key=True, autoincrement=True),
-        sa.Column("recid", sa.Integer, sa.ForeignKey("records.recid", ondelete="CASCADE"), nullable=False,
-                  index=True),
+        sa.Column("recid", sa.Integer, sa.ForeignKey("records.recid", ondelete="CASCADE"), nullable=False, index=True),
         sa.Column("position", sa.Integer, nullable=False),
         sa.Column("key", sa.String(512), nullable=False),
         sa.Column("description", sa.Text),

@@ -45,8 +45,10 @@ def upgrade() -> None:
     if dialect == "postgresql":
         op.create_index("ix_search_documents_tsv", "search_documents", ["tsv"], postgresql_using="gin")
     elif dialect == "sqlite":
-        op.execute("CREATE VIRTUAL TABLE search_fts USING fts5(title, authors, keywords, body, "
-                   "tokenize = 'unicode61 remove_diacritics 2')")
+        op.execute(
+            "CREATE VIRTUAL TABLE search_fts USING fts5(title, authors, keywords, body, "
+            "tokenize = 'unicode61 remove_diacritics 2')"
+        )
 
 
 def downgrade() -> None:

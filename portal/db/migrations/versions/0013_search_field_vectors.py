@@ -19,15 +19,20 @@ FIELDS = (("tsv_title", "title"), ("tsv_authors", "fields ->> 'authors'"), ("tsv
 
 
 def upgrade() -> None:
-    state = op.create_table("search_state", sa.Column("id", sa.Integer, primary_key=True),
-                            sa.Column("generation", sa.BigInteger, nullable=False))
+    state = op.create_table(
+        "search_state",
+        sa.Column("id", sa.Integer, primary_key=True),
+        sa.Column("generation", sa.BigInteger, nullable=False),
+    )
     op.bulk_insert(state, [{"id": 1, "generation": 0}])
     if op.get_bind().dialect.name != "postgresql":
         return
     for column, _ in FIELDS:
         op.add_column("search_documents", sa.Column(column, TSVECTOR))
-    op.execute("UPDATE search_documents SET " + ", ".join(
-        f"{column} = to_tsvector('simple', coalesce({source}, ''))" for column, source in FIELDS))
+    op.execute(
+        "UPDATE search_documents SET "
+        + ", ".join(f"{column} = to_tsvector('simple', coalesce({source}, ''))" for column, source in FIELDS)
+    )
     for column, _ in FIELDS:
         op.create_index(f"ix_search_documents_{column}", "search_documents", [column], postgresql_using="gin")
 

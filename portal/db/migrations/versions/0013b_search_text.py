@@ -16,8 +16,10 @@ depends_on = None
 def upgrade() -> None:
     if op.get_bind().dialect.name != "postgresql":
         return
-    op.execute("CREATE TABLE search_text (recid integer PRIMARY KEY REFERENCES search_documents (recid) "
-               "ON DELETE CASCADE, tsv tsvector NOT NULL)")
+    op.execute(
+        "CREATE TABLE search_text (recid integer PRIMARY KEY REFERENCES search_documents (recid) "
+        "ON DELETE CASCADE, tsv tsvector NOT NULL)"
+    )
     op.execute("INSERT INTO search_text (recid, tsv) SELECT recid, tsv FROM search_documents WHERE tsv IS NOT NULL")
     op.execute("CREATE INDEX ix_search_text_tsv ON search_text USING gin (tsv)")
     op.execute("ANALYZE search_text")

@@ -43,8 +43,9 @@ def upgrade() -> None:
         return
     op.execute(PAIR_HASH)
     op.execute(PAIRS)
-    op.execute("ALTER TABLE search_text ADD COLUMN pairs integer[] NOT NULL GENERATED ALWAYS AS (search_pairs(tsv)) "
-               "STORED")
+    op.execute(
+        "ALTER TABLE search_text ADD COLUMN pairs integer[] NOT NULL GENERATED ALWAYS AS (search_pairs(tsv)) STORED"
+    )
     op.execute("CREATE INDEX ix_search_text_pairs ON search_text USING gin (pairs)")
     op.execute("ANALYZE search_text")
 
