@@ -6,7 +6,6 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from portal.catalog.pids import PROVIDERS, PIDProvider
 from portal.catalog.service import CatalogService
 from portal.db.engine import Database
 from portal.db.migrate import upgrade
@@ -17,25 +16,19 @@ from portal.exports.service import ExportService
 from portal.files.access import FileAccess
 from portal.files.preview import Previewer
 from portal.launch.manager import LaunchManager
+from portal.pids.base import PIDProvider
 from portal.processing.jobs import JobService
+from portal.registry import PIDS, STORAGE
 from portal.search.service import SearchService, backend_for
 from portal.settings import Settings
 from portal.stats.service import StatsService
 from portal.storage.base import Storage
-from portal.storage.local import LocalStorage
-from portal.storage.xrootd import XRootDStorage
 
-STORAGES = {"local": LocalStorage, "xrootd": XRootDStorage}
 BUILDERS = {"venv": VenvBuilder, "repo2docker": Repo2DockerBuilder}
 
 
 def build_storage(settings: Settings) -> Storage:
-    cls = choose(STORAGES, settings.storage_backend, "PORTAL_STORAGE_BACKEND")
-    if cls is XRootDStorage:
-        if not settings.xrootd_url:
-            raise Invalid("the xrootd storage backend needs PORTAL_XROOTD_URL", field="PORTAL_XROOTD_URL")
-        return XRootDStorage(settings.xrootd_url, settings.xrootd_export)
-    return LocalStorage(settings.data_dir, xrootd_url=settings.xrootd_url, xrootd_export=settings.xrootd_export)
+    return STORAGE.create(settings.storage_backend, settings)
 
 
 @dataclass
@@ -76,8 +69,7 @@ def build_services(settings: Settings, *, migrate: bool = True) -> Services:
     db = Database(settings.database_url)
     if migrate:
         upgrade(db.engine)
-    pid_cls = choose(PROVIDERS, settings.pid_provider, "PORTAL_PID_PROVIDER")
-    pids = pid_cls(settings.doi_prefix, settings.doi_namespace)
+    pids = PIDS.create(settings.pid_provider, settings)
     catalog = CatalogService(
         db, pids, first_recid=settings.first_recid, base_url=settings.base_url, publisher=settings.site_name
     )

@@ -9,9 +9,9 @@ from __future__ import annotations
 
 import os
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from pathlib import Path
-from typing import Any
+from typing import Any, get_type_hints
 
 from portal.errors import Invalid
 
@@ -72,139 +72,112 @@ def _database_url(values: Mapping[str, Any]) -> str:
     return f"sqlite:///{Path(values['var_dir']) / 'portal.sqlite'}"
 
 
-DECLARATIONS: tuple[Setting, ...] = (
-    Setting("var_dir", str, _var_dir, "Directory for the embedded database and runtime state."),
-    Setting("database_url", str, _database_url, "SQLAlchemy URL of the catalogue database (SQLite or PostgreSQL)."),
-    Setting("secret_key", str, "dev-only-not-secret", "Flask secret key; set a real one in production."),
-    Setting("base_url", str, "http://127.0.0.1:5000", "Public URL of the portal, used in links and exports."),
-    Setting("host", str, "127.0.0.1", "Address the web server binds to."),
-    Setting("port", int, 5000, "Port the web server listens on."),
-    Setting("site_name", str, "Open Experiment Data Portal", "Name shown on pages and used as publisher."),
-    Setting(
-        "pid_provider",
-        str,
-        "local",
-        "PID/DOI provider: `local` mints DOIs under `doi_prefix` without registering them.",
-    ),
-    Setting("doi_prefix", str, "10.5072", "DOI prefix for minted DOIs (10.5072 is DataCite's test prefix)."),
-    Setting(
-        "doi_namespace", str, "portal", "Namespace between prefix and number in minted DOIs (`prefix/namespace.N`)."
-    ),
-    Setting("first_recid", int, 100000, "Smallest recid given to new records; imported records keep theirs."),
-    Setting(
-        "index_dir",
-        str,
-        "",
-        "Directory searched for file-index files (`*_file_index.json|txt`) named by imported records.",
-    ),
-    Setting(
-        "api_expand_file_indices",
-        bool,
-        True,
-        "Expand `_file_indices` entries in `/api/records/<recid>` by default (as CERN Open Data does); "
-        "`?file_indices=summary` or `?skip_files=1` ask for less.",
-    ),
-    Setting(
-        "curator_token", str, "", "Bearer token for the write API (new versions, drafts, publish); empty disables it."
-    ),
-    Setting("api_max_page_size", int, 1000, "Largest `size` accepted by paginated APIs."),
-    Setting(
-        "storage_backend",
-        str,
-        "local",
-        "Where file bytes are read from: `local` (the data directory) or `xrootd` (`xrootd_url`).",
-    ),
-    Setting("data_dir", str, _data_dir, "Directory holding the portal's data files (exported by XRootD)."),
-    Setting(
-        "xrootd_url", str, "", "`root://host:port` of the XRootD server serving the data directory; empty: no XRootD."
-    ),
-    Setting("xrootd_export", str, "data", "Path under which XRootD exports the data directory (`root://…//data/…`)."),
-    Setting("xrootd_port", int, 1094, "Port of the XRootD server `portal stack` starts."),
-    Setting(
-        "accel_redirect_prefix",
-        str,
-        "",
-        "nginx internal location for downloads (`X-Accel-Redirect`); empty: the portal streams the bytes.",
-    ),
-    Setting("pack_max_files", int, 10000, "Most files one zip pack may hold."),
-    Setting(
-        "search_backend",
-        str,
-        "",
-        "Full-text backend: `sqlite` (FTS5) or `postgres`; empty: the one matching the database.",
-    ),
-    Setting("admin_email", str, "opendata-admin@example.org", "Contact address shown by OAI-PMH Identify."),
-    Setting("oai_page_size", int, 100, "Records per OAI-PMH list response (then a resumption token)."),
-    Setting("stats_enabled", bool, True, "Record usage events (views, downloads, launches)."),
-    Setting(
-        "stats_flush_interval",
-        float,
-        1.0,
-        "Seconds between writes of buffered usage events (recording never waits for the database).",
-    ),
-    Setting(
-        "stats_aggregate_interval",
-        float,
-        300.0,
-        "Seconds between aggregation runs of usage statistics in `portal stack` (0 disables).",
-    ),
-    Setting("load_demo", bool, True, "Load the demo catalogue from `datasets/records` when `portal stack` starts."),
-    Setting(
-        "processing_executor",
-        str,
-        "local",
-        "Where analyses run: `inline` (in the calling thread, debugging), `local` (an embedded Dask "
-        "LocalCluster) or `remote` (the Dask scheduler at `processing_scheduler`).",
-    ),
-    Setting("processing_scheduler", str, "", "Address of a Dask scheduler (`tcp://host:8786`) for `remote`."),
-    Setting("processing_workers", int, 2, "Worker processes of the embedded Dask LocalCluster."),
-    Setting(
-        "processing_chunk_events",
-        int,
-        200000,
-        "Events read and processed at once by an analysis (cut on cluster boundaries); bounds worker memory.",
-    ),
-    Setting(
-        "launch_enabled",
-        bool,
-        True,
-        "Start JupyterHub in `portal stack` and offer Launch (embedded hub: NOT FOR PRODUCTION).",
-    ),
-    Setting(
-        "launch_builder",
-        str,
-        "venv",
-        "Environment builder: `venv` (embedded, builds venvs) or `repo2docker` (renders Dockerfiles; "
-        "builds images where a container engine exists).",
-    ),
-    Setting("launch_hub_url", str, "", "URL of an external JupyterHub; empty starts the embedded one."),
-    Setting("launch_hub_token", str, "", "API token of the portal's Hub service on an external JupyterHub."),
-    Setting(
-        "launch_git_hosts",
-        str,
-        "github.com,gitlab.com,gitlab.cern.ch",
-        "Comma-separated git hosts that Binder-style launch URLs may clone from (https only).",
-    ),
-    Setting("launch_allow_file_urls", bool, False, "Allow file:// git repositories in launch URLs (tests only)."),
-)
-
-_BY_NAME = {s.name: s for s in DECLARATIONS}
+def setting(default: Any, help: str) -> Any:
+    """A field of :class:`Settings`: its ``default`` (a value, or a callable taking the settings resolved so far,
+    whose docstring says what it derives) and its ``help`` (the README table's text)."""
+    return field(metadata={"default": default, "help": help})
 
 
 @dataclass(frozen=True)
 class Settings:
-    """Resolved settings; attribute access by declared name."""
+    """Resolved settings, one typed attribute per declared setting (built by :func:`load_settings`).
 
-    values: Mapping[str, Any] = field(default_factory=dict)
+    Declaration order matters: a derived default may read the settings declared before it.
+    """
 
-    def __getattr__(self, name: str) -> Any:
-        try:
-            return self.values[name]
-        except KeyError:
-            raise AttributeError(name) from None
+    var_dir: str = setting(_var_dir, "Directory for the embedded database and runtime state.")
+    database_url: str = setting(_database_url, "SQLAlchemy URL of the catalogue database (SQLite or PostgreSQL).")
+    secret_key: str = setting("dev-only-not-secret", "Flask secret key; set a real one in production.")
+    base_url: str = setting("http://127.0.0.1:5000", "Public URL of the portal, used in links and exports.")
+    host: str = setting("127.0.0.1", "Address the web server binds to.")
+    port: int = setting(5000, "Port the web server listens on.")
+    site_name: str = setting("Open Experiment Data Portal", "Name shown on pages and used as publisher.")
+    pid_provider: str = setting(
+        "local", "PID/DOI provider: `local` mints DOIs under `doi_prefix` without registering them."
+    )
+    doi_prefix: str = setting("10.5072", "DOI prefix for minted DOIs (10.5072 is DataCite's test prefix).")
+    doi_namespace: str = setting("portal", "Namespace between prefix and number in minted DOIs (`prefix/namespace.N`).")
+    first_recid: int = setting(100000, "Smallest recid given to new records; imported records keep theirs.")
+    index_dir: str = setting(
+        "", "Directory searched for file-index files (`*_file_index.json|txt`) named by imported records."
+    )
+    api_expand_file_indices: bool = setting(
+        True,
+        "Expand `_file_indices` entries in `/api/records/<recid>` by default (as CERN Open Data does); "
+        "`?file_indices=summary` or `?skip_files=1` ask for less.",
+    )
+    curator_token: str = setting(
+        "", "Bearer token for the write API (new versions, drafts, publish); empty disables it."
+    )
+    api_max_page_size: int = setting(1000, "Largest `size` accepted by paginated APIs.")
+    storage_backend: str = setting(
+        "local", "Where file bytes are read from: `local` (the data directory) or `xrootd` (`xrootd_url`)."
+    )
+    data_dir: str = setting(_data_dir, "Directory holding the portal's data files (exported by XRootD).")
+    xrootd_url: str = setting(
+        "", "`root://host:port` of the XRootD server serving the data directory; empty: no XRootD."
+    )
+    xrootd_export: str = setting("data", "Path under which XRootD exports the data directory (`root://…//data/…`).")
+    xrootd_port: int = setting(1094, "Port of the XRootD server `portal stack` starts.")
+    accel_redirect_prefix: str = setting(
+        "", "nginx internal location for downloads (`X-Accel-Redirect`); empty: the portal streams the bytes."
+    )
+    pack_max_files: int = setting(10000, "Most files one zip pack may hold.")
+    search_backend: str = setting(
+        "", "Full-text backend: `sqlite` (FTS5) or `postgres`; empty: the one matching the database."
+    )
+    admin_email: str = setting("opendata-admin@example.org", "Contact address shown by OAI-PMH Identify.")
+    oai_page_size: int = setting(100, "Records per OAI-PMH list response (then a resumption token).")
+    stats_enabled: bool = setting(True, "Record usage events (views, downloads, launches).")
+    stats_flush_interval: float = setting(
+        1.0, "Seconds between writes of buffered usage events (recording never waits for the database)."
+    )
+    stats_aggregate_interval: float = setting(
+        300.0, "Seconds between aggregation runs of usage statistics in `portal stack` (0 disables)."
+    )
+    load_demo: bool = setting(True, "Load the demo catalogue from `datasets/records` when `portal stack` starts.")
+    processing_executor: str = setting(
+        "local",
+        "Where analyses run: `inline` (in the calling thread, debugging), `local` (an embedded Dask "
+        "LocalCluster) or `remote` (the Dask scheduler at `processing_scheduler`).",
+    )
+    processing_scheduler: str = setting("", "Address of a Dask scheduler (`tcp://host:8786`) for `remote`.")
+    processing_workers: int = setting(2, "Worker processes of the embedded Dask LocalCluster.")
+    processing_chunk_events: int = setting(
+        200000, "Events read and processed at once by an analysis (cut on cluster boundaries); bounds worker memory."
+    )
+    launch_enabled: bool = setting(
+        True, "Start JupyterHub in `portal stack` and offer Launch (embedded hub: NOT FOR PRODUCTION)."
+    )
+    launch_builder: str = setting(
+        "venv",
+        "Environment builder: `venv` (embedded, builds venvs) or `repo2docker` (renders Dockerfiles; builds "
+        "images where a container engine exists).",
+    )
+    launch_hub_url: str = setting("", "URL of an external JupyterHub; empty starts the embedded one.")
+    launch_hub_token: str = setting("", "API token of the portal's Hub service on an external JupyterHub.")
+    launch_git_hosts: str = setting(
+        "github.com,gitlab.com,gitlab.cern.ch",
+        "Comma-separated git hosts that Binder-style launch URLs may clone from (https only).",
+    )
+    launch_allow_file_urls: bool = setting(False, "Allow file:// git repositories in launch URLs (tests only).")
+
+    @property
+    def values(self) -> dict[str, Any]:
+        """Every setting by name (a copy)."""
+        return {f.name: getattr(self, f.name) for f in fields(self)}
 
     def with_overrides(self, **overrides: Any) -> Settings:
         return load_settings({**self.values, **overrides}, environ={})
+
+
+def _declarations() -> tuple[Setting, ...]:
+    types = get_type_hints(Settings)
+    return tuple(Setting(f.name, types[f.name], f.metadata["default"], f.metadata["help"]) for f in fields(Settings))
+
+
+DECLARATIONS: tuple[Setting, ...] = _declarations()
+_BY_NAME = {s.name: s for s in DECLARATIONS}
 
 
 def load_settings(overrides: Mapping[str, Any] | None = None, environ: Mapping[str, str] | None = None) -> Settings:
@@ -227,7 +200,7 @@ def load_settings(overrides: Mapping[str, Any] | None = None, environ: Mapping[s
             values[setting.name] = setting.default(values)
         else:
             values[setting.name] = setting.default
-    return Settings(values)
+    return Settings(**values)
 
 
 def settings_table_markdown() -> str:

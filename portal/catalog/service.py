@@ -19,11 +19,11 @@ from sqlalchemy import delete, func, insert, literal, select
 from sqlalchemy.orm import Session
 
 from portal.catalog.model import IndexSpec, RecordInput, chunked, file_row
-from portal.catalog.pids import PIDProvider, normalise_doi
 from portal.catalog.schema import validate_record
 from portal.db.engine import Database
 from portal.db.models import Concept, File, FileIndex, Record
 from portal.errors import Conflict, Invalid, NotFound
+from portal.pids.base import PIDProvider, normalise_doi
 
 BATCH = 20_000
 # Fields kept in columns rather than in the stored metadata JSON.

@@ -248,7 +248,7 @@ class Evaluator:
     def exact(self, node: Exact) -> tuple[Mask, Mask]:
         snap = self.snap
         if node.field == "doi":
-            from portal.catalog.pids import normalise_doi
+            from portal.pids.base import normalise_doi
 
             t = snap.mask(np.array(snap.dois.get(normalise_doi(node.value), []), dtype=np.int64))
             return t, snap.has_doi & ~t

@@ -838,7 +838,7 @@ class SearchService:
     def _exact(self, node: Exact) -> sa.ColumnElement[bool]:
         value = node.value
         if node.field == "doi":
-            from portal.catalog.pids import normalise_doi
+            from portal.pids.base import normalise_doi
 
             return DOCS.c.doi == normalise_doi(value)
         if node.field == "recid":

@@ -5,14 +5,23 @@ from __future__ import annotations
 import os
 from collections.abc import Iterator
 from pathlib import Path
-from typing import BinaryIO
+from typing import TYPE_CHECKING, BinaryIO
 
 from portal.errors import NotFound
 from portal.storage.base import StatInfo, adler32_stream, clean_path
 
+if TYPE_CHECKING:
+    from portal.settings import Settings
+
 
 class LocalStorage:
+    """The data directory (``data_dir``); its ``root://`` URLs point at the XRootD server exporting it, if any."""
+
     name = "local"
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> LocalStorage:
+        return cls(settings.data_dir, xrootd_url=settings.xrootd_url, xrootd_export=settings.xrootd_export)
 
     def __init__(self, root: str | Path, *, xrootd_url: str = "", xrootd_export: str = "") -> None:
         self.root = Path(root).resolve()

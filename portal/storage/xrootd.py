@@ -4,10 +4,13 @@ from __future__ import annotations
 
 import io
 from collections.abc import Iterator
-from typing import Any, BinaryIO
+from typing import TYPE_CHECKING, Any, BinaryIO
 
-from portal.errors import NotFound, Unavailable
+from portal.errors import Invalid, NotFound, Unavailable
 from portal.storage.base import StatInfo, adler32_stream, clean_path
+
+if TYPE_CHECKING:
+    from portal.settings import Settings
 
 _TIMEOUT = 30  # seconds per XRootD request; the client's own default waits 120 s for a dead server
 
@@ -71,6 +74,12 @@ class XRootDStorage:
     """Paths are relative to ``export`` on the server at ``url`` (`root://host:port`)."""
 
     name = "xrootd"
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> XRootDStorage:
+        if not settings.xrootd_url:
+            raise Invalid("the xrootd storage backend needs PORTAL_XROOTD_URL", field="PORTAL_XROOTD_URL")
+        return cls(settings.xrootd_url, settings.xrootd_export)
 
     def __init__(self, url: str, export: str = "") -> None:
         from XRootD import client

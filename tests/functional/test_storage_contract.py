@@ -10,6 +10,7 @@ import pytest
 
 from datasets.generate import generate
 from portal.errors import Invalid, NotFound
+from portal.storage.doubles import MemoryStorage
 from portal.storage.local import LocalStorage
 from portal.storage.xrootd import XRootDStorage
 from tests.support.xrootd import require_xrootd, served_tempdir, xrootd_over
@@ -24,8 +25,12 @@ def data_dir() -> Iterator:
     shutil.rmtree(data.parent, ignore_errors=True)
 
 
-@pytest.fixture(scope="module", params=["local", "xrootd"])
+@pytest.fixture(scope="module", params=["local", "xrootd", "memory"])
 def storage(request, data_dir):
+    if request.param == "memory":  # the unit tests' double keeps the same contract
+        files = {p.relative_to(data_dir).as_posix(): p.read_bytes() for p in data_dir.rglob("*") if p.is_file()}
+        yield MemoryStorage(files)
+        return
     if request.param == "local":
         yield LocalStorage(data_dir, xrootd_url="root://xrootd.example:1094", xrootd_export="data")
         return
@@ -64,6 +69,9 @@ def test_missing_files_and_escapes(storage):
 
 
 def test_urls_round_trip(storage):
+    if storage.name == "memory":
+        assert storage.root_url("ds/notes.txt") is None  # no XRootD serves it: clients get HTTP only
+        return
     url = storage.root_url("ds/notes.txt")
     assert url.startswith("root://") and url.endswith("//data/ds/notes.txt")
     assert storage.path_of_url(url) == "ds/notes.txt"

@@ -1,4 +1,4 @@
-"""Persistent identifiers: DOI providers behind one interface, chosen by the `pid_provider` setting."""
+"""The PID/DOI provider seam: its interface, and the DOI syntax every provider shares."""
 
 from __future__ import annotations
 
@@ -33,27 +33,3 @@ class PIDProvider(Protocol):
     def register(self, doi: str, url: str) -> None:
         """Make ``doi`` resolve to ``url`` (findable). Must be idempotent."""
         ...
-
-
-class LocalPIDProvider:
-    """Mints `prefix/namespace.recid` DOIs without registering them anywhere (DataCite test prefix by default).
-
-    Registration is a no-op: DOIs from this provider resolve only inside the portal (`/doi/<doi>`).
-    """
-
-    name = "local"
-
-    def __init__(self, prefix: str, namespace: str) -> None:
-        if not re.match(r"^10\.\d{4,9}$", prefix):
-            raise Invalid(f"DOI prefix {prefix!r} must look like 10.NNNN", field="PORTAL_DOI_PREFIX")
-        self.prefix = prefix
-        self.namespace = namespace
-
-    def mint(self, recid: int) -> str:
-        return f"{self.prefix}/{self.namespace}.{recid}"
-
-    def register(self, doi: str, url: str) -> None:
-        return None
-
-
-PROVIDERS = {"local": LocalPIDProvider}

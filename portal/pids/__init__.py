@@ -1,0 +1,1 @@
+"""Persistent identifiers (DOIs): providers behind one interface, chosen by the `pid_provider` setting."""
