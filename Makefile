@@ -52,8 +52,10 @@ test-functional: install
 test-browser: install
 	tests/run-isolated $(BIN)/pytest tests/browser
 
+# ruff (lint and formatting) over everything we write; mypy over the portal package (typed Settings included).
 lint: install
 	$(BIN)/ruff check portal tests benchmarks datasets
+	$(BIN)/ruff format --check portal tests benchmarks datasets
 	$(BIN)/mypy
 
 bench: install
