@@ -191,22 +191,21 @@ def env_group() -> None:
 @click.argument("name_or_path")
 def env_build(name_or_path: str) -> None:
     """Build (or find in the cache) an environment: an analysis_envs/ name or a directory with repo2docker files."""
-    from portal.environments.builders import BuildFailed, BuiltEnvironment
+    from portal.environments.builders import BuildFailed, build_to_end
     from portal.launch.sources import local_env
-    from portal.services import BUILDERS
+    from portal.services import build_builder
 
-    settings = load_settings()
     path = Path(name_or_path)
     try:
         repo = path if path.is_dir() else local_env(name_or_path.removeprefix("analysis_envs/")).repo_dir
-        builder = BUILDERS[settings.launch_builder](Path(settings.var_dir) / "environments" / "builds")
-        for item in builder.build(repo):
-            if isinstance(item, BuiltEnvironment):
-                click.echo(f"built {item.key} ({item.builder}) at {item.path}")
-            else:
-                click.echo(f"[{item.phase}] {item.message}")
-    except (PortalError, BuildFailed) as err:
+        builder = build_builder(load_settings())
+        built = build_to_end(builder, repo, on_event=lambda e: click.echo(f"[{e.phase}] {e.message}"))
+    except PortalError as err:
         _fail(err)
+    except BuildFailed as err:
+        click.secho(f"error: {err}", fg="red", err=True)
+        sys.exit(1)
+    click.echo(f"built {built.key} ({built.builder}) at {built.path}")
 
 
 @env_group.command("prefetch")

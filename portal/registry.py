@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING, Any, Generic, Protocol, TypeVar, cast
 from portal.errors import Invalid
 
 if TYPE_CHECKING:
+    from portal.environments.builders import Builder
     from portal.pids.base import PIDProvider
     from portal.storage.base import Storage
 
@@ -83,3 +84,4 @@ class Seam(Generic[T]):
 # The seams. Each implementation's contract is the docstring of its protocol (named in the comment).
 STORAGE: Seam[Storage] = Seam("storage", "storage_backend")  # portal.storage.base.Storage
 PIDS: Seam[PIDProvider] = Seam("pids", "pid_provider")  # portal.pids.base.PIDProvider
+BUILDERS: Seam[Builder] = Seam("builders", "launch_builder")  # portal.environments.builders.Builder

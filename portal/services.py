@@ -2,15 +2,13 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any
+from pathlib import Path
 
 from portal.catalog.service import CatalogService
 from portal.db.engine import Database
 from portal.db.migrate import upgrade
-from portal.environments.builders import Repo2DockerBuilder, VenvBuilder
-from portal.errors import Invalid
+from portal.environments.builders import Builder
 from portal.exports.oai import OAIProvider, index_sets
 from portal.exports.service import ExportService
 from portal.files.access import FileAccess
@@ -18,13 +16,11 @@ from portal.files.preview import Previewer
 from portal.launch.manager import LaunchManager
 from portal.pids.base import PIDProvider
 from portal.processing.jobs import JobService
-from portal.registry import PIDS, STORAGE
+from portal.registry import BUILDERS, PIDS, STORAGE
 from portal.search.service import SearchService, backend_for
 from portal.settings import Settings
 from portal.stats.service import StatsService
 from portal.storage.base import Storage
-
-BUILDERS = {"venv": VenvBuilder, "repo2docker": Repo2DockerBuilder}
 
 
 def build_storage(settings: Settings) -> Storage:
@@ -53,16 +49,6 @@ class Services:
         self.stats.close()
         self.search.close()
         self.db.dispose()
-
-
-def choose(registry: Mapping[str, Any], name: str, setting: str) -> Any:
-    """The backend class registered under ``name``; a clear error lists the choices."""
-    try:
-        return registry[name]
-    except KeyError:
-        raise Invalid(
-            f"unknown backend {name!r}; choose one of: {', '.join(sorted(registry))}", field=setting
-        ) from None
 
 
 def build_services(settings: Settings, *, migrate: bool = True) -> Services:
@@ -114,18 +100,19 @@ def build_services(settings: Settings, *, migrate: bool = True) -> Services:
     )
 
 
-def build_launches(settings: Settings, db: Database, catalog: CatalogService, storage: Storage) -> LaunchManager:
-    from pathlib import Path
+def build_builder(settings: Settings) -> Builder:
+    """The environment builder ``launch_builder`` names (also used alone by `portal env build`)."""
+    return BUILDERS.create(settings.launch_builder, settings)
 
-    work = Path(settings.var_dir) / "environments"
-    builder = choose(BUILDERS, settings.launch_builder, "PORTAL_LAUNCH_BUILDER")(work / "builds")
+
+def build_launches(settings: Settings, db: Database, catalog: CatalogService, storage: Storage) -> LaunchManager:
     hosts = [h.strip() for h in settings.launch_git_hosts.split(",") if h.strip()]
     return LaunchManager(
         db,
         catalog,
         storage,
-        builder,
-        work_dir=work,
+        build_builder(settings),
+        work_dir=Path(settings.var_dir) / "environments",
         hub_url=settings.launch_hub_url,
         hub_token=settings.launch_hub_token,
         git_hosts=hosts,

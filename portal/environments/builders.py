@@ -1,4 +1,5 @@
-"""Builders behind one interface, streaming build events; builds are cached by a content key."""
+"""The environment builder seam: its contract (:class:`Builder`), the events builds stream, and the two real
+builders, venv (embedded) and repo2docker (production). Builds are cached by a content key."""
 
 from __future__ import annotations
 
@@ -10,12 +11,16 @@ import subprocess
 import sys
 import sysconfig
 import time
-from collections.abc import Iterator
-from dataclasses import asdict, dataclass, field
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 from portal.environments.spec import EnvironmentSpec, read_spec, render_dockerfile
 from portal.environments.wheelhouse import DEFAULT_WHEELHOUSE, requirement_lines
+
+if TYPE_CHECKING:
+    from portal.settings import Settings
 
 # BinderHub's phase names, so Binder clients read our event stream unchanged.
 PHASES = ("waiting", "fetching", "building", "built", "launching", "ready", "failed")
@@ -23,6 +28,9 @@ PHASES = ("waiting", "fetching", "building", "built", "launching", "ready", "fai
 
 @dataclass(frozen=True)
 class BuildEvent:
+    """One step of a build or launch: a BinderHub ``phase`` (one of :data:`PHASES`), a line for people to read,
+    and data for programs (``key``, ``cached``, ``commit``, ``url`` ...) merged into the event's JSON."""
+
     phase: str
     message: str
     data: dict[str, object] = field(default_factory=dict)
@@ -33,6 +41,9 @@ class BuildEvent:
 
 @dataclass(frozen=True)
 class BuiltEnvironment:
+    """A finished build. ``python`` is the interpreter a session runs (None: nothing runnable was built on this
+    machine, e.g. a Dockerfile rendered without a container engine); ``record`` is the build's ``build.json``."""
+
     key: str
     builder: str
     path: Path  # venv prefix (VenvBuilder) or the directory holding the rendered Dockerfile
@@ -45,21 +56,44 @@ class BuildFailed(RuntimeError):
     """A build that did not finish; the message says what failed and what to try."""
 
 
+def builds_dir(settings: Settings) -> Path:
+    """Where builders keep their builds, one directory per key: ``<var_dir>/environments/builds``."""
+    return Path(settings.var_dir) / "environments" / "builds"
+
+
 class Builder:
+    """Turns a repository holding repo2docker spec files into a runnable environment, cached by a content key.
+
+    A builder is registered by name in the ``portal.builders`` entry-point group and chosen by
+    ``PORTAL_LAUNCH_BUILDER``. Subclasses set ``name`` and ``version`` (bump it when the same spec would build
+    differently) and implement :meth:`_build` and :meth:`_result`; :meth:`build` keeps the cache: a build is
+    written to a partial directory and renamed into place whole, so a crash never leaves a half build cached.
+    """
+
     name = "builder"
     version = "1"
 
     def __init__(self, cache_dir: Path) -> None:
         self.cache_dir = Path(cache_dir)
 
+    @classmethod
+    def from_settings(cls, settings: Settings, **_: Any) -> Builder:
+        """The builder with its cache under ``var_dir`` (:func:`builds_dir`)."""
+        return cls(builds_dir(settings))
+
     def key(self, spec: EnvironmentSpec, source_commit: str = "") -> str:
+        """The build's cache key (32 hex digits): the same for the same builder, version, commit and spec files,
+        different when any of them changes."""
         digest = hashlib.sha256(f"{self.name}:{self.version}:{source_commit}:{spec.content_hash()}".encode())
         return digest.hexdigest()[:32]
 
     def unsupported(self, spec: EnvironmentSpec) -> list[str]:
+        """What of ``spec`` this builder will not honour, one sentence each (empty: all of it); a build goes on
+        and repeats each as a ``warning:`` event."""
         return []
 
     def cached(self, key: str) -> BuiltEnvironment | None:
+        """The finished build under ``key``, or None when there is none."""
         record_path = self.cache_dir / key / "build.json"
         if not record_path.is_file():
             return None
@@ -70,7 +104,10 @@ class Builder:
         raise NotImplementedError
 
     def build(self, repo_dir: Path, *, source_commit: str = "") -> Iterator[BuildEvent | BuiltEnvironment]:
-        """Yields build events, then the BuiltEnvironment; a cached key yields no 'building' event."""
+        """Builds ``repo_dir`` (or finds it in the cache): yields :class:`BuildEvent` s, then the
+        :class:`BuiltEnvironment` last. A cached key yields a single ``built`` event (``cached`` True) and no
+        ``building`` event. Raises :class:`BuildFailed` (nothing is cached) or :class:`portal.errors.Invalid`
+        for a repository that is not a spec."""
         spec = read_spec(repo_dir)
         key = self.key(spec, source_commit)
         hit = self.cached(key)
@@ -112,6 +149,8 @@ class Builder:
         yield self._result(key, record)
 
     def _build(self, spec: EnvironmentSpec, workdir: Path, target: Path) -> Iterator[BuildEvent]:
+        """Builds ``spec`` into ``workdir`` (renamed to ``target`` afterwards), yielding progress events;
+        raises :class:`BuildFailed` saying what failed and what to try."""
         raise NotImplementedError
 
 
@@ -220,7 +259,8 @@ def _requirements(spec: EnvironmentSpec) -> list[str]:
 
 
 class Repo2DockerBuilder(Builder):
-    """Production: repo2docker renders the image's Dockerfile; without a container engine no image is built."""
+    """Production: repo2docker renders the image's Dockerfile; without a container engine no image is built, and
+    the result says so (``python`` None, ``image_built`` False) rather than pretending to be runnable."""
 
     name = "repo2docker"
     version = "1"
@@ -254,15 +294,16 @@ class Repo2DockerBuilder(Builder):
 
 
 def build_to_end(
-    builder: Builder, repo_dir: Path, *, source_commit: str = "", events: list[BuildEvent] | None = None
+    builder: Builder,
+    repo_dir: Path,
+    *,
+    source_commit: str = "",
+    on_event: Callable[[BuildEvent], object] | None = None,
 ) -> BuiltEnvironment:
+    """Runs :meth:`Builder.build` to its result, handing each event to ``on_event``; raises what it raises."""
     for item in builder.build(repo_dir, source_commit=source_commit):
         if isinstance(item, BuiltEnvironment):
             return item
-        if events is not None:
-            events.append(item)
-    raise BuildFailed("the builder ended without a result")
-
-
-def record_dict(built: BuiltEnvironment) -> dict[str, object]:
-    return {**asdict(built), "path": str(built.path), "python": str(built.python) if built.python else None}
+        if on_event is not None:
+            on_event(item)
+    raise BuildFailed(f"the {builder.name} builder ended without a result")

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
 import re
 import shutil
 import subprocess
@@ -18,6 +19,7 @@ import requests
 from datasets.generate import generate
 from portal.app import create_app
 from portal.environments.builders import BuildEvent, BuiltEnvironment, VenvBuilder
+from portal.environments.doubles import FailingBuilder
 from portal.launch.hub import Hub
 from portal.launch.service import LaunchService
 from portal.launch.sources import git_checkout, local_env
@@ -366,3 +368,28 @@ def test_published_version_keeps_the_environment_it_was_published_with(
 
 def _requirements_of(built: BuiltEnvironment) -> list[str]:
     return (built.path / "portal-requirements.txt").read_text().split()
+
+
+# -- `portal env build` -----------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("builder", ["repo2docker", "failing", "kaniko"])
+def test_env_build_uses_the_builder_the_settings_name(builder: str, tmp_path: Path) -> None:
+    env = {**os.environ, "PORTAL_VAR_DIR": str(tmp_path), "PORTAL_LAUNCH_BUILDER": builder}
+    portal = Path(sys.executable).parent / "portal"
+    done = subprocess.run([str(portal), "env", "build", "education"], capture_output=True, text=True, env=env)
+    if builder == "repo2docker":
+        assert done.returncode == 0, done.stderr
+        lines = done.stdout.strip().splitlines()
+        assert "[building] NO IMAGE WAS BUILT: no container engine on this machine" in done.stdout
+        assert re.fullmatch(rf"built ([0-9a-f]{{32}}) \(repo2docker\) at {tmp_path}/environments/builds/\1", lines[-1])
+    elif builder == "failing":  # a build that fails says why (after the double announced itself)
+        assert done.returncode == 1, done.stderr
+        assert "builders backend 'failing' is NOT FOR PRODUCTION" in done.stderr
+        assert done.stderr.strip().splitlines()[-1] == f"error: {FailingBuilder.REASON}"
+    else:
+        assert done.returncode == 1
+        assert (
+            "PORTAL_LAUNCH_BUILDER" in done.stderr
+            and "choose one of: failing, instant, repo2docker, venv" in done.stderr
+        )
