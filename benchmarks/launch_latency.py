@@ -20,7 +20,7 @@ import requests
 
 from portal.environments.builders import VenvBuilder, build_to_end
 from portal.launch.hub import Hub
-from portal.launch.service import LaunchService
+from portal.launch.jupyterhub import JupyterHubLauncher
 from portal.launch.sources import local_env
 
 MYBINDER_CACHED_S = 30.0
@@ -37,7 +37,7 @@ def _stop(hub: Hub, user: str, name: str) -> None:
         time.sleep(0.1)
 
 
-def _launch(hub: Hub, service: LaunchService, builder: VenvBuilder, commit: str, recid: int) -> float:
+def _launch(hub: Hub, service: JupyterHubLauncher, builder: VenvBuilder, commit: str, recid: int) -> float:
     started = time.perf_counter()
     built = build_to_end(builder, local_env("education").repo_dir, source_commit=commit)
     events = list(service.launch(built, user="bench", recid=recid, files=[]))
@@ -55,7 +55,7 @@ def main() -> None:
     hub = Hub(work / "hub").start()
     try:
         builder = VenvBuilder(work / "builds")
-        service = LaunchService(hub.url, hub.token, work / "sessions")
+        service = JupyterHubLauncher(hub.url, hub.token, work / "sessions")
         uncached = [_launch(hub, service, builder, f"uncached-{i}", 1000 + i) for i in range(n)]
         build_to_end(builder, local_env("education").repo_dir, source_commit="cached")  # warm the cache
         cached = [_launch(hub, service, builder, "cached", 2000 + i) for i in range(n)]

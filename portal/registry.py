@@ -19,6 +19,7 @@ from portal.errors import Invalid
 
 if TYPE_CHECKING:
     from portal.environments.builders import Builder
+    from portal.launch.base import Launcher
     from portal.pids.base import PIDProvider
     from portal.storage.base import Storage
 
@@ -85,3 +86,4 @@ class Seam(Generic[T]):
 STORAGE: Seam[Storage] = Seam("storage", "storage_backend")  # portal.storage.base.Storage
 PIDS: Seam[PIDProvider] = Seam("pids", "pid_provider")  # portal.pids.base.PIDProvider
 BUILDERS: Seam[Builder] = Seam("builders", "launch_builder")  # portal.environments.builders.Builder
+LAUNCHERS: Seam[Launcher] = Seam("launchers", "launch_launcher")  # portal.launch.base.Launcher

@@ -16,7 +16,7 @@ from portal.files.preview import Previewer
 from portal.launch.manager import LaunchManager
 from portal.pids.base import PIDProvider
 from portal.processing.jobs import JobService
-from portal.registry import BUILDERS, PIDS, STORAGE
+from portal.registry import BUILDERS, LAUNCHERS, PIDS, STORAGE
 from portal.search.service import SearchService, backend_for
 from portal.settings import Settings
 from portal.stats.service import StatsService
@@ -112,9 +112,8 @@ def build_launches(settings: Settings, db: Database, catalog: CatalogService, st
         catalog,
         storage,
         build_builder(settings),
+        LAUNCHERS.create(settings.launch_launcher, settings),
         work_dir=Path(settings.var_dir) / "environments",
-        hub_url=settings.launch_hub_url,
-        hub_token=settings.launch_hub_token,
         git_hosts=hosts,
         allow_file_urls=settings.launch_allow_file_urls,
         data_dir=Path(settings.data_dir),

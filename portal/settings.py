@@ -154,6 +154,10 @@ class Settings:
         "Environment builder: `venv` (embedded, builds venvs) or `repo2docker` (renders Dockerfiles; builds "
         "images where a container engine exists).",
     )
+    launch_launcher: str = setting(
+        "jupyterhub",
+        "Session launcher: `jupyterhub` (named servers on the hub at `launch_hub_url`, or the embedded one).",
+    )
     launch_hub_url: str = setting("", "URL of an external JupyterHub; empty starts the embedded one.")
     launch_hub_token: str = setting("", "API token of the portal's Hub service on an external JupyterHub.")
     launch_git_hosts: str = setting(

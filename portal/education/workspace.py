@@ -23,7 +23,7 @@ def check_lesson_data(lesson: Lesson, data_dirs: list[Path]) -> list[Path]:
 def lesson_workspace(
     lesson: Lesson, data_dirs: list[Path], *, portal_url: str, root_url: Callable[[Path], str | None] | None = None
 ) -> Prepare:
-    """A ``prepare`` callback for ``LaunchService.launch`` that seeds a session's directory with ``lesson``."""
+    """A ``prepare`` for :meth:`portal.launch.base.Launcher.launch` that seeds a session's directory with ``lesson``."""
 
     def prepare(workdir: Path) -> dict[str, str]:
         sources = check_lesson_data(lesson, data_dirs)

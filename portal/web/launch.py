@@ -10,6 +10,7 @@ from urllib.parse import unquote
 from flask import Blueprint, Response, jsonify, render_template, request, stream_with_context, url_for
 
 from portal.errors import Unavailable
+from portal.launch.kinds import EnvLaunch, GitLaunch, LessonLaunch, RecordLaunch
 from portal.launch.manager import LaunchJob, LaunchManager
 from portal.web import services
 
@@ -64,73 +65,68 @@ def _sse(job: LaunchJob) -> Response:
 
 @bp.get("/v2/gh/<owner>/<repo>/<path:ref>")
 def v2_gh(owner: str, repo: str, ref: str) -> Any:
-    url = f"https://github.com/{owner}/{repo}"
-    label = _launches().check("git", url=url, notebook=_notebook())
+    label = _launches().check(GitLaunch(f"https://github.com/{owner}/{repo}", ref, notebook=_notebook()))
     return _page(label, url_for("launch.build_gh", owner=owner, repo=repo, ref=ref))
 
 
 @bp.get("/v2/git/<path:rest>")
 def v2_git(rest: str) -> Any:
-    url, _ref = _git_args("/v2/git/")
-    label = _launches().check("git", url=url, notebook=_notebook())
+    url, ref = _git_args("/v2/git/")
+    label = _launches().check(GitLaunch(url, ref, notebook=_notebook()))
     return _page(label, "/build/git/" + _raw_rest("/v2/git/"))
 
 
 @bp.get("/build/gh/<owner>/<repo>/<path:ref>")
 def build_gh(owner: str, repo: str, ref: str) -> Response:
-    return _sse(_launches().start("git", url=f"https://github.com/{owner}/{repo}", ref=ref, notebook=_notebook()))
+    return _sse(_launches().start(GitLaunch(f"https://github.com/{owner}/{repo}", ref, notebook=_notebook())))
 
 
 @bp.get("/build/git/<path:rest>")
 def build_git(rest: str) -> Response:
     url, ref = _git_args("/build/git/")
-    return _sse(_launches().start("git", url=url, ref=ref, notebook=_notebook()))
+    return _sse(_launches().start(GitLaunch(url, ref, notebook=_notebook())))
 
 
 @bp.get("/launch/env/<name>")
 def env(name: str) -> Any:
-    label = _launches().check("env", name=name, notebook=_notebook())
+    label = _launches().check(EnvLaunch(name, notebook=_notebook()))
     return _page(label, url_for("launch.env_events", name=name))
 
 
 @bp.get("/launch/env/<name>/events")
 def env_events(name: str) -> Response:
-    return _sse(_launches().start("env", name=name, notebook=_notebook()))
+    return _sse(_launches().start(EnvLaunch(name, notebook=_notebook())))
 
 
 @bp.get("/launch/record/<int:recid>")
 def record(recid: int) -> Any:
-    label = _launches().check("record", recid=recid, notebook=_notebook())
+    label = _launches().check(RecordLaunch(recid, notebook=_notebook()))
     return _page(label, url_for("launch.record_events", recid=recid))
 
 
-def _count_launch(recid: int) -> None:
+def _counted(job: LaunchJob) -> LaunchJob:
     # A launch of a record version (or a lesson record) is a usage event, queued like views and downloads.
     from portal.web.stats import client_ip
 
-    services().stats.record("launch", recid, ip=client_ip(), user_agent=request.user_agent.string)
+    if job.recid is not None:
+        services().stats.record("launch", job.recid, ip=client_ip(), user_agent=request.user_agent.string)
+    return job
 
 
 @bp.get("/launch/record/<int:recid>/events")
 def record_events(recid: int) -> Response:
-    job = _launches().start("record", recid=recid, notebook=_notebook())
-    _count_launch(recid)
-    return _sse(job)
+    return _sse(_counted(_launches().start(RecordLaunch(recid, notebook=_notebook()))))
 
 
 @bp.get("/launch/lesson/<slug>")
 def lesson(slug: str) -> Any:
-    label = _launches().check("lesson", name=slug, notebook=_notebook())
+    label = _launches().check(LessonLaunch(slug, notebook=_notebook()))
     return _page(label, url_for("launch.lesson_events", slug=slug))
 
 
 @bp.get("/launch/lesson/<slug>/events")
 def lesson_events(slug: str) -> Response:
-    from portal.education.lessons import find_lesson
-
-    job = _launches().start("lesson", name=slug, notebook=_notebook())
-    _count_launch(find_lesson(slug).recid)
-    return _sse(job)
+    return _sse(_counted(_launches().start(LessonLaunch(slug, notebook=_notebook()))))
 
 
 @bp.get("/api/environments")

@@ -20,8 +20,9 @@ from datasets.generate import generate
 from portal.app import create_app
 from portal.environments.builders import BuildEvent, BuiltEnvironment, VenvBuilder
 from portal.environments.doubles import FailingBuilder
+from portal.launch.base import FileRef
 from portal.launch.hub import Hub
-from portal.launch.service import LaunchService
+from portal.launch.jupyterhub import JupyterHubLauncher
 from portal.launch.sources import git_checkout, local_env
 from tests.functional.catalog_helpers import dataset, load_file, write_records
 from tests.support.jupyter import run_code
@@ -61,7 +62,7 @@ def test_record_environment_reads_fileset_over_root(hub: Hub, builder: VenvBuild
     source = local_env("hep-analysis")
     events, built = build(builder, source.repo_dir)
     assert [e.phase for e in events].count("building") >= 1 and events[-1].phase == "built"
-    service = LaunchService(hub.url, hub.token, tmp_path / "work")
+    service = JupyterHubLauncher(hub.url, hub.token, tmp_path / "work")
 
     reason = skip_reason()
     data = served_tempdir()
@@ -71,24 +72,24 @@ def test_record_environment_reads_fileset_over_root(hub: Hub, builder: VenvBuild
         if reason is None:
             with xrootd_over(data) as server:
                 files = [
-                    {
-                        "key": root_file.name,
-                        "uri": f"{server.url}//{data.name}/{root_file.name}",
-                        "checksum": f"sha256:{sha256(root_file)}",
-                        "size": root_file.stat().st_size,
-                    }
+                    FileRef(
+                        key=root_file.name,
+                        uri=f"{server.url}//{data.name}/{root_file.name}",
+                        checksum=f"sha256:{sha256(root_file)}",
+                        size=root_file.stat().st_size,
+                    )
                 ]
                 url = launch(service, built, files)
                 out = run_code(url, hub.token, CODE_ROOT)
                 assert out.strip().splitlines()[-1] == "events 5000", out
         else:
             files = [
-                {
-                    "key": root_file.name,
-                    "uri": f"root://unavailable//{root_file.name}",
-                    "checksum": f"sha256:{sha256(root_file)}",
-                    "size": root_file.stat().st_size,
-                }
+                FileRef(
+                    key=root_file.name,
+                    uri=f"root://unavailable//{root_file.name}",
+                    checksum=f"sha256:{sha256(root_file)}",
+                    size=root_file.stat().st_size,
+                )
             ]
             url = launch(service, built, files)
         out = run_code(url, hub.token, CODE_FILESET)
@@ -120,7 +121,7 @@ with uproot.open(f["uri"]) as root:
 """
 
 
-def launch(service: LaunchService, built: BuiltEnvironment, files: list[dict[str, object]], recid: int = 90005) -> str:
+def launch(service: JupyterHubLauncher, built: BuiltEnvironment, files: list[FileRef], recid: int = 90005) -> str:
     events = list(service.launch(built, user="alice", recid=recid, files=files))
     assert [e.phase for e in events] == ["launching", "ready"], events
     return str(events[-1].data["server_url"])
@@ -149,7 +150,7 @@ def test_binder_style_git_repository_builds_and_launches(hub: Hub, builder: Venv
     assert len(source.commit) == 40
     events, built = build(builder, source.repo_dir, source.commit)
     assert events[-1].phase == "built" and built.record["source_commit"] == source.commit
-    service = LaunchService(hub.url, hub.token, tmp_path / "work")
+    service = JupyterHubLauncher(hub.url, hub.token, tmp_path / "work")
     done = list(service.launch(built, user="bob", notebook="analysis.ipynb"))
     assert done[-1].phase == "ready" and done[-1].data["url"].endswith("/lab/tree/analysis.ipynb")
     out = run_code(str(done[-1].data["server_url"]), hub.token, "import pandas, sys; print(pandas.__version__)")
@@ -335,7 +336,7 @@ def test_published_version_keeps_the_environment_it_was_published_with(
     app = create_app(settings_dict)
     svc = app.extensions["portal"]
     manager = svc.launches
-    manager.envs_root = envs
+    manager.context.envs_root = envs
     load_file(
         svc,
         write_records(

@@ -1,0 +1,140 @@
+"""The JupyterHub launcher: a built environment becomes the user's named server, the record's files its fileset.
+
+The portal talks to the hub's REST API as a Hub service with a scoped token (see :mod:`portal.launch.hub` for
+the embedded hub, the helm chart for production).
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import requests
+
+from portal.environments.builders import BuildEvent, BuiltEnvironment
+from portal.launch.base import (
+    FileRef,
+    LaunchFailed,
+    Prepare,
+    hub_unreachable,
+    no_hub,
+    require_runnable,
+    server_name,
+    write_fileset,
+)
+
+if TYPE_CHECKING:
+    from portal.settings import Settings
+
+
+def sessions_dir(settings: Settings) -> Path:
+    """Where launchers keep the sessions' working directories: ``<var_dir>/environments/sessions``."""
+    return Path(settings.var_dir) / "environments" / "sessions"
+
+
+class JupyterHubLauncher:
+    """Starts named servers on the JupyterHub at ``hub_url`` with the Hub service token ``token``; their working
+    directories live under ``work_root`` (the hub's spawner must see that directory)."""
+
+    name = "jupyterhub"
+
+    def __init__(self, hub_url: str, token: str, work_root: Path, *, start_timeout: float = 90.0) -> None:
+        self.hub_url = hub_url.rstrip("/")
+        self.headers = {"Authorization": f"token {token}"}
+        self.work_root = Path(work_root)
+        self.start_timeout = start_timeout
+
+    @classmethod
+    def from_settings(cls, settings: Settings, **_: Any) -> JupyterHubLauncher:
+        """The hub at ``launch_hub_url``; empty until `portal stack` starts one (launches then fail clearly)."""
+        return cls(settings.launch_hub_url, settings.launch_hub_token, sessions_dir(settings))
+
+    def _api(self, method: str, path: str, **kwargs: Any) -> requests.Response:
+        try:
+            return requests.request(method, f"{self.hub_url}/hub/api{path}", headers=self.headers, timeout=30, **kwargs)
+        except (requests.ConnectionError, requests.Timeout) as exc:
+            raise hub_unreachable(self.hub_url, type(exc).__name__) from exc
+
+    def _servers(self, user: str) -> dict[str, Any]:
+        resp = self._api("GET", f"/users/{user}")
+        if resp.status_code == 404:
+            return {}
+        resp.raise_for_status()
+        return dict(resp.json().get("servers") or {})
+
+    def launch(
+        self,
+        built: BuiltEnvironment,
+        *,
+        user: str,
+        recid: int | None = None,
+        files: list[FileRef] | None = None,
+        notebook: str = "",
+        prepare: Prepare | None = None,
+    ) -> Iterator[BuildEvent]:
+        """See :meth:`portal.launch.base.Launcher.launch`."""
+        if not self.hub_url:
+            raise no_hub()
+        python = require_runnable(built)
+        name = server_name(built.key, recid)
+        workdir = self.work_root / user / name
+        fileset = write_fileset(workdir, recid, files or [])
+        extra_env = prepare(workdir) if prepare is not None else {}
+        yield BuildEvent("launching", f"starting server {user}/{name}", {"server": name})
+        resp = self._api("GET", f"/users/{user}")
+        if resp.status_code == 404:
+            self._api("POST", f"/users/{user}").raise_for_status()
+        else:
+            resp.raise_for_status()
+            existing = resp.json().get("servers", {}).get(name)
+            if existing and existing.get("ready"):
+                yield self._ready(user, name, notebook)
+                return
+        options = {
+            "python": str(python),
+            "workdir": str(workdir),
+            "default_url": f"/lab/tree/{notebook}" if notebook else "/lab",
+            "env": {
+                "PORTAL_RECORD": recid or "",
+                "PORTAL_FILESET": str(fileset),
+                "PORTAL_ENVIRONMENT_KEY": built.key,
+                **extra_env,
+            },
+        }
+        resp = self._api("POST", f"/users/{user}/servers/{name}", json=options)
+        if resp.status_code not in (201, 202):
+            raise LaunchFailed(f"JupyterHub refused to start {user}/{name}: {resp.status_code} {resp.text[:300]}")
+        deadline = time.monotonic() + self.start_timeout
+        while time.monotonic() < deadline:
+            server = self._servers(user).get(name) or {}
+            if server.get("ready"):
+                yield self._ready(user, name, notebook)
+                return
+            if not server.get("pending") and resp.status_code == 202 and not server:
+                break
+            time.sleep(0.2)
+        raise LaunchFailed(
+            f"server {user}/{name} was not ready within {self.start_timeout} s; check the hub log, "
+            "or rebuild the environment (its jupyterhub-singleuser may not start)"
+        )
+
+    def _ready(self, user: str, name: str, notebook: str) -> BuildEvent:
+        base = f"{self.hub_url}/user/{user}/{name}/"
+        url = base + (f"lab/tree/{notebook}" if notebook else "lab")
+        return BuildEvent("ready", f"server ready at {url}", {"url": url, "server_url": base})
+
+    def stop(self, user: str, server: str, *, timeout: float = 30.0) -> None:
+        """See :meth:`portal.launch.base.Launcher.stop`; :class:`LaunchFailed` if it is still there after
+        ``timeout`` seconds."""
+        if not self.hub_url:
+            raise no_hub()
+        resp = self._api("DELETE", f"/users/{user}/servers/{server}")
+        if resp.status_code not in (202, 204, 404):
+            raise LaunchFailed(f"JupyterHub refused to stop {user}/{server}: {resp.status_code} {resp.text[:300]}")
+        deadline = time.monotonic() + timeout
+        while server in self._servers(user):
+            if time.monotonic() > deadline:
+                raise LaunchFailed(f"server {user}/{server} was still running {timeout} s after it was stopped")
+            time.sleep(0.1)
