@@ -9,7 +9,8 @@ import threading
 import time
 import uuid
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -65,6 +66,50 @@ class LaunchJob:
             sent += len(pending)
             if finished and sent >= len(self.events):
                 return
+
+
+@dataclass(frozen=True)
+class Environment:
+    """An environment of analysis_envs/ as repo2docker reads it, with this builder's key and cache state."""
+
+    name: str
+    path: str
+    buildpack: str
+    spec_files: list[str]
+    spec_hash: str
+    builder: str
+    key: str
+    built: bool
+    unsupported: list[str]
+
+    def as_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+@dataclass(frozen=True)
+class BrokenEnvironment:
+    """An analysis_envs/ directory that is not a usable spec, and why."""
+
+    name: str
+    error: str
+
+    def as_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+@dataclass(frozen=True)
+class Build:
+    """A finished build: its key, builder, where it came from (``commit`` None for local directories)."""
+
+    key: str
+    builder: str
+    source: str
+    commit: str | None
+    spec_hash: str
+    created: datetime
+
+    def as_dict(self) -> dict[str, Any]:
+        return {**asdict(self), "created": self.created.isoformat()}
 
 
 class LaunchManager:
@@ -231,32 +276,33 @@ class LaunchManager:
             ):
                 pin.key = built.key  # the same spec under another builder (or builder version)
 
-    def environments(self) -> list[dict[str, Any]]:
+    def environments(self) -> list[Environment | BrokenEnvironment]:
         """The analysis_envs/ environments as repo2docker reads them, with this builder's key and cache state."""
-        out = []
-        for folder in sorted(p for p in self.envs_root.iterdir() if p.is_dir()) if self.envs_root.is_dir() else []:
+        root = self.envs_root
+        out: list[Environment | BrokenEnvironment] = []
+        for folder in sorted(p for p in root.iterdir() if p.is_dir()) if root.is_dir() else []:
             try:
-                spec = read_spec(local_env(folder.name, self.envs_root).repo_dir)
+                spec = read_spec(local_env(folder.name, root).repo_dir)
             except PortalError as err:
-                out.append({"name": folder.name, "error": err.message})
+                out.append(BrokenEnvironment(folder.name, err.message))
                 continue
             key = self.builder.key(spec)
             out.append(
-                {
-                    "name": folder.name,
-                    "path": f"analysis_envs/{folder.name}",
-                    "buildpack": spec.buildpack,
-                    "spec_files": sorted(spec.files),
-                    "spec_hash": spec.content_hash(),
-                    "builder": self.builder.name,
-                    "key": key,
-                    "built": self.builder.cached(key) is not None,
-                    "unsupported": self.builder.unsupported(spec),
-                }
+                Environment(
+                    name=folder.name,
+                    path=f"analysis_envs/{folder.name}",
+                    buildpack=spec.buildpack,
+                    spec_files=sorted(spec.files),
+                    spec_hash=spec.content_hash(),
+                    builder=self.builder.name,
+                    key=key,
+                    built=self.builder.cached(key) is not None,
+                    unsupported=self.builder.unsupported(spec),
+                )
             )
         return out
 
-    def builds(self, *, page: int = 1, size: int = 20) -> tuple[list[dict[str, Any]], int]:
+    def builds(self, *, page: int = 1, size: int = 20) -> tuple[list[Build], int]:
         """Finished builds, newest first, one page at a time; and their total."""
         with self.db.reader() as s:
             total = s.scalar(select(func.count()).select_from(EnvironmentBuild)) or 0
@@ -267,13 +313,13 @@ class LaunchManager:
                 .limit(size)
             )
             return [
-                {
-                    "key": b.key,
-                    "builder": b.builder,
-                    "source": b.source,
-                    "commit": b.source_commit or None,
-                    "spec_hash": b.spec_hash,
-                    "created": b.created_at.isoformat(),
-                }
+                Build(
+                    key=b.key,
+                    builder=b.builder,
+                    source=b.source,
+                    commit=b.source_commit or None,
+                    spec_hash=b.spec_hash,
+                    created=b.created_at,
+                )
                 for b in rows
             ], total

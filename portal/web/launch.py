@@ -11,7 +11,7 @@ from flask import Blueprint, Response, jsonify, render_template, request, stream
 
 from portal.errors import Unavailable
 from portal.launch.kinds import EnvLaunch, GitLaunch, LessonLaunch, RecordLaunch
-from portal.launch.manager import LaunchJob, LaunchManager
+from portal.launch.manager import Environment, LaunchJob, LaunchManager
 from portal.web import services
 
 bp = Blueprint("launch", __name__)
@@ -133,10 +133,12 @@ def lesson_events(slug: str) -> Response:
 def environments_api() -> Any:
     """The analysis environments this portal launches, with their build key and whether it is built."""
     manager = services().launches
-    envs = manager.environments() if manager is not None else []
-    for env in envs:
-        if "key" in env:
-            env["launch"] = url_for("launch.env", name=env["name"], _external=True)
+    envs = [
+        {**env.as_dict(), "launch": url_for("launch.env", name=env.name, _external=True)}
+        if isinstance(env, Environment)
+        else env.as_dict()
+        for env in (manager.environments() if manager is not None else [])
+    ]
     return jsonify({"environments": envs, "builds": url_for("launch.builds_api", _external=True)})
 
 
@@ -152,4 +154,5 @@ def builds_api() -> Any:
         links["next"] = url_for("launch.builds_api", page=page + 1, size=size, _external=True)
     if page > 1:
         links["prev"] = url_for("launch.builds_api", page=page - 1, size=size, _external=True)
-    return jsonify({"hits": {"total": total, "hits": items}, "page": page, "size": size, "links": links})
+    hits = [build.as_dict() for build in items]
+    return jsonify({"hits": {"total": total, "hits": hits}, "page": page, "size": size, "links": links})

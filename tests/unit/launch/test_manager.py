@@ -21,7 +21,7 @@ from portal.launch.base import FileRef, Launcher
 from portal.launch.doubles import DownLauncher, RecordingLauncher, SlowLauncher
 from portal.launch.jupyterhub import JupyterHubLauncher
 from portal.launch.kinds import EnvLaunch, GitLaunch, RecordLaunch
-from portal.launch.manager import LaunchJob, LaunchManager
+from portal.launch.manager import BrokenEnvironment, Build, Environment, LaunchJob, LaunchManager
 from portal.pids.doubles import RecordingPIDProvider
 from portal.storage.doubles import MemoryStorage
 
@@ -163,6 +163,36 @@ def test_a_record_launch_carries_its_files_and_is_pinned_to_its_build(portal, tm
     again = events(made.start(RecordLaunch(7)))
     assert "building" not in [e["phase"] for e in again] and any(e.get("cached") for e in again), again
     assert again[-1]["server_url"] == first[-1]["server_url"] and len(launcher.servers) == 1
+
+
+def test_environments_and_builds_are_typed(portal, tmp_path):
+    builder = InstantBuilder(tmp_path / "builds")
+    made = manager(portal, builder, RecordingLauncher(tmp_path / "sessions"))
+    broken = portal[2] / "broken"
+    (broken / "binder").mkdir(parents=True)
+    (broken / ".binder").mkdir()
+    envs = made.environments()
+    assert [type(e) for e in envs] == [BrokenEnvironment, Environment]
+    assert envs[0].name == "broken" and "both binder/ and .binder/" in envs[0].error
+    course = envs[1]
+    assert isinstance(course, Environment) and not course.built and course.builder == "instant"
+    assert list(course.as_dict()) == [
+        "name",
+        "path",
+        "buildpack",
+        "spec_files",
+        "spec_hash",
+        "builder",
+        "key",
+        "built",
+        "unsupported",
+    ]
+    assert events(made.start(EnvLaunch("course")))[-1]["phase"] == "ready"
+    assert made.environments()[1].built  # type: ignore[union-attr]
+    builds, total = made.builds()
+    assert total == 1 and isinstance(builds[0], Build) and builds[0].key == course.key
+    assert builds[0].commit is None and builds[0].source == "analysis_envs/course"
+    assert builds[0].as_dict()["created"] == builds[0].created.isoformat()
 
 
 def test_file_refs_are_written_as_the_fileset(tmp_path):
