@@ -19,9 +19,10 @@ from portal.catalog.service import CatalogService
 from portal.db.engine import Database
 from portal.db.models import AnalysisJob, Concept, Record
 from portal.errors import Conflict, Invalid, NotFound, PortalError
-from portal.processing.analysis import hist_to_json, load_analysis
+from portal.processing.analysis import hist_to_json
 from portal.processing.engine import Progress, run_analysis
 from portal.processing.executors import EXECUTORS, Executor, make_executor
+from portal.processing.loader import load_analysis
 
 STATES = ("queued", "running", "done", "failed")
 HIST_FORMATS = ("json", "h5", "root")

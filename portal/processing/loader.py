@@ -1,0 +1,71 @@
+"""Find an analysis by name: a built-in, a ``portal.analyses`` entry point, ``module:Class`` or ``file.py:Class``."""
+
+from __future__ import annotations
+
+import hashlib
+import importlib
+import importlib.util
+import inspect
+import sys
+from pathlib import Path
+from typing import Any
+
+from portal.errors import Invalid, NotFound
+from portal.processing.analyses import BUILTINS
+from portal.processing.analysis import Analysis
+
+ENTRY_POINT_GROUP = "portal.analyses"
+
+
+def load_analysis(spec: str, **parameters: Any) -> Analysis:
+    """A built-in name (``dimuon``, ``adl_q1`` …), the name of a ``portal.analyses`` entry point,
+    ``package.module:ClassName`` or ``/path/file.py:ClassName``."""
+    if spec in BUILTINS:
+        return BUILTINS[spec](**parameters)
+    # analyses installed by a software package or an analysis environment: entry points `portal.analyses`
+    from importlib.metadata import entry_points
+
+    for ep in entry_points(group=ENTRY_POINT_GROUP):
+        if ep.name == spec:
+            return _instantiate(ep.load(), spec, parameters)
+    if ":" not in spec:
+        raise NotFound(
+            f"unknown analysis {spec!r}; built-ins are {', '.join(sorted(BUILTINS))}, or give "
+            "'module:Class' / '/path/to/file.py:Class'"
+        )
+    where, attr = spec.rsplit(":", 1)
+    if where.endswith(".py"):
+        path = Path(where)
+        if not path.is_file():
+            raise NotFound(f"analysis file {where} does not exist")
+        mod_name = "portal_user_analysis_" + hashlib.sha256(str(path.resolve()).encode()).hexdigest()[:12]
+        spec_obj = importlib.util.spec_from_file_location(mod_name, path)
+        assert spec_obj and spec_obj.loader
+        module = importlib.util.module_from_spec(spec_obj)
+        sys.modules[mod_name] = module
+        spec_obj.loader.exec_module(module)
+        # workers cannot import a file-loaded module: ship its code with the pickled analysis
+        import cloudpickle
+
+        cloudpickle.register_pickle_by_value(module)
+    else:
+        try:
+            module = importlib.import_module(where)
+        except ImportError as exc:
+            raise NotFound(f"cannot import analysis module {where!r}: {exc}") from exc
+    target = getattr(module, attr, None)
+    if target is None:
+        raise NotFound(f"module {where!r} has no attribute {attr!r}")
+    return _instantiate(target, spec, parameters)
+
+
+def _instantiate(target: Any, spec: str, parameters: dict[str, Any]) -> Analysis:
+    if inspect.isclass(target) and issubclass(target, Analysis):
+        analysis = target(**parameters)
+    elif isinstance(target, Analysis):
+        analysis = target
+    else:
+        raise Invalid(f"{spec} is not an Analysis subclass or instance")
+    if not analysis.columns:
+        raise Invalid(f"analysis {spec} declares no columns")
+    return analysis
