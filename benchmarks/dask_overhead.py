@@ -2,7 +2,7 @@
 
 Comparators, each a LocalCluster of 2 single-threaded worker processes on 127.0.0.1:
   (dask)   Dask's default configuration, as `LocalCluster(...)` gives it;
-  (portal) the portal's embedded cluster (`portal.processing.executors.local_cluster`, EMBEDDED_CLUSTER_CONFIG).
+  (portal) the portal's embedded cluster (`portal.processing.executors.cluster.local_cluster`, EMBEDDED_CLUSTER_CONFIG).
 Measured with psutil over the whole process tree (client, scheduler and nannies in this process, plus the
 worker processes): CPU seconds per second while idle, and CPU per task for a batch of no-op tasks gathered the
 way the engine gathers results (as they complete). Both clusters share the machine's cores with the analyses
@@ -59,7 +59,7 @@ def measure(client: Any) -> tuple[float, float]:
 def main() -> None:
     from distributed import Client, LocalCluster
 
-    from portal.processing.executors import local_cluster
+    from portal.processing.executors.cluster import local_cluster
 
     rows = {}
     # the portal cluster first: a default nanny writes MALLOC_TRIM_THRESHOLD_ into this process' environment,

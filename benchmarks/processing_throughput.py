@@ -37,8 +37,9 @@ import awkward as ak
 import numpy as np
 import uproot
 
-from portal.processing import load_analysis, make_executor, run_analysis
+from portal.processing import load_analysis, run_analysis
 from portal.processing.analyses.dimuon import pair_mass
+from portal.processing.executors.cluster import LocalClusterExecutor
 
 QUERIES = ["dimuon", "adl_q1", "adl_q2", "adl_q3", "adl_q4", "adl_q5", "adl_q7", "adl_q8"]
 if os.environ.get("BENCH_PROC_Q6"):
@@ -241,8 +242,8 @@ def main() -> None:
     # the floor's pools first: a Dask nanny writes its worker environment (MALLOC_TRIM_THRESHOLD_, OMP_NUM_THREADS)
     # into this process' os.environ, and processes spawned afterwards would inherit it
     pool1, pool2 = start_pool(1), start_pool(2)
-    one = make_executor("local", workers=1)
-    two = make_executor("local", workers=2)
+    one = LocalClusterExecutor.start(workers=1)
+    two = LocalClusterExecutor.start(workers=2)
     from distributed import Client
 
     try:

@@ -21,6 +21,7 @@ if TYPE_CHECKING:
     from portal.environments.builders import Builder
     from portal.launch.base import Launcher
     from portal.pids.base import PIDProvider
+    from portal.processing.executors.base import Executor
     from portal.storage.base import Storage
 
 T = TypeVar("T")
@@ -87,3 +88,4 @@ STORAGE: Seam[Storage] = Seam("storage", "storage_backend")  # portal.storage.ba
 PIDS: Seam[PIDProvider] = Seam("pids", "pid_provider")  # portal.pids.base.PIDProvider
 BUILDERS: Seam[Builder] = Seam("builders", "launch_builder")  # portal.environments.builders.Builder
 LAUNCHERS: Seam[Launcher] = Seam("launchers", "launch_launcher")  # portal.launch.base.Launcher
+EXECUTORS: Seam[Executor] = Seam("executors", "processing_executor")  # portal.processing.executors.base.Executor

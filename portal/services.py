@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -15,8 +16,9 @@ from portal.files.access import FileAccess
 from portal.files.preview import Previewer
 from portal.launch.manager import LaunchManager
 from portal.pids.base import PIDProvider
+from portal.processing.executors import ExecutorPool
 from portal.processing.jobs import JobService
-from portal.registry import BUILDERS, LAUNCHERS, PIDS, STORAGE
+from portal.registry import BUILDERS, EXECUTORS, LAUNCHERS, PIDS, STORAGE
 from portal.search.service import SearchService, backend_for
 from portal.settings import Settings
 from portal.stats.service import StatsService
@@ -90,9 +92,8 @@ def build_services(settings: Settings, *, migrate: bool = True) -> Services:
         analyses=JobService(
             db,
             catalog,
-            executor=settings.processing_executor,
-            scheduler=settings.processing_scheduler,
-            workers=settings.processing_workers,
+            build_executors(settings),
+            default_executor=settings.processing_executor,
             chunk_events=settings.processing_chunk_events,
             first_recid=settings.first_recid,
         ),
@@ -103,6 +104,21 @@ def build_services(settings: Settings, *, migrate: bool = True) -> Services:
 def build_builder(settings: Settings) -> Builder:
     """The environment builder ``launch_builder`` names (also used alone by `portal env build`)."""
     return BUILDERS.create(settings.launch_builder, settings)
+
+
+def executor_names(settings: Settings) -> list[str]:
+    """The executors a job may ask for, sorted: every registered one except the development doubles, and the
+    configured default (which may be a double). An unknown default is refused naming its setting."""
+    EXECUTORS.load(settings.processing_executor)
+    offered = {name for name in EXECUTORS.names() if not getattr(EXECUTORS.load(name), "development_only", False)}
+    return sorted(offered | {settings.processing_executor})
+
+
+def build_executors(settings: Settings) -> ExecutorPool:
+    """The executors of :func:`executor_names`, each built from settings when a job first uses it."""
+    return ExecutorPool(
+        {name: functools.partial(EXECUTORS.create, name, settings) for name in executor_names(settings)}
+    )
 
 
 def build_launches(settings: Settings, db: Database, catalog: CatalogService, storage: Storage) -> LaunchManager:

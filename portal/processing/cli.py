@@ -8,12 +8,30 @@ import sys
 import click
 
 from portal.errors import PortalError
-from portal.processing.executors import EXECUTORS
 
 
 def _fail(err: PortalError) -> None:
     click.secho(f"error: {err.message}", fg="red", err=True)
     sys.exit(1)
+
+
+class ExecutorChoice(click.Choice[str]):
+    """The executors a job may ask for, looked up in the registry when the option is used, not when `portal`
+    starts (reading the registry costs entry-point scans and imports that `portal --help` should not pay)."""
+
+    def __init__(self) -> None:
+        super().__init__(())
+
+    @property
+    def choices(self) -> tuple[str, ...]:
+        from portal.services import executor_names
+        from portal.settings import load_settings
+
+        return tuple(executor_names(load_settings()))
+
+    @choices.setter
+    def choices(self, _: object) -> None:
+        pass  # click.Choice.__init__ stores its argument; the names come from the registry instead
 
 
 @click.group("analysis")
@@ -35,7 +53,7 @@ def analysis_list() -> None:
 @click.option("--dataset", "recid", type=int, required=True, help="Record id of the dataset.")
 @click.option(
     "--executor",
-    type=click.Choice(EXECUTORS),
+    type=ExecutorChoice(),
     default=None,
     help="inline | local (Dask LocalCluster) | remote (PORTAL_PROCESSING_SCHEDULER); default: setting.",
 )

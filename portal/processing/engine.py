@@ -16,7 +16,7 @@ from typing import Any
 from portal.errors import Invalid
 from portal.processing import readers
 from portal.processing.analysis import Analysis, Output
-from portal.processing.executors import Executor
+from portal.processing.executors.base import Executor
 from portal.processing.plan import DEFAULT_CHUNK_EVENTS, BadFile, Chunk, Task, plan_chunks, plan_tasks
 
 __all__ = [

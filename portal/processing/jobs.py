@@ -21,7 +21,7 @@ from portal.db.models import AnalysisJob, Concept, Record
 from portal.errors import Conflict, Invalid, NotFound, PortalError
 from portal.processing.analysis import hist_to_json
 from portal.processing.engine import Progress, run_analysis
-from portal.processing.executors import EXECUTORS, Executor, make_executor
+from portal.processing.executors.pool import ExecutorPool
 from portal.processing.loader import load_analysis
 
 STATES = ("queued", "running", "done", "failed")
@@ -34,29 +34,25 @@ def _now() -> datetime:
 
 
 class JobService:
-    """Runs analyses over catalogued datasets. Executors come from settings; an embedded LocalCluster is
-    started on first use and shared by later jobs of this process."""
+    """Runs analyses over catalogued datasets on the executors of ``executors``, by the name a job stores
+    (``default_executor`` when a job names none); an executor is built on first use and shared by later jobs."""
 
     def __init__(
         self,
         db: Database,
         catalog: CatalogService,
+        executors: ExecutorPool,
         *,
-        executor: str = "local",
-        scheduler: str = "",
-        workers: int = 2,
+        default_executor: str,
         chunk_events: int = 200_000,
         first_recid: int = 100000,
     ) -> None:
         self.db = db
         self.catalog = catalog
-        self.default_executor = executor
-        self.scheduler = scheduler
-        self.workers = workers
+        self.executors = executors
+        self.default_executor = default_executor
         self.chunk_events = chunk_events
         self.first_recid = first_recid
-        self._shared: dict[str, Executor] = {}
-        self._lock = threading.Lock()
         self._threads: list[threading.Thread] = []
 
     # ------------------------------------------------------------------ creating and running
@@ -99,8 +95,7 @@ class JobService:
     ) -> dict[str, Any]:
         """Validate everything that can be validated up front, then store a queued job."""
         executor = executor or self.default_executor
-        if executor not in EXECUTORS:
-            raise Invalid(f"unknown executor {executor!r}; choose one of {', '.join(EXECUTORS)}", field="executor")
+        self.executors.check(executor)
         if not isinstance(analysis, str) or not analysis:
             raise Invalid("analysis must be a built-in name or 'module:Class'", field="analysis")
         if parameters is not None and not isinstance(parameters, dict):
@@ -132,15 +127,6 @@ class JobService:
         thread.start()
         return thread
 
-    def _executor(self, name: str) -> tuple[Executor, bool]:
-        """(executor, owned by the caller). LocalCluster and remote clients are shared across jobs."""
-        if name == "inline":
-            return make_executor("inline"), True
-        with self._lock:
-            if name not in self._shared:
-                self._shared[name] = make_executor(name, workers=self.workers, scheduler=self.scheduler)
-            return self._shared[name], False
-
     def run(self, job_id: int, *, on_progress: Callable[[dict[str, Any]], None] | None = None) -> dict[str, Any]:
         """Run a queued job to completion in this thread; failures are stored on the job, not raised."""
         with self.db.transaction() as s:
@@ -165,14 +151,10 @@ class JobService:
             analysis = load_analysis(spec, **params)
             view = self.catalog.get(recid)
             uris = self.dataset_files(recid)
-            executor, owned = self._executor(executor_name)
-            try:
-                result = run_analysis(
-                    analysis, uris, executor, chunk_events=self.chunk_events, skip_bad_files=skip, on_progress=progress
-                )
-            finally:
-                if owned:
-                    executor.close()
+            executor = self.executors.get(executor_name)
+            result = run_analysis(
+                analysis, uris, executor, chunk_events=self.chunk_events, skip_bad_files=skip, on_progress=progress
+            )
         except Exception as exc:  # noqa: BLE001 - every failure ends up on the job, named
             message = exc.message if isinstance(exc, PortalError) else f"{type(exc).__name__}: {exc}"
             with self.db.transaction() as s:
@@ -202,9 +184,8 @@ class JobService:
             return _job_dict(job)
 
     def close(self) -> None:
-        for ex in self._shared.values():
-            ex.close()
-        self._shared.clear()
+        """Close the executors jobs have used (an embedded cluster stops)."""
+        self.executors.close()
 
     # ------------------------------------------------------------------ reading
     def get(self, job_id: int) -> dict[str, Any]:

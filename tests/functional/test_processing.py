@@ -14,14 +14,21 @@ import numpy as np
 import pytest
 
 from datasets.generate import generate
-from portal.processing import BadFile, load_analysis, make_executor, run_analysis
+from portal.processing import BadFile, Executor, load_analysis, run_analysis
 from portal.processing.analyses import BUILTINS
-from portal.processing.executors import Executor
+from portal.registry import EXECUTORS
+from portal.settings import load_settings
 from tests.support.dask_cluster import dask_processes
 from tests.support.processing_reference import reference
 from tests.support.xrootd import require_xrootd, served_tempdir, xrootd_over
 
 CHUNK = 1500  # tiny tier: 2 files x 5000 events -> 6 chunks, so merging and scheduling are exercised
+
+
+def make_executor(name: str, *, workers: int = 2, scheduler: str = "") -> Executor:
+    """The executor registered as ``name``, built from settings as the portal builds it."""
+    settings = load_settings({"processing_workers": workers, "processing_scheduler": scheduler}, environ={})
+    return EXECUTORS.create(name, settings)
 
 
 @pytest.fixture(scope="module")

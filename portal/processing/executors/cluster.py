@@ -1,4 +1,4 @@
-"""Executors behind one interface: inline (debugging), a Dask LocalCluster, or a remote Dask scheduler.
+"""Executors on a Dask cluster: an embedded LocalCluster (``local``) or an existing scheduler (``remote``).
 
 ``map_unordered`` runs one task per work item and hands results back as they complete; the engine merges
 them on the client. Tasks are few and coarse (see ``plan.plan_tasks``) and the engine needs every task's
@@ -11,42 +11,12 @@ from collections.abc import Callable, Iterator, Sequence
 from typing import Any
 
 from portal.errors import Invalid, Unavailable
-
-EXECUTORS = ("inline", "local", "remote")
-
-
-class Executor:
-    name = "base"
-
-    def slots(self) -> int:
-        """How many tasks can run at once (worker threads); the planner sizes tasks from it."""
-        return 1
-
-    def map_unordered(self, fn: Callable[[Any], Any], items: Sequence[Any]) -> Iterator[Any]:
-        """``fn(item)`` for each item, yielded in order of completion. Closing the iterator early (an
-        exception in the consumer) cancels what has not run yet."""
-        raise NotImplementedError
-
-    def close(self) -> None:
-        pass
-
-    def __enter__(self) -> Executor:
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.close()
-
-
-class InlineExecutor(Executor):
-    name = "inline"
-
-    def map_unordered(self, fn: Callable[[Any], Any], items: Sequence[Any]) -> Iterator[Any]:
-        for item in items:
-            yield fn(item)
+from portal.processing.executors.base import Executor
 
 
 class DaskExecutor(Executor):
-    """Work on a ``distributed.Client``; tasks retry on other workers when a worker dies."""
+    """Work on a ``distributed.Client``; tasks retry on other workers when a worker dies. ``own_cluster``, if
+    given, is closed with the executor."""
 
     name = "dask"
 
@@ -82,6 +52,7 @@ class DaskExecutor(Executor):
         self.client.close()
         if self._cluster is not None:
             self._cluster.close()
+            self._cluster = None
 
 
 #: Dask settings for the embedded cluster. Its dashboard binds a random loopback port nobody opens, so the
@@ -115,25 +86,49 @@ def local_cluster(workers: int = 2) -> Any:
         )
 
 
-def make_executor(name: str, *, workers: int = 2, scheduler: str = "", client: Any = None) -> Executor:
-    """``inline`` | ``local`` (a LocalCluster of ``workers`` processes) | ``remote`` (``scheduler`` address)."""
-    if client is not None:
-        return DaskExecutor(client)
-    if name == "inline":
-        return InlineExecutor()
-    from distributed import Client
+class LocalClusterExecutor(DaskExecutor):
+    """An embedded LocalCluster of ``processing_workers`` single-threaded worker processes on 127.0.0.1, started
+    with EMBEDDED_CLUSTER_CONFIG and stopped by ``close()`` (the default executor)."""
 
-    if name == "local":
+    @classmethod
+    def start(cls, workers: int = 2) -> LocalClusterExecutor:
+        """Start the cluster (a few seconds) and connect to it."""
+        from distributed import Client
+
         cluster = local_cluster(workers)
-        return DaskExecutor(Client(cluster, direct_to_workers=True), own_cluster=cluster)
-    if name == "remote":
+        try:
+            # results come straight from the workers, not relayed through the scheduler
+            client = Client(cluster, direct_to_workers=True)
+        except BaseException:
+            cluster.close()
+            raise
+        return cls(client, own_cluster=cluster)
+
+    @classmethod
+    def from_settings(cls, settings: Any, **_: Any) -> LocalClusterExecutor:
+        return cls.start(settings.processing_workers)
+
+
+class RemoteExecutor(DaskExecutor):
+    """An existing ``dask scheduler`` at ``processing_scheduler``, whose ``dask worker`` processes can import
+    ``portal``. ``close()`` disconnects; the cluster keeps running."""
+
+    @classmethod
+    def connect(cls, scheduler: str) -> RemoteExecutor:
+        """Connect to the scheduler at ``scheduler`` (``tcp://host:8786``); Unavailable when it cannot be reached."""
+        from distributed import Client
+
         if not scheduler:
             raise Invalid(
                 "executor 'remote' needs a scheduler address (setting processing_scheduler, "
-                "or --scheduler tcp://host:8786)"
+                "or --scheduler tcp://host:8786)",
+                field="PORTAL_PROCESSING_SCHEDULER",
             )
         try:
-            return DaskExecutor(Client(scheduler, timeout="10s"))
+            return cls(Client(scheduler, timeout="10s"))
         except OSError as exc:
             raise Unavailable(f"cannot reach Dask scheduler {scheduler}: {exc}") from exc
-    raise Invalid(f"unknown executor {name!r}; choose one of {', '.join(EXECUTORS)}")
+
+    @classmethod
+    def from_settings(cls, settings: Any, **_: Any) -> RemoteExecutor:
+        return cls.connect(settings.processing_scheduler)
