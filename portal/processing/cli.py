@@ -90,14 +90,14 @@ def analysis_run(
     try:
         job = jobs.create(name, recid, executor=executor, skip_bad_files=skip_bad_files, parameters=parameters)
         with Progress(
-            TextColumn("[bold]job " + str(job["id"])),
+            TextColumn("[bold]job " + str(job.id)),
             BarColumn(),
             TextColumn("{task.completed:,.0f}/{task.total:,.0f} events {task.description}"),
             transient=True,
         ) as bar:
             task = bar.add_task("", total=0)
             job = jobs.run(
-                job["id"],
+                job.id,
                 on_progress=lambda p: bar.update(
                     task,
                     completed=p["events_done"],
@@ -110,19 +110,19 @@ def analysis_run(
     finally:
         svc.close()
     if as_json:
-        click.echo(json.dumps(job, indent=1))
-    if job["state"] == "failed":
-        click.secho(f"job {job['id']} failed: {job['error']}", fg="red", err=True)
+        click.echo(json.dumps(job.to_json(), indent=1))
+    if job.state == "failed":
+        click.secho(f"job {job.id} failed: {job.error}", fg="red", err=True)
         sys.exit(1)
-    if not as_json:
-        p = job["progress"]
+    if not as_json and job.result is not None and job.provenance is not None:
+        timings = job.provenance["timings"]
         click.echo(
-            f"job {job['id']} done: {p['events_done']:,} events in {job['provenance']['timings']['wall_s']} s "
-            f"({job['provenance']['timings']['events_per_s']:,.0f} events/s)"
+            f"job {job.id} done: {job.progress['events_done']:,} events in {timings['wall_s']} s "
+            f"({timings['events_per_s']:,.0f} events/s)"
         )
-        for cut, n in job["result"]["cutflow"].items():
+        for cut, n in job.result["cutflow"].items():
             click.echo(f"  {cut:30} {n:>12,}")
-        for uri, why in job["result"]["skipped_files"].items():
+        for uri, why in job.result["skipped_files"].items():
             click.secho(f"  skipped {uri}: {why}", fg="yellow")
 
 
@@ -136,7 +136,7 @@ def analysis_show(job_id: int) -> None:
     svc = build_services(load_settings())
     try:
         assert svc.analyses is not None
-        click.echo(json.dumps(svc.analyses.get(job_id), indent=1))
+        click.echo(json.dumps(svc.analyses.get(job_id).to_json(), indent=1))
     except PortalError as err:
         _fail(err)
     finally:
@@ -156,7 +156,7 @@ def analysis_publish(job_id: int, software_recid: int | None, title: str | None)
     try:
         assert svc.analyses is not None
         out = svc.analyses.publish(job_id, title=title, software_recid=software_recid)
-        click.echo(f"published job {job_id} as record {out['recid']}")
+        click.echo(f"published job {job_id} as record {out.recid}")
     except PortalError as err:
         _fail(err)
     finally:

@@ -1,17 +1,14 @@
-"""Analysis jobs: create, run (in a background thread or in the caller), report progress, keep the result
-with its provenance, render plots and histogram downloads, and publish a result as a Derived dataset."""
+"""Analysis jobs: create, run (in a background thread or in the caller), report progress, keep the result with
+its provenance, and publish a result as a Derived dataset. Result files and plots are :mod:`.results`."""
 
 from __future__ import annotations
 
-import io
-import json
 import threading
 import time
 from collections.abc import Callable
 from datetime import UTC, date, datetime
 from typing import Any
 
-import numpy as np
 from sqlalchemy import func, select
 
 from portal.catalog.model import RecordInput
@@ -19,14 +16,11 @@ from portal.catalog.service import CatalogService
 from portal.db.engine import Database
 from portal.db.models import AnalysisJob, Concept, Record
 from portal.errors import Conflict, Invalid, NotFound, PortalError
-from portal.processing.analysis import hist_to_json
+from portal.processing import results
 from portal.processing.engine import Progress, run_analysis
 from portal.processing.executors.pool import ExecutorPool
 from portal.processing.loader import load_analysis
-
-STATES = ("queued", "running", "done", "failed")
-HIST_FORMATS = ("json", "h5", "root")
-PLOT_FORMATS = ("png", "svg")
+from portal.processing.model import Job, JobSummary, Publication, utc
 
 
 def _now() -> datetime:
@@ -92,8 +86,10 @@ class JobService:
         executor: str | None = None,
         skip_bad_files: bool = False,
         parameters: dict[str, Any] | None = None,
-    ) -> dict[str, Any]:
-        """Validate everything that can be validated up front, then store a queued job."""
+    ) -> Job:
+        """Validate everything that can be validated up front, then store a queued job. Invalid names what is
+        wrong (an unknown executor, analysis parameters, a dataset without processable files); NotFound an
+        unknown analysis or record."""
         executor = executor or self.default_executor
         self.executors.check(executor)
         if not isinstance(analysis, str) or not analysis:
@@ -119,16 +115,20 @@ class JobService:
             )
             s.add(job)
             s.flush()
-            return _job_dict(job)
+            return _job(job)
 
     def start(self, job_id: int) -> threading.Thread:
+        """Run the queued job in a background thread."""
         thread = threading.Thread(target=self.run, args=(job_id,), name=f"analysis-job-{job_id}", daemon=True)
         self._threads.append(thread)
         thread.start()
         return thread
 
-    def run(self, job_id: int, *, on_progress: Callable[[dict[str, Any]], None] | None = None) -> dict[str, Any]:
-        """Run a queued job to completion in this thread; failures are stored on the job, not raised."""
+    def run(self, job_id: int, *, on_progress: Callable[[dict[str, Any]], None] | None = None) -> Job:
+        """Run a queued job to completion in this thread and return it done or failed: failures (an unreadable
+        file, an executor that cannot be reached, an error in the analysis) are stored on the job, not raised.
+        ``on_progress`` gets the progress JSON after every task; the stored progress is updated twice a second
+        at most. Conflict if the job is not queued."""
         with self.db.transaction() as s:
             job = self._get(s, job_id)
             if job.state != "queued":
@@ -160,7 +160,7 @@ class JobService:
             with self.db.transaction() as s:
                 job = self._get(s, job_id)
                 job.state, job.error, job.finished_at = "failed", message, _now()
-                return _job_dict(job)
+                return _job(job)
         provenance = {
             **result.provenance,
             "dataset": {
@@ -181,21 +181,23 @@ class JobService:
             job = self._get(s, job_id)
             job.state, job.finished_at = "done", _now()
             job.progress, job.result, job.provenance = result.progress.to_json(), stored, provenance
-            return _job_dict(job)
+            return _job(job)
 
     def close(self) -> None:
         """Close the executors jobs have used (an embedded cluster stops)."""
         self.executors.close()
 
     # ------------------------------------------------------------------ reading
-    def get(self, job_id: int) -> dict[str, Any]:
+    def get(self, job_id: int) -> Job:
+        """The job; NotFound if there is none."""
         with self.db.reader() as s:
-            return _job_dict(self._get(s, job_id))
+            return _job(self._get(s, job_id))
 
-    def list(self, limit: int = 50) -> list[dict[str, Any]]:
+    def list(self, limit: int = 50) -> list[JobSummary]:
+        """The latest ``limit`` jobs, newest first, without results."""
         with self.db.reader() as s:
             rows = s.scalars(select(AnalysisJob).order_by(AnalysisJob.id.desc()).limit(limit))
-            return [_job_dict(j, brief=True) for j in rows]
+            return [_summary(j) for j in rows]
 
     def _get(self, s: Any, job_id: int) -> AnalysisJob:
         job = s.get(AnalysisJob, job_id)
@@ -203,110 +205,35 @@ class JobService:
             raise NotFound(f"there is no analysis job {job_id}")
         return job
 
-    def _result(self, job_id: int) -> tuple[dict[str, Any], dict[str, Any]]:
+    def _result(self, job_id: int) -> tuple[Job, dict[str, Any]]:
         job = self.get(job_id)
-        if job["state"] != "done":
-            raise Conflict(f"job {job_id} is {job['state']}; results exist only for finished jobs")
-        return job, job["result"]
+        if job.state != "done" or job.result is None:
+            raise Conflict(f"job {job_id} is {job.state}; results exist only for finished jobs")
+        return job, job.result
 
     def histogram(self, job_id: int, fmt: str, name: str | None = None) -> tuple[bytes, str]:
-        """The job's histograms as JSON, HDF5 (edges + counts per histogram) or ROOT (TH1 via uproot)."""
-        if fmt not in HIST_FORMATS:
-            raise Invalid(f"unknown histogram format {fmt!r}; choose one of {', '.join(HIST_FORMATS)}", field="format")
-        job, result = self._result(job_id)
-        hists = result["hists"]
-        if name is not None:
-            if name not in hists:
-                raise NotFound(f"job {job_id} has no histogram {name!r}; it has {', '.join(hists)}")
-            hists = {name: hists[name]}
-        if fmt == "json":
-            body = {"job": job_id, "cutflow": result["cutflow"], "hists": hists, "provenance": job["provenance"]}
-            return json.dumps(body, indent=1).encode(), "application/json"
-        if fmt == "h5":
-            import h5py
-
-            buf = io.BytesIO()
-            with h5py.File(buf, "w") as f:
-                f.attrs["provenance"] = json.dumps(job["provenance"])
-                f.attrs["cutflow"] = json.dumps(result["cutflow"])
-                for hname, h in hists.items():
-                    g = f.create_group(hname)
-                    g.create_dataset("edges", data=np.asarray(h["axes"][0]["edges"]))
-                    g.create_dataset("counts_with_flow", data=np.asarray(h["counts_with_flow"], dtype=np.int64))
-                    g.attrs["label"] = h["axes"][0]["label"] or ""
-            return buf.getvalue(), "application/x-hdf5"
-        import tempfile
-        from pathlib import Path
-
-        import uproot
-
-        with tempfile.TemporaryDirectory() as tmp:
-            path = Path(tmp) / "h.root"
-            with uproot.recreate(path) as f:
-                for hname, h in hists.items():
-                    edges = np.asarray(h["axes"][0]["edges"])
-                    counts = np.asarray(h["counts_with_flow"], dtype=np.float64)
-                    # TH1D carries flow bins itself: pass the in-range counts plus flow via to_TH1x
-                    f[hname] = uproot.writing.identify.to_TH1x(
-                        fName=hname,
-                        fTitle=h["axes"][0]["label"] or hname,
-                        data=counts,
-                        fEntries=float(counts.sum()),
-                        fTsumw=float(counts[1:-1].sum()),
-                        fTsumw2=float(counts[1:-1].sum()),
-                        fTsumwx=0.0,
-                        fTsumwx2=0.0,
-                        fSumw2=counts.copy(),
-                        fXaxis=uproot.writing.identify.to_TAxis(
-                            fName="xaxis",
-                            fTitle=h["axes"][0]["label"] or "",
-                            fNbins=len(edges) - 1,
-                            fXmin=float(edges[0]),
-                            fXmax=float(edges[-1]),
-                            fXbins=edges,
-                        ),
-                    )
-            return path.read_bytes(), "application/octet-stream"
+        """(bytes, MIME type) of the job's histograms as JSON, HDF5 or ROOT (see :func:`.results.histograms`).
+        Invalid for an unknown format, NotFound for an unknown job or histogram, Conflict if not done."""
+        results.check_format(fmt, results.HIST_FORMATS, "histogram")
+        job, _ = self._result(job_id)
+        return results.histograms(job, fmt, name)
 
     def plot(self, job_id: int, fmt: str = "png", name: str | None = None) -> tuple[bytes, str]:
-        if fmt not in PLOT_FORMATS:
-            raise Invalid(f"unknown plot format {fmt!r}; choose one of {', '.join(PLOT_FORMATS)}", field="format")
-        job, result = self._result(job_id)
-        name = name or result["main_hist"]
-        if name not in result["hists"]:
-            raise NotFound(f"job {job_id} has no histogram {name!r}")
-        import matplotlib
-
-        matplotlib.use("Agg")
-        from matplotlib.figure import Figure
-
-        h = result["hists"][name]
-        edges = np.asarray(h["axes"][0]["edges"])
-        counts = np.asarray(h["counts_with_flow"])[1:-1]
-        fig = Figure(figsize=(8, 5))
-        ax = fig.add_subplot()
-        ax.stairs(counts, edges, color="tab:blue")
-        if edges[0] > 0 and edges[-1] / edges[0] > 100:  # log-binned spectra (the dimuon one) read best log-log
-            ax.set_xscale("log")
-            ax.set_yscale("log")
-        ax.set_xlabel(h["axes"][0]["label"] or name)
-        ax.set_ylabel("entries")
-        prov = job["provenance"]["dataset"]
-        ax.set_title(
-            f"{result['title']}\nrecord {prov['recid']}" + (f", DOI {prov['doi']}" if prov["doi"] else ""), fontsize=9
-        )
-        buf = io.BytesIO()
-        fig.savefig(buf, format=fmt, dpi=100)
-        return buf.getvalue(), "image/png" if fmt == "png" else "image/svg+xml"
+        """(bytes, MIME type) of a plot of one histogram, PNG or SVG (see :func:`.results.plot`); errors as for
+        :meth:`histogram`."""
+        results.check_format(fmt, results.PLOT_FORMATS, "plot")
+        job, _ = self._result(job_id)
+        return results.plot(job, fmt, name)
 
     # ------------------------------------------------------------------ publishing
-    def publish(self, job_id: int, *, title: str | None = None, software_recid: int | None = None) -> dict[str, Any]:
+    def publish(self, job_id: int, *, title: str | None = None, software_recid: int | None = None) -> Publication:
         """A Derived dataset record citing the dataset (isDerivedFrom) and, when given, the software
-        record of the analysis code (isCompiledBy); the result JSON is its file."""
+        record of the analysis code (isCompiledBy); the result JSON is its file. Conflict if the job is not
+        done or was published already."""
         job, result = self._result(job_id)
-        if job["derived_recid"]:
-            raise Conflict(f"job {job_id} was already published as record {job['derived_recid']}")
-        prov = job["provenance"]
+        if job.derived_recid:
+            raise Conflict(f"job {job_id} was already published as record {job.derived_recid}")
+        prov = job.provenance or {}
         dataset = prov["dataset"]
         relations: list[dict[str, Any]] = [
             {"type": "isDerivedFrom", "recid": dataset["recid"], **({"doi": dataset["doi"]} if dataset["doi"] else {})}
@@ -344,37 +271,29 @@ class JobService:
         self.catalog.load([RecordInput(metadata=metadata, source=f"analysis job {job_id}")])
         with self.db.transaction() as s:
             self._get(s, job_id).derived_recid = recid
-        return {"recid": recid, "job": job_id}
+        return Publication(recid=recid, job=job_id)
 
 
-def _iso(d: datetime | None) -> str | None:
-    if d is None:
-        return None
-    if d.tzinfo is None:
-        d = d.replace(tzinfo=UTC)
-    return d.astimezone(UTC).isoformat().replace("+00:00", "Z")
+def _summary(job: AnalysisJob) -> JobSummary:
+    return JobSummary(
+        id=job.id,
+        analysis=job.analysis,
+        dataset_recid=job.dataset_recid,
+        executor=job.executor,
+        skip_bad_files=job.skip_bad_files,
+        parameters=job.parameters,
+        state=job.state,
+        progress=job.progress,
+        error=job.error,
+        derived_recid=job.derived_recid,
+        created_at=utc(job.created_at),
+        started_at=utc(job.started_at),
+        finished_at=utc(job.finished_at),
+    )
 
 
-def _job_dict(job: AnalysisJob, *, brief: bool = False) -> dict[str, Any]:
-    out: dict[str, Any] = {
-        "id": job.id,
-        "analysis": job.analysis,
-        "dataset_recid": job.dataset_recid,
-        "executor": job.executor,
-        "skip_bad_files": job.skip_bad_files,
-        "parameters": job.parameters,
-        "state": job.state,
-        "progress": job.progress,
-        "error": job.error,
-        "derived_recid": job.derived_recid,
-        "created_at": _iso(job.created_at),
-        "started_at": _iso(job.started_at),
-        "finished_at": _iso(job.finished_at),
-    }
-    if not brief:
-        out["result"] = job.result
-        out["provenance"] = job.provenance
-    return out
+def _job(job: AnalysisJob) -> Job:
+    return Job(**vars(_summary(job)), result=job.result, provenance=job.provenance)
 
 
-__all__ = ["HIST_FORMATS", "JobService", "PLOT_FORMATS", "STATES", "hist_to_json"]
+__all__ = ["Job", "JobService", "JobSummary", "Publication"]

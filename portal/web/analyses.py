@@ -8,6 +8,7 @@ from flask import Blueprint, Response, jsonify, render_template, request, url_fo
 
 from portal.errors import Invalid, Unavailable
 from portal.processing.jobs import JobService
+from portal.processing.model import JobSummary
 from portal.web import services
 
 bp = Blueprint("analyses", __name__)
@@ -20,22 +21,23 @@ def _jobs() -> JobService:
     return jobs
 
 
-def _links(job: dict[str, Any]) -> dict[str, Any]:
+def _links(job: JobSummary) -> dict[str, Any]:
+    """The job's JSON with the links to its page, itself and, once done, its plots and downloads."""
     links = {
-        "self": url_for("analyses.api_job", job_id=job["id"], _external=True),
-        "html": url_for("analyses.page", job_id=job["id"], _external=True),
+        "self": url_for("analyses.api_job", job_id=job.id, _external=True),
+        "html": url_for("analyses.page", job_id=job.id, _external=True),
     }
-    if job["state"] == "done":
+    if job.state == "done":
         links.update(
-            {f"plot_{f}": url_for("analyses.api_plot", job_id=job["id"], fmt=f, _external=True) for f in ("png", "svg")}
+            {f"plot_{f}": url_for("analyses.api_plot", job_id=job.id, fmt=f, _external=True) for f in ("png", "svg")}
         )
         links.update(
             {
-                f"histogram_{f}": url_for("analyses.api_histogram", job_id=job["id"], fmt=f, _external=True)
+                f"histogram_{f}": url_for("analyses.api_histogram", job_id=job.id, fmt=f, _external=True)
                 for f in ("json", "h5", "root")
             }
         )
-    return {**job, "links": links}
+    return {**job.to_json(), "links": links}
 
 
 @bp.post("/api/analyses")
@@ -68,10 +70,10 @@ def api_create() -> Any:
         _require_curator()
     jobs = _jobs()
     job = jobs.create(analysis, int(recid), executor=executor, skip_bad_files=skip, parameters=body.get("parameters"))
-    jobs.start(job["id"])
+    jobs.start(job.id)
     response = jsonify(_links(job))
     response.status_code = 202
-    response.headers["Location"] = url_for("analyses.api_job", job_id=job["id"])
+    response.headers["Location"] = url_for("analyses.api_job", job_id=job.id)
     return response
 
 
@@ -114,7 +116,7 @@ def api_publish(job_id: int) -> Any:
     if title is not None and not isinstance(title, str):
         raise Invalid("title must be a string", field="title")
     out = _jobs().publish(job_id, title=title, software_recid=software)
-    return jsonify({**out, "record": url_for("api.record", recid=out["recid"], _external=True)}), 201
+    return jsonify({**out.to_json(), "record": url_for("api.record", recid=out.recid, _external=True)}), 201
 
 
 @bp.get("/analyses/<int:job_id>")
