@@ -6,6 +6,7 @@ import io
 import json
 from typing import Any
 
+import hist
 import numpy as np
 
 from portal.errors import Invalid, NotFound
@@ -27,13 +28,31 @@ def _result(job: Job) -> dict[str, Any]:
     return job.result
 
 
+def stored_hist(name: str, stored: dict[str, Any]) -> hist.Hist:
+    """A histogram as a job stores it (axes' edges, ``counts_with_flow``) as a ``hist.Hist``.
+
+    Counts are sums of unit weights, so the storage is Weight with variance = count; the histogram's ``title``
+    (what uproot writes as the TH1's title) is the first axis' label, or ``name``.
+    """
+    axes = [hist.axis.Variable(a["edges"], name=a["name"], label=a["label"]) for a in stored["axes"]]
+    h = hist.Hist(*axes, storage=hist.storage.Weight())
+    counts = np.asarray(stored["counts_with_flow"], dtype=np.float64)
+    view = h.view(flow=True)
+    view["value"] = counts
+    view["variance"] = counts
+    # uproot takes a TH1's title from a `title` attribute; boost-histogram keeps extra attributes on the object
+    setattr(h, "title", stored["axes"][0]["label"] or name)  # noqa: B010 - not a declared attribute of Hist
+    return h
+
+
 def histograms(job: Job, fmt: str, name: str | None = None) -> tuple[bytes, str]:
     """(file bytes, MIME type) of the job's histograms, or of the one called ``name``, as ``fmt``:
 
     - ``json``: ``{"job", "cutflow", "hists", "provenance"}``, the stored histograms as they are;
     - ``h5``: one group per histogram with ``edges`` and ``counts_with_flow`` (int64) and a ``label``
       attribute; the file's attributes ``provenance`` and ``cutflow`` are JSON;
-    - ``root``: one TH1D per histogram, written with uproot.
+    - ``root``: one TH1D per histogram, written by uproot from a ``hist.Hist``, so its statistics (entries,
+      sums of weights and of weight × x and x²) are ROOT's and ROOT shows the right mean and RMS.
 
     Raises Invalid for an unknown format, NotFound for an unknown histogram name.
     """
@@ -76,29 +95,8 @@ def _root(hists: dict[str, Any]) -> bytes:
     with tempfile.TemporaryDirectory() as tmp:
         path = Path(tmp) / "h.root"
         with uproot.recreate(path) as f:
-            for hname, h in hists.items():
-                edges = np.asarray(h["axes"][0]["edges"])
-                counts = np.asarray(h["counts_with_flow"], dtype=np.float64)
-                # TH1D carries flow bins itself: pass the in-range counts plus flow via to_TH1x
-                f[hname] = uproot.writing.identify.to_TH1x(
-                    fName=hname,
-                    fTitle=h["axes"][0]["label"] or hname,
-                    data=counts,
-                    fEntries=float(counts.sum()),
-                    fTsumw=float(counts[1:-1].sum()),
-                    fTsumw2=float(counts[1:-1].sum()),
-                    fTsumwx=0.0,
-                    fTsumwx2=0.0,
-                    fSumw2=counts.copy(),
-                    fXaxis=uproot.writing.identify.to_TAxis(
-                        fName="xaxis",
-                        fTitle=h["axes"][0]["label"] or "",
-                        fNbins=len(edges) - 1,
-                        fXmin=float(edges[0]),
-                        fXmax=float(edges[-1]),
-                        fXbins=edges,
-                    ),
-                )
+            for hname, stored in hists.items():
+                f[hname] = stored_hist(hname, stored)
         return path.read_bytes()
 
 

@@ -4,6 +4,7 @@ downloads (JSON/HDF5/ROOT), plots, provenance, failures named by file, and publi
 from __future__ import annotations
 
 import io
+import json
 import shutil
 import time
 from collections.abc import Iterator
@@ -116,6 +117,8 @@ def test_job_over_the_api_gives_the_exact_result_with_provenance_and_downloads(a
         h = f["dimuon_mass"]
         assert np.array_equal(h.values().astype(np.int64), hists["dimuon_mass"])
         assert h.axis().edges()[0] == pytest.approx(0.25) and h.axis().edges()[-1] == pytest.approx(300)
+    assert_root_file_matches(root_bytes, job, tmp_path)
+    assert_json_and_hdf5_downloads_unchanged(client, job)
 
     page = client.get(f"/analyses/{job['id']}").get_data(as_text=True)
     assert "<progress" in page and "opposite charge" in page and f"{cutflow['opposite charge']:,}" in page
@@ -129,6 +132,56 @@ def test_job_over_the_api_gives_the_exact_result_with_provenance_and_downloads(a
     assert relations == {("isDerivedFrom", DATASET), ("isCompiledBy", SOFTWARE)}
     again = client.post(f"/api/analyses/{job['id']}/publish", json={}, headers=AUTH)
     assert again.status_code == 409
+
+
+def assert_root_file_matches(root_bytes: bytes, job: dict, tmp_path: Path) -> None:
+    """Every histogram is a TH1D with the job's bins (flow included) and ROOT's statistics of them: sums of
+    weights, of squared weights, of weight × x and weight × x² over in-range bins at the bin centres."""
+    path = tmp_path / "stats.root"
+    path.write_bytes(root_bytes)
+    with uproot.open(path) as f:
+        assert sorted(f.keys(cycle=False)) == sorted(job["result"]["hists"])
+        for name, stored in job["result"]["hists"].items():
+            h = f[name]
+            assert h.classname == "TH1D"
+            edges = np.asarray(stored["axes"][0]["edges"])
+            with_flow = np.asarray(stored["counts_with_flow"], dtype=np.float64)
+            counts, centres = with_flow[1:-1], (edges[:-1] + edges[1:]) / 2
+            assert np.array_equal(h.values(flow=True), with_flow)
+            assert np.array_equal(h.variances(flow=True), with_flow)  # unit weights: sum of w² = count
+            assert np.array_equal(h.axis().edges(), edges)
+            assert h.member("fEntries") == with_flow.sum()
+            assert h.member("fTsumw") == h.member("fTsumw2") == counts.sum() > 0
+            assert h.member("fTsumwx") == pytest.approx((counts * centres).sum(), rel=1e-12)
+            assert h.member("fTsumwx2") == pytest.approx((counts * centres**2).sum(), rel=1e-12)
+            # what ROOT's GetMean shows: the mean of the stored counts at their bin centres (it was 0)
+            mean = h.member("fTsumwx") / h.member("fTsumw")
+            assert mean == pytest.approx(np.average(centres, weights=counts), rel=1e-12)
+            assert mean > edges[0]
+            assert h.title == (stored["axes"][0]["label"] or name)
+
+
+def assert_json_and_hdf5_downloads_unchanged(client, job: dict) -> None:
+    body = client.get(job["links"]["histogram_json"])
+    assert body.mimetype == "application/json"
+    assert body.headers["Content-Disposition"] == f'attachment; filename="analysis-{job["id"]}.json"'
+    want = {"job": job["id"], "cutflow": job["result"]["cutflow"], "hists": job["result"]["hists"]}
+    assert body.data == json.dumps({**want, "provenance": job["provenance"]}, indent=1).encode()
+    h5 = client.get(job["links"]["histogram_h5"])
+    assert h5.mimetype == "application/x-hdf5"
+    with h5py.File(io.BytesIO(h5.data), "r") as f:
+        assert json.loads(f.attrs["provenance"]) == job["provenance"]
+        assert json.loads(f.attrs["cutflow"]) == job["result"]["cutflow"]
+        assert sorted(f) == sorted(job["result"]["hists"])
+        for name, stored in job["result"]["hists"].items():
+            assert sorted(f[name]) == ["counts_with_flow", "edges"]
+            assert f[name]["counts_with_flow"].dtype == np.int64 and f[name]["edges"].dtype == np.float64
+            assert f[name]["counts_with_flow"][()].tolist() == stored["counts_with_flow"]
+            assert f[name]["edges"][()].tolist() == stored["axes"][0]["edges"]
+            assert f[name].attrs["label"] == (stored["axes"][0]["label"] or "")
+    one = client.get(job["links"]["histogram_json"] + "?name=dimuon_mass").get_json()
+    assert list(one["hists"]) == ["dimuon_mass"]
+    assert client.get(job["links"]["histogram_json"] + "?name=nope").status_code == 404
 
 
 @pytest.mark.parametrize(
