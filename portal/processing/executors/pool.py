@@ -19,7 +19,8 @@ class ExecutorPool:
     def __init__(self, factories: Mapping[str, Callable[[], Executor]]) -> None:
         self._factories = dict(factories)
         self._built: dict[str, Executor] = {}
-        self._lock = threading.Lock()
+        # one lock per name: a cluster starting (seconds) does not hold up jobs on another executor
+        self._locks = {name: threading.Lock() for name in self._factories}
 
     def names(self) -> list[str]:
         """The names a job may ask for, sorted."""
@@ -37,14 +38,15 @@ class ExecutorPool:
         """The executor called ``name``, built now if this is its first use. What building raises (a cluster
         that cannot be reached: Unavailable) propagates, and the next call tries again."""
         self.check(name)
-        with self._lock:  # one build per name, even when several jobs start at once
+        with self._locks[name]:  # one build per name, even when several jobs start at once
             if name not in self._built:
                 self._built[name] = self._factories[name]()
             return self._built[name]
 
     def close(self) -> None:
         """Close every executor built so far; a later ``get`` builds afresh."""
-        with self._lock:
-            built, self._built = list(self._built.values()), {}
-        for executor in built:
-            executor.close()
+        for name, lock in self._locks.items():
+            with lock:
+                executor = self._built.pop(name, None)
+            if executor is not None:
+                executor.close()
