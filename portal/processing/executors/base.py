@@ -43,7 +43,7 @@ class Executor:
         raise NotImplementedError
 
     def close(self) -> None:
-        """Release the executor's resources. Idempotent."""
+        """Release the executor's resources (stop an embedded cluster, disconnect from a scheduler)."""
 
     def __enter__(self) -> Executor:
         return self

@@ -4,6 +4,7 @@ progress while it runs; unknown executors are refused; jobs come back as datacla
 from __future__ import annotations
 
 import time
+from collections import OrderedDict
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -16,6 +17,7 @@ from portal.db.engine import Database
 from portal.db.migrate import upgrade
 from portal.errors import Conflict, Invalid, NotFound
 from portal.pids.doubles import RecordingPIDProvider
+from portal.processing import engine
 from portal.processing.executors import ExecutorPool
 from portal.processing.executors.doubles import FailingExecutor, SlowExecutor
 from portal.processing.executors.inline import InlineExecutor
@@ -84,7 +86,11 @@ def test_a_failing_executor_gives_a_failed_job_naming_the_task(catalog: CatalogS
         jobs.run(job.id)
 
 
-def test_a_slow_executor_shows_progress_while_the_job_runs(catalog: CatalogService) -> None:
+def test_a_slow_executor_shows_progress_while_the_job_runs(
+    catalog: CatalogService, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # no cost learned from earlier runs of adl_q1 in this process: the planner then makes several tasks, not one
+    monkeypatch.setattr(engine, "_COSTS", OrderedDict())
     jobs = _service(catalog, "slow", slow=lambda: SlowExecutor(delay=0.5), inline=InlineExecutor)
     job = jobs.create("adl_q1", DATASET)
     assert job.state == "queued" and job.progress == {} and job.started_at is None
