@@ -184,7 +184,9 @@ def run(url: str | None, label: str) -> None:
                 # A fresh service: a new snapshot and empty word caches, as in a new process. The snapshot is
                 # built by an empty query (not timed); with warming, the pass starts once the background
                 # thread has fetched the most frequent words (its time is printed, not counted).
-                search = SearchService(svc.db, svc.search.backend, warm_words=48 if warm else 0)
+                search = SearchService(
+                    svc.db, svc.search.backend, popularity=svc.stats.popularity_query, warm_words=48 if warm else 0
+                )
                 t0 = time.perf_counter()
                 search.search(SearchRequest(q="", size=20))
                 t1 = time.perf_counter()

@@ -22,6 +22,7 @@ if TYPE_CHECKING:
     from portal.launch.base import Launcher
     from portal.pids.base import PIDProvider
     from portal.processing.executors.base import Executor
+    from portal.search.backends.base import TextBackend
     from portal.storage.base import Storage
 
 T = TypeVar("T")
@@ -89,3 +90,4 @@ PIDS: Seam[PIDProvider] = Seam("pids", "pid_provider")  # portal.pids.base.PIDPr
 BUILDERS: Seam[Builder] = Seam("builders", "launch_builder")  # portal.environments.builders.Builder
 LAUNCHERS: Seam[Launcher] = Seam("launchers", "launch_launcher")  # portal.launch.base.Launcher
 EXECUTORS: Seam[Executor] = Seam("executors", "processing_executor")  # portal.processing.executors.base.Executor
+SEARCH: Seam[TextBackend] = Seam("search", "search_backend")  # portal.search.backends.base.TextBackend

@@ -10,6 +10,7 @@ from portal.catalog.service import CatalogService
 from portal.db.engine import Database
 from portal.db.migrate import upgrade
 from portal.environments.builders import Builder
+from portal.errors import Invalid
 from portal.exports.oai import OAIProvider, index_sets
 from portal.exports.service import ExportService
 from portal.files.access import FileAccess
@@ -18,8 +19,9 @@ from portal.launch.manager import LaunchManager
 from portal.pids.base import PIDProvider
 from portal.processing.executors import ExecutorPool
 from portal.processing.jobs import JobService
-from portal.registry import BUILDERS, EXECUTORS, LAUNCHERS, PIDS, STORAGE
-from portal.search.service import SearchService, backend_for
+from portal.registry import BUILDERS, EXECUTORS, LAUNCHERS, PIDS, SEARCH, STORAGE
+from portal.search.backends.base import TextBackend
+from portal.search.service import SearchService
 from portal.settings import Settings
 from portal.stats.service import StatsService
 from portal.storage.base import Storage
@@ -27,6 +29,27 @@ from portal.storage.base import Storage
 
 def build_storage(settings: Settings) -> Storage:
     return STORAGE.create(settings.storage_backend, settings)
+
+
+def build_search_backend(settings: Settings, db: Database) -> TextBackend:
+    """The search backend named by PORTAL_SEARCH_BACKEND; empty: the one registered for the database's dialect
+    (each backend class declares the dialect it serves; doubles are never chosen this way)."""
+    name = settings.search_backend
+    if not name:
+        serving = [
+            n
+            for n in SEARCH.names()
+            if getattr(cls := SEARCH.load(n), "dialect", None) == db.dialect
+            and not getattr(cls, "development_only", False)
+        ]
+        if len(serving) != 1:
+            found = f"{len(serving)} search backends ({', '.join(serving)}) are" if serving else "no search backend is"
+            raise Invalid(
+                f"{found} registered for a {db.dialect} database; choose one of: {', '.join(SEARCH.names())}",
+                field="PORTAL_SEARCH_BACKEND",
+            )
+        name = serving[0]
+    return SEARCH.create(name, settings, db=db)
 
 
 @dataclass
@@ -64,7 +87,7 @@ def build_services(settings: Settings, *, migrate: bool = True) -> Services:
     stats = StatsService(db, flush_interval=settings.stats_flush_interval, enabled=settings.stats_enabled)
     storage = build_storage(settings)
     files = FileAccess(catalog, storage, pack_max_files=settings.pack_max_files)
-    search = SearchService(db, backend_for(settings.search_backend, db.dialect))
+    search = SearchService(db, build_search_backend(settings, db), popularity=stats.popularity_query)
     catalog.observers.extend([index_sets, search.index])
     exports = ExportService(catalog, settings.base_url)
     oai = OAIProvider(

@@ -4,7 +4,7 @@
 The database stays the truth: the snapshot is rebuilt when the index generation (bumped in the same
 transaction as every index change) moves on, and the full-text part is still answered by the text backend
 (FTS5 / PostgreSQL full text), whose match sets and scores are cached per generation. Results are the same
-as the SQL formulation in :mod:`portal.search.service`, including SQL's three-valued logic for NULL columns
+as the SQL formulation in :mod:`portal.search.sql`, including SQL's three-valued logic for NULL columns
 (``-number_events:>10`` does not list records without an event count) and the database's collation for
 orderings (sort orders are read from the database, not sorted in Python).
 """
@@ -25,6 +25,7 @@ from sqlalchemy.orm import Session
 from portal.errors import Invalid
 from portal.search.documents import FACETS
 from portal.search.query import And, Exact, Node, Not, Or, Range, Text
+from portal.search.results import FacetBucket
 
 Mask = np.ndarray  # bool, one entry per document position
 
@@ -298,7 +299,7 @@ class Evaluator:
         return t, f
 
 
-def facet_counts(column: FacetColumn, mask: Mask, *, db_order: bool) -> list[dict[str, Any]]:
+def facet_counts(column: FacetColumn, mask: Mask, *, db_order: bool) -> list[FacetBucket]:
     """The 30 most frequent values among ``mask`` (ties by value: Python's order, or the database's)."""
     counts = column.counts(mask)
     present = np.flatnonzero(counts)
@@ -307,7 +308,7 @@ def facet_counts(column: FacetColumn, mask: Mask, *, db_order: bool) -> list[dic
     else:  # values are held sorted by Python's string order
         order = np.lexsort((present, -counts[present]))
     top = present[order[:30]]
-    return [{"key": column.values[v], "doc_count": int(counts[v])} for v in top]
+    return [FacetBucket(column.values[v], int(counts[v])) for v in top]
 
 
 def top_by_order(order: np.ndarray, mask: Mask, start: int, count: int) -> np.ndarray:

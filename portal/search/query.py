@@ -75,6 +75,18 @@ class Or:
 
 Node = Text | Exact | Range | Not | And | Or
 
+
+def positive_texts(node: Node | None) -> list[Text]:
+    """The text nodes that make a document rank higher (those not under a negation), in query order."""
+    if node is None or isinstance(node, Not):
+        return []
+    if isinstance(node, Text):
+        return [node]
+    if isinstance(node, And | Or):
+        return [t for n in node.nodes for t in positive_texts(n)]
+    return []
+
+
 _TOKEN = re.compile(
     r'\s*(?:(?P<lpar>\()|(?P<rpar>\))|(?P<phrase>"(?:[^"\\]|\\.)*")|(?P<open>")'
     r'|(?P<word>[^\s()"]+))'

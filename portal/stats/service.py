@@ -28,7 +28,7 @@ from itertools import combinations
 from typing import Any
 
 from counter_robots import is_machine, is_robot
-from sqlalchemy import delete, func, insert, select
+from sqlalchemy import Subquery, delete, func, insert, select
 from sqlalchemy.orm import Session
 
 from portal.db.engine import Database
@@ -389,12 +389,23 @@ class StatsService:
 
     def popularity(self, kind: str, concepts: Iterable[int] | None = None) -> dict[int, int]:
         """Unique-visitor totals per concept for ``kind`` (the "most viewed/downloaded" sort keys)."""
+        counts = self.popularity_query(kind)
+        query = select(counts.c.recid, counts.c.n)
+        if concepts is not None:
+            query = query.where(counts.c.recid.in_(list(concepts)))
         with self.db.reader() as s:
-            query = (
-                select(StatsAggregate.recid, func.sum(StatsAggregate.unique_visitors))
-                .where(StatsAggregate.scope == "concept", StatsAggregate.kind == kind)
-                .group_by(StatsAggregate.recid)
-            )
-            if concepts is not None:
-                query = query.where(StatsAggregate.recid.in_(list(concepts)))
             return {int(r): int(n or 0) for r, n in s.execute(query)}
+
+    @staticmethod
+    def popularity_query(kind: str) -> Subquery:
+        """The unique visitors of every concept for ``kind`` ("view", "download", "launch"), summed over all
+        hours, as a subquery with the columns ``recid`` (the concept) and ``n``; concepts never used are absent.
+        The search's popularity sorts join it to the index (:data:`portal.search.sql.Popularity`)."""
+        if kind not in KINDS:
+            raise Invalid(f"unknown event kind {kind!r}", field="kind")
+        return (
+            select(StatsAggregate.recid, func.sum(StatsAggregate.unique_visitors).label("n"))
+            .where(StatsAggregate.scope == "concept", StatsAggregate.kind == kind)
+            .group_by(StatsAggregate.recid)
+            .subquery("popularity")
+        )

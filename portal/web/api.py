@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hmac
+from dataclasses import asdict
 from typing import Any
 from urllib.parse import urlencode
 
@@ -177,7 +178,7 @@ def search() -> Any:
         args = request.args.to_dict(flat=False)
         args["page"] = [str(page - 1)]
         links["prev"] = f"{request.base_url}?{urlencode(args, doseq=True)}"
-    aggregations = {name: {"buckets": buckets} for name, buckets in result.aggregations.items()}
+    aggregations = {name: {"buckets": [asdict(b) for b in buckets]} for name, buckets in result.aggregations.items()}
     return jsonify(
         {
             "hits": {"total": result.total, "hits": hits},

@@ -1,15 +1,44 @@
-"""One contract for both search backends (SQLite FTS5, PostgreSQL full text): matching, ranking, facets,
-sorting, cursor pagination, versions, and the API around them."""
+"""One contract for every registered search backend (SQLite FTS5, PostgreSQL full text), each on the database it
+serves: matching, ranking, facets, sorting, cursor pagination, versions, popularity, and the API around them."""
 
 from __future__ import annotations
 
 import time
+from datetime import UTC, datetime, timedelta
 
 import pytest
 
 from portal.app import create_app, services_of
+from portal.registry import SEARCH
 from portal.search.service import SearchRequest
 from tests.functional.catalog_helpers import load_file, write_records
+from tests.support.postgres import reset_database
+
+# Every real backend registered in the portal.search entry-point group.
+BACKENDS = [n for n in SEARCH.names() if not getattr(SEARCH.load(n), "development_only", False)]
+
+
+@pytest.fixture(params=BACKENDS)
+def search_backend(request: pytest.FixtureRequest) -> str:
+    return request.param
+
+
+@pytest.fixture
+def database_url(search_backend, request, tmp_path):
+    """A database of the dialect the backend serves (SQLite for backends that serve any)."""
+    dialect = SEARCH.load(search_backend).dialect or "sqlite"
+    if dialect == "sqlite":
+        return f"sqlite:///{tmp_path / 'portal.sqlite'}"
+    if dialect != "postgresql":
+        pytest.skip(f"the tests start no {dialect} server")
+    url = request.getfixturevalue("postgres_url")
+    reset_database(url)
+    return url
+
+
+@pytest.fixture
+def settings_dict(settings_dict, search_backend):
+    return {**settings_dict, "search_backend": search_backend}
 
 
 def record(
@@ -148,13 +177,13 @@ def test_only_latest_versions_unless_asked(app):
 def test_facets_narrow_but_keep_their_own_counts(app):
     result = search(app, q="", filters={"experiment": ["CMS"]})
     assert set(result.recids) == {1, 4, 12}
-    experiments = {b["key"]: b["doc_count"] for b in result.aggregations["experiment"]}
+    experiments = {b.key: b.doc_count for b in result.aggregations["experiment"]}
     assert experiments == {"CMS": 3, "ATLAS": 1, "ALICE": 1, "LHCb": 1}  # own selection ignored
-    types = {b["key"]: b["doc_count"] for b in result.aggregations["type"]}
+    types = {b.key: b.doc_count for b in result.aggregations["type"]}
     assert types == {"Dataset": 2, "Software": 1}  # narrowed by the experiment selection
     both = search(app, filters={"experiment": ["CMS", "ATLAS"], "type": ["Dataset"]})
     assert set(both.recids) == {1, 2, 12}
-    events = {b["key"] for b in search(app).aggregations["events"]}
+    events = {b.key for b in search(app).aggregations["events"]}
     assert {"1M–9,999,999", "100k–999,999", "0–999"} <= events
 
 
@@ -175,6 +204,33 @@ def test_sorts_and_cursor_pagination(app):
     page2 = search(app, q="muon", size=2, cursor=search(app, q="muon", size=2).next_cursor).recids
     assert ranked + page2 == search(app, q="muon", size=10).recids
     assert search(app, size=2, page=3).recids == [1, 3]
+
+
+def test_popularity_sorts_follow_the_usage_statistics(app):
+    """Most viewed / most downloaded order by unique visitors of the record's concept (all its versions
+    together), then by recid; records nobody used count 0. Cursors walk the same order."""
+    stats = services_of(app).stats
+    firefox = "Mozilla/5.0 (X11; Linux x86_64; rv:128.0) Gecko/20100101 Firefox/128.0"
+    at = datetime(2026, 3, 2, 10, 0, tzinfo=UTC)
+    for recid, visitors in ((1, 3), (11, 1), (12, 1), (4, 1)):
+        for v in range(visitors):
+            stats.record("view", recid, ip=f"192.0.2.{recid * 10 + v}", user_agent=firefox, at=at)
+    stats.record("download", 5, ip="192.0.2.99", user_agent=firefox, at=at)
+    stats.flush()
+    stats.aggregate(now=at + timedelta(hours=2))
+    assert search(app, sort="mostviewed").recids == [1, 12, 4, 2, 3, 5]  # concept 10: two visitors, one per version
+    assert search(app, sort="mostviewed", all_versions=True).recids == [1, 11, 12, 4, 2, 3, 5]
+    assert search(app, sort="mostdownloaded").recids == [5, 1, 2, 3, 4, 12]
+    assert search(app, q="muon", sort="mostviewed").recids == [1, 4, 2, 5]
+    seen, cursor = [], None
+    while True:
+        page = search(app, sort="mostviewed", size=2, cursor=cursor)
+        seen, cursor = seen + page.recids, page.next_cursor
+        if cursor is None:
+            break
+    assert seen == [1, 12, 4, 2, 3, 5]
+    body = app.test_client().get("/api/records?sort=mostdownloaded&size=1").get_json()
+    assert [h["id"] for h in body["hits"]["hits"]] == [5] and body["sort"] == "mostdownloaded"
 
 
 def test_the_index_follows_the_catalogue(app):

@@ -2,7 +2,7 @@
 
 import pytest
 
-from portal.search.service import phrase_chain
+from portal.search.backends.postgres import phrase_chain
 
 
 @pytest.mark.parametrize(

@@ -1,0 +1,1 @@
+"""Search backends: the text part of search per database (SQLite FTS5, PostgreSQL full text) and its doubles."""
