@@ -10,7 +10,7 @@ from flask import Blueprint, Response, g, redirect, render_template, request, ur
 from markupsafe import Markup
 
 from portal.catalog.markdown import render_markdown
-from portal.errors import Invalid
+from portal.errors import Invalid, Unavailable
 from portal.web import services
 
 bp = Blueprint("pages", __name__)
@@ -93,9 +93,11 @@ def search() -> Any:
         result = services().search.search(
             SearchRequest(q=q, filters=filters, sort=request.args.get("sort") or None, size=size, page=int(page))
         )
-        error = None
+        error = unavailable = None
     except Invalid as err:
-        result, error = None, err.detail
+        result, error, unavailable = None, err.detail, None
+    except Unavailable as err:  # the form stays usable: searches without words may still work
+        result, error, unavailable = None, None, err.detail
     catalog = services().catalog
     hits = [catalog.get(r) for r in result.recids] if result else []
 
@@ -111,13 +113,14 @@ def search() -> Any:
         args["page"] = [str(n)]
         return url_for("pages.search") + "?" + urlencode(args, doseq=True)
 
-    status = 400 if error else 200
+    status = 400 if error else 503 if unavailable else 200
     html = render_template(
         "search.html",
         q=q,
         result=result,
         hits=hits,
         error=error,
+        unavailable=unavailable,
         filters=filters,
         labels=FACET_LABELS,
         toggle=toggle,

@@ -1,5 +1,6 @@
 """One contract for every registered search backend (SQLite FTS5, PostgreSQL full text), each on the database it
-serves: matching, ranking, facets, sorting, cursor pagination, versions, popularity, and the API around them."""
+serves, and for the memory double: matching, ranking, facets, sorting, cursor pagination, versions, popularity, and
+the API around them."""
 
 from __future__ import annotations
 
@@ -14,8 +15,9 @@ from portal.search.service import SearchRequest
 from tests.functional.catalog_helpers import load_file, write_records
 from tests.support.postgres import reset_database
 
-# Every real backend registered in the portal.search entry-point group.
-BACKENDS = [n for n in SEARCH.names() if not getattr(SEARCH.load(n), "development_only", False)]
+# Every real backend registered in the portal.search entry-point group, and the unit tests' double, which must
+# keep the same contract.
+BACKENDS = [n for n in SEARCH.names() if not getattr(SEARCH.load(n), "development_only", False)] + ["memory"]
 
 
 @pytest.fixture(params=BACKENDS)
