@@ -19,7 +19,9 @@ import time
 import zlib
 from pathlib import Path
 
-from portal.files.ingest import checksum_and_sniff, ingest_path
+from portal.files.ingest import Ingester
+from portal.services import build_formats
+from portal.settings import load_settings
 from portal.storage.local import LocalStorage
 
 TOTAL_MIB = int(os.environ.get("BENCH_INGEST_MIB", "1024"))
@@ -68,11 +70,12 @@ def main() -> None:
             floor_sums.append(f"{value & 0xFFFFFFFF:08x}")
         t_floor = time.perf_counter() - t0
         storage = LocalStorage(root)
+        ingester = Ingester(build_formats(load_settings()))
         t0 = time.perf_counter()
-        ours = [checksum_and_sniff(storage, p.name)[1] for p in paths]
+        ours = [ingester.checksum_and_sniff(storage, p.name)[1] for p in paths]
         t_ours = time.perf_counter() - t0
         t0 = time.perf_counter()
-        report = ingest_path(storage, "")
+        report = ingester.ingest_path(storage, "")
         t_full = time.perf_counter() - t0
         assert [s.split(":")[1] for s in ours] == floor_sums, "checksums disagree"
         assert not report.errors and len(report.files) == n_files, report.errors

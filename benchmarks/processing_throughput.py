@@ -40,6 +40,8 @@ import uproot
 from portal.processing import load_analysis, run_analysis
 from portal.processing.analyses.dimuon import pair_mass
 from portal.processing.executors.cluster import LocalClusterExecutor
+from portal.services import build_formats
+from portal.settings import load_settings
 
 QUERIES = ["dimuon", "adl_q1", "adl_q2", "adl_q3", "adl_q4", "adl_q5", "adl_q7", "adl_q8"]
 if os.environ.get("BENCH_PROC_Q6"):
@@ -91,7 +93,9 @@ def _warm_worker() -> None:
     import uproot  # noqa: F401
 
     import portal.processing.analyses  # noqa: F401
-    import portal.processing.readers  # noqa: F401  (selects the same ZLIB library as the engine)
+    from portal.formats.root import use_fast_zlib
+
+    use_fast_zlib()  # the same ZLIB library as the engine's ROOT reads
 
 
 def start_pool(processes: int) -> Any:
@@ -238,6 +242,7 @@ def main() -> None:
     else:
         print("(d) skipped: no xrootd or not in a loopback-only network namespace (use tests/run-isolated)\n")
 
+    formats = build_formats(load_settings())
     rows = []
     # the floor's pools first: a Dask nanny writes its worker environment (MALLOC_TRIM_THRESHOLD_, OMP_NUM_THREADS)
     # into this process' os.environ, and processes spawned afterwards would inherit it
@@ -253,13 +258,15 @@ def main() -> None:
             f" -> 2p/1p {t1 / t2:.2f}x (the ceiling for 2w/1w and b/b1)\n",
             flush=True,
         )
-        run_analysis(load_analysis("adl_q1"), files, two, chunk_events=CHUNK)  # warm-up: imports on workers
-        run_analysis(load_analysis("adl_q1"), files, one, chunk_events=CHUNK)
+        run_analysis(
+            load_analysis("adl_q1"), files, two, formats=formats, chunk_events=CHUNK
+        )  # warm-up: imports on workers
+        run_analysis(load_analysis("adl_q1"), files, one, formats=formats, chunk_events=CHUNK)
         for name in QUERIES:
             analysis = load_analysis(name)
             runs: dict[str, Callable[[], Any]] = {
-                "a": lambda a=analysis: _hists(run_analysis(a, files, two, chunk_events=CHUNK)),
-                "a1": lambda a=analysis: _hists(run_analysis(a, files, one, chunk_events=CHUNK)),
+                "a": lambda a=analysis: _hists(run_analysis(a, files, two, formats=formats, chunk_events=CHUNK)),
+                "a1": lambda a=analysis: _hists(run_analysis(a, files, one, formats=formats, chunk_events=CHUNK)),
                 "b": lambda q=name: floor(q, files, pool2, 2),
                 "b1": lambda q=name: floor(q, files, pool1, 1),
             }
@@ -273,7 +280,9 @@ def main() -> None:
 
                 runs["c"] = dak
             if server is not None:
-                runs["d"] = lambda a=analysis: _hists(run_analysis(a, remote_files, two, chunk_events=CHUNK))
+                runs["d"] = lambda a=analysis: _hists(
+                    run_analysis(a, remote_files, two, formats=formats, chunk_events=CHUNK)
+                )
             results = timed_together(runs)
             ours = results["a"][1]
             row: dict[str, Any] = {

@@ -308,7 +308,7 @@ def ingest_cmd(recid: int, path: str, index_key: str | None) -> None:
     """
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
 
-    from portal.files.ingest import ingest_path, resolve_target
+    from portal.files.ingest import resolve_target
 
     svc = _services()
     try:
@@ -322,7 +322,9 @@ def ingest_cmd(recid: int, path: str, index_key: str | None) -> None:
             transient=True,
         ) as bar:
             task = bar.add_task("", total=total)
-            report = ingest_path(storage, path, progress=lambda rel, n: bar.update(task, completed=n, description=rel))
+            report = svc.ingester.ingest_path(
+                storage, path, progress=lambda rel, n: bar.update(task, completed=n, description=rel)
+            )
         for rel, reason in report.errors:
             click.secho(f"bad file {rel}: {reason}", fg="red", err=True)
         if report.files:

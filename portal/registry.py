@@ -19,6 +19,7 @@ from portal.errors import Invalid
 
 if TYPE_CHECKING:
     from portal.environments.builders import Builder
+    from portal.formats.base import FileFormat
     from portal.launch.base import Launcher
     from portal.pids.base import PIDProvider
     from portal.processing.executors.base import Executor
@@ -91,3 +92,4 @@ BUILDERS: Seam[Builder] = Seam("builders", "launch_builder")  # portal.environme
 LAUNCHERS: Seam[Launcher] = Seam("launchers", "launch_launcher")  # portal.launch.base.Launcher
 EXECUTORS: Seam[Executor] = Seam("executors", "processing_executor")  # portal.processing.executors.base.Executor
 SEARCH: Seam[TextBackend] = Seam("search", "search_backend")  # portal.search.backends.base.TextBackend
+FORMATS: Seam[FileFormat] = Seam("formats")  # portal.formats.base.FileFormat; every registered format is active

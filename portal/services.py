@@ -14,17 +14,23 @@ from portal.errors import Invalid
 from portal.exports.oai import OAIProvider, index_sets
 from portal.exports.service import ExportService
 from portal.files.access import FileAccess
+from portal.files.ingest import Ingester
 from portal.files.preview import Previewer
+from portal.formats.collection import Formats
 from portal.launch.manager import LaunchManager
 from portal.pids.base import PIDProvider
 from portal.processing.executors import ExecutorPool
 from portal.processing.jobs import JobService
-from portal.registry import BUILDERS, EXECUTORS, LAUNCHERS, PIDS, SEARCH, STORAGE
+from portal.registry import BUILDERS, EXECUTORS, FORMATS, LAUNCHERS, PIDS, SEARCH, STORAGE
 from portal.search.backends.base import TextBackend
 from portal.search.service import SearchService
 from portal.settings import Settings
 from portal.stats.service import StatsService
 from portal.storage.base import Storage
+
+#: formats are offered content in this order, and a dataset holding the same events in several formats is
+#: processed in the first of them; formats registered by other packages follow, by name
+FORMAT_PREFERENCE = ("root", "parquet", "hdf5", "csv")
 
 
 def build_storage(settings: Settings) -> Storage:
@@ -52,6 +58,15 @@ def build_search_backend(settings: Settings, db: Database) -> TextBackend:
     return SEARCH.create(name, settings, db=db)
 
 
+def build_formats(settings: Settings) -> Formats:
+    """Every format registered in the ``portal.formats`` entry-point group (all are active)."""
+
+    def rank(name: str) -> tuple[int, str]:
+        return (FORMAT_PREFERENCE.index(name) if name in FORMAT_PREFERENCE else len(FORMAT_PREFERENCE), name)
+
+    return Formats(FORMATS.create(name, settings) for name in sorted(FORMATS.names(), key=rank))
+
+
 @dataclass
 class Services:
     settings: Settings
@@ -60,7 +75,9 @@ class Services:
     catalog: CatalogService
     stats: StatsService
     storage: Storage
+    formats: Formats
     files: FileAccess
+    ingester: Ingester
     previewer: Previewer
     exports: ExportService
     oai: OAIProvider
@@ -86,6 +103,7 @@ def build_services(settings: Settings, *, migrate: bool = True) -> Services:
     )
     stats = StatsService(db, flush_interval=settings.stats_flush_interval, enabled=settings.stats_enabled)
     storage = build_storage(settings)
+    formats = build_formats(settings)
     files = FileAccess(catalog, storage, pack_max_files=settings.pack_max_files)
     search = SearchService(db, build_search_backend(settings, db), popularity=stats.popularity_query)
     catalog.observers.extend([index_sets, search.index])
@@ -107,8 +125,10 @@ def build_services(settings: Settings, *, migrate: bool = True) -> Services:
         catalog=catalog,
         stats=stats,
         storage=storage,
+        formats=formats,
         files=files,
-        previewer=Previewer(files),
+        ingester=Ingester(formats),
+        previewer=Previewer(files, formats),
         exports=exports,
         oai=oai,
         search=search,
@@ -116,6 +136,7 @@ def build_services(settings: Settings, *, migrate: bool = True) -> Services:
             db,
             catalog,
             build_executors(settings),
+            formats=formats,
             default_executor=settings.processing_executor,
             chunk_events=settings.processing_chunk_events,
             first_recid=settings.first_recid,

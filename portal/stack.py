@@ -81,7 +81,6 @@ def start_hub(settings: Settings) -> tuple[Settings, object | None]:
 def load_demo_data(settings: Settings) -> None:
     """Generate the demo files (small tier) and ingest them into the demo records that have none yet."""
     from datasets.generate import generate
-    from portal.files.ingest import ingest_path
     from portal.services import build_services
 
     svc = build_services(settings, migrate=False)
@@ -94,7 +93,7 @@ def load_demo_data(settings: Settings) -> None:
             if not target.exists():
                 click.echo(f"demo: generating {folder} ({', '.join(formats)}) …")
                 generate("small", target, formats=formats)
-            report = ingest_path(svc.storage, folder)
+            report = svc.ingester.ingest_path(svc.storage, folder)
             svc.catalog.ingest_files(recid, report.file_rows(folder), report.distribution())
             click.echo(f"demo: record {recid} has {len(report.files)} file(s)")
     finally:

@@ -14,12 +14,11 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from portal.errors import PortalError
-from portal.formats.inspect import inspect
-from portal.formats.sniff import expected_format, sniff
 from portal.storage.base import BLOCK, Storage
 
 if TYPE_CHECKING:
     from portal.catalog.model import IndexSpec
+    from portal.formats.collection import Formats
 
 
 @dataclass
@@ -35,8 +34,12 @@ class IngestedFile:
 
 @dataclass
 class IngestReport:
+    """Good files in ``files``, damaged ones in ``errors`` as (path, reason). ``event_formats`` are the formats
+    whose entries are events (the processable ones), counted in the distribution's ``number_events``."""
+
     files: list[IngestedFile] = field(default_factory=list)
     errors: list[tuple[str, str]] = field(default_factory=list)
+    event_formats: tuple[str, ...] = ()
 
     def distribution(self) -> dict[str, Any]:
         """CERN's `distribution`: formats, number_events, number_files, size.
@@ -46,7 +49,7 @@ class IngestReport:
         """
         per_format: dict[str, int] = defaultdict(int)
         for f in self.files:
-            if f.entries is not None and f.format in ("root", "parquet", "hdf5"):
+            if f.entries is not None and f.format in self.event_formats:
                 per_format[f.format] += f.entries
         out: dict[str, Any] = {
             "formats": sorted({f.format for f in self.files}),
@@ -73,8 +76,19 @@ class IngestReport:
         ]
 
 
-def checksum_and_sniff(storage: Storage, path: str) -> tuple[int, str, str]:
-    """(size, adler32, format) in one pass over the file, in fixed-size blocks (bounded memory)."""
+@dataclass(frozen=True)
+class Scan:
+    """What one streaming pass over a file gives: its size (bytes), `adler32:<8 hex>`, its first 8 KiB and its
+    last 4 bytes (for sniffing)."""
+
+    size: int
+    checksum: str
+    head: bytes
+    tail: bytes
+
+
+def scan(storage: Storage, path: str) -> Scan:
+    """Size, adler32, head and tail in one pass over the file, in fixed-size blocks (bounded memory)."""
     value, size = 1, 0
     head = b""
     tail = b""
@@ -90,31 +104,44 @@ def checksum_and_sniff(storage: Storage, path: str) -> tuple[int, str, str]:
             value = zlib.adler32(view[:n], value)
             size += n
             tail = bytes(view[max(0, n - 4) : n]) if n >= 4 else (tail + bytes(view[:n]))[-4:]
-    return size, f"adler32:{value & 0xFFFFFFFF:08x}", sniff(head, tail)
+    return Scan(size, f"adler32:{value & 0xFFFFFFFF:08x}", head, tail)
 
 
-def ingest_path(
-    storage: Storage, path: str = "", *, progress: Callable[[str, int], None] | None = None
-) -> IngestReport:
-    """Every file below ``path``: good ones in ``files``, damaged ones in ``errors`` with the reason."""
-    report = IngestReport()
-    for rel in storage.walk(path):
-        try:
-            size, checksum, fmt = checksum_and_sniff(storage, rel)
-            promised = expected_format(rel)
-            if promised and promised != fmt and not (promised == "csv" and fmt == "text"):
-                raise ValueError(f"named like a {promised} file but its content is {fmt}")
-            source = storage.local_path(rel) or storage.root_url(rel) or rel
-            info = inspect(source, fmt, size)
-            uri = storage.root_url(rel) or f"file://{storage.local_path(rel)}"
-            report.files.append(IngestedFile(rel, size, checksum, fmt, info.get("entries"), info, uri))
-        except PortalError as exc:
-            report.errors.append((rel, exc.detail))
-        except (OSError, ValueError) as exc:
-            report.errors.append((rel, str(exc)))
-        if progress:
-            progress(rel, len(report.files) + len(report.errors))
-    return report
+class Ingester:
+    """Walks storage and describes every file: checksum and size, the format from the content (through
+    ``formats``), and that format's summary."""
+
+    def __init__(self, formats: Formats) -> None:
+        self.formats = formats
+
+    def checksum_and_sniff(self, storage: Storage, path: str) -> tuple[int, str, str]:
+        """(size, adler32, format or content kind) in one pass over the file."""
+        found = scan(storage, path)
+        return found.size, found.checksum, self.formats.sniff(found.head, found.tail)
+
+    def ingest_path(
+        self, storage: Storage, path: str = "", *, progress: Callable[[str, int], None] | None = None
+    ) -> IngestReport:
+        """Every file below ``path``: good ones in ``files``, damaged ones in ``errors`` with the reason (a file
+        whose name promises another format than its content is damaged too)."""
+        report = IngestReport(event_formats=tuple(f.name for f in self.formats.processable))
+        for rel in storage.walk(path):
+            try:
+                size, checksum, fmt = self.checksum_and_sniff(storage, rel)
+                promised = self.formats.for_path(rel)
+                if promised is not None and not self.formats.agrees(rel, fmt):
+                    raise ValueError(f"named like a {promised.name} file but its content is {fmt}")
+                source = storage.local_path(rel) or storage.root_url(rel) or rel
+                info = self.formats.inspect(source, fmt, size)
+                uri = storage.root_url(rel) or f"file://{storage.local_path(rel)}"
+                report.files.append(IngestedFile(rel, size, checksum, fmt, info.get("entries"), dict(info), uri))
+            except PortalError as exc:
+                report.errors.append((rel, exc.detail))
+            except (OSError, ValueError) as exc:
+                report.errors.append((rel, str(exc)))
+            if progress:
+                progress(rel, len(report.files) + len(report.errors))
+        return report
 
 
 def resolve_target(storage: Storage, target: str) -> tuple[Storage, str]:
@@ -189,7 +216,8 @@ def write_file_index(
             fh.write(text)
         os.replace(tmp, target)
         rel = f"{folder}/{name}{suffix}" if folder else name + suffix
-        size, checksum, _fmt = checksum_and_sniff(storage, rel)
+        found = scan(storage, rel)
+        size, checksum = found.size, found.checksum
         written.append(
             {
                 "key": name + suffix,

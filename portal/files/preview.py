@@ -11,12 +11,39 @@ import numpy as np
 
 from portal.errors import Invalid
 from portal.files.access import FileAccess, Located
-from portal.formats.inspect import inspect
-from portal.formats.sniff import sniff
+from portal.formats.base import FileFormat
+from portal.formats.collection import Formats
 
 MAX_ROWS = 100
-MAX_COLUMNS = 40
 SAMPLE = 200_000  # entries read for a histogram: enough for a smooth shape, bounded cost on any file
+
+
+@dataclass(frozen=True)
+class Preview:
+    """A file's format (a format's name or "json"/"text"/"binary"), size (bytes), structure (the format's
+    summary, as ingest stores it), and its first rows: ``columns`` and one dict per row; ``note`` says how to
+    read the table when the format needs it."""
+
+    key: str
+    format: str
+    size: int
+    structure: dict[str, Any]
+    columns: list[str]
+    rows: list[dict[str, Any]]
+    note: str | None = None
+
+    def to_json(self) -> dict[str, Any]:
+        out = {
+            "key": self.key,
+            "format": self.format,
+            "size": self.size,
+            "structure": self.structure,
+            "columns": self.columns,
+            "rows": self.rows,
+        }
+        if self.note is not None:
+            out["note"] = self.note
+        return out
 
 
 @dataclass(frozen=True)
@@ -31,27 +58,37 @@ class Histogram:
 
 
 class Previewer:
-    def __init__(self, access: FileAccess) -> None:
+    """Previews and histograms of the files the portal holds, read through ``formats``."""
+
+    def __init__(self, access: FileAccess, formats: Formats) -> None:
         self.access = access
+        self.formats = formats
 
     def _source(self, located: Located) -> tuple[str, str]:
+        """(what the formats open: a local path or root:// URL, the format sniffed from the content)."""
         with self.access.open(located) as fh:
             head = fh.read(8192)
             fh.seek(max(located.size - 4, 0))
             tail = fh.read(4)
-        fmt = sniff(head, tail)
+        content = self.formats.sniff(head, tail)
         storage = self.access.storage
-        return (located.local_path or storage.root_url(located.path) or located.path), fmt
+        return (located.local_path or storage.root_url(located.path) or located.path), content
 
-    def preview(self, recid: int, key: str, rows: int = 10) -> dict[str, Any]:
+    def _reader(self, content: str, what: str) -> FileFormat:
+        fmt = self.formats.for_content(content)
+        if fmt is None:
+            raise Invalid(f"no {what} for {content} files", field="key")
+        return fmt
+
+    def preview(self, recid: int, key: str, rows: int = 10) -> Preview:
         """Structure and the first ``rows`` rows/events (flattened to NanoAOD-style column names)."""
         if not 1 <= rows <= MAX_ROWS:
             raise Invalid(f"rows must be between 1 and {MAX_ROWS}", field="rows")
         located = self.access.locate(recid, key)
-        source, fmt = self._source(located)
-        structure = inspect(source, fmt, located.size)
-        table = self._head(source, fmt, rows)
-        return {"key": key, "format": fmt, "size": located.size, "structure": structure, **table}
+        source, content = self._source(located)
+        structure = dict(self.formats.inspect(source, content, located.size))
+        table = self._reader(content, "preview").preview(source, rows)
+        return Preview(key, content, located.size, structure, table.columns, table.rows, table.note)
 
     def histogram(
         self, recid: int, key: str, column: str, *, bins: int = 50, value_range: tuple[float, float] | None = None
@@ -59,9 +96,9 @@ class Previewer:
         if not 1 <= bins <= 1000:
             raise Invalid("bins must be between 1 and 1000", field="bins")
         located = self.access.locate(recid, key)
-        source, fmt = self._source(located)
-        values, sampled = self._column(source, fmt, column)
-        values = values[np.isfinite(values)]
+        source, content = self._source(located)
+        sample = self._reader(content, "histogram").sample(source, column, SAMPLE)
+        values = sample.values[np.isfinite(sample.values)]
         if value_range is None:
             value_range = (float(values.min()), float(values.max())) if len(values) else (0.0, 1.0)
             if value_range[0] == value_range[1]:
@@ -75,98 +112,10 @@ class Previewer:
             edges=[float(e) for e in edges],
             counts=[int(c) for c in counts],
             entries=int(len(values)),
-            sampled_rows=sampled,
+            sampled_rows=sample.rows,
             underflow=int(np.sum(values < low)),
             overflow=int(np.sum(values > high)),
         )
-
-    # ----------------------------------------------------------------- readers
-    def _head(self, source: str, fmt: str, rows: int) -> dict[str, Any]:
-        if fmt == "root":
-            import awkward as ak
-            import uproot
-
-            with uproot.open(source) as f:
-                tree = _events_tree(f)
-                branches = [b for b in tree.keys() if tree[b].typename != "unknown"][:MAX_COLUMNS]  # noqa: SIM118
-                arrays = tree.arrays(branches, entry_stop=rows, library="ak")
-                return {
-                    "columns": branches,
-                    "rows": [{n: _plain(ak.to_list(arrays[n][i])) for n in branches} for i in range(len(arrays))],
-                }
-        if fmt == "parquet":
-            import pyarrow.parquet as pq
-
-            with _fsopen(source) as fh:
-                pf = pq.ParquetFile(fh)
-                batch = next(pf.iter_batches(batch_size=rows, columns=pf.schema_arrow.names[:MAX_COLUMNS]))
-                return {"columns": batch.schema.names, "rows": [_plain(r) for r in batch.to_pylist()]}
-        if fmt == "hdf5":
-            import h5py
-
-            with _fsopen(source) as fh, h5py.File(fh, "r") as h:
-                names: list[str] = []
-                h.visititems(lambda n, o: names.append(n) if isinstance(o, h5py.Dataset) and o.ndim >= 1 else None)
-                names = names[:MAX_COLUMNS]
-                columns = {n: h[n][:rows].tolist() for n in names}
-                return {
-                    "columns": names,
-                    "rows": [
-                        {n: _plain(columns[n][i]) if i < len(columns[n]) else None for n in names} for i in range(rows)
-                    ],
-                    "note": "HDF5 datasets are shown side by side; jagged data is stored flat with counts",
-                }
-        if fmt in ("csv", "text"):
-            import csv
-
-            with _fsopen(source) as fh:
-                reader = csv.reader(io.TextIOWrapper(fh, encoding="utf-8", errors="replace", newline=""))
-                header = next(reader, [])
-                body = [dict(zip(header, r, strict=False)) for _, r in zip(range(rows), reader, strict=False)]
-                return {"columns": header, "rows": body}
-        raise Invalid(f"no preview for {fmt} files", field="key")
-
-    def _column(self, source: str, fmt: str, column: str) -> tuple[np.ndarray, int]:
-        """Numeric values of ``column`` over at most SAMPLE rows (jagged columns flattened)."""
-        if fmt == "root":
-            import awkward as ak
-            import uproot
-
-            with uproot.open(source) as f:
-                tree = _events_tree(f)
-                if column not in tree.keys():  # noqa: SIM118 - a TTree is not a dict
-                    raise Invalid(f"no branch {column!r} in this file", field="column")
-                stop = min(SAMPLE, tree.num_entries)
-                values = tree[column].array(entry_stop=stop, library="ak")
-                return _numeric(ak.to_numpy(ak.flatten(values, axis=None)), column), stop
-        if fmt == "parquet":
-            import awkward as ak
-            import pyarrow.parquet as pq
-
-            with _fsopen(source) as fh:
-                pf = pq.ParquetFile(fh)
-                if column not in pf.schema_arrow.names:
-                    raise Invalid(f"no column {column!r} in this file", field="column")
-                batch = next(pf.iter_batches(batch_size=SAMPLE, columns=[column]))
-                array = ak.from_arrow(batch.column(0))
-                return _numeric(ak.to_numpy(ak.flatten(array, axis=None)), column), batch.num_rows
-        if fmt == "hdf5":
-            import h5py
-
-            with _fsopen(source) as fh, h5py.File(fh, "r") as h:
-                if column not in h or not isinstance(h[column], h5py.Dataset):
-                    raise Invalid(f"no dataset {column!r} in this file", field="column")
-                data = h[column][:SAMPLE]
-                return _numeric(np.asarray(data).ravel(), column), len(data)
-        if fmt in ("csv", "text"):
-            import pandas as pd
-
-            with _fsopen(source) as fh:
-                frame = pd.read_csv(fh, nrows=SAMPLE)
-            if column not in frame.columns:
-                raise Invalid(f"no column {column!r} in this file", field="column")
-            return _numeric(frame[column].to_numpy(), column), len(frame)
-        raise Invalid(f"no histogram for {fmt} files", field="key")
 
 
 def render_histogram(h: Histogram, fmt: str) -> bytes:
@@ -187,35 +136,3 @@ def render_histogram(h: Histogram, fmt: str) -> bytes:
     fig.savefig(buffer, format=fmt, bbox_inches="tight")
     plt.close(fig)
     return buffer.getvalue()
-
-
-def _events_tree(f: Any) -> Any:
-    trees = [k for k, c in f.classnames().items() if c == "TTree"]
-    if not trees:
-        raise Invalid("this ROOT file holds no TTree to preview", field="key")
-    name = next((t for t in trees if t.split(";")[0] == "Events"), trees[0])
-    return f[name]
-
-
-def _fsopen(source: str) -> Any:
-    import fsspec
-
-    return fsspec.open(source, "rb").open()
-
-
-def _numeric(values: np.ndarray, column: str) -> np.ndarray:
-    if values.dtype.kind not in "biuf":
-        raise Invalid(f"column {column!r} is not numeric ({values.dtype})", field="column")
-    return values.astype(np.float64)
-
-
-def _plain(value: Any) -> Any:
-    if isinstance(value, float) and not np.isfinite(value):
-        return None
-    if isinstance(value, dict):
-        return {k: _plain(v) for k, v in value.items()}
-    if isinstance(value, list):
-        return [_plain(v) for v in value[:50]]
-    if isinstance(value, bytes):
-        return value.decode("utf-8", "replace")
-    return value

@@ -11,13 +11,15 @@ from collections import OrderedDict
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from importlib import metadata
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from portal.errors import Invalid
-from portal.processing import readers
 from portal.processing.analysis import Analysis, Output
 from portal.processing.executors.base import Executor
 from portal.processing.plan import DEFAULT_CHUNK_EVENTS, BadFile, Chunk, Task, plan_chunks, plan_tasks
+
+if TYPE_CHECKING:
+    from portal.formats.collection import Formats
 
 __all__ = [
     "DEFAULT_CHUNK_EVENTS",
@@ -98,12 +100,13 @@ class RunResult:
     provenance: dict[str, Any]
 
 
-def process_chunk(analysis: Analysis, chunk: Chunk) -> ChunkResult:
-    """Read the analysis' columns for the chunk and process them. Read errors are returned (the driver
-    decides to fail or skip the file); errors inside the analysis code propagate and fail the job."""
+def process_chunk(analysis: Analysis, chunk: Chunk, formats: Formats) -> ChunkResult:
+    """Read the analysis' columns for the chunk (through the file's format in ``formats``) and process them.
+    Read errors are returned (the driver decides to fail or skip the file); errors inside the analysis code
+    propagate and fail the job."""
     t0 = time.perf_counter()
     try:
-        events = readers.read(chunk.uri, analysis.columns, chunk.start, chunk.stop)
+        events = formats.reader(chunk.uri).read(chunk.uri, analysis.columns, chunk.start, chunk.stop)
     except Exception as exc:  # noqa: BLE001 - corrupt baskets, truncated files, missing branches
         return ChunkResult(chunk, None, f"{type(exc).__name__}: {exc}", time.perf_counter() - t0)
     if len(events) != chunk.events:
@@ -116,7 +119,7 @@ def process_chunk(analysis: Analysis, chunk: Chunk) -> ChunkResult:
     return ChunkResult(chunk, analysis.process(events), None, time.perf_counter() - t0)
 
 
-def run_task(analysis: Analysis, task: Task) -> TaskResult:
+def run_task(analysis: Analysis, task: Task, formats: Formats) -> TaskResult:
     """One task on a worker: its chunks in order, merged per file. After a file's first failing chunk its
     other chunks are not read: that file's partial result would be discarded anyway."""
     t0 = time.perf_counter()
@@ -127,7 +130,7 @@ def run_task(analysis: Analysis, task: Task) -> TaskResult:
         part.events += chunk.events
         if part.error is not None:
             continue
-        result = process_chunk(analysis, chunk)
+        result = process_chunk(analysis, chunk, formats)
         if result.error is not None:
             part.error, part.output = f"cannot read entries {chunk.start}-{chunk.stop}: {result.error}", None
         elif result.output is not None:
@@ -136,26 +139,28 @@ def run_task(analysis: Analysis, task: Task) -> TaskResult:
 
 
 class _Task:
-    """Picklable ``Task -> TaskResult`` carrying the analysis."""
+    """Picklable ``Task -> TaskResult`` carrying the analysis and the formats that read the files."""
 
-    def __init__(self, analysis: Analysis) -> None:
+    def __init__(self, analysis: Analysis, formats: Formats) -> None:
         self.analysis = analysis
+        self.formats = formats
 
     def __call__(self, task: Task) -> TaskResult:
-        return run_task(self.analysis, task)
+        return run_task(self.analysis, task, self.formats)
 
-    def __reduce__(self) -> tuple[Any, tuple[bytes]]:
-        # Always cloudpickle, so analyses loaded from a user's file travel by value: plain pickle (Dask's
-        # first choice) would store a module name that the workers cannot import.
+    def __reduce__(self) -> tuple[Any, tuple[bytes, Formats]]:
+        # Always cloudpickle the analysis, so analyses loaded from a user's file travel by value: plain pickle
+        # (Dask's first choice) would store a module name that the workers cannot import. Formats are
+        # installed code and pickle by reference (their modules, with their per-process caches, load there).
         import cloudpickle
 
-        return _task_from_bytes, (cloudpickle.dumps(self.analysis),)
+        return _task_from_bytes, (cloudpickle.dumps(self.analysis), self.formats)
 
 
-def _task_from_bytes(blob: bytes) -> _Task:
+def _task_from_bytes(blob: bytes, formats: Formats) -> _Task:
     import cloudpickle
 
-    return _Task(cloudpickle.loads(blob))
+    return _Task(cloudpickle.loads(blob), formats)
 
 
 def environment() -> dict[str, Any]:
@@ -187,8 +192,11 @@ _COSTS_LOCK = threading.Lock()  # jobs run in several threads of the web process
 COSTS_REMEMBERED = 256
 
 
-def _cost_key(ident: dict[str, Any], parameters: dict[str, Any], uris: Sequence[str]) -> tuple[str, ...]:
+def _cost_key(
+    ident: dict[str, Any], parameters: dict[str, Any], uris: Sequence[str], formats: Formats
+) -> tuple[str, ...]:
     scheme = uris[0].split("://", 1)[0] if "://" in uris[0] else "file"
+    fmt = formats.for_path(uris[0])
     return (
         ident["module"],
         ident["class"],
@@ -196,7 +204,7 @@ def _cost_key(ident: dict[str, Any], parameters: dict[str, Any], uris: Sequence[
         str(ident["sha256"]),
         repr(parameters),
         scheme,
-        readers.format_of(uris[0]),
+        fmt.name if fmt is not None else "",
     )
 
 
@@ -218,12 +226,14 @@ def run_analysis(
     uris: Sequence[str],
     executor: Executor,
     *,
+    formats: Formats,
     chunk_events: int = DEFAULT_CHUNK_EVENTS,
     skip_bad_files: bool = False,
     on_progress: Callable[[Progress], None] | None = None,
 ) -> RunResult:
-    """Run ``analysis`` over ``uris``. A file that cannot be read fails the run with BadFile naming it, or,
-    with ``skip_bad_files``, contributes nothing at all (none of its chunks) and is listed in the result."""
+    """Run ``analysis`` over ``uris``, read through ``formats`` (each file by its name's format). A file that
+    cannot be read fails the run with BadFile naming it, or, with ``skip_bad_files``, contributes nothing at all
+    (none of its chunks) and is listed in the result."""
     if not uris:
         raise Invalid("the dataset has no files to process")
     t0 = time.perf_counter()
@@ -232,9 +242,9 @@ def run_analysis(
     def bad(uri: str, why: str) -> None:
         skipped[uri] = why
 
-    chunks = plan_chunks(uris, chunk_events, on_bad_file=bad if skip_bad_files else None)
+    chunks = plan_chunks(uris, chunk_events, on_bad_file=bad if skip_bad_files else None, formats=formats)
     identity = analysis.identity()  # hashes the analysis' source: once per job, for planning and provenance
-    cost_key = _cost_key(identity, analysis.parameters, uris)
+    cost_key = _cost_key(identity, analysis.parameters, uris, formats)
     tasks = plan_tasks(chunks, executor.slots(), _known_cost(cost_key))
     t_plan = time.perf_counter() - t0
     progress = Progress(
@@ -251,7 +261,7 @@ def run_analysis(
     waiting: dict[str, Output] = {}
     total = analysis.empty()
     busy = 0.0
-    for result in executor.map_unordered(_Task(analysis), tasks):
+    for result in executor.map_unordered(_Task(analysis, formats), tasks):
         busy += result.seconds
         for part in result.parts:
             uri = part.uri

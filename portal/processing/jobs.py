@@ -7,7 +7,7 @@ import threading
 import time
 from collections.abc import Callable
 from datetime import UTC, date, datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import func, select
 
@@ -21,6 +21,9 @@ from portal.processing.engine import Progress, run_analysis
 from portal.processing.executors.pool import ExecutorPool
 from portal.processing.loader import load_analysis
 from portal.processing.model import Job, JobSummary, Publication, utc
+
+if TYPE_CHECKING:
+    from portal.formats.collection import Formats
 
 
 def _now() -> datetime:
@@ -37,6 +40,7 @@ class JobService:
         catalog: CatalogService,
         executors: ExecutorPool,
         *,
+        formats: Formats,
         default_executor: str,
         chunk_events: int = 200_000,
         first_recid: int = 100000,
@@ -44,6 +48,7 @@ class JobService:
         self.db = db
         self.catalog = catalog
         self.executors = executors
+        self.formats = formats
         self.default_executor = default_executor
         self.chunk_events = chunk_events
         self.first_recid = first_recid
@@ -51,32 +56,20 @@ class JobService:
 
     # ------------------------------------------------------------------ creating and running
     def dataset_files(self, recid: int) -> list[str]:
-        """URIs (file://, plain paths or root://) of the dataset's processable files, from the file rows."""
+        """URIs (file://, plain paths or root://) of the dataset's processable files, from the file rows and
+        file indices: the files of one processable format only, the first in the formats' order of preference
+        (ROOT first) that the dataset has (see :meth:`Formats.preferred_files`)."""
         uris: list[str] = []
         after = -1
         while True:
             items, after_next = self.catalog.find_files(recid, after=after, size=1000)
-            uris.extend(
-                f["uri"]
-                for f in items
-                if f.get("uri") and f["uri"].lower().split("?")[0].endswith((".root", ".parquet", ".h5", ".hdf5"))
-            )
+            uris.extend(f["uri"] for f in items if f.get("uri"))
             if after_next is None:
                 break
             after = after_next
         for index in self.catalog.get(recid).indices:
-            uris.extend(
-                f["uri"]
-                for f in self.catalog.iter_index_entries(recid, index["key"])
-                if f.get("uri") and f["uri"].lower().endswith((".root", ".parquet", ".h5", ".hdf5"))
-            )
-        # A dataset often publishes the same events in several formats (the demo: ROOT, Parquet and HDF5
-        # copies); processing all of them would count every event once per format. Use one format, ROOT first.
-        for suffixes in ((".root",), (".parquet",), (".h5", ".hdf5")):
-            chosen = [u for u in uris if u.lower().split("?")[0].endswith(suffixes)]
-            if chosen:
-                return chosen
-        return uris
+            uris.extend(f["uri"] for f in self.catalog.iter_index_entries(recid, index["key"]) if f.get("uri"))
+        return self.formats.preferred_files(uris)
 
     def create(
         self,
@@ -153,7 +146,13 @@ class JobService:
             uris = self.dataset_files(recid)
             executor = self.executors.get(executor_name)
             result = run_analysis(
-                analysis, uris, executor, chunk_events=self.chunk_events, skip_bad_files=skip, on_progress=progress
+                analysis,
+                uris,
+                executor,
+                formats=self.formats,
+                chunk_events=self.chunk_events,
+                skip_bad_files=skip,
+                on_progress=progress,
             )
         except Exception as exc:  # noqa: BLE001 - every failure ends up on the job, named
             message = exc.message if isinstance(exc, PortalError) else f"{type(exc).__name__}: {exc}"

@@ -3,13 +3,18 @@
 from __future__ import annotations
 
 import math
+import threading
+from collections import OrderedDict
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
-from typing import TypeVar
+from typing import TYPE_CHECKING, TypeVar
 
 from portal.errors import Invalid, PortalError
-from portal.processing import readers
+from portal.formats.sources import stamp
+
+if TYPE_CHECKING:
+    from portal.formats.collection import Formats
 
 DEFAULT_CHUNK_EVENTS = 200_000
 #: tasks per worker slot the planner aims for: enough for the scheduler to even out uneven files and a busy
@@ -55,23 +60,51 @@ class Task:
         return sum(c.events for c in self.chunks)
 
 
-def _boundaries(uri: str) -> list[int]:
+_BOUNDS: OrderedDict[tuple[str, tuple[int, int]], list[int]] = OrderedDict()
+_BOUNDS_LOCK = threading.Lock()
+BOUNDARIES_CACHED = 4096
+
+
+def _boundaries(uri: str, formats: Formats) -> list[int]:
+    """The file's entry boundaries (:meth:`ProcessableFormat.entry_boundaries`), remembered per (uri, mtime,
+    size): planning a job over files seen before then costs a stat per file instead of an open, a header and
+    streamer read (and over root:// a login). Any failure is the file's, raised as BadFile naming it."""
     try:
-        return readers.boundaries(uri)
+        fmt = formats.reader(uri)
+    except Invalid as exc:
+        raise BadFile(exc.detail, source=uri) from exc
+    try:
+        key = (uri, stamp(uri))
+        with _BOUNDS_LOCK:
+            hit = _BOUNDS.get(key)
+            if hit is not None:
+                _BOUNDS.move_to_end(key)
+                return list(hit)
+        found = fmt.entry_boundaries(uri)
     except Exception as exc:  # noqa: BLE001 - any failure to open is the file's fault, reported by name
         raise BadFile(f"cannot open: {type(exc).__name__}: {exc}", source=uri) from exc
+    with _BOUNDS_LOCK:
+        _BOUNDS[key] = found
+        while len(_BOUNDS) > BOUNDARIES_CACHED:
+            _BOUNDS.popitem(last=False)
+    return list(found)
 
 
 def plan_chunks(
-    uris: Sequence[str], chunk_events: int = DEFAULT_CHUNK_EVENTS, on_bad_file: Callable[[str, str], None] | None = None
+    uris: Sequence[str],
+    chunk_events: int = DEFAULT_CHUNK_EVENTS,
+    on_bad_file: Callable[[str, str], None] | None = None,
+    *,
+    formats: Formats,
 ) -> list[Chunk]:
-    """Chunks of about ``chunk_events`` entries, cut on the files' own cluster/row-group boundaries so no
-    basket is decompressed twice. Files that cannot be opened raise BadFile unless ``on_bad_file`` takes them."""
+    """Chunks of about ``chunk_events`` entries, cut on the files' own cluster/row-group boundaries (read through
+    ``formats``, by file name) so no basket is decompressed twice. Files that cannot be opened raise BadFile
+    unless ``on_bad_file`` takes them."""
     if chunk_events <= 0:
         raise Invalid("chunk size must be a positive number of events")
     chunks: list[Chunk] = []
     with ThreadPoolExecutor(max_workers=min(8, max(1, len(uris)))) as pool:
-        futures = [pool.submit(_boundaries, uri) for uri in uris]
+        futures = [pool.submit(_boundaries, uri, formats) for uri in uris]
         for uri, fut in zip(uris, futures, strict=True):
             try:
                 bounds = fut.result()

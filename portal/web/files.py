@@ -176,7 +176,8 @@ def _required(name: str) -> str:
 @bp.get("/api/records/<int:recid>/preview")
 def preview_api(recid: int) -> Any:
     """Structure and first rows of a file: `?key=FILE&rows=10`."""
-    return jsonify(services().previewer.preview(recid, _required("key"), rows=int_arg("rows", 10, maximum=100)))
+    preview = services().previewer.preview(recid, _required("key"), rows=int_arg("rows", 10, maximum=100))
+    return jsonify(preview.to_json())
 
 
 @bp.get("/api/records/<int:recid>/histogram")
@@ -202,7 +203,7 @@ def preview_page(recid: int) -> Any:
 
     key = _required("key")
     view = services().catalog.get(recid)
-    data = services().previewer.preview(view.recid, key, rows=10)
+    data = services().previewer.preview(view.recid, key, rows=10).to_json()
     numeric = [c for c in data["columns"] if _is_numeric_column(data, c)]
     column = request.args.get("column") or (numeric[0] if numeric else None)
     return render_template("preview.html", r=view, md=view.metadata, key=key, data=data, numeric=numeric, column=column)

@@ -9,7 +9,6 @@ from datasets.generate import generate
 from portal.app import create_app, services_of
 from portal.catalog.importers import read_record_file
 from portal.education.lessons import lesson_record, load_lessons
-from portal.files.ingest import ingest_path
 from tests.conftest import ROOT
 from tests.support.live import live_server
 
@@ -34,7 +33,7 @@ def portal_url(tmp_path_factory):
     svc = services_of(app)
     svc.catalog.load(read_record_file(ROOT / "datasets" / "records" / "demo-catalogue.yaml"))
     svc.catalog.load([lesson_record(lesson) for lesson in load_lessons()])
-    report = ingest_path(svc.storage, "cms-dimuon-demo")
+    report = svc.ingester.ingest_path(svc.storage, "cms-dimuon-demo")
     svc.catalog.ingest_files(90001, report.file_rows("cms-dimuon-demo"), report.distribution())
     with live_server(app) as url:
         yield url

@@ -14,7 +14,6 @@ import requests
 
 from datasets.generate import generate
 from portal.app import create_app, services_of
-from portal.files.ingest import ingest_path
 from tests.functional.catalog_helpers import dataset, load_file, write_records
 from tests.support.live import live_server
 
@@ -45,7 +44,7 @@ def app(settings_dict, tmp_path):
             ],
         ),
     )
-    report = ingest_path(svc.storage, "ds")
+    report = svc.ingester.ingest_path(svc.storage, "ds")
     svc.catalog.ingest_files(9, report.file_rows("ds"), report.distribution())
     app.config["raw"] = (data / "ds" / KEY).read_bytes()
     yield app

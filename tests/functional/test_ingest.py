@@ -16,9 +16,9 @@ import uproot
 from datasets.generate import generate
 from portal.app import create_app, services_of
 from portal.errors import Conflict
-from portal.files.ingest import ingest_path
 from portal.storage.xrootd import XRootDStorage
 from tests.functional.catalog_helpers import dataset, load_file, write_records
+from tests.support.formats import registered_formats
 from tests.support.xrootd import require_xrootd, served_tempdir, xrootd_over
 
 PORTAL = Path(sys.executable).parent / "portal"
@@ -47,7 +47,7 @@ def test_damaged_files_are_reported_and_the_rest_ingested(settings_dict, mixed, 
     app = create_app({**settings_dict, "data_dir": str(data)})
     svc = services_of(app)
     load_file(svc, write_records(tmp_path / "r.json", [dataset(5)]))
-    report = ingest_path(svc.storage, "ds")
+    report = svc.ingester.ingest_path(svc.storage, "ds")
     errors = dict(report.errors)
     assert set(errors) == {"ds/cut.root", "ds/noise.h5"}
     assert "truncated ROOT file" in errors["ds/cut.root"]
@@ -93,7 +93,7 @@ def test_root_inspection(tmp_path, settings_dict):
     data = tmp_path / "data"
     generate("tiny", data / "ds", formats=("root", "hdf5"), compression="lz4")
     svc = services_of(create_app({**settings_dict, "data_dir": str(data)}))
-    report = ingest_path(svc.storage, "ds")
+    report = svc.ingester.ingest_path(svc.storage, "ds")
     assert not report.errors
     root = next(f for f in report.files if f.format == "root")
     events = root.inspection["trees"]["Events"]
@@ -119,7 +119,7 @@ def test_ingest_over_xrootd_and_read_by_catalogue_uri(settings_dict, served, tmp
     app = create_app({**settings_dict, "storage_backend": "xrootd", "xrootd_url": server.url, "xrootd_export": "data"})
     svc = services_of(app)
     load_file(svc, write_records(tmp_path / "r.json", [dataset(7)]))
-    report = ingest_path(svc.storage, "ds")
+    report = svc.ingester.ingest_path(svc.storage, "ds")
     assert not report.errors and len(report.files) == 6
     view = svc.catalog.ingest_files(7, report.file_rows("ds"), report.distribution())
     for f in view.files:
@@ -212,21 +212,20 @@ def test_ingest_command_refuses_unknown_targets_and_leaves_the_record(settings_d
 
 
 def test_root_url_of_another_server_is_walked_there(served, tmp_path):
-    from portal.files.ingest import resolve_target
+    from portal.files.ingest import Ingester, resolve_target
     from portal.storage.local import LocalStorage
 
     server, data = served
     storage, path = resolve_target(LocalStorage(tmp_path), f"{server.url}//data/ds")
     assert isinstance(storage, XRootDStorage) and path == "data/ds"
-    report = ingest_path(storage, path)
+    report = Ingester(registered_formats()).ingest_path(storage, path)
     assert not report.errors and len(report.files) == 6
     for f in report.files:
         assert f.uri == f"{server.url}//{f.path}" and f.checksum == adler(data.parent / f.path)
 
 
 def test_inspection_reads_root_urls_through_fsspec(served):
-    from portal.formats.inspect import inspect_path
-
+    inspect_path = registered_formats().inspect_path
     server, data = served
     for name, fmt in (("nanoaod_000.root", "root"), ("nanoaod_000.h5", "hdf5"), ("nanoaod_000.parquet", "parquet")):
         remote = inspect_path(f"{server.url}//data/ds/{name}")
@@ -237,7 +236,7 @@ def test_inspection_reads_root_urls_through_fsspec(served):
 def test_checksum_pass_memory_is_bounded(tmp_path):
     import tracemalloc
 
-    from portal.files.ingest import checksum_and_sniff
+    from portal.files.ingest import scan
     from portal.storage.local import LocalStorage
 
     big = tmp_path / "big.bin"
@@ -245,7 +244,8 @@ def test_checksum_pass_memory_is_bounded(tmp_path):
         for _ in range(64):
             fh.write(os.urandom(1 << 20))
     tracemalloc.start()
-    size, checksum, _fmt = checksum_and_sniff(LocalStorage(tmp_path), "big.bin")
+    found = scan(LocalStorage(tmp_path), "big.bin")
+    size, checksum = found.size, found.checksum
     peak = tracemalloc.get_traced_memory()[1]
     tracemalloc.stop()
     assert size == 64 << 20 and checksum == adler(big)

@@ -19,7 +19,6 @@ from portal.app import create_app, services_of
 from portal.catalog.importers import read_record_file
 from portal.education.lessons import load_lessons
 from portal.environments.builders import VenvBuilder, build_to_end
-from portal.files.ingest import ingest_path
 from portal.launch.sources import local_env
 from tests.conftest import ROOT
 from tests.support.live import live_server
@@ -71,7 +70,7 @@ def portal_url(samples):
     app = create_app({"var_dir": str(samples / "var"), "data_dir": str(samples), "processing_executor": "inline"})
     svc = services_of(app)
     svc.catalog.load(read_record_file(ROOT / "datasets" / "records" / "demo-catalogue.yaml"))
-    report = ingest_path(svc.storage, "cms")
+    report = svc.ingester.ingest_path(svc.storage, "cms")
     svc.catalog.ingest_files(90001, report.file_rows("cms"), report.distribution())
     with live_server(app) as url:
         yield url

@@ -11,7 +11,6 @@ from referencing import Registry, Resource
 from datasets.generate import generate
 from portal.app import create_app, services_of
 from portal.catalog.importers import read_record_file
-from portal.files.ingest import ingest_path
 from tests.conftest import ROOT
 
 
@@ -22,7 +21,7 @@ def app(settings_dict, tmp_path):
     app = create_app({**settings_dict, "data_dir": str(data), "curator_token": "t"})
     svc = services_of(app)
     svc.catalog.load(read_record_file(ROOT / "datasets" / "records" / "demo-catalogue.yaml"))
-    report = ingest_path(svc.storage, "ds")
+    report = svc.ingester.ingest_path(svc.storage, "ds")
     svc.catalog.ingest_files(90001, report.file_rows("ds"), report.distribution())
     return app
 

@@ -9,7 +9,6 @@ import uproot
 
 from datasets.generate import generate
 from portal.app import create_app, services_of
-from portal.files.ingest import ingest_path
 from tests.functional.catalog_helpers import dataset, load_file, write_records
 
 
@@ -20,7 +19,7 @@ def app(settings_dict, tmp_path):
     app = create_app({**settings_dict, "data_dir": str(data)})
     svc = services_of(app)
     load_file(svc, write_records(tmp_path / "r.json", [dataset(3)]))
-    report = ingest_path(svc.storage, "ds")
+    report = svc.ingester.ingest_path(svc.storage, "ds")
     svc.catalog.ingest_files(3, report.file_rows("ds"), report.distribution())
     app.config["data"] = data / "ds"
     return app

@@ -19,9 +19,11 @@ from portal.processing.analyses import BUILTINS
 from portal.registry import EXECUTORS
 from portal.settings import load_settings
 from tests.support.dask_cluster import dask_processes
+from tests.support.formats import registered_formats
 from tests.support.processing_reference import reference
 from tests.support.xrootd import require_xrootd, served_tempdir, xrootd_over
 
+FORMATS = registered_formats()
 CHUNK = 1500  # tiny tier: 2 files x 5000 events -> 6 chunks, so merging and scheduling are exercised
 
 
@@ -78,7 +80,7 @@ def assert_exact(result: object, want: tuple[dict[str, np.ndarray], dict[str, in
 
 def test_builtins_exact_on_every_executor(executor: Executor, root_files: list[str], expected: dict) -> None:
     for name in BUILTINS:
-        result = run_analysis(load_analysis(name), root_files, executor, chunk_events=CHUNK)
+        result = run_analysis(load_analysis(name), root_files, executor, formats=FORMATS, chunk_events=CHUNK)
         assert_exact(result, expected[name])
         assert result.progress.chunks_total >= 6 and result.progress.events_done == 10_000
         assert result.progress.files_done == 2
@@ -91,8 +93,8 @@ def test_a_light_analysis_is_planned_into_fewer_tasks_once_its_cost_is_known(
 
     engine._COSTS.clear()
     with make_executor("local", workers=2) as ex:
-        first = run_analysis(load_analysis("adl_q1"), root_files, ex, chunk_events=CHUNK)
-        again = run_analysis(load_analysis("adl_q1"), root_files, ex, chunk_events=CHUNK)
+        first = run_analysis(load_analysis("adl_q1"), root_files, ex, formats=FORMATS, chunk_events=CHUNK)
+        again = run_analysis(load_analysis("adl_q1"), root_files, ex, formats=FORMATS, chunk_events=CHUNK)
     # 10,000 events of one branch take milliseconds: the second run makes one task per worker, not four
     assert first.provenance["tasks"] > again.provenance["tasks"] == 2
     for result in (first, again):
@@ -104,7 +106,9 @@ def test_parquet_and_hdf5_give_the_same_counts(suffix: str, data: Path, expected
     files = sorted(str(p) for p in data.glob(f"*.{suffix}"))
     with make_executor("inline") as ex:
         for name in BUILTINS:
-            assert_exact(run_analysis(load_analysis(name), files, ex, chunk_events=CHUNK), expected[name])
+            assert_exact(
+                run_analysis(load_analysis(name), files, ex, formats=FORMATS, chunk_events=CHUNK), expected[name]
+            )
 
 
 def test_over_root_protocol_from_real_xrootd(data: Path, expected: dict, remote: object) -> None:
@@ -114,11 +118,18 @@ def test_over_root_protocol_from_real_xrootd(data: Path, expected: dict, remote:
         parquet = [f"{server.url}//{data.name}/{p.name}" for p in sorted(data.glob("*.parquet"))]
         with make_executor("inline") as ex:
             for name in BUILTINS:
-                assert_exact(run_analysis(load_analysis(name), uris, ex, chunk_events=CHUNK), expected[name])
-            assert_exact(run_analysis(load_analysis("adl_q5"), parquet, ex, chunk_events=CHUNK), expected["adl_q5"])
+                assert_exact(
+                    run_analysis(load_analysis(name), uris, ex, formats=FORMATS, chunk_events=CHUNK), expected[name]
+                )
+            assert_exact(
+                run_analysis(load_analysis("adl_q5"), parquet, ex, formats=FORMATS, chunk_events=CHUNK),
+                expected["adl_q5"],
+            )
         with make_executor("remote", scheduler=remote.address) as ex:
             for name in ("dimuon", "adl_q6", "adl_q8"):
-                assert_exact(run_analysis(load_analysis(name), uris, ex, chunk_events=CHUNK), expected[name])
+                assert_exact(
+                    run_analysis(load_analysis(name), uris, ex, formats=FORMATS, chunk_events=CHUNK), expected[name]
+                )
 
 
 SLOW_ANALYSIS = '''
@@ -153,7 +164,7 @@ def test_user_analysis_from_file_survives_a_killed_worker(
             os.kill(pids[0], signal.SIGKILL)
 
     with make_executor("remote", scheduler=remote.address) as ex:
-        result = run_analysis(analysis, root_files, ex, chunk_events=500, on_progress=on_progress)
+        result = run_analysis(analysis, root_files, ex, formats=FORMATS, chunk_events=500, on_progress=on_progress)
     assert killed, "the worker was never killed: the job finished before two chunks were reported"
     assert_exact(result, expected["dimuon"])
     assert result.provenance["analysis"]["sha256"] and result.provenance["analysis"]["name"] == "slow-dimuon"
@@ -186,12 +197,15 @@ def test_corrupt_and_truncated_files_fail_by_name_or_are_skipped(
     with make_executor("inline") as ex:
         for bad in (corrupt, truncated):
             with pytest.raises(BadFile) as err:
-                run_analysis(load_analysis("dimuon"), [root_files[0], str(bad)], ex, chunk_events=CHUNK)
+                run_analysis(
+                    load_analysis("dimuon"), [root_files[0], str(bad)], ex, formats=FORMATS, chunk_events=CHUNK
+                )
             assert str(bad) in err.value.message
         result = run_analysis(
             load_analysis("dimuon"),
             [root_files[0], str(corrupt), str(truncated)],
             ex,
+            formats=FORMATS,
             chunk_events=CHUNK,
             skip_bad_files=True,
         )

@@ -13,14 +13,12 @@ import uproot
 
 from datasets.generate import generate
 from portal.errors import Invalid
-from portal.formats.inspect import inspect, inspect_path
+from portal.formats.hdf5 import MAGIC as HDF5_MAGIC
+from tests.support.formats import registered_formats
 
-
-@pytest.fixture(scope="module")
-def tiny(tmp_path_factory):
-    out = tmp_path_factory.mktemp("formats")
-    generate("tiny", out)
-    return out
+FORMATS = registered_formats()
+inspect_path = FORMATS.inspect_path
+inspect = FORMATS.inspect
 
 
 def test_root_ttree_branches_entries_and_compression(tiny):
@@ -102,8 +100,6 @@ def test_truncated_files_raise_invalid_naming_path_and_reason(tiny, tmp_path, na
 
 
 def test_random_bytes_with_a_format_magic_raise_invalid(tmp_path):
-    from portal.formats.sniff import HDF5_MAGIC
-
     for name, fmt, magic in (
         ("x.h5", "hdf5", HDF5_MAGIC),
         ("x.root", "root", b"root"),

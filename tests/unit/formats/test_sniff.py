@@ -6,7 +6,16 @@ import os
 
 import pytest
 
-from portal.formats.sniff import HDF5_MAGIC, expected_format, sniff
+from portal.formats.hdf5 import MAGIC as HDF5_MAGIC
+from tests.support.formats import registered_formats
+
+FORMATS = registered_formats()
+sniff = FORMATS.sniff
+
+
+def expected_format(name: str) -> str | None:
+    fmt = FORMATS.for_path(name)
+    return fmt.name if fmt else None
 
 
 @pytest.mark.parametrize(

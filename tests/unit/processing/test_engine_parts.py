@@ -14,6 +14,9 @@ from portal.processing.analyses import BUILTINS
 from portal.processing.analysis import int_hist
 from portal.processing.engine import run_task
 from portal.processing.plan import MAX_CHUNKS_PER_TASK, TASKS_PER_SLOT, tasks_per_slot
+from tests.support.formats import registered_formats
+
+FORMATS = registered_formats()
 
 
 def _write_root(path: Path, n: int, baskets: int) -> None:
@@ -31,23 +34,23 @@ def _write_root(path: Path, n: int, baskets: int) -> None:
 def test_chunks_follow_basket_boundaries_and_cover_every_entry_once(tmp_path: Path) -> None:
     path = tmp_path / "a.root"
     _write_root(path, 10_000, 10)
-    chunks = plan_chunks([str(path)], chunk_events=2500)
+    chunks = plan_chunks([str(path)], chunk_events=2500, formats=FORMATS)
     assert chunks[0].start == 0 and chunks[-1].stop == 10_000
     assert all(a.stop == b.start for a, b in zip(chunks, chunks[1:], strict=False))
     assert all(c.start % 1000 == 0 for c in chunks)  # never inside a basket
     assert 3 <= len(chunks) <= 5
     with pytest.raises(Invalid):
-        plan_chunks([str(path)], chunk_events=0)
+        plan_chunks([str(path)], chunk_events=0, formats=FORMATS)
 
 
 def test_unopenable_file_is_named(tmp_path: Path) -> None:
     bad = tmp_path / "bad.root"
     bad.write_bytes(b"not a root file at all")
     with pytest.raises(BadFile) as err:
-        plan_chunks([str(bad)])
+        plan_chunks([str(bad)], formats=FORMATS)
     assert str(bad) in err.value.message
     skipped: dict[str, str] = {}
-    assert plan_chunks([str(bad)], on_bad_file=lambda u, why: skipped.update({u: why})) == []
+    assert plan_chunks([str(bad)], on_bad_file=lambda u, why: skipped.update({u: why}), formats=FORMATS) == []
     assert list(skipped) == [str(bad)]
 
 
@@ -187,7 +190,7 @@ def test_a_task_reads_its_chunks_merged_per_file_and_stops_a_file_at_its_first_b
             Chunk(str(tmp_path / "gone.root"), 10, 20),
         )
     )
-    result = run_task(q1, task)
+    result = run_task(q1, task, FORMATS)
     ok, gone = result.parts
     assert (ok.uri, ok.chunks, ok.events, ok.error) == (str(good), 2, 4000, None)
     assert ok.output is not None and ok.output.cutflow == {"all events": 4000}

@@ -23,6 +23,7 @@ from portal.processing.executors.doubles import FailingExecutor, SlowExecutor
 from portal.processing.executors.inline import InlineExecutor
 from portal.processing.jobs import JobService
 from portal.processing.model import Job, JobSummary
+from tests.support.formats import registered_formats
 
 DATASET = 7001
 
@@ -69,7 +70,9 @@ def catalog(tmp_path: Path, files: list[Path]) -> Iterator[CatalogService]:
 
 def _service(catalog: CatalogService, default: str, **factories: object) -> JobService:
     pool = ExecutorPool(factories)  # type: ignore[arg-type]
-    return JobService(catalog.db, catalog, pool, default_executor=default, chunk_events=500)
+    return JobService(
+        catalog.db, catalog, pool, formats=registered_formats(), default_executor=default, chunk_events=500
+    )
 
 
 def test_a_failing_executor_gives_a_failed_job_naming_the_task(catalog: CatalogService, files: list[Path]) -> None:
