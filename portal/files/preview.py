@@ -1,5 +1,5 @@
 """Data preview: a file's structure, its first rows or events, and a histogram of one numeric column
-(branch) from a bounded sample — for ROOT, Parquet, HDF5 and CSV files the portal holds."""
+(branch) from a bounded sample — for every file the portal holds in a format of :mod:`portal.formats`."""
 
 from __future__ import annotations
 

@@ -6,7 +6,7 @@ from collections.abc import Iterable, Iterator
 
 from portal.errors import Invalid
 from portal.formats.base import FileFormat, ProcessableFormat, Summary, is_processable
-from portal.formats.sniff import content_kind
+from portal.formats.sniff import KINDS, content_kind
 
 
 class Formats:
@@ -22,6 +22,8 @@ class Formats:
         self._by_name = {f.name: f for f in self._formats}
         if len(self._by_name) != len(self._formats):
             raise ValueError(f"two formats share a name: {[f.name for f in self._formats]}")
+        if set(self._by_name) & set(KINDS):
+            raise ValueError(f"a format may not be called {', '.join(KINDS)}: those name content no format reads")
 
     def __iter__(self) -> Iterator[FileFormat]:
         return iter(self._formats)

@@ -21,6 +21,10 @@ def test_the_registered_formats_in_order_of_preference() -> None:
     assert FORMATS.processable_suffixes == (".root", ".parquet", ".pq", ".h5", ".hdf5", ".hdf")
     with pytest.raises(ValueError, match="share a name"):
         Formats([CSVFormat(), CSVFormat()])
+    text = FakeFormat()
+    text.name = "text"
+    with pytest.raises(ValueError, match="may not be called"):
+        Formats([text])
 
 
 def test_names_promise_formats_and_content_decides() -> None:
