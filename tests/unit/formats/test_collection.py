@@ -53,3 +53,18 @@ def test_formats_travel_to_workers_by_reference() -> None:
     blob = pickle.dumps(formats)
     assert len(blob) < 1000  # class references, no state
     assert pickle.loads(blob).names() == formats.names()
+
+
+def test_a_worker_unpickling_the_formats_is_ready_to_read_root_files() -> None:
+    """The reading libraries load when the formats arrive in a worker, not inside the first (timed) read."""
+    import subprocess
+    import sys
+
+    probe = (
+        "import pickle, sys; before = 'uproot' in sys.modules; formats = pickle.loads(sys.stdin.buffer.read());"
+        "import uproot; print(before, 'awkward' in sys.modules, uproot.ZLIB.library)"
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", probe], input=pickle.dumps(FORMATS), capture_output=True, check=True
+    ).stdout.decode()
+    assert out.split() == ["False", "True", "deflate"]
