@@ -94,6 +94,12 @@ def test_a_light_analysis_is_planned_into_fewer_tasks_once_its_cost_is_known(
     engine._COSTS.clear()
     with make_executor("local", workers=2) as ex:
         first = run_analysis(load_analysis("adl_q1"), root_files, ex, formats=FORMATS, chunk_events=CHUNK)
+        # the first run taught the engine this analysis' cost; under heavy load on a shared machine the measured
+        # cost can be anything, so plan the second run from a cost that is light by any measure (the planning
+        # rule itself, not this machine's speed, is what is tested)
+        assert len(engine._COSTS) == 1
+        (key,) = engine._COSTS
+        engine._remember_cost(key, 1e-9)
         again = run_analysis(load_analysis("adl_q1"), root_files, ex, formats=FORMATS, chunk_events=CHUNK)
     # 10,000 events of one branch take milliseconds: the second run makes one task per worker, not four
     assert first.provenance["tasks"] > again.provenance["tasks"] == 2
