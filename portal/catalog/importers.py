@@ -18,41 +18,75 @@ import ijson
 import yaml
 
 from portal.catalog.model import IndexSpec, RecordInput
-from portal.catalog.schema import validate_record
+from portal.catalog.schema import Profile, validate_record
 from portal.errors import Invalid
 
 INDEX_TYPES = ("index.json", "index.txt")
 _ADLER = re.compile(r"^(?:adler32|alder32):([0-9a-fA-F]{1,8})$")
 
 
-def read_documents(path: Path) -> list[dict[str, Any]]:
-    """The record dicts in ``path``: a JSON object or array, or one or many YAML documents (lists allowed)."""
-    source = str(path)
+def _json_error(path: Path, exc: Exception) -> Invalid:
+    # ijson reports byte offsets; the standard parser, run only on the error path, gives line and column.
     try:
-        text = path.read_text(encoding="utf-8")
+        json.loads(path.read_text(encoding="utf-8"))
+    except json.JSONDecodeError as precise:
+        return Invalid(
+            f"not valid JSON: {precise.msg} at line {precise.lineno} column {precise.colno}", source=str(path)
+        )
+    except (OSError, UnicodeDecodeError):
+        pass
+    return Invalid(f"not valid JSON: {exc}", source=str(path))
+
+
+def _json_records(path: Path) -> Iterator[Any]:
+    """The top-level object of ``path``, or the items of its top-level array one at a time (streamed)."""
+    with path.open("rb") as fh:
+        head = fh.read(4096).lstrip()
+        fh.seek(0)
+        try:
+            if head.startswith(b"["):
+                yield from ijson.items(fh, "item", use_float=True)
+            else:
+                yield json.load(fh)
+        except (ijson.JSONError, json.JSONDecodeError, UnicodeDecodeError) as exc:
+            raise _json_error(path, exc) from exc
+
+
+def _yaml_records(path: Path) -> Iterator[Any]:
+    """Every record of every YAML document of ``path`` (a document may be a record or a list of them)."""
+    try:
+        docs = [d for d in yaml.safe_load_all(path.read_text(encoding="utf-8")) if d is not None]
+    except yaml.YAMLError as exc:
+        raise Invalid(f"not valid YAML: {exc}", source=str(path)) from exc
+    for doc in docs:
+        yield from doc if isinstance(doc, list) else [doc]
+
+
+def iter_documents(path: Path) -> Iterator[dict[str, Any]]:
+    """The record dicts in ``path``: a JSON object or array (streamed), or YAML documents (lists allowed).
+
+    Raises :class:`Invalid` naming the file for unreadable or malformed content, or no records at all.
+    """
+    source = str(path)
+    suffix = path.suffix.lower()
+    if suffix not in {".json", ".yaml", ".yml"}:
+        raise Invalid("unknown file type (expected .json, .yaml or .yml)", source=source)
+    count = 0
+    try:
+        for item in _json_records(path) if suffix == ".json" else _yaml_records(path):
+            if not isinstance(item, dict):
+                raise Invalid(f"entry {count} is a {type(item).__name__}, not a record object", source=source)
+            count += 1
+            yield item
     except (OSError, UnicodeDecodeError) as exc:
         raise Invalid(f"cannot read file: {exc}", source=source) from exc
-    try:
-        if path.suffix.lower() == ".json":
-            docs: list[Any] = [json.loads(text)]
-        elif path.suffix.lower() in {".yaml", ".yml"}:
-            docs = [d for d in yaml.safe_load_all(text) if d is not None]
-        else:
-            raise Invalid("unknown file type (expected .json, .yaml or .yml)", source=source)
-    except json.JSONDecodeError as exc:
-        raise Invalid(f"not valid JSON: {exc.msg} at line {exc.lineno} column {exc.colno}", source=source) from exc
-    except yaml.YAMLError as exc:
-        raise Invalid(f"not valid YAML: {exc}", source=source) from exc
-    records: list[dict[str, Any]] = []
-    for doc in docs:
-        items = doc if isinstance(doc, list) else [doc]
-        for i, item in enumerate(items):
-            if not isinstance(item, dict):
-                raise Invalid(f"entry {i} is a {type(item).__name__}, not a record object", source=source)
-            records.append(item)
-    if not records:
+    if not count:
         raise Invalid("no records in file", source=source)
-    return records
+
+
+def read_documents(path: Path) -> list[dict[str, Any]]:
+    """Every record dict of ``path`` (see :func:`iter_documents`), read whole."""
+    return list(iter_documents(path))
 
 
 def normalise_checksum(value: str) -> str:
@@ -136,8 +170,11 @@ def _index_key(filename: str) -> str:
     return filename
 
 
-def to_record_input(raw: dict[str, Any], *, source: Path, locator: IndexLocator) -> RecordInput:
-    """Validate one record dict (ours or CERN Open Data's) and split it into metadata, files and indices."""
+def to_record_input(
+    raw: dict[str, Any], *, source: Path, locator: IndexLocator, profile: Profile = "import"
+) -> RecordInput:
+    """Validate one record dict (ours or CERN Open Data's) against ``profile`` and split it into metadata,
+    files and indices. Raises :class:`Invalid` naming the file, the record and the field."""
     md = copy.deepcopy(raw)
     recid = md.get("recid", "(no recid)")
     src = str(source)
@@ -151,7 +188,7 @@ def to_record_input(raw: dict[str, Any], *, source: Path, locator: IndexLocator)
                 entry.pop(internal, None)
             if isinstance(entry.get("checksum"), str):
                 entry["checksum"] = normalise_checksum(entry["checksum"])
-    validate_record(md, source=src)
+    validate_record(md, source=src, profile=profile)
 
     warnings: list[str] = []
     files: list[dict[str, Any]] = []
@@ -225,13 +262,25 @@ class _lazy_entries:  # noqa: N801 - reads like a function at the call site
         return iter_index_file(self.path)
 
 
-def read_record_file(path: Path, locator: IndexLocator | None = None) -> list[RecordInput]:
-    """Every record of ``path``, validated; raises :class:`Invalid` (file, record, field) for the first problem."""
+def default_profile(path: Path) -> Profile:
+    """YAML files are our own record files (CERN publishes JSON only): they get the deposit profile."""
+    return "deposit" if path.suffix.lower() in {".yaml", ".yml"} else "import"
+
+
+def iter_record_file(
+    path: Path, locator: IndexLocator | None = None, *, profile: Profile | None = None
+) -> Iterator[RecordInput]:
+    """The records of ``path``, validated one at a time as they are parsed (a JSON array is streamed).
+
+    Raises :class:`Invalid` (file, record, field) at the first problem, which may come after records
+    already yielded: a caller storing them must do so in one transaction to keep a file whole.
+    ``profile`` defaults to :func:`default_profile`.
+    """
     locator = locator or IndexLocator()
-    docs = read_documents(path)
-    inputs = [to_record_input(doc, source=path, locator=locator) for doc in docs]
+    profile = profile or default_profile(path)
     seen: dict[int, int] = {}
-    for n, item in enumerate(inputs):
+    for n, doc in enumerate(iter_documents(path)):
+        item = to_record_input(doc, source=path, locator=locator, profile=profile)
         if item.recid in seen:
             raise Invalid(
                 f"recid appears twice in the file (entries {seen[item.recid]} and {n})",
@@ -240,4 +289,11 @@ def read_record_file(path: Path, locator: IndexLocator | None = None) -> list[Re
                 field="recid",
             )
         seen[item.recid] = n
-    return inputs
+        yield item
+
+
+def read_record_file(
+    path: Path, locator: IndexLocator | None = None, *, profile: Profile | None = None
+) -> list[RecordInput]:
+    """Every record of ``path``, validated; raises :class:`Invalid` (file, record, field) for the first problem."""
+    return list(iter_record_file(path, locator, profile=profile))

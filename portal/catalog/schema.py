@@ -1,31 +1,51 @@
-"""The record JSON schema kept in the package, and validation with messages that name the field."""
+"""The record JSON schemas kept in the package (an import profile and a stricter deposit profile), and
+validation with messages that name the field.
+
+- ``import`` (`schemas/record-v1.json`): what loads. Every field of CERN Open Data's `record-v1.0.0`;
+  identifiers, dates, checksums and sizes checked for form; vocabularies left open as CERN leaves them.
+- ``deposit`` (`schemas/record-v1-deposit.json`): the import profile plus closed vocabularies (types,
+  subtypes, relation types, from :mod:`portal.catalog.vocabulary`) and relations that point at something
+  resolvable. For records written here: our YAML record files, deposit forms, new versions.
+"""
 
 from __future__ import annotations
 
 import json
 from functools import cache
 from importlib import resources
-from typing import Any
+from typing import Any, Literal
 
 from jsonschema import Draft202012Validator
 from jsonschema.exceptions import ValidationError
+from referencing import Registry, Resource
 
 from portal.errors import Invalid
 
-SCHEMA_NAME = "record-v1.json"
+Profile = Literal["import", "deposit"]
+PROFILES: dict[str, str] = {"import": "record-v1.json", "deposit": "record-v1-deposit.json"}
+SCHEMA_NAME = PROFILES["import"]
 
 
 @cache
-def record_schema() -> dict[str, Any]:
-    with resources.files("portal.catalog").joinpath("schemas", SCHEMA_NAME).open(encoding="utf-8") as fh:
+def record_schema(profile: Profile = "import") -> dict[str, Any]:
+    """The JSON Schema of ``profile`` as a dict. Raises KeyError for an unknown profile."""
+    name = PROFILES[profile]
+    with resources.files("portal.catalog").joinpath("schemas", name).open(encoding="utf-8") as fh:
         return json.load(fh)
 
 
 @cache
-def _validator() -> Draft202012Validator:
-    schema = record_schema()
+def _registry() -> Registry:
+    # The deposit schema refers to the import schema by its $id; nothing is fetched from the network.
+    schemas = [record_schema(p) for p in ("import", "deposit")]
+    return Registry().with_resources((s["$id"], Resource.from_contents(s)) for s in schemas)
+
+
+@cache
+def _validator(profile: Profile) -> Draft202012Validator:
+    schema = record_schema(profile)
     Draft202012Validator.check_schema(schema)
-    return Draft202012Validator(schema)
+    return Draft202012Validator(schema, registry=_registry())
 
 
 def field_path(error: ValidationError) -> str:
@@ -36,29 +56,51 @@ def field_path(error: ValidationError) -> str:
     return out or "(record)"
 
 
-def _deepest(error: ValidationError) -> ValidationError:
+def _alternatives(error: ValidationError) -> str | None:
+    """For an anyOf of `required` sets (a relation names its target one of several ways), say so whole."""
+    if error.validator != "anyOf" or not all("required" in option for option in error.validator_value):
+        return None
+    ways = [" and ".join(option["required"]) for option in error.validator_value]
+    return "needs one of: " + "; ".join(ways)
+
+
+def _deepest(error: ValidationError) -> tuple[ValidationError, str]:
     # anyOf/allOf errors hide the useful message in their context; take the most specific one.
     while error.context:
+        whole = _alternatives(error)
+        if whole is not None:
+            return error, whole
         error = max(error.context, key=lambda e: len(list(e.absolute_path)))
-    return error
+    return error, error.message
 
 
-def validation_errors(metadata: dict[str, Any]) -> list[tuple[str, str]]:
-    """All schema violations as (field path, message), in document order."""
-    errors = sorted(_validator().iter_errors(metadata), key=lambda e: [str(p) for p in e.absolute_path])
-    out = []
+def validation_errors(metadata: dict[str, Any], profile: Profile = "import") -> list[tuple[str, str]]:
+    """All violations of ``profile`` as (field path, message), in document order."""
+    errors = sorted(_validator(profile).iter_errors(metadata), key=lambda e: [str(p) for p in e.absolute_path])
+    # The deposit profile includes the import profile ($ref, checked first) and restates some of its rules
+    # more strictly; where both object at the same place, only the later (stricter) message is kept.
+    found: dict[tuple[str, tuple[str | int, ...]], tuple[str, str]] = {}
     for err in errors:
-        specific = _deepest(err)
-        message = specific.message
+        specific, message = _deepest(err)
         if len(message) > 300:
             message = message[:297] + "..."
-        out.append((field_path(specific), message))
+        path = field_path(specific)
+        if specific.validator == "required" and isinstance(specific.instance, dict):
+            # Name the missing field itself, not the object that lacks it.
+            missing = next(p for p in specific.validator_value if p not in specific.instance)
+            path = missing if path == "(record)" else f"{path}.{missing}"
+        found.pop((path, tuple(err.schema_path)), None)
+        found[(path, tuple(err.schema_path))] = (path, message)
+    out: list[tuple[str, str]] = []
+    for item in found.values():
+        if item not in out:
+            out.append(item)
     return out
 
 
-def validate_record(metadata: dict[str, Any], *, source: str | None = None) -> None:
-    """Raise :class:`Invalid` naming the source, record and first offending field."""
-    errors = validation_errors(metadata)
+def validate_record(metadata: dict[str, Any], *, source: str | None = None, profile: Profile = "import") -> None:
+    """Raise :class:`Invalid` naming the source, record and first field that violates ``profile``."""
+    errors = validation_errors(metadata, profile)
     if errors:
         path, message = errors[0]
         more = f" (and {len(errors) - 1} more problem(s))" if len(errors) > 1 else ""

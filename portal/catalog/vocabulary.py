@@ -1,12 +1,17 @@
 """The controlled vocabularies: resource types (each mapped once to every export format) and relation types.
 
-Every export (DataCite, CSL, schema.org, BibTeX, Dublin Core) reads its type from :data:`RESOURCE_TYPES`,
-so a type is mapped in exactly one place. The JSON schema's enums are kept equal to these tables by a test.
+Every export (DataCite, CSL, schema.org, BibTeX, Dublin Core) reads its type from :func:`resource_type`,
+so a type is mapped in exactly one place. The deposit profile's enums
+(`schemas/record-v1-deposit.json`) are kept equal to these tables by a test; the import profile
+(`schemas/record-v1.json`) constrains none of them, as CERN Open Data's own `record-v1.0.0` does not, so
+a value missing here still loads and exports through the fallbacks below.
+
+The CERN values are those its published records use (`cernopendata/opendata.cern.ch`, `data/records/`).
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 
 @dataclass(frozen=True)
@@ -91,7 +96,7 @@ RESOURCE_TYPES: dict[str, ResourceType] = {
         ),
         ResourceType("Poster", (), "Text", "graphic", "Poster", "misc", "Text"),
         ResourceType("Presentation", (), "Text", "speech", "PresentationDigitalDocument", "misc", "Text"),
-        # CERN Open Data's type for triggers, configurations and the like, kept so its records load.
+        # CERN Open Data's type for triggers, configurations, experiment notes and the like.
         ResourceType(
             "Supplementaries",
             (
@@ -102,6 +107,10 @@ RESOURCE_TYPES: dict[str, ResourceType] = {
                 "Configuration RECO",
                 "Configuration SIM",
                 "Luminosity",
+                "Computing Note",
+                "Correction",
+                "Logbook",
+                "Manual",
             ),
             "Other",
             "document",
@@ -111,6 +120,18 @@ RESOURCE_TYPES: dict[str, ResourceType] = {
         ),
     )
 }
+
+# How a type no table names (loaded from a catalogue with types of its own) is exported.
+_OTHER = ResourceType("Other", (), "Other", "document", "CreativeWork", "misc", "Text")
+
+
+def resource_type(primary: str) -> ResourceType:
+    """The export mapping of ``primary``; a type outside :data:`RESOURCE_TYPES` exports as DataCite Other."""
+    known = RESOURCE_TYPES.get(primary)
+    if known is not None:
+        return known
+    return replace(_OTHER, primary=primary)
+
 
 # DataCite (kernel 4.5) relation types, written in lower camel case as CERN Open Data writes its relations,
 # each with its inverse. Our relations are stored in this spelling; exports write DataCite's capitalisation.
@@ -167,9 +188,13 @@ RELATION_TYPES: tuple[str, ...] = tuple(sorted(set(INVERSE) | set(LEGACY_RELATIO
 
 
 def datacite_relation(relation_type: str) -> str:
-    """DataCite's spelling (UpperCamel) of a stored relation type, mapping legacy types first."""
+    """DataCite's spelling (UpperCamel) of a stored relation type, mapping legacy types first.
+
+    A type neither DataCite nor CERN defines (the import profile accepts any) exports as References,
+    the weakest statement DataCite has, as CERN's own `isRelatedTo` does.
+    """
     mapped = LEGACY_RELATIONS.get(relation_type, relation_type)
-    if mapped == "publishes":
+    if mapped == "publishes" or mapped not in INVERSE:
         mapped = "references"
     return mapped[0].upper() + mapped[1:]
 

@@ -8,7 +8,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from portal.catalog.service import RecordView
-from portal.catalog.vocabulary import RESOURCE_TYPES, ResourceType, datacite_relation
+from portal.catalog.vocabulary import ResourceType, datacite_relation, resource_type
 
 _TAG = re.compile(r"<[^>]+>")
 _SPACE = re.compile(r"\s+")
@@ -77,7 +77,7 @@ class ExportRecord:
 
     @property
     def rtype(self) -> ResourceType:
-        return RESOURCE_TYPES[self.md["type"]["primary"]]
+        return resource_type(self.md["type"]["primary"])
 
     @property
     def subtype(self) -> str | None:

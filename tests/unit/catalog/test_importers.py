@@ -4,7 +4,13 @@ import json
 
 import pytest
 
-from portal.catalog.importers import IndexLocator, iter_index_file, normalise_checksum, read_record_file
+from portal.catalog.importers import (
+    IndexLocator,
+    iter_index_file,
+    iter_record_file,
+    normalise_checksum,
+    read_record_file,
+)
 from portal.errors import Invalid
 
 RECORD = {"recid": 5, "title": "Some data", "type": {"primary": "Dataset"}, "date_published": "2020"}
@@ -86,3 +92,41 @@ def test_text_index(tmp_path):
     path = tmp_path / "i.txt"
     path.write_text("root://h//a.root\n\nroot://h//b.root\n")
     assert [e["uri"] for e in iter_index_file(path)] == ["root://h//a.root", "root://h//b.root"]
+
+
+def test_a_json_array_is_validated_record_by_record_as_it_streams(tmp_path):
+    broken = {**RECORD, "recid": 6, "experiment": "CMS"}  # a string where CERN's schema has an array
+    path = tmp_path / "r.json"
+    path.write_text(json.dumps([RECORD, broken]))
+    records = iter_record_file(path)
+    assert next(records).recid == 5  # the first record is ready before the second is read
+    with pytest.raises(Invalid) as info:
+        next(records)
+    assert info.value.field == "experiment"
+    assert "r.json" in info.value.message and "record 6" in info.value.message
+
+
+def test_a_file_that_is_not_a_list_of_records_is_refused(tmp_path):
+    path = tmp_path / "r.json"
+    path.write_text(json.dumps([RECORD, [RECORD]]))
+    with pytest.raises(Invalid, match="entry 1 is a list"):
+        read_record_file(path)
+    path.write_text("[]")
+    with pytest.raises(Invalid, match="no records in file"):
+        read_record_file(path)
+
+
+def test_yaml_record_files_get_the_deposit_profile(tmp_path):
+    # An open vocabulary value loads from CERN-style JSON but not from our own YAML record files.
+    record = {**RECORD, "type": {"primary": "Dataset", "secondary": ["Whatever"]}}
+    as_json = tmp_path / "r.json"
+    as_json.write_text(json.dumps(record))
+    assert [i.recid for i in read_record_file(as_json)] == [5]
+    as_yaml = tmp_path / "r.yaml"
+    as_yaml.write_text(json.dumps(record))  # JSON is YAML
+    with pytest.raises(Invalid) as info:
+        read_record_file(as_yaml)
+    assert info.value.field == "type.secondary[0]"
+    assert [i.recid for i in read_record_file(as_yaml, profile="import")] == [5]
+    with pytest.raises(Invalid):
+        read_record_file(as_json, profile="deposit")
