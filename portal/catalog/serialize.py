@@ -11,9 +11,10 @@ from collections.abc import Callable, Iterable, Iterator
 from datetime import UTC, datetime
 from typing import Any
 
-from portal.catalog.service import RecordView
+from portal.catalog.service import CatalogService, RecordView
 
 _PLACEHOLDER = "__portal_file_indices__"
+_FILES_PLACEHOLDER = "__portal_direct_files__"
 
 
 def record_links(view: RecordView, base_url: str) -> dict[str, str]:
@@ -80,33 +81,81 @@ def record_envelope(view: RecordView, base_url: str) -> dict[str, Any]:
     }
 
 
+def direct_files(catalog: CatalogService, recid: int, page: int = 1000) -> Iterator[dict[str, Any]]:
+    """Every direct file (not a file-index entry) of record ``recid`` in order, read a page at a time."""
+    after = -1
+    while True:
+        items, cursor = catalog.find_files(recid, after=after, size=page)
+        for item in items:
+            item.pop("position", None)
+            yield item
+        if cursor is None:
+            return
+        after = cursor
+
+
+def _json_array(items: Iterable[dict[str, Any]]) -> Iterator[str]:
+    """A JSON array of ``items`` as text chunks of up to 2000 entries (bounded memory)."""
+    buffer = ["["]
+    first = True
+    for item in items:
+        buffer.append(("" if first else ",") + json.dumps(item))
+        first = False
+        if len(buffer) >= 2000:
+            yield "".join(buffer)
+            buffer = []
+    yield "".join(buffer) + "]"
+
+
 def stream_record_json(
-    view: RecordView, base_url: str, *, indices: str, entries: Callable[[str], Iterable[dict[str, Any]]]
+    view: RecordView,
+    base_url: str,
+    *,
+    indices: str,
+    entries: Callable[[str], Iterable[dict[str, Any]]],
+    files: Callable[[], Iterable[dict[str, Any]]] | None = None,
 ) -> Iterator[str]:
-    """The record JSON as text chunks. ``indices`` is "expand", "summary" or "none" (also drops `files`)."""
+    """The record JSON as text chunks. ``indices`` is "expand", "summary" or "none" (also drops `files`).
+
+    ``files``, when given, yields every direct file of the record from its rows, so `files` lists them all
+    (the view holds only the first page of them); index files among them are left out, as in
+    :func:`record_metadata`.
+    """
     body = record_envelope(view, base_url)
     if indices == "none":
         body["metadata"].pop("files", None)
         yield json.dumps(body)
         return
+    streams: dict[str, Callable[[], Iterator[str]]] = {}
+    if files is not None:
+        body["metadata"]["files"] = _FILES_PLACEHOLDER
+        direct = files
+        streams[json.dumps(_FILES_PLACEHOLDER)] = lambda: _json_array(
+            f for f in direct() if f.get("type") not in ("index.json", "index.txt")
+        )
     summaries = [index_summary(view.recid, i, base_url) for i in view.indices]
     if indices == "summary" or not summaries:
         body["metadata"]["_file_indices"] = summaries
-        yield json.dumps(body)
-        return
-    body["metadata"]["_file_indices"] = _PLACEHOLDER
-    head, tail = json.dumps(body).split(json.dumps(_PLACEHOLDER), 1)
-    yield head + "["
+    else:
+        body["metadata"]["_file_indices"] = _PLACEHOLDER
+        streams[json.dumps(_PLACEHOLDER)] = lambda: _expanded_indices(summaries, entries)
+    text = json.dumps(body)
+    position = 0
+    for placeholder, stream in sorted(streams.items(), key=lambda item: text.index(item[0])):
+        at = text.index(placeholder)
+        yield text[position:at]
+        yield from stream()
+        position = at + len(placeholder)
+    yield text[position:]
+
+
+def _expanded_indices(
+    summaries: list[dict[str, Any]], entries: Callable[[str], Iterable[dict[str, Any]]]
+) -> Iterator[str]:
+    yield "["
     for n, summary in enumerate(summaries):
         prefix = json.dumps(summary)[:-1]  # open object, add "files" last
-        yield ("," if n else "") + prefix + ', "files": ['
-        buffer: list[str] = []
-        first = True
-        for entry in entries(summary["key"]):
-            buffer.append(("" if first else ",") + json.dumps(entry))
-            first = False
-            if len(buffer) >= 2000:
-                yield "".join(buffer)
-                buffer = []
-        yield "".join(buffer) + "]}"
-    yield "]" + tail
+        yield ("," if n else "") + prefix + ', "files": '
+        yield from _json_array(entries(summary["key"]))
+        yield "}"
+    yield "]"

@@ -24,7 +24,9 @@ def datacite_json(rec: ExportRecord) -> dict[str, Any]:
                 }
             ]
         if p.affiliation:
-            creator["affiliation"] = [{"name": a.strip()} for a in p.affiliation.split(";") if a.strip()]
+            # CERN author lists repeat an institute within one author's affiliations; DataCite wants each once.
+            names = dict.fromkeys(a.strip() for a in p.affiliation.split(";") if a.strip())
+            creator["affiliation"] = [{"name": name} for name in names]
         creators.append(creator)
     data: dict[str, Any] = {
         "doi": rec.doi,

@@ -9,7 +9,7 @@ from urllib.parse import urlencode
 
 from flask import Blueprint, Response, jsonify, redirect, request, stream_with_context, url_for
 
-from portal.catalog.serialize import record_envelope, stream_record_json
+from portal.catalog.serialize import direct_files, record_envelope, stream_record_json
 from portal.errors import Forbidden, Invalid
 from portal.web import services
 
@@ -62,7 +62,13 @@ def record(recid: int) -> Any:
     if mode not in ("expand", "summary", "none"):
         raise Invalid(f"file_indices must be expand, summary or none, got {mode!r}", field="file_indices")
     base = services().settings.base_url
-    body = stream_record_json(view, base, indices=mode, entries=lambda key: catalog.iter_index_entries(view.recid, key))
+    body = stream_record_json(
+        view,
+        base,
+        indices=mode,
+        entries=lambda key: catalog.iter_index_entries(view.recid, key),
+        files=lambda: direct_files(catalog, view.recid),
+    )
     return Response(stream_with_context(body), mimetype="application/json")
 
 

@@ -10,7 +10,7 @@ from flask import Blueprint, Response, g, redirect, render_template, request, ur
 from markupsafe import Markup
 
 from portal.catalog.markdown import render_markdown
-from portal.errors import Invalid, Unavailable
+from portal.errors import Invalid, NotFound, Unavailable
 from portal.web import services
 
 bp = Blueprint("pages", __name__)
@@ -147,13 +147,18 @@ def _record(recid: int) -> Any:
     versions = svc.catalog.versions(target)
     outgoing = []
     for rel in view.metadata.get("relations") or []:
-        title = rel.get("title")
-        if rel.get("recid"):
+        title, linked = rel.get("title"), rel.get("recid")
+        if not linked and rel.get("doi"):  # a relation by DOI alone links when that DOI is in the catalogue
             try:
-                title = svc.catalog.get(int(rel["recid"])).metadata["title"]
+                linked = svc.catalog.find_by_doi(rel["doi"]).recid
+            except NotFound:
+                linked = None
+        if linked:
+            try:
+                title = svc.catalog.get(int(linked)).metadata["title"]
             except Exception:  # a relation to a record not (yet) in this portal
-                title = title or f"Record {rel['recid']}"
-        outgoing.append({**rel, "title": title})
+                title = title or f"Record {linked}"
+        outgoing.append({**rel, "recid": linked, "title": title})
     incoming = []
     for other in svc.search.related_to(view.recid) + (
         [] if view.concept_recid == view.recid else svc.search.related_to(view.concept_recid)
