@@ -1,5 +1,6 @@
-"""Exports: DataCite XML valid against DataCite's own XSD for every corpus record, DataCite JSON valid against
-the `datacite` package's schema, JSON-LD, citations, BibTeX, Dublin Core, negotiation and Signposting."""
+"""Exports: DataCite XML valid against DataCite's own XSD for every corpus record and every record of the CERN
+Open Data fixture sample (also through OAI-PMH), DataCite JSON valid against the `datacite` package's schema,
+JSON-LD, citations, BibTeX, Dublin Core, negotiation and Signposting."""
 
 from __future__ import annotations
 
@@ -12,9 +13,11 @@ from lxml import etree
 from portal.app import create_app, services_of
 from portal.catalog.importers import read_record_file
 from tests.conftest import CORPUS, ROOT, SHARED
+from tests.support.cern_fixtures import SAMPLE
 
 XSD = SHARED / "corpus" / "datacite" / "kernel-4.5" / "metadata.xsd"
 DC_NS = "http://purl.org/dc/elements/1.1/"
+DATACITE_NS = "http://datacite.org/schema/kernel-4"
 
 
 @pytest.fixture(scope="module")
@@ -119,3 +122,46 @@ def test_robots_and_sitemap(catalogue):
     sitemap = etree.fromstring(client.get("/sitemap.xml").data)
     locs = [e.text for e in sitemap.iter("{http://www.sitemaps.org/schemas/sitemap/0.9}loc")]
     assert len(locs) == 247 and "http://localhost/record/90004" in locs
+
+
+@pytest.fixture(scope="module")
+def cern_sample(tmp_path_factory):
+    """The CERN Open Data fixture sample alone: its types, subtypes and relations are the open import values."""
+    tmp = tmp_path_factory.mktemp("exports-cern")
+    app = create_app({"var_dir": str(tmp), "base_url": "http://portal.test"})
+    for path in sorted(SAMPLE.glob("*.json")):
+        services_of(app).catalog.load(read_record_file(path))
+    return app
+
+
+def test_every_cern_sample_record_exports_valid_datacite_jsonld_and_oai(cern_sample):
+    svc = services_of(cern_sample)
+    client = cern_sample.test_client()
+    schema = etree.XMLSchema(etree.parse(str(XSD)))
+    recids = svc.catalog.list_recids(limit=10_000)
+    assert len(recids) == 80
+    for recid in recids:
+        doc = etree.fromstring(svc.exports.render(recid, "datacite-xml")[0].encode())
+        assert schema.validate(doc), f"record {recid}: {schema.error_log.last_error}"
+        data = json.loads(svc.exports.render(recid, "datacite-json")[0])
+        assert not [e.message for e in validator.iter_errors(data)], f"record {recid}"
+        assert json.loads(svc.exports.render(recid, "json-ld")[0])["name"] == svc.catalog.get(recid).metadata["title"]
+        oai = client.get(f"/oai2d?verb=GetRecord&identifier=oai:portal.test:{recid}&metadataPrefix=oai_datacite")
+        [resource] = etree.fromstring(oai.data).iter(f"{{{DATACITE_NS}}}resource")
+        assert schema.validate(etree.ElementTree(resource)), f"record {recid} over OAI: {schema.error_log.last_error}"
+        dc = client.get(f"/oai2d?verb=GetRecord&identifier=oai:portal.test:{recid}&metadataPrefix=oai_dc")
+        assert b"<error" not in dc.data and b"dc:title" in dc.data
+
+
+def test_cern_subtypes_relations_and_author_lists_in_datacite(cern_sample):
+    svc = services_of(cern_sample)
+    logbook = json.loads(svc.exports.render(80508, "datacite-json")[0])
+    assert logbook["types"] == {"resourceTypeGeneral": "Other", "resourceType": "Supplementaries/Logbook"}
+    derived = json.loads(svc.exports.render(391, "datacite-json")[0])  # an ATLAS derived dataset, isPartOf
+    assert ("IsPartOf", "URL", "http://portal.test/record/3860") in {
+        (r["relationType"], r["relatedIdentifierType"], r["relatedIdentifier"]) for r in derived["relatedIdentifiers"]
+    }
+    authors = json.loads(svc.exports.render(455, "datacite-json")[0])["creators"]  # repeated affiliations
+    assert all(
+        len(c["affiliation"]) == len({a["name"] for a in c["affiliation"]}) for c in authors if "affiliation" in c
+    )
