@@ -13,7 +13,7 @@ from lxml import etree
 from portal.app import create_app, services_of
 from portal.catalog.importers import read_record_file
 from tests.conftest import CORPUS, ROOT, SHARED
-from tests.support.cern_fixtures import SAMPLE
+from tests.support.cern_fixtures import SAMPLE, requires_sample
 
 XSD = SHARED / "corpus" / "datacite" / "kernel-4.5" / "metadata.xsd"
 DC_NS = "http://purl.org/dc/elements/1.1/"
@@ -134,6 +134,7 @@ def cern_sample(tmp_path_factory):
     return app
 
 
+@requires_sample
 def test_every_cern_sample_record_exports_valid_datacite_jsonld_and_oai(cern_sample):
     svc = services_of(cern_sample)
     client = cern_sample.test_client()
