@@ -54,8 +54,8 @@ test-browser: install
 
 # ruff (lint and formatting) over everything we write; mypy over the portal package (typed Settings included).
 lint: install
-	$(BIN)/ruff check portal tests benchmarks datasets
-	$(BIN)/ruff format --check portal tests benchmarks datasets
+	$(BIN)/ruff check portal tests benchmarks
+	$(BIN)/ruff format --check portal tests benchmarks
 	$(BIN)/mypy
 
 bench: install

@@ -22,9 +22,11 @@ from portal.environments.builders import VenvBuilder, build_to_end
 from portal.launch.hub import Hub
 from portal.launch.jupyterhub import JupyterHubLauncher
 from portal.launch.sources import local_env
+from portal.settings import load_settings
 
 MYBINDER_CACHED_S = 30.0
 TARGET_CACHED_P50_S = 5.0
+ENVS = Path(load_settings().envs_dir)
 
 
 def _stop(hub: Hub, user: str, name: str) -> None:
@@ -39,7 +41,7 @@ def _stop(hub: Hub, user: str, name: str) -> None:
 
 def _launch(hub: Hub, service: JupyterHubLauncher, builder: VenvBuilder, commit: str, recid: int) -> float:
     started = time.perf_counter()
-    built = build_to_end(builder, local_env("education").repo_dir, source_commit=commit)
+    built = build_to_end(builder, local_env("education", ENVS).repo_dir, source_commit=commit)
     events = list(service.launch(built, user="bench", recid=recid, files=[]))
     assert events[-1].phase == "ready", events
     lab = requests.get(str(events[-1].data["server_url"]) + "lab", headers=hub.headers, timeout=30)
@@ -57,7 +59,7 @@ def main() -> None:
         builder = VenvBuilder(work / "builds")
         service = JupyterHubLauncher(hub.url, hub.token, work / "sessions")
         uncached = [_launch(hub, service, builder, f"uncached-{i}", 1000 + i) for i in range(n)]
-        build_to_end(builder, local_env("education").repo_dir, source_commit="cached")  # warm the cache
+        build_to_end(builder, local_env("education", ENVS).repo_dir, source_commit="cached")  # warm the cache
         cached = [_launch(hub, service, builder, "cached", 2000 + i) for i in range(n)]
     finally:
         hub.stop()

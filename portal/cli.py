@@ -147,7 +147,7 @@ def data() -> None:
 @click.option("--seed", type=int, default=None, help="Random seed (default: the project's fixed seed).")
 def data_generate(tier: str, out: Path, formats: str, compression: str, seed: int | None) -> None:
     """Write deterministic NanoAOD-like events (ROOT, Parquet, HDF5) and the CSV education sample."""
-    from datasets.generate import DEFAULT_SEED, generate
+    from portal.demo.generate import DEFAULT_SEED, generate
 
     try:
         paths = generate(
@@ -168,14 +168,30 @@ def education() -> None:
     """Lessons and sample packs."""
 
 
+@education.command("list")
+def education_list() -> None:
+    """List the lessons of PORTAL_LESSONS_DIR: slug, level, duration, environment and title."""
+    from portal.services import build_lessons
+
+    settings = load_settings()
+    lessons = build_lessons(settings).all()
+    click.echo(f"{len(lessons)} lesson(s) in {settings.lessons_dir}")
+    for lesson in lessons:
+        spec = lesson.spec
+        click.echo(
+            f"{lesson.slug:20} {spec['level']:12} {spec['duration_minutes']:>4} min  {spec['environment']:14} "
+            f"{spec['title']}"
+        )
+
+
 @education.command("load")
 def education_load() -> None:
-    """Load (or update) the Lesson records defined in education/lessons/*/lesson.yaml."""
-    from portal.education.lessons import lesson_record, load_lessons
+    """Load (or update) the Lesson records defined in <lessons_dir>/*/lesson.yaml (setting PORTAL_LESSONS_DIR)."""
+    from portal.education.lessons import lesson_record
 
     svc = _services()
     try:
-        results = svc.catalog.load([lesson_record(lesson) for lesson in load_lessons()])
+        results = svc.catalog.load([lesson_record(lesson) for lesson in svc.lessons.all()])
     except PortalError as err:
         _fail(err)
     click.echo(", ".join(f"{r.recid} {r.action}" for r in results))
@@ -185,6 +201,27 @@ def education_load() -> None:
 @main.group("env")
 def env_group() -> None:
     """Analysis environments (analysis_envs/, repo2docker specifications)."""
+
+
+@env_group.command("list")
+def env_list() -> None:
+    """List the environments of PORTAL_ENVS_DIR: name, buildpack, built or not, and the files repo2docker reads."""
+    from portal.launch.manager import BrokenEnvironment
+
+    svc = _services()
+    try:
+        if svc.launches is None:
+            return
+        envs = svc.launches.environments()
+    finally:
+        svc.close()
+    click.echo(f"{len(envs)} environment(s) in {svc.settings.envs_dir}")
+    for env in envs:
+        if isinstance(env, BrokenEnvironment):
+            click.secho(f"{env.name:16} error: {env.error}", fg="red")
+            continue
+        state = "built" if env.built else "not built"
+        click.echo(f"{env.name:16} {env.buildpack:24} {state:10} {', '.join(env.spec_files)}")
 
 
 @env_group.command("build")
@@ -197,8 +234,10 @@ def env_build(name_or_path: str) -> None:
 
     path = Path(name_or_path)
     try:
-        repo = path if path.is_dir() else local_env(name_or_path.removeprefix("analysis_envs/")).repo_dir
-        builder = build_builder(load_settings())
+        settings = load_settings()
+        name = name_or_path.removeprefix("analysis_envs/")
+        repo = path if path.is_dir() else local_env(name, Path(settings.envs_dir)).repo_dir
+        builder = build_builder(settings)
         built = build_to_end(builder, repo, on_event=lambda e: click.echo(f"[{e.phase}] {e.message}"))
     except PortalError as err:
         _fail(err)
@@ -212,10 +251,9 @@ def env_build(name_or_path: str) -> None:
 def env_prefetch() -> None:
     """Download what analysis_envs/ needs beyond the portal's own packages, so builds run offline."""
     from portal.environments.wheelhouse import DEFAULT_WHEELHOUSE, prefetch
-    from portal.launch.sources import ANALYSIS_ENVS
 
     try:
-        fetched = prefetch(ANALYSIS_ENVS)
+        fetched = prefetch(Path(load_settings().envs_dir))
     except PortalError as err:
         _fail(err)
     click.echo(f"wheelhouse {DEFAULT_WHEELHOUSE}: " + (", ".join(fetched) if fetched else "nothing to fetch"))

@@ -9,6 +9,7 @@ from pathlib import Path
 from portal.catalog.service import CatalogService
 from portal.db.engine import Database
 from portal.db.migrate import upgrade
+from portal.education.lessons import Lessons
 from portal.environments.builders import Builder
 from portal.errors import Invalid
 from portal.exports.oai import OAIProvider, index_sets
@@ -67,6 +68,11 @@ def build_formats(settings: Settings) -> Formats:
     return Formats(FORMATS.create(name, settings) for name in sorted(FORMATS.names(), key=rank))
 
 
+def build_lessons(settings: Settings) -> Lessons:
+    """The lessons of `lessons_dir`, with the environments of `envs_dir` they run in."""
+    return Lessons(Path(settings.lessons_dir), Path(settings.envs_dir))
+
+
 @dataclass
 class Services:
     settings: Settings
@@ -82,6 +88,7 @@ class Services:
     exports: ExportService
     oai: OAIProvider
     search: SearchService
+    lessons: Lessons
     analyses: JobService | None = None
     launches: LaunchManager | None = None
 
@@ -116,7 +123,8 @@ def build_services(settings: Settings, *, migrate: bool = True) -> Services:
         admin_email=settings.admin_email,
         page_size=settings.oai_page_size,
     )
-    launches = build_launches(settings, db, catalog, storage)
+    lessons = build_lessons(settings)
+    launches = build_launches(settings, db, catalog, storage, lessons)
     catalog.observers.append(launches.pin_published)
     return Services(
         settings=settings,
@@ -132,6 +140,7 @@ def build_services(settings: Settings, *, migrate: bool = True) -> Services:
         exports=exports,
         oai=oai,
         search=search,
+        lessons=lessons,
         analyses=JobService(
             db,
             catalog,
@@ -165,7 +174,9 @@ def build_executors(settings: Settings) -> ExecutorPool:
     )
 
 
-def build_launches(settings: Settings, db: Database, catalog: CatalogService, storage: Storage) -> LaunchManager:
+def build_launches(
+    settings: Settings, db: Database, catalog: CatalogService, storage: Storage, lessons: Lessons
+) -> LaunchManager:
     hosts = [h.strip() for h in settings.launch_git_hosts.split(",") if h.strip()]
     return LaunchManager(
         db,
@@ -176,6 +187,8 @@ def build_launches(settings: Settings, db: Database, catalog: CatalogService, st
         work_dir=Path(settings.var_dir) / "environments",
         git_hosts=hosts,
         allow_file_urls=settings.launch_allow_file_urls,
+        envs_root=Path(settings.envs_dir),
+        lessons=lessons,
         data_dir=Path(settings.data_dir),
         portal_url=settings.base_url,
     )

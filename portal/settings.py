@@ -72,6 +72,33 @@ def _database_url(values: Mapping[str, Any]) -> str:
     return f"sqlite:///{Path(values['var_dir']) / 'portal.sqlite'}"
 
 
+PACKAGE_DIR = Path(__file__).resolve().parent
+
+
+def _content_dir(checkout_path: str) -> str:
+    # A built wheel carries the checkout's top-level content directories as package data under portal/_data/
+    # (pyproject.toml: force-include); a source checkout (also an editable install) has them next to the package.
+    shipped = PACKAGE_DIR / "_data" / checkout_path
+    return str(shipped if shipped.is_dir() else PACKAGE_DIR.parent / checkout_path)
+
+
+def _demo_records_dir(values: Mapping[str, Any]) -> str:
+    """`portal/demo/records` in the package"""
+    from portal.demo import RECORDS
+
+    return str(RECORDS)
+
+
+def _lessons_dir(values: Mapping[str, Any]) -> str:
+    """`education/lessons` of the checkout; installed: its copy in the package (`portal/_data/`)"""
+    return _content_dir("education/lessons")
+
+
+def _envs_dir(values: Mapping[str, Any]) -> str:
+    """`analysis_envs` of the checkout; installed: its copy in the package (`portal/_data/`)"""
+    return _content_dir("analysis_envs")
+
+
 def setting(default: Any, help: str) -> Any:
     """A field of :class:`Settings`: its ``default`` (a value, or a callable taking the settings resolved so far,
     whose docstring says what it derives) and its ``help`` (the README table's text)."""
@@ -135,7 +162,18 @@ class Settings:
     stats_aggregate_interval: float = setting(
         300.0, "Seconds between aggregation runs of usage statistics in `portal stack` (0 disables)."
     )
-    load_demo: bool = setting(True, "Load the demo catalogue from `datasets/records` when `portal stack` starts.")
+    load_demo: bool = setting(
+        True, "Load the demo catalogue (`demo_records_dir`) and the lessons when `portal stack` starts."
+    )
+    demo_records_dir: str = setting(
+        _demo_records_dir, "Directory of the demo catalogue's record files (`*.yaml`) that `portal stack` loads."
+    )
+    lessons_dir: str = setting(
+        _lessons_dir, "Directory of the lessons: one `<slug>/` each, with `lesson.yaml`, notebook, worksheet, guide."
+    )
+    envs_dir: str = setting(
+        _envs_dir, "Directory of the analysis environments (repo2docker directories) that launches and lessons use."
+    )
     processing_executor: str = setting(
         "local",
         "Where analyses run: `inline` (in the calling thread, debugging), `local` (an embedded Dask "

@@ -12,21 +12,19 @@ import click
 
 from portal.settings import Settings
 
-DEMO_RECORDS = Path(__file__).resolve().parent.parent / "datasets" / "records"
-
 
 def load_demo_catalogue(settings: Settings) -> None:
+    """Load the record files of `demo_records_dir` and the lessons of `lessons_dir` (idempotent)."""
     from portal.catalog.importers import IndexLocator, read_record_file
+    from portal.education.lessons import lesson_record
     from portal.services import build_services
 
     svc = build_services(settings)
     locator = IndexLocator(settings.index_dir or None)
-    for path in sorted(DEMO_RECORDS.glob("*.y*ml")):
+    for path in sorted(Path(settings.demo_records_dir).glob("*.y*ml")):
         results = svc.catalog.load(read_record_file(path, locator))
         click.echo(f"demo: {path.name}: " + ", ".join(f"{r.recid} {r.action}" for r in results))
-    from portal.education.lessons import lesson_record, load_lessons
-
-    results = svc.catalog.load([lesson_record(lesson) for lesson in load_lessons()])
+    results = svc.catalog.load([lesson_record(lesson) for lesson in svc.lessons.all()])
     click.echo("demo: lessons: " + ", ".join(f"{r.recid} {r.action}" for r in results))
     svc.close()
 
@@ -80,7 +78,7 @@ def start_hub(settings: Settings) -> tuple[Settings, object | None]:
 
 def load_demo_data(settings: Settings) -> None:
     """Generate the demo files (small tier) and ingest them into the demo records that have none yet."""
-    from datasets.generate import generate
+    from portal.demo.generate import generate
     from portal.services import build_services
 
     svc = build_services(settings, migrate=False)

@@ -14,6 +14,8 @@ import portal.services
 from tests.support.postgres import postgres_server, reset_database
 
 ROOT = Path(__file__).resolve().parent.parent
+LESSONS_DIR = ROOT / "education" / "lessons"  # the checkout's content directories (settings lessons_dir, envs_dir)
+ENVS_DIR = ROOT / "analysis_envs"
 SHARED = ROOT.parent / "shared"
 CORPUS = SHARED / "corpus" / "cernopendata"
 

@@ -1,5 +1,5 @@
-"""Lessons: read from `education/lessons/<slug>/lesson.yaml`, turned into Lesson records, previewed as
-HTML without running anything, and bundled into offline sample packs with a checksum manifest."""
+"""Lessons: read from `<lessons_dir>/<slug>/lesson.yaml` (setting `lessons_dir`), turned into Lesson records,
+previewed as HTML without running anything, and bundled into offline sample packs with a checksum manifest."""
 
 from __future__ import annotations
 
@@ -15,7 +15,6 @@ from portal.catalog.markdown import render_markdown
 from portal.catalog.model import RecordInput
 from portal.errors import Invalid, NotFound
 
-LESSONS_DIR = Path(__file__).resolve().parents[2] / "education" / "lessons"
 REQUIRED = ("recid", "slug", "title", "level", "duration_minutes", "learning_goals", "notebook", "environment")
 ENVIRONMENT_RECORDS = {"hep-analysis": 90005, "education": 90007}  # environment records of the demo catalogue
 
@@ -42,7 +41,7 @@ class Lesson:
         return [str(d) for d in self.spec.get("data") or []]
 
 
-def load_lessons(folder: Path = LESSONS_DIR) -> list[Lesson]:
+def load_lessons(folder: Path) -> list[Lesson]:
     """Every lesson under ``folder``, validated: missing fields or files are named."""
     lessons = []
     for spec_path in sorted(folder.glob("*/lesson.yaml")):
@@ -58,11 +57,33 @@ def load_lessons(folder: Path = LESSONS_DIR) -> list[Lesson]:
     return lessons
 
 
-def find_lesson(slug: str, folder: Path = LESSONS_DIR) -> Lesson:
+def find_lesson(slug: str, folder: Path) -> Lesson:
     for lesson in load_lessons(folder):
         if lesson.slug == slug:
             return lesson
     raise NotFound(f"there is no lesson {slug!r}", field="slug")
+
+
+@dataclass(frozen=True)
+class Lessons:
+    """The lessons under ``folder`` and the analysis environments (``envs_dir``) they name; built from the
+    settings `lessons_dir` and `envs_dir` in `portal/services.py`. Read on every call, so edits show at once."""
+
+    folder: Path
+    envs_dir: Path
+
+    def all(self) -> list[Lesson]:
+        """Every lesson, validated (:func:`load_lessons`); raises Invalid naming a broken one."""
+        return load_lessons(self.folder)
+
+    def find(self, slug: str) -> Lesson:
+        """The lesson called ``slug``; raises NotFound."""
+        return find_lesson(slug, self.folder)
+
+    def pack(self, lesson: Lesson, data_dirs: list[Path], doi: str | None = None) -> LessonPack:
+        """``lesson``'s offline pack (:func:`build_pack`) with its environment's requirements.txt."""
+        requirements = self.envs_dir / str(lesson.spec["environment"]) / "requirements.txt"
+        return build_pack(lesson, data_dirs, doi=doi, requirements=requirements)
 
 
 def lesson_record(lesson: Lesson) -> RecordInput:
@@ -134,8 +155,11 @@ class LessonPack:
         return len(self.stream)
 
 
-def build_pack(lesson: Lesson, data_dirs: list[Path], doi: str | None = None) -> LessonPack:
-    """An offline pack: notebook, worksheet (Markdown and HTML), teacher guide, README, data, MANIFEST.
+def build_pack(
+    lesson: Lesson, data_dirs: list[Path], doi: str | None = None, requirements: Path | None = None
+) -> LessonPack:
+    """An offline pack: notebook, worksheet (Markdown and HTML), teacher guide, README, data, MANIFEST, and
+    ``requirements`` (the lesson environment's requirements.txt, as :meth:`Lessons.pack` gives it) when it exists.
 
     Members are hashed before anything is sent, so the MANIFEST and the exact zip size are known up front.
     """
@@ -153,9 +177,6 @@ def build_pack(lesson: Lesson, data_dirs: list[Path], doi: str | None = None) ->
         "Check the files with MANIFEST (sizes and SHA-256).\n"
         + (f"\nCite this lesson as https://doi.org/{doi}\n" if doi else "")
     )
-    requirements = (
-        Path(__file__).resolve().parents[2] / "analysis_envs" / lesson.spec["environment"] / "requirements.txt"
-    )
     texts: dict[str, bytes] = {
         lesson.spec["notebook"]: lesson.notebook.read_bytes(),
         "worksheet.md": worksheet.encode(),
@@ -163,7 +184,7 @@ def build_pack(lesson: Lesson, data_dirs: list[Path], doi: str | None = None) ->
         "teacher-guide.md": (lesson.folder / "teacher-guide.md").read_bytes(),
         "README.txt": readme.encode(),
     }
-    if requirements.is_file():
+    if requirements is not None and requirements.is_file():
         texts["requirements.txt"] = requirements.read_bytes()
     files = {f"data/{name}": data_file(name, data_dirs) for name in lesson.data}
     digests = {name: (len(body), _sha256(body)) for name, body in texts.items()}

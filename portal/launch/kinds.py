@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from portal.catalog.service import CatalogService
-from portal.education.lessons import Lesson, find_lesson
+from portal.education.lessons import Lesson, Lessons
 from portal.education.workspace import check_lesson_data, lesson_workspace
 from portal.environments.builders import BuildEvent
 from portal.errors import Invalid, NotFound
@@ -31,13 +31,14 @@ Emit = Callable[[BuildEvent], None]
 
 @dataclass
 class LaunchContext:
-    """What the kinds read: the catalogue and storage (a record's files), the environment directories, the git
-    policy, the portal's data directories (a lesson's data) and the launches' working directory."""
+    """What the kinds read: the catalogue and storage (a record's files), the environment directories, the lessons,
+    the git policy, the portal's data directories (a lesson's data) and the launches' working directory."""
 
     catalog: CatalogService
     storage: Storage
     envs_root: Path
     work_dir: Path
+    lessons: Lessons
     git_hosts: list[str] = field(default_factory=list)
     allow_file_urls: bool = False
     data_dirs: list[Path] = field(default_factory=list)
@@ -206,13 +207,13 @@ class LessonLaunch(LaunchKind):
     notebook: str = ""
 
     def _check(self, ctx: LaunchContext) -> Checked:
-        lesson = find_lesson(self.slug)
+        lesson = ctx.lessons.find(self.slug)
         local_env(str(lesson.spec["environment"]), ctx.envs_root)
         check_lesson_data(lesson, ctx.data_dirs)
         return Checked(f"lesson “{lesson.spec['title']}”", lesson.recid)
 
     def resolve(self, ctx: LaunchContext, emit: Emit) -> Plan:
-        lesson = find_lesson(self.slug)
+        lesson = ctx.lessons.find(self.slug)
         return Plan(
             local_env(str(lesson.spec["environment"]), ctx.envs_root),
             recid=lesson.recid,  # the lesson record pins the build it was first launched with

@@ -20,12 +20,13 @@ from sqlalchemy.orm import Session
 from portal.catalog.service import CatalogService
 from portal.db.engine import Database
 from portal.db.models import EnvironmentBuild, EnvironmentPin, Record
+from portal.education.lessons import Lessons
 from portal.environments.builders import Builder, BuildEvent, BuildFailed, BuiltEnvironment, build_to_end
 from portal.environments.spec import materialise, read_spec, snapshot
 from portal.errors import NotFound, PortalError
 from portal.launch.base import Launcher, LaunchFailed
 from portal.launch.kinds import LaunchContext, LaunchKind
-from portal.launch.sources import ANALYSIS_ENVS, Source, local_env
+from portal.launch.sources import Source, local_env
 from portal.storage.base import Storage
 
 HEARTBEAT_SECONDS = 5.0
@@ -127,7 +128,8 @@ class LaunchManager:
         work_dir: Path,
         git_hosts: list[str] | None = None,
         allow_file_urls: bool = False,
-        envs_root: Path = ANALYSIS_ENVS,
+        envs_root: Path,
+        lessons: Lessons,
         data_dir: Path | None = None,
         portal_url: str = "",
     ) -> None:
@@ -140,6 +142,7 @@ class LaunchManager:
             storage=storage,
             envs_root=envs_root,
             work_dir=self.work_dir,
+            lessons=lessons,
             git_hosts=git_hosts or [],
             allow_file_urls=allow_file_urls,
             data_dirs=[Path(data_dir)] if data_dir is not None else [],

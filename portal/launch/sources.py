@@ -12,7 +12,6 @@ from urllib.parse import urlsplit
 
 from portal.errors import Invalid, NotFound
 
-ANALYSIS_ENVS = Path(__file__).resolve().parent.parent.parent / "analysis_envs"
 NAME_RE = re.compile(r"^[a-z0-9][a-z0-9_-]{0,62}$")
 REF_RE = re.compile(r"^[A-Za-z0-9._/-]{1,200}$")
 
@@ -24,7 +23,8 @@ class Source:
     label: str
 
 
-def local_env(name: str, root: Path = ANALYSIS_ENVS) -> Source:
+def local_env(name: str, root: Path) -> Source:
+    """The environment directory ``root/name`` (``root``: the setting `envs_dir`); NotFound lists the known ones."""
     if not NAME_RE.match(name) or not (root / name).is_dir():
         known = ", ".join(sorted(p.name for p in root.iterdir() if p.is_dir())) if root.is_dir() else "none"
         raise NotFound(f"no analysis environment named {name!r}; known: {known}")

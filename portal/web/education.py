@@ -9,7 +9,7 @@ from typing import Any
 
 from flask import Blueprint, Response, jsonify, redirect, render_template, stream_with_context, url_for
 
-from portal.education.lessons import Lesson, build_pack, find_lesson, load_lessons, preview_html
+from portal.education.lessons import Lesson, preview_html
 from portal.errors import PortalError
 from portal.web import services
 
@@ -25,28 +25,28 @@ def _pack(lesson: Lesson) -> Any:
     doi = None
     with suppress(PortalError):  # a lesson not loaded into the catalogue still gets its pack, without a DOI
         doi = services().catalog.get(lesson.recid).doi
-    return build_pack(lesson, _data_dirs(), doi=doi)
+    return services().lessons.pack(lesson, _data_dirs(), doi=doi)
 
 
 @lru_cache(maxsize=64)
 def _pack_size(slug: str, stamp: tuple[float, ...]) -> int | None:
     # Keyed by the lesson files' modification times: sizes are recomputed only when something changed.
     try:
-        return _pack(find_lesson(slug)).size
+        return _pack(services().lessons.find(slug)).size
     except PortalError:
         return None
 
 
 def pack_size(lesson: Lesson) -> int | None:
     stamp = tuple(p.stat().st_mtime for p in sorted(lesson.folder.iterdir()))
-    return _pack_size(lesson.slug, (*stamp, hash(services().settings.data_dir)))
+    return _pack_size(lesson.slug, (*stamp, hash(services().settings.data_dir), hash(str(lesson.folder))))
 
 
 @bp.app_context_processor
 def _lesson_helpers() -> dict[str, Any]:
     def lesson_pack_size(slug: str) -> int | None:
         try:
-            return pack_size(find_lesson(slug))
+            return pack_size(services().lessons.find(slug))
         except PortalError:
             return None
 
@@ -55,7 +55,7 @@ def _lesson_helpers() -> dict[str, Any]:
 
 @bp.get("/education")
 def landing() -> Any:
-    lessons = load_lessons()
+    lessons = services().lessons.all()
     catalog = services().catalog
     published = {}
     for lesson in lessons:
@@ -79,17 +79,17 @@ def landing() -> Any:
 
 @bp.get("/education/<slug>")
 def lesson_page(slug: str) -> Any:
-    return redirect(url_for("pages.record", recid=find_lesson(slug).recid))
+    return redirect(url_for("pages.record", recid=services().lessons.find(slug).recid))
 
 
 @bp.get("/education/<slug>/preview")
 def preview(slug: str) -> Response:
-    return Response(preview_html(find_lesson(slug)), mimetype="text/html")
+    return Response(preview_html(services().lessons.find(slug)), mimetype="text/html")
 
 
 @bp.get("/education/<slug>/pack.zip")
 def pack(slug: str) -> Response:
-    result = _pack(find_lesson(slug))
+    result = _pack(services().lessons.find(slug))
     response = Response(stream_with_context(iter(result.stream)), mimetype="application/zip")
     response.content_length = result.size
     response.headers["Content-Disposition"] = f'attachment; filename="{result.name}"'
@@ -99,7 +99,7 @@ def pack(slug: str) -> Response:
 @bp.get("/api/education/lessons")
 def lessons_api() -> Any:
     out = []
-    for lesson in load_lessons():
+    for lesson in services().lessons.all():
         spec = lesson.spec
         out.append(
             {

@@ -5,12 +5,12 @@ from __future__ import annotations
 
 import pytest
 
-from datasets.generate import generate
 from portal.app import create_app, services_of
 from portal.catalog.importers import read_record_file
-from portal.education.lessons import find_lesson, lesson_record
+from portal.demo import RECORDS as DEMO_RECORDS
+from portal.demo.generate import generate
+from portal.education.lessons import lesson_record
 from portal.launch.hub import Hub
-from tests.conftest import ROOT
 from tests.support.live import live_server
 
 pytestmark = pytest.mark.browser
@@ -31,8 +31,8 @@ def test_open_notebook_shows_progress_and_lands_on_the_hub(browser, screenshots,
             }
         )
         svc = services_of(app)
-        svc.catalog.load(read_record_file(ROOT / "datasets" / "records" / "demo-catalogue.yaml"))
-        svc.catalog.load([lesson_record(find_lesson("collision-events"))])
+        svc.catalog.load(read_record_file(DEMO_RECORDS / "demo-catalogue.yaml"))
+        svc.catalog.load([lesson_record(svc.lessons.find("collision-events"))])
         with live_server(app) as url:
             page = browser.new_context(viewport={"width": 1280, "height": 900}).new_page()
             page.goto(url + "/record/90021")

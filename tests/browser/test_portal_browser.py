@@ -5,11 +5,11 @@ from __future__ import annotations
 
 import pytest
 
-from datasets.generate import generate
 from portal.app import create_app, services_of
 from portal.catalog.importers import read_record_file
-from portal.education.lessons import lesson_record, load_lessons
-from tests.conftest import ROOT
+from portal.demo import RECORDS as DEMO_RECORDS
+from portal.demo.generate import generate
+from portal.education.lessons import lesson_record
 from tests.support.live import live_server
 
 pytestmark = pytest.mark.browser
@@ -31,8 +31,8 @@ def portal_url(tmp_path_factory):
         }
     )
     svc = services_of(app)
-    svc.catalog.load(read_record_file(ROOT / "datasets" / "records" / "demo-catalogue.yaml"))
-    svc.catalog.load([lesson_record(lesson) for lesson in load_lessons()])
+    svc.catalog.load(read_record_file(DEMO_RECORDS / "demo-catalogue.yaml"))
+    svc.catalog.load([lesson_record(lesson) for lesson in svc.lessons.all()])
     report = svc.ingester.ingest_path(svc.storage, "cms-dimuon-demo")
     svc.catalog.ingest_files(90001, report.file_rows("cms-dimuon-demo"), report.distribution())
     with live_server(app) as url:

@@ -16,10 +16,10 @@ import pytest
 import uproot
 from click.testing import CliRunner
 
-from datasets.generate import generate
 from portal.app import create_app
 from portal.catalog.model import RecordInput
 from portal.cli import main as cli
+from portal.demo.generate import generate
 from tests.support.processing_reference import reference
 
 DATASET, EMPTY, SOFTWARE = 5001, 5002, 5003

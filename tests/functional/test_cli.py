@@ -8,8 +8,9 @@ import subprocess
 import sys
 from pathlib import Path
 
+from portal.demo import RECORDS as DEMO_RECORDS
+
 PORTAL = Path(sys.executable).parent / "portal"
-ROOT = Path(__file__).resolve().parents[2]
 
 
 def run(args, env):
@@ -18,7 +19,7 @@ def run(args, env):
 
 def test_load_show_version_publish(settings_dict, tmp_path):
     env = {**os.environ, "PORTAL_DATABASE_URL": settings_dict["database_url"], "PORTAL_VAR_DIR": str(tmp_path)}
-    demo = ROOT / "datasets" / "records"
+    demo = DEMO_RECORDS
     first = run(["records", "load", str(demo)], env)
     assert first.returncode == 0, first.stderr
     assert "6 created" in first.stdout

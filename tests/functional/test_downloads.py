@@ -12,8 +12,8 @@ import zlib
 import pytest
 import requests
 
-from datasets.generate import generate
 from portal.app import create_app, services_of
+from portal.demo.generate import generate
 from tests.functional.catalog_helpers import dataset, load_file, write_records
 from tests.support.live import live_server
 

@@ -8,11 +8,11 @@ import zipfile
 
 import pytest
 
-from datasets.generate import generate
 from portal.app import create_app, services_of
 from portal.catalog.importers import read_record_file
-from portal.education.lessons import lesson_record, load_lessons
-from tests.conftest import ROOT
+from portal.demo import RECORDS as DEMO_RECORDS
+from portal.demo.generate import generate
+from portal.education.lessons import lesson_record
 
 
 @pytest.fixture
@@ -21,13 +21,13 @@ def app(settings_dict, tmp_path):
     generate("tiny", data / "cms-dimuon-demo", formats=("root", "parquet", "csv"))
     app = create_app({**settings_dict, "data_dir": str(data)})
     svc = services_of(app)
-    svc.catalog.load(read_record_file(ROOT / "datasets" / "records" / "demo-catalogue.yaml"))
-    svc.catalog.load([lesson_record(lesson) for lesson in load_lessons()])
+    svc.catalog.load(read_record_file(DEMO_RECORDS / "demo-catalogue.yaml"))
+    svc.catalog.load([lesson_record(lesson) for lesson in svc.lessons.all()])
     return app
 
 
 def test_lessons_are_records_with_their_teaching_facts(app):
-    lessons = load_lessons()
+    lessons = services_of(app).lessons.all()
     assert {lesson.slug for lesson in lessons} == {"collision-events", "dimuon-spectrum", "z-mass-fit", "scaling-up"}
     view = services_of(app).catalog.get(90006)
     assert view.metadata["type"] == {"primary": "Lesson", "secondary": ["Notebook"]}

@@ -12,7 +12,8 @@ from lxml import etree
 
 from portal.app import create_app, services_of
 from portal.catalog.importers import read_record_file
-from tests.conftest import CORPUS, ROOT, SHARED
+from portal.demo import RECORDS as DEMO_RECORDS
+from tests.conftest import CORPUS, SHARED
 from tests.support.cern_fixtures import SAMPLE, requires_sample
 
 XSD = SHARED / "corpus" / "datacite" / "kernel-4.5" / "metadata.xsd"
@@ -29,7 +30,7 @@ def catalogue(tmp_path_factory):
     svc = services_of(app)
     for path in sorted((CORPUS / "records").glob("*.json")):
         svc.catalog.load(read_record_file(path))
-    svc.catalog.load(read_record_file(ROOT / "datasets" / "records" / "demo-catalogue.yaml"))
+    svc.catalog.load(read_record_file(DEMO_RECORDS / "demo-catalogue.yaml"))
     return app
 
 

@@ -13,8 +13,8 @@ from pathlib import Path
 import pytest
 import uproot
 
-from datasets.generate import generate
 from portal.app import create_app, services_of
+from portal.demo.generate import generate
 from portal.errors import Conflict
 from portal.storage.xrootd import XRootDStorage
 from tests.functional.catalog_helpers import dataset, load_file, write_records

@@ -16,20 +16,20 @@ from urllib.parse import quote
 import pytest
 import requests
 
-from datasets.generate import generate
 from portal.app import create_app
+from portal.demo import RECORDS as DEMO_RECORDS
+from portal.demo.generate import generate
 from portal.environments.builders import BuildEvent, BuiltEnvironment, VenvBuilder
 from portal.environments.doubles import FailingBuilder
 from portal.launch.base import FileRef
 from portal.launch.hub import Hub
 from portal.launch.jupyterhub import JupyterHubLauncher
 from portal.launch.sources import git_checkout, local_env
+from tests.conftest import ENVS_DIR
 from tests.functional.catalog_helpers import dataset, load_file, write_records
 from tests.support.jupyter import run_code
 from tests.support.live import live_server
 from tests.support.xrootd import served_tempdir, skip_reason, xrootd_over
-
-ROOT = Path(__file__).resolve().parents[2]
 
 
 @pytest.fixture(scope="module")
@@ -59,7 +59,7 @@ def sha256(path: Path) -> str:
 
 def test_record_environment_reads_fileset_over_root(hub: Hub, builder: VenvBuilder, tmp_path: Path) -> None:
     # Record 90005 is the HEP environment built from analysis_envs/hep-analysis.
-    source = local_env("hep-analysis")
+    source = local_env("hep-analysis", ENVS_DIR)
     events, built = build(builder, source.repo_dir)
     assert [e.phase for e in events].count("building") >= 1 and events[-1].phase == "built"
     service = JupyterHubLauncher(hub.url, hub.token, tmp_path / "work")
@@ -128,7 +128,7 @@ def launch(service: JupyterHubLauncher, built: BuiltEnvironment, files: list[Fil
 
 
 def test_second_build_is_cached(builder: VenvBuilder) -> None:
-    source = local_env("education")
+    source = local_env("education", ENVS_DIR)
     first, built = build(builder, source.repo_dir)
     second, again = build(builder, source.repo_dir)
     assert "building" in [e.phase for e in first]
@@ -161,7 +161,7 @@ def test_binder_style_git_repository_builds_and_launches(hub: Hub, builder: Venv
 def test_dockerfile_through_repo2docker(name: str) -> None:
     from portal.environments.spec import read_spec, render_dockerfile
 
-    env = ROOT / "analysis_envs" / name
+    env = ENVS_DIR / name
     assert read_spec(env).buildpack == "PythonBuildPack"
     ours = render_dockerfile(env)
     cli = subprocess.run(
@@ -276,15 +276,15 @@ def test_lesson_opens_on_the_hub_and_its_first_cells_run(
     hub: Hub, settings_dict: dict[str, object], tmp_path: Path
 ) -> None:
     from portal.catalog.importers import read_record_file
-    from portal.education.lessons import find_lesson, lesson_record
+    from portal.education.lessons import lesson_record
 
     data = tmp_path / "data"
     generate("tiny", data / "cms-dimuon-demo", formats=("csv",))
     settings_dict.update(launch_hub_url=hub.url, launch_hub_token=hub.token, data_dir=str(data))
     app = create_app(settings_dict)
     svc = app.extensions["portal"]
-    lesson = find_lesson("collision-events")
-    svc.catalog.load(read_record_file(ROOT / "datasets" / "records" / "demo-catalogue.yaml"))
+    lesson = svc.lessons.find("collision-events")
+    svc.catalog.load(read_record_file(DEMO_RECORDS / "demo-catalogue.yaml"))
     svc.catalog.load([lesson_record(lesson)])
     with live_server(app) as base:
         record_page = requests.get(f"{base}/record/{lesson.recid}", timeout=30).text
@@ -333,10 +333,9 @@ def test_published_version_keeps_the_environment_it_was_published_with(
     envs = tmp_path / "envs"
     (envs / "course").mkdir(parents=True)
     (envs / "course" / "requirements.txt").write_text("pandas==3.1.1\n")
-    app = create_app(settings_dict)
+    app = create_app({**settings_dict, "envs_dir": str(envs)})
     svc = app.extensions["portal"]
     manager = svc.launches
-    manager.context.envs_root = envs
     load_file(
         svc,
         write_records(

@@ -14,17 +14,18 @@ import nbformat
 import pytest
 from nbclient import NotebookClient
 
-from datasets.generate import generate
 from portal.app import create_app, services_of
 from portal.catalog.importers import read_record_file
+from portal.demo import RECORDS as DEMO_RECORDS
+from portal.demo.generate import generate
 from portal.education.lessons import load_lessons
 from portal.environments.builders import VenvBuilder, build_to_end
 from portal.launch.sources import local_env
-from tests.conftest import ROOT
+from tests.conftest import ENVS_DIR, LESSONS_DIR
 from tests.support.live import live_server
 
 pytestmark = pytest.mark.slow
-LESSONS = {lesson.slug: lesson for lesson in load_lessons()}
+LESSONS = {lesson.slug: lesson for lesson in load_lessons(LESSONS_DIR)}
 
 
 @pytest.fixture(scope="module")
@@ -48,7 +49,7 @@ def lesson_kernels(tmp_path_factory):
     jupyter_path = tmp_path_factory.mktemp("jupyter")
     prefixes = {}
     for env in sorted({lesson.spec["environment"] for lesson in LESSONS.values()}):
-        built = build_to_end(builder, local_env(env).repo_dir)
+        built = build_to_end(builder, local_env(env, ENVS_DIR).repo_dir)
         spec_dir = jupyter_path / "kernels" / f"lesson-{env}"
         spec_dir.mkdir(parents=True)
         (spec_dir / "kernel.json").write_text(
@@ -69,7 +70,7 @@ def portal_url(samples):
     """A portal whose dataset 90001 holds the ROOT files, with the processing engine run inline."""
     app = create_app({"var_dir": str(samples / "var"), "data_dir": str(samples), "processing_executor": "inline"})
     svc = services_of(app)
-    svc.catalog.load(read_record_file(ROOT / "datasets" / "records" / "demo-catalogue.yaml"))
+    svc.catalog.load(read_record_file(DEMO_RECORDS / "demo-catalogue.yaml"))
     report = svc.ingester.ingest_path(svc.storage, "cms")
     svc.catalog.ingest_files(90001, report.file_rows("cms"), report.distribution())
     with live_server(app) as url:

@@ -8,10 +8,10 @@ import pytest
 from jsonschema import Draft202012Validator
 from referencing import Registry, Resource
 
-from datasets.generate import generate
 from portal.app import create_app, services_of
 from portal.catalog.importers import read_record_file
-from tests.conftest import ROOT
+from portal.demo import RECORDS as DEMO_RECORDS
+from portal.demo.generate import generate
 
 
 @pytest.fixture
@@ -20,7 +20,7 @@ def app(settings_dict, tmp_path):
     generate("tiny", data / "ds", formats=("root", "csv"))
     app = create_app({**settings_dict, "data_dir": str(data), "curator_token": "t"})
     svc = services_of(app)
-    svc.catalog.load(read_record_file(ROOT / "datasets" / "records" / "demo-catalogue.yaml"))
+    svc.catalog.load(read_record_file(DEMO_RECORDS / "demo-catalogue.yaml"))
     report = svc.ingester.ingest_path(svc.storage, "ds")
     svc.catalog.ingest_files(90001, report.file_rows("ds"), report.distribution())
     return app

@@ -7,8 +7,8 @@ import numpy as np
 import pytest
 import uproot
 
-from datasets.generate import generate
 from portal.app import create_app, services_of
+from portal.demo.generate import generate
 from tests.functional.catalog_helpers import dataset, load_file, write_records
 
 

@@ -13,7 +13,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from datasets.generate import generate
+from portal.demo.generate import generate
 from portal.processing import BadFile, Executor, load_analysis, run_analysis
 from portal.processing.analyses import BUILTINS
 from portal.registry import EXECUTORS

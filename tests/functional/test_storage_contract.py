@@ -8,7 +8,7 @@ from collections.abc import Iterator
 
 import pytest
 
-from datasets.generate import generate
+from portal.demo.generate import generate
 from portal.errors import Invalid, NotFound
 from portal.storage.doubles import MemoryStorage
 from portal.storage.local import LocalStorage

@@ -10,8 +10,8 @@ import numpy as np
 import pytest
 import uproot
 
-from datasets.generate import PAIR_COLUMNS, dimuon_pairs, generate
-from datasets.nanoaod import generate_events
+from portal.demo.generate import PAIR_COLUMNS, dimuon_pairs, generate
+from portal.demo.nanoaod import generate_events
 
 
 def digest(path):
@@ -140,7 +140,7 @@ def test_cli_generates_the_chosen_formats_and_codec(tmp_path):
 
 
 def test_hdf5_offsets_slice_jagged_branches(tmp_path, monkeypatch):
-    import datasets.generate as gen
+    import portal.demo.generate as gen
 
     monkeypatch.setattr(gen, "CHUNK", 1_500)  # several chunks per file: offsets must continue across them
     generate("tiny", tmp_path, formats=("hdf5",))

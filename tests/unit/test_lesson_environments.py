@@ -6,13 +6,12 @@ from __future__ import annotations
 import json
 import re
 import sys
-from pathlib import Path
 
 import pytest
 
 from portal.education.lessons import load_lessons
+from tests.conftest import ENVS_DIR, LESSONS_DIR
 
-ROOT = Path(__file__).resolve().parents[2]
 IMPORT = re.compile(r"^\s*(?:import|from)\s+([A-Za-z_][\w.]*)", re.M)
 # Packages whose imports name something else, or that other listed packages bring along.
 MODULE_PACKAGE = {"dask.distributed": "distributed"}
@@ -20,7 +19,7 @@ BROUGHT_BY = {"numpy": {"pandas", "matplotlib", "awkward", "uproot", "scipy"}}
 
 
 def requirements(env: str) -> set[str]:
-    lines = (ROOT / "analysis_envs" / env / "requirements.txt").read_text().splitlines()
+    lines = (ENVS_DIR / env / "requirements.txt").read_text().splitlines()
     return {
         re.split(r"[=<>!~\[ ]", line.strip(), maxsplit=1)[0].lower()
         for line in lines
@@ -40,7 +39,7 @@ def needed(code: str) -> set[str]:
     return out
 
 
-@pytest.mark.parametrize("lesson", load_lessons(), ids=lambda lesson: lesson.slug)
+@pytest.mark.parametrize("lesson", load_lessons(LESSONS_DIR), ids=lambda lesson: lesson.slug)
 def test_lesson_environment_declares_the_notebooks_imports(lesson):
     cells = json.loads(lesson.notebook.read_text())["cells"]
     code = "\n".join("".join(c["source"]) for c in cells if c["cell_type"] == "code")

@@ -4,6 +4,8 @@ from pathlib import Path
 
 import pytest
 
+import portal.settings
+from portal.demo import RECORDS
 from portal.errors import Invalid
 from portal.settings import DECLARATIONS, load_settings, replace_readme_table
 
@@ -49,3 +51,23 @@ def test_every_setting_has_help_and_a_unique_name():
 def test_readme_settings_table_is_current():
     text = README.read_text(encoding="utf-8")
     assert replace_readme_table(text) == text, "run: portal settings --update-readme README.md"
+
+
+def test_content_directories_default_to_the_checkout():
+    root = README.parent
+    s = load_settings(environ={})
+    assert s.lessons_dir == str(root / "education" / "lessons")
+    assert s.envs_dir == str(root / "analysis_envs")
+    assert s.demo_records_dir == str(root / "portal" / "demo" / "records")
+
+
+def test_content_directories_default_to_the_copies_an_installed_wheel_carries(tmp_path, monkeypatch):
+    package = tmp_path / "site-packages" / "portal"
+    for shipped in ("education/lessons", "analysis_envs"):
+        (package / "_data" / shipped).mkdir(parents=True)
+    monkeypatch.setattr(portal.settings, "PACKAGE_DIR", package)
+    s = load_settings(environ={})
+    assert s.lessons_dir == str(package / "_data" / "education" / "lessons")
+    assert s.envs_dir == str(package / "_data" / "analysis_envs")
+    assert s.demo_records_dir == str(RECORDS)  # package data of portal.demo, wherever that is
+    assert load_settings(environ={"PORTAL_LESSONS_DIR": "/srv/lessons"}).lessons_dir == "/srv/lessons"

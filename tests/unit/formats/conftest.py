@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from datasets.generate import generate
+from portal.demo.generate import generate
 from portal.formats.collection import Formats
 from tests.support.formats import registered_formats
 

@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 import uproot
 
-from datasets.generate import generate
+from portal.demo.generate import generate
 from portal.errors import Invalid
 from portal.formats.hdf5 import MAGIC as HDF5_MAGIC
 from tests.support.formats import registered_formats

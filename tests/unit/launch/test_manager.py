@@ -14,6 +14,7 @@ from portal.catalog.service import CatalogService
 from portal.db.engine import Database
 from portal.db.migrate import upgrade
 from portal.db.models import EnvironmentBuild, EnvironmentPin
+from portal.education.lessons import Lessons
 from portal.environments.builders import Builder
 from portal.environments.doubles import FailingBuilder, InstantBuilder
 from portal.errors import Invalid, NotFound
@@ -51,7 +52,15 @@ def manager(portal: tuple[Database, CatalogService, Path], builder: Builder, lau
     db, catalog, envs = portal
     work = envs.parent / "work"
     made = LaunchManager(
-        db, catalog, MemoryStorage(), builder, launcher, work_dir=work, git_hosts=["github.com"], envs_root=envs
+        db,
+        catalog,
+        MemoryStorage(),
+        builder,
+        launcher,
+        work_dir=work,
+        git_hosts=["github.com"],
+        envs_root=envs,
+        lessons=Lessons(envs.parent / "lessons", envs),
     )
     catalog.observers.append(made.pin_published)
     return made

@@ -19,7 +19,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import uproot
 
-from datasets.nanoaod import TIERS, flat_columns, generate_events
+from portal.demo.nanoaod import TIERS, flat_columns, generate_events
 
 DEFAULT_SEED = 20121
 CHUNK = 100_000

@@ -1,1 +1,0 @@
-"""Curated demo records and deterministic generators of demo and sample data."""
