@@ -11,10 +11,11 @@ APT_PACKAGES := xrootd-server xrootd-client chromium postgresql
 
 install: $(STAMP) $(WHEELHOUSE_STAMP) system-deps
 
+# Every extra (pyproject.toml): `make run` serves analyses and launches, `make test` also runs the browser tests.
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install -q --upgrade pip
-	$(BIN)/pip install -q -e '.[dev]'
+	$(BIN)/pip install -q -e '.[processing,launch,browser,dev]'
 	touch $(STAMP)
 
 # Wheels the analysis environments need beyond the portal's own packages, so launches build offline.
@@ -54,8 +55,8 @@ test-browser: install
 
 # ruff (lint and formatting) over everything we write; mypy over the portal package (typed Settings included).
 lint: install
-	$(BIN)/ruff check portal tests benchmarks
-	$(BIN)/ruff format --check portal tests benchmarks
+	$(BIN)/ruff check portal tests benchmarks hatch_build.py
+	$(BIN)/ruff format --check portal tests benchmarks hatch_build.py
 	$(BIN)/mypy
 
 bench: install

@@ -1,28 +1,90 @@
-"""`portal …` commands: database, records, settings, serving and the embedded stack."""
+"""`portal …` commands: database, records, settings, serving and the embedded stack.
+
+Startup is kept light (`portal --help` imports click and the settings, nothing else): each command imports
+what it needs when it runs, and the commands of optional parts (`portal analysis`) load on first use.
+"""
 
 from __future__ import annotations
 
+import importlib
 import json
 import sys
 from pathlib import Path
+from typing import TYPE_CHECKING, Any, NoReturn
 
 import click
 
 from portal.errors import PortalError
-from portal.services import Services, build_services
+from portal.extras import require
 from portal.settings import load_settings, settings_table_markdown
+
+if TYPE_CHECKING:
+    from portal.services import Services
 
 
 def _services() -> Services:
+    from portal.services import build_services
+
     return build_services(load_settings())
 
 
-def _fail(err: PortalError) -> None:
+def _fail(err: PortalError) -> NoReturn:
     click.secho(f"error: {err.message}", fg="red", err=True)
     sys.exit(1)
 
 
-@click.group()
+# name -> (module, attribute, extra it needs, short help): groups imported only when run, so that their imports
+# (awkward, hist, Dask for `analysis`) do not slow every other command down. The short help shows in
+# `portal --help` without importing them (tests/unit/test_startup_imports.py keeps it equal to the real one).
+LAZY_COMMANDS: dict[str, tuple[str, str, str, str]] = {
+    "analysis": (
+        "portal.processing.cli",
+        "analysis",
+        "processing",
+        "Run analyses (built-in or your own `module:Class`) over catalogued datasets.",
+    ),
+}
+
+
+class PortalGroup(click.Group):
+    """The `portal` group: loads the commands of :data:`LAZY_COMMANDS` on first use (a missing extra is named),
+    and prints any domain error a command lets through as one line, exit status 1 (no traceback)."""
+
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        return sorted({*super().list_commands(ctx), *LAZY_COMMANDS})
+
+    def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
+        if cmd_name not in LAZY_COMMANDS:
+            return super().get_command(ctx, cmd_name)
+        module, attribute, extra, _help = LAZY_COMMANDS[cmd_name]
+        require(extra, f"`portal {cmd_name}`")
+        command: click.Command = getattr(importlib.import_module(module), attribute)
+        return command
+
+    def format_commands(self, ctx: click.Context, formatter: click.HelpFormatter) -> None:
+        names = self.list_commands(ctx)
+        limit = formatter.width - 6 - max(map(len, names))  # as click.Group.format_commands
+        rows = []
+        for name in names:
+            if name in LAZY_COMMANDS:
+                stand_in = click.Command(name, help=LAZY_COMMANDS[name][3])  # shortened as the real one would be
+                rows.append((name, stand_in.get_short_help_str(limit)))
+                continue
+            command = super().get_command(ctx, name)
+            if command is not None and not command.hidden:
+                rows.append((name, command.get_short_help_str(limit)))
+        if rows:
+            with formatter.section("Commands"):
+                formatter.write_dl(rows)
+
+    def invoke(self, ctx: click.Context) -> Any:
+        try:
+            return super().invoke(ctx)
+        except PortalError as err:
+            _fail(err)
+
+
+@click.group(cls=PortalGroup)
 @click.version_option(package_name="portal")
 def main() -> None:
     """Open-data portal for experiment data."""
@@ -211,6 +273,7 @@ def env_list() -> None:
     svc = _services()
     try:
         if svc.launches is None:
+            require("launch", "reading environments")
             return
         envs = svc.launches.environments()
     finally:
@@ -232,6 +295,7 @@ def env_build(name_or_path: str) -> None:
     from portal.launch.sources import local_env
     from portal.services import build_builder
 
+    require("launch", "building environments")
     path = Path(name_or_path)
     try:
         settings = load_settings()
@@ -384,12 +448,3 @@ def ingest_cmd(recid: int, path: str, index_key: str | None) -> None:
     if report.errors:
         click.secho(f"{len(report.errors)} file(s) could not be ingested", fg="red", err=True)
         sys.exit(1)
-
-
-def _register_analysis_commands() -> None:
-    from portal.processing.cli import analysis
-
-    main.add_command(analysis)
-
-
-_register_analysis_commands()

@@ -5,6 +5,7 @@ from __future__ import annotations
 import functools
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from portal.catalog.service import CatalogService
 from portal.db.engine import Database
@@ -14,14 +15,13 @@ from portal.environments.builders import Builder
 from portal.errors import Invalid
 from portal.exports.oai import OAIProvider, index_sets
 from portal.exports.service import ExportService
+from portal.extras import available
 from portal.files.access import FileAccess
 from portal.files.ingest import Ingester
 from portal.files.preview import Previewer
 from portal.formats.collection import Formats
 from portal.launch.manager import LaunchManager
 from portal.pids.base import PIDProvider
-from portal.processing.executors import ExecutorPool
-from portal.processing.jobs import JobService
 from portal.registry import BUILDERS, EXECUTORS, FORMATS, LAUNCHERS, PIDS, SEARCH, STORAGE
 from portal.search.backends.base import TextBackend
 from portal.search.service import SearchService
@@ -32,6 +32,10 @@ from portal.storage.base import Storage
 #: formats are offered content in this order, and a dataset holding the same events in several formats is
 #: processed in the first of them; formats registered by other packages follow, by name
 FORMAT_PREFERENCE = ("root", "parquet", "hdf5", "csv")
+
+if TYPE_CHECKING:  # the processing extra may be absent: its modules are imported only when it is there
+    from portal.processing.executors import ExecutorPool
+    from portal.processing.jobs import JobService
 
 
 def build_storage(settings: Settings) -> Storage:
@@ -125,7 +129,8 @@ def build_services(settings: Settings, *, migrate: bool = True) -> Services:
     )
     lessons = build_lessons(settings)
     launches = build_launches(settings, db, catalog, storage, lessons)
-    catalog.observers.append(launches.pin_published)
+    if launches is not None:
+        catalog.observers.append(launches.pin_published)
     return Services(
         settings=settings,
         db=db,
@@ -141,15 +146,7 @@ def build_services(settings: Settings, *, migrate: bool = True) -> Services:
         oai=oai,
         search=search,
         lessons=lessons,
-        analyses=JobService(
-            db,
-            catalog,
-            build_executors(settings),
-            formats=formats,
-            default_executor=settings.processing_executor,
-            chunk_events=settings.processing_chunk_events,
-            first_recid=settings.first_recid,
-        ),
+        analyses=build_analyses(settings, db, catalog, formats),
         launches=launches,
     )
 
@@ -169,14 +166,37 @@ def executor_names(settings: Settings) -> list[str]:
 
 def build_executors(settings: Settings) -> ExecutorPool:
     """The executors of :func:`executor_names`, each built from settings when a job first uses it."""
+    from portal.processing.executors import ExecutorPool
+
     return ExecutorPool(
         {name: functools.partial(EXECUTORS.create, name, settings) for name in executor_names(settings)}
     )
 
 
+def build_analyses(settings: Settings, db: Database, catalog: CatalogService, formats: Formats) -> JobService | None:
+    """The analysis job service, or None without the `processing` extra (its routes and commands then say so)."""
+    if not available("processing"):
+        return None
+    from portal.processing.jobs import JobService
+
+    return JobService(
+        db,
+        catalog,
+        build_executors(settings),
+        formats=formats,
+        default_executor=settings.processing_executor,
+        chunk_events=settings.processing_chunk_events,
+        first_recid=settings.first_recid,
+    )
+
+
 def build_launches(
     settings: Settings, db: Database, catalog: CatalogService, storage: Storage, lessons: Lessons
-) -> LaunchManager:
+) -> LaunchManager | None:
+    """The launch manager, or None without the `launch` extra (repo2docker reads the environments; JupyterHub runs
+    them): launch routes then say which extra to install and record pages offer no Launch button."""
+    if not available("launch"):
+        return None
     hosts = [h.strip() for h in settings.launch_git_hosts.split(",") if h.strip()]
     return LaunchManager(
         db,

@@ -10,6 +10,7 @@ from pathlib import Path
 
 import click
 
+from portal.extras import missing
 from portal.settings import Settings
 
 
@@ -64,6 +65,15 @@ def start_hub(settings: Settings) -> tuple[Settings, object | None]:
     """Start the embedded JupyterHub (NOT FOR PRODUCTION) when launches are on and no external hub is set."""
     if not settings.launch_enabled or settings.launch_hub_url:
         return settings, None
+    absent = missing("launch")
+    if absent:
+        click.secho(
+            f"the `launch` extra is not installed (missing: {', '.join(absent)}): no JupyterHub, launching is off. "
+            "Install it with `pip install 'portal[launch]'` (`make install` does).",
+            fg="yellow",
+            err=True,
+        )
+        return settings.with_overrides(launch_enabled=False), None
     from portal.launch.hub import Hub
 
     hub = Hub(Path(settings.var_dir) / "jupyterhub").start()

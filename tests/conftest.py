@@ -9,7 +9,6 @@ from pathlib import Path
 import pytest
 
 import portal.app
-import portal.cli
 import portal.services
 from tests.support.postgres import postgres_server, reset_database
 
@@ -70,7 +69,7 @@ def close_services_built_by_the_test(monkeypatch: pytest.MonkeyPatch) -> Iterato
         built.append(services)
         return services
 
-    for module in (portal.services, portal.app, portal.cli):
+    for module in (portal.services, portal.app):  # portal.cli imports build_services from portal.services per call
         monkeypatch.setattr(module, "build_services", build_and_track)
     yield
     for services in reversed(built):

@@ -2,14 +2,17 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from flask import Blueprint, Response, jsonify, render_template, request, url_for
 
 from portal.errors import Invalid, Unavailable
-from portal.processing.jobs import JobService
-from portal.processing.model import JobSummary
+from portal.extras import require
 from portal.web import services
+
+if TYPE_CHECKING:  # the processing extra may be absent; the routes then answer 503 naming it
+    from portal.processing.jobs import JobService
+    from portal.processing.model import JobSummary
 
 bp = Blueprint("analyses", __name__)
 
@@ -17,6 +20,7 @@ bp = Blueprint("analyses", __name__)
 def _jobs() -> JobService:
     jobs = services().analyses
     if jobs is None:
+        require("processing", "analysis jobs")
         raise Unavailable("analysis jobs are not configured")
     return jobs
 

@@ -10,6 +10,7 @@ from urllib.parse import unquote
 from flask import Blueprint, Response, jsonify, render_template, request, stream_with_context, url_for
 
 from portal.errors import Unavailable
+from portal.extras import require
 from portal.launch.kinds import EnvLaunch, GitLaunch, LessonLaunch, RecordLaunch
 from portal.launch.manager import Environment, LaunchJob, LaunchManager
 from portal.web import services
@@ -19,6 +20,8 @@ bp = Blueprint("launch", __name__)
 
 def _launches() -> LaunchManager:
     manager = services().launches
+    if manager is None:
+        require("launch", "launching environments")
     if manager is None or not services().settings.launch_enabled:
         raise Unavailable("launching environments is switched off here (PORTAL_LAUNCH_ENABLED)")
     return manager

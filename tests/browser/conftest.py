@@ -27,7 +27,13 @@ def browser():
         if os.environ.get("PORTAL_TEST_REQUIRE_BROWSER"):
             pytest.fail("Chromium is not installed (apt-get install chromium)")
         pytest.skip("Chromium is not installed (apt-get install chromium)")
-    from playwright.sync_api import sync_playwright
+    try:
+        from playwright.sync_api import sync_playwright
+    except ImportError:
+        reason = "Playwright is not installed (the `browser` extra: pip install 'portal[browser]')"
+        if os.environ.get("PORTAL_TEST_REQUIRE_BROWSER"):
+            pytest.fail(reason)
+        pytest.skip(reason)
 
     with sync_playwright() as p:
         browser = p.chromium.launch(executable_path=CHROMIUM, headless=True, args=ARGS)
