@@ -13,13 +13,14 @@ from __future__ import annotations
 import json
 from functools import cache
 from importlib import resources
-from typing import Any, Literal
-
-from jsonschema import Draft202012Validator
-from jsonschema.exceptions import ValidationError
-from referencing import Registry, Resource
+from typing import TYPE_CHECKING, Any, Literal
 
 from portal.errors import Invalid
+
+if TYPE_CHECKING:
+    from jsonschema import Draft202012Validator
+    from jsonschema.exceptions import ValidationError
+    from referencing import Registry
 
 Profile = Literal["import", "deposit"]
 PROFILES: dict[str, str] = {"import": "record-v1.json", "deposit": "record-v1-deposit.json"}
@@ -37,12 +38,18 @@ def record_schema(profile: Profile = "import") -> dict[str, Any]:
 @cache
 def _registry() -> Registry:
     # The deposit schema refers to the import schema by its $id; nothing is fetched from the network.
+    from referencing import Registry, Resource
+
     schemas = [record_schema(p) for p in ("import", "deposit")]
     return Registry().with_resources((s["$id"], Resource.from_contents(s)) for s in schemas)
 
 
 @cache
 def _validator(profile: Profile) -> Draft202012Validator:
+    # Imported on first use: with rfc3987-syntax installed, importing jsonschema compiles grammars (1-3 s), a cost
+    # that processes only reading the catalogue (web workers, `portal --help`) should not pay.
+    from jsonschema import Draft202012Validator
+
     schema = record_schema(profile)
     Draft202012Validator.check_schema(schema)
     return Draft202012Validator(schema, registry=_registry())

@@ -4,8 +4,6 @@ from __future__ import annotations
 
 from typing import Any
 
-from datacite import schema45
-
 from portal.exports.common import ExportRecord
 
 
@@ -109,9 +107,15 @@ def concept_datacite_json(rec: ExportRecord, version_dois: list[str]) -> dict[st
     return data
 
 
+# `datacite` is imported where it is used: it imports idutils, whose tables take ~0.4 s to build, a cost that
+# processes not exporting DataCite XML (web workers at start, the CLI) should not pay.
 def datacite_xml(rec: ExportRecord) -> str:
+    from datacite import schema45
+
     return str(schema45.tostring(datacite_json(rec)))
 
 
 def datacite_json_valid(data: dict[str, Any]) -> bool:
+    from datacite import schema45
+
     return bool(schema45.validate(data))

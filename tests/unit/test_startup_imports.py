@@ -1,5 +1,6 @@
-"""`portal --help` stays light: it imports none of the heavy libraries, and the lazily loaded commands keep their
-help (their speed is measured by `benchmarks/cli_startup.py`, never timed here)."""
+"""Startup stays light: `portal --help` imports none of the heavy libraries (and the lazily loaded commands keep
+their help), and an app serving pages has not imported the libraries only record writes and exports need.
+Speed is measured by `benchmarks/cli_startup.py`, never timed here."""
 
 from __future__ import annotations
 
@@ -58,6 +59,27 @@ def imported_by(*args: str) -> set[str]:
 @pytest.mark.parametrize("args", [["--help"], ["settings", "--help"], ["serve", "--help"], ["env", "--help"]])
 def test_help_imports_no_heavy_library(args):
     assert not imported_by(*args) & HEAVY
+
+
+APP_START = """
+import json, sys
+from portal.app import create_app
+
+client = create_app({{"var_dir": {var!r}}}).test_client()
+assert client.get("/").status_code == 200 and client.get("/search?q=muon").status_code == 200
+print(json.dumps(sorted({{m.split(".")[0] for m in sys.modules}})), file=sys.stderr)
+"""
+
+
+def test_serving_pages_imports_neither_schema_validation_nor_datacite(tmp_path):
+    # jsonschema compiles grammars on import when rfc3987-syntax is installed (1-3 s) and datacite builds idutils'
+    # tables (~0.4 s): record writes and DataCite exports import them when they first need them.
+    proc = subprocess.run(
+        [sys.executable, "-c", APP_START.format(var=str(tmp_path / "var"))], capture_output=True, text=True, timeout=300
+    )
+    assert proc.returncode == 0, proc.stderr
+    imported = set(json.loads(proc.stderr.strip().splitlines()[-1]))
+    assert not imported & {"jsonschema", "rfc3987_syntax", "datacite", "idutils"}
 
 
 def test_help_lists_every_command_with_the_help_it_has_when_loaded():
