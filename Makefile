@@ -15,6 +15,7 @@ install: $(STAMP) $(WHEELHOUSE_STAMP) system-deps
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install -q --upgrade pip
+	rm -rf portal.egg-info  # left by setuptools installs: on sys.path from a checkout, it would shadow the metadata
 	$(BIN)/pip install -q -e '.[processing,launch,browser,dev]'
 	touch $(STAMP)
 
@@ -63,4 +64,4 @@ bench: install
 	$(BIN)/python -m benchmarks
 
 clean:
-	rm -rf $(VENV) var test-artifacts
+	rm -rf $(VENV) var test-artifacts portal.egg-info
