@@ -1,6 +1,6 @@
 """HDF5 files through h5py: groups, datasets and attributes summarised; the ``Events`` group processed.
 
-The portal's HDF5 layout (``datasets/generate.py``) keeps events in the ``Events`` group: flat columns of one
+The portal's HDF5 layout (``portal/demo/generate.py``) keeps events in the ``Events`` group: flat columns of one
 value per event, jagged columns stored flat with an ``n<Collection>`` count per event, and the event count in
 the group's ``entries`` attribute.
 """
