@@ -64,6 +64,13 @@ class Conflict(PortalError):
     title = "Conflict"
 
 
+class Unauthorized(PortalError):
+    """No (valid) credential: sign in, or send a personal access token (``Authorization: Bearer``)."""
+
+    status = 401
+    title = "Unauthorized"
+
+
 class Forbidden(PortalError):
     status = 403
     title = "Forbidden"

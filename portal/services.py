@@ -20,6 +20,9 @@ from portal.files.access import FileAccess
 from portal.files.ingest import Ingester
 from portal.files.preview import Previewer
 from portal.formats.collection import Formats
+from portal.identity.audit import AuditLog
+from portal.identity.tokens import TokenService
+from portal.identity.users import UserService
 from portal.launch.manager import LaunchManager
 from portal.pids.base import PIDProvider
 from portal.registry import BUILDERS, EXECUTORS, FORMATS, LAUNCHERS, PIDS, SEARCH, STORAGE
@@ -93,6 +96,9 @@ class Services:
     oai: OAIProvider
     search: SearchService
     lessons: Lessons
+    users: UserService
+    tokens: TokenService
+    audit: AuditLog
     analyses: JobService | None = None
     launches: LaunchManager | None = None
 
@@ -127,6 +133,7 @@ def build_services(settings: Settings, *, migrate: bool = True) -> Services:
         admin_email=settings.admin_email,
         page_size=settings.oai_page_size,
     )
+    audit = AuditLog(db)
     lessons = build_lessons(settings)
     launches = build_launches(settings, db, catalog, storage, lessons)
     if launches is not None:
@@ -146,6 +153,9 @@ def build_services(settings: Settings, *, migrate: bool = True) -> Services:
         oai=oai,
         search=search,
         lessons=lessons,
+        users=UserService(db, audit),
+        tokens=TokenService(db, audit),
+        audit=audit,
         analyses=build_analyses(settings, db, catalog, formats),
         launches=launches,
     )
