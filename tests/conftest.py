@@ -1,4 +1,11 @@
-"""Shared fixtures: settings for a throw-away portal on SQLite or on a real PostgreSQL server."""
+"""Shared fixtures: settings for a throw-away portal on SQLite or on a real PostgreSQL server, and the app.
+
+Fixtures:
+    postgres_url: a PostgreSQL server for the session (PORTAL_TEST_POSTGRES_URL, or one started here).
+    database_url: each test runs twice, on SQLite and on PostgreSQL (reset before the test).
+    settings_dict: the settings of a throw-away portal on that database.
+    app_settings, make_app, app, client: the portal app built from them (tests/support/app.py).
+"""
 
 from __future__ import annotations
 
@@ -10,6 +17,7 @@ import pytest
 
 import portal.app
 import portal.services
+from tests.support.app import app, app_settings, client, make_app
 from tests.support.postgres import postgres_server, reset_database
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -17,6 +25,7 @@ LESSONS_DIR = ROOT / "education" / "lessons"  # the checkout's content directori
 ENVS_DIR = ROOT / "analysis_envs"
 SHARED = ROOT.parent / "shared"
 CORPUS = SHARED / "corpus" / "cernopendata"
+__all__ = ["app", "app_settings", "client", "make_app"]  # fixtures defined in tests/support/app.py
 
 
 @pytest.fixture(scope="session")

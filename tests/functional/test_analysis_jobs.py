@@ -16,7 +16,7 @@ import pytest
 import uproot
 from click.testing import CliRunner
 
-from portal.app import create_app
+from portal.app import services_of
 from portal.catalog.model import RecordInput
 from portal.cli import main as cli
 from portal.demo.generate import generate
@@ -66,11 +66,14 @@ def _records(files: list[Path], corrupt: Path | None = None) -> list[RecordInput
 
 
 @pytest.fixture
-def app(settings_dict: dict, files: list[Path], tmp_path: Path):
-    app = create_app({**settings_dict, "processing_executor": "inline", "processing_chunk_events": 2000})
-    app.extensions["portal"].catalog.load(_records(files))
-    yield app
-    app.extensions["portal"].close()
+def app_settings() -> dict:
+    return {"processing_executor": "inline", "processing_chunk_events": 2000}
+
+
+@pytest.fixture
+def app(app, files: list[Path]):
+    services_of(app).catalog.load(_records(files))
+    return app
 
 
 def _wait(client, job_id: int, timeout: float = 60) -> dict:
@@ -213,14 +216,12 @@ def test_bad_requests_get_clear_problems(app, body, status, words) -> None:
 
 
 @pytest.fixture
-def skip_app(settings_dict: dict, files: list[Path], tmp_path_factory: pytest.TempPathFactory):
-    tmp = tmp_path_factory.mktemp("skip")
-    corrupt = tmp / "damaged.root"
+def skip_app(make_app, app_settings: dict, files: list[Path], tmp_path: Path):
+    corrupt = tmp_path / "damaged.root"
     corrupt.write_bytes(files[0].read_bytes()[:4000])
-    app = create_app({**settings_dict, "processing_executor": "inline", "processing_chunk_events": 2000})
-    app.extensions["portal"].catalog.load(_records(files, corrupt))
-    yield app, corrupt
-    app.extensions["portal"].close()
+    app = make_app(**app_settings)
+    services_of(app).catalog.load(_records(files, corrupt))
+    return app, corrupt
 
 
 def test_damaged_file_is_named_or_skipped(skip_app, files) -> None:
@@ -244,10 +245,10 @@ def test_damaged_file_is_named_or_skipped(skip_app, files) -> None:
     assert done["result"]["cutflow"] == cutflow
 
 
-def test_cli_runs_a_job_and_shows_it(settings_dict, files, expected) -> None:
-    app = create_app(settings_dict)
-    app.extensions["portal"].catalog.load(_records(files))
-    app.extensions["portal"].close()
+def test_cli_runs_a_job_and_shows_it(make_app, settings_dict, files, expected) -> None:
+    svc = services_of(make_app())
+    svc.catalog.load(_records(files))
+    svc.close()
     env = {f"PORTAL_{k.upper()}": str(v) for k, v in settings_dict.items()}
     env["PORTAL_PROCESSING_CHUNK_EVENTS"] = "3000"
     runner = CliRunner()
@@ -262,17 +263,15 @@ def test_cli_runs_a_job_and_shows_it(settings_dict, files, expected) -> None:
     assert shown.exit_code == 0 and '"state": "done"' in shown.output
 
 
-def test_a_dataset_in_several_formats_is_processed_once(
-    settings_dict: dict, files: list[Path], expected, tmp_path: Path
-) -> None:
+def test_a_dataset_in_several_formats_is_processed_once(make_app, files: list[Path], expected, tmp_path: Path) -> None:
     """The demo dataset carries the same events as ROOT, Parquet and HDF5: each event must count once."""
     copies = tmp_path / "copies"
     generate("tiny", copies, formats=("parquet", "hdf5"))
     rows = [
         {"key": p.name, "uri": f"file://{p}", "size": p.stat().st_size} for p in [*files, *sorted(copies.iterdir())]
     ]
-    app = create_app({**settings_dict, "processing_executor": "inline"})
-    svc = app.extensions["portal"]
+    app = make_app(processing_executor="inline")
+    svc = services_of(app)
     svc.catalog.load(
         [
             RecordInput(

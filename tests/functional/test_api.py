@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from portal.app import create_app, services_of
+from portal.app import services_of
 from portal.catalog.importers import IndexLocator, read_record_file
 from tests.conftest import CORPUS
 from tests.support.live import live_server
@@ -40,8 +40,7 @@ def indexed_record(recid: int = 4242) -> dict:
 
 
 @pytest.fixture
-def app(settings_dict, tmp_path):
-    app = create_app(settings_dict)
+def app(app, tmp_path):
     path = tmp_path / "indexed.json"
     path.write_text(json.dumps([indexed_record()]))
     services_of(app).catalog.load(read_record_file(path, IndexLocator(CORPUS / "file-indexes")))

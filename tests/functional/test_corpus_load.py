@@ -7,7 +7,7 @@ import json
 import pytest
 from sqlalchemy import func, select
 
-from portal.app import create_app, services_of
+from portal.app import services_of
 from portal.catalog.importers import IndexLocator, read_record_file
 from portal.db.models import File, Record
 from portal.errors import Invalid
@@ -21,8 +21,8 @@ def counts(svc):
         return s.scalar(select(func.count()).select_from(Record)), s.scalar(select(func.count()).select_from(File))
 
 
-def test_all_corpus_records_load_and_reload_is_idempotent(settings_dict):
-    svc = services_of(create_app(settings_dict))
+def test_all_corpus_records_load_and_reload_is_idempotent(make_app):
+    svc = services_of(make_app())
     locator = IndexLocator(CORPUS / "file-indexes")
     total = 0
     for path in CORPUS_FILES:
@@ -36,8 +36,8 @@ def test_all_corpus_records_load_and_reload_is_idempotent(settings_dict):
     assert len(view.indices) == 11 and view.metadata["distribution"]["number_files"] == 2289
 
 
-def test_a_schema_error_refuses_the_whole_file_and_changes_nothing(settings_dict, tmp_path):
-    svc = services_of(create_app(settings_dict))
+def test_a_schema_error_refuses_the_whole_file_and_changes_nothing(make_app, tmp_path):
+    svc = services_of(make_app())
     records = json.loads((CORPUS / "records" / "cms-dimuon-spectrum-2011.json").read_text())
     good = records[0]
     broken = {**json.loads(json.dumps(good)), "recid": "999001", "doi": "10.1/x"}
@@ -52,8 +52,8 @@ def test_a_schema_error_refuses_the_whole_file_and_changes_nothing(settings_dict
     assert counts(svc) == before
 
 
-def test_a_conflict_late_in_a_file_rolls_back_the_earlier_records(settings_dict, tmp_path):
-    svc = services_of(create_app(settings_dict))
+def test_a_conflict_late_in_a_file_rolls_back_the_earlier_records(make_app, tmp_path):
+    svc = services_of(make_app())
     first = {
         "recid": 1,
         "title": "First record",

@@ -6,13 +6,13 @@ import threading
 
 from sqlalchemy import event
 
-from portal.app import create_app, services_of
+from portal.app import services_of
 from portal.db.models import Record
 from tests.functional.catalog_helpers import dataset, load_file, write_records
 
 
-def test_shared_reads_use_one_session_and_read_a_row_by_key_once(settings_dict, tmp_path):
-    svc = services_of(create_app(settings_dict))
+def test_shared_reads_use_one_session_and_read_a_row_by_key_once(make_app, tmp_path):
+    svc = services_of(make_app())
     load_file(svc, write_records(tmp_path / "r.json", [dataset(7301)]))
     db = svc.db
     statements: list[str] = []

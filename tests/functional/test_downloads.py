@@ -12,7 +12,7 @@ import zlib
 import pytest
 import requests
 
-from portal.app import create_app, services_of
+from portal.app import services_of
 from portal.demo.generate import generate
 from tests.functional.catalog_helpers import dataset, load_file, write_records
 from tests.support.live import live_server
@@ -21,10 +21,14 @@ KEY = "nanoaod_000.root"
 
 
 @pytest.fixture
-def app(settings_dict, tmp_path):
+def app_settings(tmp_path):
+    return {"data_dir": str(tmp_path / "data"), "stats_flush_interval": 0.05}
+
+
+@pytest.fixture
+def app(app, tmp_path):
     data = tmp_path / "data"
     generate("tiny", data / "ds", formats=("root", "csv"))
-    app = create_app({**settings_dict, "data_dir": str(data), "stats_flush_interval": 0.05})
     svc = services_of(app)
     index_entries = [
         {"uri": f"root://eospublic.cern.ch//eos/x/{i}.root", "size": i, "checksum": "adler32:00000001"}
@@ -47,8 +51,7 @@ def app(settings_dict, tmp_path):
     report = svc.ingester.ingest_path(svc.storage, "ds")
     svc.catalog.ingest_files(9, report.file_rows("ds"), report.distribution())
     app.config["raw"] = (data / "ds" / KEY).read_bytes()
-    yield app
-    svc.stats.close()
+    return app
 
 
 def test_full_download_is_byte_exact_with_validators(app):

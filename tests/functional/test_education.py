@@ -8,7 +8,7 @@ import zipfile
 
 import pytest
 
-from portal.app import create_app, services_of
+from portal.app import services_of
 from portal.catalog.importers import read_record_file
 from portal.demo import RECORDS as DEMO_RECORDS
 from portal.demo.generate import generate
@@ -16,10 +16,13 @@ from portal.education.lessons import lesson_record
 
 
 @pytest.fixture
-def app(settings_dict, tmp_path):
-    data = tmp_path / "data"
-    generate("tiny", data / "cms-dimuon-demo", formats=("root", "parquet", "csv"))
-    app = create_app({**settings_dict, "data_dir": str(data)})
+def app_settings(tmp_path):
+    return {"data_dir": str(tmp_path / "data")}
+
+
+@pytest.fixture
+def app(app, tmp_path):
+    generate("tiny", tmp_path / "data" / "cms-dimuon-demo", formats=("root", "parquet", "csv"))
     svc = services_of(app)
     svc.catalog.load(read_record_file(DEMO_RECORDS / "demo-catalogue.yaml"))
     svc.catalog.load([lesson_record(lesson) for lesson in svc.lessons.all()])
@@ -85,7 +88,7 @@ def test_education_pages(app):
     assert client.get("/education/z-mass-fit").headers["Location"].endswith("/record/90022")
 
 
-def test_launch_buttons_where_an_environment_exists(app, settings_dict, tmp_path):
+def test_launch_buttons_where_an_environment_exists(app, make_app, app_settings, tmp_path):
     client = app.test_client()
     lesson = client.get("/record/90021").data.decode()
     assert 'href="/launch/lesson/collision-events">Open notebook</a>' in lesson
@@ -100,6 +103,6 @@ def test_launch_buttons_where_an_environment_exists(app, settings_dict, tmp_path
     missing = client.get("/launch/lesson/collision-events")
     assert missing.status_code == 404 and b"dimuon_pairs.csv" in missing.data
 
-    off = create_app({**settings_dict, "data_dir": str(tmp_path / "data"), "launch_enabled": False})  # same db
+    off = make_app(**app_settings, launch_enabled=False)  # same db
     page = off.test_client().get("/record/90021").data.decode()
     assert "Open notebook" not in page and "Download pack (" in page

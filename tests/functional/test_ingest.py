@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 import uproot
 
-from portal.app import create_app, services_of
+from portal.app import services_of
 from portal.demo.generate import generate
 from portal.errors import Conflict
 from portal.storage.xrootd import XRootDStorage
@@ -42,9 +42,9 @@ def adler(path: Path) -> str:
     return f"adler32:{zlib.adler32(path.read_bytes()) & 0xFFFFFFFF:08x}"
 
 
-def test_damaged_files_are_reported_and_the_rest_ingested(settings_dict, mixed, tmp_path):
+def test_damaged_files_are_reported_and_the_rest_ingested(make_app, mixed, tmp_path):
     data, good = mixed
-    app = create_app({**settings_dict, "data_dir": str(data)})
+    app = make_app(data_dir=str(data))
     svc = services_of(app)
     load_file(svc, write_records(tmp_path / "r.json", [dataset(5)]))
     report = svc.ingester.ingest_path(svc.storage, "ds")
@@ -89,10 +89,10 @@ def test_ingest_command_exits_non_zero_and_names_bad_files(settings_dict, mixed,
     assert "record 6: 1 file(s)" in result.stdout
 
 
-def test_root_inspection(tmp_path, settings_dict):
+def test_root_inspection(tmp_path, make_app):
     data = tmp_path / "data"
     generate("tiny", data / "ds", formats=("root", "hdf5"), compression="lz4")
-    svc = services_of(create_app({**settings_dict, "data_dir": str(data)}))
+    svc = services_of(make_app(data_dir=str(data)))
     report = svc.ingester.ingest_path(svc.storage, "ds")
     assert not report.errors
     root = next(f for f in report.files if f.format == "root")
@@ -114,9 +114,9 @@ def served():
     shutil.rmtree(data.parent, ignore_errors=True)
 
 
-def test_ingest_over_xrootd_and_read_by_catalogue_uri(settings_dict, served, tmp_path):
+def test_ingest_over_xrootd_and_read_by_catalogue_uri(make_app, served, tmp_path):
     server, data = served
-    app = create_app({**settings_dict, "storage_backend": "xrootd", "xrootd_url": server.url, "xrootd_export": "data"})
+    app = make_app(storage_backend="xrootd", xrootd_url=server.url, xrootd_export="data")
     svc = services_of(app)
     load_file(svc, write_records(tmp_path / "r.json", [dataset(7)]))
     report = svc.ingester.ingest_path(svc.storage, "ds")
@@ -135,7 +135,7 @@ def test_ingest_over_xrootd_and_read_by_catalogue_uri(settings_dict, served, tmp
     assert isinstance(svc.storage, XRootDStorage)
 
 
-def test_ingest_can_write_cern_style_file_indices(settings_dict, tmp_path):
+def test_ingest_can_write_cern_style_file_indices(make_app, settings_dict, tmp_path):
     data = tmp_path / "data"
     generate("tiny", data / "ds", formats=("root",))
     env = {
@@ -155,13 +155,13 @@ def test_ingest_can_write_cern_style_file_indices(settings_dict, tmp_path):
     assert index[0]["checksum"] == adler(data / "ds" / "nanoaod_000.root")
     txt = (data / "ds" / "CMS_tiny_file_index.txt").read_text().splitlines()
     assert txt == [e["uri"] for e in index]
-    app = create_app({**settings_dict, "data_dir": str(data)})
+    app = make_app(data_dir=str(data))
     body = app.test_client().get("/api/records/8").get_json()["metadata"]
     [entry] = body["_file_indices"]
     assert entry["key"] == "CMS_tiny_file_index" and [f["uri"] for f in entry["files"]] == txt
 
 
-def test_ingest_command_takes_absolute_paths_and_file_urls(settings_dict, mixed, tmp_path):
+def test_ingest_command_takes_absolute_paths_and_file_urls(make_app, settings_dict, mixed, tmp_path):
     data, good = mixed
     outside = tmp_path / "elsewhere"
     generate("tiny", outside, formats=("hdf5",))
@@ -181,7 +181,7 @@ def test_ingest_command_takes_absolute_paths_and_file_urls(settings_dict, mixed,
     # outside it, by absolute path: a local storage rooted there
     result = subprocess.run([str(PORTAL), "ingest", "10", str(outside)], env=env, capture_output=True, text=True)
     assert result.returncode == 0, result.stderr
-    svc = services_of(create_app({**settings_dict, "data_dir": str(data)}))
+    svc = services_of(make_app(data_dir=str(data)))
     inside = svc.catalog.get(9, include_drafts=True)
     assert [(f["key"], f["checksum"]) for f in inside.files] == [("nanoaod_000.parquet", adler(good))]
     elsewhere = svc.catalog.get(10, include_drafts=True)
@@ -190,7 +190,7 @@ def test_ingest_command_takes_absolute_paths_and_file_urls(settings_dict, mixed,
     assert elsewhere.metadata["distribution"]["number_events"] == 10_000
 
 
-def test_ingest_command_refuses_unknown_targets_and_leaves_the_record(settings_dict, tmp_path):
+def test_ingest_command_refuses_unknown_targets_and_leaves_the_record(make_app, settings_dict, tmp_path):
     data = tmp_path / "data"
     data.mkdir()
     env = {
@@ -207,7 +207,7 @@ def test_ingest_command_refuses_unknown_targets_and_leaves_the_record(settings_d
     ):
         result = subprocess.run([str(PORTAL), "ingest", "11", target], env=env, capture_output=True, text=True)
         assert result.returncode == 1 and reason in result.stderr and target in result.stderr
-    svc = services_of(create_app({**settings_dict, "data_dir": str(data)}))
+    svc = services_of(make_app(data_dir=str(data)))
     assert svc.catalog.get(11, include_drafts=True).files == []
 
 

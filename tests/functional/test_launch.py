@@ -16,7 +16,6 @@ from urllib.parse import quote
 import pytest
 import requests
 
-from portal.app import create_app
 from portal.demo import RECORDS as DEMO_RECORDS
 from portal.demo.generate import generate
 from portal.environments.builders import BuildEvent, BuiltEnvironment, VenvBuilder
@@ -204,11 +203,10 @@ def sse_events(url: str, timeout: float = 120.0) -> list[dict[str, object]]:
     return events
 
 
-def test_portal_launches_record_and_binder_url(hub: Hub, settings_dict: dict[str, object], tmp_path: Path) -> None:
-    settings_dict.update(
+def test_portal_launches_record_and_binder_url(hub: Hub, make_app, tmp_path: Path) -> None:
+    app = make_app(
         launch_hub_url=hub.url, launch_hub_token=hub.token, launch_allow_file_urls=True, launch_git_hosts="github.com"
     )
-    app = create_app(settings_dict)
     svc = app.extensions["portal"]
     load_file(
         svc,
@@ -272,16 +270,13 @@ def code_cells(notebook: Path, count: int) -> list[str]:
     return ["".join(c["source"]) for c in cells if c["cell_type"] == "code"][:count]
 
 
-def test_lesson_opens_on_the_hub_and_its_first_cells_run(
-    hub: Hub, settings_dict: dict[str, object], tmp_path: Path
-) -> None:
+def test_lesson_opens_on_the_hub_and_its_first_cells_run(hub: Hub, make_app, tmp_path: Path) -> None:
     from portal.catalog.importers import read_record_file
     from portal.education.lessons import lesson_record
 
     data = tmp_path / "data"
     generate("tiny", data / "cms-dimuon-demo", formats=("csv",))
-    settings_dict.update(launch_hub_url=hub.url, launch_hub_token=hub.token, data_dir=str(data))
-    app = create_app(settings_dict)
+    app = make_app(launch_hub_url=hub.url, launch_hub_token=hub.token, data_dir=str(data))
     svc = app.extensions["portal"]
     lesson = svc.lessons.find("collision-events")
     svc.catalog.load(read_record_file(DEMO_RECORDS / "demo-catalogue.yaml"))
@@ -323,9 +318,7 @@ def test_lesson_opens_on_the_hub_and_its_first_cells_run(
         assert counted["this_version"]["launch"]["events"] == 1, counted
 
 
-def test_published_version_keeps_the_environment_it_was_published_with(
-    settings_dict: dict[str, object], tmp_path: Path
-) -> None:
+def test_published_version_keeps_the_environment_it_was_published_with(make_app, tmp_path: Path) -> None:
     from portal.db.models import EnvironmentPin
     from portal.launch.manager import LaunchJob
     from portal.launch.sources import local_env as find_env
@@ -333,7 +326,7 @@ def test_published_version_keeps_the_environment_it_was_published_with(
     envs = tmp_path / "envs"
     (envs / "course").mkdir(parents=True)
     (envs / "course" / "requirements.txt").write_text("pandas==3.1.1\n")
-    app = create_app({**settings_dict, "envs_dir": str(envs)})
+    app = make_app(envs_dir=str(envs))
     svc = app.extensions["portal"]
     manager = svc.launches
     load_file(

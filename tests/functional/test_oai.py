@@ -16,7 +16,7 @@ from sickle.oaiexceptions import (
 )
 from sqlalchemy import insert
 
-from portal.app import create_app, services_of
+from portal.app import services_of
 from portal.db.models import Concept, Record
 from portal.exports.models import OAISet
 from portal.exports.oai import set_specs
@@ -41,10 +41,10 @@ def generated(i: int) -> dict:
 
 
 @pytest.fixture
-def harvest_app(settings_dict):
+def harvest_app(make_app):
     """20,000 published records written in bulk (the catalogue's own load path is exercised elsewhere);
     many share an `updated_at`, so the keyset's tie-break on recid is exercised too."""
-    app = create_app({**settings_dict, "oai_page_size": 500})
+    app = make_app(oai_page_size=500)
     svc = services_of(app)
     concepts, records, sets = [], [], []
     for i in range(N):

@@ -8,17 +8,20 @@ import pytest
 from jsonschema import Draft202012Validator
 from referencing import Registry, Resource
 
-from portal.app import create_app, services_of
+from portal.app import services_of
 from portal.catalog.importers import read_record_file
 from portal.demo import RECORDS as DEMO_RECORDS
 from portal.demo.generate import generate
 
 
 @pytest.fixture
-def app(settings_dict, tmp_path):
-    data = tmp_path / "data"
-    generate("tiny", data / "ds", formats=("root", "csv"))
-    app = create_app({**settings_dict, "data_dir": str(data), "curator_token": "t"})
+def app_settings(tmp_path):
+    return {"data_dir": str(tmp_path / "data"), "curator_token": "t"}
+
+
+@pytest.fixture
+def app(app, tmp_path):
+    generate("tiny", tmp_path / "data" / "ds", formats=("root", "csv"))
     svc = services_of(app)
     svc.catalog.load(read_record_file(DEMO_RECORDS / "demo-catalogue.yaml"))
     report = svc.ingester.ingest_path(svc.storage, "ds")

@@ -7,7 +7,7 @@ import re
 
 import pytest
 
-from portal.app import create_app, services_of
+from portal.app import services_of
 from tests.functional.catalog_helpers import load_file, write_records
 
 ROOT_URI = "root://eospublic.example.org//eos/opendata/cms/Run2012B/DoubleMuon/file-0.root"
@@ -72,10 +72,9 @@ def _records() -> list[dict]:
 
 
 @pytest.fixture
-def client(settings_dict, tmp_path):
-    app = create_app(settings_dict)
+def app(app, tmp_path):
     load_file(services_of(app), write_records(tmp_path / "pages.json", _records()))
-    return app.test_client()
+    return app
 
 
 def _text(response) -> str:
@@ -140,11 +139,8 @@ def test_old_version_has_a_banner_and_sanitised_markdown(client):
     assert "<code>HLT_Mu17</code>" in html
 
 
-def test_record_page_shows_a_metadata_fix_and_a_new_version_at_once(settings_dict, tmp_path):
-    app = create_app(settings_dict)
+def test_record_page_shows_a_metadata_fix_and_a_new_version_at_once(app, client):
     svc = services_of(app)
-    load_file(svc, write_records(tmp_path / "pages.json", _records()))
-    client = app.test_client()
     assert "<h1>Electron calibration</h1>" in _text(client.get("/record/7004"))
     md = svc.catalog.get(7004).metadata
     svc.catalog.edit_metadata(7004, {**md, "title": "Electron calibration, corrected"})
@@ -154,7 +150,6 @@ def test_record_page_shows_a_metadata_fix_and_a_new_version_at_once(settings_dic
     svc.catalog.publish(draft.recid)
     html = _text(client.get("/record/7004"))
     assert "newer version" in html and f'href="/record/{draft.recid}"' in html
-    svc.close()
 
 
 def test_concept_id_redirects_to_the_latest_version(client):
@@ -170,8 +165,8 @@ def test_friendly_404(client):
     assert 'action="/search"' in html  # the error page keeps the site's header and search box
 
 
-def test_friendly_500_page_and_problem_json(settings_dict):
-    app = create_app(settings_dict)
+def test_friendly_500_page_and_problem_json(make_app):
+    app = make_app()
 
     def crash():
         raise RuntimeError("secret internals")
@@ -188,8 +183,8 @@ def test_friendly_500_page_and_problem_json(settings_dict):
     assert api.get_json()["title"] == "Internal error"
 
 
-def test_file_box_pages_and_filters_on_the_server(settings_dict, tmp_path):
-    app = create_app(settings_dict)
+def test_file_box_pages_and_filters_on_the_server(make_app, tmp_path):
+    app = make_app()
     files = [
         {
             "key": f"Run2012{'BC'[i % 2]}_{i:03d}.root",

@@ -7,16 +7,20 @@ import numpy as np
 import pytest
 import uproot
 
-from portal.app import create_app, services_of
+from portal.app import services_of
 from portal.demo.generate import generate
 from tests.functional.catalog_helpers import dataset, load_file, write_records
 
 
 @pytest.fixture
-def app(settings_dict, tmp_path):
+def app_settings(tmp_path):
+    return {"data_dir": str(tmp_path / "data")}
+
+
+@pytest.fixture
+def app(app, tmp_path):
     data = tmp_path / "data"
     generate("tiny", data / "ds")
-    app = create_app({**settings_dict, "data_dir": str(data)})
     svc = services_of(app)
     load_file(svc, write_records(tmp_path / "r.json", [dataset(3)]))
     report = svc.ingester.ingest_path(svc.storage, "ds")

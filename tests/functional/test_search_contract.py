@@ -9,7 +9,7 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from portal.app import create_app, services_of
+from portal.app import services_of
 from portal.registry import SEARCH
 from portal.search.service import SearchRequest
 from tests.functional.catalog_helpers import load_file, write_records
@@ -135,8 +135,7 @@ CATALOGUE = [
 
 
 @pytest.fixture
-def app(settings_dict, tmp_path):
-    app = create_app(settings_dict)
+def app(app, tmp_path):
     load_file(services_of(app), write_records(tmp_path / "c.json", CATALOGUE))
     return app
 
@@ -342,10 +341,10 @@ FILTERS = [
 ]
 
 
-def test_the_columnar_search_gives_what_sql_gives(settings_dict, tmp_path):
+def test_the_columnar_search_gives_what_sql_gives(make_app, tmp_path):
     """Searches answered from the in-memory snapshot equal the SQL formulation: hits, order, totals, facet
     counts and cursors, for every sort, with NULL columns, versions, pages and cursor walks."""
-    app = create_app(settings_dict)
+    app = make_app()
     svc = services_of(app).search
     svc.WARM_MIN_DOCS = 1  # warm every frequent word, as a large catalogue would, and compare with them warm
     load_file(services_of(app), write_records(tmp_path / "g.json", generated()))
@@ -380,10 +379,10 @@ def test_the_columnar_search_gives_what_sql_gives(settings_dict, tmp_path):
     assert svc.search(SearchRequest(q="muon")).total > 10  # the catalogue is not trivially empty
 
 
-def test_a_prepared_service_rebuilds_its_snapshot_after_a_write_without_a_search(settings_dict, tmp_path):
+def test_a_prepared_service_rebuilds_its_snapshot_after_a_write_without_a_search(make_app, tmp_path):
     """Web workers keep their snapshot fresh off-request: after a catalogue write the refresher rebuilds it,
     so the first search after the write finds the new record in a snapshot that is already built."""
-    app = create_app(settings_dict)
+    app = make_app()
     svc = services_of(app).search
     load_file(services_of(app), write_records(tmp_path / "a.json", generated(n=20)))
     svc.prepare(refresh_interval=0.05)

@@ -4,7 +4,7 @@ up by its word pairs first) gives what the SQL formulation gives (the phrase che
 
 from __future__ import annotations
 
-from portal.app import create_app, services_of
+from portal.app import services_of
 from portal.search.service import SearchRequest
 from tests.functional.catalog_helpers import load_file, write_records
 from tests.functional.test_search_contract import record
@@ -35,8 +35,8 @@ PHRASES = [
 ]
 
 
-def test_phrases_from_the_snapshot_equal_the_sql_formulation(settings_dict, tmp_path):
-    app = create_app(settings_dict)
+def test_phrases_from_the_snapshot_equal_the_sql_formulation(make_app, tmp_path):
+    app = make_app()
     svc = services_of(app).search
     load_file(services_of(app), write_records(tmp_path / "p.json", CATALOGUE))
     for q in PHRASES:

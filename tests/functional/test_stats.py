@@ -8,7 +8,7 @@ from datetime import UTC, datetime, timedelta
 import pytest
 from sqlalchemy import select
 
-from portal.app import create_app, services_of
+from portal.app import services_of
 from portal.stats.models import StatsSalt, UsageEvent
 from tests.functional.catalog_helpers import dataset, load_file, write_records
 
@@ -19,12 +19,15 @@ T0 = datetime(2026, 3, 2, 10, 0, 0, tzinfo=UTC)
 
 
 @pytest.fixture
-def app(settings_dict, tmp_path):
-    app = create_app({**settings_dict, "stats_flush_interval": 0.05})
+def app_settings():
+    return {"stats_flush_interval": 0.05}
+
+
+@pytest.fixture
+def app(app, tmp_path):
     records = [dataset(11, conceptrecid=10, version="1"), dataset(12, conceptrecid=10, version="2"), dataset(20)]
     load_file(services_of(app), write_records(tmp_path / "r.json", records))
-    yield app
-    services_of(app).stats.close()
+    return app
 
 
 @pytest.fixture

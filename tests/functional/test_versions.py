@@ -4,16 +4,11 @@ from __future__ import annotations
 
 import pytest
 
-from portal.app import create_app, services_of
+from portal.app import services_of
 from portal.errors import Conflict, NotFound
 from tests.functional.catalog_helpers import dataset, load_file, write_records
 
 FILES = [{"uri": "root://xrd.test//data/a.root", "size": 10, "checksum": "adler32:0000000a"}]
-
-
-@pytest.fixture
-def app(settings_dict):
-    return create_app(settings_dict)
 
 
 @pytest.fixture

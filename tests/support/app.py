@@ -1,0 +1,48 @@
+"""The portal app of a functional test, built once here for every test module (exposed by tests/conftest.py).
+
+Fixtures:
+    app_settings: settings overrides for `app`; empty here. A module overrides this fixture (it may use
+        `tmp_path`), or a test parametrizes it, to build its app with other settings.
+    make_app: a factory, ``make_app(**overrides)``: an app from the test's settings (its database, its
+        `var_dir`, the curator token `test-curator-token`) plus overrides; every call builds another app on
+        the same database, as a second web worker would.
+    app: ``make_app(**app_settings)``. A module that needs records in it extends it under the same name,
+        ``def app(app): ...load...; return app``, as pytest lets a fixture build on the one it overrides.
+    client: ``app.test_client()``.
+
+The services of every app a test builds are closed when the test ends (see tests/conftest.py).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+import pytest
+from flask import Flask
+from flask.testing import FlaskClient
+
+from portal.app import create_app
+
+
+@pytest.fixture
+def app_settings() -> dict[str, Any]:
+    return {}
+
+
+@pytest.fixture
+def make_app(settings_dict: dict[str, Any]) -> Callable[..., Flask]:
+    def make(**overrides: Any) -> Flask:
+        return create_app({**settings_dict, **overrides})
+
+    return make
+
+
+@pytest.fixture
+def app(make_app: Callable[..., Flask], app_settings: dict[str, Any]) -> Flask:
+    return make_app(**app_settings)
+
+
+@pytest.fixture
+def client(app: Flask) -> FlaskClient:
+    return app.test_client()
