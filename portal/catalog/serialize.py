@@ -11,7 +11,8 @@ from collections.abc import Callable, Iterable, Iterator
 from datetime import UTC, datetime
 from typing import Any
 
-from portal.catalog.service import CatalogService, RecordView
+from portal.catalog.results import RecordView
+from portal.catalog.service import CatalogService
 
 _PLACEHOLDER = "__portal_file_indices__"
 _FILES_PLACEHOLDER = "__portal_direct_files__"

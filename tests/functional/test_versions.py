@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import threading
+
 import pytest
 
 from portal.app import services_of
-from portal.errors import Conflict, NotFound
+from portal.errors import Conflict, Invalid, NotFound
 from tests.functional.catalog_helpers import dataset, load_file, write_records
 
 FILES = [{"uri": "root://xrd.test//data/a.root", "size": 10, "checksum": "adler32:0000000a"}]
@@ -108,3 +110,58 @@ def test_write_api_needs_the_curator_token(app, svc, tmp_path):
     assert bad.status_code == 400 and bad.mimetype == "application/problem+json"
     assert client.post(f"/api/records/{draft}/draft/actions/publish", headers=auth).status_code == 202
     assert client.get(f"/api/records/{draft}").get_json()["metadata"]["doi"] == f"10.5072/portal.{draft}"
+
+
+def unnumbered(title: str) -> dict:
+    """Record metadata without a recid, for the catalogue to number."""
+    return {k: v for k, v in dataset(0, title=title).items() if k != "recid"}
+
+
+def test_created_records_get_their_recids_from_the_catalogue(svc, tmp_path):
+    load_file(svc, write_records(tmp_path / "r.json", [dataset(7)]))
+    view = svc.catalog.create(unnumbered("A derived result"), source="a test")
+    assert view.recid == view.concept_recid + 1 and view.concept_recid >= 100000
+    assert view.status == "published" and view.doi == f"10.5072/portal.{view.recid}" and view.is_latest
+    assert view.concept_doi == f"10.5072/portal.{view.concept_recid}"
+    assert svc.catalog.get(view.concept_recid).recid == view.recid
+    with pytest.raises(Invalid, match="recid") as info:
+        svc.catalog.create(dataset(123456), source="a test")
+    assert info.value.field == "recid" and "a test" in str(info.value)
+    with pytest.raises(Invalid, match="type"):
+        svc.catalog.create({"title": "no type"}, source="a test")
+    assert svc.catalog.count_published() == 2  # the refused ones stored nothing
+
+
+def test_concurrent_creates_get_distinct_recids(svc):
+    """Records created at the same moment from several threads (as when results of analyses are published
+    at once) each get their own recid and concept id, and every one of them is stored and published."""
+    n = 8
+    start = threading.Barrier(n)
+    created, failed = [], []
+
+    def create(i: int) -> None:
+        start.wait()
+        try:
+            created.append(svc.catalog.create(unnumbered(f"Result {i}"), source=f"t{i}"))
+        except Exception as exc:  # collected, so the assertion below shows what went wrong
+            failed.append(exc)
+
+    threads = [threading.Thread(target=create, args=(i,)) for i in range(n)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert not failed, failed
+    ids = [v.recid for v in created] + [v.concept_recid for v in created]
+    assert len(set(ids)) == 2 * n  # no recid given twice, nor as both a version and a concept
+    for view in created:
+        stored = svc.catalog.get(view.recid)
+        assert stored.metadata["title"] == view.metadata["title"] and stored.doi == f"10.5072/portal.{view.recid}"
+    assert svc.catalog.count_published() == n
+
+
+def test_a_loaded_record_never_shares_its_recid_with_its_concept(svc, tmp_path):
+    # The next free recid used to become both the version's id and its concept's, with one DOI for both.
+    load_file(svc, write_records(tmp_path / "r.json", [dataset(100000)]))
+    view = svc.catalog.get(100000)
+    assert view.concept_recid != view.recid and view.concept_doi != view.doi

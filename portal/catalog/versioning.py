@@ -1,0 +1,151 @@
+"""Versions as Zenodo has them: a new version starts as a draft copy of the latest, drafts change freely,
+publishing gives a draft its DOI, and a published version's metadata may be fixed (a new revision) but
+never its files."""
+
+from __future__ import annotations
+
+import copy
+import hashlib
+import json
+from typing import Any
+
+from sqlalchemy import select
+
+from portal.catalog.filelists import copy_files, replace_files
+from portal.catalog.model import IndexSpec, RecordInput
+from portal.catalog.results import RecordView
+from portal.catalog.rows import concept_of, get_record, latest_published, now, record_view, stored_metadata
+from portal.catalog.schema import validate_record
+from portal.catalog.writing import Writer
+from portal.db.models import Concept, Record
+from portal.errors import Conflict, NotFound
+
+
+class RecordVersions:
+    """Drafts, publication and metadata fixes, each in one transaction."""
+
+    def __init__(self, writer: Writer) -> None:
+        self.writer = writer
+        self.db = writer.db
+
+    def new_version(self, recid: int) -> RecordView:
+        """Start a new version of the concept of ``recid``: a draft copy of its latest published version.
+
+        Raises:
+            NotFound: no such record, or no published version to start from.
+            Conflict: the concept has a draft already.
+        """
+        with self.db.transaction() as s:
+            concept_recid = concept_of(s, recid)
+            draft = s.scalar(select(Record).where(Record.concept_recid == concept_recid, Record.status == "draft"))
+            if draft is not None:
+                raise Conflict(
+                    f"record {draft.recid} is already a draft new version; publish or discard it first", record=recid
+                )
+            latest = latest_published(s, concept_recid)
+            if latest is None:
+                raise NotFound("no published version to start from", record=recid)
+            new_recid = self.writer.next_recid(s)
+            moment = now()
+            data = copy.deepcopy(latest.data)
+            data.pop("version", None)
+            data["recid"] = str(new_recid)
+            draft = Record(
+                recid=new_recid,
+                concept_recid=concept_recid,
+                version_index=latest.version_index + 1,
+                status="draft",
+                doi=None,
+                title=latest.title,
+                type_primary=latest.type_primary,
+                data=data,
+                content_hash="",
+                files_hash=latest.files_hash,
+                revision=1,
+                source=f"new version of {latest.recid}",
+                created_at=moment,
+                updated_at=moment,
+            )
+            s.add(draft)
+            s.flush()
+            copy_files(s, latest.recid, new_recid)
+            self.writer.changed(s, draft)
+            return record_view(s, draft)
+
+    def update_draft(
+        self,
+        recid: int,
+        metadata: dict[str, Any],
+        *,
+        files: list[dict[str, Any]] | None = None,
+        indices: list[IndexSpec] | None = None,
+    ) -> RecordView:
+        """Replace a draft's metadata (and, when given, its files). Published versions are refused (Conflict)."""
+        with self.db.transaction() as s:
+            rec = get_record(s, recid)
+            if rec.status != "draft":
+                raise Conflict("only a draft can change its files; start a new version", record=recid)
+            md = {**metadata, "recid": str(recid)}
+            validate_record(md)
+            rec.data = stored_metadata(md, self.writer.publisher)
+            rec.title = rec.data["title"]
+            rec.type_primary = rec.data["type"]["primary"]
+            rec.updated_at = now()
+            rec.revision += 1
+            if files is not None or indices is not None:
+                item = RecordInput(metadata=md, files=files or [], indices=indices or [])
+                replace_files(s, recid, item)
+                rec.files_hash = item.files_hash()
+            self.writer.changed(s, rec)
+            return record_view(s, rec)
+
+    def edit_metadata(self, recid: int, metadata: dict[str, Any]) -> RecordView:
+        """A metadata fix of a published version (a new revision, no new DOI). File fields are refused
+        (Conflict), and so is a draft."""
+        forbidden = [k for k in ("files", "file_indices", "_file_indices") if k in metadata]
+        if forbidden:
+            raise Conflict(
+                "files of a published version cannot change; start a new version", record=recid, field=forbidden[0]
+            )
+        with self.db.transaction() as s:
+            rec = get_record(s, recid)
+            if rec.status != "published":
+                raise Conflict("this is a draft; use update_draft", record=recid)
+            md = {**metadata, "recid": str(recid)}
+            if rec.doi:
+                md.pop("doi", None)
+            validate_record(md)
+            rec.data = stored_metadata(md, self.writer.publisher)
+            rec.title = rec.data["title"]
+            rec.type_primary = rec.data["type"]["primary"]
+            rec.revision += 1
+            rec.updated_at = now()
+            self.writer.changed(s, rec)
+            return record_view(s, rec)
+
+    def publish(self, recid: int) -> RecordView:
+        """Publish a draft: it gets its DOI (and the concept its DOI, the first time) and becomes the latest.
+        Raises Conflict when it is published already."""
+        with self.db.transaction() as s:
+            rec = get_record(s, recid)
+            if rec.status == "published":
+                raise Conflict("this version is already published", record=recid)
+            validate_record({**rec.data, "recid": str(recid)})
+            concept = s.get(Concept, rec.concept_recid)
+            assert concept is not None
+            rec.status = "published"
+            rec.published_at = rec.updated_at = now()
+            rec.content_hash = hashlib.sha256(
+                (json.dumps(rec.data, sort_keys=True) + rec.files_hash).encode()
+            ).hexdigest()
+            self.writer.publish_pids(s, rec, concept)
+            self.writer.changed(s, rec)
+            return record_view(s, rec)
+
+    def discard_draft(self, recid: int) -> None:
+        """Delete a draft. Published versions cannot be deleted (Conflict)."""
+        with self.db.transaction() as s:
+            rec = get_record(s, recid)
+            if rec.status != "draft":
+                raise Conflict("published versions cannot be deleted", record=recid)
+            s.delete(rec)
