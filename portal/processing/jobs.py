@@ -9,12 +9,11 @@ from collections.abc import Callable
 from datetime import UTC, date, datetime
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import func, select
+from sqlalchemy import select
 
-from portal.catalog.model import RecordInput
 from portal.catalog.service import CatalogService
 from portal.db.engine import Database
-from portal.db.models import AnalysisJob, Concept, Record
+from portal.db.models import AnalysisJob
 from portal.errors import Conflict, Invalid, NotFound, PortalError
 from portal.processing import results
 from portal.processing.engine import Progress, run_analysis
@@ -243,9 +242,6 @@ class JobService:
                 {"type": "isCompiledBy", "recid": software.recid, **({"doi": software.doi} if software.doi else {})}
             )
         code = prov["analysis"]
-        with self.db.reader() as s:
-            top = max(s.scalar(select(func.max(Record.recid))) or 0, s.scalar(select(func.max(Concept.recid))) or 0)
-        recid = max(top + 1, self.first_recid)
         description = (
             f"Output of analysis {code['name']} (version {code['version']}, module {code['module']}, "
             f"sha256 {code['sha256']}) over record {dataset['recid']}. Cut flow: "
@@ -257,17 +253,14 @@ class JobService:
             + "."
         )
         metadata = {
-            "recid": recid,
             "title": title or f"{result['title']} of {dataset['title'] or dataset['recid']}",
             "type": {"primary": "Dataset", "secondary": ["Derived"]},
             "date_published": date.today().isoformat(),
             "abstract": {"description": description},
             "relations": relations,
         }
-        from portal.catalog.schema import validate_record
-
-        validate_record(metadata, source=f"analysis job {job_id}")
-        self.catalog.load([RecordInput(metadata=metadata, source=f"analysis job {job_id}")])
+        # The catalogue allocates the recid inside its own write transaction: concurrent publishes never share one.
+        recid = self.catalog.create(metadata, source=f"analysis job {job_id}").recid
         with self.db.transaction() as s:
             self._get(s, job_id).derived_recid = recid
         return Publication(recid=recid, job=job_id)
