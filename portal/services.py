@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from portal.browse.service import BrowseService
 from portal.catalog.service import CatalogService
 from portal.db.engine import Database
 from portal.db.migrate import upgrade
@@ -99,6 +100,7 @@ class Services:
     users: UserService
     tokens: TokenService
     audit: AuditLog
+    browse: BrowseService
     analyses: JobService | None = None
     launches: LaunchManager | None = None
 
@@ -135,6 +137,7 @@ def build_services(settings: Settings, *, migrate: bool = True) -> Services:
     )
     audit = AuditLog(db)
     lessons = build_lessons(settings)
+    previewer = Previewer(files, formats)
     launches = build_launches(settings, db, catalog, storage, lessons)
     if launches is not None:
         catalog.observers.append(launches.pin_published)
@@ -148,7 +151,7 @@ def build_services(settings: Settings, *, migrate: bool = True) -> Services:
         formats=formats,
         files=files,
         ingester=Ingester(formats),
-        previewer=Previewer(files, formats),
+        previewer=previewer,
         exports=exports,
         oai=oai,
         search=search,
@@ -156,6 +159,7 @@ def build_services(settings: Settings, *, migrate: bool = True) -> Services:
         users=UserService(db, audit),
         tokens=TokenService(db, audit),
         audit=audit,
+        browse=BrowseService(catalog, search, exports, previewer, launches, launch_enabled=settings.launch_enabled),
         analyses=build_analyses(settings, db, catalog, formats),
         launches=launches,
     )

@@ -9,6 +9,7 @@ from flask import Blueprint, Response, jsonify, render_template, request, url_fo
 from portal.errors import Invalid, Unavailable
 from portal.extras import require
 from portal.web import services
+from portal.web.request import require_curator
 
 if TYPE_CHECKING:  # the processing extra may be absent; the routes then answer 503 naming it
     from portal.processing.jobs import JobService
@@ -69,9 +70,7 @@ def api_create() -> Any:
         raise Invalid("analysis must be a built-in name, an installed analysis or 'module:Class'", field="analysis")
     if ":" in analysis:
         # code named by module or file path runs inside the portal and its workers: curators only
-        from portal.web.api import _require_curator
-
-        _require_curator()
+        require_curator()
     jobs = _jobs()
     job = jobs.create(analysis, int(recid), executor=executor, skip_bad_files=skip, parameters=body.get("parameters"))
     jobs.start(job.id)
@@ -107,9 +106,7 @@ def api_histogram(job_id: int, fmt: str) -> Any:
 
 @bp.post("/api/analyses/<int:job_id>/publish")
 def api_publish(job_id: int) -> Any:
-    from portal.web.api import _require_curator
-
-    _require_curator()
+    require_curator()
     body = request.get_json(silent=True) or {}
     if not isinstance(body, dict):
         raise Invalid('send a JSON object: {"software"?: RECID, "title"?: TEXT}')

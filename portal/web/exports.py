@@ -110,16 +110,10 @@ def sitemap() -> Response:
             f"{urls}</urlset>\n"
         )
         return Response(body, mimetype="application/xml")
-    entries = []
-    cursor = 0
-    while True:
-        entries.append(f"<sitemap><loc>{url_for('exports.sitemap', after=cursor, _external=True)}</loc></sitemap>")
-        page = catalog.list_recids(after=cursor, limit=SITEMAP_CHUNK)
-        if len(page) < SITEMAP_CHUNK:
-            break
-        cursor = page[-1]
-        if not catalog.list_recids(after=cursor, limit=1):
-            break
+    entries = [
+        f"<sitemap><loc>{url_for('exports.sitemap', after=cursor, _external=True)}</loc></sitemap>"
+        for cursor in catalog.chunk_starts(SITEMAP_CHUNK)
+    ]
     body = (
         '<?xml version="1.0" encoding="UTF-8"?>\n<sitemapindex xmlns="http://www.sitemaps.org/schemas/sitemap/0.9">'
         + "".join(entries)

@@ -3,15 +3,14 @@
 from __future__ import annotations
 
 from typing import Any
-from urllib.parse import urlencode
 
-from flask import Blueprint, Response, jsonify, request, send_file, stream_with_context
+from flask import Blueprint, Response, jsonify, render_template, request, send_file, stream_with_context
 from werkzeug.wsgi import wrap_file
 
 from portal.errors import Invalid
+from portal.files.preview import render_histogram
 from portal.web import services
-from portal.web.api import int_arg
-from portal.web.stats import client_ip
+from portal.web.request import QueryURL, client_ip, int_arg, paginate, range_arg, required_arg
 
 bp = Blueprint("files", __name__)
 
@@ -142,11 +141,7 @@ def file_search(recid: int) -> Any:
         after=after,
         size=size,
     )
-    links = {"self": request.url}
-    if next_cursor is not None:
-        args = request.args.to_dict()
-        args["cursor"] = str(next_cursor)
-        links["next"] = request.base_url + "?" + urlencode(args)  # globs may hold '&', '[', spaces
+    links = paginate(QueryURL.of_request(), self_url=request.url, cursor=("cursor", next_cursor))
     return jsonify({"hits": {"hits": items}, "next_cursor": next_cursor, "links": links})
 
 
@@ -155,28 +150,10 @@ def _chain(first: str, rest: Any) -> Any:
     yield from rest
 
 
-def _range_arg() -> tuple[float, float] | None:
-    raw = request.args.get("range")
-    if not raw:
-        return None
-    try:
-        low, high = (float(x) for x in raw.split(","))
-    except ValueError:
-        raise Invalid(f"range must be two numbers low,high; got {raw!r}", field="range") from None
-    return low, high
-
-
-def _required(name: str) -> str:
-    value = request.args.get(name)
-    if not value:
-        raise Invalid(f"the {name} parameter is required", field=name)
-    return value
-
-
 @bp.get("/api/records/<int:recid>/preview")
 def preview_api(recid: int) -> Any:
     """Structure and first rows of a file: `?key=FILE&rows=10`."""
-    preview = services().previewer.preview(recid, _required("key"), rows=int_arg("rows", 10, maximum=100))
+    preview = services().previewer.preview(recid, required_arg("key"), rows=int_arg("rows", 10, maximum=100))
     return jsonify(preview.to_json())
 
 
@@ -187,39 +164,23 @@ def histogram_api(recid: int) -> Any:
     if fmt not in ("json", "png", "svg"):
         raise Invalid(f"format must be json, png or svg, got {fmt!r}", field="format")
     h = services().previewer.histogram(
-        recid, _required("key"), _required("column"), bins=int_arg("bins", 50, maximum=1000), value_range=_range_arg()
+        recid,
+        required_arg("key"),
+        required_arg("column"),
+        bins=int_arg("bins", 50, maximum=1000),
+        value_range=range_arg("range"),
     )
     if fmt == "json":
         return jsonify(h.__dict__)
-    from portal.files.preview import render_histogram
-
     mimetype = "image/png" if fmt == "png" else "image/svg+xml"
     return Response(render_histogram(h, fmt), mimetype=mimetype)
 
 
 @bp.get("/record/<int:recid>/preview")
 def preview_page(recid: int) -> Any:
-    from flask import render_template
-
-    key = _required("key")
-    view = services().catalog.get(recid)
-    data = services().previewer.preview(view.recid, key, rows=10).to_json()
-    numeric = [c for c in data["columns"] if _is_numeric_column(data, c)]
-    column = request.args.get("column") or (numeric[0] if numeric else None)
-    return render_template("preview.html", r=view, md=view.metadata, key=key, data=data, numeric=numeric, column=column)
-
-
-def _is_numeric_column(data: dict[str, Any], column: str) -> bool:
-    for row in data["rows"]:
-        value = row.get(column)
-        if isinstance(value, list):
-            value = value[0] if value else None
-        if value is None:
-            continue
-        if isinstance(value, bool) or not isinstance(value, int | float):
-            try:
-                float(value)
-            except (TypeError, ValueError):
-                return False
-        return True
-    return False
+    key = required_arg("key")
+    page = services().browse.preview_page(recid, key)
+    column = request.args.get("column") or (page.numeric[0] if page.numeric else None)
+    return render_template(
+        "preview.html", r=page.view, md=page.view.metadata, key=key, data=page.data, numeric=page.numeric, column=column
+    )

@@ -14,6 +14,7 @@ from portal.extras import require
 from portal.launch.kinds import EnvLaunch, GitLaunch, LessonLaunch, RecordLaunch
 from portal.launch.manager import Environment, LaunchJob, LaunchManager
 from portal.web import services
+from portal.web.request import QueryURL, client_ip, int_arg, paginate
 
 bp = Blueprint("launch", __name__)
 
@@ -109,8 +110,6 @@ def record(recid: int) -> Any:
 
 def _counted(job: LaunchJob) -> LaunchJob:
     # A launch of a record version (or a lesson record) is a usage event, queued like views and downloads.
-    from portal.web.stats import client_ip
-
     if job.recid is not None:
         services().stats.record("launch", job.recid, ip=client_ip(), user_agent=request.user_agent.string)
     return job
@@ -147,15 +146,10 @@ def environments_api() -> Any:
 
 @bp.get("/api/environments/builds")
 def builds_api() -> Any:
-    from portal.web.api import int_arg
-
     manager = services().launches
     page, size = int_arg("page", 1), int_arg("size", 20, maximum=services().settings.api_max_page_size)
     items, total = manager.builds(page=page, size=size) if manager is not None else ([], 0)
-    links = {"self": url_for("launch.builds_api", page=page, size=size, _external=True)}
-    if page * size < total:
-        links["next"] = url_for("launch.builds_api", page=page + 1, size=size, _external=True)
-    if page > 1:
-        links["prev"] = url_for("launch.builds_api", page=page - 1, size=size, _external=True)
+    url = QueryURL(url_for("launch.builds_api", _external=True), {"page": [page], "size": [size]})
+    links = paginate(url, page=page, has_next=page * size < total)
     hits = [build.as_dict() for build in items]
     return jsonify({"hits": {"total": total, "hits": hits}, "page": page, "size": size, "links": links})

@@ -4,14 +4,17 @@ from __future__ import annotations
 
 import json
 from typing import Any
-from urllib.parse import urlencode
 
 from flask import Blueprint, Response, g, redirect, render_template, request, url_for
 from markupsafe import Markup
 
+from portal.browse.service import FileSelection, Moved
 from portal.catalog.markdown import render_markdown
-from portal.errors import Invalid, NotFound, Unavailable
+from portal.errors import Invalid, Unavailable
+from portal.search.documents import FACETS
+from portal.search.results import SearchRequest
 from portal.web import services
+from portal.web.request import QueryURL, paginate
 
 bp = Blueprint("pages", __name__)
 
@@ -63,57 +66,34 @@ def _number(value: int | None) -> str:
 
 @bp.get("/")
 def home() -> Any:
-    from portal.search.service import SearchRequest
-
-    search = services().search
-    featured = search.search(SearchRequest(filters={"type": ["Dataset"]}, size=6))
-    lessons = search.search(SearchRequest(filters={"type": ["Lesson"]}, size=4))
-    catalog = services().catalog
+    page = services().browse.home()
     return render_template(
-        "home.html",
-        featured=[catalog.get(r) for r in featured.recids],
-        lessons=[catalog.get(r) for r in lessons.recids],
-        total=catalog.count_published(),
-        aggregations=featured.aggregations,
+        "home.html", featured=page.featured, lessons=page.lessons, total=page.total, aggregations=page.aggregations
     )
 
 
 @bp.get("/search")
 def search() -> Any:
-    from portal.search.documents import FACETS
-    from portal.search.service import SearchRequest
-
     filters = {f: request.args.getlist(f) for f in FACETS if request.args.getlist(f)}
     q = request.args.get("q", "")
     page = request.args.get("page", "1")
     if not page.isdigit() or int(page) < 1:
         raise Invalid("page must be a positive number", field="page")
     size = 20
+    sort = request.args.get("sort") or None
     try:
-        result = services().search.search(
-            SearchRequest(q=q, filters=filters, sort=request.args.get("sort") or None, size=size, page=int(page))
-        )
-        error = unavailable = None
+        found = services().browse.search(SearchRequest(q=q, filters=filters, sort=sort, size=size, page=int(page)))
+        result, hits, error, unavailable = found.result, found.hits, None, None
     except Invalid as err:
-        result, error, unavailable = None, err.detail, None
+        result, hits, error, unavailable = None, [], err.detail, None
     except Unavailable as err:  # the form stays usable: searches without words may still work
-        result, error, unavailable = None, None, err.detail
-    catalog = services().catalog
-    hits = [catalog.get(r) for r in result.recids] if result else []
+        result, hits, error, unavailable = None, [], None, err.detail
+    url = QueryURL(url_for("pages.search"), request.args)
 
     def toggle(facet: str, value: str) -> str:
-        args = request.args.to_dict(flat=False)
-        args.pop("page", None)
-        values = list(args.get(facet, []))
-        args[facet] = [v for v in values if v != value] if value in values else [*values, value]
-        return url_for("pages.search") + "?" + urlencode(args, doseq=True)
+        values = url.args.get(facet, [])
+        return url(page=None, **{facet: [v for v in values if v != value] if value in values else [*values, value]})
 
-    def page_url(n: int) -> str:
-        args = request.args.to_dict(flat=False)
-        args["page"] = [str(n)]
-        return url_for("pages.search") + "?" + urlencode(args, doseq=True)
-
-    status = 400 if error else 503 if unavailable else 200
     html = render_template(
         "search.html",
         q=q,
@@ -126,102 +106,55 @@ def search() -> Any:
         toggle=toggle,
         page=int(page),
         size=size,
-        page_url=page_url,
-        sort=request.args.get("sort") or (result.sort if result else "mostrecent"),
+        page_url=lambda n: url(page=n),
+        sort=sort or (result.sort if result else "mostrecent"),
     )
-    return Response(html, status=status)
+    return Response(html, status=400 if error else 503 if unavailable else 200)
 
 
 @bp.get("/record/<int:recid>")
 def record(recid: int) -> Any:
-    with services().db.shared_reads():  # one session for the page's many small reads (and the template's)
-        return _record(recid)
-
-
-def _record(recid: int) -> Any:
-    svc = services()
-    view = svc.catalog.get(recid)  # a concept id gives its latest version: the page then redirects there
-    target = view.recid
-    if target != recid:
-        return redirect(url_for("pages.record", recid=target), code=302)
-    versions = svc.catalog.versions(target)
-    outgoing = []
-    for rel in view.metadata.get("relations") or []:
-        title, linked = rel.get("title"), rel.get("recid")
-        if not linked and rel.get("doi"):  # a relation by DOI alone links when that DOI is in the catalogue
-            try:
-                linked = svc.catalog.find_by_doi(rel["doi"]).recid
-            except NotFound:
-                linked = None
-        if linked:
-            try:
-                title = svc.catalog.get(int(linked)).metadata["title"]
-            except Exception:  # a relation to a record not (yet) in this portal
-                title = title or f"Record {linked}"
-        outgoing.append({**rel, "recid": linked, "title": title})
-    incoming = []
-    for other in svc.search.related_to(view.recid) + (
-        [] if view.concept_recid == view.recid else svc.search.related_to(view.concept_recid)
-    ):
-        other_view = svc.catalog.get(other)
-        kinds = [
-            r["type"]
-            for r in other_view.metadata.get("relations") or []
-            if str(r.get("recid")) in (str(view.recid), str(view.concept_recid))
-        ]
-        incoming.append({"recid": other, "title": other_view.metadata["title"], "types": kinds})
-    export = g.export_record = svc.exports.record(target, view=view)  # also read by the Signposting headers
-    render = svc.exports.render_record
-    jsonld = json.dumps(json.loads(render(export, "json-ld")[0])).replace("</", "<\\/")
-    citations = {name: render(export, name)[0] for name in ("apa", "harvard", "chicago", "bibtex")}
-    base = svc.settings.base_url.rstrip("/")
-    filebox = _file_box(target)
-    launch_env = (
-        svc.launches.environment_name(view.metadata)
-        if svc.launches is not None and svc.settings.launch_enabled
-        else None
-    )
-    return render_template(
-        "record.html",
-        r=view,
-        md=view.metadata,
-        versions=versions,
-        sections=SECTIONS,
-        outgoing=outgoing,
-        incoming=incoming,
-        jsonld=Markup(jsonld),
-        citations=citations,
-        export=export,
-        large=LARGE_DOWNLOAD,
-        base=base,
-        launch_env=launch_env,
-        filebox=filebox,
-    )
-
-
-def _file_box(recid: int) -> dict[str, Any]:
-    """One page of the record's direct files, filtered by a glob (`files_q`), after a cursor (`files_after`):
-    server-side, so the box works without JavaScript and stays fast whatever the number of files."""
     pattern = request.args.get("files_q", "").strip()
     after = request.args.get("files_after", "")
-    if after and not after.isdigit():
-        raise Invalid("files_after must be a file position, as given by a 'Next files' link", field="files_after")
-    glob = pattern if not pattern or any(c in pattern for c in "*?") else f"*{pattern}*"  # a word: contains
-    items, next_after = services().catalog.find_files(
-        recid, pattern=glob or None, after=int(after or -1), size=FILE_PAGE
-    )
-    files = [f for f in items if f.get("type") not in ("index.json", "index.txt")]
+    with services().db.shared_reads():  # one session for the page's many small reads (and the template's)
+        page = services().browse.record_page(
+            recid, files=pattern, files_after=int(after) if after.isdigit() else -1, files_size=FILE_PAGE
+        )
+        if isinstance(page, Moved):  # a concept id: its latest version
+            return redirect(url_for("pages.record", recid=page.recid), code=302)
+        if after and not after.isdigit():
+            raise Invalid("files_after must be a file position, as given by a 'Next files' link", field="files_after")
+        g.export_record = page.export  # also read by the Signposting headers
+        return render_template(
+            "record.html",
+            r=page.view,
+            md=page.view.metadata,
+            versions=page.versions,
+            sections=SECTIONS,
+            outgoing=page.outgoing,
+            incoming=page.incoming,
+            jsonld=Markup(json.dumps(json.loads(page.jsonld)).replace("</", "<\\/")),  # safe inside <script>
+            citations=page.citations,
+            export=page.export,
+            large=LARGE_DOWNLOAD,
+            base=services().settings.base_url.rstrip("/"),
+            launch_env=page.launch_env,
+            filebox=_file_box(recid, pattern, paged=bool(after), files=page.files),
+        )
+
+
+def _file_box(recid: int, pattern: str, *, paged: bool, files: FileSelection) -> dict[str, Any]:
+    """The file box's rows and links: filtered by a glob or word (`files_q`), paged by a cursor (`files_after`),
+    on the server, so the box works without JavaScript and stays fast whatever the number of files."""
 
     def link(**args: Any) -> str:
-        return url_for("pages.record", recid=recid, **{k: v for k, v in args.items() if v}) + "#files-h"
+        return (
+            url_for("pages.record", recid=recid, **{k: v for k, v in {"files_q": pattern, **args}.items() if v})
+            + "#files-h"
+        )
 
-    return {
-        "files": files,
-        "q": pattern,
-        "paged": bool(after),
-        "next": link(files_q=pattern, files_after=next_after) if next_after is not None else None,
-        "first": link(files_q=pattern) if after else None,
-    }
+    links = paginate(link, cursor=("files_after", files.next_after), first=paged)
+    return {"files": files.files, "q": pattern, "paged": paged, "next": links.get("next"), "first": links.get("first")}
 
 
 @bp.get("/doi/<path:doi>")

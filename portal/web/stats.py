@@ -9,14 +9,9 @@ from flask import Blueprint, Response, jsonify, request
 from portal.errors import Invalid
 from portal.stats.service import RecordStats
 from portal.web import services
-from portal.web.api import int_arg
+from portal.web.request import client_ip, int_arg
 
 bp = Blueprint("stats", __name__)
-
-
-def client_ip() -> str:
-    # Behind a proxy the portal sees the proxy; ProxyFix (configured in production) rewrites remote_addr.
-    return request.remote_addr or ""
 
 
 def stats_json(stats: RecordStats) -> dict[str, Any]:

@@ -10,6 +10,7 @@ import pytest
 from datacite.schema45 import validator
 from lxml import etree
 
+import portal.web.exports
 from portal.app import create_app, services_of
 from portal.catalog.importers import read_record_file
 from portal.demo import RECORDS as DEMO_RECORDS
@@ -167,3 +168,19 @@ def test_cern_subtypes_relations_and_author_lists_in_datacite(cern_sample):
     assert all(
         len(c["affiliation"]) == len({a["name"] for a in c["affiliation"]}) for c in authors if "affiliation" in c
     )
+
+
+def test_a_large_sitemap_is_an_index_of_chunks(catalogue, monkeypatch):
+    monkeypatch.setattr(portal.web.exports, "SITEMAP_CHUNK", 13)  # 247 records: 19 chunks, the last one full
+    client = catalogue.test_client()
+    ns = "{http://www.sitemaps.org/schemas/sitemap/0.9}"
+    index = etree.fromstring(client.get("/sitemap.xml").data)
+    chunks = [e.text for e in index.iter(f"{ns}loc")]
+    assert index.tag == f"{ns}sitemapindex" and len(chunks) == 19 and chunks[0].endswith("/sitemap.xml?after=0")
+    pages = [
+        [e.text for e in etree.fromstring(client.get(c.replace("http://localhost", "")).data).iter(f"{ns}loc")]
+        for c in chunks
+    ]
+    assert [len(p) for p in pages] == [13] * 19
+    recids = services_of(catalogue).catalog.list_recids(limit=1000)
+    assert [loc for page in pages for loc in page] == [f"http://localhost/record/{r}" for r in recids]

@@ -82,9 +82,7 @@ def cycles(graph: dict[str, set[str]]) -> list[list[str]]:
     return found
 
 
-@pytest.mark.xfail(
-    strict=True, reason="web.api/web.files/web.stats and processing.analysis/analyses: removed by their splits"
-)
+@pytest.mark.xfail(strict=True, reason="processing.analysis/analyses: removed by its split")
 def test_no_import_cycles():
     # a package's __init__ importing its own submodules is not a cycle of design; drop those edges
     graph = {m: {t for t in ts if not (m != "portal" and t.startswith(m + "."))} for m, ts in import_graph().items()}

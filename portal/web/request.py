@@ -1,0 +1,154 @@
+"""What every view needs from the request: typed arguments, the curator check, the client address, and
+`paginate()`, the one place where listings (page numbers or cursors) build their links."""
+
+from __future__ import annotations
+
+import hmac
+from collections.abc import Callable, Iterable, Mapping
+from typing import Any
+from urllib.parse import urlencode
+
+from flask import current_app, request
+
+from portal.errors import Forbidden, Invalid
+
+TRUE = frozenset({"1", "true", "yes"})
+
+
+def int_arg(name: str, default: int, *, minimum: int = 1, maximum: int | None = None) -> int:
+    """The query argument ``name`` as an integer within bounds; ``default`` when absent.
+
+    Raises:
+        Invalid: naming the argument, when it is not an integer or out of bounds.
+    """
+    raw = request.args.get(name)
+    if raw is None:
+        return default
+    try:
+        value = int(raw)
+    except ValueError:
+        raise Invalid(f"{name} must be an integer, got {raw!r}", field=name) from None
+    if value < minimum or (maximum is not None and value > maximum):
+        bounds = f"between {minimum} and {maximum}" if maximum is not None else f"at least {minimum}"
+        raise Invalid(f"{name} must be {bounds}, got {value}", field=name)
+    return value
+
+
+def required_arg(name: str) -> str:
+    """The non-empty query argument ``name``. Raises Invalid naming it when it is missing or empty."""
+    value = request.args.get(name)
+    if not value:
+        raise Invalid(f"the {name} parameter is required", field=name)
+    return value
+
+
+def range_arg(name: str) -> tuple[float, float] | None:
+    """The query argument ``name`` given as two numbers ``low,high``; None when absent. Raises Invalid."""
+    raw = request.args.get(name)
+    if not raw:
+        return None
+    try:
+        low, high = (float(x) for x in raw.split(","))
+    except ValueError:
+        raise Invalid(f"{name} must be two numbers low,high; got {raw!r}", field=name) from None
+    return low, high
+
+
+def flag_arg(name: str, *, bare: bool = False) -> bool:
+    """Whether the query argument ``name`` is 1/true/yes (any case). ``bare``: whether `?name` alone counts."""
+    raw = request.args.get(name)
+    if raw is None:
+        return False
+    return raw.lower() in TRUE or (bare and raw == "")
+
+
+def require_curator() -> None:
+    """Allow the request only with the curator token (`Authorization: Bearer <token>`).
+
+    Raises:
+        Forbidden: when the write API is switched off (no token configured) or the token is wrong.
+    """
+    token = current_app.extensions["portal"].settings.curator_token
+    given = request.headers.get("Authorization", "").removeprefix("Bearer ").strip()
+    if not token:
+        raise Forbidden("write API is disabled: set PORTAL_CURATOR_TOKEN to enable it")
+    if not hmac.compare_digest(given, token):
+        raise Forbidden("a valid curator token is required (Authorization: Bearer <token>)")
+
+
+def client_ip() -> str:
+    """The client's address. Behind a proxy the portal sees the proxy; ProxyFix (configured in production)
+    rewrites remote_addr."""
+    return request.remote_addr or ""
+
+
+class QueryURL:
+    """A URL with query arguments; calling it with changes gives the URL with those arguments changed.
+
+    A change replaces an argument's values where it stands (or adds it at the end); a list gives several
+    values, None removes the argument. Repeated arguments are grouped under their first position, and the
+    query is always written after a `?`, even when empty, as the links of the portal always were.
+    """
+
+    def __init__(self, base: str, args: Mapping[str, Iterable[Any]] | None = None) -> None:
+        self.base = base
+        source: Any = args if args is not None else {}
+        getlist = getattr(source, "getlist", None)
+        self.args: dict[str, list[str]] = {
+            key: [str(v) for v in (getlist(key) if getlist else source[key])] for key in source
+        }
+
+    @classmethod
+    def of_request(cls) -> QueryURL:
+        """This request's URL (without its query) and its arguments."""
+        return cls(request.base_url, request.args)
+
+    def __call__(self, **changes: Any) -> str:
+        args = dict(self.args)
+        for key, value in changes.items():
+            if value is None:
+                args.pop(key, None)
+            else:
+                args[key] = [str(v) for v in value] if isinstance(value, list | tuple) else [str(value)]
+        return f"{self.base}?{urlencode(args, doseq=True)}"
+
+
+def paginate(
+    url: Callable[..., str],
+    *,
+    self_url: str | None = None,
+    page: int | None = None,
+    last: int | None = None,
+    has_next: bool | None = None,
+    cursor: tuple[str, Any] | None = None,
+    first: bool | None = None,
+) -> dict[str, str]:
+    """The `links` of one page of a listing: `self`, then `first`, `last`, `prev` and `next` where they exist.
+
+    Args:
+        url: builds a link from argument changes, ``url(page=3)`` (a :class:`QueryURL`, or any callable that
+            takes the changes as keywords and treats None as "leave this argument out").
+        self_url: the link to this page as requested; ``url()`` when not given.
+        page: the page number, for a page-number listing (None for a cursor listing, or for a listing that
+            can do both when this request came with a cursor). Gives `prev` when above 1.
+        last: the number of the last page, when known: gives `last`, and `next` below it.
+        has_next: whether a page follows, for page-number listings whose last page is not computed.
+        cursor: (argument name, cursor of the next page or None at the end), for cursor listings. Its `next`
+            carries the cursor and drops the page number: a cursor names its position by itself.
+        first: whether to give `first` (default: when ``last`` is known). For a cursor listing it is the
+            listing without the cursor.
+    """
+    links = {"self": self_url if self_url is not None else url()}
+    if first if first is not None else last is not None:
+        links["first"] = url(page=1) if page is not None else url(**({cursor[0]: None} if cursor else {}))
+    if last is not None:
+        links["last"] = url(page=last)
+    if page is not None and page > 1:
+        links["prev"] = url(page=page - 1)
+    if cursor is not None:
+        name, following = cursor
+        if following is not None:
+            links["next"] = url(**{name: following, "page": None})
+    elif page is not None and (has_next if has_next is not None else last is not None and page < last):
+        links["next"] = url(page=page + 1)
+    return links
