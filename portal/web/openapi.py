@@ -7,268 +7,27 @@ from typing import Any
 from flask import Blueprint, jsonify
 
 from portal import __version__
+from portal.search.documents import FACETS
+from portal.search.service import SORTS
+from portal.web.schemas import INT, JOB_ID, PROBLEM, RECID, SCHEMAS, STR, UNEXPECTED, json_response, param, ref
 
 bp = Blueprint("openapi", __name__)
-
-_STR = {"type": "string"}
-_INT = {"type": "integer"}
-_LINKS = {"type": "object", "additionalProperties": {"type": "string"}}
-
-
-def _ref(name: str) -> dict[str, str]:
-    return {"$ref": f"#/components/schemas/{name}"}
-
-
-def _json(schema: dict[str, Any], description: str) -> dict[str, Any]:
-    return {"description": description, "content": {"application/json": {"schema": schema}}}
-
-
-PROBLEM = {
-    "description": "Problem details (RFC 9457)",
-    "content": {"application/problem+json": {"schema": _ref("Problem")}},
-}
-
-
-def _param(
-    name: str, where: str = "query", schema: dict[str, Any] | None = None, required: bool = False, description: str = ""
-) -> dict[str, Any]:
-    return {
-        "name": name,
-        "in": where,
-        "required": required or where == "path",
-        "schema": schema or _STR,
-        "description": description,
-    }
-
-
-RECID = _param("recid", "path", _INT, description="Record id (a concept id redirects to its latest version)")
-
-SCHEMAS: dict[str, Any] = {
-    "Problem": {
-        "type": "object",
-        "required": ["title", "status", "detail"],
-        "properties": {
-            "type": _STR,
-            "title": _STR,
-            "status": _INT,
-            "detail": _STR,
-            "field": _STR,
-            "source": _STR,
-            "record": {"type": ["integer", "string"]},
-        },
-    },
-    "File": {
-        "type": "object",
-        "required": ["key"],
-        "properties": {
-            "key": _STR,
-            "filename": _STR,
-            "uri": _STR,
-            "size": _INT,
-            "checksum": _STR,
-            "type": _STR,
-            "description": _STR,
-            "availability": _STR,
-            "format": _STR,
-            "entries": _INT,
-            "position": _INT,
-        },
-    },
-    "FileIndex": {
-        "type": "object",
-        "required": ["key", "number_files", "size"],
-        "properties": {
-            "key": _STR,
-            "description": _STR,
-            "uri": _STR,
-            "number_files": _INT,
-            "size": _INT,
-            "links": _LINKS,
-            "files": {"type": "array", "items": _ref("File")},
-        },
-    },
-    "RecordMetadata": {
-        "type": "object",
-        "required": ["recid", "title", "type", "conceptrecid", "versions"],
-        "properties": {
-            "recid": _STR,
-            "title": _STR,
-            "doi": _STR,
-            "conceptrecid": _STR,
-            "conceptdoi": _STR,
-            "type": {"type": "object", "required": ["primary"]},
-            "files": {"type": "array", "items": _ref("File")},
-            "_file_indices": {"type": "array", "items": _ref("FileIndex")},
-            "versions": {
-                "type": "object",
-                "required": ["index", "is_latest"],
-                "properties": {"index": _INT, "is_latest": {"type": "boolean"}},
-            },
-        },
-    },
-    "Record": {
-        "type": "object",
-        "required": ["id", "metadata", "links", "created", "updated"],
-        "properties": {
-            "id": _INT,
-            "conceptrecid": _INT,
-            "created": _STR,
-            "updated": _STR,
-            "revision": _INT,
-            "status": {"enum": ["draft", "published"]},
-            "metadata": _ref("RecordMetadata"),
-            "links": _LINKS,
-        },
-    },
-    "RecordList": {
-        "type": "object",
-        "required": ["hits", "links"],
-        "properties": {
-            "hits": {
-                "type": "object",
-                "required": ["total", "hits"],
-                "properties": {"total": _INT, "hits": {"type": "array", "items": _ref("Record")}},
-            },
-            "aggregations": {"type": "object"},
-            "links": _LINKS,
-        },
-    },
-    "FilePage": {
-        "type": "object",
-        "required": ["hits", "page", "size", "links"],
-        "properties": {
-            "hits": {
-                "type": "object",
-                "required": ["total", "hits"],
-                "properties": {"total": _INT, "hits": {"type": "array", "items": _ref("File")}},
-            },
-            "page": _INT,
-            "size": _INT,
-            "links": _LINKS,
-        },
-    },
-    "FileList": {"anyOf": [_ref("FilePage"), _ref("FileSearch")]},  # page/size, or q/cursor
-    "FileSearch": {
-        "type": "object",
-        "required": ["hits", "next_cursor"],
-        "properties": {
-            "hits": {"type": "object", "properties": {"hits": {"type": "array", "items": _ref("File")}}},
-            "next_cursor": {"type": ["integer", "null"]},
-            "links": _LINKS,
-        },
-    },
-    "Counts": {
-        "type": "object",
-        "required": ["events", "unique", "volume"],
-        "properties": {"events": _INT, "unique": _INT, "volume": _INT},
-    },
-    "Stats": {
-        "type": "object",
-        "required": ["recid", "this_version", "all_versions", "last_aggregated"],
-        "properties": {
-            "recid": _INT,
-            "conceptrecid": _INT,
-            "this_version": {"type": "object", "additionalProperties": _ref("Counts")},
-            "all_versions": {"type": "object", "additionalProperties": _ref("Counts")},
-            "last_aggregated": {"type": ["string", "null"]},
-            "also_downloaded": {"type": "array"},
-        },
-    },
-    "Environment": {
-        "type": "object",
-        "required": ["name"],
-        "properties": {
-            "name": _STR,
-            "path": _STR,
-            "buildpack": _STR,
-            "builder": _STR,
-            "key": _STR,
-            "spec_files": {"type": "array", "items": _STR},
-            "spec_hash": _STR,
-            "built": {"type": "boolean"},
-            "unsupported": {"type": "array", "items": _STR},
-            "launch": _STR,
-            "error": _STR,
-        },
-    },
-    "Environments": {
-        "type": "object",
-        "required": ["environments", "builds"],
-        "properties": {"environments": {"type": "array", "items": _ref("Environment")}, "builds": _STR},
-    },
-    "BuildPage": {
-        "type": "object",
-        "required": ["hits", "page", "size", "links"],
-        "properties": {
-            "hits": {
-                "type": "object",
-                "required": ["total", "hits"],
-                "properties": {
-                    "total": _INT,
-                    "hits": {
-                        "type": "array",
-                        "items": {
-                            "type": "object",
-                            "required": ["key", "builder", "source", "spec_hash", "created"],
-                            "properties": {
-                                "key": _STR,
-                                "builder": _STR,
-                                "source": _STR,
-                                "commit": {"type": ["string", "null"]},
-                                "spec_hash": _STR,
-                                "created": _STR,
-                            },
-                        },
-                    },
-                },
-            },
-            "page": _INT,
-            "size": _INT,
-            "links": _LINKS,
-        },
-    },
-    "PackInfo": {
-        "type": "object",
-        "required": ["files", "size", "content_size", "download"],
-        "properties": {"files": _INT, "size": _INT, "content_size": _INT, "download": _STR},
-    },
-    "Preview": {
-        "type": "object",
-        "required": ["key", "format", "size", "structure", "columns", "rows"],
-        "properties": {
-            "key": _STR,
-            "format": _STR,
-            "size": _INT,
-            "structure": {"type": "object"},
-            "columns": {"type": "array", "items": _STR},
-            "rows": {"type": "array"},
-        },
-    },
-    "Histogram": {
-        "type": "object",
-        "required": ["column", "edges", "counts", "entries"],
-        "properties": {
-            "column": _STR,
-            "edges": {"type": "array", "items": {"type": "number"}},
-            "counts": {"type": "array", "items": _INT},
-            "entries": _INT,
-            "sampled_rows": _INT,
-            "underflow": _INT,
-            "overflow": _INT,
-        },
-    },
-}
+BINARY = {"type": "string", "format": "binary"}
 
 PATHS: dict[str, Any] = {
     "/api/records": {
         "get": {
             "summary": "Search records (light hits: never file lists)",
             "parameters": [
-                _param("q", description='Query, e.g. doi:"10.5072/portal.1"'),
-                _param("page", schema=_INT),
-                _param("size", schema=_INT),
+                param("q", description='Query, e.g. doi:"10.5072/portal.1"'),
+                param("page", schema=INT),
+                param("size", schema=INT),
+                param("sort", schema={"enum": list(SORTS)}),
+                param("cursor", description="The cursor of a `next` link: search-after, no result-window limit"),
+                param("all_versions", description="1, true or yes: every version, not only the latest"),
+                *(param(f, schema={"type": "array", "items": STR}, description="Facet filter") for f in FACETS),
             ],
-            "responses": {"200": _json(_ref("RecordList"), "Matching records"), "400": PROBLEM},
+            "responses": {"200": json_response(ref("RecordList"), "Matching records"), "400": PROBLEM},
         }
     },
     "/api/records/{recid}": {
@@ -276,11 +35,11 @@ PATHS: dict[str, Any] = {
             "summary": "A record in the CERN Open Data shape (content negotiation gives exports)",
             "parameters": [
                 RECID,
-                _param("file_indices", schema={"enum": ["expand", "summary", "none"]}),
-                _param("skip_files", schema=_STR),
+                param("file_indices", schema={"enum": ["expand", "summary", "none"]}),
+                param("skip_files", schema=STR),
             ],
             "responses": {
-                "200": _json(_ref("Record"), "The record"),
+                "200": json_response(ref("Record"), "The record"),
                 "302": {"description": "Concept id: latest"},
                 "400": PROBLEM,
                 "404": PROBLEM,
@@ -291,14 +50,48 @@ PATHS: dict[str, Any] = {
         "get": {
             "summary": "All published versions, newest first",
             "parameters": [RECID],
-            "responses": {"200": _json(_ref("RecordList"), "Versions"), "404": PROBLEM},
+            "responses": {"200": json_response(ref("RecordList"), "Versions"), "404": PROBLEM},
         },
         "post": {
             "summary": "Start a new version (draft); needs the curator token",
             "parameters": [RECID],
             "security": [{"curator": []}],
-            "responses": {"201": _json(_ref("Record"), "The draft"), "403": PROBLEM, "409": PROBLEM},
+            "responses": {
+                "201": json_response(ref("Record"), "The draft"),
+                "403": PROBLEM,
+                "404": PROBLEM,
+                "409": PROBLEM,
+            },
         },
+    },
+    "/api/records/{recid}/draft": {
+        "put": {
+            "summary": "Replace a draft's metadata, and its files when given; needs the curator token",
+            "parameters": [RECID],
+            "security": [{"curator": []}],
+            "requestBody": {"required": True, "content": {"application/json": {"schema": ref("DraftUpdate")}}},
+            "responses": {
+                "200": json_response(ref("Record"), "The draft"),
+                "400": PROBLEM,
+                "403": PROBLEM,
+                "404": PROBLEM,
+                "409": PROBLEM,
+            },
+        }
+    },
+    "/api/records/{recid}/draft/actions/publish": {
+        "post": {
+            "summary": "Publish a draft: it gets its DOI and becomes the latest version; needs the curator token",
+            "parameters": [RECID],
+            "security": [{"curator": []}],
+            "responses": {
+                "202": json_response(ref("Record"), "The published version"),
+                "400": PROBLEM,
+                "403": PROBLEM,
+                "404": PROBLEM,
+                "409": PROBLEM,
+            },
+        }
     },
     "/api/records/{recid}/versions/latest": {
         "get": {
@@ -313,13 +106,13 @@ PATHS: dict[str, Any] = {
             "or `cursor` the cursor-paginated listing of `/files/search`",
             "parameters": [
                 RECID,
-                _param("index"),
-                _param("page", schema=_INT),
-                _param("size", schema=_INT),
-                _param("q"),
-                _param("cursor", schema=_INT),
+                param("index"),
+                param("page", schema=INT),
+                param("size", schema=INT),
+                param("q"),
+                param("cursor", schema=INT),
             ],
-            "responses": {"200": _json(_ref("FileList"), "Files"), "400": PROBLEM, "404": PROBLEM},
+            "responses": {"200": json_response(ref("FileList"), "Files"), "400": PROBLEM, "404": PROBLEM},
         }
     },
     "/api/records/{recid}/files/search": {
@@ -327,26 +120,26 @@ PATHS: dict[str, Any] = {
             "summary": "Files by glob with cursor pagination",
             "parameters": [
                 RECID,
-                _param("q"),
-                _param("index"),
-                _param("cursor", schema=_INT),
-                _param("size", schema=_INT),
+                param("q"),
+                param("index"),
+                param("cursor", schema=INT),
+                param("size", schema=INT),
             ],
-            "responses": {"200": _json(_ref("FileSearch"), "Files"), "400": PROBLEM, "404": PROBLEM},
+            "responses": {"200": json_response(ref("FileSearch"), "Files"), "400": PROBLEM, "404": PROBLEM},
         }
     },
     "/api/records/{recid}/pack": {
         "get": {
             "summary": "What a zip pack would hold and its exact size",
-            "parameters": [RECID, _param("index"), _param("glob"), _param("files")],
-            "responses": {"200": _json(_ref("PackInfo"), "Pack"), "400": PROBLEM, "404": PROBLEM},
+            "parameters": [RECID, param("index"), param("glob"), param("files")],
+            "responses": {"200": json_response(ref("PackInfo"), "Pack"), "400": PROBLEM, "404": PROBLEM},
         }
     },
     "/api/records/{recid}/preview": {
         "get": {
             "summary": "Structure and first rows of a file",
-            "parameters": [RECID, _param("key", required=True), _param("rows", schema=_INT)],
-            "responses": {"200": _json(_ref("Preview"), "Preview"), "400": PROBLEM, "404": PROBLEM},
+            "parameters": [RECID, param("key", required=True), param("rows", schema=INT)],
+            "responses": {"200": json_response(ref("Preview"), "Preview"), "400": PROBLEM, "404": PROBLEM},
         }
     },
     "/api/records/{recid}/histogram": {
@@ -354,36 +147,139 @@ PATHS: dict[str, Any] = {
             "summary": "Histogram of a numeric column (JSON; PNG or SVG with format=)",
             "parameters": [
                 RECID,
-                _param("key", required=True),
-                _param("column", required=True),
-                _param("bins", schema=_INT),
-                _param("range"),
-                _param("format"),
+                param("key", required=True),
+                param("column", required=True),
+                param("bins", schema=INT),
+                param("range"),
+                param("format"),
             ],
-            "responses": {"200": _json(_ref("Histogram"), "Histogram"), "400": PROBLEM, "404": PROBLEM},
+            "responses": {"200": json_response(ref("Histogram"), "Histogram"), "400": PROBLEM, "404": PROBLEM},
         }
     },
     "/api/environments": {
         "get": {
             "summary": "The analysis environments (analysis_envs/): buildpack, spec, build key, built or not",
-            "responses": {"200": _json(_ref("Environments"), "Environments")},
+            "responses": {"200": json_response(ref("Environments"), "Environments")},
         }
     },
     "/api/environments/builds": {
         "get": {
             "summary": "Finished environment builds, newest first",
-            "parameters": [_param("page", schema=_INT), _param("size", schema=_INT)],
-            "responses": {"200": _json(_ref("BuildPage"), "Builds"), "400": PROBLEM},
+            "parameters": [param("page", schema=INT), param("size", schema=INT)],
+            "responses": {"200": json_response(ref("BuildPage"), "Builds"), "400": PROBLEM},
+        }
+    },
+    "/api/analyses": {
+        "get": {
+            "summary": "Recent analysis jobs, newest first (without results)",
+            "responses": {"200": json_response(ref("JobList"), "Jobs"), "503": PROBLEM},
+        },
+        "post": {
+            "summary": "Start an analysis job over a dataset; code named as module:Class needs the curator token",
+            "requestBody": {"required": True, "content": {"application/json": {"schema": ref("JobRequest")}}},
+            "responses": {
+                "202": {**json_response(ref("Job"), "The queued job"), "headers": {"Location": {"schema": STR}}},
+                "400": PROBLEM,
+                "403": PROBLEM,
+                "404": PROBLEM,
+                "503": PROBLEM,
+            },
+        },
+    },
+    "/api/analyses/{job_id}": {
+        "get": {
+            "summary": "A job: state, progress, and when done its result and provenance",
+            "parameters": [JOB_ID],
+            "responses": {"200": json_response(ref("Job"), "The job"), "404": PROBLEM, "503": PROBLEM},
+        }
+    },
+    "/api/analyses/{job_id}/plot.{fmt}": {
+        "get": {
+            "summary": "A finished job's histogram as a plot",
+            "parameters": [
+                JOB_ID,
+                param("fmt", "path", {"enum": ["png", "svg"]}),
+                param("name", description="Which histogram (default: the first)"),
+            ],
+            "responses": {
+                "200": {
+                    "description": "The plot",
+                    "content": {
+                        m: {"schema": {"type": "string", "format": "binary"}} for m in ("image/png", "image/svg+xml")
+                    },
+                },
+                "400": PROBLEM,
+                "404": PROBLEM,
+                "409": PROBLEM,
+                "503": PROBLEM,
+            },
+        }
+    },
+    "/api/analyses/{job_id}/histogram.{fmt}": {
+        "get": {
+            "summary": "A finished job's histograms as a download: JSON, HDF5 (edges and counts) or ROOT (TH1)",
+            "parameters": [
+                JOB_ID,
+                param("fmt", "path", {"enum": ["json", "h5", "root"]}),
+                param("name", description="Only this histogram"),
+            ],
+            "responses": {
+                "200": {
+                    "description": "The histograms, with the cut flow and provenance",
+                    "content": {
+                        "application/json": {"schema": {"type": "object"}},
+                        "application/x-hdf5": {"schema": BINARY},
+                        "application/octet-stream": {"schema": BINARY},
+                    },
+                },
+                "400": PROBLEM,
+                "404": PROBLEM,
+                "409": PROBLEM,
+                "503": PROBLEM,
+            },
+        }
+    },
+    "/api/analyses/{job_id}/publish": {
+        "post": {
+            "summary": "Publish a finished job's result as a Derived dataset record; needs the curator token",
+            "parameters": [JOB_ID],
+            "security": [{"curator": []}],
+            "requestBody": {"content": {"application/json": {"schema": ref("PublishRequest")}}},
+            "responses": {
+                "201": json_response(ref("Published"), "The new record"),
+                "400": PROBLEM,
+                "403": PROBLEM,
+                "404": PROBLEM,
+                "409": PROBLEM,
+                "503": PROBLEM,
+            },
+        }
+    },
+    "/api/education/lessons": {
+        "get": {
+            "summary": "The lessons: level, duration, topics, and their sample pack (size and download)",
+            "responses": {"200": json_response(ref("Lessons"), "Lessons")},
+        }
+    },
+    "/api/openapi.json": {
+        "get": {
+            "summary": "This document (OpenAPI 3.1)",
+            "responses": {"200": json_response({"type": "object"}, "The OpenAPI document")},
         }
     },
     "/api/stats": {
         "get": {
             "summary": "Usage of a record version and of all its versions",
-            "parameters": [_param("recid", schema=_INT, required=True)],
-            "responses": {"200": _json(_ref("Stats"), "Statistics"), "400": PROBLEM, "404": PROBLEM},
+            "parameters": [param("recid", schema=INT, required=True)],
+            "responses": {"200": json_response(ref("Stats"), "Statistics"), "400": PROBLEM, "404": PROBLEM},
         }
     },
 }
+
+
+def _with_default(operation: dict[str, Any]) -> dict[str, Any]:
+    # Every error of the API is problem details, also those no operation lists (405, 500).
+    return {**operation, "responses": {**operation["responses"], "default": UNEXPECTED}}
 
 
 def document() -> dict[str, Any]:
@@ -394,7 +290,7 @@ def document() -> dict[str, Any]:
             "version": __version__,
             "description": "Records, versions, files, previews, exports and usage statistics.",
         },
-        "paths": PATHS,
+        "paths": {path: {method: _with_default(op) for method, op in ops.items()} for path, ops in PATHS.items()},
         "components": {"schemas": SCHEMAS, "securitySchemes": {"curator": {"type": "http", "scheme": "bearer"}}},
     }
 

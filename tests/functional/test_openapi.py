@@ -8,7 +8,7 @@ import pytest
 from jsonschema import Draft202012Validator
 from referencing import Registry, Resource
 
-from portal.app import services_of
+from portal.app import create_app, services_of
 from portal.catalog.importers import read_record_file
 from portal.demo import RECORDS as DEMO_RECORDS
 from portal.demo.generate import generate
@@ -76,3 +76,64 @@ def test_documented_responses_match_real_ones(app):
     envs = {e["name"]: e for e in client.get("/api/environments").get_json()["environments"]}
     assert envs["hep-analysis"]["buildpack"] == "PythonBuildPack" and envs["hep-analysis"]["built"] is False
     assert envs["education"]["launch"].endswith("/launch/env/education")
+
+
+def test_documented_write_analysis_and_lesson_responses_match_real_ones(app):
+    client = app.test_client()
+    doc = client.get("/api/openapi.json").get_json()
+    auth = {"Authorization": "Bearer t"}
+    check(doc, client, "put", "/api/records/90004/draft", 403, json={"metadata": {}})
+    draft = client.post("/api/records/90004/versions", headers=auth).get_json()
+    metadata = {**services_of(app).catalog.get(draft["id"], include_drafts=True).metadata, "title": "A second version"}
+    check(doc, client, "put", f"/api/records/{draft['id']}/draft", 400, headers=auth, json={"metadata": "x"})
+    check(doc, client, "put", f"/api/records/{draft['id']}/draft", 200, headers=auth, json={"metadata": metadata})
+    check(doc, client, "post", f"/api/records/{draft['id']}/draft/actions/publish", 403)
+    check(doc, client, "post", f"/api/records/{draft['id']}/draft/actions/publish", 202, headers=auth)
+    check(doc, client, "post", f"/api/records/{draft['id']}/draft/actions/publish", 409, headers=auth)
+    check(doc, client, "get", "/api/analyses", 200)
+    check(doc, client, "post", "/api/analyses", 400, json={"analysis": "dimuon"})
+    check(doc, client, "post", "/api/analyses", 403, json={"analysis": "os:path", "dataset": 90001})
+    check(doc, client, "get", "/api/analyses/12345", 404)
+    check(doc, client, "get", "/api/analyses/12345/plot.png", 404)
+    check(doc, client, "get", "/api/analyses/12345/histogram.json", 404)
+    check(doc, client, "post", "/api/analyses/12345/publish", 403)
+    check(doc, client, "post", "/api/analyses/12345/publish", 404, headers=auth)
+    check(doc, client, "get", "/api/education/lessons", 200)
+
+
+def api_operations(app) -> set[tuple[str, str]]:
+    """(OpenAPI path, method) of every route of the JSON API: every route under /api/ answers JSON (or, for
+    downloads, the documented media type), and its errors are problem details."""
+    found = set()
+    for rule in app.url_map.iter_rules():
+        if rule.rule.startswith("/api/"):
+            path = re.sub(r"<(?:[^<>:]+:)?([^<>]+)>", r"{\1}", rule.rule)
+            path = path.rstrip("/")  # /api/records/ is an alias of /api/records
+            found |= {(path, method.lower()) for method in rule.methods - {"HEAD", "OPTIONS"}}
+    return found
+
+
+def test_every_json_route_is_documented_with_its_parameters_and_errors(tmp_path):
+    app = create_app({"var_dir": str(tmp_path)})  # the routes are the same on any database
+    doc = app.test_client().get("/api/openapi.json").get_json()
+    served = api_operations(app)
+    documented = {(path, method) for path, operations in doc["paths"].items() for method in operations}
+    assert served - documented == set(), "routes missing from the OpenAPI document"
+    assert documented - served == set(), "documented operations the app does not serve"
+    for path, method in sorted(served):
+        operation = doc["paths"][path][method]
+        where = f"{method.upper()} {path}"
+        parameters = {(p["in"], p["name"]) for p in operation.get("parameters", [])}
+        assert {("path", name) for name in re.findall(r"\{([^}]+)\}", path)} <= parameters, where
+        errors = {code: r for code, r in operation["responses"].items() if code == "default" or int(code) >= 400}
+        for response in errors.values():
+            assert response["content"] == {
+                "application/problem+json": {"schema": {"$ref": "#/components/schemas/Problem"}}
+            }
+        assert "default" in errors, where  # 405, 500: every error is problem details
+        if "{" in path:
+            assert "404" in errors, where
+        if operation.get("security"):
+            assert "403" in errors, where
+        if any(p["in"] == "query" for p in operation.get("parameters", [])) or "requestBody" in operation:
+            assert "400" in errors, where

@@ -1,0 +1,357 @@
+"""The components of the OpenAPI document: JSON schemas of the API's bodies, and the helpers that write
+parameters and responses (every error is RFC 9457 problem details)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+STR = {"type": "string"}
+INT = {"type": "integer"}
+LINKS = {"type": "object", "additionalProperties": {"type": "string"}}
+
+
+def ref(name: str) -> dict[str, str]:
+    return {"$ref": f"#/components/schemas/{name}"}
+
+
+def json_response(schema: dict[str, Any], description: str) -> dict[str, Any]:
+    return {"description": description, "content": {"application/json": {"schema": schema}}}
+
+
+PROBLEM = {
+    "description": "Problem details (RFC 9457)",
+    "content": {"application/problem+json": {"schema": ref("Problem")}},
+}
+
+
+def param(
+    name: str, where: str = "query", schema: dict[str, Any] | None = None, required: bool = False, description: str = ""
+) -> dict[str, Any]:
+    return {
+        "name": name,
+        "in": where,
+        "required": required or where == "path",
+        "schema": schema or STR,
+        "description": description,
+    }
+
+
+RECID = param("recid", "path", INT, description="Record id (a concept id redirects to its latest version)")
+
+SCHEMAS: dict[str, Any] = {
+    "Problem": {
+        "type": "object",
+        "required": ["title", "status", "detail"],
+        "properties": {
+            "type": STR,
+            "title": STR,
+            "status": INT,
+            "detail": STR,
+            "field": STR,
+            "source": STR,
+            "record": {"type": ["integer", "string"]},
+        },
+    },
+    "File": {
+        "type": "object",
+        "required": ["key"],
+        "properties": {
+            "key": STR,
+            "filename": STR,
+            "uri": STR,
+            "size": INT,
+            "checksum": STR,
+            "type": STR,
+            "description": STR,
+            "availability": STR,
+            "format": STR,
+            "entries": INT,
+            "position": INT,
+        },
+    },
+    "FileIndex": {
+        "type": "object",
+        "required": ["key", "number_files", "size"],
+        "properties": {
+            "key": STR,
+            "description": STR,
+            "uri": STR,
+            "number_files": INT,
+            "size": INT,
+            "links": LINKS,
+            "files": {"type": "array", "items": ref("File")},
+        },
+    },
+    "RecordMetadata": {
+        "type": "object",
+        "required": ["recid", "title", "type", "conceptrecid", "versions"],
+        "properties": {
+            "recid": STR,
+            "title": STR,
+            "doi": STR,
+            "conceptrecid": STR,
+            "conceptdoi": STR,
+            "type": {"type": "object", "required": ["primary"]},
+            "files": {"type": "array", "items": ref("File")},
+            "_file_indices": {"type": "array", "items": ref("FileIndex")},
+            "versions": {
+                "type": "object",
+                "required": ["index", "is_latest"],
+                "properties": {"index": INT, "is_latest": {"type": "boolean"}},
+            },
+        },
+    },
+    "Record": {
+        "type": "object",
+        "required": ["id", "metadata", "links", "created", "updated"],
+        "properties": {
+            "id": INT,
+            "conceptrecid": INT,
+            "created": STR,
+            "updated": STR,
+            "revision": INT,
+            "status": {"enum": ["draft", "published"]},
+            "metadata": ref("RecordMetadata"),
+            "links": LINKS,
+        },
+    },
+    "RecordList": {
+        "type": "object",
+        "required": ["hits", "links"],
+        "properties": {
+            "hits": {
+                "type": "object",
+                "required": ["total", "hits"],
+                "properties": {"total": INT, "hits": {"type": "array", "items": ref("Record")}},
+            },
+            "aggregations": {"type": "object"},
+            "links": LINKS,
+        },
+    },
+    "FilePage": {
+        "type": "object",
+        "required": ["hits", "page", "size", "links"],
+        "properties": {
+            "hits": {
+                "type": "object",
+                "required": ["total", "hits"],
+                "properties": {"total": INT, "hits": {"type": "array", "items": ref("File")}},
+            },
+            "page": INT,
+            "size": INT,
+            "links": LINKS,
+        },
+    },
+    "FileList": {"anyOf": [ref("FilePage"), ref("FileSearch")]},  # page/size, or q/cursor
+    "FileSearch": {
+        "type": "object",
+        "required": ["hits", "next_cursor"],
+        "properties": {
+            "hits": {"type": "object", "properties": {"hits": {"type": "array", "items": ref("File")}}},
+            "next_cursor": {"type": ["integer", "null"]},
+            "links": LINKS,
+        },
+    },
+    "Counts": {
+        "type": "object",
+        "required": ["events", "unique", "volume"],
+        "properties": {"events": INT, "unique": INT, "volume": INT},
+    },
+    "Stats": {
+        "type": "object",
+        "required": ["recid", "this_version", "all_versions", "last_aggregated"],
+        "properties": {
+            "recid": INT,
+            "conceptrecid": INT,
+            "this_version": {"type": "object", "additionalProperties": ref("Counts")},
+            "all_versions": {"type": "object", "additionalProperties": ref("Counts")},
+            "last_aggregated": {"type": ["string", "null"]},
+            "also_downloaded": {"type": "array"},
+        },
+    },
+    "Environment": {
+        "type": "object",
+        "required": ["name"],
+        "properties": {
+            "name": STR,
+            "path": STR,
+            "buildpack": STR,
+            "builder": STR,
+            "key": STR,
+            "spec_files": {"type": "array", "items": STR},
+            "spec_hash": STR,
+            "built": {"type": "boolean"},
+            "unsupported": {"type": "array", "items": STR},
+            "launch": STR,
+            "error": STR,
+        },
+    },
+    "Environments": {
+        "type": "object",
+        "required": ["environments", "builds"],
+        "properties": {"environments": {"type": "array", "items": ref("Environment")}, "builds": STR},
+    },
+    "BuildPage": {
+        "type": "object",
+        "required": ["hits", "page", "size", "links"],
+        "properties": {
+            "hits": {
+                "type": "object",
+                "required": ["total", "hits"],
+                "properties": {
+                    "total": INT,
+                    "hits": {
+                        "type": "array",
+                        "items": {
+                            "type": "object",
+                            "required": ["key", "builder", "source", "spec_hash", "created"],
+                            "properties": {
+                                "key": STR,
+                                "builder": STR,
+                                "source": STR,
+                                "commit": {"type": ["string", "null"]},
+                                "spec_hash": STR,
+                                "created": STR,
+                            },
+                        },
+                    },
+                },
+            },
+            "page": INT,
+            "size": INT,
+            "links": LINKS,
+        },
+    },
+    "PackInfo": {
+        "type": "object",
+        "required": ["files", "size", "content_size", "download"],
+        "properties": {"files": INT, "size": INT, "content_size": INT, "download": STR},
+    },
+    "Preview": {
+        "type": "object",
+        "required": ["key", "format", "size", "structure", "columns", "rows"],
+        "properties": {
+            "key": STR,
+            "format": STR,
+            "size": INT,
+            "structure": {"type": "object"},
+            "columns": {"type": "array", "items": STR},
+            "rows": {"type": "array"},
+        },
+    },
+    "Histogram": {
+        "type": "object",
+        "required": ["column", "edges", "counts", "entries"],
+        "properties": {
+            "column": STR,
+            "edges": {"type": "array", "items": {"type": "number"}},
+            "counts": {"type": "array", "items": INT},
+            "entries": INT,
+            "sampled_rows": INT,
+            "underflow": INT,
+            "overflow": INT,
+        },
+    },
+}
+
+
+JOB_ID = param("job_id", "path", INT, description="Analysis job id")
+UNEXPECTED = {
+    "description": "Any other error (a method the path does not allow, an internal error), as problem details",
+    "content": {"application/problem+json": {"schema": ref("Problem")}},
+}
+TIME = {"type": ["string", "null"]}
+
+SCHEMAS.update(
+    {
+        "DraftUpdate": {
+            "type": "object",
+            "required": ["metadata"],
+            "properties": {
+                "metadata": {"type": "object", "description": "The draft's new record metadata (record schema)"},
+                "files": {"type": "array", "items": ref("File"), "description": "Its new files, when they change"},
+            },
+        },
+        "JobRequest": {
+            "type": "object",
+            "required": ["analysis", "dataset"],
+            "additionalProperties": False,
+            "properties": {
+                "analysis": {
+                    "type": "string",
+                    "description": "A built-in or installed analysis, or module:Class (curator token needed)",
+                },
+                "dataset": {"type": ["integer", "string"], "description": "Record id of the dataset"},
+                "executor": STR,
+                "skip_bad_files": {"type": "boolean"},
+                "parameters": {"type": "object"},
+            },
+        },
+        "Job": {
+            "type": "object",
+            "required": ["id", "analysis", "dataset_recid", "executor", "state", "created_at", "links"],
+            "properties": {
+                "id": INT,
+                "analysis": STR,
+                "dataset_recid": INT,
+                "executor": STR,
+                "skip_bad_files": {"type": "boolean"},
+                "parameters": {"type": "object"},
+                "state": {"enum": ["queued", "running", "done", "failed"]},
+                "progress": {"type": "object"},
+                "error": {"type": ["string", "null"]},
+                "derived_recid": {"type": ["integer", "null"]},
+                "created_at": STR,
+                "started_at": TIME,
+                "finished_at": TIME,
+                "result": {"type": ["object", "null"]},
+                "provenance": {"type": ["object", "null"]},
+                "links": LINKS,
+            },
+        },
+        "JobList": {
+            "type": "object",
+            "required": ["hits"],
+            "properties": {"hits": {"type": "array", "items": ref("Job")}},
+        },
+        "PublishRequest": {
+            "type": "object",
+            "properties": {
+                "software": {"type": "integer", "description": "Record id of the analysis code (isCompiledBy)"},
+                "title": STR,
+            },
+        },
+        "Published": {
+            "type": "object",
+            "required": ["recid", "job", "record"],
+            "properties": {"recid": INT, "job": INT, "record": STR},
+        },
+        "Lessons": {
+            "type": "object",
+            "required": ["lessons"],
+            "properties": {
+                "lessons": {
+                    "type": "array",
+                    "items": {
+                        "type": "object",
+                        "required": ["slug", "recid", "title", "level", "pack", "preview"],
+                        "properties": {
+                            "slug": STR,
+                            "recid": INT,
+                            "title": STR,
+                            "level": STR,
+                            "duration_minutes": INT,
+                            "topics": {"type": "array", "items": STR},
+                            "pack": {
+                                "type": "object",
+                                "required": ["size", "download"],
+                                "properties": {"size": {"type": ["integer", "null"]}, "download": STR},
+                            },
+                            "preview": STR,
+                        },
+                    },
+                }
+            },
+        },
+    }
+)
