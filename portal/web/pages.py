@@ -6,6 +6,7 @@ import json
 from typing import Any
 
 from flask import Blueprint, Response, g, redirect, render_template, request, url_for
+from jinja2 import Undefined
 from markupsafe import Markup
 
 from portal.browse.service import FileSelection, Moved
@@ -49,7 +50,7 @@ def _markdown(text: str | None) -> Any:
 
 @bp.app_template_filter("filesize")
 def _filesize(size: int | None) -> str:
-    if size is None:
+    if size is None or isinstance(size, Undefined):  # a field the record does not have
         return "–"
     value = float(size)
     for unit in ("B", "kB", "MB", "GB", "TB", "PB"):
@@ -61,7 +62,7 @@ def _filesize(size: int | None) -> str:
 
 @bp.app_template_filter("number")
 def _number(value: int | None) -> str:
-    return "–" if value is None else f"{value:,}"
+    return "–" if value is None or isinstance(value, Undefined) else f"{value:,}"
 
 
 @bp.get("/")

@@ -117,6 +117,14 @@ def test_export_routes_negotiation_and_signposting(catalogue):
     assert '<https://spdx.org/licenses/MIT.html>; rel="license"' in links
 
 
+def test_the_page_of_every_corpus_record_renders(catalogue):
+    # A third of the corpus has a distribution without an event count, a file count or a size.
+    client = catalogue.test_client()
+    recids = services_of(catalogue).catalog.list_recids(limit=1000)
+    assert [r for r in recids if client.get(f"/record/{r}").status_code != 200] == []
+    assert "events</li>" not in client.get("/record/40").get_data(as_text=True)  # a count it lacks is left out
+
+
 def test_robots_and_sitemap(catalogue):
     client = catalogue.test_client()
     robots = client.get("/robots.txt").data.decode()
