@@ -8,7 +8,7 @@ from flask import Blueprint, jsonify
 
 from portal import __version__
 from portal.search.documents import FACETS
-from portal.search.service import SORTS
+from portal.search.results import SORTS
 from portal.web.schemas import INT, JOB_ID, PROBLEM, RECID, SCHEMAS, STR, UNEXPECTED, json_response, param, ref
 
 bp = Blueprint("openapi", __name__)
@@ -27,7 +27,11 @@ PATHS: dict[str, Any] = {
                 param("all_versions", description="1, true or yes: every version, not only the latest"),
                 *(param(f, schema={"type": "array", "items": STR}, description="Facet filter") for f in FACETS),
             ],
-            "responses": {"200": json_response(ref("RecordList"), "Matching records"), "400": PROBLEM},
+            "responses": {
+                "200": json_response(ref("RecordList"), "Matching records"),
+                "400": PROBLEM,
+                "503": PROBLEM,
+            },
         }
     },
     "/api/records/{recid}": {
