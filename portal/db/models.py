@@ -55,7 +55,10 @@ class Record(Base):
     updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow, index=True)
     published_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
 
-    __table_args__ = (UniqueConstraint("concept_recid", "version_index", name="uq_records_concept_version"),)
+    __table_args__ = (
+        UniqueConstraint("concept_recid", "version_index", name="uq_records_concept_version"),
+        Index("ix_records_status_updated", "status", "updated_at", "recid"),  # OAI-PMH's keyset order (0011)
+    )
 
 
 class FileIndex(Base):
@@ -113,7 +116,7 @@ class AnalysisJob(Base):
 
     id: Mapped[int] = mapped_column(BigIntPK, primary_key=True, autoincrement=True)
     analysis: Mapped[str] = mapped_column(String(512))
-    dataset_recid: Mapped[int] = mapped_column(Integer, index=True)
+    dataset_recid: Mapped[int] = mapped_column(Integer)
     executor: Mapped[str] = mapped_column(String(16))
     skip_bad_files: Mapped[bool] = mapped_column(_Boolean)
     parameters: Mapped[dict[str, Any]] = mapped_column(JSONType)
@@ -126,6 +129,8 @@ class AnalysisJob(Base):
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
     started_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     finished_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+
+    __table_args__ = (Index("ix_analysis_jobs_dataset", "dataset_recid"),)
 
 
 class EnvironmentBuild(Base):
