@@ -20,10 +20,9 @@ from portal.app import create_app, services_of
 from portal.catalog.importers import iter_documents, read_record_file
 from portal.db.models import File, Record
 from portal.errors import Invalid
-from tests.support.cern_fixtures import SAMPLE, requires_sample, round_trip_problems
+from tests.support.cern_fixtures import SAMPLE, round_trip_problems
 from tests.support.live import live_server
 
-pytestmark = requires_sample
 CLIENT = Path(sys.executable).parent / "cernopendata-client"
 SAMPLE_FILES = sorted(SAMPLE.glob("*.json"))
 SAMPLE_RECORDS = [(path, record) for path in SAMPLE_FILES for record in iter_documents(path)]

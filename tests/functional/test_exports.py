@@ -15,7 +15,7 @@ from portal.app import create_app, services_of
 from portal.catalog.importers import read_record_file
 from portal.demo import RECORDS as DEMO_RECORDS
 from tests.conftest import CORPUS, SHARED
-from tests.support.cern_fixtures import SAMPLE, requires_sample
+from tests.support.cern_fixtures import SAMPLE
 
 XSD = SHARED / "corpus" / "datacite" / "kernel-4.5" / "metadata.xsd"
 DC_NS = "http://purl.org/dc/elements/1.1/"
@@ -144,7 +144,6 @@ def cern_sample(tmp_path_factory):
     return app
 
 
-@requires_sample
 def test_every_cern_sample_record_exports_valid_datacite_jsonld_and_oai(cern_sample):
     svc = services_of(cern_sample)
     client = cern_sample.test_client()

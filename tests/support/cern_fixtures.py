@@ -2,8 +2,9 @@
 `/api/records/<recid>` means, and how the representative sample was chosen.
 
 The record files come from `cernopendata/opendata.cern.ch` (`data/records/*.json`, the portal's record
-fixtures; see `README.md` next to them for the commit). They live in the shared corpus beside the other
-CERN data (`../shared/corpus/cernopendata-fixtures/`), not in this repository.
+fixtures). The representative sample the suite loads is kept under `tests/data/cernopendata-sample/` (its
+source and commit are in the `README.md` there); the whole fixture set is not in this repository (see
+`docs/records.md` for the command that imports all of it).
 
 Rebuild the sample from a full copy of the record files with
 ``python -m tests.support.cern_fixtures SRC_DIR OUT_DIR``.
@@ -17,18 +18,9 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-import pytest
-
 from portal.catalog.importers import INDEX_TYPES, iter_documents, normalise_checksum
 
-SHARED = Path(__file__).resolve().parents[2].parent / "shared"
-FIXTURES = SHARED / "corpus" / "cernopendata-fixtures"
-SAMPLE = FIXTURES / "sample"
-#: The fetched record files live only in the shared corpus (fetched data is never committed here): where a
-#: machine's shared corpus lacks them, the tests over them skip and say so rather than pass on nothing.
-requires_sample = pytest.mark.skipif(
-    not SAMPLE.is_dir(), reason=f"the CERN Open Data record-file sample is not in the shared corpus ({SAMPLE})"
-)
+SAMPLE = Path(__file__).resolve().parents[1] / "data" / "cernopendata-sample"
 
 # Fields CERN's files carry for its own Invenio instance, dropped on load (see docs/records.md).
 _INTERNAL = ("_bucket", "_files", "_availability_details", "$schema")
