@@ -15,6 +15,9 @@ def create_app(settings: Settings | Mapping[str, Any] | None = None, *, services
     """Build the Flask app. ``settings`` may be a :class:`Settings` or a dict of overrides (tests)."""
     if not isinstance(settings, Settings):
         settings = load_settings(settings)
+    from portal.ops.logs import configure_logging
+
+    configure_logging(settings.log_format, settings.log_level)
     services = services or build_services(settings)
     app = Flask(__name__, template_folder="web/templates", static_folder="web/static")
     app.config["SECRET_KEY"] = settings.secret_key

@@ -119,6 +119,8 @@ class Settings:
     host: str = setting("127.0.0.1", "Address the web server binds to.")
     port: int = setting(5000, "Port the web server listens on.")
     site_name: str = setting("Open Experiment Data Portal", "Name shown on pages and used as publisher.")
+    log_format: str = setting("text", "Log lines as `text` or `json` (one object per line, with the request id).")
+    log_level: str = setting("INFO", "Level of the portal's own log lines (DEBUG, INFO, WARNING, ERROR).")
     pid_provider: str = setting(
         "local", "PID/DOI provider: `local` mints DOIs under `doi_prefix` without registering them."
     )

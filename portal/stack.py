@@ -5,6 +5,8 @@ Later parts (XRootD, Dask, JupyterHub) join here, each started and stopped by th
 
 from __future__ import annotations
 
+import os
+import shutil
 import threading
 from pathlib import Path
 
@@ -108,7 +110,19 @@ def load_demo_data(settings: Settings) -> None:
         svc.close()
 
 
+def use_multiprocess_metrics(settings: Settings) -> None:
+    """Each gunicorn worker keeps its own counters; prometheus-client's multiprocess mode sums them on scrape.
+    It picks its storage when first imported, so this runs before anything imports it in this process."""
+    if os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
+        return
+    metrics_dir = Path(settings.var_dir) / "prometheus"
+    shutil.rmtree(metrics_dir, ignore_errors=True)  # a previous run's workers are not this run's
+    metrics_dir.mkdir(parents=True)
+    os.environ["PROMETHEUS_MULTIPROC_DIR"] = str(metrics_dir)
+
+
 def serve_web(settings: Settings, *, workers: int = 2, threads: int = 8) -> None:
+    use_multiprocess_metrics(settings)
     from gunicorn.app.base import BaseApplication
 
     from portal.app import create_app
@@ -122,6 +136,7 @@ def serve_web(settings: Settings, *, workers: int = 2, threads: int = 8) -> None
             self.cfg.set("timeout", 300)
             self.cfg.set("accesslog", "-")
             self.cfg.set("post_worker_init", _prepare_worker)
+            self.cfg.set("child_exit", _metrics_worker_exit)
 
         def load(self):  # type: ignore[no-untyped-def]
             return create_app(settings)
@@ -134,6 +149,13 @@ def serve_web(settings: Settings, *, workers: int = 2, threads: int = 8) -> None
     db.engine.dispose()
     click.echo(f"portal on http://{settings.host}:{settings.port}/")
     _App().run()
+
+
+def _metrics_worker_exit(server, worker) -> None:  # type: ignore[no-untyped-def]
+    """gunicorn hook: a dead worker's live gauges leave the multiprocess metrics."""
+    from prometheus_client import multiprocess
+
+    multiprocess.mark_process_dead(worker.pid)
 
 
 def _prepare_worker(worker) -> None:  # type: ignore[no-untyped-def]
@@ -171,6 +193,7 @@ def start_stats_aggregator(settings: Settings) -> threading.Event:
 
 
 def run_stack(settings: Settings, *, load_demo: bool | None = None) -> None:
+    use_multiprocess_metrics(settings)
     from portal.services import build_services
 
     svc = build_services(settings)  # migrations, once, before workers start

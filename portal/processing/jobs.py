@@ -9,7 +9,7 @@ from collections.abc import Callable
 from datetime import UTC, date, datetime
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import select
+from sqlalchemy import func, select
 
 from portal.catalog.service import CatalogService
 from portal.db.engine import Database
@@ -196,6 +196,12 @@ class JobService:
         with self.db.reader() as s:
             rows = s.scalars(select(AnalysisJob).order_by(AnalysisJob.id.desc()).limit(limit))
             return [_summary(j) for j in rows]
+
+    def count_by_state(self) -> dict[str, int]:
+        """How many jobs are in each state (for metrics: queue depth and job states)."""
+        with self.db.reader() as s:
+            rows = s.execute(select(AnalysisJob.state, func.count()).group_by(AnalysisJob.state))
+            return {state: int(n) for state, n in rows}
 
     def _get(self, s: Any, job_id: int) -> AnalysisJob:
         job = s.get(AnalysisJob, job_id)

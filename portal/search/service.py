@@ -15,7 +15,7 @@ from sqlalchemy.orm import Session
 
 from portal.db.engine import Database
 from portal.db.models import File, Record
-from portal.errors import Invalid
+from portal.errors import Invalid, Unavailable
 from portal.search import memory
 from portal.search.backends.base import TextBackend
 from portal.search.cursor import decode_cursor, encode_cursor
@@ -233,6 +233,17 @@ class SearchService:
         if self._refresher is not None:
             self._refresher.join(5)
             self._refresher = None
+
+    def probe(self) -> str:
+        """How searches are answered now; raises Unavailable while the snapshot a worker needs is not built
+        yet (web workers build it at start, see `prepare`) or the index cannot be read."""
+        if not self.in_memory:
+            return "SQL search"
+        if self._snapshot is None:
+            raise Unavailable("the search snapshot is still being built")
+        with self.db.reader() as s:
+            snap = self.snapshot(s)
+        return f"snapshot of {snap.n} records" + ("" if self._warmed.is_set() else ", warming")
 
     def wait_warm(self, timeout: float | None = None) -> bool:
         """Wait until the words of the latest snapshot are warm (or warming gave up); False on timeout."""

@@ -22,6 +22,11 @@ class Storage(Protocol):
 
     name: str
 
+    def probe(self) -> None:
+        """Raise Unavailable when the storage cannot serve reads now (readiness checks call this often:
+        it must be cheap and bounded in time)."""
+        ...
+
     def stat(self, path: str) -> StatInfo:
         """Size and modification time; raises NotFound."""
         ...

@@ -32,6 +32,9 @@ class MemoryStorage:
         except KeyError:
             raise NotFound(f"no file {path!r} in storage") from None
 
+    def probe(self) -> None:
+        return None
+
     def stat(self, path: str) -> StatInfo:
         return StatInfo(clean_path(path), len(self._bytes(path)), 0.0)
 
@@ -80,6 +83,9 @@ class DownStorage:
 
     def _down(self, path: str) -> Unavailable:
         return Unavailable(f"{path}: {self.reason}")
+
+    def probe(self) -> None:
+        raise Unavailable(self.reason)
 
     def stat(self, path: str) -> StatInfo:
         raise self._down(path)

@@ -7,7 +7,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, BinaryIO
 
-from portal.errors import NotFound
+from portal.errors import NotFound, Unavailable
 from portal.storage.base import StatInfo, adler32_stream, clean_path
 
 if TYPE_CHECKING:
@@ -21,6 +21,7 @@ class LocalStorage:
 
     @classmethod
     def from_settings(cls, settings: Settings) -> LocalStorage:
+        Path(settings.data_dir).mkdir(parents=True, exist_ok=True)  # the portal's own: a fresh one is empty
         return cls(settings.data_dir, xrootd_url=settings.xrootd_url, xrootd_export=settings.xrootd_export)
 
     def __init__(self, root: str | Path, *, xrootd_url: str = "", xrootd_export: str = "") -> None:
@@ -30,6 +31,10 @@ class LocalStorage:
 
     def _full(self, path: str) -> Path:
         return self.root / clean_path(path)
+
+    def probe(self) -> None:
+        if not os.access(self.root, os.R_OK | os.X_OK) or not self.root.is_dir():
+            raise Unavailable(f"the data directory {self.root} is missing or not readable")
 
     def stat(self, path: str) -> StatInfo:
         full = self._full(path)

@@ -7,12 +7,14 @@ from collections.abc import Iterator
 from typing import TYPE_CHECKING, Any, BinaryIO
 
 from portal.errors import Invalid, NotFound, Unavailable
+from portal.ops.metrics import XROOTD_ERRORS
 from portal.storage.base import StatInfo, adler32_stream, clean_path
 
 if TYPE_CHECKING:
     from portal.settings import Settings
 
 _TIMEOUT = 30  # seconds per XRootD request; the client's own default waits 120 s for a dead server
+_PROBE_TIMEOUT = 5  # readiness probes answer within Kubernetes' default probe period
 
 
 def _check(status: Any, what: str) -> None:
@@ -20,6 +22,7 @@ def _check(status: Any, what: str) -> None:
         return
     if status.errno == 3011 or "No such file" in status.message:
         raise NotFound(f"{what}: not found on the XRootD server")
+    XROOTD_ERRORS.labels(str(status.errno)).inc()
     raise Unavailable(f"{what}: XRootD error {status.errno}: {status.message.strip()}")
 
 
@@ -91,6 +94,10 @@ class XRootDStorage:
     def _remote(self, path: str) -> str:
         path = clean_path(path)
         return f"/{self.export}/{path}" if self.export else f"/{path}"
+
+    def probe(self) -> None:
+        status, _ = self._fs.stat(f"/{self.export}" if self.export else "/", timeout=_PROBE_TIMEOUT)
+        _check(status, "the export root")
 
     def stat(self, path: str) -> StatInfo:
         from XRootD.client.flags import StatInfoFlags

@@ -12,9 +12,10 @@ def services() -> Services:
 
 
 def register_blueprints(app: Flask) -> None:
-    from portal.web import api, education, exports, files, openapi, pages, problems, stats
+    from portal.web import api, education, exports, files, openapi, ops, pages, problems, stats
 
     problems.register(app)
+    ops.register(app)
 
     @app.context_processor
     def _site() -> dict[str, object]:

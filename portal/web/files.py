@@ -9,6 +9,7 @@ from werkzeug.wsgi import wrap_file
 
 from portal.errors import Invalid
 from portal.files.preview import render_histogram
+from portal.ops import metrics
 from portal.web import services
 from portal.web.request import QueryURL, client_ip, int_arg, paginate, range_arg, required_arg
 
@@ -19,6 +20,8 @@ def _count_download(response: Response, recid: int, key: str) -> Response:
     # Counted as the transfer starts, as a queued event: the download never waits for statistics.
     # (Pass-through file responses never call close callbacks, so "when it ends" is not observable here.)
     if request.method == "GET" and response.status_code in (200, 206):
+        metrics.DOWNLOADS.inc()
+        metrics.DOWNLOAD_BYTES.inc(response.content_length or 0)
         services().stats.record(
             "download",
             recid,

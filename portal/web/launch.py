@@ -13,6 +13,7 @@ from portal.errors import Unavailable
 from portal.extras import require
 from portal.launch.kinds import EnvLaunch, GitLaunch, LessonLaunch, RecordLaunch
 from portal.launch.manager import Environment, LaunchJob, LaunchManager
+from portal.ops import metrics
 from portal.web import services
 from portal.web.request import QueryURL, client_ip, int_arg, paginate
 
@@ -82,13 +83,13 @@ def v2_git(rest: str) -> Any:
 
 @bp.get("/build/gh/<owner>/<repo>/<path:ref>")
 def build_gh(owner: str, repo: str, ref: str) -> Response:
-    return _sse(_launches().start(GitLaunch(f"https://github.com/{owner}/{repo}", ref, notebook=_notebook())))
+    return _sse(_start(GitLaunch(f"https://github.com/{owner}/{repo}", ref, notebook=_notebook())))
 
 
 @bp.get("/build/git/<path:rest>")
 def build_git(rest: str) -> Response:
     url, ref = _git_args("/build/git/")
-    return _sse(_launches().start(GitLaunch(url, ref, notebook=_notebook())))
+    return _sse(_start(GitLaunch(url, ref, notebook=_notebook())))
 
 
 @bp.get("/launch/env/<name>")
@@ -99,13 +100,18 @@ def env(name: str) -> Any:
 
 @bp.get("/launch/env/<name>/events")
 def env_events(name: str) -> Response:
-    return _sse(_launches().start(EnvLaunch(name, notebook=_notebook())))
+    return _sse(_start(EnvLaunch(name, notebook=_notebook())))
 
 
 @bp.get("/launch/record/<int:recid>")
 def record(recid: int) -> Any:
     label = _launches().check(RecordLaunch(recid, notebook=_notebook()))
     return _page(label, url_for("launch.record_events", recid=recid))
+
+
+def _start(launch: Any) -> LaunchJob:
+    metrics.LAUNCHES.labels(type(launch).__name__.removesuffix("Launch").lower()).inc()
+    return _launches().start(launch)
 
 
 def _counted(job: LaunchJob) -> LaunchJob:
@@ -117,7 +123,7 @@ def _counted(job: LaunchJob) -> LaunchJob:
 
 @bp.get("/launch/record/<int:recid>/events")
 def record_events(recid: int) -> Response:
-    return _sse(_counted(_launches().start(RecordLaunch(recid, notebook=_notebook()))))
+    return _sse(_counted(_start(RecordLaunch(recid, notebook=_notebook()))))
 
 
 @bp.get("/launch/lesson/<slug>")
@@ -128,7 +134,7 @@ def lesson(slug: str) -> Any:
 
 @bp.get("/launch/lesson/<slug>/events")
 def lesson_events(slug: str) -> Response:
-    return _sse(_counted(_launches().start(LessonLaunch(slug, notebook=_notebook()))))
+    return _sse(_counted(_start(LessonLaunch(slug, notebook=_notebook()))))
 
 
 @bp.get("/api/environments")

@@ -9,8 +9,8 @@ from collections.abc import Iterator
 import pytest
 
 from portal.demo.generate import generate
-from portal.errors import Invalid, NotFound
-from portal.storage.doubles import MemoryStorage
+from portal.errors import Invalid, NotFound, Unavailable
+from portal.storage.doubles import DownStorage, MemoryStorage
 from portal.storage.local import LocalStorage
 from portal.storage.xrootd import XRootDStorage
 from tests.support.xrootd import require_xrootd, served_tempdir, xrootd_over
@@ -76,3 +76,11 @@ def test_urls_round_trip(storage):
     assert url.startswith("root://") and url.endswith("//data/ds/notes.txt")
     assert storage.path_of_url(url) == "ds/notes.txt"
     assert storage.path_of_url("root://eospublic.cern.ch//eos/opendata/x.root") is None
+
+
+def test_probe_passes_on_a_serving_storage_and_names_one_that_is_not(storage, tmp_path):
+    assert storage.probe() is None
+    with pytest.raises(Unavailable, match="missing or not readable"):
+        LocalStorage(tmp_path / "never-created").probe()
+    with pytest.raises(Unavailable, match="storage server is down"):
+        DownStorage().probe()

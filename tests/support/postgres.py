@@ -27,62 +27,59 @@ def _free_port() -> int:
         return s.getsockname()[1]
 
 
+class PostgresServer:
+    """A private cluster in ``root``; `stop` and `start` it to test what the portal does while it is away."""
+
+    def __init__(self, root: Path, bindir: Path) -> None:
+        self.root, self.bindir, self.data = root, bindir, root / "data"
+        self.port = _free_port()
+        self._prefix = ["runuser", "-u", "postgres", "--"] if os.geteuid() == 0 else []
+        self.url = f"postgresql+psycopg://postgres@127.0.0.1:{self.port}/portal"
+
+    def _pg(self, tool: str, *args: str, check: bool = True) -> None:
+        subprocess.run([*self._prefix, str(self.bindir / tool), *args], check=check, capture_output=True)
+
+    def init(self) -> None:
+        self._pg("initdb", "-D", str(self.data), "-U", "postgres", "--auth=trust", "-E", "UTF8", "--locale=C.UTF-8")
+        self.start()
+        import psycopg
+
+        with psycopg.connect(f"host=127.0.0.1 port={self.port} user=postgres dbname=postgres", autocommit=True) as c:
+            c.execute("CREATE DATABASE portal")
+
+    def start(self) -> None:
+        options = (
+            f"-c listen_addresses=127.0.0.1 -p {self.port} -k {self.root} -c fsync=off "
+            "-c synchronous_commit=off -c full_page_writes=off"
+        )
+        self._pg("pg_ctl", "-D", str(self.data), "-l", str(self.root / "server.log"), "-w", "-o", options, "start")
+
+    def stop(self) -> None:
+        self._pg("pg_ctl", "-D", str(self.data), "-m", "immediate", "stop", check=False)
+
+
 @contextmanager
 def postgres_server() -> Iterator[str]:
     """Yield a SQLAlchemy URL to an empty `portal` database on a fresh private cluster."""
+    with private_postgres() as server:
+        yield server.url
+
+
+@contextmanager
+def private_postgres() -> Iterator[PostgresServer]:
+    """A fresh private cluster with an empty `portal` database, removed afterwards."""
     bindir = _pg_bin()
     if bindir is None:
         raise RuntimeError("PostgreSQL server binaries (initdb, pg_ctl) not found; apt-get install postgresql")
     root = Path(tempfile.mkdtemp(prefix="portal-pg-"))
-    as_root = os.geteuid() == 0
-    prefix = ["runuser", "-u", "postgres", "--"] if as_root else []
-    if as_root:
+    if os.geteuid() == 0:
         shutil.chown(root, "postgres")
-    port = _free_port()
-    data = root / "data"
-    subprocess.run(
-        [
-            *prefix,
-            str(bindir / "initdb"),
-            "-D",
-            str(data),
-            "-U",
-            "postgres",
-            "--auth=trust",
-            "-E",
-            "UTF8",
-            "--locale=C.UTF-8",
-        ],
-        check=True,
-        capture_output=True,
-    )
-    subprocess.run(
-        [
-            *prefix,
-            str(bindir / "pg_ctl"),
-            "-D",
-            str(data),
-            "-l",
-            str(root / "server.log"),
-            "-w",
-            "-o",
-            f"-c listen_addresses=127.0.0.1 -p {port} -k {root} -c fsync=off "
-            "-c synchronous_commit=off -c full_page_writes=off",
-            "start",
-        ],
-        check=True,
-        capture_output=True,
-    )
+    server = PostgresServer(root, bindir)
     try:
-        import psycopg
-
-        with psycopg.connect(f"host=127.0.0.1 port={port} user=postgres dbname=postgres", autocommit=True) as c:
-            c.execute("CREATE DATABASE portal")
-        yield f"postgresql+psycopg://postgres@127.0.0.1:{port}/portal"
+        server.init()
+        yield server
     finally:
-        subprocess.run(
-            [*prefix, str(bindir / "pg_ctl"), "-D", str(data), "-m", "immediate", "stop"], capture_output=True
-        )
+        server.stop()
         shutil.rmtree(root, ignore_errors=True)
 
 

@@ -1,0 +1,1 @@
+"""Operations: readiness of the servers the portal depends on, Prometheus metrics, structured logs."""

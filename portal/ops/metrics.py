@@ -1,0 +1,62 @@
+"""Prometheus metrics (prometheus-client). The counters live in the process's default registry; under
+gunicorn with several workers, set ``PROMETHEUS_MULTIPROC_DIR`` (``portal serve`` does) and `/metrics`
+aggregates every worker's values. Gauges that describe shared state (jobs by state, queue depth) are read
+from the database when scraped, so every replica reports the same numbers."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterable
+
+from prometheus_client import CollectorRegistry, Counter, Histogram, generate_latest
+from prometheus_client.core import GaugeMetricFamily, Metric
+from prometheus_client.registry import REGISTRY, Collector
+
+REQUESTS = Counter(
+    "portal_http_requests", "HTTP requests answered, by route, method and status", ["route", "method", "status"]
+)
+LATENCY = Histogram(
+    "portal_http_request_duration_seconds",
+    "Time to answer an HTTP request (to the first byte of streamed bodies), by route",
+    ["route"],
+    buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0),
+)
+DOWNLOADS = Counter("portal_downloads", "File downloads started (200 and 206 answers)")
+DOWNLOAD_BYTES = Counter("portal_download_bytes", "Bytes of file downloads started (their Content-Length)")
+LAUNCHES = Counter("portal_launches", "Environment launches started from the portal, by kind", ["kind"])
+XROOTD_ERRORS = Counter(
+    "portal_xrootd_errors", "XRootD requests that failed (not counting 'not found'), by errno", ["errno"]
+)
+
+CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
+
+
+class JobStates(Collector):
+    """Analysis jobs by state and the queue depth (jobs waiting to run), read from the database on scrape."""
+
+    def __init__(self, counts: dict[str, int]) -> None:
+        self.counts = counts
+
+    def collect(self) -> Iterable[Metric]:
+        states = GaugeMetricFamily("portal_analysis_jobs", "Analysis jobs by state", labels=["state"])
+        known = ("queued", "running", "done", "failed")
+        for state in (*known, *sorted(set(self.counts) - set(known))):
+            states.add_metric([state], self.counts.get(state, 0))
+        yield states
+        yield GaugeMetricFamily("portal_queue_depth", "Jobs waiting to run", value=self.counts.get("queued", 0))
+
+
+def exposition(job_counts: dict[str, int]) -> bytes:
+    """The text exposition of this process's (or, in multiprocess mode, every worker's) metrics plus the
+    shared-state gauges."""
+    if os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
+        from prometheus_client import multiprocess
+
+        registry = CollectorRegistry()
+        multiprocess.MultiProcessCollector(registry)
+        own = generate_latest(registry)
+    else:
+        own = generate_latest(REGISTRY)
+    shared = CollectorRegistry()
+    shared.register(JobStates(job_counts))
+    return own + generate_latest(shared)
