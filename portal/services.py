@@ -182,8 +182,10 @@ def build_executors(settings: Settings) -> ExecutorPool:
     """The executors of :func:`executor_names`, each built from settings when a job first uses it."""
     from portal.processing.executors import ExecutorPool
 
+    names = executor_names(settings)
     return ExecutorPool(
-        {name: functools.partial(EXECUTORS.create, name, settings) for name in executor_names(settings)}
+        {name: functools.partial(EXECUTORS.create, name, settings) for name in names},
+        per_user=frozenset(name for name in names if getattr(EXECUTORS.load(name), "per_user", False)),
     )
 
 

@@ -179,9 +179,21 @@ class Settings:
     processing_executor: str = setting(
         "local",
         "Where analyses run: `inline` (in the calling thread, debugging), `local` (an embedded Dask "
-        "LocalCluster) or `remote` (the Dask scheduler at `processing_scheduler`).",
+        "LocalCluster), `remote` (the Dask scheduler at `processing_scheduler`) or `gateway` (a cluster per user "
+        "from the Dask Gateway at `gateway_url`).",
     )
     processing_scheduler: str = setting("", "Address of a Dask scheduler (`tcp://host:8786`) for `remote`.")
+    gateway_url: str = setting(
+        "", "Dask Gateway's public address (`http://host:port`) for the `gateway` executor: a cluster per user."
+    )
+    gateway_password: str = setting(
+        "",
+        "Shared secret of the embedded gateway's SimpleAuthenticator (the portal signs in as each user with it); "
+        "empty: generated into `var/gateway/` by `portal stack` and the tests.",
+    )
+    gateway_max_workers: int = setting(2, "Most Dask workers one user's gateway cluster may have (1 core each).")
+    gateway_worker_memory: str = setting("2 G", "Memory of each gateway worker (a dask-gateway size, e.g. `2 G`).")
+    gateway_idle_timeout: int = setting(600, "Seconds after which an idle user cluster is shut down by the gateway.")
     processing_workers: int = setting(2, "Worker processes of the embedded Dask LocalCluster.")
     processing_chunk_events: int = setting(
         200000, "Events read and processed at once by an analysis (cut on cluster boundaries); bounds worker memory."

@@ -1,5 +1,6 @@
 """One contract for every executor: inline, an embedded LocalCluster, `dask scheduler` + `dask worker` processes,
-and the slow double (so the double keeps the contract). See portal.processing.executors.base.Executor."""
+a user's cluster from a real Dask Gateway, and the slow double (so the double keeps the contract).
+See portal.processing.executors.base.Executor."""
 
 from __future__ import annotations
 
@@ -12,24 +13,38 @@ import pytest
 from portal.processing.executors import Executor
 from portal.processing.executors.doubles import SlowExecutor
 from portal.registry import EXECUTORS
-from portal.settings import load_settings
+from portal.settings import Settings, load_settings
 from tests.support import executor_tasks as tasks
 from tests.support.dask_cluster import dask_processes
+from tests.support.gateway import gateway_server
 
 WORKERS = 2
 
 
-@pytest.fixture(scope="module", params=["inline", "local", "remote", "slow"])
+@pytest.fixture(scope="module", params=["inline", "local", "remote", "gateway", "slow"])
 def executor(request: pytest.FixtureRequest) -> Iterator[Executor]:
     overrides: dict[str, object] = {"processing_workers": WORKERS}
     if request.param == "remote":
         cluster = request.getfixturevalue("remote")
         overrides["processing_scheduler"] = cluster.address
-    built = EXECUTORS.create(request.param, load_settings(overrides, environ={}))
+    settings = load_settings(overrides, environ={})
+    if request.param == "gateway":
+        settings = request.getfixturevalue("gateway")
+        built = EXECUTORS.create("gateway", settings, user="contract")
+        yield built
+        built.close()
+        return
+    built = EXECUTORS.create(request.param, settings)
     if isinstance(built, SlowExecutor):
         built.delay = 0.01  # slow enough to interleave, fast enough for fifty items
     yield built
     built.close()
+
+
+@pytest.fixture(scope="module")
+def gateway() -> Iterator[Settings]:
+    with gateway_server(gateway_max_workers=WORKERS) as (_, settings):
+        yield settings
 
 
 @pytest.fixture(scope="module")
@@ -39,7 +54,7 @@ def remote() -> Iterator[object]:
 
 
 def test_every_registered_executor_is_in_the_suite_or_a_failure_double() -> None:
-    assert set(EXECUTORS.names()) == {"inline", "local", "remote", "slow", "failing"}
+    assert set(EXECUTORS.names()) == {"inline", "local", "remote", "gateway", "slow", "failing"}
 
 
 def test_slots_match_what_was_started(executor: Executor) -> None:

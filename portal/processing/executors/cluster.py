@@ -40,7 +40,9 @@ class DaskExecutor(Executor):
             # one gather per batch of finished tasks rather than `fut.result()` per task: one blocking round trip
             # for all tasks that finished meanwhile. (`as_completed(with_results=True)` would fetch results in
             # the background, but can hang for good when one of its fetches fails: dask/distributed#7331.)
-            for batch in as_completed(futures).batches():
+            # this executor's own loop: several clients live in one process (a gateway cluster per user), and the
+            # default client is whichever was made last
+            for batch in as_completed(futures, loop=self.client.loop).batches():
                 values = self.client.gather(batch)
                 for fut in batch:
                     fut.release()  # the worker may drop the result now: the client holds it

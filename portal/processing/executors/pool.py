@@ -16,11 +16,17 @@ class ExecutorPool:
     :mod:`portal.services` fills the pool from the ``portal.executors`` registry; tests fill it with doubles.
     """
 
-    def __init__(self, factories: Mapping[str, Callable[[], Executor]]) -> None:
+    def __init__(
+        self, factories: Mapping[str, Callable[..., Executor]], per_user: frozenset[str] = frozenset()
+    ) -> None:
+        """``per_user``: the names whose executor is one per user (a gateway cluster each): their factory takes
+        ``user=`` and ``get`` builds and keeps one executor per user."""
         self._factories = dict(factories)
+        self._per_user = per_user
         self._built: dict[str, Executor] = {}
-        # one lock per name: a cluster starting (seconds) does not hold up jobs on another executor
-        self._locks = {name: threading.Lock() for name in self._factories}
+        # one lock per executor: a cluster starting (seconds) does not hold up jobs on another executor
+        self._locks: dict[str, threading.Lock] = {}
+        self._locks_lock = threading.Lock()
 
     def names(self) -> list[str]:
         """The names a job may ask for, sorted."""
@@ -34,19 +40,27 @@ class ExecutorPool:
         if name not in self._factories:
             raise Invalid(f"unknown executor {name!r}; choose one of {', '.join(self.names())}", field="executor")
 
-    def get(self, name: str) -> Executor:
-        """The executor called ``name``, built now if this is its first use. What building raises (a cluster
-        that cannot be reached: Unavailable) propagates, and the next call tries again."""
+    def get(self, name: str, user: str | None = None) -> Executor:
+        """The executor called ``name`` (for ``user``, when it is one per user), built now if this is its first
+        use. What building raises (a cluster that cannot be reached: Unavailable) propagates, and the next call
+        tries again."""
         self.check(name)
-        with self._locks[name]:  # one build per name, even when several jobs start at once
-            if name not in self._built:
-                self._built[name] = self._factories[name]()
-            return self._built[name]
+        per_user = name in self._per_user
+        key = f"{name}\0{user or ''}" if per_user else name
+        with self._locks_lock:
+            lock = self._locks.setdefault(key, threading.Lock())
+        with lock:  # one build per executor, even when several jobs start at once
+            if key not in self._built:
+                factory = self._factories[name]
+                self._built[key] = factory(user=user) if per_user else factory()
+            return self._built[key]
 
     def close(self) -> None:
         """Close every executor built so far; a later ``get`` builds afresh."""
-        for name, lock in self._locks.items():
+        with self._locks_lock:
+            locks = list(self._locks.items())
+        for key, lock in locks:
             with lock:
-                executor = self._built.pop(name, None)
+                executor = self._built.pop(key, None)
             if executor is not None:
                 executor.close()
