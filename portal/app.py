@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
+from datetime import timedelta
 from typing import Any
 
 from flask import Flask
@@ -21,6 +22,11 @@ def create_app(settings: Settings | Mapping[str, Any] | None = None, *, services
     services = services or build_services(settings)
     app = Flask(__name__, template_folder="web/templates", static_folder="web/static")
     app.config["SECRET_KEY"] = settings.secret_key
+    # the session cookie: never readable by scripts, not sent on cross-site POSTs, HTTPS-only when served so
+    app.config["SESSION_COOKIE_HTTPONLY"] = True
+    app.config["SESSION_COOKIE_SAMESITE"] = "Lax"
+    app.config["SESSION_COOKIE_SECURE"] = settings.base_url.startswith("https://")
+    app.config["PERMANENT_SESSION_LIFETIME"] = timedelta(days=settings.session_days)
     app.json.sort_keys = False  # type: ignore[attr-defined]
     app.extensions["portal"] = services
 

@@ -448,3 +448,106 @@ def ingest_cmd(recid: int, path: str, index_key: str | None) -> None:
     if report.errors:
         click.secho(f"{len(report.errors)} file(s) could not be ingested", fg="red", err=True)
         sys.exit(1)
+
+
+@main.group()
+def users() -> None:
+    """Accounts: create local users, list them, set their roles, disable them."""
+
+
+@users.command("create")
+@click.argument("username")
+@click.option("--name", default="", help="Full name (default: the user name).")
+@click.option("--email", default=None, help="Email address (unique).")
+@click.option("--orcid", default=None, help="ORCID iD, 0000-0002-1825-0097.")
+@click.option("roles", "--role", multiple=True, help="admin or curator (repeat for both); every user is a user.")
+@click.option(
+    "--generate-password",
+    is_flag=True,
+    help="Generate a password and print it once (otherwise you are asked for one).",
+)
+@click.option("--no-password", is_flag=True, help="No password: the person signs in through an OIDC provider.")
+def users_create(
+    username: str,
+    name: str,
+    email: str | None,
+    orcid: str | None,
+    roles: tuple[str, ...],
+    generate_password: bool,
+    no_password: bool,
+) -> None:
+    """Create the local account USERNAME (the password is stored as an argon2id hash)."""
+    import secrets
+
+    from portal.identity.principal import COMMAND_LINE
+
+    password: str | None = None
+    if generate_password:
+        password = secrets.token_urlsafe(12)
+    elif not no_password:
+        password = click.prompt("Password", hide_input=True, confirmation_prompt=True)
+    svc = _services()
+    try:
+        user = svc.users.create(
+            COMMAND_LINE, username, name=name, email=email, password=password, roles=roles, orcid=orcid
+        )
+    finally:
+        svc.close()
+    click.echo(f"created user {user.username} (id {user.id}; roles: {', '.join(['user', *user.roles])})")
+    if generate_password:
+        click.echo(f"password: {password}  (shown once; not stored in clear anywhere)")
+
+
+@users.command("list")
+def users_list() -> None:
+    """List the accounts: user name, name, email, roles, state, last sign-in."""
+    from rich.console import Console
+    from rich.table import Table
+
+    svc = _services()
+    try:
+        page, total = svc.users.list(size=10_000)
+    finally:
+        svc.close()
+    table = Table("user", "name", "email", "ORCID", "roles", "state", "last sign-in", title=f"{total} user(s)")
+    for u in page:
+        table.add_row(
+            u.username,
+            u.name,
+            u.email or "",
+            u.orcid or "",
+            ", ".join(["user", *u.roles]),
+            "disabled" if u.disabled else "active",
+            u.last_login_at.strftime("%Y-%m-%d %H:%M") if u.last_login_at else "never",
+        )
+    Console(width=160).print(table)
+
+
+@users.command("set-role")
+@click.argument("username")
+@click.argument("roles", nargs=-1)
+def users_set_role(username: str, roles: tuple[str, ...]) -> None:
+    """Set USERNAME's roles to ROLES (admin, curator; none: a plain user)."""
+    from portal.identity.principal import COMMAND_LINE
+
+    svc = _services()
+    try:
+        user = svc.users.set_roles(COMMAND_LINE, svc.users.by_username(username).id, roles)
+    finally:
+        svc.close()
+    click.echo(f"{user.username}: roles {', '.join(['user', *user.roles])}")
+
+
+@users.command("disable")
+@click.argument("username")
+@click.option("--enable", is_flag=True, help="Enable the account again instead.")
+def users_disable(username: str, enable: bool) -> None:
+    """Disable USERNAME: their sessions end and their tokens stop working at once (--enable undoes it)."""
+    from portal.identity.principal import COMMAND_LINE
+
+    svc = _services()
+    try:
+        user = svc.users.set_disabled(COMMAND_LINE, svc.users.by_username(username).id, not enable)
+    finally:
+        svc.close()
+    click.echo(f"{user.username}: {'disabled' if user.disabled else 'enabled'}")

@@ -20,6 +20,7 @@ from portal.errors import Invalid
 if TYPE_CHECKING:
     from portal.environments.builders import Builder
     from portal.formats.base import FileFormat
+    from portal.identity.providers import LocalProvider, RedirectProvider
     from portal.launch.base import Launcher
     from portal.pids.base import PIDProvider
     from portal.processing.executors.base import Executor
@@ -92,4 +93,7 @@ BUILDERS: Seam[Builder] = Seam("builders", "launch_builder")  # portal.environme
 LAUNCHERS: Seam[Launcher] = Seam("launchers", "launch_launcher")  # portal.launch.base.Launcher
 EXECUTORS: Seam[Executor] = Seam("executors", "processing_executor")  # portal.processing.executors.base.Executor
 SEARCH: Seam[TextBackend] = Seam("search", "search_backend")  # portal.search.backends.base.TextBackend
+# portal.identity.providers: `local` (passwords) and redirect providers (portal.identity.providers.RedirectProvider);
+# the setting names which redirect providers are offered, each with its `type` (default `oidc`)
+IDENTITY_PROVIDERS: Seam[LocalProvider | RedirectProvider] = Seam("identity_providers", "oidc_providers")
 FORMATS: Seam[FileFormat] = Seam("formats")  # portal.formats.base.FileFormat; every registered format is active

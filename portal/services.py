@@ -22,11 +22,13 @@ from portal.files.ingest import Ingester
 from portal.files.preview import Previewer
 from portal.formats.collection import Formats
 from portal.identity.audit import AuditLog
+from portal.identity.providers import LocalProvider, RedirectProvider, parse_oidc_providers
+from portal.identity.signin import SignIn
 from portal.identity.tokens import TokenService
 from portal.identity.users import UserService
 from portal.launch.manager import LaunchManager
 from portal.pids.base import PIDProvider
-from portal.registry import BUILDERS, EXECUTORS, FORMATS, LAUNCHERS, PIDS, SEARCH, STORAGE
+from portal.registry import BUILDERS, EXECUTORS, FORMATS, IDENTITY_PROVIDERS, LAUNCHERS, PIDS, SEARCH, STORAGE
 from portal.search.backends.base import TextBackend
 from portal.search.service import SearchService
 from portal.settings import Settings
@@ -76,6 +78,20 @@ def build_formats(settings: Settings) -> Formats:
     return Formats(FORMATS.create(name, settings) for name in sorted(FORMATS.names(), key=rank))
 
 
+def build_signin(settings: Settings, users: UserService, audit: AuditLog) -> SignIn:
+    """Local passwords when `signin_local` is on, and each provider of `oidc_providers` (its `type`, default
+    `oidc`, names the registered implementation)."""
+    local: LocalProvider | None = None
+    if settings.signin_local:
+        local = IDENTITY_PROVIDERS.create("local", settings, users=users)  # type: ignore[assignment]
+    redirect: dict[str, RedirectProvider] = {}
+    for name, config in parse_oidc_providers(settings.oidc_providers).items():
+        kind = str(config.get("type", "oidc"))
+        options = {k: v for k, v in config.items() if k != "type"}
+        redirect[name] = IDENTITY_PROVIDERS.create(kind, settings, key=name, config=options)  # type: ignore[assignment]
+    return SignIn(users, audit, local=local, redirect=redirect, signup_open=settings.signup_open)
+
+
 def build_lessons(settings: Settings) -> Lessons:
     """The lessons of `lessons_dir`, with the environments of `envs_dir` they run in."""
     return Lessons(Path(settings.lessons_dir), Path(settings.envs_dir))
@@ -100,6 +116,7 @@ class Services:
     users: UserService
     tokens: TokenService
     audit: AuditLog
+    signin: SignIn
     browse: BrowseService
     analyses: JobService | None = None
     launches: LaunchManager | None = None
@@ -136,6 +153,7 @@ def build_services(settings: Settings, *, migrate: bool = True) -> Services:
         page_size=settings.oai_page_size,
     )
     audit = AuditLog(db)
+    users = UserService(db, audit)
     lessons = build_lessons(settings)
     previewer = Previewer(files, formats)
     launches = build_launches(settings, db, catalog, storage, lessons)
@@ -156,9 +174,10 @@ def build_services(settings: Settings, *, migrate: bool = True) -> Services:
         oai=oai,
         search=search,
         lessons=lessons,
-        users=UserService(db, audit),
+        users=users,
         tokens=TokenService(db, audit),
         audit=audit,
+        signin=build_signin(settings, users, audit),
         browse=BrowseService(catalog, search, exports, previewer, launches, launch_enabled=settings.launch_enabled),
         analyses=build_analyses(settings, db, catalog, formats),
         launches=launches,

@@ -217,6 +217,19 @@ class Settings:
         "Comma-separated git hosts that Binder-style launch URLs may clone from (https only).",
     )
     launch_allow_file_urls: bool = setting(False, "Allow file:// git repositories in launch URLs (tests only).")
+    signin_local: bool = setting(
+        True, "Offer sign-in with local accounts (user name or email and password) on `/signin`."
+    )
+    signup_open: bool = setting(
+        True, "Let visitors create local accounts at `/signup` (off: only admins create them, `portal users create`)."
+    )
+    oidc_providers: str = setting(
+        "",
+        'OpenID Connect providers offered on `/signin`, as JSON: `{"<name>": {"preset": "cern|orcid|github", '
+        '"client_id": …, "client_secret": …}}` or with `issuer` instead of a preset (any OIDC issuer); '
+        "optional `title`, `scope`, `link_verified_email`. See docs/accounts.md.",
+    )
+    session_days: int = setting(14, "Days a browser sign-in lasts (the session cookie's lifetime).")
 
     @property
     def values(self) -> dict[str, Any]:

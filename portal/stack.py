@@ -9,11 +9,15 @@ import os
 import shutil
 import threading
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import click
 
 from portal.extras import missing
 from portal.settings import Settings
+
+if TYPE_CHECKING:
+    from portal.services import Services
 
 
 def load_demo_catalogue(settings: Settings) -> None:
@@ -192,6 +196,36 @@ def start_stats_aggregator(settings: Settings) -> threading.Event:
     return stop
 
 
+def ensure_first_admin(svc: Services) -> str | None:
+    """Create an admin account when no enabled one exists, and print its user name and generated password once,
+    on the console only (not to any log file; the audit log records the creation, never the password).
+    Returns the new user name, or None when there was an admin already."""
+    import secrets
+
+    from portal.errors import Conflict
+    from portal.identity.principal import COMMAND_LINE
+
+    if svc.users.has_admin():
+        return None
+    password = secrets.token_urlsafe(12)
+    for n in range(1, 100):
+        username = "admin" if n == 1 else f"admin{n}"
+        try:
+            svc.users.create(COMMAND_LINE, username, name="Administrator", password=password, roles=["admin"])
+            break
+        except Conflict:  # an `admin` account exists but is not an (enabled) admin: leave it alone
+            continue
+    else:
+        return None
+    click.secho(
+        f"first admin account created: user name {username!r}, password {password!r}\n"
+        "  (shown once, here only: sign in at /signin and keep it somewhere safe)",
+        fg="green",
+        bold=True,
+    )
+    return username
+
+
 def run_stack(settings: Settings, *, load_demo: bool | None = None) -> None:
     use_multiprocess_metrics(settings)
     from portal.services import build_services
@@ -199,6 +233,7 @@ def run_stack(settings: Settings, *, load_demo: bool | None = None) -> None:
     svc = build_services(settings)  # migrations, once, before workers start
     if svc.search.missing():
         click.echo(f"search: indexed {svc.search.reindex()} record version(s)")
+    ensure_first_admin(svc)
     svc.close()
     settings, xrootd = start_xrootd(settings)
     settings, hub = start_hub(settings)

@@ -169,6 +169,11 @@ class UserService:
             rows = s.scalars(select(User).order_by(User.username).offset((page - 1) * size).limit(size))
             return [_info(s, u) for u in rows], total
 
+    def has_admin(self) -> bool:
+        """Whether an enabled account holds the admin role."""
+        with self.db.reader() as s:
+            return any("admin" in (roles or []) for roles in s.scalars(select(User.roles).where(~User.disabled)))
+
     def count(self) -> int:
         with self.db.reader() as s:
             return s.scalar(select(func.count()).select_from(User)) or 0
@@ -200,10 +205,20 @@ class UserService:
         raise Unauthorized("wrong user name or password", field="password")
 
     def from_provider(
-        self, provider: str, subject: str, claims: dict[str, object], *, ip: str | None = None
+        self,
+        provider: str,
+        subject: str,
+        claims: dict[str, object],
+        *,
+        ip: str | None = None,
+        link_verified_email: bool = False,
     ) -> UserInfo:
         """The user linked to ``(provider, subject)``; on first sign-in a new account from the provider's claims
-        (user name from ``preferred_username`` or the email's local part, made unique; name, email, ORCID iD)."""
+        (user name from ``preferred_username`` or the email's local part, made unique; name, email, ORCID iD).
+
+        With ``link_verified_email`` (a provider trusted to verify emails), a first sign-in whose claims carry
+        ``email_verified: true`` is linked to the existing account holding that email instead; otherwise an email
+        another account holds is never linked (that would hand the account to whoever controls the provider)."""
         if not subject:
             raise Invalid("the provider sent no subject (sub) claim", field="sub")
         with self.db.transaction() as s:
@@ -218,7 +233,20 @@ class UserService:
                 if user.disabled:
                     raise Unauthorized("this account is disabled", field="user")
             else:
-                user = self._new_from_claims(s, provider, claims)
+                email = str(claims.get("email") or "").lower()
+                existing = (
+                    s.scalar(select(User).where(User.email == email))
+                    if link_verified_email and email and claims.get("email_verified") is True
+                    else None
+                )
+                if existing is not None and existing.disabled:
+                    raise Unauthorized("this account is disabled", field="user")
+                user = existing if existing is not None else self._new_from_claims(s, provider, claims)
+                if existing is not None:
+                    target = f"user {existing.username}"
+                    self.audit.add(
+                        _info(s, existing).principal(), "user.update", target, {"linked": provider}, session=s
+                    )
                 s.add(ExternalIdentity(user_id=user.id, provider=provider, subject=subject, created_at=self.now()))
             user.last_login_at = self.now()
             info = _info(s, user)

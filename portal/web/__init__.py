@@ -12,14 +12,15 @@ def services() -> Services:
 
 
 def register_blueprints(app: Flask) -> None:
-    from portal.web import api, education, exports, files, openapi, ops, pages, problems, stats
+    from portal.web import accounts, api, csrf, education, exports, files, openapi, ops, pages, problems, stats
 
     problems.register(app)
     ops.register(app)
+    csrf.register(app)
 
     @app.context_processor
     def _site() -> dict[str, object]:
-        return {"site_name": services().settings.site_name}
+        return {"site_name": services().settings.site_name, **accounts.header_identity()}
 
     app.register_blueprint(api.bp)
     app.register_blueprint(pages.bp)
@@ -28,6 +29,7 @@ def register_blueprints(app: Flask) -> None:
     app.register_blueprint(exports.bp)
     app.register_blueprint(openapi.bp)
     app.register_blueprint(education.bp)
+    app.register_blueprint(accounts.bp)
 
     from portal.web import analyses
 

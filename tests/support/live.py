@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 
 from flask import Flask
@@ -17,6 +17,22 @@ def live_server(app: Flask) -> Iterator[str]:
     thread.start()
     try:
         yield f"http://127.0.0.1:{server.server_port}"
+    finally:
+        server.shutdown()
+        thread.join(5)
+
+
+@contextmanager
+def live_server_for(factory: Callable[[str], Flask]) -> Iterator[str]:
+    """Serve the app ``factory(url)`` builds, telling it first the URL it will be served at (for an app whose
+    ``base_url`` must be right, such as one registered with an OpenID Connect provider)."""
+    server = make_server("127.0.0.1", 0, Flask("not-yet"), threaded=True)
+    url = f"http://127.0.0.1:{server.server_port}"
+    server.app = factory(url)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield url
     finally:
         server.shutdown()
         thread.join(5)
