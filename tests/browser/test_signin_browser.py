@@ -34,7 +34,7 @@ def signin_portal(tmp_path_factory):
 def sign_in_at_provider(page, url: str, issuer: str) -> None:
     page.goto(url + "/")
     page.click("#signin-link")
-    page.wait_for_url("**/signin*")
+    page.wait_for_url("**/signin**")
     page.click('button[data-provider="test"]')
     page.wait_for_url(issuer + "/authorize?**")
     page.click("text=Sign in as Alice Adams")
