@@ -46,7 +46,7 @@ def op():
         provider.add_client(
             "portal",
             SECRET,
-            [f"{PORTAL}/signin/oidc/test/callback", f"{PORTAL}/signin/oidc/orcid/callback"],
+            [f"{PORTAL}/signin/oidc/{name}/callback" for name in ("test", "orcid", "github")],
         )
         yield provider
 
@@ -64,6 +64,16 @@ def app_settings(op: TestProvider) -> dict[str, Any]:
         "test": {"issuer": op.issuer, "client_id": "portal", "client_secret": SECRET, "title": "Test OP"},
         # the ORCID preset (subject = ORCID iD), pointed at the test provider
         "orcid": {"preset": "orcid", "issuer": op.issuer, "client_id": "portal", "client_secret": SECRET},
+        # the GitHub preset (OAuth2 without ID tokens: the user API says who signed in), at the test provider
+        "github": {
+            "preset": "github",
+            "client_id": "portal",
+            "client_secret": SECRET,
+            "scope": "profile",
+            "authorize_url": op.issuer + "/authorize",
+            "token_url": op.issuer + "/token",
+            "userinfo_url": op.issuer + "/user",
+        },
     }
     return {"oidc_providers": json.dumps(providers)}
 
@@ -136,6 +146,20 @@ def test_the_orcid_provider_stores_the_orcid_id_shown_as_a_link(client, op, app)
     sign_in_with_provider(client, "0000-0002-1825-0097", provider="orcid")
     page = client.get("/profile").get_data(as_text=True)
     assert 'href="https://orcid.org/0000-0002-1825-0097"' in page and "Josiah Carberry" in page
+
+
+def test_the_github_preset_reads_who_signed_in_from_the_user_api(client, op, app) -> None:
+    users = services_of(app).users
+    local = users.create(COMMAND_LINE, "alice-local", email="alice@example.org", password="a long password")
+    authorize_url = start(client, "github")
+    assert "nonce" not in parse_qs(urlsplit(authorize_url).query)  # no ID token, so no nonce
+    assert client.get(consent(authorize_url, "alice-sub")).status_code == 302
+    alice = users.by_username("alice")  # preferred_username from the user API's `login`
+    # a user API does not vouch for the email as a verified ID token does: a new account, not the local one
+    assert alice.id != local.id and alice.name == "Alice Adams" and alice.email is None
+    client.post("/signout", data={"csrf_token": csrf_of(client.get("/").get_data(as_text=True))})
+    sign_in_with_provider(client, "alice-sub", provider="github")
+    assert users.count() == 2  # found again by the user API's id
 
 
 def test_a_callback_with_another_state_is_refused(client, op, app) -> None:

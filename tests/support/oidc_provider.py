@@ -17,6 +17,7 @@ from __future__ import annotations
 import hmac
 import secrets
 import time
+import zlib
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -107,6 +108,7 @@ class TestProvider:
         self.backdate_codes = 0.0
         self.tamper_nonce = False
         self.authorize_requests: list[dict[str, str]] = []
+        self.tokens: dict[str, dict[str, Any]] = {}  # access token -> user, for the user-info endpoint
         self.issuer = ""  # set when served
 
     def now(self) -> float:
@@ -178,7 +180,10 @@ class TestProvider:
                         info[claim] = user[claim]
                 return info
 
-        server = AuthorizationServer(app, query_client=self.clients.get, save_token=lambda token, req: None)
+        def save_token(token: dict[str, Any], req: Any) -> None:
+            op.tokens[token["access_token"]] = req.user
+
+        server = AuthorizationServer(app, query_client=self.clients.get, save_token=save_token)
         server.register_grant(CodeGrant, [OIDC(require_nonce=True), CodeChallenge(required=True)])
 
         @app.get("/.well-known/openid-configuration")
@@ -218,6 +223,16 @@ class TestProvider:
                 )
             # an unknown subject is the person saying no: the client gets error=access_denied
             return server.create_authorization_response(grant_user=user, grant=grant)
+
+        @app.get("/user")
+        def github_style_user() -> Any:
+            """Who the access token belongs to, shaped as GitHub's user API answers (for OAuth2 without ID tokens)."""
+            scheme, _, value = request.headers.get("Authorization", "").partition(" ")
+            user = op.tokens.get(value) if scheme.lower() == "bearer" else None
+            if user is None:
+                return jsonify(message="Bad credentials"), 401
+            login = user.get("preferred_username", user["sub"])
+            return jsonify(id=zlib.crc32(user["sub"].encode()), login=login, name=user["name"], email=user.get("email"))
 
         @app.post("/token")
         def token() -> Any:
