@@ -64,6 +64,8 @@ def app_settings(op: TestProvider) -> dict[str, Any]:
         "test": {"issuer": op.issuer, "client_id": "portal", "client_secret": SECRET, "title": "Test OP"},
         # the ORCID preset (subject = ORCID iD), pointed at the test provider
         "orcid": {"preset": "orcid", "issuer": op.issuer, "client_id": "portal", "client_secret": SECRET},
+        # a provider that cannot be reached (nothing listens on the discard port)
+        "down": {"issuer": "http://127.0.0.1:9", "client_id": "portal", "client_secret": SECRET, "timeout": 2},
         # the GitHub preset (OAuth2 without ID tokens: the user API says who signed in), at the test provider
         "github": {
             "preset": "github",
@@ -202,6 +204,14 @@ def test_the_provider_refusing_is_shown(client, op, app) -> None:
     assert response.status_code == 401 and "did not sign you in (access_denied" in response.get_data(as_text=True)
 
 
+def test_a_provider_that_cannot_be_reached_is_named(client, app) -> None:
+    token = csrf_of(client.get("/signin").get_data(as_text=True))
+    response = client.post("/signin/oidc/down", data={"csrf_token": token}, headers={"Accept": "application/json"})
+    assert response.status_code == 503 and "down cannot be reached" in response.get_json()["detail"]
+    unknown = client.post("/signin/oidc/nope", data={"csrf_token": token}, headers={"Accept": "application/json"})
+    assert unknown.status_code == 404 and "no sign-in provider 'nope'" in unknown.get_json()["detail"]
+
+
 def test_local_sign_in_and_out(client, app) -> None:
     services_of(app).users.create(COMMAND_LINE, "carol", name="Carol C.", password="correct horse battery")
     token = csrf_of(client.get("/signin?next=/search").get_data(as_text=True))
@@ -306,6 +316,7 @@ def test_profile_edits_name_and_orcid(client, app) -> None:
 def test_session_cookie_is_http_only_same_site_and_secure_over_https(make_app) -> None:
     for base_url, secure in (("http://portal.test", False), ("https://portal.example", True)):
         client = make_app(base_url=base_url).test_client()
+        assert "Set-Cookie" not in client.get("/").headers  # anonymous reading sets no cookie
         cookie = client.get("/signin").headers["Set-Cookie"]
         assert "HttpOnly" in cookie and "SameSite=Lax" in cookie
         assert ("Secure" in cookie) is secure, cookie
