@@ -284,6 +284,20 @@ def test_sign_up_switched_off(client, app) -> None:
     assert services_of(app).users.count() == 0
 
 
+def test_local_passwords_switched_off(make_app, app_settings) -> None:
+    app = make_app(**app_settings, signin_local=False)
+    client = app.test_client()
+    services_of(app).users.create(COMMAND_LINE, "lou", password="correct horse battery")
+    page = client.get("/signin").get_data(as_text=True)
+    assert 'id="signin-submit"' not in page and "Create one" not in page and "Sign in with Test OP" in page
+    token = csrf_of(page)
+    response = client.post(
+        "/signin", data={"csrf_token": token, "username": "lou", "password": "correct horse battery"}
+    )
+    assert response.status_code == 403 and "switched off" in response.get_data(as_text=True)
+    assert client.get("/signup").status_code == 403  # no local accounts, so no sign-up either
+
+
 def test_sign_up_creates_a_local_account_and_signs_in(client, app) -> None:
     token = csrf_of(client.get("/signup").get_data(as_text=True))
     form = {"csrf_token": token, "username": "hana", "name": "Hana H.", "email": "hana@example.org"}
