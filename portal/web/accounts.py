@@ -114,7 +114,8 @@ def signup() -> Any:
             ip=client_ip(),
         )
     except PortalError as err:
-        form.pop("password", None), form.pop("password2", None)
+        for secret in ("password", "password2"):  # never sent back into the page
+            form.pop(secret, None)
         return render_template("accounts/signup.html", closed=False, error=err, form=form), err.status
     _start_session(user)
     return redirect(url_for("auth.profile"))
