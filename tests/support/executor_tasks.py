@@ -47,3 +47,11 @@ def meet(item: tuple[int, str, int]) -> int:
     while len(list(Path(folder).glob("started-*"))) < n and time.monotonic() < deadline:
         time.sleep(0.01)
     return len(list(Path(folder).glob("started-*")))
+
+
+def timed_sleep(item: tuple[int, float]) -> tuple[int, float, float]:
+    """Sleep ``seconds``; returns (index, start, end) wall-clock times, to see which tasks overlapped."""
+    index, seconds = item
+    start = time.time()
+    time.sleep(seconds)
+    return index, start, time.time()
