@@ -16,6 +16,7 @@ from portal.db.engine import Database
 from portal.db.models import AnalysisJob
 from portal.errors import Conflict, Invalid, NotFound, PortalError
 from portal.processing import results
+from portal.processing.display import DISPLAY_BINS
 from portal.processing.engine import Progress, run_analysis
 from portal.processing.executors.pool import ExecutorPool
 from portal.processing.loader import load_analysis
@@ -222,12 +223,14 @@ class JobService:
         job, _ = self._result(job_id)
         return results.histograms(job, fmt, name)
 
-    def plot(self, job_id: int, fmt: str = "png", name: str | None = None) -> tuple[bytes, str]:
-        """(bytes, MIME type) of a plot of one histogram, PNG or SVG (see :func:`.results.plot`); errors as for
-        :meth:`histogram`."""
+    def plot(
+        self, job_id: int, fmt: str = "png", name: str | None = None, *, bins: int | None = None, scale: str = "auto"
+    ) -> tuple[bytes, str]:
+        """(bytes, MIME type) of a plot of one histogram, PNG or SVG, in at most ``bins`` display bins on
+        ``scale`` axes (see :func:`.results.plot`); errors as for :meth:`histogram`."""
         results.check_format(fmt, results.PLOT_FORMATS, "plot")
         job, _ = self._result(job_id)
-        return results.plot(job, fmt, name)
+        return results.plot(job, fmt, name, bins=bins or DISPLAY_BINS, scale=scale)
 
     # ------------------------------------------------------------------ publishing
     def publish(self, job_id: int, *, title: str | None = None, software_recid: int | None = None) -> Publication:

@@ -10,6 +10,7 @@ import hist
 import numpy as np
 
 from portal.errors import Invalid, NotFound
+from portal.processing.display import DISPLAY_BINS, MAX_DISPLAY_BINS, SCALES, rebin
 from portal.processing.model import Job
 
 HIST_FORMATS = ("json", "h5", "root")
@@ -100,10 +101,18 @@ def _root(hists: dict[str, Any]) -> bytes:
         return path.read_bytes()
 
 
-def plot(job: Job, fmt: str = "png", name: str | None = None) -> tuple[bytes, str]:
-    """(image bytes, MIME type) of the histogram ``name`` (default: the analysis' main one) as steps, titled with
-    the analysis and the dataset's record and DOI; log-log for spectra spanning over two decades."""
+def plot(
+    job: Job, fmt: str = "png", name: str | None = None, *, bins: int = DISPLAY_BINS, scale: str = "auto"
+) -> tuple[bytes, str]:
+    """(image bytes, MIME type) of the histogram ``name`` (default: the analysis' main one) for people: merged
+    into at most ``bins`` display bins (the stored bins stay exact), with √N error bars, the axis label and
+    its units, and the dataset (record, DOI) and event count in the legend. ``scale``: ``log`` or ``linear``
+    axes, or ``auto`` (log-log for log-binned spectra over decades)."""
     check_format(fmt, PLOT_FORMATS, "plot")
+    if scale not in SCALES:
+        raise Invalid(f"unknown scale {scale!r}; choose one of {', '.join(SCALES)}", field="scale")
+    if not 1 <= bins <= MAX_DISPLAY_BINS:
+        raise Invalid(f"bins must be between 1 and {MAX_DISPLAY_BINS}, got {bins}", field="bins")
     result = _result(job)
     name = name or result["main_hist"]
     if name not in result["hists"]:
@@ -114,20 +123,31 @@ def plot(job: Job, fmt: str = "png", name: str | None = None) -> tuple[bytes, st
     from matplotlib.figure import Figure
 
     h = result["hists"][name]
-    edges = np.asarray(h["axes"][0]["edges"])
-    counts = np.asarray(h["counts_with_flow"])[1:-1]
+    shown = rebin(np.asarray(h["axes"][0]["edges"]), np.asarray(h["counts_with_flow"])[1:-1], bins)
+    prov = job.provenance or {}
+    dataset = prov.get("dataset") or {}
+    events = (job.progress or {}).get("events_total")
+    legend = f"record {dataset.get('recid')}" + (f", DOI {dataset['doi']}" if dataset.get("doi") else "")
+    if events:
+        legend += f"\n{events:,} events"
     fig = Figure(figsize=(8, 5))
     ax = fig.add_subplot()
-    ax.stairs(counts, edges, color="tab:blue")
-    if edges[0] > 0 and edges[-1] / edges[0] > 100:  # log-binned spectra (the dimuon one) read best log-log
-        ax.set_xscale("log")
+    centres = (shown.edges[:-1] + shown.edges[1:]) / 2
+    if shown.log_binned:
+        centres = np.sqrt(shown.edges[:-1] * shown.edges[1:])  # the middle of a bin on a log axis
+    ax.stairs(shown.counts, shown.edges, color="tab:blue", label=legend)
+    ax.errorbar(centres, shown.counts, yerr=shown.errors, fmt="none", ecolor="tab:blue", elinewidth=0.8)
+    log = shown.log_binned if scale == "auto" else scale == "log"
+    if log:
+        if shown.edges[0] > 0:
+            ax.set_xscale("log")
         ax.set_yscale("log")
+        ax.set_ylim(bottom=0.5)
     ax.set_xlabel(h["axes"][0]["label"] or name)
-    ax.set_ylabel("entries")
-    prov = (job.provenance or {})["dataset"]
-    ax.set_title(
-        f"{result['title']}\nrecord {prov['recid']}" + (f", DOI {prov['doi']}" if prov["doi"] else ""), fontsize=9
-    )
+    merged = f" ({shown.factor} stored bins each)" if shown.factor > 1 else ""
+    ax.set_ylabel(f"entries / bin{merged}")
+    ax.set_title(result["title"], fontsize=10)
+    ax.legend(loc="best", fontsize=8, frameon=False)
     buf = io.BytesIO()
     fig.savefig(buf, format=fmt, dpi=100)
     return buf.getvalue(), "image/png" if fmt == "png" else "image/svg+xml"

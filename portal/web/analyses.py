@@ -9,7 +9,7 @@ from flask import Blueprint, Response, jsonify, render_template, request, url_fo
 from portal.errors import Invalid, Unavailable
 from portal.extras import require
 from portal.web import services
-from portal.web.request import require_curator
+from portal.web.request import int_arg, require_curator
 
 if TYPE_CHECKING:  # the processing extra may be absent; the routes then answer 503 naming it
     from portal.processing.jobs import JobService
@@ -92,7 +92,13 @@ def api_job(job_id: int) -> Any:
 
 @bp.get("/api/analyses/<int:job_id>/plot.<fmt>")
 def api_plot(job_id: int, fmt: str) -> Any:
-    body, mimetype = _jobs().plot(job_id, fmt, request.args.get("name"))
+    body, mimetype = _jobs().plot(
+        job_id,
+        fmt,
+        request.args.get("name"),
+        bins=int_arg("bins", 0, minimum=0),  # 0: the default number of display bins
+        scale=request.args.get("scale", "auto"),
+    )
     return Response(body, mimetype=mimetype)
 
 
@@ -122,4 +128,8 @@ def api_publish(job_id: int) -> Any:
 
 @bp.get("/analyses/<int:job_id>")
 def page(job_id: int) -> Any:
-    return render_template("analyses/job.html", job=_links(_jobs().get(job_id)))
+    from portal.processing.display import cutflow_rows
+
+    job = _links(_jobs().get(job_id))
+    cutflow = cutflow_rows((job.get("result") or {}).get("cutflow") or {})
+    return render_template("analyses/job.html", job=job, cutflow=cutflow)

@@ -125,6 +125,14 @@ def test_job_over_the_api_gives_the_exact_result_with_provenance_and_downloads(a
 
     page = client.get(f"/analyses/{job['id']}").get_data(as_text=True)
     assert "<progress" in page and "opposite charge" in page and f"{cutflow['opposite charge']:,}" in page
+    steps = list(cutflow.values())
+    assert f"{steps[1] / steps[0]:.1%}" in page  # efficiencies next to the counts
+    assert 'class="provenance"' in page and "10.5072/tiny.5001" in page and "Provenance as JSON" in page
+    svg = client.get(job["links"]["plot_svg"] + "?bins=60&scale=linear")
+    assert svg.status_code == 200 and b"<svg" in svg.data and b"250 stored bins each" not in svg.data
+    assert b"500 stored bins each" in svg.data  # 30,000 stored bins shown as 60
+    assert client.get(job["links"]["plot_png"] + "?scale=sideways").get_json()["field"] == "scale"
+    assert client.get(job["links"]["plot_png"] + "?bins=5000").get_json()["field"] == "bins"
 
     assert client.post(f"/api/analyses/{job['id']}/publish", json={}).status_code == 403
     published = client.post(f"/api/analyses/{job['id']}/publish", json={"software": SOFTWARE}, headers=AUTH)
