@@ -22,6 +22,12 @@ bp = Blueprint("api", __name__, url_prefix="/api")
 @bp.get("/records/<int:recid>")
 def record(recid: int) -> Any:
     catalog = services().catalog
+    # arguments are checked before a concept id redirects: a bad one is named here, not after a round trip
+    mode = "none" if flag_arg("skip_files", bare=True) else request.args.get("file_indices")
+    if mode is None:
+        mode = "expand" if services().settings.api_expand_file_indices else "summary"
+    if mode not in ("expand", "summary", "none"):
+        raise Invalid(f"file_indices must be expand, summary or none, got {mode!r}", field="file_indices")
     target, is_concept = catalog.resolve(recid)
     if is_concept:
         args: dict[str, Any] = request.args.to_dict()
@@ -30,11 +36,6 @@ def record(recid: int) -> Any:
     if export is not None:
         return export
     view = catalog.get(target)
-    mode = "none" if flag_arg("skip_files", bare=True) else request.args.get("file_indices")
-    if mode is None:
-        mode = "expand" if services().settings.api_expand_file_indices else "summary"
-    if mode not in ("expand", "summary", "none"):
-        raise Invalid(f"file_indices must be expand, summary or none, got {mode!r}", field="file_indices")
     base = services().settings.base_url
     body = stream_record_json(
         view,

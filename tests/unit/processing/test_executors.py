@@ -15,7 +15,7 @@ from portal.settings import load_settings
 
 
 def test_every_executor_is_registered_with_a_factory_and_only_doubles_are_development_only():
-    assert EXECUTORS.names() == ["failing", "inline", "local", "remote", "slow"]
+    assert EXECUTORS.names() == ["failing", "gateway", "inline", "local", "remote", "slow"]
     for name in EXECUTORS.names():
         cls = EXECUTORS.load(name)
         assert issubclass(cls, Executor) and "from_settings" in vars(cls), name
@@ -23,8 +23,9 @@ def test_every_executor_is_registered_with_a_factory_and_only_doubles_are_develo
 
 
 def test_jobs_may_ask_for_the_real_executors_and_the_configured_default():
-    assert executor_names(load_settings(environ={})) == ["inline", "local", "remote"]
+    assert executor_names(load_settings(environ={})) == ["gateway", "inline", "local", "remote"]
     assert executor_names(load_settings({"processing_executor": "slow"}, environ={})) == [
+        "gateway",
         "inline",
         "local",
         "remote",
@@ -33,12 +34,12 @@ def test_jobs_may_ask_for_the_real_executors_and_the_configured_default():
     with pytest.raises(Invalid) as err:
         executor_names(load_settings({"processing_executor": "gpu"}, environ={}))
     assert err.value.field == "PORTAL_PROCESSING_EXECUTOR"
-    assert "choose one of: failing, inline, local, remote, slow" in err.value.message
+    assert "choose one of: failing, gateway, inline, local, remote, slow" in err.value.message
 
 
 def test_the_pool_builds_nothing_until_a_job_asks(caplog):
     pool = build_executors(load_settings({"processing_executor": "failing"}, environ={}))
-    assert pool.names() == ["failing", "inline", "local", "remote"]
+    assert pool.names() == ["failing", "gateway", "inline", "local", "remote"]
     with caplog.at_level(logging.WARNING, logger="portal.registry"):
         assert isinstance(pool.get("failing"), FailingExecutor)
     assert "NOT FOR PRODUCTION" in caplog.text
