@@ -13,10 +13,14 @@ def services() -> Services:
 
 def register_blueprints(app: Flask) -> None:
     from portal.web import accounts, api, csrf, education, exports, files, openapi, ops, pages, problems, stats
+    from portal.web.request import IdConverter, check_path_ids
 
     problems.register(app)
     ops.register(app)
     csrf.register(app)
+    # Before any blueprint adds its routes: every `<int:...>` is bounded (huge or negative ids answer 404).
+    app.url_map.converters["int"] = IdConverter
+    app.url_value_preprocessor(check_path_ids)
 
     @app.context_processor
     def _site() -> dict[str, object]:

@@ -9,7 +9,7 @@ from flask import Blueprint, Response, jsonify, render_template, request, url_fo
 from portal.errors import Invalid, Unavailable
 from portal.extras import require
 from portal.web import services
-from portal.web.request import int_arg, require_curator
+from portal.web.request import bounded_id, int_arg, require_curator
 
 if TYPE_CHECKING:  # the processing extra may be absent; the routes then answer 503 naming it
     from portal.processing.jobs import JobService
@@ -56,9 +56,7 @@ def api_create() -> Any:
     unknown = set(body) - {"analysis", "dataset", "executor", "skip_bad_files", "parameters"}
     if unknown:
         raise Invalid(f"unknown field(s): {', '.join(sorted(unknown))}", field=sorted(unknown)[0])
-    recid = body.get("dataset")
-    if isinstance(recid, bool) or not isinstance(recid, int | str) or not str(recid).isdigit():
-        raise Invalid("dataset must be a record id (a positive integer)", field="dataset")
+    recid = bounded_id(body.get("dataset"), "dataset")
     skip = body.get("skip_bad_files", False)
     if not isinstance(skip, bool):
         raise Invalid("skip_bad_files must be true or false", field="skip_bad_files")
@@ -72,7 +70,7 @@ def api_create() -> Any:
         # code named by module or file path runs inside the portal and its workers: curators only
         require_curator()
     jobs = _jobs()
-    job = jobs.create(analysis, int(recid), executor=executor, skip_bad_files=skip, parameters=body.get("parameters"))
+    job = jobs.create(analysis, recid, executor=executor, skip_bad_files=skip, parameters=body.get("parameters"))
     jobs.start(job.id)
     response = jsonify(_links(job))
     response.status_code = 202

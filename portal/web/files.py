@@ -11,7 +11,7 @@ from portal.errors import Invalid
 from portal.files.preview import render_histogram
 from portal.ops import metrics
 from portal.web import services
-from portal.web.request import QueryURL, client_ip, int_arg, paginate, range_arg, required_arg
+from portal.web.request import MAX_POSITION, QueryURL, client_ip, int_arg, paginate, range_arg, required_arg
 
 bp = Blueprint("files", __name__)
 
@@ -135,6 +135,8 @@ def file_search(recid: int) -> Any:
     cursor = request.args.get("cursor", "-1")
     try:
         after = int(cursor)
+        if not -1 <= after <= MAX_POSITION:
+            raise ValueError(cursor)
     except ValueError:
         raise Invalid(f"cursor must be the number returned as next_cursor, got {cursor!r}", field="cursor") from None
     items, next_cursor = services().catalog.find_files(

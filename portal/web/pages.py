@@ -15,7 +15,7 @@ from portal.errors import Invalid, Unavailable
 from portal.search.documents import FACETS
 from portal.search.results import SearchRequest
 from portal.web import services
-from portal.web.request import QueryURL, paginate
+from portal.web.request import MAX_ID, MAX_POSITION, QueryURL, paginate
 
 bp = Blueprint("pages", __name__)
 
@@ -78,7 +78,7 @@ def search() -> Any:
     filters = {f: request.args.getlist(f) for f in FACETS if request.args.getlist(f)}
     q = request.args.get("q", "")
     page = request.args.get("page", "1")
-    if not page.isdigit() or int(page) < 1:
+    if not page.isdigit() or not 1 <= int(page) <= MAX_ID:
         raise Invalid("page must be a positive number", field="page")
     size = 20
     sort = request.args.get("sort") or None
@@ -119,11 +119,14 @@ def record(recid: int) -> Any:
     after = request.args.get("files_after", "")
     with services().db.shared_reads():  # one session for the page's many small reads (and the template's)
         page = services().browse.record_page(
-            recid, files=pattern, files_after=int(after) if after.isdigit() else -1, files_size=FILE_PAGE
+            recid,
+            files=pattern,
+            files_after=int(after) if after.isdigit() and int(after) <= MAX_POSITION else -1,
+            files_size=FILE_PAGE,
         )
         if isinstance(page, Moved):  # a concept id: its latest version
             return redirect(url_for("pages.record", recid=page.recid), code=302)
-        if after and not after.isdigit():
+        if after and not (after.isdigit() and int(after) <= MAX_POSITION):
             raise Invalid("files_after must be a file position, as given by a 'Next files' link", field="files_after")
         g.export_record = page.export  # also read by the Signposting headers
         return render_template(

@@ -9,14 +9,62 @@ from typing import Any
 from urllib.parse import urlencode
 
 from flask import current_app, request
+from werkzeug.routing import BaseConverter
 
-from portal.errors import Forbidden, Invalid
+from portal.errors import Forbidden, Invalid, NotFound
 
 TRUE = frozenset({"1", "true", "yes"})
 
+# Record ids, job ids and page numbers are INTEGER columns or offsets: PostgreSQL's INTEGER is 32 bits, and a
+# larger number reaching SQL is an overflow error (a 500), so every integer taken from a request is bounded here.
+MAX_ID = 2**31 - 1
+# File positions are BIGINT (a dataset may list more files than an INTEGER counts).
+MAX_POSITION = 2**63 - 1
+
+
+class IdConverter(BaseConverter):
+    """The `int` route converter, installed in place of werkzeug's: it also matches negative and huge numbers,
+    so that :func:`check_path_ids` answers them with a 404 naming the parameter instead of a bare "no route"
+    (or an overflow in the database)."""
+
+    regex = r"-?\d+"
+    part_isolating = True
+
+    def to_python(self, value: str) -> int:
+        return int(value)
+
+    def to_url(self, value: object) -> str:
+        return str(int(value))  # type: ignore[call-overload]
+
+
+def check_path_ids(endpoint: str | None, values: dict[str, Any] | None) -> None:
+    """Refuse integer path parameters outside 1..MAX_ID: no record or job can have such an id.
+
+    Raises:
+        NotFound: naming the parameter.
+    """
+    for name, value in (values or {}).items():
+        if isinstance(value, int) and not 1 <= value <= MAX_ID:
+            raise NotFound(f"{name} must be an integer between 1 and {MAX_ID}, got {value}", field=name)
+
+
+def bounded_id(value: object, name: str) -> int:
+    """``value`` (a JSON number or a string of digits) as an id in 1..MAX_ID.
+
+    Raises:
+        Invalid: naming ``name`` when it is not such an id.
+    """
+    if isinstance(value, bool) or not isinstance(value, int | str) or not str(value).isdigit():
+        raise Invalid(f"{name} must be a record id (a positive integer)", field=name)
+    number = int(value)
+    if not 1 <= number <= MAX_ID:
+        raise Invalid(f"{name} must be an integer between 1 and {MAX_ID}, got {number}", field=name)
+    return number
+
 
 def int_arg(name: str, default: int, *, minimum: int = 1, maximum: int | None = None) -> int:
-    """The query argument ``name`` as an integer within bounds; ``default`` when absent.
+    """The query argument ``name`` as an integer within bounds (``maximum`` defaults to MAX_ID, so nothing
+    reaches SQL as an overflow); ``default`` when absent.
 
     Raises:
         Invalid: naming the argument, when it is not an integer or out of bounds.
@@ -28,8 +76,10 @@ def int_arg(name: str, default: int, *, minimum: int = 1, maximum: int | None = 
         value = int(raw)
     except ValueError:
         raise Invalid(f"{name} must be an integer, got {raw!r}", field=name) from None
-    if value < minimum or (maximum is not None and value > maximum):
+    if value < minimum or value > (maximum if maximum is not None else MAX_ID):
         bounds = f"between {minimum} and {maximum}" if maximum is not None else f"at least {minimum}"
+        if maximum is None and value > MAX_ID:
+            bounds = f"between {minimum} and {MAX_ID}"
         raise Invalid(f"{name} must be {bounds}, got {value}", field=name)
     return value
 
