@@ -188,6 +188,82 @@ def records_publish(recid: int) -> None:
     click.echo(f"published {view.recid} with DOI {view.doi} (concept DOI {view.concept_doi})")
 
 
+@records.command("remove")
+@click.argument("recid", type=int)
+@click.option("--reason", required=True, help="Why it is removed; the tombstone page and API answer show it.")
+def records_remove(recid: int, reason: str) -> None:
+    """Remove a published version, leaving a tombstone: its page and API answer 410 with the citation and the
+    reason, its files are no longer served, search drops it, OAI-PMH lists it as deleted, its DOI still resolves
+    (to the tombstone). The stored bytes stay where they are. Recorded in the audit log."""
+    from portal.identity.principal import COMMAND_LINE
+
+    svc = _services()
+    try:
+        citation = svc.preservation.remove(recid, reason, COMMAND_LINE)
+    except PortalError as err:
+        _fail(err)
+    finally:
+        svc.close()
+    click.echo(f"removed {recid}; its tombstone cites: {citation}")
+
+
+@records.command("bag")
+@click.argument("recid", type=int)
+@click.argument("out", type=click.Path(path_type=Path))
+def records_bag(recid: int, out: Path) -> None:
+    """Write a BagIt bag of published version RECID as the new directory OUT: its files as payload, SHA-256 and
+    SHA-512 manifests, bag-info with the DOI, title, version and creators, the record JSON and DataCite XML as
+    tag files. Check it with `bagit.py --validate OUT`."""
+    svc = _services()
+    try:
+        bag = svc.preservation.bag(recid, out)
+    except PortalError as err:
+        _fail(err)
+    finally:
+        svc.close()
+    click.echo(
+        f"bag of {bag.recid} (DOI {bag.doi or '-'}) in {bag.path}: {bag.payload_files} file(s), "
+        f"{bag.payload_bytes:,} bytes" + (f"; {bag.remote_files} remote file(s) listed" if bag.remote_files else "")
+    )
+
+
+@main.group()
+def files() -> None:
+    """The stored files."""
+
+
+@files.command("audit")
+@click.option("--recid", type=int, default=None, help="Only the files of this record version.")
+@click.option(
+    "--rate",
+    type=float,
+    default=None,
+    help="Read limit in MB/s (default: PORTAL_AUDIT_RATE; 0: unlimited).",
+)
+def files_audit(recid: int | None, rate: float | None) -> None:
+    """Re-read the stored files and compare sizes and checksums with the catalogue: mismatches, missing files
+    and (for a full audit) unexpected files are printed and logged as alerts; the report is written to
+    <var_dir>/audits/latest.json. Exit status 1 when anything is wrong."""
+    svc = _services()
+    mb = svc.settings.audit_rate if rate is None else rate
+    try:
+        report = svc.preservation.audit_files(recid=recid, rate=mb * 1e6 or None)
+    except PortalError as err:
+        _fail(err)
+    finally:
+        svc.close()
+    for f in report.findings:
+        named = ", ".join(f"{r}/{k}" for r, k in f.files)
+        click.secho(f"{f.kind:10} {f.path}" + (f" [{named}]" if named else "") + f": {f.detail}", fg="red")
+    click.echo(
+        f"audited {report.files_checked} file(s), {report.bytes_read:,} bytes read"
+        + (f", {report.skipped_remote} held elsewhere (skipped)" if report.skipped_remote else "")
+        + f": {len(report.findings)} problem(s)"
+    )
+    if not report.ok:
+        sys.exit(1)
+
+
 @main.group()
 def data() -> None:
     """Demo and sample data."""

@@ -59,6 +59,30 @@ class Gone(PortalError):
     title = "Gone"
 
 
+class Removed(Gone):
+    """A published version that was removed: its tombstone (why, when, and how to cite what was there)."""
+
+    title = "Record removed"
+
+    def __init__(
+        self, detail: str, *, record: int, doi: str | None, reason: str, citation: str, removed_at: str
+    ) -> None:
+        super().__init__(detail, record=record)
+        self.doi = doi
+        self.reason = reason
+        self.citation = citation
+        self.removed_at = removed_at
+
+    def to_problem(self) -> dict[str, object]:
+        return {
+            **super().to_problem(),
+            "doi": self.doi,
+            "reason": self.reason,
+            "citation": self.citation,
+            "removed_at": self.removed_at,
+        }
+
+
 class Conflict(PortalError):
     status = 409
     title = "Conflict"

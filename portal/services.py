@@ -28,6 +28,7 @@ from portal.identity.tokens import TokenService
 from portal.identity.users import UserService
 from portal.launch.manager import LaunchManager
 from portal.pids.base import PIDProvider
+from portal.preservation.service import PreservationService
 from portal.registry import BUILDERS, EXECUTORS, FORMATS, IDENTITY_PROVIDERS, LAUNCHERS, PIDS, SEARCH, STORAGE
 from portal.search.backends.base import TextBackend
 from portal.search.service import SearchService
@@ -118,6 +119,7 @@ class Services:
     audit: AuditLog
     signin: SignIn
     browse: BrowseService
+    preservation: PreservationService
     analyses: JobService | None = None
     launches: LaunchManager | None = None
 
@@ -179,6 +181,15 @@ def build_services(settings: Settings, *, migrate: bool = True) -> Services:
         audit=audit,
         signin=build_signin(settings, users, audit),
         browse=BrowseService(catalog, search, exports, previewer, launches, launch_enabled=settings.launch_enabled),
+        preservation=PreservationService(
+            db,
+            catalog,
+            exports,
+            storage,
+            audit,
+            reports_dir=Path(settings.var_dir) / "audits",
+            organisation=settings.site_name,
+        ),
         analyses=build_analyses(settings, db, catalog, formats),
         launches=launches,
     )

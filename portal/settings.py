@@ -164,6 +164,18 @@ class Settings:
     stats_aggregate_interval: float = setting(
         300.0, "Seconds between aggregation runs of usage statistics in `portal stack` (0 disables)."
     )
+    audit_interval: float = setting(
+        86400.0,
+        "Seconds between fixity audits of the stored files in `portal stack` (0 disables; moves to the job queue"
+        " of issue 17).",
+    )
+    audit_rate: float = setting(
+        50.0, "Read limit of fixity audits in MB/s, so they never starve downloads (0: unlimited)."
+    )
+    bag_max_bytes: int = setting(
+        2_000_000_000,
+        "Largest payload `/record/<recid>/export/bagit` packs (a larger bag is made with `portal records bag`).",
+    )
     load_demo: bool = setting(
         True, "Load the demo catalogue (`demo_records_dir`) and the lessons when `portal stack` starts."
     )

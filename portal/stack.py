@@ -226,6 +226,30 @@ def ensure_first_admin(svc: Services) -> str | None:
     return username
 
 
+def start_fixity_audits(settings: Settings) -> threading.Event:
+    """Audit the stored files every `audit_interval` seconds at `audit_rate` MB/s, in this (the master)
+    process; reports go to `<var_dir>/audits/`, findings to the `portal.preservation.alerts` log. A simple
+    thread until the job queue (issue 17) runs it."""
+    from portal.preservation.fixity import PeriodicAudit
+    from portal.services import build_services
+
+    stop = threading.Event()
+    if settings.audit_interval <= 0:
+        return stop
+
+    def loop() -> None:
+        svc = build_services(settings, migrate=False)
+        periodic = PeriodicAudit(
+            svc.preservation.fixity, settings.audit_interval, rate=settings.audit_rate * 1e6 or None
+        ).start()
+        stop.wait()
+        periodic.stop()
+        svc.close()
+
+    threading.Thread(target=loop, name="fixity-audits", daemon=True).start()
+    return stop
+
+
 def run_stack(settings: Settings, *, load_demo: bool | None = None) -> None:
     use_multiprocess_metrics(settings)
     from portal.services import build_services
@@ -242,10 +266,12 @@ def run_stack(settings: Settings, *, load_demo: bool | None = None) -> None:
             load_demo_catalogue(settings)
             load_demo_data(settings)
         stop_stats = start_stats_aggregator(settings)
+        stop_audits = start_fixity_audits(settings)
         try:
             serve_web(settings)
         finally:
             stop_stats.set()
+            stop_audits.set()
     finally:
         if hub is not None:
             hub.stop()  # type: ignore[attr-defined]

@@ -72,6 +72,12 @@ class RecordLoader:
         files_hash = item.files_hash()
         existing = s.get(Record, recid)
         if existing is not None:
+            if existing.status == "removed":
+                raise Conflict(
+                    "this record was removed (a tombstone); a removed record is not loaded again",
+                    source=item.source,
+                    record=recid,
+                )
             if existing.content_hash == content_hash:
                 return LoadResult(recid, "unchanged", tuple(item.warnings))
             if existing.status == "published" and existing.files_hash != files_hash:
@@ -183,6 +189,8 @@ class RecordLoader:
         """
         with self.db.transaction() as s:
             rec = get_record(s, recid)
+            if rec.status == "removed":
+                raise Conflict("this record was removed; it takes no files", record=recid)
             if rec.status == "published":
                 has_files = s.scalar(select(func.count()).select_from(File).where(File.recid == recid)) or 0
                 if has_files:

@@ -5,7 +5,7 @@ from __future__ import annotations
 from sqlalchemy import func, select
 
 from portal.catalog.results import RecordView, Resolved
-from portal.catalog.rows import concept_of, latest_published, record_view
+from portal.catalog.rows import concept_of, latest_published, latest_removed, record_view, tombstone
 from portal.db.engine import Database
 from portal.db.models import Concept, Record
 from portal.errors import Invalid, NotFound
@@ -19,13 +19,20 @@ class RecordReader:
         self.db = db
 
     def resolve(self, recid: int) -> Resolved:
-        """The version ``recid`` names (a concept id names its latest published version). Raises NotFound."""
+        """The version ``recid`` names (a concept id names its latest published version). Raises NotFound, or
+        Removed (410) for a removed version and for a concept whose every published version was removed."""
         with self.db.reader() as s:
-            if s.get(Record, recid) is not None:
+            rec = s.get(Record, recid)
+            if rec is not None:
+                if rec.status == "removed":
+                    raise tombstone(rec)
                 return Resolved(recid, False)
             if s.get(Concept, recid) is not None:
                 latest = latest_published(s, recid)
                 if latest is None:
+                    removed = latest_removed(s, recid)
+                    if removed is not None:  # every published version was removed: the concept is gone too
+                        raise tombstone(removed)
                     raise NotFound(f"record {recid} has no published version yet", record=recid)
                 return Resolved(latest.recid, True)
         raise NotFound(f"there is no record {recid}", record=recid)
@@ -41,14 +48,17 @@ class RecordReader:
             return record_view(s, rec)
 
     def find_by_doi(self, doi: str) -> RecordView:
-        """The version with this DOI, or the latest version when it is a concept DOI. Raises NotFound."""
+        """The version with this DOI, or the latest version when it is a concept DOI. Raises NotFound, or
+        Removed (410) when that version was removed."""
         wanted = normalise_doi(doi)
         with self.db.reader() as s:
             rec = s.scalar(select(Record).where(func.lower(Record.doi) == wanted))
             if rec is None:
                 concept = s.scalar(select(Concept).where(func.lower(Concept.doi) == wanted))
                 if concept is not None:
-                    rec = latest_published(s, concept.recid)
+                    rec = latest_published(s, concept.recid) or latest_removed(s, concept.recid)
+            if rec is not None and rec.status == "removed":
+                raise tombstone(rec)  # a DOI never stops resolving: it leads to the tombstone
             if rec is None or rec.status != "published":
                 raise NotFound(f"no record has DOI {doi}", field="doi")
             return record_view(s, rec)

@@ -12,7 +12,7 @@ from sqlalchemy.orm import Session
 
 from portal.catalog.results import RecordView
 from portal.db.models import Concept, File, FileIndex, Record
-from portal.errors import NotFound
+from portal.errors import NotFound, Removed
 
 BATCH = 20_000  # file rows per INSERT or per fetch: bounded memory for a million-file index
 VIEW_FILES = 1000  # direct files a RecordView carries; the file listings page through the rest
@@ -93,6 +93,31 @@ def concept_of(s: Session, recid: int) -> int:
     if s.get(Concept, recid) is not None:
         return recid
     raise NotFound(f"there is no record {recid}", record=recid)
+
+
+def tombstone(rec: Record) -> Removed:
+    """The error a removed version answers with (410: its reason and citation)."""
+    moment = rec.removed_at
+    if moment is not None and moment.tzinfo is None:  # SQLite hands back naive UTC
+        moment = moment.replace(tzinfo=UTC)
+    removed_at = moment.isoformat().replace("+00:00", "Z") if moment else ""
+    return Removed(
+        f"record {rec.recid} was removed: {rec.removal_reason}",
+        record=rec.recid,
+        doi=rec.doi,
+        reason=rec.removal_reason or "",
+        citation=rec.removal_citation or "",
+        removed_at=removed_at,
+    )
+
+
+def latest_removed(s: Session, concept_recid: int) -> Record | None:
+    return s.scalar(
+        select(Record)
+        .where(Record.concept_recid == concept_recid, Record.status == "removed")
+        .order_by(Record.version_index.desc())
+        .limit(1)
+    )
 
 
 def latest_published(s: Session, concept_recid: int) -> Record | None:

@@ -129,6 +129,11 @@ class CatalogService:
     def publish(self, recid: int) -> RecordView:
         return self.versioning.publish(recid)
 
+    def remove(
+        self, recid: int, *, reason: str, citation: str, also: Callable[[Session, Record], None] | None = None
+    ) -> None:
+        self.versioning.remove(recid, reason=reason, citation=citation, also=also)
+
     def discard_draft(self, recid: int) -> None:
         self.versioning.discard_draft(recid)
 

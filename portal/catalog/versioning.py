@@ -7,18 +7,28 @@ from __future__ import annotations
 import copy
 import hashlib
 import json
+from collections.abc import Callable
 from typing import Any
 
 from sqlalchemy import select
+from sqlalchemy.orm import Session
 
 from portal.catalog.filelists import copy_files, replace_files
 from portal.catalog.model import IndexSpec, RecordInput
 from portal.catalog.results import RecordView
-from portal.catalog.rows import concept_of, get_record, latest_published, now, record_view, stored_metadata
+from portal.catalog.rows import (
+    concept_of,
+    get_record,
+    latest_published,
+    now,
+    record_view,
+    stored_metadata,
+    tombstone,
+)
 from portal.catalog.schema import validate_record
 from portal.catalog.writing import Writer
 from portal.db.models import Concept, Record
-from portal.errors import Conflict, NotFound
+from portal.errors import Conflict, Invalid, NotFound
 
 
 class RecordVersions:
@@ -128,6 +138,8 @@ class RecordVersions:
         Raises Conflict when it is published already."""
         with self.db.transaction() as s:
             rec = get_record(s, recid)
+            if rec.status == "removed":
+                raise tombstone(rec)  # a removed version is never published again
             if rec.status == "published":
                 raise Conflict("this version is already published", record=recid)
             validate_record({**rec.data, "recid": str(recid)})
@@ -141,6 +153,33 @@ class RecordVersions:
             self.writer.publish_pids(s, rec, concept)
             self.writer.changed(s, rec)
             return record_view(s, rec)
+
+    def remove(
+        self, recid: int, *, reason: str, citation: str, also: Callable[[Session, Record], None] | None = None
+    ) -> None:
+        """Remove a published version, leaving its tombstone: status "removed" with the time, the reason and the
+        citation; its files rows stay (the bytes are the operator's to delete) but are no longer served, and the
+        observers drop it from search. ``also(session, record)`` runs in the same transaction (the audit log).
+
+        Raises:
+            Invalid: an empty reason. NotFound, Removed (410): no such version, or removed already.
+            Conflict: a draft (discard it instead).
+        """
+        if not reason.strip():
+            raise Invalid("give the reason of the removal; the tombstone shows it", field="reason")
+        with self.db.transaction() as s:
+            rec = get_record(s, recid)
+            if rec.status == "removed":
+                raise tombstone(rec)
+            if rec.status != "published":
+                raise Conflict("only a published version is removed; a draft is discarded", record=recid)
+            rec.status = "removed"
+            rec.removed_at = rec.updated_at = now()  # updated_at: incremental OAI harvests see the deletion
+            rec.removal_reason = reason.strip()
+            rec.removal_citation = citation
+            self.writer.changed(s, rec)
+            if also is not None:
+                also(s, rec)
 
     def discard_draft(self, recid: int) -> None:
         """Delete a draft. Published versions cannot be deleted (Conflict)."""

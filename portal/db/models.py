@@ -42,7 +42,7 @@ class Record(Base):
     recid: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)
     concept_recid: Mapped[int] = mapped_column(ForeignKey("concepts.recid"), index=True)
     version_index: Mapped[int] = mapped_column(Integer)
-    status: Mapped[str] = mapped_column(String(16), index=True)  # "draft" | "published"
+    status: Mapped[str] = mapped_column(String(16), index=True)  # "draft" | "published" | "removed"
     doi: Mapped[str | None] = mapped_column(String(255), unique=True)
     title: Mapped[str] = mapped_column(Text)
     type_primary: Mapped[str] = mapped_column(String(64), index=True)
@@ -54,6 +54,10 @@ class Record(Base):
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow, index=True)
     published_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    # A removed version (status "removed", migration 0016) is a tombstone: when, why, and how to cite it.
+    removed_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    removal_reason: Mapped[str | None] = mapped_column(Text)
+    removal_citation: Mapped[str | None] = mapped_column(Text)
 
     __table_args__ = (
         UniqueConstraint("concept_recid", "version_index", name="uq_records_concept_version"),

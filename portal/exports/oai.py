@@ -64,6 +64,10 @@ def set_specs(metadata: Mapping[str, Any]) -> dict[str, str]:
     return out
 
 
+#: statuses OAI-PMH lists: published versions, and removed ones as deleted records (deletedRecord=persistent)
+LISTED = ("published", "removed")
+
+
 def index_sets(s: Session, rec: Record) -> None:
     """Catalogue observer: keep the record's set rows equal to what its metadata says."""
     s.execute(delete(OAISet).where(OAISet.recid == rec.recid))
@@ -200,7 +204,7 @@ class OAIProvider:
     # ------------------------------------------------------------------ verbs
     def _Identify(self, root: etree._Element, params: dict[str, str]) -> None:  # noqa: N802
         with self.catalog.db.reader() as s:
-            earliest = s.scalar(select(func.min(Record.updated_at)).where(Record.status == "published"))
+            earliest = s.scalar(select(func.min(Record.updated_at)).where(Record.status.in_(LISTED)))
         node = etree.SubElement(root, f"{{{OAI}}}Identify")
         for tag, text in (
             ("repositoryName", self.repository_name),
@@ -208,7 +212,7 @@ class OAIProvider:
             ("protocolVersion", "2.0"),
             ("adminEmail", self.admin_email),
             ("earliestDatestamp", datestamp(earliest) if earliest else "1970-01-01T00:00:00Z"),
-            ("deletedRecord", "no"),
+            ("deletedRecord", "persistent"),  # removed versions stay listed as deleted (tombstones)
             ("granularity", "YYYY-MM-DDThh:mm:ssZ"),
         ):
             etree.SubElement(node, f"{{{OAI}}}{tag}").text = text
@@ -247,7 +251,7 @@ class OAIProvider:
             assert rec is not None
             specs = self._specs(s, [recid])
             node = etree.SubElement(root, f"{{{OAI}}}GetRecord")
-            self._record(node, rec.recid, rec.updated_at, specs.get(recid, []), prefix)
+            self._record(node, rec.recid, rec.updated_at, specs.get(recid, []), prefix, deleted=rec.status == "removed")
 
     def _ListIdentifiers(self, root: etree._Element, params: dict[str, str]) -> None:  # noqa: N802
         self._list(root, params, with_metadata=False)
@@ -275,7 +279,7 @@ class OAIProvider:
             harvest = Harvest(prefix=params["metadataPrefix"], start=start, end=end, spec=params.get("set"))
         prefix = self._prefix(harvest.prefix)
         with self.catalog.db.reader() as s:
-            query = select(Record.recid, Record.updated_at).where(Record.status == "published")
+            query = select(Record.recid, Record.updated_at, Record.status).where(Record.status.in_(LISTED))
             if harvest.start:
                 query = query.where(Record.updated_at >= harvest.start)
             if harvest.end:
@@ -297,17 +301,18 @@ class OAIProvider:
             rows = rows[: self.page_size]
             specs = self._specs(s, [r.recid for r in rows])
         node = etree.SubElement(root, f"{{{OAI}}}{'ListRecords' if with_metadata else 'ListIdentifiers'}")
-        for recid, updated in rows:
+        for recid, updated, status in rows:
+            deleted = status == "removed"
             if with_metadata:
-                self._record(node, recid, updated, specs.get(recid, []), prefix)
+                self._record(node, recid, updated, specs.get(recid, []), prefix, deleted=deleted)
             else:
-                self._header(node, recid, updated, specs.get(recid, []))
+                self._header(node, recid, updated, specs.get(recid, []), deleted=deleted)
         if more or harvest.after is not None:
             token = etree.SubElement(node, f"{{{OAI}}}resumptionToken", cursor=str(harvest.cursor))
             if total is not None:
                 token.set("completeListSize", str(total))
             if more:
-                last_recid, last_updated = rows[-1]
+                last_recid, last_updated, _ = rows[-1]
                 token.text = harvest.token((last_updated, last_recid), harvest.cursor + len(rows))
 
     def _specs(self, s: Session, recids: list[int]) -> dict[int, list[str]]:
@@ -332,20 +337,35 @@ class OAIProvider:
             recid = int(match.group(1))
             with self.catalog.db.reader() as s:
                 rec = s.get(Record, recid)
-                if rec is not None and rec.status == "published":
+                if rec is not None and rec.status in LISTED:
                     return recid
         raise OAIError("idDoesNotExist", f"{identifier!r} is not an identifier of this repository")
 
-    def _header(self, parent: etree._Element, recid: int, updated: datetime, specs: list[str]) -> None:
+    def _header(
+        self, parent: etree._Element, recid: int, updated: datetime, specs: list[str], *, deleted: bool = False
+    ) -> None:
         header = etree.SubElement(parent, f"{{{OAI}}}header")
+        if deleted:
+            header.set("status", "deleted")
         etree.SubElement(header, f"{{{OAI}}}identifier").text = self.identifier(recid)
         etree.SubElement(header, f"{{{OAI}}}datestamp").text = datestamp(updated)
         for spec in specs:
             etree.SubElement(header, f"{{{OAI}}}setSpec").text = spec
 
-    def _record(self, parent: etree._Element, recid: int, updated: datetime, specs: list[str], prefix: str) -> None:
+    def _record(
+        self,
+        parent: etree._Element,
+        recid: int,
+        updated: datetime,
+        specs: list[str],
+        prefix: str,
+        *,
+        deleted: bool = False,
+    ) -> None:
         record = etree.SubElement(parent, f"{{{OAI}}}record")
-        self._header(record, recid, updated, specs)
+        self._header(record, recid, updated, specs, deleted=deleted)
+        if deleted:  # OAI-PMH: a deleted record is its header alone
+            return
         metadata = etree.SubElement(record, f"{{{OAI}}}metadata")
         rec = self.exports.record(recid)
         if prefix == "oai_dc":

@@ -30,6 +30,7 @@ ACTIONS = (
     "token.revoke",
     "record.publish",
     "record.access",
+    "record.remove",
 )
 
 

@@ -4,13 +4,23 @@ from __future__ import annotations
 
 from typing import Any
 
-from flask import Blueprint, Response, g, request, url_for
+from flask import Blueprint, Response, g, request, stream_with_context, url_for
 
 from portal.exports.service import FORMATS, NEGOTIABLE
 from portal.web import services
 
 bp = Blueprint("exports", __name__)
 SITEMAP_CHUNK = 10_000
+
+
+@bp.get("/record/<int:recid>/export/bagit")
+def export_bagit(recid: int) -> Response:
+    """The BagIt bag of a published version as one zip, streamed (built first in a temporary directory)."""
+    bag = services().preservation.bags.zipped(recid, max_bytes=services().settings.bag_max_bytes)
+    response = Response(stream_with_context(bag.chunks), mimetype="application/zip")
+    response.content_length = bag.size
+    response.headers["Content-Disposition"] = f'attachment; filename="{bag.name}"'
+    return response
 
 
 @bp.get("/record/<int:recid>/export/<fmt>")
