@@ -95,16 +95,23 @@ class _Expected:
 class RateLimiter:
     """Keeps reads at or below ``bytes_per_second`` (None or 0: unlimited) by sleeping between blocks."""
 
-    def __init__(self, bytes_per_second: float | None, *, sleep: Callable[[float], None] = time.sleep) -> None:
+    def __init__(
+        self,
+        bytes_per_second: float | None,
+        *,
+        sleep: Callable[[float], None] = time.sleep,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
         self.rate = bytes_per_second or None
         self.sleep = sleep
-        self.start = time.monotonic()
+        self.clock = clock
+        self.start = clock()
         self.done = 0
 
     def consumed(self, n: int) -> None:
         self.done += n
         if self.rate:
-            ahead = self.done / self.rate - (time.monotonic() - self.start)
+            ahead = self.done / self.rate - (self.clock() - self.start)
             if ahead > 0:
                 self.sleep(ahead)
 
