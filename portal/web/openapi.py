@@ -9,7 +9,7 @@ from flask import Blueprint, jsonify
 from portal import __version__
 from portal.search.documents import FACETS
 from portal.search.results import SORTS
-from portal.web.schemas import INT, JOB_ID, PROBLEM, RECID, SCHEMAS, STR, UNEXPECTED, json_response, param, ref
+from portal.web.schemas import ID, INT, JOB_ID, PROBLEM, RECID, SCHEMAS, STR, UNEXPECTED, json_response, param, ref
 
 bp = Blueprint("openapi", __name__)
 BINARY = {"type": "string", "format": "binary"}
@@ -274,16 +274,19 @@ PATHS: dict[str, Any] = {
     "/api/stats": {
         "get": {
             "summary": "Usage of a record version and of all its versions",
-            "parameters": [param("recid", schema=INT, required=True)],
+            "parameters": [param("recid", schema=ID, required=True)],
             "responses": {"200": json_response(ref("Stats"), "Statistics"), "400": PROBLEM, "404": PROBLEM},
         }
     },
 }
 
 
-def _with_default(operation: dict[str, Any]) -> dict[str, Any]:
+def _with_default(path: str, operation: dict[str, Any]) -> dict[str, Any]:
     # Every error of the API is problem details, also those no operation lists (405, 500).
-    return {**operation, "responses": {**operation["responses"], "default": UNEXPECTED}}
+    responses = dict(operation["responses"])
+    if "{recid}" in path and "404" in responses:
+        responses["410"] = PROBLEM  # a removed record: its tombstone (reason and citation)
+    return {**operation, "responses": {**responses, "default": UNEXPECTED}}
 
 
 def document() -> dict[str, Any]:
@@ -294,7 +297,7 @@ def document() -> dict[str, Any]:
             "version": __version__,
             "description": "Records, versions, files, previews, exports and usage statistics.",
         },
-        "paths": {path: {method: _with_default(op) for method, op in ops.items()} for path, ops in PATHS.items()},
+        "paths": {path: {method: _with_default(path, op) for method, op in ops.items()} for path, ops in PATHS.items()},
         "components": {"schemas": SCHEMAS, "securitySchemes": {"curator": {"type": "http", "scheme": "bearer"}}},
     }
 

@@ -36,7 +36,9 @@ def param(
     }
 
 
-RECID = param("recid", "path", INT, description="Record id (a concept id redirects to its latest version)")
+# Ids are 32-bit in the database: anything else is refused before it reaches SQL (404 naming the parameter).
+ID = {"type": "integer", "minimum": 1, "maximum": 2**31 - 1}
+RECID = param("recid", "path", ID, description="Record id (a concept id redirects to its latest version)")
 
 SCHEMAS: dict[str, Any] = {
     "Problem": {
@@ -50,6 +52,11 @@ SCHEMAS: dict[str, Any] = {
             "field": STR,
             "source": STR,
             "record": {"type": ["integer", "string"]},
+            # a removed record's tombstone (410)
+            "reason": STR,
+            "citation": STR,
+            "doi": {"type": ["string", "null"]},
+            "removed_at": STR,
         },
     },
     "File": {
@@ -255,7 +262,7 @@ SCHEMAS: dict[str, Any] = {
 }
 
 
-JOB_ID = param("job_id", "path", INT, description="Analysis job id")
+JOB_ID = param("job_id", "path", ID, description="Analysis job id")
 UNEXPECTED = {
     "description": "Any other error (a method the path does not allow, an internal error), as problem details",
     "content": {"application/problem+json": {"schema": ref("Problem")}},

@@ -12,12 +12,14 @@ import sys
 import zipfile
 from pathlib import Path
 
+import jsonschema
 import pytest
 from lxml import etree
 
 from portal.app import services_of
 from portal.demo.generate import generate
 from portal.identity.principal import COMMAND_LINE
+from portal.web.openapi import document
 from tests.functional.catalog_helpers import dataset, load_file, write_records
 
 BIN = Path(sys.executable).parent
@@ -226,6 +228,8 @@ def test_a_removed_record_leaves_a_tombstone(app):
     problem = api.get_json()
     assert problem["reason"] == "Retracted: calibration error" and problem["citation"] == citation
     assert problem["doi"] == view.doi and problem["removed_at"].endswith("Z")
+    jsonschema.validate(problem, document()["components"]["schemas"]["Problem"])  # as the OpenAPI says
+    assert "410" in document()["paths"]["/api/records/{recid}"]["get"]["responses"]
 
     page = client.get("/record/9", headers={"Accept": "text/html"})
     html = page.get_data(as_text=True)
@@ -246,6 +250,11 @@ def test_a_removed_record_leaves_a_tombstone(app):
 
     [entry] = svc.audit.entries(action="record.remove")
     assert entry.target == "9" and entry.detail == {"reason": "Retracted: calibration error"}
+
+    # The operator may delete a removed record's bytes: the audit does not call them missing.
+    for path in stored(app):
+        path.unlink()
+    assert svc.preservation.audit_files().ok
 
 
 def test_a_removed_record_is_deleted_in_oai_pmh(app):
