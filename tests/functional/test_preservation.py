@@ -293,3 +293,24 @@ def test_removal_needs_a_reason_and_a_published_version(app, tmp_path):
         svc.catalog.publish(9)
     with pytest.raises(Conflict, match="removed"):  # nor loaded back over its tombstone
         load_file(svc, write_records(tmp_path / "again.json", [dataset(9, title="Back")]))
+
+
+def test_the_bag_and_remove_commands(app, settings_dict, tmp_path):
+    # Two runs only: each command starts a Python process (errors are covered on the services above).
+    svc = services_of(app)
+    env = {
+        **os.environ,
+        "PORTAL_DATABASE_URL": settings_dict["database_url"],
+        "PORTAL_VAR_DIR": svc.settings.var_dir,
+        "PORTAL_DATA_DIR": svc.settings.data_dir,
+    }
+
+    def portal(*args: str) -> subprocess.CompletedProcess:
+        return subprocess.run([str(BIN / "portal"), "records", *args], capture_output=True, text=True, env=env)
+
+    bagged = portal("bag", "9", str(tmp_path / "bag9"))
+    assert bagged.returncode == 0 and "3 file(s)" in bagged.stdout, bagged.stderr
+    assert validate(tmp_path / "bag9").returncode == 0
+    removed = portal("remove", "9", "--reason", "Superseded by record 10")
+    assert removed.returncode == 0 and "Dataset 9" in removed.stdout, removed.stderr
+    assert app.test_client().get("/api/records/9").get_json()["reason"] == "Superseded by record 10"
