@@ -89,11 +89,10 @@ def file_index_txt(recid: int, key: str) -> Response:
 
 def _selection() -> dict[str, Any]:
     keys = [k for k in request.args.get("files", "").split(",") if k]
-    return {
-        "index": request.args.get("index") or None,
-        "pattern": request.args.get("glob") or None,
-        "keys": keys or None,
-    }
+    index, pattern = request.args.get("index") or None, request.args.get("glob") or None
+    if not (index or pattern or keys):
+        pattern = "*"  # no selection: every direct file of the record
+    return {"index": index, "pattern": pattern, "keys": keys or None}
 
 
 def _requested_pack(recid: int) -> Any:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 from flask import Blueprint, jsonify
@@ -9,7 +10,22 @@ from flask import Blueprint, jsonify
 from portal import __version__
 from portal.search.documents import FACETS
 from portal.search.results import SORTS
-from portal.web.schemas import ID, INT, JOB_ID, PROBLEM, RECID, SCHEMAS, STR, UNEXPECTED, json_response, param, ref
+from portal.web import services
+from portal.web.schemas import (
+    CURSOR,
+    ID,
+    JOB_ID,
+    PAGE,
+    PROBLEM,
+    RECID,
+    SCHEMAS,
+    SIZE,
+    STR,
+    UNEXPECTED,
+    json_response,
+    param,
+    ref,
+)
 
 bp = Blueprint("openapi", __name__)
 BINARY = {"type": "string", "format": "binary"}
@@ -20,8 +36,8 @@ PATHS: dict[str, Any] = {
             "summary": "Search records (light hits: never file lists)",
             "parameters": [
                 param("q", description='Query, e.g. doi:"10.5072/portal.1"'),
-                param("page", schema=INT),
-                param("size", schema=INT),
+                param("page", schema=PAGE),
+                param("size", schema=SIZE),
                 param("sort", schema={"enum": list(SORTS)}),
                 param("cursor", description="The cursor of a `next` link: search-after, no result-window limit"),
                 param("all_versions", description="1, true or yes: every version, not only the latest"),
@@ -111,10 +127,10 @@ PATHS: dict[str, Any] = {
             "parameters": [
                 RECID,
                 param("index"),
-                param("page", schema=INT),
-                param("size", schema=INT),
+                param("page", schema=PAGE),
+                param("size", schema=SIZE),
                 param("q"),
-                param("cursor", schema=INT),
+                param("cursor", schema=CURSOR),
             ],
             "responses": {"200": json_response(ref("FileList"), "Files"), "400": PROBLEM, "404": PROBLEM},
         }
@@ -126,8 +142,8 @@ PATHS: dict[str, Any] = {
                 RECID,
                 param("q"),
                 param("index"),
-                param("cursor", schema=INT),
-                param("size", schema=INT),
+                param("cursor", schema=CURSOR),
+                param("size", schema=SIZE),
             ],
             "responses": {"200": json_response(ref("FileSearch"), "Files"), "400": PROBLEM, "404": PROBLEM},
         }
@@ -142,7 +158,11 @@ PATHS: dict[str, Any] = {
     "/api/records/{recid}/preview": {
         "get": {
             "summary": "Structure and first rows of a file",
-            "parameters": [RECID, param("key", required=True), param("rows", schema=INT)],
+            "parameters": [
+                RECID,
+                param("key", schema={"type": "string", "minLength": 1}, required=True),
+                param("rows", schema={"type": "integer", "minimum": 1, "maximum": 100}),
+            ],
             "responses": {"200": json_response(ref("Preview"), "Preview"), "400": PROBLEM, "404": PROBLEM},
         }
     },
@@ -151,11 +171,11 @@ PATHS: dict[str, Any] = {
             "summary": "Histogram of a numeric column (JSON; PNG or SVG with format=)",
             "parameters": [
                 RECID,
-                param("key", required=True),
-                param("column", required=True),
-                param("bins", schema=INT),
-                param("range"),
-                param("format"),
+                param("key", schema={"type": "string", "minLength": 1}, required=True),
+                param("column", schema={"type": "string", "minLength": 1}, required=True),
+                param("bins", schema={"type": "integer", "minimum": 1, "maximum": 1000}),
+                param("range", description="lo,hi (numbers, lo < hi)"),
+                param("format", schema={"enum": ["json", "png", "svg"]}),
             ],
             "responses": {"200": json_response(ref("Histogram"), "Histogram"), "400": PROBLEM, "404": PROBLEM},
         }
@@ -169,7 +189,7 @@ PATHS: dict[str, Any] = {
     "/api/environments/builds": {
         "get": {
             "summary": "Finished environment builds, newest first",
-            "parameters": [param("page", schema=INT), param("size", schema=INT)],
+            "parameters": [param("page", schema=PAGE), param("size", schema=SIZE)],
             "responses": {"200": json_response(ref("BuildPage"), "Builds"), "400": PROBLEM},
         }
     },
@@ -289,7 +309,13 @@ def _with_default(path: str, operation: dict[str, Any]) -> dict[str, Any]:
     return {**operation, "responses": {**responses, "default": UNEXPECTED}}
 
 
-def document() -> dict[str, Any]:
+def document(max_page_size: int = 1000, executors: list[str] | None = None) -> dict[str, Any]:
+    """The document, with the limits this portal is configured with: the largest page ``size`` and the
+    executors a job may name."""
+    paths = json.loads(json.dumps(PATHS).replace(f'"maximum": {SIZE["maximum"]}', f'"maximum": {max_page_size}'))
+    schemas = json.loads(json.dumps(SCHEMAS))
+    if executors:
+        schemas["JobRequest"]["properties"]["executor"]["enum"] = executors
     return {
         "openapi": "3.1.0",
         "info": {
@@ -297,11 +323,13 @@ def document() -> dict[str, Any]:
             "version": __version__,
             "description": "Records, versions, files, previews, exports and usage statistics.",
         },
-        "paths": {path: {method: _with_default(path, op) for method, op in ops.items()} for path, ops in PATHS.items()},
-        "components": {"schemas": SCHEMAS, "securitySchemes": {"curator": {"type": "http", "scheme": "bearer"}}},
+        "paths": {path: {method: _with_default(path, op) for method, op in ops.items()} for path, ops in paths.items()},
+        "components": {"schemas": schemas, "securitySchemes": {"curator": {"type": "http", "scheme": "bearer"}}},
     }
 
 
 @bp.get("/api/openapi.json")
 def openapi() -> Any:
-    return jsonify(document())
+    svc = services()
+    executors = svc.analyses.executors.names() if svc.analyses is not None else None
+    return jsonify(document(svc.settings.api_max_page_size, executors))

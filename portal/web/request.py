@@ -54,6 +54,8 @@ def bounded_id(value: object, name: str) -> int:
     Raises:
         Invalid: naming ``name`` when it is not such an id.
     """
+    if isinstance(value, float) and value.is_integer():
+        value = int(value)  # JSON Schema counts 5.0 as an integer, and so do JSON clients that send it
     if isinstance(value, bool) or not isinstance(value, int | str) or not str(value).isdigit():
         raise Invalid(f"{name} must be a record id (a positive integer)", field=name)
     number = int(value)

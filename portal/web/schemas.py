@@ -38,6 +38,10 @@ def param(
 
 # Ids are 32-bit in the database: anything else is refused before it reaches SQL (404 naming the parameter).
 ID = {"type": "integer", "minimum": 1, "maximum": 2**31 - 1}
+PAGE = ID  # page numbers are offsets into INTEGER-keyed lists: the same bounds as ids
+#: ``maximum`` is the configured PORTAL_API_MAX_PAGE_SIZE (the document is built with it; 1000 by default)
+SIZE = {"type": "integer", "minimum": 1, "maximum": 1000}
+CURSOR = {"type": "integer", "minimum": -1, "maximum": 2**63 - 1}
 RECID = param("recid", "path", ID, description="Record id (a concept id redirects to its latest version)")
 
 SCHEMAS: dict[str, Any] = {
@@ -286,10 +290,11 @@ SCHEMAS.update(
             "properties": {
                 "analysis": {
                     "type": "string",
+                    "minLength": 1,
                     "description": "A built-in or installed analysis, or module:Class (curator token needed)",
                 },
-                "dataset": {"type": ["integer", "string"], "description": "Record id of the dataset"},
-                "executor": STR,
+                "dataset": {**ID, "description": "Record id of the dataset"},
+                "executor": {"type": "string", "description": "One of the executors the portal offers"},
                 "skip_bad_files": {"type": "boolean"},
                 "parameters": {"type": "object"},
             },
