@@ -5,6 +5,7 @@ from __future__ import annotations
 from flask import Flask, current_app
 
 from portal.services import Services
+from portal.web.request import refuse_nul_bytes
 
 
 def services() -> Services:
@@ -17,6 +18,7 @@ def register_blueprints(app: Flask) -> None:
 
     problems.register(app)
     ops.register(app)
+    app.before_request(refuse_nul_bytes)
     csrf.register(app)
     # Before any blueprint adds its routes: every `<int:...>` is bounded (huge or negative ids answer 404).
     app.url_map.converters["int"] = IdConverter

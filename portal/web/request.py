@@ -204,3 +204,15 @@ def paginate(
     elif page is not None and (has_next if has_next is not None else last is not None and page < last):
         links["next"] = url(page=page + 1)
     return links
+
+
+def refuse_nul_bytes() -> None:
+    """Refuse a query argument holding a NUL byte, naming it: PostgreSQL cannot store or compare such a
+    string (it would fail as a 500 deep in a query), and no identifier, key or search term contains one.
+
+    Raises:
+        Invalid: naming the argument.
+    """
+    for name, value in request.args.items(multi=True):
+        if "\x00" in value or "\x00" in name:
+            raise Invalid(f"{name!r} holds a NUL byte", field=name.replace("\x00", "\\0"))
