@@ -403,3 +403,32 @@ def test_the_schema_refuses_bad_values_naming_the_field(loaded: Any, values: dic
     with pytest.raises(HelmValuesError) as err:
         loaded.render(values=values, name=RELEASE)
     assert field in str(err.value)
+
+
+def test_the_image_and_the_chart_agree(manifests: Any) -> None:
+    """The Containerfile builds what the chart runs: its user, its paths, its extras, the xrootd server binary."""
+    _name, values, docs = manifests
+    root = CHART.parents[1]
+    containerfile = (root / "Containerfile").read_text()
+    for line in containerfile.splitlines():
+        if line.startswith("COPY ") and "--from" not in line:
+            for source in line.split()[1:-1]:
+                assert (root / source).exists(), f"Containerfile copies {source}, which is not in the checkout"
+    extras = next(line.split("=", 1)[1] for line in containerfile.splitlines() if line.startswith("ARG EXTRAS="))
+    declared = _pyproject()["project"]["optional-dependencies"]
+    assert set(extras.split(",")) <= set(declared)
+    assert "USER 10001" in containerfile and "xrootd-server" in containerfile
+    assert "PORTAL_VAR_DIR=/var/lib/portal" in containerfile
+    for spec in pod_specs(docs):
+        assert spec["securityContext"]["runAsUser"] == 10001
+        for container in spec["containers"]:
+            mounts = {m["mountPath"] for m in container.get("volumeMounts", [])}
+            env = env_of(container)
+            if "PORTAL_VAR_DIR" in env:
+                assert env["PORTAL_VAR_DIR"]["value"] in mounts  # writable under a read-only image layer
+
+
+def _pyproject() -> dict[str, Any]:
+    import tomllib
+
+    return tomllib.loads((CHART.parents[1] / "pyproject.toml").read_text())
