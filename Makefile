@@ -5,7 +5,7 @@ PYTHON ?= python3
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 WHEELHOUSE_STAMP := $(VENV)/share/portal/wheelhouse/.fetched
-APT_PACKAGES := xrootd-server xrootd-client chromium postgresql
+APT_PACKAGES := xrootd-server xrootd-client chromium postgresql podman runc mmdebstrap
 
 .PHONY: install system-deps run test test-unit test-functional test-browser lint bench clean
 
@@ -24,7 +24,8 @@ $(WHEELHOUSE_STAMP): $(STAMP) $(wildcard analysis_envs/*/requirements.txt)
 	$(BIN)/portal env prefetch
 	touch $@
 
-# System packages (XRootD server and client, Chromium for browser tests, PostgreSQL for the contract tests).
+# System packages (XRootD server and client, Chromium for browser tests, PostgreSQL for the contract tests;
+# podman, runc and mmdebstrap for the image build test, tests/functional/test_container_image.py).
 system-deps:
 	@missing=""; for p in $(APT_PACKAGES); do dpkg -s $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \
 	if [ -n "$$missing" ]; then \
