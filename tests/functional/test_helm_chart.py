@@ -194,6 +194,12 @@ def test_the_portal_gets_every_setting_it_needs_and_only_real_ones(manifests: An
         assert env["PORTAL_XROOTD_URL"]["value"] == "root://demo-portal-xrootd:1094"
     else:
         assert env["PORTAL_LAUNCH_HUB_URL"]["value"] == "http://proxy-public"  # zero-to-jupyterhub's proxy Service
+        # analyses on each person's own cluster from the bundled gateway, signed in with the shared password
+        assert env["PORTAL_PROCESSING_EXECUTOR"]["value"] == "gateway"
+        assert env["PORTAL_GATEWAY_URL"]["value"] == "http://traefik-dask-gateway"
+        ref = env["PORTAL_GATEWAY_PASSWORD"]["valueFrom"]["secretKeyRef"]
+        assert ref == {"name": "portal-secrets", "key": "gateway-password"}
+        assert values["dask-gateway"]["fullnameOverride"] == "dask-gateway"  # its proxy is traefik-dask-gateway
 
 
 def test_web_serves_with_gunicorn_and_its_probes_hit_real_routes(manifests: Any, tmp_path: Path) -> None:
@@ -268,11 +274,13 @@ def test_every_secret_referenced_is_rendered_or_the_sites_own(manifests: Any) ->
     if name == "external":
         assert rendered == {}  # the site brings its own keys
     else:
-        assert rendered == {"portal-secrets": {"secret-key", "hub-token", "gateway-token"}}
+        assert rendered == {"portal-secrets": {"secret-key", "hub-token", "gateway-token", "gateway-password"}}
     # the dependencies read their tokens from the same Secret the portal does
     hub_env = values["jupyterhub"]["hub"]["extraEnv"]
     hub_refs = {v["valueFrom"]["secretKeyRef"]["name"] for v in hub_env.values()}
     assert hub_refs == {values["secrets"]["name"]}
+    (gateway_env,) = values["dask-gateway"]["gateway"]["env"]
+    assert gateway_env["valueFrom"]["secretKeyRef"] == {"name": values["secrets"]["name"], "key": "gateway-password"}
     auth = values["dask-gateway"]["gateway"]["auth"]["jupyterhub"]
     assert (
         auth["apiTokenFromSecretName"] == values["secrets"]["name"] and auth["apiTokenFromSecretKey"] == "gateway-token"
@@ -432,3 +440,33 @@ def _pyproject() -> dict[str, Any]:
     import tomllib
 
     return tomllib.loads((CHART.parents[1] / "pyproject.toml").read_text())
+
+
+def test_the_gateway_admits_the_portal_with_the_shared_password_and_sessions_with_hub_tokens(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The dask-gateway authenticator the chart configures, run with the real dask-gateway-server classes."""
+    import asyncio
+    import base64
+
+    pytest.importorskip("dask_gateway_server")
+    from aiohttp import web
+    from dask_gateway_server.auth import JupyterHubAuthenticator
+
+    gateway = merged_values({})["dask-gateway"]["gateway"]
+    c = SimpleNamespace(DaskGateway=SimpleNamespace())
+    exec(gateway["extraConfig"]["portal-auth"], {"c": c})  # noqa: S102 - the chart's own gateway config
+    authenticator_class = c.DaskGateway.authenticator_class
+    assert issubclass(authenticator_class, JupyterHubAuthenticator)
+    monkeypatch.setenv("PORTAL_GATEWAY_PASSWORD", "s3cret")
+    monkeypatch.setenv("JUPYTERHUB_API_TOKEN", "unused")
+    auth = authenticator_class()
+
+    def basic(user: str, password: str) -> Any:
+        token = base64.b64encode(f"{user}:{password}".encode()).decode()
+        return SimpleNamespace(headers={"Authorization": f"Basic {token}"})
+
+    assert asyncio.run(auth.authenticate(basic("alice", "s3cret"))).name == "alice"
+    for user, password in (("alice", "wrong"), ("alice", ""), ("", "s3cret")):
+        with pytest.raises(web.HTTPUnauthorized):
+            asyncio.run(auth.authenticate(basic(user, password)))

@@ -131,6 +131,20 @@ portal/settings.py. Secrets come by secretKeyRef, never as values.
 - name: PORTAL_PROCESSING_SCHEDULER
   value: {{ .Values.processing.scheduler | quote }}
 {{- end }}
+{{- if eq .Values.processing.executor "gateway" }}
+{{- $gw := .Values.processing.gateway }}
+- name: PORTAL_GATEWAY_URL
+  value: {{ $gw.url | default (index .Values "dask-gateway" "enabled" | ternary "http://traefik-dask-gateway" "") | quote }}
+- name: PORTAL_GATEWAY_PASSWORD
+  valueFrom:
+    secretKeyRef: {name: {{ include "portal.secretName" . }}, key: gateway-password}
+- name: PORTAL_GATEWAY_MAX_WORKERS
+  value: {{ $gw.maxWorkers | quote }}
+- name: PORTAL_GATEWAY_WORKER_MEMORY
+  value: {{ $gw.workerMemory | quote }}
+- name: PORTAL_GATEWAY_IDLE_TIMEOUT
+  value: {{ $gw.idleTimeout | quote }}
+{{- end }}
 {{- range $name, $value := .Values.portal.env }}
 - name: {{ $name }}
   value: {{ $value | quote }}
