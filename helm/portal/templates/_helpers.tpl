@@ -84,6 +84,10 @@ portal/settings.py. Secrets come by secretKeyRef, never as values.
 - name: PORTAL_CURATOR_TOKEN
   valueFrom:
     secretKeyRef: {name: {{ include "portal.secretName" . }}, key: curator-token, optional: true}
+# OpenID Connect providers (JSON with client secrets): only ever from the Secret, absent means none
+- name: PORTAL_OIDC_PROVIDERS
+  valueFrom:
+    secretKeyRef: {name: {{ include "portal.secretName" . }}, key: oidc-providers, optional: true}
 {{- if eq .Values.database.mode "cloudnativepg" }}
 {{- /* CloudNativePG writes the owner's credentials to <cluster>-app; the URL is assembled by Kubernetes'
        $(VAR) expansion (its generated passwords are URL-safe). */}}
