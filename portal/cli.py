@@ -33,8 +33,9 @@ def _fail(err: PortalError) -> NoReturn:
     sys.exit(1)
 
 
-# name -> (module, attribute, extra it needs, short help): groups imported only when run, so that their imports
-# (awkward, hist, Dask for `analysis`) do not slow every other command down. The short help shows in
+# name -> (module, attribute, extra it needs or "" for the core, short help): commands imported only when run, so
+# that their imports (awkward, hist, Dask for `analysis`; requests and rich for `get`) do not slow every other
+# command down. The short help shows in
 # `portal --help` without importing them (tests/unit/test_startup_imports.py keeps it equal to the real one).
 LAZY_COMMANDS: dict[str, tuple[str, str, str, str]] = {
     "analysis": (
@@ -42,6 +43,12 @@ LAZY_COMMANDS: dict[str, tuple[str, str, str, str]] = {
         "analysis",
         "processing",
         "Run analyses (built-in or your own `module:Class`) over catalogued datasets.",
+    ),
+    "get": (
+        "portal.client.cli",
+        "get",
+        "",
+        "Download a record's files in parallel, resumed where an earlier run stopped, each checksum verified.",
     ),
 }
 
@@ -57,7 +64,8 @@ class PortalGroup(click.Group):
         if cmd_name not in LAZY_COMMANDS:
             return super().get_command(ctx, cmd_name)
         module, attribute, extra, _help = LAZY_COMMANDS[cmd_name]
-        require(extra, f"`portal {cmd_name}`")
+        if extra:
+            require(extra, f"`portal {cmd_name}`")
         command: click.Command = getattr(importlib.import_module(module), attribute)
         return command
 
@@ -449,13 +457,32 @@ def settings_cmd(markdown: bool, update_readme: Path | None) -> None:
 
 
 @main.command("serve")
-@click.option("--workers", default=2, show_default=True, help="gunicorn worker processes")
-@click.option("--threads", default=8, show_default=True, help="threads per worker")
-def serve(workers: int, threads: int) -> None:
-    """Serve the portal with gunicorn on PORTAL_HOST:PORTAL_PORT."""
+@click.option("--host", default=None, help="Address to bind (default: PORTAL_HOST, 127.0.0.1).")
+@click.option(
+    "--port", type=click.IntRange(0, 65535), default=None, help="Port to listen on (default: PORTAL_PORT, 5000)."
+)
+@click.option("--workers", type=click.IntRange(min=1), default=2, show_default=True, help="gunicorn worker processes")
+@click.option("--threads", type=click.IntRange(min=1), default=8, show_default=True, help="threads per worker")
+def serve(host: str | None, port: int | None, workers: int, threads: int) -> None:
+    """Serve the portal with gunicorn on --host:--port (PORTAL_HOST:PORTAL_PORT by default).
+
+    Without PORTAL_BASE_URL, the links the portal writes follow --host and --port.
+    """
+    import os
+
     from portal.stack import serve_web
 
-    serve_web(load_settings(), workers=workers, threads=threads)
+    overrides: dict[str, Any] = {}
+    if host is not None:
+        overrides["host"] = host
+    if port is not None:
+        overrides["port"] = port
+    settings = load_settings(overrides)
+    if overrides and "PORTAL_BASE_URL" not in os.environ:
+        shown = "127.0.0.1" if settings.host in ("", "0.0.0.0", "::") else settings.host
+        shown = f"[{shown}]" if ":" in shown else shown
+        settings = load_settings({**overrides, "base_url": f"http://{shown}:{settings.port}"})
+    serve_web(settings, workers=workers, threads=threads)
 
 
 @main.command("stack")
