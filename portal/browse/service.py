@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING, Any
 
 from portal.catalog.results import RecordView
 from portal.catalog.service import CatalogService
+from portal.catalog.vocabulary import INVERSE
 from portal.errors import NotFound, PortalError
 from portal.exports.common import ExportRecord
 from portal.exports.service import ExportService
@@ -142,11 +143,12 @@ class BrowseService:
             return Moved(view.recid)
         export = self.exports.record(view.recid, view=view)
         render = self.exports.render_record
+        outgoing = self._outgoing(view)
         return RecordPage(
             view=view,
             versions=self.catalog.versions(view.recid),
-            outgoing=self._outgoing(view),
-            incoming=self._incoming(view),
+            outgoing=outgoing,
+            incoming=self._incoming(view, outgoing),
             export=export,
             jsonld=render(export, "json-ld")[0],
             citations={name: render(export, name)[0] for name in CITATION_STYLES},
@@ -172,7 +174,8 @@ class BrowseService:
         return FileSelection([f for f in items if f.get("type") not in INDEX_FILE_TYPES], next_after)
 
     def _outgoing(self, view: RecordView) -> list[dict[str, Any]]:
-        out = []
+        out: list[dict[str, Any]] = []
+        seen: set[tuple[Any, Any]] = set()
         for rel in view.metadata.get("relations") or []:
             title, linked = rel.get("title"), rel.get("recid")
             if not linked and rel.get("doi"):  # a relation by DOI alone links when that DOI is in the catalogue
@@ -185,19 +188,40 @@ class BrowseService:
                     title = self.catalog.get(int(linked)).metadata["title"]
                 except (PortalError, ValueError):  # a relation to a record not (yet) in this portal
                     title = title or f"Record {linked}"
+            target = (rel.get("type"), str(linked) if linked else rel.get("doi") or rel.get("identifier") or title)
+            if target in seen:
+                continue  # the same relation written twice (by recid and by DOI, say) is listed once
+            seen.add(target)
             out.append({**rel, "recid": linked, "title": title})
         return out
 
-    def _incoming(self, view: RecordView) -> list[IncomingRelation]:
+    def _incoming(self, view: RecordView, outgoing: list[dict[str, Any]]) -> list[IncomingRelation]:
+        """Records whose relations point at this version or its concept, each once (a record relating to both
+        is found twice); one already listed among ``outgoing`` with the inverse relation is left out, since
+        the page names it there."""
         targets = (str(view.recid), str(view.concept_recid))
         others = self.searching.related_to(view.recid)
         if view.concept_recid != view.recid:
             others += self.searching.related_to(view.concept_recid)
-        incoming = []
-        for other in others:
+        stated = {(str(rel.get("recid")), rel.get("type")) for rel in outgoing if rel.get("recid")}
+        by_concept: dict[int, tuple[RecordView, list[str]]] = {}
+        for other in dict.fromkeys(o for o in others if o not in (view.recid, view.concept_recid)):
             other_view = self.catalog.get(other)
             kinds = [r["type"] for r in other_view.metadata.get("relations") or [] if str(r.get("recid")) in targets]
-            incoming.append(IncomingRelation(other, other_view.metadata["title"], kinds))
+            held = by_concept.get(other_view.concept_recid)
+            if held is not None:
+                # two versions of one record relate here: list the record once, as its latest version
+                if not other_view.is_latest and held[0].is_latest:
+                    other_view = held[0]
+                kinds = held[1] + kinds
+            by_concept[other_view.concept_recid] = (other_view, kinds)
+        incoming = []
+        for other_view, kinds in by_concept.values():
+            kinds = list(dict.fromkeys(kinds))
+            stated_here = {str(other_view.recid), str(other_view.concept_recid)}
+            if kinds and all(any((r, INVERSE.get(k)) in stated for r in stated_here) for k in kinds):
+                continue
+            incoming.append(IncomingRelation(other_view.recid, other_view.metadata["title"], kinds))
         return incoming
 
 

@@ -31,6 +31,57 @@ class Person:
     organisation: bool = False
 
 
+# Words that make an author name without a comma an organisation (the record schema, CERN Open Data's, has no
+# name type: people are written "Family, Given", and "Portal Demo Team" or "CMS Collaboration" are organisations).
+ORGANISATION_WORDS = frozenset(
+    (
+        "team",
+        "collaboration",
+        "group",
+        "consortium",
+        "project",
+        "laboratory",
+        "lab",
+        "institute",
+        "institut",
+        "university",
+        "université",
+        "centre",
+        "center",
+        "committee",
+        "organisation",
+        "organization",
+        "association",
+        "society",
+        "foundation",
+        "network",
+        "initiative",
+        "experiment",
+        "office",
+        "department",
+        "agency",
+        "council",
+        "cern",
+        "inc",
+        "ltd",
+        "gmbh",
+        "contributors",
+        "community",
+    )
+)
+
+
+def is_organisation(name: str) -> bool:
+    """Whether an author ``name`` is an organisation: no "Family, Given" comma and a word of
+    :data:`ORGANISATION_WORDS` (case-insensitive), or a single all-capitals word (an acronym such as ATLAS)."""
+    if "," in name:
+        return False
+    words = name.replace("-", " ").split()
+    if len(words) == 1 and len(words[0]) > 1 and words[0].isupper():
+        return True
+    return any(w.lower().strip(".()") in ORGANISATION_WORDS for w in words)
+
+
 @dataclass(frozen=True)
 class Related:
     relation: str  # stored (lower camel) relation type
@@ -118,6 +169,11 @@ class ExportRecord:
         people = []
         for author in self.md.get("authors") or []:
             name = str(author["name"]).strip()
+            if is_organisation(name):
+                people.append(
+                    Person(name=name, affiliation=author.get("affiliation"), organisation=True)
+                )  # a literal name: never inverted as "Team, P. D."
+                continue
             family, given = (p.strip() for p in name.split(",", 1)) if "," in name else (None, None)
             if family is None and " " in name:
                 given, family = name.rsplit(" ", 1)

@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
-from flask import Blueprint, Response, g, request, stream_with_context, url_for
+from flask import Blueprint, Response, g, render_template, request, stream_with_context, url_for
 
 from portal.exports.service import FORMATS, NEGOTIABLE
 from portal.web import services
@@ -30,6 +31,35 @@ def export(recid: int, fmt: str) -> Response:
     if request.args.get("download"):
         response.headers["Content-Disposition"] = f'attachment; filename="record-{recid}.{_suffix(fmt)}"'
     return response
+
+
+def _style_upload() -> bytes:
+    """The CSL style of a citation request: the form's `style` file, else the request body."""
+    from portal.errors import Invalid
+    from portal.exports.csl import MAX_STYLE_BYTES
+
+    if (request.content_length or 0) > MAX_STYLE_BYTES + 64 * 1024:
+        raise Invalid(f"the style is larger than {MAX_STYLE_BYTES // 1024} kB", field="style")
+    upload = request.files.get("style")
+    if upload is not None:
+        return upload.read(MAX_STYLE_BYTES + 1)
+    if request.mimetype in ("multipart/form-data", "application/x-www-form-urlencoded"):
+        raise Invalid("choose a CSL style file (form field `style`)", field="style")
+    return request.get_data(cache=False)
+
+
+@bp.post("/api/records/<int:recid>/citation")
+def cite_with_style_api(recid: int) -> Response:
+    """The record in the CSL style sent (the body, or a multipart `style` file): JSON with the text."""
+    styled = services().exports.cite_with_style(recid, _style_upload())
+    return Response(json.dumps(styled.to_json(), ensure_ascii=False), mimetype="application/json")
+
+
+@bp.post("/record/<int:recid>/citation")
+def cite_with_style_page(recid: int) -> str:
+    """The record page's "your own style" form: the reference in the uploaded CSL style."""
+    styled = services().exports.cite_with_style(recid, _style_upload())
+    return render_template("citation.html", styled=styled)
 
 
 def negotiated(recid: int) -> Response | None:

@@ -120,6 +120,25 @@ PATHS: dict[str, Any] = {
             "responses": {"302": {"description": "Location of the latest version"}, "404": PROBLEM},
         }
     },
+    "/api/records/{recid}/citation": {
+        "post": {
+            "summary": "The record formatted in the CSL 1.0 style sent (the body, or a multipart `style` file); "
+            "the style is checked against the CSL schema first",
+            "parameters": [RECID],
+            "requestBody": {
+                "required": True,
+                "content": {
+                    "application/vnd.citationstyles.style+xml": {"schema": STR},
+                    "multipart/form-data": {"schema": {"type": "object", "properties": {"style": BINARY}}},
+                },
+            },
+            "responses": {
+                "200": json_response(ref("StyledCitation"), "The formatted reference"),
+                "400": PROBLEM,
+                "404": PROBLEM,
+            },
+        }
+    },
     "/api/records/{recid}/files": {
         "get": {
             "summary": "A page of direct files or of one file index (constant time for any page); with `q` (glob) "

@@ -154,6 +154,11 @@ SCHEMAS: dict[str, Any] = {
         },
     },
     "FileList": {"anyOf": [ref("FilePage"), ref("FileSearch")]},  # page/size, or q/cursor
+    "StyledCitation": {
+        "type": "object",
+        "required": ["recid", "style", "citation"],
+        "properties": {"recid": INT, "style": STR, "citation": STR},
+    },
     "FileSearch": {
         "type": "object",
         "required": ["hits", "next_cursor"],
