@@ -183,7 +183,7 @@ def _fetch(
     refetched = False
     if final.exists():
         if _complete(final, f):
-            sink.discount(f.size or final.stat().st_size)
+            sink.discount(f.size or 0)  # files of unknown size were never in the total
             return FileOutcome(f.key, "skipped")
         final.unlink()  # damaged or stale: fetched again below
         refetched = True
