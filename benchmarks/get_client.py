@@ -10,9 +10,10 @@ many small files, and a few large ones. Clients, each into an empty directory:
 - sequential `curl` (one process per file, as a shell loop) and sequential `xrdcp` (one per file).
 
 Every client's output is checked (sizes and adler32) after its run. Loopback, page cache warm, median of
-BENCH_GET_RUNS runs (default 1). Sizes: BENCH_GET_SMALL files of BENCH_GET_SMALL_KB kB (default 200 x 64),
-BENCH_GET_LARGE files of BENCH_GET_LARGE_MIB MiB (default 3 x 100). Needs xrootd-server and xrootd-client; runs
-itself in a loopback-only network namespace (tests/run-isolated) as http_vs_xrdcp does.
+BENCH_GET_RUNS runs (default 3), the clients' runs interleaved. Sizes: BENCH_GET_SMALL files of
+BENCH_GET_SMALL_KB kB (default 200 x 64), BENCH_GET_LARGE files of BENCH_GET_LARGE_MIB MiB (default 3 x 50).
+Needs xrootd-server and xrootd-client; runs itself in a loopback-only network namespace (tests/run-isolated) as
+http_vs_xrdcp does.
 """
 
 from __future__ import annotations
@@ -37,8 +38,8 @@ BIN = Path(sys.executable).parent
 SMALL = int(os.environ.get("BENCH_GET_SMALL", "200"))
 SMALL_KB = int(os.environ.get("BENCH_GET_SMALL_KB", "64"))
 LARGE = int(os.environ.get("BENCH_GET_LARGE", "3"))
-LARGE_MIB = int(os.environ.get("BENCH_GET_LARGE_MIB", "100"))
-RUNS = int(os.environ.get("BENCH_GET_RUNS", "1"))
+LARGE_MIB = int(os.environ.get("BENCH_GET_LARGE_MIB", "50"))
+RUNS = int(os.environ.get("BENCH_GET_RUNS", "3"))
 
 # cernopendata-client's download-files loop (cli.py): download_single_file, then check_error (which reads the
 # whole file to checksum it), one file after the other.
@@ -83,17 +84,16 @@ def free_port() -> int:
         return int(s.getsockname()[1])
 
 
-def median_time(run: Callable[[Path], None], top: Path, check: Callable[[Path], None]) -> float:
-    samples = []
-    for n in range(RUNS):
-        out = top / f"out-{time.monotonic_ns()}-{n}"
-        out.mkdir()
-        t0 = time.perf_counter()
-        run(out)
-        samples.append(time.perf_counter() - t0)
-        check(out)
-        shutil.rmtree(out)
-    return statistics.median(samples)
+def timed_once(run: Callable[[Path], None], top: Path, check: Callable[[Path], None]) -> float:
+    """One run of a client into a fresh directory, its output checked afterwards; seconds."""
+    out = top / f"out-{time.monotonic_ns()}"
+    out.mkdir()
+    t0 = time.perf_counter()
+    run(out)
+    elapsed = time.perf_counter() - t0
+    check(out)
+    shutil.rmtree(out)
+    return elapsed
 
 
 def main() -> None:
@@ -152,6 +152,7 @@ def main() -> None:
     )
     base = f"http://127.0.0.1:{port}"
     rows: list[tuple[str, str, float, int]] = []
+    plans: list[tuple[str, int, list[tuple[str, Callable[[Path], None]]], Callable[[Path], None]]] = []
     try:
         for _ in range(300):
             if subprocess.run(["curl", "-sf", "-o", "/dev/null", f"{base}/api/records/1"]).returncode == 0:
@@ -202,8 +203,15 @@ def main() -> None:
                 ("curl, one file after another", curl),
                 ("xrdcp, one file after another", xrdcp),
             ]
-            for label, run in clients:
-                rows.append((name, label, median_time(run, top, check), nbytes))
+            plans.append((name, nbytes, clients, check))
+        samples: dict[tuple[str, str], list[float]] = {}
+        for _ in range(RUNS):  # interleaved: a change of load on the machine hits every client alike
+            for name, _nbytes, clients, check in plans:
+                for label, run in clients:
+                    samples.setdefault((name, label), []).append(timed_once(run, top, check))
+        for name, nbytes, clients, _check in plans:
+            for label, _run in clients:
+                rows.append((name, label, statistics.median(samples[(name, label)]), nbytes))
     finally:
         web.terminate()
         try:
