@@ -152,9 +152,18 @@ def download(
         except (OSError, requests.RequestException) as exc:
             return FileOutcome(f.key, "failed", error=f"{type(exc).__name__}: {exc}")
 
+    # two files saved under one key would write the same .part from two threads: the later ones fail instead
+    first: dict[str, RemoteFile] = {}
+    for f in plan.files:
+        first.setdefault(f.key, f)
+    unique = list(first.values())
     out.mkdir(parents=True, exist_ok=True)
     with ThreadPoolExecutor(max_workers=max(1, parallel), thread_name_prefix="portal-get") as pool:
-        outcomes = tuple(pool.map(one, plan.files))
+        done = dict(zip((id(f) for f in unique), pool.map(one, unique), strict=True))
+    outcomes = tuple(
+        done.get(id(f)) or FileOutcome(f.key, "failed", error="another file of the record is saved under this key")
+        for f in plan.files
+    )
     return DownloadReport(outcomes)
 
 

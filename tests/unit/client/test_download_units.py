@@ -66,3 +66,14 @@ def test_remote_files_from_cern_shaped_entries():
     direct = _remote("https://s", 5, {"key": "x.csv", "uri": "https://cdn.example/x.csv"}, None)
     assert direct.https_url == "https://cdn.example/x.csv" and direct.root_url is None and direct.size is None
     assert Path(direct.key).name == "x.csv"
+
+
+def test_two_files_under_one_key_do_not_share_a_part_file(tmp_path):
+    from portal.client.download import download
+    from portal.client.records import DownloadPlan, RemoteFile
+
+    # both point at a server that is not there: the first fails on the network, the second without trying
+    files = tuple(RemoteFile("same.bin", 1, None, "http://127.0.0.1:9/a", None) for _ in range(2))
+    report = download(DownloadPlan("http://127.0.0.1:9", 1, files), tmp_path, parallel=2, timeout=2)
+    assert [o.status for o in report.outcomes] == ["failed", "failed"]
+    assert report.outcomes[1].error == "another file of the record is saved under this key"
