@@ -4,6 +4,7 @@ names, and a user's own CSL style: formatted when valid, refused with a 400 nami
 from __future__ import annotations
 
 import json
+import re
 
 import pytest
 from citeproc import Citation, CitationItem, CitationStylesBibliography, CitationStylesStyle, formatter
@@ -42,6 +43,12 @@ def catalogue(tmp_path_factory):
     app = create_app({"var_dir": str(tmp_path_factory.mktemp("cite")), "base_url": "http://portal.test"})
     services_of(app).catalog.load(read_record_file(DEMO_RECORDS / "demo-catalogue.yaml"))
     return app
+
+
+def csrf_token(html: str) -> str:
+    found = re.search(r'name="csrf_token" value="([^"]+)"', html)
+    assert found, "the record page's citation form carries no CSRF token"
+    return found.group(1)
 
 
 def citeproc_reference(item: dict, style_file: str) -> str:
@@ -90,12 +97,17 @@ def test_a_users_csl_style_formats_the_record(catalogue, tmp_path):
         "citation": citeproc_reference(item, str(style_file)),
     }
     assert body["citation"].startswith("Portal Demo Team — DoubleMuon events")
+    token = csrf_token(client.get(f"/record/{DEMO_TEAM}").get_data(as_text=True))
     page = client.post(
         f"/record/{DEMO_TEAM}/citation",
-        data={"style": (tmp_path / "own.csl").open("rb")},
+        data={"style": (tmp_path / "own.csl").open("rb"), "csrf_token": token},
         content_type="multipart/form-data",
     )
     assert page.status_code == 200 and body["citation"] in page.get_data(as_text=True)
+    forged = client.post(  # the page's form is CSRF-checked like every form
+        f"/record/{DEMO_TEAM}/citation", data={"style": (tmp_path / "own.csl").open("rb")}
+    )
+    assert forged.status_code == 400 and "csrf_token" in forged.get_data(as_text=True)
 
 
 @pytest.mark.parametrize(
@@ -116,5 +128,6 @@ def test_a_bad_style_is_refused_naming_the_field(catalogue, style, message):
     assert problem["field"] == "style" and message in problem["detail"], problem
     missing = client.post("/api/records/424242/citation", data=OWN_STYLE.encode(), content_type="application/xml")
     assert missing.status_code == 404
-    form = client.post(f"/record/{DEMO_TEAM}/citation", data={}, content_type="multipart/form-data")
+    token = csrf_token(client.get(f"/record/{DEMO_TEAM}").get_data(as_text=True))
+    form = client.post(f"/record/{DEMO_TEAM}/citation", data={"csrf_token": token}, content_type="multipart/form-data")
     assert form.status_code == 400 and "CSL style file" in form.get_data(as_text=True)
