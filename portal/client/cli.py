@@ -117,9 +117,18 @@ def summarise(report: DownloadReport, out: Console, err: Console) -> None:
 @click.command("get")
 @click.argument("recid", type=int)
 @click.option(
-    "--server", envvar="PORTAL_SERVER", help="Server URL (default: PORTAL_BASE_URL; any CERN Open Data-API server)."
+    "--server",
+    envvar="PORTAL_SERVER",
+    help="URL of the portal, or of any server with the CERN Open Data record API (default: PORTAL_SERVER, "
+    "else PORTAL_BASE_URL).",
 )
-@click.option("--out", type=click.Path(file_okay=False, path_type=Path), default=".", show_default=True)
+@click.option(
+    "--out",
+    type=click.Path(file_okay=False, path_type=Path),
+    default=".",
+    show_default=True,
+    help="Directory the files are saved in, under their keys.",
+)
 @click.option("--glob", "glob", metavar="PAT", help="Only files whose key matches this shell pattern (e.g. '*.root').")
 @click.option("--index", metavar="KEY", help="Only the entries of this file index.")
 @click.option("--protocol", type=click.Choice(["https", "root"]), default="https", show_default=True)

@@ -42,9 +42,12 @@ class Watch:
         self.active = 0
         self.most = 0
         self.delay = 0.0
+        self.expand = False  # answer record requests with expanded file indices, as CERN's server does
         self.lock = threading.Lock()
 
     def __call__(self, environ, start_response):
+        if self.expand:
+            environ["QUERY_STRING"] = environ.get("QUERY_STRING", "").replace("file_indices=summary", "")
         downloading = "/files/" in environ.get("PATH_INFO", "") and "/api/" not in environ["PATH_INFO"]
         if downloading:
             with self.lock:
@@ -100,7 +103,8 @@ def populate(app, data: Path, tmp_path: Path) -> dict[str, bytes]:
 
 @pytest.fixture
 def app_settings(tmp_path):
-    return {"data_dir": str(tmp_path / "data"), "stats_flush_interval": 0.05}
+    # api_expand_file_indices: a record request without `file_indices` expands them (CERN's shape)
+    return {"data_dir": str(tmp_path / "data"), "stats_flush_interval": 0.05, "api_expand_file_indices": True}
 
 
 @pytest.fixture
@@ -205,6 +209,9 @@ def test_dry_run_glob_and_index(portal_server, tmp_path):
     plan = list_files(url, 10, index="IDX_file_index")
     assert [f.key for f in plan.files] == [f"part_{i}.dat" for i in range(5)] and plan.total_bytes == 15_010
     assert {f.index for f in plan.files} == {"IDX_file_index"}
+    watch.expand = True
+    assert list_files(url, 10, index="IDX_file_index") == plan  # from `_file_indices[].files` this time
+    watch.expand = False
     report = download(plan, tmp_path / "idx", parallel=3)
     assert not report.failed and (tmp_path / "idx" / "part_4.dat").stat().st_size == 3_004
     code, _, stderr = get("10", "--server", url, "--index", "NOPE", "--dry-run")
