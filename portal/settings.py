@@ -242,6 +242,31 @@ class Settings:
         "optional `title`, `scope`, `link_verified_email`. See docs/accounts.md.",
     )
     session_days: int = setting(14, "Days a browser sign-in lasts (the session cookie's lifetime).")
+    trusted_proxies: int = setting(
+        0,
+        "Number of reverse proxies in front of the portal whose `X-Forwarded-For`/`X-Forwarded-Proto` are trusted "
+        "(werkzeug's ProxyFix): client IPs, statistics, rate limits and HSTS then see the real client. 0: none.",
+    )
+    ratelimit_enabled: bool = setting(True, "Apply the rate limits below (429 problem+json with `Retry-After`).")
+    ratelimit_storage_uri: str = setting(
+        "memory://",
+        "Where rate-limit counters live (Flask-Limiter storage URI): `memory://` (per process, embedded) or "
+        "`redis://host:6379` shared by every web worker at scale.",
+    )
+    ratelimit_signin: str = setting(
+        "20 per minute", "Failed sign-in attempts allowed per client (user, else IP); the next one gets 429."
+    )
+    ratelimit_tokens: str = setting("10 per minute", "Personal access tokens a client may create.")
+    ratelimit_launches: str = setting(
+        "30 per minute", "Session launches a client may start (shared by a classroom behind one NAT address)."
+    )
+    ratelimit_analyses: str = setting("10 per minute", "Analysis jobs a client may create (`POST /api/analyses`).")
+    ratelimit_search: str = setting("120 per minute", "Search API requests a client may make (`GET /api/records`).")
+    content_security_policy: str = setting(
+        "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; object-src 'none'; "
+        "base-uri 'self'; frame-ancestors 'none'",
+        "Content-Security-Policy sent with every response (no inline scripts or styles); empty sends none.",
+    )
 
     @property
     def values(self) -> dict[str, Any]:

@@ -13,10 +13,26 @@ def services() -> Services:
 
 
 def register_blueprints(app: Flask) -> None:
-    from portal.web import accounts, api, csrf, education, exports, files, openapi, ops, pages, problems, stats
+    from portal.web import (
+        accounts,
+        api,
+        csrf,
+        education,
+        exports,
+        files,
+        headers,
+        limits,
+        openapi,
+        ops,
+        pages,
+        problems,
+        stats,
+    )
     from portal.web.request import IdConverter, check_path_ids
 
     problems.register(app)
+    headers.register(app)
+    limits.register(app)
     ops.register(app)
     app.before_request(refuse_nul_bytes)
     csrf.register(app)

@@ -9,6 +9,7 @@ from flask import Blueprint, Response, jsonify, render_template, request, url_fo
 from portal.errors import Invalid, Unavailable
 from portal.extras import require
 from portal.web import services
+from portal.web.limits import limit_analyses
 from portal.web.request import bounded_id, int_arg, require_curator
 
 if TYPE_CHECKING:  # the processing extra may be absent; the routes then answer 503 naming it
@@ -46,6 +47,7 @@ def _links(job: JobSummary) -> dict[str, Any]:
 
 
 @bp.post("/api/analyses")
+@limit_analyses
 def api_create() -> Any:
     body = request.get_json(silent=True)
     if not isinstance(body, dict):

@@ -14,6 +14,7 @@ from portal.search.results import SearchRequest
 from portal.web import services
 from portal.web.exports import negotiated
 from portal.web.files import file_search
+from portal.web.limits import limit_search
 from portal.web.request import QueryURL, flag_arg, int_arg, paginate, require_curator
 
 bp = Blueprint("api", __name__, url_prefix="/api")
@@ -113,6 +114,7 @@ def files(recid: int) -> Any:
 
 @bp.get("/records")
 @bp.get("/records/")
+@limit_search
 def search() -> Any:
     """Search: `q` (query language), facet filters (`type=`, `experiment=`, …), `sort`, `size`, `page` or
     `cursor` (search-after: no result-window limit). Hits never carry file lists."""

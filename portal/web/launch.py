@@ -15,6 +15,7 @@ from portal.launch.kinds import EnvLaunch, GitLaunch, LessonLaunch, RecordLaunch
 from portal.launch.manager import Environment, LaunchJob, LaunchManager
 from portal.ops import metrics
 from portal.web import services
+from portal.web.limits import limit_launch
 from portal.web.request import QueryURL, client_ip, int_arg, paginate
 
 bp = Blueprint("launch", __name__)
@@ -82,11 +83,13 @@ def v2_git(rest: str) -> Any:
 
 
 @bp.get("/build/gh/<owner>/<repo>/<path:ref>")
+@limit_launch
 def build_gh(owner: str, repo: str, ref: str) -> Response:
     return _sse(_start(GitLaunch(f"https://github.com/{owner}/{repo}", ref, notebook=_notebook())))
 
 
 @bp.get("/build/git/<path:rest>")
+@limit_launch
 def build_git(rest: str) -> Response:
     url, ref = _git_args("/build/git/")
     return _sse(_start(GitLaunch(url, ref, notebook=_notebook())))
@@ -99,6 +102,7 @@ def env(name: str) -> Any:
 
 
 @bp.get("/launch/env/<name>/events")
+@limit_launch
 def env_events(name: str) -> Response:
     return _sse(_start(EnvLaunch(name, notebook=_notebook())))
 
@@ -122,6 +126,7 @@ def _counted(job: LaunchJob) -> LaunchJob:
 
 
 @bp.get("/launch/record/<int:recid>/events")
+@limit_launch
 def record_events(recid: int) -> Response:
     return _sse(_counted(_start(RecordLaunch(recid, notebook=_notebook()))))
 
@@ -133,6 +138,7 @@ def lesson(slug: str) -> Any:
 
 
 @bp.get("/launch/lesson/<slug>/events")
+@limit_launch
 def lesson_events(slug: str) -> Response:
     return _sse(_counted(_start(LessonLaunch(slug, notebook=_notebook()))))
 

@@ -17,6 +17,7 @@ from portal.web.schemas import (
     JOB_ID,
     PAGE,
     PROBLEM,
+    RATE_LIMITED,
     RECID,
     SCHEMAS,
     SIZE,
@@ -46,6 +47,7 @@ PATHS: dict[str, Any] = {
             "responses": {
                 "200": json_response(ref("RecordList"), "Matching records"),
                 "400": PROBLEM,
+                "429": RATE_LIMITED,
                 "503": PROBLEM,
             },
         }
@@ -225,6 +227,7 @@ PATHS: dict[str, Any] = {
                 "400": PROBLEM,
                 "403": PROBLEM,
                 "404": PROBLEM,
+                "429": RATE_LIMITED,
                 "503": PROBLEM,
             },
         },

@@ -129,8 +129,8 @@ def require_curator() -> None:
 
 
 def client_ip() -> str:
-    """The client's address. Behind a proxy the portal sees the proxy; ProxyFix (configured in production)
-    rewrites remote_addr."""
+    """The client's address. Behind reverse proxies, `PORTAL_TRUSTED_PROXIES` applies werkzeug's ProxyFix
+    (`web/headers.py`), which rewrites remote_addr from the X-Forwarded-For the proxies append."""
     return request.remote_addr or ""
 
 

@@ -22,6 +22,12 @@ PROBLEM = {
     "description": "Problem details (RFC 9457)",
     "content": {"application/problem+json": {"schema": ref("Problem")}},
 }
+#: 429 of a rate-limited operation (`portal/web/limits.py`): when to try again, in seconds.
+RATE_LIMITED = {
+    **PROBLEM,
+    "description": "Too many requests from this client (rate limit); problem details",
+    "headers": {"Retry-After": {"description": "Seconds to wait", "schema": {"type": "integer"}}},
+}
 
 
 def param(
