@@ -38,9 +38,8 @@ def test_open_notebook_shows_progress_and_lands_on_the_hub(browser, screenshots,
             page.goto(url + "/record/90021")
             page.click(".lesson-box a.launch")
             page.wait_for_url("**/launch/lesson/collision-events")
-            page.wait_for_function(
-                "document.getElementById('launch-log').textContent.includes('[built]')", timeout=60_000
-            )
+            # a selector, not wait_for_function: the page's CSP forbids the eval that a bare expression needs
+            page.wait_for_selector("#launch-log:has-text('[built]')", timeout=60_000)
             page.screenshot(path=str(screenshots / "launch.png"), full_page=True)
             page.wait_for_url(f"{hub.url}/hub/login**", timeout=90_000)  # moved on when ready: the hub asks
             page.fill("#username_input", "demo")  # who is there (embedded hub only)
