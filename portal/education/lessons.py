@@ -3,6 +3,7 @@ previewed as HTML without running anything, and bundled into offline sample pack
 
 from __future__ import annotations
 
+import functools
 import hashlib
 from dataclasses import dataclass
 from pathlib import Path
@@ -117,15 +118,39 @@ def lesson_record(lesson: Lesson) -> RecordInput:
     return RecordInput(metadata=metadata, source=str(lesson.folder / "lesson.yaml"))
 
 
-def preview_html(lesson: Lesson) -> str:
-    """The notebook as HTML, rendered as stored: nothing is executed."""
-    import nbformat
+def _lab_html(notebook: Any) -> Any:
+    """The notebook rendered by nbconvert's JupyterLab template, parsed (an lxml document)."""
+    import lxml.html
     from nbconvert import HTMLExporter
 
-    notebook = nbformat.read(lesson.notebook, as_version=4)
-    exporter = HTMLExporter(template_name="lab")
-    body, _ = exporter.from_notebook_node(notebook)
-    return body
+    html, _ = HTMLExporter(template_name="lab").from_notebook_node(notebook)
+    return lxml.html.document_fromstring(html)
+
+
+def preview_html(lesson: Lesson) -> str:
+    """The notebook's cells as HTML, rendered as stored: nothing is executed.
+
+    Only the cells, for a page of the portal to wrap: nbconvert's page carries inline styles and scripts (MathJax,
+    require.js and mermaid from a CDN) that the portal's Content-Security-Policy refuses. Its styles are served as
+    one stylesheet (:func:`preview_stylesheet`); its scripts and any script or style in the cells are dropped.
+    """
+    import lxml.html
+    import nbformat
+
+    document = _lab_html(nbformat.read(lesson.notebook, as_version=4))
+    body = document.body
+    for element in body.xpath(".//script | .//style"):
+        element.drop_tree()
+    return "".join(lxml.html.tostring(child, encoding="unicode") for child in body)
+
+
+@functools.cache
+def preview_stylesheet() -> str:
+    """The styles of nbconvert's JupyterLab page (the same for every notebook), as one stylesheet."""
+    import nbformat
+
+    document = _lab_html(nbformat.v4.new_notebook())
+    return "\n".join(style.text or "" for style in document.head.xpath(".//style"))
 
 
 def _sha256(data: bytes) -> str:

@@ -9,7 +9,7 @@ from typing import Any
 
 from flask import Blueprint, Response, jsonify, redirect, render_template, stream_with_context, url_for
 
-from portal.education.lessons import Lesson, preview_html
+from portal.education.lessons import Lesson, preview_html, preview_stylesheet
 from portal.errors import PortalError
 from portal.web import services
 
@@ -83,8 +83,17 @@ def lesson_page(slug: str) -> Any:
 
 
 @bp.get("/education/<slug>/preview")
-def preview(slug: str) -> Response:
-    return Response(preview_html(services().lessons.find(slug)), mimetype="text/html")
+def preview(slug: str) -> Any:
+    lesson = services().lessons.find(slug)
+    return render_template("lesson_preview.html", lesson=lesson, cells=preview_html(lesson))
+
+
+@bp.get("/education/preview.css")
+def preview_css() -> Response:
+    response = Response(preview_stylesheet(), mimetype="text/css")
+    response.cache_control.public = True
+    response.cache_control.max_age = 3600
+    return response
 
 
 @bp.get("/education/<slug>/pack.zip")

@@ -65,7 +65,15 @@ def page(browser):
 
 @pytest.mark.parametrize(
     "path",
-    ["/", "/search?q=dimuon", "/search?type=Dataset", "/record/90001", "/education", "/education/collision-events"],
+    [
+        "/",
+        "/search?q=dimuon",
+        "/search?type=Dataset",
+        "/record/90001",
+        "/education",
+        "/education/collision-events",
+        "/education/collision-events/preview",
+    ],
 )
 def test_pages_raise_no_csp_violation(page, portal_url, path):
     response = page.goto(portal_url + path)
@@ -73,6 +81,15 @@ def test_pages_raise_no_csp_violation(page, portal_url, path):
     assert "script-src 'self'" in response.headers["content-security-policy"]
     page.wait_for_load_state("networkidle")
     assert page.evaluate("document.readyState") == "complete"
+    assert page.violations == []
+
+
+def test_the_notebook_preview_is_styled_under_the_policy(page, portal_url):
+    # nbconvert's inline styles now come as a stylesheet of the portal: JupyterLab's look without 'unsafe-inline'
+    page.goto(portal_url + "/education/collision-events/preview")
+    assert page.locator(".jp-Cell").count() > 3
+    padding = page.evaluate("getComputedStyle(document.querySelector('.jp-Cell')).paddingLeft")
+    assert padding != "0px"
     assert page.violations == []
 
 

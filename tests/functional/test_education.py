@@ -45,6 +45,11 @@ def test_preview_shows_the_notebook_without_running_it(app):
     page = app.test_client().get("/education/dimuon-spectrum/preview")
     assert page.status_code == 200 and b"Find the J/" in page.data and b"uproot" in page.data
     assert b'class="jp-OutputArea' not in page.data  # the notebook is stored without outputs: nothing ran
+    # nothing the Content-Security-Policy refuses: nbconvert's styles come as a stylesheet, its scripts are dropped
+    assert b"<script" not in page.data and b"<style" not in page.data
+    assert b'href="/education/preview.css"' in page.data
+    css = app.test_client().get("/education/preview.css")
+    assert css.status_code == 200 and css.mimetype == "text/css" and b".jp-Cell" in css.data
     assert app.test_client().get("/education/no-such-lesson/preview").status_code == 404
 
 
