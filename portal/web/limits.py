@@ -34,20 +34,24 @@ F = TypeVar("F", bound=Callable[..., Any])
 
 @dataclass(frozen=True)
 class LimitKind:
-    """One budget: the setting that holds its limit (e.g. ``"20 per minute"``), what a refusal says, and whether
-    only failed requests count (sign-in: a client is limited in its wrong guesses, not in signing in)."""
+    """One budget: the setting that holds its limit (e.g. ``"20 per minute"``), what a refusal says, whether
+    only failed requests count (sign-in: a client is limited in its wrong guesses, not in signing in), and the
+    methods it applies to (None: all; a form's page stays readable, only its submission is limited)."""
 
     name: str
     setting: str
     refusal: str
     failures_only: bool = False
+    methods: tuple[str, ...] | None = None
 
 
 KINDS: dict[str, LimitKind] = {
     kind.name: kind
     for kind in (
-        LimitKind("signin", "ratelimit_signin", "too many failed sign-in attempts", failures_only=True),
-        LimitKind("tokens", "ratelimit_tokens", "too many access tokens created"),
+        LimitKind(
+            "signin", "ratelimit_signin", "too many failed sign-in attempts", failures_only=True, methods=("POST",)
+        ),
+        LimitKind("tokens", "ratelimit_tokens", "too many access tokens created", methods=("POST",)),
         LimitKind("launches", "ratelimit_launches", "too many sessions launched"),
         LimitKind("analyses", "ratelimit_analyses", "too many analysis jobs created"),
         LimitKind("search", "ratelimit_search", "too many search requests"),
@@ -95,6 +99,7 @@ class AppLimits:
                 limit,
                 scope=kind.name,
                 key_func=client_key,
+                methods=list(kind.methods) if kind.methods else None,
                 deduct_when=_failed if kind.failures_only else None,
                 error_message=f"{kind.refusal} ({limit}); try again later",
             )(view)

@@ -33,6 +33,8 @@ def add_password_check(app: Flask) -> None:
     @limit_signin
     def check() -> tuple[str, int]:
         password = request.form.get("password")
+        if request.method == "GET":
+            return "the sign-in form", 200
         if password == "right":
             return "signed in", 200
         if password == "again":
@@ -40,7 +42,7 @@ def add_password_check(app: Flask) -> None:
             return "wrong password, form shown again", 200
         return "wrong password", 401
 
-    app.add_url_rule("/test/signin", "test_signin", check, methods=["POST"])
+    app.add_url_rule("/test/signin", "test_signin", check, methods=["GET", "POST"])
 
 
 def test_the_21st_failed_sign_in_in_a_minute_gets_429_with_retry_after(make_app):
@@ -59,7 +61,8 @@ def test_the_21st_failed_sign_in_in_a_minute_gets_429_with_retry_after(make_app)
     # a browser's form post gets the error page, with the same status and Retry-After
     page = client.post("/test/signin", data={"password": "wrong"}, environ_base=ALICE)
     assert page.status_code == 429 and page.mimetype == "text/html" and "Retry-After" in page.headers
-    # another client is not affected
+    # the form itself stays readable (only submissions are limited), and another client is not affected
+    assert client.get("/test/signin", environ_base=ALICE).status_code == 200
     assert client.post("/test/signin", data={"password": "wrong"}, environ_base=BOB).status_code == 401
 
 
