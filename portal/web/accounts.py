@@ -15,6 +15,7 @@ from portal.identity.principal import ANONYMOUS, Principal
 from portal.identity.users import UserInfo
 from portal.web import services
 from portal.web.auth import principal, sign_in, sign_out
+from portal.web.limits import limit_signin
 from portal.web.request import client_ip
 
 bp = Blueprint("auth", __name__)
@@ -50,6 +51,7 @@ def _signin_page(status: int = 200, *, error: PortalError | None = None, login: 
 
 
 @bp.route("/signin", methods=["GET", "POST"])
+@limit_signin  # failed password checks (answered 4xx) per address; the 21st in a minute gets 429
 def signin() -> Any:
     if request.method == "GET":
         return _signin_page()

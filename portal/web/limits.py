@@ -7,9 +7,9 @@ or a second web worker) never share a configuration. The decorators therefore lo
 view is called, not when the module is imported.
 
 Counters are kept per client: the signed-in user's id when there is one, else the client's IP (right behind a
-proxy once ``trusted_proxies`` is set). Each kind of limit has one budget shared by all its routes (every launch
-route draws from the launch budget). A refused request gets 429 problem+json, like every other error, with
-`Retry-After` in seconds.
+proxy once ``trusted_proxies`` is set); failed sign-ins always by IP. Each kind of limit has one budget shared by
+all its routes (every launch route draws from the launch budget). A refused request gets 429 problem+json, like
+every other error, with `Retry-After` in seconds.
 """
 
 from __future__ import annotations
@@ -43,13 +43,21 @@ class LimitKind:
     refusal: str
     failures_only: bool = False
     methods: tuple[str, ...] | None = None
+    #: count by address even for a signed-in client: someone signed in to an account of their own (or to many)
+    #: must not get a fresh budget of password guesses against other accounts
+    by_address: bool = False
 
 
 KINDS: dict[str, LimitKind] = {
     kind.name: kind
     for kind in (
         LimitKind(
-            "signin", "ratelimit_signin", "too many failed sign-in attempts", failures_only=True, methods=("POST",)
+            "signin",
+            "ratelimit_signin",
+            "too many failed sign-in attempts",
+            failures_only=True,
+            methods=("POST",),
+            by_address=True,
         ),
         LimitKind("tokens", "ratelimit_tokens", "too many access tokens created", methods=("POST",)),
         LimitKind("launches", "ratelimit_launches", "too many sessions launched"),
@@ -68,6 +76,11 @@ def client_key() -> str:
         who = None
     if who is not None and who.user_id is not None:
         return f"user:{who.user_id}"
+    return address_key()
+
+
+def address_key() -> str:
+    """``ip:<address>``: the client's address (the forwarded one behind trusted proxies)."""
     return f"ip:{client_ip()}"
 
 
@@ -98,7 +111,7 @@ class AppLimits:
             found = self.limiter.shared_limit(
                 limit,
                 scope=kind.name,
-                key_func=client_key,
+                key_func=address_key if kind.by_address else client_key,
                 methods=list(kind.methods) if kind.methods else None,
                 deduct_when=_failed if kind.failures_only else None,
                 error_message=f"{kind.refusal} ({limit}); try again later",

@@ -3,12 +3,15 @@
 
 from __future__ import annotations
 
+import re
+
 import pytest
 from flask import Flask, request
 
 from portal.app import services_of
 from portal.errors import Invalid
 from portal.identity.principal import COMMAND_LINE
+from portal.web.csrf import exempt
 from portal.web.limits import count_as_failure, limit_signin
 
 ALICE = {"REMOTE_ADDR": "192.0.2.10"}
@@ -25,16 +28,43 @@ def assert_refused(response, mentions: str) -> None:
     assert 1 <= int(response.headers["Retry-After"]) <= 60
 
 
-def add_password_check(app: Flask) -> None:
-    """A view guarded like the sign-in view: 401 for a wrong password, 200 for the right one, and 200 with the
-    failure marked for a form shown again. (POST /signin is built in another branch; this checks the mechanism the
-    sign-in view is decorated with.)"""
+def csrf_of(html: str) -> str:
+    return re.search(r'name="csrf_token" value="([^"]+)"', html).group(1)  # type: ignore[union-attr]
 
+
+def test_the_21st_failed_sign_in_in_a_minute_gets_429_with_retry_after(app):
+    services_of(app).users.create(COMMAND_LINE, "carol", password="correct horse battery")
+    client = app.test_client()
+    token = csrf_of(client.get("/signin", environ_base=ALICE).get_data(as_text=True))
+
+    def sign_in(password: str, **kwargs):
+        form = {"csrf_token": token, "username": "carol", "password": password}
+        return client.post("/signin", data=form, environ_base=ALICE, **kwargs)
+
+    for attempt in range(20):
+        assert sign_in("wrong guess").status_code == 401, attempt
+    # the 21st is refused before the password is checked, even the right one
+    refused = sign_in("correct horse battery", headers={"Accept": "application/json"})
+    assert_refused(refused, "failed sign-in")
+    # a browser's form post gets the error page, with the same status and Retry-After
+    page = sign_in("correct horse battery")
+    assert page.status_code == 429 and page.mimetype == "text/html" and "Retry-After" in page.headers
+    # the form stays readable (only submissions are limited); another address is not affected
+    assert client.get("/signin", environ_base=ALICE).status_code == 200
+    other = app.test_client()
+    token = csrf_of(other.get("/signin", environ_base=BOB).get_data(as_text=True))
+    form = {"csrf_token": token, "username": "carol", "password": "correct horse battery"}
+    assert other.post("/signin", data=form, environ_base=BOB).status_code == 302  # signed in
+
+
+def add_password_check(app: Flask) -> None:
+    """A view guarded like the sign-in view, whose failures are not all 4xx: 401 for a wrong password, 200 for the
+    right one, and 200 with the failure marked (:func:`count_as_failure`) for a form shown again."""
+
+    @exempt  # a test route without a form; CSRF is the sign-in page's business, tested with it
     @limit_signin
     def check() -> tuple[str, int]:
         password = request.form.get("password")
-        if request.method == "GET":
-            return "the sign-in form", 200
         if password == "right":
             return "signed in", 200
         if password == "again":
@@ -42,28 +72,27 @@ def add_password_check(app: Flask) -> None:
             return "wrong password, form shown again", 200
         return "wrong password", 401
 
-    app.add_url_rule("/test/signin", "test_signin", check, methods=["GET", "POST"])
+    app.add_url_rule("/test/signin", "test_signin", check, methods=["POST"])
 
 
-def test_the_21st_failed_sign_in_in_a_minute_gets_429_with_retry_after(make_app):
-    app = make_app()
+def test_only_failures_count_marked_or_4xx_and_by_address_even_when_signed_in(make_app):
+    app = make_app(ratelimit_signin="3 per minute")
     add_password_check(app)
+    svc = services_of(app)
+    user = svc.users.create(COMMAND_LINE, "mallory", password="correct horse battery")
+    signed_in = {"Authorization": "Bearer " + svc.tokens.create(COMMAND_LINE, user.id, "t", ["launch"])[1]}
     client = app.test_client()
-    for attempt in range(19):
-        assert client.post("/test/signin", data={"password": "wrong"}, environ_base=ALICE).status_code == 401, attempt
-    for _ in range(5):  # signing in is not limited: successes do not count
-        assert client.post("/test/signin", data={"password": "right"}, environ_base=ALICE).status_code == 200
-    # the 20th failure, marked by the view although it answers 200
-    assert client.post("/test/signin", data={"password": "again"}, environ_base=ALICE).status_code == 200
-    json = {"Accept": "application/json"}
-    refused = client.post("/test/signin", data={"password": "right"}, headers=json, environ_base=ALICE)
-    assert_refused(refused, "failed sign-in")
-    # a browser's form post gets the error page, with the same status and Retry-After
-    page = client.post("/test/signin", data={"password": "wrong"}, environ_base=ALICE)
-    assert page.status_code == 429 and page.mimetype == "text/html" and "Retry-After" in page.headers
-    # the form itself stays readable (only submissions are limited), and another client is not affected
-    assert client.get("/test/signin", environ_base=ALICE).status_code == 200
-    assert client.post("/test/signin", data={"password": "wrong"}, environ_base=BOB).status_code == 401
+
+    def attempt(password: str, **kwargs):
+        return client.post("/test/signin", data={"password": password}, environ_base=ALICE, **kwargs).status_code
+
+    assert attempt("wrong") == 401
+    assert [attempt("right") for _ in range(5)] == [200] * 5  # successes do not count
+    assert attempt("again") == 200  # the second failure, marked by the view
+    # signed in or not, password guesses from one address share one budget
+    assert attempt("wrong", headers=signed_in) == 401
+    assert attempt("right", headers=signed_in) == 429
+    assert attempt("right") == 429
 
 
 def test_search_api_limit_is_per_client_and_answers_problem_json(make_app):
