@@ -1,5 +1,6 @@
-"""The Content-Security-Policy in a real browser: the main pages (home, search, record, education, a lesson, a
-launch) load and run their scripts under it with no violation, and an injected inline script is refused."""
+"""The Content-Security-Policy in a real browser: the main pages (home, search, record, education, a lesson, its
+notebook preview, sign-in, a launch) load and run their scripts under it with no violation, and an injected inline
+script is refused."""
 
 from __future__ import annotations
 
@@ -73,6 +74,8 @@ def page(browser):
         "/education",
         "/education/collision-events",
         "/education/collision-events/preview",
+        "/signin",
+        "/signup",
     ],
 )
 def test_pages_raise_no_csp_violation(page, portal_url, path):
