@@ -21,7 +21,7 @@ from typing import TYPE_CHECKING, Any, TypeVar, cast
 
 from flask import Flask, Response, current_app, g
 
-from portal.errors import Unauthorized
+from portal.errors import Invalid, Unauthorized
 from portal.web.auth import principal
 from portal.web.request import client_ip
 
@@ -161,17 +161,24 @@ def register(app: Flask) -> None:
         try:
             parse_many(text)
         except ValueError as exc:
-            from portal.errors import Invalid
-
             env = "PORTAL_" + kind.setting.upper()
             raise Invalid(f"setting {env}: {text!r} is not a rate limit like '20 per minute'", field=env) from exc
         limits[kind.name] = text
-    limiter = Limiter(
-        key_func=client_key,
-        app=app,
-        storage_uri=settings.ratelimit_storage_uri,
-        strategy="moving-window",
-        headers_enabled=True,  # X-RateLimit-* on limited routes, and Retry-After (seconds) on a 429
-        retry_after="delta-seconds",
-    )
+    from limits.errors import ConfigurationError
+
+    try:
+        limiter = Limiter(
+            key_func=client_key,
+            app=app,
+            storage_uri=settings.ratelimit_storage_uri,
+            strategy="moving-window",
+            headers_enabled=True,  # X-RateLimit-* on limited routes, and Retry-After (seconds) on a 429
+            retry_after="delta-seconds",
+            # a shared store that goes away (Redis restarting) must not turn every limited route into a 500:
+            # count in this process meanwhile, and go back to the store when it answers again
+            in_memory_fallback_enabled=True,
+            swallow_errors=True,
+        )
+    except ConfigurationError as exc:  # an unknown scheme, or redis:// without the redis client installed
+        raise Invalid(f"setting PORTAL_RATELIMIT_STORAGE_URI: {exc}", field="PORTAL_RATELIMIT_STORAGE_URI") from exc
     app.extensions[EXTENSION] = AppLimits(limiter, limits)

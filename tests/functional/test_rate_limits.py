@@ -150,3 +150,8 @@ def test_limits_can_be_switched_off(make_app):
 def test_a_malformed_limit_is_refused_naming_the_setting(make_app, text):
     with pytest.raises(Invalid, match="PORTAL_RATELIMIT_SEARCH"):
         make_app(ratelimit_search=text)
+
+
+def test_an_unusable_counter_store_is_refused_naming_the_setting(make_app):
+    with pytest.raises(Invalid, match="PORTAL_RATELIMIT_STORAGE_URI"):
+        make_app(ratelimit_storage_uri="nosuch://127.0.0.1")
