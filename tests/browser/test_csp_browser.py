@@ -5,15 +5,18 @@ script is refused."""
 from __future__ import annotations
 
 import pytest
+import requests
 
 from portal.app import create_app, services_of
 from portal.catalog.importers import read_record_file
+from portal.catalog.model import RecordInput
 from portal.demo import RECORDS as DEMO_RECORDS
 from portal.demo.generate import generate
 from portal.education.lessons import lesson_record
 from tests.support.live import live_server
 
 pytestmark = pytest.mark.browser
+DATASET = 5001
 
 # Registered before any page script: every violation is reported on the console, where the test collects it.
 REPORT_VIOLATIONS = """
@@ -29,6 +32,7 @@ def portal_url(tmp_path_factory):
     tmp = tmp_path_factory.mktemp("csp")
     data = tmp / "data"
     generate("tiny", data / "education", formats=("csv",))
+    generate("tiny", data / "events", formats=("root",))
     app = create_app(
         {
             "var_dir": str(tmp),
@@ -38,9 +42,14 @@ def portal_url(tmp_path_factory):
             # script (the event stream, the log, the failure message) without leaving the portal
             "launch_builder": "instant",
             "launch_launcher": "down",
+            # waits half a second before each task: a job's page finds it still queued or running
+            "processing_executor": "slow",
         }
     )
     svc = services_of(app)
+    rows = [{"key": p.name, "uri": f"file://{p}", "size": p.stat().st_size} for p in sorted(data.glob("events/*.root"))]
+    dataset = {"recid": DATASET, "title": "Tiny events", "type": {"primary": "Dataset"}, "date_published": "2024-05-01"}
+    svc.catalog.load([RecordInput(dataset, files=rows)])
     svc.catalog.load(read_record_file(DEMO_RECORDS / "demo-catalogue.yaml"))
     svc.catalog.load([lesson_record(lesson) for lesson in svc.lessons.all()])
     with live_server(app) as url:
@@ -111,6 +120,21 @@ def test_launch_page_follows_its_event_stream_under_the_policy(page, portal_url)
     # launch.js (no longer inline) opened the event stream and shows the log, then the failure of the "down" hub
     page.wait_for_selector("#launch-failed:not([hidden])", timeout=60_000)
     assert "[built]" in page.inner_text("#launch-log")
+    assert page.violations == []
+
+
+def test_job_page_follows_its_job_under_the_policy(page, portal_url):
+    job = {"analysis": "dimuon", "dataset": DATASET}
+    created = requests.post(f"{portal_url}/api/analyses", json=job, timeout=30)
+    assert created.status_code == 202, created.text
+    job_id = created.json()["id"]
+    polls: list[str] = []
+    page.on("request", lambda r: polls.append(r.url) if r.resource_type == "fetch" else None)
+    page.goto(f"{portal_url}/analyses/{job_id}")
+    # job.js (no longer inline) polls the job's JSON and reloads the page when it is done: the result shows
+    page.wait_for_selector("#job-result img", timeout=90_000)
+    assert page.inner_text("#job-state") == "done"
+    assert any(url.endswith(f"/api/analyses/{job_id}") for url in polls), polls
     assert page.violations == []
 
 
