@@ -14,11 +14,13 @@ from typing import TYPE_CHECKING, Any, NoReturn
 
 import click
 
+from portal.catalog.access import PUBLIC
 from portal.errors import PortalError
 from portal.extras import require
 from portal.settings import load_settings, settings_table_markdown
 
 if TYPE_CHECKING:
+    from portal.files.guard import Placed
     from portal.services import Services
 
 
@@ -148,6 +150,9 @@ def records_load(paths: tuple[Path, ...], index_dir: Path | None) -> None:
             counts[res.action] += 1
             for warning in res.warnings:
                 click.secho(f"warning: {warning}", fg="yellow", err=True)
+            # bytes follow the access rights (an update may have opened or closed them)
+            if res.action == "updated" or svc.access.rights(res.recid)[1] != PUBLIC:
+                _report_placed(svc.placement.place(res.recid))
         click.echo(
             f"{path}: {len(results)} record(s) "
             + ", ".join(f"{sum(r.action == a for r in results)} {a}" for a in counts)
@@ -434,6 +439,43 @@ def stats_aggregate() -> None:
     svc.close()
 
 
+@main.group()
+def access() -> None:
+    """Access rights: where restricted and embargoed files are kept, and lifting ended embargoes."""
+
+
+def _report_placed(placed: Placed) -> None:
+    side = "restricted directory (HTTP with sign-in only)" if placed.restricted else "public data directory"
+    if placed.moved:
+        click.echo(f"record {placed.recid}: moved {placed.moved} file(s) to the {side}")
+
+
+@access.command("place")
+@click.argument("recids", nargs=-1, type=int)
+def access_place(recids: tuple[int, ...]) -> None:
+    """Move the files of RECIDS (default: every record declaring access rights) to the side their access
+    rights call for now: restricted and embargoed files out of the public XRootD export, others back in."""
+    svc = _services()
+    placed = [svc.placement.place(r) for r in recids] if recids else svc.placement.place_all()
+    for p in placed:
+        _report_placed(p)
+    click.echo(f"{sum(p.moved for p in placed)} file(s) moved, {len(placed)} record(s) checked")
+    svc.close()
+
+
+@access.command("lift-embargoes")
+def access_lift_embargoes() -> None:
+    """Put the files of records whose embargo has ended back under the public export (idempotent; run it daily,
+    e.g. from cron or a systemd timer). HTTP downloads open on the embargo's day without it."""
+    svc = _services()
+    placed = svc.placement.place_all()
+    lifted = [p for p in placed if not p.restricted and p.moved]
+    for p in lifted:
+        _report_placed(p)
+    click.echo(f"{len(lifted)} embargo(es) lifted, {sum(p.moved for p in lifted)} file(s) moved")
+    svc.close()
+
+
 @main.command("settings")
 @click.option("--markdown", is_flag=True, help="Print the README's settings table.")
 @click.option(
@@ -546,6 +588,8 @@ def ingest_cmd(recid: int, path: str, index_key: str | None) -> None:
                 f"record {recid}: {d['number_files']} file(s), {d['size']:,} bytes, "
                 f"{d.get('number_events', 0):,} events, formats {', '.join(d['formats'])}"
             )
+            if storage is svc.storage:  # restricted records' bytes leave the public export at once
+                _report_placed(svc.placement.place(view.recid))
     except PortalError as err:
         _fail(err)
     if report.errors:

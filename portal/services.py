@@ -18,12 +18,14 @@ from portal.exports.oai import OAIProvider, index_sets
 from portal.exports.service import ExportService
 from portal.extras import available
 from portal.files.access import FileAccess
+from portal.files.guard import AccessGuard, Placement, check_outside
 from portal.files.ingest import Ingester
 from portal.files.preview import Previewer
 from portal.formats.collection import Formats
 from portal.identity.audit import AuditLog
 from portal.identity.providers import LocalProvider, RedirectProvider, parse_oidc_providers
 from portal.identity.signin import SignIn
+from portal.identity.principal import ANONYMOUS
 from portal.identity.tokens import TokenService
 from portal.identity.users import UserService
 from portal.launch.manager import LaunchManager
@@ -35,6 +37,7 @@ from portal.search.service import SearchService
 from portal.settings import Settings
 from portal.stats.service import StatsService
 from portal.storage.base import Storage
+from portal.storage.local import LocalStorage
 
 #: formats are offered content in this order, and a dataset holding the same events in several formats is
 #: processed in the first of them; formats registered by other packages follow, by name
@@ -120,6 +123,8 @@ class Services:
     signin: SignIn
     browse: BrowseService
     preservation: PreservationService
+    access: AccessGuard
+    placement: Placement
     analyses: JobService | None = None
     launches: LaunchManager | None = None
 
@@ -142,7 +147,11 @@ def build_services(settings: Settings, *, migrate: bool = True) -> Services:
     stats = StatsService(db, flush_interval=settings.stats_flush_interval, enabled=settings.stats_enabled)
     storage = build_storage(settings)
     formats = build_formats(settings)
-    files = FileAccess(catalog, storage, pack_max_files=settings.pack_max_files)
+    check_outside(settings.restricted_dir, settings.data_dir)
+    # Restricted bytes live outside the exported data directory, read over authenticated HTTP only.
+    restricted = LocalStorage(settings.restricted_dir)
+    files = FileAccess(catalog, storage, pack_max_files=settings.pack_max_files, restricted=restricted)
+    access = AccessGuard(db, catalog.resolve)
     search = SearchService(db, build_search_backend(settings, db), popularity=stats.popularity_query)
     catalog.observers.extend([index_sets, search.index])
     exports = ExportService(catalog, settings.base_url)
@@ -153,6 +162,7 @@ def build_services(settings: Settings, *, migrate: bool = True) -> Services:
         repository_name=settings.site_name,
         admin_email=settings.admin_email,
         page_size=settings.oai_page_size,
+        hidden=lambda: access.hidden_recids(ANONYMOUS),
     )
     audit = AuditLog(db)
     users = UserService(db, audit)
@@ -190,6 +200,8 @@ def build_services(settings: Settings, *, migrate: bool = True) -> Services:
             reports_dir=Path(settings.var_dir) / "audits",
             organisation=settings.site_name,
         ),
+        access=access,
+        placement=Placement(db, access, storage, restricted),
         analyses=build_analyses(settings, db, catalog, formats),
         launches=launches,
     )

@@ -67,6 +67,11 @@ def _data_dir(values: Mapping[str, Any]) -> str:
     return str(Path(values["var_dir"]) / "data")
 
 
+def _restricted_dir(values: Mapping[str, Any]) -> str:
+    """`<var_dir>/restricted`"""
+    return str(Path(values["var_dir"]) / "restricted")
+
+
 def _database_url(values: Mapping[str, Any]) -> str:
     """SQLite file `<var_dir>/portal.sqlite`"""
     return f"sqlite:///{Path(values['var_dir']) / 'portal.sqlite'}"
@@ -143,6 +148,11 @@ class Settings:
         "local", "Where file bytes are read from: `local` (the data directory) or `xrootd` (`xrootd_url`)."
     )
     data_dir: str = setting(_data_dir, "Directory holding the portal's data files (exported by XRootD).")
+    restricted_dir: str = setting(
+        _restricted_dir,
+        "Directory holding the bytes of restricted and embargoed files, served only over authenticated HTTP; "
+        "must lie outside `data_dir`, which XRootD exports publicly.",
+    )
     xrootd_url: str = setting(
         "", "`root://host:port` of the XRootD server serving the data directory; empty: no XRootD."
     )

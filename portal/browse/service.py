@@ -110,9 +110,10 @@ class BrowseService:
         self.previewer = previewer
         self.launches = launches if launch_enabled else None
 
-    def home(self, *, featured: int = 6, lessons: int = 4) -> HomePage:
-        datasets = self.searching.search(SearchRequest(filters={"type": ["Dataset"]}, size=featured))
-        found = self.searching.search(SearchRequest(filters={"type": ["Lesson"]}, size=lessons))
+    def home(self, *, featured: int = 6, lessons: int = 4, hidden: frozenset[int] = frozenset()) -> HomePage:
+        """The home page: featured datasets and lessons (``hidden``: restricted recids the visitor may not see)."""
+        datasets = self.searching.search(SearchRequest(filters={"type": ["Dataset"]}, size=featured, hidden=hidden))
+        found = self.searching.search(SearchRequest(filters={"type": ["Lesson"]}, size=lessons, hidden=hidden))
         return HomePage(
             featured=[self.catalog.get(r) for r in datasets.recids],
             lessons=[self.catalog.get(r) for r in found.recids],

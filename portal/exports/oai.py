@@ -6,7 +6,7 @@ from __future__ import annotations
 import base64
 import json
 import re
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -144,8 +144,11 @@ class OAIProvider:
         repository_name: str,
         admin_email: str,
         page_size: int = 100,
+        hidden: Callable[[], frozenset[int]] = frozenset,
     ) -> None:
         self.catalog = catalog
+        #: the restricted records, which harvesters (anonymous) never see: left out of lists, unknown to GetRecord
+        self.hidden = hidden
         self.exports = exports
         self.base_url = base_url.rstrip("/") + "/oai2d"
         self.repository_name = repository_name
@@ -286,6 +289,9 @@ class OAIProvider:
                 query = query.where(Record.updated_at <= harvest.end)
             if harvest.spec:
                 query = query.where(Record.recid.in_(select(OAISet.recid).where(OAISet.spec == harvest.spec)))
+            hidden = self.hidden()
+            if hidden:
+                query = query.where(Record.recid.not_in(sorted(hidden)))
             total = None
             if harvest.after is None:
                 total = s.scalar(select(func.count()).select_from(query.subquery()))
@@ -337,7 +343,7 @@ class OAIProvider:
             recid = int(match.group(1))
             with self.catalog.db.reader() as s:
                 rec = s.get(Record, recid)
-                if rec is not None and rec.status in LISTED:
+                if rec is not None and rec.status in LISTED and recid not in self.hidden():
                     return recid
         raise OAIError("idDoesNotExist", f"{identifier!r} is not an identifier of this repository")
 

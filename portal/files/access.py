@@ -24,6 +24,7 @@ class Located:
     size: int
     checksum: str | None
     local_path: str | None
+    restricted: bool = False  # the bytes are in the restricted directory (never behind the public export)
 
     @property
     def etag(self) -> str:
@@ -44,10 +45,29 @@ class Pack:
 
 
 class FileAccess:
-    def __init__(self, catalog: CatalogService, storage: Storage, *, pack_max_files: int = 10_000) -> None:
+    def __init__(
+        self,
+        catalog: CatalogService,
+        storage: Storage,
+        *,
+        pack_max_files: int = 10_000,
+        restricted: Storage | None = None,
+    ) -> None:
         self.catalog = catalog
         self.storage = storage
+        #: where restricted and embargoed bytes are kept (same relative paths); callers check access first
+        self.restricted = restricted
         self.pack_max_files = pack_max_files
+
+    def _side(self, path: str) -> tuple[Storage, bool]:
+        """The storage holding ``path`` now: the restricted directory when the file was placed there."""
+        if self.restricted is not None:
+            try:
+                self.restricted.stat(path)
+                return self.restricted, True
+            except NotFound:
+                pass
+        return self.storage, False
 
     def _locate_row(self, recid: int, row: dict[str, Any]) -> Located:
         uri = row.get("uri") or ""
@@ -58,7 +78,8 @@ class FileAccess:
                 " — read it from there (e.g. with xrdcp or uproot over root://)",
                 record=recid,
             )
-        stat = self.storage.stat(path)
+        storage, restricted = self._side(path)
+        stat = storage.stat(path)
         return Located(
             recid=recid,
             key=row["key"],
@@ -66,7 +87,8 @@ class FileAccess:
             path=path,
             size=stat.size,
             checksum=row.get("checksum"),
-            local_path=self.storage.local_path(path),
+            local_path=storage.local_path(path),
+            restricted=restricted,
         )
 
     def locate(self, recid: int, key: str) -> Located:
@@ -74,7 +96,7 @@ class FileAccess:
         return self._locate_row(recid, self.catalog.get_file(recid, key))
 
     def open(self, located: Located) -> BinaryIO:
-        return self.storage.open(located.path)
+        return (self.restricted if located.restricted and self.restricted else self.storage).open(located.path)
 
     # ------------------------------------------------------------ file indices
     def index_json(self, recid: int, key: str) -> Iterator[str]:
@@ -138,7 +160,7 @@ class FileAccess:
         return Pack(name=name, stream=stream, files=located)
 
     def _blocks(self, f: Located) -> Iterator[bytes]:
-        with self.storage.open(f.path) as fh:
+        with self.open(f) as fh:
             while block := fh.read(BLOCK):
                 yield block
 

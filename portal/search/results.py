@@ -14,7 +14,8 @@ class SearchRequest:
     """A search: ``q`` in the query language (:mod:`portal.search.query`), facet ``filters`` (facet -> values,
     values of one facet ORed), ``sort`` (one of :data:`SORTS`; None: best match when ``q`` has terms, else most
     recent), a page of ``size`` hits (1-1000) given by ``page`` (from 1) or by ``cursor`` (search-after, from
-    :attr:`SearchResult.next_cursor`), and ``all_versions`` (else only the latest version of each record)."""
+    :attr:`SearchResult.next_cursor`), and ``all_versions`` (else only the latest version of each record);
+    ``hidden`` recids are never found."""
 
     q: str = ""
     filters: Mapping[str, Sequence[str]] = field(default_factory=dict)
@@ -23,6 +24,8 @@ class SearchRequest:
     page: int = 1
     cursor: str | None = None
     all_versions: bool = False
+    #: recids the asker may not see (restricted records): left out of hits and facet counts
+    hidden: frozenset[int] = frozenset()
 
 
 @dataclass(frozen=True)

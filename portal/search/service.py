@@ -289,6 +289,8 @@ class SearchService:
             base = evaluator.selected(ast) if ast is not None else np.ones(n, dtype=bool)
             if not req.all_versions:
                 base = base & snap.latest
+            if req.hidden:
+                base = base & ~np.isin(snap.recids, np.fromiter(req.hidden, dtype=np.int64))
             filters: dict[str, np.ndarray] = {}
             for name, values in req.filters.items():
                 if values:

@@ -57,6 +57,8 @@ class SQLSearch:
         base = self._condition(ast) if ast is not None else true()
         if not req.all_versions:
             base = and_(base, DOCS.c.is_latest == true())
+        if req.hidden:
+            base = and_(base, DOCS.c.recid.not_in(sorted(req.hidden)))
         filters = {f: self._facet_condition(f, values) for f, values in req.filters.items() if values}
         where = and_(base, *filters.values())
         with self.db.reader() as s:

@@ -9,6 +9,7 @@ from flask import Blueprint, Response, jsonify, render_template, request, url_fo
 from portal.errors import Invalid, Unavailable
 from portal.extras import require
 from portal.web import services
+from portal.web.auth import principal
 from portal.web.limits import limit_analyses
 from portal.web.request import bounded_id, int_arg, require_curator
 
@@ -72,6 +73,7 @@ def api_create() -> Any:
         # code named by module or file path runs inside the portal and its workers: curators only
         require_curator()
     jobs = _jobs()
+    services().access.require_files(principal(), recid)  # an analysis reads the dataset's bytes
     job = jobs.create(analysis, recid, executor=executor, skip_bad_files=skip, parameters=body.get("parameters"))
     jobs.start(job.id)
     response = jsonify(_links(job))

@@ -12,6 +12,7 @@ from portal.errors import Invalid
 from portal.search.documents import FACETS
 from portal.search.results import SearchRequest
 from portal.web import services
+from portal.web.auth import principal
 from portal.web.exports import negotiated
 from portal.web.files import file_search
 from portal.web.limits import limit_search
@@ -23,6 +24,7 @@ bp = Blueprint("api", __name__, url_prefix="/api")
 @bp.get("/records/<int:recid>")
 def record(recid: int) -> Any:
     catalog = services().catalog
+    services().access.require_record(principal(), recid)  # a restricted record is hidden: 404
     # arguments are checked before a concept id redirects: a bad one is named here, not after a round trip
     mode = "none" if flag_arg("skip_files", bare=True) else request.args.get("file_indices")
     if mode is None:
@@ -56,7 +58,9 @@ def _light(envelope: dict[str, Any]) -> dict[str, Any]:
 @bp.get("/records/<int:recid>/versions")
 def versions(recid: int) -> Any:
     base = services().settings.base_url
-    hits = [_light(record_envelope(v, base)) for v in services().catalog.versions(recid)]
+    readable = services().access.may_read_record
+    who = principal()
+    hits = [_light(record_envelope(v, base)) for v in services().catalog.versions(recid) if readable(who, v.metadata)]
     return jsonify(
         {
             "hits": {"total": len(hits), "hits": hits},
@@ -102,6 +106,7 @@ def files(recid: int) -> Any:
     size = int_arg("size", 20, maximum=cfg.api_max_page_size)
     page = int_arg("page", 1)
     index = request.args.get("index") or None
+    services().access.require_record(principal(), recid)
     result = services().catalog.list_files(recid, index_key=index, page=page, size=size)
     args: dict[str, list[object]] = {"page": [page], "size": [size]}
     if index:
@@ -127,6 +132,7 @@ def search() -> Any:
         page=int_arg("page", 1),
         cursor=request.args.get("cursor") or None,
         all_versions=flag_arg("all_versions"),
+        hidden=services().access.hidden_recids(principal()),
     )
     found = services().browse.search(req)
     links = paginate(

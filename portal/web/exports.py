@@ -9,6 +9,7 @@ from flask import Blueprint, Response, g, render_template, request, stream_with_
 
 from portal.exports.service import FORMATS, NEGOTIABLE
 from portal.web import services
+from portal.web.auth import principal
 
 bp = Blueprint("exports", __name__)
 SITEMAP_CHUNK = 10_000
@@ -26,6 +27,7 @@ def export_bagit(recid: int) -> Response:
 
 @bp.get("/record/<int:recid>/export/<fmt>")
 def export(recid: int, fmt: str) -> Response:
+    services().access.require_record(principal(), recid)  # a restricted record's metadata is hidden: 404
     body, mimetype = services().exports.render(recid, fmt)
     response = Response(body, mimetype=mimetype.split(";")[0])
     if request.args.get("download"):

@@ -11,9 +11,15 @@ from portal.errors import Invalid
 from portal.files.preview import render_histogram
 from portal.ops import metrics
 from portal.web import services
+from portal.web.auth import principal
 from portal.web.request import MAX_POSITION, QueryURL, client_ip, int_arg, paginate, range_arg, required_arg
 
 bp = Blueprint("files", __name__)
+
+
+def _readable(recid: int) -> int:
+    """The version ``recid`` names, once the policy lets this request read its bytes (404/401/403 otherwise)."""
+    return services().access.require_files(principal(), recid)
 
 
 def _count_download(response: Response, recid: int, key: str) -> Response:
@@ -37,10 +43,10 @@ def _count_download(response: Response, recid: int, key: str) -> Response:
 def download(recid: int, key: str) -> Response:
     """The file's bytes: single ranges (206/416), ETag/If-None-Match, If-Range, HEAD, constant memory."""
     access = services().files
-    target, _ = services().catalog.resolve(recid)
+    target = _readable(recid)
     located = access.locate(target, key)
     prefix = services().settings.accel_redirect_prefix
-    if prefix and located.local_path:
+    if prefix and located.local_path and not located.restricted:
         # Production behind nginx: nginx serves the bytes (ranges, sendfile); the portal only authorises.
         response = Response(status=200)
         response.headers["X-Accel-Redirect"] = prefix.rstrip("/") + "/" + located.path
@@ -75,14 +81,14 @@ def download(recid: int, key: str) -> Response:
 
 @bp.get("/record/<int:recid>/file_index/<key>.json")
 def file_index_json(recid: int, key: str) -> Response:
-    body = services().files.index_json(recid, key)
+    body = services().files.index_json(_readable(recid), key)
     first = next(body)  # fail with a proper 404 before streaming starts
     return Response(stream_with_context(_chain(first, body)), mimetype="application/json")
 
 
 @bp.get("/record/<int:recid>/file_index/<key>.txt")
 def file_index_txt(recid: int, key: str) -> Response:
-    body = services().files.index_txt(recid, key)
+    body = services().files.index_txt(_readable(recid), key)
     first = next(body, "")
     return Response(stream_with_context(_chain(first, body)), mimetype="text/plain")
 
@@ -98,7 +104,7 @@ def _selection() -> dict[str, Any]:
 def _requested_pack(recid: int) -> Any:
     """The pack the request's selection arguments (index=, glob= or files=) describe."""
     access = services().files
-    target, _ = services().catalog.resolve(recid)
+    target = _readable(recid)
     return access.pack(target, access.select(target, **_selection()), name=f"record-{target}-pack.zip")
 
 
@@ -139,7 +145,7 @@ def file_search(recid: int) -> Any:
     except ValueError:
         raise Invalid(f"cursor must be the number returned as next_cursor, got {cursor!r}", field="cursor") from None
     items, next_cursor = services().catalog.find_files(
-        recid,
+        services().access.require_record(principal(), recid),
         index_key=request.args.get("index") or None,
         pattern=request.args.get("q") or None,
         after=after,
@@ -157,7 +163,7 @@ def _chain(first: str, rest: Any) -> Any:
 @bp.get("/api/records/<int:recid>/preview")
 def preview_api(recid: int) -> Any:
     """Structure and first rows of a file: `?key=FILE&rows=10`."""
-    preview = services().previewer.preview(recid, required_arg("key"), rows=int_arg("rows", 10, maximum=100))
+    preview = services().previewer.preview(_readable(recid), required_arg("key"), rows=int_arg("rows", 10, maximum=100))
     return jsonify(preview.to_json())
 
 
@@ -168,7 +174,7 @@ def histogram_api(recid: int) -> Any:
     if fmt not in ("json", "png", "svg"):
         raise Invalid(f"format must be json, png or svg, got {fmt!r}", field="format")
     h = services().previewer.histogram(
-        recid,
+        _readable(recid),
         required_arg("key"),
         required_arg("column"),
         bins=int_arg("bins", 50, maximum=1000),
@@ -183,7 +189,7 @@ def histogram_api(recid: int) -> Any:
 @bp.get("/record/<int:recid>/preview")
 def preview_page(recid: int) -> Any:
     key = required_arg("key")
-    page = services().browse.preview_page(recid, key)
+    page = services().browse.preview_page(_readable(recid), key)
     column = request.args.get("column") or (page.numeric[0] if page.numeric else None)
     return render_template(
         "preview.html", r=page.view, md=page.view.metadata, key=key, data=page.data, numeric=page.numeric, column=column

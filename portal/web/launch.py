@@ -15,10 +15,22 @@ from portal.launch.kinds import EnvLaunch, GitLaunch, LessonLaunch, RecordLaunch
 from portal.launch.manager import Environment, LaunchJob, LaunchManager
 from portal.ops import metrics
 from portal.web import services
+from portal.web.auth import principal
 from portal.web.limits import limit_launch
 from portal.web.request import QueryURL, client_ip, int_arg, paginate
 
 bp = Blueprint("launch", __name__)
+
+
+def _fileset_readable(recids: list[int]) -> None:
+    """A launch puts the files of these records in the session's fileset: the asker must be allowed to read
+    them (401/403/404 from the policy otherwise)."""
+    for recid in recids:
+        services().access.require_files(principal(), recid)
+
+
+def _lesson_uses(slug: str) -> list[int]:
+    return [int(r) for r in services().lessons.find(slug).spec.get("uses") or [] if str(r).isdigit()]
 
 
 def _launches() -> LaunchManager:
@@ -109,6 +121,7 @@ def env_events(name: str) -> Response:
 
 @bp.get("/launch/record/<int:recid>")
 def record(recid: int) -> Any:
+    _fileset_readable([recid])
     label = _launches().check(RecordLaunch(recid, notebook=_notebook()))
     return _page(label, url_for("launch.record_events", recid=recid))
 
@@ -128,11 +141,13 @@ def _counted(job: LaunchJob) -> LaunchJob:
 @bp.get("/launch/record/<int:recid>/events")
 @limit_launch
 def record_events(recid: int) -> Response:
+    _fileset_readable([recid])
     return _sse(_counted(_start(RecordLaunch(recid, notebook=_notebook()))))
 
 
 @bp.get("/launch/lesson/<slug>")
 def lesson(slug: str) -> Any:
+    _fileset_readable(_lesson_uses(slug))
     label = _launches().check(LessonLaunch(slug, notebook=_notebook()))
     return _page(label, url_for("launch.lesson_events", slug=slug))
 
@@ -140,6 +155,7 @@ def lesson(slug: str) -> Any:
 @bp.get("/launch/lesson/<slug>/events")
 @limit_launch
 def lesson_events(slug: str) -> Response:
+    _fileset_readable(_lesson_uses(slug))
     return _sse(_counted(_start(LessonLaunch(slug, notebook=_notebook()))))
 
 

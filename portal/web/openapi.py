@@ -173,7 +173,13 @@ PATHS: dict[str, Any] = {
         "get": {
             "summary": "What a zip pack would hold and its exact size",
             "parameters": [RECID, param("index"), param("glob"), param("files")],
-            "responses": {"200": json_response(ref("PackInfo"), "Pack"), "400": PROBLEM, "404": PROBLEM},
+            "responses": {
+                "200": json_response(ref("PackInfo"), "Pack"),
+                "400": PROBLEM,
+                "401": PROBLEM,
+                "403": PROBLEM,
+                "404": PROBLEM,
+            },
         }
     },
     "/api/records/{recid}/preview": {
@@ -184,7 +190,13 @@ PATHS: dict[str, Any] = {
                 param("key", schema={"type": "string", "minLength": 1}, required=True),
                 param("rows", schema={"type": "integer", "minimum": 1, "maximum": 100}),
             ],
-            "responses": {"200": json_response(ref("Preview"), "Preview"), "400": PROBLEM, "404": PROBLEM},
+            "responses": {
+                "200": json_response(ref("Preview"), "Preview"),
+                "400": PROBLEM,
+                "401": PROBLEM,
+                "403": PROBLEM,
+                "404": PROBLEM,
+            },
         }
     },
     "/api/records/{recid}/histogram": {
@@ -198,7 +210,13 @@ PATHS: dict[str, Any] = {
                 param("range", description="lo,hi (numbers, lo < hi)"),
                 param("format", schema={"enum": ["json", "png", "svg"]}),
             ],
-            "responses": {"200": json_response(ref("Histogram"), "Histogram"), "400": PROBLEM, "404": PROBLEM},
+            "responses": {
+                "200": json_response(ref("Histogram"), "Histogram"),
+                "400": PROBLEM,
+                "401": PROBLEM,
+                "403": PROBLEM,
+                "404": PROBLEM,
+            },
         }
     },
     "/api/environments": {
@@ -225,6 +243,7 @@ PATHS: dict[str, Any] = {
             "responses": {
                 "202": {**json_response(ref("Job"), "The queued job"), "headers": {"Location": {"schema": STR}}},
                 "400": PROBLEM,
+                "401": PROBLEM,
                 "403": PROBLEM,
                 "404": PROBLEM,
                 "429": RATE_LIMITED,

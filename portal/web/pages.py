@@ -15,6 +15,7 @@ from portal.errors import Invalid, Unavailable
 from portal.search.documents import FACETS
 from portal.search.results import SearchRequest
 from portal.web import services
+from portal.web.auth import principal
 from portal.web.request import MAX_ID, MAX_POSITION, QueryURL, paginate
 
 bp = Blueprint("pages", __name__)
@@ -67,7 +68,7 @@ def _number(value: int | None) -> str:
 
 @bp.get("/")
 def home() -> Any:
-    page = services().browse.home()
+    page = services().browse.home(hidden=services().access.hidden_recids(principal()))
     return render_template(
         "home.html", featured=page.featured, lessons=page.lessons, total=page.total, aggregations=page.aggregations
     )
@@ -83,7 +84,16 @@ def search() -> Any:
     size = 20
     sort = request.args.get("sort") or None
     try:
-        found = services().browse.search(SearchRequest(q=q, filters=filters, sort=sort, size=size, page=int(page)))
+        found = services().browse.search(
+            SearchRequest(
+                q=q,
+                filters=filters,
+                sort=sort,
+                size=size,
+                page=int(page),
+                hidden=services().access.hidden_recids(principal()),
+            )
+        )
         result, hits, error, unavailable = found.result, found.hits, None, None
     except Invalid as err:
         result, hits, error, unavailable = None, [], err.detail, None
@@ -117,6 +127,7 @@ def search() -> Any:
 def record(recid: int) -> Any:
     pattern = request.args.get("files_q", "").strip()
     after = request.args.get("files_after", "")
+    services().access.require_record(principal(), recid)  # a restricted record is hidden: 404
     with services().db.shared_reads():  # one session for the page's many small reads (and the template's)
         page = services().browse.record_page(
             recid,
@@ -144,6 +155,7 @@ def record(recid: int) -> Any:
             base=services().settings.base_url.rstrip("/"),
             launch_env=page.launch_env,
             filebox=_file_box(recid, pattern, paged=bool(after), files=page.files),
+            access=services().access.state(page.view.metadata),
         )
 
 

@@ -1,0 +1,241 @@
+"""Access rights on records and files, on SQLite and PostgreSQL: open, embargoed until a date (an injected clock)
+and restricted to a group; enforced on downloads, packs, previews, file indices, analyses and launches; metadata
+kept public in OAI-PMH unless the record itself is restricted; restricted bytes out of the public root:// export.
+"""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+from datetime import UTC, datetime
+from pathlib import Path
+
+import pytest
+from lxml import etree
+
+from portal.app import services_of
+from portal.demo.generate import generate
+from portal.identity.principal import COMMAND_LINE
+from portal.web.auth import SESSION_USER, SESSION_VERSION
+from tests.functional.catalog_helpers import dataset, load_file, write_records
+from tests.support.xrootd import require_xrootd, served_tempdir, xrootd_over
+
+KEY = "dimuon_pairs.csv"
+GROUP = "cms-internal"
+BEFORE = datetime(2026, 12, 1, 12, 0, tzinfo=UTC)
+AFTER = datetime(2027, 1, 1, 0, 0, 1, tzinfo=UTC)
+OAI = "{http://www.openarchives.org/OAI/2.0/}"
+
+RECORDS = {
+    21: None,  # open
+    22: {
+        "record": "public",
+        "files": "restricted",
+        "embargo": {"active": True, "until": "2027-01-01", "reason": "thesis"},
+    },
+    23: {"record": "public", "files": "restricted", "group": GROUP},
+    24: {"record": "restricted", "files": "restricted", "group": GROUP},
+}
+
+
+class Clock:
+    def __init__(self, now: datetime) -> None:
+        self.now = now
+
+    def __call__(self) -> datetime:
+        return self.now
+
+
+def build(svc, data: Path, tmp_path: Path) -> Clock:
+    """Four records (open, embargoed, restricted files, restricted record), each with its own CSV file."""
+    load_file(
+        svc,
+        write_records(
+            tmp_path / "records.json",
+            [dataset(recid, **({"access": access} if access else {})) for recid, access in RECORDS.items()],
+        ),
+    )
+    for recid in RECORDS:
+        generate("tiny", data / f"r{recid}", formats=("csv",))
+        report = svc.ingester.ingest_path(svc.storage, f"r{recid}")
+        svc.catalog.ingest_files(recid, report.file_rows(f"r{recid}"), report.distribution())
+    clock = Clock(BEFORE)
+    svc.access.now = clock
+    svc.placement.place_all()
+    return clock
+
+
+@pytest.fixture
+def app_settings(tmp_path):
+    return {"data_dir": str(tmp_path / "data"), "stats_flush_interval": 0.05}
+
+
+@pytest.fixture
+def app(app, tmp_path):
+    svc = services_of(app)
+    app.config["clock"] = build(svc, tmp_path / "data", tmp_path)
+    alice = svc.users.create(COMMAND_LINE, "alice", password="alice's long password")
+    svc.users.add_to_group(COMMAND_LINE, alice.id, GROUP)
+    bob = svc.users.create(COMMAND_LINE, "bob", password="bob's long password")
+    app.config["alice"] = alice.id
+    _info, app.config["bob_token"] = svc.tokens.create(COMMAND_LINE, bob.id, "laptop", ["analyses:run"])
+    _info, app.config["alice_token"] = svc.tokens.create(COMMAND_LINE, alice.id, "laptop", ["analyses:run"])
+    return app
+
+
+def signed_in(app, user_id: int):
+    """A test client with a browser session of ``user_id`` (as `portal.web.auth.sign_in` makes it)."""
+    client = app.test_client()
+    with client.session_transaction() as session:
+        session[SESSION_USER] = user_id
+        session[SESSION_VERSION] = 1
+    return client
+
+
+def bearer(token: str) -> dict[str, str]:
+    return {"Authorization": f"Bearer {token}"}
+
+
+def test_open_files_download_for_anyone_restricted_ones_need_the_group(app):
+    client = app.test_client()
+    assert client.get(f"/record/21/files/{KEY}").status_code == 200
+    anonymous = client.get(f"/record/23/files/{KEY}", headers={"Accept": "application/problem+json"})
+    assert anonymous.status_code == 401 and anonymous.mimetype == "application/problem+json"
+    assert "Restricted to the group cms-internal" in anonymous.json["detail"]
+    in_a_browser = client.get(f"/record/23/files/{KEY}")
+    assert in_a_browser.status_code == 401 and in_a_browser.mimetype == "text/html"
+    outsider = client.get(
+        f"/record/23/files/{KEY}", headers={**bearer(app.config["bob_token"]), "Accept": "application/json"}
+    )
+    assert outsider.status_code == 403 and outsider.json["field"] == "access"
+    member = signed_in(app, app.config["alice"]).get(f"/record/23/files/{KEY}")
+    assert member.status_code == 200 and member.data.startswith(b"run,event,")
+    by_token = client.get(f"/record/23/files/{KEY}", headers=bearer(app.config["alice_token"]))
+    assert by_token.status_code == 200 and by_token.data == member.data
+
+
+def test_every_path_that_reveals_bytes_asks_the_policy(app):
+    client = app.test_client()
+    paths = [
+        f"/record/23/files/{KEY}",
+        f"/record/23/pack.zip?files={KEY}",
+        f"/api/records/23/pack?files={KEY}",
+        f"/api/records/23/preview?key={KEY}",
+        f"/api/records/23/histogram?key={KEY}&column=M",
+        f"/record/23/preview?key={KEY}",
+        "/record/23/file_index/anything.json",
+        "/record/23/file_index/anything.txt",
+    ]
+    for path in paths:
+        assert client.get(path).status_code == 401, path
+        assert client.get(path, headers=bearer(app.config["bob_token"])).status_code == 403, path
+    member = signed_in(app, app.config["alice"])
+    for path in paths[:6]:
+        assert member.get(path).status_code == 200, path
+    for path in paths[:6]:  # the same views on the open record need nobody
+        assert client.get(path.replace("/23/", "/21/")).status_code == 200, path
+    # an analysis reads the dataset's bytes: refused before any job exists
+    refused = client.post(
+        "/api/analyses", json={"analysis": "dimuon", "dataset": 23}, headers=bearer(app.config["bob_token"])
+    )
+    assert refused.status_code == 403 and refused.json["field"] == "access"
+
+
+def test_embargo_opens_the_files_on_its_date_without_a_manual_step(app):
+    client, clock = app.test_client(), app.config["clock"]
+    page = client.get("/record/22")
+    assert page.status_code == 200 and b"Embargoed until 2027-01-01 (thesis)" in page.data
+    assert client.get(f"/record/22/files/{KEY}").status_code == 401
+    assert client.get(f"/record/22/files/{KEY}", headers=bearer(app.config["bob_token"])).status_code == 403
+    clock.now = AFTER
+    assert client.get(f"/record/22/files/{KEY}").status_code == 200  # read from the restricted side until lifted
+    assert b"Open access" in client.get("/record/22").data
+    svc = services_of(app)
+    assert [p.recid for p in svc.placement.place_all() if p.moved] == [22]
+    assert not any(p.moved for p in svc.placement.place_all())  # idempotent
+    assert client.get(f"/record/22/files/{KEY}").status_code == 200
+
+
+def test_embargoed_metadata_stays_public_in_oai_and_exports_restricted_records_are_hidden(app):
+    client = app.test_client()
+    listed = etree.fromstring(client.get("/oai2d?verb=ListIdentifiers&metadataPrefix=oai_dc").data)
+    ids = sorted(int(h.findtext(f"{OAI}identifier").rsplit(":", 1)[1]) for h in listed.iter(f"{OAI}header"))
+    assert ids == [21, 22, 23]  # the embargoed and the files-restricted records keep their metadata public
+    missing = etree.fromstring(
+        client.get("/oai2d?verb=GetRecord&metadataPrefix=oai_dc&identifier=oai:portal.test:24").data
+    )
+    assert missing.find(f"{OAI}error").get("code") == "idDoesNotExist"
+    assert client.get("/api/records/22").status_code == 200
+    assert client.get("/record/22/export/datacite-json").status_code == 200
+    for path in ("/api/records/24", "/record/24", "/record/24/export/datacite-json", "/api/records/24/files"):
+        assert client.get(path).status_code == 404, path  # existence not revealed to anonymous
+        assert client.get(path, headers=bearer(app.config["bob_token"])).status_code == 404, path
+        assert client.get(path, headers=bearer(app.config["alice_token"])).status_code == 200, path
+    assert b"Restricted to the group cms-internal" in signed_in(app, app.config["alice"]).get("/record/24").data
+
+
+def test_search_hides_restricted_records_from_those_who_cannot_read_them(app):
+    def found(headers=None):
+        body = app.test_client().get("/api/records?size=50&sort=mostrecent", headers=headers or {}).json
+        return sorted(int(h["id"]) for h in body["hits"]["hits"])
+
+    assert found() == [21, 22, 23]
+    assert found(bearer(app.config["bob_token"])) == [21, 22, 23]
+    assert found(bearer(app.config["alice_token"])) == [21, 22, 23, 24]
+    page = app.test_client().get("/search?q=Dataset")
+    assert page.status_code == 200 and b"Dataset 24" not in page.data and b"Dataset 23" in page.data
+
+
+def test_restricted_bytes_leave_the_data_directory(app, tmp_path):
+    data = tmp_path / "data"
+    restricted = Path(services_of(app).settings.restricted_dir)
+    assert (data / "r21" / KEY).is_file() and not (restricted / "r21").exists()
+    for recid in (22, 23, 24):
+        assert not (data / f"r{recid}" / KEY).exists() and (restricted / f"r{recid}" / KEY).is_file()
+
+
+def test_a_restricted_dir_inside_the_exported_data_dir_is_refused(make_app, tmp_path):
+    from portal.errors import Invalid
+
+    with pytest.raises(Invalid, match="must lie outside data_dir"):
+        make_app(data_dir=str(tmp_path / "d"), restricted_dir=str(tmp_path / "d" / "closed"))
+
+
+# --------------------------------------------------------------------------------- root:// (a real XRootD server)
+def test_restricted_files_are_not_readable_over_the_public_root_export(make_app, tmp_path):
+    require_xrootd()
+    data = served_tempdir()  # <top>/data is exported as //data; restricted bytes go to <top>/restricted
+    try:
+        with xrootd_over(data) as server:
+            app = make_app(
+                data_dir=str(data),
+                restricted_dir=str(data.parent / "restricted"),
+                xrootd_url=server.url,
+                xrootd_export="data",
+            )
+            svc = services_of(app)
+            build(svc, data, tmp_path)
+            rows = {recid: svc.catalog.get_file(recid, KEY) for recid in RECORDS}
+            assert all(r["uri"].startswith(server.url + "//data/") for r in rows.values())
+
+            def xrdcp(url: str) -> subprocess.CompletedProcess[str]:
+                out = tmp_path / "copy.csv"
+                out.unlink(missing_ok=True)
+                return subprocess.run(["xrdcp", "-f", url, str(out)], capture_output=True, text=True, timeout=60)
+
+            assert xrdcp(rows[21]["uri"]).returncode == 0  # open data streams over root:// as before
+            assert (tmp_path / "copy.csv").read_bytes() == (data / "r21" / KEY).read_bytes()
+            for recid in (22, 23, 24):
+                assert xrdcp(rows[recid]["uri"]).returncode != 0, recid
+                outside = f"{server.url}//restricted/r{recid}/{KEY}"  # not exported, whatever the path
+                assert xrdcp(outside).returncode != 0, recid
+            member = signed_in(app, app.config.get("alice") or _member(svc))
+            assert member.get(f"/record/23/files/{KEY}").data == (data.parent / "restricted" / "r23" / KEY).read_bytes()
+    finally:
+        shutil.rmtree(data.parent, ignore_errors=True)
+
+
+def _member(svc) -> int:
+    alice = svc.users.create(COMMAND_LINE, "alice", password="alice's long password")
+    svc.users.add_to_group(COMMAND_LINE, alice.id, GROUP)
+    return alice.id
