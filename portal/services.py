@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import functools
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -202,7 +203,7 @@ def build_services(settings: Settings, *, migrate: bool = True) -> Services:
         ),
         access=access,
         placement=Placement(db, access, storage, restricted),
-        analyses=build_analyses(settings, db, catalog, formats),
+        analyses=build_analyses(settings, db, catalog, formats, locate_uri=files.readable_uri),
         launches=launches,
     )
 
@@ -231,7 +232,14 @@ def build_executors(settings: Settings) -> ExecutorPool:
     )
 
 
-def build_analyses(settings: Settings, db: Database, catalog: CatalogService, formats: Formats) -> JobService | None:
+def build_analyses(
+    settings: Settings,
+    db: Database,
+    catalog: CatalogService,
+    formats: Formats,
+    *,
+    locate_uri: Callable[[str], str] | None = None,
+) -> JobService | None:
     """The analysis job service, or None without the `processing` extra (its routes and commands then say so)."""
     if not available("processing"):
         return None
@@ -245,6 +253,7 @@ def build_analyses(settings: Settings, db: Database, catalog: CatalogService, fo
         default_executor=settings.processing_executor,
         chunk_events=settings.processing_chunk_events,
         first_recid=settings.first_recid,
+        locate_uri=locate_uri,
     )
 
 

@@ -91,6 +91,15 @@ class FileAccess:
             restricted=restricted,
         )
 
+    def readable_uri(self, uri: str) -> str:
+        """Where to read a catalogue URI's bytes: the local path in the restricted directory for a restricted
+        file (its public root:// URI does not serve it), else the URI itself. Callers check access first."""
+        path = self.storage.path_of_url(uri) if self.restricted is not None else None
+        if path is None or self.restricted is None:
+            return uri
+        storage, restricted = self._side(path)
+        return (storage.local_path(path) or uri) if restricted else uri
+
     def locate(self, recid: int, key: str) -> Located:
         """Where the bytes of file ``key`` of record ``recid`` are. Raises NotFound with what to do instead."""
         return self._locate_row(recid, self.catalog.get_file(recid, key))

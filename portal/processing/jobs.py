@@ -44,8 +44,11 @@ class JobService:
         default_executor: str,
         chunk_events: int = 200_000,
         first_recid: int = 100000,
+        locate_uri: Callable[[str], str] | None = None,
     ) -> None:
         self.db = db
+        #: where a catalogue URI's bytes are read from (restricted files are not at their public URI)
+        self.locate_uri = locate_uri or (lambda uri: uri)
         self.catalog = catalog
         self.executors = executors
         self.formats = formats
@@ -69,7 +72,7 @@ class JobService:
             after = after_next
         for index in self.catalog.get(recid).indices:
             uris.extend(f["uri"] for f in self.catalog.iter_index_entries(recid, index["key"]) if f.get("uri"))
-        return self.formats.preferred_files(uris)
+        return self.formats.preferred_files([self.locate_uri(u) for u in uris])
 
     def create(
         self,

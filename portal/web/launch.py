@@ -9,7 +9,7 @@ from urllib.parse import unquote
 
 from flask import Blueprint, Response, jsonify, render_template, request, stream_with_context, url_for
 
-from portal.errors import Unavailable
+from portal.errors import NotFound, Unavailable
 from portal.extras import require
 from portal.launch.kinds import EnvLaunch, GitLaunch, LessonLaunch, RecordLaunch
 from portal.launch.manager import Environment, LaunchJob, LaunchManager
@@ -22,11 +22,19 @@ from portal.web.request import QueryURL, client_ip, int_arg, paginate
 bp = Blueprint("launch", __name__)
 
 
-def _fileset_readable(recids: list[int]) -> None:
+def _fileset_readable(recids: list[int], *, skip_missing: bool = False) -> None:
     """A launch puts the files of these records in the session's fileset: the asker must be allowed to read
-    them (401/403/404 from the policy otherwise)."""
+    them (401/403/404 from the policy otherwise). A lesson's fileset leaves out records not in the catalogue
+    (``skip_missing``), as the launch itself does."""
+    access = services().access
     for recid in recids:
-        services().access.require_files(principal(), recid)
+        try:
+            target, _rights = access.rights(recid)
+        except NotFound:
+            if skip_missing:
+                continue
+            raise
+        access.require_files(principal(), target)
 
 
 def _lesson_uses(slug: str) -> list[int]:
@@ -147,7 +155,7 @@ def record_events(recid: int) -> Response:
 
 @bp.get("/launch/lesson/<slug>")
 def lesson(slug: str) -> Any:
-    _fileset_readable(_lesson_uses(slug))
+    _fileset_readable(_lesson_uses(slug), skip_missing=True)
     label = _launches().check(LessonLaunch(slug, notebook=_notebook()))
     return _page(label, url_for("launch.lesson_events", slug=slug))
 
@@ -155,7 +163,7 @@ def lesson(slug: str) -> Any:
 @bp.get("/launch/lesson/<slug>/events")
 @limit_launch
 def lesson_events(slug: str) -> Response:
-    _fileset_readable(_lesson_uses(slug))
+    _fileset_readable(_lesson_uses(slug), skip_missing=True)
     return _sse(_counted(_start(LessonLaunch(slug, notebook=_notebook()))))
 
 

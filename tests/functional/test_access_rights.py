@@ -135,6 +135,7 @@ def test_every_path_that_reveals_bytes_asks_the_policy(app):
         f"/record/23/preview?key={KEY}",
         "/record/23/file_index/anything.json",
         "/record/23/file_index/anything.txt",
+        "/launch/record/23",  # a launch's fileset holds the record's files
     ]
     for path in paths:
         assert client.get(path).status_code == 401, path
@@ -184,14 +185,15 @@ def test_embargoed_metadata_stays_public_in_oai_and_exports_restricted_records_a
     assert b"Restricted to the group cms-internal" in signed_in(app, app.config["alice"]).get("/record/24").data
 
 
-def test_search_hides_restricted_records_from_those_who_cannot_read_them(app):
+@pytest.mark.parametrize("sort", ["mostrecent", "mostviewed"])  # the in-memory path and the SQL one
+def test_search_hides_restricted_records_from_those_who_cannot_read_them(app, sort):
     def found(headers=None):
-        body = app.test_client().get("/api/records?size=50&sort=mostrecent", headers=headers or {}).json
-        return sorted(int(h["id"]) for h in body["hits"]["hits"])
+        body = app.test_client().get(f"/api/records?size=50&sort={sort}", headers=headers or {}).json
+        return sorted(int(h["id"]) for h in body["hits"]["hits"]), body["hits"]["total"]
 
-    assert found() == [21, 22, 23]
-    assert found(bearer(app.config["bob_token"])) == [21, 22, 23]
-    assert found(bearer(app.config["alice_token"])) == [21, 22, 23, 24]
+    assert found() == ([21, 22, 23], 3)
+    assert found(bearer(app.config["bob_token"])) == ([21, 22, 23], 3)
+    assert found(bearer(app.config["alice_token"])) == ([21, 22, 23, 24], 4)
     page = app.test_client().get("/search?q=Dataset")
     assert page.status_code == 200 and b"Dataset 24" not in page.data and b"Dataset 23" in page.data
 
@@ -202,6 +204,13 @@ def test_restricted_bytes_leave_the_data_directory(app, tmp_path):
     assert (data / "r21" / KEY).is_file() and not (restricted / "r21").exists()
     for recid in (22, 23, 24):
         assert not (data / f"r{recid}" / KEY).exists() and (restricted / f"r{recid}" / KEY).is_file()
+    # analyses (once the policy let them start) read restricted bytes where they are, not at the public URI
+    svc = services_of(app)
+    uri = svc.catalog.get_file(23, KEY)["uri"]
+    assert svc.files.readable_uri(uri) == str((restricted / "r23" / KEY).resolve())
+    assert svc.files.readable_uri(svc.catalog.get_file(21, KEY)["uri"]) == svc.catalog.get_file(21, KEY)["uri"]
+    if svc.analyses is not None:
+        assert svc.analyses.locate_uri(uri) == str((restricted / "r23" / KEY).resolve())  # how dataset_files maps
 
 
 def test_a_restricted_dir_inside_the_exported_data_dir_is_refused(make_app, tmp_path):
