@@ -8,6 +8,7 @@ from typing import Any
 from flask import Blueprint, Response, g, render_template, request, stream_with_context, url_for
 
 from portal.exports.service import FORMATS, NEGOTIABLE
+from portal.identity.principal import ANONYMOUS
 from portal.web import services
 from portal.web.auth import principal
 
@@ -146,7 +147,12 @@ def sitemap() -> Response:
     after = request.args.get("after", type=int)
     if after is not None or catalog.count_published() <= SITEMAP_CHUNK:
         recids = catalog.list_recids(after=after or 0, limit=SITEMAP_CHUNK)
-        urls = "".join(f"<url><loc>{url_for('pages.record', recid=r, _external=True)}</loc></url>" for r in recids)
+        hidden = services().access.hidden_recids(ANONYMOUS)  # crawlers never see restricted records
+        urls = "".join(
+            f"<url><loc>{url_for('pages.record', recid=r, _external=True)}</loc></url>"
+            for r in recids
+            if r not in hidden
+        )
         body = (
             f'<?xml version="1.0" encoding="UTF-8"?>\n<urlset xmlns="http://www.sitemaps.org/schemas/sitemap/0.9">'
             f"{urls}</urlset>\n"

@@ -176,4 +176,5 @@ def _file_box(recid: int, pattern: str, *, paged: bool, files: FileSelection) ->
 @bp.get("/doi/<path:doi>")
 def doi(doi: str) -> Any:
     view = services().catalog.find_by_doi(doi)
+    services().access.require_record(principal(), view.recid)
     return redirect(url_for("pages.record", recid=view.recid), code=302)

@@ -183,6 +183,8 @@ def test_embargoed_metadata_stays_public_in_oai_and_exports_restricted_records_a
         assert client.get(path, headers=bearer(app.config["bob_token"])).status_code == 404, path
         assert client.get(path, headers=bearer(app.config["alice_token"])).status_code == 200, path
     assert b"Restricted to the group cms-internal" in signed_in(app, app.config["alice"]).get("/record/24").data
+    sitemap = client.get("/sitemap.xml").data
+    assert b"/record/23<" in sitemap and b"/record/24<" not in sitemap
 
 
 @pytest.mark.parametrize("sort", ["mostrecent", "mostviewed"])  # the in-memory path and the SQL one
