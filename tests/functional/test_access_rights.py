@@ -5,8 +5,10 @@ kept public in OAI-PMH unless the record itself is restricted; restricted bytes 
 
 from __future__ import annotations
 
+import os
 import shutil
 import subprocess
+import sys
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -257,3 +259,35 @@ def test_restricted_files_are_not_readable_over_the_public_root_export(make_app,
             assert member.data == (data.parent / "restricted" / "r23" / KEY).read_bytes()
     finally:
         shutil.rmtree(data.parent, ignore_errors=True)
+
+
+# --------------------------------------------------------------------------------------------- the command line
+def test_the_command_line_keeps_restricted_bytes_off_the_export_and_brings_them_back(
+    settings_dict, make_app, tmp_path, sample
+):
+    portal = Path(sys.executable).parent / "portal"
+    env = {**os.environ, "PORTAL_DATABASE_URL": settings_dict["database_url"], "PORTAL_VAR_DIR": str(tmp_path)}
+
+    def run(*args: str) -> subprocess.CompletedProcess[str]:
+        done = subprocess.run([str(portal), *args], capture_output=True, text=True, env=env, timeout=120)
+        assert done.returncode == 0, done.stderr
+        return done
+
+    def embargoed_until(day: str) -> Path:
+        access = {"files": "restricted", "embargo": {"active": True, "until": day}}
+        return write_records(tmp_path / "records.json", [dataset(31, access=access)])
+
+    (tmp_path / "data" / "r31").mkdir(parents=True)
+    shutil.copy(sample, tmp_path / "data" / "r31" / KEY)
+    run("records", "load", str(embargoed_until("2099-01-01")))
+    ingested = run("ingest", "31", "r31")
+    assert "moved 1 file(s) to the restricted directory" in ingested.stdout
+    assert (tmp_path / "restricted" / "r31" / KEY).is_file() and not (tmp_path / "data" / "r31" / KEY).exists()
+    # a curator moves the embargo to a day already past (a metadata fix): lift-embargoes puts the bytes back
+    svc = services_of(make_app(var_dir=str(tmp_path)))
+    metadata = {k: v for k, v in svc.catalog.get(31).metadata.items() if k not in ("files", "_files")}
+    metadata["access"]["embargo"]["until"] = "2020-01-01"
+    svc.catalog.edit_metadata(31, metadata)
+    lifted = run("access", "lift-embargoes")
+    assert "1 embargo(es) lifted, 1 file(s) moved" in lifted.stdout
+    assert (tmp_path / "data" / "r31" / KEY).is_file() and not (tmp_path / "restricted" / "r31" / KEY).exists()
