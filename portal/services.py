@@ -24,9 +24,9 @@ from portal.files.ingest import Ingester
 from portal.files.preview import Previewer
 from portal.formats.collection import Formats
 from portal.identity.audit import AuditLog
+from portal.identity.principal import ANONYMOUS
 from portal.identity.providers import LocalProvider, RedirectProvider, parse_oidc_providers
 from portal.identity.signin import SignIn
-from portal.identity.principal import ANONYMOUS
 from portal.identity.tokens import TokenService
 from portal.identity.users import UserService
 from portal.launch.manager import LaunchManager
