@@ -495,7 +495,9 @@ def settings_cmd(markdown: bool, update_readme: Path | None) -> None:
         click.echo(settings_table_markdown())
         return
     for name, value in load_settings().values.items():
-        click.echo(f"{name} = {value!r}")
+        # secrets (keys, tokens, client secrets) are never printed: only whether one is set
+        hidden = value and any(word in name for word in ("secret", "token", "password"))
+        click.echo(f"{name} = {'<set, hidden>' if hidden else repr(value)}")
 
 
 @main.command("serve")

@@ -14,7 +14,14 @@ from portal.errors import Unavailable
 # extra -> the top-level modules the portal itself imports from it
 EXTRAS: dict[str, tuple[str, ...]] = {
     "processing": ("dask", "distributed", "hist"),
-    "launch": ("repo2docker", "jupyterhub", "jupyterlab", "configurable_http_proxy"),
+    "launch": (
+        "repo2docker",
+        "jupyterhub",
+        "jupyterlab",
+        "configurable_http_proxy",
+        "oauthenticator",
+        "jupyterhub_idle_culler",
+    ),
 }
 
 

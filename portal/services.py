@@ -24,6 +24,7 @@ from portal.files.ingest import Ingester
 from portal.files.preview import Previewer
 from portal.formats.collection import Formats
 from portal.identity.audit import AuditLog
+from portal.identity.oauth import HubClient, HubOAuthProvider
 from portal.identity.principal import ANONYMOUS
 from portal.identity.providers import LocalProvider, RedirectProvider, parse_oidc_providers
 from portal.identity.signin import SignIn
@@ -128,6 +129,7 @@ class Services:
     placement: Placement
     analyses: JobService | None = None
     launches: LaunchManager | None = None
+    hub_oauth: HubOAuthProvider | None = None  # the portal as the hub's OAuth2 provider (None: no client set)
 
     def close(self) -> None:
         if self.analyses is not None:
@@ -205,7 +207,20 @@ def build_services(settings: Settings, *, migrate: bool = True) -> Services:
         placement=Placement(db, access, storage, restricted),
         analyses=build_analyses(settings, db, catalog, formats, locate_uri=files.readable_uri),
         launches=launches,
+        hub_oauth=build_hub_oauth(settings, db),
     )
+
+
+def build_hub_oauth(settings: Settings, db: Database) -> HubOAuthProvider | None:
+    """The OAuth2 provider the hub signs people in with, when its client is registered (`portal stack` does)."""
+    if not (settings.launch_hub_client_id and settings.launch_hub_client_secret and settings.launch_hub_url):
+        return None
+    client = HubClient(
+        settings.launch_hub_client_id,
+        settings.launch_hub_client_secret,
+        settings.launch_hub_url.rstrip("/") + "/hub/oauth_callback",
+    )
+    return HubOAuthProvider(db, client, settings.secret_key)
 
 
 def build_builder(settings: Settings) -> Builder:

@@ -277,6 +277,30 @@ class Settings:
         "base-uri 'self'; frame-ancestors 'none'",
         "Content-Security-Policy sent with every response (no inline scripts or styles); empty sends none.",
     )
+    launch_hub_client_id: str = setting(
+        "",
+        "OAuth2 client id of the hub at the portal's provider (`/oauth/authorize`); `portal stack` generates it "
+        "into `<var_dir>/hub-oauth-client.json`. Empty: the provider is off.",
+    )
+    launch_hub_client_secret: str = setting(
+        "", "OAuth2 client secret of the hub (generated with the client id by `portal stack`; never printed)."
+    )
+    launch_user_prefix: str = setting(
+        "p-", "Prefix of the hub user (and system user) of a signed-in person: `<prefix><user id>`."
+    )
+    launch_anonymous: bool = setting(
+        True, "Let anonymous visitors launch, each as a short-lived hub user `anon-<random>` culled when idle."
+    )
+    launch_idle_timeout: int = setting(
+        3600,
+        "Seconds of inactivity after which the embedded hub's idle culler stops servers and removes their hub "
+        "users (anonymous ones with their system user and home); 0 disables culling.",
+    )
+    launch_system_users: bool = setting(
+        True,
+        "Embedded hub: run each hub user's servers as their own unprivileged system user, created on first "
+        "launch (needs root; otherwise every server runs as the portal's user, with a warning).",
+    )
 
     @property
     def values(self) -> dict[str, Any]:

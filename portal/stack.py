@@ -5,8 +5,11 @@ Later parts (XRootD, Dask, JupyterHub) join here, each started and stopped by th
 
 from __future__ import annotations
 
+import json
 import os
+import secrets
 import shutil
+import stat
 import threading
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -67,8 +70,62 @@ def start_xrootd(settings: Settings) -> tuple[Settings, object | None]:
     return settings.with_overrides(xrootd_url=server.url, xrootd_export=data.name), server
 
 
+DEFAULT_SECRET_KEY = "dev-only-not-secret"
+
+
+def private_file(path: Path, make: str) -> str:
+    """The content of ``path``, written first with ``make`` when absent; the file is the portal's alone (0600)."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    if not path.exists():
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        with os.fdopen(fd, "w") as out:
+            out.write(make)
+    path.chmod(0o600)
+    return path.read_text().strip()
+
+
+def ensure_secrets(settings: Settings) -> Settings:
+    """A real secret key (``<var_dir>/secret_key``) when none is set, and the hub's OAuth2 client at the portal
+    (``<var_dir>/hub-oauth-client.json``) when none is set; both generated once, 0600, never printed."""
+    var = Path(settings.var_dir)
+    overrides: dict[str, str] = {}
+    if settings.secret_key == DEFAULT_SECRET_KEY:
+        overrides["secret_key"] = private_file(var / "secret_key", secrets.token_urlsafe(48))
+    if not settings.launch_hub_client_id:
+        made = json.dumps({"client_id": "jupyterhub-" + secrets.token_hex(4), "client_secret": secrets.token_hex(32)})
+        client = json.loads(private_file(var / "hub-oauth-client.json", made))
+        overrides |= {"launch_hub_client_id": client["client_id"], "launch_hub_client_secret": client["client_secret"]}
+    return settings.with_overrides(**overrides) if overrides else settings
+
+
+def protect_var_dir(settings: Settings) -> list[Path]:
+    """What session users must not read is the portal's alone: ``var_dir`` is 0711 (they pass through it to the
+    built environments, the open data and their own home, but cannot list it), its SQLite database, secret key
+    and hub client file 0600, the hub's state 0700. Returns the paths it tightened."""
+    var = Path(settings.var_dir)
+    var.mkdir(parents=True, exist_ok=True)
+    tightened = []
+    for path, mode in [
+        (var, 0o711),
+        (var / "secret_key", 0o600),
+        (var / "hub-oauth-client.json", 0o600),
+        (var / "jupyterhub", 0o700),
+    ]:
+        if path.exists():
+            path.chmod(mode)
+            tightened.append(path)
+    if settings.database_url.startswith("sqlite:///"):
+        database = Path(settings.database_url.removeprefix("sqlite:///"))
+        for path in (database, *(database.with_name(database.name + s) for s in ("-wal", "-shm", "-journal"))):
+            if path.exists():
+                path.chmod(stat.S_IRUSR | stat.S_IWUSR)
+                tightened.append(path)
+    return tightened
+
+
 def start_hub(settings: Settings) -> tuple[Settings, object | None]:
-    """Start the embedded JupyterHub (NOT FOR PRODUCTION) when launches are on and no external hub is set."""
+    """Start the embedded JupyterHub when launches are on and no external hub is set: people sign in to it through
+    the portal (its OAuth2 provider); as root, each hub user's servers run as their own system user."""
     if not settings.launch_enabled or settings.launch_hub_url:
         return settings, None
     absent = missing("launch")
@@ -80,13 +137,40 @@ def start_hub(settings: Settings) -> tuple[Settings, object | None]:
             err=True,
         )
         return settings.with_overrides(launch_enabled=False), None
-    from portal.launch.hub import Hub
+    import sys
 
-    hub = Hub(Path(settings.var_dir) / "jupyterhub").start()
+    from portal.launch.hub import Hub, closed_to_others
+    from portal.launch.jupyterhub import sessions_dir
+
+    system_users = settings.launch_system_users and os.geteuid() == 0
+    if settings.launch_system_users and not system_users:
+        click.secho(
+            "not running as root: every notebook server runs as the portal's own user and can read its files "
+            "(NOT FOR SHARED USE); run as root for one system user per person, or use helm/portal",
+            fg="yellow",
+            err=True,
+        )
+    blocked = closed_to_others(Path(sys.executable).resolve()) if system_users else None
+    if blocked is not None:
+        click.secho(
+            f"session users cannot reach the portal's Python ({Path(sys.executable).resolve()}): {blocked} is "
+            "closed to other users; launches will fail. Install the portal where every user may run it "
+            "(e.g. /opt or /usr/local), or set PORTAL_LAUNCH_SYSTEM_USERS=false",
+            fg="yellow",
+            err=True,
+        )
+    hub = Hub(
+        Path(settings.var_dir) / "jupyterhub",
+        portal_url=settings.base_url,
+        client_id=settings.launch_hub_client_id,
+        client_secret=settings.launch_hub_client_secret,
+        system_users=system_users,
+        homes=sessions_dir(settings),
+        idle_timeout=settings.launch_idle_timeout,
+    ).start()
     click.secho(
-        f"JupyterHub on {hub.url} (embedded: DummyAuthenticator + SimpleLocalProcessSpawner, NOT FOR "
-        "PRODUCTION; production uses helm/portal with KubeSpawner); launched notebooks ask for a login: "
-        f"user `demo`, password {hub.password}",
+        f"JupyterHub on {hub.url} (embedded; production uses helm/portal with KubeSpawner): people sign in "
+        "through the portal" + ("; each person's servers run as their own system user" if system_users else ""),
         fg="green",
     )
     return settings.with_overrides(launch_hub_url=hub.url, launch_hub_token=hub.token), hub
@@ -254,11 +338,13 @@ def run_stack(settings: Settings, *, load_demo: bool | None = None) -> None:
     use_multiprocess_metrics(settings)
     from portal.services import build_services
 
+    settings = ensure_secrets(settings)
     svc = build_services(settings)  # migrations, once, before workers start
     if svc.search.missing():
         click.echo(f"search: indexed {svc.search.reindex()} record version(s)")
     ensure_first_admin(svc)
     svc.close()
+    protect_var_dir(settings)
     settings, xrootd = start_xrootd(settings)
     settings, hub = start_hub(settings)
     try:

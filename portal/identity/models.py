@@ -94,3 +94,21 @@ class AuditEvent(Base):
     ip: Mapped[str | None] = mapped_column(String(64))
 
     __table_args__ = (Index("ix_audit_events_at", "at"), Index("ix_audit_events_actor", "actor_id"))
+
+
+class OAuthCode(Base):
+    """An authorization code the portal issued to the hub (OAuth2 provider, :mod:`portal.identity.oauth`): only
+    its SHA-256 is stored; it is deleted when exchanged and refused after ``expires_at``. ``hub_user`` is the
+    JupyterHub user it signs in as; ``user_id`` is None for an anonymous visitor's own session user."""
+
+    __tablename__ = "oauth_codes"
+
+    code_hash: Mapped[str] = mapped_column(String(64), primary_key=True)
+    client_id: Mapped[str] = mapped_column(String(128))
+    user_id: Mapped[int | None] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"))
+    hub_user: Mapped[str] = mapped_column(String(64))
+    redirect_uri: Mapped[str] = mapped_column(Text)
+    scope: Mapped[str] = mapped_column(Text)
+    code_challenge: Mapped[str | None] = mapped_column(String(128))
+    code_challenge_method: Mapped[str | None] = mapped_column(String(16))
+    expires_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))

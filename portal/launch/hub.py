@@ -1,7 +1,10 @@
 """A real JupyterHub for the embedded stack: writes its config, starts it and stops it.
 
-NOT FOR PRODUCTION: DummyAuthenticator and SimpleLocalProcessSpawner run every user's server as the hub's own
-Unix user; production uses the helm chart (KubeSpawner) in helm/portal.
+With ``portal_url`` set, people sign in to the hub through the portal (its OAuth2 provider, oauthenticator's
+GenericOAuthenticator); with ``system_users`` (root only) each hub user's servers run as their own unprivileged
+system user, created on first launch with a private home under ``homes``, as The Littlest JupyterHub does.
+Without them (tests of the launcher alone) it is DummyAuthenticator and every server runs as the hub's user.
+Production uses the helm chart (KubeSpawner) in helm/portal, with the hub and the portal on the site's IdP.
 """
 
 from __future__ import annotations
@@ -21,21 +24,64 @@ import requests
 # Scopes the portal needs as a Hub service: create users and their servers, reach the servers' API.
 PORTAL_SCOPES = ["admin:users", "admin:servers", "access:servers", "read:users"]
 
-CONFIG_TEMPLATE = '''\
-# Written by portal/launch/hub.py. NOT FOR PRODUCTION (DummyAuthenticator, SimpleLocalProcessSpawner).
+CONFIG_TEMPLATE = """\
+# Written by portal/launch/hub.py for the embedded stack. Production uses helm/portal (KubeSpawner).
 import asyncio
+import inspect
 import os
+import pwd
+import subprocess
+import sys
 
-from jupyterhub.spawner import SimpleLocalProcessSpawner
+from jupyterhub.spawner import LocalProcessSpawner, SimpleLocalProcessSpawner
 
 c = get_config()  # noqa: F821
 
+SYSTEM_USERS = {system_users!r}  # each hub user's servers run as their own unprivileged system user
+HOMES = {homes!r}  # their homes (mode 0700), each holding the user's sessions' working directories
+ANON_PREFIX = "anon-"
 
-class ReadyLocalProcessSpawner(SimpleLocalProcessSpawner):
-    """start() returns once the server listens: the hub's first readiness check then succeeds, instead of
-    waiting out its exponential backoff (0.2, 0.4, 0.8, 1.6 s ...) after a server that was already up."""
+
+def ensure_system_user(name):
+    \"\"\"The system user of hub user ``name``, created on first launch as The Littlest JupyterHub does: no
+    password, no login shell, a private home under HOMES; what the portal wrote there is handed over to it.\"\"\"
+    home = os.path.join(HOMES, name)
+    try:
+        entry = pwd.getpwnam(name)
+    except KeyError:
+        subprocess.run(
+            ["useradd", "--home-dir", home, "--no-create-home", "--shell", "/usr/sbin/nologin", "--user-group",
+             "--comment", "portal session user", name],
+            check=True, capture_output=True,
+        )
+        entry = pwd.getpwnam(name)
+    os.makedirs(home, exist_ok=True)
+    # never follow links: a session's data/ links point at the portal's files, which stay the portal's
+    for root, dirs, files in os.walk(home):
+        for item in [root, *(os.path.join(root, d) for d in dirs), *(os.path.join(root, f) for f in files)]:
+            os.chown(item, entry.pw_uid, entry.pw_gid, follow_symlinks=False)
+    os.chmod(home, 0o700)
+    return entry
+
+
+def remove_system_user(name):
+    \"\"\"An anonymous hub user's system user and home go with it (culled when idle).\"\"\"
+    subprocess.run(["userdel", "--remove", name], check=False, capture_output=True)
+
+
+Base = LocalProcessSpawner if SYSTEM_USERS else SimpleLocalProcessSpawner
+if SYSTEM_USERS:
+    os.makedirs(HOMES, exist_ok=True)
+    os.chmod(HOMES, 0o711)  # users reach their own home, but cannot list who else has one
+
+
+class ReadyLocalProcessSpawner(Base):
+    \"\"\"start() returns once the server listens: the hub's first readiness check then succeeds, instead of
+    waiting out its exponential backoff (0.2, 0.4, 0.8, 1.6 s ...) after a server that was already up.\"\"\"
 
     async def start(self):
+        if SYSTEM_USERS:
+            await asyncio.get_running_loop().run_in_executor(None, ensure_system_user, self.user.name)
         ip, port = await super().start()
         loop = asyncio.get_running_loop()
         deadline = loop.time() + self.start_timeout
@@ -59,8 +105,6 @@ c.ConfigurableHTTPProxy.auth_token = {proxy_token!r}
 c.JupyterHub.db_url = "sqlite:///{state}/jupyterhub.sqlite"
 c.JupyterHub.cookie_secret_file = "{state}/jupyterhub_cookie_secret"
 c.JupyterHub.pid_file = "{state}/jupyterhub.pid"
-c.JupyterHub.authenticator_class = "dummy"
-c.DummyAuthenticator.password = {password!r}
 c.Authenticator.allow_all = True
 c.JupyterHub.allow_named_servers = True
 c.JupyterHub.spawner_class = ReadyLocalProcessSpawner
@@ -71,6 +115,51 @@ c.Spawner.start_timeout = 120
 c.SimpleLocalProcessSpawner.home_dir_template = "{state}/home/{{username}}"
 c.JupyterHub.services = [{{"name": "portal", "api_token": {token!r}}}]
 c.JupyterHub.load_roles = [{{"name": "portal-service", "services": ["portal"], "scopes": {scopes!r}}}]
+
+PORTAL_URL = {portal_url!r}
+if PORTAL_URL:
+    # People sign in to the hub through the portal, the hub's OAuth2 provider (in production both use the
+    # site's identity provider instead). The portal names the hub user in the `hub_user` claim.
+    from oauthenticator.generic import GenericOAuthenticator
+
+    class PortalOAuthenticator(GenericOAuthenticator):
+        async def delete_user(self, user):
+            done = super().delete_user(user)  # plain or async, depending on the version
+            if inspect.isawaitable(done):
+                await done
+            if SYSTEM_USERS and user.name.startswith(ANON_PREFIX):
+                await asyncio.get_running_loop().run_in_executor(None, remove_system_user, user.name)
+
+    c.JupyterHub.authenticator_class = PortalOAuthenticator
+    c.GenericOAuthenticator.client_id = os.environ["PORTAL_HUB_CLIENT_ID"]
+    c.GenericOAuthenticator.client_secret = os.environ["PORTAL_HUB_CLIENT_SECRET"]
+    c.GenericOAuthenticator.oauth_callback_url = "http://127.0.0.1:{port}/hub/oauth_callback"
+    c.GenericOAuthenticator.authorize_url = PORTAL_URL + "/oauth/authorize"
+    c.GenericOAuthenticator.token_url = PORTAL_URL + "/oauth/token"
+    c.GenericOAuthenticator.userdata_url = PORTAL_URL + "/oauth/userinfo"
+    c.GenericOAuthenticator.username_claim = "hub_user"
+    c.GenericOAuthenticator.scope = ["openid", "profile"]
+    c.GenericOAuthenticator.allow_all = True
+    c.Authenticator.auto_login = True  # straight to the portal: the hub's own login page has nothing to offer
+    c.JupyterHub.redirect_to_server = False
+else:
+    c.JupyterHub.authenticator_class = "dummy"  # tests of the launcher alone: one shared password
+    c.DummyAuthenticator.password = {password!r}
+
+IDLE_TIMEOUT = {idle_timeout!r}
+if IDLE_TIMEOUT:
+    # mybinder.org-style: idle servers are stopped and their hub users removed (an anonymous one with its
+    # system user, see delete_user above; a signed-in person's hub user comes back on their next launch).
+    c.JupyterHub.services.append({{
+        "name": "idle-culler",
+        "command": [sys.executable, "-m", "jupyterhub_idle_culler", f"--timeout={{IDLE_TIMEOUT}}",
+                    f"--cull-every={{max(1, min(IDLE_TIMEOUT // 2, 300))}}", "--cull-users"],
+    }})
+    c.JupyterHub.load_roles.append({{
+        "name": "idle-culler",
+        "services": ["idle-culler"],
+        "scopes": ["list:users", "read:users:activity", "read:servers", "delete:servers", "admin:users"],
+    }})
 
 ALLOW_ROOT = {allow_root!r}
 
@@ -85,14 +174,24 @@ def pre_spawn_hook(spawner):
     spawner.args = ["--allow-root"] if ALLOW_ROOT else []
     if opts.get("workdir"):
         spawner.notebook_dir = opts["workdir"]
-        spawner.home_dir_template = opts["workdir"]
+        if not SYSTEM_USERS:
+            spawner.home_dir_template = opts["workdir"]
     if opts.get("default_url"):
         spawner.default_url = opts["default_url"]
     spawner.environment.update({{str(k): str(v) for k, v in (opts.get("env") or {{}}).items()}})
 
 
 c.Spawner.pre_spawn_hook = pre_spawn_hook
-'''
+"""
+
+
+def closed_to_others(path: Path) -> Path | None:
+    """The first directory above ``path`` that other users cannot pass through (no o+x), or None. Session users
+    run the portal's interpreter and its built environments: all of it must be reachable by them."""
+    for parent in reversed(Path(path).resolve().parents):
+        if not parent.stat().st_mode & 0o001:
+            return parent
+    return None
 
 
 def free_port() -> int:
@@ -110,7 +209,13 @@ class Hub:
     hub_port: int = 0
     proxy_api_port: int = 0
     token: str = ""
-    password: str = ""  # DummyAuthenticator's shared password for browser logins (embedded hub only)
+    password: str = ""  # DummyAuthenticator's shared password (only when no portal_url)
+    portal_url: str = ""  # the portal as the hub's OAuth2 provider; empty: DummyAuthenticator
+    client_id: str = ""
+    client_secret: str = ""  # passed to the hub in its environment, never written to its config file
+    system_users: bool = False
+    homes: Path | None = None  # the system users' homes (the launcher's sessions directory)
+    idle_timeout: int = 0  # seconds; 0: no idle culler
     process: subprocess.Popen[bytes] | None = None
 
     @property
@@ -124,6 +229,9 @@ class Hub:
     def write_config(self) -> Path:
         self.state_dir = Path(self.state_dir).resolve()
         (self.state_dir / "home").mkdir(parents=True, exist_ok=True)
+        self.state_dir.chmod(0o700)  # its database, cookie secret and tokens are the hub's alone
+        if self.system_users and self.homes is None:
+            raise ValueError("system_users needs the directory of their homes (homes=)")
         self.port = self.port or free_port()
         self.hub_port = self.hub_port or free_port()
         self.proxy_api_port = self.proxy_api_port or free_port()
@@ -140,14 +248,20 @@ class Hub:
             password=self.password,
             token=self.token,
             scopes=PORTAL_SCOPES,
-            allow_root=os.geteuid() == 0,
+            allow_root=os.geteuid() == 0 and not self.system_users,
+            portal_url=self.portal_url.rstrip("/"),
+            system_users=self.system_users,
+            homes=str(Path(self.homes).resolve()) if self.homes is not None else "",
+            idle_timeout=self.idle_timeout,
         )
         path = self.state_dir / "jupyterhub_config.py"
         path.write_text(config)
+        path.chmod(0o600)
         return path
 
     def start(self, timeout: float = 60.0) -> Hub:
         config = self.write_config()
+        env = {**os.environ, "PORTAL_HUB_CLIENT_ID": self.client_id, "PORTAL_HUB_CLIENT_SECRET": self.client_secret}
         with open(self.state_dir / "jupyterhub.log", "ab") as log:  # the child keeps its own descriptor
             self.process = subprocess.Popen(
                 [str(Path(sys.executable).parent / "jupyterhub"), "-f", str(config)],
@@ -155,6 +269,7 @@ class Hub:
                 stdout=log,
                 stderr=subprocess.STDOUT,
                 start_new_session=True,
+                env=env,
             )
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:

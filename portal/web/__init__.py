@@ -60,3 +60,7 @@ def register_blueprints(app: Flask) -> None:
     from portal.web import launch
 
     app.register_blueprint(launch.bp)
+
+    from portal.web import oauth
+
+    oauth.init_app(app)

@@ -7,16 +7,18 @@ from collections.abc import Iterator
 from typing import Any
 from urllib.parse import unquote
 
-from flask import Blueprint, Response, jsonify, render_template, request, stream_with_context, url_for
+from flask import Blueprint, Response, jsonify, render_template, request, session, stream_with_context, url_for
 
 from portal.errors import NotFound, Unavailable
 from portal.extras import require
-from portal.launch.kinds import EnvLaunch, GitLaunch, LessonLaunch, RecordLaunch
+from portal.launch.kinds import EnvLaunch, GitLaunch, LaunchKind, LessonLaunch, RecordLaunch
 from portal.launch.manager import Environment, LaunchJob, LaunchManager
+from portal.launch.people import anonymous_username, launch_user
 from portal.ops import metrics
 from portal.web import services
 from portal.web.auth import principal
 from portal.web.limits import limit_launch
+from portal.web.oauth import ANON_SESSION
 from portal.web.request import QueryURL, client_ip, int_arg, paginate
 
 bp = Blueprint("launch", __name__)
@@ -48,6 +50,35 @@ def _launches() -> LaunchManager:
     if manager is None or not services().settings.launch_enabled:
         raise Unavailable("launching environments is switched off here (PORTAL_LAUNCH_ENABLED)")
     return manager
+
+
+def _launch_user() -> str:
+    """The hub user this request launches as: the signed-in person's own, or this browser's anonymous one
+    (created on its first launch, when anonymous launches are on); 401 otherwise."""
+    settings = services().settings
+    who = principal()
+    anon = session.get(ANON_SESSION)
+    if who.user_id is None and settings.launch_anonymous and not isinstance(anon, str):
+        anon = session[ANON_SESSION] = anonymous_username()
+    return launch_user(
+        who,
+        prefix=settings.launch_user_prefix,
+        anonymous_allowed=settings.launch_anonymous,
+        anonymous_name=anon if isinstance(anon, str) else None,
+    )
+
+
+def _check(kind: LaunchKind) -> str:
+    label = _launches().check(kind)
+    _launch_user()  # refused before the page, not only once its event stream starts
+    return label
+
+
+def _start(kind: LaunchKind) -> LaunchJob:
+    manager = _launches()
+    user = _launch_user()
+    metrics.LAUNCHES.labels(type(kind).__name__.removesuffix("Launch").lower()).inc()
+    return manager.start(kind, user=user)
 
 
 def _notebook() -> str:
@@ -91,14 +122,14 @@ def _sse(job: LaunchJob) -> Response:
 
 @bp.get("/v2/gh/<owner>/<repo>/<path:ref>")
 def v2_gh(owner: str, repo: str, ref: str) -> Any:
-    label = _launches().check(GitLaunch(f"https://github.com/{owner}/{repo}", ref, notebook=_notebook()))
+    label = _check(GitLaunch(f"https://github.com/{owner}/{repo}", ref, notebook=_notebook()))
     return _page(label, url_for("launch.build_gh", owner=owner, repo=repo, ref=ref))
 
 
 @bp.get("/v2/git/<path:rest>")
 def v2_git(rest: str) -> Any:
     url, ref = _git_args("/v2/git/")
-    label = _launches().check(GitLaunch(url, ref, notebook=_notebook()))
+    label = _check(GitLaunch(url, ref, notebook=_notebook()))
     return _page(label, "/build/git/" + _raw_rest("/v2/git/"))
 
 
@@ -117,7 +148,7 @@ def build_git(rest: str) -> Response:
 
 @bp.get("/launch/env/<name>")
 def env(name: str) -> Any:
-    label = _launches().check(EnvLaunch(name, notebook=_notebook()))
+    label = _check(EnvLaunch(name, notebook=_notebook()))
     return _page(label, url_for("launch.env_events", name=name))
 
 
@@ -130,13 +161,8 @@ def env_events(name: str) -> Response:
 @bp.get("/launch/record/<int:recid>")
 def record(recid: int) -> Any:
     _fileset_readable([recid])
-    label = _launches().check(RecordLaunch(recid, notebook=_notebook()))
+    label = _check(RecordLaunch(recid, notebook=_notebook()))
     return _page(label, url_for("launch.record_events", recid=recid))
-
-
-def _start(launch: Any) -> LaunchJob:
-    metrics.LAUNCHES.labels(type(launch).__name__.removesuffix("Launch").lower()).inc()
-    return _launches().start(launch)
 
 
 def _counted(job: LaunchJob) -> LaunchJob:
@@ -156,7 +182,7 @@ def record_events(recid: int) -> Response:
 @bp.get("/launch/lesson/<slug>")
 def lesson(slug: str) -> Any:
     _fileset_readable(_lesson_uses(slug), skip_missing=True)
-    label = _launches().check(LessonLaunch(slug, notebook=_notebook()))
+    label = _check(LessonLaunch(slug, notebook=_notebook()))
     return _page(label, url_for("launch.lesson_events", slug=slug))
 
 

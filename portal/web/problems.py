@@ -9,7 +9,7 @@ from portal.errors import PortalError
 
 
 def _wants_json() -> bool:
-    if request.path.startswith(("/api/", "/oai2d")):
+    if request.path.startswith(("/api/", "/oai2d", "/oauth/token", "/oauth/userinfo")):  # machine clients
         return True
     best = request.accept_mimetypes.best_match(["text/html", "application/json", "application/problem+json"])
     return best in ("application/json", "application/problem+json")

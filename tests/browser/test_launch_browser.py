@@ -1,5 +1,5 @@
 """A student's click in a real browser: "Open notebook" on a lesson, the launch page's live log, the embedded
-hub's sign-in, then the lesson's notebook open in JupyterLab."""
+hub signing the (anonymous) visitor in through the portal, then the lesson's notebook open in JupyterLab."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ from portal.catalog.importers import read_record_file
 from portal.demo import RECORDS as DEMO_RECORDS
 from portal.demo.generate import generate
 from portal.education.lessons import lesson_record
-from portal.launch.hub import Hub
+from portal.launch.hub import Hub, free_port
 from tests.support.live import live_server
 
 pytestmark = pytest.mark.browser
@@ -19,7 +19,14 @@ pytestmark = pytest.mark.browser
 def test_open_notebook_shows_progress_and_lands_on_the_hub(browser, screenshots, tmp_path):
     data = tmp_path / "data"
     generate("tiny", data / "education", formats=("csv",))
-    hub = Hub(tmp_path / "hub").start()
+    port = free_port()
+    client = {"launch_hub_client_id": "hub-test", "launch_hub_client_secret": "hub-test-secret-0123456789"}
+    hub = Hub(
+        tmp_path / "hub",
+        portal_url=f"http://127.0.0.1:{port}",
+        client_id=client["launch_hub_client_id"],
+        client_secret=client["launch_hub_client_secret"],
+    ).start()
     try:
         app = create_app(
             {
@@ -27,13 +34,15 @@ def test_open_notebook_shows_progress_and_lands_on_the_hub(browser, screenshots,
                 "data_dir": str(data),
                 "launch_hub_url": hub.url,
                 "launch_hub_token": hub.token,
-                "base_url": "http://127.0.0.1",
+                "base_url": f"http://127.0.0.1:{port}",
+                "secret_key": "browser-test-secret-key",
+                **client,
             }
         )
         svc = services_of(app)
         svc.catalog.load(read_record_file(DEMO_RECORDS / "demo-catalogue.yaml"))
         svc.catalog.load([lesson_record(svc.lessons.find("collision-events"))])
-        with live_server(app) as url:
+        with live_server(app, port) as url:
             page = browser.new_context(viewport={"width": 1280, "height": 900}).new_page()
             page.goto(url + "/record/90021")
             page.click(".lesson-box a.launch")
@@ -41,11 +50,9 @@ def test_open_notebook_shows_progress_and_lands_on_the_hub(browser, screenshots,
             # a selector, not wait_for_function: the page's CSP forbids the eval that a bare expression needs
             page.wait_for_selector("#launch-log:has-text('[built]')", timeout=60_000)
             page.screenshot(path=str(screenshots / "launch.png"), full_page=True)
-            page.wait_for_url(f"{hub.url}/hub/login**", timeout=90_000)  # moved on when ready: the hub asks
-            page.fill("#username_input", "demo")  # who is there (embedded hub only)
-            page.fill("#password_input", hub.password)
-            page.click("#login_submit")
-            page.wait_for_url("**/user/demo/r90021-*/lab/tree/notebook.ipynb**", timeout=60_000)
+            # when ready the page moves on; the hub signs the visitor in through the portal (no password: the
+            # portal knows this browser's anonymous hub user) and opens the notebook on their own server
+            page.wait_for_url("**/user/anon-*/r90021-*/lab/tree/notebook.ipynb**", timeout=120_000)
             page.wait_for_selector(
                 ".jp-Notebook .jp-RenderedMarkdown h1:has-text('What is in a collision event?')", timeout=60_000
             )  # JupyterLab shows the lesson's notebook

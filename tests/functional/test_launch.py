@@ -295,7 +295,10 @@ def test_lesson_opens_on_the_hub_and_its_first_cells_run(hub: Hub, make_app, tmp
         assert lab.status_code == 200 and "JupyterLab" in lab.text  # the session serves JupyterLab itself
 
         # The session holds the lesson's notebook and worksheet; its data are links to the portal's files.
-        workdir = tmp_path / "var" / "environments" / "sessions" / "demo" / server_url.rstrip("/").split("/")[-1]
+        # an anonymous visitor launched: as their own short-lived hub user anon-<random>
+        hub_user, server = server_url.rstrip("/").split("/")[-2:]
+        assert re.fullmatch(r"anon-[0-9a-f]{12}", hub_user), server_url
+        workdir = tmp_path / "var" / "environments" / "sessions" / hub_user / server
         assert (workdir / "notebook.ipynb").read_bytes() == lesson.notebook.read_bytes()
         assert (workdir / "worksheet.md").is_file()
         link = workdir / "data" / "dimuon_pairs.csv"

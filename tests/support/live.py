@@ -11,8 +11,9 @@ from werkzeug.serving import make_server
 
 
 @contextmanager
-def live_server(app: Flask) -> Iterator[str]:
-    server = make_server("127.0.0.1", 0, app, threaded=True)
+def live_server(app: Flask, port: int = 0) -> Iterator[str]:
+    """``port`` 0: any free one; a fixed one when another server (the hub) must know the URL beforehand."""
+    server = make_server("127.0.0.1", port, app, threaded=True)
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()
     try:
