@@ -153,7 +153,8 @@ if IDLE_TIMEOUT:
     c.JupyterHub.services.append({{
         "name": "idle-culler",
         "command": [sys.executable, "-m", "jupyterhub_idle_culler", f"--timeout={{IDLE_TIMEOUT}}",
-                    f"--cull-every={{max(1, min(IDLE_TIMEOUT // 2, 300))}}", "--cull-users"],
+                    f"--cull-every={{max(1, min(IDLE_TIMEOUT // 2, 300))}}", "--cull-users=true",
+                    "--remove-named-servers=true"],
     }})
     c.JupyterHub.load_roles.append({{
         "name": "idle-culler",

@@ -14,6 +14,7 @@ from flask import Blueprint, Flask, current_app, jsonify, redirect, request, ses
 
 from portal.errors import Invalid, NotFound, Unauthorized
 from portal.identity.oauth import TOKEN_SECONDS, HubIdentity, HubOAuthProvider, StoredCode
+from portal.identity.policy import require_scope
 from portal.launch.people import ANON_NAME, hub_username
 from portal.web import services
 from portal.web.auth import principal
@@ -86,6 +87,7 @@ def _identity() -> HubIdentity | None:
     settings = services().settings
     who = principal()
     if who.user_id is not None:
+        require_scope(who, "launch")  # a personal access token signs in to the hub only with the launch scope
         user = services().users.get(who.user_id)
         return HubIdentity(
             hub_username(user.id, settings.launch_user_prefix), user.id, user.username, user.name, user.session_version

@@ -117,6 +117,7 @@ def stack() -> Iterator[Stack]:
         client_secret=settings.launch_hub_client_secret,
         system_users=True,
         homes=sessions_dir(settings),
+        idle_timeout=3600,  # the culler runs as a hub service (culling itself is its own, tested upstream)
     )
     # The session users run the portal's interpreter: on a machine where it lives in a closed home (pyenv under
     # /root), they may pass through (not list) that directory for the duration of the test.
@@ -248,3 +249,5 @@ def test_anonymous_visitors_launch_as_their_own_anonymous_system_user(stack: Sta
     with pytest.raises(KeyError):
         pwd.getpwnam(name)
     assert not home.exists()
+    log = (stack.var / "jupyterhub" / "jupyterhub.log").read_text()
+    assert "Starting managed service idle-culler" in log and "Service idle-culler exited" not in log, log[-2000:]
