@@ -297,7 +297,9 @@ class Hub:
         # The hub stops its proxy and the users' servers on SIGTERM; the group kill catches stragglers.
         self.process.send_signal(signal.SIGTERM)
         try:
-            self.process.wait(timeout=15)
+            # it stops its services first (the idle culler may take its spawner's full interrupt/terminate
+            # timeouts, ~20 s), then the servers: cut it short and the servers outlive it
+            self.process.wait(timeout=45)
         except subprocess.TimeoutExpired:
             os.killpg(self.process.pid, signal.SIGKILL)
             self.process.wait()
