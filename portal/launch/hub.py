@@ -117,18 +117,26 @@ c.JupyterHub.services = [{{"name": "portal", "api_token": {token!r}}}]
 c.JupyterHub.load_roles = [{{"name": "portal-service", "services": ["portal"], "scopes": {scopes!r}}}]
 
 PORTAL_URL = {portal_url!r}
+
+
+class RemovesAnonymousSystemUsers:
+    \"\"\"An anonymous hub user's system user and home go when the hub user goes (culled when idle).\"\"\"
+
+    async def delete_user(self, user):
+        done = super().delete_user(user)  # plain or async, depending on the version
+        if inspect.isawaitable(done):
+            await done
+        if SYSTEM_USERS and user.name.startswith(ANON_PREFIX):
+            await asyncio.get_running_loop().run_in_executor(None, remove_system_user, user.name)
+
+
 if PORTAL_URL:
     # People sign in to the hub through the portal, the hub's OAuth2 provider (in production both use the
     # site's identity provider instead). The portal names the hub user in the `hub_user` claim.
     from oauthenticator.generic import GenericOAuthenticator
 
-    class PortalOAuthenticator(GenericOAuthenticator):
-        async def delete_user(self, user):
-            done = super().delete_user(user)  # plain or async, depending on the version
-            if inspect.isawaitable(done):
-                await done
-            if SYSTEM_USERS and user.name.startswith(ANON_PREFIX):
-                await asyncio.get_running_loop().run_in_executor(None, remove_system_user, user.name)
+    class PortalOAuthenticator(RemovesAnonymousSystemUsers, GenericOAuthenticator):
+        pass
 
     c.JupyterHub.authenticator_class = PortalOAuthenticator
     c.GenericOAuthenticator.client_id = os.environ["PORTAL_HUB_CLIENT_ID"]
@@ -143,7 +151,12 @@ if PORTAL_URL:
     c.Authenticator.auto_login = True  # straight to the portal: the hub's own login page has nothing to offer
     c.JupyterHub.redirect_to_server = False
 else:
-    c.JupyterHub.authenticator_class = "dummy"  # tests of the launcher alone: one shared password
+    from jupyterhub.auth import DummyAuthenticator
+
+    class PortalDummyAuthenticator(RemovesAnonymousSystemUsers, DummyAuthenticator):
+        pass
+
+    c.JupyterHub.authenticator_class = PortalDummyAuthenticator  # tests of the launcher alone: one password
     c.DummyAuthenticator.password = {password!r}
 
 IDLE_TIMEOUT = {idle_timeout!r}

@@ -15,6 +15,7 @@ import shutil
 import subprocess
 import sys
 import tempfile
+import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -251,3 +252,43 @@ def test_anonymous_visitors_launch_as_their_own_anonymous_system_user(stack: Sta
     assert not home.exists()
     log = (stack.var / "jupyterhub" / "jupyterhub.log").read_text()
     assert "Starting managed service idle-culler" in log and "Service idle-culler exited" not in log, log[-2000:]
+
+
+def test_idle_anonymous_sessions_are_culled_with_their_system_user(stack: Stack) -> None:
+    # A hub of its own whose culler wakes every 5 s and culls after 10 s idle (the stack's waits an hour).
+    settings = stack.app.extensions["portal"].settings
+    quick = Hub(
+        stack.var / "jupyterhub-quick",
+        system_users=True,
+        homes=sessions_dir(settings),
+        idle_timeout=10,
+    ).start()
+    try:
+        app = create_app(settings.with_overrides(launch_hub_url=quick.url, launch_hub_token=quick.token))
+        with live_server(app) as url:
+            visitor = browser()
+            assert visitor.get(f"{url}/launch/env/education", timeout=30).status_code == 200
+            with visitor.get(f"{url}/launch/env/education/events", stream=True, timeout=180) as resp:
+                events = [json.loads(line[6:]) for line in resp.iter_lines(decode_unicode=True) if line[:6] == "data: "]
+            assert events[-1]["phase"] == "ready", events[-2:]
+            name = owner(str(events[-1]["server_url"]))
+            assert pwd.getpwnam(name).pw_uid != 0
+            deadline = time.monotonic() + 90
+            while time.monotonic() < deadline:
+                try:
+                    pwd.getpwnam(name)
+                except KeyError:
+                    break
+                time.sleep(1)
+            else:
+                model = requests.get(f"{quick.api}/users/{name}", headers=quick.headers, timeout=30).text
+                log = [
+                    x
+                    for x in (stack.var / "jupyterhub-quick" / "jupyterhub.log").read_text().splitlines()
+                    if "cull" in x.lower() and "GET /hub/api" not in x
+                ]
+                raise AssertionError(f"{name} was not culled within 90 s: {model}\n" + "\n".join(log[-30:]))
+            users = requests.get(f"{quick.api}/users", headers=quick.headers, timeout=30).json()
+            assert name not in [u["name"] for u in users]  # the hub user went first, its system user with it
+    finally:
+        quick.stop()
