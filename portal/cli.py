@@ -181,10 +181,13 @@ def records_show(recid: int) -> None:
 
 @records.command("new-version")
 @click.argument("recid", type=int)
-def records_new_version(recid: int) -> None:
+@click.option("--owner", default=None, help="User name of the draft's owner (who may then edit it).")
+def records_new_version(recid: int, owner: str | None) -> None:
     """Start a new version (a draft copy of the latest) of the record's concept."""
     try:
-        view = _services().catalog.new_version(recid)
+        svc = _services()
+        owner_id = svc.users.by_username(owner).id if owner else None
+        view = svc.catalog.new_version(recid, owner_id=owner_id)
     except PortalError as err:
         _fail(err)
     click.echo(f"draft {view.recid} created as version {view.version_index} of concept {view.concept_recid}")
@@ -474,6 +477,58 @@ def access_lift_embargoes() -> None:
         _report_placed(p)
     click.echo(f"{len(lifted)} embargo(es) lifted, {sum(p.moved for p in lifted)} file(s) moved")
     svc.close()
+
+
+@main.group()
+def tokens() -> None:
+    """Personal access tokens for the API (shown once, stored hashed, scoped, expiring, revocable)."""
+
+
+@tokens.command("create")
+@click.argument("username")
+@click.option("--name", "token_name", default="command line", show_default=True, help="What the token is for.")
+@click.option(
+    "--scope",
+    "scopes",
+    multiple=True,
+    required=True,
+    help="A scope (repeatable): deposit:write, deposit:publish, analyses:run, launch, curate, admin.",
+)
+@click.option("--expires-days", type=int, default=90, show_default=True, help="Days until it expires; 0: never.")
+def tokens_create(username: str, token_name: str, scopes: tuple[str, ...], expires_days: int) -> None:
+    """Create a token for USERNAME and print it (the only time it is shown)."""
+    from portal.identity.principal import COMMAND_LINE
+
+    svc = _services()
+    user = svc.users.by_username(username)
+    info, secret = svc.tokens.create(COMMAND_LINE, user.id, token_name, scopes, expires_in_days=expires_days or None)
+    expires = f"expires {info.expires_at:%Y-%m-%d}" if info.expires_at else "never expires"
+    click.echo(f"token {info.id} for {username} ({', '.join(info.scopes)}; {expires}); shown once:", err=True)
+    click.echo(secret)
+
+
+@tokens.command("list")
+@click.argument("username")
+def tokens_list(username: str) -> None:
+    """List USERNAME's tokens (never their secrets)."""
+    svc = _services()
+    user = svc.users.by_username(username)
+    now = svc.tokens.now()
+    for t in svc.tokens.list(user.id):
+        state = "revoked" if t.revoked_at else "active" if t.active(now) else "expired"
+        used = f"{t.last_used_at:%Y-%m-%d %H:%M}" if t.last_used_at else "never"
+        expires = f"{t.expires_at:%Y-%m-%d}" if t.expires_at else "never"
+        click.echo(f"{t.id}\t{t.prefix}…\t{t.name}\t{','.join(t.scopes)}\t{state}\texpires {expires}\tlast used {used}")
+
+
+@tokens.command("revoke")
+@click.argument("token_id", type=int)
+def tokens_revoke(token_id: int) -> None:
+    """Revoke token TOKEN_ID at once: its next request is refused."""
+    from portal.identity.principal import COMMAND_LINE
+
+    info = _services().tokens.revoke(COMMAND_LINE, token_id)
+    click.echo(f"token {info.id} ({info.name}) revoked")
 
 
 @main.command("settings")

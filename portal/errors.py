@@ -100,6 +100,13 @@ class Forbidden(PortalError):
     title = "Forbidden"
 
 
+class QuotaExceeded(PortalError):
+    """A per-user (or per-client) quota is used up: answered 429, naming the quota in ``field``."""
+
+    status = 429
+    title = "Too many requests"
+
+
 class Unavailable(PortalError):
     status = 503
     title = "Service unavailable"

@@ -31,6 +31,7 @@ from portal.identity.signin import SignIn
 from portal.identity.tokens import TokenService
 from portal.identity.users import UserService
 from portal.launch.manager import LaunchManager
+from portal.launch.sessions import LaunchSessions
 from portal.pids.base import PIDProvider
 from portal.preservation.service import PreservationService
 from portal.registry import BUILDERS, EXECUTORS, FORMATS, IDENTITY_PROVIDERS, LAUNCHERS, PIDS, SEARCH, STORAGE
@@ -127,11 +128,13 @@ class Services:
     preservation: PreservationService
     access: AccessGuard
     placement: Placement
+    sessions: LaunchSessions
     analyses: JobService | None = None
     launches: LaunchManager | None = None
     hub_oauth: HubOAuthProvider | None = None  # the portal as the hub's OAuth2 provider (None: no client set)
 
     def close(self) -> None:
+        self.sessions.close()
         if self.analyses is not None:
             self.analyses.close()
         self.stats.close()
@@ -144,8 +147,14 @@ def build_services(settings: Settings, *, migrate: bool = True) -> Services:
     if migrate:
         upgrade(db.engine)
     pids = PIDS.create(settings.pid_provider, settings)
+    audit = AuditLog(db)
     catalog = CatalogService(
-        db, pids, first_recid=settings.first_recid, base_url=settings.base_url, publisher=settings.site_name
+        db,
+        pids,
+        first_recid=settings.first_recid,
+        base_url=settings.base_url,
+        publisher=settings.site_name,
+        audit=audit,
     )
     stats = StatsService(db, flush_interval=settings.stats_flush_interval, enabled=settings.stats_enabled)
     storage = build_storage(settings)
@@ -167,7 +176,6 @@ def build_services(settings: Settings, *, migrate: bool = True) -> Services:
         page_size=settings.oai_page_size,
         hidden=lambda: access.hidden_recids(ANONYMOUS),
     )
-    audit = AuditLog(db)
     users = UserService(db, audit)
     lessons = build_lessons(settings)
     previewer = Previewer(files, formats)
@@ -206,6 +214,9 @@ def build_services(settings: Settings, *, migrate: bool = True) -> Services:
         access=access,
         placement=Placement(db, access, storage, restricted),
         analyses=build_analyses(settings, db, catalog, formats, locate_uri=files.readable_uri),
+        sessions=LaunchSessions(
+            db, per_user=settings.quota_launches_per_user, anonymous=settings.quota_launches_anonymous
+        ),
         launches=launches,
         hub_oauth=build_hub_oauth(settings, db),
     )
@@ -269,6 +280,7 @@ def build_analyses(
         chunk_events=settings.processing_chunk_events,
         first_recid=settings.first_recid,
         locate_uri=locate_uri,
+        quota_per_user=settings.quota_jobs_per_user,
     )
 
 

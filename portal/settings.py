@@ -140,8 +140,16 @@ class Settings:
         "Expand `_file_indices` entries in `/api/records/<recid>` by default (as CERN Open Data does); "
         "`?file_indices=summary` or `?skip_files=1` ask for less.",
     )
-    curator_token: str = setting(
-        "", "Bearer token for the write API (new versions, drafts, publish); empty disables it."
+    quota_jobs_per_user: int = setting(
+        3, "Analysis jobs one user may have queued or running at once; one more is answered 429 (0: no limit)."
+    )
+    quota_launches_per_user: int = setting(
+        2, "Launches one signed-in user may have starting (building or spawning) at once; 429 beyond (0: no limit)."
+    )
+    quota_launches_anonymous: int = setting(
+        2,
+        "Launches one anonymous client (IP address) may have starting at once; 429 beyond. "
+        "-1: anonymous visitors may not launch at all (401: sign in); 0: no limit.",
     )
     api_max_page_size: int = setting(1000, "Largest `size` accepted by paginated APIs.")
     storage_backend: str = setting(
@@ -327,6 +335,13 @@ def load_settings(overrides: Mapping[str, Any] | None = None, environ: Mapping[s
     """
     overrides = dict(overrides or {})
     environ = os.environ if environ is None else environ
+    if "curator_token" in overrides or "PORTAL_CURATOR_TOKEN" in environ:
+        # refused rather than ignored: a deployment relying on it would otherwise lose its writers silently
+        raise Invalid(
+            "PORTAL_CURATOR_TOKEN is retired: create a curator account (`portal users create NAME --role curator`)"
+            " and a token for it (`portal tokens create NAME --scope deposit:publish --scope curate`), then unset it",
+            field="PORTAL_CURATOR_TOKEN",
+        )
     unknown = set(overrides) - set(_BY_NAME)
     if unknown:
         raise Invalid(f"unknown setting(s): {', '.join(sorted(unknown))}")

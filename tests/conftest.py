@@ -5,6 +5,7 @@ Fixtures:
     database_url: each test runs twice, on SQLite and on PostgreSQL (reset before the test).
     settings_dict: the settings of a throw-away portal on that database.
     app_settings, make_app, app, client: the portal app built from them (tests/support/app.py).
+    user_token: tokens of users of that app (tests/support/users.py), as the old curator token was.
 """
 
 from __future__ import annotations
@@ -19,13 +20,14 @@ import portal.app
 import portal.services
 from tests.support.app import app, app_settings, client, make_app
 from tests.support.postgres import postgres_server, reset_database
+from tests.support.users import user_token
 
 ROOT = Path(__file__).resolve().parent.parent
 LESSONS_DIR = ROOT / "education" / "lessons"  # the checkout's content directories (settings lessons_dir, envs_dir)
 ENVS_DIR = ROOT / "analysis_envs"
 SHARED = ROOT.parent / "shared"
 CORPUS = SHARED / "corpus" / "cernopendata"
-__all__ = ["app", "app_settings", "client", "make_app"]  # fixtures defined in tests/support/app.py
+__all__ = ["app", "app_settings", "client", "make_app", "user_token"]  # fixtures defined in tests/support/
 
 
 @pytest.fixture(scope="session")
@@ -58,7 +60,6 @@ def settings_dict(database_url: str, tmp_path: Path) -> dict[str, object]:
         "database_url": database_url,
         "var_dir": str(tmp_path / "var"),
         "base_url": "http://portal.test",
-        "curator_token": "test-curator-token",
         "first_recid": 100000,
     }
 

@@ -133,3 +133,14 @@ class RecordReader:
     def count_published(self) -> int:
         with self.db.reader() as s:
             return s.scalar(select(func.count()).select_from(Record).where(Record.status == "published")) or 0
+
+    def owned_by(self, user_id: int, *, page: int = 1, size: int = 20) -> tuple[list[RecordView], int]:
+        """The versions (drafts and published) ``user_id`` owns, newest change first (without files), and how
+        many there are."""
+        owned = select(Record).where(Record.owner_id == user_id)
+        with self.db.reader() as s:
+            total = s.scalar(select(func.count()).select_from(owned.subquery())) or 0
+            rows = s.scalars(
+                owned.order_by(Record.updated_at.desc(), Record.recid.desc()).offset((page - 1) * size).limit(size)
+            ).all()
+            return [record_view(s, r, with_files=False) for r in rows], total

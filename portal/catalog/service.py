@@ -27,6 +27,8 @@ from portal.catalog.versioning import RecordVersions
 from portal.catalog.writing import Writer
 from portal.db.engine import Database
 from portal.db.models import Record
+from portal.identity.audit import AuditLog
+from portal.identity.principal import COMMAND_LINE, Principal
 from portal.pids.base import PIDProvider
 
 __all__ = ["CatalogService", "FilePage", "FileSlice", "LoadResult", "RecordView", "Resolved", "glob_to_like"]
@@ -35,12 +37,21 @@ __all__ = ["CatalogService", "FilePage", "FileSlice", "LoadResult", "RecordView"
 class CatalogService:
     """Records, versions and their files. Every method reads or writes in one transaction of its own."""
 
-    def __init__(self, db: Database, pids: PIDProvider, *, first_recid: int, base_url: str, publisher: str) -> None:
+    def __init__(
+        self,
+        db: Database,
+        pids: PIDProvider,
+        *,
+        first_recid: int,
+        base_url: str,
+        publisher: str,
+        audit: AuditLog | None = None,
+    ) -> None:
         self.db = db
         self.pids = pids
         self.records = RecordReader(db)
         self.filelists = FileLists(db, self.records)
-        self._writer = Writer(db, pids, first_recid=first_recid, base_url=base_url, publisher=publisher)
+        self._writer = Writer(db, pids, first_recid=first_recid, base_url=base_url, publisher=publisher, audit=audit)
         self.loader = RecordLoader(self._writer)
         self.versioning = RecordVersions(self._writer)
 
@@ -110,8 +121,8 @@ class CatalogService:
         return self.loader.ingest_files(recid, files, distribution, indices)
 
     # ------------------------------------------------------------ versioning (RecordVersions)
-    def new_version(self, recid: int) -> RecordView:
-        return self.versioning.new_version(recid)
+    def new_version(self, recid: int, *, actor: Principal = COMMAND_LINE, owner_id: int | None = None) -> RecordView:
+        return self.versioning.new_version(recid, actor=actor, owner_id=owner_id)
 
     def update_draft(
         self,
@@ -120,14 +131,18 @@ class CatalogService:
         *,
         files: list[dict[str, Any]] | None = None,
         indices: list[IndexSpec] | None = None,
+        actor: Principal = COMMAND_LINE,
     ) -> RecordView:
-        return self.versioning.update_draft(recid, metadata, files=files, indices=indices)
+        return self.versioning.update_draft(recid, metadata, files=files, indices=indices, actor=actor)
 
     def edit_metadata(self, recid: int, metadata: dict[str, Any]) -> RecordView:
         return self.versioning.edit_metadata(recid, metadata)
 
-    def publish(self, recid: int) -> RecordView:
-        return self.versioning.publish(recid)
+    def publish(self, recid: int, *, actor: Principal = COMMAND_LINE) -> RecordView:
+        return self.versioning.publish(recid, actor=actor)
+
+    def owned_by(self, user_id: int, *, page: int = 1, size: int = 20) -> tuple[list[RecordView], int]:
+        return self.records.owned_by(user_id, page=page, size=size)
 
     def remove(
         self, recid: int, *, reason: str, citation: str, also: Callable[[Session, Record], None] | None = None
@@ -150,6 +165,7 @@ _PARTS: dict[type, tuple[str, ...]] = {
         "list_recids",
         "chunk_starts",
         "count_published",
+        "owned_by",
     ),
     FileLists: ("list_files", "get_file", "find_files", "iter_index_entries"),
     RecordLoader: ("load", "create", "ingest_files"),

@@ -29,6 +29,8 @@ from portal.catalog.schema import validate_record
 from portal.catalog.writing import Writer
 from portal.db.models import Concept, Record
 from portal.errors import Conflict, Invalid, NotFound
+from portal.identity import policy
+from portal.identity.principal import COMMAND_LINE, Principal
 
 
 class RecordVersions:
@@ -38,23 +40,29 @@ class RecordVersions:
         self.writer = writer
         self.db = writer.db
 
-    def new_version(self, recid: int) -> RecordView:
-        """Start a new version of the concept of ``recid``: a draft copy of its latest published version.
+    def new_version(self, recid: int, *, actor: Principal = COMMAND_LINE, owner_id: int | None = None) -> RecordView:
+        """Start a new version of the concept of ``recid``: a draft copy of its latest published version, owned
+        by ``actor`` (the web passes the request's principal; the command line may do anything), or by
+        ``owner_id`` when a curator hands the draft to someone.
 
         Raises:
             NotFound: no such record, or no published version to start from.
+            Unauthorized, Forbidden: ``actor`` is not an owner of the record nor a curator (policy).
             Conflict: the concept has a draft already.
         """
         with self.db.transaction() as s:
             concept_recid = concept_of(s, recid)
+            latest = latest_published(s, concept_recid)
+            if latest is None:
+                raise NotFound("no published version to start from", record=recid)
+            policy.require_new_version(actor, [latest.owner_id])
+            if owner_id is not None:
+                policy.require_hand_over(actor)
             draft = s.scalar(select(Record).where(Record.concept_recid == concept_recid, Record.status == "draft"))
             if draft is not None:
                 raise Conflict(
                     f"record {draft.recid} is already a draft new version; publish or discard it first", record=recid
                 )
-            latest = latest_published(s, concept_recid)
-            if latest is None:
-                raise NotFound("no published version to start from", record=recid)
             new_recid = self.writer.next_recid(s)
             moment = now()
             data = copy.deepcopy(latest.data)
@@ -75,6 +83,8 @@ class RecordVersions:
                 source=f"new version of {latest.recid}",
                 created_at=moment,
                 updated_at=moment,
+                # the command line starts drafts for the record's owner, if it has one
+                owner_id=owner_id or (actor.user_id if actor.user_id is not None else latest.owner_id),
             )
             s.add(draft)
             s.flush()
@@ -89,10 +99,13 @@ class RecordVersions:
         *,
         files: list[dict[str, Any]] | None = None,
         indices: list[IndexSpec] | None = None,
+        actor: Principal = COMMAND_LINE,
     ) -> RecordView:
-        """Replace a draft's metadata (and, when given, its files). Published versions are refused (Conflict)."""
+        """Replace a draft's metadata (and, when given, its files). Published versions are refused (Conflict);
+        ``actor`` must own the draft or be a curator (Unauthorized, Forbidden)."""
         with self.db.transaction() as s:
             rec = get_record(s, recid)
+            policy.require_edit_draft(actor, rec.owner_id, recid)
             if rec.status != "draft":
                 raise Conflict("only a draft can change its files; start a new version", record=recid)
             md = {**metadata, "recid": str(recid)}
@@ -133,13 +146,15 @@ class RecordVersions:
             self.writer.changed(s, rec)
             return record_view(s, rec)
 
-    def publish(self, recid: int) -> RecordView:
+    def publish(self, recid: int, *, actor: Principal = COMMAND_LINE) -> RecordView:
         """Publish a draft: it gets its DOI (and the concept its DOI, the first time) and becomes the latest.
-        Raises Conflict when it is published already."""
+        Raises Conflict when it is published already; Unauthorized or Forbidden unless ``actor`` is a curator.
+        The publication is written to the audit log in the same transaction."""
         with self.db.transaction() as s:
             rec = get_record(s, recid)
             if rec.status == "removed":
                 raise tombstone(rec)  # a removed version is never published again
+            policy.require_publish(actor)
             if rec.status == "published":
                 raise Conflict("this version is already published", record=recid)
             validate_record({**rec.data, "recid": str(recid)})
@@ -152,6 +167,8 @@ class RecordVersions:
             ).hexdigest()
             self.writer.publish_pids(s, rec, concept)
             self.writer.changed(s, rec)
+            if self.writer.audit is not None:
+                self.writer.audit.add(actor, "record.publish", f"record {recid}", {"doi": rec.doi}, session=s)
             return record_view(s, rec)
 
     def remove(

@@ -10,6 +10,7 @@ from sqlalchemy.orm import Session
 
 from portal.db.engine import Database
 from portal.db.models import Concept, Record
+from portal.identity.audit import AuditLog
 from portal.pids.base import PIDProvider
 
 # Key of the PostgreSQL advisory lock that serialises recid allocation ("recid" in ASCII).
@@ -19,8 +20,18 @@ RECID_LOCK = 0x7265636964
 class Writer:
     """Shared by the loading and the versioning parts of the catalogue."""
 
-    def __init__(self, db: Database, pids: PIDProvider, *, first_recid: int, base_url: str, publisher: str) -> None:
+    def __init__(
+        self,
+        db: Database,
+        pids: PIDProvider,
+        *,
+        first_recid: int,
+        base_url: str,
+        publisher: str,
+        audit: AuditLog | None = None,
+    ) -> None:
         self.db = db
+        self.audit = audit  # publications are audited when given
         self.pids = pids
         self.first_recid = first_recid
         self.base_url = base_url.rstrip("/")

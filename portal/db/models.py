@@ -58,10 +58,13 @@ class Record(Base):
     removed_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     removal_reason: Mapped[str | None] = mapped_column(Text)
     removal_citation: Mapped[str | None] = mapped_column(Text)
+    #: the user who started this version (users.id, 0016); None for records loaded by the command line
+    owner_id: Mapped[int | None] = mapped_column(BigInteger)
 
     __table_args__ = (
         UniqueConstraint("concept_recid", "version_index", name="uq_records_concept_version"),
         Index("ix_records_status_updated", "status", "updated_at", "recid"),  # OAI-PMH's keyset order (0011)
+        Index("ix_records_owner", "owner_id"),
     )
 
 
@@ -133,8 +136,13 @@ class AnalysisJob(Base):
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
     started_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     finished_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    #: the user who started the job (users.id, 0016); None for jobs of the command line
+    owner_id: Mapped[int | None] = mapped_column(BigInteger)
 
-    __table_args__ = (Index("ix_analysis_jobs_dataset", "dataset_recid"),)
+    __table_args__ = (
+        Index("ix_analysis_jobs_dataset", "dataset_recid"),
+        Index("ix_analysis_jobs_owner_state", "owner_id", "state"),
+    )
 
 
 class EnvironmentBuild(Base):
@@ -162,3 +170,27 @@ class EnvironmentPin(Base):
     # environment can be rebuilt as it was after analysis_envs/ moved on; None for pins made at a first launch.
     spec: Mapped[dict[str, Any] | None] = mapped_column(JSONType, nullable=True)
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+
+
+class LaunchSession(Base):
+    """A launch someone started (migration 0016): whose (``owner_id``, or None and the ``client`` address for an
+    anonymous visitor), what, and how it went: ``starting`` until the launcher answers, then ``ready`` (with the
+    server's ``url``) or ``failed``. Quotas count the launches still starting."""
+
+    __tablename__ = "launch_sessions"
+
+    id: Mapped[int] = mapped_column(BigIntPK, primary_key=True, autoincrement=True)
+    owner_id: Mapped[int | None] = mapped_column(BigInteger)
+    client: Mapped[str] = mapped_column(String(64))
+    label: Mapped[str] = mapped_column(Text)
+    recid: Mapped[int | None] = mapped_column(Integer)
+    state: Mapped[str] = mapped_column(String(16))  # starting | ready | failed
+    url: Mapped[str | None] = mapped_column(Text)
+    message: Mapped[str | None] = mapped_column(Text)
+    started_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    finished_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+
+    __table_args__ = (
+        Index("ix_launch_sessions_owner_state", "owner_id", "state"),
+        Index("ix_launch_sessions_client_state", "client", "state"),
+    )

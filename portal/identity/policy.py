@@ -7,10 +7,11 @@ help, :class:`Forbidden` (403) naming the missing scope or role otherwise.
 from __future__ import annotations
 
 from collections.abc import Iterable
+from dataclasses import replace
 from datetime import datetime
 
 from portal.catalog.access import AccessRights
-from portal.errors import Forbidden, NotFound, Unauthorized
+from portal.errors import Forbidden, NotFound, QuotaExceeded, Unauthorized
 from portal.identity.principal import SCOPES, Principal
 
 
@@ -84,3 +85,102 @@ def require_read_files(principal: Principal, rights: AccessRights, now: datetime
     if not principal.authenticated:
         raise Unauthorized(f"the files of record {recid} are not open ({label}): sign in", field="access")
     raise Forbidden(f"the files of record {recid} are not open to you ({label})", field="access")
+
+
+def _require_role_scope(principal: Principal, role: str, scope: str) -> None:
+    """Refuse unless ``principal`` has ``role`` and its credential carries ``scope``: 401 for nobody, 403 naming the
+    role for an account without it, 403 naming the scope for a token of such an account made without it."""
+    if not principal.authenticated:
+        raise Unauthorized(f"sign in as a user with the {role!r} role", field="role")
+    # the account's own scopes, whatever the token carries: an admin's roles grant what a curator's do
+    if not principal.has_role(role) and scope not in replace(principal, token_scopes=None).scopes:
+        raise Forbidden(f"this needs the {role!r} role", field="role")
+    if scope not in principal.scopes:
+        raise Forbidden(f"this token lacks the {scope!r} scope ({SCOPES[scope]})", field="scope")
+
+
+# -- records ----------------------------------------------------------------------------------------------------
+def require_new_version(principal: Principal, owners: Iterable[int | None]) -> None:
+    """Starting a new version (a draft) of a record: its owners or a curator, with ``deposit:write``."""
+    require_edit(principal, [o for o in owners if o is not None], what="this record")
+
+
+def require_hand_over(principal: Principal) -> None:
+    """Starting a draft on someone else's behalf (making them its owner): curators."""
+    _require_role_scope(principal, "curator", "curate")
+
+
+def require_edit_draft(principal: Principal, owner: int | None, recid: int) -> None:
+    """Changing a draft: its owner or a curator, with ``deposit:write``."""
+    require_edit(principal, [owner] if owner is not None else [], what=f"draft {recid}")
+
+
+def require_publish(principal: Principal) -> None:
+    """Publishing a draft into the catalogue's curated collections: curators, with ``deposit:publish``."""
+    require_scope(principal, "deposit:publish")
+    _require_role_scope(principal, "curator", "curate")
+
+
+# -- analyses ---------------------------------------------------------------------------------------------------
+def require_run_analysis(principal: Principal, *, own_code: bool) -> None:
+    """Starting an analysis job needs ``analyses:run``; code named by module or file path (``module:Class``)
+    runs inside the portal and its workers, so only curators may name it."""
+    require_scope(principal, "analyses:run")
+    if own_code:
+        _require_role_scope(principal, "curator", "curate")
+
+
+def require_publish_job(principal: Principal, owner: int | None) -> None:
+    """Publishing a job's result as a derived record: the job's owner or a curator, with ``deposit:publish``."""
+    require_scope(principal, "deposit:publish")
+    if "curate" not in principal.scopes and (owner is None or principal.user_id != owner):
+        raise Forbidden("only the owner of this job or a curator may publish its result", field="owner")
+
+
+def may_see_job(principal: Principal, owner: int | None) -> bool:
+    return owner is not None and principal.user_id == owner or "curate" in principal.scopes
+
+
+# -- launches ---------------------------------------------------------------------------------------------------
+def require_launch(principal: Principal, *, anonymous_allowed: bool) -> None:
+    """Launching a session: anyone when anonymous launches are allowed; a signed-in user's credential must carry
+    ``launch`` (a token without it is refused, naming it)."""
+    if principal.authenticated:
+        require_scope(principal, "launch")
+    elif not anonymous_allowed:
+        raise Unauthorized("sign in to launch sessions here", field="scope")
+
+
+# -- people -----------------------------------------------------------------------------------------------------
+def require_manage_users(principal: Principal) -> None:
+    """Listing users, changing their roles, disabling them: admins (with the ``admin`` scope)."""
+    _require_role_scope(principal, "admin", "admin")
+
+
+def require_manage_tokens(principal: Principal, user_id: int) -> None:
+    """Creating a user's tokens: the user in person (a browser session or the command line), or an admin. A token
+    never makes tokens, or one narrow token could mint a broader one."""
+    if not principal.authenticated:
+        raise Unauthorized("sign in to manage your tokens", field="user")
+    if "admin" in principal.scopes:
+        return
+    if principal.user_id != user_id:
+        raise Forbidden("only the user themselves or an admin may manage their tokens", field="user")
+    if principal.via == "token":
+        raise Forbidden("a token cannot create tokens: sign in, or use `portal tokens create`", field="scope")
+
+
+def require_signed_in(principal: Principal) -> None:
+    """Pages of one's own (tokens, uploads, jobs, sessions): anyone signed in."""
+    if not principal.authenticated or principal.user_id is None:
+        raise Unauthorized("sign in to see this page", field="user")
+
+
+# -- quotas -----------------------------------------------------------------------------------------------------
+def require_quota(quota: str, used: int, limit: int, *, what: str) -> None:
+    """Refuse (429 naming the ``quota`` setting) when ``used`` already reaches ``limit`` (0: no limit)."""
+    if limit > 0 and used >= limit:
+        raise QuotaExceeded(
+            f"you have {used} {what} at once already, the most allowed ({quota} = {limit}); wait for one to finish",
+            field=quota,
+        )

@@ -14,6 +14,7 @@ from portal.db.engine import Database
 from portal.errors import Invalid, NotFound, Unauthorized
 from portal.identity.audit import AuditLog
 from portal.identity.models import ApiToken, User
+from portal.identity.policy import require_manage_tokens
 from portal.identity.principal import SCOPES, Principal
 from portal.identity.users import groups_of
 
@@ -91,8 +92,7 @@ class TokenService:
             raise Invalid("give the token a name of 1 to 128 characters", field="name")
         if expires_in_days is not None and not 1 <= expires_in_days <= 366:
             raise Invalid("expiry must be between 1 and 366 days (or none)", field="expires_in_days")
-        if actor.user_id != user_id and "admin" not in actor.scopes:
-            raise Unauthorized("only the user themselves or an admin may create their tokens", field="user")
+        require_manage_tokens(actor, user_id)
         secret = TOKEN_PREFIX + secrets.token_urlsafe(32)
         with self.db.transaction() as s:
             user = s.get(User, user_id)

@@ -15,6 +15,8 @@ from portal.catalog.service import CatalogService
 from portal.db.engine import Database
 from portal.db.models import AnalysisJob
 from portal.errors import Conflict, Invalid, NotFound, PortalError
+from portal.identity.models import User
+from portal.identity.policy import require_quota
 from portal.processing import results
 from portal.processing.display import DISPLAY_BINS
 from portal.processing.engine import Progress, run_analysis
@@ -45,10 +47,12 @@ class JobService:
         chunk_events: int = 200_000,
         first_recid: int = 100000,
         locate_uri: Callable[[str], str] | None = None,
+        quota_per_user: int = 0,
     ) -> None:
         self.db = db
         #: where a catalogue URI's bytes are read from (restricted files are not at their public URI)
         self.locate_uri = locate_uri or (lambda uri: uri)
+        self.quota_per_user = quota_per_user  # queued or running jobs one owner may have (0: no limit)
         self.catalog = catalog
         self.executors = executors
         self.formats = formats
@@ -82,10 +86,12 @@ class JobService:
         executor: str | None = None,
         skip_bad_files: bool = False,
         parameters: dict[str, Any] | None = None,
+        owner_id: int | None = None,
     ) -> Job:
-        """Validate everything that can be validated up front, then store a queued job. Invalid names what is
-        wrong (an unknown executor, analysis parameters, a dataset without processable files); NotFound an
-        unknown analysis or record."""
+        """Validate everything that can be validated up front, then store a queued job owned by ``owner_id``.
+        Invalid names what is wrong (an unknown executor, analysis parameters, a dataset without processable
+        files); NotFound an unknown analysis or record; QuotaExceeded (naming ``quota_jobs_per_user``) when the
+        owner has as many jobs queued or running as the quota allows."""
         executor = executor or self.default_executor
         self.executors.check(executor)
         if not isinstance(analysis, str) or not analysis:
@@ -99,7 +105,15 @@ class JobService:
                 f"record {target} has no ROOT, Parquet or HDF5 files with a location to process", record=target
             )
         with self.db.transaction() as s:
+            if owner_id is not None:
+                active = s.scalar(
+                    select(func.count())
+                    .select_from(AnalysisJob)
+                    .where(AnalysisJob.owner_id == owner_id, AnalysisJob.state.in_(("queued", "running")))
+                )
+                require_quota("quota_jobs_per_user", active or 0, self.quota_per_user, what="analysis jobs")
             job = AnalysisJob(
+                owner_id=owner_id,
                 analysis=analysis,
                 dataset_recid=target,
                 executor=executor,
@@ -132,6 +146,9 @@ class JobService:
             job.state, job.started_at = "running", _now()
             spec, recid, executor_name = job.analysis, job.dataset_recid, job.executor
             skip, params = job.skip_bad_files, dict(job.parameters)
+            # the owner's user name picks their own cluster on a per-user executor (the gateway)
+            owner = s.get(User, job.owner_id) if job.owner_id is not None else None
+            user = owner.username if owner is not None else None
         last = [0.0]
 
         def progress(p: Progress) -> None:
@@ -147,7 +164,7 @@ class JobService:
             analysis = load_analysis(spec, **params)
             view = self.catalog.get(recid)
             uris = self.dataset_files(recid)
-            executor = self.executors.get(executor_name)
+            executor = self.executors.get(executor_name, user=user)
             result = run_analysis(
                 analysis,
                 uris,
@@ -195,11 +212,13 @@ class JobService:
         with self.db.reader() as s:
             return _job(self._get(s, job_id))
 
-    def list(self, limit: int = 50) -> list[JobSummary]:
-        """The latest ``limit`` jobs, newest first, without results."""
+    def list(self, limit: int = 50, *, owner_id: int | None = None) -> list[JobSummary]:
+        """The latest ``limit`` jobs (of ``owner_id`` when given), newest first, without results."""
         with self.db.reader() as s:
-            rows = s.scalars(select(AnalysisJob).order_by(AnalysisJob.id.desc()).limit(limit))
-            return [_summary(j) for j in rows]
+            query = select(AnalysisJob).order_by(AnalysisJob.id.desc()).limit(limit)
+            if owner_id is not None:
+                query = query.where(AnalysisJob.owner_id == owner_id)
+            return [_summary(j) for j in s.scalars(query)]
 
     def count_by_state(self) -> dict[str, int]:
         """How many jobs are in each state (for metrics: queue depth and job states)."""
@@ -293,6 +312,7 @@ def _summary(job: AnalysisJob) -> JobSummary:
         created_at=utc(job.created_at),
         started_at=utc(job.started_at),
         finished_at=utc(job.finished_at),
+        owner_id=job.owner_id,
     )
 
 

@@ -44,6 +44,8 @@ class JobSummary:
     created_at: datetime | None
     started_at: datetime | None
     finished_at: datetime | None
+    #: the user who started it (None: the command line); not in the JSON, which anyone may read
+    owner_id: int | None
 
     def to_json(self) -> dict[str, Any]:
         """The job as the API returns it (times as ISO 8601 in UTC with a ``Z``)."""

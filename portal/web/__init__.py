@@ -25,6 +25,7 @@ def register_blueprints(app: Flask) -> None:
         openapi,
         ops,
         pages,
+        people,
         problems,
         stats,
     )
@@ -52,6 +53,7 @@ def register_blueprints(app: Flask) -> None:
     app.register_blueprint(openapi.bp)
     app.register_blueprint(education.bp)
     app.register_blueprint(accounts.bp)
+    app.register_blueprint(people.bp)
 
     from portal.web import analyses
 

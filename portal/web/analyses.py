@@ -8,10 +8,11 @@ from flask import Blueprint, Response, jsonify, render_template, request, url_fo
 
 from portal.errors import Invalid, Unavailable
 from portal.extras import require
+from portal.identity import policy
 from portal.web import services
 from portal.web.auth import principal
 from portal.web.limits import limit_analyses
-from portal.web.request import bounded_id, int_arg, require_curator
+from portal.web.request import bounded_id, client_ip, int_arg
 
 if TYPE_CHECKING:  # the processing extra may be absent; the routes then answer 503 naming it
     from portal.processing.jobs import JobService
@@ -50,6 +51,9 @@ def _links(job: JobSummary) -> dict[str, Any]:
 @bp.post("/api/analyses")
 @limit_analyses
 def api_create() -> Any:
+    _jobs()  # a portal without the processing extra says so (503) to everyone
+    who = principal()
+    policy.require_scope(who, "analyses:run")  # before reading the body: anonymous callers learn to sign in first
     body = request.get_json(silent=True)
     if not isinstance(body, dict):
         raise Invalid(
@@ -69,12 +73,17 @@ def api_create() -> Any:
     analysis = body.get("analysis")
     if not isinstance(analysis, str) or not analysis:
         raise Invalid("analysis must be a built-in name, an installed analysis or 'module:Class'", field="analysis")
-    if ":" in analysis:
-        # code named by module or file path runs inside the portal and its workers: curators only
-        require_curator()
+    policy.require_run_analysis(who, own_code=":" in analysis)
     jobs = _jobs()
     services().access.require_files(principal(), recid)  # an analysis reads the dataset's bytes
-    job = jobs.create(analysis, recid, executor=executor, skip_bad_files=skip, parameters=body.get("parameters"))
+    job = jobs.create(
+        analysis,
+        recid,
+        executor=executor,
+        skip_bad_files=skip,
+        parameters=body.get("parameters"),
+        owner_id=who.user_id,
+    )
     jobs.start(job.id)
     response = jsonify(_links(job))
     response.status_code = 202
@@ -114,7 +123,9 @@ def api_histogram(job_id: int, fmt: str) -> Any:
 
 @bp.post("/api/analyses/<int:job_id>/publish")
 def api_publish(job_id: int) -> Any:
-    require_curator()
+    who = principal()
+    policy.require_scope(who, "deposit:publish")
+    policy.require_publish_job(who, _jobs().get(job_id).owner_id)
     body = request.get_json(silent=True) or {}
     if not isinstance(body, dict):
         raise Invalid('send a JSON object: {"software"?: RECID, "title"?: TEXT}')
@@ -125,6 +136,7 @@ def api_publish(job_id: int) -> Any:
     if title is not None and not isinstance(title, str):
         raise Invalid("title must be a string", field="title")
     out = _jobs().publish(job_id, title=title, software_recid=software)
+    services().audit.add(who, "record.publish", f"record {out.recid}", {"job": job_id}, ip=client_ip())
     return jsonify({**out.to_json(), "record": url_for("api.record", recid=out.recid, _external=True)}), 201
 
 

@@ -9,6 +9,7 @@ from flask import Blueprint, Response, jsonify, redirect, request, stream_with_c
 
 from portal.catalog.serialize import direct_files, record_envelope, stream_record_json
 from portal.errors import Invalid
+from portal.identity import policy
 from portal.search.documents import FACETS
 from portal.search.results import SearchRequest
 from portal.web import services
@@ -16,7 +17,7 @@ from portal.web.auth import principal
 from portal.web.exports import negotiated
 from portal.web.files import file_search
 from portal.web.limits import limit_search
-from portal.web.request import QueryURL, flag_arg, int_arg, paginate, require_curator
+from portal.web.request import QueryURL, flag_arg, int_arg, paginate
 
 bp = Blueprint("api", __name__, url_prefix="/api")
 
@@ -76,25 +77,24 @@ def latest(recid: int) -> Any:
 
 @bp.post("/records/<int:recid>/versions")
 def new_version(recid: int) -> Any:
-    require_curator()
-    view = services().catalog.new_version(recid)
+    view = services().catalog.new_version(recid, actor=principal())
     return jsonify(record_envelope(view, services().settings.base_url)), 201
 
 
 @bp.put("/records/<int:recid>/draft")
 def update_draft(recid: int) -> Any:
-    require_curator()
+    who = principal()
+    policy.require_scope(who, "deposit:write")  # before reading the body: anonymous writers learn to sign in first
     body = request.get_json(silent=True)
     if not isinstance(body, dict) or not isinstance(body.get("metadata"), dict):
         raise Invalid("body must be a JSON object with a `metadata` object", field="metadata")
-    view = services().catalog.update_draft(recid, body["metadata"], files=body.get("files"))
+    view = services().catalog.update_draft(recid, body["metadata"], files=body.get("files"), actor=who)
     return jsonify(record_envelope(view, services().settings.base_url))
 
 
 @bp.post("/records/<int:recid>/draft/actions/publish")
 def publish(recid: int) -> Any:
-    require_curator()
-    view = services().catalog.publish(recid)
+    view = services().catalog.publish(recid, actor=principal())
     return jsonify(record_envelope(view, services().settings.base_url)), 202
 
 

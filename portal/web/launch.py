@@ -9,8 +9,10 @@ from urllib.parse import unquote
 
 from flask import Blueprint, Response, jsonify, render_template, request, session, stream_with_context, url_for
 
-from portal.errors import NotFound, Unavailable
+from portal.errors import NotFound, PortalError, Unavailable
 from portal.extras import require
+from portal.identity import policy
+from portal.identity.principal import Principal
 from portal.launch.kinds import EnvLaunch, GitLaunch, LaunchKind, LessonLaunch, RecordLaunch
 from portal.launch.manager import Environment, LaunchJob, LaunchManager
 from portal.launch.people import anonymous_username, launch_user
@@ -44,6 +46,8 @@ def _lesson_uses(slug: str) -> list[int]:
 
 
 def _launches() -> LaunchManager:
+    """The launch manager, once the request may launch (policy: ``launch`` scope, or anonymous when allowed)."""
+    _launcher()
     manager = services().launches
     if manager is None:
         require("launch", "launching environments")
@@ -68,6 +72,15 @@ def _launch_user() -> str:
     )
 
 
+def _launcher() -> Principal:
+    """The request's principal, once the policy lets it launch (``launch`` scope; anonymous visitors only while
+    both PORTAL_LAUNCH_ANONYMOUS is on and PORTAL_QUOTA_LAUNCHES_ANONYMOUS is not -1)."""
+    settings = services().settings
+    who = principal()
+    policy.require_launch(who, anonymous_allowed=settings.launch_anonymous and services().sessions.anonymous_allowed)
+    return who
+
+
 def _check(kind: LaunchKind) -> str:
     label = _launches().check(kind)
     _launch_user()  # refused before the page, not only once its event stream starts
@@ -75,10 +88,22 @@ def _check(kind: LaunchKind) -> str:
 
 
 def _start(kind: LaunchKind) -> LaunchJob:
+    """Start ``kind`` as a session of the request's principal on its own hub user: checked, counted against its
+    quota (429 beyond), recorded (for "my sessions"), and followed to its end."""
     manager = _launches()
+    label = manager.check(kind)  # bad input is refused before it counts against a quota
+    who = _launcher()
     user = _launch_user()
+    sessions = services().sessions
+    session_id = sessions.begin(who, client_ip(), label, None)
     metrics.LAUNCHES.labels(type(kind).__name__.removesuffix("Launch").lower()).inc()
-    return manager.start(kind, user=user)
+    try:
+        job = manager.start(kind, user=user)
+    except PortalError as exc:
+        sessions.finish(session_id, "failed", message=exc.message)
+        raise
+    sessions.follow(session_id, job)
+    return job
 
 
 def _notebook() -> str:

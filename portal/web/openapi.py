@@ -8,6 +8,7 @@ from typing import Any
 from flask import Blueprint, jsonify
 
 from portal import __version__
+from portal.identity.principal import SCOPES
 from portal.search.documents import FACETS
 from portal.search.results import SORTS
 from portal.web import services
@@ -75,11 +76,12 @@ PATHS: dict[str, Any] = {
             "responses": {"200": json_response(ref("RecordList"), "Versions"), "404": PROBLEM},
         },
         "post": {
-            "summary": "Start a new version (draft); needs the curator token",
+            "summary": "Start a new version (draft) owned by the caller; the record's owners or a curator",
             "parameters": [RECID],
-            "security": [{"curator": []}],
+            "security": [{"token": ["deposit:write"]}],
             "responses": {
                 "201": json_response(ref("Record"), "The draft"),
+                "401": PROBLEM,
                 "403": PROBLEM,
                 "404": PROBLEM,
                 "409": PROBLEM,
@@ -88,13 +90,14 @@ PATHS: dict[str, Any] = {
     },
     "/api/records/{recid}/draft": {
         "put": {
-            "summary": "Replace a draft's metadata, and its files when given; needs the curator token",
+            "summary": "Replace a draft's metadata, and its files when given; the draft's owner or a curator",
             "parameters": [RECID],
-            "security": [{"curator": []}],
+            "security": [{"token": ["deposit:write"]}],
             "requestBody": {"required": True, "content": {"application/json": {"schema": ref("DraftUpdate")}}},
             "responses": {
                 "200": json_response(ref("Record"), "The draft"),
                 "400": PROBLEM,
+                "401": PROBLEM,
                 "403": PROBLEM,
                 "404": PROBLEM,
                 "409": PROBLEM,
@@ -103,12 +106,13 @@ PATHS: dict[str, Any] = {
     },
     "/api/records/{recid}/draft/actions/publish": {
         "post": {
-            "summary": "Publish a draft: it gets its DOI and becomes the latest version; needs the curator token",
+            "summary": "Publish a draft: it gets its DOI and becomes the latest version; curators",
             "parameters": [RECID],
-            "security": [{"curator": []}],
+            "security": [{"token": ["deposit:publish", "curate"]}],
             "responses": {
                 "202": json_response(ref("Record"), "The published version"),
                 "400": PROBLEM,
+                "401": PROBLEM,
                 "403": PROBLEM,
                 "404": PROBLEM,
                 "409": PROBLEM,
@@ -238,7 +242,9 @@ PATHS: dict[str, Any] = {
             "responses": {"200": json_response(ref("JobList"), "Jobs"), "503": PROBLEM},
         },
         "post": {
-            "summary": "Start an analysis job over a dataset; code named as module:Class needs the curator token",
+            "summary": "Start an analysis job over a dataset (code named as module:Class: curators only); "
+            "429 when the caller has `quota_jobs_per_user` jobs queued or running",
+            "security": [{"token": ["analyses:run"]}],
             "requestBody": {"required": True, "content": {"application/json": {"schema": ref("JobRequest")}}},
             "responses": {
                 "202": {**json_response(ref("Job"), "The queued job"), "headers": {"Location": {"schema": STR}}},
@@ -306,13 +312,14 @@ PATHS: dict[str, Any] = {
     },
     "/api/analyses/{job_id}/publish": {
         "post": {
-            "summary": "Publish a finished job's result as a Derived dataset record; needs the curator token",
+            "summary": "Publish a finished job's result as a Derived dataset record; the job's owner or a curator",
             "parameters": [JOB_ID],
-            "security": [{"curator": []}],
+            "security": [{"token": ["deposit:publish"]}],
             "requestBody": {"content": {"application/json": {"schema": ref("PublishRequest")}}},
             "responses": {
                 "201": json_response(ref("Published"), "The new record"),
                 "400": PROBLEM,
+                "401": PROBLEM,
                 "403": PROBLEM,
                 "404": PROBLEM,
                 "409": PROBLEM,
@@ -342,6 +349,18 @@ PATHS: dict[str, Any] = {
 }
 
 
+#: Personal access tokens (`/settings/tokens`, `portal tokens create`). The scopes an operation needs are listed in
+#: its security requirement (OpenAPI 3.1 lets a non-OAuth2 scheme name them); a token also acts within its user's
+#: roles. No credential: 401; a token without the scope, or an account without the role: 403 naming it.
+TOKEN_SCHEME: dict[str, Any] = {
+    "type": "http",
+    "scheme": "bearer",
+    "bearerFormat": "oep_…",
+    "description": "A personal access token, sent as `Authorization: Bearer oep_…`, with scopes: "
+    + "; ".join(f"`{name}`: {meaning}" for name, meaning in SCOPES.items()),
+}
+
+
 def _with_default(path: str, operation: dict[str, Any]) -> dict[str, Any]:
     # Every error of the API is problem details, also those no operation lists (405, 500).
     responses = dict(operation["responses"])
@@ -365,7 +384,7 @@ def document(max_page_size: int = 1000, executors: list[str] | None = None) -> d
             "description": "Records, versions, files, previews, exports and usage statistics.",
         },
         "paths": {path: {method: _with_default(path, op) for method, op in ops.items()} for path, ops in paths.items()},
-        "components": {"schemas": schemas, "securitySchemes": {"curator": {"type": "http", "scheme": "bearer"}}},
+        "components": {"schemas": schemas, "securitySchemes": {"token": TOKEN_SCHEME}},
     }
 
 

@@ -1,17 +1,16 @@
-"""What every view needs from the request: typed arguments, the curator check, the client address, and
+"""What every view needs from the request: typed arguments, the client address, and
 `paginate()`, the one place where listings (page numbers or cursors) build their links."""
 
 from __future__ import annotations
 
-import hmac
 from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 from urllib.parse import urlencode
 
-from flask import current_app, request
+from flask import request
 from werkzeug.routing import BaseConverter
 
-from portal.errors import Forbidden, Invalid, NotFound
+from portal.errors import Invalid, NotFound
 
 TRUE = frozenset({"1", "true", "yes"})
 
@@ -112,20 +111,6 @@ def flag_arg(name: str, *, bare: bool = False) -> bool:
     if raw is None:
         return False
     return raw.lower() in TRUE or (bare and raw == "")
-
-
-def require_curator() -> None:
-    """Allow the request only with the curator token (`Authorization: Bearer <token>`).
-
-    Raises:
-        Forbidden: when the write API is switched off (no token configured) or the token is wrong.
-    """
-    token = current_app.extensions["portal"].settings.curator_token
-    given = request.headers.get("Authorization", "").removeprefix("Bearer ").strip()
-    if not token:
-        raise Forbidden("write API is disabled: set PORTAL_CURATOR_TOKEN to enable it")
-    if not hmac.compare_digest(given, token):
-        raise Forbidden("a valid curator token is required (Authorization: Bearer <token>)")
 
 
 def client_ip() -> str:

@@ -302,7 +302,7 @@ SCHEMAS.update(
                 "analysis": {
                     "type": "string",
                     "minLength": 1,
-                    "description": "A built-in or installed analysis, or module:Class (curator token needed)",
+                    "description": "A built-in or installed analysis, or module:Class (curators only)",
                 },
                 "dataset": {**ID, "description": "Record id of the dataset"},
                 "executor": {"type": "string", "description": "One of the executors the portal offers"},

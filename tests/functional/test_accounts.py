@@ -8,7 +8,7 @@ import pytest
 
 from portal.db.engine import Database
 from portal.db.migrate import upgrade
-from portal.errors import Conflict, Invalid, NotFound, Unauthorized
+from portal.errors import Conflict, Forbidden, Invalid, NotFound, Unauthorized
 from portal.identity.audit import AuditLog
 from portal.identity.principal import COMMAND_LINE
 from portal.identity.tokens import TokenService
@@ -120,7 +120,7 @@ def test_tokens_cannot_exceed_their_owners_roles(accounts):
     with pytest.raises(Invalid, match="unknown scope"):
         tokens.create(COMMAND_LINE, gina.id, "x", ["everything"])
     other = users.create(COMMAND_LINE, "hank")
-    with pytest.raises(Unauthorized):
+    with pytest.raises(Forbidden, match="only the user themselves or an admin"):  # signed in, so 403 not 401
         tokens.create(other.principal(), gina.id, "x", ["launch"])
     with pytest.raises(NotFound):
         tokens.revoke(other.principal(), tokens.create(gina.principal(), gina.id, "mine", ["launch"])[0].id)

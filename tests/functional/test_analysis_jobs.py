@@ -21,9 +21,18 @@ from portal.catalog.model import RecordInput
 from portal.cli import main as cli
 from portal.demo.generate import generate
 from tests.support.processing_reference import reference
+from tests.support.users import token_for
 
 DATASET, EMPTY, SOFTWARE = 5001, 5002, 5003
-AUTH = {"Authorization": "Bearer test-curator-token"}
+
+
+def _client(app):
+    """A client acting as the user "analyst", whose token may run analyses and publish their results."""
+    client = app.test_client()
+    client.environ_base["HTTP_AUTHORIZATION"] = "Bearer " + token_for(
+        app, ["analyses:run", "deposit:publish"], username="analyst"
+    )
+    return client
 
 
 @pytest.fixture(scope="module")
@@ -89,7 +98,7 @@ def _wait(client, job_id: int, timeout: float = 60) -> dict:
 
 
 def test_job_over_the_api_gives_the_exact_result_with_provenance_and_downloads(app, expected, tmp_path) -> None:
-    client = app.test_client()
+    client = _client(app)
     created = client.post("/api/analyses", json={"analysis": "dimuon", "dataset": DATASET})
     assert created.status_code == 202, created.get_data(as_text=True)
     job = _wait(client, created.get_json()["id"])
@@ -134,14 +143,17 @@ def test_job_over_the_api_gives_the_exact_result_with_provenance_and_downloads(a
     assert client.get(job["links"]["plot_png"] + "?scale=sideways").get_json()["field"] == "scale"
     assert client.get(job["links"]["plot_png"] + "?bins=5000").get_json()["field"] == "bins"
 
-    assert client.post(f"/api/analyses/{job['id']}/publish", json={}).status_code == 403
-    published = client.post(f"/api/analyses/{job['id']}/publish", json={"software": SOFTWARE}, headers=AUTH)
+    assert app.test_client().post(f"/api/analyses/{job['id']}/publish", json={}).status_code == 401
+    other = {"Authorization": "Bearer " + token_for(app, ["deposit:publish"], username="someone")}
+    refused = client.post(f"/api/analyses/{job['id']}/publish", json={}, headers=other)
+    assert refused.status_code == 403 and refused.get_json()["field"] == "owner"
+    published = client.post(f"/api/analyses/{job['id']}/publish", json={"software": SOFTWARE})
     assert published.status_code == 201, published.get_data(as_text=True)
     record = client.get(f"/api/records/{published.get_json()['recid']}").get_json()["metadata"]
     assert record["type"] == {"primary": "Dataset", "secondary": ["Derived"]}
     relations = {(r["type"], int(r["recid"])) for r in record["relations"]}
     assert relations == {("isDerivedFrom", DATASET), ("isCompiledBy", SOFTWARE)}
-    again = client.post(f"/api/analyses/{job['id']}/publish", json={}, headers=AUTH)
+    again = client.post(f"/api/analyses/{job['id']}/publish", json={})
     assert again.status_code == 409
 
 
@@ -206,11 +218,11 @@ def assert_json_and_hdf5_downloads_unchanged(client, job: dict) -> None:
         ({"analysis": "dimuon", "dataset": DATASET, "executor": "gpu"}, 400, "executor"),
         ({"analysis": "dimuon", "dataset": DATASET, "colour": 1}, 400, "colour"),
         ({"analysis": "dimuon", "dataset": DATASET, "skip_bad_files": "yes"}, 400, "skip_bad_files"),
-        ({"analysis": "os:getcwd", "dataset": DATASET}, 403, "curator token"),
+        ({"analysis": "os:getcwd", "dataset": DATASET}, 403, "'curator' role"),
     ],
 )
 def test_bad_requests_get_clear_problems(app, body, status, words) -> None:
-    client = app.test_client()
+    client = _client(app)
     response = (
         client.post("/api/analyses", json=body)
         if body is not None
@@ -234,7 +246,7 @@ def skip_app(make_app, app_settings: dict, files: list[Path], tmp_path: Path):
 
 def test_damaged_file_is_named_or_skipped(skip_app, files) -> None:
     app, corrupt = skip_app
-    client = app.test_client()
+    client = _client(app)
     failed = _wait(
         client, client.post("/api/analyses", json={"analysis": "adl_q1", "dataset": DATASET}).get_json()["id"]
     )
@@ -293,7 +305,7 @@ def test_a_dataset_in_several_formats_is_processed_once(make_app, files: list[Pa
             )
         ]
     )
-    client = app.test_client()
+    client = _client(app)
     job = client.post("/api/analyses", json={"analysis": "dimuon", "dataset": 5100})
     done = _wait(client, job.get_json()["id"])
     assert done["state"] == "done", done

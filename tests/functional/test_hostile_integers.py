@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from portal.app import services_of
 from tests.functional.catalog_helpers import dataset, load_file, write_records
+from tests.support.users import bearer, token_for
 
 HUGE = "99999999999999999999"  # beyond 64 bits
 JUST_ABOVE = str(2**31)  # beyond PostgreSQL's INTEGER
@@ -52,8 +53,9 @@ def test_out_of_range_integers_answer_4xx_naming_the_parameter(app, tmp_path):
     # Browsers get the HTML 404 page naming the parameter.
     page = client.get(f"/record/{HUGE}", headers={"Accept": "text/html"})
     assert page.status_code == 404 and "recid" in page.get_data(as_text=True)
-    # JSON bodies: the dataset of an analysis.
+    # JSON bodies: the dataset of an analysis (sent by a user who may run analyses).
+    runner = bearer(token_for(client.application, ["analyses:run"]))
     for dataset_id in (int(HUGE), HUGE, 2**31, -3, 0, "12a", True, None):
-        response = client.post("/api/analyses", json={"analysis": "dimuon", "dataset": dataset_id})
+        response = client.post("/api/analyses", json={"analysis": "dimuon", "dataset": dataset_id}, headers=runner)
         assert response.status_code == 400, (dataset_id, response.get_data(as_text=True))
         assert response.get_json()["field"] == "dataset"

@@ -12,11 +12,13 @@ from portal.app import create_app, services_of
 from portal.catalog.importers import read_record_file
 from portal.demo import RECORDS as DEMO_RECORDS
 from portal.demo.generate import generate
+from portal.identity.principal import SCOPES
+from tests.support.users import CURATOR_SCOPES, bearer, token_for
 
 
 @pytest.fixture
 def app_settings(tmp_path):
-    return {"data_dir": str(tmp_path / "data"), "curator_token": "t"}
+    return {"data_dir": str(tmp_path / "data")}
 
 
 @pytest.fixture
@@ -58,8 +60,10 @@ def test_documented_responses_match_real_ones(app):
     check(doc, client, "get", "/api/records/90001?file_indices=summary", 200)
     check(doc, client, "get", "/api/records/1", 404)
     check(doc, client, "get", "/api/records/90004/versions", 200)
-    check(doc, client, "post", "/api/records/90004/versions", 403)
-    check(doc, client, "post", "/api/records/90004/versions", 201, headers={"Authorization": "Bearer t"})
+    check(doc, client, "post", "/api/records/90004/versions", 401)
+    check(doc, client, "post", "/api/records/90004/versions", 403, headers=bearer(token_for(app, ["deposit:write"])))
+    curator = bearer(token_for(app, CURATOR_SCOPES, username="cura", roles=["curator"]))
+    check(doc, client, "post", "/api/records/90004/versions", 201, headers=curator)
     check(doc, client, "get", "/api/records/90001/files?page=1&size=2", 200)
     check(doc, client, "get", "/api/records/90001/files?size=0", 400)
     check(doc, client, "get", "/api/records/90001/files/search?q=*.root", 200)
@@ -81,22 +85,26 @@ def test_documented_responses_match_real_ones(app):
 def test_documented_write_analysis_and_lesson_responses_match_real_ones(app):
     client = app.test_client()
     doc = client.get("/api/openapi.json").get_json()
-    auth = {"Authorization": "Bearer t"}
-    check(doc, client, "put", "/api/records/90004/draft", 403, json={"metadata": {}})
+    auth = bearer(token_for(app, CURATOR_SCOPES, username="cura", roles=["curator"]))
+    runner = bearer(token_for(app, ["analyses:run"]))
+    check(doc, client, "put", "/api/records/90004/draft", 401, json={"metadata": {}})
     draft = client.post("/api/records/90004/versions", headers=auth).get_json()
     metadata = {**services_of(app).catalog.get(draft["id"], include_drafts=True).metadata, "title": "A second version"}
     check(doc, client, "put", f"/api/records/{draft['id']}/draft", 400, headers=auth, json={"metadata": "x"})
     check(doc, client, "put", f"/api/records/{draft['id']}/draft", 200, headers=auth, json={"metadata": metadata})
-    check(doc, client, "post", f"/api/records/{draft['id']}/draft/actions/publish", 403)
+    check(doc, client, "post", f"/api/records/{draft['id']}/draft/actions/publish", 401)
+    check(doc, client, "post", f"/api/records/{draft['id']}/draft/actions/publish", 403, headers=runner)
     check(doc, client, "post", f"/api/records/{draft['id']}/draft/actions/publish", 202, headers=auth)
     check(doc, client, "post", f"/api/records/{draft['id']}/draft/actions/publish", 409, headers=auth)
     check(doc, client, "get", "/api/analyses", 200)
-    check(doc, client, "post", "/api/analyses", 400, json={"analysis": "dimuon"})
-    check(doc, client, "post", "/api/analyses", 403, json={"analysis": "os:path", "dataset": 90001})
+    check(doc, client, "post", "/api/analyses", 401, json={"analysis": "dimuon"})
+    check(doc, client, "post", "/api/analyses", 400, headers=runner, json={"analysis": "dimuon"})
+    check(doc, client, "post", "/api/analyses", 403, headers=runner, json={"analysis": "os:path", "dataset": 90001})
     check(doc, client, "get", "/api/analyses/12345", 404)
     check(doc, client, "get", "/api/analyses/12345/plot.png", 404)
     check(doc, client, "get", "/api/analyses/12345/histogram.json", 404)
-    check(doc, client, "post", "/api/analyses/12345/publish", 403)
+    check(doc, client, "post", "/api/analyses/12345/publish", 401)
+    check(doc, client, "post", "/api/analyses/12345/publish", 403, headers=runner)
     check(doc, client, "post", "/api/analyses/12345/publish", 404, headers=auth)
     check(doc, client, "get", "/api/education/lessons", 200)
 
@@ -134,6 +142,8 @@ def test_every_json_route_is_documented_with_its_parameters_and_errors(tmp_path)
         if "{" in path:
             assert "404" in errors, where
         if operation.get("security"):
-            assert "403" in errors, where
+            assert {"401", "403"} <= set(errors), where  # no credential; a credential without the scope or role
+            scopes = [scope for requirement in operation["security"] for scope in requirement["token"]]
+            assert scopes and set(scopes) <= set(SCOPES), where
         if any(p["in"] == "query" for p in operation.get("parameters", [])) or "requestBody" in operation:
             assert "400" in errors, where

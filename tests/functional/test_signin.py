@@ -18,6 +18,7 @@ from portal.cli import main as cli
 from portal.identity.principal import COMMAND_LINE
 from portal.stack import ensure_first_admin
 from tests.support.oidc_provider import CODE_LIFETIME, TestProvider, oidc_provider
+from tests.support.users import CURATOR_SCOPES, bearer, token_for
 
 PORTAL = "http://portal.test"  # settings_dict's base_url: the redirect URI the provider knows
 SECRET = "portal-client-secret-for-tests"
@@ -262,8 +263,9 @@ def test_forms_without_or_with_a_bad_csrf_token_are_refused(client, app) -> None
 
 
 def test_api_requests_with_a_bearer_token_are_not_csrf_checked(client, app) -> None:
-    # the write API authenticates its caller itself (here the curator token of settings_dict): no CSRF token needed
-    response = client.post("/api/records/424242/versions", headers={"Authorization": "Bearer test-curator-token"})
+    # the write API authenticates its caller itself (here a curator's personal access token): no CSRF token needed
+    curator = token_for(app, CURATOR_SCOPES, username="cura", roles=["curator"])
+    response = client.post("/api/records/424242/versions", headers=bearer(curator))
     assert response.status_code == 404
     # a signed-in browser session writing to the API must send the token (X-CSRFToken), as a form would
     services_of(app).users.create(COMMAND_LINE, "fay", password="correct horse battery")

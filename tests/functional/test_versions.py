@@ -9,6 +9,7 @@ import pytest
 from portal.app import services_of
 from portal.errors import Conflict, Invalid, NotFound
 from tests.functional.catalog_helpers import dataset, load_file, write_records
+from tests.support.users import CURATOR_SCOPES, bearer
 
 FILES = [{"uri": "root://xrd.test//data/a.root", "size": 10, "checksum": "adler32:0000000a"}]
 
@@ -98,11 +99,11 @@ def test_versions_loaded_from_a_file_share_a_concept(svc, tmp_path):
     assert svc.catalog.get(11).concept_doi == svc.catalog.get(12).concept_doi == "10.5072/portal.10"
 
 
-def test_write_api_needs_the_curator_token(app, svc, tmp_path):
+def test_write_api_needs_a_curator_token(app, svc, tmp_path, user_token):
     load_file(svc, write_records(tmp_path / "r.json", [dataset(7, files=FILES)]))
     client = app.test_client()
-    assert client.post("/api/records/7/versions").status_code == 403
-    auth = {"Authorization": "Bearer test-curator-token"}
+    assert client.post("/api/records/7/versions").status_code == 401
+    auth = bearer(user_token(CURATOR_SCOPES, username="cura", roles=["curator"]))
     resp = client.post("/api/records/7/versions", headers=auth)
     assert resp.status_code == 201
     draft = resp.get_json()["id"]

@@ -4,7 +4,7 @@ Fixtures:
     app_settings: settings overrides for `app`; empty here. A module overrides this fixture (it may use
         `tmp_path`), or a test parametrizes it, to build its app with other settings.
     make_app: a factory, ``make_app(**overrides)``: an app from the test's settings (its database, its
-        `var_dir`, the curator token `test-curator-token`) plus overrides; every call builds another app on
+        `var_dir`) plus overrides; every call builds another app on
         the same database, as a second web worker would.
     app: ``make_app(**app_settings)``. A module that needs records in it extends it under the same name,
         ``def app(app): ...load...; return app``, as pytest lets a fixture build on the one it overrides.

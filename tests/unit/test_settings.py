@@ -42,6 +42,13 @@ def test_unknown_override_is_refused():
         load_settings({"no_such_setting": 1}, environ={})
 
 
+def test_the_retired_curator_token_is_refused_with_the_way_out():
+    for overrides, environ in (({"curator_token": "t"}, {}), ({}, {"PORTAL_CURATOR_TOKEN": "t"})):
+        with pytest.raises(Invalid, match="retired.*portal tokens create") as err:
+            load_settings(overrides, environ=environ)
+        assert err.value.field == "PORTAL_CURATOR_TOKEN"
+
+
 def test_every_setting_has_help_and_a_unique_name():
     names = [s.name for s in DECLARATIONS]
     assert len(names) == len(set(names))

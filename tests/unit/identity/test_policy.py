@@ -2,8 +2,19 @@
 
 import pytest
 
-from portal.errors import Forbidden, Unauthorized
-from portal.identity.policy import may_edit, require_edit, require_role, require_scope
+from portal.errors import Forbidden, QuotaExceeded, Unauthorized
+from portal.identity.policy import (
+    may_edit,
+    require_edit,
+    require_launch,
+    require_manage_users,
+    require_publish,
+    require_publish_job,
+    require_quota,
+    require_role,
+    require_run_analysis,
+    require_scope,
+)
 from portal.identity.principal import ANONYMOUS, COMMAND_LINE, Principal
 
 ALICE = Principal(via="session", user_id=1, username="alice")
@@ -45,3 +56,55 @@ def test_owners_and_curators_edit_drafts():
         require_edit(ALICE, [3], what="draft 7")
     with pytest.raises(Unauthorized):
         require_edit(ANONYMOUS, [3], what="draft 7")
+
+
+ADMIN = Principal(via="session", user_id=9, username="root", roles=frozenset({"admin"}))
+
+
+def test_curators_and_admins_publish_owners_do_not():
+    require_publish(CURATOR)
+    require_publish(ADMIN)  # an admin's roles grant what a curator's do
+    with pytest.raises(Forbidden, match="'curator' role") as err:
+        require_publish(ALICE)
+    assert err.value.field == "role"
+    narrow = Principal(
+        via="token",
+        user_id=2,
+        username="carol",
+        roles=frozenset({"curator"}),
+        token_scopes=frozenset({"deposit:publish"}),
+    )
+    with pytest.raises(Forbidden, match="lacks the 'curate' scope"):
+        require_publish(narrow)
+    with pytest.raises(Unauthorized):
+        require_publish(ANONYMOUS)
+
+
+def test_analyses_jobs_and_launches():
+    require_run_analysis(ALICE, own_code=False)
+    with pytest.raises(Forbidden, match="'curator' role"):
+        require_run_analysis(ALICE, own_code=True)
+    require_run_analysis(CURATOR, own_code=True)
+    require_publish_job(ALICE, 1)
+    with pytest.raises(Forbidden, match="owner of this job"):
+        require_publish_job(ALICE, 3)
+    require_publish_job(CURATOR, 3)
+    require_launch(ANONYMOUS, anonymous_allowed=True)
+    with pytest.raises(Unauthorized):
+        require_launch(ANONYMOUS, anonymous_allowed=False)
+    require_launch(ALICE_TOKEN_READONLY, anonymous_allowed=False)
+    with pytest.raises(Forbidden, match="'launch'"):
+        require_launch(
+            Principal(via="token", user_id=1, token_scopes=frozenset({"analyses:run"})), anonymous_allowed=True
+        )
+
+
+def test_admins_manage_users_and_quotas_name_their_setting():
+    require_manage_users(ADMIN)
+    with pytest.raises(Forbidden, match="'admin' role"):
+        require_manage_users(CURATOR)
+    require_quota("quota_jobs_per_user", 2, 3, what="jobs")
+    require_quota("quota_jobs_per_user", 99, 0, what="jobs")  # 0: no limit
+    with pytest.raises(QuotaExceeded) as err:
+        require_quota("quota_jobs_per_user", 3, 3, what="jobs")
+    assert err.value.status == 429 and err.value.field == "quota_jobs_per_user"

@@ -1,0 +1,169 @@
+"""Pages of one's own and of admins (blueprint `account`, no JavaScript): personal access tokens
+(`/settings/tokens`), my uploads, my jobs, my sessions, and the admin's user list (`/admin/users`). Permissions come
+from the policy (:mod:`portal.identity.policy`); sign-in pages are :mod:`portal.web.accounts`."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from flask import Blueprint, current_app, redirect, render_template, request, url_for
+
+from portal.errors import Invalid, Unauthorized
+from portal.identity import policy
+from portal.identity.principal import ROLES, SCOPES, Principal
+from portal.web import services
+from portal.web.auth import principal
+from portal.web.request import QueryURL, client_ip, int_arg, paginate
+
+bp = Blueprint("account", __name__)
+
+#: expiry choices offered on the token form, in days (None: never)
+EXPIRY_CHOICES = (7, 30, 90, 366, None)
+PAGE_SIZE = 20
+
+
+def _me() -> Principal:
+    """The signed-in user; anonymous visitors are sent to the sign-in page (401 where there is none)."""
+    who = principal()
+    try:
+        policy.require_signed_in(who)
+    except Unauthorized:
+        if "auth.signin" in current_app.view_functions:
+            raise _Redirect(url_for("auth.signin", next=request.full_path.rstrip("?"))) from None
+        raise
+    return who
+
+
+class _Redirect(Exception):
+    def __init__(self, location: str) -> None:
+        self.location = location
+
+
+@bp.errorhandler(_Redirect)
+def _redirect(err: _Redirect) -> Any:
+    return redirect(err.location, code=303)
+
+
+def _form_ids(name: str) -> int:
+    raw = request.form.get(name, "")
+    if not raw.isdigit():
+        raise Invalid(f"{name} must be a number", field=name)
+    return int(raw)
+
+
+# -- tokens -----------------------------------------------------------------------------------------------------
+def _tokens_page(who: Principal, *, created: str | None = None, status: int = 200) -> Any:
+    assert who.user_id is not None
+    tokens = services().tokens.list(who.user_id)
+    now = services().tokens.now()
+    offered = {name: help for name, help in SCOPES.items() if name in who.scopes}
+    page = render_template(
+        "account/tokens.html",
+        tokens=tokens,
+        now=now,
+        scopes=offered,
+        expiry_choices=EXPIRY_CHOICES,
+        created=created,
+    )
+    return page, status
+
+
+@bp.get("/settings/tokens")
+def tokens() -> Any:
+    return _tokens_page(_me())
+
+
+@bp.post("/settings/tokens")
+def tokens_create() -> Any:
+    """Create a token; its secret is on the answer page only (never stored, never shown again)."""
+    who = _me()
+    assert who.user_id is not None
+    expiry = request.form.get("expires_in_days", "90")
+    if expiry not in ("never", *(str(d) for d in EXPIRY_CHOICES if d)):
+        raise Invalid("choose an expiry from the list", field="expires_in_days")
+    _info, secret = services().tokens.create(
+        who,
+        who.user_id,
+        request.form.get("name", ""),
+        request.form.getlist("scopes"),
+        expires_in_days=None if expiry == "never" else int(expiry),
+        ip=client_ip(),
+    )
+    return _tokens_page(who, created=secret, status=201)
+
+
+@bp.post("/settings/tokens/<int:token_id>/revoke")
+def tokens_revoke(token_id: int) -> Any:
+    who = _me()
+    services().tokens.revoke(who, token_id, ip=client_ip())
+    return redirect(url_for("account.tokens"), code=303)
+
+
+# -- my things --------------------------------------------------------------------------------------------------
+@bp.get("/my/uploads")
+def my_uploads() -> Any:
+    who = _me()
+    assert who.user_id is not None
+    page = int_arg("page", 1)
+    records, total = services().catalog.owned_by(who.user_id, page=page, size=PAGE_SIZE)
+    links = paginate(QueryURL(url_for("account.my_uploads"), {}), page=page, has_next=page * PAGE_SIZE < total)
+    return render_template("account/uploads.html", records=records, total=total, links=links)
+
+
+@bp.get("/my/jobs")
+def my_jobs() -> Any:
+    who = _me()
+    assert who.user_id is not None
+    jobs = services().analyses
+    mine = jobs.list(100, owner_id=who.user_id) if jobs is not None else []
+    return render_template("account/jobs.html", jobs=mine)
+
+
+@bp.get("/my/sessions")
+def my_sessions() -> Any:
+    who = _me()
+    assert who.user_id is not None
+    page = int_arg("page", 1)
+    sessions, total = services().sessions.of_owner(who.user_id, page=page, size=PAGE_SIZE)
+    links = paginate(QueryURL(url_for("account.my_sessions"), {}), page=page, has_next=page * PAGE_SIZE < total)
+    return render_template("account/sessions.html", sessions=sessions, total=total, links=links)
+
+
+# -- admins -----------------------------------------------------------------------------------------------------
+@bp.get("/admin/users")
+def admin_users() -> Any:
+    who = _me()
+    policy.require_manage_users(who)
+    page = int_arg("page", 1)
+    users, total = services().users.list(page=page, size=PAGE_SIZE)
+    links = paginate(QueryURL(url_for("account.admin_users"), {}), page=page, has_next=page * PAGE_SIZE < total)
+    return render_template(
+        "account/admin_users.html", users=users, total=total, links=links, roles=ROLES, me=who.user_id, page=page
+    )
+
+
+def _back_to_users() -> Any:
+    page = request.form.get("page", "1")
+    return redirect(url_for("account.admin_users", page=page if page.isdigit() else "1"), code=303)
+
+
+@bp.post("/admin/users/<int:user_id>/roles")
+def admin_roles(user_id: int) -> Any:
+    who = _me()
+    policy.require_manage_users(who)
+    roles = request.form.getlist("roles")
+    if user_id == who.user_id and "admin" not in roles:
+        raise Invalid("you cannot take the admin role from yourself; ask another admin", field="roles")
+    services().users.set_roles(who, user_id, roles)
+    return _back_to_users()
+
+
+@bp.post("/admin/users/<int:user_id>/disable")
+def admin_disable(user_id: int) -> Any:
+    who = _me()
+    policy.require_manage_users(who)
+    disabled = request.form.get("disabled", "1") == "1"
+    if user_id == who.user_id and disabled:
+        raise Invalid("you cannot disable your own account; ask another admin", field="disabled")
+    services().users.set_disabled(who, user_id, disabled)
+    return _back_to_users()
