@@ -14,6 +14,7 @@ from portal.demo import RECORDS as DEMO_RECORDS
 from portal.demo.generate import generate
 from portal.education.lessons import lesson_record
 from tests.support.live import live_server
+from tests.support.users import token_for
 
 pytestmark = pytest.mark.browser
 DATASET = 5001
@@ -25,6 +26,9 @@ document.addEventListener("securitypolicyviolation", function (e) {
                 " at " + e.sourceFile + ":" + e.lineNumber);
 });
 """
+
+
+TOKENS: dict[str, str] = {}  # the module's live portal's tokens, made with it
 
 
 @pytest.fixture(scope="module")
@@ -52,6 +56,7 @@ def portal_url(tmp_path_factory):
     svc.catalog.load([RecordInput(dataset, files=rows)])
     svc.catalog.load(read_record_file(DEMO_RECORDS / "demo-catalogue.yaml"))
     svc.catalog.load([lesson_record(lesson) for lesson in svc.lessons.all()])
+    TOKENS["analyses"] = token_for(app, ["analyses:run"])  # job creation needs an identity with that scope
     with live_server(app) as url:
         yield url
 
@@ -125,7 +130,8 @@ def test_launch_page_follows_its_event_stream_under_the_policy(page, portal_url)
 
 def test_job_page_follows_its_job_under_the_policy(page, portal_url):
     job = {"analysis": "dimuon", "dataset": DATASET}
-    created = requests.post(f"{portal_url}/api/analyses", json=job, timeout=30)
+    auth = {"Authorization": f"Bearer {TOKENS['analyses']}"}
+    created = requests.post(f"{portal_url}/api/analyses", json=job, headers=auth, timeout=30)
     assert created.status_code == 202, created.text
     job_id = created.json()["id"]
     polls: list[str] = []
