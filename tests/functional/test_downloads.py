@@ -125,7 +125,9 @@ def test_pack_zip_with_manifest_and_size_up_front(app):
         size, checksum, name = line.split("  ")
         content = archive.read(name)
         assert len(content) == int(size) and checksum == f"adler32:{zlib.adler32(content) & 0xFFFFFFFF:08x}"
-    assert client.get("/record/9/pack.zip").status_code == 400
+    everything = client.get("/record/9/pack.zip")  # no selection: every direct file of the record
+    assert everything.status_code == 200 and len(zipfile.ZipFile(io.BytesIO(everything.data)).namelist()) >= 2
+    assert client.get("/record/9/pack.zip?glob=*.root&index=x").status_code == 400  # more than one selection
     assert client.get("/record/9/pack.zip?glob=*.xyz").status_code == 404
     assert client.get("/record/10/pack.zip?index=CMS_x_file_index").status_code == 404  # not held here
 
