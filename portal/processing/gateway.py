@@ -8,12 +8,14 @@ started the analysis, so each person gets a cluster of their own."""
 
 from __future__ import annotations
 
+import json
 import os
 import secrets
 import socket
 import subprocess
 import sys
 import time
+import urllib.request
 from pathlib import Path
 
 from portal.errors import Unavailable
@@ -103,11 +105,15 @@ class GatewayServer:
         while time.monotonic() < deadline:
             if self.process.poll() is not None:
                 raise Unavailable(f"dask-gateway-server exited with {self.process.returncode}; see {log.name}")
+            # the proxy listens before it has fetched the API's routes (it answers 404 until then): ready is
+            # when the gateway's own health check passes through it
             try:
-                with socket.create_connection(("127.0.0.1", self.proxy_port), timeout=1):
-                    return self
-            except OSError:
-                time.sleep(0.2)
+                with urllib.request.urlopen(f"{self.url}/api/health", timeout=2) as resp:
+                    if json.load(resp).get("status") == "pass":
+                        return self
+            except (OSError, ValueError):
+                pass
+            time.sleep(0.2)
         self.stop()
         raise Unavailable(f"dask-gateway-server did not listen within {timeout:.0f} s; see {log.name}")
 
