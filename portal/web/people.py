@@ -13,6 +13,7 @@ from portal.identity import policy
 from portal.identity.principal import ROLES, SCOPES, Principal
 from portal.web import services
 from portal.web.auth import principal
+from portal.web.limits import limit_token_creation
 from portal.web.request import QueryURL, client_ip, int_arg, paginate
 
 bp = Blueprint("account", __name__)
@@ -74,6 +75,7 @@ def tokens() -> Any:
 
 
 @bp.post("/settings/tokens")
+@limit_token_creation
 def tokens_create() -> Any:
     """Create a token; its secret is on the answer page only (never stored, never shown again)."""
     who = _me()

@@ -13,6 +13,7 @@ from portal.errors import Invalid
 from portal.identity.principal import COMMAND_LINE
 from portal.web.csrf import exempt
 from portal.web.limits import count_as_failure, limit_signin
+from tests.support.users import csrf, make_user, sign_in
 
 ALICE = {"REMOTE_ADDR": "192.0.2.10"}
 BOB = {"REMOTE_ADDR": "192.0.2.20"}
@@ -155,3 +156,12 @@ def test_a_malformed_limit_is_refused_naming_the_setting(make_app, text):
 def test_an_unusable_counter_store_is_refused_naming_the_setting(make_app):
     with pytest.raises(Invalid, match="PORTAL_RATELIMIT_STORAGE_URI"):
         make_app(ratelimit_storage_uri="nosuch://127.0.0.1")
+
+
+def test_token_creation_is_limited_per_person(make_app):
+    app = make_app(ratelimit_tokens="2 per minute")
+    client = app.test_client()
+    sign_in(client, make_user(app, "dora"))
+    form = {"name": "t", "scopes": ["launch"], "expires_in_days": "30", **csrf(client)}
+    assert [client.post("/settings/tokens", data=form).status_code for _ in range(2)] == [201, 201]
+    assert_refused(client.post("/settings/tokens", data=form, headers={"Accept": "application/json"}), "token")
