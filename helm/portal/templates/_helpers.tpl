@@ -81,9 +81,6 @@ portal/settings.py. Secrets come by secretKeyRef, never as values.
 - name: PORTAL_SECRET_KEY
   valueFrom:
     secretKeyRef: {name: {{ include "portal.secretName" . }}, key: secret-key}
-- name: PORTAL_CURATOR_TOKEN
-  valueFrom:
-    secretKeyRef: {name: {{ include "portal.secretName" . }}, key: curator-token, optional: true}
 # OpenID Connect providers (JSON with client secrets): only ever from the Secret, absent means none
 - name: PORTAL_OIDC_PROVIDERS
   valueFrom:
