@@ -23,6 +23,7 @@ from portal.environments.builders import VenvBuilder, build_to_end
 from portal.launch.sources import local_env
 from tests.conftest import ENVS_DIR, LESSONS_DIR
 from tests.support.live import live_server
+from tests.support.users import token_for
 
 pytestmark = pytest.mark.slow
 LESSONS = {lesson.slug: lesson for lesson in load_lessons(LESSONS_DIR)}
@@ -65,14 +66,19 @@ def lesson_kernels(tmp_path_factory):
     return jupyter_path, prefixes
 
 
+TOKENS: dict[str, str] = {}
+
+
 @pytest.fixture(scope="module")
-def portal_url(samples):
+def portal_url(samples, tmp_path_factory):
     """A portal whose dataset 90001 holds the ROOT files, with the processing engine run inline."""
-    app = create_app({"var_dir": str(samples / "var"), "data_dir": str(samples), "processing_executor": "inline"})
+    var = tmp_path_factory.mktemp("lesson-portal-var")  # outside data_dir: restricted files live under var/
+    app = create_app({"var_dir": str(var), "data_dir": str(samples), "processing_executor": "inline"})
     svc = services_of(app)
     svc.catalog.load(read_record_file(DEMO_RECORDS / "demo-catalogue.yaml"))
     report = svc.ingester.ingest_path(svc.storage, "cms")
     svc.catalog.ingest_files(90001, report.file_rows("cms"), report.distribution())
+    TOKENS["analyses"] = token_for(app, ["analyses:run"])  # the lesson starts a job as its reader would
     with live_server(app) as url:
         yield url
 
@@ -130,7 +136,12 @@ def test_lesson_notebook_runs_and_draws(slug, samples, lesson_kernels):
 def test_scaling_up_lesson_matches_the_portal_engine(samples, portal_url, lesson_kernels):
     notebook = run_notebook(
         "scaling-up",
-        {"LESSON_DATA": str(samples / "cms"), "PORTAL_URL": portal_url, "LESSON_DATASET": "90001"},
+        {
+            "LESSON_DATA": str(samples / "cms"),
+            "PORTAL_URL": portal_url,
+            "LESSON_DATASET": "90001",
+            "PORTAL_TOKEN": TOKENS["analyses"],
+        },
         lesson_kernels,
     )
     images, text = outputs(notebook)
