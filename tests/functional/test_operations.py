@@ -89,14 +89,14 @@ def test_metrics_count_requests_downloads_and_launches(app, tmp_path):
     svc.catalog.ingest_files(9, report.file_rows("ds"), report.distribution())
     client = app.test_client()
     before = sample(app, "portal_downloads_total"), sample(app, "portal_download_bytes_total")
-    launches = sample(app, "portal_launches_total", kind="lesson")
+    launches = sample(app, "portal_launches_total", kind="env")
     requests = sample(app, "portal_http_requests_total", route="/api/records/<int:recid>", method="GET", status="200")
     assert client.get("/api/records/9").status_code == 200
     body = client.get("/record/9/files/dimuon_pairs.csv").data
-    client.get("/launch/lesson/dimuon-spectrum/events").get_data()
+    assert b"server ready" in client.get("/launch/env/education/events").get_data()
     assert sample(app, "portal_downloads_total") == before[0] + 1
     assert sample(app, "portal_download_bytes_total") == before[1] + len(body) > before[1]
-    assert sample(app, "portal_launches_total", kind="lesson") == launches + 1
+    assert sample(app, "portal_launches_total", kind="env") == launches + 1
     assert (
         sample(app, "portal_http_requests_total", route="/api/records/<int:recid>", method="GET", status="200")
         == requests + 1
