@@ -449,6 +449,7 @@ def test_the_gateway_admits_the_portal_with_the_shared_password_and_sessions_wit
     """The dask-gateway authenticator the chart configures, run with the real dask-gateway-server classes."""
     import asyncio
     import base64
+    import concurrent.futures
 
     pytest.importorskip("dask_gateway_server")
     from aiohttp import web
@@ -467,7 +468,12 @@ def test_the_gateway_admits_the_portal_with_the_shared_password_and_sessions_wit
         token = base64.b64encode(f"{user}:{password}".encode()).decode()
         return SimpleNamespace(headers={"Authorization": f"Basic {token}"})
 
-    assert asyncio.run(auth.authenticate(basic("alice", "s3cret"))).name == "alice"
+    def run(coroutine: Any) -> Any:
+        # in a thread of its own: the browser tests' Playwright keeps an event loop running in this one
+        with concurrent.futures.ThreadPoolExecutor(1) as pool:
+            return pool.submit(asyncio.run, coroutine).result()
+
+    assert run(auth.authenticate(basic("alice", "s3cret"))).name == "alice"
     for user, password in (("alice", "wrong"), ("alice", ""), ("", "s3cret")):
         with pytest.raises(web.HTTPUnauthorized):
-            asyncio.run(auth.authenticate(basic(user, password)))
+            run(auth.authenticate(basic(user, password)))
