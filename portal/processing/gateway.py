@@ -11,7 +11,6 @@ from __future__ import annotations
 import json
 import os
 import secrets
-import socket
 import subprocess
 import sys
 import time
@@ -20,6 +19,7 @@ from pathlib import Path
 
 from portal.errors import Unavailable
 from portal.settings import Settings
+from portal.storage.server import free_port
 
 
 def gateway_password(settings: Settings) -> str:
@@ -33,12 +33,6 @@ def gateway_password(settings: Settings) -> str:
         with os.fdopen(fd, "w") as fh:
             fh.write(secrets.token_urlsafe(32))
     return path.read_text().strip()
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 def server_config(
@@ -79,8 +73,8 @@ class GatewayServer:
         self.settings = settings
         self.environment = environment
         self.state_dir = state_dir
-        self.proxy_port = _free_port()
-        self.api_port = _free_port()
+        self.proxy_port = free_port()
+        self.api_port = free_port()
         self.url = f"http://127.0.0.1:{self.proxy_port}"
         self.process: subprocess.Popen[bytes] | None = None
 

@@ -372,7 +372,12 @@ def _with_default(path: str, operation: dict[str, Any]) -> dict[str, Any]:
 def document(max_page_size: int = 1000, executors: list[str] | None = None) -> dict[str, Any]:
     """The document, with the limits this portal is configured with: the largest page ``size`` and the
     executors a job may name."""
-    paths = json.loads(json.dumps(PATHS).replace(f'"maximum": {SIZE["maximum"]}', f'"maximum": {max_page_size}'))
+    paths = json.loads(json.dumps(PATHS))
+    for operations in paths.values():  # every page `size` takes this portal's bound (no other parameter does)
+        for operation in operations.values():
+            for parameter in operation.get("parameters", []):
+                if parameter["name"] == "size" and parameter["schema"] == SIZE:
+                    parameter["schema"] = {**SIZE, "maximum": max_page_size}
     schemas = json.loads(json.dumps(SCHEMAS))
     if executors:
         schemas["JobRequest"]["properties"]["executor"]["enum"] = executors
