@@ -16,7 +16,8 @@ $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install -q --upgrade pip
 	rm -rf portal.egg-info  # left by setuptools installs: on sys.path from a checkout, it would shadow the metadata
-	$(BIN)/pip install -q -e '.[processing,launch,browser,dev]'
+	$(BIN)/pip install -q -e '.[processing,launch,browser,dev,releases]'
+	$(BIN)/pip install -q --no-deps 'cffconvert==2.0.0'  # see the `releases` extra in pyproject.toml
 	touch $(STAMP)
 
 # Wheels the analysis environments need beyond the portal's own packages, so launches build offline.

@@ -35,6 +35,7 @@ from portal.launch.sessions import LaunchSessions
 from portal.pids.base import PIDProvider
 from portal.preservation.service import PreservationService
 from portal.registry import BUILDERS, EXECUTORS, FORMATS, IDENTITY_PROVIDERS, LAUNCHERS, PIDS, SEARCH, STORAGE
+from portal.releases.service import ReleaseService, ReleaseSettings
 from portal.search.backends.base import TextBackend
 from portal.search.service import SearchService
 from portal.settings import Settings
@@ -129,6 +130,7 @@ class Services:
     access: AccessGuard
     placement: Placement
     sessions: LaunchSessions
+    releases: ReleaseService
     analyses: JobService | None = None
     launches: LaunchManager | None = None
     hub_oauth: HubOAuthProvider | None = None  # the portal as the hub's OAuth2 provider (None: no client set)
@@ -213,12 +215,39 @@ def build_services(settings: Settings, *, migrate: bool = True) -> Services:
         ),
         access=access,
         placement=Placement(db, access, storage, restricted),
+        releases=build_releases(settings, db, catalog, audit, storage),
         analyses=build_analyses(settings, db, catalog, formats, locate_uri=files.readable_uri),
         sessions=LaunchSessions(
             db, per_user=settings.quota_launches_per_user, anonymous=settings.quota_launches_anonymous
         ),
         launches=launches,
         hub_oauth=build_hub_oauth(settings, db),
+    )
+
+
+def build_releases(
+    settings: Settings, db: Database, catalog: CatalogService, audit: AuditLog, storage: Storage
+) -> ReleaseService:
+    """Software from git releases. Archives are written into the data directory, the one the local storage
+    serves (the upload store, when it lands, is where they belong)."""
+    data_dir = Path(settings.data_dir)
+
+    def file_uri(path: str) -> str:
+        return storage.root_url(path) or f"file://{data_dir.resolve() / path}"
+
+    return ReleaseService(
+        db,
+        catalog,
+        audit,
+        ReleaseSettings(
+            site_key=settings.secret_key,
+            git_hosts=[h.strip() for h in settings.releases_git_hosts.split(",") if h.strip()],
+            allow_http=settings.releases_allow_http,
+            max_archive_bytes=settings.releases_max_archive_bytes,
+            data_dir=data_dir,
+            work_dir=Path(settings.var_dir) / "releases-work",
+        ),
+        file_uri=file_uri,
     )
 
 

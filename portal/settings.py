@@ -77,6 +77,11 @@ def _database_url(values: Mapping[str, Any]) -> str:
     return f"sqlite:///{Path(values['var_dir']) / 'portal.sqlite'}"
 
 
+def _releases_git_hosts(values: Mapping[str, Any]) -> str:
+    """`launch_git_hosts`"""
+    return str(values["launch_git_hosts"])
+
+
 PACKAGE_DIR = Path(__file__).resolve().parent
 
 
@@ -247,6 +252,16 @@ class Settings:
         "Comma-separated git hosts that Binder-style launch URLs may clone from (https only).",
     )
     launch_allow_file_urls: bool = setting(False, "Allow file:// git repositories in launch URLs (tests only).")
+    releases_git_hosts: str = setting(
+        _releases_git_hosts,
+        "Comma-separated git hosts that connected repositories (software from git releases) may be fetched from.",
+    )
+    releases_allow_http: bool = setting(
+        False, "Let connected repositories be fetched over plain http:// (a loopback git server in tests only)."
+    )
+    releases_max_archive_bytes: int = setting(
+        500 * 1024 * 1024, "Largest release archive a webhook delivery stores; a larger one is refused."
+    )
     signin_local: bool = setting(
         True, "Offer sign-in with local accounts (user name or email and password) on `/signin`."
     )

@@ -42,12 +42,20 @@ class RecordLoader:
                 results.append(self._load_one(s, item))
         return results
 
-    def create(self, metadata: dict[str, Any], *, source: str) -> RecordView:
+    def create(
+        self,
+        metadata: dict[str, Any],
+        *,
+        source: str,
+        files: list[dict[str, Any]] | None = None,
+        owner_id: int | None = None,
+    ) -> RecordView:
         """Store a new record (a new concept and its first version, published) with recids the catalogue
         allocates inside its own transaction, so concurrent creations never get the same recid.
 
         ``metadata`` is record JSON without `recid` and `conceptrecid`; ``source`` names where it comes
-        from in errors and in the record's history (e.g. "analysis job 12").
+        from in errors and in the record's history (e.g. "analysis job 12"); ``files`` are its file rows and
+        ``owner_id`` the user who owns it (who may start its next versions).
 
         Raises:
             Invalid: the metadata names a recid, or fails the record schema.
@@ -62,8 +70,11 @@ class RecordLoader:
             concept_recid = self.writer.next_recid(s)  # concept_recid + 1 is this transaction's too
             md = {**metadata, "recid": concept_recid + 1, "conceptrecid": concept_recid}
             validate_record(md, source=source)
-            self._load_one(s, RecordInput(metadata=md, source=source))
-            return record_view(s, get_record(s, concept_recid + 1))
+            self._load_one(s, RecordInput(metadata=md, files=files or [], source=source))
+            rec = get_record(s, concept_recid + 1)
+            if owner_id is not None:
+                rec.owner_id = owner_id
+            return record_view(s, rec)
 
     def _load_one(self, s: Session, item: RecordInput) -> LoadResult:
         md = item.metadata

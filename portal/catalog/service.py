@@ -108,8 +108,15 @@ class CatalogService:
     def load(self, inputs: Sequence[RecordInput]) -> list[LoadResult]:
         return self.loader.load(inputs)
 
-    def create(self, metadata: dict[str, Any], *, source: str) -> RecordView:
-        return self.loader.create(metadata, source=source)
+    def create(
+        self,
+        metadata: dict[str, Any],
+        *,
+        source: str,
+        files: list[dict[str, Any]] | None = None,
+        owner_id: int | None = None,
+    ) -> RecordView:
+        return self.loader.create(metadata, source=source, files=files, owner_id=owner_id)
 
     def ingest_files(
         self,

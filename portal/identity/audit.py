@@ -31,6 +31,8 @@ ACTIONS = (
     "record.publish",
     "record.access",
     "record.remove",
+    "release.connect",
+    "release.disconnect",
 )
 
 

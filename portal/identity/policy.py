@@ -121,6 +121,27 @@ def require_publish(principal: Principal) -> None:
     _require_role_scope(principal, "curator", "curate")
 
 
+# -- software from git releases ---------------------------------------------------------------------------------
+def require_connect_repository(principal: Principal) -> None:
+    """Connecting a git repository whose published releases become versions of a software record: a signed-in
+    user whose credential carries ``deposit:write`` and ``deposit:publish`` (its webhook publishes on their
+    behalf, as they could themselves)."""
+    if principal.user_id is None:
+        raise Unauthorized("sign in to connect a repository", field="user")
+    require_scope(principal, "deposit:write")
+    require_scope(principal, "deposit:publish")
+
+
+def require_see_repository(principal: Principal, owner: int) -> None:
+    """A connected repository and its deliveries: its owner or a curator; 404 for anyone else (its existence is
+    not revealed)."""
+    if principal.user_id == owner or "curate" in principal.scopes:
+        return
+    if not principal.authenticated:
+        raise Unauthorized("sign in to see your repositories", field="user")
+    raise NotFound("there is no such connected repository", field="repository")
+
+
 # -- analyses ---------------------------------------------------------------------------------------------------
 def require_run_analysis(principal: Principal, *, own_code: bool) -> None:
     """Starting an analysis job needs ``analyses:run``; code named by module or file path (``module:Class``)

@@ -55,6 +55,10 @@ def register_blueprints(app: Flask) -> None:
     app.register_blueprint(accounts.bp)
     app.register_blueprint(people.bp)
 
+    from portal.web import hooks
+
+    app.register_blueprint(hooks.bp)
+
     from portal.web import analyses
 
     app.register_blueprint(analyses.bp)

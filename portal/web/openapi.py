@@ -30,6 +30,7 @@ from portal.web.schemas import (
 )
 
 bp = Blueprint("openapi", __name__)
+REPOSITORY_ID = param("repository_id", "path", ID, description="Connected repository id")
 BINARY = {"type": "string", "format": "binary"}
 
 PATHS: dict[str, Any] = {
@@ -331,6 +332,78 @@ PATHS: dict[str, Any] = {
         "get": {
             "summary": "The lessons: level, duration, topics, and their sample pack (size and download)",
             "responses": {"200": json_response(ref("Lessons"), "Lessons")},
+        }
+    },
+    "/api/hooks/{provider}": {
+        "post": {
+            "summary": "A git host's webhook delivery (GitHub `X-Hub-Signature-256`, GitLab `X-Gitlab-Token`; "
+            "`generic`: GitHub's format). A published release of a connected repository becomes a new version of its "
+            "software record; every delivery is recorded and listed with its outcome",
+            "parameters": [param("provider", "path", {"enum": ["github", "gitlab", "generic"]})],
+            "requestBody": {"required": True, "content": {"application/json": {"schema": {"type": "object"}}}},
+            "responses": {
+                "200": json_response(ref("Delivery"), "A delivery id seen before: its first outcome, nothing redone"),
+                "201": json_response(ref("Delivery"), "The new version was created"),
+                "400": PROBLEM,
+                "401": PROBLEM,
+                "404": PROBLEM,
+                "503": PROBLEM,
+            },
+        }
+    },
+    "/api/repositories": {
+        "get": {
+            "summary": "The git repositories the caller connected",
+            "responses": {"200": json_response(ref("RepositoryList"), "Repositories"), "401": PROBLEM},
+        },
+        "post": {
+            "summary": "Connect a git repository; the answer carries its webhook secret, shown this once",
+            "security": [{"token": ["deposit:write", "deposit:publish"]}],
+            "requestBody": {"required": True, "content": {"application/json": {"schema": ref("RepositoryRequest")}}},
+            "responses": {
+                "201": json_response(ref("ConnectedRepository"), "Connected"),
+                "400": PROBLEM,
+                "401": PROBLEM,
+                "403": PROBLEM,
+                "404": PROBLEM,
+                "409": PROBLEM,
+            },
+        },
+    },
+    "/api/repositories/{repository_id}": {
+        "get": {
+            "summary": "A connected repository (its owner or a curator)",
+            "parameters": [REPOSITORY_ID],
+            "responses": {"200": json_response(ref("Repository"), "The repository"), "401": PROBLEM, "404": PROBLEM},
+        },
+        "delete": {
+            "summary": "Disconnect a repository (the records it made stay)",
+            "parameters": [REPOSITORY_ID],
+            "responses": {"204": {"description": "Disconnected"}, "401": PROBLEM, "404": PROBLEM},
+        },
+    },
+    "/api/repositories/{repository_id}/deliveries": {
+        "get": {
+            "summary": "The repository's webhook deliveries and their outcomes, newest first",
+            "parameters": [REPOSITORY_ID, param("page", schema=PAGE), param("size", schema=SIZE)],
+            "responses": {
+                "200": json_response(ref("DeliveryPage"), "Deliveries"),
+                "400": PROBLEM,
+                "401": PROBLEM,
+                "404": PROBLEM,
+            },
+        }
+    },
+    "/api/repositories/{repository_id}/deliveries/{delivery_id}/retry": {
+        "post": {
+            "summary": "Process a failed or refused (but verified) delivery again",
+            "parameters": [REPOSITORY_ID, param("delivery_id", "path", ID, description="Delivery id")],
+            "responses": {
+                "200": json_response(ref("Delivery"), "The delivery with its new outcome"),
+                "401": PROBLEM,
+                "404": PROBLEM,
+                "409": PROBLEM,
+            },
         }
     },
     "/api/openapi.json": {

@@ -378,3 +378,80 @@ SCHEMAS.update(
         },
     }
 )
+
+
+_REPOSITORY_PROPERTIES = {
+    "id": INT,
+    "provider": {"enum": ["github", "gitlab", "generic"]},
+    "url": STR,
+    "recid": {"type": ["integer", "null"]},
+    "created_at": TIME,
+    "hook_path": STR,
+}
+SCHEMAS.update(
+    {
+        "RepositoryRequest": {
+            "type": "object",
+            "required": ["provider", "url"],
+            "properties": {
+                "provider": {"enum": ["github", "gitlab", "generic"]},
+                "url": {"type": "string", "description": "The repository's https:// URL (its host must be allowed)"},
+                "recid": {
+                    "type": ["integer", "null"],
+                    "description": "The software record it feeds (default: the first release creates one)",
+                },
+            },
+        },
+        "Repository": {
+            "type": "object",
+            "required": list(_REPOSITORY_PROPERTIES),
+            "properties": _REPOSITORY_PROPERTIES,
+        },
+        "ConnectedRepository": {
+            "type": "object",
+            "required": [*_REPOSITORY_PROPERTIES, "secret"],
+            "properties": {
+                **_REPOSITORY_PROPERTIES,
+                "secret": {"type": "string", "description": "The webhook secret: shown this once, never again"},
+            },
+        },
+        "RepositoryList": {
+            "type": "object",
+            "required": ["repositories"],
+            "properties": {"repositories": {"type": "array", "items": ref("Repository")}},
+        },
+        "Delivery": {
+            "type": "object",
+            "required": ["id", "provider", "delivery", "event", "outcome", "reason", "attempts", "retryable"],
+            "properties": {
+                "id": INT,
+                "repository_id": {"type": ["integer", "null"]},
+                "provider": STR,
+                "delivery": {"type": "string", "description": "The provider's delivery id"},
+                "event": STR,
+                "tag": {"type": ["string", "null"]},
+                "outcome": {"enum": ["pending", "processing", "created", "refused", "failed"]},
+                "reason": {"type": "string", "description": "Why it was refused or failed (empty when created)"},
+                "field": {"type": ["string", "null"], "description": "The header, payload or CITATION.cff field"},
+                "recid": {"type": ["integer", "null"], "description": "The version it created"},
+                "record_url": {"type": ["string", "null"]},
+                "attempts": INT,
+                "received_at": TIME,
+                "finished_at": TIME,
+                "retryable": {"type": "boolean"},
+                "replayed": {"type": "boolean"},
+            },
+        },
+        "DeliveryPage": {
+            "type": "object",
+            "required": ["hits", "total", "page", "size", "links"],
+            "properties": {
+                "hits": {"type": "array", "items": ref("Delivery")},
+                "total": INT,
+                "page": INT,
+                "size": INT,
+                "links": LINKS,
+            },
+        },
+    }
+)

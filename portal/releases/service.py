@@ -1,0 +1,444 @@
+"""Connected repositories and their release webhooks: connect (the secret shown once), receive a delivery (record
+it first, then process it), and :meth:`ReleaseService.process`, the retry-able step that turns a published
+release into a new version of the software record.
+
+Processing is a plain method taking a delivery id, so a job queue can run it later; until one exists it runs
+synchronously right after the delivery is recorded, and a failure stays visible on the repository's page.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any, cast
+from urllib.parse import urlsplit
+
+from sqlalchemy import CursorResult, func, select, update
+
+from portal.catalog.service import CatalogService
+from portal.db.engine import Database
+from portal.db.models import Record
+from portal.errors import Conflict, Invalid, NotFound, PortalError
+from portal.identity import policy
+from portal.identity.audit import AuditLog
+from portal.identity.principal import Principal
+from portal.releases import archives, metadata, signatures
+from portal.releases.models import ConnectedRepository, ReleaseDelivery
+from portal.releases.outcomes import DeliveryProblem, Refused
+from portal.releases.payloads import PROVIDERS, ReleaseEvent, match_url, parse
+from portal.releases.results import Connected, DeliveryPage, DeliveryView, RepositoryView
+
+log = logging.getLogger(__name__)
+
+#: who publishes a release's version: the portal itself, on behalf of the repository's owner (who was allowed to
+#: publish when connecting it); the audit log names it so
+RELEASE_WEBHOOK = Principal(via="cli", username="release-webhook")
+DELIVERY_HEADERS = {"github": "x-github-delivery", "gitlab": "x-gitlab-event-uuid", "generic": "x-github-delivery"}
+EVENT_HEADERS = {"github": "x-github-event", "gitlab": "x-gitlab-event", "generic": "x-github-event"}
+MAX_BODY = 5 * 1024 * 1024
+SAFE_NAME = re.compile(r"[^A-Za-z0-9._-]+")
+
+
+@dataclass(frozen=True)
+class ReleaseSettings:
+    site_key: str
+    git_hosts: list[str]
+    allow_http: bool
+    max_archive_bytes: int
+    data_dir: Path  # archives are written under <data_dir>/releases/ (the directory the portal serves files from)
+    work_dir: Path  # temporary clones
+
+
+class ReleaseService:
+    def __init__(
+        self,
+        db: Database,
+        catalog: CatalogService,
+        audit: AuditLog,
+        settings: ReleaseSettings,
+        *,
+        file_uri: Callable[[str], str],
+    ) -> None:
+        """``file_uri(path)``: the catalogue URI of a file at ``path`` below the data directory."""
+        self.db = db
+        self.catalog = catalog
+        self.audit = audit
+        self.settings = settings
+        self.file_uri = file_uri
+
+    # ------------------------------------------------------------------ repositories
+    def connect(self, actor: Principal, provider: str, url: str, *, recid: int | None = None) -> Connected:
+        """Connect ``url`` for ``actor``; the answer carries the webhook secret, shown this once.
+
+        Raises:
+            Unauthorized, Forbidden: ``actor`` may not publish (policy).
+            Invalid: an unknown provider, a URL that is not http(s) or whose host is not allowed, a record that is
+                not a software record.
+            NotFound: no record ``recid``. Conflict: the repository is connected already.
+        """
+        policy.require_connect_repository(actor)
+        assert actor.user_id is not None
+        if provider not in PROVIDERS:
+            raise Invalid(f"provider must be one of {', '.join(PROVIDERS)}", field="provider")
+        url = url.strip()
+        if not url or len(url) > 500:
+            raise Invalid("give the repository's URL (at most 500 characters)", field="url")
+        try:
+            archives.check_host(url, self.settings.git_hosts, allow_http=self.settings.allow_http)
+        except Refused as exc:
+            raise Invalid(exc.reason, field="url") from None
+        key = match_url(url)
+        if not urlsplit(key).path.strip("/"):
+            raise Invalid("give the repository's URL, e.g. https://github.com/owner/name", field="url")
+        salt = signatures.new_salt()
+        with self.db.transaction() as s:
+            if s.scalar(select(ConnectedRepository.id).where(ConnectedRepository.match_url == key)) is not None:
+                raise Conflict("this repository is connected already", field="url")
+            if recid is not None:
+                rec = s.get(Record, recid)
+                if rec is None or rec.status == "removed":
+                    raise NotFound(f"there is no record {recid}", field="recid")
+                if rec.type_primary != "Software":
+                    raise Invalid(f"record {recid} is a {rec.type_primary} record, not Software", field="recid")
+                policy.require_new_version(actor, [rec.owner_id])
+            repo = ConnectedRepository(
+                owner_id=actor.user_id, provider=provider, url=url, match_url=key, recid=recid, secret_salt=salt
+            )
+            s.add(repo)
+            s.flush()
+            self.audit.add(actor, "release.connect", f"repository {repo.id}", {"url": url}, session=s)
+            view = _repository(repo)
+        return Connected(view, signatures.webhook_secret(self.settings.site_key, salt))
+
+    def repositories(self, actor: Principal) -> list[RepositoryView]:
+        """The repositories ``actor`` connected (newest first)."""
+        policy.require_signed_in(actor)
+        with self.db.reader() as s:
+            rows = s.scalars(
+                select(ConnectedRepository)
+                .where(ConnectedRepository.owner_id == actor.user_id)
+                .order_by(ConnectedRepository.id.desc())
+            )
+            return [_repository(r) for r in rows]
+
+    def repository(self, actor: Principal, repository_id: int) -> RepositoryView:
+        with self.db.reader() as s:
+            return _repository(self._visible(s, actor, repository_id))
+
+    def deliveries(self, actor: Principal, repository_id: int, *, page: int = 1, size: int = 20) -> DeliveryPage:
+        """The repository's deliveries, newest first."""
+        with self.db.reader() as s:
+            self._visible(s, actor, repository_id)
+            where = ReleaseDelivery.repository_id == repository_id
+            total = s.scalar(select(func.count()).select_from(ReleaseDelivery).where(where)) or 0
+            rows = s.scalars(
+                select(ReleaseDelivery)
+                .where(where)
+                .order_by(ReleaseDelivery.id.desc())
+                .offset((page - 1) * size)
+                .limit(size)
+            )
+            return DeliveryPage([_delivery(d) for d in rows], total, page, size)
+
+    def disconnect(self, actor: Principal, repository_id: int) -> None:
+        """Forget the repository and its deliveries (the records it made stay)."""
+        with self.db.transaction() as s:
+            repo = self._visible(s, actor, repository_id)
+            self.audit.add(actor, "release.disconnect", f"repository {repo.id}", {"url": repo.url}, session=s)
+            s.delete(repo)
+
+    def _visible(self, s: Any, actor: Principal, repository_id: int) -> ConnectedRepository:
+        repo = s.get(ConnectedRepository, repository_id)
+        if repo is None:
+            policy.require_signed_in(actor)
+            raise NotFound("there is no such connected repository", field="repository")
+        policy.require_see_repository(actor, repo.owner_id)
+        return repo
+
+    # ------------------------------------------------------------------ deliveries
+    def receive(self, provider: str, headers: dict[str, str], body: bytes) -> DeliveryView:
+        """Record a webhook delivery, then process it. ``headers`` have lower-case names.
+
+        A delivery whose signature does not verify is recorded as refused (with the repository it names, so its
+        owner sees it) and never processed. A delivery id seen before (a provider's redelivery) answers with the
+        first delivery's outcome and changes nothing.
+        """
+        if provider not in PROVIDERS:
+            raise NotFound(f"no webhook for provider {provider!r}; known: {', '.join(PROVIDERS)}", field="provider")
+        key = (headers.get(DELIVERY_HEADERS[provider]) or "").strip()[:100]
+        event_header = (headers.get(EVENT_HEADERS[provider]) or "").strip()[:60]
+        if len(body) > MAX_BODY:
+            return self._refused(
+                provider, key, event_header or "unknown", None, "the body is larger than 5 MiB", "body"
+            )
+        try:
+            payload = _json_object(body)
+            event = parse(provider, event_header, payload)
+        except ValueError as exc:
+            return self._refused(provider, key, event_header or "unknown", None, f"the body is not JSON: {exc}", "body")
+        with self.db.reader() as s:
+            repo = None
+            for candidate in event.repository_urls:
+                repo = s.scalar(
+                    select(ConnectedRepository).where(ConnectedRepository.match_url == match_url(candidate))
+                )
+                if repo is not None:
+                    break
+            if repo is None:
+                return self._refused(
+                    provider,
+                    key,
+                    event.event,
+                    None,
+                    "unknown repository: "
+                    + (", ".join(event.repository_urls) or "the payload names none")
+                    + " is not connected to this portal",
+                    "repository",
+                    tag=event.tag,
+                )
+            repo_id, salt = repo.id, repo.secret_salt
+        secret = signatures.webhook_secret(self.settings.site_key, salt)
+        if not signatures.signature_matches(provider, secret, body, headers):
+            header = "X-Gitlab-Token" if provider == "gitlab" else "X-Hub-Signature-256"
+            return self._refused(
+                provider,
+                key,
+                event.event,
+                repo_id,
+                f"bad signature: the {header} header does not match this repository's webhook secret",
+                header,
+                tag=event.tag,
+            )
+        if not key:
+            key = "sha256:" + signatures.github_signature(secret, body)[len("sha256=") :]
+        with self.db.transaction() as s:
+            seen = s.scalar(
+                select(ReleaseDelivery).where(ReleaseDelivery.provider == provider, ReleaseDelivery.delivery_key == key)
+            )
+            if seen is not None:
+                return _delivery(seen, replayed=True)
+            delivery = ReleaseDelivery(
+                repository_id=repo_id,
+                provider=provider,
+                delivery_key=key,
+                event=event.event,
+                tag=event.tag,
+                outcome="pending",
+                reason="",
+                attempts=0,
+                payload={"event": event_header, "body": payload},
+            )
+            s.add(delivery)
+            s.flush()
+            delivery_id = delivery.id
+        return self.process(delivery_id)
+
+    def retry(self, actor: Principal, delivery_id: int) -> DeliveryView:
+        """Process a verified delivery again (its owner or a curator); Conflict for one that created its version or
+        that was never verified (a bad signature, an unknown repository)."""
+        with self.db.reader() as s:
+            delivery = s.get(ReleaseDelivery, delivery_id)
+            if delivery is None or delivery.repository_id is None:
+                raise NotFound("there is no such delivery", field="delivery")
+            self._visible(s, actor, delivery.repository_id)
+            if not _retryable(delivery):
+                raise Conflict(f"this delivery is {delivery.outcome}; only a failed or refused one is retried")
+        return self.process(delivery_id)
+
+    def process(self, delivery_id: int) -> DeliveryView:
+        """Turn a recorded, verified delivery into a new software version, and store the outcome on it.
+
+        Safe to call again (a queue retrying, a user's retry): one that created its version, or that another
+        worker is processing now, is returned as it is.
+        """
+        with self.db.transaction() as s:
+            claimed = cast(
+                CursorResult[Any],
+                s.execute(
+                    update(ReleaseDelivery)
+                    .where(
+                        ReleaseDelivery.id == delivery_id,
+                        ReleaseDelivery.outcome.in_(("pending", "failed", "refused")),
+                        ReleaseDelivery.payload.is_not(None),
+                    )
+                    .values(outcome="processing", attempts=ReleaseDelivery.attempts + 1)
+                ),
+            ).rowcount
+            delivery = s.get(ReleaseDelivery, delivery_id)
+            if delivery is None:
+                raise NotFound("there is no such delivery", field="delivery")
+            if not claimed:
+                return _delivery(delivery)
+            repo = s.get(ConnectedRepository, delivery.repository_id)
+            assert repo is not None and delivery.payload is not None
+            job = _Job(repo.id, repo.owner_id, repo.provider, repo.url, repo.recid, delivery.payload)
+        outcome, reason, field, recid = "created", "", None, None
+        try:
+            recid = self._publish(job)
+        except DeliveryProblem as problem:
+            outcome, reason, field = problem.outcome, problem.reason, problem.field
+        except PortalError as err:  # the catalogue's refusals (an open draft, say): visible, retry-able
+            outcome, reason, field = "failed", err.message, err.field
+        except Exception as exc:
+            log.exception("release delivery %s failed", delivery_id)
+            outcome, reason, field = "failed", f"internal error: {type(exc).__name__}: {exc}"[:500], None
+        with self.db.transaction() as s:
+            delivery = s.get(ReleaseDelivery, delivery_id)
+            assert delivery is not None
+            delivery.outcome, delivery.reason, delivery.field, delivery.recid = outcome, reason, field, recid
+            delivery.finished_at = datetime.now(UTC)
+            if recid is not None:
+                repo = s.get(ConnectedRepository, job.repository_id)
+                if repo is not None and repo.recid is None:
+                    repo.recid = recid
+            return _delivery(delivery)
+
+    def _publish(self, job: _Job) -> int:
+        """The new version's recid. Raises Refused or Failed (and the catalogue's errors)."""
+        event = parse(job.provider, job.payload.get("event", ""), job.payload.get("body") or {})
+        if not event.publishes:
+            raise Refused(event.why_not, field="event")
+        if not event.tag:
+            raise Refused("the release names no tag", field="tag")
+        archives.check_host(job.url, self.settings.git_hosts, allow_http=self.settings.allow_http)
+        name = SAFE_NAME.sub("-", job.url.rstrip("/").rsplit("/", 1)[-1].removesuffix(".git")) or "source"
+        prefix = f"{name}-{SAFE_NAME.sub('-', event.tag)}"
+        rel = f"releases/{job.repository_id}/{prefix}.tar.gz"
+        dest = self.settings.data_dir / rel
+        archive = archives.fetch_release(
+            job.url,
+            event.tag,
+            dest,
+            work_root=self.settings.work_dir,
+            max_bytes=self.settings.max_archive_bytes,
+            prefix=prefix,
+        )
+        try:
+            return self._new_version(job, event, archive, rel, prefix)
+        except BaseException:
+            dest.unlink(missing_ok=True)  # nothing half-written: no version, no archive
+            raise
+
+    def _new_version(self, job: _Job, event: ReleaseEvent, archive: archives.Archive, rel: str, prefix: str) -> int:
+        if archive.citation_cff is not None:
+            zenodo, source = metadata.zenodo_from_cff(archive.citation_cff), "CITATION.cff"
+        elif archive.zenodo_json is not None:
+            zenodo, source = metadata.zenodo_from_json(archive.zenodo_json), ".zenodo.json"
+        else:
+            raise Refused(f"no CITATION.cff or .zenodo.json at tag {event.tag!r}", field="CITATION.cff")
+        md = metadata.record_metadata(
+            zenodo,
+            source=source,
+            repository_url=job.url,
+            tag=event.tag or "",
+            release_name=event.name,
+            release_notes=event.description,
+        )
+        row = {
+            "key": f"{prefix}.tar.gz",
+            "uri": self.file_uri(rel),
+            "size": archive.size,
+            "checksum": archive.adler32,
+            "type": "tar.gz",
+            "description": f"git archive of tag {event.tag} (commit {archive.commit}), sha256:{archive.sha256}",
+        }
+        origin = f"release {event.tag} of {job.url}"
+        try:
+            if job.recid is None:
+                return self.catalog.create(md, source=origin, files=[row], owner_id=job.owner_id).recid
+            draft = self.catalog.new_version(job.recid, actor=RELEASE_WEBHOOK, owner_id=job.owner_id)
+            try:
+                self.catalog.update_draft(draft.recid, md, files=[row], actor=RELEASE_WEBHOOK)
+                return self.catalog.publish(draft.recid, actor=RELEASE_WEBHOOK).recid
+            except BaseException:
+                self.catalog.discard_draft(draft.recid)
+                raise
+        except Invalid as err:
+            field = f"{source}:{err.field}" if err.field else source
+            raise Refused(f"bad {source}: {err.detail}", field=field) from err
+
+    def _refused(
+        self,
+        provider: str,
+        key: str,
+        event: str,
+        repository_id: int | None,
+        reason: str,
+        field: str,
+        *,
+        tag: str | None = None,
+    ) -> DeliveryView:
+        """Record a delivery refused before it could be trusted. It is stored under a key of its own, so an unsigned
+        delivery can never take the id of a genuine one (the genuine one, arriving later, is still processed)."""
+        now = datetime.now(UTC)
+        with self.db.transaction() as s:
+            delivery = ReleaseDelivery(
+                repository_id=repository_id,
+                provider=provider,
+                delivery_key=f"unverified:{signatures.new_salt()[:16]}",
+                event=event[:60],
+                tag=(tag or None) and tag[:255],
+                outcome="refused",
+                reason=reason[:2000],
+                field=field,
+                attempts=1,
+                payload=None,
+                received_at=now,
+                finished_at=now,
+            )
+            s.add(delivery)
+            s.flush()
+            if key:
+                delivery.delivery_key = f"unverified:{delivery.id}:{key}"[:128]
+            return _delivery(delivery)
+
+
+@dataclass(frozen=True)
+class _Job:
+    repository_id: int
+    owner_id: int
+    provider: str
+    url: str
+    recid: int | None
+    payload: dict[str, Any]
+
+
+def _json_object(body: bytes) -> dict[str, Any]:
+    import json
+
+    data = json.loads(body.decode("utf-8"))
+    if not isinstance(data, dict):
+        raise ValueError("expected a JSON object")
+    return data
+
+
+def _retryable(d: ReleaseDelivery) -> bool:
+    return d.payload is not None and d.outcome in ("failed", "refused")
+
+
+def _repository(r: ConnectedRepository) -> RepositoryView:
+    return RepositoryView(r.id, r.owner_id, r.provider, r.url, r.recid, r.created_at, f"/api/hooks/{r.provider}")
+
+
+def _delivery(d: ReleaseDelivery, *, replayed: bool = False) -> DeliveryView:
+    return DeliveryView(
+        id=d.id,
+        repository_id=d.repository_id,
+        provider=d.provider,
+        delivery_key=d.delivery_key,
+        event=d.event,
+        tag=d.tag,
+        outcome=d.outcome,
+        reason=d.reason,
+        field=d.field,
+        recid=d.recid,
+        attempts=d.attempts,
+        received_at=d.received_at,
+        finished_at=d.finished_at,
+        retryable=_retryable(d),
+        replayed=replayed,
+    )

@@ -1,0 +1,284 @@
+"""Software from git releases, end to end on SQLite and PostgreSQL: a repository on a local git server (HTTP on
+loopback), connected by a user; signed release webhooks in GitHub's and GitLab's payload formats (the examples
+of their documentation, tests/data/webhooks) become new versions of the software record, with the archive as
+file and the metadata from CITATION.cff; every refused delivery is listed with its reason."""
+
+from __future__ import annotations
+
+import io
+import json
+import tarfile
+import uuid
+import zlib
+from pathlib import Path
+
+import pytest
+
+from portal.app import services_of
+from portal.releases.signatures import github_signature
+from tests.support.gitserver import git_server
+from tests.support.users import bearer, csrf, make_user, sign_in, token_for
+
+WEBHOOKS = Path(__file__).resolve().parent.parent / "data" / "webhooks"
+PUBLISH = ["deposit:write", "deposit:publish"]
+
+
+def citation(version: str, *, date: str = "2026-11-30", title: str = "Dimuon spectrum fitter") -> str:
+    return f"""cff-version: 1.2.0
+message: If you use this software, please cite it as below.
+title: {title}
+version: {version}
+date-released: {date}
+license: MIT
+abstract: Fits the dimuon invariant-mass spectrum with a Crystal Ball plus exponential.
+keywords: [dimuon, fit]
+authors:
+  - family-names: Doe
+    given-names: Jane
+    orcid: https://orcid.org/0000-0002-1825-0097
+    affiliation: Example University
+  - family-names: Roe
+    given-names: Richard
+"""
+
+
+@pytest.fixture
+def app_settings(tmp_path):
+    return {
+        "data_dir": str(tmp_path / "data"),
+        "releases_git_hosts": "127.0.0.1",
+        "releases_allow_http": True,
+    }
+
+
+@pytest.fixture
+def server(tmp_path):
+    with git_server(tmp_path / "git") as srv:
+        yield srv
+
+
+def connect(client, app, url, provider="github"):
+    token = token_for(app, PUBLISH)
+    resp = client.post("/api/repositories", json={"provider": provider, "url": url}, headers=bearer(token))
+    assert resp.status_code == 201, resp.get_data(as_text=True)
+    return resp.get_json(), token
+
+
+def github_delivery(url, tag, *, action="published"):
+    payload = json.loads((WEBHOOKS / "github-release-published.json").read_text())
+    payload["action"] = action
+    payload["release"]["tag_name"] = tag
+    payload["release"]["name"] = f"Release {tag}"
+    payload["repository"]["html_url"] = url.removesuffix(".git")
+    payload["repository"]["clone_url"] = url
+    return json.dumps(payload).encode()
+
+
+def send_github(client, body, secret, *, delivery=None, event="release", signature=None):
+    headers = {
+        "Content-Type": "application/json",
+        "X-GitHub-Event": event,
+        "X-GitHub-Delivery": delivery or str(uuid.uuid4()),
+        "X-Hub-Signature-256": signature or github_signature(secret, body),
+    }
+    return client.post("/api/hooks/github", data=body, headers=headers)
+
+
+def deliveries(client, repo_id, token):
+    resp = client.get(f"/api/repositories/{repo_id}/deliveries?size=50", headers=bearer(token))
+    assert resp.status_code == 200
+    return resp.get_json()["hits"]
+
+
+def test_signed_release_creates_a_software_version_from_citation_cff(app, server):
+    client = app.test_client()
+    svc = services_of(app)
+    first_commit = server.release("v1.0.0", {"CITATION.cff": citation("1.0.0"), "fit.py": "print('fit')\n"})
+    repo, token = connect(client, app, server.url)
+    assert repo["secret"].startswith("whsec_") and repo["hook_path"] == "/api/hooks/github"
+
+    resp = send_github(client, github_delivery(server.url, "v1.0.0"), repo["secret"])
+    assert resp.status_code == 201, resp.get_data(as_text=True)
+    created = resp.get_json()
+    assert created["outcome"] == "created" and created["tag"] == "v1.0.0"
+    first = svc.catalog.get(created["recid"])
+    md = first.metadata
+    assert md["title"] == "Dimuon spectrum fitter" and md["type"]["primary"] == "Software"
+    assert md["version"] == "1.0.0" and md["date_published"] == "2026-11-30"
+    assert md["authors"] == [
+        {"name": "Doe, Jane", "orcid": "0000-0002-1825-0097", "affiliation": "Example University"},
+        {"name": "Roe, Richard"},
+    ]
+    assert md["license"] == {"attribution": "MIT"} and md["keywords"] == ["dimuon", "fit"]
+    assert md["source_code_repository"]["url"] == server.url
+    assert first.doi and first.status == "published"
+
+    # the archive is the record's file: served by the portal, byte for byte what its checksum says, the tag's tree
+    [row] = first.files
+    assert row["key"] == "fitter-v1.0.0.tar.gz" and first_commit in row["description"]
+    download = client.get(f"/record/{first.recid}/files/{row['key']}")
+    assert download.status_code == 200
+    data = download.get_data()
+    assert len(data) == row["size"] and f"adler32:{zlib.adler32(data) & 0xFFFFFFFF:08x}" == row["checksum"]
+    with tarfile.open(fileobj=io.BytesIO(data)) as tar:
+        names = tar.getnames()
+        assert "fitter-v1.0.0/CITATION.cff" in names and "fitter-v1.0.0/fit.py" in names
+
+    # the next release is a new version of the same record, with a DOI of its own
+    server.release("v1.1.0", {"CITATION.cff": citation("1.1.0", date="2026-12-01")})
+    resp = send_github(client, github_delivery(server.url, "v1.1.0"), repo["secret"])
+    assert resp.status_code == 201, resp.get_data(as_text=True)
+    second = svc.catalog.get(resp.get_json()["recid"])
+    assert second.concept_recid == first.concept_recid and second.version_index == 2 and second.is_latest
+    assert second.doi and second.doi != first.doi and second.metadata["version"] == "1.1.0"
+    assert [f["key"] for f in second.files] == ["fitter-v1.1.0.tar.gz"]
+    assert [f["key"] for f in svc.catalog.get(first.recid).files] == ["fitter-v1.0.0.tar.gz"]  # untouched
+
+    # the owner of the repository owns the versions: they appear among the user's uploads
+    owner = make_user(app, "writer")
+    mine, _total = svc.catalog.owned_by(owner.id)
+    assert {first.recid, second.recid} <= {r.recid for r in mine}
+
+    listed = deliveries(client, repo["id"], token)
+    assert [d["tag"] for d in listed] == ["v1.1.0", "v1.0.0"]  # newest first
+    assert all(d["outcome"] == "created" and d["record_url"] for d in listed)
+
+
+def test_a_replayed_delivery_changes_nothing(app, server):
+    client = app.test_client()
+    server.release("v2.0.0", {"CITATION.cff": citation("2.0.0")})
+    repo, token = connect(client, app, server.url)
+    body = github_delivery(server.url, "v2.0.0")
+    first = send_github(client, body, repo["secret"], delivery="72d3162e-cc78-11e3-81ab-4c9367dc0958")
+    assert first.status_code == 201
+    again = send_github(client, body, repo["secret"], delivery="72d3162e-cc78-11e3-81ab-4c9367dc0958")
+    assert again.status_code == 200, again.get_data(as_text=True)
+    assert again.get_json()["replayed"] is True and again.get_json()["recid"] == first.get_json()["recid"]
+    assert len(services_of(app).catalog.versions(first.get_json()["recid"])) == 1
+    assert len(deliveries(client, repo["id"], token)) == 1
+
+
+def test_refused_deliveries_are_listed_with_their_reason(app, make_app, server, tmp_path):
+    client = app.test_client()
+    server.release("v1.0.0", {"CITATION.cff": citation("1.0.0")})
+    repo, token = connect(client, app, server.url)
+    secret = repo["secret"]
+
+    # a bad signature: refused, nothing fetched
+    bad = send_github(client, github_delivery(server.url, "v1.0.0"), secret, signature="sha256=" + "0" * 64)
+    assert bad.status_code == 401 and "bad signature" in bad.get_json()["detail"]
+    # a tag the repository does not have: no archive
+    missing = send_github(client, github_delivery(server.url, "v9.9.9"), secret)
+    assert missing.status_code == 400 and "missing archive" in missing.get_json()["detail"]
+    # a CITATION.cff that does not validate: the field is named
+    server.release("v1.0.1", {"CITATION.cff": citation("1.0.1", date="yesterday")})
+    broken = send_github(client, github_delivery(server.url, "v1.0.1"), secret)
+    assert broken.status_code == 400 and broken.get_json()["field"] == "date-released"
+    # not a release event
+    ping = send_github(client, b'{"zen": "Design for failure.", "hook_id": 1}', secret, event="ping")
+    assert ping.status_code == 404  # a ping names no repository: it is refused as unknown
+    edited = send_github(client, github_delivery(server.url, "v1.0.0", action="edited"), secret)
+    assert edited.status_code == 400 and "not published" in edited.get_json()["detail"]
+    # the site no longer allows the repository's host (another web worker, started after the change)
+    strict = make_app(releases_git_hosts="github.com", releases_allow_http=True).test_client()
+    disallowed = send_github(strict, github_delivery(server.url, "v1.0.0"), secret)
+    assert disallowed.status_code == 400 and "disallowed host" in disallowed.get_json()["detail"]
+
+    listed = deliveries(client, repo["id"], token)
+    assert [d["outcome"] for d in listed] == ["refused"] * 5
+    reasons = [d["reason"] for d in listed]
+    assert reasons[0].startswith("disallowed host")
+    assert reasons[1].startswith("release edited")
+    assert "date-released" in reasons[2] and listed[2]["field"] == "date-released"
+    assert reasons[3].startswith("missing archive") and listed[3]["field"] == "tag"
+    assert reasons[4].startswith("bad signature") and not listed[4]["retryable"]
+    assert services_of(app).catalog.count_published() == 0
+    assert not list((tmp_path / "data").rglob("*.tar.gz*"))  # nothing half-written: no archive without its version
+
+    # the owner's page lists them, with the reasons, newest first; the secret is never shown again
+    page_client = sign_in(app.test_client(), make_user(app, "writer"))
+    html = page_client.get(f"/settings/repositories/{repo['id']}").get_data(as_text=True)
+    assert "missing archive" in html and "bad signature" in html and "disallowed host" in html
+    assert html.index("disallowed host") < html.index("bad signature")
+    assert secret not in html and secret not in page_client.get("/settings/repositories").get_data(as_text=True)
+
+    # retried where the host is allowed (the first worker's settings), the refused delivery creates the version
+    retried = client.post(f"/api/repositories/{repo['id']}/deliveries/{listed[0]['id']}/retry", headers=bearer(token))
+    assert retried.status_code == 200 and retried.get_json()["outcome"] == "created"
+    assert retried.get_json()["attempts"] == 2
+
+
+def test_unknown_repository_and_other_users(app, server):
+    client = app.test_client()
+    repo, token = connect(client, app, server.url)
+    other = github_delivery("http://127.0.0.1:1/someone-else.git", "v1")
+    resp = send_github(client, other, repo["secret"])
+    assert resp.status_code == 404 and "unknown repository" in resp.get_json()["detail"]
+    # another user neither sees the repository nor its deliveries
+    stranger = bearer(token_for(app, PUBLISH, username="stranger"))
+    assert client.get(f"/api/repositories/{repo['id']}", headers=stranger).status_code == 404
+    assert client.get(f"/api/repositories/{repo['id']}/deliveries", headers=stranger).status_code == 404
+    assert client.get("/api/repositories", headers=stranger).get_json() == {"repositories": []}
+    assert client.get(f"/api/repositories/{repo['id']}").status_code == 401
+
+
+def test_gitlab_release_hook_with_its_token(app, server):
+    client = app.test_client()
+    server.release("v1.1", {"CITATION.cff": citation("1.1")})
+    repo, token = connect(client, app, server.url, provider="gitlab")
+    payload = json.loads((WEBHOOKS / "gitlab-release-create.json").read_text())
+    payload["project"]["web_url"] = server.url.removesuffix(".git")
+    payload["project"]["git_http_url"] = payload["project"]["http_url"] = server.url
+    body = json.dumps(payload).encode()
+    headers = {"Content-Type": "application/json", "X-Gitlab-Event": "Release Hook"}
+    wrong = client.post("/api/hooks/gitlab", data=body, headers={**headers, "X-Gitlab-Token": "guess"})
+    assert wrong.status_code == 401
+    resp = client.post(
+        "/api/hooks/gitlab",
+        data=body,
+        headers={**headers, "X-Gitlab-Token": repo["secret"], "X-Gitlab-Event-UUID": str(uuid.uuid4())},
+    )
+    assert resp.status_code == 201, resp.get_data(as_text=True)
+    view = services_of(app).catalog.get(resp.get_json()["recid"])
+    assert view.metadata["version"] == "1.1" and view.files[0]["key"] == "fitter-v1.1.tar.gz"
+    assert [d["outcome"] for d in deliveries(client, repo["id"], token)] == ["created", "refused"]
+
+
+def test_connecting_checks_the_url_the_host_and_the_caller(app):
+    client = app.test_client()
+    token = bearer(token_for(app, PUBLISH))
+    resp = client.post("/api/repositories", json={"provider": "github", "url": "https://github.com/a/b"}, headers=token)
+    assert (
+        resp.status_code == 400 and resp.get_json()["field"] == "url" and "disallowed host" in resp.get_json()["detail"]
+    )
+    resp = client.post("/api/repositories", json={"provider": "svn", "url": "http://127.0.0.1/a/b"}, headers=token)
+    assert resp.status_code == 400 and resp.get_json()["field"] == "provider"
+    resp = client.post("/api/repositories", json={"provider": "github", "url": "ftp://127.0.0.1/a/b"}, headers=token)
+    assert resp.status_code == 400 and resp.get_json()["field"] == "url"
+    resp = client.post("/api/repositories", json={"provider": "github", "url": 7}, headers=token)
+    assert resp.status_code == 400 and resp.get_json()["field"] == "url"
+    ok = client.post("/api/repositories", json={"provider": "github", "url": "http://127.0.0.1/a/b.git"}, headers=token)
+    assert ok.status_code == 201
+    again = client.post("/api/repositories", json={"provider": "github", "url": "http://127.0.0.1/a/b/"}, headers=token)
+    assert again.status_code == 409
+    narrow = bearer(token_for(app, ["deposit:write"], username="narrow"))
+    resp = client.post("/api/repositories", json={"provider": "github", "url": "http://127.0.0.1/c/d"}, headers=narrow)
+    assert resp.status_code == 403 and resp.get_json()["field"] == "scope"
+    assert client.post("/api/repositories", json={}).status_code == 401
+
+
+def test_the_connect_page_shows_the_secret_once(app, server):
+    browser = sign_in(app.test_client(), make_user(app, "writer"))
+    form = {**csrf(browser), "provider": "github", "url": server.url}
+    resp = browser.post("/settings/repositories", data=form)
+    assert resp.status_code == 201
+    html = resp.get_data(as_text=True)
+    secret = html.split('id="hook-secret">', 1)[1].split("<", 1)[0]
+    assert secret.startswith("whsec_")
+    listing = browser.get("/settings/repositories").get_data(as_text=True)
+    assert server.url in listing and secret not in listing
+    bad = browser.post(
+        "/settings/repositories", data={**csrf(browser), "provider": "github", "url": "https://x.org/a/b"}
+    )
+    assert bad.status_code == 400 and "disallowed host" in bad.get_data(as_text=True)
+    assert app.test_client().get("/settings/repositories").status_code in (303, 401)
