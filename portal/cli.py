@@ -416,6 +416,29 @@ def env_prefetch() -> None:
 
 
 @main.group()
+def releases() -> None:
+    """Software from git releases: webhook deliveries."""
+
+
+@releases.command("process")
+@click.argument("delivery_id", type=int)
+def releases_process(delivery_id: int) -> None:
+    """Process a recorded webhook delivery (again): what a job queue runs, and how an operator retries one.
+    Exits 1 unless the delivery created its version."""
+    svc = _services()
+    try:
+        delivery = svc.releases.process(delivery_id)
+    except PortalError as err:
+        _fail(err)
+    finally:
+        svc.close()
+    line = f"delivery {delivery.id}: {delivery.outcome}" + (f" record {delivery.recid}" if delivery.recid else "")
+    click.echo(line + (f": {delivery.reason}" if delivery.reason else ""))
+    if delivery.outcome != "created":
+        sys.exit(1)
+
+
+@main.group()
 def search() -> None:
     """The search index."""
 

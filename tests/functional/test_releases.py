@@ -7,6 +7,9 @@ from __future__ import annotations
 
 import io
 import json
+import os
+import subprocess
+import sys
 import tarfile
 import uuid
 import zlib
@@ -282,3 +285,96 @@ def test_the_connect_page_shows_the_secret_once(app, server):
     )
     assert bad.status_code == 400 and "disallowed host" in bad.get_data(as_text=True)
     assert app.test_client().get("/settings/repositories").status_code in (303, 401)
+
+
+def test_an_unreachable_git_server_is_a_failure_to_retry(app, server, settings_dict, tmp_path):
+    client = app.test_client()
+    server.release("v3.0.0", {"CITATION.cff": citation("3.0.0")})
+    dead = "http://127.0.0.1:1/fitter.git"  # nothing listens on port 1
+    repo, token = connect(client, app, dead)
+    resp = send_github(client, github_delivery(dead, "v3.0.0"), repo["secret"])
+    assert resp.status_code == 503 and "git fetch" in resp.get_json()["detail"]
+    [failed] = deliveries(client, repo["id"], token)
+    assert failed["outcome"] == "failed" and failed["retryable"] and failed["attempts"] == 1
+    again = client.post(f"/api/repositories/{repo['id']}/deliveries/{failed['id']}/retry", headers=bearer(token))
+    assert again.status_code == 200 and again.get_json()["outcome"] == "failed" and again.get_json()["attempts"] == 2
+    # the command a job queue (or an operator) runs to process it again
+    env = {
+        **os.environ,
+        "PORTAL_DATABASE_URL": settings_dict["database_url"],
+        "PORTAL_VAR_DIR": str(tmp_path / "cli"),
+        "PORTAL_RELEASES_GIT_HOSTS": "127.0.0.1",
+        "PORTAL_RELEASES_ALLOW_HTTP": "1",
+    }
+    portal = Path(sys.executable).parent / "portal"
+    run = subprocess.run(
+        [str(portal), "releases", "process", str(failed["id"])], capture_output=True, text=True, env=env
+    )
+    assert run.returncode == 1 and f"delivery {failed['id']}: failed" in run.stdout and "git fetch" in run.stdout
+    assert deliveries(client, repo["id"], token)[0]["attempts"] == 3
+
+
+def test_documented_responses_match_real_ones(app, server):
+    from tests.functional.test_openapi import check
+
+    client = app.test_client()
+    doc = client.get("/api/openapi.json").get_json()
+    server.release("v1.0.0", {"CITATION.cff": citation("1.0.0")})
+    token = token_for(app, PUBLISH)
+    auth = bearer(token)
+    made = client.post("/api/repositories", json={"provider": "github", "url": server.url}, headers=auth)
+    repo = made.get_json()
+    check(doc, client, "post", "/api/repositories", 409, json={"provider": "github", "url": server.url}, headers=auth)
+    check(doc, client, "post", "/api/repositories", 400, json={"provider": "x", "url": server.url}, headers=auth)
+    check(doc, client, "post", "/api/repositories", 401, json={})
+    narrow = bearer(token_for(app, ["deposit:write"], username="narrow"))
+    check(doc, client, "post", "/api/repositories", 403, json={"provider": "github", "url": "x"}, headers=narrow)
+    check(
+        doc,
+        client,
+        "post",
+        "/api/repositories",
+        404,
+        json={"provider": "github", "url": server.url + "2", "recid": 99},
+        headers=auth,
+    )
+    check(
+        doc,
+        client,
+        "post",
+        "/api/repositories",
+        201,
+        json={"provider": "gitlab", "url": server.url + "3"},
+        headers=auth,
+    )
+    check(doc, client, "get", "/api/repositories", 200, headers=auth)
+    check(doc, client, "get", "/api/repositories", 401)
+    check(doc, client, "get", f"/api/repositories/{repo['id']}", 200, headers=auth)
+    check(doc, client, "get", "/api/repositories/99999", 404, headers=auth)
+    hook = {"data": github_delivery(server.url, "v1.0.0"), "content_type": "application/json"}
+    sig = {"X-GitHub-Event": "release", "X-GitHub-Delivery": "d-1"}
+    signed = {**sig, "X-Hub-Signature-256": github_signature(repo["secret"], hook["data"])}
+    check(doc, client, "post", "/api/hooks/github", 401, headers={**sig, "X-Hub-Signature-256": "sha256=00"}, **hook)
+    check(doc, client, "post", "/api/hooks/github", 201, headers=signed, **hook)
+    check(doc, client, "post", "/api/hooks/github", 200, headers=signed, **hook)
+    check(doc, client, "post", "/api/hooks/gitlab", 404, data=b"{}", content_type="application/json")
+    check(doc, client, "post", "/api/hooks/svn", 404, data=b"{}", content_type="application/json")
+    missing = github_delivery(server.url, "v0")
+    check(
+        doc,
+        client,
+        "post",
+        "/api/hooks/github",
+        400,
+        data=missing,
+        content_type="application/json",
+        headers={**sig, "X-GitHub-Delivery": "d-2", "X-Hub-Signature-256": github_signature(repo["secret"], missing)},
+    )
+    check(doc, client, "get", f"/api/repositories/{repo['id']}/deliveries?page=1&size=2", 200, headers=auth)
+    check(doc, client, "get", f"/api/repositories/{repo['id']}/deliveries?size=0", 400, headers=auth)
+    check(doc, client, "get", "/api/repositories/99999/deliveries", 404, headers=auth)
+    created = next(d for d in deliveries(client, repo["id"], token) if d["outcome"] == "created")
+    check(doc, client, "post", f"/api/repositories/{repo['id']}/deliveries/{created['id']}/retry", 409, headers=auth)
+    check(doc, client, "post", f"/api/repositories/{repo['id']}/deliveries/99999/retry", 404, headers=auth)
+    assert client.delete(f"/api/repositories/{repo['id']}", headers=auth).status_code == 204
+    check(doc, client, "get", f"/api/repositories/{repo['id']}", 404, headers=auth)
