@@ -49,6 +49,7 @@ class ReleaseDelivery(Base):
     attempts: Mapped[int] = mapped_column(Integer, default=0)
     payload: Mapped[dict[str, Any] | None] = mapped_column(JSONType)
     received_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    started_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     finished_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
 
     __table_args__ = (

@@ -12,12 +12,12 @@ import logging
 import re
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any, cast
 from urllib.parse import urlsplit
 
-from sqlalchemy import CursorResult, func, select, update
+from sqlalchemy import CursorResult, func, or_, select, update
 
 from portal.catalog.service import CatalogService
 from portal.db.engine import Database
@@ -40,6 +40,8 @@ RELEASE_WEBHOOK = Principal(via="cli", username="release-webhook")
 DELIVERY_HEADERS = {"github": "x-github-delivery", "gitlab": "x-gitlab-event-uuid", "generic": "x-github-delivery"}
 EVENT_HEADERS = {"github": "x-github-event", "gitlab": "x-gitlab-event", "generic": "x-github-event"}
 MAX_BODY = 5 * 1024 * 1024
+#: processing longer than this is a dead worker's (git's own steps time out after minutes)
+STALE = timedelta(hours=1)
 SAFE_NAME = re.compile(r"[^A-Za-z0-9._-]+")
 
 
@@ -181,26 +183,28 @@ class ReleaseService:
         except ValueError as exc:
             return self._refused(provider, key, event_header or "unknown", None, f"the body is not JSON: {exc}", "body")
         with self.db.reader() as s:
-            repo = None
+            found = None
             for candidate in event.repository_urls:
-                repo = s.scalar(
-                    select(ConnectedRepository).where(ConnectedRepository.match_url == match_url(candidate))
-                )
-                if repo is not None:
+                found = s.execute(
+                    select(ConnectedRepository.id, ConnectedRepository.secret_salt).where(
+                        ConnectedRepository.match_url == match_url(candidate)
+                    )
+                ).first()
+                if found is not None:
                     break
-            if repo is None:
-                return self._refused(
-                    provider,
-                    key,
-                    event.event,
-                    None,
-                    "unknown repository: "
-                    + (", ".join(event.repository_urls) or "the payload names none")
-                    + " is not connected to this portal",
-                    "repository",
-                    tag=event.tag,
-                )
-            repo_id, salt = repo.id, repo.secret_salt
+        if found is None:
+            return self._refused(
+                provider,
+                key,
+                event.event,
+                None,
+                "unknown repository: "
+                + (", ".join(event.repository_urls) or "the payload names none")
+                + " is not connected to this portal",
+                "repository",
+                tag=event.tag,
+            )
+        repo_id, salt = found
         secret = signatures.webhook_secret(self.settings.site_key, salt)
         if not signatures.signature_matches(provider, secret, body, headers):
             header = "X-Gitlab-Token" if provider == "gitlab" else "X-Hub-Signature-256"
@@ -255,6 +259,7 @@ class ReleaseService:
         Safe to call again (a queue retrying, a user's retry): one that created its version, or that another
         worker is processing now, is returned as it is.
         """
+        started = datetime.now(UTC)
         with self.db.transaction() as s:
             claimed = cast(
                 CursorResult[Any],
@@ -262,10 +267,14 @@ class ReleaseService:
                     update(ReleaseDelivery)
                     .where(
                         ReleaseDelivery.id == delivery_id,
-                        ReleaseDelivery.outcome.in_(("pending", "failed", "refused")),
                         ReleaseDelivery.payload.is_not(None),
+                        or_(
+                            ReleaseDelivery.outcome.in_(("pending", "failed", "refused")),
+                            # a worker that died mid-way leaves "processing" behind: taken over once surely stale
+                            (ReleaseDelivery.outcome == "processing") & (ReleaseDelivery.started_at < started - STALE),
+                        ),
                     )
-                    .values(outcome="processing", attempts=ReleaseDelivery.attempts + 1)
+                    .values(outcome="processing", attempts=ReleaseDelivery.attempts + 1, started_at=started)
                 ),
             ).rowcount
             delivery = s.get(ReleaseDelivery, delivery_id)

@@ -378,3 +378,27 @@ def test_documented_responses_match_real_ones(app, server):
     check(doc, client, "post", f"/api/repositories/{repo['id']}/deliveries/99999/retry", 404, headers=auth)
     assert client.delete(f"/api/repositories/{repo['id']}", headers=auth).status_code == 204
     check(doc, client, "get", f"/api/repositories/{repo['id']}", 404, headers=auth)
+
+
+def test_a_delivery_left_processing_by_a_dead_worker_is_taken_over_once_stale(app, server):
+    from datetime import UTC, datetime, timedelta
+
+    from portal.releases.models import ReleaseDelivery
+
+    client = app.test_client()
+    svc = services_of(app)
+    dead = "http://127.0.0.1:1/fitter.git"
+    repo, token = connect(client, app, dead)
+    assert send_github(client, github_delivery(dead, "v1"), repo["secret"]).status_code == 503
+    delivery_id = deliveries(client, repo["id"], token)[0]["id"]
+
+    def left_processing(since: timedelta) -> None:
+        with svc.db.transaction() as s:
+            row = s.get(ReleaseDelivery, delivery_id)
+            row.outcome, row.started_at = "processing", datetime.now(UTC) - since
+
+    left_processing(timedelta(minutes=5))  # another worker may still be on it: left alone
+    assert svc.releases.process(delivery_id).outcome == "processing"
+    left_processing(timedelta(hours=2))
+    taken = svc.releases.process(delivery_id)
+    assert taken.outcome == "failed" and taken.attempts == 2

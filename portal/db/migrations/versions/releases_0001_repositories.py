@@ -47,6 +47,7 @@ def upgrade() -> None:
         sa.Column("attempts", sa.Integer, nullable=False),
         sa.Column("payload", JSONType),
         sa.Column("received_at", sa.DateTime(timezone=True), nullable=False),
+        sa.Column("started_at", sa.DateTime(timezone=True)),
         sa.Column("finished_at", sa.DateTime(timezone=True)),
         sa.UniqueConstraint("provider", "delivery_key", name="uq_release_deliveries_provider_key"),
     )
