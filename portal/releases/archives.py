@@ -4,12 +4,14 @@ on the way, and `CITATION.cff` / `.zenodo.json` read at that tag."""
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import os
 import re
 import shutil
 import subprocess
 import tempfile
+import time
 import zlib
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -22,6 +24,7 @@ TAG_RE = re.compile(r"^[A-Za-z0-9._+-][A-Za-z0-9._+/-]{0,199}$")
 METADATA_MAX = 1024 * 1024  # a CITATION.cff or .zenodo.json larger than this is not metadata
 GIT_TIMEOUT = 300
 BLOCK = 1024 * 1024
+CLONE_FACTOR = 4  # a fetch may take this many times the archive bound (history, uncompressed loose objects)
 
 
 @dataclass(frozen=True)
@@ -94,10 +97,16 @@ def fetch_release(url: str, tag: str, dest: Path, *, work_root: Path, max_bytes:
 
         git("init", "-q", "--bare")
         refspec = f"refs/tags/{tag}:refs/tags/{tag}"
-        fetched = git("fetch", "-q", "--no-tags", "--depth", "1", "--", url, refspec)
+        # what a fetch may write: the archive's bound, with room for history (a dumb server sends all of it)
+        clone_limit = CLONE_FACTOR * max_bytes
+
+        def fetch(*extra: str) -> subprocess.CompletedProcess[str]:
+            return _bounded([*base, "fetch", "-q", "--no-tags", *extra, "--", url, refspec], env, repo, clone_limit)
+
+        fetched = fetch("--depth", "1")
         if fetched.returncode != 0 and "shallow" in fetched.stderr:
             # git's "dumb" HTTP transport (static file servers) cannot fetch shallow: fetch the tag's history
-            fetched = git("fetch", "-q", "--no-tags", "--", url, refspec)
+            fetched = fetch()
         if fetched.returncode != 0:
             err = fetched.stderr.strip()
             if "couldn't find remote ref" in err or "not our ref" in err:
@@ -112,6 +121,45 @@ def fetch_release(url: str, tag: str, dest: Path, *, work_root: Path, max_bytes:
         raise Failed(f"git took longer than {GIT_TIMEOUT} s for {url}", field="url") from exc
     finally:
         shutil.rmtree(repo, ignore_errors=True)
+
+
+def _bounded(args: list[str], env: dict[str, str], repo: Path, limit: int) -> subprocess.CompletedProcess[str]:
+    """Run a git fetch into ``repo``, stopping it (Refused) once the repository grows past ``limit`` bytes."""
+    with tempfile.TemporaryFile() as out, tempfile.TemporaryFile() as err:
+        proc = subprocess.Popen(args, stdout=out, stderr=err, env=env)
+        deadline = time.monotonic() + GIT_TIMEOUT
+        try:
+            while True:
+                done = proc.poll() is not None
+                if _size(repo) > limit:
+                    raise Refused(
+                        f"the repository is larger than {limit} bytes to fetch (PORTAL_RELEASES_MAX_ARCHIVE_BYTES x "
+                        f"{CLONE_FACTOR})",
+                        field="archive",
+                    )
+                if done:
+                    break
+                if time.monotonic() > deadline:
+                    raise subprocess.TimeoutExpired(args, GIT_TIMEOUT)
+                time.sleep(0.2)
+        finally:
+            if proc.poll() is None:
+                proc.kill()
+                proc.wait()
+        out.seek(0)
+        err.seek(0)
+        return subprocess.CompletedProcess(
+            args, proc.returncode, out.read().decode(errors="replace"), err.read().decode(errors="replace")
+        )
+
+
+def _size(root: Path) -> int:
+    total = 0
+    for folder, _dirs, files in os.walk(root):
+        for name in files:
+            with contextlib.suppress(OSError):  # git renames its temporary files as it goes
+                total += os.lstat(os.path.join(folder, name)).st_size
+    return total
 
 
 def _read_at(git: Callable[..., subprocess.CompletedProcess[str]], commit: str, name: str) -> str | None:

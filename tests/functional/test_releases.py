@@ -402,3 +402,21 @@ def test_a_delivery_left_processing_by_a_dead_worker_is_taken_over_once_stale(ap
     left_processing(timedelta(hours=2))
     taken = svc.releases.process(delivery_id)
     assert taken.outcome == "failed" and taken.attempts == 2
+
+
+def test_a_release_too_large_to_fetch_is_refused_and_leaves_nothing(make_app, server, tmp_path):
+    app = make_app(
+        data_dir=str(tmp_path / "data"),
+        releases_git_hosts="127.0.0.1",
+        releases_allow_http=True,
+        releases_max_archive_bytes=20_000,
+    )
+    client = app.test_client()
+    server.release("v1.0.0", {"CITATION.cff": citation("1.0.0"), "noise.txt": os.urandom(100_000).hex()})
+    repo, token = connect(client, app, server.url)
+    resp = send_github(client, github_delivery(server.url, "v1.0.0"), repo["secret"])
+    assert resp.status_code == 400 and resp.get_json()["field"] == "archive"
+    assert "larger than 80000 bytes" in resp.get_json()["detail"]
+    assert deliveries(client, repo["id"], token)[0]["outcome"] == "refused"
+    assert not list((tmp_path / "data").rglob("*.tar.gz*"))
+    assert list((tmp_path / "var" / "releases-work").iterdir()) == []  # the clone is gone too
