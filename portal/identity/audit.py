@@ -33,6 +33,7 @@ ACTIONS = (
     "record.remove",
     "release.connect",
     "release.disconnect",
+    "release.secret",
 )
 
 

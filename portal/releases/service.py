@@ -146,6 +146,16 @@ class ReleaseService:
             )
             return DeliveryPage([_delivery(d) for d in rows], total, page, size)
 
+    def rotate_secret(self, actor: Principal, repository_id: int) -> Connected:
+        """A new webhook secret for the repository (the old one stops working at once), shown this once."""
+        salt = signatures.new_salt()
+        with self.db.transaction() as s:
+            repo = self._visible(s, actor, repository_id)
+            repo.secret_salt = salt
+            self.audit.add(actor, "release.secret", f"repository {repo.id}", {"url": repo.url}, session=s)
+            view = _repository(repo)
+        return Connected(view, signatures.webhook_secret(self.settings.site_key, salt))
+
     def disconnect(self, actor: Principal, repository_id: int) -> None:
         """Forget the repository and its deliveries (the records it made stay)."""
         with self.db.transaction() as s:

@@ -95,6 +95,11 @@ def api_disconnect(repository_id: int) -> Any:
     return "", 204
 
 
+@bp.post("/api/repositories/<int:repository_id>/secret")
+def api_rotate_secret(repository_id: int) -> Any:
+    return jsonify(services().releases.rotate_secret(principal(), repository_id).to_json())
+
+
 @bp.get("/api/repositories/<int:repository_id>/deliveries")
 def api_deliveries(repository_id: int) -> Any:
     page, size = int_arg("page", 1), int_arg("size", PAGE_SIZE, maximum=services().settings.api_max_page_size)
@@ -168,6 +173,13 @@ def repository(repository_id: int) -> Any:
 def retry(repository_id: int, delivery_id: int) -> Any:
     services().releases.retry(_me(), delivery_id)
     return redirect(url_for("hooks.repository", repository_id=repository_id), code=303)
+
+
+@bp.post("/settings/repositories/<int:repository_id>/secret")
+def rotate_secret(repository_id: int) -> Any:
+    """A new secret, on the answer page only."""
+    connected = services().releases.rotate_secret(_me(), repository_id)
+    return _repositories_page(connected=connected)
 
 
 @bp.post("/settings/repositories/<int:repository_id>/disconnect")

@@ -382,6 +382,17 @@ PATHS: dict[str, Any] = {
             "responses": {"204": {"description": "Disconnected"}, "401": PROBLEM, "404": PROBLEM},
         },
     },
+    "/api/repositories/{repository_id}/secret": {
+        "post": {
+            "summary": "A new webhook secret (the old one stops working at once), shown this once",
+            "parameters": [REPOSITORY_ID],
+            "responses": {
+                "200": json_response(ref("ConnectedRepository"), "The repository and its new secret"),
+                "401": PROBLEM,
+                "404": PROBLEM,
+            },
+        }
+    },
     "/api/repositories/{repository_id}/deliveries": {
         "get": {
             "summary": "The repository's webhook deliveries and their outcomes, newest first",

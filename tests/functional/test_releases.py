@@ -420,3 +420,26 @@ def test_a_release_too_large_to_fetch_is_refused_and_leaves_nothing(make_app, se
     assert deliveries(client, repo["id"], token)[0]["outcome"] == "refused"
     assert not list((tmp_path / "data").rglob("*.tar.gz*"))
     assert list((tmp_path / "var" / "releases-work").iterdir()) == []  # the clone is gone too
+
+
+def test_a_new_secret_replaces_the_old_one(app, server):
+    from tests.functional.test_openapi import check
+
+    client = app.test_client()
+    server.release("v1.0.0", {"CITATION.cff": citation("1.0.0")})
+    repo, token = connect(client, app, server.url)
+    doc = client.get("/api/openapi.json").get_json()
+    check(doc, client, "post", f"/api/repositories/{repo['id']}/secret", 401)
+    stranger = bearer(token_for(app, PUBLISH, username="stranger"))
+    check(doc, client, "post", f"/api/repositories/{repo['id']}/secret", 404, headers=stranger)
+    check(doc, client, "post", f"/api/repositories/{repo['id']}/secret", 200, headers=bearer(token))
+    new = client.post(f"/api/repositories/{repo['id']}/secret", headers=bearer(token)).get_json()["secret"]
+    assert new != repo["secret"]
+    body = github_delivery(server.url, "v1.0.0")
+    assert send_github(client, body, repo["secret"]).status_code == 401
+    assert send_github(client, body, new).status_code == 201
+    browser = sign_in(app.test_client(), make_user(app, "writer"))
+    page = browser.post(f"/settings/repositories/{repo['id']}/secret", data=csrf(browser)).get_data(as_text=True)
+    newest = page.split('id="hook-secret">', 1)[1].split("<", 1)[0]
+    assert newest.startswith("whsec_") and newest != new
+    assert newest not in browser.get(f"/settings/repositories/{repo['id']}").get_data(as_text=True)
