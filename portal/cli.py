@@ -554,6 +554,41 @@ def tokens_revoke(token_id: int) -> None:
     click.echo(f"token {info.id} ({info.name}) revoked")
 
 
+@main.group()
+def uploads() -> None:
+    """Deposit uploads in the upload store (partial and committed bytes of drafts)."""
+
+
+_UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
+
+
+def _duration(text: str) -> float:
+    """`90s`, `30m`, `12h`, `7d` (a bare number: seconds)."""
+    text = text.strip().lower()
+    unit = _UNITS.get(text[-1:], 0)
+    number = text[:-1] if unit else text
+    try:
+        value = float(number)
+    except ValueError:
+        raise click.BadParameter("a duration such as 90s, 30m, 12h or 7d", param_hint="--older-than") from None
+    if value < 0:
+        raise click.BadParameter("a duration is not negative", param_hint="--older-than")
+    return value * (unit or 1)
+
+
+@uploads.command("clean")
+@click.option(
+    "--older-than",
+    default="1d",
+    show_default=True,
+    help="Remove pending uploads untouched for this long (90s, 30m, 12h, 7d), and store bytes no upload names.",
+)
+def uploads_clean(older_than: str) -> None:
+    """Garbage-collect abandoned uploads: their rows and their partial bytes."""
+    report = _services().deposit.clean(older_than_seconds=_duration(older_than))
+    click.echo(f"removed {report.rows} abandoned upload(s) and {report.orphans} orphan(s): {report.bytes} bytes freed")
+
+
 @main.command("settings")
 @click.option("--markdown", is_flag=True, help="Print the README's settings table.")
 @click.option(

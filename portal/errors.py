@@ -107,6 +107,20 @@ class QuotaExceeded(PortalError):
     title = "Too many requests"
 
 
+class TooLarge(PortalError):
+    """An upload would go beyond a size or count quota (per record or per user): 413, naming the quota setting."""
+
+    status = 413
+    title = "Payload too large"
+
+
+class ChecksumMismatch(Invalid):
+    """The bytes received do not have the checksum the client declared. tus answers these 460 (its checksum
+    extension); elsewhere they are 400 like any bad input."""
+
+    title = "Checksum mismatch"
+
+
 class Unavailable(PortalError):
     status = 503
     title = "Service unavailable"

@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING, Any, Generic, Protocol, TypeVar, cast
 from portal.errors import Invalid
 
 if TYPE_CHECKING:
+    from portal.deposit.stores import UploadStore
     from portal.environments.builders import Builder
     from portal.formats.base import FileFormat
     from portal.identity.providers import LocalProvider, RedirectProvider
@@ -96,4 +97,5 @@ SEARCH: Seam[TextBackend] = Seam("search", "search_backend")  # portal.search.ba
 # portal.identity.providers: `local` (passwords) and redirect providers (portal.identity.providers.RedirectProvider);
 # the setting names which redirect providers are offered, each with its `type` (default `oidc`)
 IDENTITY_PROVIDERS: Seam[LocalProvider | RedirectProvider] = Seam("identity_providers", "oidc_providers")
+UPLOAD_STORES: Seam[UploadStore] = Seam("upload_stores", "upload_store")  # portal.deposit.stores.UploadStore
 FORMATS: Seam[FileFormat] = Seam("formats")  # portal.formats.base.FileFormat; every registered format is active

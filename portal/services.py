@@ -12,6 +12,7 @@ from portal.browse.service import BrowseService
 from portal.catalog.service import CatalogService
 from portal.db.engine import Database
 from portal.db.migrate import upgrade
+from portal.deposit.service import DepositService
 from portal.education.lessons import Lessons
 from portal.environments.builders import Builder
 from portal.errors import Invalid
@@ -34,8 +35,18 @@ from portal.launch.manager import LaunchManager
 from portal.launch.sessions import LaunchSessions
 from portal.pids.base import PIDProvider
 from portal.preservation.service import PreservationService
-from portal.registry import BUILDERS, EXECUTORS, FORMATS, IDENTITY_PROVIDERS, LAUNCHERS, PIDS, SEARCH, STORAGE
 from portal.releases.service import ReleaseService, ReleaseSettings
+from portal.registry import (
+    BUILDERS,
+    EXECUTORS,
+    FORMATS,
+    IDENTITY_PROVIDERS,
+    LAUNCHERS,
+    PIDS,
+    SEARCH,
+    STORAGE,
+    UPLOAD_STORES,
+)
 from portal.search.backends.base import TextBackend
 from portal.search.service import SearchService
 from portal.settings import Settings
@@ -131,6 +142,7 @@ class Services:
     placement: Placement
     sessions: LaunchSessions
     releases: ReleaseService
+    deposit: DepositService
     analyses: JobService | None = None
     launches: LaunchManager | None = None
     hub_oauth: HubOAuthProvider | None = None  # the portal as the hub's OAuth2 provider (None: no client set)
@@ -182,6 +194,7 @@ def build_services(settings: Settings, *, migrate: bool = True) -> Services:
     lessons = build_lessons(settings)
     previewer = Previewer(files, formats)
     launches = build_launches(settings, db, catalog, storage, lessons)
+    ingester = Ingester(formats)
     if launches is not None:
         catalog.observers.append(launches.pin_published)
     return Services(
@@ -193,7 +206,7 @@ def build_services(settings: Settings, *, migrate: bool = True) -> Services:
         storage=storage,
         formats=formats,
         files=files,
-        ingester=Ingester(formats),
+        ingester=ingester,
         previewer=previewer,
         exports=exports,
         oai=oai,
@@ -222,6 +235,24 @@ def build_services(settings: Settings, *, migrate: bool = True) -> Services:
         ),
         launches=launches,
         hub_oauth=build_hub_oauth(settings, db),
+        deposit=build_deposit(settings, db, catalog, storage, ingester),
+    )
+
+
+def build_deposit(
+    settings: Settings, db: Database, catalog: CatalogService, storage: Storage, ingester: Ingester
+) -> DepositService:
+    """Deposits through the API, their bytes in the upload store ``upload_store`` names."""
+    return DepositService(
+        db,
+        catalog,
+        UPLOAD_STORES.create(settings.upload_store, settings),
+        storage,
+        ingester,
+        owners_publish=settings.deposit_owners_publish,
+        max_files=settings.quota_deposit_files,
+        max_bytes=settings.quota_deposit_bytes,
+        max_user_bytes=settings.quota_upload_bytes_per_user,
     )
 
 

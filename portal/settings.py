@@ -72,6 +72,11 @@ def _restricted_dir(values: Mapping[str, Any]) -> str:
     return str(Path(values["var_dir"]) / "restricted")
 
 
+def _upload_dir(values: Mapping[str, Any]) -> str:
+    """`<var_dir>/uploads`"""
+    return str(Path(values["var_dir"]) / "uploads")
+
+
 def _database_url(values: Mapping[str, Any]) -> str:
     """SQLite file `<var_dir>/portal.sqlite`"""
     return f"sqlite:///{Path(values['var_dir']) / 'portal.sqlite'}"
@@ -157,6 +162,25 @@ class Settings:
         "-1: anonymous visitors may not launch at all (401: sign in); 0: no limit.",
     )
     api_max_page_size: int = setting(1000, "Largest `size` accepted by paginated APIs.")
+    upload_store: str = setting(
+        "local",
+        "Where deposit uploads stream to before publication: `local` (`upload_dir`) or `xrootd` (`upload_xrootd_url`).",
+    )
+    upload_dir: str = setting(_upload_dir, "Directory of the `local` upload store (partial and committed uploads).")
+    upload_xrootd_url: str = setting(
+        "", "`root://host:port//path` the `xrootd` upload store writes under; empty: `xrootd_url` + `//uploads`."
+    )
+    deposit_owners_publish: bool = setting(
+        False,
+        "Owners publish their own drafts through the deposit API (personal uploads); off: only curators publish.",
+    )
+    quota_deposit_files: int = setting(
+        0, "Files one record version may hold when deposited (413 beyond, naming this setting; 0: no limit)."
+    )
+    quota_deposit_bytes: int = setting(0, "Bytes one record version may hold when deposited (413 beyond; 0: no limit).")
+    quota_upload_bytes_per_user: int = setting(
+        0, "Bytes one user may have in unpublished uploads at once, over all drafts (413 beyond; 0: no limit)."
+    )
     storage_backend: str = setting(
         "local", "Where file bytes are read from: `local` (the data directory) or `xrootd` (`xrootd_url`)."
     )

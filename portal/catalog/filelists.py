@@ -136,6 +136,27 @@ def replace_files(s: Session, recid: int, item: RecordInput) -> None:
         _store_index(s, recid, position, spec)
 
 
+def change_direct_files(s: Session, recid: int, remove: list[str], add: list[dict[str, Any]]) -> str:
+    """Drop the direct files keyed ``remove`` from version ``recid`` and append ``add`` (its file indices stay);
+    positions stay dense. Returns the new files hash (over every direct file, in order)."""
+    if remove:
+        for keys in (remove[i : i + 500] for i in range(0, len(remove), 500)):
+            s.execute(delete(File).where(File.recid == recid, File.index_id.is_(None), File.key.in_(keys)))
+    kept = list(s.scalars(select(File).where(File.recid == recid, File.index_id.is_(None)).order_by(File.position)))
+    for position, row in enumerate(kept):
+        if row.position != position:
+            row.position = position
+    rows = [{**file_row(f), "recid": recid, "index_id": None, "position": len(kept) + i} for i, f in enumerate(add)]
+    for batch in chunked(rows, BATCH):
+        s.execute(insert(File), batch)
+    s.flush()
+    every = [
+        file_dict(f)
+        for f in s.scalars(select(File).where(File.recid == recid, File.index_id.is_(None)).order_by(File.position))
+    ]
+    return RecordInput(metadata={}, files=every).files_hash()
+
+
 def _store_index(s: Session, recid: int, position: int, spec: IndexSpec) -> None:
     index = FileIndex(
         recid=recid,

@@ -76,3 +76,4 @@ class RecordView:
     created_at: datetime
     updated_at: datetime
     published_at: datetime | None
+    owner_id: int | None = None  # the user who started this version (None: loaded by the command line)

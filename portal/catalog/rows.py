@@ -185,4 +185,5 @@ def record_view(s: Session, rec: Record, *, with_files: bool = True, latest: Rec
         created_at=rec.created_at,
         updated_at=rec.updated_at,
         published_at=rec.published_at,
+        owner_id=rec.owner_id,
     )

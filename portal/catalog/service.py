@@ -148,6 +148,9 @@ class CatalogService:
     def publish(self, recid: int, *, actor: Principal = COMMAND_LINE) -> RecordView:
         return self.versioning.publish(recid, actor=actor)
 
+    def create_draft(self, metadata: dict[str, Any], *, actor: Principal, source: str = "deposit") -> RecordView:
+        return self.versioning.create_draft(metadata, actor=actor, source=source)
+
     def owned_by(self, user_id: int, *, page: int = 1, size: int = 20) -> tuple[list[RecordView], int]:
         return self.records.owned_by(user_id, page=page, size=size)
 
@@ -156,8 +159,8 @@ class CatalogService:
     ) -> None:
         self.versioning.remove(recid, reason=reason, citation=citation, also=also)
 
-    def discard_draft(self, recid: int) -> None:
-        self.versioning.discard_draft(recid)
+    def discard_draft(self, recid: int, *, actor: Principal = COMMAND_LINE) -> None:
+        self.versioning.discard_draft(recid, actor=actor)
 
 
 # The façade's methods carry the docstrings of the parts that do the work, so help() shows the contracts.
@@ -176,7 +179,7 @@ _PARTS: dict[type, tuple[str, ...]] = {
     ),
     FileLists: ("list_files", "get_file", "find_files", "iter_index_entries"),
     RecordLoader: ("load", "create", "ingest_files"),
-    RecordVersions: ("new_version", "update_draft", "edit_metadata", "publish", "discard_draft"),
+    RecordVersions: ("new_version", "update_draft", "edit_metadata", "publish", "create_draft", "discard_draft"),
 }
 for _part, _names in _PARTS.items():
     for _name in _names:

@@ -13,7 +13,7 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from portal.catalog.filelists import copy_files, replace_files
+from portal.catalog.filelists import change_direct_files, copy_files, replace_files
 from portal.catalog.model import IndexSpec, RecordInput
 from portal.catalog.results import RecordView
 from portal.catalog.rows import (
@@ -92,6 +92,62 @@ class RecordVersions:
             self.writer.changed(s, draft)
             return record_view(s, draft)
 
+    def create_draft(self, metadata: dict[str, Any], *, actor: Principal, source: str = "deposit") -> RecordView:
+        """A new record as a draft: a new concept and its first version, unpublished and owned by ``actor``.
+
+        Raises:
+            Invalid: the metadata names a recid, DOI or concept, or fails the record schema (naming the field).
+            Unauthorized, Forbidden: ``actor`` lacks ``deposit:write`` (policy).
+        """
+        policy.require_scope(actor, "deposit:write")
+        for given in ("recid", "conceptrecid", "doi", "conceptdoi"):
+            if metadata.get(given) is not None:
+                raise Invalid(f"a new draft gets its {given} from the catalogue; leave it out", field=given)
+        with self.db.transaction() as s:
+            concept_recid = self.writer.next_recid(s)  # concept_recid + 1 is this transaction's too
+            recid = concept_recid + 1
+            md = {**metadata, "recid": str(recid)}
+            validate_record(md)
+            data = stored_metadata(md, self.writer.publisher)
+            moment = now()
+            s.add(Concept(recid=concept_recid, doi=None))
+            s.flush()
+            draft = Record(
+                recid=recid,
+                concept_recid=concept_recid,
+                version_index=1,
+                status="draft",
+                doi=None,
+                title=data["title"],
+                type_primary=data["type"]["primary"],
+                data=data,
+                content_hash="",
+                files_hash=RecordInput(metadata=md).files_hash(),
+                revision=1,
+                source=source,
+                created_at=moment,
+                updated_at=moment,
+                owner_id=actor.user_id,
+            )
+            s.add(draft)
+            self.writer.changed(s, draft)
+            return record_view(s, draft)
+
+    def require_draft(self, recid: int, *, actor: Principal) -> RecordView:
+        """The draft ``recid`` when ``actor`` may change it (its owner or a curator, with ``deposit:write``).
+
+        Raises:
+            NotFound: no such record. Conflict: it is published (start a new version). Unauthorized, Forbidden.
+        """
+        with self.db.reader() as s:
+            rec = get_record(s, recid)
+            policy.require_edit_draft(actor, rec.owner_id, recid)
+            if rec.status != "draft":
+                raise Conflict(
+                    "this version is published and its files are immutable; start a new version", record=recid
+                )
+            return record_view(s, rec)
+
     def update_draft(
         self,
         recid: int,
@@ -146,18 +202,51 @@ class RecordVersions:
             self.writer.changed(s, rec)
             return record_view(s, rec)
 
-    def publish(self, recid: int, *, actor: Principal = COMMAND_LINE) -> RecordView:
+    def change_draft_files(
+        self, recid: int, *, remove: list[str], add: list[dict[str, Any]], actor: Principal = COMMAND_LINE
+    ) -> RecordView:
+        """Drop the direct files keyed ``remove`` from a draft and append ``add`` (file indices stay); its owner or a
+        curator. Raises Conflict for a published version."""
+        with self.db.transaction() as s:
+            rec = get_record(s, recid)
+            policy.require_edit_draft(actor, rec.owner_id, recid)
+            if rec.status != "draft":
+                raise Conflict("only a draft can change its files; start a new version", record=recid)
+            rec.files_hash = change_direct_files(s, recid, remove, add)
+            rec.updated_at = now()
+            self.writer.changed(s, rec)
+            return record_view(s, rec)
+
+    def publish(
+        self,
+        recid: int,
+        *,
+        actor: Principal = COMMAND_LINE,
+        remove: list[str] | None = None,
+        add: list[dict[str, Any]] | None = None,
+        owners_publish: bool = False,
+        also: Callable[[Session], None] | None = None,
+    ) -> RecordView:
         """Publish a draft: it gets its DOI (and the concept its DOI, the first time) and becomes the latest.
-        Raises Conflict when it is published already; Unauthorized or Forbidden unless ``actor`` is a curator.
-        The publication is written to the audit log in the same transaction."""
+        Raises Conflict when it is published already; Unauthorized or Forbidden unless ``actor`` is a curator
+        (or, with ``owners_publish``, the draft's owner). ``remove`` and ``add`` change the draft's direct files
+        (as :meth:`change_draft_files`) and ``also(session)`` runs (the deposit's bookkeeping), all in the same
+        transaction. The publication is written to the audit log in the same transaction."""
         with self.db.transaction() as s:
             rec = get_record(s, recid)
             if rec.status == "removed":
                 raise tombstone(rec)  # a removed version is never published again
-            policy.require_publish(actor)
+            if owners_publish:
+                policy.require_publish_own(actor, rec.owner_id)
+            else:
+                policy.require_publish(actor)
             if rec.status == "published":
                 raise Conflict("this version is already published", record=recid)
             validate_record({**rec.data, "recid": str(recid)})
+            if remove or add:
+                rec.files_hash = change_direct_files(s, recid, remove or [], add or [])
+            if also is not None:
+                also(s)
             concept = s.get(Concept, rec.concept_recid)
             assert concept is not None
             rec.status = "published"
@@ -198,10 +287,23 @@ class RecordVersions:
             if also is not None:
                 also(s, rec)
 
-    def discard_draft(self, recid: int) -> None:
-        """Delete a draft. Published versions cannot be deleted (Conflict)."""
+    def discard_draft(
+        self, recid: int, *, actor: Principal = COMMAND_LINE, also: Callable[[Session], None] | None = None
+    ) -> None:
+        """Delete a draft (its owner or a curator); a first version's concept goes with it. Published versions
+        cannot be deleted (Conflict). ``also(session)`` runs in the same transaction (the deposit's uploads)."""
         with self.db.transaction() as s:
             rec = get_record(s, recid)
+            policy.require_edit_draft(actor, rec.owner_id, recid)
             if rec.status != "draft":
                 raise Conflict("published versions cannot be deleted", record=recid)
+            if also is not None:
+                also(s)
+            concept_recid = rec.concept_recid
             s.delete(rec)
+            s.flush()
+            others = s.scalar(select(Record.recid).where(Record.concept_recid == concept_recid).limit(1))
+            if others is None:
+                concept = s.get(Concept, concept_recid)
+                if concept is not None:
+                    s.delete(concept)

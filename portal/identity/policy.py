@@ -11,7 +11,7 @@ from dataclasses import replace
 from datetime import datetime
 
 from portal.catalog.access import AccessRights
-from portal.errors import Forbidden, NotFound, QuotaExceeded, Unauthorized
+from portal.errors import Forbidden, NotFound, QuotaExceeded, TooLarge, Unauthorized
 from portal.identity.principal import SCOPES, Principal
 
 
@@ -140,6 +140,18 @@ def require_see_repository(principal: Principal, owner: int) -> None:
     if not principal.authenticated:
         raise Unauthorized("sign in to see your repositories", field="user")
     raise NotFound("there is no such connected repository", field="repository")
+def require_publish_own(principal: Principal, owner: int | None) -> None:
+    """Publishing a personal (uncurated) upload where the site lets owners publish (`deposit_owners_publish`):
+    its owner or a curator, with ``deposit:publish``."""
+    require_scope(principal, "deposit:publish")
+    if "curate" not in principal.scopes and (owner is None or principal.user_id != owner):
+        raise Forbidden("only the owner of this draft or a curator may publish it", field="owner")
+
+
+def require_upload_quota(quota: str, used: int, adding: int, limit: int, *, what: str) -> None:
+    """Refuse (413 naming the ``quota`` setting) when ``used + adding`` goes beyond ``limit`` (0: no limit)."""
+    if limit > 0 and used + adding > limit:
+        raise TooLarge(f"{what}: {used} used + {adding} more would exceed {quota} = {limit}", field=quota)
 
 
 # -- analyses ---------------------------------------------------------------------------------------------------

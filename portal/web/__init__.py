@@ -17,6 +17,7 @@ def register_blueprints(app: Flask) -> None:
         accounts,
         api,
         csrf,
+        deposit,
         education,
         exports,
         files,
@@ -28,6 +29,7 @@ def register_blueprints(app: Flask) -> None:
         people,
         problems,
         stats,
+        tus,
     )
     from portal.web.request import IdConverter, check_path_ids
 
@@ -46,6 +48,8 @@ def register_blueprints(app: Flask) -> None:
         return {"site_name": services().settings.site_name, **accounts.header_identity()}
 
     app.register_blueprint(api.bp)
+    app.register_blueprint(deposit.bp)
+    app.register_blueprint(tus.bp)
     app.register_blueprint(pages.bp)
     app.register_blueprint(stats.bp)
     app.register_blueprint(files.bp)

@@ -9,7 +9,6 @@ from flask import Blueprint, Response, jsonify, redirect, request, stream_with_c
 
 from portal.catalog.serialize import direct_files, record_envelope, stream_record_json
 from portal.errors import Invalid
-from portal.identity import policy
 from portal.search.documents import FACETS
 from portal.search.results import SearchRequest
 from portal.web import services
@@ -73,29 +72,6 @@ def versions(recid: int) -> Any:
 @bp.get("/records/<int:recid>/versions/latest")
 def latest(recid: int) -> Any:
     return redirect(url_for("api.record", recid=services().catalog.versions(recid)[0].recid), code=302)
-
-
-@bp.post("/records/<int:recid>/versions")
-def new_version(recid: int) -> Any:
-    view = services().catalog.new_version(recid, actor=principal())
-    return jsonify(record_envelope(view, services().settings.base_url)), 201
-
-
-@bp.put("/records/<int:recid>/draft")
-def update_draft(recid: int) -> Any:
-    who = principal()
-    policy.require_scope(who, "deposit:write")  # before reading the body: anonymous writers learn to sign in first
-    body = request.get_json(silent=True)
-    if not isinstance(body, dict) or not isinstance(body.get("metadata"), dict):
-        raise Invalid("body must be a JSON object with a `metadata` object", field="metadata")
-    view = services().catalog.update_draft(recid, body["metadata"], files=body.get("files"), actor=who)
-    return jsonify(record_envelope(view, services().settings.base_url))
-
-
-@bp.post("/records/<int:recid>/draft/actions/publish")
-def publish(recid: int) -> Any:
-    view = services().catalog.publish(recid, actor=principal())
-    return jsonify(record_envelope(view, services().settings.base_url)), 202
 
 
 @bp.get("/records/<int:recid>/files")

@@ -12,6 +12,7 @@ from portal.identity.principal import SCOPES
 from portal.search.documents import FACETS
 from portal.search.results import SORTS
 from portal.web import services
+from portal.web.openapi_deposit import DEPOSIT_PATHS, DEPOSIT_SCHEMAS
 from portal.web.schemas import (
     CURSOR,
     ID,
@@ -76,49 +77,6 @@ PATHS: dict[str, Any] = {
             "parameters": [RECID],
             "responses": {"200": json_response(ref("RecordList"), "Versions"), "404": PROBLEM},
         },
-        "post": {
-            "summary": "Start a new version (draft) owned by the caller; the record's owners or a curator",
-            "parameters": [RECID],
-            "security": [{"token": ["deposit:write"]}],
-            "responses": {
-                "201": json_response(ref("Record"), "The draft"),
-                "401": PROBLEM,
-                "403": PROBLEM,
-                "404": PROBLEM,
-                "409": PROBLEM,
-            },
-        },
-    },
-    "/api/records/{recid}/draft": {
-        "put": {
-            "summary": "Replace a draft's metadata, and its files when given; the draft's owner or a curator",
-            "parameters": [RECID],
-            "security": [{"token": ["deposit:write"]}],
-            "requestBody": {"required": True, "content": {"application/json": {"schema": ref("DraftUpdate")}}},
-            "responses": {
-                "200": json_response(ref("Record"), "The draft"),
-                "400": PROBLEM,
-                "401": PROBLEM,
-                "403": PROBLEM,
-                "404": PROBLEM,
-                "409": PROBLEM,
-            },
-        }
-    },
-    "/api/records/{recid}/draft/actions/publish": {
-        "post": {
-            "summary": "Publish a draft: it gets its DOI and becomes the latest version; curators",
-            "parameters": [RECID],
-            "security": [{"token": ["deposit:publish", "curate"]}],
-            "responses": {
-                "202": json_response(ref("Record"), "The published version"),
-                "400": PROBLEM,
-                "401": PROBLEM,
-                "403": PROBLEM,
-                "404": PROBLEM,
-                "409": PROBLEM,
-            },
-        }
     },
     "/api/records/{recid}/versions/latest": {
         "get": {
@@ -457,12 +415,14 @@ def document(max_page_size: int = 1000, executors: list[str] | None = None) -> d
     """The document, with the limits this portal is configured with: the largest page ``size`` and the
     executors a job may name."""
     paths = json.loads(json.dumps(PATHS))
+    for path, operations in json.loads(json.dumps(DEPOSIT_PATHS)).items():
+        paths.setdefault(path, {}).update(operations)
     for operations in paths.values():  # every page `size` takes this portal's bound (no other parameter does)
         for operation in operations.values():
             for parameter in operation.get("parameters", []):
                 if parameter["name"] == "size" and parameter["schema"] == SIZE:
                     parameter["schema"] = {**SIZE, "maximum": max_page_size}
-    schemas = json.loads(json.dumps(SCHEMAS))
+    schemas = json.loads(json.dumps({**SCHEMAS, **DEPOSIT_SCHEMAS}))
     if executors:
         schemas["JobRequest"]["properties"]["executor"]["enum"] = executors
     return {

@@ -1,0 +1,111 @@
+"""The deposit API in InvenioRDM's shape: drafts, their files (declare, stream, commit, delete), publication,
+new versions and discarding. `GET /api/records/<id>` stays the CERN Open Data record (portal.web.api)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from flask import Blueprint, Response, jsonify, request
+
+from portal.deposit.serialize import draft_json, file_json, files_json
+from portal.errors import Invalid
+from portal.identity import policy
+from portal.web import services
+from portal.web.auth import principal
+
+bp = Blueprint("deposit", __name__, url_prefix="/api")
+
+
+def _base() -> str:
+    return services().settings.base_url
+
+
+def _metadata_body() -> dict[str, Any]:
+    body = request.get_json(silent=True)
+    if not isinstance(body, dict) or not isinstance(body.get("metadata"), dict):
+        raise Invalid("body must be a JSON object with a `metadata` object", field="metadata")
+    return body["metadata"]
+
+
+@bp.post("/records")
+@bp.post("/records/")
+def create() -> Any:
+    who = principal()
+    policy.require_scope(who, "deposit:write")  # before reading the body: anonymous writers learn to sign in first
+    view = services().deposit.create(_metadata_body(), actor=who)
+    return jsonify(draft_json(view, _base())), 201
+
+
+@bp.get("/records/<int:recid>/draft")
+def draft(recid: int) -> Any:
+    return jsonify(draft_json(services().deposit.draft(recid, actor=principal()), _base()))
+
+
+@bp.put("/records/<int:recid>/draft")
+def update_draft(recid: int) -> Any:
+    who = principal()
+    policy.require_scope(who, "deposit:write")
+    body = request.get_json(silent=True)
+    metadata = _metadata_body()
+    files = body.get("files") if isinstance(body, dict) else None
+    if files is not None:  # the catalogue's own file rows (curators' imports of already-stored files)
+        view = services().catalog.update_draft(recid, metadata, files=files, actor=who)
+    else:
+        view = services().deposit.update(recid, metadata, actor=who)
+    return jsonify(draft_json(view, _base()))
+
+
+@bp.delete("/records/<int:recid>/draft")
+def discard(recid: int) -> Any:
+    services().deposit.discard(recid, actor=principal())
+    return Response(status=204)
+
+
+@bp.post("/records/<int:recid>/versions")
+def new_version(recid: int) -> Any:
+    view = services().deposit.new_version(recid, actor=principal())
+    return jsonify(draft_json(view, _base())), 201
+
+
+@bp.post("/records/<int:recid>/draft/actions/publish")
+def publish(recid: int) -> Any:
+    view = services().deposit.publish(recid, actor=principal())
+    return jsonify(draft_json(view, _base())), 202
+
+
+@bp.get("/records/<int:recid>/draft/files")
+def files(recid: int) -> Any:
+    return jsonify(files_json(recid, services().deposit.files(recid, actor=principal()), _base()))
+
+
+@bp.post("/records/<int:recid>/draft/files")
+def declare(recid: int) -> Any:
+    who = principal()
+    policy.require_scope(who, "deposit:write")
+    found = services().deposit.declare(recid, request.get_json(silent=True), actor=who)
+    return jsonify(files_json(recid, found, _base())), 201
+
+
+@bp.get("/records/<int:recid>/draft/files/<key>")
+def file(recid: int, key: str) -> Any:
+    return jsonify(file_json(recid, services().deposit.file(recid, key, actor=principal()), _base()))
+
+
+@bp.delete("/records/<int:recid>/draft/files/<key>")
+def delete_file(recid: int, key: str) -> Any:
+    services().deposit.delete(recid, key, actor=principal())
+    return Response(status=204)
+
+
+@bp.put("/records/<int:recid>/draft/files/<key>/content")
+def content(recid: int, key: str) -> Any:
+    who = principal()
+    policy.require_scope(who, "deposit:write")
+    # request.stream reads the body as it arrives (never buffered whole): memory stays bounded for any size
+    found = services().deposit.write(recid, key, request.stream, actor=who, length=request.content_length)
+    return jsonify(file_json(recid, found, _base()))
+
+
+@bp.post("/records/<int:recid>/draft/files/<key>/commit")
+def commit(recid: int, key: str) -> Any:
+    return jsonify(file_json(recid, services().deposit.commit(recid, key, actor=principal()), _base()))

@@ -1,0 +1,235 @@
+"""The deposit API's part of the OpenAPI document (InvenioRDM-shaped drafts and files, tus uploads)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from portal.web.schemas import INT, LINKS, PROBLEM, RECID, STR, json_response, param, ref
+
+KEY = param("key", "path", STR, description="The file's key: a plain file name")
+UPLOAD = param("upload_id", "path", STR, description="The upload's id (from the Location of its creation)")
+WRITE = [{"token": ["deposit:write"]}]
+ERRORS = {"401": PROBLEM, "403": PROBLEM, "404": PROBLEM, "409": PROBLEM}
+TUS_HEADERS = {"Tus-Resumable": {"schema": {"const": "1.0.0"}}}
+
+DEPOSIT_PATHS: dict[str, Any] = {
+    "/api/records": {
+        "post": {
+            "summary": "Create a draft (a new record, unpublished) owned by the caller",
+            "security": WRITE,
+            "requestBody": {"required": True, "content": {"application/json": {"schema": ref("DraftUpdate")}}},
+            "responses": {
+                "201": json_response(ref("Draft"), "The draft"),
+                "400": PROBLEM,
+                "401": PROBLEM,
+                "403": PROBLEM,
+            },
+        }
+    },
+    "/api/records/{recid}/draft": {
+        "get": {
+            "summary": "A draft (InvenioRDM shape); its owner or a curator",
+            "parameters": [RECID],
+            "security": WRITE,
+            "responses": {"200": json_response(ref("Draft"), "The draft"), **ERRORS},
+        },
+        "put": {
+            "summary": "Replace a draft's metadata (and, for curators importing stored files, its file rows)",
+            "parameters": [RECID],
+            "security": WRITE,
+            "requestBody": {"required": True, "content": {"application/json": {"schema": ref("DraftUpdate")}}},
+            "responses": {"200": json_response(ref("Draft"), "The draft"), "400": PROBLEM, **ERRORS},
+        },
+        "delete": {
+            "summary": "Discard a draft, its uploads and their bytes; its owner or a curator",
+            "parameters": [RECID],
+            "security": WRITE,
+            "responses": {"204": {"description": "Discarded"}, **ERRORS},
+        },
+    },
+    "/api/records/{recid}/versions": {
+        "post": {
+            "summary": "Start a new version (a draft carrying the latest files over); the record's owners or a curator",
+            "parameters": [RECID],
+            "security": WRITE,
+            "responses": {"201": json_response(ref("Draft"), "The draft"), **ERRORS},
+        },
+    },
+    "/api/records/{recid}/draft/actions/publish": {
+        "post": {
+            "summary": "Publish a draft: its files are ingested into the catalogue, it gets its DOI and becomes the "
+            "latest version; curators, or its owner where the site lets owners publish (`deposit_owners_publish`)",
+            "parameters": [RECID],
+            "security": [{"token": ["deposit:publish"]}],
+            "responses": {"202": json_response(ref("Draft"), "The published version"), "400": PROBLEM, **ERRORS},
+        }
+    },
+    "/api/records/{recid}/draft/files": {
+        "get": {
+            "summary": "The draft's files: carried from the previous version, uploaded, pending",
+            "parameters": [RECID],
+            "security": WRITE,
+            "responses": {"200": json_response(ref("DraftFiles"), "Its files"), **ERRORS},
+        },
+        "post": {
+            "summary": 'Declare files by key (`[{"key": ...}]`); a carried key declared again is replaced',
+            "parameters": [RECID],
+            "security": WRITE,
+            "requestBody": {
+                "required": True,
+                "content": {"application/json": {"schema": {"type": "array", "items": ref("FileDeclaration")}}},
+            },
+            "responses": {
+                "201": json_response(ref("DraftFiles"), "Its files"),
+                "400": PROBLEM,
+                "413": PROBLEM,
+                **ERRORS,
+            },
+        },
+    },
+    "/api/records/{recid}/draft/files/{key}": {
+        "get": {
+            "summary": "One file of a draft",
+            "parameters": [RECID, KEY],
+            "security": WRITE,
+            "responses": {"200": json_response(ref("DraftFile"), "The file"), **ERRORS},
+        },
+        "delete": {
+            "summary": "Remove a file from a draft (an upload with its bytes, or a carried file)",
+            "parameters": [RECID, KEY],
+            "security": WRITE,
+            "responses": {"204": {"description": "Removed"}, **ERRORS},
+        },
+    },
+    "/api/records/{recid}/draft/files/{key}/content": {
+        "put": {
+            "summary": "Stream a declared file's bytes (from the first byte; bounded memory, digests on the way)",
+            "parameters": [RECID, KEY],
+            "security": WRITE,
+            "requestBody": {
+                "required": True,
+                "content": {"application/octet-stream": {"schema": {"type": "string", "format": "binary"}}},
+            },
+            "responses": {
+                "200": json_response(ref("DraftFile"), "The file, pending its commit"),
+                "400": PROBLEM,
+                "413": PROBLEM,
+                **ERRORS,
+            },
+        }
+    },
+    "/api/records/{recid}/draft/files/{key}/commit": {
+        "post": {
+            "summary": "Commit an uploaded file: its size and checksums are final",
+            "parameters": [RECID, KEY],
+            "security": WRITE,
+            "responses": {"200": json_response(ref("DraftFile"), "The completed file"), **ERRORS},
+        }
+    },
+    "/api/uploads": {
+        "post": {
+            "summary": "tus 1.0 creation: a resumable upload of `Upload-Length` bytes for the draft file named by "
+            "`Upload-Metadata` (`record`, `filename`); extensions creation, checksum, termination",
+            "parameters": [
+                param("Tus-Resumable", "header", STR, required=True),
+                param("Upload-Length", "header", STR, required=True),
+                param("Upload-Metadata", "header", STR, required=True, description="record <b64>,filename <b64>"),
+            ],
+            "security": WRITE,
+            "responses": {
+                "201": {"description": "Created; Location is the upload's URL", "headers": TUS_HEADERS},
+                "400": PROBLEM,
+                "412": PROBLEM,
+                "413": PROBLEM,
+                **ERRORS,
+            },
+        }
+    },
+    "/api/uploads/{upload_id}": {
+        "patch": {
+            "summary": "tus 1.0: append bytes at `Upload-Offset` (a chunk failing its `Upload-Checksum` is dropped: "
+            "460); reaching `Upload-Length` commits the draft file",
+            "parameters": [
+                UPLOAD,
+                param("Tus-Resumable", "header", STR, required=True),
+                param("Upload-Offset", "header", STR, required=True),
+                param("Upload-Checksum", "header", STR, description="<sha1|md5|sha256> <b64 digest of the chunk>"),
+            ],
+            "security": WRITE,
+            "requestBody": {
+                "required": True,
+                "content": {"application/offset+octet-stream": {"schema": {"type": "string", "format": "binary"}}},
+            },
+            "responses": {
+                "204": {"description": "Appended; Upload-Offset is the new offset", "headers": TUS_HEADERS},
+                "400": PROBLEM,
+                "412": PROBLEM,
+                "413": PROBLEM,
+                "415": PROBLEM,
+                "460": PROBLEM,
+                **ERRORS,
+            },
+        },
+        "delete": {
+            "summary": "tus termination: delete the upload and its bytes",
+            "parameters": [UPLOAD, param("Tus-Resumable", "header", STR, required=True)],
+            "security": WRITE,
+            "responses": {"204": {"description": "Deleted"}, "412": PROBLEM, **ERRORS},
+        },
+    },
+}
+
+DEPOSIT_SCHEMAS: dict[str, Any] = {
+    "Draft": {
+        "type": "object",
+        "required": ["id", "metadata", "links", "created", "updated", "status", "is_published", "parent", "files"],
+        "properties": {
+            "id": INT,
+            "conceptrecid": INT,
+            "created": STR,
+            "updated": STR,
+            "revision": INT,
+            "revision_id": INT,
+            "status": {"enum": ["draft", "published"]},
+            "is_published": {"type": "boolean"},
+            "is_draft": {"type": "boolean"},
+            "metadata": ref("RecordMetadata"),
+            "links": LINKS,
+            "parent": {"type": "object", "required": ["id"]},
+            "pids": {"type": "object"},
+            "versions": {"type": "object"},
+            "files": {"type": "object", "required": ["enabled"]},
+        },
+    },
+    "FileDeclaration": {
+        "type": "object",
+        "required": ["key"],
+        "properties": {"key": STR, "size": {"type": "integer", "minimum": 0}},
+    },
+    "DraftFile": {
+        "type": "object",
+        "required": ["key", "status", "checksums", "links"],
+        "properties": {
+            "key": STR,
+            "status": {"enum": ["pending", "completed"]},
+            "size": {"type": ["integer", "null"]},
+            "received": INT,
+            "checksum": {"type": ["string", "null"], "description": "md5:<hex> as InvenioRDM gives it"},
+            "checksums": {"type": "object", "properties": {"adler32": STR, "sha256": STR, "md5": STR}},
+            "mimetype": STR,
+            "storage_class": STR,
+            "created": {"type": ["string", "null"]},
+            "updated": {"type": ["string", "null"]},
+            "links": LINKS,
+        },
+    },
+    "DraftFiles": {
+        "type": "object",
+        "required": ["enabled", "entries", "links"],
+        "properties": {
+            "enabled": {"type": "boolean"},
+            "entries": {"type": "array", "items": ref("DraftFile")},
+            "links": LINKS,
+        },
+    },
+}
