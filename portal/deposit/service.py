@@ -252,6 +252,24 @@ class DepositService:
                 row.length = length
             return _draft_file(row)
 
+    def put_file(
+        self, recid: int, key: str, stream: IO[bytes], *, actor: Principal, length: int | None = None
+    ) -> DraftFile:
+        """Declare, stream and commit in one request (Zenodo's bucket `PUT`): an earlier upload of the key is
+        replaced, and so is a file of that key carried from the previous version."""
+        key = check_key(key)
+        self.draft(recid, actor=actor)
+        with self.db.transaction() as s:
+            old = s.scalar(select(Upload).where(Upload.recid == recid, Upload.key == key))
+            old_id = old.id if old is not None else None
+            if old is not None:
+                s.delete(old)
+        if old_id is not None:
+            self._forget(old_id)
+        self.declare(recid, [{"key": key}], actor=actor)
+        self.write(recid, key, stream, actor=actor, length=length)
+        return self.commit(recid, key, actor=actor)
+
     def commit(self, recid: int, key: str, *, actor: Principal) -> DraftFile:
         """Mark an uploaded file complete, with its final digests. Refused (Conflict) while bytes are missing."""
         self.draft(recid, actor=actor)
@@ -484,11 +502,14 @@ class DepositService:
         `portal ingest`, and become the version's file rows in the transaction that publishes it (their bytes
         leave the upload store after it commits). Refused: a pending file (Conflict naming its key), a damaged
         file (Invalid naming it), a publication the policy refuses (before any byte moves)."""
-        view = self.draft(recid, actor=actor)
+        view = self.catalog.get(recid, include_drafts=True)
+        # the publishing permission alone (a curator's token may carry `deposit:publish` without `deposit:write`)
         if self.owners_publish:
             policy.require_publish_own(actor, view.owner_id)
         else:
             policy.require_publish(actor)
+        if view.status != "draft":
+            raise Conflict("this version is already published", record=recid)
         uploads = self._uploads(recid)
         for upload in uploads:
             if upload.status != "completed":

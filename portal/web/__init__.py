@@ -30,6 +30,7 @@ def register_blueprints(app: Flask) -> None:
         problems,
         stats,
         tus,
+        zenodo,
     )
     from portal.web.request import IdConverter, check_path_ids
 
@@ -50,6 +51,7 @@ def register_blueprints(app: Flask) -> None:
     app.register_blueprint(api.bp)
     app.register_blueprint(deposit.bp)
     app.register_blueprint(tus.bp)
+    app.register_blueprint(zenodo.bp)
     app.register_blueprint(pages.bp)
     app.register_blueprint(stats.bp)
     app.register_blueprint(files.bp)

@@ -30,6 +30,9 @@ def principal() -> Principal:
         if scheme.lower() != "bearer" or not credential.strip():
             raise Unauthorized("send a personal access token as 'Authorization: Bearer <token>'", field="token")
         found = services.tokens.authenticate(credential.strip())
+    elif request.blueprint == "zenodo" and request.args.get("access_token"):
+        # Zenodo's clients send their token as a query parameter; accepted on the Zenodo-compatible routes only
+        found = services.tokens.authenticate(request.args["access_token"].strip())
     elif SESSION_USER in session:
         found = services.users.session_principal(int(session[SESSION_USER]), int(session.get(SESSION_VERSION, 0)))
         if found is None:  # signed out everywhere, disabled or deleted since: forget the stale session

@@ -106,7 +106,8 @@ def create() -> Any:
     key = meta.get("filename") or meta.get("key") or ""
     found = services().deposit.start(int(record), key, length, actor=who)
     response = Response(status=201)
-    response.headers["Location"] = f"{services().settings.base_url.rstrip('/')}/api/uploads/{found.upload_id}"
+    # the URL the client reached us at (behind the proxy, ProxyFix makes it the public one)
+    response.headers["Location"] = f"{request.host_url.rstrip('/')}/api/uploads/{found.upload_id}"
     response.headers["Upload-Offset"] = "0"
     return response
 
