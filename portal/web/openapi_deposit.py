@@ -179,7 +179,137 @@ DEPOSIT_PATHS: dict[str, Any] = {
     },
 }
 
+ZENODO_BODY = {
+    "required": True,
+    "content": {"application/json": {"schema": ref("ZenodoDepositionUpdate")}},
+}
+DEPOSITION = param("recid", "path", {"type": "integer", "minimum": 1}, description="The deposition (record) id")
+BUCKET = param("bucket", "path", {"type": "integer", "minimum": 1}, description="The bucket: the draft's id")
+
+# Zenodo's legacy deposit API (developers.zenodo.org); its clients may send the token as `?access_token=`
+DEPOSIT_PATHS.update(
+    {
+        "/api/deposit/depositions": {
+            "post": {
+                "summary": "Zenodo: create a deposition (a draft) from Zenodo metadata",
+                "security": WRITE,
+                "requestBody": ZENODO_BODY,
+                "responses": {
+                    "201": json_response(ref("ZenodoDeposition"), "The deposition"),
+                    "400": PROBLEM,
+                    "401": PROBLEM,
+                    "403": PROBLEM,
+                },
+            }
+        },
+        "/api/deposit/depositions/{recid}": {
+            "get": {
+                "summary": "Zenodo: a deposition (a draft: its owner or a curator; a published version: anyone)",
+                "parameters": [DEPOSITION],
+                "responses": {
+                    "200": json_response(ref("ZenodoDeposition"), "The deposition"),
+                    "401": PROBLEM,
+                    "403": PROBLEM,
+                    "404": PROBLEM,
+                },
+            },
+            "put": {
+                "summary": "Zenodo: replace a draft's metadata",
+                "parameters": [DEPOSITION],
+                "security": WRITE,
+                "requestBody": ZENODO_BODY,
+                "responses": {
+                    "200": json_response(ref("ZenodoDeposition"), "The deposition"),
+                    "400": PROBLEM,
+                    **ERRORS,
+                },
+            },
+            "delete": {
+                "summary": "Zenodo: discard a draft",
+                "parameters": [DEPOSITION],
+                "security": WRITE,
+                "responses": {"204": {"description": "Discarded"}, **ERRORS},
+            },
+        },
+        "/api/deposit/depositions/{recid}/files": {
+            "get": {
+                "summary": "Zenodo: a deposition's files",
+                "parameters": [DEPOSITION],
+                "responses": {
+                    "200": json_response({"type": "array", "items": {"type": "object"}}, "Its files"),
+                    "401": PROBLEM,
+                    "403": PROBLEM,
+                    "404": PROBLEM,
+                },
+            }
+        },
+        "/api/files/{bucket}/{key}": {
+            "put": {
+                "summary": "Zenodo: stream a file into a draft's bucket (declared, stored and committed at once)",
+                "parameters": [BUCKET, KEY],
+                "security": WRITE,
+                "requestBody": {
+                    "required": True,
+                    "content": {"application/octet-stream": {"schema": {"type": "string", "format": "binary"}}},
+                },
+                "responses": {
+                    "201": json_response({"type": "object", "required": ["key", "size", "checksum"]}, "The file"),
+                    "400": PROBLEM,
+                    "413": PROBLEM,
+                    **ERRORS,
+                },
+            }
+        },
+        "/api/deposit/depositions/{recid}/actions/publish": {
+            "post": {
+                "summary": "Zenodo: publish a deposition (as POST /api/records/{recid}/draft/actions/publish)",
+                "parameters": [DEPOSITION],
+                "security": [{"token": ["deposit:publish"]}],
+                "responses": {
+                    "202": json_response(ref("ZenodoDeposition"), "The published deposition"),
+                    "400": PROBLEM,
+                    **ERRORS,
+                },
+            }
+        },
+        "/api/deposit/depositions/{recid}/actions/newversion": {
+            "post": {
+                "summary": "Zenodo: start a new version; `links.latest_draft` is the new draft",
+                "parameters": [DEPOSITION],
+                "security": WRITE,
+                "responses": {"201": json_response(ref("ZenodoDeposition"), "The deposition"), **ERRORS},
+            }
+        },
+    }
+)
+
 DEPOSIT_SCHEMAS: dict[str, Any] = {
+    "ZenodoDepositionUpdate": {
+        "type": "object",
+        "required": ["metadata"],
+        "properties": {
+            "metadata": {
+                "type": "object",
+                "description": "Zenodo metadata: title, upload_type (dataset, software, lesson, publication, other), "
+                "description, creators [{name, affiliation}], keywords, version, publication_date, license, notes",
+            }
+        },
+    },
+    "ZenodoDeposition": {
+        "type": "object",
+        "required": ["id", "submitted", "state", "metadata", "links", "files"],
+        "properties": {
+            "id": INT,
+            "conceptrecid": STR,
+            "submitted": {"type": "boolean"},
+            "state": {"enum": ["unsubmitted", "done"]},
+            "doi": STR,
+            "conceptdoi": STR,
+            "metadata": {"type": "object"},
+            "links": LINKS,
+            "files": {"type": "array", "items": {"type": "object"}},
+        },
+    },
     "Draft": {
         "type": "object",
         "required": ["id", "metadata", "links", "created", "updated", "status", "is_published", "parent", "files"],

@@ -204,3 +204,26 @@ def test_curators_publish_when_owners_may_not(make_app):
     assert problem(client.post(f"/api/records/{recid}/draft/actions/publish", headers=auth), 403)["field"] == "role"
     curator = bearer(token_for(app, CURATOR_SCOPES, username="cura", roles=["curator"]))
     assert client.post(f"/api/records/{recid}/draft/actions/publish", headers=curator).status_code == 202
+
+
+def test_documented_deposit_responses_match_real_ones(app, client):
+    from tests.functional.test_openapi import check
+
+    doc = client.get("/api/openapi.json").get_json()
+    auth = bearer(token_for(app, WRITER, username="alice"))
+    check(doc, client, "post", "/api/records", 201, json={"metadata": metadata()}, headers=auth)
+    recid = client.get("/api/records/100001/draft", headers=auth).get_json()["id"]
+    check(doc, client, "get", f"/api/records/{recid}/draft", 200, headers=auth)
+    check(doc, client, "post", f"/api/records/{recid}/draft/files", 201, json=[{"key": "a.txt"}], headers=auth)
+    check(doc, client, "put", f"/api/records/{recid}/draft/files/a.txt/content", 200, data=b"abc", headers=auth)
+    check(doc, client, "post", f"/api/records/{recid}/draft/files/a.txt/commit", 200, headers=auth)
+    check(doc, client, "get", f"/api/records/{recid}/draft/files", 200, headers=auth)
+    check(doc, client, "get", f"/api/records/{recid}/draft/files/a.txt", 200, headers=auth)
+    check(doc, client, "get", f"/api/records/{recid}/draft/files/nope", 404, headers=auth)
+    check(doc, client, "post", f"/api/records/{recid}/draft/actions/publish", 202, headers=auth)
+    check(doc, client, "post", f"/api/records/{recid}/versions", 201, headers=auth)
+    check(doc, client, "get", f"/api/deposit/depositions/{recid}", 200)
+    check(doc, client, "post", "/api/deposit/depositions", 400, json={"metadata": {"title": "x"}}, headers=auth)
+    check(
+        doc, client, "post", "/api/deposit/depositions", 201, json={"metadata": {"title": "Zenodo style"}}, headers=auth
+    )
