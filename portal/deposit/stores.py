@@ -178,7 +178,7 @@ class XRootDUploadStore:
         from XRootD import client
 
         fh = client.File()
-        status, _ = fh.open(self._url(upload_id), flags, timeout=_TIMEOUT)
+        status, _ = fh.open(self._url(upload_id), flags, _mode(), timeout=_TIMEOUT)
         if not status.ok:
             raise Unavailable(f"upload store: cannot open upload {upload_id}: {status.message.strip()}")
         return fh
@@ -253,6 +253,13 @@ class XRootDUploadStore:
             os.replace(tmp, target)
 
 
+def _mode() -> int:
+    """The mode of new files on the server: rw-r--r--."""
+    from XRootD.client.flags import AccessMode
+
+    return int(AccessMode.UR | AccessMode.UW | AccessMode.GR | AccessMode.OR)
+
+
 def _ok(status: Any, upload_id: str) -> None:
     if not status.ok:
         raise Unavailable(f"upload store: writing upload {upload_id} failed: {status.message.strip()}")
@@ -277,7 +284,7 @@ def _write_xrootd(storage: Storage, path: str, src: BinaryIO) -> None:
     server, remote = url.split("://", 1)[1].split("//", 1)
     server = url.split("://", 1)[0] + "://" + server
     fh = client.File()
-    status, _ = fh.open(url + ".part", OpenFlags.DELETE | OpenFlags.MAKEPATH, timeout=_TIMEOUT)
+    status, _ = fh.open(url + ".part", OpenFlags.DELETE | OpenFlags.MAKEPATH, _mode(), timeout=_TIMEOUT)
     _ok(status, path)
     try:
         position = 0
