@@ -2,10 +2,10 @@
 
 Bytes are streamed in fixed-size blocks (bounded memory) and their size, adler32, SHA-256 and MD5 are computed as
 they pass. A file is "pending" until committed ("completed"); publishing a draft with a pending file is refused.
-On publication the completed uploads are placed into the catalogue's storage under `deposits/<recid>/`, ingested
-exactly as `portal ingest` does (format sniffed from the content, inspected), and their catalogue file rows written
-in the same transaction that publishes the version. Until then no catalogue file row exists, so an abandoned upload
-leaves nothing but bytes in the store, which `portal uploads clean` removes.
+On publication the completed uploads are placed into the catalogue's storage under `deposits/<recid>/<attempt>/`,
+ingested exactly as `portal ingest` does (format sniffed from the content, inspected), and their catalogue file rows
+written in the same transaction that publishes the version. Until then no catalogue file row exists, so an abandoned
+upload leaves nothing but bytes in the store, which `portal uploads clean` removes.
 """
 
 from __future__ import annotations
@@ -247,7 +247,8 @@ class DepositService:
         with self.db.transaction() as s:
             row = s.get(Upload, upload.id)
             assert row is not None
-            row.status = "pending"  # a new content needs a new commit
+            row.status = "pending"  # a new content needs a new commit, which computes the digests anew
+            row.sha256 = row.md5 = None
             if length is not None:
                 row.length = length
             return _draft_file(row)
@@ -301,6 +302,8 @@ class DepositService:
         if old is not None:
             self._forget(old)
         self.store.create(result.upload_id or "")
+        if length == 0:  # nothing to send: complete at once (tus never sends a PATCH for it)
+            return self._complete(result.upload_id or "")
         return result
 
     def upload(self, upload_id: str, *, actor: Principal) -> DraftFile:
@@ -518,7 +521,8 @@ class DepositService:
                     record=recid,
                     field="key",
                 )
-        folder = f"deposits/{recid}"
+        # a folder of this attempt's own: a concurrent or failed attempt never removes bytes another one published
+        folder = f"deposits/{recid}/{secrets.token_hex(4)}"
         placed: list[str] = []
         try:
             for upload in uploads:

@@ -227,3 +227,23 @@ def test_documented_deposit_responses_match_real_ones(app, client):
     check(
         doc, client, "post", "/api/deposit/depositions", 201, json={"metadata": {"title": "Zenodo style"}}, headers=auth
     )
+
+
+def test_a_damaged_file_refuses_publication_and_leaves_nothing_half_written(app, client):
+    svc = services_of(app)
+    auth = bearer(token_for(app, WRITER, username="alice"))
+    recid = client.post("/api/records", json={"metadata": metadata()}, headers=auth).get_json()["id"]
+    upload(client, auth, recid, {"good.csv": CSV_V1, "events.root": b"not a ROOT file at all"})
+    refused = problem(client.post(f"/api/records/{recid}/draft/actions/publish", headers=auth), 400)
+    assert refused["field"] == "key" and "events.root" in refused["detail"]
+    # still a draft with its two committed uploads; no catalogue file row, no byte in the catalogue's storage
+    draft = client.get(f"/api/records/{recid}/draft", headers=auth).get_json()
+    assert draft["status"] == "draft" and svc.catalog.get(recid, include_drafts=True).files == []
+    files = client.get(f"/api/records/{recid}/draft/files", headers=auth).get_json()["entries"]
+    assert sorted((e["key"], e["status"]) for e in files) == [("events.root", "completed"), ("good.csv", "completed")]
+    placed = Path(svc.settings.data_dir) / "deposits" / str(recid)
+    assert not placed.exists() or not any(p.is_file() for p in placed.rglob("*"))
+    # the owner fixes it: delete the damaged file, publish
+    assert client.delete(f"/api/records/{recid}/draft/files/events.root", headers=auth).status_code == 204
+    assert client.post(f"/api/records/{recid}/draft/actions/publish", headers=auth).status_code == 202
+    assert [f["key"] for f in client.get(f"/api/records/{recid}").get_json()["metadata"]["files"]] == ["good.csv"]

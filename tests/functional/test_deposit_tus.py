@@ -166,3 +166,20 @@ def _alice(app):
 
     user = services_of(app).users.by_username("alice")
     return Principal(via="cli", user_id=user.id, username="alice")
+
+
+def test_an_empty_upload_is_complete_at_creation_and_refusals_name_the_header(app, client):
+    auth = bearer(token_for(app, WRITER, username="alice"))
+    recid = new_draft(client, auth)
+    tus_headers = {**auth, "Tus-Resumable": "1.0.0"}
+    meta = f"record {base64.b64encode(str(recid).encode()).decode()},filename {base64.b64encode(b'empty.txt').decode()}"
+    created = client.post("/api/uploads/", headers={**tus_headers, "Upload-Length": "0", "Upload-Metadata": meta})
+    assert created.status_code == 201 and created.headers["Tus-Resumable"] == "1.0.0"
+    entry = client.get(f"/api/records/{recid}/draft/files/empty.txt", headers=auth).get_json()
+    assert entry["status"] == "completed" and entry["checksums"]["sha256"] == hashlib.sha256(b"").hexdigest()
+    no_length = client.post("/api/uploads/", headers={**tus_headers, "Upload-Metadata": meta})
+    assert no_length.status_code == 400 and no_length.get_json()["field"] == "Upload-Length"
+    no_record = client.post("/api/uploads/", headers={**tus_headers, "Upload-Length": "3"})
+    assert no_record.status_code == 400 and no_record.get_json()["field"] == "record"
+    anonymous = client.post("/api/uploads/", headers={"Tus-Resumable": "1.0.0", "Upload-Length": "3"})
+    assert anonymous.status_code == 401 and anonymous.get_json()["field"] == "scope"
