@@ -253,6 +253,7 @@ def build_deposit(
         max_files=settings.quota_deposit_files,
         max_bytes=settings.quota_deposit_bytes,
         max_user_bytes=settings.quota_upload_bytes_per_user,
+        max_user_files=settings.quota_upload_files_per_user,
     )
 
 

@@ -178,6 +178,9 @@ class Settings:
         0, "Files one record version may hold when deposited (413 beyond, naming this setting; 0: no limit)."
     )
     quota_deposit_bytes: int = setting(0, "Bytes one record version may hold when deposited (413 beyond; 0: no limit).")
+    quota_upload_files_per_user: int = setting(
+        0, "Files one user may have in unpublished uploads at once, over all drafts (413 beyond; 0: no limit)."
+    )
     quota_upload_bytes_per_user: int = setting(
         0, "Bytes one user may have in unpublished uploads at once, over all drafts (413 beyond; 0: no limit)."
     )

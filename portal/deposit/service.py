@@ -109,6 +109,7 @@ class DepositService:
         max_files: int = 0,
         max_bytes: int = 0,
         max_user_bytes: int = 0,
+        max_user_files: int = 0,
     ) -> None:
         self.db = db
         self.catalog = catalog
@@ -119,6 +120,7 @@ class DepositService:
         self.max_files = max_files
         self.max_bytes = max_bytes
         self.max_user_bytes = max_user_bytes
+        self.max_user_files = max_user_files
         self._digests: OrderedDict[str, _Digests] = OrderedDict()
         self._lock = threading.Lock()
 
@@ -207,6 +209,7 @@ class DepositService:
         policy.require_upload_quota(
             "quota_deposit_files", len(existing), adding, self.max_files, what=f"files of draft {recid}"
         )
+        self._check_user_files(actor, len(keys))
         declared = sum(size or 0 for _, size in keys)
         self._check_bytes(view, actor, declared, replacing=[k for k, _ in keys])
         rows = [_new_upload(recid, key, actor, size) for key, size in keys]
@@ -287,6 +290,8 @@ class DepositService:
             policy.require_upload_quota(
                 "quota_deposit_files", len(known), 1, self.max_files, what=f"files of draft {recid}"
             )
+        if not any(f.key == key and not f.carried for f in known.values()):
+            self._check_user_files(actor, 1)
         self._check_bytes(view, actor, length, replacing=[key])
         old: str | None = None
         with self.db.transaction() as s:
@@ -487,6 +492,15 @@ class DepositService:
                     mine = mine.where((Upload.recid != view.recid) | Upload.key.not_in(skip))
                 user = int(s.scalar(mine) or 0)
         return record, user
+
+    def _check_user_files(self, actor: Principal, adding: int) -> None:
+        if self.max_user_files <= 0 or actor.user_id is None:
+            return
+        with self.db.reader() as s:
+            used = int(s.scalar(select(func.count(Upload.id)).where(Upload.owner_id == actor.user_id)) or 0)
+        policy.require_upload_quota(
+            "quota_upload_files_per_user", used, adding, self.max_user_files, what="your unpublished uploads"
+        )
 
     def _check_bytes(self, view: RecordView, actor: Principal, adding: int, *, replacing: list[str]) -> None:
         record, user = self._used(view, actor, replacing)

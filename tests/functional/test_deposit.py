@@ -247,3 +247,26 @@ def test_a_damaged_file_refuses_publication_and_leaves_nothing_half_written(app,
     assert client.delete(f"/api/records/{recid}/draft/files/events.root", headers=auth).status_code == 204
     assert client.post(f"/api/records/{recid}/draft/actions/publish", headers=auth).status_code == 202
     assert [f["key"] for f in client.get(f"/api/records/{recid}").get_json()["metadata"]["files"]] == ["good.csv"]
+
+
+@pytest.mark.parametrize(
+    "app_settings",
+    [{"deposit_owners_publish": True, "quota_upload_files_per_user": 3, "quota_upload_bytes_per_user": 50}],
+)
+def test_per_user_quotas_count_every_draft_and_free_up_on_publication(app, client):
+    auth = bearer(token_for(app, WRITER, username="alice"))
+    first = client.post("/api/records", json={"metadata": metadata()}, headers=auth).get_json()["id"]
+    second = client.post("/api/records", json={"metadata": metadata("Another")}, headers=auth).get_json()["id"]
+    upload(client, auth, first, {"a.txt": b"a" * 30, "b.txt": b"b" * 10})
+    files = problem(
+        client.post(f"/api/records/{second}/draft/files", json=[{"key": "c"}, {"key": "d"}], headers=auth), 413
+    )
+    assert files["field"] == "quota_upload_files_per_user"
+    client.post(f"/api/records/{second}/draft/files", json=[{"key": "c.txt"}], headers=auth)
+    too_big = problem(client.put(f"/api/records/{second}/draft/files/c.txt/content", data=b"c" * 20, headers=auth), 413)
+    assert too_big["field"] == "quota_upload_bytes_per_user" and "50" in too_big["detail"]
+    # publishing the first draft frees its share: the second one's file fits now
+    assert client.post(f"/api/records/{first}/draft/actions/publish", headers=auth).status_code == 202
+    assert (
+        client.put(f"/api/records/{second}/draft/files/c.txt/content", data=b"c" * 20, headers=auth).status_code == 200
+    )
