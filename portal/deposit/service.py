@@ -415,11 +415,20 @@ class DepositService:
             received = offset
             raise
         finally:
+            # what the store holds is the truth: a chunk read but not written (a failing store) is not counted,
+            # and the running digests that include it are dropped (the next resume recomputes them)
+            try:
+                stored = self.store.size(upload.id)
+            except NotFound:
+                stored = offset
+            if stored != received:
+                with self._lock:
+                    self._digests.pop(upload.id, None)
             with self.db.transaction() as s:
                 row = s.get(Upload, upload.id)
                 if row is not None:
-                    row.received = received
-                    row.adler32 = digests.adler if digests.offset == received else 1
+                    row.received = stored
+                    row.adler32 = digests.adler if digests.offset == stored else 1
                     row.updated_at = now()
 
     def _digests_at(self, upload_id: str, offset: int) -> _Digests:
