@@ -35,7 +35,6 @@ from portal.launch.manager import LaunchManager
 from portal.launch.sessions import LaunchSessions
 from portal.pids.base import PIDProvider
 from portal.preservation.service import PreservationService
-from portal.releases.service import ReleaseService, ReleaseSettings
 from portal.registry import (
     BUILDERS,
     EXECUTORS,
@@ -47,6 +46,7 @@ from portal.registry import (
     STORAGE,
     UPLOAD_STORES,
 )
+from portal.releases.service import ReleaseService, ReleaseSettings
 from portal.search.backends.base import TextBackend
 from portal.search.service import SearchService
 from portal.settings import Settings

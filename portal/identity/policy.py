@@ -140,6 +140,8 @@ def require_see_repository(principal: Principal, owner: int) -> None:
     if not principal.authenticated:
         raise Unauthorized("sign in to see your repositories", field="user")
     raise NotFound("there is no such connected repository", field="repository")
+
+
 def require_publish_own(principal: Principal, owner: int | None) -> None:
     """Publishing a personal (uncurated) upload where the site lets owners publish (`deposit_owners_publish`):
     its owner or a curator, with ``deposit:publish``."""
