@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import secrets
 import shutil
 import stat
@@ -223,6 +224,7 @@ def serve_web(settings: Settings, *, workers: int = 2, threads: int = 8) -> None
             self.cfg.set("worker_class", "gthread")
             self.cfg.set("timeout", 300)
             self.cfg.set("accesslog", "-")
+            self.cfg.set("logger_class", "portal.stack.RedactingLogger")
             self.cfg.set("post_worker_init", _prepare_worker)
             self.cfg.set("child_exit", _metrics_worker_exit)
 
@@ -237,6 +239,38 @@ def serve_web(settings: Settings, *, workers: int = 2, threads: int = 8) -> None
     db.engine.dispose()
     click.echo(f"portal on http://{settings.host}:{settings.port}/")
     _App().run()
+
+
+#: query parameters whose values are credentials (Zenodo's clients send their token as ``?access_token=``)
+SECRET_QUERY = re.compile(r"((?:^|[?&])(?:access_token|token)=)[^&\s]*", re.IGNORECASE)
+
+
+def redact_query(text: str) -> str:
+    """``text`` (a request line or query string) with credential values replaced by ``[redacted]``."""
+    return SECRET_QUERY.sub(r"\1[redacted]", text)
+
+
+def _redacting_logger_class() -> type:
+    from gunicorn.glogging import Logger
+
+    class _Redacting(Logger):  # type: ignore[misc]
+        """gunicorn's access log without credentials: secrets never reach logs."""
+
+        def atoms(self, resp, req, environ, request_time):  # type: ignore[no-untyped-def]
+            atoms = super().atoms(resp, req, environ, request_time)
+            for key in ("r", "q"):
+                if isinstance(atoms.get(key), str):
+                    atoms[key] = redact_query(atoms[key])
+            return atoms
+
+    return _Redacting
+
+
+def __getattr__(name: str) -> type:
+    # gunicorn imports its logger class by dotted name; built lazily so importing this module stays light
+    if name == "RedactingLogger":
+        return _redacting_logger_class()
+    raise AttributeError(name)
 
 
 def _metrics_worker_exit(server, worker) -> None:  # type: ignore[no-untyped-def]

@@ -45,7 +45,11 @@ def test_serve_binds_host_and_port_with_workers_and_links_follow_them(settings_d
                 time.sleep(0.3)
         assert resp.status_code == 200
         assert resp.json()["links"]["self"].startswith(f"http://127.0.0.1:{port}/api/records")
+        # Zenodo's clients send their token in the query: the access log must not keep it
+        requests.get(f"http://127.0.0.1:{port}/api/deposit/depositions?access_token=SeCrEt-in-query", timeout=30)
     finally:
         os.killpg(proc.pid, signal.SIGTERM)
         output = proc.communicate(timeout=30)[0]
     assert "Booting worker" in output and output.count("Booting worker") == 2, output
+    assert "/api/deposit/depositions?access_token=[redacted]" in output, output
+    assert "SeCrEt-in-query" not in output
