@@ -46,6 +46,18 @@ LAZY_COMMANDS: dict[str, tuple[str, str, str, str]] = {
         "processing",
         "Run analyses (built-in or your own `module:Class`) over catalogued datasets.",
     ),
+    "citations": (
+        "portal.citations.cli",
+        "citations",
+        "",
+        "Citations of records: import them from Scholix link files.",
+    ),
+    "pids": (
+        "portal.pids.cli",
+        "pids",
+        "",
+        "DOI registrations with DataCite: list those not done, retry them.",
+    ),
     "get": (
         "portal.client.cli",
         "get",

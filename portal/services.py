@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING
 
 from portal.browse.service import BrowseService
 from portal.catalog.service import CatalogService
+from portal.citations.service import CitationService
 from portal.db.engine import Database
 from portal.db.migrate import upgrade
 from portal.deposit.service import DepositService
@@ -34,6 +35,7 @@ from portal.identity.users import UserService
 from portal.launch.manager import LaunchManager
 from portal.launch.sessions import LaunchSessions
 from portal.pids.base import PIDProvider
+from portal.pids.registrations import Registrations
 from portal.preservation.service import PreservationService
 from portal.registry import (
     BUILDERS,
@@ -143,9 +145,11 @@ class Services:
     sessions: LaunchSessions
     releases: ReleaseService
     deposit: DepositService
+    citations: CitationService
     analyses: JobService | None = None
     launches: LaunchManager | None = None
     hub_oauth: HubOAuthProvider | None = None  # the portal as the hub's OAuth2 provider (None: no client set)
+    registrations: Registrations | None = None  # DOIs to register remotely (None: the provider registers nothing)
 
     def close(self) -> None:
         self.sessions.close()
@@ -170,6 +174,7 @@ def build_services(settings: Settings, *, migrate: bool = True) -> Services:
         publisher=settings.site_name,
         audit=audit,
     )
+    citations = CitationService(db, catalog)
     stats = StatsService(db, flush_interval=settings.stats_flush_interval, enabled=settings.stats_enabled)
     storage = build_storage(settings)
     formats = build_formats(settings)
@@ -178,9 +183,18 @@ def build_services(settings: Settings, *, migrate: bool = True) -> Services:
     restricted = LocalStorage(settings.restricted_dir)
     files = FileAccess(catalog, storage, pack_max_files=settings.pack_max_files, restricted=restricted)
     access = AccessGuard(db, catalog.resolve)
-    search = SearchService(db, build_search_backend(settings, db), popularity=stats.popularity_query)
+    # the "most cited" sort orders by citation counts as the popularity sorts order by usage counts
+    search = SearchService(
+        db,
+        build_search_backend(settings, db),
+        popularity=lambda kind: citations.count_query() if kind == "cite" else stats.popularity_query(kind),
+    )
     catalog.observers.extend([index_sets, search.index])
-    exports = ExportService(catalog, settings.base_url)
+    exports = ExportService(catalog, settings.base_url, cited_by=citations.related)
+    registrations = None
+    if pids.remote:
+        registrations = Registrations(db, pids, exports, base_url=settings.base_url)
+        catalog.observers.append(registrations.track)
     oai = OAIProvider(
         catalog,
         exports,
@@ -216,7 +230,15 @@ def build_services(settings: Settings, *, migrate: bool = True) -> Services:
         tokens=TokenService(db, audit),
         audit=audit,
         signin=build_signin(settings, users, audit),
-        browse=BrowseService(catalog, search, exports, previewer, launches, launch_enabled=settings.launch_enabled),
+        browse=BrowseService(
+            catalog,
+            search,
+            exports,
+            previewer,
+            launches,
+            launch_enabled=settings.launch_enabled,
+            citations=citations,
+        ),
         preservation=PreservationService(
             db,
             catalog,
@@ -236,6 +258,8 @@ def build_services(settings: Settings, *, migrate: bool = True) -> Services:
         launches=launches,
         hub_oauth=build_hub_oauth(settings, db),
         deposit=build_deposit(settings, db, catalog, storage, ingester),
+        registrations=registrations,
+        citations=citations,
     )
 
 

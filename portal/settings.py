@@ -137,10 +137,20 @@ class Settings:
     log_format: str = setting("text", "Log lines as `text` or `json` (one object per line, with the request id).")
     log_level: str = setting("INFO", "Level of the portal's own log lines (DEBUG, INFO, WARNING, ERROR).")
     pid_provider: str = setting(
-        "local", "PID/DOI provider: `local` mints DOIs under `doi_prefix` without registering them."
+        "local",
+        "PID/DOI provider: `local` mints DOIs under `doi_prefix` without registering them; `datacite` registers "
+        "them with DataCite's REST API (`datacite_*` settings).",
     )
     doi_prefix: str = setting("10.5072", "DOI prefix for minted DOIs (10.5072 is DataCite's test prefix).")
     doi_namespace: str = setting("portal", "Namespace between prefix and number in minted DOIs (`prefix/namespace.N`).")
+    datacite_url: str = setting(
+        "https://api.test.datacite.org/",
+        "DataCite REST API the `datacite` provider registers DOIs with (the default is DataCite's test system; "
+        "production is https://api.datacite.org/). Its DOIs are minted under `doi_prefix`.",
+    )
+    datacite_username: str = setting("", "DataCite repository ID (e.g. `CERN.OPENDATA`) of the `datacite` provider.")
+    datacite_password: str = setting("", "DataCite repository password of the `datacite` provider (never printed).")
+    datacite_timeout: float = setting(20.0, "Seconds the `datacite` provider waits for DataCite before retrying later.")
     first_recid: int = setting(100000, "Smallest recid given to new records; imported records keep theirs.")
     index_dir: str = setting(
         "", "Directory searched for file-index files (`*_file_index.json|txt`) named by imported records."

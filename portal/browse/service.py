@@ -3,7 +3,7 @@ record versions, and a record page with its versions, relations both ways, citat
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from portal.catalog.results import RecordView
@@ -17,6 +17,7 @@ from portal.search.results import FacetBucket, SearchRequest, SearchResult
 from portal.search.service import SearchService
 
 if TYPE_CHECKING:
+    from portal.citations.service import CitationService, CitedBy
     from portal.launch.manager import LaunchManager
 
 CITATION_STYLES = ("apa", "harvard", "chicago", "bibtex")
@@ -37,6 +38,7 @@ class SearchPage:
 
     result: SearchResult
     hits: list[RecordView]
+    cited: dict[int, int] = field(default_factory=dict)  # citation count of each hit's concept (absent: none)
 
 
 @dataclass(frozen=True)
@@ -74,6 +76,7 @@ class RecordPage:
     citations: dict[str, str]
     launch_env: str | None
     files: FileSelection
+    cited_by: CitedBy | None = None  # who cites the record
 
 
 @dataclass(frozen=True)
@@ -103,8 +106,10 @@ class BrowseService:
         launches: LaunchManager | None,
         *,
         launch_enabled: bool,
+        citations: CitationService | None = None,
     ) -> None:
         self.catalog = catalog
+        self.citations = citations
         self.searching = search
         self.exports = exports
         self.previewer = previewer
@@ -124,7 +129,9 @@ class BrowseService:
     def search(self, request: SearchRequest) -> SearchPage:
         """Run ``request``; its hits as record versions. Raises Invalid for a query that does not parse."""
         result = self.searching.search(request)
-        return SearchPage(result=result, hits=[self.catalog.get(r) for r in result.recids])
+        hits = [self.catalog.get(r) for r in result.recids]
+        cited = self.citations.counts([h.concept_recid for h in hits]) if self.citations is not None else {}
+        return SearchPage(result=result, hits=hits, cited=cited)
 
     def record_page(
         self, recid: int, *, files: str = "", files_after: int = -1, files_size: int = 50
@@ -155,6 +162,7 @@ class BrowseService:
             citations={name: render(export, name)[0] for name in CITATION_STYLES},
             launch_env=self.launches.environment_name(view.metadata) if self.launches is not None else None,
             files=self.data_files(view.recid, files, after=files_after, size=files_size),
+            cited_by=self.citations.of_record(view.recid) if self.citations is not None else None,
         )
 
     def preview_page(self, recid: int, key: str, *, rows: int = 10) -> PreviewPage:

@@ -61,6 +61,11 @@ class CatalogService:
         (metadata, files or status), so derived tables commit or roll back with the change itself."""
         return self._writer.observers
 
+    def touch(self, concept_recid: int, change: Callable[[Session], None]) -> None:
+        """Run ``change(session)`` and mark the concept's published versions changed in the same transaction (see
+        :meth:`Writer.touch`)."""
+        self._writer.touch(concept_recid, change)
+
     # ------------------------------------------------------------ reading (RecordReader)
     def resolve(self, recid: int) -> Resolved:
         return self.records.resolve(recid)

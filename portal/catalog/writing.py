@@ -4,6 +4,7 @@ registered at publication, and recids allocated safely under concurrency."""
 from __future__ import annotations
 
 from collections.abc import Callable
+from datetime import UTC, datetime
 
 from sqlalchemy import false, func, select, update
 from sqlalchemy.orm import Session
@@ -46,14 +47,28 @@ class Writer:
             observer(s, rec)
 
     def publish_pids(self, s: Session, rec: Record, concept: Concept) -> None:
-        """Mint the version's and the concept's DOIs when they have none, and register where they resolve."""
+        """Mint the version's and the concept's DOIs when they have none. Registering them with a registry is
+        not done here, inside the transaction, but by an observer (``portal.pids.registrations``) that queues them
+        in the same transaction and sends them once it has committed."""
         if not rec.doi:
             rec.doi = self.pids.mint(rec.recid)
         if not concept.doi:
             concept.doi = self.pids.mint(concept.recid)
         s.flush()
-        self.pids.register(rec.doi, f"{self.base_url}/record/{rec.recid}")
-        self.pids.register(concept.doi, f"{self.base_url}/record/{concept.recid}")
+
+    def touch(self, concept_recid: int, change: Callable[[Session], None]) -> None:
+        """Run ``change(session)`` (a change to what a record's exports show that lives outside its metadata, such
+        as who cites it) and, in the same transaction, mark every published version of ``concept_recid`` changed: a
+        new datestamp for OAI-PMH harvesters, and the observers called (search index, DOI registration)."""
+        with self.db.transaction() as s:
+            change(s)
+            versions = s.scalars(
+                select(Record).where(Record.concept_recid == concept_recid, Record.status == "published")
+            ).all()
+            moment = datetime.now(UTC)
+            for rec in versions:
+                rec.updated_at = moment
+                self.changed(s, rec)
 
     def next_recid(self, s: Session, *, above: int = 0) -> int:
         """The next free recid: above every version and concept id, above ``above`` (a recid the transaction is

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from portal.exports.common import ExportRecord
+from portal.exports.common import ExportRecord, Related
 
 
 def jsonld(rec: ExportRecord) -> dict[str, Any]:
@@ -68,4 +68,21 @@ def jsonld(rec: ExportRecord) -> dict[str, Any]:
         doc["size"] = f"{dist['size']} B"
     if rec.md.get("source_code_repository", {}).get("url"):
         doc["codeRepository"] = rec.md["source_code_repository"]["url"]
+    # Works that cite or reference the record are about it (subjectOf); the publication a dataset supplements is
+    # what its publisher asks to be cited with it (schema.org's `citation`, as Google's dataset guide reads it).
+    citing = [_work(r) for r in rec.related if r.relation in ("isCitedBy", "isReferencedBy")]
+    if citing:
+        doc["subjectOf"] = citing
+    supplemented = [_work(r) for r in rec.related if r.relation == "isSupplementTo"]
+    if supplemented:
+        doc["citation"] = supplemented
     return doc
+
+
+def _work(related: Related) -> dict[str, Any]:
+    url = related.identifier
+    if related.scheme == "DOI":
+        url = f"https://doi.org/{related.identifier}"
+    elif related.scheme == "arXiv":
+        url = f"https://arxiv.org/abs/{related.identifier.removeprefix('arXiv:')}"
+    return {"@type": "CreativeWork", "@id": url, "url": url}

@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from portal.catalog.service import CatalogService, RecordView
 from portal.errors import NotFound
 from portal.exports import bibtex, csl, datacite, dublincore, jsonld
-from portal.exports.common import ExportRecord, related_identifiers
+from portal.exports.common import ExportRecord, Related, related_identifiers
 
 
 @dataclass(frozen=True)
@@ -67,16 +67,23 @@ def export_format(name: str) -> Format:
 
 
 class ExportService:
-    def __init__(self, catalog: CatalogService, base_url: str) -> None:
+    def __init__(
+        self, catalog: CatalogService, base_url: str, *, cited_by: Callable[[int | None], list[Related]] | None = None
+    ) -> None:
+        """``cited_by(concept_recid)``: the external works citing a record, exported among its related identifiers."""
         self.catalog = catalog
         self.base_url = base_url
+        self.cited_by = cited_by
 
     def record(self, recid: int, view: RecordView | None = None) -> ExportRecord:
         """The export view of ``recid``; pass its catalogue ``view`` when it is at hand, to read it only once."""
         view = view if view is not None and view.recid == recid else self.catalog.get(recid)
         targets = [int(r["recid"]) for r in view.metadata.get("relations") or [] if r.get("recid")]
         dois = self.catalog.dois_for(targets)
-        return ExportRecord(view=view, base_url=self.base_url, related=related_identifiers(view, dois, self.base_url))
+        related = related_identifiers(view, dois, self.base_url)
+        if self.cited_by is not None:
+            related += self.cited_by(view.concept_recid)
+        return ExportRecord(view=view, base_url=self.base_url, related=related)
 
     def render(self, recid: int, name: str) -> tuple[str, str]:
         """(body, mimetype) of record ``recid`` in format ``name``."""

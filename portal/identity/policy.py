@@ -154,6 +154,26 @@ def require_upload_quota(quota: str, used: int, adding: int, limit: int, *, what
     """Refuse (413 naming the ``quota`` setting) when ``used + adding`` goes beyond ``limit`` (0: no limit)."""
     if limit > 0 and used + adding > limit:
         raise TooLarge(f"{what}: {used} used + {adding} more would exceed {quota} = {limit}", field=quota)
+def require_cite(principal: Principal, owners: Iterable[int]) -> None:
+    """Adding or removing an external work that cites a record: its owners or a curator, with ``deposit:write``."""
+    require_edit(principal, owners, what="this record's citations")
+
+
+def may_cite(principal: Principal, owners: Iterable[int]) -> bool:
+    """Whether the record page offers ``principal`` the form that adds a citing work."""
+    return principal.authenticated and "deposit:write" in principal.scopes and may_edit(principal, owners)
+
+
+def may_see_registrations(principal: Principal, owner: int | None) -> bool:
+    """How a record's DOI registration stands (the registry's refusals included): its owner, curators, admins."""
+    if "curate" in principal.scopes or "admin" in principal.scopes:
+        return True
+    return principal.authenticated and owner is not None and principal.user_id == owner
+
+
+def require_manage_registrations(principal: Principal) -> None:
+    """The list of every DOI registration not done, and retrying them: admins (with the ``admin`` scope)."""
+    _require_role_scope(principal, "admin", "admin")
 
 
 # -- analyses ---------------------------------------------------------------------------------------------------

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import re
-from typing import Protocol
+from typing import Any, Protocol
 
 from portal.errors import Invalid
 
@@ -22,14 +22,32 @@ def normalise_doi(text: str) -> str:
 
 
 class PIDProvider(Protocol):
-    """Mints and registers DOIs. ``register`` is called once a version or concept is published."""
+    """Mints and registers DOIs.
+
+    A provider with ``remote = True`` registers with an outside registry: the portal then records each DOI to
+    register in its pending-registration table inside the publishing transaction, and calls ``register`` after
+    the commit and again, with backoff, until it succeeds (``portal.pids.registrations``). A provider with
+    ``remote = False`` registers nothing: its DOIs resolve only inside the portal.
+    """
 
     name: str
+    remote: bool
 
     def mint(self, recid: int) -> str:
         """The DOI for ``recid`` (a version or a concept); opaque, no version suffix."""
         ...
 
-    def register(self, doi: str, url: str) -> None:
-        """Make ``doi`` resolve to ``url`` (findable). Must be idempotent."""
+    def reserve(self, doi: str, metadata: dict[str, Any] | None = None) -> None:
+        """Reserve ``doi`` as a draft (not resolvable yet). Must be idempotent."""
+        ...
+
+    def register(self, doi: str, url: str, metadata: dict[str, Any] | None = None) -> None:
+        """Make ``doi`` resolve to ``url`` (findable) with ``metadata`` (DataCite JSON, kernel 4.5), or update
+        both when it is findable already. Must be idempotent.
+
+        Raises:
+            Invalid: the registry refused the metadata (``field`` names the attribute it refused); sending the same
+                again will not help.
+            Unavailable: the registry could not be reached or failed; sending again later may succeed.
+        """
         ...

@@ -15,10 +15,13 @@ class RecordingPIDProvider:
 
     name = "recording"
     development_only = True
+    remote = True
 
     def __init__(self, prefix: str = "10.5072") -> None:
         self.prefix = prefix
         self.registered: dict[str, str] = {}
+        self.reserved: set[str] = set()
+        self.metadata: dict[str, dict[str, Any]] = {}
 
     @classmethod
     def from_settings(cls, settings: Settings, **_: Any) -> RecordingPIDProvider:
@@ -27,8 +30,13 @@ class RecordingPIDProvider:
     def mint(self, recid: int) -> str:
         return f"{self.prefix}/fake.{recid}"
 
-    def register(self, doi: str, url: str) -> None:
+    def reserve(self, doi: str, metadata: dict[str, Any] | None = None) -> None:
+        self.reserved.add(doi)
+
+    def register(self, doi: str, url: str, metadata: dict[str, Any] | None = None) -> None:
         self.registered[doi] = url
+        if metadata is not None:
+            self.metadata[doi] = metadata
 
 
 class DownPIDProvider(RecordingPIDProvider):
@@ -36,5 +44,5 @@ class DownPIDProvider(RecordingPIDProvider):
 
     name = "down"
 
-    def register(self, doi: str, url: str) -> None:
+    def register(self, doi: str, url: str, metadata: dict[str, Any] | None = None) -> None:
         raise Unavailable(f"the DOI registry is down: {doi} was not registered")

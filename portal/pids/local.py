@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import re
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from portal.errors import Invalid
 
@@ -18,6 +18,7 @@ class LocalPIDProvider:
     """
 
     name = "local"
+    remote = False
 
     @classmethod
     def from_settings(cls, settings: Settings) -> LocalPIDProvider:
@@ -32,5 +33,8 @@ class LocalPIDProvider:
     def mint(self, recid: int) -> str:
         return f"{self.prefix}/{self.namespace}.{recid}"
 
-    def register(self, doi: str, url: str) -> None:
+    def reserve(self, doi: str, metadata: dict[str, Any] | None = None) -> None:
+        return None
+
+    def register(self, doi: str, url: str, metadata: dict[str, Any] | None = None) -> None:
         return None

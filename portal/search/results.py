@@ -5,8 +5,11 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 
-# The sort orders, by name. The popularity sorts count unique visitors of the record's concept (all versions).
-SORTS = ("bestmatch", "mostrecent", "title", "-title", "mostviewed", "mostdownloaded")
+# The sort orders, by name. The popularity sorts count unique visitors of the record's concept (all versions);
+# "mostcited" its citations (external works and the portal's records relating to it).
+SORTS = ("bestmatch", "mostrecent", "title", "-title", "mostviewed", "mostdownloaded", "mostcited")
+#: the sorts by a count per concept, answered by SQL joining that count (kind of count by sort)
+COUNTED_SORTS = {"mostviewed": "view", "mostdownloaded": "download", "mostcited": "cite"}
 
 
 @dataclass

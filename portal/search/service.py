@@ -22,7 +22,7 @@ from portal.search.cursor import decode_cursor, encode_cursor
 from portal.search.documents import FACETS, SearchDocument, build_document
 from portal.search.models import DOCS, FACET_ROWS, STATE
 from portal.search.query import Node, parse, positive_texts
-from portal.search.results import SORTS, FacetBucket, SearchRequest, SearchResult
+from portal.search.results import COUNTED_SORTS, SORTS, FacetBucket, SearchRequest, SearchResult
 from portal.search.sql import Popularity, SQLSearch, facet_values
 
 __all__ = ["SearchRequest", "SearchResult", "SearchService"]
@@ -178,7 +178,7 @@ class SearchService:
         sort = req.sort or ("bestmatch" if ast is not None else "mostrecent")
         if sort not in SORTS:
             raise Invalid(f"sort must be one of {', '.join(SORTS)}", field="sort")
-        if self.in_memory and sort not in ("mostviewed", "mostdownloaded"):
+        if self.in_memory and sort not in COUNTED_SORTS:
             result = self._search_memory(req, ast, sort)
             if result is not None:
                 return result

@@ -18,10 +18,11 @@ from portal.search.cursor import decode_cursor, encode_cursor
 from portal.search.documents import FACETS
 from portal.search.models import DOCS, FACET_ROWS
 from portal.search.query import And, Exact, Node, Not, Or, Range, Text, positive_texts
-from portal.search.results import FacetBucket, SearchRequest, SearchResult
+from portal.search.results import COUNTED_SORTS, FacetBucket, SearchRequest, SearchResult
 
-# The popularity of every concept for one kind of use ("view", "download"): a subquery with the columns
-# ``recid`` (a concept recid) and ``n`` (its unique visitors, summed over all hours), concepts never used left out.
+# The popularity of every concept for one kind of use ("view", "download") or its citations ("cite"): a subquery
+# with the columns ``recid`` (a concept recid) and ``n`` (its unique visitors, summed over all hours, or its
+# citations), concepts never used (or cited) left out.
 Popularity = Callable[[str], sa.Subquery]
 
 
@@ -192,7 +193,7 @@ class SQLSearch:
                 select(DOCS.c.recid, DOCS.c.title_sort, DOCS.c.recid.label("k2")).order_by(*order),
                 [(DOCS.c.title_sort, desc), (DOCS.c.recid, desc)],
             )
-        popularity = self.popularity("view" if sort == "mostviewed" else "download")
+        popularity = self.popularity(COUNTED_SORTS[sort])
         score = func.coalesce(popularity.c.n, 0)
         query = select(DOCS.c.recid, score.label("k1"), DOCS.c.recid.label("k2")).select_from(
             DOCS.outerjoin(popularity, popularity.c.recid == DOCS.c.concept_recid)

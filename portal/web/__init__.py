@@ -16,6 +16,7 @@ def register_blueprints(app: Flask) -> None:
     from portal.web import (
         accounts,
         api,
+        citations,
         csrf,
         deposit,
         education,
@@ -27,6 +28,7 @@ def register_blueprints(app: Flask) -> None:
         ops,
         pages,
         people,
+        pids,
         problems,
         stats,
         tus,
@@ -60,6 +62,8 @@ def register_blueprints(app: Flask) -> None:
     app.register_blueprint(education.bp)
     app.register_blueprint(accounts.bp)
     app.register_blueprint(people.bp)
+    app.register_blueprint(pids.bp)
+    app.register_blueprint(citations.bp)
 
     from portal.web import hooks
 

@@ -121,7 +121,10 @@ def search() -> Any:
         {
             "hits": {
                 "total": found.result.total,
-                "hits": [_light(record_envelope(v, cfg.base_url)) for v in found.hits],
+                "hits": [
+                    {**_light(record_envelope(v, cfg.base_url)), "citations": found.cited.get(v.concept_recid, 0)}
+                    for v in found.hits
+                ],
             },
             "aggregations": {
                 name: {"buckets": [asdict(b) for b in buckets]} for name, buckets in found.result.aggregations.items()

@@ -78,6 +78,34 @@ PATHS: dict[str, Any] = {
             "responses": {"200": json_response(ref("RecordList"), "Versions"), "404": PROBLEM},
         },
     },
+    "/api/records/{recid}/citations": {
+        "get": {
+            "summary": "Who cites the record (all versions): external works and the count with the portal's records",
+            "parameters": [RECID],
+            "responses": {"200": json_response(ref("CitedBy"), "Citations"), "404": PROBLEM},
+        },
+        "post": {
+            "summary": "Add an external work citing the record (DOI, arXiv or INSPIRE); its owners or a curator",
+            "parameters": [RECID],
+            "security": [{"token": ["deposit:write"]}],
+            "requestBody": {"required": True, "content": {"application/json": {"schema": ref("CitationRequest")}}},
+            "responses": {
+                "201": json_response(ref("Citation"), "The citation"),
+                "400": PROBLEM,
+                "401": PROBLEM,
+                "403": PROBLEM,
+                "404": PROBLEM,
+            },
+        },
+    },
+    "/api/records/{recid}/citations/{citation_id}": {
+        "delete": {
+            "summary": "Remove a citation of the record; its owners or a curator",
+            "parameters": [RECID, param("citation_id", "path", ID, description="Citation id")],
+            "security": [{"token": ["deposit:write"]}],
+            "responses": {"204": {"description": "Removed"}, "401": PROBLEM, "403": PROBLEM, "404": PROBLEM},
+        }
+    },
     "/api/records/{recid}/versions/latest": {
         "get": {
             "summary": "Redirect to the latest version",

@@ -12,6 +12,7 @@ from markupsafe import Markup
 from portal.browse.service import FileSelection, Moved
 from portal.catalog.markdown import render_markdown
 from portal.errors import Invalid, Unavailable
+from portal.pids.registrations import Registration
 from portal.search.documents import FACETS
 from portal.search.results import SearchRequest
 from portal.web import services
@@ -95,10 +96,11 @@ def search() -> Any:
             )
         )
         result, hits, error, unavailable = found.result, found.hits, None, None
+        cited = found.cited
     except Invalid as err:
-        result, hits, error, unavailable = None, [], err.detail, None
+        result, hits, error, unavailable, cited = None, [], err.detail, None, {}
     except Unavailable as err:  # the form stays usable: searches without words may still work
-        result, hits, error, unavailable = None, [], None, err.detail
+        result, hits, error, unavailable, cited = None, [], None, err.detail, {}
     url = QueryURL(url_for("pages.search"), request.args)
 
     def toggle(facet: str, value: str) -> str:
@@ -110,6 +112,7 @@ def search() -> Any:
         q=q,
         result=result,
         hits=hits,
+        cited=cited,
         error=error,
         unavailable=unavailable,
         filters=filters,
@@ -156,7 +159,16 @@ def record(recid: int) -> Any:
             launch_env=page.launch_env,
             filebox=_file_box(recid, pattern, paged=bool(after), files=page.files),
             access=services().access.state(page.view.metadata),
+            registrations=_registrations(page.view.recid),
+            cited_by=page.cited_by,
+            may_cite=services().citations.may_cite(page.view.concept_recid, principal()),
         )
+
+
+def _registrations(recid: int) -> list[Registration]:
+    """How the DOIs of the record stand at the registry, for its owner and curators (empty for anyone else)."""
+    registrations = services().registrations
+    return registrations.of_record(recid, principal()) if registrations is not None else []
 
 
 def _file_box(recid: int, pattern: str, *, paged: bool, files: FileSelection) -> dict[str, Any]:

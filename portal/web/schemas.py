@@ -130,6 +130,7 @@ SCHEMAS: dict[str, Any] = {
             "status": {"enum": ["draft", "published"]},
             "metadata": ref("RecordMetadata"),
             "links": LINKS,
+            "citations": {**INT, "description": "In search hits: how many works cite the record (all versions)"},
         },
     },
     "RecordList": {
@@ -286,6 +287,40 @@ TIME = {"type": ["string", "null"]}
 
 SCHEMAS.update(
     {
+        "Citation": {
+            "type": "object",
+            "required": ["id", "relation", "scheme", "identifier", "url", "source"],
+            "properties": {
+                "id": INT,
+                "relation": {"enum": ["isCitedBy", "isReferencedBy", "isSupplementTo"]},
+                "scheme": {"enum": ["doi", "arxiv", "inspire"]},
+                "identifier": STR,
+                "url": STR,
+                "title": {"type": ["string", "null"]},
+                "source": {"enum": ["user", "scholix"]},
+                "created": STR,
+            },
+        },
+        "CitationRequest": {
+            "type": "object",
+            "required": ["relation", "identifier"],
+            "properties": {
+                "relation": {"enum": ["isCitedBy", "isReferencedBy", "isSupplementTo"]},
+                "identifier": {**STR, "description": "A DOI, an arXiv id or an INSPIRE literature id (or its URL)"},
+                "scheme": {"enum": ["doi", "arxiv", "inspire"], "description": "Default: told by the identifier"},
+                "title": STR,
+            },
+        },
+        "CitedBy": {
+            "type": "object",
+            "required": ["recid", "conceptrecid", "count", "external"],
+            "properties": {
+                "recid": INT,
+                "conceptrecid": INT,
+                "count": {**INT, "description": "External works plus the portal's records relating to this one"},
+                "external": {"type": "array", "items": ref("Citation")},
+            },
+        },
         "DraftUpdate": {
             "type": "object",
             "required": ["metadata"],

@@ -168,7 +168,13 @@ def test_the_portal_gets_every_setting_it_needs_and_only_real_ones(manifests: An
             assert settings.storage_backend == "xrootd" and settings.search_backend == "postgres"
             assert settings.host == "0.0.0.0" and settings.load_demo is False
             # secrets arrive by reference, never as a value in the manifest
-            secret_settings = ("SECRET_KEY", "LAUNCH_HUB_TOKEN", "GATEWAY_PASSWORD", "OIDC_PROVIDERS")
+            secret_settings = (
+                "SECRET_KEY",
+                "LAUNCH_HUB_TOKEN",
+                "GATEWAY_PASSWORD",
+                "OIDC_PROVIDERS",
+                "DATACITE_PASSWORD",
+            )
             for key in (f"PORTAL_{name}" for name in secret_settings):
                 assert key not in env or "valueFrom" in env[key]
             database = env["PORTAL_DATABASE_URL"]

@@ -101,6 +101,23 @@ portal/settings.py. Secrets come by secretKeyRef, never as values.
   valueFrom:
     secretKeyRef: {name: {{ .Values.database.external.existingSecret }}, key: {{ .Values.database.external.key }}}
 {{- end }}
+{{- with .Values.pids }}
+- name: PORTAL_PID_PROVIDER
+  value: {{ .provider | quote }}
+- name: PORTAL_DOI_PREFIX
+  value: {{ .doiPrefix | quote }}
+{{- if eq .provider "datacite" }}
+- name: PORTAL_DATACITE_URL
+  value: {{ .dataciteUrl | quote }}
+- name: PORTAL_DATACITE_USERNAME
+  value: {{ .dataciteUsername | quote }}
+{{- end }}
+{{- end }}
+{{- if eq .Values.pids.provider "datacite" }}
+- name: PORTAL_DATACITE_PASSWORD
+  valueFrom:
+    secretKeyRef: {name: {{ include "portal.secretName" . }}, key: datacite-password, optional: true}
+{{- end }}
 - name: PORTAL_SEARCH_BACKEND
   value: postgres
 - name: PORTAL_STORAGE_BACKEND

@@ -1,0 +1,284 @@
+"""DOI registration that is never silent: every DOI to register is written to the pending-registration table in
+the transaction that publishes (or revises) its record, sent to the provider after that transaction commits, and
+retried with backoff until the registry has it; what failed is kept with the registry's reason for the owner's
+record page and the admins' page.
+
+:func:`retry_pending` is the hook a scheduler (cron, a job queue) calls; `portal pids retry` calls it too.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from typing import TYPE_CHECKING, Any
+
+from sqlalchemy import event, func, select
+from sqlalchemy.orm import Session
+
+from portal.catalog.rows import latest_published
+from portal.db.engine import Database
+from portal.db.models import Concept, Record, utcnow
+from portal.errors import Invalid, PortalError, Unavailable
+from portal.identity import policy
+from portal.identity.principal import Principal
+from portal.pids.base import PIDProvider
+from portal.pids.models import PIDRegistration
+
+if TYPE_CHECKING:
+    from portal.exports.service import ExportService
+    from portal.services import Services
+
+log = logging.getLogger(__name__)
+
+#: the first retry waits this long, each later one twice as long as the one before, up to BACKOFF_MAX
+BACKOFF_BASE = timedelta(minutes=1)
+BACKOFF_MAX = timedelta(hours=6)
+_SESSION_KEY = "portal.pids.to_send"
+
+
+def _utc(moment: datetime) -> datetime:
+    """``moment`` in UTC, aware (SQLite hands back naive ones)."""
+    return moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment.astimezone(UTC)
+
+
+def backoff(attempts: int) -> timedelta:
+    """The wait after the ``attempts``-th failed attempt (1: BACKOFF_BASE)."""
+    # the exponent is capped first: timedelta arithmetic overflows long before a registry has been down 50 times
+    return min(BACKOFF_BASE * 2 ** min(max(attempts - 1, 0), 20), BACKOFF_MAX)
+
+
+@dataclass(frozen=True)
+class Registration:
+    """Where the registration of one DOI stands."""
+
+    doi: str
+    kind: str  # "version" | "concept"
+    recid: int
+    state: str  # "pending" | "registered" | "rejected"
+    attempts: int
+    next_attempt_at: datetime | None
+    last_error: str | None
+    error_field: str | None
+    url: str | None
+    registered_at: datetime | None
+
+    @classmethod
+    def of(cls, row: PIDRegistration) -> Registration:
+        return cls(
+            doi=row.doi,
+            kind=row.kind,
+            recid=row.recid,
+            state=row.state,
+            attempts=row.attempts,
+            next_attempt_at=_utc(row.next_attempt_at) if row.state == "pending" else None,
+            last_error=row.last_error,
+            error_field=row.error_field,
+            url=row.url,
+            registered_at=_utc(row.registered_at) if row.registered_at else None,
+        )
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "doi": self.doi,
+            "kind": self.kind,
+            "recid": self.recid,
+            "state": self.state,
+            "attempts": self.attempts,
+            "next_attempt_at": self.next_attempt_at.isoformat() if self.next_attempt_at else None,
+            "error": self.last_error,
+            "field": self.error_field,
+            "url": self.url,
+            "registered_at": self.registered_at.isoformat() if self.registered_at else None,
+        }
+
+
+@dataclass
+class RetryReport:
+    """What one round of sending did, DOI by DOI."""
+
+    registered: list[str] = field(default_factory=list)
+    pending: list[str] = field(default_factory=list)  # failed for now; retried later
+    rejected: list[str] = field(default_factory=list)  # refused by the registry; waits for a change
+
+    def to_json(self) -> dict[str, list[str]]:
+        return {"registered": self.registered, "pending": self.pending, "rejected": self.rejected}
+
+
+class Registrations:
+    """Tracks and sends the DOIs of one provider; built only when the provider registers remotely."""
+
+    def __init__(
+        self,
+        db: Database,
+        provider: PIDProvider,
+        exports: ExportService,
+        *,
+        base_url: str,
+        clock: Callable[[], datetime] = utcnow,
+    ) -> None:
+        self.db = db
+        self.provider = provider
+        self.exports = exports
+        self.base_url = base_url.rstrip("/")
+        self.clock = clock
+        # only DOIs this portal minted: imported records keep DOIs registered by someone else
+        self.prefix = str(getattr(provider, "prefix", "")).lower() + "/"
+
+    # -- inside the writing transaction --------------------------------------------------------------------------
+    def track(self, s: Session, rec: Record) -> None:
+        """Catalogue observer: a published version (new, or a new revision) and its concept are to be registered
+        again; when a version is removed, the concept follows the latest remaining version."""
+        if rec.status not in ("published", "removed"):
+            return
+        dois: list[tuple[str, str, int]] = []
+        if rec.status == "published" and rec.doi and self._ours(rec.doi):
+            dois.append((rec.doi, "version", rec.recid))
+        concept = s.get(Concept, rec.concept_recid)
+        if concept is not None and concept.doi and self._ours(concept.doi):
+            latest = latest_published(s, concept.recid)
+            # the concept's metadata is its latest version's: only a change to that version changes it
+            if latest is not None and (latest.recid == rec.recid or rec.status == "removed"):
+                dois.append((concept.doi, "concept", concept.recid))
+        if not dois:
+            return
+        moment = self.clock()
+        for doi, kind, recid in dois:
+            row = s.get(PIDRegistration, doi)
+            if row is None:
+                row = PIDRegistration(doi=doi, kind=kind, recid=recid, attempts=0)
+                s.add(row)
+            row.state = "pending"
+            row.attempts = 0
+            row.next_attempt_at = moment
+            row.last_error = row.error_field = None
+            row.changed_at = moment
+        queued: set[str] | None = s.info.get(_SESSION_KEY)
+        if queued is None:
+            queued = s.info[_SESSION_KEY] = set()
+            event.listen(s, "after_commit", self._after_commit, once=True)
+        queued.update(doi for doi, _kind, _recid in dois)
+
+    def _ours(self, doi: str) -> bool:
+        return doi.lower().startswith(self.prefix)
+
+    def _after_commit(self, s: Session) -> None:
+        dois = sorted(s.info.pop(_SESSION_KEY, set()))
+        try:
+            self.send(dois)
+        except Exception:  # the publication is committed; the rows stay pending and are retried
+            log.exception("sending DOI registrations %s failed; they stay pending", ", ".join(dois))
+
+    # -- sending -----------------------------------------------------------------------------------------------------
+    def send(self, dois: Iterable[str]) -> RetryReport:
+        """Send each DOI's current metadata to the provider and record the outcome."""
+        report = RetryReport()
+        for doi in dois:
+            outcome = self._send_one(doi)
+            if outcome is not None:
+                getattr(report, outcome).append(doi)
+        return report
+
+    def _send_one(self, doi: str) -> str | None:
+        with self.db.reader() as s:
+            row = s.get(PIDRegistration, doi)
+            if row is None or row.state == "registered":
+                return None
+            kind, recid, changed_at = row.kind, row.recid, row.changed_at
+        error: PortalError | None = None
+        url: str | None = None
+        try:
+            url, metadata = self._metadata(kind, recid)
+            self.provider.register(doi, url, metadata)
+        except Invalid as err:
+            error = err
+        except PortalError as err:  # Unavailable, or a record gone meanwhile: retried later
+            error = err if isinstance(err, Unavailable) else Unavailable(err.message)
+        except Exception as err:  # a provider's bug must not lose the registration
+            log.exception("registering %s failed", doi)
+            error = Unavailable(f"{type(err).__name__}: {err}")
+        moment = self.clock()
+        with self.db.transaction() as s:
+            row = s.get(PIDRegistration, doi, with_for_update=True)
+            if row is None or row.changed_at != changed_at:
+                return "pending"  # the record changed while this was sent: the newer metadata is sent next
+            if error is None:
+                row.state, row.registered_at, row.url = "registered", moment, url
+                row.last_error = row.error_field = None
+                return "registered"
+            row.attempts += 1
+            row.last_error = error.detail
+            if isinstance(error, Invalid):
+                row.state, row.error_field = "rejected", error.field
+                return "rejected"
+            row.state, row.error_field = "pending", None
+            row.next_attempt_at = moment + backoff(row.attempts)
+            return "pending"
+
+    def _metadata(self, kind: str, recid: int) -> tuple[str, dict[str, Any]]:
+        """The URL and the DataCite JSON to register now: a version's own; a concept's is its latest version's
+        (HasVersion each version), resolving to that version's page."""
+        from portal.exports.datacite import datacite_json
+
+        if kind == "concept":
+            versions = self.exports.catalog.versions(recid)
+            latest = versions[0]
+            data = self.exports.concept_datacite(latest.recid)
+            return f"{self.base_url}/record/{latest.recid}", dict(data)
+        rec = self.exports.record(recid)
+        return rec.url, datacite_json(rec)
+
+    # -- rounds and reading ------------------------------------------------------------------------------------------
+    def retry(self, *, everything: bool = False) -> RetryReport:
+        """Send every pending DOI whose wait is over (``everything``: every DOI not registered, rejected ones and
+        those still waiting included: after an outage is over, or the registry's rules changed)."""
+        with self.db.reader() as s:
+            query = select(PIDRegistration.doi).where(PIDRegistration.state != "registered")
+            if not everything:
+                query = query.where(PIDRegistration.state == "pending", PIDRegistration.next_attempt_at <= self.clock())
+            dois = list(s.scalars(query.order_by(PIDRegistration.next_attempt_at)))
+        if everything and dois:
+            with self.db.transaction() as s:
+                for row in s.scalars(select(PIDRegistration).where(PIDRegistration.doi.in_(dois))):
+                    row.state = "pending"
+        return self.send(dois)
+
+    def of_record(self, recid: int, viewer: Principal) -> list[Registration]:
+        """The registrations of version ``recid``'s DOI and of its concept's DOI, for its owner and curators (the
+        policy); nothing for anyone else."""
+        with self.db.reader() as s:
+            rec = s.get(Record, recid)
+            if rec is None or not policy.may_see_registrations(viewer, rec.owner_id):
+                return []
+            rows = s.scalars(
+                select(PIDRegistration)
+                .where(
+                    ((PIDRegistration.kind == "version") & (PIDRegistration.recid == recid))
+                    | ((PIDRegistration.kind == "concept") & (PIDRegistration.recid == rec.concept_recid))
+                )
+                .order_by(PIDRegistration.kind.desc())
+            )
+            return [Registration.of(r) for r in rows]
+
+    def unfinished(self, *, page: int = 1, size: int = 50) -> tuple[list[Registration], int]:
+        """DOIs not registered (pending and rejected), the longest-waiting first, and how many there are (callers
+        ask ``policy.require_manage_registrations`` first)."""
+        with self.db.reader() as s:
+            where = PIDRegistration.state != "registered"
+            total = s.scalar(select(func.count()).select_from(PIDRegistration).where(where)) or 0
+            rows = s.scalars(
+                select(PIDRegistration)
+                .where(where)
+                .order_by(PIDRegistration.changed_at, PIDRegistration.doi)
+                .offset((page - 1) * size)
+                .limit(size)
+            )
+            return [Registration.of(r) for r in rows], total
+
+
+def retry_pending(services: Services) -> RetryReport:
+    """One round of retries, for a scheduler to call: every pending DOI whose backoff is over is sent again."""
+    if services.registrations is None:
+        return RetryReport()
+    return services.registrations.retry()

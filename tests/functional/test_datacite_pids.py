@@ -1,0 +1,179 @@
+"""DOIs registered with DataCite (the `datacite` provider) against a local stand-in of DataCite's REST API that
+checks each request against DataCite's JSON schema, on SQLite and PostgreSQL: publish -> findable with the
+record's metadata, new versions and the concept DOI, outages retried, refusals shown to the owner and admins."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from datetime import timedelta
+
+import pytest
+
+from portal.app import services_of
+from portal.db.models import utcnow
+from portal.identity.principal import COMMAND_LINE
+from portal.pids.registrations import retry_pending
+from tests.functional.catalog_helpers import dataset, load_file, write_records
+from tests.support.datacite_server import DataCiteStandIn
+from tests.support.users import CURATOR_SCOPES, bearer, make_user, sign_in
+
+BASE = "http://portal.test"
+
+
+@pytest.fixture
+def datacite() -> Iterator[DataCiteStandIn]:
+    with DataCiteStandIn().serving() as standin:
+        yield standin
+
+
+@pytest.fixture
+def app_settings(datacite: DataCiteStandIn) -> dict[str, object]:
+    return {
+        "pid_provider": "datacite",
+        "datacite_url": datacite.url,
+        "datacite_username": datacite.username,
+        "datacite_password": datacite.password,
+        "base_url": BASE,
+    }
+
+
+@pytest.fixture
+def svc(app):
+    return services_of(app)
+
+
+def _load(svc, tmp_path, **extra):
+    record = dataset(7, authors=[{"name": "Doe, Jane", "orcid": "0000-0002-1825-0097"}], **extra)
+    load_file(svc, write_records(tmp_path / "r.json", [record]))
+    return svc.catalog.get(7)
+
+
+def _new_version(client, token, recid, title):
+    draft = client.post(f"/api/records/{recid}/versions", headers=bearer(token)).get_json()
+    new = int(draft["id"])
+    metadata = {**dataset(new), "title": title, "version": "2"}
+    assert (
+        client.put(f"/api/records/{new}/draft", json={"metadata": metadata}, headers=bearer(token)).status_code == 200
+    )
+    return new
+
+
+def test_publishing_makes_both_dois_findable_with_the_records_metadata(svc, datacite, tmp_path):
+    view = _load(svc, tmp_path)
+    doi, concept_doi = view.doi, view.concept_doi
+    assert datacite.state(doi) == "findable" and datacite.state(concept_doi) == "findable"
+    attributes = datacite.dois[doi]
+    assert attributes["url"] == f"{BASE}/record/7"
+    assert attributes["titles"] == [{"title": "Dataset 7"}]
+    assert attributes["creators"][0]["nameIdentifiers"][0]["nameIdentifier"] == "https://orcid.org/0000-0002-1825-0097"
+    assert attributes["types"]["resourceTypeGeneral"] == "Dataset" and attributes["publicationYear"] == "2024"
+
+    # each DOI was made a draft first, then published (DataCite's lifecycle), through its REST API
+    def about(path, body):
+        return doi in path or (body is not None and body["data"]["attributes"].get("doi") == doi)
+
+    assert [method for method, path, body in datacite.requests if about(path, body)] == ["GET", "POST", "PUT"]
+    assert datacite.dois[concept_doi]["url"] == f"{BASE}/record/7"
+    assert {r.state for r in svc.registrations.of_record(7, COMMAND_LINE)} == {"registered"}
+
+
+def test_a_new_version_gets_its_doi_and_the_concept_doi_follows_it(app, svc, datacite, user_token, tmp_path):
+    view = _load(svc, tmp_path)
+    client = app.test_client()
+    token = user_token(CURATOR_SCOPES, username="cura", roles=["curator"])
+    new = _new_version(client, token, 7, "Dataset 7, reprocessed")
+    published = client.post(f"/api/records/{new}/draft/actions/publish", headers=bearer(token))
+    assert published.status_code == 202
+    new_doi = published.get_json()["metadata"]["doi"]
+    assert new_doi != view.doi and datacite.state(new_doi) == "findable"
+    assert datacite.dois[new_doi]["titles"][0]["title"] == "Dataset 7, reprocessed"
+    concept = datacite.dois[view.concept_doi]
+    assert concept["url"] == f"{BASE}/record/{new}"  # the concept DOI resolves to the latest version now
+    assert concept["titles"][0]["title"] == "Dataset 7, reprocessed"
+    has_versions = {r["relatedIdentifier"] for r in concept["relatedIdentifiers"] if r["relationType"] == "HasVersion"}
+    assert has_versions == {view.doi, new_doi}
+    assert datacite.dois[view.doi]["url"] == f"{BASE}/record/7"  # the old version's DOI keeps its page
+
+    # a metadata fix (a new revision) of the latest version updates both DOIs' metadata at DataCite
+    svc.catalog.edit_metadata(new, {**svc.catalog.get(new).metadata, "title": "Dataset 7, fixed"})
+    assert datacite.dois[new_doi]["titles"][0]["title"] == "Dataset 7, fixed"
+    assert datacite.dois[view.concept_doi]["titles"][0]["title"] == "Dataset 7, fixed"
+
+
+def test_an_outage_leaves_the_dois_pending_shown_to_the_owner_and_admins_until_a_retry_succeeds(
+    app, svc, datacite, user_token, tmp_path
+):
+    _load(svc, tmp_path)
+    owner = make_user(app, "alice")
+    draft = svc.catalog.new_version(7, owner_id=owner.id)
+    svc.catalog.update_draft(draft.recid, {**dataset(draft.recid), "version": "2"})
+    token = user_token(CURATOR_SCOPES, username="cura", roles=["curator"])
+    datacite.fail(100)  # DataCite is down
+    client = app.test_client()
+    published = client.post(f"/api/records/{draft.recid}/draft/actions/publish", headers=bearer(token))
+    assert published.status_code == 202  # the publication stands; its registration waits
+    doi = published.get_json()["metadata"]["doi"]
+    assert datacite.state(doi) is None
+
+    states = {r.doi: r for r in svc.registrations.of_record(draft.recid, COMMAND_LINE)}
+    assert states[doi].state == "pending" and states[doi].attempts == 1 and "503" in (states[doi].last_error or "")
+    assert states[doi].next_attempt_at > utcnow()
+
+    # the owner sees it on the record page; a visitor does not
+    owner_page = sign_in(app.test_client(), owner).get(f"/record/{draft.recid}").get_data(as_text=True)
+    assert 'data-pid-state="pending"' in owner_page and f"doi:{doi}" in owner_page
+    visitor_page = app.test_client().get(f"/record/{draft.recid}").get_data(as_text=True)
+    assert "data-pid-state" not in visitor_page
+    # admins see every DOI not registered; others are refused
+    admin = make_user(app, "root", roles=["admin"])
+    admin_page = sign_in(app.test_client(), admin).get("/admin/pids")
+    assert admin_page.status_code == 200 and doi in admin_page.get_data(as_text=True)
+    assert sign_in(app.test_client(), owner).get("/admin/pids").status_code == 403
+
+    # a round before the backoff is over sends nothing; after it, the registration succeeds
+    datacite.fail(0)
+    assert retry_pending(services_of(app)).registered == []
+    svc.registrations.clock = lambda: utcnow() + timedelta(hours=1)
+    report = retry_pending(svc)
+    assert doi in report.registered and report.pending == []
+    assert datacite.state(doi) == "findable"
+    owner_page = sign_in(app.test_client(), owner).get(f"/record/{draft.recid}").get_data(as_text=True)
+    assert 'data-pid-state="pending"' not in owner_page and 'data-pid-state="registered"' in owner_page
+
+
+def test_metadata_datacite_refuses_reaches_the_owner_naming_the_field(app, svc, datacite, tmp_path):
+    datacite.domains = "opendata.example.org"  # the repository's domains at DataCite leave out this portal
+    _load(svc, tmp_path)
+    owner = make_user(app, "alice")
+    draft = svc.catalog.new_version(7, owner_id=owner.id)
+    svc.catalog.update_draft(draft.recid, {**dataset(draft.recid), "version": "2"})
+    published = svc.catalog.publish(draft.recid)
+    refused = {r.doi: r for r in svc.registrations.of_record(draft.recid, COMMAND_LINE)}[published.doi]
+    assert refused.state == "rejected" and refused.error_field == "url"
+    assert "repository domain settings" in (refused.last_error or "")
+    page = sign_in(app.test_client(), owner).get(f"/record/{draft.recid}").get_data(as_text=True)
+    assert 'data-pid-state="rejected"' in page and "Field <code>url</code>" in page
+    # a refusal is not retried on its own: the same metadata would be refused again
+    assert published.doi not in retry_pending(svc).registered
+    datacite.domains = "*"
+    assert published.doi in svc.registrations.retry(everything=True).registered
+    assert datacite.state(published.doi) == "findable"
+
+
+def test_the_stand_in_refuses_what_datacite_refuses(datacite):
+    """The stand-in itself: DataCite's schema, its credentials and its prefix, through the `datacite` client."""
+    from datacite import DataCiteRESTClient
+    from datacite.errors import DataCiteError, DataCiteUnauthorizedError
+
+    client = DataCiteRESTClient(datacite.username, datacite.password, "10.5072", url=datacite.url)
+    client.draft_doi({}, "10.5072/standin.1")
+    assert datacite.state("10.5072/standin.1") == "draft"
+    with pytest.raises(DataCiteError) as refused:  # findable needs the schema's required properties
+        client.update_doi("10.5072/standin.1", {"doi": "10.5072/standin.1", "event": "publish"}, "http://x.test/1")
+    assert '"source": "creators"' in str(refused.value)
+    with pytest.raises(DataCiteError) as refused:
+        client.update_doi("10.5072/standin.1", {"doi": "10.5072/standin.1", "publicationYear": "MMXXIV"})
+    assert '"source": "publicationYear"' in str(refused.value)
+    wrong = DataCiteRESTClient(datacite.username, "wrong", "10.5072", url=datacite.url)
+    with pytest.raises(DataCiteUnauthorizedError):
+        wrong.get_metadata("10.5072/standin.1")
