@@ -154,17 +154,19 @@ class Registrations:
             row.next_attempt_at = moment
             row.last_error = row.error_field = None
             row.changed_at = moment
-        queued: set[str] | None = s.info.get(_SESSION_KEY)
+        queued: dict[str, str] | None = s.info.get(_SESSION_KEY)
         if queued is None:
-            queued = s.info[_SESSION_KEY] = set()
+            queued = s.info[_SESSION_KEY] = {}
             event.listen(s, "after_commit", self._after_commit, once=True)
-        queued.update(doi for doi, _kind, _recid in dois)
+        queued.update((doi, kind) for doi, kind, _recid in dois)
 
     def _ours(self, doi: str) -> bool:
         return doi.lower().startswith(self.prefix)
 
     def _after_commit(self, s: Session) -> None:
-        dois = sorted(s.info.pop(_SESSION_KEY, set()))
+        queued: dict[str, str] = s.info.pop(_SESSION_KEY, {})
+        # versions first: a concept's metadata names its versions' DOIs (HasVersion)
+        dois = sorted(queued, key=lambda doi: (queued[doi] != "version", doi))
         try:
             self.send(dois)
         except Exception:  # the publication is committed; the rows stay pending and are retried
@@ -174,8 +176,14 @@ class Registrations:
     def send(self, dois: Iterable[str]) -> RetryReport:
         """Send each DOI's current metadata to the provider and record the outcome."""
         report = RetryReport()
-        for doi in dois:
+        queue = list(dois)
+        for position, doi in enumerate(queue):
             outcome = self._send_one(doi)
+            if outcome == "down":
+                # the registry is unreachable or failing: the rest wait for the next round rather than each
+                # holding the caller (a publishing request) for another timeout
+                report.pending += queue[position:]
+                break
             if outcome is not None:
                 getattr(report, outcome).append(doi)
         return report
@@ -190,14 +198,18 @@ class Registrations:
         url: str | None = None
         try:
             url, metadata = self._metadata(kind, recid)
-            self.provider.register(doi, url, metadata)
-        except Invalid as err:
-            error = err
-        except PortalError as err:  # Unavailable, or a record gone meanwhile: retried later
-            error = err if isinstance(err, Unavailable) else Unavailable(err.message)
-        except Exception as err:  # a provider's bug must not lose the registration
-            log.exception("registering %s failed", doi)
-            error = Unavailable(f"{type(err).__name__}: {err}")
+        except PortalError as err:  # the record went away meanwhile: retried later, the registry is not down
+            error = Unavailable(err.message)
+        else:
+            try:
+                self.provider.register(doi, url, metadata)
+            except Invalid as err:
+                error = err
+            except PortalError as err:
+                error = err if isinstance(err, Unavailable) else Unavailable(err.message)
+            except Exception as err:  # a provider's bug must not lose the registration
+                log.exception("registering %s failed", doi)
+                error = Unavailable(f"{type(err).__name__}: {err}")
         moment = self.clock()
         with self.db.transaction() as s:
             row = s.get(PIDRegistration, doi, with_for_update=True)
@@ -214,7 +226,7 @@ class Registrations:
                 return "rejected"
             row.state, row.error_field = "pending", None
             row.next_attempt_at = moment + backoff(row.attempts)
-            return "pending"
+            return "down" if url is not None else "pending"
 
     def _metadata(self, kind: str, recid: int) -> tuple[str, dict[str, Any]]:
         """The URL and the DataCite JSON to register now: a version's own; a concept's is its latest version's
@@ -237,7 +249,8 @@ class Registrations:
             query = select(PIDRegistration.doi).where(PIDRegistration.state != "registered")
             if not everything:
                 query = query.where(PIDRegistration.state == "pending", PIDRegistration.next_attempt_at <= self.clock())
-            dois = list(s.scalars(query.order_by(PIDRegistration.next_attempt_at)))
+            # versions first ("version" sorts after "concept"), as after a commit
+            dois = list(s.scalars(query.order_by(PIDRegistration.kind.desc(), PIDRegistration.next_attempt_at)))
         if everything and dois:
             with self.db.transaction() as s:
                 for row in s.scalars(select(PIDRegistration).where(PIDRegistration.doi.in_(dois))):

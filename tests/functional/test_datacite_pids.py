@@ -4,8 +4,12 @@ record's metadata, new versions and the concept DOI, outages retried, refusals s
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
 from collections.abc import Iterator
 from datetime import timedelta
+from pathlib import Path
 
 import pytest
 
@@ -130,9 +134,11 @@ def test_an_outage_leaves_the_dois_pending_shown_to_the_owner_and_admins_until_a
     assert admin_page.status_code == 200 and doi in admin_page.get_data(as_text=True)
     assert sign_in(app.test_client(), owner).get("/admin/pids").status_code == 403
 
-    # a round before the backoff is over sends nothing; after it, the registration succeeds
+    # the concept DOI waited behind its version (one failure per round: the registry is down) and is sent at the
+    # next round; the version, which failed, waits for its backoff, after which it is registered
     datacite.fail(0)
-    assert retry_pending(services_of(app)).registered == []
+    concept_doi = published.get_json()["metadata"]["conceptdoi"]
+    assert retry_pending(services_of(app)).registered == [concept_doi]
     svc.registrations.clock = lambda: utcnow() + timedelta(hours=1)
     report = retry_pending(svc)
     assert doi in report.registered and report.pending == []
@@ -177,3 +183,37 @@ def test_the_stand_in_refuses_what_datacite_refuses(datacite):
     wrong = DataCiteRESTClient(datacite.username, "wrong", "10.5072", url=datacite.url)
     with pytest.raises(DataCiteUnauthorizedError):
         wrong.get_metadata("10.5072/standin.1")
+
+
+def test_portal_pids_lists_and_retries_what_is_pending(svc, datacite, settings_dict, tmp_path):
+    datacite.fail(100)
+    view = _load(svc, tmp_path)
+    env = {
+        **os.environ,
+        "PORTAL_DATABASE_URL": settings_dict["database_url"],
+        "PORTAL_VAR_DIR": str(tmp_path / "cli"),
+        "PORTAL_BASE_URL": BASE,
+        "PORTAL_PID_PROVIDER": "datacite",
+        "PORTAL_DATACITE_URL": datacite.url,
+        "PORTAL_DATACITE_USERNAME": datacite.username,
+        "PORTAL_DATACITE_PASSWORD": datacite.password,
+    }
+    portal = str(Path(sys.executable).parent / "portal")
+
+    def run(*args: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run([portal, "pids", *args], capture_output=True, text=True, env=env, timeout=120)
+
+    listed = run("list")
+    assert listed.returncode == 0 and f"{view.doi}\tversion 7\tpending" in listed.stdout
+    assert "2 not registered" in listed.stdout and datacite.password not in listed.stdout + listed.stderr
+    tried = run("retry")  # the concept DOI, not tried yet (its version failed first), fails now
+    assert tried.returncode == 1 and tried.stdout == f"still pending {view.concept_doi}\n"
+    waiting = run("retry")  # both wait for their backoff: nothing is sent
+    assert waiting.returncode == 0 and waiting.stdout == ""
+    still_down = run("retry", "--all")
+    assert still_down.returncode == 1 and f"still pending {view.doi}" in still_down.stdout
+    datacite.fail(0)
+    retried = run("retry", "--all")
+    assert retried.returncode == 0, retried.stderr
+    assert f"registered {view.doi}" in retried.stdout and f"registered {view.concept_doi}" in retried.stdout
+    assert datacite.state(view.doi) == "findable" and "0 not registered" in run("list").stdout
