@@ -154,6 +154,8 @@ def require_upload_quota(quota: str, used: int, adding: int, limit: int, *, what
     """Refuse (413 naming the ``quota`` setting) when ``used + adding`` goes beyond ``limit`` (0: no limit)."""
     if limit > 0 and used + adding > limit:
         raise TooLarge(f"{what}: {used} used + {adding} more would exceed {quota} = {limit}", field=quota)
+
+
 def require_cite(principal: Principal, owners: Iterable[int]) -> None:
     """Adding or removing an external work that cites a record: its owners or a curator, with ``deposit:write``."""
     require_edit(principal, owners, what="this record's citations")
