@@ -302,6 +302,7 @@ def build_releases(
             max_archive_bytes=settings.releases_max_archive_bytes,
             data_dir=data_dir,
             work_dir=Path(settings.var_dir) / "releases-work",
+            owners_publish=settings.deposit_owners_publish,
         ),
         file_uri=file_uri,
     )

@@ -122,14 +122,21 @@ def require_publish(principal: Principal) -> None:
 
 
 # -- software from git releases ---------------------------------------------------------------------------------
-def require_connect_repository(principal: Principal) -> None:
+def require_connect_repository(principal: Principal, *, owners_publish: bool) -> None:
     """Connecting a git repository whose published releases become versions of a software record: a signed-in
-    user whose credential carries ``deposit:write`` and ``deposit:publish`` (its webhook publishes on their
-    behalf, as they could themselves)."""
+    user whose credential carries ``deposit:write`` and ``deposit:publish``, and who may publish without review
+    (a curator, or anyone where the site lets owners publish: `deposit_owners_publish`), since its webhook
+    publishes on their behalf, as they could themselves."""
     if principal.user_id is None:
         raise Unauthorized("sign in to connect a repository", field="user")
     require_scope(principal, "deposit:write")
     require_scope(principal, "deposit:publish")
+    if not owners_publish and "curate" not in principal.scopes:
+        raise Forbidden(
+            "on this site only curators publish (deposit_owners_publish is off), and a connected repository's "
+            "releases are published as they arrive: ask a curator to connect it",
+            field="deposit_owners_publish",
+        )
 
 
 def require_see_repository(principal: Principal, owner: int) -> None:

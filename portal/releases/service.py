@@ -53,6 +53,7 @@ class ReleaseSettings:
     max_archive_bytes: int
     data_dir: Path  # archives are written under <data_dir>/releases/ (the directory the portal serves files from)
     work_dir: Path  # temporary clones
+    owners_publish: bool = False  # `deposit_owners_publish`: may non-curators connect (their releases publish)
 
 
 class ReleaseService:
@@ -82,7 +83,7 @@ class ReleaseService:
                 not a software record.
             NotFound: no record ``recid``. Conflict: the repository is connected already.
         """
-        policy.require_connect_repository(actor)
+        policy.require_connect_repository(actor, owners_publish=self.settings.owners_publish)
         assert actor.user_id is not None
         if provider not in PROVIDERS:
             raise Invalid(f"provider must be one of {', '.join(PROVIDERS)}", field="provider")

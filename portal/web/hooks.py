@@ -75,7 +75,8 @@ def api_repositories() -> Any:
 @bp.post("/api/repositories")
 def api_connect() -> Any:
     who = principal()
-    policy.require_connect_repository(who)  # before reading the body: anonymous callers learn to sign in first
+    # before reading the body: anonymous callers learn to sign in first
+    policy.require_connect_repository(who, owners_publish=services().settings.deposit_owners_publish)
     body = _body()
     for name in ("provider", "url"):
         if not isinstance(body.get(name), str):

@@ -51,6 +51,7 @@ def app_settings(tmp_path):
         "data_dir": str(tmp_path / "data"),
         "releases_git_hosts": "127.0.0.1",
         "releases_allow_http": True,
+        "deposit_owners_publish": True,  # the site lets owners publish: their releases publish as they arrive
     }
 
 
@@ -410,6 +411,7 @@ def test_a_release_too_large_to_fetch_is_refused_and_leaves_nothing(make_app, se
         releases_git_hosts="127.0.0.1",
         releases_allow_http=True,
         releases_max_archive_bytes=20_000,
+        deposit_owners_publish=True,
     )
     client = app.test_client()
     server.release("v1.0.0", {"CITATION.cff": citation("1.0.0"), "noise.txt": os.urandom(100_000).hex()})
@@ -443,3 +445,14 @@ def test_a_new_secret_replaces_the_old_one(app, server):
     newest = page.split('id="hook-secret">', 1)[1].split("<", 1)[0]
     assert newest.startswith("whsec_") and newest != new
     assert newest not in browser.get(f"/settings/repositories/{repo['id']}").get_data(as_text=True)
+
+
+def test_where_only_curators_publish_a_user_cannot_connect_a_repository(make_app, server):
+    strict = make_app(releases_git_hosts="127.0.0.1", releases_allow_http=True, deposit_owners_publish=False)
+    resp = strict.test_client().post(
+        "/api/repositories",
+        json={"provider": "github", "url": server.url},
+        headers=bearer(token_for(strict, PUBLISH)),
+    )
+    assert resp.status_code == 403
+    assert resp.get_json()["field"] == "deposit_owners_publish"
