@@ -58,6 +58,12 @@ LAZY_COMMANDS: dict[str, tuple[str, str, str, str]] = {
         "",
         "DOI registrations with DataCite: list those not done, retry them.",
     ),
+    "worker": (
+        "portal.jobqueue.cli",
+        "worker",
+        "",
+        "Run queued background jobs (analyses) until SIGTERM; several on PostgreSQL, one on SQLite.",
+    ),
     "get": (
         "portal.client.cli",
         "get",
@@ -632,7 +638,12 @@ def settings_cmd(markdown: bool, update_readme: Path | None) -> None:
 )
 @click.option("--workers", type=click.IntRange(min=1), default=2, show_default=True, help="gunicorn worker processes")
 @click.option("--threads", type=click.IntRange(min=1), default=8, show_default=True, help="threads per worker")
-def serve(host: str | None, port: int | None, workers: int, threads: int) -> None:
+@click.option(
+    "--reuse-port",
+    is_flag=True,
+    help="Bind with SO_REUSEPORT, so that several `portal serve` processes share the port.",
+)
+def serve(host: str | None, port: int | None, workers: int, threads: int, reuse_port: bool) -> None:
     """Serve the portal with gunicorn on --host:--port (PORTAL_HOST:PORTAL_PORT by default).
 
     Without PORTAL_BASE_URL, the links the portal writes follow --host and --port.
@@ -651,13 +662,24 @@ def serve(host: str | None, port: int | None, workers: int, threads: int) -> Non
         shown = "127.0.0.1" if settings.host in ("", "0.0.0.0", "::") else settings.host
         shown = f"[{shown}]" if ":" in shown else shown
         settings = load_settings({**overrides, "base_url": f"http://{shown}:{settings.port}"})
-    serve_web(settings, workers=workers, threads=threads)
+    serve_web(settings, workers=workers, threads=threads, reuse_port=reuse_port)
 
 
 @main.command("stack")
 @click.option("--demo/--no-demo", default=None, help="Load the demo catalogue first (default: PORTAL_LOAD_DEMO).")
-def stack(demo: bool | None) -> None:
-    """Start the embedded stack used by `make run`: migrate, load the demo catalogue, serve."""
+@click.option(
+    "--distributed",
+    is_flag=True,
+    help="Run what the Helm chart runs, as separate processes: a PostgreSQL server, 2 web processes on one port, "
+    "2 workers, the Dask Gateway, XRootD and the hub.",
+)
+def stack(demo: bool | None, distributed: bool) -> None:
+    """Start the embedded stack used by `make run`: migrate, load the demo catalogue, serve, run one worker."""
+    if distributed:
+        from portal.distributed import run_distributed
+
+        run_distributed(load_settings(), load_demo=demo)
+        return
     from portal.stack import run_stack
 
     run_stack(load_settings(), load_demo=demo)

@@ -22,6 +22,7 @@ if TYPE_CHECKING:
     from portal.environments.builders import Builder
     from portal.formats.base import FileFormat
     from portal.identity.providers import LocalProvider, RedirectProvider
+    from portal.jobqueue.base import JobQueue
     from portal.launch.base import Launcher
     from portal.pids.base import PIDProvider
     from portal.processing.executors.base import Executor
@@ -98,4 +99,5 @@ SEARCH: Seam[TextBackend] = Seam("search", "search_backend")  # portal.search.ba
 # the setting names which redirect providers are offered, each with its `type` (default `oidc`)
 IDENTITY_PROVIDERS: Seam[LocalProvider | RedirectProvider] = Seam("identity_providers", "oidc_providers")
 UPLOAD_STORES: Seam[UploadStore] = Seam("upload_stores", "upload_store")  # portal.deposit.stores.UploadStore
+QUEUES: Seam[JobQueue] = Seam("queues", "job_queue")  # portal.jobqueue.base.JobQueue
 FORMATS: Seam[FileFormat] = Seam("formats")  # portal.formats.base.FileFormat; every registered format is active

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import functools
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -32,6 +32,8 @@ from portal.identity.providers import LocalProvider, RedirectProvider, parse_oid
 from portal.identity.signin import SignIn
 from portal.identity.tokens import TokenService
 from portal.identity.users import UserService
+from portal.jobqueue import models as _queue_models  # noqa: F401  (maps the queue's table on Base)
+from portal.jobqueue.base import JobQueue
 from portal.launch.manager import LaunchManager
 from portal.launch.sessions import LaunchSessions
 from portal.pids.base import PIDProvider
@@ -44,6 +46,9 @@ from portal.registry import (
     IDENTITY_PROVIDERS,
     LAUNCHERS,
     PIDS,
+    SEARCH,
+    STORAGE,
+    QUEUES,
     SEARCH,
     STORAGE,
     UPLOAD_STORES,
@@ -146,12 +151,19 @@ class Services:
     releases: ReleaseService
     deposit: DepositService
     citations: CitationService
+    queue: JobQueue | None = None
     analyses: JobService | None = None
     launches: LaunchManager | None = None
     hub_oauth: HubOAuthProvider | None = None  # the portal as the hub's OAuth2 provider (None: no client set)
     registrations: Registrations | None = None  # DOIs to register remotely (None: the provider registers nothing)
 
+    #: called first by :meth:`close` (a worker started on these services stops there)
+    closers: list[Callable[[], None]] = field(default_factory=list)
+
     def close(self) -> None:
+        for closer in reversed(self.closers):
+            closer()
+        self.closers.clear()
         self.sessions.close()
         if self.analyses is not None:
             self.analyses.close()
@@ -209,6 +221,7 @@ def build_services(settings: Settings, *, migrate: bool = True) -> Services:
     previewer = Previewer(files, formats)
     launches = build_launches(settings, db, catalog, storage, lessons)
     ingester = Ingester(formats)
+    queue = QUEUES.create(settings.job_queue, settings, db=db)
     if launches is not None:
         catalog.observers.append(launches.pin_published)
     return Services(
@@ -251,7 +264,8 @@ def build_services(settings: Settings, *, migrate: bool = True) -> Services:
         access=access,
         placement=Placement(db, access, storage, restricted),
         releases=build_releases(settings, db, catalog, audit, storage),
-        analyses=build_analyses(settings, db, catalog, formats, locate_uri=files.readable_uri),
+        queue=queue,
+        analyses=build_analyses(settings, db, catalog, formats, locate_uri=files.readable_uri, queue=queue),
         sessions=LaunchSessions(
             db, per_user=settings.quota_launches_per_user, anonymous=settings.quota_launches_anonymous
         ),
@@ -351,6 +365,7 @@ def build_analyses(
     formats: Formats,
     *,
     locate_uri: Callable[[str], str] | None = None,
+    queue: JobQueue | None = None,
 ) -> JobService | None:
     """The analysis job service, or None without the `processing` extra (its routes and commands then say so)."""
     if not available("processing"):
@@ -367,6 +382,7 @@ def build_analyses(
         first_recid=settings.first_recid,
         locate_uri=locate_uri,
         quota_per_user=settings.quota_jobs_per_user,
+        queue=queue,
     )
 
 

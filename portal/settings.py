@@ -267,6 +267,18 @@ class Settings:
     gateway_worker_memory: str = setting("2 G", "Memory of each gateway worker (a dask-gateway size, e.g. `2 G`).")
     gateway_idle_timeout: int = setting(600, "Seconds after which an idle user cluster is shut down by the gateway.")
     processing_workers: int = setting(2, "Worker processes of the embedded Dask LocalCluster.")
+    job_queue: str = setting(
+        "database",
+        "Where background work (analyses) waits for `portal worker` processes: `database` (rows of the portal's "
+        "database; claimed with FOR UPDATE SKIP LOCKED on PostgreSQL, one worker on SQLite).",
+    )
+    worker_concurrency: int = setting(2, "Jobs one `portal worker` process runs at once (threads).")
+    worker_poll_interval: float = setting(1.0, "Seconds an idle worker waits before looking for queued jobs again.")
+    worker_heartbeat_timeout: float = setting(
+        30.0,
+        "Seconds without a heartbeat after which a running job's worker counts as lost: the job is queued again "
+        "(or failed with the reason, without attempts left).",
+    )
     processing_chunk_events: int = setting(
         200000, "Events read and processed at once by an analysis (cut on cluster boundaries); bounds worker memory."
     )
@@ -369,6 +381,11 @@ class Settings:
 
     def with_overrides(self, **overrides: Any) -> Settings:
         return load_settings({**self.values, **overrides}, environ={})
+
+    def environ(self) -> dict[str, str]:
+        """Every setting as its ``PORTAL_*`` variable: what a child process (a `portal worker`) is started with
+        to have exactly these settings."""
+        return {s.env: str(int(v)) if isinstance(v := getattr(self, s.name), bool) else str(v) for s in DECLARATIONS}
 
 
 def _declarations() -> tuple[Setting, ...]:

@@ -1,4 +1,4 @@
-"""The embedded stack behind `make run`: database, demo catalogue and the web server.
+"""The embedded stack behind `make run`: database, demo catalogue, the web server and one `portal worker`.
 
 Later parts (XRootD, Dask, JupyterHub) join here, each started and stopped by this module.
 """
@@ -11,6 +11,8 @@ import re
 import secrets
 import shutil
 import stat
+import subprocess
+import sys
 import threading
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -210,7 +212,7 @@ def use_multiprocess_metrics(settings: Settings) -> None:
     os.environ["PROMETHEUS_MULTIPROC_DIR"] = str(metrics_dir)
 
 
-def serve_web(settings: Settings, *, workers: int = 2, threads: int = 8) -> None:
+def serve_web(settings: Settings, *, workers: int = 2, threads: int = 8, reuse_port: bool = False) -> None:
     use_multiprocess_metrics(settings)
     from gunicorn.app.base import BaseApplication
 
@@ -220,6 +222,7 @@ def serve_web(settings: Settings, *, workers: int = 2, threads: int = 8) -> None
         def load_config(self) -> None:
             self.cfg.set("bind", f"{settings.host}:{settings.port}")
             self.cfg.set("workers", workers)
+            self.cfg.set("reuse_port", reuse_port)
             self.cfg.set("threads", threads)
             self.cfg.set("worker_class", "gthread")
             self.cfg.set("timeout", 300)
@@ -368,6 +371,25 @@ def start_fixity_audits(settings: Settings) -> threading.Event:
     return stop
 
 
+def start_worker_process(settings: Settings, *, concurrency: int | None = None) -> subprocess.Popen[bytes]:
+    """A `portal worker` process with these settings: the web processes only enqueue, the worker runs the jobs."""
+    command = [sys.executable, "-m", "portal", "worker"]
+    if concurrency is not None:
+        command += ["--concurrency", str(concurrency)]
+    return subprocess.Popen(command, env={**os.environ, **settings.environ()})
+
+
+def stop_process(process: subprocess.Popen[bytes], grace: float = 40.0) -> None:
+    """SIGTERM, then SIGKILL after ``grace`` seconds (a worker lets its jobs finish or releases them first)."""
+    if process.poll() is None:
+        process.terminate()
+        try:
+            process.wait(grace)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
+
+
 def run_stack(settings: Settings, *, load_demo: bool | None = None) -> None:
     use_multiprocess_metrics(settings)
     from portal.services import build_services
@@ -387,11 +409,13 @@ def run_stack(settings: Settings, *, load_demo: bool | None = None) -> None:
             load_demo_data(settings)
         stop_stats = start_stats_aggregator(settings)
         stop_audits = start_fixity_audits(settings)
+        worker = start_worker_process(settings)
         try:
             serve_web(settings)
         finally:
             stop_stats.set()
             stop_audits.set()
+            stop_process(worker)
     finally:
         if hub is not None:
             hub.stop()  # type: ignore[attr-defined]

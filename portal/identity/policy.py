@@ -205,6 +205,27 @@ def may_see_job(principal: Principal, owner: int | None) -> bool:
     return owner is not None and principal.user_id == owner or "curate" in principal.scopes
 
 
+def require_cancel_job(principal: Principal, owner: int | None) -> None:
+    """Cancelling an analysis job: its owner or an admin, with ``analyses:run`` (the command line may too)."""
+    if principal.via == "cli":
+        return
+    require_scope(principal, "analyses:run")
+    if "admin" not in principal.scopes and (owner is None or principal.user_id != owner):
+        raise Forbidden("only the owner of this job or an admin may cancel it", field="owner")
+
+
+def job_listing_owner(principal: Principal, *, mine: bool) -> int | None:
+    """Whose analysis jobs a listing shows (None: everyone's): curators and admins see all of them (only their
+    own with ``mine``), other users their own; anonymous callers are asked to sign in."""
+    if principal.via == "cli":
+        return None
+    if not principal.authenticated:
+        raise Unauthorized("sign in to list your analysis jobs", field="owner")
+    if mine or "curate" not in principal.scopes:
+        return principal.user_id
+    return None
+
+
 # -- launches ---------------------------------------------------------------------------------------------------
 def require_launch(principal: Principal, *, anonymous_allowed: bool) -> None:
     """Launching a session: anyone when anonymous launches are allowed; a signed-in user's credential must carry

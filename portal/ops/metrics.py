@@ -32,21 +32,29 @@ CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
 
 
 class JobStates(Collector):
-    """Analysis jobs by state and the queue depth (jobs waiting to run), read from the database on scrape."""
+    """Analysis jobs by state, and the job queue's jobs by state and depth (jobs waiting for a worker, of every
+    kind), read from the database on scrape."""
 
-    def __init__(self, counts: dict[str, int]) -> None:
+    def __init__(self, counts: dict[str, int], queue: dict[str, int] | None = None) -> None:
         self.counts = counts
+        self.queue = queue or {}
 
     def collect(self) -> Iterable[Metric]:
         states = GaugeMetricFamily("portal_analysis_jobs", "Analysis jobs by state", labels=["state"])
-        known = ("queued", "running", "done", "failed")
+        known = ("queued", "running", "done", "failed", "cancelled")
         for state in (*known, *sorted(set(self.counts) - set(known))):
             states.add_metric([state], self.counts.get(state, 0))
         yield states
-        yield GaugeMetricFamily("portal_queue_depth", "Jobs waiting to run", value=self.counts.get("queued", 0))
+        queue = GaugeMetricFamily("portal_queue_jobs", "Jobs of the job queue by state", labels=["state"])
+        for state in ("queued", "running", "succeeded", "failed", "cancelled"):
+            queue.add_metric([state], self.queue.get(state, 0))
+        yield queue
+        yield GaugeMetricFamily(
+            "portal_queue_depth", "Jobs waiting for a worker (of every kind)", value=self.queue.get("queued", 0)
+        )
 
 
-def exposition(job_counts: dict[str, int]) -> bytes:
+def exposition(job_counts: dict[str, int], queue_counts: dict[str, int] | None = None) -> bytes:
     """The text exposition of this process's (or, in multiprocess mode, every worker's) metrics plus the
     shared-state gauges."""
     if os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
@@ -58,5 +66,5 @@ def exposition(job_counts: dict[str, int]) -> bytes:
     else:
         own = generate_latest(REGISTRY)
     shared = CollectorRegistry()
-    shared.register(JobStates(job_counts))
+    shared.register(JobStates(job_counts, queue_counts))
     return own + generate_latest(shared)

@@ -88,7 +88,10 @@ def analysis_run(
     jobs = svc.analyses
     assert jobs is not None
     try:
-        job = jobs.create(name, recid, executor=executor, skip_bad_files=skip_bad_files, parameters=parameters)
+        # run here, in this command, not by a worker: the job is stored but not queued
+        job = jobs.create(
+            name, recid, executor=executor, skip_bad_files=skip_bad_files, parameters=parameters, enqueue=False
+        )
         with Progress(
             TextColumn("[bold]job " + str(job.id)),
             BarColumn(),

@@ -1,9 +1,9 @@
-"""Analysis jobs: create, run (in a background thread or in the caller), report progress, keep the result with
-its provenance, and publish a result as a Derived dataset. Result files and plots are :mod:`.results`."""
+"""Analysis jobs: create (queued for a `portal worker`), run (in a worker, or in the caller for the command line),
+report progress, cancel, keep the result with its provenance, and publish a result as a Derived dataset. Result
+files and plots are :mod:`.results`."""
 
 from __future__ import annotations
 
-import threading
 import time
 from collections.abc import Callable
 from datetime import UTC, date, datetime
@@ -15,14 +15,17 @@ from portal.catalog.service import CatalogService
 from portal.db.engine import Database
 from portal.db.models import AnalysisJob
 from portal.errors import Conflict, Invalid, NotFound, PortalError
+from portal.identity import policy
 from portal.identity.models import User
 from portal.identity.policy import require_quota
+from portal.identity.principal import Principal
+from portal.jobqueue.base import Cancelled, JobQueue
 from portal.processing import results
 from portal.processing.display import DISPLAY_BINS
 from portal.processing.engine import Progress, run_analysis
 from portal.processing.executors.pool import ExecutorPool
 from portal.processing.loader import load_analysis
-from portal.processing.model import Job, JobSummary, Publication, utc
+from portal.processing.model import FINAL_STATES, STATES, Job, JobPage, JobSummary, Publication, utc
 
 if TYPE_CHECKING:
     from portal.formats.collection import Formats
@@ -30,6 +33,11 @@ if TYPE_CHECKING:
 
 def _now() -> datetime:
     return datetime.now(UTC)
+
+
+def ref(job_id: int) -> str:
+    """The queue's reference to an analysis job."""
+    return f"analysis:{job_id}"
 
 
 class JobService:
@@ -48,8 +56,11 @@ class JobService:
         first_recid: int = 100000,
         locate_uri: Callable[[str], str] | None = None,
         quota_per_user: int = 0,
+        queue: JobQueue | None = None,
     ) -> None:
         self.db = db
+        #: where created jobs wait for a worker (None: only the caller runs them, as `portal analysis run` does)
+        self.queue = queue
         #: where a catalogue URI's bytes are read from (restricted files are not at their public URI)
         self.locate_uri = locate_uri or (lambda uri: uri)
         self.quota_per_user = quota_per_user  # queued or running jobs one owner may have (0: no limit)
@@ -59,7 +70,6 @@ class JobService:
         self.default_executor = default_executor
         self.chunk_events = chunk_events
         self.first_recid = first_recid
-        self._threads: list[threading.Thread] = []
 
     # ------------------------------------------------------------------ creating and running
     def dataset_files(self, recid: int) -> list[str]:
@@ -87,8 +97,10 @@ class JobService:
         skip_bad_files: bool = False,
         parameters: dict[str, Any] | None = None,
         owner_id: int | None = None,
+        enqueue: bool = True,
     ) -> Job:
-        """Validate everything that can be validated up front, then store a queued job owned by ``owner_id``.
+        """Validate everything that can be validated up front, then store a queued job owned by ``owner_id``
+        and, with ``enqueue``, queue it for a worker in the same transaction (without: the caller runs it).
         Invalid names what is wrong (an unknown executor, analysis parameters, a dataset without processable
         files); NotFound an unknown analysis or record; QuotaExceeded (naming ``quota_jobs_per_user``) when the
         owner has as many jobs queued or running as the quota allows."""
@@ -125,25 +137,33 @@ class JobService:
             )
             s.add(job)
             s.flush()
-            return _job(job)
+            if enqueue and self.queue is not None:
+                self.queue.enqueue("analysis", {"job": job.id}, owner_id=owner_id, ref=ref(job.id), session=s)
+            created = _job(job)
+        if enqueue and self.queue is not None:
+            self.queue.wakeup.set()
+        return created
 
-    def start(self, job_id: int) -> threading.Thread:
-        """Run the queued job in a background thread."""
-        thread = threading.Thread(target=self.run, args=(job_id,), name=f"analysis-job-{job_id}", daemon=True)
-        self._threads.append(thread)
-        thread.start()
-        return thread
-
-    def run(self, job_id: int, *, on_progress: Callable[[dict[str, Any]], None] | None = None) -> Job:
+    def run(
+        self,
+        job_id: int,
+        *,
+        on_progress: Callable[[dict[str, Any]], None] | None = None,
+        restart: bool = False,
+        check_cancel: Callable[[], None] | None = None,
+    ) -> Job:
         """Run a queued job to completion in this thread and return it done or failed: failures (an unreadable
         file, an executor that cannot be reached, an error in the analysis) are stored on the job, not raised.
         ``on_progress`` gets the progress JSON after every task; the stored progress is updated twice a second
-        at most. Conflict if the job is not queued."""
+        at most. ``check_cancel`` is called after every task and stops the run by raising
+        :class:`~portal.jobqueue.base.Cancelled` (which propagates; :meth:`mark_cancelled` records it).
+        ``restart`` also runs a job left running by a lost worker, from the start. Conflict if the job is not
+        queued (nor running, with ``restart``)."""
         with self.db.transaction() as s:
             job = self._get(s, job_id)
-            if job.state != "queued":
+            if job.state != "queued" and not (restart and job.state == "running"):
                 raise Conflict(f"job {job_id} is {job.state}, not queued")
-            job.state, job.started_at = "running", _now()
+            job.state, job.started_at, job.progress = "running", _now(), {}
             spec, recid, executor_name = job.analysis, job.dataset_recid, job.executor
             skip, params = job.skip_bad_files, dict(job.parameters)
             # the owner's user name picks their own cluster on a per-user executor (the gateway)
@@ -155,6 +175,8 @@ class JobService:
             data = p.to_json()
             if on_progress:
                 on_progress(data)
+            if check_cancel is not None:
+                check_cancel()
             if time.monotonic() - last[0] > 0.5 or p.chunks_done == p.chunks_total:
                 last[0] = time.monotonic()
                 with self.db.transaction() as s:
@@ -174,6 +196,8 @@ class JobService:
                 skip_bad_files=skip,
                 on_progress=progress,
             )
+        except Cancelled:
+            raise
         except Exception as exc:  # noqa: BLE001 - every failure ends up on the job, named
             message = exc.message if isinstance(exc, PortalError) else f"{type(exc).__name__}: {exc}"
             with self.db.transaction() as s:
@@ -202,6 +226,40 @@ class JobService:
             job.progress, job.result, job.provenance = result.progress.to_json(), stored, provenance
             return _job(job)
 
+    def cancel(self, job_id: int, actor: Principal) -> Job:
+        """Cancel a job for ``actor`` (its owner or an admin: :func:`policy.require_cancel_job`): a queued one at
+        once; a running one stops after its current chunk (the job comes back still running, and is cancelled
+        shortly). Conflict for a finished job."""
+        job = self.get(job_id)
+        policy.require_cancel_job(actor, job.owner_id)
+        if job.state in FINAL_STATES:
+            raise Conflict(f"job {job_id} is {job.state} already; only queued or running jobs can be cancelled")
+        found = self.queue.cancel(ref(job_id)) if self.queue is not None else None
+        if found == "running":
+            return self.get(job_id)
+        with self.db.transaction() as s:
+            row = self._get(s, job_id)
+            if row.state == "queued":
+                row.state, row.error, row.finished_at = "cancelled", f"cancelled by {actor.label}", _now()
+            elif found is None and row.state == "running":
+                # no queue job to pass the request to: it runs in a command, outside the queue
+                raise Conflict(f"job {job_id} runs outside the job queue and cannot be cancelled from here")
+            return _job(row)
+
+    def mark_cancelled(self, job_id: int) -> None:
+        """Record that a running job stopped because it was cancelled."""
+        self._settle(job_id, "cancelled", "cancelled while running")
+
+    def give_up(self, job_id: int, reason: str) -> None:
+        """Record a failure the queue settled without the job's task (its worker was lost, no attempts left)."""
+        self._settle(job_id, "failed", reason)
+
+    def _settle(self, job_id: int, state: str, reason: str) -> None:
+        with self.db.transaction() as s:
+            job = s.get(AnalysisJob, job_id)
+            if job is not None and job.state not in FINAL_STATES:
+                job.state, job.error, job.finished_at = state, reason, _now()
+
     def close(self) -> None:
         """Close the executors jobs have used (an embedded cluster stops)."""
         self.executors.close()
@@ -212,13 +270,30 @@ class JobService:
         with self.db.reader() as s:
             return _job(self._get(s, job_id))
 
-    def list(self, limit: int = 50, *, owner_id: int | None = None) -> list[JobSummary]:
-        """The latest ``limit`` jobs (of ``owner_id`` when given), newest first, without results."""
+    def list(
+        self,
+        limit: int = 50,
+        *,
+        offset: int = 0,
+        owner_id: int | None = None,
+        dataset_recid: int | None = None,
+        state: str | None = None,
+    ) -> JobPage:
+        """Jobs newest first, without results: ``limit`` of them from ``offset``, of ``owner_id``, over
+        ``dataset_recid`` and in ``state`` when given (Invalid for an unknown state), and how many match."""
+        if state is not None and state not in STATES:
+            raise Invalid(f"unknown state {state!r}; one of: {', '.join(STATES)}", field="state")
+        where = []
+        if owner_id is not None:
+            where.append(AnalysisJob.owner_id == owner_id)
+        if dataset_recid is not None:
+            where.append(AnalysisJob.dataset_recid == dataset_recid)
+        if state is not None:
+            where.append(AnalysisJob.state == state)
         with self.db.reader() as s:
-            query = select(AnalysisJob).order_by(AnalysisJob.id.desc()).limit(limit)
-            if owner_id is not None:
-                query = query.where(AnalysisJob.owner_id == owner_id)
-            return [_summary(j) for j in s.scalars(query)]
+            total = s.scalar(select(func.count()).select_from(AnalysisJob).where(*where)) or 0
+            query = select(AnalysisJob).where(*where).order_by(AnalysisJob.id.desc()).offset(offset).limit(limit)
+            return JobPage([_summary(j) for j in s.scalars(query)], total=int(total), offset=offset, limit=limit)
 
     def count_by_state(self) -> dict[str, int]:
         """How many jobs are in each state (for metrics: queue depth and job states)."""
@@ -320,4 +395,4 @@ def _job(job: AnalysisJob) -> Job:
     return Job(**vars(_summary(job)), result=job.result, provenance=job.provenance)
 
 
-__all__ = ["Job", "JobService", "JobSummary", "Publication"]
+__all__ = ["Job", "JobPage", "JobService", "JobSummary", "Publication"]

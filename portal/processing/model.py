@@ -6,8 +6,9 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-#: a job's states, in the order a job goes through them (``failed`` replaces ``done`` when it fails)
-STATES = ("queued", "running", "done", "failed")
+#: a job's states, in the order a job goes through them (``failed`` or ``cancelled`` replace ``done``)
+STATES = ("queued", "running", "done", "failed", "cancelled")
+FINAL_STATES = frozenset(("done", "failed", "cancelled"))
 
 
 def utc(d: datetime | None) -> datetime | None:
@@ -91,3 +92,13 @@ class Publication:
 
     def to_json(self) -> dict[str, Any]:
         return {"recid": self.recid, "job": self.job}
+
+
+@dataclass(frozen=True)
+class JobPage:
+    """One page of a job listing: the jobs, and how many match the listing's filters."""
+
+    items: list[JobSummary]
+    total: int
+    offset: int
+    limit: int

@@ -1,4 +1,5 @@
-"""Analysis jobs over HTTP: `POST /api/analyses`, job JSON, plots and histogram downloads, and the job page."""
+"""Analysis jobs over HTTP: `POST /api/analyses` (queued for a worker), the listing, cancelling, job JSON, plots
+and histogram downloads, and the job page."""
 
 from __future__ import annotations
 
@@ -12,7 +13,7 @@ from portal.identity import policy
 from portal.web import services
 from portal.web.auth import principal
 from portal.web.limits import limit_analyses
-from portal.web.request import bounded_id, client_ip, int_arg
+from portal.web.request import QueryURL, bounded_id, client_ip, flag_arg, int_arg, paginate
 
 if TYPE_CHECKING:  # the processing extra may be absent; the routes then answer 503 naming it
     from portal.processing.jobs import JobService
@@ -84,7 +85,6 @@ def api_create() -> Any:
         parameters=body.get("parameters"),
         owner_id=who.user_id,
     )
-    jobs.start(job.id)
     response = jsonify(_links(job))
     response.status_code = 202
     response.headers["Location"] = url_for("analyses.api_job", job_id=job.id)
@@ -93,7 +93,31 @@ def api_create() -> Any:
 
 @bp.get("/api/analyses")
 def api_list() -> Any:
-    return jsonify({"hits": [_links(j) for j in _jobs().list()]})
+    """Jobs newest first, a page of ``size`` at a time: the caller's own (``mine=1``, or always for users who
+    are not curators), over one ``dataset`` and in one ``state`` when asked."""
+    jobs = _jobs()
+    owner = policy.job_listing_owner(principal(), mine=flag_arg("mine"))
+    page, size = int_arg("page", 1), int_arg("size", 20, maximum=services().settings.api_max_page_size)
+    raw_recid = request.args.get("dataset")
+    recid = bounded_id(raw_recid, "dataset") if raw_recid is not None else None
+    state = request.args.get("state") or None
+    found = jobs.list(size, offset=(page - 1) * size, owner_id=owner, dataset_recid=recid, state=state)
+    url = QueryURL.of_request()
+    url.args.update(page=[str(page)], size=[str(size)])
+    links = paginate(url, page=page, has_next=page * size < found.total)
+    return jsonify(
+        {"hits": [_links(j) for j in found.items], "total": found.total, "page": page, "size": size, "links": links}
+    )
+
+
+@bp.post("/api/analyses/<int:job_id>/cancel")
+def api_cancel(job_id: int) -> Any:
+    """Cancel a queued job at once (200) or a running one after its current chunk (202, still running)."""
+    jobs = _jobs()
+    who = principal()
+    policy.require_scope(who, "analyses:run")  # anonymous callers learn to sign in before whether the job exists
+    job = jobs.cancel(job_id, who)
+    return jsonify(_links(job)), 202 if job.state == "running" else 200
 
 
 @bp.get("/api/analyses/<int:job_id>")

@@ -225,8 +225,24 @@ PATHS: dict[str, Any] = {
     },
     "/api/analyses": {
         "get": {
-            "summary": "Recent analysis jobs, newest first (without results)",
-            "responses": {"200": json_response(ref("JobList"), "Jobs"), "503": PROBLEM},
+            "summary": "Analysis jobs, newest first (without results): a user's own; curators see everyone's",
+            "parameters": [
+                param("page", schema=PAGE),
+                param("size", schema=SIZE),
+                param("mine", schema={"enum": ["0", "1", "true", "false"]}, description="Only the caller's jobs"),
+                param("dataset", schema=ID, description="Only jobs over this dataset (record id)"),
+                param(
+                    "state",
+                    schema={"enum": ["queued", "running", "done", "failed", "cancelled"]},
+                    description="Only jobs in this state",
+                ),
+            ],
+            "responses": {
+                "200": json_response(ref("JobList"), "Jobs"),
+                "400": PROBLEM,
+                "401": PROBLEM,
+                "503": PROBLEM,
+            },
         },
         "post": {
             "summary": "Start an analysis job over a dataset (code named as module:Class: curators only); "
@@ -291,6 +307,23 @@ PATHS: dict[str, Any] = {
                     },
                 },
                 "400": PROBLEM,
+                "404": PROBLEM,
+                "409": PROBLEM,
+                "503": PROBLEM,
+            },
+        }
+    },
+    "/api/analyses/{job_id}/cancel": {
+        "post": {
+            "summary": "Cancel a job: a queued one at once (200), a running one after its current chunk (202, "
+            "still running); the job's owner or an admin",
+            "parameters": [JOB_ID],
+            "security": [{"token": ["analyses:run"]}],
+            "responses": {
+                "200": json_response(ref("Job"), "The cancelled job"),
+                "202": json_response(ref("Job"), "The running job, asked to stop"),
+                "401": PROBLEM,
+                "403": PROBLEM,
                 "404": PROBLEM,
                 "409": PROBLEM,
                 "503": PROBLEM,

@@ -48,9 +48,10 @@ def readyz() -> Response:
 
 @bp.get("/metrics")
 def prometheus() -> Response:
-    analyses = services().analyses
+    analyses, queue = services().analyses, services().queue
     counts = analyses.count_by_state() if analyses is not None else {}
-    return Response(metrics.exposition(counts), mimetype=metrics.CONTENT_TYPE)
+    queued = queue.counts() if queue is not None else {}
+    return Response(metrics.exposition(counts, queued), mimetype=metrics.CONTENT_TYPE)
 
 
 def register(app: Flask) -> None:

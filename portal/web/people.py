@@ -117,7 +117,7 @@ def my_jobs() -> Any:
     who = _me()
     assert who.user_id is not None
     jobs = services().analyses
-    mine = jobs.list(100, owner_id=who.user_id) if jobs is not None else []
+    mine = jobs.list(100, owner_id=who.user_id).items if jobs is not None else []
     return render_template("account/jobs.html", jobs=mine)
 
 

@@ -355,7 +355,7 @@ SCHEMAS.update(
                 "executor": STR,
                 "skip_bad_files": {"type": "boolean"},
                 "parameters": {"type": "object"},
-                "state": {"enum": ["queued", "running", "done", "failed"]},
+                "state": {"enum": ["queued", "running", "done", "failed", "cancelled"]},
                 "progress": {"type": "object"},
                 "error": {"type": ["string", "null"]},
                 "derived_recid": {"type": ["integer", "null"]},
@@ -369,8 +369,14 @@ SCHEMAS.update(
         },
         "JobList": {
             "type": "object",
-            "required": ["hits"],
-            "properties": {"hits": {"type": "array", "items": ref("Job")}},
+            "required": ["hits", "total", "page", "size", "links"],
+            "properties": {
+                "hits": {"type": "array", "items": ref("Job")},
+                "total": INT,
+                "page": INT,
+                "size": INT,
+                "links": LINKS,
+            },
         },
         "PublishRequest": {
             "type": "object",

@@ -86,7 +86,7 @@ def test_an_analysis_job_on_the_gateway_gives_the_exact_bins(gateway: Settings, 
             )
         ]
     )
-    job = svc.analyses.create("dimuon", 5001, executor="gateway")
+    job = svc.analyses.create("dimuon", 5001, executor="gateway", enqueue=False)  # run here, not by a worker
     done = svc.analyses.run(job.id)
     assert done.state == "done", done.error
     assert done.result is not None and done.provenance is not None

@@ -145,11 +145,9 @@ def test_the_value_sets_render_what_they_choose(manifests: Any) -> None:
         (sts,) = xrootd
         (claim,) = sts["spec"]["volumeClaimTemplates"]
         assert claim["spec"]["resources"]["requests"]["storage"] == "500Gi"
-        assert len(workers) == 1
     else:
         assert clusters == [] and xrootd == []
-        # `portal worker` is issue 17 part 1: off unless asked for
-        assert workers == []
+    assert len(workers) == 1  # `portal worker` runs the queued jobs in every value set
 
 
 def test_the_portal_gets_every_setting_it_needs_and_only_real_ones(manifests: Any) -> None:
@@ -245,13 +243,14 @@ def test_migrations_run_as_a_helm_hook_with_a_real_command(manifests: Any) -> No
     assert "upgrade" in cli_commands("db")
 
 
-def test_the_worker_deployment_waits_for_the_worker_command(manifests: Any) -> None:
-    """`portal worker` is issue 17 part 1: until the CLI has it, the Deployment is off by default."""
+def test_the_worker_deployment_runs_the_worker_command(manifests: Any) -> None:
+    """The worker Deployment is on by default and runs `portal worker`, a command the portal has."""
     name, values, docs = manifests
     workers = [d for d in of_kind(docs, "Deployment") if d["metadata"]["name"] == "demo-portal-worker"]
     assert values["worker"]["command"][:2] == ["portal", "worker"]
-    if "worker" not in cli_commands():
-        assert merged_values({})["worker"]["enabled"] is False
+    assert "worker" in cli_commands()
+    assert merged_values({})["worker"]["enabled"] is True
+    assert len(workers) == 1
     for worker in workers:
         (container,) = worker["spec"]["template"]["spec"]["containers"]
         assert container["command"] == values["worker"]["command"]

@@ -308,7 +308,8 @@ def test_job_quota_per_user(make_app, tmp_path):
 
     svc.catalog.load([RecordInput({**dataset(8), "title": "Tiny events"}, files=rows)])
     jane = make_user(app, "jane")
-    queued = svc.analyses.create("dimuon", 8, owner_id=jane.id)  # queued, not started: it holds the quota
+    # queued and never started (not handed to the app's worker): it holds the quota
+    queued = svc.analyses.create("dimuon", 8, owner_id=jane.id, enqueue=False)
     token = token_for(app, ["analyses:run"], username="jane")
     client = app.test_client()
     refused = problem(

@@ -9,6 +9,8 @@ Fixtures:
     app: ``make_app(**app_settings)``. A module that needs records in it extends it under the same name,
         ``def app(app): ...load...; return app``, as pytest lets a fixture build on the one it overrides.
     client: ``app.test_client()``.
+    start_worker: ``start_worker(app)`` runs a real job-queue worker on the app's database in threads of the
+        test process; ``make_app`` starts one for every app it builds, so jobs an app queues get run.
 
 The services of every app a test builds are closed when the test ends (see tests/conftest.py).
 """
@@ -22,7 +24,22 @@ import pytest
 from flask import Flask
 from flask.testing import FlaskClient
 
-from portal.app import create_app
+from portal.app import create_app, services_of
+from portal.jobqueue.worker import Worker
+
+
+def start_worker(app: Flask, **options: Any) -> Worker:
+    """A real worker (the one `portal worker` runs) for the app's queue; it stops when the app's services close
+    (a job still running 10 s later is released to the queue, as a stopping `portal worker` does)."""
+    svc = services_of(app)
+    options = {
+        "concurrency": 2,
+        "poll_interval": 0.2,
+        "heartbeat_timeout": svc.settings.worker_heartbeat_timeout,
+    } | options
+    worker = Worker(svc, **options).start()
+    svc.closers.append(lambda: worker.stop(grace=10))
+    return worker
 
 
 @pytest.fixture
@@ -33,7 +50,9 @@ def app_settings() -> dict[str, Any]:
 @pytest.fixture
 def make_app(settings_dict: dict[str, Any]) -> Callable[..., Flask]:
     def make(**overrides: Any) -> Flask:
-        return create_app({**settings_dict, **overrides})
+        app = create_app({**settings_dict, **overrides})
+        start_worker(app)
+        return app
 
     return make
 

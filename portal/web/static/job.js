@@ -14,7 +14,7 @@
     document.getElementById("job-progress-text").textContent =
       `${(p.events_done || 0).toLocaleString()} / ${(p.events_total || 0).toLocaleString()} events, files ` +
       `${p.files_done || 0}/${p.files_total || 0}, ${Math.round(p.events_per_second || 0).toLocaleString()} events/s`;
-    if (job.state === "done" || job.state === "failed") { location.reload(); return; }
+    if (job.state === "done" || job.state === "failed" || job.state === "cancelled") { location.reload(); return; }
     setTimeout(poll, 700);
   }
   setTimeout(poll, 500);

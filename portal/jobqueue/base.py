@@ -1,0 +1,152 @@
+"""The job-queue seam (entry-point group ``portal.queues``, setting ``job_queue``): the contract and its values.
+
+A queue stores jobs durably and hands each queued job to exactly one worker at a time. Workers prove they are
+alive with heartbeats; a job whose worker stopped beating is queued again (or failed, without attempts left) by
+:meth:`JobQueue.recover`, which every worker calls, so no job stays "running" for a dead worker.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any, Protocol
+
+from portal.errors import PortalError
+
+#: a queue job's states; the last three are final
+STATES = ("queued", "running", "succeeded", "failed", "cancelled")
+FINAL = frozenset(("succeeded", "failed", "cancelled"))
+
+
+class Cancelled(PortalError):  # noqa: N818 - a state, like the other domain errors' names
+    """Raised inside a task (by :meth:`TaskRun.check_cancel`) when its job was cancelled or taken from this worker."""
+
+    status = 409
+    title = "Cancelled"
+
+
+class TaskFailed(PortalError):
+    """A task's failure that retrying cannot mend (``retry=False``), or one worth another attempt."""
+
+    status = 500
+    title = "Task failed"
+
+    def __init__(self, message: str, *, retry: bool = False) -> None:
+        super().__init__(message)
+        self.retry = retry
+
+
+@dataclass(frozen=True)
+class Claimed:
+    """A job handed to one worker: what to run and the attempt this is (1 for the first)."""
+
+    id: int
+    kind: str
+    payload: dict[str, Any]
+    owner_id: int | None
+    attempt: int
+    max_attempts: int
+    ref: str | None = None
+
+
+@dataclass(frozen=True)
+class Given:
+    """A job the queue gave up on (no attempts left): its kind's ``give_up`` hook records the reason."""
+
+    id: int
+    kind: str
+    payload: dict[str, Any]
+    reason: str
+
+
+@dataclass(frozen=True)
+class Entry:
+    """A job as stored, for reading (tests, operators, the metrics)."""
+
+    id: int
+    kind: str
+    ref: str | None
+    payload: dict[str, Any]
+    owner_id: int | None
+    state: str
+    attempts: int
+    max_attempts: int
+    run_after: datetime | None
+    worker_id: str | None
+    heartbeat_at: datetime | None
+    cancel_requested: bool
+    error: str | None
+    created_at: datetime | None = None
+    started_at: datetime | None = None
+    finished_at: datetime | None = None
+    extra: dict[str, Any] = field(default_factory=dict)
+
+
+class JobQueue(Protocol):
+    """Durable jobs, claimed by workers.
+
+    Every method is safe to call from several threads and processes at once. ``session`` arguments let a
+    service enqueue in its own transaction, so the domain row and its job are written together or not at all.
+    """
+
+    #: set when a job is enqueued in this process: a worker thread in the same process may wait on it
+    wakeup: Any
+
+    def enqueue(
+        self,
+        kind: str,
+        payload: dict[str, Any],
+        *,
+        owner_id: int | None = None,
+        ref: str | None = None,
+        max_attempts: int = 3,
+        session: Any = None,
+    ) -> int:
+        """Store a queued job and return its id."""
+        ...
+
+    def claim(self, worker_id: str, kinds: Iterable[str]) -> Claimed | None:
+        """Mark the next due queued job of one of ``kinds`` running for ``worker_id`` and return it (None when
+        there is none). Fair between owners: among due jobs, one of the owner with the fewest running first."""
+        ...
+
+    def heartbeat(self, worker_id: str, job_ids: Iterable[int]) -> dict[int, bool]:
+        """Record that ``worker_id`` still runs ``job_ids``; for each job it still holds, whether cancelling was
+        requested. A job missing from the answer is no longer this worker's (it was recovered elsewhere)."""
+        ...
+
+    def finish(self, job_id: int, worker_id: str, state: str, error: str | None = None) -> bool:
+        """Put a job this worker holds in a final state; False when it no longer holds it."""
+        ...
+
+    def fail(self, job_id: int, worker_id: str, error: str, *, retry: bool, backoff: float) -> bool:
+        """A failed attempt: queued again after ``backoff * 2**(attempt - 1)`` seconds when ``retry`` and attempts
+        are left (returns False), else failed for good (returns True: the kind's ``give_up`` should run)."""
+        ...
+
+    def release(self, job_id: int, worker_id: str) -> None:
+        """Give a job back unfinished (a worker stopping): queued again, the attempt not counted."""
+        ...
+
+    def recover(self, timeout: float) -> list[Given]:
+        """Queue again every running job whose heartbeat is older than ``timeout`` seconds, or fail it (no
+        attempts left: returned, with the reason "worker lost")."""
+        ...
+
+    def cancel(self, ref: str) -> str | None:
+        """Cancel the job working for ``ref``: a queued one at once ("cancelled"), a running one by a flag its
+        task checks between chunks ("running"); the state found (None: no unfinished job)."""
+        ...
+
+    def get(self, job_id: int) -> Entry | None:
+        """The stored job."""
+        ...
+
+    def find(self, ref: str) -> Entry | None:
+        """The latest job working for ``ref``."""
+        ...
+
+    def counts(self) -> dict[str, int]:
+        """How many jobs are in each state."""
+        ...

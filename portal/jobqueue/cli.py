@@ -1,0 +1,59 @@
+"""`portal worker`: a process that claims queued jobs and runs them until SIGTERM or SIGINT."""
+
+from __future__ import annotations
+
+import logging
+import signal
+from types import FrameType
+
+import click
+
+
+@click.command("worker")
+@click.option(
+    "--concurrency",
+    type=click.IntRange(min=1),
+    default=None,
+    help="Jobs run at once, as threads (default: PORTAL_WORKER_CONCURRENCY).",
+)
+@click.option(
+    "--grace",
+    type=click.FloatRange(min=0),
+    default=30.0,
+    show_default=True,
+    help="Seconds a stopping worker lets running jobs finish before it releases them to the queue.",
+)
+def worker(concurrency: int | None, grace: float) -> None:
+    """Run queued background jobs (analyses) until SIGTERM or SIGINT.
+
+    On a signal it claims nothing more, lets running jobs finish for --grace seconds, then gives the rest back to
+    the queue for another worker. Run several on PostgreSQL; on SQLite run one (with several threads).
+    """
+    from portal.jobqueue.worker import Worker
+    from portal.services import build_services
+    from portal.settings import load_settings
+
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    settings = load_settings()
+    services = build_services(settings)
+    running = Worker(
+        services,
+        concurrency=concurrency or settings.worker_concurrency,
+        poll_interval=settings.worker_poll_interval,
+        heartbeat_timeout=settings.worker_heartbeat_timeout,
+    )
+
+    def stop(signum: int, _frame: FrameType | None) -> None:
+        click.echo(f"worker {running.worker_id}: {signal.Signals(signum).name}, stopping", err=True)
+        running.stopping.set()
+
+    signal.signal(signal.SIGTERM, stop)
+    signal.signal(signal.SIGINT, stop)
+    running.start()
+    click.echo(f"worker {running.worker_id} running ({running.concurrency} at once)", err=True)
+    try:
+        running.wait()
+    finally:
+        running.stop(grace=grace)
+        services.close()
+        click.echo(f"worker {running.worker_id} stopped", err=True)

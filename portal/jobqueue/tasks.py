@@ -1,0 +1,110 @@
+"""The kinds of task a worker runs, registered by name in :data:`TASKS` with the :func:`task` decorator.
+
+Adding a kind (DOI registration, webhook delivery, statistics aggregation, a fixity audit, …) is one function
+here::
+
+    @task("fixity_audit", max_attempts=2)
+    def fixity_audit(services: Services, run: TaskRun) -> None:
+        services.preservation.audit(run.payload["recid"])
+
+and one ``services.queue.enqueue("fixity_audit", {"recid": 5})`` where the work is asked for. The function runs in
+a `portal worker` process with that process's services; it raises :class:`~portal.jobqueue.base.TaskFailed` for
+a failure (``retry=True`` to try again after a backoff), calls ``run.check_cancel()`` between steps when it can
+be cancelled, and must be safe to run again from the start: a job whose worker died is run again. ``give_up``
+records a failure the queue settles without the task (no attempts left after its worker was lost).
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+from portal.errors import Conflict
+from portal.jobqueue.base import Cancelled, Claimed, TaskFailed
+
+if TYPE_CHECKING:
+    from portal.services import Services
+
+
+@dataclass
+class TaskRun:
+    """One attempt at a job, as its task sees it: the payload, the attempt number, and whether to stop."""
+
+    job: Claimed
+    #: set by the worker's heartbeat when cancelling was requested or the job was taken from this worker
+    stop: threading.Event = field(default_factory=threading.Event)
+    why: str = "cancelled"
+    #: whether ``stop`` means a cancel request (and not a worker stopping or losing the job)
+    cancel_requested: bool = False
+
+    @property
+    def payload(self) -> dict[str, Any]:
+        return self.job.payload
+
+    @property
+    def attempt(self) -> int:
+        return self.job.attempt
+
+    def check_cancel(self) -> None:
+        """Raise :class:`Cancelled` when the task should stop (call it between chunks of work)."""
+        if self.stop.is_set():
+            raise Cancelled(self.why)
+
+
+@dataclass(frozen=True)
+class TaskKind:
+    name: str
+    run: Callable[[Services, TaskRun], None]
+    max_attempts: int = 3
+    #: seconds before the first retry; each further retry waits twice as long
+    backoff: float = 5.0
+    give_up: Callable[[Services, dict[str, Any], str], None] | None = None
+
+
+TASKS: dict[str, TaskKind] = {}
+
+
+def task(
+    name: str,
+    *,
+    max_attempts: int = 3,
+    backoff: float = 5.0,
+    give_up: Callable[[Services, dict[str, Any], str], None] | None = None,
+) -> Callable[[Callable[[Services, TaskRun], None]], Callable[[Services, TaskRun], None]]:
+    """Register the decorated function as the task of kind ``name``."""
+
+    def register(fn: Callable[[Services, TaskRun], None]) -> Callable[[Services, TaskRun], None]:
+        if name in TASKS:
+            raise ValueError(f"task kind {name!r} is registered twice")
+        TASKS[name] = TaskKind(name, fn, max_attempts=max_attempts, backoff=backoff, give_up=give_up)
+        return fn
+
+    return register
+
+
+# ---------------------------------------------------------------------------------------------- analyses
+def _analysis_given_up(services: Services, payload: dict[str, Any], reason: str) -> None:
+    if services.analyses is not None:
+        services.analyses.give_up(int(payload["job"]), reason)
+
+
+@task("analysis", max_attempts=3, backoff=2.0, give_up=_analysis_given_up)
+def analysis(services: Services, run: TaskRun) -> None:
+    """An analysis job (`JobService.run`): a retry after a lost or stopped worker starts again from the first chunk."""
+    jobs = services.analyses
+    if jobs is None:
+        raise TaskFailed("analysis jobs need the processing extra on the worker")
+    job_id = int(run.payload["job"])
+    try:
+        # the queue hands a job to one worker at a time: a job found running was left by a lost or stopped worker
+        job = jobs.run(job_id, restart=True, check_cancel=run.check_cancel)
+    except Cancelled:
+        if run.cancel_requested:
+            jobs.mark_cancelled(job_id)
+        raise
+    except Conflict as exc:  # cancelled while queued, just before this worker claimed it
+        raise TaskFailed(exc.message) from exc
+    if job.state == "failed":
+        raise TaskFailed(job.error or "failed")

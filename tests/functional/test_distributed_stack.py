@@ -1,0 +1,133 @@
+"""`portal stack --distributed` (the part a job needs: its own PostgreSQL server, 2 web processes sharing one port,
+2 `portal worker` processes): an analysis started over HTTP still finishes with the exact bins after the web
+process and the worker running it are killed -9 mid-job."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import signal
+import tempfile
+import time
+import urllib.error
+import urllib.request
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pytest
+
+from portal.catalog.model import RecordInput
+from portal.db.server import pg_bindir
+from portal.demo.generate import generate
+from portal.distributed import DistributedStack
+from portal.identity.principal import COMMAND_LINE
+from portal.services import build_services
+from portal.settings import load_settings
+from portal.storage.server import free_port
+from tests.support.processing_reference import reference
+
+DATASET = 5001
+pytestmark = pytest.mark.skipif(pg_bindir() is None, reason="PostgreSQL server binaries not installed")
+
+
+@pytest.fixture
+def stack_dir() -> Iterator[Path]:
+    # outside pytest's 0700 temporary tree: the `postgres` user must reach the cluster's directory
+    root = Path(tempfile.mkdtemp(prefix="portal-distributed-"))
+    root.chmod(0o755)
+    yield root
+    shutil.rmtree(root, ignore_errors=True)
+
+
+def _http(method: str, url: str, token: str, body: dict | None = None) -> dict[str, Any]:
+    data = json.dumps(body).encode() if body is not None else None
+    request = urllib.request.Request(url, data=data, method=method)
+    request.add_header("Authorization", f"Bearer {token}")
+    if data is not None:
+        request.add_header("Content-Type", "application/json")
+    with urllib.request.urlopen(request, timeout=30) as response:
+        return json.load(response)
+
+
+def _job(stack: DistributedStack, token: str, job_id: int) -> dict[str, Any] | None:
+    """The job as the web processes serve it; None while a connection fails (a process just died)."""
+    try:
+        return _http("GET", f"{stack.url}/api/analyses/{job_id}", token)
+    except (urllib.error.URLError, ConnectionError, TimeoutError):
+        return None
+
+
+def wait_for(what, timeout: float = 120, message: str = "") -> Any:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        found = what()
+        if found:
+            return found
+        time.sleep(0.1)
+    raise AssertionError(f"gave up waiting after {timeout} s: {message}")
+
+
+def test_a_job_survives_killing_a_web_process_and_its_worker(stack_dir: Path) -> None:
+    data = stack_dir / "data" / "tiny"
+    generate("tiny", data, formats=("root",))
+    files = sorted(data.glob("*.root"))
+    hists, cutflow = reference("dimuon", [str(p) for p in files])
+    port = free_port()
+    settings = load_settings(
+        {
+            "var_dir": str(stack_dir / "var"),
+            "data_dir": str(stack_dir / "data"),
+            "port": port,
+            "host": "127.0.0.1",
+            "base_url": f"http://127.0.0.1:{port}",
+            "launch_enabled": False,
+            "processing_executor": "inline",
+            "processing_chunk_events": 20,  # many small tasks: the kills land mid-job
+            "worker_heartbeat_timeout": 3,
+            "worker_poll_interval": 0.2,
+            "stats_enabled": False,
+        }
+    )
+    with DistributedStack(settings, xrootd=False, gateway=False, hub=False) as stack:
+        stack.start()
+        svc = build_services(stack.settings, migrate=False)
+        try:
+            rows = [{"key": p.name, "uri": f"file://{p}", "size": p.stat().st_size} for p in files]
+            base = {"type": {"primary": "Dataset"}, "date_published": "2024-05-01", "title": "Tiny events"}
+            svc.catalog.load([RecordInput({**base, "recid": DATASET}, files=rows)])
+            jane = svc.users.create(COMMAND_LINE, "jane")
+            _info, token = svc.tokens.create(COMMAND_LINE, jane.id, "test", ["analyses:run"], expires_in_days=1)
+            job_id = _http("POST", f"{stack.url}/api/analyses", token, {"analysis": "dimuon", "dataset": DATASET})["id"]
+            wait_for(
+                lambda: (
+                    (j := _job(stack, token, job_id)) and j["state"] == "running" and j["progress"].get("chunks_done")
+                ),
+                message="a worker runs the job",
+            )
+            holder = svc.queue.find(f"analysis:{job_id}")
+            assert holder is not None and holder.worker_id is not None
+            pid = int(holder.worker_id.split(":")[1])  # host:pid:nonce
+            (victim,) = [w for w in stack.workers if w.pid == pid]
+            os.kill(victim.pid, signal.SIGKILL)
+            os.kill(stack.webs[0].pid, signal.SIGKILL)
+            victim.wait(30)
+            stack.webs[0].wait(30)
+
+            done = wait_for(
+                lambda: (j := _job(stack, token, job_id)) and j["state"] in ("done", "failed") and j,
+                message="the job finished on the other worker",
+            )
+            assert done["state"] == "done", done["error"]
+            assert done["result"]["cutflow"] == cutflow
+            for name, want in hists.items():
+                got = np.asarray(done["result"]["hists"][name]["counts_with_flow"])[1:-1]
+                assert np.array_equal(got, want), name
+            entry = svc.queue.find(f"analysis:{job_id}")
+            assert entry.attempts == 2 and entry.worker_id is None and entry.state == "succeeded"
+            survivors = [w for w in stack.workers if w.poll() is None]
+            assert len(survivors) == 1 and stack.webs[1].poll() is None
+        finally:
+            svc.close()
