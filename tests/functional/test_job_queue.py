@@ -144,7 +144,7 @@ def quiet_app(settings_dict: dict[str, Any], files: list[Path]):
         {
             **settings_dict,
             "processing_executor": "inline",
-            "processing_chunk_events": 20,
+            "processing_chunk_events": 100,
             "worker_heartbeat_timeout": 3,
             "worker_poll_interval": 0.1,
         }
