@@ -9,7 +9,11 @@ from types import FrameType
 import click
 
 
-@click.command("worker")
+@click.command(
+    "worker",
+    epilog="On SIGTERM or SIGINT it claims nothing more, lets running jobs finish for --grace seconds, then gives "
+    "the rest back to the queue for another worker.",
+)
 @click.option(
     "--concurrency",
     type=click.IntRange(min=1),
@@ -24,11 +28,7 @@ import click
     help="Seconds a stopping worker lets running jobs finish before it releases them to the queue.",
 )
 def worker(concurrency: int | None, grace: float) -> None:
-    """Run queued background jobs (analyses) until SIGTERM or SIGINT.
-
-    On a signal it claims nothing more, lets running jobs finish for --grace seconds, then gives the rest back to
-    the queue for another worker. Run several on PostgreSQL; on SQLite run one (with several threads).
-    """
+    """Run queued background jobs (analyses) until SIGTERM; several on PostgreSQL, one on SQLite."""
     from portal.jobqueue.worker import Worker
     from portal.services import build_services
     from portal.settings import load_settings
