@@ -70,6 +70,16 @@ def test_competing_workers_claim_every_job_exactly_once(make_app) -> None:
     assert {e.worker_id for e in entries} <= {w.worker_id for w in workers}
 
 
+def test_claims_prefer_the_owner_with_the_fewest_running_jobs(make_app) -> None:
+    queue = services_of(make_app()).queue
+    a1, a2, b1 = (queue.enqueue("fair", {}, owner_id=o) for o in (1, 1, 2))
+    kinds = ["fair"]  # no worker runs this kind: the claims below are the test's own
+    assert queue.claim("w", kinds).id == a1  # nobody runs anything: the oldest
+    assert queue.claim("w", kinds).id == b1  # A runs one, B none: B's job jumps A's second
+    assert queue.claim("w", kinds).id == a2
+    assert queue.claim("w", kinds) is None
+
+
 def test_a_failing_task_is_retried_with_backoff_then_given_up(make_app) -> None:
     attempts: list[int] = []
     given_up: list[tuple[dict, str]] = []
