@@ -46,8 +46,6 @@ from portal.registry import (
     IDENTITY_PROVIDERS,
     LAUNCHERS,
     PIDS,
-    SEARCH,
-    STORAGE,
     QUEUES,
     SEARCH,
     STORAGE,
