@@ -263,7 +263,9 @@ def build_services(settings: Settings, *, migrate: bool = True) -> Services:
         placement=Placement(db, access, storage, restricted),
         releases=build_releases(settings, db, catalog, audit, storage),
         queue=queue,
-        analyses=build_analyses(settings, db, catalog, formats, locate_uri=files.readable_uri, queue=queue),
+        analyses=build_analyses(
+            settings, db, catalog, formats, locate_uri=files.readable_uri, queue=queue, storage=storage
+        ),
         sessions=LaunchSessions(
             db, per_user=settings.quota_launches_per_user, anonymous=settings.quota_launches_anonymous
         ),
@@ -364,6 +366,7 @@ def build_analyses(
     *,
     locate_uri: Callable[[str], str] | None = None,
     queue: JobQueue | None = None,
+    storage: Storage | None = None,
 ) -> JobService | None:
     """The analysis job service, or None without the `processing` extra (its routes and commands then say so)."""
     if not available("processing"):
@@ -381,6 +384,7 @@ def build_analyses(
         locate_uri=locate_uri,
         quota_per_user=settings.quota_jobs_per_user,
         queue=queue,
+        storage=storage,
     )
 
 

@@ -67,6 +67,20 @@ class FileLists:
             items = [file_dict(f) for f in s.scalars(query)]
             return FilePage(items=items, total=total, page=page, size=size)
 
+    def inspection(self, recid: int, key: str) -> dict[str, Any] | None:
+        """What ingest found inside file ``key`` of version ``recid`` (its format's summary: trees and branches,
+        columns, datasets), None when it was never inspected or there is no such file. Not part of the record
+        JSON: the Analyse panel reads it to match analyses to a dataset's columns."""
+        target, _ = self.records.resolve(recid)
+        with self.db.reader() as s:
+            found = s.scalar(
+                select(File.inspection)
+                .where(File.recid == target, File.key == key)
+                .order_by(File.index_id.is_not(None), File.position)
+                .limit(1)
+            )
+            return found if isinstance(found, dict) else None
+
     def get_file(self, recid: int, key: str) -> dict[str, Any]:
         """One file row of a record version by key (direct files first, then file-index entries).
         Raises NotFound."""

@@ -98,6 +98,9 @@ class CatalogService:
     def list_files(self, recid: int, *, index_key: str | None = None, page: int = 1, size: int = 20) -> FilePage:
         return self.filelists.list_files(recid, index_key=index_key, page=page, size=size)
 
+    def inspection(self, recid: int, key: str) -> dict[str, Any] | None:
+        return self.filelists.inspection(recid, key)
+
     def get_file(self, recid: int, key: str) -> dict[str, Any]:
         return self.filelists.get_file(recid, key)
 

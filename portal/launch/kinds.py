@@ -178,6 +178,50 @@ class RecordLaunch(LaunchKind):
 
 
 @dataclass(frozen=True)
+class DatasetLaunch(LaunchKind):
+    """A dataset version opened in an environment of the person's choice (``env``; empty: the one it recommends,
+    else the first one): its files as the fileset and a starter notebook reading them over root:// and HTTPS.
+    Not pinned through the record: the environment is chosen at launch, not published with the dataset."""
+
+    recid: int
+    env: str = ""
+    notebook: str = ""
+
+    def _env(self, metadata: dict[str, Any], ctx: LaunchContext) -> str:
+        if self.env:
+            local_env(self.env, ctx.envs_root)  # NotFound listing the known ones
+            return self.env
+        name = ctx.environment_name(metadata)
+        if name is not None:
+            return name
+        known = sorted(p.name for p in ctx.envs_root.iterdir() if p.is_dir()) if ctx.envs_root.is_dir() else []
+        if not known:
+            raise Invalid("this portal has no analysis environments to open a dataset in", field="env")
+        return known[0]
+
+    def _check(self, ctx: LaunchContext) -> Checked:
+        view = ctx.catalog.get(self.recid)
+        if (view.metadata.get("type") or {}).get("primary") != "Dataset":
+            raise Invalid(f"record {self.recid} is not a dataset; launch it as a record instead", field="recid")
+        return Checked(f"record {self.recid} in {self._env(view.metadata, ctx)}", self.recid)
+
+    def resolve(self, ctx: LaunchContext, emit: Emit) -> Plan:
+        from portal.launch.starter import dataset_workspace, notebook_name
+
+        view = ctx.catalog.get(self.recid)
+        files = [ctx.file_ref(row) for row in view.files]
+        base = ctx.portal_url.rstrip("/")
+        https = [f"{base}/record/{self.recid}/files/{row['key']}" for row in view.files if row.get("key")]
+        title = str(view.metadata.get("title") or f"Record {self.recid}")
+        return Plan(
+            local_env(self._env(view.metadata, ctx), ctx.envs_root),
+            files=files,
+            notebook=self.notebook or notebook_name(self.recid),
+            prepare=dataset_workspace(self.recid, title, view.doi, files, https),
+        )
+
+
+@dataclass(frozen=True)
 class GitLaunch(LaunchKind):
     """A repository of an allow-listed git host at a ref, Binder-style; the resolved commit keys its build."""
 

@@ -279,6 +279,11 @@ class LaunchManager:
             ):
                 pin.key = built.key  # the same spec under another builder (or builder version)
 
+    def environment_names(self) -> list[str]:
+        """The names of the analysis_envs/ environments, sorted (without reading their specs)."""
+        root = self.envs_root
+        return sorted(p.name for p in root.iterdir() if p.is_dir()) if root.is_dir() else []
+
     def environments(self) -> list[Environment | BrokenEnvironment]:
         """The analysis_envs/ environments as repo2docker reads them, with this builder's key and cache state."""
         root = self.envs_root

@@ -12,6 +12,8 @@ import awkward as ak
 import hist
 import numpy as np
 
+from portal.errors import Invalid
+
 
 @dataclass
 class Output:
@@ -51,6 +53,57 @@ def collection(events: ak.Array, name: str) -> ak.Array:
     return ak.zip(fields)
 
 
+PARAMETER_KINDS = ("float", "int", "bool", "choice")
+
+
+@dataclass(frozen=True)
+class Parameter:
+    """A parameter an analysis declares: the web form is generated from it and values are checked against it
+    before a job is stored (a form sends strings, the API JSON values; both are coerced to ``kind``)."""
+
+    name: str
+    kind: str
+    default: Any
+    label: str = ""
+    help: str = ""
+    minimum: float | None = None
+    maximum: float | None = None
+    choices: tuple[str, ...] = ()
+
+    def coerce(self, value: Any) -> Any:
+        """``value`` as this parameter's kind; Invalid naming ``parameters.<name>`` when it is not one."""
+        field_name = f"parameters.{self.name}"
+        if self.kind == "bool":
+            if isinstance(value, bool):
+                return value
+            if isinstance(value, str) and value.lower() in ("true", "false", "on", "off", "1", "0", "yes", "no"):
+                return value.lower() in ("true", "on", "1", "yes")
+            raise Invalid(f"{self.name} must be true or false, got {value!r}", field=field_name)
+        if self.kind == "choice":
+            if value not in self.choices:
+                raise Invalid(f"{self.name} must be one of {', '.join(self.choices)}, got {value!r}", field=field_name)
+            return value
+        number: float | int
+        try:
+            if isinstance(value, bool):
+                raise ValueError
+            number = int(value) if self.kind == "int" else float(value)
+            if self.kind == "int" and isinstance(value, float) and not value.is_integer():
+                raise ValueError
+            if not np.isfinite(number):
+                raise ValueError
+        except (TypeError, ValueError):
+            raise Invalid(
+                f"{self.name} must be a{'n integer' if self.kind == 'int' else ' number'}, got {value!r}",
+                field=field_name,
+            ) from None
+        if self.minimum is not None and number < self.minimum:
+            raise Invalid(f"{self.name} must be at least {self.minimum:g}, got {number:g}", field=field_name)
+        if self.maximum is not None and number > self.maximum:
+            raise Invalid(f"{self.name} must be at most {self.maximum:g}, got {number:g}", field=field_name)
+        return number
+
+
 class Analysis:
     """Base class for analyses. Subclasses set ``name``, ``version`` and ``columns`` (branch names to read)
     and implement ``process(events) -> Output``; ``events`` is an awkward array with one field per column."""
@@ -61,8 +114,24 @@ class Analysis:
     columns: ClassVar[tuple[str, ...]] = ()
     #: the histogram drawn on the result page
     main_hist: ClassVar[str] = ""
+    #: the parameters it takes; None: undeclared (any keyword is passed through unchecked, as before
+    #: declarations existed), () none at all
+    params: ClassVar[tuple[Parameter, ...] | None] = None
 
     def __init__(self, **parameters: Any) -> None:
+        if self.params is not None:
+            declared = {p.name: p for p in self.params}
+            unknown = sorted(set(parameters) - set(declared))
+            if unknown:
+                known = ", ".join(declared) or "none"
+                raise Invalid(
+                    f"analysis {self.name} has no parameter {unknown[0]!r} (its parameters: {known})",
+                    field=f"parameters.{unknown[0]}",
+                )
+            # defaults filled in: provenance and a re-run then name every value the result depends on
+            parameters = {
+                name: p.coerce(parameters[name]) if name in parameters else p.default for name, p in declared.items()
+            }
         self.parameters = parameters
 
     def process(self, events: ak.Array) -> Output:  # pragma: no cover - interface

@@ -5,12 +5,13 @@ files and plots are :mod:`.results`."""
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from datetime import UTC, date, datetime
 from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import func, select
 
+from portal.catalog.results import RecordView
 from portal.catalog.service import CatalogService
 from portal.db.engine import Database
 from portal.db.models import AnalysisJob
@@ -29,6 +30,8 @@ from portal.processing.model import FINAL_STATES, STATES, Job, JobPage, JobSumma
 
 if TYPE_CHECKING:
     from portal.formats.collection import Formats
+    from portal.processing.offers import AnalysePanel
+    from portal.storage.base import Storage
 
 
 def _now() -> datetime:
@@ -57,10 +60,12 @@ class JobService:
         locate_uri: Callable[[str], str] | None = None,
         quota_per_user: int = 0,
         queue: JobQueue | None = None,
+        storage: Storage | None = None,
     ) -> None:
         self.db = db
         #: where created jobs wait for a worker (None: only the caller runs them, as `portal analysis run` does)
         self.queue = queue
+        self.storage = storage  # where published results' files are written (None: results cannot be published)
         #: where a catalogue URI's bytes are read from (restricted files are not at their public URI)
         self.locate_uri = locate_uri or (lambda uri: uri)
         self.quota_per_user = quota_per_user  # queued or running jobs one owner may have (0: no limit)
@@ -295,6 +300,22 @@ class JobService:
             query = select(AnalysisJob).where(*where).order_by(AnalysisJob.id.desc()).offset(offset).limit(limit)
             return JobPage([_summary(j) for j in s.scalars(query)], total=int(total), offset=offset, limit=limit)
 
+    def published_as(self, recid: int) -> Job:
+        """The job a Derived record was published from; NotFound when no job was."""
+        with self.db.reader() as s:
+            job = s.scalars(select(AnalysisJob).where(AnalysisJob.derived_recid == recid).limit(1)).first()
+            if job is None:
+                raise NotFound(f"record {recid} was not published from an analysis job")
+            return _job(job)
+
+    def panel(self, recid: int) -> AnalysePanel:
+        """What the Analyse panel of dataset version ``recid`` offers (see :mod:`.offers`)."""
+        from portal.processing.offers import panel
+
+        return panel(
+            self.catalog, self.formats, recid, executors=self.executors.names(), default_executor=self.default_executor
+        )
+
     def count_by_state(self) -> dict[str, int]:
         """How many jobs are in each state (for metrics: queue depth and job states)."""
         with self.db.reader() as s:
@@ -331,9 +352,14 @@ class JobService:
 
     # ------------------------------------------------------------------ publishing
     def publish(self, job_id: int, *, title: str | None = None, software_recid: int | None = None) -> Publication:
-        """A Derived dataset record citing the dataset (isDerivedFrom) and, when given, the software
-        record of the analysis code (isCompiledBy); the result JSON is its file. Conflict if the job is not
-        done or was published already."""
+        """A Derived dataset record carrying the result's files (histograms as JSON, HDF5 and ROOT, the plot, the
+        cut flow, the input files with their checksums), related to the dataset version it was computed from
+        (isDerivedFrom), to the software record of the code when given (isCompiledBy), and to the environment
+        that software (or else the dataset) requires (requires). Conflict if the job is not done or was published
+        already; Unavailable when there is no local storage to write the files to; nothing is left behind when
+        the record cannot be stored."""
+        from portal.processing import evidence
+
         job, result = self._result(job_id)
         if job.derived_recid:
             raise Conflict(f"job {job_id} was already published as record {job.derived_recid}")
@@ -342,11 +368,21 @@ class JobService:
         relations: list[dict[str, Any]] = [
             {"type": "isDerivedFrom", "recid": dataset["recid"], **({"doi": dataset["doi"]} if dataset["doi"] else {})}
         ]
-        if software_recid is not None:
-            software = self.catalog.get(software_recid)
+        software = self.catalog.get(software_recid) if software_recid is not None else None
+        if software is not None:
             relations.append(
                 {"type": "isCompiledBy", "recid": software.recid, **({"doi": software.doi} if software.doi else {})}
             )
+        environment = self._environment(software, self.catalog.get(dataset["recid"]))
+        if environment is not None:
+            relations.append(
+                {
+                    "type": "requires",
+                    "recid": environment.recid,
+                    **({"doi": environment.doi} if environment.doi else {}),
+                }
+            )
+        inputs = evidence.input_files(self._dataset_rows(dataset["recid"]), prov.get("files") or [], self.locate_uri)
         code = prov["analysis"]
         description = (
             f"Output of analysis {code['name']} (version {code['version']}, module {code['module']}, "
@@ -358,18 +394,59 @@ class JobService:
             + ", ".join(f"{k} {v}" for k, v in prov["environment"]["packages"].items())
             + "."
         )
+        params = ", ".join(f"`{k}={v}`" for k, v in (prov.get("parameters") or {}).items()) or "none"
+        methodology = f"Parameters: {params}. Input files ({len(inputs)}), with their checksums:\n\n" + "\n".join(
+            f"- `{i['key']}` {i['size'] or '?'} bytes, `{i['checksum'] or 'no checksum'}`" for i in inputs
+        )
+        files = evidence.result_files(job, inputs)
         metadata = {
             "title": title or f"{result['title']} of {dataset['title'] or dataset['recid']}",
             "type": {"primary": "Dataset", "secondary": ["Derived"]},
             "date_published": date.today().isoformat(),
             "abstract": {"description": description},
+            "methodology": {"description": methodology},
             "relations": relations,
+            "distribution": {"number_files": len(files), "size": sum(len(body) for _, body, _ in files)},
         }
-        # The catalogue allocates the recid inside its own write transaction: concurrent publishes never share one.
-        recid = self.catalog.create(metadata, source=f"analysis job {job_id}").recid
-        with self.db.transaction() as s:
-            self._get(s, job_id).derived_recid = recid
+        try:
+            rows, folder = evidence.write_files(self.storage, f"{evidence.DERIVED_FOLDER}/job-{job_id}", files)
+        except FileExistsError:
+            raise Conflict(f"job {job_id} is being published already") from None
+        try:
+            # The catalogue allocates the recid inside its own write transaction: concurrent publishes never
+            # share one; the files are its rows from that same transaction on.
+            recid = self.catalog.create(metadata, source=f"analysis job {job_id}", files=rows).recid
+            with self.db.transaction() as s:
+                self._get(s, job_id).derived_recid = recid
+        except BaseException:
+            evidence.remove_folder(folder)
+            raise
         return Publication(recid=recid, job=job_id)
+
+    def _environment(self, *records: RecordView | None) -> RecordView | None:
+        """The first Environment record that one of ``records`` requires."""
+        for record in records:
+            for rel in (record.metadata.get("relations") or []) if record is not None else []:
+                if rel.get("type") != "requires" or not str(rel.get("recid", "")).isdigit():
+                    continue
+                try:
+                    found = self.catalog.get(int(rel["recid"]))
+                except NotFound:
+                    continue
+                if (found.metadata.get("type") or {}).get("primary") == "Environment":
+                    return found
+        return None
+
+    def _dataset_rows(self, recid: int) -> Iterator[dict[str, Any]]:
+        after = -1
+        while True:
+            items, after_next = self.catalog.find_files(recid, after=after, size=1000)
+            yield from items
+            if after_next is None:
+                break
+            after = after_next
+        for index in self.catalog.get(recid).indices:
+            yield from self.catalog.iter_index_entries(recid, index["key"])
 
 
 def _summary(job: AnalysisJob) -> JobSummary:

@@ -69,9 +69,10 @@ def register_blueprints(app: Flask) -> None:
 
     app.register_blueprint(hooks.bp)
 
-    from portal.web import analyses
+    from portal.web import analyse, analyses
 
     app.register_blueprint(analyses.bp)
+    app.register_blueprint(analyse.bp)
 
     from portal.web import launch
 

@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING, Any
 
 from flask import Blueprint, Response, jsonify, render_template, request, url_for
 
-from portal.errors import Invalid, Unavailable
+from portal.errors import Invalid, PortalError, Unavailable
 from portal.extras import require
 from portal.identity import policy
 from portal.web import services
@@ -168,6 +168,23 @@ def api_publish(job_id: int) -> Any:
 def page(job_id: int) -> Any:
     from portal.processing.display import cutflow_rows
 
-    job = _links(_jobs().get(job_id))
+    found = _jobs().get(job_id)
+    job = _links(found)
     cutflow = cutflow_rows((job.get("result") or {}).get("cutflow") or {})
-    return render_template("analyses/job.html", job=job, cutflow=cutflow)
+    manage = policy.may_see_job(principal(), found.owner_id)  # its owner or a curator: cancel, publish
+    software = _software_for(found.analysis) if manage and found.state == "done" and not found.derived_recid else []
+    return render_template("analyses/job.html", job=job, cutflow=cutflow, manage=manage, software=software)
+
+
+def _software_for(analysis: str) -> list[tuple[int, str]]:
+    """Software records a result may name as its code (isCompiledBy): those that mention the analysis first."""
+    from portal.search.results import SearchRequest
+
+    try:
+        found = services().browse.search(SearchRequest(q=analysis, filters={"type": ["Software"]}, size=10))
+    except PortalError:  # search down: the form still takes a record id
+        return []
+    return [
+        (v.recid, f"{v.metadata.get('title')} (record {v.recid}, version {v.metadata.get('version') or '–'})")
+        for v in found.hits
+    ]

@@ -13,7 +13,7 @@ from portal.errors import NotFound, PortalError, Unavailable
 from portal.extras import require
 from portal.identity import policy
 from portal.identity.principal import Principal
-from portal.launch.kinds import EnvLaunch, GitLaunch, LaunchKind, LessonLaunch, RecordLaunch
+from portal.launch.kinds import DatasetLaunch, EnvLaunch, GitLaunch, LaunchKind, LessonLaunch, RecordLaunch
 from portal.launch.manager import Environment, LaunchJob, LaunchManager
 from portal.launch.people import anonymous_username, launch_user
 from portal.ops import metrics
@@ -171,6 +171,28 @@ def build_git(rest: str) -> Response:
     return _sse(_start(GitLaunch(url, ref, notebook=_notebook())))
 
 
+def _doi_kind(doi: str) -> LaunchKind:
+    """Binder's ``zenodo`` provider names a record by its DOI: a dataset opens with its starter notebook, any
+    other record in the environment it names."""
+    view = services().catalog.find_by_doi(doi)
+    _fileset_readable([view.recid])
+    if (view.metadata.get("type") or {}).get("primary") == "Dataset":
+        return DatasetLaunch(view.recid, request.args.get("env", ""), notebook=_notebook())
+    return RecordLaunch(view.recid, notebook=_notebook())
+
+
+@bp.get("/v2/zenodo/<path:doi>")
+def v2_doi(doi: str) -> Any:
+    label = _check(_doi_kind(doi))
+    return _page(label, url_for("launch.build_doi", doi=doi))
+
+
+@bp.get("/build/zenodo/<path:doi>")
+@limit_launch
+def build_doi(doi: str) -> Response:
+    return _sse(_counted(_start(_doi_kind(doi))))
+
+
 @bp.get("/launch/env/<name>")
 def env(name: str) -> Any:
     label = _check(EnvLaunch(name, notebook=_notebook()))
@@ -202,6 +224,21 @@ def _counted(job: LaunchJob) -> LaunchJob:
 def record_events(recid: int) -> Response:
     _fileset_readable([recid])
     return _sse(_counted(_start(RecordLaunch(recid, notebook=_notebook()))))
+
+
+@bp.get("/launch/dataset/<int:recid>")
+def dataset(recid: int) -> Any:
+    """A dataset in the environment of ``?env=`` (default: the one it recommends), with a starter notebook."""
+    _fileset_readable([recid])
+    label = _check(DatasetLaunch(recid, request.args.get("env", ""), notebook=_notebook()))
+    return _page(label, url_for("launch.dataset_events", recid=recid))
+
+
+@bp.get("/launch/dataset/<int:recid>/events")
+@limit_launch
+def dataset_events(recid: int) -> Response:
+    _fileset_readable([recid])
+    return _sse(_counted(_start(DatasetLaunch(recid, request.args.get("env", ""), notebook=_notebook()))))
 
 
 @bp.get("/launch/lesson/<slug>")

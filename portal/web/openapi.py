@@ -347,6 +347,40 @@ PATHS: dict[str, Any] = {
             },
         }
     },
+    "/api/analyses/compare": {
+        "get": {
+            "summary": "Two runs of one analysis compared: whether their integer bins and cut flows are identical",
+            "parameters": [param("a", schema=ID, required=True), param("b", schema=ID, required=True)],
+            "responses": {
+                "200": json_response(ref("Comparison"), "The comparison (verdicts null until both are done)"),
+                "400": PROBLEM,
+                "404": PROBLEM,
+                "503": PROBLEM,
+            },
+        }
+    },
+    "/api/analyses/compare/plot.{fmt}": {
+        "get": {
+            "summary": "Two finished runs of one analysis on one plot",
+            "parameters": [
+                param("fmt", "path", {"enum": ["png", "svg"]}),
+                param("a", schema=ID, required=True),
+                param("b", schema=ID, required=True),
+                param("name", description="Which histogram (default: the analysis' main one)"),
+                param("bins", schema={"type": "integer", "minimum": 0}),
+                param("scale", schema={"enum": ["auto", "linear", "log"]}),
+            ],
+            "responses": {
+                "200": {
+                    "description": "The plot",
+                    "content": {m: {"schema": BINARY} for m in ("image/png", "image/svg+xml")},
+                },
+                "400": PROBLEM,
+                "404": PROBLEM,
+                "503": PROBLEM,
+            },
+        }
+    },
     "/api/education/lessons": {
         "get": {
             "summary": "The lessons: level, duration, topics, and their sample pack (size and download)",

@@ -162,6 +162,9 @@ def record(recid: int) -> Any:
             registrations=_registrations(page.view.recid),
             cited_by=page.cited_by,
             may_cite=services().citations.may_cite(page.view.concept_recid, principal()),
+            analyse=_analyse_panel(page.view.recid, page.view.metadata),
+            open_envs=_open_envs(page.view.metadata),
+            **_evidence(page.view.recid, page.view.metadata, page.outgoing),
         )
 
 
@@ -169,6 +172,56 @@ def _registrations(recid: int) -> list[Registration]:
     """How the DOIs of the record stand at the registry, for its owner and curators (empty for anyone else)."""
     registrations = services().registrations
     return registrations.of_record(recid, principal()) if registrations is not None else []
+
+
+def _open_envs(metadata: dict[str, Any]) -> list[str]:
+    """The environments a dataset may be opened in ("Open in JupyterLab"); none for other records."""
+    manager = services().launches
+    if manager is None or not services().settings.launch_enabled:
+        return []
+    if (metadata.get("type") or {}).get("primary") != "Dataset":
+        return []
+    return manager.environment_names()
+
+
+def _analyse_panel(recid: int, metadata: dict[str, Any]) -> Any:
+    """The Analyse panel of a dataset (None for other records, or where analyses are not configured)."""
+    jobs = services().analyses
+    if jobs is None or (metadata.get("type") or {}).get("primary") != "Dataset":
+        return None
+    return jobs.panel(recid)
+
+
+def _evidence(recid: int, metadata: dict[str, Any], outgoing: list[dict[str, Any]]) -> dict[str, Any]:
+    """A result's evidence chain (None: the record relates to no data or code) and the job it was published
+    from (None: not published from a job here, so it cannot be re-run)."""
+    from portal.browse.chain import evidence_chain
+    from portal.errors import NotFound
+
+    jobs = services().analyses
+    job = None
+    if jobs is not None and "Derived" in ((metadata.get("type") or {}).get("secondary") or []):
+        try:
+            job = jobs.published_as(recid)
+        except NotFound:
+            job = None
+    catalog = services().catalog
+
+    def metadata_of(other: int) -> dict[str, Any] | None:
+        try:
+            return catalog.get(other).metadata
+        except NotFound:
+            return None
+
+    chain = evidence_chain(
+        recid,
+        str(metadata.get("title") or recid),
+        outgoing,
+        metadata_of=metadata_of,
+        link=lambda other: url_for("pages.record", recid=other),
+        input_files=len((job.provenance or {}).get("files") or []) if job is not None else None,
+    )
+    return {"chain": chain, "published_job": job}
 
 
 def _file_box(recid: int, pattern: str, *, paged: bool, files: FileSelection) -> dict[str, Any]:

@@ -378,6 +378,36 @@ SCHEMAS.update(
                 "links": LINKS,
             },
         },
+        "Comparison": {
+            "type": "object",
+            "required": ["a", "b", "analysis", "ready", "identical", "hists", "jobs", "plot"],
+            "properties": {
+                "a": INT,
+                "b": INT,
+                "analysis": STR,
+                "ready": {"type": "boolean"},
+                "same_code": {"type": ["boolean", "null"]},
+                "identical": {"type": ["boolean", "null"]},
+                "cutflow_identical": {"type": ["boolean", "null"]},
+                "hists": {
+                    "type": "array",
+                    "items": {
+                        "type": "object",
+                        "required": ["name", "identical", "differing_bins"],
+                        "properties": {
+                            "name": STR,
+                            "identical": {"type": "boolean"},
+                            "same_edges": {"type": "boolean"},
+                            "differing_bins": INT,
+                            "total_a": INT,
+                            "total_b": INT,
+                        },
+                    },
+                },
+                "jobs": {"type": "array", "items": ref("Job")},
+                "plot": STR,
+            },
+        },
         "PublishRequest": {
             "type": "object",
             "properties": {

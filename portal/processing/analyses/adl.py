@@ -8,7 +8,7 @@ import awkward as ak
 import hist
 import numpy as np
 
-from portal.processing.analysis import Analysis, Output, collection, int_hist
+from portal.processing.analysis import Analysis, Output, Parameter, collection, int_hist
 
 KIN = ("pt", "eta", "phi", "mass")
 
@@ -64,6 +64,7 @@ def _flat(x: ak.Array) -> np.ndarray:
 
 
 class _ADL(Analysis):
+    params: ClassVar[tuple[Parameter, ...] | None] = ()
     query: ClassVar[int] = 0
     hist_axes: ClassVar[dict[str, tuple[str, float]]] = {}
 
@@ -104,15 +105,17 @@ class Q3(_ADL):
     columns = ("nJet", "Jet_pt", "Jet_eta")
     hist_axes = {"jet_pt": ("jet pT [GeV]", 200.0)}
     main_hist = "jet_pt"
+    params = (Parameter("max_abs_eta", "float", 1.0, label="Largest |η| of a jet", minimum=0.0, maximum=10.0),)
 
     def process(self, events: ak.Array) -> Output:
         out = self.empty()
+        eta_max = self.parameters["max_abs_eta"]
         # a cut on single jets needs no event structure: select on the flat contents (a jagged mask would
         # rebuild offsets per chunk only to be flattened again)
         pt, eta = _flat(events.Jet_pt), _flat(events.Jet_eta)
-        central = pt[np.abs(eta) < 1]
+        central = pt[np.abs(eta) < eta_max]
         out.hists["jet_pt"].fill(central)
-        out.cutflow.update({"all events": len(events), "jets": len(pt), "jets |eta|<1": len(central)})
+        out.cutflow.update({"all events": len(events), "jets": len(pt), f"jets |eta|<{eta_max:g}": len(central)})
         return out
 
 
@@ -121,12 +124,17 @@ class Q4(_ADL):
     columns = ("MET_pt", "nJet", "Jet_pt")
     hist_axes = {"met": ("ETmiss [GeV]", 200.0)}
     main_hist = "met"
+    params = (
+        Parameter("min_jets", "int", 2, label="Jets at least", minimum=0, maximum=20),
+        Parameter("jet_pt_min", "float", 40.0, label="Jet pT above [GeV]", minimum=0.0, maximum=10_000.0),
+    )
 
     def process(self, events: ak.Array) -> Output:
         out = self.empty()
-        keep = ak.to_numpy(ak.sum(events.Jet_pt > 40, axis=1) >= 2)
+        n, pt_min = self.parameters["min_jets"], self.parameters["jet_pt_min"]
+        keep = ak.to_numpy(ak.sum(events.Jet_pt > pt_min, axis=1) >= n)
         out.hists["met"].fill(ak.to_numpy(events.MET_pt)[keep])
-        out.cutflow.update({"all events": len(events), ">=2 jets pT>40": int(keep.sum())})
+        out.cutflow.update({"all events": len(events), f">={n} jets pT>{pt_min:g}": int(keep.sum())})
         return out
 
 

@@ -6,7 +6,7 @@ import awkward as ak
 import hist
 import numpy as np
 
-from portal.processing.analysis import Analysis, Output, int_hist
+from portal.processing.analysis import Analysis, Output, Parameter, int_hist
 
 
 def pair_mass(pt: np.ndarray, eta: np.ndarray, phi: np.ndarray, mass: np.ndarray) -> np.ndarray:
@@ -24,6 +24,16 @@ class DimuonSpectrum(Analysis):
     title = "CMS dimuon invariant-mass spectrum (df102)"
     columns = ("nMuon", "Muon_pt", "Muon_eta", "Muon_phi", "Muon_mass", "Muon_charge")
     main_hist = "dimuon_mass"
+    params = (
+        Parameter(
+            "pair",
+            "choice",
+            "opposite charge",
+            label="Muon pair",
+            help="the charges of the two muons: opposite (resonances) or same (a background estimate)",
+            choices=("opposite charge", "same charge"),
+        ),
+    )
 
     def empty(self) -> Output:
         return Output(
@@ -34,7 +44,7 @@ class DimuonSpectrum(Analysis):
                     )
                 )
             },
-            {"all events": 0, "exactly two muons": 0, "opposite charge": 0},
+            {"all events": 0, "exactly two muons": 0, self.parameters["pair"]: 0},
         )
 
     def process(self, events: ak.Array) -> Output:
@@ -47,10 +57,9 @@ class DimuonSpectrum(Analysis):
             return ak.to_numpy(ak.flatten(sel[name])).reshape(-1, 2).astype(dtype)
 
         charge = cols("Muon_charge", np.int64)
-        opposite = charge[:, 0] != charge[:, 1]
+        pair = self.parameters["pair"]
+        opposite = charge[:, 0] != charge[:, 1] if pair == "opposite charge" else charge[:, 0] == charge[:, 1]
         m = pair_mass(*(cols(f"Muon_{v}")[opposite] for v in ("pt", "eta", "phi", "mass")))
         out.hists["dimuon_mass"].fill(m)
-        out.cutflow.update(
-            {"all events": len(events), "exactly two muons": int(two.sum()), "opposite charge": int(opposite.sum())}
-        )
+        out.cutflow.update({"all events": len(events), "exactly two muons": int(two.sum()), pair: int(opposite.sum())})
         return out

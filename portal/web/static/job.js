@@ -1,9 +1,30 @@
 // Progressive enhancement of an analysis job's page: without JavaScript the page shows the state at load time
-// (reload to refresh). It polls only while the job is queued or running (data-state on #job-status).
+// (reload to refresh). It polls only while the job is queued or running (data-state on #job-status); when the
+// job ends, the page's content is fetched once and swapped in (the result appears without a reload).
 (function () {
   "use strict";
+  var cancel = document.getElementById("job-cancel");
+  if (cancel) {
+    cancel.addEventListener("click", async function () {
+      const headers = {Accept: "application/json"};
+      if (cancel.dataset.csrf) headers["X-CSRFToken"] = cancel.dataset.csrf;
+      const r = await fetch(cancel.dataset.url, {method: "POST", headers: headers});
+      const status = document.getElementById("job-cancel-status");
+      if (r.ok) { cancel.disabled = true; status.textContent = "Cancelling…"; return; }
+      let detail = r.statusText;
+      try { detail = (await r.json()).detail || detail; } catch (e) { /* not JSON */ }
+      status.textContent = `Could not cancel: ${detail}`;
+    });
+  }
   var box = document.getElementById("job-status");
   if (!box || (box.dataset.state !== "queued" && box.dataset.state !== "running")) return;
+  async function refresh() {
+    const page = await fetch(location.href, {headers: {Accept: "text/html"}});
+    const doc = new DOMParser().parseFromString(await page.text(), "text/html");
+    const fresh = doc.querySelector("main");
+    const here = document.querySelector("main");
+    if (fresh && here) here.replaceWith(fresh);
+  }
   async function poll() {
     const r = await fetch(box.dataset.url, {headers: {Accept: "application/json"}});
     const job = await r.json();
@@ -14,7 +35,7 @@
     document.getElementById("job-progress-text").textContent =
       `${(p.events_done || 0).toLocaleString()} / ${(p.events_total || 0).toLocaleString()} events, files ` +
       `${p.files_done || 0}/${p.files_total || 0}, ${Math.round(p.events_per_second || 0).toLocaleString()} events/s`;
-    if (job.state === "done" || job.state === "failed" || job.state === "cancelled") { location.reload(); return; }
+    if (job.state === "done" || job.state === "failed" || job.state === "cancelled") { await refresh(); return; }
     setTimeout(poll, 700);
   }
   setTimeout(poll, 500);
