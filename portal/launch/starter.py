@@ -69,6 +69,8 @@ def starter_notebook(recid: int, title: str, doi: str | None, files: list[FileRe
             f"    print(uproot.open(io.BytesIO(data))['{tree}'].num_entries, 'events')",
         ),
     ]
+    for i, cell in enumerate(cells):
+        cell["id"] = f"cell-{i}"  # nbformat 4.5 cells carry ids
     return {
         "cells": cells,
         "metadata": {"kernelspec": {"display_name": "Python 3", "language": "python", "name": "python3"}},

@@ -24,6 +24,7 @@ from portal.processing.executors.doubles import FailingExecutor, SlowExecutor
 from portal.processing.executors.inline import InlineExecutor
 from portal.processing.jobs import JobService
 from portal.processing.model import Job, JobSummary
+from portal.storage.local import LocalStorage
 from tests.support.formats import registered_formats
 
 DATASET = 7001
@@ -69,10 +70,18 @@ def catalog(tmp_path: Path, files: list[Path]) -> Iterator[CatalogService]:
     db.dispose()
 
 
-def _service(catalog: CatalogService, default: str, **factories: object) -> JobService:
+def _service(
+    catalog: CatalogService, default: str, storage: LocalStorage | None = None, **factories: object
+) -> JobService:
     pool = ExecutorPool(factories)  # type: ignore[arg-type]
     return JobService(
-        catalog.db, catalog, pool, formats=registered_formats(), default_executor=default, chunk_events=500
+        catalog.db,
+        catalog,
+        pool,
+        formats=registered_formats(),
+        default_executor=default,
+        chunk_events=500,
+        storage=storage,
     )
 
 
@@ -129,8 +138,8 @@ def test_an_unknown_executor_is_refused_with_the_choices(catalog: CatalogService
     assert jobs.list().items == [] and jobs.list().total == 0
 
 
-def test_jobs_are_dataclasses_whose_json_is_the_apis(catalog: CatalogService) -> None:
-    jobs = _service(catalog, "inline", inline=InlineExecutor)
+def test_jobs_are_dataclasses_whose_json_is_the_apis(catalog: CatalogService, tmp_path: Path) -> None:
+    jobs = _service(catalog, "inline", LocalStorage(tmp_path / "data"), inline=InlineExecutor)
     done = jobs.run(jobs.create("adl_q1", DATASET, parameters={}).id)
     body = done.to_json()
     assert list(body) == [
@@ -159,6 +168,8 @@ def test_jobs_are_dataclasses_whose_json_is_the_apis(catalog: CatalogService) ->
     assert published.to_json() == {"recid": published.recid, "job": done.id}
     assert jobs.get(done.id).derived_recid == published.recid
     assert catalog.get(published.recid).metadata["title"] == "MET of the test dataset"
+    assert {f["key"] for f in catalog.get(published.recid).files} >= {"histograms.json", "plot.png", "cutflow.csv"}
+    assert (tmp_path / "data" / "derived" / f"job-{done.id}" / "histograms.root").is_file()
     with pytest.raises(NotFound):
         jobs.get(done.id + 100)
 
