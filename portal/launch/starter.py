@@ -50,9 +50,15 @@ def starter_notebook(recid: int, title: str, doi: str | None, files: list[FileRe
         _cell(
             "code",
             "import uproot\n\n"
-            f"events = uproot.open(ROOT_FILES[0] + ':{tree}')\n"
-            "print(events.num_entries, 'events in', ROOT_FILES[0])\n"
-            "events.keys()[:10]",
+            "if not ROOT_FILES:\n"
+            "    print('no file of this dataset is served over root:// here; use HTTPS below')\n"
+            "else:\n"
+            "    f = uproot.open(ROOT_FILES[0])\n"
+            "    print('objects:', f.classnames())\n"
+            f"    if '{tree}' in f:\n"
+            f"        events = f['{tree}']\n"
+            "        print(events.num_entries, 'events in', ROOT_FILES[0])\n"
+            "        print('branches:', events.keys()[:10])",
         ),
         _cell(
             "markdown",
@@ -62,11 +68,14 @@ def starter_notebook(recid: int, title: str, doi: str | None, files: list[FileRe
         _cell(
             "code",
             "import io\nimport urllib.request\n\n"
+            "import uproot\n\n"
             "with urllib.request.urlopen(HTTPS_FILES[0]) as response:\n"
             "    data = response.read()\n"
             "print(len(data), 'bytes from', HTTPS_FILES[0])\n"
             "if HTTPS_FILES[0].endswith('.root'):\n"
-            f"    print(uproot.open(io.BytesIO(data))['{tree}'].num_entries, 'events')",
+            "    f = uproot.open(io.BytesIO(data))\n"
+            f"    if '{tree}' in f:\n"
+            f"        print(f['{tree}'].num_entries, 'events')",
         ),
     ]
     for i, cell in enumerate(cells):

@@ -159,7 +159,7 @@ def panel(
                 bytes_to_read=int(bytes_total * share) if used else None,
             )
         )
-    offers.sort(key=lambda o: (o.fits is False, o.source != "built-in", o.name))
+    offers.sort(key=lambda o: (o.fits is False, o.source != "built-in"))  # stable: the built-ins' own order
     return AnalysePanel(
         recid=recid,
         offers=tuple(offers),

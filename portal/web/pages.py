@@ -143,6 +143,7 @@ def record(recid: int) -> Any:
         if after and not (after.isdigit() and int(after) <= MAX_POSITION):
             raise Invalid("files_after must be a file position, as given by a 'Next files' link", field="files_after")
         g.export_record = page.export  # also read by the Signposting headers
+        evidence = _evidence(page.view.recid, page.view.metadata, page.outgoing)
         return render_template(
             "record.html",
             r=page.view,
@@ -162,9 +163,10 @@ def record(recid: int) -> Any:
             registrations=_registrations(page.view.recid),
             cited_by=page.cited_by,
             may_cite=services().citations.may_cite(page.view.concept_recid, principal()),
-            analyse=_analyse_panel(page.view.recid, page.view.metadata),
             open_envs=_open_envs(page.view.metadata),
-            **_evidence(page.view.recid, page.view.metadata, page.outgoing),
+            **evidence,
+            # a published result's files are histograms, not events: its page offers Re-run instead
+            analyse=None if evidence["published_job"] else _analyse_panel(page.view.recid, page.view.metadata),
         )
 
 

@@ -262,6 +262,7 @@ def test_published_result_carries_its_files_and_chain_and_re_runs_identically(ap
     assert f'data-relation="requires" data-from="r{recid}" data-to="r{ENVIRONMENT}"' in chain
     assert f"{len(files)} input files" in chain
     assert "Re-run" in page
+    assert 'id="analyse"' not in page  # its files are histograms, not events: no Analyse panel
 
     r = client.post(f"/record/{recid}/rerun", data=token)
     assert r.status_code == 303

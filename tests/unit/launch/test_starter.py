@@ -18,7 +18,7 @@ def test_the_notebook_is_valid_and_names_the_files() -> None:
     nbformat.validate(nbformat.from_dict(nb))
     text = json.dumps(nb)
     assert "root://127.0.0.1:1094//data/a.root" in text and "http://portal.test/record/7/files/a.root" in text
-    assert "uproot.open(ROOT_FILES[0] + ':Events')" in text and "10.5072/x.7" in text
+    assert "uproot.open(ROOT_FILES[0])" in text and "10.5072/x.7" in text
 
 
 def test_the_workspace_writes_the_notebook_once(tmp_path: Path) -> None:
