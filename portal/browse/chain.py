@@ -10,7 +10,7 @@ from typing import Any
 
 #: relations of a result that lead back to the data, in the order the graph lists them
 CHAIN_RELATIONS = ("isDerivedFrom", "isCompiledBy", "requires")
-BOX_W, BOX_H, GAP_X, GAP_Y, PAD = 250, 54, 80, 22, 10
+BOX_W, BOX_H, GAP_X, GAP_Y, PAD = 250, 54, 110, 22, 10
 
 
 @dataclass(frozen=True)

@@ -85,4 +85,6 @@ def test_student_analyses_publishes_and_re_runs(browser, screenshots, tmp_path):
         page.wait_for_selector("#compare-verdict[data-identical]", timeout=120_000)
         assert page.get_attribute("#compare-verdict", "data-identical") == "yes"
         assert "Identical" in page.inner_text("#compare-verdict")
+        overlay = page.request.get(url + page.get_attribute("#compare-plot", "src"))
+        assert overlay.ok and b"<svg" in overlay.body()  # both runs on one plot
         page.screenshot(path=str(screenshots / "rerun-identical.png"), full_page=True)
