@@ -16,7 +16,8 @@ from portal.launch.hub import Hub, free_port
 from tests.support.live import live_server
 from tests.support.xrootd import served_tempdir, skip_reason, xrootd_over
 
-pytestmark = pytest.mark.browser
+# building the hep-analysis environment in a fresh var directory takes minutes on a cold machine
+pytestmark = [pytest.mark.browser, pytest.mark.timeout(1200)]
 
 
 def test_open_a_dataset_in_jupyterlab_and_read_a_file_over_root(browser, screenshots, tmp_path):
@@ -67,6 +68,10 @@ def test_open_a_dataset_in_jupyterlab_and_read_a_file_over_root(browser, screens
                     page.wait_for_selector(".jp-StatusBar-TextItem:has-text('Idle')", timeout=180_000)
                     page.click(".jp-Notebook .jp-CodeCell >> nth=0 >> .jp-InputArea-editor")
                     page.keyboard.press("Shift+Enter")  # the fileset and the URLs
+                    page.wait_for_selector(
+                        ".jp-Notebook .jp-CodeCell >> nth=0 >> .jp-OutputArea-output:has-text('files in the fileset')"
+                    )
+                    page.click(".jp-Notebook .jp-CodeCell >> nth=1 >> .jp-InputArea-editor")
                     page.keyboard.press("Shift+Enter")  # uproot over root://
                     page.wait_for_selector(
                         ".jp-Notebook .jp-CodeCell >> nth=1 >> .jp-OutputArea-output:has-text('5000 events in root://')",
