@@ -177,6 +177,20 @@ class RecordLaunch(LaunchKind):
         return Plan(source, recid=self.recid, files=files, notebook=self.notebook)
 
 
+def dataset_environment(metadata: dict[str, Any], ctx: LaunchContext) -> str | None:
+    """The environment a dataset opens in by default: the one it (or a record it requires) names, else the first
+    whose requirements can read event files (uproot), else the first; None when there is none."""
+    name = ctx.environment_name(metadata)
+    if name is not None:
+        return name
+    known = sorted(p for p in ctx.envs_root.iterdir() if p.is_dir()) if ctx.envs_root.is_dir() else []
+    for folder in known:
+        for spec in (folder / "requirements.txt", folder / "binder" / "requirements.txt"):
+            if spec.is_file() and re.search(r"^\s*uproot\b", spec.read_text(errors="replace"), re.MULTILINE):
+                return folder.name
+    return known[0].name if known else None
+
+
 @dataclass(frozen=True)
 class DatasetLaunch(LaunchKind):
     """A dataset version opened in an environment of the person's choice (``env``; empty: the one it recommends,
@@ -191,13 +205,10 @@ class DatasetLaunch(LaunchKind):
         if self.env:
             local_env(self.env, ctx.envs_root)  # NotFound listing the known ones
             return self.env
-        name = ctx.environment_name(metadata)
-        if name is not None:
-            return name
-        known = sorted(p.name for p in ctx.envs_root.iterdir() if p.is_dir()) if ctx.envs_root.is_dir() else []
-        if not known:
+        name = dataset_environment(metadata, ctx)
+        if name is None:
             raise Invalid("this portal has no analysis environments to open a dataset in", field="env")
-        return known[0]
+        return name
 
     def _check(self, ctx: LaunchContext) -> Checked:
         view = ctx.catalog.get(self.recid)

@@ -25,7 +25,7 @@ from portal.environments.builders import Builder, BuildEvent, BuildFailed, Built
 from portal.environments.spec import materialise, read_spec, snapshot
 from portal.errors import NotFound, PortalError
 from portal.launch.base import Launcher, LaunchFailed
-from portal.launch.kinds import LaunchContext, LaunchKind
+from portal.launch.kinds import LaunchContext, LaunchKind, dataset_environment
 from portal.launch.sources import Source, local_env
 from portal.storage.base import Storage
 
@@ -278,6 +278,10 @@ class LaunchManager:
                 and built.record.get("spec_hash") == pin.spec.get("spec_hash")
             ):
                 pin.key = built.key  # the same spec under another builder (or builder version)
+
+    def dataset_environment(self, metadata: dict[str, Any]) -> str | None:
+        """The environment a dataset opens in unless the person picks another (see :func:`dataset_environment`)."""
+        return dataset_environment(metadata, self.context)
 
     def environment_names(self) -> list[str]:
         """The names of the analysis_envs/ environments, sorted (without reading their specs)."""

@@ -144,6 +144,7 @@ def record(recid: int) -> Any:
             raise Invalid("files_after must be a file position, as given by a 'Next files' link", field="files_after")
         g.export_record = page.export  # also read by the Signposting headers
         evidence = _evidence(page.view.recid, page.view.metadata, page.outgoing)
+        open_envs, open_env = _open_envs(page.view.metadata)
         return render_template(
             "record.html",
             r=page.view,
@@ -163,7 +164,8 @@ def record(recid: int) -> Any:
             registrations=_registrations(page.view.recid),
             cited_by=page.cited_by,
             may_cite=services().citations.may_cite(page.view.concept_recid, principal()),
-            open_envs=_open_envs(page.view.metadata),
+            open_envs=open_envs,
+            open_env=open_env,
             **evidence,
             # a published result's files are histograms, not events: its page offers Re-run instead
             analyse=None if evidence["published_job"] else _analyse_panel(page.view.recid, page.view.metadata),
@@ -176,14 +178,15 @@ def _registrations(recid: int) -> list[Registration]:
     return registrations.of_record(recid, principal()) if registrations is not None else []
 
 
-def _open_envs(metadata: dict[str, Any]) -> list[str]:
-    """The environments a dataset may be opened in ("Open in JupyterLab"); none for other records."""
+def _open_envs(metadata: dict[str, Any]) -> tuple[list[str], str | None]:
+    """The environments a dataset may be opened in ("Open in JupyterLab") and the one chosen by default; none for
+    other records."""
     manager = services().launches
     if manager is None or not services().settings.launch_enabled:
-        return []
+        return [], None
     if (metadata.get("type") or {}).get("primary") != "Dataset":
-        return []
-    return manager.environment_names()
+        return [], None
+    return manager.environment_names(), manager.dataset_environment(metadata)
 
 
 def _analyse_panel(recid: int, metadata: dict[str, Any]) -> Any:

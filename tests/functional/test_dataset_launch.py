@@ -54,7 +54,9 @@ def test_a_dataset_opens_with_a_starter_notebook_reading_its_files(hub: Hub, mak
             with live_server(app, port):
                 record = requests.get(f"{base}/record/90001", timeout=30).text
                 assert 'action="/launch/dataset/90001"' in record and 'name="env"' in record
-                assert '<option value="hep-analysis"' in record and "/v2/zenodo/10.5072/portal.90001" in record
+                assert "/v2/zenodo/10.5072/portal.90001" in record
+                # the dataset names no environment: the default is the one that reads event files (uproot)
+                assert '<option value="hep-analysis" selected>hep-analysis (default)</option>' in record
                 page = requests.get(f"{base}/launch/dataset/90001?env=hep-analysis", timeout=30)
                 assert page.status_code == 200 and "record 90001 in hep-analysis" in page.text
                 events = sse_events(f"{base}/launch/dataset/90001/events?env=hep-analysis", timeout=600)
