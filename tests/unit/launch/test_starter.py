@@ -28,3 +28,15 @@ def test_the_workspace_writes_the_notebook_once(tmp_path: Path) -> None:
     target.write_text("edited")
     prepare(tmp_path)
     assert target.read_text() == "edited"
+
+
+def test_a_dataset_opens_by_default_where_uproot_is(tmp_path: Path) -> None:
+    from portal.launch.kinds import LaunchContext, dataset_environment
+
+    for name, reqs in (("a-education", "pandas\n"), ("b-hep", "numpy\nuproot==5.7.7\n"), ("c-other", "uproot\n")):
+        (tmp_path / name).mkdir()
+        (tmp_path / name / "requirements.txt").write_text(reqs)
+    ctx = LaunchContext(catalog=None, storage=None, envs_root=tmp_path, work_dir=tmp_path, lessons=None)  # type: ignore[arg-type]
+    assert dataset_environment({"title": "no environment named"}, ctx) == "b-hep"
+    assert dataset_environment({"usage": {"description": "analysis_envs/c-other"}}, ctx) == "c-other"
+    assert dataset_environment({}, LaunchContext(None, None, tmp_path / "none", tmp_path, None)) is None  # type: ignore[arg-type]
