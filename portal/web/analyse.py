@@ -56,7 +56,6 @@ def create() -> Any:
         parameters=parameters,
         owner_id=who.user_id,
     )
-    jobs.start(job.id)
     return redirect(url_for("analyses.page", job_id=job.id), code=303)
 
 
@@ -159,5 +158,4 @@ def rerun(recid: int) -> Any:
         parameters=original.parameters,
         owner_id=who.user_id,
     )
-    jobs.start(job.id)
     return redirect(url_for("analyse.compare_page", a=original.id, b=job.id), code=303)

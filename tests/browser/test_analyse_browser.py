@@ -10,6 +10,7 @@ from portal.app import create_app, services_of
 from portal.catalog.importers import read_record_file
 from portal.demo import RECORDS as DEMO_RECORDS
 from portal.demo.generate import generate
+from tests.support.app import start_worker
 from tests.support.live import live_server
 from tests.support.users import make_user
 
@@ -31,6 +32,7 @@ def test_student_analyses_publishes_and_re_runs(browser, screenshots, tmp_path):
             "processing_chunk_events": 500,
         }
     )
+    start_worker(app)  # jobs wait in the queue for a worker, as with `portal worker`
     svc = services_of(app)
     svc.catalog.load(read_record_file(DEMO_RECORDS / "demo-catalogue.yaml"))
     report = svc.ingester.ingest_path(svc.storage, "cms-dimuon-demo")

@@ -13,6 +13,7 @@ from portal.catalog.model import RecordInput
 from portal.demo import RECORDS as DEMO_RECORDS
 from portal.demo.generate import generate
 from portal.education.lessons import lesson_record
+from tests.support.app import start_worker
 from tests.support.live import live_server
 from tests.support.users import token_for
 
@@ -50,6 +51,7 @@ def portal_url(tmp_path_factory):
             "processing_executor": "slow",
         }
     )
+    start_worker(app)  # jobs wait in the queue for a worker, as with `portal worker`
     svc = services_of(app)
     rows = [{"key": p.name, "uri": f"file://{p}", "size": p.stat().st_size} for p in sorted(data.glob("events/*.root"))]
     dataset = {"recid": DATASET, "title": "Tiny events", "type": {"primary": "Dataset"}, "date_published": "2024-05-01"}
