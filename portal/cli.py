@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Any, NoReturn
 import click
 
 from portal.catalog.access import PUBLIC
-from portal.errors import PortalError
+from portal.errors import Invalid, PortalError
 from portal.extras import require
 from portal.settings import load_settings, settings_table_markdown
 
@@ -395,6 +395,100 @@ def env_list() -> None:
             continue
         state = "built" if env.built else "not built"
         click.echo(f"{env.name:16} {env.buildpack:24} {state:10} {', '.join(env.spec_files)}")
+        built = svc.launches.builder.cached(env.key) if env.built else None
+        if built is not None and built.image:
+            size = built.record.get("size")
+            mb = f"{int(str(size)) / 1e6:.0f} MB" if size else "size unknown"
+            click.echo(f"{'':16} image {built.image} ({mb}), build log {built.path / 'build.log'}")
+
+
+@env_group.command("prune")
+def env_prune() -> None:
+    """Remove the podman builder's images that no analysis environment and no pinned record version uses."""
+    from portal.environments.podman_builder import PodmanBuilder
+    from portal.launch.manager import Environment
+
+    svc = _services()
+    try:
+        if svc.launches is None:
+            require("launch", "pruning environments")
+            return
+        builder = svc.launches.builder
+        if not isinstance(builder, PodmanBuilder):
+            _fail(
+                Invalid("prune removes the podman builder's images: set PORTAL_LAUNCH_BUILDER=podman", field="builder")
+            )
+        keep = {e.key for e in svc.launches.environments() if isinstance(e, Environment)}
+        keep |= {key for key, _spec in svc.launches.pins().values()}
+        removed = builder.prune(keep)
+    finally:
+        svc.close()
+    click.echo(f"removed {len(removed)} image(s); kept {len(keep)} build(s) in use")
+    for key in removed:
+        click.echo(f"  {key}")
+
+
+@env_group.command("verify")
+@click.argument("name_or_recid")
+def env_verify(name_or_recid: str) -> None:
+    """Rebuild an environment (an analysis_envs/ name, or a record id: the spec it was published with) from
+    scratch and compare its installed packages (pip freeze) with those of its pinned image; exit 1 on drift."""
+    import tempfile
+
+    from portal.environments.builders import BuildFailed
+    from portal.environments.podman_builder import PodmanBuilder
+    from portal.environments.spec import materialise, read_spec
+    from portal.launch.sources import local_env
+
+    svc = _services()
+    try:
+        if svc.launches is None:
+            require("launch", "verifying environments")
+            return
+        builder = svc.launches.builder
+        if not isinstance(builder, PodmanBuilder):
+            _fail(Invalid("verify rebuilds images: set PORTAL_LAUNCH_BUILDER=podman", field="builder"))
+        with tempfile.TemporaryDirectory() as tmp:
+            if name_or_recid.isdigit():
+                key, spec = svc.launches.pins().get(int(name_or_recid), ("", None))
+                if spec is None:
+                    _fail(Invalid(f"record {name_or_recid} has no pinned environment spec", field="recid"))
+                repo = materialise(spec, Path(tmp) / "spec")
+            else:
+                repo = local_env(name_or_recid, Path(svc.settings.envs_dir)).repo_dir
+                key = builder.key(read_spec(repo))
+            pinned = builder.cached(key)
+            if pinned is None:
+                _fail(Invalid(f"build {key} is not in the image cache: nothing to compare with", field="key"))
+            click.echo(f"rebuilding {name_or_recid} (pinned build {key}, image {pinned.record.get('image_id')})")
+            now = builder.rebuild_packages(repo, Path(tmp) / "work")
+    except (PortalError, BuildFailed) as err:
+        click.secho(f"error: {err}", fg="red", err=True)
+        sys.exit(1)
+    finally:
+        svc.close()
+    drift = package_drift([str(p) for p in pinned.record.get("packages") or []], now)  # type: ignore[attr-defined]
+    if not drift:
+        click.echo(f"no drift: the rebuild installs the same {len(now)} packages as the pinned image")
+        return
+    click.secho(f"DRIFT: {len(drift)} package(s) differ from the pinned image", fg="red")
+    for line in drift:
+        click.echo(f"  {line}")
+    sys.exit(1)
+
+
+def package_drift(pinned: list[str], now: list[str]) -> list[str]:
+    """What differs between two ``pip freeze`` lists, one line per package: ``name: pinned -> now``."""
+
+    def by_name(lines: list[str]) -> dict[str, str]:
+        return {line.split("==")[0].lower(): line.partition("==")[2] or line for line in lines}
+
+    before, after = by_name(pinned), by_name(now)
+    return [
+        f"{name}: {before.get(name, 'absent')} -> {after.get(name, 'absent')}"
+        for name in sorted(before.keys() | after.keys())
+        if before.get(name) != after.get(name)
+    ]
 
 
 @env_group.command("build")
@@ -422,7 +516,12 @@ def env_build(name_or_path: str) -> None:
 
 
 @env_group.command("prefetch")
-def env_prefetch() -> None:
+@click.option(
+    "--images/--no-images",
+    default=True,
+    help="Also download everything the podman builder's images install (their venvs are separate).",
+)
+def env_prefetch(images: bool) -> None:
     """Download what analysis_envs/ needs beyond the portal's own packages, so builds run offline."""
     from portal.environments.wheelhouse import DEFAULT_WHEELHOUSE, prefetch
 
@@ -431,6 +530,15 @@ def env_prefetch() -> None:
     except PortalError as err:
         _fail(err)
     click.echo(f"wheelhouse {DEFAULT_WHEELHOUSE}: " + (", ".join(fetched) if fetched else "nothing to fetch"))
+    if images:
+        from portal.environments.base_image import PYTHON_RELEASE, server_requirements
+        from portal.environments.wheelhouse import prefetch_images
+
+        try:
+            wanted = prefetch_images(Path(load_settings().envs_dir), server_requirements(), PYTHON_RELEASE)
+        except PortalError as err:
+            _fail(err)
+        click.echo(f"wheelhouse {DEFAULT_WHEELHOUSE}: everything image builds install ({len(wanted)} requirements)")
 
 
 @main.group()

@@ -287,8 +287,34 @@ class Settings:
     )
     launch_builder: str = setting(
         "venv",
-        "Environment builder: `venv` (embedded, builds venvs) or `repo2docker` (renders Dockerfiles; builds "
-        "images where a container engine exists).",
+        "Environment builder: `podman` (OCI images from the repo2docker spec, with rootful podman; isolated), "
+        "`venv` (a venv on the host: NOT isolated, the no-engine fallback) or `repo2docker` (repo2docker's own "
+        "build against a Docker API, pushed to `launch_registry`; clusters).",
+    )
+    launch_spawner: str = setting(
+        "local",
+        "Embedded hub's spawner: `docker` (DockerSpawner on podman's Docker API: one container per server; needs "
+        "the `podman` builder) or `local` (processes on the host: NOT isolated, the no-engine fallback).",
+    )
+    launch_images_dir: str = setting(
+        "",
+        "Where the podman builder keeps its image store and build records (empty: `<venv>/share/portal/images`, "
+        "shared by every portal of the installation).",
+    )
+    launch_build_network: str = setting(
+        "host",
+        "podman's network for image builds: `host`, or `ns:<path>` (a network namespace that reaches Debian's "
+        "mirror and the package index, e.g. `ns:/proc/1/ns/net` from an isolated namespace).",
+    )
+    launch_container_cpus: float = setting(2.0, "CPU limit of a session container (DockerSpawner); 0: none.")
+    launch_container_memory: str = setting("4G", "Memory limit of a session container (DockerSpawner); empty: none.")
+    launch_docker_url: str = setting(
+        "",
+        "Docker API the repo2docker builder (and an external DockerSpawner) talk to, e.g. "
+        "`unix:///run/podman/podman.sock`; empty: the embedded podman service.",
+    )
+    launch_registry: str = setting(
+        "", "Registry the repo2docker builder pushes images to (e.g. `registry.example.org/binder`); empty: no push."
     )
     launch_launcher: str = setting(
         "jupyterhub",

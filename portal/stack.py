@@ -15,7 +15,7 @@ import subprocess
 import sys
 import threading
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import click
 
@@ -126,6 +126,35 @@ def protect_var_dir(settings: Settings) -> list[Path]:
     return tightened
 
 
+def container_spawner(settings: Settings) -> dict[str, Any] | None:
+    """The embedded hub's DockerSpawner options, with podman's Docker API started for it, when
+    ``launch_spawner`` is `docker`; None (and a loud warning) for host processes."""
+    if settings.launch_spawner != "docker":
+        click.secho(
+            "sessions run as processes on this machine (PORTAL_LAUNCH_SPAWNER=local): they are NOT ISOLATED from "
+            "it; use PORTAL_LAUNCH_BUILDER=podman and PORTAL_LAUNCH_SPAWNER=docker where podman runs",
+            fg="yellow",
+            err=True,
+        )
+        return None
+    from portal.environments.engine import DEFAULT_IMAGES_DIR, DockerAPI, Podman
+
+    if settings.launch_builder != "podman":
+        click.secho("PORTAL_LAUNCH_SPAWNER=docker runs images: set PORTAL_LAUNCH_BUILDER=podman", fg="yellow", err=True)
+    images = Path(settings.launch_images_dir) if settings.launch_images_dir else DEFAULT_IMAGES_DIR
+    podman = Podman(images)
+    podman.check()
+    api = DockerAPI(podman, Path(settings.var_dir) / "podman" / "podman.sock").start()
+    return {
+        "spawner": "docker",
+        "docker_url": api.url,
+        "docker_api": api,
+        "mount_roots": (settings.data_dir,),
+        "cpu_limit": settings.launch_container_cpus,
+        "mem_limit": settings.launch_container_memory,
+    }
+
+
 def start_hub(settings: Settings) -> tuple[Settings, object | None]:
     """Start the embedded JupyterHub when launches are on and no external hub is set: people sign in to it through
     the portal (its OAuth2 provider); as root, each hub user's servers run as their own system user."""
@@ -162,14 +191,16 @@ def start_hub(settings: Settings) -> tuple[Settings, object | None]:
             fg="yellow",
             err=True,
         )
+    containers = container_spawner(settings)
     hub = Hub(
         Path(settings.var_dir) / "jupyterhub",
         portal_url=settings.base_url,
         client_id=settings.launch_hub_client_id,
         client_secret=settings.launch_hub_client_secret,
-        system_users=system_users,
+        system_users=system_users and containers is None,
         homes=sessions_dir(settings),
         idle_timeout=settings.launch_idle_timeout,
+        **(containers or {}),
     ).start()
     click.secho(
         f"JupyterHub on {hub.url} (embedded; production uses helm/portal with KubeSpawner): people sign in "

@@ -169,6 +169,10 @@ class EnvironmentPin(Base):
     # The spec files the key was computed from (migration 0014), pinned when the version was published, so the
     # environment can be rebuilt as it was after analysis_envs/ moved on; None for pins made at a first launch.
     spec: Mapped[dict[str, Any] | None] = mapped_column(JSONType, nullable=True)
+    # The image the pinned build made (migration containers_0019): its reference and id (sha256 of its
+    # configuration, so of its content); None for builders that make no image, or until the first build.
+    image: Mapped[str | None] = mapped_column(String(255), nullable=True)
+    image_digest: Mapped[str | None] = mapped_column(String(128), nullable=True)
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
 
 

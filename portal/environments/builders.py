@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import logging
 import os
 import shutil
 import subprocess
@@ -21,6 +22,8 @@ from portal.environments.wheelhouse import DEFAULT_WHEELHOUSE, requirement_lines
 
 if TYPE_CHECKING:
     from portal.settings import Settings
+
+log = logging.getLogger(__name__)
 
 # BinderHub's phase names, so Binder clients read our event stream unchanged.
 PHASES = ("waiting", "fetching", "building", "built", "launching", "ready", "failed")
@@ -41,8 +44,9 @@ class BuildEvent:
 
 @dataclass(frozen=True)
 class BuiltEnvironment:
-    """A finished build. ``python`` is the interpreter a session runs (None: nothing runnable was built on this
-    machine, e.g. a Dockerfile rendered without a container engine); ``record`` is the build's ``build.json``."""
+    """A finished build. ``python`` is the interpreter a session runs on the host, ``image`` the image a session
+    runs in a container (neither: nothing runnable was built on this machine); ``record`` is the build's
+    ``build.json``."""
 
     key: str
     builder: str
@@ -50,6 +54,7 @@ class BuiltEnvironment:
     python: Path | None
     image_built: bool
     record: dict[str, object]
+    image: str = ""  # the OCI image a container spawner runs (podman builder); empty: none
 
 
 class BuildFailed(RuntimeError):
@@ -169,6 +174,14 @@ class VenvBuilder(Builder):
         super().__init__(cache_dir)
         self.wheelhouse = Path(wheelhouse)
 
+    @classmethod
+    def from_settings(cls, settings: Settings, **_: Any) -> Builder:
+        log.warning(
+            "environment builder `venv`: sessions are NOT ISOLATED (they see the portal's packages and run on the "
+            "host); use PORTAL_LAUNCH_BUILDER=podman with PORTAL_LAUNCH_SPAWNER=docker where podman runs"
+        )
+        return cls(builds_dir(settings))
+
     def unsupported(self, spec: EnvironmentSpec) -> list[str]:
         problems = []
         if "Dockerfile" in spec.files:
@@ -259,11 +272,25 @@ def _requirements(spec: EnvironmentSpec) -> list[str]:
 
 
 class Repo2DockerBuilder(Builder):
-    """Production: repo2docker renders the image's Dockerfile; without a container engine no image is built, and
-    the result says so (``python`` None, ``image_built`` False) rather than pretending to be runnable."""
+    """Production: repo2docker's own build (its Python API, in a child process) against a Docker API, pushed to
+    ``registry`` when one is set; the result's ``image`` is what a container spawner (KubeSpawner's
+    ``user_options["image"]``) runs. A build succeeds only when the engine holds (or the registry received) the
+    image; every other outcome is :class:`BuildFailed` saying what happened."""
 
     name = "repo2docker"
-    version = "1"
+    version = "2"  # 2: real builds (1 only rendered the Dockerfile)
+
+    def __init__(self, cache_dir: Path, docker_url: str = "", registry: str = "") -> None:
+        super().__init__(cache_dir)
+        self.docker_url = docker_url or os.environ.get("DOCKER_HOST", "")
+        self.registry = registry.rstrip("/")
+
+    @classmethod
+    def from_settings(cls, settings: Settings, **_: Any) -> Builder:
+        return cls(builds_dir(settings), settings.launch_docker_url, settings.launch_registry)
+
+    def image_ref(self, key: str) -> str:
+        return f"{self.registry}/portal-env:{key}" if self.registry else f"localhost/portal-env-r2d:{key}"
 
     def _result(self, key: str, record: dict[str, object]) -> BuiltEnvironment:
         return BuiltEnvironment(
@@ -271,26 +298,61 @@ class Repo2DockerBuilder(Builder):
             builder=self.name,
             path=self.cache_dir / key,
             python=None,
-            image_built=bool(record.get("image_built")),
+            image_built=True,
             record=record,
+            image=self.image_ref(key),
         )
 
     def _build(self, spec: EnvironmentSpec, workdir: Path, target: Path) -> Iterator[BuildEvent]:
+        import docker
         import repo2docker
 
+        if not self.docker_url:
+            raise BuildFailed(
+                "the repo2docker builder needs a Docker API: set PORTAL_LAUNCH_DOCKER_URL (or DOCKER_HOST), e.g. "
+                "unix:///run/podman/podman.sock; on one machine without one, use PORTAL_LAUNCH_BUILDER=podman"
+            )
+        try:
+            version = docker.DockerClient(base_url=self.docker_url, timeout=10).version()
+        except docker.errors.DockerException as exc:
+            raise BuildFailed(f"no container engine answers at {self.docker_url}: {exc}") from exc
+        yield BuildEvent(
+            "building",
+            f"container engine at {self.docker_url}: {version.get('Components', [{}])[0].get('Name', 'engine')} "
+            f"{version.get('Version', '?')}",
+        )
+        image = self.image_ref(target.name)
         dockerfile = render_dockerfile(spec.repo_dir)
-        (workdir / "Dockerfile").write_text(dockerfile)
+        (workdir / "Dockerfile").write_text(dockerfile)  # what repo2docker builds, kept beside the log
         yield BuildEvent(
             "building",
-            f"repo2docker {repo2docker.__version__} rendered the Dockerfile "
-            f"({len(dockerfile.splitlines())} lines, {spec.buildpack})",
+            f"repo2docker {repo2docker.__version__}: {spec.buildpack} -> {image} "
+            f"({len(dockerfile.splitlines())}-line Dockerfile)",
         )
-        yield BuildEvent(
-            "building",
-            "NO IMAGE WAS BUILT: no container engine on this machine; build and push "
-            f"with `jupyter-repo2docker --user-id 1000 --user-name jovyan {spec.repo_dir}` where "
-            "one exists",
-        )
+        argv = [sys.executable, "-m", "portal.environments.r2d_build", str(spec.repo_dir), image]
+        if self.registry:
+            argv.append("--push")
+        env = {**os.environ, "DOCKER_HOST": self.docker_url, "CONTAINER_HOST": self.docker_url}
+        tail: list[str] = []
+        with (
+            (workdir / "build.log").open("w") as log,
+            subprocess.Popen(
+                argv, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=env, bufsize=1
+            ) as proc,
+        ):
+            assert proc.stdout is not None
+            for line in proc.stdout:
+                log.write(line)
+                line = line.rstrip()
+                if line:
+                    tail = [*tail[-20:], line]
+                    yield BuildEvent("building", line)
+            code = proc.wait()
+        if code != 0:
+            raise BuildFailed(
+                f"repo2docker built no image (exit {code}); the end of its log:\n" + "\n".join(tail[-12:])
+            )
+        (workdir / "image.json").write_text(json.dumps({"image": image, "pushed": bool(self.registry)}))
 
 
 def build_to_end(

@@ -68,3 +68,39 @@ def prefetch(envs_root: Path, wheelhouse: Path = DEFAULT_WHEELHOUSE) -> list[str
                 f"pip download failed for {', '.join(wanted)}: {proc.stderr.strip()[-500:]}", field="requirements.txt"
             )
     return wanted
+
+
+def prefetch_images(
+    envs_root: Path, server: list[str], python_version: str, wheelhouse: Path = DEFAULT_WHEELHOUSE
+) -> list[str]:
+    """Download everything image builds install (their venvs share nothing with the portal's): the Jupyter server
+    packages ``server`` and every requirement of the environments under ``envs_root``, with all dependencies, as
+    wheels for the images' Python ``python_version`` (Debian's, often older than the portal's: some releases need
+    a newer patch level), so the podman builder builds them with ``--no-index``. Returns the requirements."""
+    wanted = list(server) + ["setuptools", "wheel"]
+    for req_file in sorted(envs_root.glob("*/requirements.txt")):
+        wanted += [line for line in requirement_lines(req_file.read_text(encoding="utf-8")) if line not in wanted]
+    wheelhouse.mkdir(parents=True, exist_ok=True)
+    proc = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "pip",
+            "download",
+            "--disable-pip-version-check",
+            "-q",
+            "-d",
+            str(wheelhouse),
+            "--only-binary=:all:",
+            "--python-version",
+            python_version,
+            *wanted,
+        ],  # fmt: skip
+        capture_output=True,
+        text=True,
+    )
+    if proc.returncode != 0:
+        raise Invalid(
+            f"pip download failed for the image builds: {proc.stderr.strip()[-500:]}", field="requirements.txt"
+        )
+    return wanted

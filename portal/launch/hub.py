@@ -18,6 +18,7 @@ import sys
 import time
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import requests
 
@@ -196,6 +197,68 @@ def pre_spawn_hook(spawner):
 
 
 c.Spawner.pre_spawn_hook = pre_spawn_hook
+
+SPAWNER = {spawner!r}
+DOCKER_URL = {docker_url!r}
+MOUNT_ROOTS = {mount_roots!r}  # where the read-only files a session container may get live (public data)
+IMAGE_PREFIX = "localhost/portal-env:"  # images the portal's builder made; nothing else is started
+CONTAINER_UID = 1000  # jovyan in the portal's images
+if SPAWNER == "docker":
+    import socket
+
+    from dockerspawner import DockerSpawner
+
+    def under_roots(path, roots):
+        real = os.path.realpath(path)
+        return any(real == root or real.startswith(root.rstrip("/") + "/") for root in roots)
+
+    class PortalDockerSpawner(DockerSpawner):
+        \"\"\"One container per named server on podman's Docker API, in the hub's network namespace (root:// and
+        the hub on loopback are reachable), as the image's unprivileged user; only the session's working
+        directory (read-write) and the lesson's data files (read-only) are mounted.\"\"\"
+
+        async def start(self):
+            opts = self.user_options or {{}}
+            image = str(opts.get("image") or "")
+            if not image.startswith(IMAGE_PREFIX):
+                raise ValueError(f"refusing image {{image!r}}: only the portal's builds ({{IMAGE_PREFIX}}*) start here")
+            volumes = {{}}
+            for mount in opts.get("mounts") or []:
+                source, target = str(mount["source"]), str(mount["target"])
+                # read-write: only this hub user's own sessions; read-only: the portal's public data files
+                allowed = [os.path.join(HOMES, self.user.name)] if not mount.get("read_only") else MOUNT_ROOTS
+                if not under_roots(source, allowed):
+                    raise ValueError(f"refusing to mount {{source}}: outside {{allowed}}")
+                volumes[os.path.realpath(source)] = {{"bind": target, "mode": "ro" if mount.get("read_only") else "rw"}}
+                if not mount.get("read_only"):
+                    # the container's user owns its working directory (never following the portal's links)
+                    for root, dirs, files in os.walk(source):
+                        for item in [root, *(os.path.join(root, n) for n in dirs + files)]:
+                            os.chown(item, CONTAINER_UID, CONTAINER_UID, follow_symlinks=False)
+            self.volumes = volumes
+            with socket.socket() as sock:  # host network: each server needs a port of its own
+                sock.bind(("127.0.0.1", 0))
+                self.port = sock.getsockname()[1]
+            return await super().start()
+
+        async def get_ip_and_port(self):
+            return "127.0.0.1", self.port
+
+    c.JupyterHub.spawner_class = PortalDockerSpawner
+    c.DockerSpawner.client_kwargs = {{"base_url": DOCKER_URL}}
+    c.DockerSpawner.network_name = "host"
+    c.DockerSpawner.use_internal_ip = True  # no port bindings: the container shares the hub's network
+    c.DockerSpawner.ip = "127.0.0.1"
+    c.DockerSpawner.pull_policy = "never"  # images are built here, never pulled
+    c.DockerSpawner.remove = True
+    c.DockerSpawner.name_template = "portal-{{username}}--{{servername}}"
+    c.DockerSpawner.cmd = ["jupyterhub-singleuser"]
+    c.DockerSpawner.allowed_images = "*"  # user_options["image"] is checked in start(): the portal's builds only
+    CPUS, MEMORY = {cpu_limit!r}, {mem_limit!r}
+    if CPUS:
+        c.DockerSpawner.cpu_limit = float(CPUS)
+    if MEMORY:
+        c.DockerSpawner.mem_limit = MEMORY
 """
 
 
@@ -230,6 +293,12 @@ class Hub:
     system_users: bool = False
     homes: Path | None = None  # the system users' homes (the launcher's sessions directory)
     idle_timeout: int = 0  # seconds; 0: no idle culler
+    spawner: str = "local"  # `docker`: DockerSpawner on the Docker API at docker_url; `local`: host processes
+    docker_url: str = ""
+    mount_roots: tuple[str, ...] = ()  # where read-only files session containers may mount live (public data)
+    cpu_limit: float = 0.0
+    mem_limit: str = ""
+    docker_api: Any = None  # portal.environments.engine.DockerAPI the hub's containers run on; stopped with it
     process: subprocess.Popen[bytes] | None = None
 
     @property
@@ -267,6 +336,11 @@ class Hub:
             system_users=self.system_users,
             homes=str(Path(self.homes).resolve()) if self.homes is not None else "",
             idle_timeout=self.idle_timeout,
+            spawner=self.spawner,
+            docker_url=self.docker_url,
+            mount_roots=[os.path.realpath(r) for r in self.mount_roots],
+            cpu_limit=self.cpu_limit,
+            mem_limit=self.mem_limit,
         )
         path = self.state_dir / "jupyterhub_config.py"
         path.write_text(config)
@@ -305,6 +379,13 @@ class Hub:
         return {"Authorization": f"token {self.token}"}
 
     def stop(self) -> None:
+        try:
+            self._stop()
+        finally:
+            if self.docker_api is not None:
+                self.docker_api.stop()
+
+    def _stop(self) -> None:
         if self.process is None or self.process.poll() is not None:
             return
         # The hub stops its proxy and the users' servers on SIGTERM; the group kill catches stragglers.

@@ -29,6 +29,40 @@ if TYPE_CHECKING:
     from portal.settings import Settings
 
 
+CONTAINER_WORKDIR = "/home/jovyan/work"
+CONTAINER_DATA = "/srv/data"
+
+
+def container_options(
+    image: str, workdir: Path, env: dict[str, object], options: dict[str, object]
+) -> dict[str, object]:
+    """The hub options of a session in a container: ``image``, the working directory mounted read-write at
+    :data:`CONTAINER_WORKDIR`, each data file the session links to mounted read-only under :data:`CONTAINER_DATA`
+    (the links themselves point at the portal's data directory, which is never mounted), and the environment's
+    paths rewritten to where the container sees them."""
+    mounts: list[dict[str, object]] = [{"source": str(workdir), "target": CONTAINER_WORKDIR, "read_only": False}]
+    data = workdir / "data"
+    for link in sorted(data.iterdir()) if data.is_dir() else []:
+        if link.is_symlink() and link.resolve().is_file():
+            mounts.append({"source": str(link.resolve()), "target": f"{CONTAINER_DATA}/{link.name}", "read_only": True})
+
+    def inside(value: object) -> str:
+        text = str(value)
+        for host, there in ((str(data), CONTAINER_DATA), (str(workdir), CONTAINER_WORKDIR)):
+            if text == host or text.startswith(host + "/"):
+                return there + text[len(host) :]
+        return text
+
+    return {
+        **options,
+        "python": "",
+        "image": image,
+        "workdir": CONTAINER_WORKDIR,
+        "mounts": mounts,
+        "env": {key: inside(value) for key, value in env.items()},
+    }
+
+
 def sessions_dir(settings: Settings) -> Path:
     """Where launchers keep the sessions' working directories: ``<var_dir>/environments/sessions``."""
     return Path(settings.var_dir) / "environments" / "sessions"
@@ -77,7 +111,8 @@ class JupyterHubLauncher:
         """See :meth:`portal.launch.base.Launcher.launch`."""
         if not self.hub_url:
             raise no_hub()
-        python = require_runnable(built)
+        if not built.image:
+            require_runnable(built)
         name = server_name(built.key, recid)
         workdir = self.work_root / user / name
         fileset = write_fileset(workdir, recid, files or [])
@@ -92,17 +127,20 @@ class JupyterHubLauncher:
             if existing and existing.get("ready"):
                 yield self._ready(user, name, notebook)
                 return
-        options = {
-            "python": str(python),
+        env: dict[str, object] = {
+            "PORTAL_RECORD": recid or "",
+            "PORTAL_FILESET": str(fileset),
+            "PORTAL_ENVIRONMENT_KEY": built.key,
+            **extra_env,
+        }
+        options: dict[str, object] = {
+            "python": str(built.python),
             "workdir": str(workdir),
             "default_url": f"/lab/tree/{notebook}" if notebook else "/lab",
-            "env": {
-                "PORTAL_RECORD": recid or "",
-                "PORTAL_FILESET": str(fileset),
-                "PORTAL_ENVIRONMENT_KEY": built.key,
-                **extra_env,
-            },
+            "env": env,
         }
+        if built.image:
+            options = container_options(built.image, workdir, env, options)
         resp = self._api("POST", f"/users/{user}/servers/{name}", json=options)
         if resp.status_code not in (201, 202):
             raise LaunchFailed(f"JupyterHub refused to start {user}/{name}: {resp.status_code} {resp.text[:300]}")

@@ -179,7 +179,9 @@ class LaunchManager:
             spec = read_spec(local_env(name, self.envs_root).repo_dir)
         except PortalError:  # an environment missing here must not undo the publication; the first launch pins
             return
-        s.add(EnvironmentPin(recid=rec.recid, key=self.builder.key(spec), spec=snapshot(spec)))
+        key = self.builder.key(spec)
+        built = self.builder.cached(key)
+        s.add(EnvironmentPin(recid=rec.recid, key=key, spec=snapshot(spec), **_image_of(built)))
 
     # -- jobs ------------------------------------------------------------------------------------------------
     def check(self, kind: LaunchKind) -> str:
@@ -218,25 +220,29 @@ class LaunchManager:
             job.emit(BuildEvent("failed", f"unexpected error: {exc!r}; see the portal log and try again"))
 
     def _build(self, job: LaunchJob, source: Source, recid: int | None) -> BuiltEnvironment:
-        pinned, pinned_spec = self._pinned(recid)
+        pinned, pinned_spec, pinned_image = self._pinned(recid)
         if pinned is not None:
             hit = self.builder.cached(pinned)
             if hit is not None:
+                image = f" (image {hit.image} {str(hit.record.get('image_id') or '')[:12]})" if hit.image else ""
                 job.emit(
                     BuildEvent(
                         "built",
-                        f"record {recid} is pinned to build {pinned}; reusing it",
-                        {"key": pinned, "cached": True},
+                        f"record {recid} is pinned to build {pinned}{image}; relaunching the pinned image"
+                        if hit.image
+                        else f"record {recid} is pinned to build {pinned}; reusing it",
+                        {"key": pinned, "cached": True, "pinned": "cached"},
                     )
                 )
                 return hit
             if pinned_spec is not None:
+                gone = f"its pinned image {pinned_image[:12]} is not cached here; " if pinned_image else ""
                 job.emit(
                     BuildEvent(
                         "building",
                         f"record {recid} was published with environment spec "
-                        f"{str(pinned_spec.get('spec_hash', ''))[:12]}; building that spec",
-                        {"key": pinned},
+                        f"{str(pinned_spec.get('spec_hash', ''))[:12]}; {gone}rebuilding that spec",
+                        {"key": pinned, "pinned": "rebuilt"},
                     )
                 )
                 source = Source(
@@ -248,12 +254,12 @@ class LaunchManager:
         self._remember(built, source, recid)
         return built
 
-    def _pinned(self, recid: int | None) -> tuple[str | None, dict[str, Any] | None]:
+    def _pinned(self, recid: int | None) -> tuple[str | None, dict[str, Any] | None, str]:
         if recid is None:
-            return None, None
+            return None, None, ""
         with self.db.reader() as s:
             pin = s.get(EnvironmentPin, recid)
-            return (pin.key, pin.spec) if pin else (None, None)
+            return (pin.key, pin.spec, pin.image_digest or "") if pin else (None, None, "")
 
     def _remember(self, built: BuiltEnvironment, source: Source, recid: int | None) -> None:
         with self.db.transaction() as s:
@@ -270,7 +276,9 @@ class LaunchManager:
                 )
             pin = s.get(EnvironmentPin, recid) if recid is not None else None
             if recid is not None and pin is None:
-                s.add(EnvironmentPin(recid=recid, key=built.key))
+                s.add(EnvironmentPin(recid=recid, key=built.key, **_image_of(built)))
+            elif pin is not None and pin.key == built.key and pin.image_digest is None:
+                pin.image, pin.image_digest = _image_of(built).values()  # the first image of the pinned build
             elif (
                 pin is not None
                 and pin.key != built.key
@@ -287,6 +295,11 @@ class LaunchManager:
         """The names of the analysis_envs/ environments, sorted (without reading their specs)."""
         root = self.envs_root
         return sorted(p.name for p in root.iterdir() if p.is_dir()) if root.is_dir() else []
+
+    def pins(self) -> dict[int, tuple[str, dict[str, Any] | None]]:
+        """Every record's pinned build key and spec, by recid."""
+        with self.db.reader() as s:
+            return {pin.recid: (pin.key, pin.spec) for pin in s.scalars(select(EnvironmentPin))}
 
     def environments(self) -> list[Environment | BrokenEnvironment]:
         """The analysis_envs/ environments as repo2docker reads them, with this builder's key and cache state."""
@@ -335,3 +348,11 @@ class LaunchManager:
                 )
                 for b in rows
             ], total
+
+
+def _image_of(built: BuiltEnvironment | None) -> dict[str, str | None]:
+    """A pin's image columns for ``built`` (both None when it made no image)."""
+    if built is None or not built.image:
+        return {"image": None, "image_digest": None}
+    digest = built.record.get("image_id")
+    return {"image": built.image, "image_digest": str(digest) if digest else None}
