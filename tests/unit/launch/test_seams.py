@@ -10,6 +10,7 @@ import pytest
 
 from portal.environments.builders import Repo2DockerBuilder, VenvBuilder
 from portal.environments.doubles import FailingBuilder, InstantBuilder
+from portal.environments.podman_builder import PodmanBuilder
 from portal.errors import Invalid
 from portal.launch.doubles import DownLauncher, RecordingLauncher, SlowLauncher
 from portal.launch.jupyterhub import JupyterHubLauncher
@@ -17,7 +18,12 @@ from portal.registry import BUILDERS, LAUNCHERS
 from portal.services import build_services
 from portal.settings import load_settings
 
-REAL = {"venv": VenvBuilder, "repo2docker": Repo2DockerBuilder, "jupyterhub": JupyterHubLauncher}
+REAL = {
+    "venv": VenvBuilder,
+    "repo2docker": Repo2DockerBuilder,
+    "podman": PodmanBuilder,
+    "jupyterhub": JupyterHubLauncher,
+}
 DOUBLES = {
     "instant": InstantBuilder,
     "failing": FailingBuilder,
@@ -29,7 +35,7 @@ DOUBLES = {
 
 def test_every_builder_and_launcher_is_registered_and_built_from_settings(tmp_path):
     settings = load_settings({"var_dir": str(tmp_path)}, environ={})
-    assert {"venv", "repo2docker", "instant", "failing"} <= set(BUILDERS.names())
+    assert {"venv", "repo2docker", "podman", "instant", "failing"} <= set(BUILDERS.names())
     assert {"jupyterhub", "recording", "slow", "down"} <= set(LAUNCHERS.names())
     for seam in (BUILDERS, LAUNCHERS):
         for name in set(seam.names()) & ({*REAL, *DOUBLES}):
@@ -43,7 +49,10 @@ def test_every_builder_and_launcher_is_registered_and_built_from_settings(tmp_pa
 def test_an_unknown_builder_or_launcher_names_its_setting_and_the_choices():
     with pytest.raises(Invalid) as err:
         BUILDERS.create("kaniko", load_settings(environ={}))
-    assert err.value.field == "PORTAL_LAUNCH_BUILDER" and "failing, instant, repo2docker, venv" in err.value.message
+    assert (
+        err.value.field == "PORTAL_LAUNCH_BUILDER"
+        and "failing, instant, podman, repo2docker, venv" in err.value.message
+    )
     with pytest.raises(Invalid) as err:
         LAUNCHERS.create("kubespawner", load_settings(environ={}))
     assert err.value.field == "PORTAL_LAUNCH_LAUNCHER" and "down, jupyterhub, recording, slow" in err.value.message
