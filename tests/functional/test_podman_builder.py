@@ -6,14 +6,18 @@ Skips, naming what is missing, without podman, runc, mmdebstrap or root."""
 
 from __future__ import annotations
 
+import json
+import os
 import shutil
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
 from packaging.utils import canonicalize_name
 
 from portal.environments.builders import BuildFailed, BuiltEnvironment
-from portal.environments.podman_builder import PodmanBuilder
+from portal.environments.podman_builder import REPOSITORY, PodmanBuilder
 from portal.environments.wheelhouse import requirement_lines
 from tests.conftest import ENVS_DIR
 from tests.support.images import BUILD_TIMES, build, make_builder, require_podman
@@ -98,6 +102,47 @@ def test_apt_postbuild_and_start_take_effect_and_the_cache_follows_the_spec(
     )
     assert marker.stdout.strip() == "second"
     assert builder.cached(built.key) is not None
+
+    # prune keeps what is in use (here: everything but the first build) and removes the rest with its record
+    in_use = {str(n).rsplit(":", 1)[1] for i in builder.podman.images(REPOSITORY) for n in i.get("Names") or []}
+    assert builder.prune(in_use - {built.key}) == [built.key]
+    assert builder.cached(built.key) is None and not (builder.cache_dir / built.key).exists()
+    assert builder.cached(changed.key) is not None
+
+
+def portal(*args: str, env: dict[str, str]) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([str(Path(sys.executable).parent / "portal"), *args], capture_output=True, text=True, env=env)
+
+
+def test_env_build_list_and_verify_report_the_image_and_its_drift(builder: PodmanBuilder, tmp_path: Path) -> None:
+    envs = tmp_path / "envs"
+    (envs / "tiny").mkdir(parents=True)
+    (envs / "tiny" / "requirements.txt").write_text("rfc3987==1.3.8\n")
+    env = {
+        **os.environ,
+        "PORTAL_VAR_DIR": str(tmp_path / "var"),
+        "PORTAL_ENVS_DIR": str(envs),
+        "PORTAL_LAUNCH_BUILDER": "podman",
+        "PORTAL_LAUNCH_BUILD_NETWORK": builder.network,
+    }
+    done = portal("env", "build", "tiny", env=env)
+    assert done.returncode == 0, done.stderr
+    key = done.stdout.strip().splitlines()[-1].split()[1]
+    listed = portal("env", "list", env=env)
+    assert f"image localhost/portal-env:{key} (" in listed.stdout and "MB), build log " in listed.stdout, listed.stdout
+
+    same = portal("env", "verify", "tiny", env=env)
+    assert same.returncode == 0, same.stdout + same.stderr
+    assert "no drift: the rebuild installs the same" in same.stdout
+
+    # a pin made when another release was installed: the rebuild installs 1.3.8 today, which is drift
+    image = builder.cache_dir / key / "image.json"
+    pinned = json.loads(image.read_text())
+    pinned["packages"] = [p.replace("rfc3987==1.3.8", "rfc3987==1.3.7") for p in pinned["packages"]]
+    image.write_text(json.dumps(pinned))
+    drift = portal("env", "verify", "tiny", env=env)
+    assert drift.returncode == 1 and "DRIFT: 1 package(s) differ" in drift.stdout, drift.stdout + drift.stderr
+    assert "rfc3987: 1.3.7 -> 1.3.8" in drift.stdout
 
 
 @pytest.mark.parametrize(
