@@ -239,7 +239,19 @@ if SPAWNER == "docker":
             with socket.socket() as sock:  # host network: each server needs a port of its own
                 sock.bind(("127.0.0.1", 0))
                 self.port = sock.getsockname()[1]
-            return await super().start()
+            ip, port = await super().start()
+            # as ReadyLocalProcessSpawner: return once the server listens, sparing the hub's backoff
+            loop = asyncio.get_running_loop()
+            deadline = loop.time() + self.start_timeout
+            while loop.time() < deadline:
+                try:
+                    _reader, writer = await asyncio.open_connection(ip, port)
+                except OSError:
+                    await asyncio.sleep(0.05)
+                    continue
+                writer.close()
+                break
+            return ip, port
 
         async def get_ip_and_port(self):
             return "127.0.0.1", self.port

@@ -132,6 +132,11 @@ print(json.dumps({
     "write data": attempt(lambda: open(os.path.join(os.environ["LESSON_DATA"], "x"), "w")),
     "fileset": json.load(open(os.environ["PORTAL_FILESET"]))["recid"],
     "notebook": os.path.exists("/home/jovyan/work/notebook.ipynb"),
+    "cgroup": {name: open(path).read().strip() if os.path.exists(path) else None for name, path in {
+        "memory": "/sys/fs/cgroup/memory/memory.limit_in_bytes",
+        "cpu quota": "/sys/fs/cgroup/cpu/cpu.cfs_quota_us",
+        "cpu period": "/sys/fs/cgroup/cpu/cpu.cfs_period_us",
+    }.items()},
 }))
 """
 
@@ -150,6 +155,8 @@ def test_a_lesson_launch_runs_in_a_container_that_reads_root_and_nothing_of_the_
     assert seen["data"] == ["nanoaod_000.root"] and seen["write data"] in ("OSError", "PermissionError")
     assert seen["fileset"] == stack.app.extensions["portal"].lessons.find(LESSON).recid  # type: ignore[attr-defined]
     assert seen["notebook"] is True
+    # the limits hold inside (cgroup v1 here: the container sees its own memory and cpu hierarchies)
+    assert seen["cgroup"] == {"memory": str(2**30), "cpu quota": "100000", "cpu period": "100000"}, seen["cgroup"]
 
     # one container per named server, from the environment's image, with the limits the settings ask for
     client = docker.DockerClient(base_url=stack.api.url)
