@@ -354,5 +354,7 @@ def _image_of(built: BuiltEnvironment | None) -> dict[str, str | None]:
     """A pin's image columns for ``built`` (both None when it made no image)."""
     if built is None or not built.image:
         return {"image": None, "image_digest": None}
-    digest = built.record.get("image_id")
-    return {"image": built.image, "image_digest": str(digest) if digest else None}
+    digest = str(built.record.get("image_id") or "")
+    if digest and ":" not in digest:  # podman gives the bare hex of the config's sha256
+        digest = f"sha256:{digest}"
+    return {"image": built.image, "image_digest": digest or None}

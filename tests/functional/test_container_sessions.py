@@ -21,6 +21,7 @@ import pytest
 
 from portal.app import create_app
 from portal.catalog.importers import read_record_file
+from portal.db.models import EnvironmentPin
 from portal.demo import RECORDS as DEMO_RECORDS
 from portal.demo.generate import generate
 from portal.education.lessons import lesson_record
@@ -172,6 +173,17 @@ def test_a_lesson_launch_runs_in_a_container_that_reads_root_and_nothing_of_the_
     # a second launch of the same lesson by the same person reuses the running server
     again = launch(stack, "student")
     assert again[-1]["server_url"] == ready["server_url"]
+    # the lesson record is pinned to the image its first launch ran, and the launch page says it relaunches it
+    svc = stack.app.extensions["portal"]  # type: ignore[attr-defined]
+    recid = svc.lessons.find(LESSON).recid
+    with svc.db.reader() as s:
+        pin = s.get(EnvironmentPin, recid)
+        assert pin is not None and pin.image == container.image.tags[0]
+        assert pin.image_digest == container.image.id  # the image's id: a digest of its content
+    pinned = [e for e in again if e.get("pinned")]
+    assert [e["pinned"] for e in pinned] == ["cached"], again
+    assert f"record {recid} is pinned to build" in str(pinned[0]["message"])
+    assert "relaunching the pinned image" in str(pinned[0]["message"])
     stack.app.extensions["portal"].launches.launcher.stop("student", server)  # type: ignore[attr-defined]
     deadline = time.monotonic() + 30
     while time.monotonic() < deadline and client.containers.list(all=True, filters={"name": container.name}):
