@@ -274,10 +274,20 @@ def files() -> None:
     default=None,
     help="Read limit in MB/s (default: PORTAL_AUDIT_RATE; 0: unlimited).",
 )
-def files_audit(recid: int | None, rate: float | None) -> None:
+@click.option(
+    "--schedule",
+    is_flag=True,
+    help="Keep running: a full audit every PORTAL_AUDIT_INTERVAL seconds (for a process of its own; "
+    "findings go to the alerts log and /metrics, not to the exit status).",
+)
+@click.option("--runs", type=click.IntRange(min=1), default=None, help="With --schedule: stop after this many runs.")
+def files_audit(recid: int | None, rate: float | None, schedule: bool, runs: int | None) -> None:
     """Re-read the stored files and compare sizes and checksums with the catalogue: mismatches, missing files
     and (for a full audit) unexpected files are printed and logged as alerts; the report is written to
     <var_dir>/audits/latest.json. Exit status 1 when anything is wrong."""
+    if schedule:
+        _audit_on_schedule(rate, runs)
+        return
     svc = _services()
     mb = svc.settings.audit_rate if rate is None else rate
     try:
@@ -296,6 +306,31 @@ def files_audit(recid: int | None, rate: float | None) -> None:
     )
     if not report.ok:
         sys.exit(1)
+
+
+def _audit_on_schedule(rate: float | None, runs: int | None) -> None:
+    import time
+
+    from portal.preservation.schedule import scheduled_audit
+
+    settings = load_settings({} if rate is None else {"audit_rate": rate})
+    if settings.audit_interval <= 0:
+        _fail(Invalid("PORTAL_AUDIT_INTERVAL is 0 (audits disabled); set it to the seconds between audits"))
+    done = 0
+    while runs is None or done < runs:
+        started = time.monotonic()
+        try:
+            report = scheduled_audit(settings)
+            click.echo(
+                f"{report['finished']}: audited {report['files_checked']} file(s): "
+                f"{len(report['findings'])} problem(s)",
+                nl=True,
+            )
+        except PortalError as err:  # a failed run is reported; the schedule goes on
+            click.secho(f"{time.strftime('%Y-%m-%dT%H:%M:%SZ', time.gmtime())}: audit failed: {err.message}", fg="red")
+        done += 1
+        if runs is None or done < runs:
+            time.sleep(max(0.0, settings.audit_interval - (time.monotonic() - started)))
 
 
 @main.group()

@@ -46,16 +46,64 @@ def load_lessons(folder: Path) -> list[Lesson]:
     """Every lesson under ``folder``, validated: missing fields or files are named."""
     lessons = []
     for spec_path in sorted(folder.glob("*/lesson.yaml")):
-        spec = yaml.safe_load(spec_path.read_text(encoding="utf-8")) or {}
+        spec = _read_spec(spec_path)
         missing = [k for k in REQUIRED if k not in spec]
         if missing:
             raise Invalid(f"missing {', '.join(missing)}", source=str(spec_path))
         lesson = Lesson(spec_path.parent, spec)
+        _check_names(lesson, spec_path)
         for name in (spec["notebook"], "teacher-guide.md", "worksheet.md"):
             if not (lesson.folder / name).is_file():
                 raise Invalid(f"the lesson has no {name}", source=str(spec_path))
         lessons.append(lesson)
     return lessons
+
+
+def _read_spec(spec_path: Path) -> dict[str, Any]:
+    """The mapping a lesson.yaml holds; Invalid naming the file (and the line, for YAML errors) otherwise."""
+    try:
+        spec = yaml.safe_load(spec_path.read_text(encoding="utf-8"))
+    except UnicodeDecodeError as exc:
+        raise Invalid(f"lesson.yaml is not UTF-8 text ({exc.reason} at byte {exc.start})", source=str(spec_path))
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark is not None else ""
+        problem = getattr(exc, "problem", None) or type(exc).__name__
+        raise Invalid(f"lesson.yaml is not valid YAML{where}: {problem}", source=str(spec_path)) from None
+    if spec is None:
+        return {}
+    if not isinstance(spec, dict):
+        raise Invalid(f"lesson.yaml must hold a mapping of fields, not a {type(spec).__name__}", source=str(spec_path))
+    return spec
+
+
+def _check_names(lesson: Lesson, spec_path: Path) -> None:
+    """The notebook and data files a lesson names stay inside its folder and the data directories: they end up
+    as members of the offline pack and are read from disk, so `..`, absolute paths or glob characters would
+    reach files nobody meant to publish."""
+    notebook = lesson.spec["notebook"]
+    if not isinstance(notebook, str) or not _plain_relative(notebook):
+        raise Invalid(
+            f"notebook must be a relative path inside the lesson folder, got {notebook!r}", source=str(spec_path)
+        )
+    data = lesson.spec.get("data") or []
+    if not isinstance(data, list):
+        raise Invalid(f"data must be a list of file names, got {data!r}", source=str(spec_path))
+    for name in data:
+        if not isinstance(name, str) or "/" in name or "\\" in name or not _plain_relative(name) or _GLOB & set(name):
+            raise Invalid(
+                f"data must list plain file names (no folders or wildcards), got {name!r}", source=str(spec_path)
+            )
+
+
+_GLOB = frozenset("*?[]")
+
+
+def _plain_relative(name: str) -> bool:
+    parts = name.replace("\\", "/").split("/")
+    return (
+        bool(name) and not name.startswith("/") and "\x00" not in name and all(p not in ("", ".", "..") for p in parts)
+    )
 
 
 def find_lesson(slug: str, folder: Path) -> Lesson:
@@ -139,9 +187,32 @@ def preview_html(lesson: Lesson) -> str:
 
     document = _lab_html(nbformat.read(lesson.notebook, as_version=4))
     body = document.body
-    for element in body.xpath(".//script | .//style"):
-        element.drop_tree()
+    _defuse(body)
     return "".join(lxml.html.tostring(child, encoding="unicode") for child in body)
+
+
+#: elements of rendered cells that run code, load other pages or submit somewhere: never kept in a preview
+_ACTIVE = ("script", "style", "iframe", "frame", "object", "embed", "applet", "form", "base", "meta", "link")
+_URL_ATTRIBUTES = ("href", "src", "action", "formaction", "xlink:href", "data", "srcdoc")
+
+
+def _defuse(body: Any) -> None:
+    """Strip what a notebook's Markdown or HTML outputs could carry to run in the portal's origin: active
+    elements, ``on*`` handlers and ``javascript:``/``data:`` URLs (the page's CSP refuses them as well; this
+    keeps the preview clean for browsers or proxies that do not enforce it)."""
+    for element in body.xpath(" | ".join(f".//{tag}" for tag in _ACTIVE)):
+        element.drop_tree()
+    for element in body.iter():
+        if not isinstance(element.tag, str):
+            continue
+        for name in list(element.attrib):
+            value = element.attrib[name].strip().lower()
+            bare = name.lower().rsplit(":", 1)[-1]
+            if bare.startswith("on") or (
+                name.lower() in _URL_ATTRIBUTES
+                and value.replace("\t", "").replace("\n", "").startswith(("javascript:", "vbscript:", "data:text"))
+            ):
+                del element.attrib[name]
 
 
 @functools.cache

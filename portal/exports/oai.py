@@ -130,7 +130,7 @@ class Harvest:
                 after=(datetime.fromisoformat(state["a"][0]), int(state["a"][1])),
                 cursor=int(state["c"]),
             )
-        except (ValueError, KeyError, TypeError, IndexError) as exc:
+        except (ValueError, KeyError, TypeError, IndexError, RecursionError) as exc:
             raise OAIError("badResumptionToken", "the resumption token is not one this repository issued") from exc
 
 

@@ -157,6 +157,8 @@ class FileAccess:
 
     def pack(self, recid: int, rows: list[dict[str, Any]], name: str) -> Pack:
         """A stored (uncompressed) zip of ``rows`` plus a MANIFEST; its exact size is known before streaming."""
+        for row in rows:
+            _check_member(str(row["key"]))
         located = [self._locate_row(recid, r) for r in rows]
         stream = ZipStream(sized=True)
         manifest = ["# size  checksum  path", *(f"{f.size}  {f.checksum or '-'}  {f.key}" for f in located)]
@@ -172,6 +174,14 @@ class FileAccess:
         with self.open(f) as fh:
             while block := fh.read(BLOCK):
                 yield block
+
+
+def _check_member(key: str) -> None:
+    """Refuse a file key that would make an unsafe zip member: one that climbs out of the folder it is
+    unpacked in (`..`), is absolute, or carries a drive letter or a NUL (zip slip)."""
+    parts = key.replace("\\", "/").split("/")
+    if not key or key.startswith(("/", "\\")) or ".." in parts or "\x00" in key or (len(key) > 1 and key[1] == ":"):
+        raise Invalid(f"the file key {key!r} cannot be a member of a zip (absolute or climbing out)", field="files")
 
 
 def _index_entry(entry: dict[str, Any]) -> dict[str, Any]:

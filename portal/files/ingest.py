@@ -194,11 +194,12 @@ def write_file_index(
     Returns the two index files as file rows and the index (its entries are ``rows``) for the catalogue.
     Files are written under a temporary name and renamed, so a reader never sees half an index.
     """
+    import contextlib
     import json
     import os
 
     from portal.catalog.model import IndexSpec
-    from portal.errors import Invalid
+    from portal.errors import Invalid, Unavailable
 
     base = storage.local_path(folder)
     if base is None:
@@ -212,9 +213,19 @@ def write_file_index(
     for suffix, text in ((".json", json.dumps(entries, indent=1)), (".txt", "".join(e["uri"] + "\n" for e in entries))):
         target = os.path.join(base, name + suffix)
         tmp = target + ".part"
-        with open(tmp, "w", encoding="utf-8") as fh:
-            fh.write(text)
-        os.replace(tmp, target)
+        try:
+            with open(tmp, "w", encoding="utf-8") as fh:
+                fh.write(text)
+            os.replace(tmp, target)
+        except OSError as exc:
+            # A full disk (ENOSPC) or a quota leaves a partial .part behind: remove it, and the first index if
+            # the second could not be written, so a failed ingest leaves the storage as it found it.
+            for partial in (tmp, *(os.path.join(base, w["key"]) for w in written)):
+                with contextlib.suppress(OSError):
+                    os.remove(partial)
+            raise Unavailable(
+                f"could not write the file index {name + suffix}: {exc.strerror or exc}", field="--write-index"
+            ) from exc
         rel = f"{folder}/{name}{suffix}" if folder else name + suffix
         found = scan(storage, rel)
         size, checksum = found.size, found.checksum

@@ -54,9 +54,79 @@ class JobStates(Collector):
         )
 
 
-def exposition(job_counts: dict[str, int], queue_counts: dict[str, int] | None = None) -> bytes:
+#: the kinds of fixity findings, each exported as its own series (0 when a run found none of that kind)
+FIXITY_KINDS = ("mismatch", "missing", "unexpected", "unreadable")
+
+
+class FixityState(Collector):
+    """The latest fixity audit (``<var_dir>/audits/latest.json``, as :meth:`FixityAuditor.latest` reads it),
+    exported on scrape: every replica reports the same run, however many processes serve `/metrics`, and a run
+    by `portal files audit` from cron shows as soon as it has written its report. Without any run yet the last
+    run's time is 0, so an alert on its age fires for a portal that has never been audited."""
+
+    def __init__(self, report: dict[str, object] | None) -> None:
+        self.report = report or {}
+
+    def collect(self) -> Iterable[Metric]:
+        report = self.report
+        yield GaugeMetricFamily(
+            "portal_fixity_last_run_timestamp_seconds",
+            "When the latest fixity audit finished (Unix time; 0: never)",
+            value=_unix(report.get("finished")),
+        )
+        if not report:
+            return
+        yield GaugeMetricFamily(
+            "portal_fixity_last_run_duration_seconds",
+            "How long the latest fixity audit took",
+            value=max(0.0, _unix(report.get("finished")) - _unix(report.get("started"))),
+        )
+        scope = "record" if report.get("recid") is not None else "full"
+        yield GaugeMetricFamily(
+            "portal_fixity_last_run_full",
+            "1 when the latest audit covered every file (0: one record)",
+            value=int(scope == "full"),
+        )
+        yield GaugeMetricFamily(
+            "portal_fixity_files_checked",
+            "Files the latest fixity audit read",
+            value=_number(report.get("files_checked")),
+        )
+        yield GaugeMetricFamily(
+            "portal_fixity_bytes_read", "Bytes the latest fixity audit read", value=_number(report.get("bytes_read"))
+        )
+        findings = GaugeMetricFamily(
+            "portal_fixity_findings", "Problems the latest fixity audit found, by kind", labels=["kind"]
+        )
+        kinds = [f.get("kind") for f in report.get("findings") or [] if isinstance(f, dict)]  # type: ignore[attr-defined]
+        for kind in (*FIXITY_KINDS, *sorted({str(k) for k in kinds} - set(FIXITY_KINDS))):
+            findings.add_metric([kind], sum(k == kind for k in kinds))
+        yield findings
+
+
+def _unix(stamp: object) -> float:
+    """Seconds since the epoch of a report's ISO time (``…Z``); 0 for a missing or unreadable one."""
+    from datetime import datetime
+
+    if not isinstance(stamp, str):
+        return 0.0
+    try:
+        return datetime.fromisoformat(stamp.replace("Z", "+00:00")).timestamp()
+    except ValueError:
+        return 0.0
+
+
+def _number(value: object) -> float:
+    return float(value) if isinstance(value, int | float) and not isinstance(value, bool) else 0.0
+
+
+def exposition(
+    job_counts: dict[str, int],
+    queue_counts: dict[str, int] | None = None,
+    fixity: dict[str, object] | None = None,
+) -> bytes:
     """The text exposition of this process's (or, in multiprocess mode, every worker's) metrics plus the
-    shared-state gauges."""
+    shared-state gauges (analysis jobs; ``fixity``: the latest audit report, None when none has run)."""
     if os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
         from prometheus_client import multiprocess
 
@@ -67,4 +137,5 @@ def exposition(job_counts: dict[str, int], queue_counts: dict[str, int] | None =
         own = generate_latest(REGISTRY)
     shared = CollectorRegistry()
     shared.register(JobStates(job_counts, queue_counts))
+    shared.register(FixityState(fixity))
     return own + generate_latest(shared)

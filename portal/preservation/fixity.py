@@ -163,6 +163,15 @@ class FixityAuditor:
         self._record(report)
         return report
 
+    def latest(self) -> dict[str, Any] | None:
+        """The latest report (``latest.json``, as :meth:`AuditReport.to_json` wrote it); None when no audit has
+        run here or the file cannot be read (a scrape must not fail for it)."""
+        try:
+            report = json.loads((self.reports_dir / "latest.json").read_text(encoding="utf-8"))
+        except (OSError, ValueError):
+            return None
+        return report if isinstance(report, dict) else None
+
     # ---------------------------------------------------------------- helpers
     def _expected(self, recid: int | None) -> tuple[dict[str, _Expected], int]:
         """Storage path -> what the catalogue says of it; and how many rows point outside this storage."""

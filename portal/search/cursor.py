@@ -26,6 +26,6 @@ def decode_cursor(cursor: str, n: int) -> list[Any]:
         values = json.loads(base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)))
         if isinstance(values, list) and len(values) == n:
             return values
-    except ValueError:
+    except (ValueError, RecursionError):  # RecursionError: a "cursor" of deeply nested brackets
         pass
     raise Invalid("cursor is not one this search returned; start again without it", field="cursor")

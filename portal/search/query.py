@@ -109,11 +109,18 @@ def _tokens(text: str) -> list[tuple[str, str, int]]:
     return out
 
 
+#: deepest nesting of parentheses and negations a query may have: far beyond what people write, and low enough
+#: that neither this recursive parser nor the SQL built from the tree (SQLite's and PostgreSQL's parsers nest
+#: too) runs out of stack on a query made to do so
+MAX_DEPTH = 32
+
+
 class _Parser:
     def __init__(self, text: str) -> None:
         self.text = text
         self.tokens = _tokens(text)
         self.i = 0
+        self.depth = 0
 
     def peek(self) -> tuple[str, str, int] | None:
         return self.tokens[self.i] if self.i < len(self.tokens) else None
@@ -155,6 +162,18 @@ class _Parser:
 
     def unary(self) -> Node:
         kind, value, pos = self.tokens[self.i]
+        self.depth += 1
+        try:
+            if self.depth > MAX_DEPTH:
+                raise Invalid(
+                    f"the query nests parentheses or negations more than {MAX_DEPTH} deep at position {pos + 1}",
+                    field="q",
+                )
+            return self._unary(kind, value, pos)
+        finally:
+            self.depth -= 1
+
+    def _unary(self, kind: str, value: str, pos: int) -> Node:
         if kind == "word" and value in ("NOT", "-") or (kind == "word" and value.startswith("-") and len(value) > 1):
             if value in ("NOT", "-"):
                 self.i += 1

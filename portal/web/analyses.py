@@ -13,7 +13,7 @@ from portal.identity import policy
 from portal.web import services
 from portal.web.auth import principal
 from portal.web.limits import limit_analyses
-from portal.web.request import QueryURL, bounded_id, client_ip, flag_arg, int_arg, paginate
+from portal.web.request import QueryURL, bounded_id, client_ip, flag_arg, int_arg, json_body, paginate
 
 if TYPE_CHECKING:  # the processing extra may be absent; the routes then answer 503 naming it
     from portal.processing.jobs import JobService
@@ -55,7 +55,7 @@ def api_create() -> Any:
     _jobs()  # a portal without the processing extra says so (503) to everyone
     who = principal()
     policy.require_scope(who, "analyses:run")  # before reading the body: anonymous callers learn to sign in first
-    body = request.get_json(silent=True)
+    body = json_body()
     if not isinstance(body, dict):
         raise Invalid(
             'send a JSON object: {"analysis": NAME, "dataset": RECID, "executor"?: ..., '
@@ -150,7 +150,7 @@ def api_publish(job_id: int) -> Any:
     who = principal()
     policy.require_scope(who, "deposit:publish")
     policy.require_publish_job(who, _jobs().get(job_id).owner_id)
-    body = request.get_json(silent=True) or {}
+    body = json_body() or {}
     if not isinstance(body, dict):
         raise Invalid('send a JSON object: {"software"?: RECID, "title"?: TEXT}')
     software = body.get("software")

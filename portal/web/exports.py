@@ -11,6 +11,7 @@ from portal.exports.service import FORMATS, NEGOTIABLE
 from portal.identity.principal import ANONYMOUS
 from portal.web import services
 from portal.web.auth import principal
+from portal.web.request import int_arg
 
 bp = Blueprint("exports", __name__)
 SITEMAP_CHUNK = 10_000
@@ -144,7 +145,7 @@ def robots() -> Response:
 def sitemap() -> Response:
     """A urlset when small; a sitemap index of chunks (keyset by recid) when larger than one chunk."""
     catalog = services().catalog
-    after = request.args.get("after", type=int)
+    after = int_arg("after", 0, minimum=0) if "after" in request.args else None
     if after is not None or catalog.count_published() <= SITEMAP_CHUNK:
         recids = catalog.list_recids(after=after or 0, limit=SITEMAP_CHUNK)
         hidden = services().access.hidden_recids(ANONYMOUS)  # crawlers never see restricted records

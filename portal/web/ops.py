@@ -13,13 +13,13 @@ from flask import Blueprint, Flask, Response, g, jsonify, request
 from portal.ops import metrics
 from portal.ops.health import readiness
 from portal.web import services
+from portal.web.problems import RETRY_AFTER
 
 bp = Blueprint("ops", __name__)
 
 #: a client's or proxy's X-Request-ID is kept when it is a plain token, so the id follows the request across
 #: services; anything else (too long, odd characters that could forge log lines) is replaced
 _REQUEST_ID = re.compile(r"^[A-Za-z0-9._:-]{1,128}$")
-RETRY_AFTER = "5"
 
 
 @bp.get("/healthz")
@@ -51,7 +51,8 @@ def prometheus() -> Response:
     analyses, queue = services().analyses, services().queue
     counts = analyses.count_by_state() if analyses is not None else {}
     queued = queue.counts() if queue is not None else {}
-    return Response(metrics.exposition(counts, queued), mimetype=metrics.CONTENT_TYPE)
+    fixity = services().preservation.fixity.latest()
+    return Response(metrics.exposition(counts, queued, fixity), mimetype=metrics.CONTENT_TYPE)
 
 
 def register(app: Flask) -> None:

@@ -45,6 +45,15 @@ LARGE_DOWNLOAD = 1_000_000_000
 FILE_PAGE = 50  # rows of the record page's file box; the next ones are a link (or the file API) away
 
 
+def script_json(text: str) -> Markup:
+    """JSON text made safe inside a <script> element: `<`, `>` and `&` as \\u escapes (JSON still reads them
+    back as the same characters). Escaping only `</` is not enough: a `<!--` followed by `<script` in a value
+    puts the HTML parser in its "double escaped" state, where the block's own `</script>` no longer closes it
+    and the rest of the page is swallowed into the script."""
+    escaped = json.dumps(json.loads(text)).replace("<", "\\u003c").replace(">", "\\u003e").replace("&", "\\u0026")
+    return Markup(escaped)
+
+
 @bp.app_template_filter("markdown")
 def _markdown(text: str | None) -> Any:
     return render_markdown(text or "")
@@ -153,7 +162,7 @@ def record(recid: int) -> Any:
             sections=SECTIONS,
             outgoing=page.outgoing,
             incoming=page.incoming,
-            jsonld=Markup(json.dumps(json.loads(page.jsonld)).replace("</", "<\\/")),  # safe inside <script>
+            jsonld=script_json(page.jsonld),
             citations=page.citations,
             export=page.export,
             large=LARGE_DOWNLOAD,

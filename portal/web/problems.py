@@ -3,9 +3,13 @@
 from __future__ import annotations
 
 from flask import Flask, Response, json, render_template, request
+from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
 from werkzeug.exceptions import HTTPException
 
 from portal.errors import PortalError
+
+#: seconds a client should wait before retrying a request the database could not serve (and /readyz's)
+RETRY_AFTER = "5"
 
 
 def _wants_json() -> bool:
@@ -29,7 +33,10 @@ def _render(problem: dict[str, object], status: int) -> Response:
 def register(app: Flask) -> None:
     @app.errorhandler(PortalError)
     def _domain(err: PortalError) -> Response:
-        return _render(err.to_problem(), err.status)
+        response = _render(err.to_problem(), err.status)
+        if err.status == 503 and "Retry-After" not in response.headers:
+            response.headers["Retry-After"] = RETRY_AFTER
+        return response
 
     @app.errorhandler(HTTPException)
     def _http(err: HTTPException) -> Response:
@@ -40,6 +47,22 @@ def register(app: Flask) -> None:
         for name, value in err.get_response().headers.items():
             if name.lower() not in ("content-type", "content-length"):
                 response.headers[name] = value
+        return response
+
+    @app.errorhandler(OperationalError)
+    @app.errorhandler(InterfaceError)
+    def _database_away(err: DBAPIError) -> Response:
+        # The database server is down, restarting or unreachable: the request's transaction was rolled back,
+        # so the client may retry; pool_pre_ping gives the next request a fresh connection once it is back.
+        app.logger.warning("database unavailable on %s: %s", request.path, str(err.orig or err).splitlines()[0])
+        problem = {
+            "type": "about:blank",
+            "title": "Service unavailable",
+            "status": 503,
+            "detail": "The catalogue database is unavailable for a moment; retry shortly.",
+        }
+        response = _render(problem, 503)
+        response.headers["Retry-After"] = RETRY_AFTER
         return response
 
     @app.errorhandler(Exception)

@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 from urllib.parse import urlencode
@@ -85,6 +86,21 @@ def int_arg(name: str, default: int, *, minimum: int = 1, maximum: int | None = 
     return value
 
 
+def json_body() -> Any:
+    """The request's JSON body, or None when it is absent or not JSON at all (the caller says what it expects).
+
+    Werkzeug's ``get_json(silent=True)`` swallows only ValueError: a body nested thousands of levels deep
+    (``[[[[…``) makes the JSON decoder raise RecursionError, which would reach the client as a 500.
+
+    Raises:
+        Invalid: for a body nested too deeply to decode.
+    """
+    try:
+        return request.get_json(silent=True)
+    except RecursionError:
+        raise Invalid("the JSON body is nested too deeply", field="body") from None
+
+
 def required_arg(name: str) -> str:
     """The non-empty query argument ``name``. Raises Invalid naming it when it is missing or empty."""
     value = request.args.get(name)
@@ -102,6 +118,9 @@ def range_arg(name: str) -> tuple[float, float] | None:
         low, high = (float(x) for x in raw.split(","))
     except ValueError:
         raise Invalid(f"{name} must be two numbers low,high; got {raw!r}", field=name) from None
+    # nan and inf parse as floats but make no bin edges; an empty or reversed range has no bins either
+    if not (math.isfinite(low) and math.isfinite(high) and low < high):
+        raise Invalid(f"{name} must be two finite numbers low,high with low < high; got {raw!r}", field=name)
     return low, high
 
 
