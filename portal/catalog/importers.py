@@ -17,9 +17,11 @@ from typing import Any
 import ijson
 import yaml
 
+from portal import yamlfiles
 from portal.catalog.model import IndexSpec, RecordInput
 from portal.catalog.schema import Profile, validate_record
 from portal.errors import Invalid
+from portal.yamlfiles import MAX_DEPTH
 
 INDEX_TYPES = ("index.json", "index.txt")
 _ADLER = re.compile(r"^(?:adler32|alder32):([0-9a-fA-F]{1,8})$")
@@ -50,16 +52,33 @@ def _json_records(path: Path) -> Iterator[Any]:
                 yield json.load(fh)
         except (ijson.JSONError, json.JSONDecodeError, UnicodeDecodeError) as exc:
             raise _json_error(path, exc) from exc
+        except RecursionError:  # json.load recurses once per level of nesting
+            raise Invalid(f"nested more than {MAX_DEPTH} levels deep", source=str(path)) from None
 
 
 def _yaml_records(path: Path) -> Iterator[Any]:
     """Every record of every YAML document of ``path`` (a document may be a record or a list of them)."""
     try:
-        docs = [d for d in yaml.safe_load_all(path.read_text(encoding="utf-8")) if d is not None]
+        docs = [d for d in yamlfiles.load_all(path.read_text(encoding="utf-8")) if d is not None]
     except yaml.YAMLError as exc:
         raise Invalid(f"not valid YAML: {exc}", source=str(path)) from exc
     for doc in docs:
         yield from doc if isinstance(doc, list) else [doc]
+
+
+def _too_deep(value: Any, limit: int = MAX_DEPTH) -> bool:
+    """Whether ``value`` nests lists and dicts more than ``limit`` levels deep, found without recursion (the
+    schema validation and the deep copies after it recurse per level, and would exhaust the stack)."""
+    stack = [(value, 1)]
+    while stack:
+        item, depth = stack.pop()
+        children = item.values() if isinstance(item, dict) else item if isinstance(item, list) else ()
+        for child in children:
+            if isinstance(child, dict | list):
+                if depth + 1 > limit:
+                    return True
+                stack.append((child, depth + 1))
+    return False
 
 
 def iter_documents(path: Path) -> Iterator[dict[str, Any]]:
@@ -76,6 +95,8 @@ def iter_documents(path: Path) -> Iterator[dict[str, Any]]:
         for item in _json_records(path) if suffix == ".json" else _yaml_records(path):
             if not isinstance(item, dict):
                 raise Invalid(f"entry {count} is a {type(item).__name__}, not a record object", source=source)
+            if _too_deep(item):
+                raise Invalid(f"entry {count} is nested more than {MAX_DEPTH} levels deep", source=source)
             count += 1
             yield item
     except (OSError, UnicodeDecodeError) as exc:

@@ -12,6 +12,7 @@ from typing import Any
 import yaml
 from zipstream import ZipStream
 
+from portal import yamlfiles
 from portal.catalog.markdown import render_markdown
 from portal.catalog.model import RecordInput
 from portal.errors import Invalid, NotFound
@@ -62,9 +63,11 @@ def load_lessons(folder: Path) -> list[Lesson]:
 def _read_spec(spec_path: Path) -> dict[str, Any]:
     """The mapping a lesson.yaml holds; Invalid naming the file (and the line, for YAML errors) otherwise."""
     try:
-        spec = yaml.safe_load(spec_path.read_text(encoding="utf-8"))
+        spec = yamlfiles.load(spec_path.read_text(encoding="utf-8"))
     except UnicodeDecodeError as exc:
-        raise Invalid(f"lesson.yaml is not UTF-8 text ({exc.reason} at byte {exc.start})", source=str(spec_path))
+        raise Invalid(
+            f"lesson.yaml is not UTF-8 text ({exc.reason} at byte {exc.start})", source=str(spec_path)
+        ) from None
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark is not None else ""

@@ -98,6 +98,14 @@ def parse_datestamp(text: str, *, end: bool) -> tuple[datetime, str]:
     raise OAIError("badArgument", f"{text!r} is not a UTC datestamp (YYYY-MM-DD or YYYY-MM-DDThh:mm:ssZ)")
 
 
+def _bounded(value: object, *, low: int = 1) -> int:
+    """An integer of a resumption token within an INTEGER column's range (ValueError otherwise: an edited
+    token's number would overflow the database)."""
+    if isinstance(value, bool) or not isinstance(value, int) or not low <= value <= 2**31 - 1:
+        raise ValueError(f"{value!r} is out of range")
+    return value
+
+
 @dataclass
 class Harvest:
     prefix: str
@@ -127,8 +135,8 @@ class Harvest:
                 start=datetime.fromisoformat(state["f"]) if state["f"] else None,
                 end=datetime.fromisoformat(state["u"]) if state["u"] else None,
                 spec=state["s"],
-                after=(datetime.fromisoformat(state["a"][0]), int(state["a"][1])),
-                cursor=int(state["c"]),
+                after=(datetime.fromisoformat(state["a"][0]), _bounded(state["a"][1])),
+                cursor=_bounded(state["c"], low=0),
             )
         except (ValueError, KeyError, TypeError, IndexError, RecursionError) as exc:
             raise OAIError("badResumptionToken", "the resumption token is not one this repository issued") from exc
@@ -339,7 +347,8 @@ class OAIProvider:
 
     def _recid(self, identifier: str) -> int:
         match = re.fullmatch(rf"oai:{re.escape(self.host)}:(\d+)", identifier)
-        if match:
+        # beyond an INTEGER column's range no record exists; asking the database would overflow it
+        if match and 1 <= int(match.group(1)) <= 2**31 - 1:
             recid = int(match.group(1))
             with self.catalog.db.reader() as s:
                 rec = s.get(Record, recid)

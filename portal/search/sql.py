@@ -205,9 +205,27 @@ class SQLSearch:
         """Rows strictly after ``values`` in the (k1, k2) ordering: the search-after condition."""
         (c1, d1), (c2, d2) = keys
         v1, v2 = values
+        # An edited cursor may hold a string where the sort key is a number (or the reverse): PostgreSQL refuses
+        # to compare them (a 500), SQLite compares them by type class (a silently wrong page).
+        for column, value in ((c1, v1), (c2, v2)):
+            if not _fits(column, value):
+                raise Invalid("cursor is not one this search returned; start again without it", field="cursor")
         beyond1 = c1 < v1 if d1 else c1 > v1
         beyond2 = c2 < v2 if d2 else c2 > v2
         return or_(beyond1, and_(c1 == v1, beyond2))
+
+
+def _fits(column: sa.ColumnElement[Any], value: Any) -> bool:
+    """Whether ``value`` is of the kind ``column`` holds (text for text, a number for numbers)."""
+    try:
+        python_type = column.type.python_type
+    except NotImplementedError:  # an expression of no declared type: the driver decides
+        return True
+    if python_type is str:
+        return isinstance(value, str)
+    if python_type in (int, float) or issubclass(python_type, int | float):
+        return isinstance(value, int | float) and not isinstance(value, bool)
+    return True
 
 
 def _plain(value: Any) -> Any:
