@@ -46,8 +46,8 @@ def test_postgresql_down_gives_503_with_retry_after_and_the_portal_recovers(tmp_
                 "read API": client.get("/api/records/7"),
                 "record page": client.get("/record/7", headers={"Accept": "text/html"}),
                 "versions": client.get("/api/records/7/versions"),
-                "new version": client.post("/records/7/versions", headers=writer),
-                "new draft": client.post("/records", json={"metadata": dataset(8)}, headers=writer),
+                "new version": client.post("/api/records/7/versions", headers=writer),
+                "draft edit": client.put("/api/records/7/draft", json={"metadata": dataset(7)}, headers=writer),
             }
             for what, response in attempts.items():
                 assert response.status_code == 503, (what, response.status_code, response.data[:300])
@@ -64,7 +64,7 @@ def test_postgresql_down_gives_503_with_retry_after_and_the_portal_recovers(tmp_
         assert client.get("/record/7").status_code == 200
         with svc.db.reader() as s:
             assert s.scalar(select(func.count()).select_from(Record)) == before  # nothing half-written
-        created = client.post("/records/7/versions", headers=writer)
+        created = client.post("/api/records/7/versions", headers=writer)
         assert created.status_code == 201, created.data[:300]
         svc.close()
 
