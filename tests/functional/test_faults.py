@@ -35,7 +35,8 @@ def test_postgresql_down_gives_503_with_retry_after_and_the_portal_recovers(tmp_
         svc = services_of(app)
         load_file(svc, write_records(tmp_path / "r.json", [dataset(7)]))
         client = app.test_client()
-        writer = {**bearer(token_for(app, ["deposit:write"])), "Accept": "application/json"}
+        curator = token_for(app, ["deposit:write", "curate"], username="cura", roles=["curator"])
+        writer = {**bearer(curator), "Accept": "application/json"}
         assert client.get("/api/records/7").status_code == 200
         with svc.db.reader() as s:
             before = s.scalar(select(func.count()).select_from(Record))
