@@ -29,7 +29,10 @@ class _Loader(yaml.SafeLoader):
         event = self.peek_event()
         if isinstance(event, AliasEvent):
             raise ComposerError(
-                None, None, "aliases (*name) are not allowed here: write the value out", event.start_mark
+                None,
+                None,
+                "aliases (*name) are not allowed here: write the value out",
+                event.start_mark,  # type: ignore[arg-type]  # a Mark of the pure or the C loader, either works
             )
         entering = isinstance(event, CollectionStartEvent)
         if entering:
