@@ -16,7 +16,7 @@ from portal.web.auth import principal
 from portal.web.exports import negotiated
 from portal.web.files import file_search
 from portal.web.limits import limit_search
-from portal.web.request import QueryURL, flag_arg, int_arg, json_body, paginate
+from portal.web.request import QueryURL, flag_arg, int_arg, paginate
 
 bp = Blueprint("api", __name__, url_prefix="/api")
 

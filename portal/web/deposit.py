@@ -12,6 +12,7 @@ from portal.errors import Invalid
 from portal.identity import policy
 from portal.web import services
 from portal.web.auth import principal
+from portal.web.request import json_body
 
 bp = Blueprint("deposit", __name__, url_prefix="/api")
 
@@ -21,7 +22,7 @@ def _base() -> str:
 
 
 def _metadata_body() -> dict[str, Any]:
-    body = request.get_json(silent=True)
+    body = json_body()
     if not isinstance(body, dict) or not isinstance(body.get("metadata"), dict):
         raise Invalid("body must be a JSON object with a `metadata` object", field="metadata")
     return body["metadata"]
@@ -45,7 +46,7 @@ def draft(recid: int) -> Any:
 def update_draft(recid: int) -> Any:
     who = principal()
     policy.require_scope(who, "deposit:write")
-    body = request.get_json(silent=True)
+    body = json_body()
     metadata = _metadata_body()
     files = body.get("files") if isinstance(body, dict) else None
     if files is not None:  # the catalogue's own file rows (curators' imports of already-stored files)
@@ -82,7 +83,7 @@ def files(recid: int) -> Any:
 def declare(recid: int) -> Any:
     who = principal()
     policy.require_scope(who, "deposit:write")
-    found = services().deposit.declare(recid, request.get_json(silent=True), actor=who)
+    found = services().deposit.declare(recid, json_body(), actor=who)
     return jsonify(files_json(recid, found, _base())), 201
 
 

@@ -19,7 +19,7 @@ from portal.web import services
 from portal.web.auth import principal
 from portal.web.csrf import exempt
 from portal.web.people import _me, _Redirect, _redirect
-from portal.web.request import QueryURL, int_arg, paginate
+from portal.web.request import QueryURL, int_arg, json_body, paginate
 
 bp = Blueprint("hooks", __name__)
 bp.register_error_handler(_Redirect, _redirect)  # pages of one's own send anonymous visitors to sign in
@@ -52,7 +52,7 @@ def _problem(d: DeliveryView) -> PortalError:
 
 # -- the JSON API -----------------------------------------------------------------------------------------------
 def _body() -> dict[str, Any]:
-    body = request.get_json(silent=True)
+    body = json_body()
     if not isinstance(body, dict):
         raise Invalid("body must be a JSON object", field="body")
     return body

@@ -14,6 +14,7 @@ from portal.errors import Invalid
 from portal.identity import policy
 from portal.web import services
 from portal.web.auth import principal
+from portal.web.request import json_body
 
 bp = Blueprint("zenodo", __name__, url_prefix="/api")
 
@@ -23,7 +24,7 @@ def _base() -> str:
 
 
 def _metadata() -> dict[str, Any]:
-    body = request.get_json(silent=True)
+    body = json_body()
     if not isinstance(body, dict) or not isinstance(body.get("metadata"), dict):
         raise Invalid("body must be a JSON object with a `metadata` object", field="metadata")
     return to_record(body["metadata"])
