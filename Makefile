@@ -6,10 +6,18 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 WHEELHOUSE_STAMP := $(VENV)/share/portal/wheelhouse/.fetched
 APT_PACKAGES := xrootd-server xrootd-client chromium postgresql podman runc mmdebstrap
+# Translations: the .po files are the sources (committed); the .mo files Flask-Babel reads are compiled here (and into
+# wheels by hatch_build.py), never committed.
+TRANSLATIONS := portal/translations
+PO_FILES := $(wildcard $(TRANSLATIONS)/*/LC_MESSAGES/messages.po)
+MO_FILES := $(PO_FILES:.po=.mo)
+# axe-core for the accessibility tests (tests/browser/test_accessibility.py), pinned, into the venv's share dir.
+AXE_VERSION := 4.14.1
+AXE := $(VENV)/share/portal/axe-core-$(AXE_VERSION)/node_modules/axe-core/axe.min.js
 
-.PHONY: install system-deps run test test-unit test-functional test-browser lint bench clean
+.PHONY: install system-deps run test test-unit test-functional test-browser lint bench clean translations
 
-install: $(STAMP) $(WHEELHOUSE_STAMP) system-deps
+install: $(STAMP) $(WHEELHOUSE_STAMP) system-deps $(MO_FILES) $(AXE)
 
 # Every extra (pyproject.toml): `make run` serves analyses and launches, `make test` also runs the browser tests.
 $(STAMP): pyproject.toml
@@ -38,6 +46,21 @@ system-deps:
 	    echo "install them with: sudo apt-get install -y$$missing (tests needing them are skipped)"; \
 	  fi; \
 	fi
+
+$(TRANSLATIONS)/%/LC_MESSAGES/messages.mo: $(TRANSLATIONS)/%/LC_MESSAGES/messages.po $(STAMP)
+	$(BIN)/pybabel compile -i $< -o $@
+
+$(AXE):
+	@if command -v npm >/dev/null; then \
+	  npm install --silent --no-audit --no-fund --prefix $(VENV)/share/portal/axe-core-$(AXE_VERSION) axe-core@$(AXE_VERSION); \
+	else echo "npm is missing: the accessibility tests are skipped (apt-get install npm)"; fi
+
+# After changing a page or a message: extract the msgids (messages.pot), merge them into each language's .po (then
+# translate what is new or fuzzy there), compile. tests/unit/test_translations.py fails until every msgid is translated.
+translations: $(STAMP)
+	$(BIN)/pybabel extract -F babel.cfg --no-location --sort-output --omit-header -o $(TRANSLATIONS)/messages.pot portal
+	$(BIN)/pybabel update -i $(TRANSLATIONS)/messages.pot -d $(TRANSLATIONS) --no-location --no-fuzzy-matching --ignore-obsolete
+	$(BIN)/pybabel compile -d $(TRANSLATIONS) --statistics
 
 run: install
 	$(BIN)/portal stack

@@ -2,17 +2,38 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
+from portal.i18n import N_
+
+
+def _same(message: str) -> str:
+    return message
+
 
 class PortalError(Exception):
-    """Base of the domain errors. ``title`` is short and fixed per class; ``detail`` names what is wrong."""
+    """Base of the domain errors. ``title`` is short and fixed per class; ``detail`` names what is wrong.
+
+    ``detail`` may be a message marked with ``N_`` whose ``{placeholders}`` are filled from ``params``: the web layer
+    then shows it in the reader's language (``localized``); ``detail`` itself is always the English text.
+    """
 
     status = 500
-    title = "Internal error"
+    title = N_("Internal error")
 
     def __init__(
-        self, detail: str, *, source: str | None = None, record: str | int | None = None, field: str | None = None
+        self,
+        detail: str,
+        *,
+        source: str | None = None,
+        record: str | int | None = None,
+        field: str | None = None,
+        **params: object,
     ) -> None:
-        self.detail = detail
+        self.template = detail
+        self.params = params
+        # Without params the text is taken as it is: an f-string's braces are not placeholders.
+        self.detail = detail.format(**params) if params else detail
         self.source = source
         self.record = record
         self.field = field
@@ -21,21 +42,26 @@ class PortalError(Exception):
     @property
     def message(self) -> str:
         """One line naming where the problem is (file, record, field) and what it is."""
+        return self.localized(_same)
+
+    def localized(self, translate: Callable[[str], str]) -> str:
+        """``message`` with every part passed through ``translate`` (a gettext), values filled in afterwards."""
         where = []
         if self.source:
             where.append(str(self.source))
         if self.record is not None:
-            where.append(f"record {self.record}")
+            where.append(translate(N_("record {record}")).format(record=self.record))
         if self.field:
-            where.append(f"field {self.field}")
-        return f"{': '.join(where)}: {self.detail}" if where else self.detail
+            where.append(translate(N_("field {field}")).format(field=self.field))
+        detail = translate(self.template).format(**self.params) if self.params else translate(self.template)
+        return f"{': '.join(where)}: {detail}" if where else detail
 
-    def to_problem(self) -> dict[str, object]:
+    def to_problem(self, translate: Callable[[str], str] = _same) -> dict[str, object]:
         problem: dict[str, object] = {
             "type": "about:blank",
-            "title": self.title,
+            "title": translate(self.title),
             "status": self.status,
-            "detail": self.message,
+            "detail": self.localized(translate),
         }
         for key in ("source", "record", "field"):
             value = getattr(self, key)
@@ -46,23 +72,23 @@ class PortalError(Exception):
 
 class Invalid(PortalError):
     status = 400
-    title = "Invalid input"
+    title = N_("Invalid input")
 
 
 class NotFound(PortalError):
     status = 404
-    title = "Not found"
+    title = N_("Not found")
 
 
 class Gone(PortalError):
     status = 410
-    title = "Gone"
+    title = N_("Gone")
 
 
 class Removed(Gone):
     """A published version that was removed: its tombstone (why, when, and how to cite what was there)."""
 
-    title = "Record removed"
+    title = N_("Record removed")
 
     def __init__(
         self, detail: str, *, record: int, doi: str | None, reason: str, citation: str, removed_at: str
@@ -73,9 +99,9 @@ class Removed(Gone):
         self.citation = citation
         self.removed_at = removed_at
 
-    def to_problem(self) -> dict[str, object]:
+    def to_problem(self, translate: Callable[[str], str] = _same) -> dict[str, object]:
         return {
-            **super().to_problem(),
+            **super().to_problem(translate),
             "doi": self.doi,
             "reason": self.reason,
             "citation": self.citation,
@@ -85,26 +111,26 @@ class Removed(Gone):
 
 class Conflict(PortalError):
     status = 409
-    title = "Conflict"
+    title = N_("Conflict")
 
 
 class Unauthorized(PortalError):
     """No (valid) credential: sign in, or send a personal access token (``Authorization: Bearer``)."""
 
     status = 401
-    title = "Unauthorized"
+    title = N_("Unauthorized")
 
 
 class Forbidden(PortalError):
     status = 403
-    title = "Forbidden"
+    title = N_("Forbidden")
 
 
 class QuotaExceeded(PortalError):
     """A per-user (or per-client) quota is used up: answered 429, naming the quota in ``field``."""
 
     status = 429
-    title = "Too many requests"
+    title = N_("Too many requests")
 
 
 class TooLarge(PortalError):
@@ -123,4 +149,4 @@ class ChecksumMismatch(Invalid):
 
 class Unavailable(PortalError):
     status = 503
-    title = "Service unavailable"
+    title = N_("Service unavailable")

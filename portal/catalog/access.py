@@ -12,6 +12,8 @@ from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from typing import Any, Literal
 
+from portal.i18n import N_
+
 Level = Literal["public", "restricted"]
 
 
@@ -49,7 +51,7 @@ class AccessRights:
                 return "embargoed", f"Embargoed until {self.embargo_until.isoformat()}{reason}"
             who = f"the group {self.group}" if self.group else "curators"
             return "restricted", f"Restricted to {who}"
-        return "open", "Open access"
+        return "open", N_("Open access")  # a msgid: record pages translate it
 
     def to_json(self, now: datetime) -> dict[str, Any]:
         """What the API says about access at ``now`` (the record's own ``access`` plus the effective state)."""

@@ -9,6 +9,7 @@ from portal.catalog.rows import concept_of, latest_published, latest_removed, re
 from portal.db.engine import Database
 from portal.db.models import Concept, Record
 from portal.errors import Invalid, NotFound
+from portal.i18n import N_
 from portal.pids.base import normalise_doi
 
 
@@ -33,9 +34,9 @@ class RecordReader:
                     removed = latest_removed(s, recid)
                     if removed is not None:  # every published version was removed: the concept is gone too
                         raise tombstone(removed)
-                    raise NotFound(f"record {recid} has no published version yet", record=recid)
+                    raise NotFound(N_("record {recid} has no published version yet"), recid=recid, record=recid)
                 return Resolved(latest.recid, True)
-        raise NotFound(f"there is no record {recid}", record=recid)
+        raise NotFound(N_("there is no record {recid}"), recid=recid, record=recid)
 
     def get(self, recid: int, *, include_drafts: bool = False) -> RecordView:
         """The version ``recid`` (a concept id gives its latest published version). Raises NotFound."""
@@ -44,7 +45,7 @@ class RecordReader:
             rec = s.get(Record, target)
             assert rec is not None
             if rec.status != "published" and not include_drafts:
-                raise NotFound(f"record {recid} is an unpublished draft", record=recid)
+                raise NotFound(N_("record {recid} is an unpublished draft"), recid=recid, record=recid)
             return record_view(s, rec)
 
     def find_by_doi(self, doi: str) -> RecordView:
@@ -60,7 +61,7 @@ class RecordReader:
             if rec is not None and rec.status == "removed":
                 raise tombstone(rec)  # a DOI never stops resolving: it leads to the tombstone
             if rec is None or rec.status != "published":
-                raise NotFound(f"no record has DOI {doi}", field="doi")
+                raise NotFound(N_("no record has DOI {doi}"), doi=doi, field="doi")
             return record_view(s, rec)
 
     def lookup(self, field: str, value: str) -> list[RecordView]:
@@ -72,7 +73,7 @@ class RecordReader:
                 return []
         if field == "recid":
             if not value.isdigit():
-                raise Invalid(f"recid must be a number, got {value!r}", field="q")
+                raise Invalid(N_("recid must be a number, got {value!r}"), value=value, field="q")
             try:
                 return [self.get(int(value))]
             except NotFound:

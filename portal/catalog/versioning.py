@@ -29,6 +29,7 @@ from portal.catalog.schema import validate_record
 from portal.catalog.writing import Writer
 from portal.db.models import Concept, Record
 from portal.errors import Conflict, Invalid, NotFound
+from portal.i18n import N_
 from portal.identity import policy
 from portal.identity.principal import COMMAND_LINE, Principal
 
@@ -54,7 +55,7 @@ class RecordVersions:
             concept_recid = concept_of(s, recid)
             latest = latest_published(s, concept_recid)
             if latest is None:
-                raise NotFound("no published version to start from", record=recid)
+                raise NotFound(N_("no published version to start from"), record=recid)
             policy.require_new_version(actor, [latest.owner_id])
             if owner_id is not None:
                 policy.require_hand_over(actor)
@@ -163,7 +164,7 @@ class RecordVersions:
             rec = get_record(s, recid)
             policy.require_edit_draft(actor, rec.owner_id, recid)
             if rec.status != "draft":
-                raise Conflict("only a draft can change its files; start a new version", record=recid)
+                raise Conflict(N_("only a draft can change its files; start a new version"), record=recid)
             md = {**metadata, "recid": str(recid)}
             validate_record(md)
             rec.data = stored_metadata(md, self.writer.publisher)
@@ -189,7 +190,7 @@ class RecordVersions:
         with self.db.transaction() as s:
             rec = get_record(s, recid)
             if rec.status != "published":
-                raise Conflict("this is a draft; use update_draft", record=recid)
+                raise Conflict(N_("this is a draft; use update_draft"), record=recid)
             md = {**metadata, "recid": str(recid)}
             if rec.doi:
                 md.pop("doi", None)
@@ -241,7 +242,7 @@ class RecordVersions:
             else:
                 policy.require_publish(actor)
             if rec.status == "published":
-                raise Conflict("this version is already published", record=recid)
+                raise Conflict(N_("this version is already published"), record=recid)
             validate_record({**rec.data, "recid": str(recid)})
             if remove or add:
                 rec.files_hash = change_direct_files(s, recid, remove or [], add or [])
@@ -272,13 +273,13 @@ class RecordVersions:
             Conflict: a draft (discard it instead).
         """
         if not reason.strip():
-            raise Invalid("give the reason of the removal; the tombstone shows it", field="reason")
+            raise Invalid(N_("give the reason of the removal; the tombstone shows it"), field="reason")
         with self.db.transaction() as s:
             rec = get_record(s, recid)
             if rec.status == "removed":
                 raise tombstone(rec)
             if rec.status != "published":
-                raise Conflict("only a published version is removed; a draft is discarded", record=recid)
+                raise Conflict(N_("only a published version is removed; a draft is discarded"), record=recid)
             rec.status = "removed"
             rec.removed_at = rec.updated_at = now()  # updated_at: incremental OAI harvests see the deletion
             rec.removal_reason = reason.strip()
@@ -296,7 +297,7 @@ class RecordVersions:
             rec = get_record(s, recid)
             policy.require_edit_draft(actor, rec.owner_id, recid)
             if rec.status != "draft":
-                raise Conflict("published versions cannot be deleted", record=recid)
+                raise Conflict(N_("published versions cannot be deleted"), record=recid)
             if also is not None:
                 also(s)
             concept_recid = rec.concept_recid

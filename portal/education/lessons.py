@@ -16,6 +16,7 @@ from portal import yamlfiles
 from portal.catalog.markdown import render_markdown
 from portal.catalog.model import RecordInput
 from portal.errors import Invalid, NotFound
+from portal.i18n import N_
 
 REQUIRED = ("recid", "slug", "title", "level", "duration_minutes", "learning_goals", "notebook", "environment")
 ENVIRONMENT_RECORDS = {"hep-analysis": 90005, "education": 90007}  # environment records of the demo catalogue
@@ -55,7 +56,7 @@ def load_lessons(folder: Path) -> list[Lesson]:
         _check_names(lesson, spec_path)
         for name in (spec["notebook"], "teacher-guide.md", "worksheet.md"):
             if not (lesson.folder / name).is_file():
-                raise Invalid(f"the lesson has no {name}", source=str(spec_path))
+                raise Invalid(N_("the lesson has no {name}"), name=name, source=str(spec_path))
         lessons.append(lesson)
     return lessons
 
@@ -113,7 +114,7 @@ def find_lesson(slug: str, folder: Path) -> Lesson:
     for lesson in load_lessons(folder):
         if lesson.slug == slug:
             return lesson
-    raise NotFound(f"there is no lesson {slug!r}", field="slug")
+    raise NotFound(N_("there is no lesson {slug!r}"), slug=slug, field="slug")
 
 
 @dataclass(frozen=True)

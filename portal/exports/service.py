@@ -10,6 +10,7 @@ from portal.catalog.service import CatalogService, RecordView
 from portal.errors import NotFound
 from portal.exports import bibtex, csl, datacite, dublincore, jsonld
 from portal.exports.common import ExportRecord, Related, related_identifiers
+from portal.i18n import N_
 
 
 @dataclass(frozen=True)
@@ -62,7 +63,12 @@ NEGOTIABLE["application/x-bibtex"] = FORMATS["bibtex"]
 def export_format(name: str) -> Format:
     fmt = FORMATS.get(name)
     if fmt is None:
-        raise NotFound(f"no export format {name!r}; choose one of {', '.join(FORMATS)}", field="format")
+        raise NotFound(
+            N_("no export format {name!r}; choose one of {choices}"),
+            name=name,
+            choices=", ".join(FORMATS),
+            field="format",
+        )
     return fmt
 
 

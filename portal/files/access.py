@@ -12,6 +12,7 @@ from zipstream import ZipStream
 
 from portal.catalog.service import CatalogService
 from portal.errors import Invalid, NotFound
+from portal.i18n import N_
 from portal.storage.base import BLOCK, Storage
 
 
@@ -135,11 +136,11 @@ class FileAccess:
         """File rows of one selection: a whole file index, a glob over the record's files, or named keys."""
         chosen = [x for x in (index, pattern, keys) if x]
         if len(chosen) != 1:
-            raise Invalid("choose exactly one of index=KEY, glob=PATTERN or files=KEY,KEY,…", field="selection")
+            raise Invalid(N_("choose exactly one of index=KEY, glob=PATTERN or files=KEY,KEY,…"), field="selection")
         limit = self.pack_max_files
         if keys:
             if len(keys) > limit:
-                raise Invalid(f"at most {limit} files per pack", field="files")
+                raise Invalid(N_("at most {limit} files per pack"), limit=limit, field="files")
             return [self.catalog.get_file(recid, k) for k in keys]
         rows: list[dict[str, Any]] = []
         after = -1
@@ -147,12 +148,14 @@ class FileAccess:
             page, after_next = self.catalog.find_files(recid, index_key=index, pattern=pattern, after=after, size=1000)
             rows.extend(r for r in page if pattern is None or fnmatch.fnmatchcase(r["key"], pattern))
             if len(rows) > limit:
-                raise Invalid(f"the selection has more than {limit} files; narrow it", field="selection")
+                raise Invalid(
+                    N_("the selection has more than {limit} files; narrow it"), limit=limit, field="selection"
+                )
             if after_next is None:
                 break
             after = after_next
         if not rows:
-            raise NotFound("the selection matches no file", record=recid, field="selection")
+            raise NotFound(N_("the selection matches no file"), record=recid, field="selection")
         return rows
 
     def pack(self, recid: int, rows: list[dict[str, Any]], name: str) -> Pack:

@@ -28,6 +28,7 @@ from portal.catalog.access import AccessRights, rights_of
 from portal.db.engine import Database
 from portal.db.models import File, Record
 from portal.errors import Invalid
+from portal.i18n import N_
 from portal.identity import policy
 from portal.identity.principal import Principal
 from portal.storage.base import Storage
@@ -130,7 +131,7 @@ class Placement:
                 continue  # already on its side, or not on a local disk at all
             dst = dest.local_path(path)
             if dst is None:
-                raise Invalid("restricted files can be placed only with local storage", field="storage_backend")
+                raise Invalid(N_("restricted files can be placed only with local storage"), field="storage_backend")
             Path(dst).parent.mkdir(parents=True, exist_ok=True)
             # A rename is atomic on one filesystem; across filesystems shutil.move copies, then removes.
             shutil.move(src, dst)

@@ -13,6 +13,7 @@ from portal.errors import Invalid
 from portal.files.access import FileAccess, Located
 from portal.formats.base import FileFormat
 from portal.formats.collection import Formats
+from portal.i18n import N_
 
 MAX_ROWS = 100
 SAMPLE = 200_000  # entries read for a histogram: enough for a smooth shape, bounded cost on any file
@@ -77,13 +78,13 @@ class Previewer:
     def _reader(self, content: str, what: str) -> FileFormat:
         fmt = self.formats.for_content(content)
         if fmt is None:
-            raise Invalid(f"no {what} for {content} files", field="key")
+            raise Invalid(N_("no {what} for {content} files"), what=what, content=content, field="key")
         return fmt
 
     def preview(self, recid: int, key: str, rows: int = 10) -> Preview:
         """Structure and the first ``rows`` rows/events (flattened to NanoAOD-style column names)."""
         if not 1 <= rows <= MAX_ROWS:
-            raise Invalid(f"rows must be between 1 and {MAX_ROWS}", field="rows")
+            raise Invalid(N_("rows must be between 1 and {MAX_ROWS}"), MAX_ROWS=MAX_ROWS, field="rows")
         located = self.access.locate(recid, key)
         source, content = self._source(located)
         structure = dict(self.formats.inspect(source, content, located.size))
@@ -94,7 +95,7 @@ class Previewer:
         self, recid: int, key: str, column: str, *, bins: int = 50, value_range: tuple[float, float] | None = None
     ) -> Histogram:
         if not 1 <= bins <= 1000:
-            raise Invalid("bins must be between 1 and 1000", field="bins")
+            raise Invalid(N_("bins must be between 1 and 1000"), field="bins")
         located = self.access.locate(recid, key)
         source, content = self._source(located)
         sample = self._reader(content, "histogram").sample(source, column, SAMPLE)
@@ -105,7 +106,7 @@ class Previewer:
                 value_range = (value_range[0] - 0.5, value_range[1] + 0.5)
         low, high = value_range
         if not low < high:
-            raise Invalid("range must be low,high with low < high", field="range")
+            raise Invalid(N_("range must be low,high with low < high"), field="range")
         counts, edges = np.histogram(values, bins=bins, range=(low, high))
         return Histogram(
             column=column,

@@ -22,6 +22,7 @@ from sqlalchemy import delete, select
 
 from portal.db.engine import Database
 from portal.errors import Unauthorized
+from portal.i18n import N_
 from portal.identity.models import OAuthCode, User
 
 CODE_SECONDS = 300
@@ -182,15 +183,15 @@ class HubOAuthProvider:
         try:
             data = self.signer.loads(token, max_age=TOKEN_SECONDS)
         except SignatureExpired:
-            raise Unauthorized("the access token has expired", field="token") from None
+            raise Unauthorized(N_("the access token has expired"), field="token") from None
         except BadSignature:
-            raise Unauthorized("not an access token of this portal", field="token") from None
+            raise Unauthorized(N_("not an access token of this portal"), field="token") from None
         if data.get("uid") is None:
             return {"sub": data["hub"], "hub_user": data["hub"], "name": "anonymous visitor", "anonymous": True}
         with self.db.reader() as s:
             user = s.scalar(select(User).where(User.id == int(data["uid"])))
             if user is None or user.disabled or user.session_version != data.get("sv"):
-                raise Unauthorized("this access token's user signed out or is gone", field="token")
+                raise Unauthorized(N_("this access token's user signed out or is gone"), field="token")
             return {
                 "sub": str(user.id),
                 "hub_user": data["hub"],

@@ -26,6 +26,7 @@ from joserfc.jwk import KeySet
 from joserfc.jws import JWSRegistry
 
 from portal.errors import Invalid, Unauthorized, Unavailable
+from portal.i18n import N_
 from portal.identity.providers import SETTING, AuthorizationStart, ExternalSignIn
 
 #: Known providers: what a site sets is its client id and secret (and, for CERN, perhaps another realm).
@@ -80,7 +81,7 @@ class OIDCProvider:
         merged = {**PRESETS.get(str(preset_name), {}), **config}
         for required in ("client_id", "client_secret"):
             if not merged.get(required):
-                raise Invalid(f"provider {name!r} needs {required!r}", field=SETTING)
+                raise Invalid(N_("provider {name!r} needs {required!r}"), name=name, required=required, field=SETTING)
         self.name = name
         self.title = str(merged.get("title") or name)
         self.client_id = str(merged["client_id"])
@@ -95,7 +96,12 @@ class OIDCProvider:
         if not self.openid:
             for required in ("authorize_url", "token_url", "userinfo_url"):
                 if not merged.get(required):
-                    raise Invalid(f"provider {name!r} needs 'issuer' (OpenID Connect) or {required!r}", field=SETTING)
+                    raise Invalid(
+                        N_("provider {name!r} needs 'issuer' (OpenID Connect) or {required!r}"),
+                        name=name,
+                        required=required,
+                        field=SETTING,
+                    )
         self._static = {
             "authorization_endpoint": merged.get("authorize_url"),
             "token_endpoint": merged.get("token_url"),
@@ -120,9 +126,16 @@ class OIDCProvider:
             response.raise_for_status()
             data = response.json()
         except (requests.RequestException, ValueError) as exc:
-            raise Unavailable(f"{self.title} cannot be reached ({url}): {exc}", field="provider") from None
+            raise Unavailable(
+                N_("{title} cannot be reached ({url}): {exc}"), title=self.title, url=url, exc=exc, field="provider"
+            ) from None
         if not isinstance(data, dict):
-            raise Unavailable(f"{self.title} answered {url} with something other than a JSON object", field="provider")
+            raise Unavailable(
+                N_("{title} answered {url} with something other than a JSON object"),
+                title=self.title,
+                url=url,
+                field="provider",
+            )
         return data
 
     def metadata(self) -> dict[str, Any]:
@@ -181,7 +194,7 @@ class OIDCProvider:
             )
         code = params.get("code", "")
         if not code:
-            raise Invalid(f"{self.title} sent no authorization code", field="code")
+            raise Invalid(N_("{title} sent no authorization code"), title=self.title, field="code")
         metadata = self.metadata()
         try:
             with self._session(redirect_uri) as client:
@@ -209,7 +222,7 @@ class OIDCProvider:
                 claims[claim] = claims[source]
         subject = str(claims.get("sub") or "")
         if not subject:
-            raise Unauthorized(f"{self.title} did not say who signed in (no subject)", field="sub")
+            raise Unauthorized(N_("{title} did not say who signed in (no subject)"), title=self.title, field="sub")
         if self.orcid_from_sub:
             claims["orcid"] = subject.rsplit("/", 1)[-1]
         return ExternalSignIn(self.name, subject, claims)
@@ -217,7 +230,9 @@ class OIDCProvider:
     def _id_token_claims(self, token: Mapping[str, Any], nonce: str) -> dict[str, Any]:
         id_token = token.get("id_token")
         if not id_token:
-            raise Unauthorized(f"{self.title} sent no ID token (is 'openid' in the scope?)", field="id_token")
+            raise Unauthorized(
+                N_("{title} sent no ID token (is 'openid' in the scope?)"), title=self.title, field="id_token"
+            )
         metadata = self.metadata()
         registry = JWSRegistry(algorithms=metadata.get("id_token_signing_alg_values_supported") or ["RS256"])
         try:
@@ -250,8 +265,12 @@ class OIDCProvider:
             response.raise_for_status()
             data = response.json()
         except (requests.RequestException, ValueError, KeyError) as exc:
-            raise Unavailable(f"{self.title}'s user-info endpoint failed: {exc}", field="provider") from None
+            raise Unavailable(
+                N_("{title}'s user-info endpoint failed: {exc}"), title=self.title, exc=exc, field="provider"
+            ) from None
         if not isinstance(data, dict):
-            raise Unauthorized(f"{self.title}'s user-info answer is not a JSON object", field="userinfo")
+            raise Unauthorized(
+                N_("{title}'s user-info answer is not a JSON object"), title=self.title, field="userinfo"
+            )
         data.pop("email_verified", None)  # OAuth2 user APIs do not vouch for emails the way an ID token does
         return {k: v for k, v in data.items() if v is not None}

@@ -12,6 +12,7 @@ from datetime import datetime
 
 from portal.catalog.access import AccessRights
 from portal.errors import Forbidden, NotFound, QuotaExceeded, TooLarge, Unauthorized
+from portal.i18n import N_
 from portal.identity.principal import SCOPES, Principal
 
 
@@ -19,18 +20,27 @@ def require_scope(principal: Principal, scope: str) -> None:
     """Refuse unless ``principal`` may act with ``scope`` (one of :data:`SCOPES`)."""
     assert scope in SCOPES, scope
     if not principal.authenticated:
-        raise Unauthorized(f"sign in or send a personal access token with the {scope!r} scope", field="scope")
+        raise Unauthorized(
+            N_("sign in or send a personal access token with the {scope!r} scope"), scope=scope, field="scope"
+        )
     if scope not in principal.scopes:
         if principal.token_scopes is not None and scope not in principal.token_scopes:
-            raise Forbidden(f"this token lacks the {scope!r} scope ({SCOPES[scope]})", field="scope")
-        raise Forbidden(f"your account's roles do not grant the {scope!r} scope ({SCOPES[scope]})", field="scope")
+            raise Forbidden(
+                N_("this token lacks the {scope!r} scope ({help})"), scope=scope, help=SCOPES[scope], field="scope"
+            )
+        raise Forbidden(
+            N_("your account's roles do not grant the {scope!r} scope ({help})"),
+            scope=scope,
+            help=SCOPES[scope],
+            field="scope",
+        )
 
 
 def require_role(principal: Principal, role: str) -> None:
     if not principal.authenticated:
-        raise Unauthorized(f"sign in as a user with the {role!r} role", field="role")
+        raise Unauthorized(N_("sign in as a user with the {role!r} role"), role=role, field="role")
     if not principal.has_role(role):
-        raise Forbidden(f"this needs the {role!r} role", field="role")
+        raise Forbidden(N_("this needs the {role!r} role"), role=role, field="role")
 
 
 def may_edit(principal: Principal, owners: Iterable[int]) -> bool:
@@ -41,7 +51,7 @@ def may_edit(principal: Principal, owners: Iterable[int]) -> bool:
 def require_edit(principal: Principal, owners: Iterable[int], *, what: str) -> None:
     require_scope(principal, "deposit:write")
     if not may_edit(principal, owners):
-        raise Forbidden(f"only the owners of {what} or a curator may change it", field="owner")
+        raise Forbidden(N_("only the owners of {what} or a curator may change it"), what=what, field="owner")
 
 
 # ------------------------------------------------------------------ reading: access rights on records and files
@@ -72,7 +82,7 @@ def can_read_files(principal: Principal, rights: AccessRights, now: datetime) ->
 def require_read_record(principal: Principal, rights: AccessRights, now: datetime, *, recid: int) -> None:
     """Refuse with 404 (as if the record did not exist: its existence is not revealed) unless readable."""
     if not can_read_record(principal, rights, now):
-        raise NotFound(f"there is no record {recid}", record=recid)
+        raise NotFound(N_("there is no record {recid}"), recid=recid, record=recid)
 
 
 def require_read_files(principal: Principal, rights: AccessRights, now: datetime, *, recid: int) -> None:
@@ -83,20 +93,26 @@ def require_read_files(principal: Principal, rights: AccessRights, now: datetime
         return
     _state, label = rights.state(now)
     if not principal.authenticated:
-        raise Unauthorized(f"the files of record {recid} are not open ({label}): sign in", field="access")
-    raise Forbidden(f"the files of record {recid} are not open to you ({label})", field="access")
+        raise Unauthorized(
+            N_("the files of record {recid} are not open ({label}): sign in"), recid=recid, label=label, field="access"
+        )
+    raise Forbidden(
+        N_("the files of record {recid} are not open to you ({label})"), recid=recid, label=label, field="access"
+    )
 
 
 def _require_role_scope(principal: Principal, role: str, scope: str) -> None:
     """Refuse unless ``principal`` has ``role`` and its credential carries ``scope``: 401 for nobody, 403 naming the
     role for an account without it, 403 naming the scope for a token of such an account made without it."""
     if not principal.authenticated:
-        raise Unauthorized(f"sign in as a user with the {role!r} role", field="role")
+        raise Unauthorized(N_("sign in as a user with the {role!r} role"), role=role, field="role")
     # the account's own scopes, whatever the token carries: an admin's roles grant what a curator's do
     if not principal.has_role(role) and scope not in replace(principal, token_scopes=None).scopes:
-        raise Forbidden(f"this needs the {role!r} role", field="role")
+        raise Forbidden(N_("this needs the {role!r} role"), role=role, field="role")
     if scope not in principal.scopes:
-        raise Forbidden(f"this token lacks the {scope!r} scope ({SCOPES[scope]})", field="scope")
+        raise Forbidden(
+            N_("this token lacks the {scope!r} scope ({help})"), scope=scope, help=SCOPES[scope], field="scope"
+        )
 
 
 # -- records ----------------------------------------------------------------------------------------------------
@@ -198,7 +214,7 @@ def require_publish_job(principal: Principal, owner: int | None) -> None:
     """Publishing a job's result as a derived record: the job's owner or a curator, with ``deposit:publish``."""
     require_scope(principal, "deposit:publish")
     if "curate" not in principal.scopes and (owner is None or principal.user_id != owner):
-        raise Forbidden("only the owner of this job or a curator may publish its result", field="owner")
+        raise Forbidden(N_("only the owner of this job or a curator may publish its result"), field="owner")
 
 
 def may_see_job(principal: Principal, owner: int | None) -> bool:
@@ -233,7 +249,7 @@ def require_launch(principal: Principal, *, anonymous_allowed: bool) -> None:
     if principal.authenticated:
         require_scope(principal, "launch")
     elif not anonymous_allowed:
-        raise Unauthorized("sign in to launch sessions here", field="scope")
+        raise Unauthorized(N_("sign in to launch sessions here"), field="scope")
 
 
 # -- people -----------------------------------------------------------------------------------------------------
@@ -246,19 +262,19 @@ def require_manage_tokens(principal: Principal, user_id: int) -> None:
     """Creating a user's tokens: the user in person (a browser session or the command line), or an admin. A token
     never makes tokens, or one narrow token could mint a broader one."""
     if not principal.authenticated:
-        raise Unauthorized("sign in to manage your tokens", field="user")
+        raise Unauthorized(N_("sign in to manage your tokens"), field="user")
     if "admin" in principal.scopes:
         return
     if principal.user_id != user_id:
-        raise Forbidden("only the user themselves or an admin may manage their tokens", field="user")
+        raise Forbidden(N_("only the user themselves or an admin may manage their tokens"), field="user")
     if principal.via == "token":
-        raise Forbidden("a token cannot create tokens: sign in, or use `portal tokens create`", field="scope")
+        raise Forbidden(N_("a token cannot create tokens: sign in, or use `portal tokens create`"), field="scope")
 
 
 def require_signed_in(principal: Principal) -> None:
     """Pages of one's own (tokens, uploads, jobs, sessions): anyone signed in."""
     if not principal.authenticated or principal.user_id is None:
-        raise Unauthorized("sign in to see this page", field="user")
+        raise Unauthorized(N_("sign in to see this page"), field="user")
 
 
 # -- quotas -----------------------------------------------------------------------------------------------------

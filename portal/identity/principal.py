@@ -5,15 +5,18 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Literal
 
+from portal.i18n import N_
+
 #: Scopes a personal access token may carry. A browser session (and the command line) has every scope its
-#: user's roles allow; a token has only those it was created with, still within its user's roles.
+#: user's roles allow; a token has only those it was created with, still within its user's roles. The help texts
+#: are msgids (the tokens page translates them).
 SCOPES: dict[str, str] = {
-    "deposit:write": "create and edit drafts, upload files",
-    "deposit:publish": "publish drafts and new versions",
-    "analyses:run": "start and cancel analysis jobs",
-    "launch": "launch notebook sessions",
-    "curate": "review, edit and publish any record (curators)",
-    "admin": "manage users, roles, groups and tokens (admins)",
+    "deposit:write": N_("create and edit drafts, upload files"),
+    "deposit:publish": N_("publish drafts and new versions"),
+    "analyses:run": N_("start and cancel analysis jobs"),
+    "launch": N_("launch notebook sessions"),
+    "curate": N_("review, edit and publish any record (curators)"),
+    "admin": N_("manage users, roles, groups and tokens (admins)"),
 }
 ROLES: dict[str, str] = {
     "user": "everyone signed in: owns their drafts, runs analyses, launches sessions",

@@ -21,6 +21,7 @@ from dataclasses import dataclass, field
 from typing import Any, ClassVar, Protocol
 
 from portal.errors import Invalid, Unauthorized
+from portal.i18n import N_
 from portal.identity.users import UserInfo, UserService
 
 SETTING = "PORTAL_OIDC_PROVIDERS"
@@ -80,9 +81,9 @@ class LocalProvider:
 
     def authenticate(self, login: str, password: str, *, ip: str | None = None) -> UserInfo:
         if not (login or "").strip():
-            raise Invalid("enter your user name or email", field="username")
+            raise Invalid(N_("enter your user name or email"), field="username")
         if not password:
-            raise Unauthorized("wrong user name or password", field="password")
+            raise Unauthorized(N_("wrong user name or password"), field="password")
         return self.users.authenticate(login, password, ip=ip)
 
 
@@ -94,10 +95,12 @@ def parse_oidc_providers(text: str) -> dict[str, dict[str, Any]]:
     try:
         parsed = json.loads(text)
     except json.JSONDecodeError as exc:
-        raise Invalid(f"not valid JSON: {exc}", field=SETTING) from None
+        raise Invalid(N_("not valid JSON: {exc}"), exc=exc, field=SETTING) from None
     if not isinstance(parsed, dict) or not all(isinstance(v, dict) for v in parsed.values()):
-        raise Invalid('expected a JSON object {"<name>": {...provider settings...}}', field=SETTING)
+        raise Invalid(N_('expected a JSON object {"<name>": {...provider settings...}}'), field=SETTING)
     for name in parsed:
         if not name or not name.replace("-", "").replace("_", "").isalnum() or name != name.lower():
-            raise Invalid(f"provider name {name!r}: use lower-case letters, digits, '-' or '_'", field=SETTING)
+            raise Invalid(
+                N_("provider name {name!r}: use lower-case letters, digits, '-' or '_'"), name=name, field=SETTING
+            )
     return parsed

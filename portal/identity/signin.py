@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from portal.errors import Forbidden, NotFound, PortalError
+from portal.i18n import N_
 from portal.identity.audit import AuditLog
 from portal.identity.principal import ANONYMOUS, Principal
 from portal.identity.providers import AuthorizationStart, LocalProvider, RedirectProvider
@@ -47,13 +48,13 @@ class SignIn:
     def password(self, login: str, password: str, *, ip: str | None = None) -> UserInfo:
         """The local account these credentials open (audited either way)."""
         if self.local is None:
-            raise Forbidden("sign-in with a portal password is switched off here; use a provider", field="username")
+            raise Forbidden(N_("sign-in with a portal password is switched off here; use a provider"), field="username")
         return self.local.authenticate(login, password, ip=ip)
 
     def provider(self, name: str) -> RedirectProvider:
         found = self.redirect.get(name)
         if found is None:
-            raise NotFound(f"there is no sign-in provider {name!r}", field="provider")
+            raise NotFound(N_("there is no sign-in provider {name!r}"), name=name, field="provider")
         return found
 
     def begin(self, name: str, redirect_uri: str) -> AuthorizationStart:
@@ -87,7 +88,7 @@ class SignIn:
 
     def sign_up(self, username: str, *, name: str, email: str | None, password: str, ip: str | None = None) -> UserInfo:
         if not self.signup_open:
-            raise Forbidden("sign-up is closed on this portal; ask an administrator for an account", field="signup")
+            raise Forbidden(N_("sign-up is closed on this portal; ask an administrator for an account"), field="signup")
         return self.users.create(
             Principal(via="anonymous", username=username),
             username,

@@ -12,6 +12,7 @@ from sqlalchemy import select
 
 from portal.db.engine import Database
 from portal.errors import Invalid, NotFound, Unauthorized
+from portal.i18n import N_
 from portal.identity.audit import AuditLog
 from portal.identity.models import ApiToken, User
 from portal.identity.policy import require_manage_tokens
@@ -84,20 +85,25 @@ class TokenService:
         wanted = sorted(set(scopes))
         unknown = [s for s in wanted if s not in SCOPES]
         if unknown:
-            raise Invalid(f"unknown scope(s) {', '.join(unknown)}; known: {', '.join(SCOPES)}", field="scopes")
+            raise Invalid(
+                N_("unknown scope(s) {names}; known: {known}"),
+                names=", ".join(unknown),
+                known=", ".join(SCOPES),
+                field="scopes",
+            )
         if not wanted:
-            raise Invalid("a token needs at least one scope", field="scopes")
+            raise Invalid(N_("a token needs at least one scope"), field="scopes")
         name = (name or "").strip()
         if not name or len(name) > 128:
-            raise Invalid("give the token a name of 1 to 128 characters", field="name")
+            raise Invalid(N_("give the token a name of 1 to 128 characters"), field="name")
         if expires_in_days is not None and not 1 <= expires_in_days <= 366:
-            raise Invalid("expiry must be between 1 and 366 days (or none)", field="expires_in_days")
+            raise Invalid(N_("expiry must be between 1 and 366 days (or none)"), field="expires_in_days")
         require_manage_tokens(actor, user_id)
         secret = TOKEN_PREFIX + secrets.token_urlsafe(32)
         with self.db.transaction() as s:
             user = s.get(User, user_id)
             if user is None:
-                raise NotFound(f"there is no user {user_id}")
+                raise NotFound(N_("there is no user {user_id}"), user_id=user_id)
             owner = Principal(via="session", user_id=user.id, username=user.username, roles=frozenset(user.roles))
             beyond = [sc for sc in wanted if sc not in owner.scopes]
             if beyond:
@@ -127,20 +133,20 @@ class TokenService:
         """The principal a bearer token acts as; :class:`Unauthorized` for an unknown, expired, revoked token or
         a disabled user (the message says which, without revealing whether other tokens exist)."""
         if not secret.startswith(TOKEN_PREFIX):
-            raise Unauthorized("not a personal access token of this portal (they start with 'oep_')", field="token")
+            raise Unauthorized(N_("not a personal access token of this portal (they start with 'oep_')"), field="token")
         now = self.now()
         with self.db.transaction() as s:
             token = s.scalar(select(ApiToken).where(ApiToken.token_hash == _hash(secret)))
             if token is None:
-                raise Unauthorized("unknown token", field="token")
+                raise Unauthorized(N_("unknown token"), field="token")
             if token.revoked_at is not None:
-                raise Unauthorized("this token was revoked", field="token")
+                raise Unauthorized(N_("this token was revoked"), field="token")
             expires = _aware(token.expires_at)
             if expires is not None and expires <= now:
-                raise Unauthorized(f"this token expired on {expires:%Y-%m-%d}", field="token")
+                raise Unauthorized(N_("this token expired on {expires:%Y-%m-%d}"), expires=expires, field="token")
             user = s.get(User, token.user_id)
             if user is None or user.disabled:
-                raise Unauthorized("the token's user is disabled", field="token")
+                raise Unauthorized(N_("the token's user is disabled"), field="token")
             last = _aware(token.last_used_at)
             if last is None or now - last >= LAST_USED_GRANULARITY:
                 token.last_used_at = now
@@ -164,7 +170,7 @@ class TokenService:
         with self.db.transaction() as s:
             token = s.get(ApiToken, token_id)
             if token is None or (token.user_id != actor.user_id and "admin" not in actor.scopes):
-                raise NotFound(f"you have no token {token_id}")
+                raise NotFound(N_("you have no token {token_id}"), token_id=token_id)
             if token.revoked_at is None:
                 token.revoked_at = self.now()
                 self.audit.add(actor, "token.revoke", f"token {token.id}", {}, ip=ip, session=s)

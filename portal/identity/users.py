@@ -15,6 +15,7 @@ from sqlalchemy.orm import Session
 
 from portal.db.engine import Database
 from portal.errors import Conflict, Invalid, NotFound, Unauthorized
+from portal.i18n import N_
 from portal.identity.audit import AuditLog
 from portal.identity.models import ExternalIdentity, Group, GroupMember, User
 from portal.identity.principal import ROLES, Principal
@@ -89,7 +90,9 @@ def check_username(username: str) -> str:
 
 def check_password(password: str) -> str:
     if len(password or "") < MIN_PASSWORD:
-        raise Invalid(f"a password needs at least {MIN_PASSWORD} characters", field="password")
+        raise Invalid(
+            N_("a password needs at least {MIN_PASSWORD} characters"), MIN_PASSWORD=MIN_PASSWORD, field="password"
+        )
     return password
 
 
@@ -97,7 +100,12 @@ def _check_roles(roles: Iterable[str]) -> list[str]:
     wanted = sorted(set(roles) - {"user"})
     unknown = [r for r in wanted if r not in ROLES]
     if unknown:
-        raise Invalid(f"unknown role(s) {', '.join(unknown)}; known: {', '.join(ROLES)}", field="roles")
+        raise Invalid(
+            N_("unknown role(s) {names}; known: {known}"),
+            names=", ".join(unknown),
+            known=", ".join(ROLES),
+            field="roles",
+        )
     return wanted
 
 
@@ -123,9 +131,9 @@ class UserService:
         """A new account; local accounts have a password (argon2id hash), OIDC ones may not."""
         check_username(username)
         if email is not None and not EMAIL.match(email):
-            raise Invalid(f"{email!r} is not an email address", field="email")
+            raise Invalid(N_("{email!r} is not an email address"), email=email, field="email")
         if orcid is not None and not ORCID.match(orcid):
-            raise Invalid(f"{orcid!r} is not an ORCID iD (0000-0002-1825-0097)", field="orcid")
+            raise Invalid(N_("{orcid!r} is not an ORCID iD (0000-0002-1825-0097)"), orcid=orcid, field="orcid")
         role_list = _check_roles(roles)
         if password is not None:
             check_password(password)
@@ -147,20 +155,25 @@ class UserService:
                 self.audit.add(actor, action, f"user {username}", {"roles": role_list}, session=s)
                 return _info(s, user)
         except IntegrityError:
-            raise Conflict(f"user name {username!r} or email {email!r} is already taken", field="username") from None
+            raise Conflict(
+                N_("user name {username!r} or email {email!r} is already taken"),
+                username=username,
+                email=email,
+                field="username",
+            ) from None
 
     def get(self, user_id: int) -> UserInfo:
         with self.db.reader() as s:
             user = s.get(User, user_id)
             if user is None:
-                raise NotFound(f"there is no user {user_id}")
+                raise NotFound(N_("there is no user {user_id}"), user_id=user_id)
             return _info(s, user)
 
     def by_username(self, username: str) -> UserInfo:
         with self.db.reader() as s:
             user = s.scalar(select(User).where(User.username == username))
             if user is None:
-                raise NotFound(f"there is no user {username!r}", field="username")
+                raise NotFound(N_("there is no user {username!r}"), username=username, field="username")
             return _info(s, user)
 
     def list(self, *, page: int = 1, size: int = 50) -> tuple[list[UserInfo], int]:
@@ -202,7 +215,7 @@ class UserService:
                 return info
         # recorded in its own transaction: the refusal must not roll the record of it back
         self.audit.add(Principal(via="anonymous"), "signin.failed", f"login {login[:64]}", {}, ip=ip)
-        raise Unauthorized("wrong user name or password", field="password")
+        raise Unauthorized(N_("wrong user name or password"), field="password")
 
     def from_provider(
         self,
@@ -220,7 +233,7 @@ class UserService:
         ``email_verified: true`` is linked to the existing account holding that email instead; otherwise an email
         another account holds is never linked (that would hand the account to whoever controls the provider)."""
         if not subject:
-            raise Invalid("the provider sent no subject (sub) claim", field="sub")
+            raise Invalid(N_("the provider sent no subject (sub) claim"), field="sub")
         with self.db.transaction() as s:
             link = s.scalar(
                 select(ExternalIdentity).where(
@@ -231,7 +244,7 @@ class UserService:
                 user = s.get(User, link.user_id)
                 assert user is not None
                 if user.disabled:
-                    raise Unauthorized("this account is disabled", field="user")
+                    raise Unauthorized(N_("this account is disabled"), field="user")
             else:
                 email = str(claims.get("email") or "").lower()
                 existing = (
@@ -240,7 +253,7 @@ class UserService:
                     else None
                 )
                 if existing is not None and existing.disabled:
-                    raise Unauthorized("this account is disabled", field="user")
+                    raise Unauthorized(N_("this account is disabled"), field="user")
                 user = existing if existing is not None else self._new_from_claims(s, provider, claims)
                 if existing is not None:
                     target = f"user {existing.username}"
@@ -309,9 +322,9 @@ class UserService:
         self, actor: Principal, user_id: int, *, name: str, email: str | None, orcid: str | None
     ) -> UserInfo:
         if email and not EMAIL.match(email):
-            raise Invalid(f"{email!r} is not an email address", field="email")
+            raise Invalid(N_("{email!r} is not an email address"), email=email, field="email")
         if orcid and not ORCID.match(orcid):
-            raise Invalid(f"{orcid!r} is not an ORCID iD (0000-0002-1825-0097)", field="orcid")
+            raise Invalid(N_("{orcid!r} is not an ORCID iD (0000-0002-1825-0097)"), orcid=orcid, field="orcid")
         try:
             with self.db.transaction() as s:
                 user = self._user(s, user_id)
@@ -319,7 +332,7 @@ class UserService:
                 self.audit.add(actor, "user.update", f"user {user.username}", {"profile": True}, session=s)
                 return _info(s, user)
         except IntegrityError:
-            raise Conflict(f"email {email!r} belongs to another account", field="email") from None
+            raise Conflict(N_("email {email!r} belongs to another account"), email=email, field="email") from None
 
     def set_roles(self, actor: Principal, user_id: int, roles: Iterable[str]) -> UserInfo:
         wanted = _check_roles(roles)
@@ -371,5 +384,5 @@ class UserService:
     def _user(s: Session, user_id: int) -> User:
         user = s.get(User, user_id)
         if user is None:
-            raise NotFound(f"there is no user {user_id}")
+            raise NotFound(N_("there is no user {user_id}"), user_id=user_id)
         return user

@@ -20,6 +20,7 @@ from portal.education.lessons import Lesson, Lessons
 from portal.education.workspace import check_lesson_data, lesson_workspace
 from portal.environments.builders import BuildEvent
 from portal.errors import Invalid, NotFound
+from portal.i18n import N_
 from portal.launch.base import FileRef, Prepare
 from portal.launch.sources import Source, check_git_url, git_checkout, local_env
 from portal.storage.base import Storage
@@ -121,7 +122,11 @@ class LaunchKind(ABC):
         """Checks the request without building anything; raises NotFound or Invalid naming what is wrong."""
         checked = self._check(ctx)
         if self.notebook and (self.notebook.startswith("/") or ".." in self.notebook.split("/")):
-            raise Invalid(f"notebook path {self.notebook!r} must be relative to the repository", field="urlpath")
+            raise Invalid(
+                N_("notebook path {notebook!r} must be relative to the repository"),
+                notebook=self.notebook,
+                field="urlpath",
+            )
         return checked
 
     @abstractmethod

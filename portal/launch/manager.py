@@ -24,6 +24,7 @@ from portal.education.lessons import Lessons
 from portal.environments.builders import Builder, BuildEvent, BuildFailed, BuiltEnvironment, build_to_end
 from portal.environments.spec import materialise, read_spec, snapshot
 from portal.errors import NotFound, PortalError
+from portal.i18n import N_
 from portal.launch.base import Launcher, LaunchFailed
 from portal.launch.kinds import LaunchContext, LaunchKind, dataset_environment
 from portal.launch.sources import Source, local_env
@@ -203,7 +204,7 @@ class LaunchManager:
         try:
             return self.jobs[job_id]
         except KeyError:
-            raise NotFound(f"no launch {job_id!r}") from None
+            raise NotFound(N_("no launch {job_id!r}"), job_id=job_id) from None
 
     def _run(self, job: LaunchJob, kind: LaunchKind, user: str) -> None:
         try:

@@ -6,6 +6,7 @@ import re
 import secrets
 
 from portal.errors import Unauthorized
+from portal.i18n import N_
 from portal.identity.policy import require_scope
 from portal.identity.principal import Principal
 
@@ -32,7 +33,7 @@ def launch_user(principal: Principal, *, prefix: str, anonymous_allowed: bool, a
         require_scope(principal, "launch")
         return hub_username(principal.user_id, prefix)
     if not anonymous_allowed:
-        raise Unauthorized("sign in to launch a session (anonymous launches are off here)", field="launch")
+        raise Unauthorized(N_("sign in to launch a session (anonymous launches are off here)"), field="launch")
     if anonymous_name is None or not ANON_NAME.match(anonymous_name):
-        raise Unauthorized("no anonymous session name", field="launch")
+        raise Unauthorized(N_("no anonymous session name"), field="launch")
     return anonymous_name

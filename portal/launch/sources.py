@@ -11,6 +11,7 @@ from pathlib import Path
 from urllib.parse import urlsplit
 
 from portal.errors import Invalid, NotFound
+from portal.i18n import N_
 
 NAME_RE = re.compile(r"^[a-z0-9][a-z0-9_-]{0,62}$")
 REF_RE = re.compile(r"^[A-Za-z0-9._/-]{1,200}$")
@@ -27,7 +28,7 @@ def local_env(name: str, root: Path) -> Source:
     """The environment directory ``root/name`` (``root``: the setting `envs_dir`); NotFound lists the known ones."""
     if not NAME_RE.match(name) or not (root / name).is_dir():
         known = ", ".join(sorted(p.name for p in root.iterdir() if p.is_dir())) if root.is_dir() else "none"
-        raise NotFound(f"no analysis environment named {name!r}; known: {known}")
+        raise NotFound(N_("no analysis environment named {name!r}; known: {known}"), name=name, known=known)
     return Source(repo_dir=root / name, commit="", label=f"analysis_envs/{name}")
 
 
@@ -53,7 +54,7 @@ def git_checkout(url: str, ref: str, work_root: Path, *, allowed_hosts: list[str
     """Clone ``url`` at ``ref`` and resolve ref to its commit, which keys the build cache."""
     check_git_url(url, allowed_hosts, allow_file)
     if not REF_RE.match(ref) or ref.startswith("-") or ".." in ref:
-        raise Invalid(f"bad git ref {ref!r}", field="ref")
+        raise Invalid(N_("bad git ref {ref!r}"), ref=ref, field="ref")
     work_root.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix="clone-", dir=work_root))
     env = {"GIT_TERMINAL_PROMPT": "0", "PATH": "/usr/bin:/bin"}

@@ -17,6 +17,7 @@ from portal.db.engine import Database
 from portal.db.models import AnalysisJob
 from portal.errors import Conflict, Invalid, NotFound, PortalError
 from portal.identity import policy
+from portal.i18n import N_
 from portal.identity.models import User
 from portal.identity.policy import require_quota
 from portal.identity.principal import Principal
@@ -112,9 +113,9 @@ class JobService:
         executor = executor or self.default_executor
         self.executors.check(executor)
         if not isinstance(analysis, str) or not analysis:
-            raise Invalid("analysis must be a built-in name or 'module:Class'", field="analysis")
+            raise Invalid(N_("analysis must be a built-in name or 'module:Class'"), field="analysis")
         if parameters is not None and not isinstance(parameters, dict):
-            raise Invalid("parameters must be a JSON object", field="parameters")
+            raise Invalid(N_("parameters must be a JSON object"), field="parameters")
         load_analysis(analysis, **(parameters or {}))
         target, _ = self.catalog.resolve(dataset_recid)
         if not self.dataset_files(target):
@@ -167,7 +168,7 @@ class JobService:
         with self.db.transaction() as s:
             job = self._get(s, job_id)
             if job.state != "queued" and not (restart and job.state == "running"):
-                raise Conflict(f"job {job_id} is {job.state}, not queued")
+                raise Conflict(N_("job {job_id} is {state}, not queued"), job_id=job_id, state=job.state)
             job.state, job.started_at, job.progress = "running", _now(), {}
             spec, recid, executor_name = job.analysis, job.dataset_recid, job.executor
             skip, params = job.skip_bad_files, dict(job.parameters)
@@ -325,13 +326,15 @@ class JobService:
     def _get(self, s: Any, job_id: int) -> AnalysisJob:
         job = s.get(AnalysisJob, job_id)
         if job is None:
-            raise NotFound(f"there is no analysis job {job_id}")
+            raise NotFound(N_("there is no analysis job {job_id}"), job_id=job_id)
         return job
 
     def _result(self, job_id: int) -> tuple[Job, dict[str, Any]]:
         job = self.get(job_id)
         if job.state != "done" or job.result is None:
-            raise Conflict(f"job {job_id} is {job.state}; results exist only for finished jobs")
+            raise Conflict(
+                N_("job {job_id} is {state}; results exist only for finished jobs"), job_id=job_id, state=job.state
+            )
         return job, job.result
 
     def histogram(self, job_id: int, fmt: str, name: str | None = None) -> tuple[bytes, str]:
@@ -362,7 +365,11 @@ class JobService:
 
         job, result = self._result(job_id)
         if job.derived_recid:
-            raise Conflict(f"job {job_id} was already published as record {job.derived_recid}")
+            raise Conflict(
+                N_("job {job_id} was already published as record {derived_recid}"),
+                job_id=job_id,
+                derived_recid=job.derived_recid,
+            )
         prov = job.provenance or {}
         dataset = prov["dataset"]
         relations: list[dict[str, Any]] = [

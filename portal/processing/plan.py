@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING, TypeVar
 
 from portal.errors import Invalid, PortalError
 from portal.formats.sources import stamp
+from portal.i18n import N_
 
 if TYPE_CHECKING:
     from portal.formats.collection import Formats
@@ -31,7 +32,7 @@ T = TypeVar("T")
 
 class BadFile(PortalError):
     status = 422
-    title = "Unreadable input file"
+    title = N_("Unreadable input file")
 
 
 @dataclass(frozen=True)

@@ -10,6 +10,7 @@ import hist
 import numpy as np
 
 from portal.errors import Invalid, NotFound
+from portal.i18n import N_
 from portal.processing.display import DISPLAY_BINS, MAX_DISPLAY_BINS, SCALES, rebin
 from portal.processing.model import Job
 
@@ -20,7 +21,13 @@ PLOT_FORMATS = ("png", "svg")
 def check_format(fmt: str, formats: tuple[str, ...], what: str) -> None:
     """Invalid (field ``format``) listing the choices, unless ``fmt`` is one of ``formats``."""
     if fmt not in formats:
-        raise Invalid(f"unknown {what} format {fmt!r}; choose one of {', '.join(formats)}", field="format")
+        raise Invalid(
+            N_("unknown {what} format {fmt!r}; choose one of {choices}"),
+            what=what,
+            fmt=fmt,
+            choices=", ".join(formats),
+            field="format",
+        )
 
 
 def _result(job: Job) -> dict[str, Any]:
@@ -62,7 +69,9 @@ def histograms(job: Job, fmt: str, name: str | None = None) -> tuple[bytes, str]
     hists = result["hists"]
     if name is not None:
         if name not in hists:
-            raise NotFound(f"job {job.id} has no histogram {name!r}; it has {', '.join(hists)}")
+            raise NotFound(
+                N_("job {id} has no histogram {name!r}; it has {names}"), id=job.id, name=name, names=", ".join(hists)
+            )
         hists = {name: hists[name]}
     if fmt == "json":
         body = {"job": job.id, "cutflow": result["cutflow"], "hists": hists, "provenance": job.provenance}
@@ -110,13 +119,23 @@ def plot(
     axes, or ``auto`` (log-log for log-binned spectra over decades)."""
     check_format(fmt, PLOT_FORMATS, "plot")
     if scale not in SCALES:
-        raise Invalid(f"unknown scale {scale!r}; choose one of {', '.join(SCALES)}", field="scale")
+        raise Invalid(
+            N_("unknown scale {scale!r}; choose one of {choices}"),
+            scale=scale,
+            choices=", ".join(SCALES),
+            field="scale",
+        )
     if not 1 <= bins <= MAX_DISPLAY_BINS:
-        raise Invalid(f"bins must be between 1 and {MAX_DISPLAY_BINS}, got {bins}", field="bins")
+        raise Invalid(
+            N_("bins must be between 1 and {MAX_DISPLAY_BINS}, got {bins}"),
+            MAX_DISPLAY_BINS=MAX_DISPLAY_BINS,
+            bins=bins,
+            field="bins",
+        )
     result = _result(job)
     name = name or result["main_hist"]
     if name not in result["hists"]:
-        raise NotFound(f"job {job.id} has no histogram {name!r}")
+        raise NotFound(N_("job {id} has no histogram {name!r}"), id=job.id, name=name)
     import matplotlib
 
     matplotlib.use("Agg")

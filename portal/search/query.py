@@ -8,6 +8,7 @@ import re
 from dataclasses import dataclass
 
 from portal.errors import Invalid
+from portal.i18n import N_
 
 TEXT_FIELDS = {"title", "author", "keywords"}
 EXACT_FIELDS = {
@@ -103,7 +104,7 @@ def _tokens(text: str) -> list[tuple[str, str, int]]:
             break
         kind = m.lastgroup or "word"
         if kind == "open":
-            raise Invalid(f'unclosed quote at position {m.start("open") + 1}: add the closing "', field="q")
+            raise Invalid(N_('unclosed quote at position {pos}: add the closing "'), pos=m.start("open") + 1, field="q")
         out.append((kind, m.group(kind), m.start(kind)))
         pos = m.end()
     return out
@@ -142,7 +143,7 @@ class _Parser:
         while (tok := self.peek()) and tok[0] == "word" and tok[1] == "OR":
             self.i += 1
             if self.peek() is None or self.peek()[0] == "rpar":  # type: ignore[index]
-                raise Invalid(f"OR at position {tok[2] + 1} needs something after it", field="q")
+                raise Invalid(N_("OR at position {pos} needs something after it"), pos=tok[2] + 1, field="q")
             nodes.append(self.and_expr())
         return nodes[0] if len(nodes) == 1 else Or(tuple(nodes))
 
@@ -178,7 +179,9 @@ class _Parser:
             if value in ("NOT", "-"):
                 self.i += 1
                 if self.peek() is None:
-                    raise Invalid(f"{value} at position {pos + 1} needs something to negate", field="q")
+                    raise Invalid(
+                        N_("{value} at position {pos} needs something to negate"), value=value, pos=pos + 1, field="q"
+                    )
                 return Not(self.unary())
             self.tokens[self.i] = ("word", value[1:], pos + 1)
             return Not(self.unary())
@@ -186,7 +189,7 @@ class _Parser:
             self.i += 1
             node = self.or_expr()
             if self.peek() is None or self.peek()[0] != "rpar":  # type: ignore[index]
-                raise Invalid(f"the ( at position {pos + 1} is never closed", field="q")
+                raise Invalid(N_("the ( at position {pos} is never closed"), pos=pos + 1, field="q")
             self.i += 1
             return node
         self.i += 1
@@ -205,7 +208,7 @@ class _Parser:
             if rest == "":
                 nxt = self.peek()
                 if nxt is None or nxt[0] not in ("phrase", "word"):
-                    raise Invalid(f"{name}: at position {pos + 1} needs a value", field="q")
+                    raise Invalid(N_("{name}: at position {pos} needs a value"), name=name, pos=pos + 1, field="q")
                 self.i += 1
                 if nxt[0] == "phrase":
                     return self.field_value(name, _unquote(nxt[1]), True, pos)
@@ -230,13 +233,24 @@ class _Parser:
         while not parts[-1].endswith(("]", "}")):
             tok = self.peek()
             if tok is None or tok[0] != "word":
-                raise Invalid(f"the range for {name} at position {pos + 1} is not closed with ] or }}", field="q")
+                raise Invalid(
+                    N_("the range for {name} at position {pos} is not closed with ] or }}"),
+                    name=name,
+                    pos=pos + 1,
+                    field="q",
+                )
             parts.append(tok[1])
             self.i += 1
         body = " ".join(parts)
         m = re.fullmatch(r"([\[{])\s*(\S+)\s+TO\s+(\S+)\s*([\]}])", body)
         if m is None:
-            raise Invalid(f"bad range {body!r} at position {pos + 1}; write {name}:[2010 TO 2012]", field="q")
+            raise Invalid(
+                N_("bad range {body!r} at position {pos}; write {name}:[2010 TO 2012]"),
+                body=body,
+                pos=pos + 1,
+                name=name,
+                field="q",
+            )
         if name not in NUMERIC_FIELDS:
             raise Invalid(
                 f"{name} is not a numeric field; ranges work on {', '.join(sorted(NUMERIC_FIELDS))}", field="q"
@@ -264,7 +278,9 @@ def _number(text: str, name: str, pos: int) -> float:
     try:
         return float(text.replace("_", ""))
     except ValueError:
-        raise Invalid(f"{name} needs a number at position {pos + 1}, got {text!r}", field="q") from None
+        raise Invalid(
+            N_("{name} needs a number at position {pos}, got {text!r}"), name=name, pos=pos + 1, text=text, field="q"
+        ) from None
 
 
 def _unquote(token: str) -> str:
@@ -274,5 +290,5 @@ def _unquote(token: str) -> str:
 def parse(text: str) -> Node | None:
     """The AST of ``text`` (None for an empty query). Raises Invalid with the position of the problem."""
     if len(text) > 1000:
-        raise Invalid("the query is longer than 1000 characters", field="q")
+        raise Invalid(N_("the query is longer than 1000 characters"), field="q")
     return _Parser(text).parse()

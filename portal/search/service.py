@@ -16,6 +16,7 @@ from sqlalchemy.orm import Session
 from portal.db.engine import Database
 from portal.db.models import File, Record
 from portal.errors import Invalid, Unavailable
+from portal.i18n import N_
 from portal.search import memory
 from portal.search.backends.base import TextBackend
 from portal.search.cursor import decode_cursor, encode_cursor
@@ -168,16 +169,18 @@ class SearchService:
         or sort, a size or page out of range, or a cursor this search did not return; the text backend's
         :class:`portal.errors.Unavailable` (503) when the full-text index cannot be reached."""
         if req.size < 1 or req.size > 1000:
-            raise Invalid("size must be between 1 and 1000", field="size")
+            raise Invalid(N_("size must be between 1 and 1000"), field="size")
         if req.page < 1:
-            raise Invalid("page must be at least 1", field="page")
+            raise Invalid(N_("page must be at least 1"), field="page")
         for name in req.filters:
             if name not in FACETS:
-                raise Invalid(f"unknown facet {name!r}; facets: {', '.join(FACETS)}", field=name)
+                raise Invalid(
+                    N_("unknown facet {name!r}; facets: {choices}"), name=name, choices=", ".join(FACETS), field=name
+                )
         ast = parse(req.q)
         sort = req.sort or ("bestmatch" if ast is not None else "mostrecent")
         if sort not in SORTS:
-            raise Invalid(f"sort must be one of {', '.join(SORTS)}", field="sort")
+            raise Invalid(N_("sort must be one of {choices}"), choices=", ".join(SORTS), field="sort")
         if self.in_memory and sort not in COUNTED_SORTS:
             result = self._search_memory(req, ast, sort)
             if result is not None:
@@ -240,7 +243,7 @@ class SearchService:
         if not self.in_memory:
             return "SQL search"
         if self._snapshot is None:
-            raise Unavailable("the search snapshot is still being built")
+            raise Unavailable(N_("the search snapshot is still being built"))
         with self.db.reader() as s:
             snap = self.snapshot(s)
         return f"snapshot of {snap.n} records" + ("" if self._warmed.is_set() else ", warming")

@@ -34,6 +34,7 @@ from sqlalchemy.orm import Session
 from portal.db.engine import Database
 from portal.db.models import Record
 from portal.errors import Invalid, NotFound
+from portal.i18n import N_
 from portal.stats.models import CoDownload, StatsAggregate, StatsSalt, StatsState, UsageEvent
 
 log = logging.getLogger(__name__)
@@ -128,7 +129,7 @@ class StatsService:
     ) -> None:
         """Queue one event; returns at once (a deque append). Never raises into the request."""
         if kind not in KINDS:
-            raise Invalid(f"unknown event kind {kind!r}", field="kind")
+            raise Invalid(N_("unknown event kind {kind!r}"), kind=kind, field="kind")
         if not self.enabled:
             return
         self._queue.append(
@@ -350,7 +351,7 @@ class StatsService:
     def _record_stats(self, s: Session, recid: int, last_run: datetime | None) -> RecordStats:
         concept = s.scalar(select(Record.concept_recid).where(Record.recid == recid))
         if concept is None:
-            raise NotFound(f"there is no record version {recid}", record=recid)
+            raise NotFound(N_("there is no record version {recid}"), recid=recid, record=recid)
         out = RecordStats(recid=recid, concept_recid=concept)
         for scope, rid, target in (("version", recid, out.version), ("concept", concept, out.all_versions)):
             for kind in KINDS:
@@ -377,7 +378,7 @@ class StatsService:
     def _also_downloaded(self, s: Session, recid: int, limit: int) -> list[tuple[int, int]]:
         concept = s.scalar(select(Record.concept_recid).where(Record.recid == recid))
         if concept is None:
-            raise NotFound(f"there is no record version {recid}", record=recid)
+            raise NotFound(N_("there is no record version {recid}"), recid=recid, record=recid)
         rows = s.execute(
             select(CoDownload.other_recid, func.sum(CoDownload.visitors).label("n"))
             .where(CoDownload.concept_recid == concept)
@@ -402,7 +403,7 @@ class StatsService:
         hours, as a subquery with the columns ``recid`` (the concept) and ``n``; concepts never used are absent.
         The search's popularity sorts join it to the index (:data:`portal.search.sql.Popularity`)."""
         if kind not in KINDS:
-            raise Invalid(f"unknown event kind {kind!r}", field="kind")
+            raise Invalid(N_("unknown event kind {kind!r}"), kind=kind, field="kind")
         return (
             select(StatsAggregate.recid, func.sum(StatsAggregate.unique_visitors).label("n"))
             .where(StatsAggregate.scope == "concept", StatsAggregate.kind == kind)

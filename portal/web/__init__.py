@@ -23,6 +23,7 @@ def register_blueprints(app: Flask) -> None:
         exports,
         files,
         headers,
+        i18n,
         limits,
         openapi,
         ops,
@@ -36,6 +37,7 @@ def register_blueprints(app: Flask) -> None:
     )
     from portal.web.request import IdConverter, check_path_ids
 
+    i18n.register(app)
     problems.register(app)
     headers.register(app)
     limits.register(app)

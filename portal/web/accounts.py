@@ -11,6 +11,7 @@ from typing import Any
 from flask import Blueprint, Response, redirect, render_template, request, session, url_for
 
 from portal.errors import Forbidden, Invalid, PortalError, Unauthorized
+from portal.i18n import N_
 from portal.identity.principal import ANONYMOUS, Principal
 from portal.identity.users import UserInfo
 from portal.web import services
@@ -98,7 +99,7 @@ def signout() -> Response:
 def signup() -> Any:
     signin = services().signin
     if not signin.signup_open:
-        err = Forbidden("sign-up is closed on this portal; ask an administrator for an account", field="signup")
+        err = Forbidden(N_("sign-up is closed on this portal; ask an administrator for an account"), field="signup")
         if request.method == "POST":
             raise err
         return render_template("accounts/signup.html", closed=True, error=err, form={}), 403
@@ -107,7 +108,7 @@ def signup() -> Any:
         return render_template("accounts/signup.html", closed=False, error=None, form=form)
     try:
         if form.get("password", "") != form.get("password2", ""):
-            raise Invalid("the two passwords differ", field="password2")
+            raise Invalid(N_("the two passwords differ"), field="password2")
         user = signin.sign_up(
             form.get("username", "").strip(),
             name=form.get("name", ""),

@@ -9,6 +9,7 @@ from flask import Blueprint, Response, jsonify, render_template, request, url_fo
 
 from portal.errors import Invalid, PortalError, Unavailable
 from portal.extras import require
+from portal.i18n import N_
 from portal.identity import policy
 from portal.web import services
 from portal.web.auth import principal
@@ -26,7 +27,7 @@ def _jobs() -> JobService:
     jobs = services().analyses
     if jobs is None:
         require("processing", "analysis jobs")
-        raise Unavailable("analysis jobs are not configured")
+        raise Unavailable(N_("analysis jobs are not configured"))
     return jobs
 
 
@@ -63,17 +64,17 @@ def api_create() -> Any:
         )
     unknown = set(body) - {"analysis", "dataset", "executor", "skip_bad_files", "parameters"}
     if unknown:
-        raise Invalid(f"unknown field(s): {', '.join(sorted(unknown))}", field=sorted(unknown)[0])
+        raise Invalid(N_("unknown field(s): {names}"), names=", ".join(sorted(unknown)), field=sorted(unknown)[0])
     recid = bounded_id(body.get("dataset"), "dataset")
     skip = body.get("skip_bad_files", False)
     if not isinstance(skip, bool):
-        raise Invalid("skip_bad_files must be true or false", field="skip_bad_files")
+        raise Invalid(N_("skip_bad_files must be true or false"), field="skip_bad_files")
     executor = body.get("executor")
     if executor is not None and not isinstance(executor, str):
-        raise Invalid("executor must be a string", field="executor")
+        raise Invalid(N_("executor must be a string"), field="executor")
     analysis = body.get("analysis")
     if not isinstance(analysis, str) or not analysis:
-        raise Invalid("analysis must be a built-in name, an installed analysis or 'module:Class'", field="analysis")
+        raise Invalid(N_("analysis must be a built-in name, an installed analysis or 'module:Class'"), field="analysis")
     policy.require_run_analysis(who, own_code=":" in analysis)
     jobs = _jobs()
     services().access.require_files(principal(), recid)  # an analysis reads the dataset's bytes
@@ -152,13 +153,13 @@ def api_publish(job_id: int) -> Any:
     policy.require_publish_job(who, _jobs().get(job_id).owner_id)
     body = json_body() or {}
     if not isinstance(body, dict):
-        raise Invalid('send a JSON object: {"software"?: RECID, "title"?: TEXT}')
+        raise Invalid(N_('send a JSON object: {"software"?: RECID, "title"?: TEXT}'))
     software = body.get("software")
     if software is not None and (isinstance(software, bool) or not isinstance(software, int)):
-        raise Invalid("software must be a record id (integer)", field="software")
+        raise Invalid(N_("software must be a record id (integer)"), field="software")
     title = body.get("title")
     if title is not None and not isinstance(title, str):
-        raise Invalid("title must be a string", field="title")
+        raise Invalid(N_("title must be a string"), field="title")
     out = _jobs().publish(job_id, title=title, software_recid=software)
     services().audit.add(who, "record.publish", f"record {out.recid}", {"job": job_id}, ip=client_ip())
     return jsonify({**out.to_json(), "record": url_for("api.record", recid=out.recid, _external=True)}), 201

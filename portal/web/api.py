@@ -9,6 +9,7 @@ from flask import Blueprint, Response, jsonify, redirect, request, stream_with_c
 
 from portal.catalog.serialize import direct_files, record_envelope, stream_record_json
 from portal.errors import Invalid
+from portal.i18n import N_
 from portal.search.documents import FACETS
 from portal.search.results import SearchRequest
 from portal.web import services
@@ -30,7 +31,7 @@ def record(recid: int) -> Any:
     if mode is None:
         mode = "expand" if services().settings.api_expand_file_indices else "summary"
     if mode not in ("expand", "summary", "none"):
-        raise Invalid(f"file_indices must be expand, summary or none, got {mode!r}", field="file_indices")
+        raise Invalid(N_("file_indices must be expand, summary or none, got {mode!r}"), mode=mode, field="file_indices")
     target, is_concept = catalog.resolve(recid)
     if is_concept:
         args: dict[str, Any] = request.args.to_dict()

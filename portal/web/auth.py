@@ -6,6 +6,7 @@ from __future__ import annotations
 from flask import current_app, g, request, session
 
 from portal.errors import Unauthorized
+from portal.i18n import N_
 from portal.identity.principal import ANONYMOUS, Principal
 from portal.identity.users import UserInfo
 
@@ -28,7 +29,7 @@ def principal() -> Principal:
     if header:
         scheme, _, credential = header.partition(" ")
         if scheme.lower() != "bearer" or not credential.strip():
-            raise Unauthorized("send a personal access token as 'Authorization: Bearer <token>'", field="token")
+            raise Unauthorized(N_("send a personal access token as 'Authorization: Bearer <token>'"), field="token")
         found = services.tokens.authenticate(credential.strip())
     elif request.blueprint == "zenodo" and request.args.get("access_token"):
         # Zenodo's clients send their token as a query parameter; accepted on the Zenodo-compatible routes only

@@ -11,10 +11,11 @@ from flask import Blueprint, Response, jsonify, redirect, render_template, strea
 
 from portal.education.lessons import Lesson, preview_html, preview_stylesheet
 from portal.errors import PortalError
+from portal.i18n import N_
 from portal.web import services
 
 bp = Blueprint("education", __name__)
-LEVELS = ("beginner", "intermediate", "advanced")
+LEVELS = (N_("beginner"), N_("intermediate"), N_("advanced"))  # msgids: the page shows them translated
 
 
 def _data_dirs() -> list[Path]:

@@ -8,6 +8,7 @@ from typing import Any
 from flask import Blueprint, Response, g, render_template, request, stream_with_context, url_for
 
 from portal.exports.service import FORMATS, NEGOTIABLE
+from portal.i18n import N_
 from portal.identity.principal import ANONYMOUS
 from portal.web import services
 from portal.web.auth import principal
@@ -43,12 +44,12 @@ def _style_upload() -> bytes:
     from portal.exports.csl import MAX_STYLE_BYTES
 
     if (request.content_length or 0) > MAX_STYLE_BYTES + 64 * 1024:
-        raise Invalid(f"the style is larger than {MAX_STYLE_BYTES // 1024} kB", field="style")
+        raise Invalid(N_("the style is larger than {kb} kB"), kb=MAX_STYLE_BYTES // 1024, field="style")
     upload = request.files.get("style")
     if upload is not None:
         return upload.read(MAX_STYLE_BYTES + 1)
     if request.mimetype in ("multipart/form-data", "application/x-www-form-urlencoded"):
-        raise Invalid("choose a CSL style file (form field `style`)", field="style")
+        raise Invalid(N_("choose a CSL style file (form field `style`)"), field="style")
     return request.get_data(cache=False)
 
 

@@ -9,6 +9,7 @@ from werkzeug.wsgi import wrap_file
 
 from portal.errors import Invalid
 from portal.files.preview import render_histogram
+from portal.i18n import N_
 from portal.ops import metrics
 from portal.web import services
 from portal.web.auth import principal
@@ -143,7 +144,9 @@ def file_search(recid: int) -> Any:
         if not -1 <= after <= MAX_POSITION:
             raise ValueError(cursor)
     except ValueError:
-        raise Invalid(f"cursor must be the number returned as next_cursor, got {cursor!r}", field="cursor") from None
+        raise Invalid(
+            N_("cursor must be the number returned as next_cursor, got {cursor!r}"), cursor=cursor, field="cursor"
+        ) from None
     items, next_cursor = services().catalog.find_files(
         services().access.require_record(principal(), recid),
         index_key=request.args.get("index") or None,
@@ -172,7 +175,7 @@ def histogram_api(recid: int) -> Any:
     """Histogram of one numeric column from a bounded sample: `?key=&column=&bins=&range=lo,hi&format=json|png|svg`."""
     fmt = request.args.get("format", "json")
     if fmt not in ("json", "png", "svg"):
-        raise Invalid(f"format must be json, png or svg, got {fmt!r}", field="format")
+        raise Invalid(N_("format must be json, png or svg, got {fmt!r}"), fmt=fmt, field="format")
     h = services().previewer.histogram(
         _readable(recid),
         required_arg("key"),

@@ -11,6 +11,7 @@ from flask import Blueprint, Response, jsonify, render_template, request, sessio
 
 from portal.errors import NotFound, PortalError, Unavailable
 from portal.extras import require
+from portal.i18n import N_
 from portal.identity import policy
 from portal.identity.principal import Principal
 from portal.launch.kinds import DatasetLaunch, EnvLaunch, GitLaunch, LaunchKind, LessonLaunch, RecordLaunch
@@ -52,7 +53,7 @@ def _launches() -> LaunchManager:
     if manager is None:
         require("launch", "launching environments")
     if manager is None or not services().settings.launch_enabled:
-        raise Unavailable("launching environments is switched off here (PORTAL_LAUNCH_ENABLED)")
+        raise Unavailable(N_("launching environments is switched off here (PORTAL_LAUNCH_ENABLED)"))
     return manager
 
 

@@ -22,6 +22,7 @@ from typing import TYPE_CHECKING, Any, TypeVar, cast
 from flask import Flask, Response, current_app, g
 
 from portal.errors import Invalid, Unauthorized
+from portal.i18n import N_
 from portal.web.auth import principal
 from portal.web.request import client_ip
 
@@ -162,7 +163,9 @@ def register(app: Flask) -> None:
             parse_many(text)
         except ValueError as exc:
             env = "PORTAL_" + kind.setting.upper()
-            raise Invalid(f"setting {env}: {text!r} is not a rate limit like '20 per minute'", field=env) from exc
+            raise Invalid(
+                N_("setting {env}: {text!r} is not a rate limit like '20 per minute'"), env=env, text=text, field=env
+            ) from exc
         limits[kind.name] = text
     from limits.errors import ConfigurationError
 
@@ -180,5 +183,7 @@ def register(app: Flask) -> None:
             swallow_errors=True,
         )
     except ConfigurationError as exc:  # an unknown scheme, or redis:// without the redis client installed
-        raise Invalid(f"setting PORTAL_RATELIMIT_STORAGE_URI: {exc}", field="PORTAL_RATELIMIT_STORAGE_URI") from exc
+        raise Invalid(
+            N_("setting PORTAL_RATELIMIT_STORAGE_URI: {exc}"), exc=exc, field="PORTAL_RATELIMIT_STORAGE_URI"
+        ) from exc
     app.extensions[EXTENSION] = AppLimits(limiter, limits)

@@ -13,6 +13,7 @@ from authlib.oauth2.rfc7636 import CodeChallenge
 from flask import Blueprint, Flask, current_app, jsonify, redirect, request, session
 
 from portal.errors import Invalid, NotFound, Unauthorized
+from portal.i18n import N_
 from portal.identity.oauth import TOKEN_SECONDS, HubIdentity, HubOAuthProvider, StoredCode
 from portal.identity.policy import require_scope
 from portal.launch.people import ANON_NAME, hub_username
@@ -59,7 +60,7 @@ class _CodeGrant(grants.AuthorizationCodeGrant):  # type: ignore[misc]
 def _provider() -> HubOAuthProvider:
     provider = services().hub_oauth
     if provider is None:
-        raise NotFound("the portal is not the hub's OAuth2 provider here (no PORTAL_LAUNCH_HUB_CLIENT_ID)")
+        raise NotFound(N_("the portal is not the hub's OAuth2 provider here (no PORTAL_LAUNCH_HUB_CLIENT_ID)"))
     return provider
 
 
@@ -122,5 +123,5 @@ def userinfo() -> Any:
     provider = _provider()
     scheme, _, credential = request.headers.get("Authorization", "").partition(" ")
     if scheme.lower() != "bearer" or not credential.strip():
-        raise Unauthorized("send the access token as 'Authorization: Bearer <token>'", field="token")
+        raise Unauthorized(N_("send the access token as 'Authorization: Bearer <token>'"), field="token")
     return jsonify(provider.userinfo(credential.strip()))

@@ -6,13 +6,14 @@ import json
 from typing import Any
 
 from flask import Blueprint, Response, g, redirect, render_template, request, url_for
-from jinja2 import Undefined
+from flask_babel import gettext
 from markupsafe import Markup
 
 from portal.browse.service import FileSelection, Moved
 from portal.catalog.markdown import render_markdown
 from portal.errors import Invalid, Unavailable
 from portal.pids.registrations import Registration
+from portal.i18n import N_
 from portal.search.documents import FACETS
 from portal.search.results import SearchRequest
 from portal.web import services
@@ -21,25 +22,26 @@ from portal.web.request import MAX_ID, MAX_POSITION, QueryURL, paginate
 
 bp = Blueprint("pages", __name__)
 
+# Labels are msgids: templates show them through gettext.
 SECTIONS = (
-    ("abstract", "Abstract"),
-    ("methodology", "Methodology"),
-    ("usage", "How to use these data"),
-    ("validation", "Validation"),
-    ("use_with", "Use with"),
+    ("abstract", N_("Abstract")),
+    ("methodology", N_("Methodology")),
+    ("usage", N_("How to use these data")),
+    ("validation", N_("Validation")),
+    ("use_with", N_("Use with")),
 )
 FACET_LABELS = {
-    "type": "Type",
-    "subtype": "Subtype",
-    "experiment": "Experiment",
-    "year": "Year",
-    "format": "File format",
-    "collision_energy": "Collision energy",
-    "collision_type": "Collision type",
-    "category": "Category",
-    "keywords": "Keywords",
-    "events": "Number of events",
-    "availability": "Availability",
+    "type": N_("Type"),
+    "subtype": N_("Subtype"),
+    "experiment": N_("Experiment"),
+    "year": N_("Year"),
+    "format": N_("File format"),
+    "collision_energy": N_("Collision energy"),
+    "collision_type": N_("Collision type"),
+    "category": N_("Category"),
+    "keywords": N_("Keywords"),
+    "events": N_("Number of events"),
+    "availability": N_("Availability"),
 }
 LARGE_DOWNLOAD = 1_000_000_000
 FILE_PAGE = 50  # rows of the record page's file box; the next ones are a link (or the file API) away
@@ -59,23 +61,6 @@ def _markdown(text: str | None) -> Any:
     return render_markdown(text or "")
 
 
-@bp.app_template_filter("filesize")
-def _filesize(size: int | None) -> str:
-    if size is None or isinstance(size, Undefined):  # a field the record does not have
-        return "–"
-    value = float(size)
-    for unit in ("B", "kB", "MB", "GB", "TB", "PB"):
-        if value < 1000 or unit == "PB":
-            return f"{value:.0f} {unit}" if unit == "B" else f"{value:.1f} {unit}"
-        value /= 1000
-    return f"{size} B"
-
-
-@bp.app_template_filter("number")
-def _number(value: int | None) -> str:
-    return "–" if value is None or isinstance(value, Undefined) else f"{value:,}"
-
-
 @bp.get("/")
 def home() -> Any:
     page = services().browse.home(hidden=services().access.hidden_recids(principal()))
@@ -90,7 +75,7 @@ def search() -> Any:
     q = request.args.get("q", "")
     page = request.args.get("page", "1")
     if not page.isdigit() or not 1 <= int(page) <= MAX_ID:
-        raise Invalid("page must be a positive number", field="page")
+        raise Invalid(N_("page must be a positive number"), field="page")
     size = 20
     sort = request.args.get("sort") or None
     try:
@@ -107,9 +92,9 @@ def search() -> Any:
         result, hits, error, unavailable = found.result, found.hits, None, None
         cited = found.cited
     except Invalid as err:
-        result, hits, error, unavailable, cited = None, [], err.detail, None, {}
+        result, hits, error, unavailable, cited = None, [], err.localized(gettext), None, {}
     except Unavailable as err:  # the form stays usable: searches without words may still work
-        result, hits, error, unavailable, cited = None, [], None, err.detail, {}
+        result, hits, error, unavailable, cited = None, [], None, err.localized(gettext), {}
     url = QueryURL(url_for("pages.search"), request.args)
 
     def toggle(facet: str, value: str) -> str:
@@ -150,7 +135,9 @@ def record(recid: int) -> Any:
         if isinstance(page, Moved):  # a concept id: its latest version
             return redirect(url_for("pages.record", recid=page.recid), code=302)
         if after and not (after.isdigit() and int(after) <= MAX_POSITION):
-            raise Invalid("files_after must be a file position, as given by a 'Next files' link", field="files_after")
+            raise Invalid(
+                N_("files_after must be a file position, as given by a 'Next files' link"), field="files_after"
+            )
         g.export_record = page.export  # also read by the Signposting headers
         evidence = _evidence(page.view.recid, page.view.metadata, page.outgoing)
         open_envs, open_env = _open_envs(page.view.metadata)

@@ -9,6 +9,7 @@ from typing import Any
 from flask import Blueprint, current_app, redirect, render_template, request, url_for
 
 from portal.errors import Invalid, Unauthorized
+from portal.i18n import N_
 from portal.identity import policy
 from portal.identity.principal import ROLES, SCOPES, Principal
 from portal.web import services
@@ -48,7 +49,7 @@ def _redirect(err: _Redirect) -> Any:
 def _form_ids(name: str) -> int:
     raw = request.form.get(name, "")
     if not raw.isdigit():
-        raise Invalid(f"{name} must be a number", field=name)
+        raise Invalid(N_("{name} must be a number"), name=name, field=name)
     return int(raw)
 
 
@@ -82,7 +83,7 @@ def tokens_create() -> Any:
     assert who.user_id is not None
     expiry = request.form.get("expires_in_days", "90")
     if expiry not in ("never", *(str(d) for d in EXPIRY_CHOICES if d)):
-        raise Invalid("choose an expiry from the list", field="expires_in_days")
+        raise Invalid(N_("choose an expiry from the list"), field="expires_in_days")
     _info, secret = services().tokens.create(
         who,
         who.user_id,
@@ -155,7 +156,7 @@ def admin_roles(user_id: int) -> Any:
     policy.require_manage_users(who)
     roles = request.form.getlist("roles")
     if user_id == who.user_id and "admin" not in roles:
-        raise Invalid("you cannot take the admin role from yourself; ask another admin", field="roles")
+        raise Invalid(N_("you cannot take the admin role from yourself; ask another admin"), field="roles")
     services().users.set_roles(who, user_id, roles)
     return _back_to_users()
 
@@ -166,6 +167,6 @@ def admin_disable(user_id: int) -> Any:
     policy.require_manage_users(who)
     disabled = request.form.get("disabled", "1") == "1"
     if user_id == who.user_id and disabled:
-        raise Invalid("you cannot disable your own account; ask another admin", field="disabled")
+        raise Invalid(N_("you cannot disable your own account; ask another admin"), field="disabled")
     services().users.set_disabled(who, user_id, disabled)
     return _back_to_users()

@@ -12,6 +12,7 @@ from flask import request
 from werkzeug.routing import BaseConverter
 
 from portal.errors import Invalid, NotFound
+from portal.i18n import N_
 
 TRUE = frozenset({"1", "true", "yes"})
 
@@ -45,7 +46,13 @@ def check_path_ids(endpoint: str | None, values: dict[str, Any] | None) -> None:
     """
     for name, value in (values or {}).items():
         if isinstance(value, int) and not 1 <= value <= MAX_ID:
-            raise NotFound(f"{name} must be an integer between 1 and {MAX_ID}, got {value}", field=name)
+            raise NotFound(
+                N_("{name} must be an integer between 1 and {MAX_ID}, got {value}"),
+                name=name,
+                MAX_ID=MAX_ID,
+                value=value,
+                field=name,
+            )
 
 
 def bounded_id(value: object, name: str) -> int:
@@ -57,10 +64,16 @@ def bounded_id(value: object, name: str) -> int:
     if isinstance(value, float) and value.is_integer():
         value = int(value)  # JSON Schema counts 5.0 as an integer, and so do JSON clients that send it
     if isinstance(value, bool) or not isinstance(value, int | str) or not str(value).isdigit():
-        raise Invalid(f"{name} must be a record id (a positive integer)", field=name)
+        raise Invalid(N_("{name} must be a record id (a positive integer)"), name=name, field=name)
     number = int(value)
     if not 1 <= number <= MAX_ID:
-        raise Invalid(f"{name} must be an integer between 1 and {MAX_ID}, got {number}", field=name)
+        raise Invalid(
+            N_("{name} must be an integer between 1 and {MAX_ID}, got {number}"),
+            name=name,
+            MAX_ID=MAX_ID,
+            number=number,
+            field=name,
+        )
     return number
 
 
@@ -77,12 +90,12 @@ def int_arg(name: str, default: int, *, minimum: int = 1, maximum: int | None = 
     try:
         value = int(raw)
     except ValueError:
-        raise Invalid(f"{name} must be an integer, got {raw!r}", field=name) from None
+        raise Invalid(N_("{name} must be an integer, got {raw!r}"), name=name, raw=raw, field=name) from None
     if value < minimum or value > (maximum if maximum is not None else MAX_ID):
         bounds = f"between {minimum} and {maximum}" if maximum is not None else f"at least {minimum}"
         if maximum is None and value > MAX_ID:
             bounds = f"between {minimum} and {MAX_ID}"
-        raise Invalid(f"{name} must be {bounds}, got {value}", field=name)
+        raise Invalid(N_("{name} must be {bounds}, got {value}"), name=name, bounds=bounds, value=value, field=name)
     return value
 
 
@@ -105,7 +118,7 @@ def required_arg(name: str) -> str:
     """The non-empty query argument ``name``. Raises Invalid naming it when it is missing or empty."""
     value = request.args.get(name)
     if not value:
-        raise Invalid(f"the {name} parameter is required", field=name)
+        raise Invalid(N_("the {name} parameter is required"), name=name, field=name)
     return value
 
 
@@ -117,7 +130,7 @@ def range_arg(name: str) -> tuple[float, float] | None:
     try:
         low, high = (float(x) for x in raw.split(","))
     except ValueError:
-        raise Invalid(f"{name} must be two numbers low,high; got {raw!r}", field=name) from None
+        raise Invalid(N_("{name} must be two numbers low,high; got {raw!r}"), name=name, raw=raw, field=name) from None
     # nan and inf parse as floats but make no bin edges; an empty or reversed range has no bins either
     if not (math.isfinite(low) and math.isfinite(high) and low < high):
         raise Invalid(f"{name} must be two finite numbers low,high with low < high; got {raw!r}", field=name)
@@ -219,4 +232,4 @@ def refuse_nul_bytes() -> None:
     """
     for name, value in request.args.items(multi=True):
         if "\x00" in value or "\x00" in name:
-            raise Invalid(f"{name!r} holds a NUL byte", field=name.replace("\x00", "\\0"))
+            raise Invalid(N_("{name!r} holds a NUL byte"), name=name, field=name.replace("\x00", "\\0"))

@@ -7,6 +7,7 @@ from typing import Any
 from flask import Blueprint, Response, jsonify, request
 
 from portal.errors import Invalid
+from portal.i18n import N_
 from portal.stats.service import RecordStats
 from portal.web import services
 from portal.web.request import client_ip, int_arg
@@ -38,7 +39,7 @@ def _count_record_views(response: Response) -> Response:
 def api_stats() -> Any:
     """`/api/stats?recid=N`: views, downloads and launches of this version and of all its versions."""
     if "recid" not in request.args:
-        raise Invalid("give the record with ?recid=N", field="recid")
+        raise Invalid(N_("give the record with ?recid=N"), field="recid")
     recid = int_arg("recid", 0, minimum=1)
     stats = services().stats
     body = stats_json(stats.record_stats(recid))

@@ -112,6 +112,9 @@ def test_demo_records_load_and_are_served(installed):
                 assert server.poll() is None and time.monotonic() < deadline, "portal serve did not answer"
                 time.sleep(0.2)
         assert home.status_code == 200 and "Featured datasets" in home.text
+        # the French catalogue, compiled into the wheel by its build hook (the checkout commits only the .po)
+        french = requests.get(base + "/", headers={"Accept-Language": "fr"}, timeout=30)
+        assert '<html lang="fr">' in french.text and "Jeux de données à la une" in french.text
         record = requests.get(base + "/record/90004", timeout=30)
         assert record.status_code == 200 and "10.5072/portal.90004" in record.text
         lesson = requests.get(base + "/education/collision-events/preview", timeout=60)

@@ -29,12 +29,16 @@
     const r = await fetch(box.dataset.url, {headers: {Accept: "application/json"}});
     const job = await r.json();
     const p = job.progress || {};
-    document.getElementById("job-state").textContent = job.state;
+    const state = document.getElementById("job-state");
+    state.textContent = JSON.parse(state.dataset.names || "{}")[job.state] || job.state;
     const bar = document.getElementById("job-progress");
     bar.max = p.events_total || 1; bar.value = p.events_done || 0;
-    document.getElementById("job-progress-text").textContent =
-      `${(p.events_done || 0).toLocaleString()} / ${(p.events_total || 0).toLocaleString()} events, files ` +
-      `${p.files_done || 0}/${p.files_total || 0}, ${Math.round(p.events_per_second || 0).toLocaleString()} events/s`;
+    // The sentence comes translated from the page (data-template), numbers in the page's language.
+    const text = document.getElementById("job-progress-text"), lang = document.documentElement.lang || undefined;
+    const values = {done: (p.events_done || 0).toLocaleString(lang), total: (p.events_total || 0).toLocaleString(lang),
+                    files_done: p.files_done || 0, files_total: p.files_total || 0,
+                    rate: Math.round(p.events_per_second || 0).toLocaleString(lang)};
+    text.textContent = text.dataset.template.replace(/\{(\w+)\}/g, function (all, name) { return name in values ? values[name] : all; });
     if (job.state === "done" || job.state === "failed" || job.state === "cancelled") { await refresh(); return; }
     setTimeout(poll, 700);
   }

@@ -2,7 +2,7 @@
 (function () {
   "use strict";
   function copy(text, button) {
-    var done = function () { var old = button.textContent; button.textContent = "Copied"; button.dataset.copied = "1";
+    var done = function () { var old = button.textContent; button.textContent = button.dataset.copiedLabel || "Copied"; button.dataset.copied = "1";
       setTimeout(function () { button.textContent = old; }, 1500); };
     if (navigator.clipboard && window.isSecureContext) { navigator.clipboard.writeText(text).then(done, done); return; }
     var area = document.createElement("textarea"); area.value = text; document.body.appendChild(area); area.select();
@@ -24,7 +24,7 @@
         fetch("/api/records/" + target.dataset.recid + "/files?size=100&index=" + encodeURIComponent(target.dataset.listIndex))
           .then(function (r) { return r.json(); }).then(function (body) {
             body.hits.hits.forEach(function (f) { var li = document.createElement("li"); li.textContent = f.uri + " (" + f.size + " B)"; list.appendChild(li); });
-            if (body.hits.total > body.hits.hits.length) { var more = document.createElement("li"); more.textContent = "… " + (body.hits.total - body.hits.hits.length) + " more in the index file"; list.appendChild(more); }
+            if (body.hits.total > body.hits.hits.length) { var more = document.createElement("li"); more.textContent = "… " + (body.hits.total - body.hits.hits.length) + " " + (target.dataset.moreLabel || "more in the index file"); list.appendChild(more); }
             list.dataset.loaded = "1";
           });
       }
