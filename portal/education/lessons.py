@@ -225,7 +225,21 @@ def preview_stylesheet() -> str:
     import nbformat
 
     document = _lab_html(nbformat.v4.new_notebook())
-    return "\n".join(style.text or "" for style in document.head.xpath(".//style"))
+    styles = "\n".join(style.text or "" for style in document.head.xpath(".//style"))
+    return styles + ACCESSIBLE_OVERRIDES
+
+
+#: JupyterLab's light theme has syntax colours and a faded prompt below WCAG AA contrast (4.5:1) on a code cell's
+#: grey (#f5f5f5): the same hues, darkened just enough (axe-core checks it, tests/browser/test_accessibility.py).
+ACCESSIBLE_OVERRIDES = """
+:root {
+  --jp-mirror-editor-atom-color: #6161b7; --jp-mirror-editor-number-color: #007d00;
+  --jp-mirror-editor-operator-color: #9f1fef; --jp-mirror-editor-comment-color: #3a7575;
+  --jp-mirror-editor-meta-color: #9f1fef; --jp-mirror-editor-bracket-color: #6b6b53;
+  --jp-mirror-editor-quote-color: #007d00; --jp-mirror-editor-error-color: #db0000;
+  --jp-mirror-editor-hr-color: #6b6b6b; --jp-cell-prompt-not-active-opacity: 1;
+}
+"""
 
 
 def _sha256(data: bytes) -> str:

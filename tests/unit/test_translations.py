@@ -11,6 +11,7 @@ import sys
 from pathlib import Path
 
 import pytest
+from babel.messages.catalog import Message
 from babel.messages.mofile import read_mo
 from babel.messages.pofile import read_po
 
@@ -27,9 +28,14 @@ def _key(value: str | list[str] | tuple[str, ...]) -> str | tuple[str, ...]:
     return value if isinstance(value, str) else tuple(value)
 
 
-def _ids(path: Path) -> set[str]:
+def _msgid(message: Message) -> tuple[str | None, str]:
+    """What names a message: its context (pgettext) and its id (the singular of a plural)."""
+    return message.context, message.id if isinstance(message.id, str) else message.id[0]
+
+
+def _ids(path: Path) -> set[tuple[str | None, str]]:
     with path.open("rb") as f:
-        return {m.id if isinstance(m.id, str) else m.id[0] for m in read_po(f) if m.id}
+        return {_msgid(m) for m in read_po(f) if m.id}
 
 
 def test_the_template_catalogue_is_current(tmp_path):
@@ -50,9 +56,9 @@ def test_the_template_catalogue_is_current(tmp_path):
 
 def test_every_message_has_a_french_translation_with_its_placeholders():
     with FRENCH.open("rb") as f:
-        french = {m.id if isinstance(m.id, str) else m.id[0]: m for m in read_po(f, locale="fr") if m.id}
+        french = {_msgid(m): m for m in read_po(f, locale="fr") if m.id}
     missing, fuzzy, broken = [], [], []
-    for msgid in sorted(_ids(POT)):
+    for msgid in sorted(_ids(POT), key=lambda key: (key[0] or "", key[1])):
         message = french.get(msgid)
         strings = (
             []
@@ -79,7 +85,7 @@ def test_the_compiled_catalogue_matches_its_source():
     if not mo.exists():
         pytest.fail(f"{mo.relative_to(ROOT)} is missing: `make install` compiles it")
     with FRENCH.open("rb") as f:
-        source = {_key(m.id): _key(m.string) for m in read_po(f, locale="fr") if m.id and not m.fuzzy}
+        source = {(m.context, _key(m.id)): _key(m.string) for m in read_po(f, locale="fr") if m.id and not m.fuzzy}
     with mo.open("rb") as f:
-        compiled = {_key(m.id): _key(m.string) for m in read_mo(f) if m.id}
+        compiled = {(m.context, _key(m.id)): _key(m.string) for m in read_mo(f) if m.id}
     assert compiled == source, "the .mo is older than the .po: run `make install` (or `make translations`)"
