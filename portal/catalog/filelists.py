@@ -20,6 +20,7 @@ from portal.catalog.rows import BATCH, file_dict, file_scope, glob_to_like
 from portal.db.engine import Database
 from portal.db.models import File, FileIndex
 from portal.errors import Invalid, NotFound
+from portal.i18n import N_
 
 # File columns copied as they are when a new version starts from the latest one.
 _COPIED = (
@@ -53,7 +54,7 @@ class FileLists:
             NotFound: no such record, or no such file index.
         """
         if page < 1 or size < 1:
-            raise Invalid("page and size must be positive integers", field="page" if page < 1 else "size")
+            raise Invalid(N_("page and size must be positive integers"), field="page" if page < 1 else "size")
         target, _ = self.records.resolve(recid)
         with self.db.reader() as s:
             index_id, total = file_scope(s, target, index_key)
@@ -93,7 +94,9 @@ class FileLists:
                 .limit(1)
             )
             if row is None:
-                raise NotFound(f"record {recid} has no file {key!r}", record=recid, field="key")
+                raise NotFound(
+                    N_("record {recid} has no file {key!r}"), recid=recid, key=key, record=recid, field="key"
+                )
             return file_dict(row)
 
     def find_files(

@@ -18,6 +18,7 @@ from portal.catalog.schema import validate_record
 from portal.catalog.writing import Writer
 from portal.db.models import Concept, File, Record
 from portal.errors import Conflict, Invalid
+from portal.i18n import N_
 from portal.pids.base import normalise_doi
 
 
@@ -64,7 +65,10 @@ class RecordLoader:
         for given in ("recid", "conceptrecid"):
             if metadata.get(given) is not None:
                 raise Invalid(
-                    f"a new record gets its {given} from the catalogue; leave it out", source=source, field=given
+                    N_("a new record gets its {given} from the catalogue; leave it out"),
+                    given=given,
+                    source=source,
+                    field=given,
                 )
         with self.db.transaction() as s:
             concept_recid = self.writer.next_recid(s)  # concept_recid + 1 is this transaction's too
@@ -85,7 +89,7 @@ class RecordLoader:
         if existing is not None:
             if existing.status == "removed":
                 raise Conflict(
-                    "this record was removed (a tombstone); a removed record is not loaded again",
+                    N_("this record was removed (a tombstone); a removed record is not loaded again"),
                     source=item.source,
                     record=recid,
                 )
@@ -101,7 +105,7 @@ class RecordLoader:
                 )
         if s.get(Concept, recid) is not None:
             raise Conflict(
-                "this recid is already the concept id of another record",
+                N_("this recid is already the concept id of another record"),
                 source=item.source,
                 record=recid,
                 field="recid",
@@ -136,7 +140,8 @@ class RecordLoader:
         if concept_recid is not None:
             if s.get(Record, concept_recid) is not None:
                 raise Conflict(
-                    f"conceptrecid {concept_recid} is the recid of a record version",
+                    N_("conceptrecid {concept_recid} is the recid of a record version"),
+                    concept_recid=concept_recid,
                     source=item.source,
                     record=recid,
                     field="conceptrecid",
@@ -201,12 +206,12 @@ class RecordLoader:
         with self.db.transaction() as s:
             rec = get_record(s, recid)
             if rec.status == "removed":
-                raise Conflict("this record was removed; it takes no files", record=recid)
+                raise Conflict(N_("this record was removed; it takes no files"), record=recid)
             if rec.status == "published":
                 has_files = s.scalar(select(func.count()).select_from(File).where(File.recid == recid)) or 0
                 if has_files:
                     raise Conflict(
-                        "this published version already has files; start a new version to change them",
+                        N_("this published version already has files; start a new version to change them"),
                         record=recid,
                         field="files",
                     )

@@ -62,7 +62,9 @@ class RecordVersions:
             draft = s.scalar(select(Record).where(Record.concept_recid == concept_recid, Record.status == "draft"))
             if draft is not None:
                 raise Conflict(
-                    f"record {draft.recid} is already a draft new version; publish or discard it first", record=recid
+                    N_("record {recid} is already a draft new version; publish or discard it first"),
+                    recid=draft.recid,
+                    record=recid,
                 )
             new_recid = self.writer.next_recid(s)
             moment = now()
@@ -185,7 +187,7 @@ class RecordVersions:
         forbidden = [k for k in ("files", "file_indices", "_file_indices") if k in metadata]
         if forbidden:
             raise Conflict(
-                "files of a published version cannot change; start a new version", record=recid, field=forbidden[0]
+                N_("files of a published version cannot change; start a new version"), record=recid, field=forbidden[0]
             )
         with self.db.transaction() as s:
             rec = get_record(s, recid)

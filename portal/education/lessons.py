@@ -253,7 +253,8 @@ def data_file(name: str, data_dirs: list[Path]) -> Path:
                 if candidate.is_file():
                     return candidate
     raise NotFound(
-        f"the data file {name} is not in the portal's data directory; run `portal data generate --tier small` into it",
+        N_("the data file {name} is not in the portal's data directory; run `portal data generate --tier small`"),
+        name=name,
         field="data",
     )
 

@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Any
 
 from portal.errors import Invalid
+from portal.i18n import N_
 
 # The files repo2docker reads (https://repo2docker.readthedocs.io/en/latest/config_files.html).
 SPEC_FILES = (
@@ -52,7 +53,9 @@ def config_dir(repo_dir: Path) -> Path:
     binder, dot = repo_dir / "binder", repo_dir / ".binder"
     if binder.is_dir() and dot.is_dir():
         raise Invalid(
-            f"{repo_dir.name}: has both binder/ and .binder/; repo2docker refuses that, keep one", field="repository"
+            N_("{name}: has both binder/ and .binder/; repo2docker refuses that, keep one"),
+            name=repo_dir.name,
+            field="repository",
         )
     for candidate in (binder, dot):
         if candidate.is_dir():
@@ -79,7 +82,7 @@ def detect_buildpack(repo_dir: Path) -> Any:
 def read_spec(repo_dir: Path) -> EnvironmentSpec:
     repo_dir = Path(repo_dir).resolve()
     if not repo_dir.is_dir():
-        raise Invalid(f"environment directory {repo_dir} does not exist", field="environment")
+        raise Invalid(N_("environment directory {repo_dir} does not exist"), repo_dir=repo_dir, field="environment")
     cdir = config_dir(repo_dir)
     bp = detect_buildpack(repo_dir)
     files = {name: (cdir / name).read_bytes() for name in SPEC_FILES if (cdir / name).is_file()}
@@ -108,6 +111,6 @@ def materialise(snap: dict[str, Any], repo_dir: Path) -> Path:
     repo_dir.mkdir(parents=True, exist_ok=True)
     for name, body in dict(snap.get("files") or {}).items():
         if "/" in name or name.startswith("."):
-            raise Invalid(f"bad spec file name {name!r} in a pinned environment", field="environment")
+            raise Invalid(N_("bad spec file name {name!r} in a pinned environment"), name=name, field="environment")
         (repo_dir / name).write_bytes(base64.b64decode(body))
     return repo_dir

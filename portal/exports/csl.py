@@ -90,7 +90,10 @@ def parse_style(xml: bytes) -> CitationStylesStyle:
         raise Invalid(N_("the style has a DOCTYPE; CSL styles have none (entities are not read)"), field="style")
     if root.tag != f"{{{CSL_NS}}}style":
         raise Invalid(
-            f"the style is not a CSL style: its root element is {root.tag!r}, not <style> in {CSL_NS}", field="style"
+            N_("the style is not a CSL style: its root element is {tag!r}, not <style> in {CSL_NS}"),
+            tag=root.tag,
+            CSL_NS=CSL_NS,
+            field="style",
         )
     schema = _csl_schema()
     if not schema.validate(etree.ElementTree(root)):

@@ -148,6 +148,8 @@ def check_outside(restricted_dir: str, data_dir: str) -> None:
     r, d = Path(restricted_dir).resolve(), Path(data_dir).resolve()
     if r == d or d in r.parents or r in d.parents:
         raise Invalid(
-            f"restricted_dir {r} must lie outside data_dir {d} (which XRootD exports to anyone)",
+            N_("restricted_dir {r} must lie outside data_dir {d} (which XRootD exports to anyone)"),
+            r=r,
+            d=d,
             field="PORTAL_RESTRICTED_DIR",
         )

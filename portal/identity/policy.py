@@ -282,6 +282,10 @@ def require_quota(quota: str, used: int, limit: int, *, what: str) -> None:
     """Refuse (429 naming the ``quota`` setting) when ``used`` already reaches ``limit`` (0: no limit)."""
     if limit > 0 and used >= limit:
         raise QuotaExceeded(
-            f"you have {used} {what} at once already, the most allowed ({quota} = {limit}); wait for one to finish",
+            N_("you have {used} {what} at once already, the most allowed ({quota} = {limit}); wait for one to finish"),
+            used=used,
+            what=what,
+            quota=quota,
+            limit=limit,
             field=quota,
         )

@@ -82,7 +82,7 @@ def _info(s: Session, u: User) -> UserInfo:
 def check_username(username: str) -> str:
     if not USERNAME.match(username or ""):
         raise Invalid(
-            "a user name is 2-32 characters: a lower-case letter, then lower-case letters, digits, '-' or '_'",
+            N_("a user name is 2-32 characters: a lower-case letter, then lower-case letters, digits, '-' or '_'"),
             field="username",
         )
     return username
@@ -354,7 +354,7 @@ class UserService:
     def add_to_group(self, actor: Principal, user_id: int, group: str) -> UserInfo:
         if not USERNAME.match(group):
             raise Invalid(
-                "a group name follows the user-name rules (lower-case letters, digits, '-', '_')", field="group"
+                N_("a group name follows the user-name rules (lower-case letters, digits, '-', '_')"), field="group"
             )
         with self.db.transaction() as s:
             user = self._user(s, user_id)

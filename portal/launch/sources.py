@@ -37,7 +37,8 @@ def check_git_url(url: str, allowed_hosts: list[str], allow_file: bool) -> None:
     if parts.scheme == "file":
         if not allow_file:
             raise Invalid(
-                "file:// repositories are not allowed here (PORTAL_LAUNCH_ALLOW_FILE_URLS is off)", field="repository"
+                N_("file:// repositories are not allowed here (PORTAL_LAUNCH_ALLOW_FILE_URLS is off)"),
+                field="repository",
             )
         return
     if parts.scheme != "https":

@@ -120,7 +120,9 @@ class JobService:
         target, _ = self.catalog.resolve(dataset_recid)
         if not self.dataset_files(target):
             raise Invalid(
-                f"record {target} has no ROOT, Parquet or HDF5 files with a location to process", record=target
+                N_("record {target} has no ROOT, Parquet or HDF5 files with a location to process"),
+                target=target,
+                record=target,
             )
         with self.db.transaction() as s:
             if owner_id is not None:

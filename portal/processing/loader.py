@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Any
 
 from portal.errors import Invalid, NotFound
+from portal.i18n import N_
 from portal.processing.analyses import BUILTINS
 from portal.processing.analysis import Analysis
 
@@ -37,7 +38,7 @@ def load_analysis(spec: str, **parameters: Any) -> Analysis:
     if where.endswith(".py"):
         path = Path(where)
         if not path.is_file():
-            raise NotFound(f"analysis file {where} does not exist")
+            raise NotFound(N_("analysis file {where} does not exist"), where=where)
         mod_name = "portal_user_analysis_" + hashlib.sha256(str(path.resolve()).encode()).hexdigest()[:12]
         spec_obj = importlib.util.spec_from_file_location(mod_name, path)
         assert spec_obj and spec_obj.loader
@@ -52,10 +53,10 @@ def load_analysis(spec: str, **parameters: Any) -> Analysis:
         try:
             module = importlib.import_module(where)
         except ImportError as exc:
-            raise NotFound(f"cannot import analysis module {where!r}: {exc}") from exc
+            raise NotFound(N_("cannot import analysis module {where!r}: {exc}"), where=where, exc=exc) from exc
     target = getattr(module, attr, None)
     if target is None:
-        raise NotFound(f"module {where!r} has no attribute {attr!r}")
+        raise NotFound(N_("module {where!r} has no attribute {attr!r}"), where=where, attr=attr)
     return _instantiate(target, spec, parameters)
 
 
@@ -65,7 +66,7 @@ def _instantiate(target: Any, spec: str, parameters: dict[str, Any]) -> Analysis
     elif isinstance(target, Analysis):
         analysis = target
     else:
-        raise Invalid(f"{spec} is not an Analysis subclass or instance")
+        raise Invalid(N_("{spec} is not an Analysis subclass or instance"), spec=spec)
     if not analysis.columns:
-        raise Invalid(f"analysis {spec} declares no columns")
+        raise Invalid(N_("analysis {spec} declares no columns"), spec=spec)
     return analysis

@@ -13,6 +13,7 @@ import math
 from typing import Any
 
 from portal.errors import Invalid
+from portal.i18n import N_
 
 
 def encode_cursor(values: list[Any]) -> str:
@@ -29,7 +30,7 @@ def decode_cursor(cursor: str, n: int) -> list[Any]:
             return values
     except (ValueError, RecursionError):  # RecursionError: a "cursor" of deeply nested brackets
         pass
-    raise Invalid("cursor is not one this search returned; start again without it", field="cursor")
+    raise Invalid(N_("cursor is not one this search returned; start again without it"), field="cursor")
 
 
 #: the largest magnitude of an integer sort key: a BIGINT (SQLite's INTEGER, PostgreSQL's BIGINT)
