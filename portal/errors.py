@@ -53,8 +53,12 @@ class PortalError(Exception):
             where.append(translate(N_("record {record}")).format(record=self.record))
         if self.field:
             where.append(translate(N_("field {field}")).format(field=self.field))
-        detail = translate(self.template).format(**self.params) if self.params else translate(self.template)
+        detail = self.localized_detail(translate)
         return f"{': '.join(where)}: {detail}" if where else detail
+
+    def localized_detail(self, translate: Callable[[str], str]) -> str:
+        """``detail`` through ``translate``, values filled in afterwards (forms show it next to the field)."""
+        return translate(self.template).format(**self.params) if self.params else translate(self.template)
 
     def to_problem(self, translate: Callable[[str], str] = _same) -> dict[str, object]:
         problem: dict[str, object] = {

@@ -92,9 +92,9 @@ def search() -> Any:
         result, hits, error, unavailable = found.result, found.hits, None, None
         cited = found.cited
     except Invalid as err:
-        result, hits, error, unavailable, cited = None, [], err.localized(gettext), None, {}
+        result, hits, error, unavailable, cited = None, [], err.localized_detail(gettext), None, {}
     except Unavailable as err:  # the form stays usable: searches without words may still work
-        result, hits, error, unavailable, cited = None, [], None, err.localized(gettext), {}
+        result, hits, error, unavailable, cited = None, [], None, err.localized_detail(gettext), {}
     url = QueryURL(url_for("pages.search"), request.args)
 
     def toggle(facet: str, value: str) -> str:

@@ -140,3 +140,12 @@ def test_a_signed_in_page_with_dates_in_french(app, client):
     today = datetime.now(UTC).date()
     assert f"<td>{format_date(today, 'medium', locale='fr')}</td>" in html
     assert f"<td>{format_date(today, 'medium', locale='en')}</td>" in _html(client.get("/settings/tokens"))
+
+
+def test_a_refused_form_says_why_in_french(app, client):
+    make_user(app, "bruno", password="correct horse battery")
+    token = re.search(r'name="csrf_token" value="([^"]+)"', _html(client.get("/signin", headers=FR))).group(1)  # type: ignore[union-attr]
+    form = {"csrf_token": token, "username": "bruno", "password": "wrong guess"}
+    refused = client.post("/signin", data=form, headers=FR)
+    assert refused.status_code == 401
+    assert ">nom d&#39;utilisateur ou mot de passe incorrect</p>" in _html(refused)
