@@ -59,7 +59,7 @@ $(AXE):
 # translate what is new or fuzzy there), compile. tests/unit/test_translations.py fails until every msgid is translated.
 translations: $(STAMP)
 	$(BIN)/pybabel extract -F babel.cfg --no-location --sort-output --omit-header -o $(TRANSLATIONS)/messages.pot portal
-	$(BIN)/pybabel update -i $(TRANSLATIONS)/messages.pot -d $(TRANSLATIONS) --no-location --no-fuzzy-matching --ignore-obsolete
+	$(BIN)/pybabel update -i $(TRANSLATIONS)/messages.pot -d $(TRANSLATIONS) --width 120 --no-fuzzy-matching --ignore-obsolete
 	$(BIN)/pybabel compile -d $(TRANSLATIONS) --statistics
 
 run: install
