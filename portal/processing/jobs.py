@@ -16,8 +16,8 @@ from portal.catalog.service import CatalogService
 from portal.db.engine import Database
 from portal.db.models import AnalysisJob
 from portal.errors import Conflict, Invalid, NotFound, PortalError
-from portal.identity import policy
 from portal.i18n import N_
+from portal.identity import policy
 from portal.identity.models import User
 from portal.identity.policy import require_quota
 from portal.identity.principal import Principal

@@ -12,8 +12,8 @@ from markupsafe import Markup
 from portal.browse.service import FileSelection, Moved
 from portal.catalog.markdown import render_markdown
 from portal.errors import Invalid, Unavailable
-from portal.pids.registrations import Registration
 from portal.i18n import N_
+from portal.pids.registrations import Registration
 from portal.search.documents import FACETS
 from portal.search.results import SearchRequest
 from portal.web import services

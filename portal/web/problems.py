@@ -7,8 +7,8 @@ message ids, translated here, at the boundary.
 from __future__ import annotations
 
 from flask import Flask, Response, json, render_template, request
-from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
 from flask_babel import gettext
+from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
 from werkzeug.exceptions import HTTPException
 
 from portal.errors import PortalError
