@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import logging
+import os
 import signal
+import sys
 from types import FrameType
 
 import click
@@ -57,3 +59,9 @@ def worker(concurrency: int | None, grace: float) -> None:
         running.stop(grace=grace)
         services.close()
         click.echo(f"worker {running.worker_id} stopped", err=True)
+    # Released jobs are back in the queue, so nothing is lost by leaving now. A released job's thread may still be
+    # inside a compiled library (uproot, numpy, dask) and not at a chunk boundary: letting the interpreter finalise
+    # around that daemon thread can abort the process (SIGABRT, seen when stopping mid-job), so exit directly.
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(0)

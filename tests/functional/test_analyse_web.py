@@ -193,7 +193,9 @@ def test_a_job_from_the_form_runs_and_is_listed(app, files) -> None:
     section = mine[mine.index('id="jobs-mine-h"') : mine.index('id="jobs-recent-h"')]
     assert f'data-job="{job_id}"' in section and f'data-job="{other_job}"' not in section
     recent = mine[mine.index('id="jobs-recent-h"') :]
-    assert f'data-job="{job_id}"' in recent and f'data-job="{other_job}"' in recent and "events/s" in recent
+    # jobs are their owners' (and curators'): another user's job is not listed to this one
+    assert f'data-job="{job_id}"' in recent and f'data-job="{other_job}"' not in recent and "events/s" in recent
+    assert "Sign in" in app.test_client().get("/analyses").get_data(as_text=True)  # anonymous: asked to sign in
     by_dataset = client.get(f"/analyses?dataset={SUBSET}").get_data(as_text=True)
     assert "No job has analysed this dataset yet." in by_dataset
     assert client.get("/analyses?dataset=abc").status_code == 400
