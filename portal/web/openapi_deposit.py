@@ -11,6 +11,9 @@ UPLOAD = param("upload_id", "path", STR, description="The upload's id (from the 
 WRITE = [{"token": ["deposit:write"]}]
 ERRORS = {"401": PROBLEM, "403": PROBLEM, "404": PROBLEM, "409": PROBLEM}
 TUS_HEADERS = {"Tus-Resumable": {"schema": {"const": "1.0.0"}}}
+#: a tus request names the protocol version it speaks; the only one served is 1.0.0 (any other: 412, as tus says)
+TUS_VERSION = param("Tus-Resumable", "header", {"type": "string", "enum": ["1.0.0"]}, required=True)
+BYTE_COUNT = {"type": "string", "pattern": "^[0-9]{1,18}$"}
 
 DEPOSIT_PATHS: dict[str, Any] = {
     "/api/records": {
@@ -131,8 +134,8 @@ DEPOSIT_PATHS: dict[str, Any] = {
             "summary": "tus 1.0 creation: a resumable upload of `Upload-Length` bytes for the draft file named by "
             "`Upload-Metadata` (`record`, `filename`); extensions creation, checksum, termination",
             "parameters": [
-                param("Tus-Resumable", "header", STR, required=True),
-                param("Upload-Length", "header", STR, required=True),
+                TUS_VERSION,
+                param("Upload-Length", "header", BYTE_COUNT, required=True),
                 param("Upload-Metadata", "header", STR, required=True, description="record <b64>,filename <b64>"),
             ],
             "security": WRITE,
@@ -151,8 +154,8 @@ DEPOSIT_PATHS: dict[str, Any] = {
             "460); reaching `Upload-Length` commits the draft file",
             "parameters": [
                 UPLOAD,
-                param("Tus-Resumable", "header", STR, required=True),
-                param("Upload-Offset", "header", STR, required=True),
+                TUS_VERSION,
+                param("Upload-Offset", "header", BYTE_COUNT, required=True),
                 param("Upload-Checksum", "header", STR, description="<sha1|md5|sha256> <b64 digest of the chunk>"),
             ],
             "security": WRITE,
@@ -172,7 +175,7 @@ DEPOSIT_PATHS: dict[str, Any] = {
         },
         "delete": {
             "summary": "tus termination: delete the upload and its bytes",
-            "parameters": [UPLOAD, param("Tus-Resumable", "header", STR, required=True)],
+            "parameters": [UPLOAD, TUS_VERSION],
             "security": WRITE,
             "responses": {"204": {"description": "Deleted"}, "412": PROBLEM, **ERRORS},
         },

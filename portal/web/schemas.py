@@ -8,6 +8,9 @@ from typing import Any
 STR = {"type": "string"}
 INT = {"type": "integer"}
 LINKS = {"type": "object", "additionalProperties": {"type": "string"}}
+#: a query argument or header without a schema of its own: any text but a NUL byte, which every query argument
+#: refuses (portal/web/request.py: PostgreSQL cannot store or compare one)
+ARG = {"type": "string", "pattern": "^[^\\u0000]*$"}
 
 
 def ref(name: str) -> dict[str, str]:
@@ -37,7 +40,7 @@ def param(
         "name": name,
         "in": where,
         "required": required or where == "path",
-        "schema": schema or STR,
+        "schema": schema or (STR if where == "path" else ARG),
         "description": description,
     }
 

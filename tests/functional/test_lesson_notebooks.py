@@ -22,6 +22,7 @@ from portal.education.lessons import load_lessons
 from portal.environments.builders import VenvBuilder, build_to_end
 from portal.launch.sources import local_env
 from tests.conftest import ENVS_DIR, LESSONS_DIR
+from tests.support.app import start_worker
 from tests.support.live import live_server
 from tests.support.users import token_for
 
@@ -79,6 +80,7 @@ def portal_url(samples, tmp_path_factory):
     report = svc.ingester.ingest_path(svc.storage, "cms")
     svc.catalog.ingest_files(90001, report.file_rows("cms"), report.distribution())
     TOKENS["analyses"] = token_for(app, ["analyses:run"])  # the lesson starts a job as its reader would
+    start_worker(app)  # the job waits in the queue for a worker, as with `portal worker`
     with live_server(app) as url:
         yield url
 
