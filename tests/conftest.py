@@ -30,6 +30,20 @@ CORPUS = SHARED / "corpus" / "cernopendata"
 __all__ = ["app", "app_settings", "client", "make_app", "user_token"]  # fixtures defined in tests/support/
 
 
+#: modules that share the checkout's podman image store (.venv/share/portal/images): one worker runs them all, so
+#: the base image is built once and no two builds race for it
+PODMAN_MODULES = {"test_podman_builder", "test_container_sessions", "test_container_image", "test_builder_contract"}
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Under `pytest -n N --dist loadgroup` (make test) a module's tests stay on one worker, so its module-scoped
+    servers (portals, hubs, XRootD) start once; the podman modules share one worker."""
+    for item in items:
+        module = getattr(item, "module", None)
+        name = module.__name__ if module else item.nodeid
+        item.add_marker(pytest.mark.xdist_group("podman" if name.rpartition(".")[2] in PODMAN_MODULES else name))
+
+
 @pytest.fixture(scope="session")
 def postgres_url() -> Iterator[str]:
     url = os.environ.get("PORTAL_TEST_POSTGRES_URL")

@@ -108,7 +108,7 @@ def test_demo_records_load_and_are_served(installed):
             try:
                 home = requests.get(base + "/", timeout=10)
                 break
-            except requests.ConnectionError:
+            except (requests.ConnectionError, requests.Timeout):  # listening before its worker has booted
                 assert server.poll() is None and time.monotonic() < deadline, "portal serve did not answer"
                 time.sleep(0.2)
         assert home.status_code == 200 and "Featured datasets" in home.text
