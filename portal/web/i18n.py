@@ -23,7 +23,9 @@ COOKIE = "portal_lang"
 COOKIE_DAYS = 365
 SIZE_UNITS = (N_("B"), N_("kB"), N_("MB"), N_("GB"), N_("TB"), N_("PB"))
 # States the account pages show from the data (`translate(x.state)`): jobs, launch sessions, record versions.
-STATES = (N_("queued"), N_("running"), N_("done"), N_("failed"), N_("starting"), N_("ready"))
+STATES = (N_("queued"), N_("running"), N_("done"), N_("failed"), N_("cancelled"), N_("starting"), N_("ready"))
+# States of a DOI registration (the record page and /admin/pids)
+PID_STATES = (N_("pending"), N_("registered"))
 STATUSES = (N_("draft"), N_("published"), N_("removed"))
 
 
