@@ -10,6 +10,7 @@ nothing is written. An anonymous visitor is sent to sign in and back.
 
 from __future__ import annotations
 
+from datetime import date
 from typing import Any
 
 from flask import Blueprint, redirect, render_template, request, url_for
@@ -106,7 +107,8 @@ def new_of_type(slug: str) -> Any:
         return _signin_redirect()
     forms.type_schema(slug)  # 404 for a type without a form
     if request.method == "GET":
-        return _render_form(slug, {"type": {"primary": forms.TYPES[slug]}})
+        # today as the publication date: what most depositors mean, and changed before publishing when not
+        return _render_form(slug, {"type": {"primary": forms.TYPES[slug]}, "date_published": date.today().isoformat()})
     metadata = forms.metadata_from_form(slug, request.form)
     try:
         view = services().deposit.create(metadata, actor=who)

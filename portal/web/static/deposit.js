@@ -107,6 +107,8 @@
   }
 
   async function send(file) {
+    var none = document.getElementById("no-files");
+    if (none) none.hidden = true;
     var ui = row(file);
     try {
       var created = await fetch("/api/uploads/", {method: "POST", headers: headers({
