@@ -96,7 +96,7 @@ class InvalidFields(Invalid):
         assert errors
         first = errors[0]
         self.errors = errors  # before the base class, which renders the message with them
-        super().__init__(first.template, field=first.field, **first.params)
+        super().__init__(first.template, field=first.field, **first.params)  # type: ignore[arg-type]
 
     def localized_detail(self, translate: Callable[[str], str]) -> str:
         more = len(self.errors) - 1

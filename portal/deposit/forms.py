@@ -248,7 +248,8 @@ def fields(slug: str, metadata: dict[str, Any] | None = None) -> list[Field | Gr
                 )
             )
         elif prop.get("type") == "object":
-            inner = md.get(name) if isinstance(md.get(name), dict) else {}
+            given = md.get(name)
+            inner: dict[str, Any] = given if isinstance(given, dict) else {}
             for sub_name, sub in prop["properties"].items():
                 out.append(_field(f"{name}.{sub_name}", sub, inner.get(sub_name), sub_name in prop.get("required", [])))
         elif prop.get("type") == "array" and prop["items"].get("type") == "object":

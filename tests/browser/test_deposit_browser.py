@@ -109,7 +109,9 @@ def test_deposit_with_mistakes_and_a_network_drop(browser, screenshots, tmp_path
 
         context.route("**/api/uploads/**", flaky)
         page.set_input_files("#file-input", str(big))
-        done = page.wait_for_selector('#upload-list li[data-status="completed"], #upload-list li[data-status="failed"]', timeout=300_000)
+        done = page.wait_for_selector(
+            '#upload-list li[data-status="completed"], #upload-list li[data-status="failed"]', timeout=300_000
+        )
         assert done.get_attribute("data-status") == "completed", done.inner_text()
         assert seen["dropped"] == DROPPED  # the drops happened, and the upload went on from the server's offset
         assert page.inner_text("#upload-list code.sha256") == f"sha256:{sha256}"
