@@ -19,6 +19,7 @@ from portal.catalog.results import RecordView
 from portal.deposit import forms
 from portal.deposit.service import DraftFile
 from portal.errors import Invalid, InvalidFields, PortalError
+from portal.i18n import N_
 from portal.identity import policy
 from portal.web import services
 from portal.web.auth import principal
@@ -123,7 +124,7 @@ def _draft(recid: int) -> tuple[RecordView, str]:
     slug = forms.slug_of((view.metadata.get("type") or {}).get("primary"))
     if slug is None:
         raise Invalid(
-            "this draft's type has no deposit form; change it through the API (/api/records/{recid}/draft)",
+            N_("this draft's type has no deposit form; change it through the API (/api/records/{recid}/draft)"),
             field="type",
             recid=recid,
         )
@@ -155,7 +156,7 @@ def upload_files(recid: int) -> Any:
     policy.require_scope(who, "deposit:write")
     sent = [f for f in request.files.getlist("file") if f.filename]
     if not sent:
-        raise Invalid("choose at least one file to upload", field="file")
+        raise Invalid(N_("choose at least one file to upload"), field="file")
     for item in sent:
         services().deposit.put_file(recid, item.filename or "", item.stream, actor=who)
     return redirect(url_for("deposit_pages.edit", recid=recid) + "#files-h", code=303)

@@ -52,10 +52,12 @@ def test_anonymous_visitors_are_sent_to_sign_in(client):
         assert "/signin?next=" in resp.headers["Location"]
     # a form posted without a page of ours (no CSRF token) is refused before anything else
     assert client.post("/deposit/new/dataset", data=GOOD).status_code == 400
-    # with a session's token but signed out, the write is refused (sign in)
-    with client.session_transaction() as session:
-        session["csrf_token"] = "x" * 40
-    assert client.get("/deposit/new/dataset").status_code == 303
+    # with the token of an anonymous session's page, the write still needs a signed-in user: sign in first
+    page = client.get("/signin").get_data(as_text=True)
+    token = re.search(r'name="csrf_token" value="([^"]+)"', page).group(1)
+    sent = client.post("/deposit/new/dataset", data={**GOOD, "csrf_token": token})
+    assert sent.status_code == 303 and "/signin?next=" in sent.headers["Location"]
+    assert _records(client.application) == 0
 
 
 def test_mistakes_come_back_at_their_fields_and_nothing_is_written(app, client):
