@@ -18,7 +18,7 @@ from flask import Blueprint, redirect, render_template, request, url_for
 from portal.catalog.results import RecordView
 from portal.deposit import forms
 from portal.deposit.service import DraftFile
-from portal.errors import Invalid, InvalidFields, PortalError
+from portal.errors import Conflict, Invalid, InvalidFields, PortalError
 from portal.i18n import N_
 from portal.identity import policy
 from portal.web import services
@@ -231,5 +231,13 @@ def publish(recid: int) -> Any:
 @bp.post("/records/<int:recid>/new-version")
 def new_version(recid: int) -> Any:
     """A new version of a published record: a draft prefilled from the latest version (metadata and files)."""
-    view = services().deposit.new_version(recid, actor=principal())
+    try:
+        view = services().deposit.new_version(recid, actor=principal())
+    except Conflict as err:
+        pending = err.params.get("recid")
+        if not isinstance(pending, int):
+            raise
+        # the concept has a draft new version already (a second click, another tab): continue that one
+        services().deposit.draft(pending, actor=principal())  # when the visitor may change it
+        return redirect(url_for("deposit_pages.edit", recid=pending), code=303)
     return redirect(url_for("deposit_pages.edit", recid=view.recid), code=303)

@@ -136,6 +136,8 @@ def test_create_edit_upload_preview_publish_and_new_version(app, client):
     assert new != recid
     prefilled = client.get(f"/deposit/{new}").get_data(as_text=True)
     assert 'value="Muon pairs, corrected"' in prefilled and "events.csv" in prefilled
+    again = client.post(f"/records/{recid}/new-version", data=token)  # a second click continues that draft
+    assert again.status_code == 303 and again.headers["Location"].endswith(f"/deposit/{new}")
 
 
 def test_another_user_cannot_see_or_change_a_draft(app, client, make_app):
@@ -186,3 +188,24 @@ def _io(data: bytes):
     import io
 
     return io.BytesIO(data)
+
+
+@pytest.mark.parametrize("app_settings", [{"deposit_owners_publish": False}])
+def test_where_owners_do_not_publish_the_page_says_so_and_publishing_is_refused(app, client):
+    token = signed_in(app, client)
+    created = client.post("/deposit/new/dataset", data={**GOOD, **token})
+    recid = int(created.headers["Location"].rstrip("/").rsplit("/", 1)[-1])
+    page = client.get(f"/deposit/{recid}").get_data(as_text=True)
+    assert 'id="publish"' not in page and 'id="publish-refusal"' in page
+    refused = client.post(f"/deposit/{recid}/publish", data=token)
+    assert refused.status_code == 403
+    assert 'id="form-error"' in refused.get_data(as_text=True)  # the draft's page, saying why
+    assert client.get(f"/record/{recid}").status_code == 404
+    # a curator publishes it
+    curator = app.test_client()
+    user = make_user(app, "carol", roles=["curator"])
+    sign_in(curator, user)
+    curator_token = csrf(curator)
+    assert 'id="publish"' in curator.get(f"/deposit/{recid}").get_data(as_text=True)
+    assert curator.post(f"/deposit/{recid}/publish", data=curator_token).status_code == 303
+    assert client.get(f"/record/{recid}").status_code == 200
