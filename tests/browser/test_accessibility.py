@@ -168,6 +168,7 @@ SIGNED_IN_PAGES = [
     "/deposit/new",
     "/deposit/new/dataset",
     "/deposit/new/software",
+    "/deposit/new/lesson?lang=fr",
     "/deposit/{draft}",
     "/deposit/{draft}/preview",
 ]

@@ -96,15 +96,19 @@ def test_deposit_with_mistakes_and_a_network_drop(browser, screenshots, tmp_path
         assert page.input_value("#f-authors-0-name") == "Doe, Jane"
 
         # the upload, with a network that loses PATCH requests in the middle
-        seen = {"patch": 0, "dropped": 0}
+        seen = {"patch": 0, "dropped": 0, "head": 0}
+        offsets: list[int] = []  # Upload-Offset of the PATCH requests that got through
 
         def flaky(route):
+            if route.request.method == "HEAD":
+                seen["head"] += 1
             if route.request.method == "PATCH":
                 seen["patch"] += 1
                 if 3 <= seen["patch"] < 3 + DROPPED:
                     seen["dropped"] += 1
                     route.abort("internetdisconnected")
                     return
+                offsets.append(int(route.request.headers["upload-offset"]))
             route.continue_()
 
         context.route("**/api/uploads/**", flaky)
@@ -113,7 +117,10 @@ def test_deposit_with_mistakes_and_a_network_drop(browser, screenshots, tmp_path
             '#upload-list li[data-status="completed"], #upload-list li[data-status="failed"]', timeout=300_000
         )
         assert done.get_attribute("data-status") == "completed", done.inner_text()
-        assert seen["dropped"] == DROPPED  # the drops happened, and the upload went on from the server's offset
+        assert seen["dropped"] == DROPPED  # the drops happened
+        # ... and the upload went on from the offset the server reported (HEAD), never from the start again
+        assert seen["head"] >= 1
+        assert offsets == sorted(set(offsets)) and offsets[0] == 0 and offsets.count(0) == 1
         assert page.inner_text("#upload-list code.sha256") == f"sha256:{sha256}"
         assert page.inner_text("#upload-list code.adler32") == adler
         page.screenshot(path=str(screenshots / "deposit-upload-resumed.png"), full_page=True)
