@@ -126,6 +126,23 @@ def test_deposit_with_mistakes_and_a_network_drop(browser, screenshots, tmp_path
         page.screenshot(path=str(screenshots / "deposit-upload-resumed.png"), full_page=True)
         context.unroute("**/api/uploads/**")
 
+        # a file dropped on the box goes the same way; its Delete button takes it off the draft again
+        page.evaluate(
+            """() => {
+                const drop = new DataTransfer();
+                drop.items.add(new File(["dropped notes\\n"], "notes.txt", {type: "text/plain"}));
+                document.querySelector("[data-drop-zone]").dispatchEvent(
+                    new DragEvent("drop", {dataTransfer: drop, bubbles: true, cancelable: true}));
+            }"""
+        )
+        page.wait_for_selector('#upload-list li[data-key="notes.txt"][data-status="completed"]')
+        page.click('#upload-list li[data-key="notes.txt"] [data-delete-key]')
+        page.wait_for_selector('#upload-list li[data-key="notes.txt"]', state="detached")
+        keys = page.evaluate(
+            f"""async () => (await (await fetch("/api/records/{recid}/draft/files")).json()).entries.map(e => e.key)"""
+        )
+        assert keys == ["events.bin"]
+
         page.goto(f"{url}/deposit/{recid}")  # the file is on the draft's page too
         row = page.locator('#draft-files tr[data-key="events.bin"]')
         assert sha256 in row.inner_text()

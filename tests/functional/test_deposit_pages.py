@@ -119,6 +119,16 @@ def test_create_edit_upload_preview_publish_and_new_version(app, client):
     page = client.get(f"/deposit/{recid}").get_data(as_text=True)
     assert "sha256:" + hashlib.sha256(data).hexdigest() in page
 
+    # a file deleted from the draft's page (the no-JavaScript form), then sent again
+    gone = client.post(f"/deposit/{recid}/files/events.csv/delete", data=token)
+    assert gone.status_code == 303
+    assert "events.csv" not in client.get(f"/deposit/{recid}").get_data(as_text=True)
+    client.post(
+        f"/deposit/{recid}/files", data={"file": (_io(data), "events.csv"), **token}, content_type="multipart/form-data"
+    )
+    empty = client.post(f"/deposit/{recid}/files", data=token, content_type="multipart/form-data")
+    assert empty.status_code == 400  # nothing chosen
+
     preview = client.get(f"/deposit/{recid}/preview")
     assert preview.status_code == 200
     html = preview.get_data(as_text=True)
