@@ -79,6 +79,37 @@ class Invalid(PortalError):
     title = N_("Invalid input")
 
 
+class FieldInvalid(Invalid):
+    """One field's problem in a form-shaped check: ``label`` (a msgid: the field's name on the form) is translated
+    too, so a French reader sees the French name of the field next to it."""
+
+    def localized_detail(self, translate: Callable[[str], str]) -> str:
+        params = {**self.params, "label": translate(str(self.params.get("label", "")))}
+        return translate(self.template).format(**params)
+
+
+class InvalidFields(Invalid):
+    """Several fields refused at once (a deposit form): ``field`` and ``detail`` are the first problem's, and the
+    problem+json carries them all as ``errors`` (``[{"field", "detail"}]``) for a form to show each at its field."""
+
+    def __init__(self, errors: list[FieldInvalid]) -> None:
+        assert errors
+        first = errors[0]
+        self.errors = errors  # before the base class, which renders the message with them
+        super().__init__(first.template, field=first.field, **first.params)  # type: ignore[arg-type]
+
+    def localized_detail(self, translate: Callable[[str], str]) -> str:
+        more = len(self.errors) - 1
+        detail = self.errors[0].localized_detail(translate)
+        return detail + (translate(N_(" (and {n} more problem(s))")).format(n=more) if more else "")
+
+    def to_problem(self, translate: Callable[[str], str] = _same) -> dict[str, object]:
+        return {
+            **super().to_problem(translate),
+            "errors": [{"field": e.field, "detail": e.localized_detail(translate)} for e in self.errors],
+        }
+
+
 class NotFound(PortalError):
     status = 404
     title = N_("Not found")

@@ -165,6 +165,25 @@ class BrowseService:
             cited_by=self.citations.of_record(view.recid) if self.citations is not None else None,
         )
 
+    def draft_page(self, view: RecordView, files: list[dict[str, Any]]) -> RecordPage:
+        """What the record page will show once draft ``view`` is published (its depositor's preview): the same
+        exports and relations, no other versions, and ``files`` (the draft's, as file rows) in the file box."""
+        export = self.exports.record(view.recid, view=view)
+        render = self.exports.render_record
+        outgoing = self._outgoing(view)
+        return RecordPage(
+            view=view,
+            versions=[],
+            outgoing=outgoing,
+            incoming=[],
+            export=export,
+            jsonld=render(export, "json-ld")[0],
+            citations={name: render(export, name)[0] for name in CITATION_STYLES},
+            launch_env=None,
+            files=FileSelection(files, None),
+            cited_by=None,
+        )
+
     def preview_page(self, recid: int, key: str, *, rows: int = 10) -> PreviewPage:
         """The first ``rows`` rows of file ``key`` of version ``recid`` (a concept id: its latest version).
 

@@ -27,6 +27,7 @@ from portal.catalog.results import RecordView
 from portal.catalog.rows import now
 from portal.catalog.service import CatalogService
 from portal.db.engine import Database
+from portal.deposit import forms
 from portal.deposit.models import Upload
 from portal.deposit.stores import UploadStore, older_than, unplace
 from portal.errors import ChecksumMismatch, Conflict, Invalid, NotFound, TooLarge
@@ -126,6 +127,10 @@ class DepositService:
 
     # ------------------------------------------------------------------------------------------- drafts
     def create(self, metadata: dict[str, Any], *, actor: Principal) -> RecordView:
+        """A new draft. A type with a deposit form is checked against its schema first (every field's problem at
+        once: InvalidFields), after the permission, so an anonymous writer learns to sign in first."""
+        policy.require_scope(actor, "deposit:write")
+        forms.check(metadata)
         return self.catalog.create_draft(metadata, actor=actor)
 
     def draft(self, recid: int, *, actor: Principal) -> RecordView:
@@ -133,7 +138,16 @@ class DepositService:
         return self.catalog.versioning.require_draft(recid, actor=actor)
 
     def update(self, recid: int, metadata: dict[str, Any], *, actor: Principal) -> RecordView:
+        forms.check(metadata)
         return self.catalog.update_draft(recid, metadata, actor=actor)
+
+    def require_publish(self, view: RecordView, *, actor: Principal) -> None:
+        """Refuse (Unauthorized, Forbidden) unless ``actor`` may publish ``view``: its owner where the site lets
+        owners publish (`deposit_owners_publish`), else a curator. Pages ask it to offer the button or say why."""
+        if self.owners_publish:
+            policy.require_publish_own(actor, view.owner_id)
+        else:
+            policy.require_publish(actor)
 
     def new_version(self, recid: int, *, actor: Principal) -> RecordView:
         """A new version: a draft carrying the latest version's files over (InvenioRDM's "files import")."""
@@ -530,10 +544,7 @@ class DepositService:
         file (Invalid naming it), a publication the policy refuses (before any byte moves)."""
         view = self.catalog.get(recid, include_drafts=True)
         # the publishing permission alone (a curator's token may carry `deposit:publish` without `deposit:write`)
-        if self.owners_publish:
-            policy.require_publish_own(actor, view.owner_id)
-        else:
-            policy.require_publish(actor)
+        self.require_publish(view, actor=actor)
         if view.status != "draft":
             raise Conflict("this version is already published", record=recid)
         uploads = self._uploads(recid)

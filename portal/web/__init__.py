@@ -19,6 +19,7 @@ def register_blueprints(app: Flask) -> None:
         citations,
         csrf,
         deposit,
+        deposit_pages,
         education,
         exports,
         files,
@@ -54,6 +55,7 @@ def register_blueprints(app: Flask) -> None:
 
     app.register_blueprint(api.bp)
     app.register_blueprint(deposit.bp)
+    app.register_blueprint(deposit_pages.bp)
     app.register_blueprint(tus.bp)
     app.register_blueprint(zenodo.bp)
     app.register_blueprint(pages.bp)

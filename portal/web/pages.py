@@ -13,6 +13,7 @@ from portal.browse.service import FileSelection, Moved
 from portal.catalog.markdown import render_markdown
 from portal.errors import Invalid, Unavailable
 from portal.i18n import N_
+from portal.identity import policy
 from portal.pids.registrations import Registration
 from portal.search.documents import FACETS
 from portal.search.results import SearchRequest
@@ -160,12 +161,20 @@ def record(recid: int) -> Any:
             registrations=_registrations(page.view.recid),
             cited_by=page.cited_by,
             may_cite=services().citations.may_cite(page.view.concept_recid, principal()),
+            may_new_version=_may_new_version(page.view),
             open_envs=open_envs,
             open_env=open_env,
             **evidence,
             # a published result's files are histograms, not events: its page offers Re-run instead
             analyse=None if evidence["published_job"] else _analyse_panel(page.view.recid, page.view.metadata),
         )
+
+
+def _may_new_version(view: Any) -> bool:
+    """Whether the page offers "New version": to the record's owner (or a curator) who may deposit."""
+    who = principal()
+    owners = [view.owner_id] if view.owner_id is not None else []
+    return who.authenticated and "deposit:write" in who.scopes and policy.may_edit(who, owners)
 
 
 def _registrations(recid: int) -> list[Registration]:

@@ -49,6 +49,7 @@ def portal_url(tmp_path_factory):
     svc.catalog.load([lesson_record(lesson) for lesson in svc.lessons.all()])
     make_user(app, "ada", password=PASSWORD)
     STATE["token"] = token_for(app, ["analyses:run"], username="ada")
+    STATE["deposit_token"] = token_for(app, ["deposit:write"], username="ada")
     start_worker(app)  # the job page's job waits in the queue for a worker, as with `portal worker`
     with live_server(app) as url:
         yield url
@@ -141,11 +142,56 @@ def test_no_serious_or_critical_violation(context, portal_url, path, lang):
     assert axe_violations(page) == []
 
 
-@pytest.mark.parametrize("path", ["/settings/tokens", "/my/uploads", "/my/jobs", "/my/sessions", "/profile"])
+def _draft(url: str) -> int:
+    """A draft of ada's with a file, made through the deposit API (for the deposit pages)."""
+    if "draft" not in STATE:
+        auth = {"Authorization": f"Bearer {STATE['deposit_token']}"}
+        metadata = {"title": "A draft to check", "type": {"primary": "Dataset"}, "date_published": "2026-12-01"}
+        created = requests.post(f"{url}/api/records", json={"metadata": metadata}, headers=auth, timeout=30)
+        assert created.status_code == 201, created.text
+        recid = int(created.json()["id"])
+        files = f"{url}/api/records/{recid}/draft/files"
+        assert requests.post(files, json=[{"key": "notes.txt"}], headers=auth, timeout=30).status_code == 201
+        put = requests.put(f"{files}/notes.txt/content", data=b"notes\n", headers=auth, timeout=30)
+        assert put.ok, put.text
+        assert requests.post(f"{files}/notes.txt/commit", headers=auth, timeout=30).ok
+        STATE["draft"] = recid
+    return int(STATE["draft"])  # type: ignore[call-overload]
+
+
+SIGNED_IN_PAGES = [
+    "/settings/tokens",
+    "/my/uploads",
+    "/my/jobs",
+    "/my/sessions",
+    "/profile",
+    "/deposit/new",
+    "/deposit/new/dataset",
+    "/deposit/new/software",
+    "/deposit/new/lesson?lang=fr",
+    "/deposit/{draft}",
+    "/deposit/{draft}/preview",
+]
+
+
+@pytest.mark.parametrize("path", SIGNED_IN_PAGES)
 def test_signed_in_pages_have_no_serious_or_critical_violation(context, portal_url, path):
     page = context.new_page()
     _sign_in(page, portal_url)
+    if "{draft}" in path:
+        path = path.replace("{draft}", str(_draft(portal_url)))
     page.goto(portal_url + path)
+    assert axe_violations(page) == []
+
+
+def test_a_deposit_form_with_messages_has_no_serious_or_critical_violation(context, portal_url):
+    page = context.new_page()
+    _sign_in(page, portal_url)
+    page.goto(portal_url + "/deposit/new/dataset")
+    page.fill("#f-title", "ab")
+    page.fill("#f-authors-0-orcid", "1234")
+    page.click("#save-draft")  # the page's own checks show their messages
+    page.wait_for_selector("#f-title-error:not([hidden])")
     assert axe_violations(page) == []
 
 
