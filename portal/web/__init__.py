@@ -31,6 +31,7 @@ def register_blueprints(app: Flask) -> None:
         people,
         pids,
         problems,
+        review,
         stats,
         tus,
         zenodo,
@@ -54,6 +55,7 @@ def register_blueprints(app: Flask) -> None:
 
     app.register_blueprint(api.bp)
     app.register_blueprint(deposit.bp)
+    app.register_blueprint(review.bp)
     app.register_blueprint(tus.bp)
     app.register_blueprint(zenodo.bp)
     app.register_blueprint(pages.bp)
