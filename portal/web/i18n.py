@@ -25,6 +25,17 @@ SIZE_UNITS = (N_("B"), N_("kB"), N_("MB"), N_("GB"), N_("TB"), N_("PB"))
 # States the account pages show from the data (`translate(x.state)`): jobs, launch sessions, record versions.
 STATES = (N_("queued"), N_("running"), N_("done"), N_("failed"), N_("starting"), N_("ready"))
 STATUSES = (N_("draft"), N_("published"), N_("removed"))
+# Review requests' states and the actions of their timelines (`translate(r.state)`, `translate(e.action)`).
+REVIEW_WORDS = (
+    N_("submitted"),
+    N_("accepted"),
+    N_("declined"),
+    N_("cancelled"),
+    N_("submit"),
+    N_("accept"),
+    N_("decline"),
+    N_("cancel"),
+)
 
 
 def _from_url() -> str | None:

@@ -134,7 +134,7 @@ def test_uploads_page_shows_the_decline_comment(app, client, people):
         f"/api/requests/{req['id']}/actions/decline", json={"comment": "Needs a licence"}, headers=people["cms"]
     )
     browser = sign_in(app.test_client(), make_user(app, "alice"))
-    page = browser.get("/settings/uploads")
+    page = browser.get("/my/uploads")
     assert page.status_code == 200
     text = page.get_data(as_text=True)
     assert "Needs a licence" in text and "declined" in text.lower()
@@ -232,3 +232,39 @@ def test_uncurated_publish_allowed_when_owners_may(app, client, people):
         client.post(f"/api/records/{recid2}/draft/actions/publish", headers=people["alice"]).get_json()["status"]
         == "submitted"
     )
+
+
+def test_requests_page_accepts_and_declines_with_csrf(app, client, people):
+    from tests.support.users import csrf, sign_in
+
+    recid = draft(client, people["alice"], "cms")
+    other = draft(client, people["alice"], "cms", title="Second")
+    first = client.post(f"/api/records/{recid}/draft/actions/submit-review", headers=people["alice"]).get_json()
+    second = client.post(f"/api/records/{other}/draft/actions/submit-review", headers=people["alice"]).get_json()
+    browser = sign_in(app.test_client(), make_user(app, "cms-cura"))
+    page = browser.get("/requests").get_data(as_text=True)
+    assert "Muon pairs" in page and "Second" in page and "Accept and publish" in page
+    assert "<script" not in page.split("<main", 1)[-1]  # server-rendered: no inline script
+    # without the CSRF token the form is refused
+    assert browser.post(f"/requests/{first['id']}/accept", data={"comment": ""}).status_code in (400, 403)
+    token = csrf(browser)
+    done = browser.post(f"/requests/{first['id']}/accept", data={"comment": "", **token})
+    assert done.status_code == 303
+    assert client.get(f"/api/records/{recid}").status_code == 200
+    browser.post(f"/requests/{second['id']}/decline", data={"comment": "Too short", **token})
+    declined = client.get(f"/api/requests/{second['id']}", headers=people["alice"]).get_json()
+    assert declined["status"] == "declined" and declined["timeline"][-1]["comment"] == "Too short"
+    # the French page
+    fr = browser.get("/requests?state=declined&lang=fr").get_data(as_text=True)
+    assert "Too short" in fr
+
+
+def test_the_demo_catalogue_seeds_a_collection_per_experiment_and_education(app):
+    from portal.stack import load_demo_catalogue
+
+    svc = services_of(app)
+    load_demo_catalogue(svc.settings)
+    load_demo_catalogue(svc.settings)  # idempotent
+    found = {c.slug: c for c in svc.collections.list()}
+    assert {"cms", "education"} <= set(found)
+    assert all(c.curated for c in found.values()) and found["cms"].curator_group == "curators-cms"
