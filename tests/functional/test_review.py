@@ -268,3 +268,24 @@ def test_the_demo_catalogue_seeds_a_collection_per_experiment_and_education(app)
     found = {c.slug: c for c in svc.collections.list()}
     assert {"cms", "education"} <= set(found)
     assert all(c.curated for c in found.values()) and found["cms"].curator_group == "curators-cms"
+
+
+def test_documented_review_responses_match_real_ones(app, client, people):
+    from tests.functional.test_openapi import check
+
+    doc = client.get("/api/openapi.json").get_json()
+    alice, cms = people["alice"], people["cms"]
+    recid = draft(client, alice, "cms")
+    check(doc, client, "post", f"/api/records/{recid}/draft/actions/publish", 202, headers=alice)
+    req = client.get("/api/requests", headers=alice).get_json()["hits"]["hits"][0]["id"]
+    check(doc, client, "get", "/api/requests?state=submitted&collection=cms", 200, headers=cms)
+    check(doc, client, "get", f"/api/requests/{req}", 200, headers=alice)
+    check(doc, client, "get", "/api/requests?collection=nope", 404, headers=cms)
+    check(doc, client, "get", "/api/requests", 401)
+    check(doc, client, "post", f"/api/requests/{req}/actions/decline", 400, json={}, headers=cms)
+    check(doc, client, "post", f"/api/requests/{req}/actions/accept", 403, headers=alice)
+    check(doc, client, "post", f"/api/requests/{req}/actions/accept", 200, json={"comment": "ok"}, headers=cms)
+    check(doc, client, "post", f"/api/requests/{req}/actions/cancel", 409, headers=alice)
+    other = draft(client, alice)
+    check(doc, client, "post", f"/api/records/{other}/draft/actions/submit-review?collection=cms", 202, headers=alice)
+    check(doc, client, "get", "/api/collections", 200)
