@@ -1024,7 +1024,7 @@ def collections_list() -> None:
     """List the collections, their curators and curator group."""
     svc = _services()
     try:
-        found = svc.collections.list()
+        found = svc.collections.all()
     finally:
         svc.close()
     for c in found:

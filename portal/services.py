@@ -32,8 +32,6 @@ from portal.identity.providers import LocalProvider, RedirectProvider, parse_oid
 from portal.identity.signin import SignIn
 from portal.identity.tokens import TokenService
 from portal.identity.users import UserService
-from portal.review.collections import CollectionService
-from portal.review.requests import ReviewService
 from portal.jobqueue import models as _queue_models  # noqa: F401  (maps the queue's table on Base)
 from portal.jobqueue.base import JobQueue
 from portal.launch.manager import LaunchManager
@@ -54,6 +52,8 @@ from portal.registry import (
     UPLOAD_STORES,
 )
 from portal.releases.service import ReleaseService, ReleaseSettings
+from portal.review.collections import CollectionService
+from portal.review.requests import ReviewService
 from portal.search.backends.base import TextBackend
 from portal.search.service import SearchService
 from portal.settings import Settings

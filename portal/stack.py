@@ -54,7 +54,7 @@ def seed_collections(collections: CollectionService, experiments: set[str]) -> l
     members or names curators (`portal collections add-curator`)."""
     from portal.identity.principal import COMMAND_LINE
 
-    have = {c.slug for c in collections.list()}
+    have = {c.slug for c in collections.all()}
     wanted = [
         (
             re.sub(r"[^a-z0-9-]+", "-", e.lower()).strip("-")[:64],

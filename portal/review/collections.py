@@ -119,7 +119,7 @@ class CollectionService:
             s.flush()
             return _info(s, row)
 
-    def list(self) -> list[CollectionInfo]:
+    def all(self) -> list[CollectionInfo]:
         with self.db.reader() as s:
             return [_info(s, row) for row in s.scalars(select(Collection).order_by(Collection.slug))]
 
@@ -142,7 +142,7 @@ class CollectionService:
             return [_info(s, row) for row in rows]
 
     def curated_by(self, principal: Principal) -> list[CollectionInfo]:
-        return [c for c in self.list() if c.is_curator(principal)]
+        return [c for c in self.all() if c.is_curator(principal)]
 
     @staticmethod
     def _row(s: Session, slug: str) -> Collection:

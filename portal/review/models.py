@@ -8,7 +8,7 @@ from datetime import datetime
 from sqlalchemy import BigInteger, Boolean, DateTime, ForeignKey, Index, Integer, String, Text
 from sqlalchemy.orm import Mapped, mapped_column
 
-from portal.db.models import BigIntPK, Base, utcnow
+from portal.db.models import Base, BigIntPK, utcnow
 
 
 class Collection(Base):

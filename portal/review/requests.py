@@ -155,7 +155,7 @@ class ReviewService:
         if target is None:
             raise Invalid(
                 N_("name a curated collection to submit to (`collection`); collections: {names}"),
-                names=", ".join(c.slug for c in self.collections.list() if c.curated) or "none",
+                names=", ".join(c.slug for c in self.collections.all() if c.curated) or "none",
                 field="collection",
             )
         with self.db.transaction() as s:
@@ -293,7 +293,7 @@ class ReviewService:
             raise NotFound(N_("there is no request {id}"), id=request_id, field="request")
         return info
 
-    def list(
+    def find(
         self,
         *,
         actor: Principal,

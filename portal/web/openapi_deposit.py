@@ -66,7 +66,6 @@ DEPOSIT_PATHS: dict[str, Any] = {
         "post": {
             "summary": "Publish a draft: its files are ingested into the catalogue, it gets its DOI and becomes the "
             "latest version; curators, or its owner where the site lets owners publish (`deposit_owners_publish`)",
-            "parameters": [RECID],
             "security": [{"token": ["deposit:publish"]}],
             "parameters": [RECID, COLLECTION],
             "responses": {

@@ -126,7 +126,7 @@ def requests_page() -> Any:
     if state not in REQUEST_STATES:
         state = "submitted"
     page = int_arg("page", 1)
-    items, total = services().review.list(actor=who, state=state, page=page, size=PAGE_SIZE)
+    items, total = services().review.find(actor=who, state=state, page=page, size=PAGE_SIZE)
     url = QueryURL(url_for("account.requests_page"), {"state": [state]})
     links = paginate(url, page=page, has_next=page * PAGE_SIZE < total)
     return render_template(
@@ -159,7 +159,7 @@ def request_action(request_id: int, action: str) -> Any:
 def admin_collections() -> Any:
     who = _me()
     policy.require_manage_collections(who)
-    return render_template("account/admin_collections.html", collections=services().collections.list())
+    return render_template("account/admin_collections.html", collections=services().collections.all())
 
 
 @bp.post("/admin/collections")

@@ -96,7 +96,7 @@ def requests() -> Any:
     size = int_arg("size", 20, maximum=100)
     state = request.args.get("state") or None
     collection = request.args.get("collection") or None
-    items, total = services().review.list(actor=principal(), state=state, collection=collection, page=page, size=size)
+    items, total = services().review.find(actor=principal(), state=state, collection=collection, page=page, size=size)
     url = QueryURL.of_request()
     url.args.update(page=[str(page)], size=[str(size)])
     links = paginate(url, page=page, has_next=page * size < total)
@@ -126,5 +126,5 @@ def cancel(request_id: int) -> Any:
 
 @bp.get("/collections")
 def collections() -> Any:
-    found = services().collections.list()
+    found = services().collections.all()
     return jsonify({"hits": {"hits": [collection_json(c) for c in found], "total": len(found)}})

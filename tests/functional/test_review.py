@@ -265,7 +265,7 @@ def test_the_demo_catalogue_seeds_a_collection_per_experiment_and_education(app)
     svc = services_of(app)
     load_demo_catalogue(svc.settings)
     load_demo_catalogue(svc.settings)  # idempotent
-    found = {c.slug: c for c in svc.collections.list()}
+    found = {c.slug: c for c in svc.collections.all()}
     assert {"cms", "education"} <= set(found)
     assert all(c.curated for c in found.values()) and found["cms"].curator_group == "curators-cms"
 
