@@ -120,10 +120,11 @@ class ReviewService:
         return self.deposit.update(view.recid, {**metadata, "collections": [*named, slug]}, actor=actor)
 
     # ------------------------------------------------------------------------------------------- publish / submit
-    def publish(self, recid: int, *, actor: Principal, collection: str | None = None) -> Outcome:
+    def publish(self, recid: int, *, actor: Principal, collection: str | None = None, submit: bool = True) -> Outcome:
         """The publish action: a draft going to a curated collection is submitted for review unless ``actor``
         curates that collection (then it is published, and an open request of it is accepted); any other draft
-        is published by the site's rule (`deposit_owners_publish`)."""
+        is published by the site's rule (`deposit_owners_publish`). ``submit=False`` (Zenodo's API, which has
+        no requests) refuses what would be submitted instead (Conflict naming `collection`)."""
         view = self.deposit.catalog.get(recid, include_drafts=True)
         if view.status == "draft" and collection is not None:
             view = self._name_collection(view, collection, actor)
@@ -131,6 +132,16 @@ class ReviewService:
         if target is None:
             return Outcome(record=self.deposit.publish(recid, actor=actor))
         if not target.is_curator(actor):
+            if not submit:
+                raise Conflict(
+                    N_(
+                        "draft {recid} goes to the curated collection {slug!r}: submit it for review "
+                        "(POST /api/records/{recid}/draft/actions/submit-review)"
+                    ),
+                    recid=recid,
+                    slug=target.slug,
+                    field="collection",
+                )
             return Outcome(request=self.submit(recid, actor=actor))
         record = self.deposit.publish(
             recid,

@@ -141,7 +141,9 @@ def test_no_serious_or_critical_violation(context, portal_url, path, lang):
     assert axe_violations(page) == []
 
 
-@pytest.mark.parametrize("path", ["/settings/tokens", "/my/uploads", "/my/jobs", "/my/sessions", "/profile"])
+@pytest.mark.parametrize(
+    "path", ["/settings/tokens", "/my/uploads", "/my/jobs", "/my/sessions", "/profile", "/requests"]
+)
 def test_signed_in_pages_have_no_serious_or_critical_violation(context, portal_url, path):
     page = context.new_page()
     _sign_in(page, portal_url)

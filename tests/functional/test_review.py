@@ -289,3 +289,14 @@ def test_documented_review_responses_match_real_ones(app, client, people):
     other = draft(client, alice)
     check(doc, client, "post", f"/api/records/{other}/draft/actions/submit-review?collection=cms", 202, headers=alice)
     check(doc, client, "get", "/api/collections", 200)
+
+
+@pytest.mark.parametrize("app_settings", [{"deposit_owners_publish": True}])
+def test_zenodo_publish_does_not_bypass_review(app, client, people):
+    recid = draft(client, people["alice"], "cms")
+    refused = problem(client.post(f"/api/deposit/depositions/{recid}/actions/publish", headers=people["alice"]), 409)
+    assert refused["field"] == "collection" and "submit-review" in refused["detail"]
+    assert client.get(f"/api/records/{recid}").status_code == 404
+    # its curator publishes it there
+    mine = draft(client, people["cms"], "cms")
+    assert client.post(f"/api/deposit/depositions/{mine}/actions/publish", headers=people["cms"]).status_code == 202
