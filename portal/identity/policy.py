@@ -144,9 +144,10 @@ def require_publish_directly(principal: Principal) -> None:
     if not principal.has_role("curator") and "curate" not in principal.scopes:
         raise Forbidden(
             N_(
-                "on this site only curators publish directly: name a curated collection (`collection`) and submit "
-                "the draft for review, or ask a curator to publish it"
+                "on this site only users with the {role!r} role publish directly: name a curated collection "
+                "(`collection`) and submit the draft for review, or ask a curator to publish it"
             ),
+            role="curator",
             field="role",
         )
     _require_role_scope(principal, "curator", "curate")
