@@ -201,6 +201,8 @@ def test_a_curator_publishes_into_their_own_collection(app, client, people):
     done = client.post(f"/api/records/{recid2}/draft/actions/publish?collection=education", headers=people["edu"])
     assert done.get_json()["status"] == "published"
     assert client.get(f"/api/records/{recid2}").get_json()["metadata"]["collections"] == ["education"]
+    page = client.get(f"/record/{recid2}").get_data(as_text=True)
+    assert "collection=education" in page and ">Education</a>" in page
     # but a draft for `cms` by the education curator is submitted
     recid3 = draft(client, people["edu"], "cms")
     assert (
