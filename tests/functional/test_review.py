@@ -302,3 +302,22 @@ def test_zenodo_publish_does_not_bypass_review(app, client, people):
     # its curator publishes it there
     mine = draft(client, people["cms"], "cms")
     assert client.post(f"/api/deposit/depositions/{mine}/actions/publish", headers=people["cms"]).status_code == 202
+
+
+def test_the_collections_command(settings_dict, tmp_path):
+    import os
+
+    from tests.functional.test_cli import run
+
+    env = {**os.environ, "PORTAL_DATABASE_URL": settings_dict["database_url"], "PORTAL_VAR_DIR": str(tmp_path)}
+    assert run(["db", "upgrade"], env).returncode == 0
+    made = run(["collections", "create", "atlas", "--title", "ATLAS", "--group", "atlas-curators"], env)
+    assert made.returncode == 0 and "created collection atlas (curated)" in made.stdout, made.stderr
+    again = run(["collections", "create", "atlas", "--title", "ATLAS"], env)
+    assert again.returncode == 1 and "already" in again.stderr
+    assert run(["users", "create", "ann", "--no-password"], env).returncode == 0
+    added = run(["collections", "add-curator", "atlas", "ann"], env)
+    assert added.returncode == 0 and "curators ann" in added.stdout
+    listed = run(["collections", "list"], env).stdout
+    assert "atlas\tcurated\tATLAS\tcurators: ann group atlas-curators" in listed
+    assert run(["collections", "add-curator", "nope", "ann"], env).returncode == 1
