@@ -330,15 +330,19 @@ class DepositService:
             return self._complete(result.upload_id or "")
         return result
 
-    def upload(self, upload_id: str, *, actor: Principal) -> DraftFile:
-        """A resumable upload by id, when ``actor`` may change its draft."""
+    def upload(self, upload_id: str, *, actor: Principal, write: bool = False) -> DraftFile:
+        """A resumable upload by id, when ``actor`` may change its draft (``write``: and may change it now, not
+        while it is under review)."""
         with self.db.reader() as s:
             row = s.get(Upload, upload_id)
             if row is None:
                 raise NotFound(f"there is no upload {upload_id!r}", field="upload")
             recid = row.recid
             result = _draft_file(row)
-        self.draft(recid, actor=actor)
+        if write:
+            self._writable(recid, actor=actor)
+        else:
+            self.draft(recid, actor=actor)
         return result
 
     def resume(
@@ -354,7 +358,7 @@ class DepositService:
         """Append a chunk at ``offset`` (tus PATCH). ``chunk_digest`` is (algorithm, digest) the client declared for
         this chunk: a mismatch drops the chunk (ChecksumMismatch) and leaves the upload as it was. Reaching the
         declared length completes the file."""
-        current = self.upload(upload_id, actor=actor)
+        current = self.upload(upload_id, actor=actor, write=True)
         if offset != current.received:
             raise Conflict(f"this upload is at offset {current.received}, not {offset}", field="Upload-Offset")
         declared = current.size or 0
@@ -384,7 +388,7 @@ class DepositService:
 
     def terminate(self, upload_id: str, *, actor: Principal) -> None:
         """Delete a resumable upload (tus termination): its row and its bytes."""
-        self.upload(upload_id, actor=actor)
+        self.upload(upload_id, actor=actor, write=True)
         with self.db.transaction() as s:
             s.execute(delete(Upload).where(Upload.id == upload_id))
         self._forget(upload_id)

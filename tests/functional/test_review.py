@@ -321,3 +321,24 @@ def test_the_collections_command(settings_dict, tmp_path):
     listed = run(["collections", "list"], env).stdout
     assert "atlas\tcurated\tATLAS\tcurators: ann group atlas-curators" in listed
     assert run(["collections", "add-curator", "nope", "ann"], env).returncode == 1
+
+
+def test_a_draft_with_an_unfinished_upload_is_not_submitted_nor_changed_under_review(app, client, people):
+    import base64
+
+    alice = people["alice"]
+    recid = draft(client, alice, "cms")
+    tus = {**alice, "Tus-Resumable": "1.0.0"}
+    meta = f"record {base64.b64encode(str(recid).encode()).decode()},filename {base64.b64encode(b'a.txt').decode()}"
+    created = client.post("/api/uploads/", headers={**tus, "Upload-Length": "6", "Upload-Metadata": meta})
+    assert created.status_code == 201
+    pending = problem(client.post(f"/api/records/{recid}/draft/actions/submit-review", headers=alice), 409)
+    assert pending["field"] == "key" and "a.txt" in pending["detail"]
+    # the upload finishes; submitted, the draft's files no longer change (tus or the files API)
+    location = created.headers["Location"]
+    patch = {**tus, "Upload-Offset": "0", "Content-Type": "application/offset+octet-stream"}
+    assert client.patch(location, data=b"abcdef", headers=patch).status_code == 204
+    assert client.post(f"/api/records/{recid}/draft/actions/submit-review", headers=alice).status_code == 202
+    assert problem(client.delete(location, headers=tus), 409)["field"] == "state"
+    assert problem(client.delete(f"/api/records/{recid}/draft/files/a.txt", headers=alice), 409)["field"] == "state"
+    assert problem(client.delete(f"/api/records/{recid}/draft", headers=alice), 409)["field"] == "state"
