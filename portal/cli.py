@@ -990,3 +990,61 @@ def users_disable(username: str, enable: bool) -> None:
     finally:
         svc.close()
     click.echo(f"{user.username}: {'disabled' if user.disabled else 'enabled'}")
+
+
+@main.group()
+def collections() -> None:
+    """Collections records are published into; curated ones review the drafts submitted to them."""
+
+
+@collections.command("create")
+@click.argument("slug")
+@click.option("--title", required=True, help="What the collection is called on pages.")
+@click.option("--description", default="", help="One or two sentences on what belongs in it.")
+@click.option("--uncurated", is_flag=True, help="Publish into it without review (the site's rule applies).")
+@click.option("--group", "curator_group", default=None, help="A group whose members curate it.")
+def collections_create(slug: str, title: str, description: str, uncurated: bool, curator_group: str | None) -> None:
+    """Create the collection SLUG (lower-case letters, digits, '-')."""
+    from portal.identity.principal import COMMAND_LINE
+
+    svc = _services()
+    try:
+        made = svc.collections.create(
+            COMMAND_LINE, slug, title, description=description, curated=not uncurated, curator_group=curator_group
+        )
+    except PortalError as err:
+        _fail(err)
+    finally:
+        svc.close()
+    click.echo(f"created collection {made.slug} ({'curated' if made.curated else 'uncurated'})")
+
+
+@collections.command("list")
+def collections_list() -> None:
+    """List the collections, their curators and curator group."""
+    svc = _services()
+    try:
+        found = svc.collections.all()
+    finally:
+        svc.close()
+    for c in found:
+        group = f" group {c.curator_group}" if c.curator_group else ""
+        who = ", ".join(c.curators) or "-"
+        click.echo(f"{c.slug}\t{'curated' if c.curated else 'uncurated'}\t{c.title}\tcurators: {who}{group}")
+
+
+@collections.command("add-curator")
+@click.argument("slug")
+@click.argument("username")
+def collections_add_curator(slug: str, username: str) -> None:
+    """Make USERNAME a curator of the collection SLUG."""
+    from portal.identity.principal import COMMAND_LINE
+
+    svc = _services()
+    try:
+        found = svc.collections.add_curator(COMMAND_LINE, slug, username)
+    except PortalError as err:
+        _fail(err)
+    finally:
+        svc.close()
+    click.echo(f"{found.slug}: curators {', '.join(found.curators)}")

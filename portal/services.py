@@ -52,6 +52,8 @@ from portal.registry import (
     UPLOAD_STORES,
 )
 from portal.releases.service import ReleaseService, ReleaseSettings
+from portal.review.collections import CollectionService
+from portal.review.requests import ReviewService
 from portal.search.backends.base import TextBackend
 from portal.search.service import SearchService
 from portal.settings import Settings
@@ -149,6 +151,8 @@ class Services:
     releases: ReleaseService
     deposit: DepositService
     citations: CitationService
+    collections: CollectionService
+    review: ReviewService
     queue: JobQueue | None = None
     analyses: JobService | None = None
     launches: LaunchManager | None = None
@@ -222,6 +226,8 @@ def build_services(settings: Settings, *, migrate: bool = True) -> Services:
     queue = QUEUES.create(settings.job_queue, settings, db=db)
     if launches is not None:
         catalog.observers.append(launches.pin_published)
+    deposit = build_deposit(settings, db, catalog, storage, ingester)
+    collections = CollectionService(db, audit)
     return Services(
         settings=settings,
         db=db,
@@ -271,7 +277,9 @@ def build_services(settings: Settings, *, migrate: bool = True) -> Services:
         ),
         launches=launches,
         hub_oauth=build_hub_oauth(settings, db),
-        deposit=build_deposit(settings, db, catalog, storage, ingester),
+        deposit=deposit,
+        collections=collections,
+        review=ReviewService(db, deposit, collections, audit),
         registrations=registrations,
         citations=citations,
     )

@@ -23,6 +23,7 @@ from portal.extras import missing
 from portal.settings import Settings
 
 if TYPE_CHECKING:
+    from portal.review.collections import CollectionService
     from portal.services import Services
 
 
@@ -34,12 +35,43 @@ def load_demo_catalogue(settings: Settings) -> None:
 
     svc = build_services(settings)
     locator = IndexLocator(settings.index_dir or None)
+    experiments: set[str] = set()
     for path in sorted(Path(settings.demo_records_dir).glob("*.y*ml")):
-        results = svc.catalog.load(read_record_file(path, locator))
+        items = list(read_record_file(path, locator))
+        experiments.update(str(e) for item in items for e in item.metadata.get("experiment") or [])
+        results = svc.catalog.load(items)
         click.echo(f"demo: {path.name}: " + ", ".join(f"{r.recid} {r.action}" for r in results))
     results = svc.catalog.load([lesson_record(lesson) for lesson in svc.lessons.all()])
     click.echo("demo: lessons: " + ", ".join(f"{r.recid} {r.action}" for r in results))
+    made = seed_collections(svc.collections, experiments)
+    click.echo("demo: collections: " + (", ".join(made) or "none new"))
     svc.close()
+
+
+def seed_collections(collections: CollectionService, experiments: set[str]) -> list[str]:
+    """A curated collection per experiment of the demo catalogue, and "Education" (idempotent: existing slugs
+    are left as they are). Their curators are the users of the `curators-<slug>` group, empty until an admin adds
+    members or names curators (`portal collections add-curator`)."""
+    from portal.identity.principal import COMMAND_LINE
+
+    have = {c.slug for c in collections.all()}
+    wanted = [
+        (
+            re.sub(r"[^a-z0-9-]+", "-", e.lower()).strip("-")[:64],
+            e,
+            f"Records of the {e} experiment, reviewed by its curators.",
+        )
+        for e in sorted(experiments)
+    ]
+    wanted.append(("education", "Education", "Lessons, worksheets and teaching samples, reviewed before publication."))
+    made = []
+    for slug, title, description in wanted:
+        if slug not in have:
+            collections.create(
+                COMMAND_LINE, slug, title, description=description, curator_group=f"curators-{slug}"[:64]
+            )
+            made.append(slug)
+    return made
 
 
 DEMO_DATA = {90001: ("cms-dimuon-demo", ("root", "parquet", "hdf5")), 90002: ("education", ("csv",))}

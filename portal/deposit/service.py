@@ -15,7 +15,7 @@ import secrets
 import threading
 import zlib
 from collections import OrderedDict
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import IO, Any
@@ -34,6 +34,7 @@ from portal.errors import ChecksumMismatch, Conflict, Invalid, NotFound, TooLarg
 from portal.files.ingest import Ingester
 from portal.identity import policy
 from portal.identity.principal import Principal
+from portal.review.models import ReviewRequest
 from portal.storage.base import Storage
 
 READ_BLOCK = 1024 * 1024  # bytes read from the request per step: the memory an upload holds, whatever its size
@@ -139,15 +140,33 @@ class DepositService:
 
     def update(self, recid: int, metadata: dict[str, Any], *, actor: Principal) -> RecordView:
         forms.check(metadata)
+        self._writable(recid, actor=actor)
         return self.catalog.update_draft(recid, metadata, actor=actor)
 
     def require_publish(self, view: RecordView, *, actor: Principal) -> None:
-        """Refuse (Unauthorized, Forbidden) unless ``actor`` may publish ``view``: its owner where the site lets
-        owners publish (`deposit_owners_publish`), else a curator. Pages ask it to offer the button or say why."""
+        """Refuse (Unauthorized, Forbidden) unless ``actor`` may publish ``view`` directly: its owner where the site
+        lets owners publish (`deposit_owners_publish`), else a curator. Pages ask it to offer the button or say why
+        (a draft for a curated collection is submitted for review instead: portal/review/)."""
         if self.owners_publish:
             policy.require_publish_own(actor, view.owner_id)
         else:
-            policy.require_publish(actor)
+            policy.require_publish_directly(actor)
+
+    def _writable(self, recid: int, *, actor: Principal) -> RecordView:
+        """The draft when ``actor`` may change it now: as :meth:`draft`, and not while a curator reviews it (what
+        they accept must be what they saw). Conflict naming the request otherwise."""
+        view = self.draft(recid, actor=actor)
+        with self.db.reader() as s:
+            under = s.scalar(
+                select(ReviewRequest.id).where(ReviewRequest.recid == recid, ReviewRequest.state == "submitted")
+            )
+        if under is not None:
+            raise Conflict(
+                f"draft {recid} is under review (request {under}); cancel the request to change it",
+                record=recid,
+                field="state",
+            )
+        return view
 
     def new_version(self, recid: int, *, actor: Principal) -> RecordView:
         """A new version: a draft carrying the latest version's files over (InvenioRDM's "files import")."""
@@ -161,6 +180,7 @@ class DepositService:
             ids.extend(s.scalars(select(Upload.id).where(Upload.recid == recid)))
             s.execute(delete(Upload).where(Upload.recid == recid))
 
+        self._writable(recid, actor=actor)
         self.catalog.versioning.discard_draft(recid, actor=actor, also=drop_uploads)
         for upload_id in ids:
             self._forget(upload_id)
@@ -202,7 +222,7 @@ class DepositService:
     def declare(self, recid: int, entries: Any, *, actor: Principal) -> list[DraftFile]:
         """Declare files by key (``[{"key": ...}, ...]``, an optional ``size`` each); a declared key that exists
         is refused (delete it first). Quotas of files per version apply here."""
-        view = self.draft(recid, actor=actor)
+        view = self._writable(recid, actor=actor)
         if not isinstance(entries, list) or not entries:
             raise Invalid("send a JSON array of objects, each with the `key` of a file", field="key")
         keys: list[tuple[str, int | None]] = []
@@ -236,7 +256,7 @@ class DepositService:
 
     def delete(self, recid: int, key: str, *, actor: Principal) -> None:
         """Remove a file from a draft: an upload (its bytes too) or a file carried from the previous version."""
-        view = self.draft(recid, actor=actor)
+        view = self._writable(recid, actor=actor)
         with self.db.transaction() as s:
             upload = s.scalar(select(Upload).where(Upload.recid == recid, Upload.key == key))
             if upload is not None:
@@ -255,7 +275,7 @@ class DepositService:
     ) -> DraftFile:
         """Stream the whole content of a declared file (InvenioRDM's `PUT …/content`): it starts again from the
         first byte. ``length`` is the request's Content-Length, when sent."""
-        view = self.draft(recid, actor=actor)
+        view = self._writable(recid, actor=actor)
         upload = self._upload_of(recid, key)
         if length is not None:
             self._check_bytes(view, actor, length, replacing=[key])
@@ -276,7 +296,7 @@ class DepositService:
         """Declare, stream and commit in one request (Zenodo's bucket `PUT`): an earlier upload of the key is
         replaced, and so is a file of that key carried from the previous version."""
         key = check_key(key)
-        self.draft(recid, actor=actor)
+        self._writable(recid, actor=actor)
         with self.db.transaction() as s:
             old = s.scalar(select(Upload).where(Upload.recid == recid, Upload.key == key))
             old_id = old.id if old is not None else None
@@ -290,7 +310,7 @@ class DepositService:
 
     def commit(self, recid: int, key: str, *, actor: Principal) -> DraftFile:
         """Mark an uploaded file complete, with its final digests. Refused (Conflict) while bytes are missing."""
-        self.draft(recid, actor=actor)
+        self._writable(recid, actor=actor)
         upload = self._upload_of(recid, key)
         return self._complete(upload.id)
 
@@ -298,7 +318,7 @@ class DepositService:
         """A resumable upload (tus creation) of ``length`` bytes for ``key`` of draft ``recid``; an earlier upload
         of the same key is replaced."""
         key = check_key(key)
-        view = self.draft(recid, actor=actor)
+        view = self._writable(recid, actor=actor)
         known = {f.key: f for f in self._files(view)}
         if key not in known:
             policy.require_upload_quota(
@@ -325,15 +345,19 @@ class DepositService:
             return self._complete(result.upload_id or "")
         return result
 
-    def upload(self, upload_id: str, *, actor: Principal) -> DraftFile:
-        """A resumable upload by id, when ``actor`` may change its draft."""
+    def upload(self, upload_id: str, *, actor: Principal, write: bool = False) -> DraftFile:
+        """A resumable upload by id, when ``actor`` may change its draft (``write``: and may change it now, not
+        while it is under review)."""
         with self.db.reader() as s:
             row = s.get(Upload, upload_id)
             if row is None:
                 raise NotFound(f"there is no upload {upload_id!r}", field="upload")
             recid = row.recid
             result = _draft_file(row)
-        self.draft(recid, actor=actor)
+        if write:
+            self._writable(recid, actor=actor)
+        else:
+            self.draft(recid, actor=actor)
         return result
 
     def resume(
@@ -349,7 +373,7 @@ class DepositService:
         """Append a chunk at ``offset`` (tus PATCH). ``chunk_digest`` is (algorithm, digest) the client declared for
         this chunk: a mismatch drops the chunk (ChecksumMismatch) and leaves the upload as it was. Reaching the
         declared length completes the file."""
-        current = self.upload(upload_id, actor=actor)
+        current = self.upload(upload_id, actor=actor, write=True)
         if offset != current.received:
             raise Conflict(f"this upload is at offset {current.received}, not {offset}", field="Upload-Offset")
         declared = current.size or 0
@@ -379,7 +403,7 @@ class DepositService:
 
     def terminate(self, upload_id: str, *, actor: Principal) -> None:
         """Delete a resumable upload (tus termination): its row and its bytes."""
-        self.upload(upload_id, actor=actor)
+        self.upload(upload_id, actor=actor, write=True)
         with self.db.transaction() as s:
             s.execute(delete(Upload).where(Upload.id == upload_id))
         self._forget(upload_id)
@@ -537,14 +561,28 @@ class DepositService:
         return min(rooms) if rooms else None
 
     # ------------------------------------------------------------------------------------------- publishing
-    def publish(self, recid: int, *, actor: Principal) -> RecordView:
+    def publish(
+        self,
+        recid: int,
+        *,
+        actor: Principal,
+        authorize: Callable[[Principal, int | None], None] | None = None,
+        also: Callable[[Session], None] | None = None,
+    ) -> RecordView:
         """Publish a draft with its files: completed uploads are placed in the catalogue's storage, ingested like
         `portal ingest`, and become the version's file rows in the transaction that publishes it (their bytes
         leave the upload store after it commits). Refused: a pending file (Conflict naming its key), a damaged
-        file (Invalid naming it), a publication the policy refuses (before any byte moves)."""
+        file (Invalid naming it), a publication the policy refuses (before any byte moves).
+
+        ``authorize(actor, owner_id)`` replaces the site's publishing rule (a collection's curator accepting a
+        review is allowed by the review, not by a site-wide role); ``also(session)`` runs in the publishing
+        transaction (the review's state changes with the publication, or not at all)."""
         view = self.catalog.get(recid, include_drafts=True)
         # the publishing permission alone (a curator's token may carry `deposit:publish` without `deposit:write`)
-        self.require_publish(view, actor=actor)
+        if authorize is not None:
+            authorize(actor, view.owner_id)
+        else:
+            self.require_publish(view, actor=actor)
         if view.status != "draft":
             raise Conflict("this version is already published", record=recid)
         uploads = self._uploads(recid)
@@ -567,6 +605,8 @@ class DepositService:
 
             def drop_uploads(s: Session) -> None:
                 s.execute(delete(Upload).where(Upload.recid == recid))
+                if also is not None:
+                    also(s)
 
             published = self.catalog.versioning.publish(
                 recid,
@@ -574,6 +614,7 @@ class DepositService:
                 remove=[u.key for u in uploads],
                 add=rows,
                 owners_publish=self.owners_publish,
+                authorize=authorize,
                 also=drop_uploads,
             )
         except BaseException:

@@ -34,6 +34,12 @@ ACTIONS = (
     "release.connect",
     "release.disconnect",
     "release.secret",
+    "collection.create",
+    "collection.curator",
+    "review.submit",
+    "review.accept",
+    "review.decline",
+    "review.cancel",
 )
 
 

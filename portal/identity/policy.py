@@ -137,6 +137,54 @@ def require_publish(principal: Principal) -> None:
     _require_role_scope(principal, "curator", "curate")
 
 
+def require_publish_directly(principal: Principal) -> None:
+    """Publishing a draft without review where owners may not (`deposit_owners_publish` off): curators, with
+    ``deposit:publish``; anyone else is told the two ways forward."""
+    require_scope(principal, "deposit:publish")
+    if not principal.has_role("curator") and "curate" not in principal.scopes:
+        raise Forbidden(
+            N_(
+                "on this site only users with the {role!r} role publish directly: name a curated collection "
+                "(`collection`) and submit the draft for review, or ask a curator to publish it"
+            ),
+            role="curator",
+            field="role",
+        )
+    _require_role_scope(principal, "curator", "curate")
+
+
+# -- review of drafts submitted to curated collections ----------------------------------------------------------
+def require_submit_review(principal: Principal, owner: int | None, recid: int) -> None:
+    """Submitting a draft to a collection (and resubmitting it): its owner or a curator, with ``deposit:publish``."""
+    require_scope(principal, "deposit:publish")
+    if "curate" not in principal.scopes and (owner is None or principal.user_id != owner):
+        raise Forbidden(N_("only the owner of draft {recid} may submit it for review"), recid=recid, field="owner")
+
+
+def require_review(principal: Principal, *, is_curator: bool, collection: str) -> None:
+    """Accepting or declining a review request: a curator of its collection (a listed user or a member of its
+    curator group), with ``deposit:publish``. Site curators of other collections are not enough."""
+    require_scope(principal, "deposit:publish")
+    if not is_curator and principal.via != "cli":
+        raise Forbidden(
+            N_("only the curators of collection {collection!r} may accept or decline its requests"),
+            collection=collection,
+            field="curator",
+        )
+
+
+def require_cancel_review(principal: Principal, owner: int | None) -> None:
+    """Cancelling a submitted request: the draft's owner, with ``deposit:write``."""
+    require_scope(principal, "deposit:write")
+    if principal.via != "cli" and (owner is None or principal.user_id != owner):
+        raise Forbidden(N_("only the owner of the draft may cancel its review request"), field="owner")
+
+
+def require_manage_collections(principal: Principal) -> None:
+    """Creating collections and naming their curators: admins (with the ``admin`` scope)."""
+    _require_role_scope(principal, "admin", "admin")
+
+
 # -- software from git releases ---------------------------------------------------------------------------------
 def require_connect_repository(principal: Principal, *, owners_publish: bool) -> None:
     """Connecting a git repository whose published releases become versions of a software record: a signed-in

@@ -26,6 +26,7 @@ FACETS = (
     "keywords",
     "events",
     "availability",
+    "collection",
 )
 
 
@@ -81,6 +82,8 @@ def build_document(
     if isinstance(events, int):
         facets.add(("events", event_bucket(events)))
     facets.add(("availability", str(distribution.get("availability") or md.get("availability") or "online")))
+    for name in md.get("collections") or []:  # a portal collection's slug (CERN Open Data's own names too)
+        facets.add(("collection", str(name)))
     for rel in md.get("relations") or []:
         if rel.get("recid"):
             facets.add(("related", str(rel["recid"])))

@@ -22,6 +22,7 @@ EXACT_FIELDS = {
     "collision_type",
     "category",
     "availability",
+    "collection",
 }
 NUMERIC_FIELDS = {"year", "number_events", "recid"}
 FIELDS = TEXT_FIELDS | EXACT_FIELDS | NUMERIC_FIELDS
@@ -31,6 +32,7 @@ ALIASES = {
     "file_format": "format",
     "file_type": "format",
     "experiments": "experiment",
+    "collections": "collection",
     "events": "number_events",
 }
 

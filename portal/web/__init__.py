@@ -32,6 +32,7 @@ def register_blueprints(app: Flask) -> None:
         people,
         pids,
         problems,
+        review,
         stats,
         tus,
         zenodo,
@@ -56,6 +57,7 @@ def register_blueprints(app: Flask) -> None:
     app.register_blueprint(api.bp)
     app.register_blueprint(deposit.bp)
     app.register_blueprint(deposit_pages.bp)
+    app.register_blueprint(review.bp)
     app.register_blueprint(tus.bp)
     app.register_blueprint(zenodo.bp)
     app.register_blueprint(pages.bp)

@@ -70,8 +70,15 @@ def new_version(recid: int) -> Any:
 
 @bp.post("/records/<int:recid>/draft/actions/publish")
 def publish(recid: int) -> Any:
-    view = services().deposit.publish(recid, actor=principal())
-    return jsonify(draft_json(view, _base())), 202
+    """Publish, or, for a draft going to a curated collection its publisher does not curate, submit it for
+    review (202 with the request, as `submit-review` answers)."""
+    from portal.web.review import collection_arg, request_json
+
+    done = services().review.publish(recid, actor=principal(), collection=collection_arg())
+    if done.request is not None:
+        return jsonify(request_json(done.request)), 202
+    assert done.record is not None
+    return jsonify(draft_json(done.record, _base())), 202
 
 
 @bp.get("/records/<int:recid>/draft/files")

@@ -60,14 +60,19 @@ def _render_form(
     # a message about a field the form does not show (set through the API) is shown above the form, not lost
     general_parts = [general] if general else []
     general_parts += [f"{name}: {message}" for name, message in field_errors.items() if name not in known]
-    publish_refusal = None
+    publish_refusal = review_by = None
     if view is not None:
-        try:
-            services().deposit.require_publish(view, actor=principal())
-        except PortalError as err:
-            from flask_babel import gettext
+        # a draft for a curated collection its owner does not curate is submitted for review, not refused
+        target = services().review.target(view)
+        if target is not None and not target.is_curator(principal()):
+            review_by = target.title
+        else:
+            try:
+                services().deposit.require_publish(view, actor=principal())
+            except PortalError as err:
+                from flask_babel import gettext
 
-            publish_refusal = err.localized_detail(gettext)
+                publish_refusal = err.localized_detail(gettext)
     html = render_template(
         "deposit/edit.html",
         slug=slug,
@@ -78,6 +83,7 @@ def _render_form(
         view=view,
         files=files or [],
         publish_refusal=publish_refusal,
+        review_by=review_by,
         saved=request.args.get("saved") == "1" and error is None,
     )
     return html, status
@@ -218,13 +224,16 @@ def publish(recid: int) -> Any:
     who = principal()
     deposit = services().deposit
     try:
-        deposit.publish(recid, actor=who)
+        # the API's publish action: a draft for a curated collection becomes a review request
+        outcome = services().review.publish(recid, actor=who)
     except PortalError as err:
         if err.status >= 500 or err.status in (401, 404):
             raise
         view, slug = _draft(recid)  # the draft's page again, with why it was not published
         files = deposit.files(recid, actor=who)
         return _render_form(slug, view.metadata, view=view, files=files, error=err, status=err.status)
+    if outcome.request is not None:
+        return redirect(url_for("account.my_uploads"), code=303)  # where its owner follows the request's state
     return redirect(url_for("pages.record", recid=recid), code=303)
 
 

@@ -27,6 +27,17 @@ STATES = (N_("queued"), N_("running"), N_("done"), N_("failed"), N_("cancelled")
 # States of a DOI registration (the record page and /admin/pids)
 PID_STATES = (N_("pending"), N_("registered"))
 STATUSES = (N_("draft"), N_("published"), N_("removed"))
+# Review requests' states and the actions of their timelines (`translate(r.state)`, `translate(e.action)`).
+REVIEW_WORDS = (
+    N_("submitted"),
+    N_("accepted"),
+    N_("declined"),
+    N_("cancelled"),
+    N_("submit"),
+    N_("accept"),
+    N_("decline"),
+    N_("cancel"),
+)
 
 
 def _from_url() -> str | None:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from portal.web.schemas import INT, LINKS, PROBLEM, RECID, STR, json_response, param, ref
+from portal.web.schemas import ID, INT, LINKS, PAGE, PROBLEM, RECID, STR, json_response, param, ref
 
 KEY = param("key", "path", STR, description="The file's key: a plain file name")
 UPLOAD = param("upload_id", "path", STR, description="The upload's id (from the Location of its creation)")
@@ -14,6 +14,10 @@ TUS_HEADERS = {"Tus-Resumable": {"schema": {"const": "1.0.0"}}}
 #: a tus request names the protocol version it speaks; the only one served is 1.0.0 (any other: 412, as tus says)
 TUS_VERSION = param("Tus-Resumable", "header", {"type": "string", "enum": ["1.0.0"]}, required=True)
 BYTE_COUNT = {"type": "string", "pattern": "^[0-9]{1,18}$"}
+
+SLUG_ARG = {"type": "string", "pattern": "^[^\\u0000]{0,64}$"}
+COLLECTION = param("collection", schema=SLUG_ARG, description="The slug of the collection the draft goes to")
+REQUEST_ID = param("request_id", "path", ID, description="A review request's id")
 
 DEPOSIT_PATHS: dict[str, Any] = {
     "/api/records": {
@@ -62,10 +66,89 @@ DEPOSIT_PATHS: dict[str, Any] = {
         "post": {
             "summary": "Publish a draft: its files are ingested into the catalogue, it gets its DOI and becomes the "
             "latest version; curators, or its owner where the site lets owners publish (`deposit_owners_publish`)",
-            "parameters": [RECID],
             "security": [{"token": ["deposit:publish"]}],
-            "responses": {"202": json_response(ref("Draft"), "The published version"), "400": PROBLEM, **ERRORS},
+            "parameters": [RECID, COLLECTION],
+            "responses": {
+                "202": json_response(
+                    ref("PublishOutcome"),
+                    "The published version; or, for a draft going to a curated collection its publisher does not "
+                    "curate, the review request it was submitted as",
+                ),
+                "400": PROBLEM,
+                **ERRORS,
+            },
         }
+    },
+    "/api/records/{recid}/draft/actions/submit-review": {
+        "post": {
+            "summary": "Submit a draft to a curated collection (`collection`, or the one its metadata's `collections` "
+            "names) for review; resubmits a declined or cancelled request; the draft's owner",
+            "parameters": [RECID, COLLECTION],
+            "security": [{"token": ["deposit:publish"]}],
+            "requestBody": {"required": False, "content": {"application/json": {"schema": ref("SubmitReview")}}},
+            "responses": {
+                "202": json_response(ref("ReviewRequest"), "The submitted request"),
+                "400": PROBLEM,
+                **ERRORS,
+            },
+        }
+    },
+    "/api/requests": {
+        "get": {
+            "summary": "Review requests the caller may see, newest change first: their own and those of the "
+            "collections they curate (admins: all)",
+            "parameters": [
+                param("state", schema={"enum": ["submitted", "accepted", "declined", "cancelled"]}),
+                param("collection", schema=SLUG_ARG, description="A collection's slug"),
+                param("page", schema=PAGE),
+                param("size", schema={"type": "integer", "minimum": 1, "maximum": 100}),
+            ],
+            "responses": {
+                "200": json_response(ref("ReviewRequestList"), "One page of requests (sign in or send a token)"),
+                "400": PROBLEM,
+                "401": PROBLEM,
+                "404": PROBLEM,
+            },
+        }
+    },
+    "/api/requests/{request_id}": {
+        "get": {
+            "summary": "A review request with its timeline; its owner, its collection's curators, admins",
+            "parameters": [REQUEST_ID],
+            "responses": {"200": json_response(ref("ReviewRequest"), "The request"), "401": PROBLEM, "404": PROBLEM},
+        }
+    },
+    "/api/collections": {
+        "get": {
+            "summary": "The collections drafts may be submitted to (curated ones review them)",
+            "responses": {"200": json_response(ref("CollectionList"), "Every collection")},
+        }
+    },
+    **{
+        f"/api/requests/{{request_id}}/actions/{action}": {
+            "post": {
+                "summary": summary,
+                "parameters": [REQUEST_ID],
+                "security": [{"token": [scope]}],
+                "requestBody": {"required": False, "content": {"application/json": {"schema": ref("ReviewComment")}}},
+                "responses": {"200": json_response(ref("ReviewRequest"), "The request"), "400": PROBLEM, **ERRORS},
+            }
+        }
+        for action, scope, summary in (
+            (
+                "accept",
+                "deposit:publish",
+                "Accept a submitted request: its draft is published as the publish action publishes it (DOI); "
+                "a curator of its collection",
+            ),
+            (
+                "decline",
+                "deposit:publish",
+                "Decline a submitted request with a `comment` (required); the draft is editable again; a curator "
+                "of its collection",
+            ),
+            ("cancel", "deposit:write", "Cancel a submitted request; the draft's owner"),
+        )
     },
     "/api/records/{recid}/draft/files": {
         "get": {
@@ -287,6 +370,74 @@ DEPOSIT_PATHS.update(
 )
 
 DEPOSIT_SCHEMAS: dict[str, Any] = {
+    "PublishOutcome": {"anyOf": [ref("Draft"), ref("ReviewRequest")]},
+    "SubmitReview": {"type": "object", "properties": {"collection": STR}},
+    "ReviewComment": {"type": "object", "properties": {"comment": {"type": "string", "maxLength": 10000}}},
+    "ReviewRequest": {
+        "type": "object",
+        "required": ["id", "status", "is_open", "topic", "receiver", "timeline", "links", "created", "updated"],
+        "properties": {
+            "id": STR,
+            "type": {"const": "community-submission"},
+            "title": STR,
+            "status": {"enum": ["submitted", "accepted", "declined", "cancelled"]},
+            "is_open": {"type": "boolean"},
+            "created": STR,
+            "updated": STR,
+            "topic": {"type": "object", "required": ["record"], "properties": {"record": STR}},
+            "receiver": {"type": "object", "required": ["collection"], "properties": {"collection": STR}},
+            "created_by": {"type": "object"},
+            "timeline": {
+                "type": "array",
+                "items": {
+                    "type": "object",
+                    "required": ["at", "by", "action", "comment"],
+                    "properties": {
+                        "at": STR,
+                        "by": STR,
+                        "action": {"enum": ["submit", "accept", "decline", "cancel"]},
+                        "comment": STR,
+                    },
+                },
+            },
+            "links": LINKS,
+            "record": ref("Draft"),
+        },
+    },
+    "ReviewRequestList": {
+        "type": "object",
+        "required": ["hits", "links"],
+        "properties": {
+            "hits": {
+                "type": "object",
+                "required": ["hits", "total"],
+                "properties": {"hits": {"type": "array", "items": ref("ReviewRequest")}, "total": INT},
+            },
+            "links": LINKS,
+        },
+    },
+    "Collection": {
+        "type": "object",
+        "required": ["id", "title", "curated", "curators"],
+        "properties": {
+            "id": STR,
+            "title": STR,
+            "description": STR,
+            "curated": {"type": "boolean"},
+            "curators": {"type": "array", "items": STR},
+            "curator_group": {"type": ["string", "null"]},
+        },
+    },
+    "CollectionList": {
+        "type": "object",
+        "required": ["hits"],
+        "properties": {
+            "hits": {
+                "type": "object",
+                "properties": {"hits": {"type": "array", "items": ref("Collection")}, "total": INT},
+            }
+        },
+    },
     "ZenodoDepositionUpdate": {
         "type": "object",
         "required": ["metadata"],

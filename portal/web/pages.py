@@ -43,6 +43,7 @@ FACET_LABELS = {
     "keywords": N_("Keywords"),
     "events": N_("Number of events"),
     "availability": N_("Availability"),
+    "collection": N_("Collection"),
 }
 LARGE_DOWNLOAD = 1_000_000_000
 FILE_PAGE = 50  # rows of the record page's file box; the next ones are a link (or the file API) away
@@ -164,6 +165,7 @@ def record(recid: int) -> Any:
             may_new_version=_may_new_version(page.view),
             open_envs=open_envs,
             open_env=open_env,
+            collections=services().collections.named(list(page.view.metadata.get("collections") or [])),
             **evidence,
             # a published result's files are histograms, not events: its page offers Re-run instead
             analyse=None if evidence["published_job"] else _analyse_panel(page.view.recid, page.view.metadata),

@@ -110,7 +110,78 @@ def my_uploads() -> Any:
     page = int_arg("page", 1)
     records, total = services().catalog.owned_by(who.user_id, page=page, size=PAGE_SIZE)
     links = paginate(QueryURL(url_for("account.my_uploads"), {}), page=page, has_next=page * PAGE_SIZE < total)
-    return render_template("account/uploads.html", records=records, total=total, links=links)
+    reviews = services().review.of_records([r.recid for r in records if r.status == "draft"])
+    return render_template("account/uploads.html", records=records, total=total, links=links, reviews=reviews)
+
+
+# -- review: the curators' requests page, the owners' cancel, the admins' collections ----------------------------
+REQUEST_STATES = ("submitted", "accepted", "declined", "cancelled")
+
+
+@bp.get("/requests")
+def requests_page() -> Any:
+    """The review requests of the collections the signed-in user curates (and their own), by state."""
+    who = _me()
+    state = request.args.get("state") or "submitted"
+    if state not in REQUEST_STATES:
+        state = "submitted"
+    page = int_arg("page", 1)
+    items, total = services().review.find(actor=who, state=state, page=page, size=PAGE_SIZE)
+    url = QueryURL(url_for("account.requests_page"), {"state": [state]})
+    links = paginate(url, page=page, has_next=page * PAGE_SIZE < total)
+    return render_template(
+        "account/requests.html",
+        requests=items,
+        total=total,
+        links=links,
+        state=state,
+        states=REQUEST_STATES,
+        curating={c.slug for c in services().collections.curated_by(who)},
+    )
+
+
+@bp.post("/requests/<int:request_id>/<any(accept, decline, cancel):action>")
+def request_action(request_id: int, action: str) -> Any:
+    who = _me()
+    comment = request.form.get("comment", "")
+    review = services().review
+    if action == "accept":
+        review.accept(request_id, actor=who, comment=comment)
+    elif action == "decline":
+        review.decline(request_id, actor=who, comment=comment)
+    else:
+        review.cancel(request_id, actor=who, comment=comment)
+        return redirect(url_for("account.my_uploads"), code=303)
+    return redirect(url_for("account.requests_page"), code=303)
+
+
+@bp.get("/admin/collections")
+def admin_collections() -> Any:
+    who = _me()
+    policy.require_manage_collections(who)
+    return render_template("account/admin_collections.html", collections=services().collections.all())
+
+
+@bp.post("/admin/collections")
+def admin_collections_create() -> Any:
+    who = _me()
+    form = request.form
+    services().collections.create(
+        who,
+        form.get("slug", "").strip(),
+        form.get("title", ""),
+        description=form.get("description", ""),
+        curated=form.get("curated") == "1",
+        curator_group=form.get("curator_group", "").strip() or None,
+    )
+    return redirect(url_for("account.admin_collections"), code=303)
+
+
+@bp.post("/admin/collections/<slug>/curators")
+def admin_collections_curator(slug: str) -> Any:
+    who = _me()
+    services().collections.add_curator(who, slug, request.form.get("username", "").strip())
+    return redirect(url_for("account.admin_collections"), code=303)
 
 
 @bp.get("/my/jobs")

@@ -171,6 +171,7 @@ SIGNED_IN_PAGES = [
     "/deposit/new/lesson?lang=fr",
     "/deposit/{draft}",
     "/deposit/{draft}/preview",
+    "/requests",
 ]
 
 

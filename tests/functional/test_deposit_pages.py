@@ -219,3 +219,22 @@ def test_where_owners_do_not_publish_the_page_says_so_and_publishing_is_refused(
     assert 'id="publish"' in curator.get(f"/deposit/{recid}").get_data(as_text=True)
     assert curator.post(f"/deposit/{recid}/publish", data=curator_token).status_code == 303
     assert client.get(f"/record/{recid}").status_code == 200
+
+
+def test_a_draft_for_a_curated_collection_is_submitted_for_review_from_its_page(app, client):
+    from portal.identity.principal import COMMAND_LINE
+
+    svc = services_of(app)
+    svc.collections.create(COMMAND_LINE, "cms", "CMS")
+    token = signed_in(app, client)
+    created = client.post("/deposit/new/dataset", data={**GOOD, **token})
+    recid = int(created.headers["Location"].rstrip("/").rsplit("/", 1)[-1])
+    alice = _principal(app, "alice")
+    md = svc.deposit.draft(recid, actor=alice).metadata
+    svc.deposit.update(recid, {**md, "collections": ["cms"]}, actor=alice)
+    page = client.get(f"/deposit/{recid}").get_data(as_text=True)
+    assert "Submit for review" in page and "CMS" in page  # not "Publish", although owners may publish
+    sent = client.post(f"/deposit/{recid}/publish", data=token)
+    assert sent.status_code == 303 and sent.headers["Location"].endswith("/my/uploads")
+    assert svc.review.of_records([recid])[recid].state == "submitted"
+    assert client.get(f"/record/{recid}").status_code == 404  # not published until a curator accepts

@@ -1,0 +1,1 @@
+"""Curated collections and the review of drafts submitted to them (InvenioRDM's communities and requests)."""
