@@ -217,9 +217,9 @@ def build_services(settings: Settings, *, migrate: bool = True) -> Services:
     users = UserService(db, audit)
     lessons = build_lessons(settings)
     previewer = Previewer(files, formats)
-    launches = build_launches(settings, db, catalog, storage, lessons)
-    ingester = Ingester(formats)
     queue = QUEUES.create(settings.job_queue, settings, db=db)
+    launches = build_launches(settings, db, catalog, storage, lessons, queue=queue)
+    ingester = Ingester(formats)
     if launches is not None:
         catalog.observers.append(launches.pin_published)
     return Services(
@@ -389,7 +389,13 @@ def build_analyses(
 
 
 def build_launches(
-    settings: Settings, db: Database, catalog: CatalogService, storage: Storage, lessons: Lessons
+    settings: Settings,
+    db: Database,
+    catalog: CatalogService,
+    storage: Storage,
+    lessons: Lessons,
+    *,
+    queue: JobQueue | None = None,
 ) -> LaunchManager | None:
     """The launch manager, or None without the `launch` extra (repo2docker reads the environments; JupyterHub runs
     them): launch routes then say which extra to install and record pages offer no Launch button."""
@@ -409,4 +415,5 @@ def build_launches(
         lessons=lessons,
         data_dir=Path(settings.data_dir),
         portal_url=settings.base_url,
+        queue=queue,  # environment builds run on workers (kind env.build)
     )

@@ -108,3 +108,19 @@ def analysis(services: Services, run: TaskRun) -> None:
         raise TaskFailed(exc.message) from exc
     if job.state == "failed":
         raise TaskFailed(job.error or "failed")
+
+
+# ---------------------------------------------------------------------------------------------- environment builds
+def _build_given_up(services: Services, payload: dict[str, Any], reason: str) -> None:
+    if services.launches is not None:
+        services.launches.build_given_up(int(payload["run"]), reason)
+
+
+# two attempts: one more after a lost worker; a build that fails by itself fails for good (TaskFailed, no retry)
+@task("env.build", max_attempts=2, backoff=1.0, give_up=_build_given_up)
+def env_build(services: Services, run: TaskRun) -> None:
+    """An environment build a launch asked for (`LaunchManager.run_build`); its log goes to the database."""
+    if services.launches is None:
+        raise TaskFailed("environment builds need the launch extra on the worker")
+    services.launches.run_build(int(run.payload["run"]), attempt=run.attempt, check_cancel=run.check_cancel)
+
