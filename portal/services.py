@@ -261,7 +261,7 @@ def build_services(settings: Settings, *, migrate: bool = True) -> Services:
         ),
         access=access,
         placement=Placement(db, access, storage, restricted),
-        releases=build_releases(settings, db, catalog, audit, storage),
+        releases=build_releases(settings, db, catalog, audit, storage, queue=queue),
         queue=queue,
         analyses=build_analyses(
             settings, db, catalog, formats, locate_uri=files.readable_uri, queue=queue, storage=storage
@@ -296,7 +296,13 @@ def build_deposit(
 
 
 def build_releases(
-    settings: Settings, db: Database, catalog: CatalogService, audit: AuditLog, storage: Storage
+    settings: Settings,
+    db: Database,
+    catalog: CatalogService,
+    audit: AuditLog,
+    storage: Storage,
+    *,
+    queue: JobQueue | None = None,
 ) -> ReleaseService:
     """Software from git releases. Archives are written into the data directory, the one the local storage
     serves (the upload store, when it lands, is where they belong)."""
@@ -319,6 +325,7 @@ def build_releases(
             owners_publish=settings.deposit_owners_publish,
         ),
         file_uri=file_uri,
+        queue=queue,  # deliveries are processed by workers (kind release.delivery)
     )
 
 

@@ -124,3 +124,17 @@ def env_build(services: Services, run: TaskRun) -> None:
         raise TaskFailed("environment builds need the launch extra on the worker")
     services.launches.run_build(int(run.payload["run"]), attempt=run.attempt, check_cancel=run.check_cancel)
 
+
+# ---------------------------------------------------------------------------------------------- release webhooks
+def _delivery_given_up(services: Services, payload: dict[str, Any], reason: str) -> None:
+    services.releases.given_up(int(payload["delivery"]), reason)
+
+
+@task("release.delivery", max_attempts=2, backoff=1.0, give_up=_delivery_given_up)
+def release_delivery(services: Services, run: TaskRun) -> None:
+    """A verified webhook delivery (`ReleaseService.process`): fetch the tag's archive and citation files, publish
+    the new version. Its outcome is recorded on the delivery; a failed one is retried by a person, not here."""
+    # a second attempt runs only after the first's worker was lost: the delivery it left "processing" is taken over
+    view = services.releases.process(int(run.payload["delivery"]), take_over=run.attempt > 1)
+    if view.outcome == "failed":
+        raise TaskFailed(view.reason)
