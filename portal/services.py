@@ -5,6 +5,7 @@ from __future__ import annotations
 import functools
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from datetime import timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -172,6 +173,7 @@ class Services:
 
 def build_services(settings: Settings, *, migrate: bool = True) -> Services:
     db = Database(settings.database_url)
+    queue = QUEUES.create(settings.job_queue, settings, db=db)  # first: the services below queue their work
     if migrate:
         upgrade(db.engine)
     pids = PIDS.create(settings.pid_provider, settings)
@@ -203,7 +205,14 @@ def build_services(settings: Settings, *, migrate: bool = True) -> Services:
     exports = ExportService(catalog, settings.base_url, cited_by=citations.related)
     registrations = None
     if pids.remote:
-        registrations = Registrations(db, pids, exports, base_url=settings.base_url)
+        registrations = Registrations(
+            db,
+            pids,
+            exports,
+            base_url=settings.base_url,
+            queue=queue,  # failed registrations are retried by workers (kind pids.retry)
+            backoff_base=timedelta(seconds=settings.pid_retry_backoff),
+        )
         catalog.observers.append(registrations.track)
     oai = OAIProvider(
         catalog,
@@ -217,7 +226,6 @@ def build_services(settings: Settings, *, migrate: bool = True) -> Services:
     users = UserService(db, audit)
     lessons = build_lessons(settings)
     previewer = Previewer(files, formats)
-    queue = QUEUES.create(settings.job_queue, settings, db=db)
     launches = build_launches(settings, db, catalog, storage, lessons, queue=queue)
     ingester = Ingester(formats)
     if launches is not None:

@@ -151,6 +151,11 @@ class Settings:
     datacite_username: str = setting("", "DataCite repository ID (e.g. `CERN.OPENDATA`) of the `datacite` provider.")
     datacite_password: str = setting("", "DataCite repository password of the `datacite` provider (never printed).")
     datacite_timeout: float = setting(20.0, "Seconds the `datacite` provider waits for DataCite before retrying later.")
+    pid_retry_backoff: float = setting(
+        60.0,
+        "Seconds before the first retry of a DOI registration that failed (each later one waits twice as long, up "
+        "to 6 hours); a `portal worker` retries it then (queue kind `pids.retry`).",
+    )
     first_recid: int = setting(100000, "Smallest recid given to new records; imported records keep theirs.")
     index_dir: str = setting(
         "", "Directory searched for file-index files (`*_file_index.json|txt`) named by imported records."

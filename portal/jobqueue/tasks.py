@@ -138,3 +138,12 @@ def release_delivery(services: Services, run: TaskRun) -> None:
     view = services.releases.process(int(run.payload["delivery"]), take_over=run.attempt > 1)
     if view.outcome == "failed":
         raise TaskFailed(view.reason)
+
+
+# ---------------------------------------------------------------------------------------------- DOI registrations
+@task("pids.retry", max_attempts=3, backoff=60.0)
+def pids_retry(services: Services, run: TaskRun) -> None:
+    """A round of DOI registration retries (`Registrations.retry`), scheduled for when a failed registration's
+    backoff is over; a round leaving DOIs pending schedules the next. What failed is kept on each DOI's row."""
+    if services.registrations is not None:
+        services.registrations.retry()
