@@ -227,12 +227,14 @@ class Settings:
         1.0, "Seconds between writes of buffered usage events (recording never waits for the database)."
     )
     stats_aggregate_interval: float = setting(
-        300.0, "Seconds between aggregation runs of usage statistics in `portal stack` (0 disables)."
+        300.0,
+        "Seconds between aggregation runs of usage statistics, run by a `portal worker` (queue kind "
+        "`stats.aggregate`; 0 disables).",
     )
     audit_interval: float = setting(
         86400.0,
-        "Seconds between fixity audits of the stored files in `portal stack` (0 disables; moves to the job queue"
-        " of issue 17).",
+        "Seconds between fixity audits of the stored files, run by a `portal worker` (queue kind `files.audit`; "
+        "0 disables).",
     )
     audit_rate: float = setting(
         50.0, "Read limit of fixity audits in MB/s, so they never starve downloads (0: unlimited)."

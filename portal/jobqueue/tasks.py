@@ -26,6 +26,7 @@ from portal.jobqueue.base import Cancelled, Claimed, TaskFailed
 
 if TYPE_CHECKING:
     from portal.services import Services
+    from portal.settings import Settings
 
 
 @dataclass
@@ -61,6 +62,8 @@ class TaskKind:
     #: seconds before the first retry; each further retry waits twice as long
     backoff: float = 5.0
     give_up: Callable[[Services, dict[str, Any], str], None] | None = None
+    #: a periodic kind: its interval in seconds from the settings (0 or less: off); see :mod:`portal.jobqueue.periodic`
+    every: Callable[[Settings], float] | None = None
 
 
 TASKS: dict[str, TaskKind] = {}
@@ -72,13 +75,14 @@ def task(
     max_attempts: int = 3,
     backoff: float = 5.0,
     give_up: Callable[[Services, dict[str, Any], str], None] | None = None,
+    every: Callable[[Settings], float] | None = None,
 ) -> Callable[[Callable[[Services, TaskRun], None]], Callable[[Services, TaskRun], None]]:
-    """Register the decorated function as the task of kind ``name``."""
+    """Register the decorated function as the task of kind ``name`` (``every``: a periodic one)."""
 
     def register(fn: Callable[[Services, TaskRun], None]) -> Callable[[Services, TaskRun], None]:
         if name in TASKS:
             raise ValueError(f"task kind {name!r} is registered twice")
-        TASKS[name] = TaskKind(name, fn, max_attempts=max_attempts, backoff=backoff, give_up=give_up)
+        TASKS[name] = TaskKind(name, fn, max_attempts=max_attempts, backoff=backoff, give_up=give_up, every=every)
         return fn
 
     return register
@@ -147,3 +151,17 @@ def pids_retry(services: Services, run: TaskRun) -> None:
     backoff is over; a round leaving DOIs pending schedules the next. What failed is kept on each DOI's row."""
     if services.registrations is not None:
         services.registrations.retry()
+
+
+# ---------------------------------------------------------------------------------------------- periodic work
+@task("stats.aggregate", max_attempts=2, backoff=30.0, every=lambda s: s.stats_aggregate_interval)
+def stats_aggregate(services: Services, run: TaskRun) -> None:
+    """Usage statistics counted the COUNTER way (`StatsService.aggregate`: recounts the hours that may change)."""
+    services.stats.aggregate()
+
+
+@task("files.audit", max_attempts=1, every=lambda s: s.audit_interval)
+def files_audit(services: Services, run: TaskRun) -> None:
+    """A fixity audit of every stored file at `audit_rate` MB/s; findings go to the alerts log and the report to
+    `<var_dir>/audits/` (as `portal files audit` writes it). Not retried: the next period audits again."""
+    services.preservation.audit_files(rate=services.settings.audit_rate * 1e6 or None)
