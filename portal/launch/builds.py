@@ -49,6 +49,8 @@ class EnvironmentBuildRun(Base):
     source_commit: Mapped[str] = mapped_column(String(64))
     label: Mapped[str] = mapped_column(String(1024))
     recid: Mapped[int | None] = mapped_column(Integer)
+    # the spec files (environments.spec.snapshot): a worker that cannot see repo_dir (another pod) builds these
+    spec: Mapped[dict[str, Any] | None] = mapped_column(JSONType, nullable=True)
     state: Mapped[str] = mapped_column(String(16))
     error: Mapped[str | None] = mapped_column(Text)
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
@@ -85,11 +87,21 @@ class BuildRun:
     recid: int | None
     state: str
     error: str | None
+    spec: dict[str, Any] | None = None
 
 
 def _run(row: EnvironmentBuildRun) -> BuildRun:
     return BuildRun(
-        row.id, row.key, row.job_id, row.repo_dir, row.source_commit, row.label, row.recid, row.state, row.error
+        row.id,
+        row.key,
+        row.job_id,
+        row.repo_dir,
+        row.source_commit,
+        row.label,
+        row.recid,
+        row.state,
+        row.error,
+        dict(row.spec) if row.spec else None,
     )
 
 
@@ -101,7 +113,14 @@ class BuildRuns:
         self.queue = queue
 
     def request(
-        self, key: str, *, repo_dir: str, source_commit: str, label: str, recid: int | None
+        self,
+        key: str,
+        *,
+        repo_dir: str,
+        source_commit: str,
+        label: str,
+        recid: int | None,
+        spec: dict[str, Any] | None = None,
     ) -> tuple[int, bool]:
         """The build of ``key`` under way: a new one queued (``(id, True)``), or the one already queued or
         running for the same key (``(id, False)``), which the asker then follows instead of building twice."""
@@ -115,6 +134,7 @@ class BuildRuns:
                         source_commit=source_commit,
                         label=label,
                         recid=recid,
+                        spec=spec,
                         state="queued",
                     )
                     s.add(row)

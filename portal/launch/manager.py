@@ -259,19 +259,22 @@ class LaunchManager:
                     commit="",
                     label=f"{source.label} as published with record {recid}",
                 )
-        key = self.builder.key(read_spec(source.repo_dir), source.commit)  # Invalid for a repo that is no spec
+        spec = read_spec(source.repo_dir)  # Invalid for a repository that is no spec
+        key = self.builder.key(spec, source.commit)
         if self.runs is None or self.builder.cached(key) is not None:
             built = build_to_end(self.builder, source.repo_dir, source_commit=source.commit, on_event=job.emit)
         else:
-            built = self._queued_build(job, key, source, recid)
+            built = self._queued_build(job, key, source, recid, snapshot(spec))
         self._remember(built, source, recid)
         return built
 
-    def _queued_build(self, job: LaunchJob, key: str, source: Source, recid: int | None) -> BuiltEnvironment:
+    def _queued_build(
+        self, job: LaunchJob, key: str, source: Source, recid: int | None, spec: dict[str, Any]
+    ) -> BuiltEnvironment:
         """Queue the build of ``key`` (or join the one under way) and relay its log until it ends."""
         assert self.runs is not None
         run_id, new = self.runs.request(
-            key, repo_dir=str(source.repo_dir), source_commit=source.commit, label=source.label, recid=recid
+            key, repo_dir=str(source.repo_dir), source_commit=source.commit, label=source.label, recid=recid, spec=spec
         )
         job.emit(
             BuildEvent(
@@ -284,11 +287,13 @@ class LaunchManager:
         if ended.state == "failed":
             raise BuildFailed(ended.error or f"build {key} failed")
         built = self.builder.cached(key)
-        if built is None:  # a worker on another machine, with another var_dir
-            raise BuildFailed(
-                f"build {key} finished on a worker but is not in this portal's build cache ({self.builder.cache_dir}):"
-                " workers and web processes must share var_dir"
-            )
+        if built is None:  # built by a worker with a var_dir of its own (another pod): as the worker recorded it
+            with self.db.reader() as s:
+                row = s.get(EnvironmentBuild, key)
+                record = dict(row.record) if row is not None else None
+            if record is None:
+                raise BuildFailed(f"build {key} finished on a worker but recorded no result")
+            built = self.builder.recorded(key, record)
         return built
 
     def run_build(self, run_id: int, *, attempt: int = 1, check_cancel: Callable[[], None] | None = None) -> None:
@@ -314,6 +319,10 @@ class LaunchManager:
             self.runs.log(run_id, event)  # type: ignore[union-attr]
 
         source = Source(repo_dir=Path(run.repo_dir), commit=run.source_commit, label=run.label)
+        if not source.repo_dir.is_dir() and run.spec:  # the launch's checkout is on another machine
+            self.runs.log(run_id, BuildEvent("building", "building from the spec files the launch recorded"))
+            repo_dir = materialise(run.spec, self.work_dir / "queued" / f"{run.key}-{run_id}")
+            source = Source(repo_dir=repo_dir, commit=run.source_commit, label=run.label)
         try:
             built = build_to_end(self.builder, source.repo_dir, source_commit=source.commit, on_event=log)
             self._remember(built, source, run.recid)

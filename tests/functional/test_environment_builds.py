@@ -192,3 +192,18 @@ def test_a_build_whose_worker_was_killed_is_recovered_and_the_launch_goes_on(set
     entry = svc.queue.find(f"env.build:{run_id}")
     assert entry.state == "succeeded" and entry.attempts == 2 and entry.worker_id != lost.worker_id
     assert svc.launches.runs.get(run_id).state == "succeeded"
+
+
+def test_a_worker_with_a_var_dir_of_its_own_builds_from_the_recorded_spec(settings_dict, envs: Path, tmp_path) -> None:
+    # as in a cluster: the worker runs in another pod, seeing neither the web process's checkout nor its build cache
+    web = services_of(_app(settings_dict, envs))
+    job = web.launches.start(EnvLaunch("course"), user="jane")
+    key = wait_for(lambda: _queued(job), message="the launch queued its build")["key"]
+    (envs / "course").rename(tmp_path / "elsewhere")  # the launch's source is not on the worker's machine
+    worker_app = _app(settings_dict, tmp_path / "no-envs", var_dir=str(tmp_path / "worker-var"))
+    start_worker(worker_app)
+    wait_for(lambda: job.done, message="the launch ended")
+    assert job.events[-1]["phase"] == "ready", job.events
+    assert any("spec files the launch recorded" in e["message"] for e in job.events)
+    assert services_of(worker_app).launches.builder.cached(key) is not None  # built in the worker's cache
+    assert web.launches.builder.cached(key) is None  # the launch ran the build as the worker recorded it

@@ -29,6 +29,7 @@ def upgrade() -> None:
         sa.Column("source_commit", sa.String(64), nullable=False),
         sa.Column("label", sa.String(1024), nullable=False),
         sa.Column("recid", sa.Integer),
+        sa.Column("spec", JSONType),
         sa.Column("state", sa.String(16), nullable=False),
         sa.Column("error", sa.Text),
         sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
