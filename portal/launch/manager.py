@@ -28,7 +28,7 @@ from portal.environments.builders import Builder, BuildEvent, BuildFailed, Built
 from portal.environments.spec import materialise, read_spec, snapshot
 from portal.errors import NotFound, PortalError
 from portal.i18n import N_
-from portal.jobqueue.base import JobQueue, TaskFailed
+from portal.jobqueue.base import Cancelled, JobQueue, TaskFailed
 from portal.launch.base import Launcher, LaunchFailed
 from portal.launch.builds import BuildRuns
 from portal.launch.kinds import LaunchContext, LaunchKind, dataset_environment
@@ -326,9 +326,11 @@ class LaunchManager:
         try:
             built = build_to_end(self.builder, source.repo_dir, source_commit=source.commit, on_event=log)
             self._remember(built, source, run.recid)
+        except Cancelled:  # a stopping worker hands the build back (or lost it): run again from the start
+            raise
         except (BuildFailed, PortalError) as exc:
             reason = exc.message if isinstance(exc, PortalError) else str(exc)
-            self.runs.mark(run_id, "failed", f"{type(exc).__name__}: {reason}")
+            self.runs.mark(run_id, "failed", reason)  # the launch says it as "BuildFailed: <reason>"
             raise TaskFailed(reason) from exc
         self.runs.mark(run_id, "succeeded")
 
