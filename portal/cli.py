@@ -62,7 +62,7 @@ LAZY_COMMANDS: dict[str, tuple[str, str, str, str]] = {
         "portal.jobqueue.cli",
         "worker",
         "",
-        "Run queued background jobs (analyses) until SIGTERM; several on PostgreSQL, one on SQLite.",
+        "Run queued background jobs (analyses, builds, webhooks, DOI retries, statistics, audits) until SIGTERM.",
     ),
     "get": (
         "portal.client.cli",

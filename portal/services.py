@@ -5,6 +5,7 @@ from __future__ import annotations
 import functools
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from datetime import timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -176,6 +177,7 @@ class Services:
 
 def build_services(settings: Settings, *, migrate: bool = True) -> Services:
     db = Database(settings.database_url)
+    queue = QUEUES.create(settings.job_queue, settings, db=db)  # first: the services below queue their work
     if migrate:
         upgrade(db.engine)
     pids = PIDS.create(settings.pid_provider, settings)
@@ -207,7 +209,14 @@ def build_services(settings: Settings, *, migrate: bool = True) -> Services:
     exports = ExportService(catalog, settings.base_url, cited_by=citations.related)
     registrations = None
     if pids.remote:
-        registrations = Registrations(db, pids, exports, base_url=settings.base_url)
+        registrations = Registrations(
+            db,
+            pids,
+            exports,
+            base_url=settings.base_url,
+            queue=queue,  # failed registrations are retried by workers (kind pids.retry)
+            backoff_base=timedelta(seconds=settings.pid_retry_backoff),
+        )
         catalog.observers.append(registrations.track)
     oai = OAIProvider(
         catalog,
@@ -221,9 +230,8 @@ def build_services(settings: Settings, *, migrate: bool = True) -> Services:
     users = UserService(db, audit)
     lessons = build_lessons(settings)
     previewer = Previewer(files, formats)
-    launches = build_launches(settings, db, catalog, storage, lessons)
+    launches = build_launches(settings, db, catalog, storage, lessons, queue=queue)
     ingester = Ingester(formats)
-    queue = QUEUES.create(settings.job_queue, settings, db=db)
     if launches is not None:
         catalog.observers.append(launches.pin_published)
     deposit = build_deposit(settings, db, catalog, storage, ingester)
@@ -267,7 +275,7 @@ def build_services(settings: Settings, *, migrate: bool = True) -> Services:
         ),
         access=access,
         placement=Placement(db, access, storage, restricted),
-        releases=build_releases(settings, db, catalog, audit, storage),
+        releases=build_releases(settings, db, catalog, audit, storage, queue=queue),
         queue=queue,
         analyses=build_analyses(
             settings, db, catalog, formats, locate_uri=files.readable_uri, queue=queue, storage=storage
@@ -304,7 +312,13 @@ def build_deposit(
 
 
 def build_releases(
-    settings: Settings, db: Database, catalog: CatalogService, audit: AuditLog, storage: Storage
+    settings: Settings,
+    db: Database,
+    catalog: CatalogService,
+    audit: AuditLog,
+    storage: Storage,
+    *,
+    queue: JobQueue | None = None,
 ) -> ReleaseService:
     """Software from git releases. Archives are written into the data directory, the one the local storage
     serves (the upload store, when it lands, is where they belong)."""
@@ -327,6 +341,7 @@ def build_releases(
             owners_publish=settings.deposit_owners_publish,
         ),
         file_uri=file_uri,
+        queue=queue,  # deliveries are processed by workers (kind release.delivery)
     )
 
 
@@ -397,7 +412,13 @@ def build_analyses(
 
 
 def build_launches(
-    settings: Settings, db: Database, catalog: CatalogService, storage: Storage, lessons: Lessons
+    settings: Settings,
+    db: Database,
+    catalog: CatalogService,
+    storage: Storage,
+    lessons: Lessons,
+    *,
+    queue: JobQueue | None = None,
 ) -> LaunchManager | None:
     """The launch manager, or None without the `launch` extra (repo2docker reads the environments; JupyterHub runs
     them): launch routes then say which extra to install and record pages offer no Launch button."""
@@ -417,4 +438,5 @@ def build_launches(
         lessons=lessons,
         data_dir=Path(settings.data_dir),
         portal_url=settings.base_url,
+        queue=queue,  # environment builds run on workers (kind env.build)
     )

@@ -151,6 +151,11 @@ class Settings:
     datacite_username: str = setting("", "DataCite repository ID (e.g. `CERN.OPENDATA`) of the `datacite` provider.")
     datacite_password: str = setting("", "DataCite repository password of the `datacite` provider (never printed).")
     datacite_timeout: float = setting(20.0, "Seconds the `datacite` provider waits for DataCite before retrying later.")
+    pid_retry_backoff: float = setting(
+        60.0,
+        "Seconds before the first retry of a DOI registration that failed (each later one waits twice as long, up "
+        "to 6 hours); a `portal worker` retries it then (queue kind `pids.retry`).",
+    )
     first_recid: int = setting(100000, "Smallest recid given to new records; imported records keep theirs.")
     index_dir: str = setting(
         "", "Directory searched for file-index files (`*_file_index.json|txt`) named by imported records."
@@ -222,12 +227,14 @@ class Settings:
         1.0, "Seconds between writes of buffered usage events (recording never waits for the database)."
     )
     stats_aggregate_interval: float = setting(
-        300.0, "Seconds between aggregation runs of usage statistics in `portal stack` (0 disables)."
+        300.0,
+        "Seconds between aggregation runs of usage statistics, run by a `portal worker` (queue kind "
+        "`stats.aggregate`; 0 disables).",
     )
     audit_interval: float = setting(
         86400.0,
-        "Seconds between fixity audits of the stored files in `portal stack` (0 disables; moves to the job queue"
-        " of issue 17).",
+        "Seconds between fixity audits of the stored files, run by a `portal worker` (queue kind `files.audit`; "
+        "0 disables).",
     )
     audit_rate: float = setting(
         50.0, "Read limit of fixity audits in MB/s, so they never starve downloads (0: unlimited)."

@@ -359,27 +359,6 @@ def _prepare_worker(worker) -> None:  # type: ignore[no-untyped-def]
     threading.Thread(target=prepare, name="search-prepare", daemon=True).start()
 
 
-def start_stats_aggregator(settings: Settings) -> threading.Event:
-    """Aggregate usage statistics every `stats_aggregate_interval` seconds in this (the master) process."""
-    from portal.services import build_services
-
-    stop = threading.Event()
-    if settings.stats_aggregate_interval <= 0:
-        return stop
-
-    def loop() -> None:
-        svc = build_services(settings, migrate=False)
-        while not stop.wait(settings.stats_aggregate_interval):
-            try:
-                svc.stats.aggregate()
-            except Exception as exc:  # a failed run is retried on the next tick
-                click.secho(f"stats aggregation failed: {exc}", fg="yellow", err=True)
-        svc.close()
-
-    threading.Thread(target=loop, name="stats-aggregator", daemon=True).start()
-    return stop
-
-
 def ensure_first_admin(svc: Services) -> str | None:
     """Create an admin account when no enabled one exists, and print its user name and generated password once,
     on the console only (not to any log file; the audit log records the creation, never the password).
@@ -408,30 +387,6 @@ def ensure_first_admin(svc: Services) -> str | None:
         bold=True,
     )
     return username
-
-
-def start_fixity_audits(settings: Settings) -> threading.Event:
-    """Audit the stored files every `audit_interval` seconds at `audit_rate` MB/s, in this (the master)
-    process; reports go to `<var_dir>/audits/`, findings to the `portal.preservation.alerts` log. A simple
-    thread until the job queue (issue 17) runs it."""
-    from portal.preservation.fixity import PeriodicAudit
-    from portal.services import build_services
-
-    stop = threading.Event()
-    if settings.audit_interval <= 0:
-        return stop
-
-    def loop() -> None:
-        svc = build_services(settings, migrate=False)
-        periodic = PeriodicAudit(
-            svc.preservation.fixity, settings.audit_interval, rate=settings.audit_rate * 1e6 or None
-        ).start()
-        stop.wait()
-        periodic.stop()
-        svc.close()
-
-    threading.Thread(target=loop, name="fixity-audits", daemon=True).start()
-    return stop
 
 
 def start_worker_process(settings: Settings, *, concurrency: int | None = None) -> subprocess.Popen[bytes]:
@@ -470,14 +425,11 @@ def run_stack(settings: Settings, *, load_demo: bool | None = None) -> None:
         if settings.load_demo if load_demo is None else load_demo:
             load_demo_catalogue(settings)
             load_demo_data(settings)
-        stop_stats = start_stats_aggregator(settings)
-        stop_audits = start_fixity_audits(settings)
+        # the worker also runs the periodic jobs: statistics aggregation and fixity audits
         worker = start_worker_process(settings)
         try:
             serve_web(settings)
         finally:
-            stop_stats.set()
-            stop_audits.set()
             stop_process(worker)
     finally:
         if hub is not None:

@@ -108,6 +108,12 @@ class Builder:
     def _result(self, key: str, record: dict[str, object]) -> BuiltEnvironment:
         raise NotImplementedError
 
+    def recorded(self, key: str, record: dict[str, object]) -> BuiltEnvironment:
+        """The build ``key`` as another process of this builder recorded it (its ``build.json``, kept in the
+        database), for a process whose own cache lacks it: an image in a registry runs from anywhere; a host path
+        (venv) only where that process's ``var_dir`` is shared."""
+        return self._result(key, record)
+
     def build(self, repo_dir: Path, *, source_commit: str = "") -> Iterator[BuildEvent | BuiltEnvironment]:
         """Builds ``repo_dir`` (or finds it in the cache): yields :class:`BuildEvent` s, then the
         :class:`BuiltEnvironment` last. A cached key yields a single ``built`` event (``cached`` True) and no

@@ -102,8 +102,10 @@ class JobQueue(Protocol):
         ref: str | None = None,
         max_attempts: int = 3,
         session: Any = None,
+        run_after: datetime | None = None,
     ) -> int:
-        """Store a queued job and return its id."""
+        """Store a queued job and return its id; no worker claims it before ``run_after`` (None: now), which is
+        how periodic or delayed work (a retry after a backoff) is scheduled."""
         ...
 
     def claim(self, worker_id: str, kinds: Iterable[str]) -> Claimed | None:

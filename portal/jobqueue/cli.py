@@ -13,8 +13,9 @@ import click
 
 @click.command(
     "worker",
-    epilog="On SIGTERM or SIGINT it claims nothing more, lets running jobs finish for --grace seconds, then gives "
-    "the rest back to the queue for another worker.",
+    epilog="Job kinds: analysis, env.build, release.delivery, pids.retry, and the periodic stats.aggregate and "
+    "files.audit. Run several workers on PostgreSQL, one on SQLite. On SIGTERM or SIGINT it claims nothing more, "
+    "lets running jobs finish for --grace seconds, then gives the rest back to the queue for another worker.",
 )
 @click.option(
     "--concurrency",
@@ -29,8 +30,15 @@ import click
     show_default=True,
     help="Seconds a stopping worker lets running jobs finish before it releases them to the queue.",
 )
-def worker(concurrency: int | None, grace: float) -> None:
-    """Run queued background jobs (analyses) until SIGTERM; several on PostgreSQL, one on SQLite."""
+@click.option(
+    "--periodic/--no-periodic",
+    default=True,
+    show_default=True,
+    help="Keep the periodic jobs queued (statistics aggregation every PORTAL_STATS_AGGREGATE_INTERVAL seconds, "
+    "fixity audits every PORTAL_AUDIT_INTERVAL seconds).",
+)
+def worker(concurrency: int | None, grace: float, periodic: bool) -> None:
+    """Run queued background jobs (analyses, builds, webhooks, DOI retries, statistics, audits) until SIGTERM."""
     from portal.jobqueue.worker import Worker
     from portal.services import build_services
     from portal.settings import load_settings
@@ -43,6 +51,7 @@ def worker(concurrency: int | None, grace: float) -> None:
         concurrency=concurrency or settings.worker_concurrency,
         poll_interval=settings.worker_poll_interval,
         heartbeat_timeout=settings.worker_heartbeat_timeout,
+        periodic=periodic,
     )
 
     def stop(signum: int, _frame: FrameType | None) -> None:

@@ -76,6 +76,7 @@ class DatabaseQueue:
         ref: str | None = None,
         max_attempts: int = 3,
         session: Session | None = None,
+        run_after: datetime | None = None,
     ) -> int:
         job = QueueJob(
             kind=kind,
@@ -85,7 +86,7 @@ class DatabaseQueue:
             state="queued",
             attempts=0,
             max_attempts=max(1, max_attempts),
-            run_after=_now(),
+            run_after=run_after or _now(),
             cancel_requested=False,
             created_at=_now(),
         )

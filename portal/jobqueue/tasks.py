@@ -26,6 +26,7 @@ from portal.jobqueue.base import Cancelled, Claimed, TaskFailed
 
 if TYPE_CHECKING:
     from portal.services import Services
+    from portal.settings import Settings
 
 
 @dataclass
@@ -61,6 +62,8 @@ class TaskKind:
     #: seconds before the first retry; each further retry waits twice as long
     backoff: float = 5.0
     give_up: Callable[[Services, dict[str, Any], str], None] | None = None
+    #: a periodic kind: its interval in seconds from the settings (0 or less: off); see :mod:`portal.jobqueue.periodic`
+    every: Callable[[Settings], float] | None = None
 
 
 TASKS: dict[str, TaskKind] = {}
@@ -72,13 +75,14 @@ def task(
     max_attempts: int = 3,
     backoff: float = 5.0,
     give_up: Callable[[Services, dict[str, Any], str], None] | None = None,
+    every: Callable[[Settings], float] | None = None,
 ) -> Callable[[Callable[[Services, TaskRun], None]], Callable[[Services, TaskRun], None]]:
-    """Register the decorated function as the task of kind ``name``."""
+    """Register the decorated function as the task of kind ``name`` (``every``: a periodic one)."""
 
     def register(fn: Callable[[Services, TaskRun], None]) -> Callable[[Services, TaskRun], None]:
         if name in TASKS:
             raise ValueError(f"task kind {name!r} is registered twice")
-        TASKS[name] = TaskKind(name, fn, max_attempts=max_attempts, backoff=backoff, give_up=give_up)
+        TASKS[name] = TaskKind(name, fn, max_attempts=max_attempts, backoff=backoff, give_up=give_up, every=every)
         return fn
 
     return register
@@ -108,3 +112,56 @@ def analysis(services: Services, run: TaskRun) -> None:
         raise TaskFailed(exc.message) from exc
     if job.state == "failed":
         raise TaskFailed(job.error or "failed")
+
+
+# ---------------------------------------------------------------------------------------------- environment builds
+def _build_given_up(services: Services, payload: dict[str, Any], reason: str) -> None:
+    if services.launches is not None:
+        services.launches.build_given_up(int(payload["run"]), reason)
+
+
+# two attempts: one more after a lost worker; a build that fails by itself fails for good (TaskFailed, no retry)
+@task("env.build", max_attempts=2, backoff=1.0, give_up=_build_given_up)
+def env_build(services: Services, run: TaskRun) -> None:
+    """An environment build a launch asked for (`LaunchManager.run_build`); its log goes to the database."""
+    if services.launches is None:
+        raise TaskFailed("environment builds need the launch extra on the worker")
+    services.launches.run_build(int(run.payload["run"]), attempt=run.attempt, check_cancel=run.check_cancel)
+
+
+# ---------------------------------------------------------------------------------------------- release webhooks
+def _delivery_given_up(services: Services, payload: dict[str, Any], reason: str) -> None:
+    services.releases.given_up(int(payload["delivery"]), reason)
+
+
+@task("release.delivery", max_attempts=2, backoff=1.0, give_up=_delivery_given_up)
+def release_delivery(services: Services, run: TaskRun) -> None:
+    """A verified webhook delivery (`ReleaseService.process`): fetch the tag's archive and citation files, publish
+    the new version. Its outcome is recorded on the delivery; a failed one is retried by a person, not here."""
+    # a second attempt runs only after the first's worker was lost: the delivery it left "processing" is taken over
+    view = services.releases.process(int(run.payload["delivery"]), take_over=run.attempt > 1)
+    if view.outcome == "failed":
+        raise TaskFailed(view.reason)
+
+
+# ---------------------------------------------------------------------------------------------- DOI registrations
+@task("pids.retry", max_attempts=3, backoff=60.0)
+def pids_retry(services: Services, run: TaskRun) -> None:
+    """A round of DOI registration retries (`Registrations.retry`), scheduled for when a failed registration's
+    backoff is over; a round leaving DOIs pending schedules the next. What failed is kept on each DOI's row."""
+    if services.registrations is not None:
+        services.registrations.retry()
+
+
+# ---------------------------------------------------------------------------------------------- periodic work
+@task("stats.aggregate", max_attempts=2, backoff=30.0, every=lambda s: s.stats_aggregate_interval)
+def stats_aggregate(services: Services, run: TaskRun) -> None:
+    """Usage statistics counted the COUNTER way (`StatsService.aggregate`: recounts the hours that may change)."""
+    services.stats.aggregate()
+
+
+@task("files.audit", max_attempts=1, every=lambda s: s.audit_interval)
+def files_audit(services: Services, run: TaskRun) -> None:
+    """A fixity audit of every stored file at `audit_rate` MB/s; findings go to the alerts log and the report to
+    `<var_dir>/audits/` (as `portal files audit` writes it). Not retried: the next period audits again."""
+    services.preservation.audit_files(rate=services.settings.audit_rate * 1e6 or None)

@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING
 
 from portal.jobqueue.base import Cancelled, JobQueue, TaskFailed
 from portal.jobqueue.database import worker_name
+from portal.jobqueue.periodic import ensure, ref_of
 from portal.jobqueue.tasks import TASKS, TaskKind, TaskRun
 
 if TYPE_CHECKING:
@@ -24,6 +25,8 @@ class Worker:
 
     ``heartbeat_timeout``: a job whose worker sent no heartbeat for that long is someone else's to recover; this
     worker beats three times per timeout (at least once a second, so cancel requests arrive quickly).
+    ``periodic``: queue the first run of each periodic kind none is queued for (:mod:`portal.jobqueue.periodic`);
+    any worker that ends a periodic run queues the next.
     """
 
     def __init__(
@@ -35,6 +38,7 @@ class Worker:
         heartbeat_timeout: float = 30.0,
         worker_id: str | None = None,
         kinds: dict[str, TaskKind] | None = None,
+        periodic: bool = False,
     ) -> None:
         if services.queue is None:
             raise ValueError("no job queue is configured")
@@ -45,6 +49,7 @@ class Worker:
         self.poll_interval = poll_interval
         self.heartbeat_timeout = heartbeat_timeout
         self.worker_id = worker_id or worker_name()
+        self.periodic = periodic
         self.stopping = threading.Event()
         self.running: dict[int, TaskRun] = {}
         self._lock = threading.Lock()
@@ -52,6 +57,8 @@ class Worker:
 
     # ------------------------------------------------------------------ lifecycle
     def start(self) -> Worker:
+        for kind in self.kinds.values() if self.periodic else ():
+            self._next_period(kind)
         for i in range(self.concurrency):
             self._spawn(self._claim_loop, f"worker-{i}")
         self._spawn(self._beat_loop, "worker-heartbeat")
@@ -121,6 +128,17 @@ class Worker:
         finally:
             with self._lock:
                 self.running.pop(job.id, None)
+            if job.ref == ref_of(kind.name):
+                self._next_period(kind)
+
+    def _next_period(self, kind: TaskKind) -> None:
+        """Queue the next run of a periodic kind (none when one is queued or running already)."""
+        if kind.every is None:
+            return
+        try:
+            ensure(self.queue, kind, kind.every(self.services.settings))
+        except Exception:  # a database restarting: the next run's end, or the next worker's start, queues it
+            log.exception("worker %s could not queue the next %s", self.worker_id, kind.name)
 
     # ------------------------------------------------------------------ heartbeats and recovery
     def _beat_loop(self) -> None:
@@ -148,3 +166,5 @@ class Worker:
             kind = self.kinds.get(given.kind)
             if kind is not None and kind.give_up is not None:
                 kind.give_up(self.services, given.payload, given.reason)
+            if kind is not None:
+                self._next_period(kind)

@@ -1,6 +1,8 @@
 """Launch jobs: check a request, build (or reuse) its environment, start it with the launcher, stream events.
 
-Also the environments this portal offers and the builds it made, for the pages and the JSON API.
+An environment not built yet is built by a `portal worker` (queue kind ``env.build``, :mod:`portal.launch.builds`):
+the launch queues the build, or joins the one already under way for the same key, and relays its log from the
+database. Also the environments this portal offers and the builds it made, for the pages and the JSON API.
 """
 
 from __future__ import annotations
@@ -10,11 +12,12 @@ import time
 import uuid
 from collections.abc import Callable, Iterator
 from dataclasses import asdict, dataclass, field
-from datetime import datetime
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 from sqlalchemy import func, select
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
 from portal.catalog.service import CatalogService
@@ -25,7 +28,9 @@ from portal.environments.builders import Builder, BuildEvent, BuildFailed, Built
 from portal.environments.spec import materialise, read_spec, snapshot
 from portal.errors import NotFound, PortalError
 from portal.i18n import N_
+from portal.jobqueue.base import Cancelled, JobQueue, TaskFailed
 from portal.launch.base import Launcher, LaunchFailed
+from portal.launch.builds import BuildRuns
 from portal.launch.kinds import LaunchContext, LaunchKind, dataset_environment
 from portal.launch.sources import Source, local_env
 from portal.storage.base import Storage
@@ -133,8 +138,11 @@ class LaunchManager:
         lessons: Lessons,
         data_dir: Path | None = None,
         portal_url: str = "",
+        queue: JobQueue | None = None,
     ) -> None:
         self.db = db
+        #: builds queued for workers; None (no queue): a launch builds in its own thread, as tests of parts do
+        self.runs = BuildRuns(db, queue) if queue is not None else None
         self.builder = builder
         self.launcher = launcher
         self.work_dir = Path(work_dir)
@@ -251,9 +259,87 @@ class LaunchManager:
                     commit="",
                     label=f"{source.label} as published with record {recid}",
                 )
-        built = build_to_end(self.builder, source.repo_dir, source_commit=source.commit, on_event=job.emit)
+        spec = read_spec(source.repo_dir)  # Invalid for a repository that is no spec
+        key = self.builder.key(spec, source.commit)
+        if self.runs is None or self.builder.cached(key) is not None:
+            built = build_to_end(self.builder, source.repo_dir, source_commit=source.commit, on_event=job.emit)
+        else:
+            built = self._queued_build(job, key, source, recid, snapshot(spec))
         self._remember(built, source, recid)
         return built
+
+    def _queued_build(
+        self, job: LaunchJob, key: str, source: Source, recid: int | None, spec: dict[str, Any]
+    ) -> BuiltEnvironment:
+        """Queue the build of ``key`` (or join the one under way) and relay its log until it ends."""
+        assert self.runs is not None
+        run_id, new = self.runs.request(
+            key, repo_dir=str(source.repo_dir), source_commit=source.commit, label=source.label, recid=recid, spec=spec
+        )
+        job.emit(
+            BuildEvent(
+                "waiting",
+                f"build {key} queued for a worker" if new else f"build {key} is already under way; following it",
+                {"key": key, "build": run_id},
+            )
+        )
+        ended = self.runs.follow(run_id, job.emit)
+        if ended.state == "failed":
+            raise BuildFailed(ended.error or f"build {key} failed")
+        built = self.builder.cached(key)
+        if built is None:  # built by a worker with a var_dir of its own (another pod): as the worker recorded it
+            with self.db.reader() as s:
+                row = s.get(EnvironmentBuild, key)
+                record = dict(row.record) if row is not None else None
+            if record is None:
+                raise BuildFailed(f"build {key} finished on a worker but recorded no result")
+            built = self.builder.recorded(key, record)
+        return built
+
+    def run_build(self, run_id: int, *, attempt: int = 1, check_cancel: Callable[[], None] | None = None) -> None:
+        """Run queued build ``run_id`` to its end, logging its events (the ``env.build`` task of `portal worker`).
+
+        Safe to run again from the start (a lost worker's build): the builder writes a partial directory and
+        renames it into place whole. A build that fails by itself is failed for good (TaskFailed, no retry)."""
+        assert self.runs is not None
+        run = self.runs.get(run_id)
+        if run is None:
+            raise TaskFailed(f"no environment build {run_id}")
+        if run.state in ("succeeded", "failed"):
+            return
+        self.runs.mark(run_id, "running")
+        if attempt > 1:
+            self.runs.log(
+                run_id, BuildEvent("building", f"attempt {attempt}: the previous worker was lost; building again")
+            )
+
+        def log(event: BuildEvent) -> None:
+            if check_cancel is not None:
+                check_cancel()
+            self.runs.log(run_id, event)  # type: ignore[union-attr]
+
+        source = Source(repo_dir=Path(run.repo_dir), commit=run.source_commit, label=run.label)
+        if not source.repo_dir.is_dir() and run.spec:  # the launch's checkout is on another machine
+            self.runs.log(run_id, BuildEvent("building", "building from the spec files the launch recorded"))
+            repo_dir = materialise(run.spec, self.work_dir / "queued" / f"{run.key}-{run_id}")
+            source = Source(repo_dir=repo_dir, commit=run.source_commit, label=run.label)
+        try:
+            built = build_to_end(self.builder, source.repo_dir, source_commit=source.commit, on_event=log)
+            self._remember(built, source, run.recid)
+        except Cancelled:  # a stopping worker hands the build back (or lost it): run again from the start
+            raise
+        except (BuildFailed, PortalError) as exc:
+            reason = exc.message if isinstance(exc, PortalError) else str(exc)
+            self.runs.mark(run_id, "failed", reason)  # the launch says it as "BuildFailed: <reason>"
+            raise TaskFailed(reason) from exc
+        self.runs.mark(run_id, "succeeded")
+
+    def build_given_up(self, run_id: int, reason: str) -> None:
+        """The queue gave up on build ``run_id`` (its worker lost, or it failed, with no attempt left): failed,
+        saying why, unless the build already recorded its own failure."""
+        run = self.runs.get(run_id) if self.runs is not None else None
+        if self.runs is not None and run is not None and run.state not in ("succeeded", "failed"):
+            self.runs.mark(run_id, "failed", f"the build did not finish: {reason}")
 
     def _pinned(self, recid: int | None) -> tuple[str | None, dict[str, Any] | None, str]:
         if recid is None:
@@ -263,22 +349,26 @@ class LaunchManager:
             return (pin.key, pin.spec, pin.image_digest or "") if pin else (None, None, "")
 
     def _remember(self, built: BuiltEnvironment, source: Source, recid: int | None) -> None:
+        """Record the build and pin ``recid`` to it. Two launches (or a launch and its build's worker) finishing
+        the same first build at once both get here: each row is inserted unless present, never twice (the
+        primary keys decide, in the database, instead of a read then an insert that races)."""
         with self.db.transaction() as s:
-            if s.get(EnvironmentBuild, built.key) is None:
-                s.add(
-                    EnvironmentBuild(
-                        key=built.key,
-                        builder=built.builder,
-                        source=source.label,
-                        source_commit=source.commit,
-                        spec_hash=str(built.record.get("spec_hash")),
-                        record=built.record,
-                    )
-                )
-            pin = s.get(EnvironmentPin, recid) if recid is not None else None
-            if recid is not None and pin is None:
-                s.add(EnvironmentPin(recid=recid, key=built.key, **_image_of(built)))
-            elif pin is not None and pin.key == built.key and pin.image_digest is None:
+            _insert_missing(
+                s,
+                EnvironmentBuild,
+                key=built.key,
+                builder=built.builder,
+                source=source.label,
+                source_commit=source.commit,
+                spec_hash=str(built.record.get("spec_hash")),
+                record=built.record,
+                created_at=datetime.now(UTC),
+            )
+            if recid is None:
+                return
+            _insert_missing(s, EnvironmentPin, recid=recid, key=built.key, **_image_of(built))
+            pin = s.get(EnvironmentPin, recid, populate_existing=True)
+            if pin is not None and pin.key == built.key and pin.image_digest is None and built.image:
                 pin.image, pin.image_digest = _image_of(built).values()  # the first image of the pinned build
             elif (
                 pin is not None
@@ -349,6 +439,12 @@ class LaunchManager:
                 )
                 for b in rows
             ], total
+
+
+def _insert_missing(s: Session, model: type[Any], **values: Any) -> None:
+    """INSERT … ON CONFLICT DO NOTHING on the row's primary key (SQLite and PostgreSQL both have it)."""
+    dialect = postgresql if s.get_bind().dialect.name == "postgresql" else sqlite
+    s.execute(dialect.insert(model).values(**values).on_conflict_do_nothing())
 
 
 def _image_of(built: BuiltEnvironment | None) -> dict[str, str | None]:

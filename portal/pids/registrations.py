@@ -3,7 +3,9 @@ the transaction that publishes (or revises) its record, sent to the provider aft
 retried with backoff until the registry has it; what failed is kept with the registry's reason for the owner's
 record page and the admins' page.
 
-:func:`retry_pending` is the hook a scheduler (cron, a job queue) calls; `portal pids retry` calls it too.
+:func:`retry_pending` is one round of retries. With a job queue, a failed registration schedules that round as a
+queue job (kind ``pids.retry``) for when its backoff is over, and a round that leaves DOIs pending schedules the
+next, so a `portal worker` retries until the registry has them; `portal pids retry` runs a round by hand.
 """
 
 from __future__ import annotations
@@ -23,6 +25,7 @@ from portal.db.models import Concept, Record, utcnow
 from portal.errors import Invalid, PortalError, Unavailable
 from portal.identity import policy
 from portal.identity.principal import Principal
+from portal.jobqueue.base import JobQueue
 from portal.pids.base import PIDProvider
 from portal.pids.models import PIDRegistration
 
@@ -43,10 +46,14 @@ def _utc(moment: datetime) -> datetime:
     return moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment.astimezone(UTC)
 
 
-def backoff(attempts: int) -> timedelta:
-    """The wait after the ``attempts``-th failed attempt (1: BACKOFF_BASE)."""
+#: the queue job kind of a round of retries, and its ref (one queued round at a time is enough)
+RETRY_KIND = "pids.retry"
+
+
+def backoff(attempts: int, base: timedelta = BACKOFF_BASE) -> timedelta:
+    """The wait after the ``attempts``-th failed attempt (1: ``base``)."""
     # the exponent is capped first: timedelta arithmetic overflows long before a registry has been down 50 times
-    return min(BACKOFF_BASE * 2 ** min(max(attempts - 1, 0), 20), BACKOFF_MAX)
+    return min(base * 2 ** min(max(attempts - 1, 0), 20), BACKOFF_MAX)
 
 
 @dataclass(frozen=True)
@@ -117,8 +124,13 @@ class Registrations:
         *,
         base_url: str,
         clock: Callable[[], datetime] = utcnow,
+        queue: JobQueue | None = None,
+        backoff_base: timedelta = BACKOFF_BASE,
     ) -> None:
+        """``queue``: where retries are scheduled (None: only `portal pids retry` retries)."""
         self.db = db
+        self.queue = queue
+        self.backoff_base = backoff_base
         self.provider = provider
         self.exports = exports
         self.base_url = base_url.rstrip("/")
@@ -186,7 +198,25 @@ class Registrations:
                 break
             if outcome is not None:
                 getattr(report, outcome).append(doi)
+        if report.pending:
+            self.schedule()
         return report
+
+    def schedule(self) -> None:
+        """Queue a round of retries for when the first failed DOI's backoff is over (DOIs not tried yet go in the
+        same round), unless one is already queued by then."""
+        if self.queue is None:
+            return
+        with self.db.reader() as s:
+            first = select(func.min(PIDRegistration.next_attempt_at)).where(PIDRegistration.state == "pending")
+            when = s.scalar(first.where(PIDRegistration.attempts > 0)) or s.scalar(first)
+        if when is None:
+            return
+        when = _utc(when)
+        queued = self.queue.find(RETRY_KIND)
+        if queued is not None and queued.state == "queued" and queued.run_after and _utc(queued.run_after) <= when:
+            return  # a round is due by then; it schedules the next if DOIs are left
+        self.queue.enqueue(RETRY_KIND, {}, ref=RETRY_KIND, max_attempts=3, run_after=when)
 
     def _send_one(self, doi: str) -> str | None:
         with self.db.reader() as s:
@@ -225,7 +255,7 @@ class Registrations:
                 row.state, row.error_field = "rejected", error.field
                 return "rejected"
             row.state, row.error_field = "pending", None
-            row.next_attempt_at = moment + backoff(row.attempts)
+            row.next_attempt_at = moment + backoff(row.attempts, self.backoff_base)
             return "down" if url is not None else "pending"
 
     def _metadata(self, kind: str, recid: int) -> tuple[str, dict[str, Any]]:

@@ -2,8 +2,11 @@
 it first, then process it), and :meth:`ReleaseService.process`, the retry-able step that turns a published
 release into a new version of the software record.
 
-Processing is a plain method taking a delivery id, so a job queue can run it later; until one exists it runs
-synchronously right after the delivery is recorded, and a failure stays visible on the repository's page.
+Processing is a plain method taking a delivery id, run by a `portal worker` (queue kind ``release.delivery``):
+the webhook verifies the signature and the checks that need no network at once (a bad signature, an unknown
+repository, an event that publishes nothing, a disallowed host are refused in the answer), records the delivery
+and queues its processing in one transaction, and answers 202 with the delivery "pending". Without a queue it is
+processed synchronously, as before one existed. A failure stays visible (and retry-able) on the repository's page.
 """
 
 from __future__ import annotations
@@ -26,6 +29,7 @@ from portal.errors import Conflict, Invalid, NotFound, PortalError
 from portal.identity import policy
 from portal.identity.audit import AuditLog
 from portal.identity.principal import Principal
+from portal.jobqueue.base import JobQueue
 from portal.releases import archives, metadata, signatures
 from portal.releases.models import ConnectedRepository, ReleaseDelivery
 from portal.releases.outcomes import DeliveryProblem, Refused
@@ -65,8 +69,11 @@ class ReleaseService:
         settings: ReleaseSettings,
         *,
         file_uri: Callable[[str], str],
+        queue: JobQueue | None = None,
     ) -> None:
-        """``file_uri(path)``: the catalogue URI of a file at ``path`` below the data directory."""
+        """``file_uri(path)``: the catalogue URI of a file at ``path`` below the data directory; ``queue``: where
+        processing waits for a worker (None: processed in the receiving request)."""
+        self.queue = queue
         self.db = db
         self.catalog = catalog
         self.audit = audit
@@ -174,11 +181,13 @@ class ReleaseService:
 
     # ------------------------------------------------------------------ deliveries
     def receive(self, provider: str, headers: dict[str, str], body: bytes) -> DeliveryView:
-        """Record a webhook delivery, then process it. ``headers`` have lower-case names.
+        """Record a webhook delivery, then queue its processing (or process it, without a queue). ``headers``
+        have lower-case names.
 
         A delivery whose signature does not verify is recorded as refused (with the repository it names, so its
         owner sees it) and never processed. A delivery id seen before (a provider's redelivery) answers with the
-        first delivery's outcome and changes nothing.
+        first delivery's outcome and changes nothing. One that a check needing no network refuses (not a
+        publication, no tag, a disallowed host) is processed at once, so the refusal is in the answer.
         """
         if provider not in PROVIDERS:
             raise NotFound(f"no webhook for provider {provider!r}; known: {', '.join(PROVIDERS)}", field="provider")
@@ -250,7 +259,49 @@ class ReleaseService:
             s.add(delivery)
             s.flush()
             delivery_id = delivery.id
+            if self.queue is not None and self._quick_refusal(provider, payload, event_header, repo_id, s) is None:
+                self._enqueue(delivery_id, s)
+                return _delivery(delivery)
         return self.process(delivery_id)
+
+    def _quick_refusal(
+        self, provider: str, body: dict[str, Any], event_header: str, repository_id: int, s: Any
+    ) -> Refused | None:
+        """What :meth:`_publish` would refuse before any fetch (so the webhook's answer can say it), or None."""
+        repo = s.get(ConnectedRepository, repository_id)
+        try:
+            self._precheck(parse(provider, event_header, body), repo.url)
+        except Refused as refused:
+            return refused
+        return None
+
+    def _precheck(self, event: ReleaseEvent, url: str) -> str:
+        """The release's tag, once the checks that need no network pass (Refused otherwise)."""
+        if not event.publishes:
+            raise Refused(event.why_not, field="event")
+        if not event.tag:
+            raise Refused("the release names no tag", field="tag")
+        archives.check_host(url, self.settings.git_hosts, allow_http=self.settings.allow_http)
+        return event.tag
+
+    def _enqueue(self, delivery_id: int, s: Any) -> None:
+        assert self.queue is not None
+        self.queue.enqueue(
+            "release.delivery",
+            {"delivery": delivery_id},
+            ref=f"release.delivery:{delivery_id}",
+            max_attempts=2,  # a second attempt after a lost worker; a failed fetch waits for a person's retry
+            session=s,
+        )
+
+    def given_up(self, delivery_id: int, reason: str) -> None:
+        """The queue gave up on processing ``delivery_id`` (its worker lost, no attempt left): failed, retry-able,
+        saying why; a delivery that recorded its own outcome is left as it is."""
+        with self.db.transaction() as s:
+            delivery = s.get(ReleaseDelivery, delivery_id)
+            if delivery is not None and delivery.outcome in ("pending", "processing"):
+                delivery.outcome, delivery.reason = "failed", f"processing did not finish: {reason}"[:2000]
+                delivery.finished_at = datetime.now(UTC)
 
     def retry(self, actor: Principal, delivery_id: int) -> DeliveryView:
         """Process a verified delivery again (its owner or a curator); Conflict for one that created its version or
@@ -262,15 +313,29 @@ class ReleaseService:
             self._visible(s, actor, delivery.repository_id)
             if not _retryable(delivery):
                 raise Conflict(f"this delivery is {delivery.outcome}; only a failed or refused one is retried")
-        return self.process(delivery_id)
+        if self.queue is None:
+            return self.process(delivery_id)
+        with self.db.transaction() as s:  # pending again, its processing queued: the list shows it waiting
+            claimed = s.execute(
+                update(ReleaseDelivery)
+                .where(ReleaseDelivery.id == delivery_id, ReleaseDelivery.outcome.in_(("failed", "refused")))
+                .values(outcome="pending", reason="", field=None, finished_at=None)
+            )
+            if cast(CursorResult[Any], claimed).rowcount:
+                self._enqueue(delivery_id, s)
+            delivery = s.get(ReleaseDelivery, delivery_id, populate_existing=True)
+            assert delivery is not None
+            return _delivery(delivery)
 
-    def process(self, delivery_id: int) -> DeliveryView:
+    def process(self, delivery_id: int, *, take_over: bool = False) -> DeliveryView:
         """Turn a recorded, verified delivery into a new software version, and store the outcome on it.
 
         Safe to call again (a queue retrying, a user's retry): one that created its version, or that another
-        worker is processing now, is returned as it is.
+        worker is processing now, is returned as it is. ``take_over``: the caller knows the worker that left it
+        "processing" is gone (the queue runs a job again only after its worker was lost), so take it at once.
         """
         started = datetime.now(UTC)
+        stale_before = started if take_over else started - STALE
         with self.db.transaction() as s:
             claimed = cast(
                 CursorResult[Any],
@@ -282,7 +347,7 @@ class ReleaseService:
                         or_(
                             ReleaseDelivery.outcome.in_(("pending", "failed", "refused")),
                             # a worker that died mid-way leaves "processing" behind: taken over once surely stale
-                            (ReleaseDelivery.outcome == "processing") & (ReleaseDelivery.started_at < started - STALE),
+                            (ReleaseDelivery.outcome == "processing") & (ReleaseDelivery.started_at < stale_before),
                         ),
                     )
                     .values(outcome="processing", attempts=ReleaseDelivery.attempts + 1, started_at=started)
@@ -320,18 +385,14 @@ class ReleaseService:
     def _publish(self, job: _Job) -> int:
         """The new version's recid. Raises Refused or Failed (and the catalogue's errors)."""
         event = parse(job.provider, job.payload.get("event", ""), job.payload.get("body") or {})
-        if not event.publishes:
-            raise Refused(event.why_not, field="event")
-        if not event.tag:
-            raise Refused("the release names no tag", field="tag")
-        archives.check_host(job.url, self.settings.git_hosts, allow_http=self.settings.allow_http)
+        tag = self._precheck(event, job.url)
         name = SAFE_NAME.sub("-", job.url.rstrip("/").rsplit("/", 1)[-1].removesuffix(".git")) or "source"
-        prefix = f"{name}-{SAFE_NAME.sub('-', event.tag)}"
+        prefix = f"{name}-{SAFE_NAME.sub('-', tag)}"
         rel = f"releases/{job.repository_id}/{prefix}.tar.gz"
         dest = self.settings.data_dir / rel
         archive = archives.fetch_release(
             job.url,
-            event.tag,
+            tag,
             dest,
             work_root=self.settings.work_dir,
             max_bytes=self.settings.max_archive_bytes,

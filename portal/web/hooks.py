@@ -1,9 +1,11 @@
 """Software from git releases: the providers' webhook (`POST /api/hooks/<provider>`), the JSON API of connected
 repositories, and their pages (`/settings/repositories`). Everything is done by :mod:`portal.releases`.
 
-A webhook answers 201 when the release became a version, 200 for a delivery id seen before, and otherwise a
-problem naming the reason (401 bad signature, 404 unknown repository, 400 other refusals, 503 a failure that a
-retry may fix), so the provider's own delivery log shows the outcome too. Every delivery is recorded either way.
+A webhook answers 202 when the delivery was verified and its processing queued for a worker (its outcome then
+shows in the repository's delivery list), 201 when it was processed in the request (no job queue) and the release
+became a version, 200 for a delivery id seen before, and otherwise a problem naming the reason (401 bad signature,
+404 unknown repository, 400 other refusals, 503 a failure that a retry may fix), so the provider's own delivery
+log shows what it can. Every delivery is recorded either way.
 """
 
 from __future__ import annotations
@@ -36,6 +38,8 @@ def webhook(provider: str) -> Any:
         return jsonify(delivery.to_json()), 200
     if delivery.outcome == "created":
         return jsonify(delivery.to_json()), 201
+    if delivery.outcome == "pending":  # verified, and queued for a worker
+        return jsonify(delivery.to_json()), 202
     raise _problem(delivery)
 
 
@@ -114,7 +118,7 @@ def api_retry(repository_id: int, delivery_id: int) -> Any:
     delivery = services().releases.retry(principal(), delivery_id)
     if delivery.repository_id != repository_id:
         raise NotFound("there is no such delivery", field="delivery")
-    return jsonify(delivery.to_json())
+    return jsonify(delivery.to_json()), 202 if delivery.outcome == "pending" else 200
 
 
 # -- pages ------------------------------------------------------------------------------------------------------

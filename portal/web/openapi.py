@@ -396,7 +396,8 @@ PATHS: dict[str, Any] = {
             "requestBody": {"required": True, "content": {"application/json": {"schema": {"type": "object"}}}},
             "responses": {
                 "200": json_response(ref("Delivery"), "A delivery id seen before: its first outcome, nothing redone"),
-                "201": json_response(ref("Delivery"), "The new version was created"),
+                "201": json_response(ref("Delivery"), "The new version was created (processed in the request)"),
+                "202": json_response(ref("Delivery"), "Verified and queued for a worker: outcome `pending`"),
                 "400": PROBLEM,
                 "401": PROBLEM,
                 "404": PROBLEM,
@@ -463,7 +464,8 @@ PATHS: dict[str, Any] = {
             "summary": "Process a failed or refused (but verified) delivery again",
             "parameters": [REPOSITORY_ID, param("delivery_id", "path", ID, description="Delivery id")],
             "responses": {
-                "200": json_response(ref("Delivery"), "The delivery with its new outcome"),
+                "200": json_response(ref("Delivery"), "The delivery with its new outcome (processed in the request)"),
+                "202": json_response(ref("Delivery"), "Queued for a worker again: outcome `pending`"),
                 "401": PROBLEM,
                 "404": PROBLEM,
                 "409": PROBLEM,

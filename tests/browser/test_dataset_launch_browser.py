@@ -13,6 +13,7 @@ from portal.catalog.importers import read_record_file
 from portal.demo import RECORDS as DEMO_RECORDS
 from portal.demo.generate import generate
 from portal.launch.hub import Hub, free_port
+from tests.support.app import start_worker
 from tests.support.live import live_server
 from tests.support.xrootd import served_tempdir, skip_reason, xrootd_over
 
@@ -49,6 +50,7 @@ def test_open_a_dataset_in_jupyterlab_and_read_a_file_over_root(browser, screens
                     **client,
                 }
             )
+            start_worker(app)  # environment builds are queue jobs: a worker runs them
             svc = services_of(app)
             svc.catalog.load(read_record_file(DEMO_RECORDS / "demo-catalogue.yaml"))
             report = svc.ingester.ingest_path(svc.storage, "cms-dimuon-demo")

@@ -11,6 +11,7 @@ from portal.demo import RECORDS as DEMO_RECORDS
 from portal.demo.generate import generate
 from portal.education.lessons import lesson_record
 from portal.launch.hub import Hub, free_port
+from tests.support.app import start_worker
 from tests.support.live import live_server
 
 pytestmark = pytest.mark.browser
@@ -39,6 +40,7 @@ def test_open_notebook_shows_progress_and_lands_on_the_hub(browser, screenshots,
                 **client,
             }
         )
+        start_worker(app)  # environment builds are queue jobs: a worker runs them
         svc = services_of(app)
         svc.catalog.load(read_record_file(DEMO_RECORDS / "demo-catalogue.yaml"))
         svc.catalog.load([lesson_record(svc.lessons.find("collision-events"))])

@@ -30,6 +30,7 @@ from portal.launch.hub import Hub
 from portal.launch.jupyterhub import sessions_dir
 from portal.launch.kinds import LessonLaunch
 from portal.settings import load_settings
+from tests.support.app import start_worker
 from tests.support.images import build_network, make_builder, require_podman
 from tests.support.jupyter import run_code
 from tests.support.xrootd import require_xrootd, xrootd_over
@@ -86,6 +87,7 @@ def stack() -> Iterator[Stack]:
             try:
                 hub.start()
                 app = create_app(settings.with_overrides(launch_hub_url=hub.url, launch_hub_token=hub.token))
+                start_worker(app)  # environment builds are queue jobs: a worker runs them
                 svc = app.extensions["portal"]
                 svc.catalog.load(read_record_file(DEMO_RECORDS / "demo-catalogue.yaml"))
                 svc.catalog.load([lesson_record(svc.lessons.find(LESSON))])

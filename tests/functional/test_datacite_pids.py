@@ -7,6 +7,7 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+import time
 from collections.abc import Iterator
 from datetime import timedelta
 from pathlib import Path
@@ -217,3 +218,39 @@ def test_portal_pids_lists_and_retries_what_is_pending(svc, datacite, settings_d
     assert retried.returncode == 0, retried.stderr
     assert f"registered {view.doi}" in retried.stdout and f"registered {view.concept_doi}" in retried.stdout
     assert datacite.state(view.doi) == "findable" and "0 not registered" in run("list").stdout
+
+
+def _wait_for(what, timeout: float = 60, message: str = ""):
+    """Poll until ``what()`` is truthy (a bound on a wait, not a timed assertion)."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        found = what()
+        if found:
+            return found
+        time.sleep(0.05)
+    raise AssertionError(f"gave up waiting after {timeout} s: {message}")
+
+
+def test_a_failed_registration_is_retried_by_a_worker_after_its_backoff(make_app, app_settings, datacite, tmp_path):
+    app = make_app(**app_settings, pid_retry_backoff=0.3)  # a real worker runs; backoffs of 0.3 s, 0.6 s, ...
+    svc = services_of(app)
+    datacite.fail(100)  # DataCite is down
+    view = _load(svc, tmp_path)
+
+    def registrations():
+        return {r.doi: r for r in svc.registrations.of_record(7, COMMAND_LINE)}
+
+    first = registrations()[view.doi]
+    assert first.state == "pending" and first.attempts >= 1
+    scheduled = svc.queue.find("pids.retry")
+    assert scheduled is not None and scheduled.kind == "pids.retry"  # a round of retries, queued for a worker
+    # the worker retries on its own, each round after the backoff, while DataCite stays down
+    _wait_for(lambda: registrations()[view.doi].attempts >= 3, message="the worker retried the registration")
+    assert datacite.state(view.doi) is None
+    datacite.fail(0)  # DataCite is back: the next round registers both DOIs, and schedules no other
+    _wait_for(
+        lambda: {r.state for r in registrations().values()} == {"registered"}, message="the worker registered both"
+    )
+    assert datacite.state(view.doi) == "findable" and datacite.state(view.concept_doi) == "findable"
+    _wait_for(lambda: svc.queue.find("pids.retry").state == "succeeded", message="the last round ended")
+    assert svc.queue.counts().get("queued", 0) == 0  # nothing left pending: no round scheduled after it

@@ -36,6 +36,7 @@ from portal.launch.jupyterhub import sessions_dir
 from portal.settings import load_settings
 from portal.stack import ensure_secrets, protect_var_dir
 from tests.functional.test_launch import BROWSER_UA
+from tests.support.app import start_worker
 from tests.support.jupyter import run_code
 from tests.support.live import live_server
 
@@ -130,6 +131,7 @@ def stack() -> Iterator[Stack]:
             blocked.chmod(blocked_mode | 0o001)
         hub.start()
         app = create_app(settings.with_overrides(launch_hub_url=hub.url, launch_hub_token=hub.token))
+        start_worker(app)  # environment builds are queue jobs: a worker runs them
         svc = app.extensions["portal"]
         svc.catalog.load(read_record_file(DEMO_RECORDS / "demo-catalogue.yaml"))
         svc.catalog.load([lesson_record(svc.lessons.find(LESSON))])
@@ -265,6 +267,7 @@ def test_idle_anonymous_sessions_are_culled_with_their_system_user(stack: Stack)
     ).start()
     try:
         app = create_app(settings.with_overrides(launch_hub_url=quick.url, launch_hub_token=quick.token))
+        start_worker(app)  # environment builds are queue jobs: a worker runs them
         with live_server(app) as url:
             visitor = browser()
             assert visitor.get(f"{url}/launch/env/education", timeout=30).status_code == 200

@@ -235,7 +235,8 @@ def test_a_running_analysis_is_cancelled_between_chunks(quiet_app) -> None:
     )
     assert job["state"] == "cancelled" and job["result"] is None
     assert job["progress"]["chunks_done"] < job["progress"]["chunks_total"]
-    assert services_of(app).queue.find(f"analysis:{job_id}").state == "cancelled"
+    # the job row is marked just before the worker settles the queue's entry: wait for that too
+    wait_for(lambda: services_of(app).queue.find(f"analysis:{job_id}").state == "cancelled", message="settled")
 
 
 def _worker_process(app, *args: str) -> subprocess.Popen[bytes]:

@@ -1,7 +1,8 @@
 """Software from git releases, end to end on SQLite and PostgreSQL: a repository on a local git server (HTTP on
 loopback), connected by a user; signed release webhooks in GitHub's and GitLab's payload formats (the examples
 of their documentation, tests/data/webhooks) become new versions of the software record, with the archive as
-file and the metadata from CITATION.cff; every refused delivery is listed with its reason."""
+file and the metadata from CITATION.cff; every refused delivery is listed with its reason. A verified delivery
+is answered 202 and processed by the app's queue worker; a bad signature is refused in the answer."""
 
 from __future__ import annotations
 
@@ -11,14 +12,16 @@ import os
 import subprocess
 import sys
 import tarfile
+import time
 import uuid
 import zlib
 from pathlib import Path
 
 import pytest
 
-from portal.app import services_of
+from portal.app import create_app, services_of
 from portal.releases.signatures import github_signature
+from tests.support.app import start_worker
 from tests.support.gitserver import git_server
 from tests.support.users import bearer, csrf, make_user, sign_in, token_for
 
@@ -94,6 +97,25 @@ def deliveries(client, repo_id, token):
     return resp.get_json()["hits"]
 
 
+def settled(client, resp, repo_id, token, timeout=60.0):
+    """The delivery a 202 answer queued, once a worker processed it (a bound on the wait, not a timed assertion)."""
+    assert resp.status_code == 202, resp.get_data(as_text=True)
+    queued = resp.get_json()
+    assert queued["outcome"] == "pending" and not queued["replayed"], queued
+    return processed(client, repo_id, token, lambda d: d["id"] == queued["id"], timeout)
+
+
+def processed(client, repo_id, token, which, timeout=60.0):
+    """The delivery ``which`` picks from the list, once it is neither pending (queued) nor processing."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        found = next(d for d in deliveries(client, repo_id, token) if which(d))
+        if found["outcome"] not in ("pending", "processing"):
+            return found
+        time.sleep(0.05)
+    raise AssertionError(f"the delivery was not processed in {timeout} s")
+
+
 def test_signed_release_creates_a_software_version_from_citation_cff(app, server):
     client = app.test_client()
     svc = services_of(app)
@@ -102,9 +124,8 @@ def test_signed_release_creates_a_software_version_from_citation_cff(app, server
     assert repo["secret"].startswith("whsec_") and repo["hook_path"] == "/api/hooks/github"
 
     resp = send_github(client, github_delivery(server.url, "v1.0.0"), repo["secret"])
-    assert resp.status_code == 201, resp.get_data(as_text=True)
-    created = resp.get_json()
-    assert created["outcome"] == "created" and created["tag"] == "v1.0.0"
+    created = settled(client, resp, repo["id"], token)
+    assert created["outcome"] == "created" and created["tag"] == "v1.0.0", created
     first = svc.catalog.get(created["recid"])
     md = first.metadata
     assert md["title"] == "Dimuon spectrum fitter" and md["type"]["primary"] == "Software"
@@ -131,8 +152,7 @@ def test_signed_release_creates_a_software_version_from_citation_cff(app, server
     # the next release is a new version of the same record, with a DOI of its own
     server.release("v1.1.0", {"CITATION.cff": citation("1.1.0", date="2026-12-01")})
     resp = send_github(client, github_delivery(server.url, "v1.1.0"), repo["secret"])
-    assert resp.status_code == 201, resp.get_data(as_text=True)
-    second = svc.catalog.get(resp.get_json()["recid"])
+    second = svc.catalog.get(settled(client, resp, repo["id"], token)["recid"])
     assert second.concept_recid == first.concept_recid and second.version_index == 2 and second.is_latest
     assert second.doi and second.doi != first.doi and second.metadata["version"] == "1.1.0"
     assert [f["key"] for f in second.files] == ["fitter-v1.1.0.tar.gz"]
@@ -148,44 +168,68 @@ def test_signed_release_creates_a_software_version_from_citation_cff(app, server
     assert all(d["outcome"] == "created" and d["record_url"] for d in listed)
 
 
+def test_a_delivery_waits_queued_for_a_worker_then_a_worker_processes_it(settings_dict, app_settings, server):
+    app = create_app({**settings_dict, **app_settings})  # a web process, and no worker yet
+    svc = services_of(app)
+    client = app.test_client()
+    server.release("v1.0.0", {"CITATION.cff": citation("1.0.0")})
+    repo, token = connect(client, app, server.url)
+    resp = send_github(client, github_delivery(server.url, "v1.0.0"), repo["secret"])
+    assert resp.status_code == 202 and resp.get_json()["outcome"] == "pending", resp.get_data(as_text=True)
+    delivery_id = resp.get_json()["id"]
+    assert svc.queue.find(f"release.delivery:{delivery_id}").state == "queued"
+    assert svc.catalog.count_published() == 0  # the request fetched and published nothing
+    owner_page = sign_in(app.test_client(), make_user(app, "writer"))
+    assert "<td>queued</td>" in owner_page.get(f"/settings/repositories/{repo['id']}").get_data(as_text=True)
+
+    worker = start_worker(app)
+    done = processed(client, repo["id"], token, lambda d: d["id"] == delivery_id)
+    assert done["outcome"] == "created" and done["attempts"] == 1 and svc.catalog.count_published() == 1
+    entry = svc.queue.find(f"release.delivery:{delivery_id}")
+    assert entry.state == "succeeded" and entry.worker_id == worker.worker_id
+    assert "<td>created</td>" in owner_page.get(f"/settings/repositories/{repo['id']}").get_data(as_text=True)
+
+
 def test_a_replayed_delivery_changes_nothing(app, server):
     client = app.test_client()
     server.release("v2.0.0", {"CITATION.cff": citation("2.0.0")})
     repo, token = connect(client, app, server.url)
     body = github_delivery(server.url, "v2.0.0")
     first = send_github(client, body, repo["secret"], delivery="72d3162e-cc78-11e3-81ab-4c9367dc0958")
-    assert first.status_code == 201
+    recid = settled(client, first, repo["id"], token)["recid"]
     again = send_github(client, body, repo["secret"], delivery="72d3162e-cc78-11e3-81ab-4c9367dc0958")
     assert again.status_code == 200, again.get_data(as_text=True)
-    assert again.get_json()["replayed"] is True and again.get_json()["recid"] == first.get_json()["recid"]
-    assert len(services_of(app).catalog.versions(first.get_json()["recid"])) == 1
+    assert again.get_json()["replayed"] is True and again.get_json()["recid"] == recid
+    assert len(services_of(app).catalog.versions(recid)) == 1
     assert len(deliveries(client, repo["id"], token)) == 1
 
 
-def test_refused_deliveries_are_listed_with_their_reason(app, make_app, server, tmp_path):
+def test_refused_deliveries_are_listed_with_their_reason(app, settings_dict, server, tmp_path):
     client = app.test_client()
     server.release("v1.0.0", {"CITATION.cff": citation("1.0.0")})
     repo, token = connect(client, app, server.url)
     secret = repo["secret"]
 
-    # a bad signature: refused, nothing fetched
+    # a bad signature: refused in the answer, nothing fetched, nothing queued
     bad = send_github(client, github_delivery(server.url, "v1.0.0"), secret, signature="sha256=" + "0" * 64)
     assert bad.status_code == 401 and "bad signature" in bad.get_json()["detail"]
-    # a tag the repository does not have: no archive
-    missing = send_github(client, github_delivery(server.url, "v9.9.9"), secret)
-    assert missing.status_code == 400 and "missing archive" in missing.get_json()["detail"]
+    assert services_of(app).queue.counts().get("queued", 0) == 0
+    # a tag the repository does not have: no archive (found by the worker, which fetches)
+    missing = settled(client, send_github(client, github_delivery(server.url, "v9.9.9"), secret), repo["id"], token)
+    assert missing["outcome"] == "refused" and "missing archive" in missing["reason"]
     # a CITATION.cff that does not validate: the field is named
     server.release("v1.0.1", {"CITATION.cff": citation("1.0.1", date="yesterday")})
-    broken = send_github(client, github_delivery(server.url, "v1.0.1"), secret)
-    assert broken.status_code == 400 and broken.get_json()["field"] == "date-released"
-    # not a release event
+    broken = settled(client, send_github(client, github_delivery(server.url, "v1.0.1"), secret), repo["id"], token)
+    assert broken["outcome"] == "refused" and broken["field"] == "date-released"
+    # not a release event: refused in the answer (no fetch needed to know)
     ping = send_github(client, b'{"zen": "Design for failure.", "hook_id": 1}', secret, event="ping")
     assert ping.status_code == 404  # a ping names no repository: it is refused as unknown
     edited = send_github(client, github_delivery(server.url, "v1.0.0", action="edited"), secret)
     assert edited.status_code == 400 and "not published" in edited.get_json()["detail"]
-    # the site no longer allows the repository's host (another web worker, started after the change)
-    strict = make_app(releases_git_hosts="github.com", releases_allow_http=True).test_client()
-    disallowed = send_github(strict, github_delivery(server.url, "v1.0.0"), secret)
+    # the site no longer allows the repository's host (another web process, started after the change; no worker
+    # of its own, so the retry below is processed by the first app's worker and its settings)
+    strict_app = create_app({**settings_dict, "releases_git_hosts": "github.com", "releases_allow_http": True})
+    disallowed = send_github(strict_app.test_client(), github_delivery(server.url, "v1.0.0"), secret)
     assert disallowed.status_code == 400 and "disallowed host" in disallowed.get_json()["detail"]
 
     listed = deliveries(client, repo["id"], token)
@@ -208,8 +252,8 @@ def test_refused_deliveries_are_listed_with_their_reason(app, make_app, server, 
 
     # retried where the host is allowed (the first worker's settings), the refused delivery creates the version
     retried = client.post(f"/api/repositories/{repo['id']}/deliveries/{listed[0]['id']}/retry", headers=bearer(token))
-    assert retried.status_code == 200 and retried.get_json()["outcome"] == "created"
-    assert retried.get_json()["attempts"] == 2
+    done = settled(client, retried, repo["id"], token)
+    assert done["outcome"] == "created" and done["attempts"] == 2
 
 
 def test_unknown_repository_and_other_users(app, server):
@@ -242,8 +286,7 @@ def test_gitlab_release_hook_with_its_token(app, server):
         data=body,
         headers={**headers, "X-Gitlab-Token": repo["secret"], "X-Gitlab-Event-UUID": str(uuid.uuid4())},
     )
-    assert resp.status_code == 201, resp.get_data(as_text=True)
-    view = services_of(app).catalog.get(resp.get_json()["recid"])
+    view = services_of(app).catalog.get(settled(client, resp, repo["id"], token)["recid"])
     assert view.metadata["version"] == "1.1" and view.files[0]["key"] == "fitter-v1.1.tar.gz"
     assert [d["outcome"] for d in deliveries(client, repo["id"], token)] == ["created", "refused"]
 
@@ -294,11 +337,13 @@ def test_an_unreachable_git_server_is_a_failure_to_retry(app, server, settings_d
     dead = "http://127.0.0.1:1/fitter.git"  # nothing listens on port 1
     repo, token = connect(client, app, dead)
     resp = send_github(client, github_delivery(dead, "v3.0.0"), repo["secret"])
-    assert resp.status_code == 503 and "git fetch" in resp.get_json()["detail"]
-    [failed] = deliveries(client, repo["id"], token)
+    failed = settled(client, resp, repo["id"], token)
     assert failed["outcome"] == "failed" and failed["retryable"] and failed["attempts"] == 1
+    assert "git fetch" in failed["reason"]
+    assert services_of(app).queue.find(f"release.delivery:{failed['id']}").state == "failed"  # not retried by itself
     again = client.post(f"/api/repositories/{repo['id']}/deliveries/{failed['id']}/retry", headers=bearer(token))
-    assert again.status_code == 200 and again.get_json()["outcome"] == "failed" and again.get_json()["attempts"] == 2
+    retried = settled(client, again, repo["id"], token)
+    assert retried["outcome"] == "failed" and retried["attempts"] == 2
     # the command a job queue (or an operator) runs to process it again
     env = {
         **os.environ,
@@ -356,11 +401,11 @@ def test_documented_responses_match_real_ones(app, server):
     sig = {"X-GitHub-Event": "release", "X-GitHub-Delivery": "d-1"}
     signed = {**sig, "X-Hub-Signature-256": github_signature(repo["secret"], hook["data"])}
     check(doc, client, "post", "/api/hooks/github", 401, headers={**sig, "X-Hub-Signature-256": "sha256=00"}, **hook)
-    check(doc, client, "post", "/api/hooks/github", 201, headers=signed, **hook)
+    check(doc, client, "post", "/api/hooks/github", 202, headers=signed, **hook)
     check(doc, client, "post", "/api/hooks/github", 200, headers=signed, **hook)
     check(doc, client, "post", "/api/hooks/gitlab", 404, data=b"{}", content_type="application/json")
     check(doc, client, "post", "/api/hooks/svn", 404, data=b"{}", content_type="application/json")
-    missing = github_delivery(server.url, "v0")
+    missing = github_delivery(server.url, "v0", action="edited")  # refused in the answer
     check(
         doc,
         client,
@@ -374,7 +419,8 @@ def test_documented_responses_match_real_ones(app, server):
     check(doc, client, "get", f"/api/repositories/{repo['id']}/deliveries?page=1&size=2", 200, headers=auth)
     check(doc, client, "get", f"/api/repositories/{repo['id']}/deliveries?size=0", 400, headers=auth)
     check(doc, client, "get", "/api/repositories/99999/deliveries", 404, headers=auth)
-    created = next(d for d in deliveries(client, repo["id"], token) if d["outcome"] == "created")
+    created = processed(client, repo["id"], token, lambda d: d["delivery"] == "d-1")
+    assert created["outcome"] == "created"
     check(doc, client, "post", f"/api/repositories/{repo['id']}/deliveries/{created['id']}/retry", 409, headers=auth)
     check(doc, client, "post", f"/api/repositories/{repo['id']}/deliveries/99999/retry", 404, headers=auth)
     assert client.delete(f"/api/repositories/{repo['id']}", headers=auth).status_code == 204
@@ -390,8 +436,9 @@ def test_a_delivery_left_processing_by_a_dead_worker_is_taken_over_once_stale(ap
     svc = services_of(app)
     dead = "http://127.0.0.1:1/fitter.git"
     repo, token = connect(client, app, dead)
-    assert send_github(client, github_delivery(dead, "v1"), repo["secret"]).status_code == 503
-    delivery_id = deliveries(client, repo["id"], token)[0]["id"]
+    delivery_id = settled(client, send_github(client, github_delivery(dead, "v1"), repo["secret"]), repo["id"], token)[
+        "id"
+    ]
 
     def left_processing(since: timedelta) -> None:
         with svc.db.transaction() as s:
@@ -417,9 +464,9 @@ def test_a_release_too_large_to_fetch_is_refused_and_leaves_nothing(make_app, se
     server.release("v1.0.0", {"CITATION.cff": citation("1.0.0"), "noise.txt": os.urandom(100_000).hex()})
     repo, token = connect(client, app, server.url)
     resp = send_github(client, github_delivery(server.url, "v1.0.0"), repo["secret"])
-    assert resp.status_code == 400 and resp.get_json()["field"] == "archive"
-    assert "larger than 80000 bytes" in resp.get_json()["detail"]
-    assert deliveries(client, repo["id"], token)[0]["outcome"] == "refused"
+    refused = settled(client, resp, repo["id"], token)
+    assert refused["outcome"] == "refused" and refused["field"] == "archive"
+    assert "larger than 80000 bytes" in refused["reason"]
     assert not list((tmp_path / "data").rglob("*.tar.gz*"))
     assert list((tmp_path / "var" / "releases-work").iterdir()) == []  # the clone is gone too
 
@@ -439,7 +486,7 @@ def test_a_new_secret_replaces_the_old_one(app, server):
     assert new != repo["secret"]
     body = github_delivery(server.url, "v1.0.0")
     assert send_github(client, body, repo["secret"]).status_code == 401
-    assert send_github(client, body, new).status_code == 201
+    assert send_github(client, body, new).status_code == 202
     browser = sign_in(app.test_client(), make_user(app, "writer"))
     page = browser.post(f"/settings/repositories/{repo['id']}/secret", data=csrf(browser)).get_data(as_text=True)
     newest = page.split('id="hook-secret">', 1)[1].split("<", 1)[0]

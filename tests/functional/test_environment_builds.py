@@ -1,0 +1,209 @@
+"""Environment builds as queue jobs (kind ``env.build``), on SQLite and PostgreSQL with real workers: a launch
+queues its build and a worker runs it, concurrent first launches share one build, the build rows are recorded once
+however many finish it at once, a failing build fails its launch with the reason, and a build whose `portal worker`
+was killed -9 is recovered within the heartbeat timeout and the launch goes on."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import pytest
+from sqlalchemy import func, select
+
+from portal.app import create_app, services_of
+from portal.db.models import EnvironmentBuild, EnvironmentPin
+from portal.environments.builders import build_to_end
+from portal.environments.doubles import FailingBuilder
+from portal.jobqueue.models import QueueJob
+from portal.launch.builds import EnvironmentBuildLine, EnvironmentBuildRun
+from portal.launch.kinds import EnvLaunch
+from portal.launch.manager import LaunchJob
+from portal.launch.sources import local_env
+from tests.support.app import start_worker
+
+
+def wait_for(what: Callable[[], Any], timeout: float = 60, message: str = "") -> Any:
+    """Poll until ``what()`` is truthy (a bound on a wait, not a timed assertion)."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        found = what()
+        if found:
+            return found
+        time.sleep(0.05)
+    raise AssertionError(f"gave up waiting after {timeout} s: {message}")
+
+
+@pytest.fixture
+def envs(tmp_path: Path) -> Path:
+    root = tmp_path / "envs"
+    (root / "course").mkdir(parents=True)
+    (root / "course" / "requirements.txt").write_text("pandas\n")
+    return root
+
+
+def _app(settings_dict: dict[str, Any], envs: Path, **overrides: Any) -> Any:
+    """An app with no worker yet (the test starts one when it wants the build to run)."""
+    return create_app(
+        {
+            **settings_dict,
+            "envs_dir": str(envs),
+            "launch_builder": "instant",
+            "launch_launcher": "recording",
+            **overrides,
+        }
+    )
+
+
+def _queued(job: LaunchJob) -> dict[str, Any] | None:
+    """The launch's event saying which build it waits for, once it was sent."""
+    return next((e for e in list(job.events) if e["phase"] == "waiting" and "build" in e), None)
+
+
+def _count(app: Any, what: Any, *where: Any) -> int:
+    with services_of(app).db.reader() as s:
+        return s.scalar(select(func.count()).select_from(what).where(*where)) or 0
+
+
+def test_a_launch_queues_its_build_and_a_worker_runs_it(settings_dict, envs: Path) -> None:
+    app = _app(settings_dict, envs)
+    svc = services_of(app)
+    job = svc.launches.start(EnvLaunch("course"), user="jane")
+    queued = wait_for(lambda: _queued(job), message="the launch queued its build")
+    run_id = queued["build"]
+    assert "queued for a worker" in queued["message"]
+    # no worker yet: the build waits in the queue; the web process builds nothing itself
+    entry = svc.queue.find(f"env.build:{run_id}")
+    assert entry is not None and entry.kind == "env.build" and entry.state == "queued"
+    assert svc.launches.builder.cached(queued["key"]) is None and not job.done
+
+    worker = start_worker(app)
+    wait_for(lambda: job.done, message="the launch ended")
+    phases = [e["phase"] for e in job.events]
+    assert phases[-2:] == ["launching", "ready"], job.events
+    assert "building" in phases and phases.index("waiting") < phases.index("building")
+    entry = svc.queue.find(f"env.build:{run_id}")
+    assert entry.state == "succeeded" and entry.worker_id == worker.worker_id and entry.attempts == 1
+    run = svc.launches.runs.get(run_id)
+    assert run is not None and run.state == "succeeded" and run.error is None
+    assert _count(app, EnvironmentBuildLine, EnvironmentBuildLine.run_id == run_id) >= 2  # its log, in the database
+    assert _count(app, EnvironmentBuild, EnvironmentBuild.key == queued["key"]) == 1
+
+    # built: the next launch reuses it and queues nothing
+    again = svc.launches.start(EnvLaunch("course"), user="jane")
+    wait_for(lambda: again.done, message="the second launch ended")
+    assert again.events[-1]["phase"] == "ready" and any(e.get("cached") for e in again.events)
+    assert _count(app, QueueJob, QueueJob.kind == "env.build") == 1
+
+
+def test_concurrent_first_launches_share_one_build(settings_dict, envs: Path) -> None:
+    app = _app(settings_dict, envs)
+    svc = services_of(app)
+    jobs = [svc.launches.start(EnvLaunch("course"), user=f"user{i}") for i in range(4)]
+    waiting = [wait_for(lambda j=j: _queued(j), message="each launch asked for the build") for j in jobs]
+    assert len({w["build"] for w in waiting}) == 1  # one build, joined by the others
+    assert sum("already under way" in w["message"] for w in waiting) == 3
+    start_worker(app)
+    for job in jobs:
+        wait_for(lambda j=job: j.done, message="every launch ended")
+        assert job.events[-1]["phase"] == "ready", job.events
+    assert _count(app, EnvironmentBuildRun) == 1 and _count(app, QueueJob, QueueJob.kind == "env.build") == 1
+    with svc.db.reader() as s:
+        assert s.scalar(select(EnvironmentBuildRun.active_key)) is None  # the key is free for a later build
+
+
+def test_a_build_finished_by_many_at_once_is_recorded_once(settings_dict, envs: Path) -> None:
+    # LaunchManager._remember used to read then insert: two first builds of a key racing raised IntegrityError
+    app = _app(settings_dict, envs)
+    manager = services_of(app).launches
+    source = local_env("course", envs)
+    built = build_to_end(manager.builder, source.repo_dir)
+    barrier = threading.Barrier(8)
+    errors: list[BaseException] = []
+
+    def remember() -> None:
+        barrier.wait()
+        try:
+            manager._remember(built, source, 777)
+        except BaseException as exc:  # noqa: BLE001 - collected for the assertion below
+            errors.append(exc)
+
+    threads = [threading.Thread(target=remember) for _ in range(8)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(60)
+    assert errors == []
+    assert _count(app, EnvironmentBuild, EnvironmentBuild.key == built.key) == 1
+    assert _count(app, EnvironmentPin, EnvironmentPin.recid == 777) == 1
+
+
+def test_a_failing_build_fails_its_launch_with_the_reason_and_is_not_retried(settings_dict, envs: Path) -> None:
+    app = _app(settings_dict, envs, launch_builder="failing")
+    svc = services_of(app)
+    start_worker(app)
+    job = svc.launches.start(EnvLaunch("course"), user="jane")
+    wait_for(lambda: job.done, message="the launch ended")
+    last = job.events[-1]
+    assert last["phase"] == "failed" and FailingBuilder.REASON in last["message"], job.events
+    run_id = _queued(job)["build"]
+    run = svc.launches.runs.get(run_id)
+    assert run.state == "failed" and FailingBuilder.REASON in (run.error or "")
+    entry = svc.queue.find(f"env.build:{run_id}")
+    assert entry.state == "failed" and entry.attempts == 1
+
+
+def _slow_worker(app: Any) -> subprocess.Popen[bytes]:
+    """A `portal worker` process with a builder that takes minutes, in its own process group (killed whole)."""
+    env = {**os.environ, **services_of(app).settings.environ()}
+    return subprocess.Popen([sys.executable, "-m", "tests.support.slow_build_worker"], env=env, start_new_session=True)
+
+
+def test_a_build_whose_worker_was_killed_is_recovered_and_the_launch_goes_on(settings_dict, envs: Path) -> None:
+    app = _app(settings_dict, envs, worker_heartbeat_timeout=3)
+    svc = services_of(app)
+    job = svc.launches.start(EnvLaunch("course"), user="jane")
+    run_id = wait_for(lambda: _queued(job), message="the launch queued its build")["build"]
+    process = _slow_worker(app)
+    try:
+        wait_for(
+            lambda: any(e["message"] == "still building" for e in list(job.events)),
+            message="the worker process is building",
+        )
+        os.killpg(process.pid, signal.SIGKILL)
+        process.wait(30)
+    finally:
+        if process.poll() is None:
+            os.killpg(process.pid, signal.SIGKILL)
+    lost = svc.queue.find(f"env.build:{run_id}")
+    assert lost.state == "running" and lost.worker_id is not None and not job.done  # the worker just died
+
+    start_worker(app, poll_interval=0.05, heartbeat_timeout=3)
+    wait_for(lambda: job.done, message="the recovered build ended and the launch went on")
+    assert job.events[-1]["phase"] == "ready", job.events
+    assert any("attempt 2" in e["message"] for e in job.events)
+    entry = svc.queue.find(f"env.build:{run_id}")
+    assert entry.state == "succeeded" and entry.attempts == 2 and entry.worker_id != lost.worker_id
+    assert svc.launches.runs.get(run_id).state == "succeeded"
+
+
+def test_a_worker_with_a_var_dir_of_its_own_builds_from_the_recorded_spec(settings_dict, envs: Path, tmp_path) -> None:
+    # as in a cluster: the worker runs in another pod, seeing neither the web process's checkout nor its build cache
+    web = services_of(_app(settings_dict, envs))
+    job = web.launches.start(EnvLaunch("course"), user="jane")
+    key = wait_for(lambda: _queued(job), message="the launch queued its build")["key"]
+    (envs / "course").rename(tmp_path / "elsewhere")  # the launch's source is not on the worker's machine
+    worker_app = _app(settings_dict, tmp_path / "no-envs", var_dir=str(tmp_path / "worker-var"))
+    start_worker(worker_app)
+    wait_for(lambda: job.done, message="the launch ended")
+    assert job.events[-1]["phase"] == "ready", job.events
+    assert any("spec files the launch recorded" in e["message"] for e in job.events)
+    assert services_of(worker_app).launches.builder.cached(key) is not None  # built in the worker's cache
+    assert web.launches.builder.cached(key) is None  # the launch ran the build as the worker recorded it
