@@ -38,6 +38,7 @@ import requests
 from portal.app import services_of
 from portal.storage.server import XRootDServer, free_port
 from tests.functional.catalog_helpers import dataset, load_file, write_records
+from tests.support.live import live_server
 from tests.support.xrootd import require_xrootd, served_tempdir, xrootd_over
 
 pytestmark = [pytest.mark.xrootd, pytest.mark.slow]
@@ -232,3 +233,47 @@ def test_xrootd_killed_mid_analysis_fails_the_job_by_storage_and_a_new_job_is_ex
     counts = np.asarray(done.result["hists"]["dimuon_mass"]["counts_with_flow"])
     assert np.array_equal(counts[1:-1], hists["dimuon_mass"])
     assert json.dumps(done.provenance["files"]).count("root://") == len(names)
+
+
+# -- JupyterHub down ---------------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)  # a hub outage concerns no database
+def test_jupyterhub_down_refuses_launches_with_503_and_the_same_portal_launches_once_it_is_back(make_app, tmp_path):
+    from portal.db.models import LaunchSession
+    from portal.launch.hub import Hub
+    from tests.functional.test_launch import BROWSER_UA, sse_events
+
+    envs = tmp_path / "envs"
+    (envs / "plain").mkdir(parents=True)
+    (envs / "plain" / "requirements.txt").write_text("")
+    hub = Hub(tmp_path / "hub").start()
+    try:
+        # the instant builder: the portal's own interpreter (which has the Jupyter stack); this is about the hub
+        app = make_app(launch_hub_url=hub.url, launch_hub_token=hub.token, launch_builder="instant", envs_dir=str(envs))
+        svc = services_of(app)
+        with live_server(app) as base:
+            web = requests.Session()
+            web.headers["User-Agent"] = BROWSER_UA
+            hub.stop()
+
+            page = web.get(f"{base}/launch/env/plain", timeout=30)
+            assert page.status_code == 503 and page.headers.get("Retry-After"), (page.status_code, page.text[:300])
+            assert page.headers["Content-Type"].startswith("text/html") and "JupyterHub is unreachable" in page.text
+            stream = web.get(f"{base}/launch/env/plain/events", headers={"Accept": "application/json"}, timeout=30)
+            assert stream.status_code == 503 and stream.headers.get("Retry-After")
+            assert stream.headers["Content-Type"] == "application/problem+json"
+            assert hub.url in stream.json()["detail"] and "unreachable" in stream.json()["detail"]
+            with svc.db.reader() as s:  # refused before anything was built or counted: no session "starting"
+                assert s.query(LaunchSession).count() == 0
+            # the rest of the portal serves; readiness does not depend on the hub (only launches do)
+            assert web.get(f"{base}/api/records", timeout=30).status_code == 200
+            assert set(web.get(f"{base}/readyz", timeout=30).json()["checks"]) == {"database", "storage", "search"}
+
+            hub.start()  # the same hub again: same port, token and database
+            events = sse_events(f"{base}/launch/env/plain/events")
+            assert events[-1]["phase"] == "ready", events[-3:]
+            lab = requests.get(str(events[-1]["url"]), headers=hub.headers, timeout=30)
+            assert lab.status_code == 200 and "JupyterLab" in lab.text
+    finally:
+        hub.stop()
