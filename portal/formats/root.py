@@ -5,7 +5,8 @@ from __future__ import annotations
 import functools
 import threading
 from collections import OrderedDict
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager, suppress
 from typing import TYPE_CHECKING, Any
 
 from portal.errors import Invalid
@@ -18,7 +19,7 @@ from portal.formats.base import (
     numeric,
     plain,
 )
-from portal.formats.sources import local_path, stamp
+from portal.formats.sources import forget, local_path, stamp, tuned
 
 if TYPE_CHECKING:
     import awkward as ak
@@ -125,13 +126,15 @@ class RootFormat:
             return ColumnSample(numeric(ak.to_numpy(ak.flatten(values, axis=None)), column), stop)
 
     def entry_boundaries(self, uri: str) -> list[int]:
-        return [int(x) for x in _events_tree(uri).common_entry_offsets()]
+        with _cached_tree(uri) as tree:
+            return [int(x) for x in tree.common_entry_offsets()]
 
     def read(self, uri: str, columns: Sequence[str], start: int, stop: int) -> ak.Array:
         # array_cache=None: each entry range is read once, keeping a copy in the file's cache only costs memory
-        return _events_tree(uri).arrays(
-            list(columns), entry_start=start, entry_stop=stop, library="ak", how=None, array_cache=None
-        )
+        with _cached_tree(uri) as tree:
+            return tree.arrays(
+                list(columns), entry_start=start, entry_stop=stop, library="ak", how=None, array_cache=None
+            )
 
 
 def _prepared() -> RootFormat:
@@ -173,7 +176,7 @@ _OPEN = threading.local()
 def _events_tree(uri: str) -> Any:
     """The file's Events tree, kept open for this thread's next chunks of the same file (a small LRU): opening
     costs a header and a streamer read, and over root:// a login and round trips, for every chunk otherwise."""
-    path = uri if uri.startswith("root://") else local_path(uri)
+    path = tuned(uri) if uri.startswith("root://") else local_path(uri)
     here = None if uri.startswith("root://") else stamp(uri)  # a rewritten local file is opened afresh
     cache: OrderedDict[str, tuple[tuple[int, int] | None, Any]] = _OPEN.__dict__.setdefault("trees", OrderedDict())
     hit = cache.get(path)
@@ -187,6 +190,29 @@ def _events_tree(uri: str) -> Any:
     while len(cache) > max(1, OPEN_FILES_PER_THREAD):
         cache.popitem(last=False)[1][1].file.close()
     return tree
+
+
+@contextmanager
+def _cached_tree(uri: str) -> Iterator[Any]:
+    """:func:`_events_tree`, forgotten when reading it fails: a file whose server went away (an XRootD server
+    killed and restarted) is closed by the client, and the thread's next job must open it afresh, not fail on
+    the dead handle."""
+    try:
+        yield _events_tree(uri)
+    except Exception:
+        _forget(uri)
+        raise
+
+
+def _forget(uri: str) -> None:
+    forget(uri)
+    path = uri if uri.startswith("root://") else local_path(uri)
+    cache = _OPEN.__dict__.get("trees", {})
+    hit = cache.pop(path, None)
+    if hit is not None:
+        # closing a handle whose server is gone may fail too; it is dropped all the same
+        with suppress(Exception):
+            hit[1].file.close()
 
 
 def close_open_files() -> None:

@@ -3,13 +3,38 @@
 from __future__ import annotations
 
 import os
+from contextlib import suppress
 from typing import Any
+
+
+def tuned(uri: str) -> str:
+    """``uri``, once the XRootD client is set to recover from a server that restarts, when it is a root:// URL
+    (:func:`portal.storage.xrootd.tune_client`: a restarted server is otherwise shunned for up to 30 minutes)."""
+    if uri.startswith("root://"):
+        from portal.storage.xrootd import tune_client
+
+        tune_client()
+    return uri
+
+
+def forget(uri: str) -> None:
+    """Drop what fsspec keeps open for a root:// file after reading it failed: fsspec-xrootd keeps each file's
+    handle for reuse (30 s after its last use, however often that use fails), so a handle opened before its
+    server was killed would fail every read after the server is back."""
+    if not uri.startswith("root://"):
+        return
+    import fsspec
+
+    fs, path = fsspec.core.url_to_fs(uri)  # the instance uproot and open_source read through (fsspec caches it)
+    with suppress(OSError):  # closing a handle whose server went away fails too; it is out of the cache already
+        fs.invalidate_cache(path)
 
 
 def open_source(source: str) -> Any:
     """A binary file object for a local path or any URL fsspec opens (``root://`` through fsspec-xrootd)."""
     import fsspec
 
+    tuned(source)
     return fsspec.open(source, "rb").open()
 
 
@@ -31,7 +56,7 @@ def stamp(uri: str) -> tuple[int, int]:
     if uri.startswith("root://"):
         import fsspec
 
-        fs, path = fsspec.core.url_to_fs(uri)
+        fs, path = fsspec.core.url_to_fs(tuned(uri))
         info = fs.info(path)
         return int(info.get("mtime") or 0), int(info["size"])
     st = os.stat(local_path(uri))

@@ -78,6 +78,13 @@ class Launcher(Protocol):
 
     name: str
 
+    def probe(self) -> None:
+        """Raise :class:`portal.errors.Unavailable` (:func:`hub_unreachable`) when the hub cannot be reached now.
+        Called before a launch builds anything, so that a launch while the hub is down is refused at once (503)
+        rather than failing after its build; bounded to a few seconds. A launcher with no hub configured passes:
+        its launch says how to get one (:func:`no_hub`)."""
+        ...
+
     def launch(
         self,
         built: BuiltEnvironment,

@@ -92,6 +92,9 @@ class RecordingLauncher:
     def _starting(self, user: str, name: str) -> Iterator[BuildEvent]:
         return iter(())
 
+    def probe(self) -> None:
+        """Always reachable."""
+
     def stop(self, user: str, server: str) -> None:
         with self._lock:
             self.servers.pop((user, server), None)
@@ -119,8 +122,9 @@ class SlowLauncher(RecordingLauncher):
 
 
 class DownLauncher:
-    """A hub that cannot be reached: every launch and stop fails with the hub launcher's "JupyterHub is
-    unreachable" error (Unavailable)."""
+    """A hub that goes down as a launch reaches it: the probe before the launch passes (it was up then), every
+    launch and stop fails with the hub launcher's "JupyterHub is unreachable" error (Unavailable). Pages keep
+    running a launch's whole event stream to its failure with it."""
 
     name = "down"
     development_only = True
@@ -144,6 +148,9 @@ class DownLauncher:
     ) -> Iterator[BuildEvent]:
         yield BuildEvent("launching", f"starting server {user}/{server_name(built.key, recid)}")
         raise hub_unreachable(self.hub_url, "ConnectionError: the hub is down")
+
+    def probe(self) -> None:
+        """Passes: the hub goes down later, during the launch."""
 
     def stop(self, user: str, server: str) -> None:
         raise hub_unreachable(self.hub_url, "ConnectionError: the hub is down")

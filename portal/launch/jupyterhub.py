@@ -30,6 +30,7 @@ if TYPE_CHECKING:
 
 
 CONTAINER_WORKDIR = "/home/jovyan/work"
+PROBE_TIMEOUT = 3.0  # seconds; a launch request waits this long at most to learn that the hub is away
 CONTAINER_DATA = "/srv/data"
 
 
@@ -90,6 +91,17 @@ class JupyterHubLauncher:
             return requests.request(method, f"{self.hub_url}/hub/api{path}", headers=self.headers, timeout=30, **kwargs)
         except (requests.ConnectionError, requests.Timeout) as exc:
             raise hub_unreachable(self.hub_url, type(exc).__name__) from exc
+
+    def probe(self) -> None:
+        """See :meth:`portal.launch.base.Launcher.probe`: the hub's API root answers (it needs no token)."""
+        if not self.hub_url:
+            return
+        try:
+            resp = requests.get(f"{self.hub_url}/hub/api/", timeout=PROBE_TIMEOUT)
+        except (requests.ConnectionError, requests.Timeout) as exc:
+            raise hub_unreachable(self.hub_url, type(exc).__name__) from exc
+        if resp.status_code >= 500:  # its proxy answers 502/503 while the hub behind it is away
+            raise hub_unreachable(self.hub_url, f"HTTP {resp.status_code}")
 
     def _servers(self, user: str) -> dict[str, Any]:
         resp = self._api("GET", f"/users/{user}")

@@ -194,8 +194,12 @@ class LaunchManager:
 
     # -- jobs ------------------------------------------------------------------------------------------------
     def check(self, kind: LaunchKind) -> str:
-        """Checks a launch request at once (bad input fails here, before any stream); returns its label."""
-        return kind.check(self.context).label
+        """Checks a launch request at once (bad input fails here, before any stream), then that the hub can be
+        reached (Unavailable, a 503 with Retry-After, while it is down: nothing is built for a launch that
+        cannot start); returns its label."""
+        label = kind.check(self.context).label
+        self.launcher.probe()
+        return label
 
     def start(self, kind: LaunchKind, *, user: str = "demo") -> LaunchJob:
         """Checks ``kind`` and starts it in a thread; its events are read from the returned job in this

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import functools
 import io
+import os
 from collections.abc import Iterator
 from typing import TYPE_CHECKING, Any, BinaryIO
 
@@ -15,6 +17,29 @@ if TYPE_CHECKING:
 
 _TIMEOUT = 30  # seconds per XRootD request; the client's own default waits 120 s for a dead server
 _PROBE_TIMEOUT = 5  # readiness probes answer within Kubernetes' default probe period
+
+# The XRootD client's reconnection rules (its defaults in brackets). With the defaults, a server that dies and
+# comes back is not reconnected to for up to 2 minutes (one attempt per ConnectionWindow), and once 5 windows
+# have failed every request fails for 30 minutes (StreamErrorWindow): a restarted server stays unusable to a
+# portal that keeps running. These make an outage fail requests within ~15 s and let the portal use the
+# server again within seconds of its return. An operator's XRD_<NAME> variable wins over each.
+CLIENT_SETTINGS = {
+    "ConnectionWindow": 5,  # [120] seconds given to one connection attempt before the next
+    "ConnectionRetry": 3,  # [5] attempts before the stream is declared broken
+    "StreamErrorWindow": 5,  # [1800] seconds a broken stream fails requests at once before reconnecting
+    "TimeoutResolution": 1,  # [15] how often timeouts are checked: our per-request timeouts fire on time
+}
+
+
+@functools.cache
+def tune_client() -> None:
+    """Apply :data:`CLIENT_SETTINGS` to this process' XRootD client (once; the storage backend and the readers
+    of `root://` files share that client, uproot and fsspec-xrootd included)."""
+    from XRootD import client
+
+    for name, value in CLIENT_SETTINGS.items():
+        if f"XRD_{name.upper()}" not in os.environ:
+            client.EnvPutInt(name, value)
 
 
 def _check(status: Any, what: str) -> None:
@@ -87,6 +112,7 @@ class XRootDStorage:
     def __init__(self, url: str, export: str = "") -> None:
         from XRootD import client
 
+        tune_client()
         self.url = url.rstrip("/")
         self.export = export.strip("/")
         self._fs = client.FileSystem(self.url)

@@ -7,7 +7,7 @@
   file row in the catalogue.
 
 (A Dask worker killed mid-analysis: test_processing.py. XRootD killed mid-download and mid-analysis, and a
-JupyterHub going down, are not covered here yet.)
+JupyterHub going down: test_faults_servers.py.)
 """
 
 from __future__ import annotations

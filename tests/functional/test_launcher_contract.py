@@ -134,6 +134,16 @@ def test_a_hub_that_cannot_be_reached_is_named(down: str, built: BuiltEnvironmen
         launcher.stop("fay", "env-x")
 
 
+def test_the_probe_passes_on_a_serving_hub_and_names_one_that_cannot_be_reached(
+    launcher: Launcher, tmp_path: Path
+) -> None:
+    launcher.probe()  # bounded and cheap: every launch request calls it before building
+    url = f"http://127.0.0.1:{free_port()}"
+    with pytest.raises(Unavailable, match=f"JupyterHub is unreachable at {url} .*check that it is running"):
+        JupyterHubLauncher(url, "t", tmp_path).probe()
+    JupyterHubLauncher("", "", tmp_path).probe()  # no hub configured: the launch itself says how to get one
+
+
 def test_no_hub_configured_says_how_to_get_one(built: BuiltEnvironment, tmp_path: Path) -> None:
     with pytest.raises(Unavailable, match="JupyterHub is not running: start the portal with `make run`"):
         launch(JupyterHubLauncher("", "", tmp_path), built, "gus")

@@ -17,7 +17,7 @@ from portal.db.models import EnvironmentBuild, EnvironmentPin
 from portal.education.lessons import Lessons
 from portal.environments.builders import Builder
 from portal.environments.doubles import FailingBuilder, InstantBuilder
-from portal.errors import Invalid, NotFound
+from portal.errors import Invalid, NotFound, Unavailable
 from portal.launch.base import FileRef, Launcher
 from portal.launch.doubles import DownLauncher, RecordingLauncher, SlowLauncher
 from portal.launch.jupyterhub import JupyterHubLauncher
@@ -132,6 +132,19 @@ def test_a_portal_without_a_hub_says_how_to_start_one(portal, tmp_path):
     got = events(manager(portal, InstantBuilder(tmp_path / "builds"), launcher).start(EnvLaunch("course")))
     assert got[-1]["phase"] == "failed" and "JupyterHub is not running" in str(got[-1]["message"]), got
     assert "PORTAL_LAUNCH_HUB_URL" in str(got[-1]["message"])
+
+
+def test_a_launch_is_refused_before_its_build_while_the_hub_cannot_be_reached(portal, tmp_path):
+    from portal.storage.server import free_port
+
+    url = f"http://127.0.0.1:{free_port()}"  # nothing listens there
+    builder = InstantBuilder(tmp_path / "builds")
+    made = manager(portal, builder, JupyterHubLauncher(url, "t", tmp_path / "sessions"))
+    with pytest.raises(Unavailable, match=f"JupyterHub is unreachable at {url}"):
+        made.check(EnvLaunch("course"))
+    with pytest.raises(NotFound, match="no analysis environment named 'nope'"):  # bad input is named first
+        made.check(EnvLaunch("nope"))
+    assert made.builds() == ([], 0)  # nothing was built
 
 
 def test_bad_requests_fail_before_any_stream(portal, tmp_path):
