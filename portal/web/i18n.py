@@ -26,6 +26,8 @@ SIZE_UNITS = (N_("B"), N_("kB"), N_("MB"), N_("GB"), N_("TB"), N_("PB"))
 STATES = (N_("queued"), N_("running"), N_("done"), N_("failed"), N_("cancelled"), N_("starting"), N_("ready"))
 # States of a DOI registration (the record page and /admin/pids)
 PID_STATES = (N_("pending"), N_("registered"))
+# Outcomes of a release webhook delivery (a repository's page)
+DELIVERY_OUTCOMES = (N_("created"), N_("refused"))
 STATUSES = (N_("draft"), N_("published"), N_("removed"))
 # Review requests' states and the actions of their timelines (`translate(r.state)`, `translate(e.action)`).
 REVIEW_WORDS = (
