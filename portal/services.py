@@ -308,6 +308,7 @@ def build_deposit(
         max_bytes=settings.quota_deposit_bytes,
         max_user_bytes=settings.quota_upload_bytes_per_user,
         max_user_files=settings.quota_upload_files_per_user,
+        base_url=settings.base_url,
     )
 
 

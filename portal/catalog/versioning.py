@@ -205,6 +205,17 @@ class RecordVersions:
             self.writer.changed(s, rec)
             return record_view(s, rec)
 
+    def reserve_doi(self, recid: int, doi: str) -> None:
+        """Keep ``doi`` as the draft's DOI (reserved with the provider by the caller): publishing keeps it rather
+        than minting one. Conflict unless ``recid`` is a draft."""
+        with self.db.transaction() as s:
+            rec = get_record(s, recid)
+            if rec.status != "draft":
+                raise Conflict(N_("only a draft reserves a DOI; a published version has its own"), record=recid)
+            if not rec.doi:
+                rec.doi = doi
+                rec.updated_at = now()
+
     def change_draft_files(
         self, recid: int, *, remove: list[str], add: list[dict[str, Any]], actor: Principal = COMMAND_LINE
     ) -> RecordView:

@@ -112,8 +112,10 @@ class DepositService:
         max_bytes: int = 0,
         max_user_bytes: int = 0,
         max_user_files: int = 0,
+        base_url: str = "",
     ) -> None:
         self.db = db
+        self.base_url = base_url
         self.catalog = catalog
         self.store = store
         self.storage = storage
@@ -167,6 +169,27 @@ class DepositService:
                 field="state",
             )
         return view
+
+    def reserve_doi(self, recid: int, *, actor: Principal) -> RecordView:
+        """InvenioRDM's `POST …/draft/pids/doi`: the DOI the draft will be published under, known before publishing
+        (to cite it in the paper or the files being deposited). The PID provider reserves it as a draft DOI (not
+        resolvable yet; DataCite's `draft` state) with the draft's metadata; publishing makes that same DOI findable.
+        Idempotent. Refused: not a draft the actor may change (as :meth:`update`); the registry down (Unavailable,
+        nothing kept) or refusing the metadata (Invalid naming the attribute)."""
+        policy.require_scope(actor, "deposit:write")
+        view = self._writable(recid, actor=actor)
+        pids = self.catalog.pids
+        doi = view.doi or pids.mint(recid)
+        if pids.remote:
+            from dataclasses import replace
+
+            from portal.exports.common import ExportRecord
+            from portal.exports.datacite import datacite_json
+
+            pids.reserve(doi, datacite_json(ExportRecord(view=replace(view, doi=doi), base_url=self.base_url)))
+        if not view.doi:
+            self.catalog.versioning.reserve_doi(recid, doi)
+        return self.draft(recid, actor=actor)
 
     def new_version(self, recid: int, *, actor: Principal) -> RecordView:
         """A new version: a draft carrying the latest version's files over (InvenioRDM's "files import")."""

@@ -81,6 +81,12 @@ def publish(recid: int) -> Any:
     return jsonify(draft_json(done.record, _base())), 202
 
 
+@bp.post("/records/<int:recid>/draft/pids/doi")
+def reserve_doi(recid: int) -> Any:
+    """Reserve the DOI the draft will be published under (InvenioRDM's reserve action)."""
+    return jsonify(draft_json(services().deposit.reserve_doi(recid, actor=principal()), _base())), 201
+
+
 @bp.get("/records/<int:recid>/draft/files")
 def files(recid: int) -> Any:
     return jsonify(files_json(recid, services().deposit.files(recid, actor=principal()), _base()))

@@ -174,6 +174,13 @@ def delete_file(recid: int, key: str) -> Any:
     return redirect(url_for("deposit_pages.edit", recid=recid) + "#files-h", code=303)
 
 
+@bp.post("/deposit/<int:recid>/doi")
+def reserve_doi(recid: int) -> Any:
+    """Reserve the DOI the draft will be published under (the API's `POST …/draft/pids/doi`)."""
+    services().deposit.reserve_doi(recid, actor=principal())
+    return redirect(url_for("deposit_pages.edit", recid=recid) + "#publish-h", code=303)
+
+
 @bp.get("/deposit/<int:recid>/preview")
 def preview(recid: int) -> Any:
     """The landing page the draft will have, rendered by the record page's template, marked as a preview."""

@@ -62,6 +62,20 @@ DEPOSIT_PATHS: dict[str, Any] = {
             "responses": {"201": json_response(ref("Draft"), "The draft"), **ERRORS},
         },
     },
+    "/api/records/{recid}/draft/pids/doi": {
+        "post": {
+            "summary": "Reserve the DOI the draft will be published under (a draft DOI at the registry, not resolvable "
+            "until the draft is published; idempotent); its owner or a curator",
+            "security": WRITE,
+            "parameters": [RECID],
+            "responses": {
+                "201": json_response(ref("Draft"), "The draft, its DOI in `pids.doi`"),
+                "400": PROBLEM,
+                "503": PROBLEM,
+                **ERRORS,
+            },
+        }
+    },
     "/api/records/{recid}/draft/actions/publish": {
         "post": {
             "summary": "Publish a draft: its files are ingested into the catalogue, it gets its DOI and becomes the "

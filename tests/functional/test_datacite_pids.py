@@ -254,3 +254,37 @@ def test_a_failed_registration_is_retried_by_a_worker_after_its_backoff(make_app
     assert datacite.state(view.doi) == "findable" and datacite.state(view.concept_doi) == "findable"
     _wait_for(lambda: svc.queue.find("pids.retry").state == "succeeded", message="the last round ended")
     assert svc.queue.counts().get("queued", 0) == 0  # nothing left pending: no round scheduled after it
+
+
+def test_a_draft_reserves_its_doi_and_publishing_makes_that_same_doi_findable(app, svc, datacite, user_token):
+    client = app.test_client()
+    owner = bearer(user_token(["deposit:write"], username="alice"))
+    metadata = {**dataset(1), "title": "Muon pairs to be cited"}
+    metadata.pop("recid")
+    recid = int(client.post("/api/records", json={"metadata": metadata}, headers=owner).get_json()["id"])
+    reserve = f"/api/records/{recid}/draft/pids/doi"
+
+    # while DataCite is down the reservation is refused, saying so, and nothing is kept
+    datacite.fail(100)
+    down = client.post(reserve, headers=owner)
+    assert down.status_code == 503 and down.mimetype == "application/problem+json" and down.headers["Retry-After"]
+    assert client.get(f"/api/records/{recid}/draft", headers=owner).get_json()["pids"] == {}
+    datacite.fail(0)
+
+    reserved = client.post(reserve, headers=owner)
+    assert reserved.status_code == 201, reserved.get_data(as_text=True)
+    doi = reserved.get_json()["pids"]["doi"]["identifier"]
+    assert datacite.state(doi) == "draft"  # reserved at the registry, not resolvable yet
+    assert datacite.dois[doi]["titles"] == [{"title": "Muon pairs to be cited"}]
+    assert client.post(reserve, headers=owner).get_json()["pids"]["doi"]["identifier"] == doi  # idempotent
+    # someone else may not reserve it; nor may anyone without a token
+    assert client.post(reserve, headers=bearer(user_token(["deposit:write"], username="bob"))).status_code in (403, 404)
+    assert client.post(reserve).status_code == 401
+
+    curator = bearer(user_token(CURATOR_SCOPES, username="cura", roles=["curator"]))
+    published = client.post(f"/api/records/{recid}/draft/actions/publish", headers=curator)
+    assert published.status_code == 202 and published.get_json()["metadata"]["doi"] == doi
+    assert datacite.state(doi) == "findable" and datacite.dois[doi]["url"] == f"{BASE}/record/{recid}"
+    # a published version has its DOI: reserving again is refused, naming why
+    again = client.post(reserve, headers=curator)
+    assert again.status_code in (404, 409), again.get_data(as_text=True)

@@ -238,3 +238,16 @@ def test_a_draft_for_a_curated_collection_is_submitted_for_review_from_its_page(
     assert sent.status_code == 303 and sent.headers["Location"].endswith("/my/uploads")
     assert svc.review.of_records([recid])[recid].state == "submitted"
     assert client.get(f"/record/{recid}").status_code == 404  # not published until a curator accepts
+
+
+def test_the_draft_page_reserves_its_doi(app, client):
+    token = signed_in(app, client)
+    created = client.post("/deposit/new/dataset", data={**GOOD, **token})
+    recid = int(created.headers["Location"].rstrip("/").rsplit("/", 1)[-1])
+    assert 'id="reserve-doi"' in client.get(f"/deposit/{recid}").get_data(as_text=True)
+    assert client.post(f"/deposit/{recid}/doi", data=token).status_code == 303
+    doi = services_of(app).catalog.pids.mint(recid)
+    page = client.get(f"/deposit/{recid}").get_data(as_text=True)
+    assert 'id="reserve-doi"' not in page and doi in page
+    assert client.post(f"/deposit/{recid}/publish", data=token).status_code == 303
+    assert services_of(app).catalog.get(recid).doi == doi  # published under the DOI it reserved
