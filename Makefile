@@ -26,6 +26,10 @@ $(STAMP): pyproject.toml
 	rm -rf portal.egg-info  # left by setuptools installs: on sys.path from a checkout, it would shadow the metadata
 	$(BIN)/pip install -q -e '.[processing,launch,browser,dev,releases]'
 	$(BIN)/pip install -q --no-deps 'cffconvert==2.0.0'  # see the `releases` extra in pyproject.toml
+	# rfc3987-syntax (pulled in by jupyter-events' jsonschema[format-nongpl]) compiles 39 Lark grammars when jsonschema
+	# is imported: 2.3 s of CPU in every portal process (CLI, web worker, job worker). jsonschema treats it as optional
+	# (only the `iri` format check goes); nothing of ours validates IRIs.
+	$(BIN)/pip uninstall -q -y rfc3987-syntax
 	touch $(STAMP)
 
 # Wheels the analysis environments need beyond the portal's own packages, so launches build offline.

@@ -145,7 +145,8 @@ def test_without_a_registered_hub_client_there_is_no_provider(make_app) -> None:
 
 
 def test_who_may_launch(make_app) -> None:
-    open_app = make_app(launch_hub_url=HUB, **CLIENT)
+    # who may launch is decided before the hub is asked: the recording launcher stands in for a running hub
+    open_app = make_app(launch_hub_url=HUB, launch_launcher="recording", **CLIENT)
     visitor = open_app.test_client()
     page = visitor.get("/launch/env/education")
     assert page.status_code == 200
@@ -156,7 +157,7 @@ def test_who_may_launch(make_app) -> None:
     with visitor.session_transaction() as sess:
         assert sess["anon_hub_user"] == first  # one anonymous hub user per browser session
 
-    closed = make_app(launch_hub_url=HUB, launch_anonymous=False, **CLIENT)
+    closed = make_app(launch_hub_url=HUB, launch_anonymous=False, launch_launcher="recording", **CLIENT)
     refused = closed.test_client().get("/launch/env/education")
     assert refused.status_code == 401 and "sign in to launch" in refused.text
     events = closed.test_client().get("/launch/env/education/events")

@@ -70,3 +70,13 @@ class GatewayExecutor(DaskExecutor):
         finally:
             self.cluster.close()
             self._gateway.close()
+            for closed in (self._gateway, getattr(self.cluster, "gateway", None)):
+                _forget_loop(closed)
+
+
+def _forget_loop(gateway: Any) -> None:
+    """A closed dask-gateway ``Gateway`` closes itself again when collected, and then asks its stopped loop runner
+    for its loop, which raises inside ``__del__`` (an unraisable exception at a random later moment; in a compile
+    it even aborts the interpreter's parser). Its ``__del__`` skips an object without a loop runner."""
+    with contextlib.suppress(AttributeError):
+        del gateway._loop_runner
