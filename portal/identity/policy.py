@@ -244,6 +244,11 @@ def may_see_registrations(principal: Principal, owner: int | None) -> bool:
     return principal.authenticated and owner is not None and principal.user_id == owner
 
 
+def require_see_unmatched_deliveries(principal: Principal) -> None:
+    """Webhook deliveries that matched no connected repository (`/admin/deliveries`): admins (``admin`` scope)."""
+    _require_role_scope(principal, "admin", "admin")
+
+
 def require_manage_registrations(principal: Principal) -> None:
     """The list of every DOI registration not done, and retrying them: admins (with the ``admin`` scope)."""
     _require_role_scope(principal, "admin", "admin")

@@ -63,6 +63,7 @@ class DeliveryView:
     finished_at: datetime | None
     retryable: bool
     replayed: bool = False  # True when this answer is for a delivery id seen before (nothing was redone)
+    claimed: tuple[str, ...] = ()  # the repository URLs an unmatched delivery named (credentials stripped)
 
     def to_json(self) -> dict[str, Any]:
         return {

@@ -20,7 +20,7 @@ from pathlib import Path
 from typing import Any, cast
 from urllib.parse import urlsplit
 
-from sqlalchemy import CursorResult, func, or_, select, update
+from sqlalchemy import CursorResult, delete, func, or_, select, update
 
 from portal.catalog.service import CatalogService
 from portal.db.engine import Database
@@ -46,6 +46,10 @@ EVENT_HEADERS = {"github": "x-github-event", "gitlab": "x-gitlab-event", "generi
 MAX_BODY = 5 * 1024 * 1024
 #: processing longer than this is a dead worker's (git's own steps time out after minutes)
 STALE = timedelta(hours=1)
+#: deliveries that matched no connected repository are kept for admins (`/admin/deliveries`), bounded: the newest
+#: UNMATCHED_KEPT, none older than UNMATCHED_DAYS (anyone may post them, so they must not grow without end)
+UNMATCHED_KEPT = 1000
+UNMATCHED_DAYS = 30
 SAFE_NAME = re.compile(r"[^A-Za-z0-9._-]+")
 
 
@@ -213,16 +217,18 @@ class ReleaseService:
                 if found is not None:
                     break
         if found is None:
+            claimed = [public_url(u) for u in event.repository_urls]
             return self._refused(
                 provider,
                 key,
                 event.event,
                 None,
                 "unknown repository: "
-                + (", ".join(event.repository_urls) or "the payload names none")
+                + (", ".join(claimed) or "the payload names none")
                 + " is not connected to this portal",
                 "repository",
                 tag=event.tag,
+                claimed=claimed,
             )
         repo_id, salt = found
         secret = signatures.webhook_secret(self.settings.site_key, salt)
@@ -344,6 +350,7 @@ class ReleaseService:
                     .where(
                         ReleaseDelivery.id == delivery_id,
                         ReleaseDelivery.payload.is_not(None),
+                        ReleaseDelivery.repository_id.is_not(None),  # an unmatched one keeps only claimed URLs
                         or_(
                             ReleaseDelivery.outcome.in_(("pending", "failed", "refused")),
                             # a worker that died mid-way leaves "processing" behind: taken over once surely stale
@@ -452,9 +459,12 @@ class ReleaseService:
         field: str,
         *,
         tag: str | None = None,
+        claimed: list[str] | None = None,
     ) -> DeliveryView:
         """Record a delivery refused before it could be trusted. It is stored under a key of its own, so an unsigned
-        delivery can never take the id of a genuine one (the genuine one, arriving later, is still processed)."""
+        delivery can never take the id of a genuine one (the genuine one, arriving later, is still processed).
+        One that matched no repository keeps only the URLs it claimed (``claimed``, credentials stripped) as its
+        payload, never the body, and the oldest such ones are pruned (see UNMATCHED_KEPT)."""
         now = datetime.now(UTC)
         with self.db.transaction() as s:
             delivery = ReleaseDelivery(
@@ -467,7 +477,7 @@ class ReleaseService:
                 reason=reason[:2000],
                 field=field,
                 attempts=1,
-                payload=None,
+                payload={"claimed": [u[:500] for u in claimed[:5]]} if repository_id is None and claimed else None,
                 received_at=now,
                 finished_at=now,
             )
@@ -475,7 +485,49 @@ class ReleaseService:
             s.flush()
             if key:
                 delivery.delivery_key = f"unverified:{delivery.id}:{key}"[:128]
+            if repository_id is None:
+                _prune_unmatched(s, now)
             return _delivery(delivery)
+
+    def unmatched(self, actor: Principal, *, page: int = 1, size: int = 50) -> DeliveryPage:
+        """Deliveries that matched no connected repository (a webhook pointed at this portal for a repository
+        nobody connected, or a body that could not be read), newest first: admins only."""
+        policy.require_see_unmatched_deliveries(actor)
+        where = ReleaseDelivery.repository_id.is_(None)
+        with self.db.reader() as s:
+            total = s.scalar(select(func.count()).select_from(ReleaseDelivery).where(where)) or 0
+            rows = s.scalars(
+                select(ReleaseDelivery)
+                .where(where)
+                .order_by(ReleaseDelivery.id.desc())
+                .offset((page - 1) * size)
+                .limit(size)
+            )
+            return DeliveryPage([_delivery(d) for d in rows], total, page, size)
+
+
+def _prune_unmatched(s: Any, now: datetime) -> None:
+    """Keep the newest UNMATCHED_KEPT unmatched deliveries, none older than UNMATCHED_DAYS."""
+    unmatched = ReleaseDelivery.repository_id.is_(None)
+    oldest_kept = s.scalar(
+        select(ReleaseDelivery.id).where(unmatched).order_by(ReleaseDelivery.id.desc()).offset(UNMATCHED_KEPT - 1)
+    )
+    too_old = ReleaseDelivery.received_at < now - timedelta(days=UNMATCHED_DAYS)
+    stale = or_(too_old, ReleaseDelivery.id < oldest_kept) if oldest_kept is not None else too_old
+    s.execute(delete(ReleaseDelivery).where(unmatched, stale))
+
+
+def public_url(url: str) -> str:
+    """``url`` without what may be a credential (user:token@, query, fragment): it is shown to admins."""
+    try:
+        parts = urlsplit(url)
+        host = parts.hostname or ""
+        port = f":{parts.port}" if parts.port else ""
+    except ValueError:
+        return "(not a URL)"
+    if not parts.scheme or not host:
+        return url.split("?", 1)[0].split("#", 1)[0].rsplit("@", 1)[-1][:500]
+    return f"{parts.scheme}://{host}{port}{parts.path}"[:500]
 
 
 @dataclass(frozen=True)
@@ -498,7 +550,8 @@ def _json_object(body: bytes) -> dict[str, Any]:
 
 
 def _retryable(d: ReleaseDelivery) -> bool:
-    return d.payload is not None and d.outcome in ("failed", "refused")
+    # an unmatched delivery's payload is only the URLs it claimed: nothing to process again
+    return d.payload is not None and d.repository_id is not None and d.outcome in ("failed", "refused")
 
 
 def _repository(r: ConnectedRepository) -> RepositoryView:
@@ -522,4 +575,5 @@ def _delivery(d: ReleaseDelivery, *, replayed: bool = False) -> DeliveryView:
         finished_at=d.finished_at,
         retryable=_retryable(d),
         replayed=replayed,
+        claimed=tuple((d.payload or {}).get("claimed", ())) if d.repository_id is None else (),
     )

@@ -6,11 +6,13 @@ from __future__ import annotations
 from typing import Any
 
 from flask import Blueprint, jsonify, redirect, request, url_for
+from flask_babel import gettext
 
 from portal.citations.service import CitationService
 from portal.errors import Invalid
 from portal.web import services
 from portal.web.auth import principal
+from portal.web.pages import record_page
 
 bp = Blueprint("citations", __name__)
 
@@ -53,12 +55,22 @@ def remove_citation(recid: int, citation_id: int) -> Any:
 @bp.post("/record/<int:recid>/citations")
 def add_citation_form(recid: int) -> Any:
     form = request.form
-    _citations().add(
-        recid,
-        form.get("relation", ""),
-        form.get("identifier", ""),
-        scheme=form.get("scheme") or None,
-        title=form.get("title"),
-        actor=principal(),
-    )
+    try:
+        _citations().add(
+            recid,
+            form.get("relation", ""),
+            form.get("identifier", ""),
+            scheme=form.get("scheme") or None,
+            title=form.get("title"),
+            actor=principal(),
+        )
+    except Invalid as err:
+        # A typo in the identifier comes back on the record page, the message next to its field and what was typed
+        # kept (400, nothing added); a JSON client still gets problem+json from the API route above.
+        cite_form = {
+            "values": {name: form.get(name, "") for name in ("relation", "identifier", "title")},
+            "field": err.field if err.field in ("relation", "identifier", "title") else "identifier",
+            "error": err.localized_detail(gettext),
+        }
+        return record_page(recid, status=400, cite_form=cite_form)
     return redirect(url_for("pages.record", recid=recid) + "#cited-h", code=303)

@@ -5,7 +5,8 @@ A webhook answers 202 when the delivery was verified and its processing queued f
 shows in the repository's delivery list), 201 when it was processed in the request (no job queue) and the release
 became a version, 200 for a delivery id seen before, and otherwise a problem naming the reason (401 bad signature,
 404 unknown repository, 400 other refusals, 503 a failure that a retry may fix), so the provider's own delivery
-log shows what it can. Every delivery is recorded either way.
+log shows what it can. Every delivery is recorded either way; those that matched no connected repository are
+listed for admins at `/admin/deliveries` (bounded, without their bodies), since providers rarely show a 404 to anyone.
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ from flask import Blueprint, jsonify, redirect, render_template, request, url_fo
 from portal.errors import Invalid, NotFound, PortalError, Unauthorized, Unavailable
 from portal.identity import policy
 from portal.releases.results import DeliveryView
+from portal.releases.service import UNMATCHED_DAYS, UNMATCHED_KEPT
 from portal.web import services
 from portal.web.auth import principal
 from portal.web.csrf import exempt
@@ -26,6 +28,7 @@ from portal.web.request import QueryURL, int_arg, json_body, paginate
 bp = Blueprint("hooks", __name__)
 bp.register_error_handler(_Redirect, _redirect)  # pages of one's own send anonymous visitors to sign in
 PAGE_SIZE = 20
+ADMIN_PAGE_SIZE = 50
 
 
 # -- the providers' webhook -------------------------------------------------------------------------------------
@@ -191,3 +194,21 @@ def rotate_secret(repository_id: int) -> Any:
 def disconnect(repository_id: int) -> Any:
     services().releases.disconnect(_me(), repository_id)
     return redirect(url_for("hooks.repositories"), code=303)
+
+
+# -- admins: deliveries that matched no repository --------------------------------------------------------------
+@bp.get("/admin/deliveries")
+def admin_deliveries() -> Any:
+    """Deliveries refused because they named no connected repository, so a misconfigured webhook is not silent."""
+    page = int_arg("page", 1)
+    found = services().releases.unmatched(principal(), page=page, size=ADMIN_PAGE_SIZE)
+    more = page * found.size < found.total
+    links = paginate(QueryURL(url_for("hooks.admin_deliveries"), {}), page=page, has_next=more)
+    return render_template(
+        "account/admin_deliveries.html",
+        deliveries=found.deliveries,
+        total=found.total,
+        links=links,
+        kept=UNMATCHED_KEPT,
+        days=UNMATCHED_DAYS,
+    )

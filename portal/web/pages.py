@@ -124,6 +124,12 @@ def search() -> Any:
 
 @bp.get("/record/<int:recid>")
 def record(recid: int) -> Any:
+    return record_page(recid)
+
+
+def record_page(recid: int, status: int = 200, **extra: Any) -> Any:
+    """The record page; ``extra`` reaches the template, so a form posted from the page (the "Cited by" box) can
+    render it again with its error next to its field and the typed values kept, instead of a bare problem page."""
     pattern = request.args.get("files_q", "").strip()
     after = request.args.get("files_after", "")
     services().access.require_record(principal(), recid)  # a restricted record is hidden: 404
@@ -169,7 +175,8 @@ def record(recid: int) -> Any:
             **evidence,
             # a published result's files are histograms, not events: its page offers Re-run instead
             analyse=None if evidence["published_job"] else _analyse_panel(page.view.recid, page.view.metadata),
-        )
+            **extra,
+        ), status
 
 
 def _may_new_version(view: Any) -> bool:

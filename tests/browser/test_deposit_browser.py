@@ -111,6 +111,10 @@ def test_deposit_with_mistakes_and_a_network_drop(browser, screenshots, tmp_path
                 offsets.append(int(route.request.headers["upload-offset"]))
             route.continue_()
 
+        # something typed and not saved yet: the upload must not reload the page and lose it
+        assert page.is_visible("#no-files") and not page.is_visible("#draft-files")
+        page.fill("#f-keywords", "muons\nteaching\nunsaved")
+        page.evaluate("() => { window.sameDocument = true; }")  # gone if the page were reloaded
         context.route("**/api/uploads/**", flaky)
         page.set_input_files("#file-input", str(big))
         done = page.wait_for_selector(
@@ -123,6 +127,16 @@ def test_deposit_with_mistakes_and_a_network_drop(browser, screenshots, tmp_path
         assert offsets == sorted(set(offsets)) and offsets[0] == 0 and offsets.count(0) == 1
         assert page.inner_text("#upload-list code.sha256") == f"sha256:{sha256}"
         assert page.inner_text("#upload-list code.adler32") == adler
+        # the file's row joined the draft's file table, from the API's JSON, without a reload
+        added = page.locator('#draft-files tr[data-key="events.bin"]')
+        added.wait_for()
+        assert page.is_visible("#draft-files") and not page.is_visible("#no-files")
+        assert sha256 in added.inner_text() and adler in added.inner_text()
+        assert "MB" in added.locator("td").nth(1).inner_text()
+        assert added.locator("form button").get_attribute("aria-label") == "Delete events.bin"
+        assert added.locator("form").get_attribute("action").endswith(f"/deposit/{recid}/files/events.bin/delete")
+        assert page.evaluate("() => window.sameDocument") is True
+        assert page.input_value("#f-keywords") == "muons\nteaching\nunsaved"
         page.screenshot(path=str(screenshots / "deposit-upload-resumed.png"), full_page=True)
         context.unroute("**/api/uploads/**")
 
@@ -138,6 +152,8 @@ def test_deposit_with_mistakes_and_a_network_drop(browser, screenshots, tmp_path
         page.wait_for_selector('#upload-list li[data-key="notes.txt"][data-status="completed"]')
         page.click('#upload-list li[data-key="notes.txt"] [data-delete-key]')
         page.wait_for_selector('#upload-list li[data-key="notes.txt"]', state="detached")
+        page.wait_for_selector('#draft-files tr[data-key="notes.txt"]', state="detached")  # its row goes too
+        assert page.locator("#draft-files tbody tr").count() == 1
         keys = page.evaluate(
             f"""async () => (await (await fetch("/api/records/{recid}/draft/files")).json()).entries.map(e => e.key)"""
         )

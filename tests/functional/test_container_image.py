@@ -21,6 +21,12 @@ import pytest
 ROOT = Path(__file__).resolve().parents[2]
 BASE_PACKAGES = "python3,python3-venv,ca-certificates,xrootd-server,xrootd-client,tini"
 CA_BUNDLE = Path("/etc/ssl/certs/ca-certificates.crt")
+# a CITATION.cff converted the way releases are (portal.releases.metadata), inside the image
+CFF_CHECK = (
+    "from portal.releases.metadata import zenodo_from_cff\n"
+    "cff = 'cff-version: 1.2.0\\nmessage: m\\ntitle: Dimuon fitter\\nauthors:\\n  - family-names: Doe\\n'\n"
+    "print(zenodo_from_cff(cff)['title'])"
+)
 
 pytestmark = [
     pytest.mark.slow,
@@ -78,3 +84,7 @@ def test_the_image_builds_from_a_debian_base_and_runs_the_portal(podman: list[st
     # the XRootD StatefulSet runs the same image
     xrootd = run([*podman, "run", "--rm", "--network", "none", "--entrypoint", "xrootd", "localhost/portal:test", "-v"])
     assert "v5" in (xrootd.stdout + xrootd.stderr)
+    # CITATION.cff of git releases is read with cffconvert, installed --no-deps (its jsonschema<4 pin is wrong)
+    python = [*podman, "run", "--rm", "--network", "none", "--entrypoint", "/opt/portal/bin/python"]
+    converted = run([*python, "localhost/portal:test", "-c", CFF_CHECK])
+    assert converted.stdout.strip() == "Dimuon fitter"

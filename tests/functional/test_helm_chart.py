@@ -10,6 +10,7 @@ reports them missing), so their values are checked here as data, and the hook co
 from __future__ import annotations
 
 import ipaddress
+import re
 from pathlib import Path
 from types import SimpleNamespace
 from typing import Any
@@ -431,6 +432,11 @@ def test_the_image_and_the_chart_agree(manifests: Any) -> None:
     extras = next(line.split("=", 1)[1] for line in containerfile.splitlines() if line.startswith("ARG EXTRAS="))
     declared = _pyproject()["project"]["optional-dependencies"]
     assert set(extras.split(",")) <= set(declared)
+    # releases read CITATION.cff with cffconvert, which `make install` adds --no-deps (its jsonschema<4 pin): the
+    # image must do the same, at the same version, or conversion fails only in production
+    assert "releases" in extras.split(",")
+    pin = re.search(r"--no-deps '(cffconvert==[^']+)'", (root / "Makefile").read_text())
+    assert pin and f"--no-deps '{pin.group(1)}'" in containerfile
     assert "USER 10001" in containerfile and "xrootd-server" in containerfile
     assert "PORTAL_VAR_DIR=/var/lib/portal" in containerfile
     for spec in pod_specs(docs):

@@ -225,3 +225,24 @@ def test_scholix_links_are_imported_and_bad_ones_reported_by_position(app, svc, 
         [str(PORTAL), "citations", "import", str(not_json)], capture_output=True, text=True, env=env, timeout=120
     )
     assert broken.returncode == 1 and "field file" in broken.stderr
+
+
+def test_a_bad_identifier_in_the_pages_form_comes_back_next_to_the_field(app, svc):
+    owner = make_user(app, "bob")
+    draft = svc.catalog.new_version(7, owner_id=owner.id)
+    svc.catalog.update_draft(draft.recid, {**dataset(draft.recid), "version": "2"})
+    svc.catalog.publish(draft.recid)
+    browser = sign_in(app.test_client(), owner)
+    sent = browser.post(
+        f"/record/{draft.recid}/citations",
+        data={"relation": "isReferencedBy", "identifier": "not a work", "title": "My <paper>", **csrf(browser)},
+    )
+    assert sent.status_code == 400 and sent.mimetype == "text/html"
+    page = sent.get_data(as_text=True)
+    # the record page again, the message tied to the identifier field, what was typed kept (escaped)
+    assert 'class="cite-add"' in page and "data-cited-count>0<" in page
+    assert 'aria-invalid="true" aria-describedby="cite-identifier-error"' in page
+    assert 'value="not a work"' in page and 'value="My &lt;paper&gt;"' in page
+    assert '<option value="isReferencedBy" selected>' in page
+    assert "is not a DOI" in page.split('id="cite-identifier-error"')[1][:200]
+    assert app.test_client().get(f"/api/records/{draft.recid}/citations").get_json()["count"] == 0

@@ -18,6 +18,7 @@ import zlib
 from pathlib import Path
 
 import pytest
+from sqlalchemy import text
 
 from portal.app import create_app, services_of
 from portal.releases.signatures import github_signature
@@ -503,3 +504,36 @@ def test_where_only_curators_publish_a_user_cannot_connect_a_repository(make_app
     )
     assert resp.status_code == 403
     assert resp.get_json()["field"] == "deposit_owners_publish"
+
+
+def test_deliveries_for_unknown_repositories_are_shown_to_admins_bounded_and_without_secrets(app, monkeypatch):
+    from portal.releases import service as releases_service
+
+    monkeypatch.setattr(releases_service, "UNMATCHED_KEPT", 3)  # a small bound, to see the oldest pruned
+    client = app.test_client()
+    for n in range(4):
+        body = github_delivery(f"https://user:ghp_TOKEN{n}@git.example.org/team/lost{n}.git?private_token=s3cret", "v1")
+        assert send_github(client, body, "whatever").status_code == 404
+    assert client.post("/api/hooks/github", data=b"not json", headers={"X-GitHub-Event": "release"}).status_code == 400
+
+    admin = make_user(app, "root", roles=["admin"])
+    page = sign_in(app.test_client(), admin).get("/admin/deliveries")
+    assert page.status_code == 200
+    html = page.get_data(as_text=True)
+    assert html.count("<tr data-delivery=") == 3  # the newest 3 (one unreadable body, lost3, lost2); lost0..1 pruned
+    assert "https://git.example.org/team/lost3" in html and "https://git.example.org/team/lost2" in html
+    assert "lost1" not in html and "lost0" not in html
+    assert "the body is not JSON" in html and "unknown repository" in html and "github" in html
+    assert "ghp_TOKEN" not in html and "s3cret" not in html and "user:" not in html
+    with app.app_context():
+        svc = services_of(app)
+        with svc.db.reader() as s:
+            stored = s.execute(text("SELECT reason, payload FROM release_deliveries")).all()
+        assert len(stored) == 3 and not any("TOKEN" in str(row) or "s3cret" in str(row) for row in stored)
+
+    # admins only: others are refused, anonymous visitors sent to sign in
+    user = make_user(app, "someone")
+    assert sign_in(app.test_client(), user).get("/admin/deliveries").status_code == 403
+    assert app.test_client().get("/admin/deliveries").status_code in (303, 401)
+    french = sign_in(app.test_client(), admin).get("/admin/deliveries", headers={"Accept-Language": "fr"})
+    assert "Livraisons" in french.get_data(as_text=True)

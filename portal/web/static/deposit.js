@@ -5,7 +5,8 @@
 // 2. files dropped on the box or chosen in the input are sent by tus 1.0 (/api/uploads/) in chunks, with a
 //    progress bar each; a chunk that fails (network drop, server restart) is resumed from the offset the server
 //    reports (HEAD), with growing waits; the committed file's SHA-256 and adler32 are then shown as the API reports
-//    them. Calls ride on the session cookie with the page's CSRF token in X-CSRFToken, never a bearer token.
+//    them, and the file's row is added to the draft's file table (no reload, so unsaved form input stays); the
+//    table's Delete buttons then go through the API too. Calls ride on the session cookie with the page's CSRF token in X-CSRFToken, never a bearer token.
 (function () {
   "use strict";
   var CHUNK = 4 * 1024 * 1024; // bytes per PATCH: a drop loses at most one chunk's progress
@@ -139,11 +140,68 @@
       var adler = document.createElement("code"); adler.className = "adler32"; adler.textContent = body.checksums.adler32 || "";
       var del = document.createElement("button"); del.type = "button"; del.textContent = box.dataset.msgDelete; del.dataset.deleteKey = file.name;
       ui.sums.append(sha, " ", adler, " ", del);
+      if (body.status === "completed") addFileRow(body);
     } catch (err) {
       ui.state.textContent = box.dataset.msgFailed + " " + err.message;
       ui.li.dataset.status = "failed";
     }
   }
+
+  // ------------------------------------------------------------------------------------------- the file table
+  var table = document.getElementById("draft-files");
+  var rowTemplate = document.getElementById("draft-file-row");
+  var units = (box.dataset.units || "B kB MB GB TB PB").split(" ");
+  function size(bytes) {  // as the server's `filesize` filter writes it: SI units, one decimal above bytes
+    var value = bytes, unit = 0;
+    while (value >= 1000 && unit < units.length - 1) { value /= 1000; unit++; }
+    var digits = unit ? 1 : 0;
+    var text = new Intl.NumberFormat(document.documentElement.lang || undefined, {minimumFractionDigits: digits, maximumFractionDigits: digits}).format(value);
+    return text + "\u00a0" + units[unit];
+  }
+  function rowOf(key) {
+    return Array.prototype.find.call(table.tBodies[0].rows, function (tr) { return tr.dataset.key === key; });
+  }
+  // the committed file's row, built from the API's JSON entry; a file sent again under the same name replaces it
+  function addFileRow(entry) {
+    var tr = rowTemplate.content.firstElementChild.cloneNode(true);
+    tr.dataset.key = entry.key;
+    tr.querySelector('[data-cell="key"]').textContent = entry.key;
+    tr.querySelector('[data-cell="size"]').textContent = size(entry.size || 0);
+    tr.querySelector('[data-cell="sha256"]').textContent = "sha256:" + (entry.checksums.sha256 || "");
+    tr.querySelector('[data-cell="adler32"]').textContent = entry.checksums.adler32 || "";
+    var rowForm = tr.querySelector("form");
+    rowForm.action = rowForm.dataset.action.replace(/KEY\/delete$/, encodeURIComponent(entry.key) + "/delete");
+    var button = rowForm.querySelector("button");
+    button.setAttribute("aria-label", fill(button.dataset.label, {key: entry.key}));
+    var old = rowOf(entry.key);
+    if (old) old.replaceWith(tr); else table.tBodies[0].appendChild(tr);
+    table.hidden = false;
+    var none = document.getElementById("no-files");
+    if (none) none.hidden = true;
+  }
+  function removeFile(key) {
+    var tr = rowOf(key);
+    if (tr) tr.remove();
+    list.querySelectorAll("li").forEach(function (li) { if (li.dataset.key === key) li.remove(); });
+    if (!table.tBodies[0].rows.length) {
+      table.hidden = true;
+      var none = document.getElementById("no-files");
+      if (none) none.hidden = false;
+    }
+  }
+  async function deleteFile(key) {
+    var r = await fetch("/api/records/" + recid + "/draft/files/" + encodeURIComponent(key),
+                        {method: "DELETE", headers: {"X-CSRFToken": box.dataset.csrf}});
+    if (r.ok) removeFile(key);
+    return r.ok;
+  }
+  // the table's Delete forms post and reload the page without this; with it, the API deletes and the row goes
+  table.addEventListener("submit", async function (event) {
+    var tr = event.target.closest("tr[data-key]");
+    if (!tr) return;
+    event.preventDefault();
+    if (!(await deleteFile(tr.dataset.key))) event.target.submit();  // refused: the form's answer says why
+  });
 
   async function sendAll(files) {
     for (var i = 0; i < files.length; i++) await send(files[i]);  // one at a time: the bandwidth goes to one file
@@ -175,8 +233,6 @@
   list.addEventListener("click", async function (event) {
     var button = event.target.closest("[data-delete-key]");
     if (!button) return;
-    var r = await fetch("/api/records/" + recid + "/draft/files/" + encodeURIComponent(button.dataset.deleteKey),
-                        {method: "DELETE", headers: {"X-CSRFToken": box.dataset.csrf}});
-    if (r.ok) button.closest("li").remove();
+    await deleteFile(button.dataset.deleteKey);
   });
 })();
