@@ -169,7 +169,9 @@ class _Parser:
         try:
             if self.depth > MAX_DEPTH:
                 raise Invalid(
-                    f"the query nests parentheses or negations more than {MAX_DEPTH} deep at position {pos + 1}",
+                    N_("the query nests parentheses or negations more than {MAX_DEPTH} deep at position {pos_1}"),
+                    MAX_DEPTH=MAX_DEPTH,
+                    pos_1=pos + 1,
                     field="q",
                 )
             return self._unary(kind, value, pos)
@@ -205,7 +207,11 @@ class _Parser:
             name = ALIASES.get(name.lower(), name.lower())
             if name not in FIELDS:
                 raise Invalid(
-                    f"unknown field {name!r} at position {pos + 1}; fields: {', '.join(sorted(FIELDS))}", field="q"
+                    N_("unknown field {name!r} at position {pos_1}; fields: {join_sorted_fields}"),
+                    name=name,
+                    pos_1=pos + 1,
+                    join_sorted_fields=", ".join(sorted(FIELDS)),
+                    field="q",
                 )
             if rest == "":
                 nxt = self.peek()
@@ -255,7 +261,10 @@ class _Parser:
             )
         if name not in NUMERIC_FIELDS:
             raise Invalid(
-                f"{name} is not a numeric field; ranges work on {', '.join(sorted(NUMERIC_FIELDS))}", field="q"
+                N_("{name} is not a numeric field; ranges work on {join_sorted_numeric_fields}"),
+                name=name,
+                join_sorted_numeric_fields=", ".join(sorted(NUMERIC_FIELDS)),
+                field="q",
             )
         low = None if m.group(2) == "*" else _number(m.group(2), name, pos)
         high = None if m.group(3) == "*" else _number(m.group(3), name, pos)
@@ -264,7 +273,10 @@ class _Parser:
     def compare(self, name: str, rest: str, pos: int) -> Node:
         if name not in NUMERIC_FIELDS:
             raise Invalid(
-                f"{name} is not a numeric field; comparisons work on {', '.join(sorted(NUMERIC_FIELDS))}", field="q"
+                N_("{name} is not a numeric field; comparisons work on {join_sorted_numeric_fields}"),
+                name=name,
+                join_sorted_numeric_fields=", ".join(sorted(NUMERIC_FIELDS)),
+                field="q",
             )
         op = rest[:2] if rest[:2] in (">=", "<=") else rest[:1]
         value = _number(rest[len(op) :], name, pos)
