@@ -90,10 +90,10 @@ def build_search_backend(settings: Settings, db: Database) -> TextBackend:
         if len(serving) != 1:
             found = f"{len(serving)} search backends ({', '.join(serving)}) are" if serving else "no search backend is"
             raise Invalid(
-                N_("{found} registered for a {db_dialect} database; choose one of: {join_search_names}"),
+                N_("{found} registered for a {db_dialect} database; choose one of: {names}"),
                 found=found,
                 db_dialect=db.dialect,
-                join_search_names=", ".join(SEARCH.names()),
+                names=", ".join(SEARCH.names()),
                 field="PORTAL_SEARCH_BACKEND",
             )
         name = serving[0]

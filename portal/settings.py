@@ -450,7 +450,7 @@ def load_settings(overrides: Mapping[str, Any] | None = None, environ: Mapping[s
         )
     unknown = set(overrides) - set(_BY_NAME)
     if unknown:
-        raise Invalid(N_("unknown setting(s): {join_sorted_unknown}"), join_sorted_unknown=", ".join(sorted(unknown)))
+        raise Invalid(N_("unknown setting(s): {unknown}"), unknown=", ".join(sorted(unknown)))
     values: dict[str, Any] = {}
     for setting in DECLARATIONS:
         if setting.name in overrides:

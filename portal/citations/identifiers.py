@@ -57,7 +57,7 @@ def parse_work_id(text: str, scheme: str | None = None, *, field: str = "identif
     if not raw:
         raise Invalid(N_("give the citing work's DOI, arXiv id or INSPIRE id"), field=field)
     if scheme is not None and scheme not in SCHEMES:
-        raise Invalid(N_("scheme must be one of {join_schemes}"), join_schemes=", ".join(SCHEMES), field="scheme")
+        raise Invalid(N_("scheme must be one of {schemes}"), schemes=", ".join(SCHEMES), field="scheme")
     guesses = [scheme] if scheme else _guess(raw)
     for guess in guesses:
         found = _parse(raw, guess)
@@ -97,4 +97,4 @@ def check_relation(relation: str, *, field: str = "relation") -> str:
     for known in RELATIONS:
         if (relation or "").strip().lower() == known.lower():
             return known
-    raise Invalid(N_("relation must be one of {join_relations}"), join_relations=", ".join(RELATIONS), field=field)
+    raise Invalid(N_("relation must be one of {relations}"), relations=", ".join(RELATIONS), field=field)

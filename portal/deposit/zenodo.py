@@ -32,9 +32,9 @@ def to_record(zenodo: Any) -> dict[str, Any]:
     upload_type = zenodo.get("upload_type", "dataset")
     if upload_type not in UPLOAD_TYPES:
         raise Invalid(
-            N_("upload_type {upload_type!r} is not offered here; use one of {join_upload_types}"),
+            N_("upload_type {upload_type!r} is not offered here; use one of {upload_types}"),
             upload_type=upload_type,
-            join_upload_types=", ".join(UPLOAD_TYPES),
+            upload_types=", ".join(UPLOAD_TYPES),
             field="metadata.upload_type",
         )
     title = zenodo.get("title")

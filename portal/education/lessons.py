@@ -51,7 +51,7 @@ def load_lessons(folder: Path) -> list[Lesson]:
         spec = _read_spec(spec_path)
         missing = [k for k in REQUIRED if k not in spec]
         if missing:
-            raise Invalid(N_("missing {join_missing}"), join_missing=", ".join(missing), source=str(spec_path))
+            raise Invalid(N_("missing {missing}"), missing=", ".join(missing), source=str(spec_path))
         lesson = Lesson(spec_path.parent, spec)
         _check_names(lesson, spec_path)
         for name in (spec["notebook"], "teacher-guide.md", "worksheet.md"):

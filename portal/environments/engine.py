@@ -67,8 +67,11 @@ class Podman:
         missing = missing_tools()
         if missing:
             raise Unavailable(
-                "the podman builder needs " + ", ".join(missing) + " (apt-get install -y podman runc mmdebstrap, "
-                "as root); or set PORTAL_LAUNCH_BUILDER=venv (not isolated)"
+                N_(
+                    "the podman builder needs {missing} (apt-get install -y podman runc mmdebstrap, "
+                    "as root); or set PORTAL_LAUNCH_BUILDER=venv (not isolated)"
+                ),
+                missing=", ".join(missing),
             )
 
     def run(self, *args: str, check: bool = True, timeout: float | None = None) -> subprocess.CompletedProcess[str]:

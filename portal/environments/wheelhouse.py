@@ -66,8 +66,8 @@ def prefetch(envs_root: Path, wheelhouse: Path = DEFAULT_WHEELHOUSE) -> list[str
         )
         if proc.returncode != 0:
             raise Invalid(
-                N_("pip download failed for {join_wanted}: {stderr}"),
-                join_wanted=", ".join(wanted),
+                N_("pip download failed for {wanted}: {stderr}"),
+                wanted=", ".join(wanted),
                 stderr=proc.stderr.strip()[-500:],
                 field="requirements.txt",
             )

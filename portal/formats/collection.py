@@ -86,8 +86,8 @@ class Formats:
         fmt = self.for_path(uri)
         if fmt is None or not is_processable(fmt):
             raise Invalid(
-                N_("no reader for this file: expected {join_self_processable_suffixes}"),
-                join_self_processable_suffixes=", ".join(self.processable_suffixes),
+                N_("no reader for this file: expected {suffixes}"),
+                suffixes=", ".join(self.processable_suffixes),
                 source=uri,
             )
         return fmt

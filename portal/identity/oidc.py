@@ -73,18 +73,18 @@ class OIDCProvider:
         unknown = set(config) - KNOWN_KEYS
         if unknown:
             raise Invalid(
-                N_("provider {name!r}: unknown key(s) {join_sorted_unknown}"),
+                N_("provider {name!r}: unknown key(s) {unknown}"),
                 name=name,
-                join_sorted_unknown=", ".join(sorted(unknown)),
+                unknown=", ".join(sorted(unknown)),
                 field=SETTING,
             )
         preset_name = config.get("preset")
         if preset_name is not None and preset_name not in PRESETS:
             raise Invalid(
-                N_("provider {name!r}: unknown preset {preset_name!r}; known: {join_presets}"),
+                N_("provider {name!r}: unknown preset {preset_name!r}; known: {presets}"),
                 name=name,
                 preset_name=preset_name,
-                join_presets=", ".join(PRESETS),
+                presets=", ".join(PRESETS),
                 field=SETTING,
             )
         merged = {**PRESETS.get(str(preset_name), {}), **config}

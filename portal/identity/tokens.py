@@ -109,11 +109,10 @@ class TokenService:
             if beyond:
                 raise Invalid(
                     N_(
-                        "{user_username}'s roles do not grant {join_beyond}; a token cannot "
-                        "carry more than its owner may do"
+                        "{user_username}'s roles do not grant {scopes}; a token cannot carry more than its owner may do"
                     ),
                     user_username=user.username,
-                    join_beyond=", ".join(beyond),
+                    scopes=", ".join(beyond),
                     field="scopes",
                 )
             now = self.now()

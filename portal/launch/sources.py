@@ -49,12 +49,9 @@ def check_git_url(url: str, allowed_hosts: list[str], allow_file: bool) -> None:
         )
     if (parts.hostname or "").lower() not in {h.lower() for h in allowed_hosts}:
         raise Invalid(
-            N_(
-                "git host {parts_hostname!r} is not allowed; allowed hosts: "
-                "{join_allowed_hosts} (PORTAL_LAUNCH_GIT_HOSTS)"
-            ),
+            N_("git host {parts_hostname!r} is not allowed; allowed hosts: {allowed_hosts} (PORTAL_LAUNCH_GIT_HOSTS)"),
             parts_hostname=parts.hostname,
-            join_allowed_hosts=", ".join(allowed_hosts),
+            allowed_hosts=", ".join(allowed_hosts),
             field="repository",
         )
 

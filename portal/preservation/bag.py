@@ -201,9 +201,9 @@ class BagExporter:
             problems.append(f"adler32 {adler & 0xFFFFFFFF:08x} != catalogued {expected[8:]}")
         if problems:
             raise Conflict(
-                N_("file {key!r} differs from the catalogue ({join_problems}); run `portal files audit`"),
+                N_("file {key!r} differs from the catalogue ({problems}); run `portal files audit`"),
                 key=row["key"],
-                join_problems="; ".join(problems),
+                problems="; ".join(problems),
                 record=recid,
             )
         return size

@@ -85,9 +85,9 @@ class Parameter:
         if self.kind == "choice":
             if value not in self.choices:
                 raise Invalid(
-                    N_("{name} must be one of {join_self_choices}, got {value!r}"),
+                    N_("{name} must be one of {choices}, got {value!r}"),
                     name=self.name,
-                    join_self_choices=", ".join(self.choices),
+                    choices=", ".join(self.choices),
                     value=value,
                     field=field_name,
                 )

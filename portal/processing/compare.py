@@ -142,9 +142,9 @@ def plot(
     check_comparable(a, b)
     if scale not in SCALES:
         raise Invalid(
-            N_("unknown scale {scale!r}; choose one of {join_scales}"),
+            N_("unknown scale {scale!r}; choose one of {scales}"),
             scale=scale,
-            join_scales=", ".join(SCALES),
+            scales=", ".join(SCALES),
             field="scale",
         )
     if not 1 <= bins <= MAX_DISPLAY_BINS:

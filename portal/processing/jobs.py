@@ -297,9 +297,9 @@ class JobService:
         ``dataset_recid`` and in ``state`` when given (Invalid for an unknown state), and how many match."""
         if state is not None and state not in STATES:
             raise Invalid(
-                N_("unknown state {state!r}; one of: {join_states}"),
+                N_("unknown state {state!r}; one of: {states}"),
                 state=state,
-                join_states=", ".join(STATES),
+                states=", ".join(STATES),
                 field="state",
             )
         where = []

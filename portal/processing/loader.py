@@ -32,11 +32,10 @@ def load_analysis(spec: str, **parameters: Any) -> Analysis:
     if ":" not in spec:
         raise NotFound(
             N_(
-                "unknown analysis {spec!r}; built-ins are {join_sorted_builtins}, or "
-                "give 'module:Class' / '/path/to/file.py:Class'"
+                "unknown analysis {spec!r}; built-ins are {builtins}, or give 'module:Class' / '/path/to/file.py:Class'"
             ),
             spec=spec,
-            join_sorted_builtins=", ".join(sorted(BUILTINS)),
+            builtins=", ".join(sorted(BUILTINS)),
         )
     where, attr = spec.rsplit(":", 1)
     if where.endswith(".py"):

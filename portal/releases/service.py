@@ -94,9 +94,7 @@ class ReleaseService:
         policy.require_connect_repository(actor, owners_publish=self.settings.owners_publish)
         assert actor.user_id is not None
         if provider not in PROVIDERS:
-            raise Invalid(
-                N_("provider must be one of {join_providers}"), join_providers=", ".join(PROVIDERS), field="provider"
-            )
+            raise Invalid(N_("provider must be one of {providers}"), providers=", ".join(PROVIDERS), field="provider")
         url = url.strip()
         if not url or len(url) > 500:
             raise Invalid(N_("give the repository's URL (at most 500 characters)"), field="url")
@@ -199,9 +197,9 @@ class ReleaseService:
         """
         if provider not in PROVIDERS:
             raise NotFound(
-                N_("no webhook for provider {provider!r}; known: {join_providers}"),
+                N_("no webhook for provider {provider!r}; known: {providers}"),
                 provider=provider,
-                join_providers=", ".join(PROVIDERS),
+                providers=", ".join(PROVIDERS),
                 field="provider",
             )
         key = (headers.get(DELIVERY_HEADERS[provider]) or "").strip()[:100]

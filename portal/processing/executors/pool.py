@@ -40,9 +40,9 @@ class ExecutorPool:
         """Invalid (field ``executor``) listing the choices, unless ``name`` is one of them."""
         if name not in self._factories:
             raise Invalid(
-                N_("unknown executor {name!r}; choose one of {join_self_names}"),
+                N_("unknown executor {name!r}; choose one of {names}"),
                 name=name,
-                join_self_names=", ".join(self.names()),
+                names=", ".join(self.names()),
                 field="executor",
             )
 
