@@ -17,6 +17,7 @@ import click
 from portal.catalog.access import PUBLIC
 from portal.errors import Invalid, PortalError
 from portal.extras import require
+from portal.i18n import N_
 from portal.settings import load_settings, settings_table_markdown
 
 if TYPE_CHECKING:
@@ -315,7 +316,7 @@ def _audit_on_schedule(rate: float | None, runs: int | None) -> None:
 
     settings = load_settings({} if rate is None else {"audit_rate": rate})
     if settings.audit_interval <= 0:
-        _fail(Invalid("PORTAL_AUDIT_INTERVAL is 0 (audits disabled); set it to the seconds between audits"))
+        _fail(Invalid(N_("PORTAL_AUDIT_INTERVAL is 0 (audits disabled); set it to the seconds between audits")))
     done = 0
     while runs is None or done < runs:
         started = time.monotonic()
@@ -451,7 +452,9 @@ def env_prune() -> None:
         builder = svc.launches.builder
         if not isinstance(builder, PodmanBuilder):
             _fail(
-                Invalid("prune removes the podman builder's images: set PORTAL_LAUNCH_BUILDER=podman", field="builder")
+                Invalid(
+                    N_("prune removes the podman builder's images: set PORTAL_LAUNCH_BUILDER=podman"), field="builder"
+                )
             )
         keep = {e.key for e in svc.launches.environments() if isinstance(e, Environment)}
         keep |= {key for key, _spec in svc.launches.pins().values()}
@@ -482,19 +485,27 @@ def env_verify(name_or_recid: str) -> None:
             return
         builder = svc.launches.builder
         if not isinstance(builder, PodmanBuilder):
-            _fail(Invalid("verify rebuilds images: set PORTAL_LAUNCH_BUILDER=podman", field="builder"))
+            _fail(Invalid(N_("verify rebuilds images: set PORTAL_LAUNCH_BUILDER=podman"), field="builder"))
         with tempfile.TemporaryDirectory() as tmp:
             if name_or_recid.isdigit():
                 key, spec = svc.launches.pins().get(int(name_or_recid), ("", None))
                 if spec is None:
-                    _fail(Invalid(f"record {name_or_recid} has no pinned environment spec", field="recid"))
+                    _fail(
+                        Invalid(
+                            N_("record {name_or_recid} has no pinned environment spec"),
+                            name_or_recid=name_or_recid,
+                            field="recid",
+                        )
+                    )
                 repo = materialise(spec, Path(tmp) / "spec")
             else:
                 repo = local_env(name_or_recid, Path(svc.settings.envs_dir)).repo_dir
                 key = builder.key(read_spec(repo))
             pinned = builder.cached(key)
             if pinned is None:
-                _fail(Invalid(f"build {key} is not in the image cache: nothing to compare with", field="key"))
+                _fail(
+                    Invalid(N_("build {key} is not in the image cache: nothing to compare with"), key=key, field="key")
+                )
             click.echo(f"rebuilding {name_or_recid} (pinned build {key}, image {pinned.record.get('image_id')})")
             now = builder.rebuild_packages(repo, Path(tmp) / "work")
     except (PortalError, BuildFailed) as err:

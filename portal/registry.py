@@ -16,6 +16,7 @@ from importlib.metadata import EntryPoint, entry_points
 from typing import TYPE_CHECKING, Any, Generic, Protocol, TypeVar, cast
 
 from portal.errors import Invalid
+from portal.i18n import N_
 
 if TYPE_CHECKING:
     from portal.deposit.stores import UploadStore
@@ -75,7 +76,13 @@ class Seam(Generic[T]):
         if found is None:
             where = f"PORTAL_{self.setting.upper()}" if self.setting else self.group
             choices = ", ".join(self.names()) or "none registered (is the portal package installed?)"
-            raise Invalid(f"unknown {self.name} backend {name!r}; choose one of: {choices}", field=where)
+            raise Invalid(
+                N_("unknown {name} backend {name2!r}; choose one of: {choices}"),
+                name=self.name,
+                name2=name,
+                choices=choices,
+                field=where,
+            )
         return cast("type[T]", found.load())
 
     def create(self, name: str, settings: Any, **deps: Any) -> T:

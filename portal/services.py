@@ -26,6 +26,7 @@ from portal.files.guard import AccessGuard, Placement, check_outside
 from portal.files.ingest import Ingester
 from portal.files.preview import Previewer
 from portal.formats.collection import Formats
+from portal.i18n import N_
 from portal.identity.audit import AuditLog
 from portal.identity.oauth import HubClient, HubOAuthProvider
 from portal.identity.principal import ANONYMOUS
@@ -89,7 +90,10 @@ def build_search_backend(settings: Settings, db: Database) -> TextBackend:
         if len(serving) != 1:
             found = f"{len(serving)} search backends ({', '.join(serving)}) are" if serving else "no search backend is"
             raise Invalid(
-                f"{found} registered for a {db.dialect} database; choose one of: {', '.join(SEARCH.names())}",
+                N_("{found} registered for a {db_dialect} database; choose one of: {names}"),
+                found=found,
+                db_dialect=db.dialect,
+                names=", ".join(SEARCH.names()),
                 field="PORTAL_SEARCH_BACKEND",
             )
         name = serving[0]

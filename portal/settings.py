@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any, get_type_hints
 
 from portal.errors import Invalid
+from portal.i18n import N_
 
 ENV_PREFIX = "PORTAL_"
 
@@ -49,7 +50,7 @@ class Setting:
         try:
             return _PARSERS[self.type](str(raw))
         except ValueError as exc:
-            raise Invalid(f"setting {self.env}: {exc}", field=self.env) from exc
+            raise Invalid(N_("setting {env}: {exc}"), env=self.env, exc=exc, field=self.env) from exc
 
     def default_text(self) -> str:
         if callable(self.default):
@@ -440,13 +441,16 @@ def load_settings(overrides: Mapping[str, Any] | None = None, environ: Mapping[s
     if "curator_token" in overrides or "PORTAL_CURATOR_TOKEN" in environ:
         # refused rather than ignored: a deployment relying on it would otherwise lose its writers silently
         raise Invalid(
-            "PORTAL_CURATOR_TOKEN is retired: create a curator account (`portal users create NAME --role curator`)"
-            " and a token for it (`portal tokens create NAME --scope deposit:publish --scope curate`), then unset it",
+            N_(
+                "PORTAL_CURATOR_TOKEN is retired: create a curator account (`portal "
+                "users create NAME --role curator`) and a token for it (`portal tokens "
+                "create NAME --scope deposit:publish --scope curate`), then unset it"
+            ),
             field="PORTAL_CURATOR_TOKEN",
         )
     unknown = set(overrides) - set(_BY_NAME)
     if unknown:
-        raise Invalid(f"unknown setting(s): {', '.join(sorted(unknown))}")
+        raise Invalid(N_("unknown setting(s): {unknown}"), unknown=", ".join(sorted(unknown)))
     values: dict[str, Any] = {}
     for setting in DECLARATIONS:
         if setting.name in overrides:

@@ -21,6 +21,7 @@ from portal import yamlfiles
 from portal.catalog.model import IndexSpec, RecordInput
 from portal.catalog.schema import Profile, validate_record
 from portal.errors import Invalid
+from portal.i18n import N_
 from portal.yamlfiles import MAX_DEPTH
 
 INDEX_TYPES = ("index.json", "index.txt")
@@ -33,11 +34,15 @@ def _json_error(path: Path, exc: Exception) -> Invalid:
         json.loads(path.read_text(encoding="utf-8"))
     except json.JSONDecodeError as precise:
         return Invalid(
-            f"not valid JSON: {precise.msg} at line {precise.lineno} column {precise.colno}", source=str(path)
+            N_("not valid JSON: {precise_msg} at line {precise_lineno} column {precise_colno}"),
+            precise_msg=precise.msg,
+            precise_lineno=precise.lineno,
+            precise_colno=precise.colno,
+            source=str(path),
         )
     except (OSError, UnicodeDecodeError):
         pass
-    return Invalid(f"not valid JSON: {exc}", source=str(path))
+    return Invalid(N_("not valid JSON: {exc}"), exc=exc, source=str(path))
 
 
 def _json_records(path: Path) -> Iterator[Any]:
@@ -53,7 +58,9 @@ def _json_records(path: Path) -> Iterator[Any]:
         except (ijson.JSONError, json.JSONDecodeError, UnicodeDecodeError) as exc:
             raise _json_error(path, exc) from exc
         except RecursionError:  # json.load recurses once per level of nesting
-            raise Invalid(f"nested more than {MAX_DEPTH} levels deep", source=str(path)) from None
+            raise Invalid(
+                N_("nested more than {MAX_DEPTH} levels deep"), MAX_DEPTH=MAX_DEPTH, source=str(path)
+            ) from None
 
 
 def _yaml_records(path: Path) -> Iterator[Any]:
@@ -61,7 +68,7 @@ def _yaml_records(path: Path) -> Iterator[Any]:
     try:
         docs = [d for d in yamlfiles.load_all(path.read_text(encoding="utf-8")) if d is not None]
     except yaml.YAMLError as exc:
-        raise Invalid(f"not valid YAML: {exc}", source=str(path)) from exc
+        raise Invalid(N_("not valid YAML: {exc}"), exc=exc, source=str(path)) from exc
     for doc in docs:
         yield from doc if isinstance(doc, list) else [doc]
 
@@ -89,20 +96,30 @@ def iter_documents(path: Path) -> Iterator[dict[str, Any]]:
     source = str(path)
     suffix = path.suffix.lower()
     if suffix not in {".json", ".yaml", ".yml"}:
-        raise Invalid("unknown file type (expected .json, .yaml or .yml)", source=source)
+        raise Invalid(N_("unknown file type (expected .json, .yaml or .yml)"), source=source)
     count = 0
     try:
         for item in _json_records(path) if suffix == ".json" else _yaml_records(path):
             if not isinstance(item, dict):
-                raise Invalid(f"entry {count} is a {type(item).__name__}, not a record object", source=source)
+                raise Invalid(
+                    N_("entry {count} is a {name}, not a record object"),
+                    count=count,
+                    name=type(item).__name__,
+                    source=source,
+                )
             if _too_deep(item):
-                raise Invalid(f"entry {count} is nested more than {MAX_DEPTH} levels deep", source=source)
+                raise Invalid(
+                    N_("entry {count} is nested more than {MAX_DEPTH} levels deep"),
+                    count=count,
+                    MAX_DEPTH=MAX_DEPTH,
+                    source=source,
+                )
             count += 1
             yield item
     except (OSError, UnicodeDecodeError) as exc:
-        raise Invalid(f"cannot read file: {exc}", source=source) from exc
+        raise Invalid(N_("cannot read file: {exc}"), exc=exc, source=source) from exc
     if not count:
-        raise Invalid("no records in file", source=source)
+        raise Invalid(N_("no records in file"), source=source)
 
 
 def read_documents(path: Path) -> list[dict[str, Any]]:
@@ -150,13 +167,13 @@ def _digest(path: Path) -> str:
 
 def _check_entry(entry: Any, where: str) -> dict[str, Any]:
     if not isinstance(entry, dict):
-        raise Invalid(f"{where}: entry is not an object")
+        raise Invalid(N_("{where}: entry is not an object"), where=where)
     uri = entry.get("uri")
     if not isinstance(uri, str) or not uri:
-        raise Invalid(f"{where}: entry has no uri")
+        raise Invalid(N_("{where}: entry has no uri"), where=where)
     size = entry.get("size")
     if size is not None and (not isinstance(size, int) or size < 0):
-        raise Invalid(f"{where} ({uri}): size must be a non-negative integer")
+        raise Invalid(N_("{where} ({uri}): size must be a non-negative integer"), where=where, uri=uri)
     out = dict(entry)
     if isinstance(out.get("checksum"), str):
         out["checksum"] = normalise_checksum(out["checksum"])
@@ -181,7 +198,7 @@ def iter_index_file(path: Path) -> Iterator[dict[str, Any]]:
             for n, entry in enumerate(ijson.items(fh, "item", use_float=True)):
                 yield _check_entry(entry, f"{path} entry {n}")
         except ijson.JSONError as exc:
-            raise Invalid(f"index file is not a valid JSON array: {exc}", source=str(path)) from exc
+            raise Invalid(N_("index file is not a valid JSON array: {exc}"), exc=exc, source=str(path)) from exc
 
 
 def _index_key(filename: str) -> str:
@@ -237,7 +254,8 @@ def to_record_input(
             path = locator.find(spec_raw["path"], source)
             if path is None:
                 raise Invalid(
-                    f"file index {spec_raw['path']!r} not found",
+                    N_("file index {path!r} not found"),
+                    path=spec_raw["path"],
                     source=src,
                     record=recid,
                     field=f"file_indices[{key}].path",
@@ -304,7 +322,9 @@ def iter_record_file(
         item = to_record_input(doc, source=path, locator=locator, profile=profile)
         if item.recid in seen:
             raise Invalid(
-                f"recid appears twice in the file (entries {seen[item.recid]} and {n})",
+                N_("recid appears twice in the file (entries {seen_item_recid} and {n})"),
+                seen_item_recid=seen[item.recid],
+                n=n,
                 source=str(path),
                 record=item.recid,
                 field="recid",

@@ -97,8 +97,10 @@ class RecordLoader:
                 return LoadResult(recid, "unchanged", tuple(item.warnings))
             if existing.status == "published" and existing.files_hash != files_hash:
                 raise Conflict(
-                    "its files differ from the published version; files of a published version "
-                    "cannot change, publish a new version instead",
+                    N_(
+                        "its files differ from the published version; files of a published "
+                        "version cannot change, publish a new version instead"
+                    ),
                     source=item.source,
                     record=recid,
                     field="files",
@@ -117,7 +119,12 @@ class RecordLoader:
                 clash = s.scalar(select(Concept.recid).where(func.lower(Concept.doi) == doi))
             if clash is not None:
                 raise Conflict(
-                    f"DOI {md['doi']} already belongs to record {clash}", source=item.source, record=recid, field="doi"
+                    N_("DOI {doi} already belongs to record {clash}"),
+                    doi=md["doi"],
+                    clash=clash,
+                    source=item.source,
+                    record=recid,
+                    field="doi",
                 )
         stored = stored_metadata(md, self.writer.publisher)
         if existing is not None:  # a metadata fix of a published version, or a draft being replaced

@@ -13,6 +13,7 @@ from sqlalchemy.orm import Session
 from portal.catalog.results import RecordView
 from portal.db.models import Concept, File, FileIndex, Record
 from portal.errors import NotFound, Removed
+from portal.i18n import N_
 
 BATCH = 20_000  # file rows per INSERT or per fetch: bounded memory for a million-file index
 VIEW_FILES = 1000  # direct files a RecordView carries; the file listings page through the rest
@@ -81,7 +82,7 @@ def get_record(s: Session, recid: int) -> Record:
     """The version ``recid``. Raises NotFound (a concept id is not a version)."""
     rec = s.get(Record, recid)
     if rec is None:
-        raise NotFound(f"there is no record version {recid}", record=recid)
+        raise NotFound(N_("there is no record version {recid}"), recid=recid, record=recid)
     return rec
 
 
@@ -92,7 +93,7 @@ def concept_of(s: Session, recid: int) -> int:
         return rec.concept_recid
     if s.get(Concept, recid) is not None:
         return recid
-    raise NotFound(f"there is no record {recid}", record=recid)
+    raise NotFound(N_("there is no record {recid}"), recid=recid, record=recid)
 
 
 def tombstone(rec: Record) -> Removed:
@@ -138,7 +139,13 @@ def file_scope(s: Session, recid: int, index_key: str | None) -> tuple[int | Non
         return None, total
     index = s.scalar(select(FileIndex).where(FileIndex.recid == recid, FileIndex.key == index_key))
     if index is None:
-        raise NotFound(f"record {recid} has no file index {index_key!r}", record=recid, field="index")
+        raise NotFound(
+            N_("record {recid} has no file index {index_key!r}"),
+            recid=recid,
+            index_key=index_key,
+            record=recid,
+            field="index",
+        )
     return index.id, index.number_files
 
 

@@ -105,7 +105,9 @@ class RecordVersions:
         policy.require_scope(actor, "deposit:write")
         for given in ("recid", "conceptrecid", "doi", "conceptdoi"):
             if metadata.get(given) is not None:
-                raise Invalid(f"a new draft gets its {given} from the catalogue; leave it out", field=given)
+                raise Invalid(
+                    N_("a new draft gets its {given} from the catalogue; leave it out"), given=given, field=given
+                )
         with self.db.transaction() as s:
             concept_recid = self.writer.next_recid(s)  # concept_recid + 1 is this transaction's too
             recid = concept_recid + 1
@@ -147,7 +149,7 @@ class RecordVersions:
             policy.require_edit_draft(actor, rec.owner_id, recid)
             if rec.status != "draft":
                 raise Conflict(
-                    "this version is published and its files are immutable; start a new version", record=recid
+                    N_("this version is published and its files are immutable; start a new version"), record=recid
                 )
             return record_view(s, rec)
 
@@ -225,7 +227,7 @@ class RecordVersions:
             rec = get_record(s, recid)
             policy.require_edit_draft(actor, rec.owner_id, recid)
             if rec.status != "draft":
-                raise Conflict("only a draft can change its files; start a new version", record=recid)
+                raise Conflict(N_("only a draft can change its files; start a new version"), record=recid)
             rec.files_hash = change_direct_files(s, recid, remove, add)
             rec.updated_at = now()
             self.writer.changed(s, rec)

@@ -8,6 +8,8 @@ from typing import TYPE_CHECKING
 
 import click
 
+from portal.i18n import N_
+
 if TYPE_CHECKING:
     from portal.services import Services
 
@@ -35,7 +37,7 @@ def citations_import(path: Path) -> None:
     try:
         document = json.loads(path.read_text(encoding="utf-8"))
     except (ValueError, UnicodeDecodeError) as err:
-        raise Invalid(f"not JSON: {err}", source=str(path), field="file") from None
+        raise Invalid(N_("not JSON: {err}"), err=err, source=str(path), field="file") from None
     svc = _services()
     try:
         report = svc.citations.import_scholix(document)

@@ -7,6 +7,7 @@ import re
 from dataclasses import dataclass
 
 from portal.errors import Invalid
+from portal.i18n import N_
 from portal.pids.base import normalise_doi
 
 #: the relations an external work may have with a record, as stored (DataCite's, in lower camel case)
@@ -54,16 +55,16 @@ def parse_work_id(text: str, scheme: str | None = None, *, field: str = "identif
     """The identifier ``text`` of scheme ``scheme`` (None: recognised from its form), or Invalid naming ``field``."""
     raw = (text or "").strip()
     if not raw:
-        raise Invalid("give the citing work's DOI, arXiv id or INSPIRE id", field=field)
+        raise Invalid(N_("give the citing work's DOI, arXiv id or INSPIRE id"), field=field)
     if scheme is not None and scheme not in SCHEMES:
-        raise Invalid(f"scheme must be one of {', '.join(SCHEMES)}", field="scheme")
+        raise Invalid(N_("scheme must be one of {schemes}"), schemes=", ".join(SCHEMES), field="scheme")
     guesses = [scheme] if scheme else _guess(raw)
     for guess in guesses:
         found = _parse(raw, guess)
         if found is not None:
             return found
     wanted = f"a {scheme} identifier" if scheme else "a DOI (10.x/y), an arXiv id (2101.01234) or an INSPIRE id"
-    raise Invalid(f"{raw!r} is not {wanted}", field=field)
+    raise Invalid(N_("{raw!r} is not {wanted}"), raw=raw, wanted=wanted, field=field)
 
 
 def _guess(raw: str) -> list[str]:
@@ -96,4 +97,4 @@ def check_relation(relation: str, *, field: str = "relation") -> str:
     for known in RELATIONS:
         if (relation or "").strip().lower() == known.lower():
             return known
-    raise Invalid(f"relation must be one of {', '.join(RELATIONS)}", field=field)
+    raise Invalid(N_("relation must be one of {relations}"), relations=", ".join(RELATIONS), field=field)

@@ -15,6 +15,7 @@ from typing import Any
 
 from portal.citations.identifiers import WorkId, parse_work_id
 from portal.errors import Invalid
+from portal.i18n import N_
 
 # relation of the source to the target -> the target record's relation to the source work
 _TARGET_IS = {"references": "isReferencedBy", "cites": "isCitedBy", "issupplementedby": "isSupplementTo"}
@@ -52,7 +53,9 @@ def links_of(document: Any) -> list[Any]:
             return [document]
     if isinstance(document, list):
         return document
-    raise Invalid("not a Scholix document: expected a list of links or an object with a `result` list", field="file")
+    raise Invalid(
+        N_("not a Scholix document: expected a list of links or an object with a `result` list"), field="file"
+    )
 
 
 def read_links(document: Any) -> Iterator[Link | Invalid]:
@@ -66,13 +69,13 @@ def read_links(document: Any) -> Iterator[Link | Invalid]:
 
 def _read(position: int, link: Any) -> Link:
     if not isinstance(link, dict):
-        raise Invalid("a link must be an object", field="link")
+        raise Invalid(N_("a link must be an object"), field="link")
     rel = link.get("relationshiptype") or link.get("relationship") or {}
     given = [str(rel.get(k) or "") for k in ("subtype", "name")] if isinstance(rel, dict) else [str(rel)]
     names = [n.lower() for n in given]
     source, target = link.get("source"), link.get("target")
     if not isinstance(source, dict) or not isinstance(target, dict):
-        raise Invalid("a link needs a Source and a Target object", field="Source")
+        raise Invalid(N_("a link needs a Source and a Target object"), field="Source")
     for name in names:
         if name in _TARGET_IS:
             return Link(position, _ids(target, "Target"), _TARGET_IS[name], _work(source, "Source"), _title(source))
@@ -80,7 +83,8 @@ def _read(position: int, link: Any) -> Link:
             return Link(position, _ids(source, "Source"), _SOURCE_IS[name], _work(target, "Target"), _title(target))
     shown = " / ".join(n for n in given if n) or "none"
     raise Invalid(
-        f"relationship {shown} is not a citation (References, Cites, IsSupplementedBy or inverses)",
+        N_("relationship {shown} is not a citation (References, Cites, IsSupplementedBy or inverses)"),
+        shown=shown,
         field="RelationshipType",
     )
 
@@ -96,7 +100,7 @@ def _identifiers(side: dict[str, Any], name: str) -> list[tuple[str, str]]:
             if value:
                 out.append((str(scheme).lower(), str(value)))
     if not out:
-        raise Invalid(f"the {name} has no identifier", field=f"{name}.Identifier")
+        raise Invalid(N_("the {name} has no identifier"), name=name, field=f"{name}.Identifier")
     return out
 
 
@@ -110,7 +114,7 @@ def _ids(side: dict[str, Any], name: str) -> list[WorkId]:
             except Invalid:
                 continue
     if not ids:
-        raise Invalid(f"the {name} has no DOI, arXiv or INSPIRE identifier", field=f"{name}.Identifier")
+        raise Invalid(N_("the {name} has no DOI, arXiv or INSPIRE identifier"), name=name, field=f"{name}.Identifier")
     return ids
 
 

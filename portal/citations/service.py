@@ -23,6 +23,7 @@ from portal.db.engine import Database
 from portal.db.models import Concept, Record
 from portal.errors import Invalid, NotFound
 from portal.exports.common import Related
+from portal.i18n import N_
 from portal.identity import policy
 from portal.identity.principal import COMMAND_LINE, Principal
 from portal.search.models import DOCS, FACET_ROWS
@@ -118,7 +119,12 @@ class CitationService:
 
         def insert(s: Session) -> None:
             if self._find(s, concept, kind, work) is not None:
-                raise Invalid(f"{work.label} is already listed as {kind} of this record", field="identifier")
+                raise Invalid(
+                    N_("{work_label} is already listed as {kind} of this record"),
+                    work_label=work.label,
+                    kind=kind,
+                    field="identifier",
+                )
             row = RecordCitation(
                 concept_recid=concept,
                 relation=kind,
@@ -143,7 +149,12 @@ class CitationService:
         def delete(s: Session) -> None:
             row = s.get(RecordCitation, citation_id)
             if row is None or row.concept_recid != concept:
-                raise NotFound(f"record {recid} has no citation {citation_id}", field="citation")
+                raise NotFound(
+                    N_("record {recid} has no citation {citation_id}"),
+                    recid=recid,
+                    citation_id=citation_id,
+                    field="citation",
+                )
             s.delete(row)
 
         self.catalog.touch(concept, delete)
@@ -275,7 +286,7 @@ class CitationService:
                 return rec.concept_recid
             if rec is None and s.get(Concept, recid) is not None:
                 return recid
-        raise NotFound(f"there is no record {recid}", record=recid)
+        raise NotFound(N_("there is no record {recid}"), recid=recid, record=recid)
 
     def _owners(self, concept: int) -> list[int]:
         with self.db.reader() as s:

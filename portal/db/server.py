@@ -10,6 +10,7 @@ import subprocess
 from pathlib import Path
 
 from portal.errors import Unavailable
+from portal.i18n import N_
 from portal.storage.server import free_port
 
 
@@ -28,7 +29,7 @@ class PostgresServer:
     def __init__(self, root: Path, port: int | None = None) -> None:
         bindir = pg_bindir()
         if bindir is None:
-            raise Unavailable("PostgreSQL is not installed: `sudo apt-get install postgresql` (or `make install`)")
+            raise Unavailable(N_("PostgreSQL is not installed: `sudo apt-get install postgresql` (or `make install`)"))
         self.root, self.bindir, self.data = root, bindir, root / "data"
         self.port = port or free_port()
         # PostgreSQL refuses to run as root: as root, its files belong to the `postgres` system user
@@ -59,7 +60,10 @@ class PostgresServer:
             check=False,
         )
         if started.returncode != 0:
-            raise Unavailable(f"PostgreSQL did not start: {started.stderr.decode(errors='replace')[-300:]}")
+            raise Unavailable(
+                N_("PostgreSQL did not start: {stderr}"),
+                stderr=started.stderr.decode(errors="replace")[-300:],
+            )
         if fresh:
             import psycopg
 

@@ -32,6 +32,7 @@ from portal.deposit.models import Upload
 from portal.deposit.stores import UploadStore, older_than, unplace
 from portal.errors import ChecksumMismatch, Conflict, Invalid, NotFound, TooLarge
 from portal.files.ingest import Ingester
+from portal.i18n import N_
 from portal.identity import policy
 from portal.identity.principal import Principal
 from portal.review.models import ReviewRequest
@@ -85,14 +86,16 @@ class _Digests:
 def check_key(key: Any) -> str:
     """A file key: a plain file name (no folders), so every key is one path under the version's directory."""
     if not isinstance(key, str) or not key.strip():
-        raise Invalid("each file needs a `key`: its file name", field="key")
+        raise Invalid(N_("each file needs a `key`: its file name"), field="key")
     if len(key) > KEY_MAX or "/" in key or "\\" in key or key in (".", "..") or any(ord(c) < 32 for c in key):
         raise Invalid(
-            f"file key {key[:80]!r} must be a plain file name of at most {KEY_MAX} characters (no / or \\)",
+            N_("file key {key!r} must be a plain file name of at most {KEY_MAX} characters (no / or \\)"),
+            key=key[:80],
+            KEY_MAX=KEY_MAX,
             field="key",
         )
     if key.endswith(".part"):
-        raise Invalid("file keys ending in .part are reserved for partial writes", field="key")
+        raise Invalid(N_("file keys ending in .part are reserved for partial writes"), field="key")
     return key
 
 
@@ -164,7 +167,9 @@ class DepositService:
             )
         if under is not None:
             raise Conflict(
-                f"draft {recid} is under review (request {under}); cancel the request to change it",
+                N_("draft {recid} is under review (request {under}); cancel the request to change it"),
+                recid=recid,
+                under=under,
                 record=recid,
                 field="state",
             )
@@ -240,28 +245,30 @@ class DepositService:
         for f in self.files(recid, actor=actor):
             if f.key == key:
                 return f
-        raise NotFound(f"draft {recid} has no file {key!r}", record=recid, field="key")
+        raise NotFound(N_("draft {recid} has no file {key!r}"), recid=recid, key=key, record=recid, field="key")
 
     def declare(self, recid: int, entries: Any, *, actor: Principal) -> list[DraftFile]:
         """Declare files by key (``[{"key": ...}, ...]``, an optional ``size`` each); a declared key that exists
         is refused (delete it first). Quotas of files per version apply here."""
         view = self._writable(recid, actor=actor)
         if not isinstance(entries, list) or not entries:
-            raise Invalid("send a JSON array of objects, each with the `key` of a file", field="key")
+            raise Invalid(N_("send a JSON array of objects, each with the `key` of a file"), field="key")
         keys: list[tuple[str, int | None]] = []
         for entry in entries:
             if not isinstance(entry, dict):
-                raise Invalid("each declared file is an object with a `key`", field="key")
+                raise Invalid(N_("each declared file is an object with a `key`"), field="key")
             size = entry.get("size")
             if size is not None and (not isinstance(size, int) or isinstance(size, bool) or size < 0):
-                raise Invalid("`size` must be a non-negative integer (bytes)", field="size")
+                raise Invalid(N_("`size` must be a non-negative integer (bytes)"), field="size")
             keys.append((check_key(entry.get("key")), size))
         if len({k for k, _ in keys}) != len(keys):
-            raise Invalid("the same key is declared twice", field="key")
+            raise Invalid(N_("the same key is declared twice"), field="key")
         existing = {f.key: f for f in self._files(view)}
         for key, _size in keys:
             if key in existing and not existing[key].carried:
-                raise Conflict(f"file {key!r} is declared already; delete it first to upload it again", field="key")
+                raise Conflict(
+                    N_("file {key!r} is declared already; delete it first to upload it again"), key=key, field="key"
+                )
         adding = sum(1 for key, _ in keys if key not in existing)
         policy.require_upload_quota(
             "quota_deposit_files", len(existing), adding, self.max_files, what=f"files of draft {recid}"
@@ -289,7 +296,7 @@ class DepositService:
             self._forget(upload_id)
             return
         if not any(f["key"] == key for f in self._carried_rows(view.recid)):
-            raise NotFound(f"draft {recid} has no file {key!r}", record=recid, field="key")
+            raise NotFound(N_("draft {recid} has no file {key!r}"), recid=recid, key=key, record=recid, field="key")
         self.catalog.versioning.change_draft_files(recid, remove=[key], add=[], actor=actor)
 
     # ------------------------------------------------------------------------------------------- bytes
@@ -374,7 +381,7 @@ class DepositService:
         with self.db.reader() as s:
             row = s.get(Upload, upload_id)
             if row is None:
-                raise NotFound(f"there is no upload {upload_id!r}", field="upload")
+                raise NotFound(N_("there is no upload {upload_id!r}"), upload_id=upload_id, field="upload")
             recid = row.recid
             result = _draft_file(row)
         if write:
@@ -398,10 +405,19 @@ class DepositService:
         declared length completes the file."""
         current = self.upload(upload_id, actor=actor, write=True)
         if offset != current.received:
-            raise Conflict(f"this upload is at offset {current.received}, not {offset}", field="Upload-Offset")
+            raise Conflict(
+                N_("this upload is at offset {current_received}, not {offset}"),
+                current_received=current.received,
+                offset=offset,
+                field="Upload-Offset",
+            )
         declared = current.size or 0
         if length is not None and offset + length > declared:
-            raise TooLarge(f"the chunk goes beyond the declared Upload-Length {declared}", field="Upload-Length")
+            raise TooLarge(
+                N_("the chunk goes beyond the declared Upload-Length {declared}"),
+                declared=declared,
+                field="Upload-Length",
+            )
         with self.db.reader() as s:
             row = s.get(Upload, upload_id)
             assert row is not None
@@ -417,7 +433,9 @@ class DepositService:
                 if back is not None:
                     back.received = offset
             raise ChecksumMismatch(
-                f"the chunk's {chunk_digest[0]} does not match Upload-Checksum; it was dropped", field="Upload-Checksum"
+                N_("the chunk's {algorithm} does not match Upload-Checksum; it was dropped"),
+                algorithm=chunk_digest[0],
+                field="Upload-Checksum",
             )
         done = self.upload(upload_id, actor=actor)
         if done.received == declared:
@@ -435,7 +453,12 @@ class DepositService:
         with self.db.reader() as s:
             row = s.scalar(select(Upload).where(Upload.recid == recid, Upload.key == key))
             if row is None:
-                raise NotFound(f"draft {recid} has no declared file {key!r}; declare it first", field="key")
+                raise NotFound(
+                    N_("draft {recid} has no declared file {key!r}; declare it first"),
+                    recid=recid,
+                    key=key,
+                    field="key",
+                )
             s.expunge(row)
             return row
 
@@ -455,10 +478,11 @@ class DepositService:
                 if not block:
                     return
                 if limit is not None and received - offset + len(block) > limit:
-                    raise TooLarge(f"more bytes than declared ({limit})", field="Content-Length")
+                    raise TooLarge(N_("more bytes than declared ({limit})"), limit=limit, field="Content-Length")
                 if room is not None and received + len(block) > room:
                     raise TooLarge(
-                        f"this file would go beyond the deposit quota ({room} bytes left for it)",
+                        N_("this file would go beyond the deposit quota ({room} bytes left for it)"),
+                        room=room,
                         field="quota_deposit_bytes",
                     )
                 digests.update(block)
@@ -507,7 +531,12 @@ class DepositService:
                             break
                         found.update(block)
             if found.offset != offset:
-                raise Conflict(f"the upload store holds {found.offset} bytes, not {offset}", field="Upload-Offset")
+                raise Conflict(
+                    N_("the upload store holds {found_offset} bytes, not {offset}"),
+                    found_offset=found.offset,
+                    offset=offset,
+                    field="Upload-Offset",
+                )
         with self._lock:
             self._digests[upload_id] = found
             while len(self._digests) > _DIGEST_CACHE:
@@ -518,13 +547,25 @@ class DepositService:
         with self.db.reader() as s:
             row = s.get(Upload, upload_id)
             if row is None:
-                raise NotFound(f"there is no upload {upload_id!r}", field="upload")
+                raise NotFound(N_("there is no upload {upload_id!r}"), upload_id=upload_id, field="upload")
             received, length, key = row.received, row.length, row.key
         if length is not None and received != length:
-            raise Conflict(f"file {key!r} has {received} of its {length} bytes; send the rest first", field="key")
+            raise Conflict(
+                N_("file {key!r} has {received} of its {length} bytes; send the rest first"),
+                key=key,
+                received=received,
+                length=length,
+                field="key",
+            )
         stored = self.store.size(upload_id)
         if stored != received:
-            raise Conflict(f"file {key!r} has {stored} bytes in the store, not {received}", field="key")
+            raise Conflict(
+                N_("file {key!r} has {stored} bytes in the store, not {received}"),
+                key=key,
+                stored=stored,
+                received=received,
+                field="key",
+            )
         digests = self._digests_at(upload_id, received)
         with self._lock:
             self._digests.pop(upload_id, None)
@@ -607,12 +648,14 @@ class DepositService:
         else:
             self.require_publish(view, actor=actor)
         if view.status != "draft":
-            raise Conflict("this version is already published", record=recid)
+            raise Conflict(N_("this version is already published"), record=recid)
         uploads = self._uploads(recid)
         for upload in uploads:
             if upload.status != "completed":
                 raise Conflict(
-                    f"file {upload.key!r} is not committed ({upload.received} bytes received); commit or delete it",
+                    N_("file {upload_key!r} is not committed ({upload_received} bytes received); commit or delete it"),
+                    upload_key=upload.key,
+                    upload_received=upload.received,
                     record=recid,
                     field="key",
                 )
@@ -652,7 +695,12 @@ class DepositService:
         report = self.ingester.ingest_path(self.storage, folder)
         if report.errors:
             path, reason = report.errors[0]
-            raise Invalid(f"file {path.rsplit('/', 1)[-1]!r}: {reason}", field="key")
+            raise Invalid(
+                N_("file {name!r}: {reason}"),
+                name=path.rsplit("/", 1)[-1],
+                reason=reason,
+                field="key",
+            )
         by_key = {u.key: u for u in uploads}
         rows = report.file_rows(folder)
         for row in rows:
@@ -662,8 +710,15 @@ class DepositService:
             expected = f"adler32:{upload.adler32 & 0xFFFFFFFF:08x}"
             if row["checksum"] != expected or row["size"] != upload.received:
                 raise Conflict(
-                    f"file {upload.key!r} changed on its way to the catalogue's storage "
-                    f"({row['checksum']} {row['size']} bytes, uploaded {expected} {upload.received} bytes)",
+                    N_(
+                        "file {upload_key!r} changed on its way to the catalogue's storage "
+                        "({checksum} {size} bytes, uploaded {expected} {upload_received} bytes)"
+                    ),
+                    upload_key=upload.key,
+                    checksum=row["checksum"],
+                    size=row["size"],
+                    expected=expected,
+                    upload_received=upload.received,
                     field="key",
                 )
             # the uploaded digests stay with the file: clients check SHA-256 and MD5 as Zenodo's do
@@ -703,7 +758,15 @@ class DepositService:
 
 def _require_room(quota: str, used: int, adding: int, limit: int, what: str) -> None:
     if limit > 0 and used + adding > limit:
-        raise TooLarge(f"{what}: {used} bytes used + {adding} more would exceed {quota} = {limit}", field=quota)
+        raise TooLarge(
+            N_("{what}: {used} bytes used + {adding} more would exceed {quota} = {limit}"),
+            what=what,
+            used=used,
+            adding=adding,
+            quota=quota,
+            limit=limit,
+            field=quota,
+        )
 
 
 def _new_upload(recid: int, key: str, actor: Principal, length: int | None) -> Upload:

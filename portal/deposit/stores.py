@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, BinaryIO, Protocol
 
 from portal.errors import Invalid, NotFound, Unavailable
+from portal.i18n import N_
 from portal.storage.base import BLOCK
 
 if TYPE_CHECKING:
@@ -28,7 +29,7 @@ _TIMEOUT = 60  # seconds per XRootD request
 
 def check_id(upload_id: str) -> str:
     if not _ID.fullmatch(upload_id):
-        raise NotFound(f"there is no upload {upload_id!r}", field="upload")
+        raise NotFound(N_("there is no upload {upload_id!r}"), upload_id=upload_id, field="upload")
     return upload_id
 
 
@@ -95,7 +96,9 @@ class LocalUploadStore:
         try:
             return self._path(upload_id).stat().st_size
         except FileNotFoundError:
-            raise NotFound(f"upload {upload_id} has no bytes in the store", field="upload") from None
+            raise NotFound(
+                N_("upload {upload_id} has no bytes in the store"), upload_id=upload_id, field="upload"
+            ) from None
 
     def append(self, upload_id: str, offset: int, chunks: Iterable[bytes]) -> int:
         path = self._path(upload_id)
@@ -117,7 +120,9 @@ class LocalUploadStore:
         try:
             return open(self._path(upload_id), "rb")
         except FileNotFoundError:
-            raise NotFound(f"upload {upload_id} has no bytes in the store", field="upload") from None
+            raise NotFound(
+                N_("upload {upload_id} has no bytes in the store"), upload_id=upload_id, field="upload"
+            ) from None
 
     def delete(self, upload_id: str) -> None:
         self._path(upload_id).unlink(missing_ok=True)
@@ -155,7 +160,7 @@ class XRootDUploadStore:
         if not url:
             if not settings.xrootd_url:
                 raise Invalid(
-                    "the xrootd upload store needs PORTAL_UPLOAD_XROOTD_URL (or PORTAL_XROOTD_URL)",
+                    N_("the xrootd upload store needs PORTAL_UPLOAD_XROOTD_URL (or PORTAL_XROOTD_URL)"),
                     field="PORTAL_UPLOAD_XROOTD_URL",
                 )
             url = settings.xrootd_url.rstrip("/") + "//uploads"
@@ -165,7 +170,7 @@ class XRootDUploadStore:
         from XRootD import client
 
         if not url.startswith(("root://", "xroot://")) or "//" not in url.split("://", 1)[1]:
-            raise Invalid("give the upload store as root://host:port//path", field="PORTAL_UPLOAD_XROOTD_URL")
+            raise Invalid(N_("give the upload store as root://host:port//path"), field="PORTAL_UPLOAD_XROOTD_URL")
         server, directory = url.split("://", 1)[1].split("//", 1)
         self.server = url.split("://", 1)[0] + "://" + server
         self.directory = "/" + directory.strip("/")
@@ -180,7 +185,11 @@ class XRootDUploadStore:
         fh = client.File()
         status, _ = fh.open(self._url(upload_id), flags, _mode(), timeout=_TIMEOUT)
         if not status.ok:
-            raise Unavailable(f"upload store: cannot open upload {upload_id}: {status.message.strip()}")
+            raise Unavailable(
+                N_("upload store: cannot open upload {upload_id}: {message}"),
+                upload_id=upload_id,
+                message=status.message.strip(),
+            )
         return fh
 
     def create(self, upload_id: str) -> None:
@@ -191,7 +200,7 @@ class XRootDUploadStore:
     def size(self, upload_id: str) -> int:
         status, info = self._fs.stat(f"{self.directory}/{check_id(upload_id)}", timeout=_TIMEOUT)
         if not status.ok:
-            raise NotFound(f"upload {upload_id} has no bytes in the store", field="upload")
+            raise NotFound(N_("upload {upload_id} has no bytes in the store"), upload_id=upload_id, field="upload")
         return int(info.size)
 
     def append(self, upload_id: str, offset: int, chunks: Iterable[bytes]) -> int:
@@ -262,7 +271,11 @@ def _mode() -> int:
 
 def _ok(status: Any, upload_id: str) -> None:
     if not status.ok:
-        raise Unavailable(f"upload store: writing upload {upload_id} failed: {status.message.strip()}")
+        raise Unavailable(
+            N_("upload store: writing upload {upload_id} failed: {message}"),
+            upload_id=upload_id,
+            message=status.message.strip(),
+        )
 
 
 def _copy(src: BinaryIO, write: Any) -> None:
@@ -280,7 +293,10 @@ def _write_xrootd(storage: Storage, path: str, src: BinaryIO) -> None:
 
     url = storage.root_url(path)
     if url is None:
-        raise Unavailable(f"the catalogue's storage {storage.name!r} can neither be written locally nor over XRootD")
+        raise Unavailable(
+            N_("the catalogue's storage {storage_name!r} can neither be written locally nor over XRootD"),
+            storage_name=storage.name,
+        )
     server, remote = url.split("://", 1)[1].split("//", 1)
     server = url.split("://", 1)[0] + "://" + server
     fh = client.File()

@@ -11,6 +11,7 @@ from portal.catalog.results import RecordView
 from portal.catalog.serialize import isoformat_utc
 from portal.deposit.service import DraftFile
 from portal.errors import Invalid
+from portal.i18n import N_
 
 #: Zenodo's upload types and the record types they become (and back)
 UPLOAD_TYPES = {
@@ -27,16 +28,18 @@ def to_record(zenodo: Any) -> dict[str, Any]:
     """Record metadata from Zenodo's deposition metadata (title, upload_type, description, creators, keywords,
     version, publication_date, license, notes). Refusals name the Zenodo field (``metadata.<name>``)."""
     if not isinstance(zenodo, dict):
-        raise Invalid("`metadata` must be an object", field="metadata")
+        raise Invalid(N_("`metadata` must be an object"), field="metadata")
     upload_type = zenodo.get("upload_type", "dataset")
     if upload_type not in UPLOAD_TYPES:
         raise Invalid(
-            f"upload_type {upload_type!r} is not offered here; use one of {', '.join(UPLOAD_TYPES)}",
+            N_("upload_type {upload_type!r} is not offered here; use one of {upload_types}"),
+            upload_type=upload_type,
+            upload_types=", ".join(UPLOAD_TYPES),
             field="metadata.upload_type",
         )
     title = zenodo.get("title")
     if not isinstance(title, str) or len(title.strip()) < 3:
-        raise Invalid("give a title of at least 3 characters", field="metadata.title")
+        raise Invalid(N_("give a title of at least 3 characters"), field="metadata.title")
     record: dict[str, Any] = {
         "title": title.strip(),
         "type": {"primary": UPLOAD_TYPES[upload_type]},
@@ -46,7 +49,7 @@ def to_record(zenodo: Any) -> dict[str, Any]:
         record["abstract"] = {"description": str(zenodo["description"])}
     creators = zenodo.get("creators") or []
     if not isinstance(creators, list) or not all(isinstance(c, dict) and c.get("name") for c in creators):
-        raise Invalid("creators is a list of objects, each with a `name`", field="metadata.creators")
+        raise Invalid(N_("creators is a list of objects, each with a `name`"), field="metadata.creators")
     if creators:
         record["authors"] = [
             {"name": str(c["name"]), **({"affiliation": str(c["affiliation"])} if c.get("affiliation") else {})}

@@ -51,7 +51,7 @@ def load_lessons(folder: Path) -> list[Lesson]:
         spec = _read_spec(spec_path)
         missing = [k for k in REQUIRED if k not in spec]
         if missing:
-            raise Invalid(f"missing {', '.join(missing)}", source=str(spec_path))
+            raise Invalid(N_("missing {missing}"), missing=", ".join(missing), source=str(spec_path))
         lesson = Lesson(spec_path.parent, spec)
         _check_names(lesson, spec_path)
         for name in (spec["notebook"], "teacher-guide.md", "worksheet.md"):
@@ -67,17 +67,26 @@ def _read_spec(spec_path: Path) -> dict[str, Any]:
         spec = yamlfiles.load(spec_path.read_text(encoding="utf-8"))
     except UnicodeDecodeError as exc:
         raise Invalid(
-            f"lesson.yaml is not UTF-8 text ({exc.reason} at byte {exc.start})", source=str(spec_path)
+            N_("lesson.yaml is not UTF-8 text ({exc_reason} at byte {exc_start})"),
+            exc_reason=exc.reason,
+            exc_start=exc.start,
+            source=str(spec_path),
         ) from None
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark is not None else ""
         problem = getattr(exc, "problem", None) or type(exc).__name__
-        raise Invalid(f"lesson.yaml is not valid YAML{where}: {problem}", source=str(spec_path)) from None
+        raise Invalid(
+            N_("lesson.yaml is not valid YAML{where}: {problem}"), where=where, problem=problem, source=str(spec_path)
+        ) from None
     if spec is None:
         return {}
     if not isinstance(spec, dict):
-        raise Invalid(f"lesson.yaml must hold a mapping of fields, not a {type(spec).__name__}", source=str(spec_path))
+        raise Invalid(
+            N_("lesson.yaml must hold a mapping of fields, not a {name}"),
+            name=type(spec).__name__,
+            source=str(spec_path),
+        )
     return spec
 
 
@@ -88,15 +97,19 @@ def _check_names(lesson: Lesson, spec_path: Path) -> None:
     notebook = lesson.spec["notebook"]
     if not isinstance(notebook, str) or not _plain_relative(notebook):
         raise Invalid(
-            f"notebook must be a relative path inside the lesson folder, got {notebook!r}", source=str(spec_path)
+            N_("notebook must be a relative path inside the lesson folder, got {notebook!r}"),
+            notebook=notebook,
+            source=str(spec_path),
         )
     data = lesson.spec.get("data") or []
     if not isinstance(data, list):
-        raise Invalid(f"data must be a list of file names, got {data!r}", source=str(spec_path))
+        raise Invalid(N_("data must be a list of file names, got {data!r}"), data=data, source=str(spec_path))
     for name in data:
         if not isinstance(name, str) or "/" in name or "\\" in name or not _plain_relative(name) or _GLOB & set(name):
             raise Invalid(
-                f"data must list plain file names (no folders or wildcards), got {name!r}", source=str(spec_path)
+                N_("data must list plain file names (no folders or wildcards), got {name!r}"),
+                name=name,
+                source=str(spec_path),
             )
 
 

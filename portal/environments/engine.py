@@ -17,6 +17,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from portal.errors import Unavailable
+from portal.i18n import N_
 
 DEFAULT_IMAGES_DIR = Path(sys.prefix) / "share" / "portal" / "images"
 CONTAINERS_CONF = "[containers]\ndefault_ulimits = []\n"
@@ -66,8 +67,11 @@ class Podman:
         missing = missing_tools()
         if missing:
             raise Unavailable(
-                "the podman builder needs " + ", ".join(missing) + " (apt-get install -y podman runc mmdebstrap, "
-                "as root); or set PORTAL_LAUNCH_BUILDER=venv (not isolated)"
+                N_(
+                    "the podman builder needs {missing} (apt-get install -y podman runc mmdebstrap, "
+                    "as root); or set PORTAL_LAUNCH_BUILDER=venv (not isolated)"
+                ),
+                missing=", ".join(missing),
             )
 
     def run(self, *args: str, check: bool = True, timeout: float | None = None) -> subprocess.CompletedProcess[str]:
@@ -135,12 +139,21 @@ class DockerAPI:
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             if self.process.poll() is not None:
-                raise Unavailable(f"podman system service exited with {self.process.returncode}; see {log}")
+                raise Unavailable(
+                    N_("podman system service exited with {process_returncode}; see {log}"),
+                    process_returncode=self.process.returncode,
+                    log=log,
+                )
             if self.socket.exists():
                 return self
             time.sleep(0.1)
         self.stop()
-        raise Unavailable(f"podman system service did not open {self.socket} within {timeout} s; see {log}")
+        raise Unavailable(
+            N_("podman system service did not open {socket} within {timeout} s; see {log}"),
+            socket=self.socket,
+            timeout=timeout,
+            log=log,
+        )
 
     def stop(self) -> None:
         if self.process is None or self.process.poll() is not None:

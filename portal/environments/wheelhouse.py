@@ -13,6 +13,7 @@ from pathlib import Path
 from packaging.requirements import InvalidRequirement, Requirement
 
 from portal.errors import Invalid
+from portal.i18n import N_
 
 DEFAULT_WHEELHOUSE = Path(sys.prefix) / "share" / "portal" / "wheelhouse"
 
@@ -29,7 +30,7 @@ def unsatisfied(lines: Iterable[str]) -> list[str]:
         try:
             req = Requirement(line)
         except InvalidRequirement as exc:
-            raise Invalid(f"bad requirement {line!r}: {exc}", field="requirements.txt") from None
+            raise Invalid(N_("bad requirement {line!r}: {exc}"), line=line, exc=exc, field="requirements.txt") from None
         try:
             have = metadata.version(req.name)
         except metadata.PackageNotFoundError:
@@ -65,7 +66,10 @@ def prefetch(envs_root: Path, wheelhouse: Path = DEFAULT_WHEELHOUSE) -> list[str
         )
         if proc.returncode != 0:
             raise Invalid(
-                f"pip download failed for {', '.join(wanted)}: {proc.stderr.strip()[-500:]}", field="requirements.txt"
+                N_("pip download failed for {wanted}: {stderr}"),
+                wanted=", ".join(wanted),
+                stderr=proc.stderr.strip()[-500:],
+                field="requirements.txt",
             )
     return wanted
 
@@ -101,6 +105,8 @@ def prefetch_images(
     )
     if proc.returncode != 0:
         raise Invalid(
-            f"pip download failed for the image builds: {proc.stderr.strip()[-500:]}", field="requirements.txt"
+            N_("pip download failed for the image builds: {stderr}"),
+            stderr=proc.stderr.strip()[-500:],
+            field="requirements.txt",
         )
     return wanted

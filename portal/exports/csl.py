@@ -142,7 +142,10 @@ def format_citation(item: dict[str, Any], style: CitationStylesStyle) -> str:
             entries = bibliography.bibliography()
         except Exception as exc:  # a user's style may fail on any record field: the style's fault, not a 500
             raise Invalid(
-                f"the style could not format this record: {type(exc).__name__}: {exc}", field="style"
+                N_("the style could not format this record: {name}: {exc}"),
+                name=type(exc).__name__,
+                exc=exc,
+                field="style",
             ) from None
     if not entries:
         raise Invalid(N_("the style has no bibliography to format records with"), field="style")

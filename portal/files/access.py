@@ -75,8 +75,13 @@ class FileAccess:
         path = self.storage.path_of_url(uri) if uri else None
         if path is None:
             raise NotFound(
-                f"the portal holds no copy of {row['key']!r}; it is stored at {uri or 'an unknown place'}"
-                " — read it from there (e.g. with xrdcp or uproot over root://)",
+                N_(
+                    "the portal holds no copy of {key!r}; it is stored at "
+                    "{uri} — read it from there (e.g. with xrdcp or "
+                    "uproot over root://)"
+                ),
+                key=row["key"],
+                uri=uri or "an unknown place",
                 record=recid,
             )
         storage, restricted = self._side(path)
@@ -184,7 +189,9 @@ def _check_member(key: str) -> None:
     unpacked in (`..`), is absolute, or carries a drive letter or a NUL (zip slip)."""
     parts = key.replace("\\", "/").split("/")
     if not key or key.startswith(("/", "\\")) or ".." in parts or "\x00" in key or (len(key) > 1 and key[1] == ":"):
-        raise Invalid(f"the file key {key!r} cannot be a member of a zip (absolute or climbing out)", field="files")
+        raise Invalid(
+            N_("the file key {key!r} cannot be a member of a zip (absolute or climbing out)"), key=key, field="files"
+        )
 
 
 def _index_entry(entry: dict[str, Any]) -> dict[str, Any]:

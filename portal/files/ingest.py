@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from portal.errors import PortalError
+from portal.i18n import N_
 from portal.storage.base import BLOCK, Storage
 
 if TYPE_CHECKING:
@@ -161,14 +162,14 @@ def resolve_target(storage: Storage, target: str) -> tuple[Storage, str]:
             return storage, inside
         parts = urlsplit(target)
         if not parts.netloc:
-            raise Invalid("a root:// URL needs a host: root://host:port//path", source=target)
+            raise Invalid(N_("a root:// URL needs a host: root://host:port//path"), source=target)
         from portal.storage.xrootd import XRootDStorage
 
         return XRootDStorage(f"{parts.scheme}://{parts.netloc}"), parts.path.lstrip("/")
     if target.startswith("file://"):
         target = target[len("file://") :]
     elif "://" in target:
-        raise Invalid("only local paths, file:// and root:// URLs can be ingested", source=target)
+        raise Invalid(N_("only local paths, file:// and root:// URLs can be ingested"), source=target)
     if not target.startswith("/"):
         return storage, target
     inside = storage.path_of_url(f"file://{target}")
@@ -179,7 +180,7 @@ def resolve_target(storage: Storage, target: str) -> tuple[Storage, str]:
     from portal.storage.local import LocalStorage
 
     if not os.path.exists(target):
-        raise Invalid("no such file or directory", source=target)
+        raise Invalid(N_("no such file or directory"), source=target)
     if os.path.isfile(target):
         folder, name = os.path.split(target)
         return LocalStorage(folder), name
@@ -203,7 +204,7 @@ def write_file_index(
 
     base = storage.local_path(folder)
     if base is None:
-        raise Invalid("file indices can only be written to a local storage directory", field="--write-index")
+        raise Invalid(N_("file indices can only be written to a local storage directory"), field="--write-index")
     name = f"{key}_file_index"
     entries = [
         {"checksum": r["checksum"], "filename": r["key"].rsplit("/", 1)[-1], "size": r["size"], "uri": r["uri"]}
@@ -224,7 +225,10 @@ def write_file_index(
                 with contextlib.suppress(OSError):
                     os.remove(partial)
             raise Unavailable(
-                f"could not write the file index {name + suffix}: {exc.strerror or exc}", field="--write-index"
+                N_("could not write the file index {index_name}: {reason}"),
+                index_name=name + suffix,
+                reason=exc.strerror or exc,
+                field="--write-index",
             ) from exc
         rel = f"{folder}/{name}{suffix}" if folder else name + suffix
         found = scan(storage, rel)

@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING, Any, Protocol, TypedDict, TypeGuard
 import numpy as np
 
 from portal.errors import Invalid
+from portal.i18n import N_
 
 if TYPE_CHECKING:
     from collections.abc import Sequence
@@ -130,7 +131,12 @@ def is_processable(fmt: FileFormat) -> TypeGuard[ProcessableFormat]:
 def numeric(values: np.ndarray, column: str) -> np.ndarray:
     """``values`` as float64; :class:`Invalid` naming the column when they are not numbers."""
     if values.dtype.kind not in "biuf":
-        raise Invalid(f"column {column!r} is not numeric ({values.dtype})", field="column")
+        raise Invalid(
+            N_("column {column!r} is not numeric ({values_dtype})"),
+            column=column,
+            values_dtype=values.dtype,
+            field="column",
+        )
     return values.astype(np.float64)
 
 

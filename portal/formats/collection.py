@@ -7,6 +7,7 @@ from collections.abc import Iterable, Iterator
 from portal.errors import Invalid
 from portal.formats.base import FileFormat, ProcessableFormat, Summary, is_processable
 from portal.formats.sniff import KINDS, content_kind
+from portal.i18n import N_
 
 
 class Formats:
@@ -84,7 +85,11 @@ class Formats:
         """The processable format of a file by its name; :class:`Invalid` naming the file otherwise."""
         fmt = self.for_path(uri)
         if fmt is None or not is_processable(fmt):
-            raise Invalid(f"no reader for this file: expected {', '.join(self.processable_suffixes)}", source=uri)
+            raise Invalid(
+                N_("no reader for this file: expected {suffixes}"),
+                suffixes=", ".join(self.processable_suffixes),
+                source=uri,
+            )
         return fmt
 
     def preferred_files(self, uris: Iterable[str]) -> list[str]:
@@ -123,7 +128,7 @@ class Formats:
                 fh.seek(max(0, size - 4))
                 tail = fh.read(4)
         except FileNotFoundError as exc:
-            raise Invalid("no such file", source=source) from exc
+            raise Invalid(N_("no such file"), source=source) from exc
         except OSError as exc:
-            raise Invalid(f"cannot read: {exc}", source=source) from exc
+            raise Invalid(N_("cannot read: {exc}"), exc=exc, source=source) from exc
         return {**self.inspect(source, self.sniff(head, tail), size), "size": size}

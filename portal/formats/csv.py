@@ -10,6 +10,7 @@ from portal.errors import Invalid
 from portal.formats.base import MAX_COLUMNS, ColumnSample, PreviewTable, Summary, numeric
 from portal.formats.sniff import looks_like_json, text_sample
 from portal.formats.sources import open_source
+from portal.i18n import N_
 
 if TYPE_CHECKING:
     from portal.settings import Settings
@@ -47,7 +48,7 @@ class CSVFormat:
             try:
                 header = next(reader)
             except StopIteration:
-                raise Invalid("empty CSV file", source=source) from None
+                raise Invalid(N_("empty CSV file"), source=source) from None
         return {"format": "csv", "entries": _count_rows(source), "columns": header[:MAX_COLUMNS]}
 
     def preview(self, source: str, rows: int) -> PreviewTable:
@@ -63,7 +64,7 @@ class CSVFormat:
         with open_source(source) as fh:
             frame = pd.read_csv(fh, nrows=rows)
         if column not in frame.columns:
-            raise Invalid(f"no column {column!r} in this file", field="column")
+            raise Invalid(N_("no column {column!r} in this file"), column=column, field="column")
         return ColumnSample(numeric(frame[column].to_numpy(), column), len(frame))
 
 

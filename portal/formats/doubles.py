@@ -16,6 +16,7 @@ import numpy as np
 from portal.errors import Invalid
 from portal.formats.base import PREVIEW_COLUMNS, ColumnSample, PreviewTable, Summary, numeric
 from portal.formats.sources import open_source, open_uri
+from portal.i18n import N_
 
 if TYPE_CHECKING:
     import awkward as ak
@@ -71,7 +72,7 @@ class FakeFormat:
     def sample(self, source: str, column: str, rows: int) -> ColumnSample:
         columns, _ = self._load(source)
         if column not in columns:
-            raise Invalid(f"no column {column!r} in this file", field="column")
+            raise Invalid(N_("no column {column!r} in this file"), column=column, field="column")
         values = columns[column][:rows]
         flat = [x for v in values for x in (v if isinstance(v, list) else [v])]
         return ColumnSample(numeric(np.asarray(flat if flat else [], dtype=np.float64), column), len(values))
@@ -92,15 +93,15 @@ class FakeFormat:
         with open_uri(source) if hot else open_source(source) as fh:
             raw = fh.read()
         if not raw.startswith(MAGIC):
-            raise Invalid("not a fake-format file", source=source)
+            raise Invalid(N_("not a fake-format file"), source=source)
         if not raw.endswith(END):
-            raise Invalid("truncated fake-format file: no end marker", source=source)
+            raise Invalid(N_("truncated fake-format file: no end marker"), source=source)
         try:
             body = json.loads(raw[len(MAGIC) : -len(END)])
             columns = {str(k): list(v) for k, v in body["columns"].items()}
             boundaries = [int(b) for b in body["boundaries"]]
         except (ValueError, KeyError, TypeError, AttributeError) as exc:
-            raise Invalid(f"damaged fake-format file: {exc}", source=source) from exc
+            raise Invalid(N_("damaged fake-format file: {exc}"), exc=exc, source=source) from exc
         if len({len(v) for v in columns.values()}) > 1:
-            raise Invalid("damaged fake-format file: columns of different lengths", source=source)
+            raise Invalid(N_("damaged fake-format file: columns of different lengths"), source=source)
         return columns, boundaries

@@ -15,6 +15,7 @@ import numpy as np
 from portal.errors import Invalid
 from portal.formats.base import MAX_COLUMNS, PREVIEW_COLUMNS, ColumnSample, PreviewTable, Summary, numeric, plain
 from portal.formats.sources import open_source, open_uri
+from portal.i18n import N_
 
 if TYPE_CHECKING:
     import awkward as ak
@@ -55,7 +56,7 @@ class HDF5Format:
             fh = open_source(source)
             h = h5py.File(fh, "r")
         except Exception as exc:
-            raise Invalid(f"not a readable HDF5 file: {exc}", source=source) from exc
+            raise Invalid(N_("not a readable HDF5 file: {exc}"), exc=exc, source=source) from exc
         datasets: dict[str, Any] = {}
         groups: list[str] = []
         try:
@@ -71,7 +72,7 @@ class HDF5Format:
             h.visititems(visit)
             attrs = {f"{g}/{k}": _attribute(v) for g in ["", *groups] for k, v in (h[g] if g else h).attrs.items()}
         except Exception as exc:
-            raise Invalid(f"damaged HDF5 file: {exc}", source=source) from exc
+            raise Invalid(N_("damaged HDF5 file: {exc}"), exc=exc, source=source) from exc
         finally:
             h.close()
             fh.close()
@@ -103,7 +104,7 @@ class HDF5Format:
 
         with open_source(source) as fh, h5py.File(fh, "r") as h:
             if column not in h or not isinstance(h[column], h5py.Dataset):
-                raise Invalid(f"no dataset {column!r} in this file", field="column")
+                raise Invalid(N_("no dataset {column!r} in this file"), column=column, field="column")
             data = h[column][:rows]
             return ColumnSample(numeric(np.asarray(data).ravel(), column), len(data))
 

@@ -10,6 +10,7 @@ import numpy as np
 from portal.errors import Invalid
 from portal.formats.base import MAX_COLUMNS, PREVIEW_COLUMNS, ColumnSample, PreviewTable, Summary, numeric, plain
 from portal.formats.sources import open_source, open_uri
+from portal.i18n import N_
 
 if TYPE_CHECKING:
     import awkward as ak
@@ -49,7 +50,7 @@ class ParquetFormat:
                 meta = pq.ParquetFile(fh).metadata
                 schema = meta.schema.to_arrow_schema()
         except Exception as exc:
-            raise Invalid(f"not a readable Parquet file: {exc}", source=source) from exc
+            raise Invalid(N_("not a readable Parquet file: {exc}"), exc=exc, source=source) from exc
         codecs = sorted(
             {
                 meta.row_group(i).column(j).compression
@@ -80,7 +81,7 @@ class ParquetFormat:
         with open_source(source) as fh:
             pf = pq.ParquetFile(fh)
             if column not in pf.schema_arrow.names:
-                raise Invalid(f"no column {column!r} in this file", field="column")
+                raise Invalid(N_("no column {column!r} in this file"), column=column, field="column")
             batch = next(pf.iter_batches(batch_size=rows, columns=[column]))
             array = ak.from_arrow(batch.column(0))
             return ColumnSample(numeric(ak.to_numpy(ak.flatten(array, axis=None)), column), batch.num_rows)

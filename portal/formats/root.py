@@ -20,6 +20,7 @@ from portal.formats.base import (
     plain,
 )
 from portal.formats.sources import forget, local_path, stamp, tuned
+from portal.i18n import N_
 
 if TYPE_CHECKING:
     import awkward as ak
@@ -81,15 +82,20 @@ class RootFormat:
         try:
             f = uproot.open(source)
         except Exception as exc:
-            raise Invalid(f"not a readable ROOT file: {exc}", source=source) from exc
+            raise Invalid(N_("not a readable ROOT file: {exc}"), exc=exc, source=source) from exc
         with f:
             end = f.file.fEND
             if end > size:
-                raise Invalid(f"truncated ROOT file: its header says {end} bytes, the file has {size}", source=source)
+                raise Invalid(
+                    N_("truncated ROOT file: its header says {end} bytes, the file has {size}"),
+                    end=end,
+                    size=size,
+                    source=source,
+                )
             try:
                 trees = _trees(f)
             except Exception as exc:
-                raise Invalid(f"damaged ROOT file: {exc}", source=source) from exc
+                raise Invalid(N_("damaged ROOT file: {exc}"), exc=exc, source=source) from exc
             compression = f.file.compression
             entries = trees.get("Events", next(iter(trees.values()), {})).get("entries")
             return {
@@ -120,7 +126,7 @@ class RootFormat:
         with use_fast_zlib().open(source) as f:
             tree = _preview_tree(f)
             if column not in tree.keys():  # noqa: SIM118 - a TTree is not a dict
-                raise Invalid(f"no branch {column!r} in this file", field="column")
+                raise Invalid(N_("no branch {column!r} in this file"), column=column, field="column")
             stop = min(rows, tree.num_entries)
             values = tree[column].array(entry_stop=stop, library="ak")
             return ColumnSample(numeric(ak.to_numpy(ak.flatten(values, axis=None)), column), stop)
@@ -165,7 +171,7 @@ def _trees(f: Any) -> dict[str, Any]:
 def _preview_tree(f: Any) -> Any:
     trees = [k for k, c in f.classnames().items() if c == "TTree"]
     if not trees:
-        raise Invalid("this ROOT file holds no TTree to preview", field="key")
+        raise Invalid(N_("this ROOT file holds no TTree to preview"), field="key")
     name = next((t for t in trees if t.split(";")[0] == TREE), trees[0])
     return f[name]
 

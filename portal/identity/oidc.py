@@ -72,11 +72,20 @@ class OIDCProvider:
     def __init__(self, name: str, config: Mapping[str, Any]) -> None:
         unknown = set(config) - KNOWN_KEYS
         if unknown:
-            raise Invalid(f"provider {name!r}: unknown key(s) {', '.join(sorted(unknown))}", field=SETTING)
+            raise Invalid(
+                N_("provider {name!r}: unknown key(s) {unknown}"),
+                name=name,
+                unknown=", ".join(sorted(unknown)),
+                field=SETTING,
+            )
         preset_name = config.get("preset")
         if preset_name is not None and preset_name not in PRESETS:
             raise Invalid(
-                f"provider {name!r}: unknown preset {preset_name!r}; known: {', '.join(PRESETS)}", field=SETTING
+                N_("provider {name!r}: unknown preset {preset_name!r}; known: {presets}"),
+                name=name,
+                preset_name=preset_name,
+                presets=", ".join(PRESETS),
+                field=SETTING,
             )
         merged = {**PRESETS.get(str(preset_name), {}), **config}
         for required in ("client_id", "client_secret"):
@@ -147,8 +156,10 @@ class OIDCProvider:
                 found = self._get_json(self.issuer + "/.well-known/openid-configuration")
                 if str(found.get("issuer", "")).rstrip("/") != self.issuer:
                     raise Unavailable(
-                        f"{self.title}: the discovery document names issuer {found.get('issuer')!r}, "
-                        f"not {self.issuer!r}",
+                        N_("{title}: the discovery document names issuer {found_get_issuer!r}, not {issuer!r}"),
+                        title=self.title,
+                        found_get_issuer=found.get("issuer"),
+                        issuer=self.issuer,
                         field="issuer",
                     )
                 self._metadata = found
@@ -185,11 +196,17 @@ class OIDCProvider:
     def complete(self, pending: Mapping[str, str], params: Mapping[str, str], redirect_uri: str) -> ExternalSignIn:
         if params.get("error"):
             reason = params.get("error_description") or "no reason given"
-            raise Unauthorized(f"{self.title} did not sign you in ({params['error']}: {reason})", field="error")
+            raise Unauthorized(
+                N_("{title} did not sign you in ({error}: {reason})"),
+                title=self.title,
+                error=params["error"],
+                reason=reason,
+                field="error",
+            )
         expected = pending.get("state", "") if pending.get("provider") == self.name else ""
         if not expected or not hmac.compare_digest(str(params.get("state", "")), expected):
             raise Invalid(
-                "this sign-in answer does not match the sign-in this browser started (state); start again",
+                N_("this sign-in answer does not match the sign-in this browser started (state); start again"),
                 field="state",
             )
         code = params.get("code", "")
@@ -208,13 +225,22 @@ class OIDCProvider:
                 )
         except AuthlibBaseError as exc:  # the token endpoint said no (OAuthError, OAuth2Error)
             raise Unauthorized(
-                f"{self.title} refused the sign-in code ({exc.error}: {exc.description or 'no reason given'}); "
-                "it may have expired or been used already: sign in again",
+                N_(
+                    "{title} refused the sign-in code ({error}: "
+                    "{description}); it may have expired or been used "
+                    "already: sign in again"
+                ),
+                title=self.title,
+                error=exc.error,
+                description=exc.description or "no reason given",
                 field="code",
             ) from None
         except requests.RequestException as exc:
             raise Unavailable(
-                f"{self.title} cannot be reached to finish the sign-in: {exc}", field="provider"
+                N_("{title} cannot be reached to finish the sign-in: {exc}"),
+                title=self.title,
+                exc=exc,
+                field="provider",
             ) from None
         claims = self._id_token_claims(token, pending.get("nonce", "")) if self.openid else self._userinfo(token)
         for claim, source in self.claims_map.items():
@@ -250,7 +276,10 @@ class OIDCProvider:
         except JoseError as exc:
             field = getattr(exc, "claim", None) or "id_token"
             raise Unauthorized(
-                f"the ID token from {self.title} does not validate ({exc.error}: {exc.description}); sign in again",
+                N_("the ID token from {title} does not validate ({error}: {description}); sign in again"),
+                title=self.title,
+                error=exc.error,
+                description=exc.description,
                 field=str(field),
             ) from None
         return dict(claims)

@@ -192,13 +192,16 @@ def require_connect_repository(principal: Principal, *, owners_publish: bool) ->
     (a curator, or anyone where the site lets owners publish: `deposit_owners_publish`), since its webhook
     publishes on their behalf, as they could themselves."""
     if principal.user_id is None:
-        raise Unauthorized("sign in to connect a repository", field="user")
+        raise Unauthorized(N_("sign in to connect a repository"), field="user")
     require_scope(principal, "deposit:write")
     require_scope(principal, "deposit:publish")
     if not owners_publish and "curate" not in principal.scopes:
         raise Forbidden(
-            "on this site only curators publish (deposit_owners_publish is off), and a connected repository's "
-            "releases are published as they arrive: ask a curator to connect it",
+            N_(
+                "on this site only curators publish (deposit_owners_publish is off), "
+                "and a connected repository's releases are published as they arrive: "
+                "ask a curator to connect it"
+            ),
             field="deposit_owners_publish",
         )
 
@@ -209,8 +212,8 @@ def require_see_repository(principal: Principal, owner: int) -> None:
     if principal.user_id == owner or "curate" in principal.scopes:
         return
     if not principal.authenticated:
-        raise Unauthorized("sign in to see your repositories", field="user")
-    raise NotFound("there is no such connected repository", field="repository")
+        raise Unauthorized(N_("sign in to see your repositories"), field="user")
+    raise NotFound(N_("there is no such connected repository"), field="repository")
 
 
 def require_publish_own(principal: Principal, owner: int | None) -> None:
@@ -218,13 +221,21 @@ def require_publish_own(principal: Principal, owner: int | None) -> None:
     its owner or a curator, with ``deposit:publish``."""
     require_scope(principal, "deposit:publish")
     if "curate" not in principal.scopes and (owner is None or principal.user_id != owner):
-        raise Forbidden("only the owner of this draft or a curator may publish it", field="owner")
+        raise Forbidden(N_("only the owner of this draft or a curator may publish it"), field="owner")
 
 
 def require_upload_quota(quota: str, used: int, adding: int, limit: int, *, what: str) -> None:
     """Refuse (413 naming the ``quota`` setting) when ``used + adding`` goes beyond ``limit`` (0: no limit)."""
     if limit > 0 and used + adding > limit:
-        raise TooLarge(f"{what}: {used} used + {adding} more would exceed {quota} = {limit}", field=quota)
+        raise TooLarge(
+            N_("{what}: {used} used + {adding} more would exceed {quota} = {limit}"),
+            what=what,
+            used=used,
+            adding=adding,
+            quota=quota,
+            limit=limit,
+            field=quota,
+        )
 
 
 def require_cite(principal: Principal, owners: Iterable[int]) -> None:
@@ -280,7 +291,7 @@ def require_cancel_job(principal: Principal, owner: int | None) -> None:
         return
     require_scope(principal, "analyses:run")
     if "admin" not in principal.scopes and (owner is None or principal.user_id != owner):
-        raise Forbidden("only the owner of this job or an admin may cancel it", field="owner")
+        raise Forbidden(N_("only the owner of this job or an admin may cancel it"), field="owner")
 
 
 def job_listing_owner(principal: Principal, *, mine: bool) -> int | None:
@@ -289,7 +300,7 @@ def job_listing_owner(principal: Principal, *, mine: bool) -> int | None:
     if principal.via == "cli":
         return None
     if not principal.authenticated:
-        raise Unauthorized("sign in to list your analysis jobs", field="owner")
+        raise Unauthorized(N_("sign in to list your analysis jobs"), field="owner")
     if mine or "curate" not in principal.scopes:
         return principal.user_id
     return None

@@ -108,8 +108,11 @@ class TokenService:
             beyond = [sc for sc in wanted if sc not in owner.scopes]
             if beyond:
                 raise Invalid(
-                    f"{user.username}'s roles do not grant {', '.join(beyond)}; a token cannot carry more than its "
-                    "owner may do",
+                    N_(
+                        "{user_username}'s roles do not grant {scopes}; a token cannot carry more than its owner may do"
+                    ),
+                    user_username=user.username,
+                    scopes=", ".join(beyond),
                     field="scopes",
                 )
             now = self.now()

@@ -12,6 +12,7 @@ from typing import Protocol
 
 from portal.environments.builders import BuildEvent, BuiltEnvironment
 from portal.errors import Unavailable
+from portal.i18n import N_
 
 NAME_RE = re.compile(r"[^a-z0-9-]+")
 
@@ -59,16 +60,23 @@ def require_runnable(built: BuiltEnvironment) -> Path:
 def hub_unreachable(hub_url: str, reason: object) -> Unavailable:
     """The error of a launch or stop that could not reach the hub, saying so and where."""
     return Unavailable(
-        f"JupyterHub is unreachable at {hub_url} ({reason}); check that it is running and that "
-        "PORTAL_LAUNCH_HUB_URL points to it, then launch again"
+        N_(
+            "JupyterHub is unreachable at {hub_url} ({reason}); check that it is "
+            "running and that PORTAL_LAUNCH_HUB_URL points to it, then launch again"
+        ),
+        hub_url=hub_url,
+        reason=reason,
     )
 
 
 def no_hub() -> Unavailable:
     """The error of a launch on a portal that has no hub configured."""
     return Unavailable(
-        "JupyterHub is not running: start the portal with `make run` (launch_enabled) "
-        "or set PORTAL_LAUNCH_HUB_URL and PORTAL_LAUNCH_HUB_TOKEN"
+        N_(
+            "JupyterHub is not running: start the portal with `make run` "
+            "(launch_enabled) or set PORTAL_LAUNCH_HUB_URL and "
+            "PORTAL_LAUNCH_HUB_TOKEN"
+        )
     )
 
 

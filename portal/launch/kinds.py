@@ -165,8 +165,11 @@ class RecordLaunch(LaunchKind):
         name = ctx.environment_name(metadata)
         if name is None:
             raise Invalid(
-                f"record {self.recid} names no environment (no `analysis_envs/<name>` in it or in a record it "
-                "requires); launch an environment by name instead",
+                N_(
+                    "record {recid} names no environment (no `analysis_envs/<name>` in it "
+                    "or in a record it requires); launch an environment by name instead"
+                ),
+                recid=self.recid,
                 field="recid",
             )
         return name
@@ -212,13 +215,15 @@ class DatasetLaunch(LaunchKind):
             return self.env
         name = dataset_environment(metadata, ctx)
         if name is None:
-            raise Invalid("this portal has no analysis environments to open a dataset in", field="env")
+            raise Invalid(N_("this portal has no analysis environments to open a dataset in"), field="env")
         return name
 
     def _check(self, ctx: LaunchContext) -> Checked:
         view = ctx.catalog.get(self.recid)
         if (view.metadata.get("type") or {}).get("primary") != "Dataset":
-            raise Invalid(f"record {self.recid} is not a dataset; launch it as a record instead", field="recid")
+            raise Invalid(
+                N_("record {recid} is not a dataset; launch it as a record instead"), recid=self.recid, field="recid"
+            )
         return Checked(f"record {self.recid} in {self._env(view.metadata, ctx)}", self.recid)
 
     def resolve(self, ctx: LaunchContext, emit: Emit) -> Plan:

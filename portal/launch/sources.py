@@ -42,11 +42,16 @@ def check_git_url(url: str, allowed_hosts: list[str], allow_file: bool) -> None:
             )
         return
     if parts.scheme != "https":
-        raise Invalid(f"repository URL must be https:// (got {parts.scheme or 'no scheme'}://)", field="repository")
+        raise Invalid(
+            N_("repository URL must be https:// (got {scheme}://)"),
+            scheme=parts.scheme or "no scheme",
+            field="repository",
+        )
     if (parts.hostname or "").lower() not in {h.lower() for h in allowed_hosts}:
         raise Invalid(
-            f"git host {parts.hostname!r} is not allowed; allowed hosts: {', '.join(allowed_hosts)} "
-            "(PORTAL_LAUNCH_GIT_HOSTS)",
+            N_("git host {parts_hostname!r} is not allowed; allowed hosts: {allowed_hosts} (PORTAL_LAUNCH_GIT_HOSTS)"),
+            parts_hostname=parts.hostname,
+            allowed_hosts=", ".join(allowed_hosts),
             field="repository",
         )
 
@@ -64,8 +69,13 @@ def git_checkout(url: str, ref: str, work_root: Path, *, allowed_hosts: list[str
         proc = subprocess.run(["git", *args], cwd=tmp, capture_output=True, text=True, env=env, timeout=120)
         if proc.returncode != 0:
             raise Invalid(
-                f"git {args[0]} failed for {url} at {ref}: {proc.stderr.strip()[-300:]}; check the "
-                "repository URL and that the ref exists",
+                N_(
+                    "git {args_0} failed for {url} at {ref}: {stderr}; check the repository URL and that the ref exists"
+                ),
+                args_0=args[0],
+                url=url,
+                ref=ref,
+                stderr=proc.stderr.strip()[-300:],
                 field="ref",
             )
         return proc.stdout.strip()

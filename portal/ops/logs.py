@@ -9,6 +9,8 @@ import sys
 
 from flask import g, has_request_context
 
+from portal.i18n import N_
+
 TEXT_FORMAT = "%(asctime)s %(levelname)s %(name)s [%(request_id)s] %(message)s"
 JSON_FIELDS = "%(asctime)s %(levelname)s %(name)s %(message)s %(request_id)s"
 
@@ -27,7 +29,7 @@ def configure_logging(fmt: str, level: str = "INFO") -> None:
     if fmt not in ("json", "text"):
         from portal.errors import Invalid
 
-        raise Invalid(f"unknown log format {fmt!r}: use json or text", field="PORTAL_LOG_FORMAT")
+        raise Invalid(N_("unknown log format {fmt!r}: use json or text"), fmt=fmt, field="PORTAL_LOG_FORMAT")
     handler = logging.StreamHandler(sys.stderr)
     handler.set_name("portal-ops")
     handler.addFilter(RequestIdFilter())

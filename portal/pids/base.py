@@ -6,6 +6,7 @@ import re
 from typing import Any, Protocol
 
 from portal.errors import Invalid
+from portal.i18n import N_
 
 DOI_PATTERN = re.compile(r"^10\.\d{4,9}/\S+$")
 
@@ -17,7 +18,7 @@ def normalise_doi(text: str) -> str:
         if doi.lower().startswith(prefix):
             doi = doi[len(prefix) :]
     if not DOI_PATTERN.match(doi):
-        raise Invalid(f"{text!r} is not a DOI (expected 10.<prefix>/<suffix>)", field="doi")
+        raise Invalid(N_("{text!r} is not a DOI (expected 10.<prefix>/<suffix>)"), text=text, field="doi")
     return doi.lower()
 
 

@@ -10,6 +10,7 @@ import json
 from typing import TYPE_CHECKING, Any
 
 from portal.errors import Invalid, Unavailable
+from portal.i18n import N_
 from portal.pids.local import LocalPIDProvider
 
 if TYPE_CHECKING:
@@ -28,7 +29,7 @@ class DataCitePIDProvider(LocalPIDProvider):
     def from_settings(cls, settings: Settings) -> DataCitePIDProvider:
         if not settings.datacite_username or not settings.datacite_password:
             missing = "PORTAL_DATACITE_USERNAME" if not settings.datacite_username else "PORTAL_DATACITE_PASSWORD"
-            raise Invalid("the datacite PID provider needs a DataCite repository ID and password", field=missing)
+            raise Invalid(N_("the datacite PID provider needs a DataCite repository ID and password"), field=missing)
         return cls(
             settings.doi_prefix,
             settings.doi_namespace,
@@ -95,9 +96,9 @@ def _portal_error(err: Exception, doi: str) -> Invalid | Unavailable:
     from datacite.errors import DataCiteUnauthorizedError, HttpError
 
     if isinstance(err, HttpError):
-        return Unavailable(f"DataCite could not be reached to register {doi}: {err}")
+        return Unavailable(N_("DataCite could not be reached to register {doi}: {err}"), doi=doi, err=err)
     if isinstance(err, DataCiteUnauthorizedError):
-        return Unavailable(f"DataCite refused the repository's credentials while registering {doi}")
+        return Unavailable(N_("DataCite refused the repository's credentials while registering {doi}"), doi=doi)
     text = str(err.args[0]) if err.args else ""
     try:
         errors = json.loads(text).get("errors") or []
@@ -107,5 +108,14 @@ def _portal_error(err: Exception, doi: str) -> Invalid | Unavailable:
     if named:
         first = named[0]
         message = "; ".join(f"{e['source']}: {e.get('title', 'is invalid')}" for e in named)
-        return Invalid(f"DataCite refused the metadata of {doi}: {message}", field=str(first["source"]))
-    return Unavailable(f"DataCite failed to register {doi}: {text[:300] or type(err).__name__}")
+        return Invalid(
+            N_("DataCite refused the metadata of {doi}: {message}"),
+            doi=doi,
+            message=message,
+            field=str(first["source"]),
+        )
+    return Unavailable(
+        N_("DataCite failed to register {doi}: {reason}"),
+        doi=doi,
+        reason=text[:300] or type(err).__name__,
+    )

@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 from portal.errors import Unavailable
+from portal.i18n import N_
 
 if TYPE_CHECKING:
     from portal.settings import Settings
@@ -45,4 +46,4 @@ class DownPIDProvider(RecordingPIDProvider):
     name = "down"
 
     def register(self, doi: str, url: str, metadata: dict[str, Any] | None = None) -> None:
-        raise Unavailable(f"the DOI registry is down: {doi} was not registered")
+        raise Unavailable(N_("the DOI registry is down: {doi} was not registered"), doi=doi)

@@ -6,6 +6,7 @@ import re
 from typing import TYPE_CHECKING, Any
 
 from portal.errors import Invalid
+from portal.i18n import N_
 
 if TYPE_CHECKING:
     from portal.settings import Settings
@@ -26,7 +27,7 @@ class LocalPIDProvider:
 
     def __init__(self, prefix: str, namespace: str) -> None:
         if not re.match(r"^10\.\d{4,9}$", prefix):
-            raise Invalid(f"DOI prefix {prefix!r} must look like 10.NNNN", field="PORTAL_DOI_PREFIX")
+            raise Invalid(N_("DOI prefix {prefix!r} must look like 10.NNNN"), prefix=prefix, field="PORTAL_DOI_PREFIX")
         self.prefix = prefix
         self.namespace = namespace
 

@@ -23,6 +23,7 @@ from portal.catalog.rows import latest_published
 from portal.db.engine import Database
 from portal.db.models import Concept, Record, utcnow
 from portal.errors import Invalid, PortalError, Unavailable
+from portal.i18n import N_
 from portal.identity import policy
 from portal.identity.principal import Principal
 from portal.jobqueue.base import JobQueue
@@ -239,7 +240,7 @@ class Registrations:
                 error = err if isinstance(err, Unavailable) else Unavailable(err.message)
             except Exception as err:  # a provider's bug must not lose the registration
                 log.exception("registering %s failed", doi)
-                error = Unavailable(f"{type(err).__name__}: {err}")
+                error = Unavailable(N_("{name}: {err}"), name=type(err).__name__, err=err)
         moment = self.clock()
         with self.db.transaction() as s:
             row = s.get(PIDRegistration, doi, with_for_update=True)

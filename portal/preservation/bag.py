@@ -28,6 +28,7 @@ from portal.catalog.serialize import stream_record_json
 from portal.catalog.service import CatalogService
 from portal.errors import Conflict, Invalid, NotFound
 from portal.exports.service import ExportService
+from portal.i18n import N_
 from portal.storage.base import BLOCK, Storage, clean_path
 
 CHECKSUMS = ("sha256", "sha512")
@@ -71,7 +72,7 @@ class BagExporter:
 
         out = Path(out)
         if out.exists():
-            raise Invalid(f"{out} exists already; give a new directory", field="out")
+            raise Invalid(N_("{out} exists already; give a new directory"), out=out, field="out")
         view = self.catalog.get(recid)  # published only
         out.parent.mkdir(parents=True, exist_ok=True)
         staging = Path(tempfile.mkdtemp(prefix=f".{out.name}.", dir=out.parent))
@@ -113,8 +114,14 @@ class BagExporter:
         size = sum(int(r.get("size") or 0) for r in self._local_rows(view.recid))
         if size > max_bytes:
             raise Invalid(
-                f"the payload of {view.recid} is {size:,} bytes, more than the {max_bytes:,} this route packs; "
-                f"use `portal records bag {view.recid} OUT`",
+                N_(
+                    "the payload of {view_recid} is {size:,} bytes, more than the "
+                    "{max_bytes:,} this route packs; use `portal records bag {view_recid} "
+                    "OUT`"
+                ),
+                view_recid=view.recid,
+                size=size,
+                max_bytes=max_bytes,
                 field="recid",
             )
         work = Path(tempfile.mkdtemp(prefix="portal-bag-"))
@@ -179,7 +186,7 @@ class BagExporter:
             source = self.storage.open(path)
         except NotFound:
             raise Conflict(
-                f"file {row['key']!r} is missing from storage; run `portal files audit`", record=recid
+                N_("file {key!r} is missing from storage; run `portal files audit`"), key=row["key"], record=recid
             ) from None
         with source, target.open("wb") as sink:
             while chunk := source.read(BLOCK):
@@ -194,7 +201,9 @@ class BagExporter:
             problems.append(f"adler32 {adler & 0xFFFFFFFF:08x} != catalogued {expected[8:]}")
         if problems:
             raise Conflict(
-                f"file {row['key']!r} differs from the catalogue ({'; '.join(problems)}); run `portal files audit`",
+                N_("file {key!r} differs from the catalogue ({problems}); run `portal files audit`"),
+                key=row["key"],
+                problems="; ".join(problems),
                 record=recid,
             )
         return size

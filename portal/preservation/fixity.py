@@ -33,6 +33,7 @@ from sqlalchemy import select
 from portal.db.engine import Database
 from portal.db.models import File, Record
 from portal.errors import Invalid, NotFound, PortalError
+from portal.i18n import N_
 from portal.storage.base import BLOCK, Storage
 
 alerts = logging.getLogger("portal.preservation.alerts")
@@ -133,7 +134,7 @@ class FixityAuditor:
             Invalid: for a negative rate.
         """
         if rate is not None and rate < 0:
-            raise Invalid("the rate must be positive (bytes per second)", field="rate")
+            raise Invalid(N_("the rate must be positive (bytes per second)"), field="rate")
         started = datetime.now(UTC)
         expected, remote = self._expected(recid)
         findings: list[Finding] = []
@@ -179,7 +180,7 @@ class FixityAuditor:
         remote = 0
         with self.db.reader() as s:
             if recid is not None and s.get(Record, recid) is None:
-                raise NotFound(f"there is no record version {recid}", record=recid, field="recid")
+                raise NotFound(N_("there is no record version {recid}"), recid=recid, record=recid, field="recid")
             query = (
                 select(File.recid, File.key, File.uri, File.size, File.checksum, Record.status)
                 .join(Record, Record.recid == File.recid)

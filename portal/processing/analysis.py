@@ -13,6 +13,7 @@ import hist
 import numpy as np
 
 from portal.errors import Invalid
+from portal.i18n import N_
 
 
 @dataclass
@@ -78,10 +79,18 @@ class Parameter:
                 return value
             if isinstance(value, str) and value.lower() in ("true", "false", "on", "off", "1", "0", "yes", "no"):
                 return value.lower() in ("true", "on", "1", "yes")
-            raise Invalid(f"{self.name} must be true or false, got {value!r}", field=field_name)
+            raise Invalid(
+                N_("{name} must be true or false, got {value!r}"), name=self.name, value=value, field=field_name
+            )
         if self.kind == "choice":
             if value not in self.choices:
-                raise Invalid(f"{self.name} must be one of {', '.join(self.choices)}, got {value!r}", field=field_name)
+                raise Invalid(
+                    N_("{name} must be one of {choices}, got {value!r}"),
+                    name=self.name,
+                    choices=", ".join(self.choices),
+                    value=value,
+                    field=field_name,
+                )
             return value
         number: float | int
         try:
@@ -93,14 +102,33 @@ class Parameter:
             if not np.isfinite(number):
                 raise ValueError
         except (TypeError, ValueError):
+            message = (
+                N_("{name} must be an integer, got {value!r}")
+                if self.kind == "int"
+                else N_("{name} must be a number, got {value!r}")
+            )
             raise Invalid(
-                f"{self.name} must be a{'n integer' if self.kind == 'int' else ' number'}, got {value!r}",
+                message,
+                name=self.name,
+                value=value,
                 field=field_name,
             ) from None
         if self.minimum is not None and number < self.minimum:
-            raise Invalid(f"{self.name} must be at least {self.minimum:g}, got {number:g}", field=field_name)
+            raise Invalid(
+                N_("{name} must be at least {minimum:g}, got {number:g}"),
+                name=self.name,
+                minimum=self.minimum,
+                number=number,
+                field=field_name,
+            )
         if self.maximum is not None and number > self.maximum:
-            raise Invalid(f"{self.name} must be at most {self.maximum:g}, got {number:g}", field=field_name)
+            raise Invalid(
+                N_("{name} must be at most {maximum:g}, got {number:g}"),
+                name=self.name,
+                maximum=self.maximum,
+                number=number,
+                field=field_name,
+            )
         return number
 
 
@@ -125,7 +153,10 @@ class Analysis:
             if unknown:
                 known = ", ".join(declared) or "none"
                 raise Invalid(
-                    f"analysis {self.name} has no parameter {unknown[0]!r} (its parameters: {known})",
+                    N_("analysis {name} has no parameter {unknown_0!r} (its parameters: {known})"),
+                    name=self.name,
+                    unknown_0=unknown[0],
+                    known=known,
                     field=f"parameters.{unknown[0]}",
                 )
             # defaults filled in: provenance and a re-run then name every value the result depends on

@@ -10,6 +10,7 @@ from typing import Any
 import numpy as np
 
 from portal.errors import Invalid, NotFound
+from portal.i18n import N_
 from portal.processing.display import DISPLAY_BINS, MAX_DISPLAY_BINS, SCALES, rebin
 from portal.processing.model import Job
 from portal.processing.results import PLOT_FORMATS, check_format
@@ -72,7 +73,12 @@ def check_comparable(a: Job, b: Job) -> None:
     """Invalid (field ``b``) unless both jobs ran the same analysis: other pairs share no histogram."""
     if a.analysis != b.analysis:
         raise Invalid(
-            f"job {a.id} ran {a.analysis!r} and job {b.id} ran {b.analysis!r}: compare runs of one analysis", field="b"
+            N_("job {a_id} ran {a_analysis!r} and job {b_id} ran {b_analysis!r}: compare runs of one analysis"),
+            a_id=a.id,
+            a_analysis=a.analysis,
+            b_id=b.id,
+            b_analysis=b.analysis,
+            field="b",
         )
 
 
@@ -135,20 +141,33 @@ def plot(
     check_format(fmt, PLOT_FORMATS, "plot")
     check_comparable(a, b)
     if scale not in SCALES:
-        raise Invalid(f"unknown scale {scale!r}; choose one of {', '.join(SCALES)}", field="scale")
+        raise Invalid(
+            N_("unknown scale {scale!r}; choose one of {scales}"),
+            scale=scale,
+            scales=", ".join(SCALES),
+            field="scale",
+        )
     if not 1 <= bins <= MAX_DISPLAY_BINS:
-        raise Invalid(f"bins must be between 1 and {MAX_DISPLAY_BINS}, got {bins}", field="bins")
+        raise Invalid(
+            N_("bins must be between 1 and {MAX_DISPLAY_BINS}, got {bins}"),
+            MAX_DISPLAY_BINS=MAX_DISPLAY_BINS,
+            bins=bins,
+            field="bins",
+        )
     for job in (a, b):
         if job.state != "done" or job.result is None:
             raise Invalid(
-                f"job {job.id} is {job.state}; only finished jobs are plotted", field="a" if job is a else "b"
+                N_("job {job_id} is {job_state}; only finished jobs are plotted"),
+                job_id=job.id,
+                job_state=job.state,
+                field="a" if job is a else "b",
             )
     assert a.result is not None and b.result is not None
     name = name or a.result["main_hist"]
     for job in (a, b):
         assert job.result is not None
         if name not in job.result["hists"]:
-            raise NotFound(f"job {job.id} has no histogram {name!r}")
+            raise NotFound(N_("job {job_id} has no histogram {name!r}"), job_id=job.id, name=name)
     import matplotlib
 
     matplotlib.use("Agg")

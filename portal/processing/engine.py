@@ -14,6 +14,7 @@ from importlib import metadata
 from typing import TYPE_CHECKING, Any
 
 from portal.errors import Invalid
+from portal.i18n import N_
 from portal.processing.analysis import Analysis, Output
 from portal.processing.executors.base import Executor
 from portal.processing.plan import DEFAULT_CHUNK_EVENTS, BadFile, Chunk, Task, plan_chunks, plan_tasks
@@ -235,7 +236,7 @@ def run_analysis(
     cannot be read fails the run with BadFile naming it, or, with ``skip_bad_files``, contributes nothing at all
     (none of its chunks) and is listed in the result."""
     if not uris:
-        raise Invalid("the dataset has no files to process")
+        raise Invalid(N_("the dataset has no files to process"))
     t0 = time.perf_counter()
     skipped: dict[str, str] = {}
 

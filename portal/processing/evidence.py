@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from portal.errors import Unavailable
+from portal.i18n import N_
 from portal.processing import results
 from portal.processing.model import Job
 
@@ -70,7 +71,7 @@ def write_files(storage: Any, folder: str, files: list[tuple[str, bytes, str]]) 
     Unavailable when the storage has no local directory (results cannot be written to a remote XRootD)."""
     base = storage.local_path(folder) if storage is not None else None
     if base is None:
-        raise Unavailable("publishing result files needs a local storage directory (PORTAL_STORAGE_BACKEND=local)")
+        raise Unavailable(N_("publishing result files needs a local storage directory (PORTAL_STORAGE_BACKEND=local)"))
     target = Path(base)
     target.mkdir(parents=True, exist_ok=False)
     rows = []

@@ -18,6 +18,7 @@ import urllib.request
 from pathlib import Path
 
 from portal.errors import Unavailable
+from portal.i18n import N_
 from portal.settings import Settings
 from portal.storage.server import free_port
 
@@ -98,7 +99,11 @@ class GatewayServer:
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             if self.process.poll() is not None:
-                raise Unavailable(f"dask-gateway-server exited with {self.process.returncode}; see {log.name}")
+                raise Unavailable(
+                    N_("dask-gateway-server exited with {process_returncode}; see {log_name}"),
+                    process_returncode=self.process.returncode,
+                    log_name=log.name,
+                )
             # the proxy listens before it has fetched the API's routes (it answers 404 until then): ready is
             # when the gateway's own health check passes through it
             try:
@@ -109,7 +114,11 @@ class GatewayServer:
                 pass
             time.sleep(0.2)
         self.stop()
-        raise Unavailable(f"dask-gateway-server did not listen within {timeout:.0f} s; see {log.name}")
+        raise Unavailable(
+            N_("dask-gateway-server did not listen within {timeout:.0f} s; see {log_name}"),
+            timeout=timeout,
+            log_name=log.name,
+        )
 
     def stop(self) -> None:
         if self.process is not None and self.process.poll() is None:

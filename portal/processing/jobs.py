@@ -241,7 +241,11 @@ class JobService:
         job = self.get(job_id)
         policy.require_cancel_job(actor, job.owner_id)
         if job.state in FINAL_STATES:
-            raise Conflict(f"job {job_id} is {job.state} already; only queued or running jobs can be cancelled")
+            raise Conflict(
+                N_("job {job_id} is {job_state} already; only queued or running jobs can be cancelled"),
+                job_id=job_id,
+                job_state=job.state,
+            )
         found = self.queue.cancel(ref(job_id)) if self.queue is not None else None
         if found == "running":
             return self.get(job_id)
@@ -251,7 +255,9 @@ class JobService:
                 row.state, row.error, row.finished_at = "cancelled", f"cancelled by {actor.label}", _now()
             elif found is None and row.state == "running":
                 # no queue job to pass the request to: it runs in a command, outside the queue
-                raise Conflict(f"job {job_id} runs outside the job queue and cannot be cancelled from here")
+                raise Conflict(
+                    N_("job {job_id} runs outside the job queue and cannot be cancelled from here"), job_id=job_id
+                )
             return _job(row)
 
     def mark_cancelled(self, job_id: int) -> None:
@@ -290,7 +296,12 @@ class JobService:
         """Jobs newest first, without results: ``limit`` of them from ``offset``, of ``owner_id``, over
         ``dataset_recid`` and in ``state`` when given (Invalid for an unknown state), and how many match."""
         if state is not None and state not in STATES:
-            raise Invalid(f"unknown state {state!r}; one of: {', '.join(STATES)}", field="state")
+            raise Invalid(
+                N_("unknown state {state!r}; one of: {states}"),
+                state=state,
+                states=", ".join(STATES),
+                field="state",
+            )
         where = []
         if owner_id is not None:
             where.append(AnalysisJob.owner_id == owner_id)
@@ -308,7 +319,7 @@ class JobService:
         with self.db.reader() as s:
             job = s.scalars(select(AnalysisJob).where(AnalysisJob.derived_recid == recid).limit(1)).first()
             if job is None:
-                raise NotFound(f"record {recid} was not published from an analysis job")
+                raise NotFound(N_("record {recid} was not published from an analysis job"), recid=recid)
             return _job(job)
 
     def panel(self, recid: int) -> AnalysePanel:
@@ -420,7 +431,7 @@ class JobService:
         try:
             rows, folder = evidence.write_files(self.storage, f"{evidence.DERIVED_FOLDER}/job-{job_id}", files)
         except FileExistsError:
-            raise Conflict(f"job {job_id} is being published already") from None
+            raise Conflict(N_("job {job_id} is being published already"), job_id=job_id) from None
         try:
             # The catalogue allocates the recid inside its own write transaction: concurrent publishes never
             # share one; the files are its rows from that same transaction on.

@@ -31,8 +31,11 @@ def load_analysis(spec: str, **parameters: Any) -> Analysis:
             return _instantiate(ep.load(), spec, parameters)
     if ":" not in spec:
         raise NotFound(
-            f"unknown analysis {spec!r}; built-ins are {', '.join(sorted(BUILTINS))}, or give "
-            "'module:Class' / '/path/to/file.py:Class'"
+            N_(
+                "unknown analysis {spec!r}; built-ins are {builtins}, or give 'module:Class' / '/path/to/file.py:Class'"
+            ),
+            spec=spec,
+            builtins=", ".join(sorted(BUILTINS)),
         )
     where, attr = spec.rsplit(":", 1)
     if where.endswith(".py"):

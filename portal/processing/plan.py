@@ -102,7 +102,7 @@ def plan_chunks(
     ``formats``, by file name) so no basket is decompressed twice. Files that cannot be opened raise BadFile
     unless ``on_bad_file`` takes them."""
     if chunk_events <= 0:
-        raise Invalid("chunk size must be a positive number of events")
+        raise Invalid(N_("chunk size must be a positive number of events"))
     chunks: list[Chunk] = []
     with ThreadPoolExecutor(max_workers=min(8, max(1, len(uris)))) as pool:
         futures = [pool.submit(_boundaries, uri, formats) for uri in uris]

@@ -26,6 +26,7 @@ from portal.catalog.service import CatalogService
 from portal.db.engine import Database
 from portal.db.models import Record
 from portal.errors import Conflict, Invalid, NotFound, PortalError
+from portal.i18n import N_
 from portal.identity import policy
 from portal.identity.audit import AuditLog
 from portal.identity.principal import Principal
@@ -97,27 +98,32 @@ class ReleaseService:
         policy.require_connect_repository(actor, owners_publish=self.settings.owners_publish)
         assert actor.user_id is not None
         if provider not in PROVIDERS:
-            raise Invalid(f"provider must be one of {', '.join(PROVIDERS)}", field="provider")
+            raise Invalid(N_("provider must be one of {providers}"), providers=", ".join(PROVIDERS), field="provider")
         url = url.strip()
         if not url or len(url) > 500:
-            raise Invalid("give the repository's URL (at most 500 characters)", field="url")
+            raise Invalid(N_("give the repository's URL (at most 500 characters)"), field="url")
         try:
             archives.check_host(url, self.settings.git_hosts, allow_http=self.settings.allow_http)
         except Refused as exc:
             raise Invalid(exc.reason, field="url") from None
         key = match_url(url)
         if not urlsplit(key).path.strip("/"):
-            raise Invalid("give the repository's URL, e.g. https://github.com/owner/name", field="url")
+            raise Invalid(N_("give the repository's URL, e.g. https://github.com/owner/name"), field="url")
         salt = signatures.new_salt()
         with self.db.transaction() as s:
             if s.scalar(select(ConnectedRepository.id).where(ConnectedRepository.match_url == key)) is not None:
-                raise Conflict("this repository is connected already", field="url")
+                raise Conflict(N_("this repository is connected already"), field="url")
             if recid is not None:
                 rec = s.get(Record, recid)
                 if rec is None or rec.status == "removed":
-                    raise NotFound(f"there is no record {recid}", field="recid")
+                    raise NotFound(N_("there is no record {recid}"), recid=recid, field="recid")
                 if rec.type_primary != "Software":
-                    raise Invalid(f"record {recid} is a {rec.type_primary} record, not Software", field="recid")
+                    raise Invalid(
+                        N_("record {recid} is a {rec_type_primary} record, not Software"),
+                        recid=recid,
+                        rec_type_primary=rec.type_primary,
+                        field="recid",
+                    )
                 policy.require_new_version(actor, [rec.owner_id])
             repo = ConnectedRepository(
                 owner_id=actor.user_id, provider=provider, url=url, match_url=key, recid=recid, secret_salt=salt
@@ -179,7 +185,7 @@ class ReleaseService:
         repo = s.get(ConnectedRepository, repository_id)
         if repo is None:
             policy.require_signed_in(actor)
-            raise NotFound("there is no such connected repository", field="repository")
+            raise NotFound(N_("there is no such connected repository"), field="repository")
         policy.require_see_repository(actor, repo.owner_id)
         return repo
 
@@ -194,7 +200,12 @@ class ReleaseService:
         publication, no tag, a disallowed host) is processed at once, so the refusal is in the answer.
         """
         if provider not in PROVIDERS:
-            raise NotFound(f"no webhook for provider {provider!r}; known: {', '.join(PROVIDERS)}", field="provider")
+            raise NotFound(
+                N_("no webhook for provider {provider!r}; known: {providers}"),
+                provider=provider,
+                providers=", ".join(PROVIDERS),
+                field="provider",
+            )
         key = (headers.get(DELIVERY_HEADERS[provider]) or "").strip()[:100]
         event_header = (headers.get(EVENT_HEADERS[provider]) or "").strip()[:60]
         if len(body) > MAX_BODY:
@@ -315,10 +326,13 @@ class ReleaseService:
         with self.db.reader() as s:
             delivery = s.get(ReleaseDelivery, delivery_id)
             if delivery is None or delivery.repository_id is None:
-                raise NotFound("there is no such delivery", field="delivery")
+                raise NotFound(N_("there is no such delivery"), field="delivery")
             self._visible(s, actor, delivery.repository_id)
             if not _retryable(delivery):
-                raise Conflict(f"this delivery is {delivery.outcome}; only a failed or refused one is retried")
+                raise Conflict(
+                    N_("this delivery is {delivery_outcome}; only a failed or refused one is retried"),
+                    delivery_outcome=delivery.outcome,
+                )
         if self.queue is None:
             return self.process(delivery_id)
         with self.db.transaction() as s:  # pending again, its processing queued: the list shows it waiting
@@ -362,7 +376,7 @@ class ReleaseService:
             ).rowcount
             delivery = s.get(ReleaseDelivery, delivery_id)
             if delivery is None:
-                raise NotFound("there is no such delivery", field="delivery")
+                raise NotFound(N_("there is no such delivery"), field="delivery")
             if not claimed:
                 return _delivery(delivery)
             repo = s.get(ConnectedRepository, delivery.repository_id)

@@ -23,6 +23,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from portal.errors import Invalid
+from portal.i18n import N_
 from portal.search.documents import FACETS
 from portal.search.query import And, Exact, Node, Not, Or, Range, Text
 from portal.search.results import FacetBucket
@@ -244,7 +245,7 @@ class Evaluator:
             return self.exact(node)
         if isinstance(node, Range):
             return self.range(node)
-        raise Invalid("unsupported query", field="q")
+        raise Invalid(N_("unsupported query"), field="q")
 
     def exact(self, node: Exact) -> tuple[Mask, Mask]:
         snap = self.snap
@@ -255,7 +256,7 @@ class Evaluator:
             return t, snap.has_doi & ~t
         if node.field == "recid":
             if not node.value.isdigit():
-                raise Invalid(f"recid must be a number, got {node.value!r}", field="q")
+                raise Invalid(N_("recid must be a number, got {node_value!r}"), node_value=node.value, field="q")
             wanted = int(node.value)
             t = (snap.recids == wanted) | (snap.concepts == wanted)
             return t, ~t

@@ -134,10 +134,12 @@ class _Parser:
         node = self.or_expr()
         if self.peek() is not None:
             kind, value, pos = self.peek()  # type: ignore[misc]
-            raise Invalid(
-                f"unexpected {value!r} at position {pos + 1}" + (": there is no matching (" if kind == "rpar" else ""),
-                field="q",
+            message = (
+                N_("unexpected {value!r} at position {pos}: there is no matching (")
+                if kind == "rpar"
+                else N_("unexpected {value!r} at position {pos}")
             )
+            raise Invalid(message, value=value, pos=pos + 1, field="q")
         return node
 
     def or_expr(self) -> Node:
@@ -158,9 +160,11 @@ class _Parser:
             nodes.append(self.unary())
         if not nodes:
             tok = self.peek()
-            raise Invalid(
-                "empty expression" + (f" before {tok[1]!r} at position {tok[2] + 1}" if tok else ""), field="q"
-            )
+            if tok:
+                raise Invalid(
+                    N_("empty expression before {value!r} at position {pos}"), value=tok[1], pos=tok[2] + 1, field="q"
+                )
+            raise Invalid(N_("empty expression"), field="q")
         return nodes[0] if len(nodes) == 1 else And(tuple(nodes))
 
     def unary(self) -> Node:
@@ -169,7 +173,9 @@ class _Parser:
         try:
             if self.depth > MAX_DEPTH:
                 raise Invalid(
-                    f"the query nests parentheses or negations more than {MAX_DEPTH} deep at position {pos + 1}",
+                    N_("the query nests parentheses or negations more than {MAX_DEPTH} deep at position {pos}"),
+                    MAX_DEPTH=MAX_DEPTH,
+                    pos=pos + 1,
                     field="q",
                 )
             return self._unary(kind, value, pos)
@@ -205,7 +211,11 @@ class _Parser:
             name = ALIASES.get(name.lower(), name.lower())
             if name not in FIELDS:
                 raise Invalid(
-                    f"unknown field {name!r} at position {pos + 1}; fields: {', '.join(sorted(FIELDS))}", field="q"
+                    N_("unknown field {name!r} at position {pos}; fields: {fields}"),
+                    name=name,
+                    pos=pos + 1,
+                    fields=", ".join(sorted(FIELDS)),
+                    field="q",
                 )
             if rest == "":
                 nxt = self.peek()
@@ -255,7 +265,10 @@ class _Parser:
             )
         if name not in NUMERIC_FIELDS:
             raise Invalid(
-                f"{name} is not a numeric field; ranges work on {', '.join(sorted(NUMERIC_FIELDS))}", field="q"
+                N_("{name} is not a numeric field; ranges work on {fields}"),
+                name=name,
+                fields=", ".join(sorted(NUMERIC_FIELDS)),
+                field="q",
             )
         low = None if m.group(2) == "*" else _number(m.group(2), name, pos)
         high = None if m.group(3) == "*" else _number(m.group(3), name, pos)
@@ -264,7 +277,10 @@ class _Parser:
     def compare(self, name: str, rest: str, pos: int) -> Node:
         if name not in NUMERIC_FIELDS:
             raise Invalid(
-                f"{name} is not a numeric field; comparisons work on {', '.join(sorted(NUMERIC_FIELDS))}", field="q"
+                N_("{name} is not a numeric field; comparisons work on {fields}"),
+                name=name,
+                fields=", ".join(sorted(NUMERIC_FIELDS)),
+                field="q",
             )
         op = rest[:2] if rest[:2] in (">=", "<=") else rest[:1]
         value = _number(rest[len(op) :], name, pos)

@@ -12,6 +12,7 @@ from sqlalchemy.orm import Session
 
 from portal.db.engine import Database
 from portal.errors import Invalid
+from portal.i18n import N_
 from portal.pids.base import normalise_doi
 from portal.search.backends.base import TextBackend
 from portal.search.cursor import decode_cursor, encode_cursor
@@ -108,7 +109,7 @@ class SQLSearch:
                     years = years.where(value <= hi if node.include_high else value < hi)
                 return or_(and_(*parts), DOCS.c.recid.in_(years))
             return and_(*parts)
-        raise Invalid("unsupported query", field="q")
+        raise Invalid(N_("unsupported query"), field="q")
 
     def _exact(self, node: Exact) -> sa.ColumnElement[bool]:
         value = node.value
@@ -116,7 +117,7 @@ class SQLSearch:
             return DOCS.c.doi == normalise_doi(value)
         if node.field == "recid":
             if not value.isdigit():
-                raise Invalid(f"recid must be a number, got {value!r}", field="q")
+                raise Invalid(N_("recid must be a number, got {value!r}"), value=value, field="q")
             return or_(DOCS.c.recid == int(value), DOCS.c.concept_recid == int(value))
         facet = {"format": "format", "subtype": "subtype"}.get(node.field, node.field)
         match = func.lower(FACET_ROWS.c.value) == value.lower()
@@ -209,7 +210,7 @@ class SQLSearch:
         # to compare them (a 500), SQLite compares them by type class (a silently wrong page).
         for column, value in ((c1, v1), (c2, v2)):
             if not _fits(column, value):
-                raise Invalid("cursor is not one this search returned; start again without it", field="cursor")
+                raise Invalid(N_("cursor is not one this search returned; start again without it"), field="cursor")
         beyond1 = c1 < v1 if d1 else c1 > v1
         beyond2 = c2 < v2 if d2 else c2 > v2
         return or_(beyond1, and_(c1 == v1, beyond2))

@@ -7,6 +7,8 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import BinaryIO, Protocol
 
+from portal.i18n import N_
+
 BLOCK = 8 * 1024 * 1024  # read size for checksums and copies: large enough to run at disk/network speed
 
 
@@ -79,5 +81,5 @@ def clean_path(path: str) -> str:
 
     parts = [p for p in path.replace("\\", "/").split("/") if p not in ("", ".")]
     if any(p == ".." for p in parts):
-        raise Invalid(f"path {path!r} leaves the storage root", field="path")
+        raise Invalid(N_("path {path!r} leaves the storage root"), path=path, field="path")
     return "/".join(parts)

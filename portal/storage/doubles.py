@@ -7,6 +7,7 @@ from collections.abc import Iterator
 from typing import TYPE_CHECKING, Any, BinaryIO
 
 from portal.errors import NotFound, Unavailable
+from portal.i18n import N_
 from portal.storage.base import StatInfo, adler32_stream, clean_path
 
 if TYPE_CHECKING:
@@ -30,7 +31,7 @@ class MemoryStorage:
         try:
             return self.files[clean_path(path)]
         except KeyError:
-            raise NotFound(f"no file {path!r} in storage") from None
+            raise NotFound(N_("no file {path!r} in storage"), path=path) from None
 
     def probe(self) -> None:
         return None
@@ -51,7 +52,7 @@ class MemoryStorage:
             return
         found = sorted(p for p in self.files if not base or p.startswith(base + "/"))
         if not found:
-            raise NotFound(f"no directory {path!r} in storage")
+            raise NotFound(N_("no directory {path!r} in storage"), path=path)
         yield from found
 
     def checksum(self, path: str) -> str:
@@ -82,7 +83,7 @@ class DownStorage:
         return cls()
 
     def _down(self, path: str) -> Unavailable:
-        return Unavailable(f"{path}: {self.reason}")
+        return Unavailable(N_("{path}: {reason}"), path=path, reason=self.reason)
 
     def probe(self) -> None:
         raise Unavailable(self.reason)

@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, BinaryIO
 
 from portal.errors import NotFound, Unavailable
+from portal.i18n import N_
 from portal.storage.base import StatInfo, adler32_stream, clean_path
 
 if TYPE_CHECKING:
@@ -34,23 +35,23 @@ class LocalStorage:
 
     def probe(self) -> None:
         if not os.access(self.root, os.R_OK | os.X_OK) or not self.root.is_dir():
-            raise Unavailable(f"the data directory {self.root} is missing or not readable")
+            raise Unavailable(N_("the data directory {root} is missing or not readable"), root=self.root)
 
     def stat(self, path: str) -> StatInfo:
         full = self._full(path)
         try:
             st = full.stat()
         except FileNotFoundError:
-            raise NotFound(f"no file {path!r} in storage") from None
+            raise NotFound(N_("no file {path!r} in storage"), path=path) from None
         if not full.is_file():
-            raise NotFound(f"{path!r} is not a file")
+            raise NotFound(N_("{path!r} is not a file"), path=path)
         return StatInfo(clean_path(path), st.st_size, st.st_mtime)
 
     def open(self, path: str) -> BinaryIO:
         try:
             return self._full(path).open("rb")
         except (FileNotFoundError, IsADirectoryError):
-            raise NotFound(f"no file {path!r} in storage") from None
+            raise NotFound(N_("no file {path!r} in storage"), path=path) from None
 
     def read_range(self, path: str, offset: int, length: int) -> bytes:
         with self.open(path) as fh:
@@ -63,7 +64,7 @@ class LocalStorage:
             yield clean_path(path)
             return
         if not base.is_dir():
-            raise NotFound(f"no directory {path!r} in storage")
+            raise NotFound(N_("no directory {path!r} in storage"), path=path)
         for dirpath, dirnames, filenames in os.walk(base):
             dirnames.sort()
             for name in sorted(filenames):

@@ -17,6 +17,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from portal.errors import Unavailable
+from portal.i18n import N_
 
 
 def xrootd_binary() -> str | None:
@@ -73,7 +74,7 @@ class XRootDServer:
     def start(self, timeout: float = 15.0) -> XRootDServer:
         binary = xrootd_binary()
         if binary is None:
-            raise Unavailable("the xrootd server is not installed: apt-get install xrootd-server xrootd-client")
+            raise Unavailable(N_("the xrootd server is not installed: apt-get install xrootd-server xrootd-client"))
         self.port = self.port or free_port()
         for sub in ("admin", "run"):
             (self.state_dir / sub).mkdir(parents=True, exist_ok=True)
@@ -93,14 +94,23 @@ class XRootDServer:
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             if self.process.poll() is not None:
-                raise Unavailable(f"xrootd exited with {self.process.returncode}; see {self.log}")
+                raise Unavailable(
+                    N_("xrootd exited with {process_returncode}; see {log}"),
+                    process_returncode=self.process.returncode,
+                    log=self.log,
+                )
             try:  # a TCP probe: an XRootD client call would hang for its 120 s connection window
                 with socket.create_connection(("127.0.0.1", self.port), timeout=0.2):
                     return self
             except OSError:
                 time.sleep(0.03)
         self.stop()
-        raise Unavailable(f"xrootd did not listen on port {self.port} within {timeout:.0f} s; see {self.log}")
+        raise Unavailable(
+            N_("xrootd did not listen on port {port} within {timeout:.0f} s; see {log}"),
+            port=self.port,
+            timeout=timeout,
+            log=self.log,
+        )
 
     def stop(self) -> None:
         if self.process is not None and self.process.poll() is None:

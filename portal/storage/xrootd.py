@@ -9,6 +9,7 @@ from collections.abc import Iterator
 from typing import TYPE_CHECKING, Any, BinaryIO
 
 from portal.errors import Invalid, NotFound, Unavailable
+from portal.i18n import N_
 from portal.ops.metrics import XROOTD_ERRORS
 from portal.storage.base import StatInfo, adler32_stream, clean_path
 
@@ -46,9 +47,14 @@ def _check(status: Any, what: str) -> None:
     if status.ok:
         return
     if status.errno == 3011 or "No such file" in status.message:
-        raise NotFound(f"{what}: not found on the XRootD server")
+        raise NotFound(N_("{what}: not found on the XRootD server"), what=what)
     XROOTD_ERRORS.labels(str(status.errno)).inc()
-    raise Unavailable(f"{what}: XRootD error {status.errno}: {status.message.strip()}")
+    raise Unavailable(
+        N_("{what}: XRootD error {status_errno}: {message}"),
+        what=what,
+        status_errno=status.errno,
+        message=status.message.strip(),
+    )
 
 
 class XRootDFile(io.RawIOBase):
@@ -106,7 +112,7 @@ class XRootDStorage:
     @classmethod
     def from_settings(cls, settings: Settings) -> XRootDStorage:
         if not settings.xrootd_url:
-            raise Invalid("the xrootd storage backend needs PORTAL_XROOTD_URL", field="PORTAL_XROOTD_URL")
+            raise Invalid(N_("the xrootd storage backend needs PORTAL_XROOTD_URL"), field="PORTAL_XROOTD_URL")
         return cls(settings.xrootd_url, settings.xrootd_export)
 
     def __init__(self, url: str, export: str = "") -> None:
@@ -131,7 +137,7 @@ class XRootDStorage:
         status, info = self._fs.stat(self._remote(path), timeout=_TIMEOUT)
         _check(status, path)
         if info.flags & StatInfoFlags.IS_DIR:
-            raise NotFound(f"{path!r} is a directory")
+            raise NotFound(N_("{path!r} is a directory"), path=path)
         return StatInfo(clean_path(path), int(info.size), float(info.modtime))
 
     def open(self, path: str) -> BinaryIO:

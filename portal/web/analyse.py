@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING, Any
 from flask import Blueprint, Response, jsonify, redirect, render_template, request, url_for
 
 from portal.errors import Invalid
+from portal.i18n import N_
 from portal.identity import policy
 from portal.web import services
 from portal.web.analyses import _jobs, _links
@@ -40,14 +41,14 @@ def create() -> Any:
     recid = _form_id("dataset")
     analysis = request.form.get("analysis", "").strip()
     if not analysis:
-        raise Invalid("choose an analysis", field="analysis")
+        raise Invalid(N_("choose an analysis"), field="analysis")
     policy.require_run_analysis(who, own_code=":" in analysis)
     services().access.require_files(who, recid)  # an analysis reads the dataset's bytes
     prefix = f"param.{analysis}."
     parameters = {k.removeprefix(prefix): v for k, v in request.form.items() if k.startswith(prefix)}
     skip = request.form.get("skip_bad_files", "")
     if skip not in ("", "on", "true", "false"):
-        raise Invalid("skip_bad_files must be on or off", field="skip_bad_files")
+        raise Invalid(N_("skip_bad_files must be on or off"), field="skip_bad_files")
     job = jobs.create(
         analysis,
         recid,
@@ -82,7 +83,7 @@ def _pair() -> tuple[Job, Job]:
     jobs = _jobs()
     a, b = int_arg("a", 0, minimum=1), int_arg("b", 0, minimum=1)
     if not a or not b:
-        raise Invalid("give two job ids: ?a=JOB&b=JOB", field="a" if not a else "b")
+        raise Invalid(N_("give two job ids: ?a=JOB&b=JOB"), field="a" if not a else "b")
     return jobs.get(a), jobs.get(b)
 
 

@@ -59,8 +59,10 @@ def api_create() -> Any:
     body = json_body()
     if not isinstance(body, dict):
         raise Invalid(
-            'send a JSON object: {"analysis": NAME, "dataset": RECID, "executor"?: ..., '
-            '"skip_bad_files"?: bool, "parameters"?: {...}}'
+            N_(
+                'send a JSON object: {"analysis": NAME, "dataset": RECID, "executor"?: '
+                '..., "skip_bad_files"?: bool, "parameters"?: {...}}'
+            )
         )
     unknown = set(body) - {"analysis", "dataset", "executor", "skip_bad_files", "parameters"}
     if unknown:

@@ -10,6 +10,7 @@ from flask_babel import gettext
 
 from portal.citations.service import CitationService
 from portal.errors import Invalid
+from portal.i18n import N_
 from portal.web import services
 from portal.web.auth import principal
 from portal.web.pages import record_page
@@ -31,10 +32,10 @@ def list_citations(recid: int) -> Any:
 def add_citation(recid: int) -> Any:
     body = request.get_json(silent=True)
     if not isinstance(body, dict):
-        raise Invalid("body must be a JSON object with `relation` and `identifier`", field="identifier")
+        raise Invalid(N_("body must be a JSON object with `relation` and `identifier`"), field="identifier")
     for name in ("relation", "identifier", "scheme", "title"):
         if body.get(name) is not None and not isinstance(body[name], str):
-            raise Invalid(f"{name} must be a string", field=name)
+            raise Invalid(N_("{name} must be a string"), name=name, field=name)
     citation = _citations().add(
         recid,
         body.get("relation") or "",

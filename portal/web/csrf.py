@@ -23,6 +23,7 @@ from flask import Flask, request, session
 from flask_wtf.csrf import CSRFError, CSRFProtect
 
 from portal.errors import Invalid
+from portal.i18n import N_
 from portal.web.auth import SESSION_USER
 
 UNSAFE = frozenset({"POST", "PUT", "PATCH", "DELETE"})
@@ -53,7 +54,10 @@ def register(app: Flask) -> None:
             csrf.protect()
         except CSRFError as err:
             raise Invalid(
-                f"{err.description} The form was not sent from a page of this portal, or the page is too old: "
-                "reload it and submit again.",
+                N_(
+                    "{err_description} The form was not sent from a page of this portal, "
+                    "or the page is too old: reload it and submit again."
+                ),
+                err_description=err.description,
                 field="csrf_token",
             ) from None

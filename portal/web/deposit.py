@@ -9,6 +9,7 @@ from flask import Blueprint, Response, jsonify, request
 
 from portal.deposit.serialize import draft_json, file_json, files_json
 from portal.errors import Invalid
+from portal.i18n import N_
 from portal.identity import policy
 from portal.web import services
 from portal.web.auth import principal
@@ -24,7 +25,7 @@ def _base() -> str:
 def _metadata_body() -> dict[str, Any]:
     body = json_body()
     if not isinstance(body, dict) or not isinstance(body.get("metadata"), dict):
-        raise Invalid("body must be a JSON object with a `metadata` object", field="metadata")
+        raise Invalid(N_("body must be a JSON object with a `metadata` object"), field="metadata")
     return body["metadata"]
 
 

@@ -16,6 +16,7 @@ from typing import Any
 from flask import Blueprint, jsonify, redirect, render_template, request, url_for
 
 from portal.errors import Invalid, NotFound, PortalError, Unauthorized, Unavailable
+from portal.i18n import N_
 from portal.identity import policy
 from portal.releases.results import DeliveryView
 from portal.releases.service import UNMATCHED_DAYS, UNMATCHED_KEPT
@@ -61,7 +62,7 @@ def _problem(d: DeliveryView) -> PortalError:
 def _body() -> dict[str, Any]:
     body = json_body()
     if not isinstance(body, dict):
-        raise Invalid("body must be a JSON object", field="body")
+        raise Invalid(N_("body must be a JSON object"), field="body")
     return body
 
 
@@ -69,7 +70,7 @@ def _recid(value: Any) -> int | None:
     if value is None or value == "":
         return None
     if isinstance(value, bool) or not str(value).isdigit() or not 0 < int(value) < 2**31:
-        raise Invalid("recid must be a record id (a positive integer)", field="recid")
+        raise Invalid(N_("recid must be a record id (a positive integer)"), field="recid")
     return int(value)
 
 
@@ -87,7 +88,7 @@ def api_connect() -> Any:
     body = _body()
     for name in ("provider", "url"):
         if not isinstance(body.get(name), str):
-            raise Invalid(f"{name} must be a string", field=name)
+            raise Invalid(N_("{name} must be a string"), name=name, field=name)
     connected = services().releases.connect(who, body["provider"], body["url"], recid=_recid(body.get("recid")))
     return jsonify(connected.to_json()), 201
 
@@ -120,7 +121,7 @@ def api_deliveries(repository_id: int) -> Any:
 def api_retry(repository_id: int, delivery_id: int) -> Any:
     delivery = services().releases.retry(principal(), delivery_id)
     if delivery.repository_id != repository_id:
-        raise NotFound("there is no such delivery", field="delivery")
+        raise NotFound(N_("there is no such delivery"), field="delivery")
     return jsonify(delivery.to_json()), 202 if delivery.outcome == "pending" else 200
 
 

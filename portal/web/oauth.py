@@ -106,7 +106,12 @@ def authorize() -> Any:
     try:
         grant = _server().get_consent_grant(end_user=identity)
     except OAuth2Error as err:  # unknown client or redirect URI: never redirect anywhere, say what is wrong
-        raise Invalid(f"{err.error}: {err.description or 'bad authorization request'}", field="client_id") from None
+        raise Invalid(
+            N_("{err_error}: {description}"),
+            err_error=err.error,
+            description=err.description or "bad authorization request",
+            field="client_id",
+        ) from None
     # the hub is the portal's own first-party client: no consent page
     return _server().create_authorization_response(grant_user=identity, grant=grant)
 

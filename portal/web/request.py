@@ -111,7 +111,7 @@ def json_body() -> Any:
     try:
         return request.get_json(silent=True)
     except RecursionError:
-        raise Invalid("the JSON body is nested too deeply", field="body") from None
+        raise Invalid(N_("the JSON body is nested too deeply"), field="body") from None
 
 
 def required_arg(name: str) -> str:
@@ -133,7 +133,12 @@ def range_arg(name: str) -> tuple[float, float] | None:
         raise Invalid(N_("{name} must be two numbers low,high; got {raw!r}"), name=name, raw=raw, field=name) from None
     # nan and inf parse as floats but make no bin edges; an empty or reversed range has no bins either
     if not (math.isfinite(low) and math.isfinite(high) and low < high):
-        raise Invalid(f"{name} must be two finite numbers low,high with low < high; got {raw!r}", field=name)
+        raise Invalid(
+            N_("{name} must be two finite numbers low,high with low < high; got {raw!r}"),
+            name=name,
+            raw=raw,
+            field=name,
+        )
     return low, high
 
 

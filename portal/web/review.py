@@ -11,6 +11,7 @@ from flask import Blueprint, jsonify, request
 
 from portal.deposit.serialize import draft_json
 from portal.errors import Invalid
+from portal.i18n import N_
 from portal.review.collections import CollectionInfo
 from portal.review.requests import RequestInfo
 from portal.web import services
@@ -34,7 +35,7 @@ def collection_arg() -> str | None:
     if value is None or value == "":
         return None
     if not isinstance(value, str) or len(value) > COLLECTION_ARG_MAX:
-        raise Invalid("`collection` is the slug of a collection", field="collection")
+        raise Invalid(N_("`collection` is the slug of a collection"), field="collection")
     return value
 
 
@@ -43,7 +44,7 @@ def _comment() -> Any:
     if body is None:
         return None
     if not isinstance(body, dict):
-        raise Invalid("send a JSON object, optionally with a `comment`", field="comment")
+        raise Invalid(N_("send a JSON object, optionally with a `comment`"), field="comment")
     return body.get("comment")
 
 

@@ -11,6 +11,7 @@ from typing import Any
 from flask import Blueprint, Response, request
 
 from portal.errors import ChecksumMismatch, Invalid, PortalError
+from portal.i18n import N_
 from portal.identity import policy
 from portal.web import services
 from portal.web.auth import principal
@@ -62,7 +63,7 @@ class PreconditionFailed(PortalError):
 def _int_header(name: str) -> int:
     raw = request.headers.get(name, "")
     if not raw.isdigit() or len(raw) > 18:
-        raise Invalid(f"{name} must be a non-negative integer", field=name)
+        raise Invalid(N_("{name} must be a non-negative integer"), name=name, field=name)
     return int(raw)
 
 
@@ -76,7 +77,9 @@ def _metadata() -> dict[str, str]:
         try:
             out[name] = base64.b64decode(value, validate=True).decode("utf-8") if value else ""
         except (binascii.Error, UnicodeDecodeError):
-            raise Invalid(f"Upload-Metadata value of {name!r} is not base64 UTF-8", field="Upload-Metadata") from None
+            raise Invalid(
+                N_("Upload-Metadata value of {name!r} is not base64 UTF-8"), name=name, field="Upload-Metadata"
+            ) from None
     return out
 
 
@@ -97,12 +100,12 @@ def create() -> Any:
     who = principal()
     policy.require_scope(who, "deposit:write")
     if "Upload-Defer-Length" in request.headers:
-        raise Invalid("give Upload-Length: deferred lengths are not supported", field="Upload-Defer-Length")
+        raise Invalid(N_("give Upload-Length: deferred lengths are not supported"), field="Upload-Defer-Length")
     length = _int_header("Upload-Length")
     meta = _metadata()
     record = meta.get("record", "")
     if not record.isdigit():
-        raise Invalid("Upload-Metadata must name the draft: `record <base64 recid>`", field="record")
+        raise Invalid(N_("Upload-Metadata must name the draft: `record <base64 recid>`"), field="record")
     key = meta.get("filename") or meta.get("key") or ""
     found = services().deposit.start(int(record), key, length, actor=who)
     response = Response(status=201)
@@ -138,7 +141,9 @@ def patch(upload_id: str) -> Any:
         try:
             digest = (ALGORITHMS[name], base64.b64decode(value, validate=True))
         except binascii.Error:
-            raise Invalid("Upload-Checksum must be `<algorithm> <base64 digest>`", field="Upload-Checksum") from None
+            raise Invalid(
+                N_("Upload-Checksum must be `<algorithm> <base64 digest>`"), field="Upload-Checksum"
+            ) from None
     found = services().deposit.resume(
         upload_id, offset, request.stream, actor=who, length=request.content_length, chunk_digest=digest
     )

@@ -11,6 +11,7 @@ from portal.catalog.serialize import direct_files
 from portal.deposit.service import DraftFile
 from portal.deposit.zenodo import deposition_json, file_entry, to_record
 from portal.errors import Invalid
+from portal.i18n import N_
 from portal.identity import policy
 from portal.web import services
 from portal.web.auth import principal
@@ -26,7 +27,7 @@ def _base() -> str:
 def _metadata() -> dict[str, Any]:
     body = json_body()
     if not isinstance(body, dict) or not isinstance(body.get("metadata"), dict):
-        raise Invalid("body must be a JSON object with a `metadata` object", field="metadata")
+        raise Invalid(N_("body must be a JSON object with a `metadata` object"), field="metadata")
     return to_record(body["metadata"])
 
 

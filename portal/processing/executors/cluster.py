@@ -11,6 +11,7 @@ from collections.abc import Callable, Iterator, Sequence
 from typing import Any
 
 from portal.errors import Invalid, Unavailable
+from portal.i18n import N_
 from portal.processing.executors.base import Executor
 
 
@@ -122,14 +123,18 @@ class RemoteExecutor(DaskExecutor):
 
         if not scheduler:
             raise Invalid(
-                "executor 'remote' needs a scheduler address (setting processing_scheduler, "
-                "or --scheduler tcp://host:8786)",
+                N_(
+                    "executor 'remote' needs a scheduler address (setting "
+                    "processing_scheduler, or --scheduler tcp://host:8786)"
+                ),
                 field="PORTAL_PROCESSING_SCHEDULER",
             )
         try:
             return cls(Client(scheduler, timeout="10s"))
         except OSError as exc:
-            raise Unavailable(f"cannot reach Dask scheduler {scheduler}: {exc}") from exc
+            raise Unavailable(
+                N_("cannot reach Dask scheduler {scheduler}: {exc}"), scheduler=scheduler, exc=exc
+            ) from exc
 
     @classmethod
     def from_settings(cls, settings: Any, **_: Any) -> RemoteExecutor:

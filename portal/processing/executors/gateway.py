@@ -11,6 +11,7 @@ import re
 from typing import Any, ClassVar
 
 from portal.errors import Invalid, Unavailable
+from portal.i18n import N_
 from portal.processing.executors.cluster import DaskExecutor
 
 ANONYMOUS = "anonymous"
@@ -37,9 +38,9 @@ class GatewayExecutor(DaskExecutor):
         from dask_gateway import BasicAuth, Gateway
 
         if not url:
-            raise Invalid("executor 'gateway' needs the gateway's address", field="PORTAL_GATEWAY_URL")
+            raise Invalid(N_("executor 'gateway' needs the gateway's address"), field="PORTAL_GATEWAY_URL")
         if not _USER.match(user):
-            raise Invalid(f"not a gateway user name: {user!r}", field="user")
+            raise Invalid(N_("not a gateway user name: {user!r}"), user=user, field="user")
         gateway = Gateway(url, auth=BasicAuth(user, password))
         try:
             running = [c for c in gateway.list_clusters() if str(c.status).endswith("RUNNING")]
@@ -48,7 +49,9 @@ class GatewayExecutor(DaskExecutor):
             client = cluster.get_client(set_as_default=False)
         except (OSError, ValueError) as exc:
             gateway.close()
-            raise Unavailable(f"cannot get a cluster for {user} from the Dask Gateway at {url}: {exc}") from exc
+            raise Unavailable(
+                N_("cannot get a cluster for {user} from the Dask Gateway at {url}: {exc}"), user=user, url=url, exc=exc
+            ) from exc
         # the planner sizes tasks by the threads it sees: let the workers asked for arrive first; with fewer (the
         # gateway's limits, a busy machine) tasks queue on those there are
         with contextlib.suppress(TimeoutError):

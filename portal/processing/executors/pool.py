@@ -6,6 +6,7 @@ import threading
 from collections.abc import Callable, Mapping
 
 from portal.errors import Invalid
+from portal.i18n import N_
 from portal.processing.executors.base import Executor
 
 
@@ -38,7 +39,12 @@ class ExecutorPool:
     def check(self, name: str) -> None:
         """Invalid (field ``executor``) listing the choices, unless ``name`` is one of them."""
         if name not in self._factories:
-            raise Invalid(f"unknown executor {name!r}; choose one of {', '.join(self.names())}", field="executor")
+            raise Invalid(
+                N_("unknown executor {name!r}; choose one of {names}"),
+                name=name,
+                names=", ".join(self.names()),
+                field="executor",
+            )
 
     def get(self, name: str, user: str | None = None) -> Executor:
         """The executor called ``name`` (for ``user``, when it is one per user), built now if this is its first

@@ -17,6 +17,7 @@ import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
 from portal.errors import Invalid
+from portal.i18n import N_
 from portal.search.documents import SearchDocument
 from portal.search.query import Text
 
@@ -37,8 +38,14 @@ def check_dialect(name: str, dialect: str | None, db: Database) -> None:
     chose it is wrong, and :class:`Invalid` names it."""
     if dialect is not None and db.dialect != dialect:
         raise Invalid(
-            f"the {name} search backend needs a {dialect} database, and this database is {db.dialect}; "
-            "leave it empty for the backend matching the database",
+            N_(
+                "the {name} search backend needs a {dialect} database, and this "
+                "database is {db_dialect}; leave it empty for the backend matching the "
+                "database"
+            ),
+            name=name,
+            dialect=dialect,
+            db_dialect=db.dialect,
             field="PORTAL_SEARCH_BACKEND",
         )
 

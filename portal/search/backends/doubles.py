@@ -13,6 +13,7 @@ from sqlalchemy import func, insert, select, true
 from sqlalchemy.orm import Session
 
 from portal.errors import Unavailable
+from portal.i18n import N_
 from portal.search.backends.base import words_of
 from portal.search.documents import SearchDocument
 from portal.search.models import DOCS
@@ -169,7 +170,7 @@ class DownText:
         return cls(db.dialect)
 
     def _down(self) -> NoReturn:
-        raise Unavailable(f"search is unavailable: {self.reason}")
+        raise Unavailable(N_("search is unavailable: {reason}"), reason=self.reason)
 
     def insert(self, s: Session, docs: Sequence[SearchDocument], rows: list[dict[str, Any]]) -> None:
         self._down()

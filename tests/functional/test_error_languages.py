@@ -1,0 +1,77 @@
+"""Domain errors raised deep in the services (deposit, review, identity) come back in the reader's language: the
+message ids with named values (issue 18) are translated at the problem+json boundary, values left as they are, and
+a client that asks for nothing else still reads the English text."""
+
+from __future__ import annotations
+
+import pytest
+
+from portal.app import services_of
+from portal.identity.principal import COMMAND_LINE
+from tests.functional.test_deposit import CSV_V1, metadata, problem, upload
+from tests.support.users import bearer, token_for
+
+FR = {"Accept-Language": "fr"}
+WRITER = ["deposit:write", "deposit:publish"]
+
+
+@pytest.fixture
+def app_settings(tmp_path):
+    # owners may not publish: a draft of a curated collection goes to review, and connecting a repository is refused
+    return {"deposit_owners_publish": False, "data_dir": str(tmp_path / "data")}
+
+
+@pytest.fixture
+def alice(app):
+    services_of(app).collections.create(COMMAND_LINE, "cms", "CMS", description="CMS open data")
+    return bearer(token_for(app, WRITER, username="alice"))
+
+
+def _draft(client, auth, **extra) -> int:
+    created = client.post("/api/records", json={"metadata": {**metadata(), **extra}}, headers=auth)
+    assert created.status_code == 201, created.get_data(as_text=True)
+    return int(created.get_json()["id"])
+
+
+def test_deposit_refusals_in_french(client, alice):
+    recid = _draft(client, alice)
+    files = f"/api/records/{recid}/draft/files"
+    partial = problem(client.post(files, json=[{"key": "a.part"}], headers={**alice, **FR}), 400)
+    assert partial["title"] == "Entrée invalide" and partial["field"] == "key"
+    assert partial["detail"] == (
+        "champ key: les clés de fichier finissant par .part sont réservées aux écritures partielles"
+    )
+    twice = problem(client.post(files, json=[{"key": "a"}, {"key": "a"}], headers={**alice, **FR}), 400)
+    assert twice["detail"] == "champ key: la même clé est déclarée deux fois"
+    # a value keeps its !r conversion inside the French sentence
+    missing = problem(client.delete(f"{files}/nope.csv", headers={**alice, **FR}), 404)
+    assert missing["detail"].endswith(f"le brouillon {recid} n'a pas de fichier 'nope.csv'")
+    # the same refusal in English for a client that asks for nothing else
+    english = problem(client.delete(f"{files}/nope.csv", headers=alice), 404)
+    assert english["detail"].endswith(f"draft {recid} has no file 'nope.csv'")
+
+
+def test_a_draft_under_review_is_refused_in_french(client, alice):
+    recid = _draft(client, alice, collections=["cms"])
+    upload(client, alice, recid, {"events.csv": CSV_V1})
+    submitted = client.post(f"/api/records/{recid}/draft/actions/publish", headers=alice)
+    assert submitted.status_code == 202, submitted.get_data(as_text=True)
+    request_id = submitted.get_json()["id"]
+    locked = problem(
+        client.put(f"/api/records/{recid}/draft", json={"metadata": metadata()}, headers={**alice, **FR}), 409
+    )
+    assert locked["title"] == "Conflit" and locked["field"] == "state"
+    assert (
+        f"le brouillon {recid} est en cours de relecture (demande {request_id}) ; "
+        "annulez la demande pour le modifier" in locked["detail"]
+    )
+
+
+def test_identity_refusals_in_french(client, alice):
+    anonymous = problem(client.post("/api/repositories", json={}, headers=FR), 401)
+    assert anonymous["field"] == "user" and anonymous["detail"] == "champ user: connectez-vous pour connecter un dépôt"
+    owner_only = problem(client.post("/api/repositories", json={}, headers={**alice, **FR}), 403)
+    assert owner_only["field"] == "deposit_owners_publish"
+    assert owner_only["detail"].startswith("champ deposit_owners_publish: sur ce site seuls les curateurs publient")
+    english = problem(client.post("/api/repositories", json={}, headers=alice), 403)
+    assert "on this site only curators publish (deposit_owners_publish is off)" in english["detail"]
