@@ -143,9 +143,16 @@ class DepositService:
         """The draft when ``actor`` may change it; NotFound, Conflict (published), Unauthorized, Forbidden."""
         return self.catalog.versioning.require_draft(recid, actor=actor)
 
-    def update(self, recid: int, metadata: dict[str, Any], *, actor: Principal) -> RecordView:
-        forms.check(metadata)
+    def update(
+        self, recid: int, metadata: dict[str, Any], *, actor: Principal, files: list[dict[str, Any]] | None = None
+    ) -> RecordView:
+        """New metadata for a draft; ``files``: the catalogue's own file rows instead of uploads (curators' imports
+        of already-stored files). Neither while the draft is under review."""
+        if files is None:
+            forms.check(metadata)
         self._writable(recid, actor=actor)
+        if files is not None:
+            return self.catalog.update_draft(recid, metadata, files=files, actor=actor)
         return self.catalog.update_draft(recid, metadata, actor=actor)
 
     def require_publish(self, view: RecordView, *, actor: Principal) -> None:

@@ -50,10 +50,7 @@ def update_draft(recid: int) -> Any:
     body = json_body()
     metadata = _metadata_body()
     files = body.get("files") if isinstance(body, dict) else None
-    if files is not None:  # the catalogue's own file rows (curators' imports of already-stored files)
-        view = services().catalog.update_draft(recid, metadata, files=files, actor=who)
-    else:
-        view = services().deposit.update(recid, metadata, actor=who)
+    view = services().deposit.update(recid, metadata, files=files, actor=who)
     return jsonify(draft_json(view, _base()))
 
 

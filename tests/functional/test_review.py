@@ -342,3 +342,8 @@ def test_a_draft_with_an_unfinished_upload_is_not_submitted_nor_changed_under_re
     assert problem(client.delete(location, headers=tus), 409)["field"] == "state"
     assert problem(client.delete(f"/api/records/{recid}/draft/files/a.txt", headers=alice), 409)["field"] == "state"
     assert problem(client.delete(f"/api/records/{recid}/draft", headers=alice), 409)["field"] == "state"
+    # nor through the catalogue's own file rows (a curator's import), which the draft PUT also takes
+    body = {"metadata": metadata("Muon pairs"), "files": [{"key": "b.txt", "uri": "file:///dev/null", "size": 0}]}
+    site_curator = bearer(token_for(app, [*WRITER, "curate"], username="site-cura", roles=["curator"]))
+    put = client.put(f"/api/records/{recid}/draft", json=body, headers=site_curator)
+    assert problem(put, 409)["field"] == "state"
