@@ -153,16 +153,7 @@ class ReleaseService:
         """The repository's deliveries, newest first."""
         with self.db.reader() as s:
             self._visible(s, actor, repository_id)
-            where = ReleaseDelivery.repository_id == repository_id
-            total = s.scalar(select(func.count()).select_from(ReleaseDelivery).where(where)) or 0
-            rows = s.scalars(
-                select(ReleaseDelivery)
-                .where(where)
-                .order_by(ReleaseDelivery.id.desc())
-                .offset((page - 1) * size)
-                .limit(size)
-            )
-            return DeliveryPage([_delivery(d) for d in rows], total, page, size)
+            return _delivery_page(s, ReleaseDelivery.repository_id == repository_id, page, size)
 
     def rotate_secret(self, actor: Principal, repository_id: int) -> Connected:
         """A new webhook secret for the repository (the old one stops working at once), shown this once."""
@@ -507,17 +498,17 @@ class ReleaseService:
         """Deliveries that matched no connected repository (a webhook pointed at this portal for a repository
         nobody connected, or a body that could not be read), newest first: admins only."""
         policy.require_see_unmatched_deliveries(actor)
-        where = ReleaseDelivery.repository_id.is_(None)
         with self.db.reader() as s:
-            total = s.scalar(select(func.count()).select_from(ReleaseDelivery).where(where)) or 0
-            rows = s.scalars(
-                select(ReleaseDelivery)
-                .where(where)
-                .order_by(ReleaseDelivery.id.desc())
-                .offset((page - 1) * size)
-                .limit(size)
-            )
-            return DeliveryPage([_delivery(d) for d in rows], total, page, size)
+            return _delivery_page(s, ReleaseDelivery.repository_id.is_(None), page, size)
+
+
+def _delivery_page(s: Any, where: Any, page: int, size: int) -> DeliveryPage:
+    """One page of the deliveries ``where`` selects, newest first, with their total."""
+    total = s.scalar(select(func.count()).select_from(ReleaseDelivery).where(where)) or 0
+    rows = s.scalars(
+        select(ReleaseDelivery).where(where).order_by(ReleaseDelivery.id.desc()).offset((page - 1) * size).limit(size)
+    )
+    return DeliveryPage([_delivery(d) for d in rows], total, page, size)
 
 
 def _prune_unmatched(s: Any, now: datetime) -> None:
