@@ -33,7 +33,7 @@ from portal.identity.principal import ANONYMOUS
 from portal.identity.providers import LocalProvider, RedirectProvider, parse_oidc_providers
 from portal.identity.signin import SignIn
 from portal.identity.tokens import TokenService
-from portal.identity.users import UserService
+from portal.identity.users import UserService, password_hasher
 from portal.jobqueue import models as _queue_models  # noqa: F401  (maps the queue's table on Base)
 from portal.jobqueue.base import JobQueue
 from portal.launch.manager import LaunchManager
@@ -231,7 +231,9 @@ def build_services(settings: Settings, *, migrate: bool = True) -> Services:
         page_size=settings.oai_page_size,
         hidden=lambda: access.hidden_recids(ANONYMOUS),
     )
-    users = UserService(db, audit)
+    users = UserService(
+        db, audit, hasher=password_hasher(settings.password_hash_time_cost, settings.password_hash_memory_kib)
+    )
     lessons = build_lessons(settings)
     previewer = Previewer(files, formats)
     launches = build_launches(settings, db, catalog, storage, lessons, queue=queue)

@@ -351,6 +351,16 @@ class Settings:
     signup_open: bool = setting(
         True, "Let visitors create local accounts at `/signup` (off: only admins create them, `portal users create`)."
     )
+    password_hash_time_cost: int = setting(
+        3,
+        "Passes of argon2id over memory per password hash (RFC 9106's low-memory profile). Keep the default; "
+        "only the test suite lowers it, to 1.",
+    )
+    password_hash_memory_kib: int = setting(
+        65536,
+        "KiB of memory argon2id fills per password hash (64 MiB, RFC 9106). Keep the default; only the test "
+        "suite lowers it (to 32 KiB). Hashes made with other costs still verify and are redone at the next sign-in.",
+    )
     oidc_providers: str = setting(
         "",
         'OpenID Connect providers offered on `/signin`, as JSON: `{"<name>": {"preset": "cern|orcid|github", '

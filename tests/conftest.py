@@ -30,6 +30,12 @@ CORPUS = SHARED / "corpus" / "cernopendata"
 __all__ = ["app", "app_settings", "client", "make_app", "user_token"]  # fixtures defined in tests/support/
 
 
+# Cheap password hashes in every portal the tests build, in this process and in the processes it starts (they
+# inherit the environment): argon2id at its production cost takes 0.1-1 s a hash on a loaded machine, paid at every
+# account created and every password sign-in. tests/unit/test_settings.py checks the production defaults.
+os.environ.setdefault("PORTAL_PASSWORD_HASH_TIME_COST", "1")
+os.environ.setdefault("PORTAL_PASSWORD_HASH_MEMORY_KIB", "32")
+
 #: modules that share the checkout's podman image store (.venv/share/portal/images): one worker runs them all, so
 #: the base image is built once and no two builds race for it
 PODMAN_MODULES = {"test_podman_builder", "test_container_sessions", "test_container_image", "test_builder_contract"}

@@ -6,6 +6,7 @@ import re
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from functools import cached_property
 
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
@@ -24,9 +25,21 @@ USERNAME = re.compile(r"^[a-z][a-z0-9_-]{1,31}$")  # also a valid Unix and Jupyt
 EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
 ORCID = re.compile(r"^\d{4}-\d{4}-\d{4}-\d{3}[\dX]$")
 MIN_PASSWORD = 10
-_HASHER = PasswordHasher()
-# verified against when the user does not exist, so a wrong user name costs as long as a wrong password
-_DUMMY_HASH = _HASHER.hash("not a password anyone has")
+HASH_PARALLELISM = 4  # argon2-cffi's default (RFC 9106's profiles use 4 lanes)
+
+
+def password_hasher(time_cost: int = 3, memory_kib: int = 65536) -> PasswordHasher:
+    """The argon2id hasher of the settings `password_hash_time_cost` and `password_hash_memory_kib` (defaults:
+    argon2-cffi's, RFC 9106's low-memory profile). Only the tests lower them: a hash costs them milliseconds
+    instead of up to a second on a loaded machine. Hashes made with other parameters still verify, and are
+    rehashed with these at the next sign-in."""
+    for field, value, minimum in (
+        ("PORTAL_PASSWORD_HASH_TIME_COST", time_cost, 1),
+        ("PORTAL_PASSWORD_HASH_MEMORY_KIB", memory_kib, 8 * HASH_PARALLELISM),  # argon2's floor: 8 KiB a lane
+    ):
+        if value < minimum:
+            raise Invalid(N_("must be at least {minimum}"), field=field, minimum=minimum)
+    return PasswordHasher(time_cost=time_cost, memory_cost=memory_kib, parallelism=HASH_PARALLELISM)
 
 
 @dataclass(frozen=True)
@@ -110,10 +123,24 @@ def _check_roles(roles: Iterable[str]) -> list[str]:
 
 
 class UserService:
-    def __init__(self, db: Database, audit: AuditLog, *, now: Callable[[], datetime] | None = None) -> None:
+    def __init__(
+        self,
+        db: Database,
+        audit: AuditLog,
+        *,
+        hasher: PasswordHasher | None = None,
+        now: Callable[[], datetime] | None = None,
+    ) -> None:
         self.db = db
         self.audit = audit
+        self.hasher = hasher or password_hasher()
         self.now = now or (lambda: datetime.now(UTC))
+
+    @cached_property
+    def _dummy_hash(self) -> str:
+        """Verified against when the user does not exist, so a wrong user name costs as long as a wrong password
+        (made on first use, not at import: a CLI command that signs no one in pays no hash)."""
+        return self.hasher.hash("not a password anyone has")
 
     # -- accounts ---------------------------------------------------------------------------------------------
     def create(
@@ -144,7 +171,7 @@ class UserService:
                     name=name.strip() or username,
                     email=email.lower() if email else None,
                     orcid=orcid,
-                    password_hash=_HASHER.hash(password) if password is not None else None,
+                    password_hash=self.hasher.hash(password) if password is not None else None,
                     roles=role_list,
                     disabled=False,
                     session_version=1,
@@ -198,15 +225,15 @@ class UserService:
         login = (login or "").strip().lower()
         with self.db.transaction() as s:
             user = s.scalar(select(User).where((User.username == login) | (User.email == login)))
-            stored = user.password_hash if user is not None and user.password_hash else _DUMMY_HASH
+            stored = user.password_hash if user is not None and user.password_hash else self._dummy_hash
             try:
-                _HASHER.verify(stored, password or "")
+                self.hasher.verify(stored, password or "")
                 ok = user is not None and user.password_hash is not None and not user.disabled
             except (VerificationError, InvalidHashError):
                 ok = False
             if ok and user is not None:
-                if _HASHER.check_needs_rehash(stored):
-                    user.password_hash = _HASHER.hash(password)
+                if self.hasher.check_needs_rehash(stored):
+                    user.password_hash = self.hasher.hash(password)
                 user.last_login_at = self.now()
                 info = _info(s, user)
                 self.audit.add(
@@ -314,7 +341,7 @@ class UserService:
         check_password(password)
         with self.db.transaction() as s:
             user = self._user(s, user_id)
-            user.password_hash = _HASHER.hash(password)
+            user.password_hash = self.hasher.hash(password)
             user.session_version += 1
             self.audit.add(actor, "user.update", f"user {user.username}", {"password": True}, session=s)
 

@@ -5,14 +5,16 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 
 import pytest
+from sqlalchemy import select
 
 from portal.db.engine import Database
 from portal.db.migrate import upgrade
 from portal.errors import Conflict, Forbidden, Invalid, NotFound, Unauthorized
 from portal.identity.audit import AuditLog
+from portal.identity.models import User
 from portal.identity.principal import COMMAND_LINE
 from portal.identity.tokens import TokenService
-from portal.identity.users import UserService
+from portal.identity.users import UserService, password_hasher
 
 
 class Clock:
@@ -29,7 +31,8 @@ def accounts(database_url):
     upgrade(db.engine)
     clock = Clock()
     audit = AuditLog(db, now=clock)
-    yield UserService(db, audit, now=clock), TokenService(db, audit, now=clock), audit, clock
+    cheap = password_hasher(time_cost=1, memory_kib=32)  # as every portal of the suite (tests/conftest.py)
+    yield UserService(db, audit, hasher=cheap, now=clock), TokenService(db, audit, now=clock), audit, clock
     db.dispose()
 
 
@@ -45,6 +48,18 @@ def test_local_accounts_sign_in_with_their_password_only(accounts):
     actions = [e.action for e in audit.entries()]
     assert actions[:4] == ["signin.failed", "signin.failed", "signin", "signin"]
     assert "user.create" in actions
+
+
+def test_a_hash_of_another_cost_still_signs_in_and_is_redone_at_the_production_cost(accounts):
+    users, _tokens, audit, clock = accounts
+    users.create(COMMAND_LINE, "fay", password="a long password")  # at the suite's cheap cost
+    production = UserService(users.db, audit, now=clock)  # the default hasher: the settings' defaults
+    assert (production.hasher.time_cost, production.hasher.memory_cost) == (3, 65536)
+    assert production.authenticate("fay", "a long password").username == "fay"
+    with users.db.reader() as s:
+        stored = s.scalar(select(User.password_hash).where(User.username == "fay"))
+    assert stored is not None and stored.startswith("$argon2id$v=19$m=65536,t=3,p=4$")
+    assert users.authenticate("fay", "a long password").username == "fay"  # verifies whatever the cost
 
 
 def test_bad_account_input_is_refused_naming_the_field(accounts):

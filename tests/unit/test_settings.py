@@ -78,3 +78,22 @@ def test_content_directories_default_to_the_copies_an_installed_wheel_carries(tm
     assert s.envs_dir == str(package / "_data" / "analysis_envs")
     assert s.demo_records_dir == str(RECORDS)  # package data of portal.demo, wherever that is
     assert load_settings(environ={"PORTAL_LESSONS_DIR": "/srv/lessons"}).lessons_dir == "/srv/lessons"
+
+
+def test_password_hashes_cost_what_argon2_recommends_unless_the_suite_lowers_it():
+    from argon2 import PasswordHasher
+
+    from portal.identity.users import password_hasher
+
+    s = load_settings(environ={})
+    production = password_hasher(s.password_hash_time_cost, s.password_hash_memory_kib)
+    default = PasswordHasher()  # argon2-cffi's defaults: RFC 9106's low-memory profile
+    assert (production.time_cost, production.memory_cost, production.parallelism) == (
+        default.time_cost,
+        default.memory_cost,
+        default.parallelism,
+    )
+    for field, costs in (("PORTAL_PASSWORD_HASH_TIME_COST", (0, 65536)), ("PORTAL_PASSWORD_HASH_MEMORY_KIB", (3, 31))):
+        with pytest.raises(Invalid, match="must be at least") as err:
+            password_hasher(*costs)
+        assert err.value.field == field
