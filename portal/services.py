@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import functools
+import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import timedelta
@@ -159,21 +160,35 @@ class Services:
     collections: CollectionService
     review: ReviewService
     queue: JobQueue | None = None
-    analyses: JobService | None = None
+    #: builds :attr:`analyses` on first use: the analysis engine imports awkward and hist (0.5-1 s), which no
+    #: command but `portal analysis` and `portal worker` needs (every other CLI call, `records load` included, and
+    #: every test that runs one as a subprocess, would pay them)
+    analyses_factory: Callable[[], JobService | None] = lambda: None
     launches: LaunchManager | None = None
     hub_oauth: HubOAuthProvider | None = None  # the portal as the hub's OAuth2 provider (None: no client set)
     registrations: Registrations | None = None  # DOIs to register remotely (None: the provider registers nothing)
 
     #: called first by :meth:`close` (a worker started on these services stops there)
     closers: list[Callable[[], None]] = field(default_factory=list)
+    _analyses: list[JobService | None] = field(default_factory=list, repr=False)  # [] until built
+    _analyses_lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
+
+    @property
+    def analyses(self) -> JobService | None:
+        """The analysis job service, or None without the `processing` extra; built once, on first use."""
+        if not self._analyses:
+            with self._analyses_lock:
+                if not self._analyses:
+                    self._analyses.append(self.analyses_factory())
+        return self._analyses[0]
 
     def close(self) -> None:
         for closer in reversed(self.closers):
             closer()
         self.closers.clear()
         self.sessions.close()
-        if self.analyses is not None:
-            self.analyses.close()
+        if self._analyses and self._analyses[0] is not None:  # closed only if built: closing builds nothing
+            self._analyses[0].close()
         self.stats.close()
         self.search.close()
         self.db.dispose()
@@ -283,8 +298,8 @@ def build_services(settings: Settings, *, migrate: bool = True) -> Services:
         placement=Placement(db, access, storage, restricted),
         releases=build_releases(settings, db, catalog, audit, storage, queue=queue),
         queue=queue,
-        analyses=build_analyses(
-            settings, db, catalog, formats, locate_uri=files.readable_uri, queue=queue, storage=storage
+        analyses_factory=functools.partial(
+            build_analyses, settings, db, catalog, formats, locate_uri=files.readable_uri, queue=queue, storage=storage
         ),
         sessions=LaunchSessions(
             db, per_user=settings.quota_launches_per_user, anonymous=settings.quota_launches_anonymous

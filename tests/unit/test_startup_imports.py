@@ -82,6 +82,16 @@ def test_serving_pages_imports_neither_schema_validation_nor_datacite(tmp_path):
     assert not imported & {"jsonschema", "rfc3987_syntax", "datacite", "idutils"}
 
 
+def test_a_records_command_imports_neither_the_analysis_engine_nor_dask(tmp_path, monkeypatch):
+    # the analysis job service is built on first use (Services.analyses): awkward and hist cost 0.5-1 s, which
+    # `portal records …` (run as a subprocess by many tests) does not need
+    monkeypatch.setenv("PORTAL_VAR_DIR", str(tmp_path / "var"))
+    monkeypatch.delenv("PORTAL_DATABASE_URL", raising=False)
+    imported = imported_by("records", "show", "1")
+    assert "sqlalchemy" in imported  # it did build the services
+    assert not imported & {"awkward", "hist", "dask", "distributed", "uproot"}
+
+
 def test_help_lists_every_command_with_the_help_it_has_when_loaded():
     out = CliRunner().invoke(main, ["--help"]).output
     for name, (module, attribute, _extra, short_help) in LAZY_COMMANDS.items():
