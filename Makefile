@@ -72,7 +72,7 @@ run: install
 # Tests run in a loopback-only network namespace when possible (tests/run-isolated): the XRootD servers
 # they start listen on every interface of that namespace and on nothing else.
 test: install
-	tests/run-isolated $(BIN)/pytest -n 3 --dist loadgroup --durations=30 tests
+	tests/run-isolated $(BIN)/pytest -n 3 --dist loadgroup --no-loadscope-reorder --durations=30 tests
 
 test-unit: install
 	$(BIN)/pytest tests/unit

@@ -41,13 +41,49 @@ os.environ.setdefault("PORTAL_PASSWORD_HASH_MEMORY_KIB", "32")
 PODMAN_MODULES = {"test_podman_builder", "test_container_sessions", "test_container_image", "test_builder_contract"}
 
 
+#: groups holding a test of half a minute or more (CI's --durations), longest first: handed out to the workers
+#: first. Left in xdist's default order (most tests first) they came last, one long test at a time, and the run
+#: waited for them on one worker while the others idled (the fuzz and gateway groups were 96th and 113th of 131).
+SLOW_GROUPS = (
+    "podman",  # the container lesson launch builds its image (~4 min), the podman builder tests (~40 s each)
+    "test_api_fuzz",
+    "test_search_contract",
+    "test_distributed_stack",
+    "test_exports",
+    "test_dataset_launch_browser",
+    "test_deposit_browser",
+    "test_launch_browser",
+    "test_datacite_pids",
+    "test_cli",
+    "test_oai",
+    "test_large_download",
+    "test_faults_servers",
+    "test_gateway",
+    "test_analyse_browser",
+    "test_launch",
+)
+
+
+@pytest.hookimpl(trylast=True)  # after pytest's own reordering (by fixture scope), which it keeps within groups
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     """Under `pytest -n N --dist loadgroup` (make test) a module's tests stay on one worker, so its module-scoped
-    servers (portals, hubs, XRootD) start once; the podman modules share one worker."""
+    servers (portals, hubs, XRootD) start once; the podman modules share one worker.
+
+    The groups are then ordered for `--no-loadscope-reorder` (make test), which hands them out in this order:
+    :data:`SLOW_GROUPS` first, then the others by number of tests (xdist's own order), each group kept whole."""
+    groups: dict[str, list[pytest.Item]] = {}
     for item in items:
         module = getattr(item, "module", None)
         name = module.__name__ if module else item.nodeid
-        item.add_marker(pytest.mark.xdist_group("podman" if name.rpartition(".")[2] in PODMAN_MODULES else name))
+        group = "podman" if name.rpartition(".")[2] in PODMAN_MODULES else name
+        item.add_marker(pytest.mark.xdist_group(group))
+        groups.setdefault(group, []).append(item)
+
+    def rank(group: str) -> tuple[int, int]:
+        short = group.rpartition(".")[2]
+        return (SLOW_GROUPS.index(short), 0) if short in SLOW_GROUPS else (len(SLOW_GROUPS), -len(groups[group]))
+
+    items[:] = [item for group in sorted(groups, key=rank) for item in groups[group]]  # sorted() is stable
 
 
 @pytest.fixture(scope="session")
