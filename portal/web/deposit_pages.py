@@ -61,12 +61,15 @@ def _render_form(
     general_parts = [general] if general else []
     general_parts += [f"{name}: {message}" for name, message in field_errors.items() if name not in known]
     publish_refusal = review_by = None
+    review_choices: list[Any] = []
     if view is not None:
         # a draft for a curated collection its owner does not curate is submitted for review, not refused
         target = services().review.target(view)
         if target is not None and not target.is_curator(principal()):
             review_by = target.title
         else:
+            # a draft naming no curated collection may still be sent to one from here (not only through the API)
+            review_choices = services().review.submit_choices(principal()) if target is None else []
             try:
                 services().deposit.require_publish(view, actor=principal())
             except PortalError as err:
@@ -84,6 +87,7 @@ def _render_form(
         files=files or [],
         publish_refusal=publish_refusal,
         review_by=review_by,
+        review_choices=review_choices,
         saved=request.args.get("saved") == "1" and error is None,
     )
     return html, status
@@ -232,7 +236,8 @@ def publish(recid: int) -> Any:
     deposit = services().deposit
     try:
         # the API's publish action: a draft for a curated collection becomes a review request
-        outcome = services().review.publish(recid, actor=who)
+        # the page's review form names the curated collection it goes to; the publish form names none
+        outcome = services().review.publish(recid, actor=who, collection=request.form.get("collection") or None)
     except PortalError as err:
         if err.status >= 500 or err.status in (401, 404):
             raise
