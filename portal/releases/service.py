@@ -105,7 +105,7 @@ class ReleaseService:
         try:
             archives.check_host(url, self.settings.git_hosts, allow_http=self.settings.allow_http)
         except Refused as exc:
-            raise Invalid(exc.reason, field="url") from None
+            raise Invalid(exc.template, field="url", **exc.values) from None
         key = match_url(url)
         if not urlsplit(key).path.strip("/"):
             raise Invalid(N_("give the repository's URL, e.g. https://github.com/owner/name"), field="url")

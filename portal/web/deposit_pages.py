@@ -23,6 +23,7 @@ from portal.i18n import N_
 from portal.identity import policy
 from portal.web import services
 from portal.web.auth import principal
+from portal.web.i18n import translate_message
 
 bp = Blueprint("deposit_pages", __name__)
 
@@ -37,13 +38,11 @@ def _signin_redirect() -> Any:
 
 def _errors(err: PortalError) -> tuple[dict[str, str], str | None]:
     """(message by field, message for the whole form) of a refusal, in the reader's language."""
-    from flask_babel import gettext
-
     if isinstance(err, InvalidFields):
-        return {str(e.field): e.localized_detail(gettext) for e in err.errors}, None
+        return {str(e.field): e.localized_detail(translate_message) for e in err.errors}, None
     if err.field and isinstance(err, Invalid):
-        return {err.field: err.localized_detail(gettext)}, None
-    return {}, err.localized(gettext)
+        return {err.field: err.localized_detail(translate_message)}, None
+    return {}, err.localized(translate_message)
 
 
 def _render_form(
@@ -73,9 +72,7 @@ def _render_form(
             try:
                 services().deposit.require_publish(view, actor=principal())
             except PortalError as err:
-                from flask_babel import gettext
-
-                publish_refusal = err.localized_detail(gettext)
+                publish_refusal = err.localized_detail(translate_message)
     html = render_template(
         "deposit/edit.html",
         slug=slug,

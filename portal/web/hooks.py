@@ -48,14 +48,16 @@ def webhook(provider: str) -> Any:
 
 
 def _problem(d: DeliveryView) -> PortalError:
-    detail = f"delivery {d.id} {d.outcome}: {d.reason}"
+    # the delivery's recorded reason stays as recorded (English); the sentence around it is translated
     if d.outcome == "failed":
-        return Unavailable(detail + " (retry it from the repository's page)", field=d.field)
+        failed = N_("delivery {id} failed: {reason} (retry it from the repository's page)")
+        return Unavailable(failed, id=d.id, reason=d.reason, field=d.field)
+    refused = N_("delivery {id} refused: {reason}")
     if d.field == "repository":
-        return NotFound(detail, field=d.field)
+        return NotFound(refused, id=d.id, reason=d.reason, field=d.field)
     if d.reason.startswith("bad signature"):
-        return Unauthorized(detail, field=d.field)
-    return Invalid(detail, field=d.field)
+        return Unauthorized(refused, id=d.id, reason=d.reason, field=d.field)
+    return Invalid(refused, id=d.id, reason=d.reason, field=d.field)
 
 
 # -- the JSON API -----------------------------------------------------------------------------------------------
