@@ -19,7 +19,6 @@ from portal.errors import Invalid, NotFound, PortalError, Unauthorized, Unavaila
 from portal.i18n import N_
 from portal.identity import policy
 from portal.releases.results import DeliveryView
-from portal.releases.service import UNMATCHED_DAYS, UNMATCHED_KEPT
 from portal.web import services
 from portal.web.auth import principal
 from portal.web.csrf import exempt
@@ -212,6 +211,6 @@ def admin_deliveries() -> Any:
         deliveries=found.deliveries,
         total=found.total,
         links=links,
-        kept=UNMATCHED_KEPT,
-        days=UNMATCHED_DAYS,
+        kept=services().settings.releases_unmatched_kept,
+        days=services().settings.releases_unmatched_days,
     )
