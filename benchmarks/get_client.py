@@ -21,7 +21,6 @@ from __future__ import annotations
 import json
 import os
 import shutil
-import socket
 import statistics
 import subprocess
 import sys
@@ -31,10 +30,9 @@ import zlib
 from collections.abc import Callable
 from pathlib import Path
 
-from portal.storage.server import XRootDServer, only_loopback
+from benchmarks._comparators import BIN, free_port, isolated, portal_serving, seconds, warm
+from portal.storage.server import XRootDServer
 
-ROOT = Path(__file__).resolve().parent.parent
-BIN = Path(sys.executable).parent
 SMALL = int(os.environ.get("BENCH_GET_SMALL", "200"))
 SMALL_KB = int(os.environ.get("BENCH_GET_SMALL_KB", "64"))
 LARGE = int(os.environ.get("BENCH_GET_LARGE", "3"))
@@ -78,34 +76,18 @@ def write_files(directory: Path, count: int, size: int) -> list[Path]:
     return paths
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
 def timed_once(run: Callable[[Path], None], top: Path, check: Callable[[Path], None]) -> float:
     """One run of a client into a fresh directory, its output checked afterwards; seconds."""
     out = top / f"out-{time.monotonic_ns()}"
     out.mkdir()
-    t0 = time.perf_counter()
-    run(out)
-    elapsed = time.perf_counter() - t0
+    elapsed = seconds(lambda: run(out))
     check(out)
     shutil.rmtree(out)
     return elapsed
 
 
 def main() -> None:
-    if not only_loopback():
-        if os.geteuid() == 0 and shutil.which("ip"):
-            subprocess.run(
-                [str(ROOT / "tests" / "run-isolated"), sys.executable, "-m", "benchmarks", "get_client"],
-                check=True,
-                cwd=ROOT,
-            )
-            return
-        print("skipped: needs root to run xrootd in a loopback-only network namespace")
+    if not isolated("get_client"):
         return
     if not shutil.which("xrdcp") or not (BIN / "portal").exists():
         print("skipped: needs xrdcp (apt-get install xrootd-client) and the portal's console script")
@@ -144,81 +126,64 @@ def main() -> None:
     }
     portal = str(BIN / "portal")
     subprocess.run([portal, "records", "load", str(top / "r.json")], env=env, check=True, capture_output=True)
-    web = subprocess.Popen(
-        [portal, "serve", "--host", "127.0.0.1", "--port", str(port), "--workers", "2", "--threads", "8"],
-        env=env,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
-    base = f"http://127.0.0.1:{port}"
     rows: list[tuple[str, str, float, int]] = []
     plans: list[tuple[str, int, list[tuple[str, Callable[[Path], None]]], Callable[[Path], None]]] = []
     try:
-        for _ in range(300):
-            if subprocess.run(["curl", "-sf", "-o", "/dev/null", f"{base}/api/records/1"]).returncode == 0:
-                break
-            time.sleep(0.2)
-        from portal.client.records import list_files
+        with portal_serving(env, port, workers=2, threads=8, ready="/api/records/1") as base:
+            from portal.client.records import list_files
 
-        for recid, (name, paths) in sets.items():
-            for p in paths:
-                subprocess.run(["cat", str(p)], stdout=subprocess.DEVNULL, check=True)  # page cache warm
-            plan = list_files(base, recid)
-            expected = {f.key: (f.size, f.checksum) for f in plan.files}
-            nbytes = plan.total_bytes
+            for recid, (name, paths) in sets.items():
+                warm(paths)
+                plan = list_files(base, recid)
+                expected = {f.key: (f.size, f.checksum) for f in plan.files}
+                nbytes = plan.total_bytes
 
-            def check(out: Path, expected: dict = expected) -> None:
-                got = {p.name: (p.stat().st_size, adler(p)) for p in out.iterdir() if p.is_file()}
-                assert got == expected, f"wrong output in {out}"
+                def check(out: Path, expected: dict = expected) -> None:
+                    got = {p.name: (p.stat().st_size, adler(p)) for p in out.iterdir() if p.is_file()}
+                    assert got == expected, f"wrong output in {out}"
 
-            def portal_get(protocol: str, recid: int = recid) -> Callable[[Path], None]:
-                def fetch(out: Path) -> None:
+                def portal_get(protocol: str, recid: int = recid) -> Callable[[Path], None]:
+                    def fetch(out: Path) -> None:
+                        subprocess.run(
+                            [portal, "get", str(recid), "--server", base, "--out", str(out), "--parallel", "8",
+                             "--protocol", protocol],
+                            check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=env,
+                        )  # fmt: skip
+
+                    return fetch
+
+                def cernopendata(out: Path, plan=plan) -> None:
+                    urls = [f.https_url for f in plan.files]
                     subprocess.run(
-                        [portal, "get", str(recid), "--server", base, "--out", str(out), "--parallel", "8",
-                         "--protocol", protocol],
-                        check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=env,
+                        [sys.executable, "-c", CERNOPENDATA_LOOP, str(out), *urls],
+                        check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
                     )  # fmt: skip
 
-                return fetch
+                def curl(out: Path, plan=plan) -> None:
+                    for f in plan.files:
+                        subprocess.run(["curl", "-sf", "-o", str(out / f.key), f.https_url], check=True)
 
-            def cernopendata(out: Path, plan=plan) -> None:
-                urls = [f.https_url for f in plan.files]
-                subprocess.run(
-                    [sys.executable, "-c", CERNOPENDATA_LOOP, str(out), *urls],
-                    check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-                )  # fmt: skip
+                def xrdcp(out: Path, plan=plan) -> None:
+                    for f in plan.files:
+                        subprocess.run(["xrdcp", "-f", "-s", str(f.root_url), str(out / f.key)], check=True)
 
-            def curl(out: Path, plan=plan) -> None:
-                for f in plan.files:
-                    subprocess.run(["curl", "-sf", "-o", str(out / f.key), f.https_url], check=True)
-
-            def xrdcp(out: Path, plan=plan) -> None:
-                for f in plan.files:
-                    subprocess.run(["xrdcp", "-f", "-s", str(f.root_url), str(out / f.key)], check=True)
-
-            clients = [
-                ("portal get --parallel 8 (https)", portal_get("https")),
-                ("portal get --parallel 8 (root://)", portal_get("root")),
-                ("cernopendata-client downloader (https)", cernopendata),
-                ("curl, one file after another", curl),
-                ("xrdcp, one file after another", xrdcp),
-            ]
-            plans.append((name, nbytes, clients, check))
-        samples: dict[tuple[str, str], list[float]] = {}
-        for _ in range(RUNS):  # interleaved: a change of load on the machine hits every client alike
-            for name, _nbytes, clients, check in plans:
-                for label, run in clients:
-                    samples.setdefault((name, label), []).append(timed_once(run, top, check))
-        for name, nbytes, clients, _check in plans:
-            for label, _run in clients:
-                rows.append((name, label, statistics.median(samples[(name, label)]), nbytes))
+                clients = [
+                    ("portal get --parallel 8 (https)", portal_get("https")),
+                    ("portal get --parallel 8 (root://)", portal_get("root")),
+                    ("cernopendata-client downloader (https)", cernopendata),
+                    ("curl, one file after another", curl),
+                    ("xrdcp, one file after another", xrdcp),
+                ]
+                plans.append((name, nbytes, clients, check))
+            samples: dict[tuple[str, str], list[float]] = {}
+            for _ in range(RUNS):  # interleaved: a change of load on the machine hits every client alike
+                for name, _nbytes, clients, check in plans:
+                    for label, run in clients:
+                        samples.setdefault((name, label), []).append(timed_once(run, top, check))
+            for name, nbytes, clients, _check in plans:
+                for label, _run in clients:
+                    rows.append((name, label, statistics.median(samples[(name, label)]), nbytes))
     finally:
-        web.terminate()
-        try:
-            web.wait(30)  # gunicorn stops its workers first
-        except subprocess.TimeoutExpired:
-            web.kill()
-            web.wait()
         server.stop()
         shutil.rmtree(top, ignore_errors=True)
     print(

@@ -10,39 +10,18 @@ from __future__ import annotations
 import json
 import os
 import shutil
-import socket
-import statistics
 import subprocess
-import sys
 import tempfile
-import time
 from pathlib import Path
 
-from portal.storage.server import XRootDServer, only_loopback
+from benchmarks._comparators import BIN, command, free_port, isolated, median_of, portal_serving, warm
+from portal.storage.server import XRootDServer
 
-ROOT = Path(__file__).resolve().parent.parent
 MIB = int(os.environ.get("BENCH_HTTP_MIB", "1024"))
 
 
-def timed(cmd: list[str], runs: int = 3) -> float:
-    samples = []
-    for _ in range(runs):
-        t0 = time.perf_counter()
-        subprocess.run(cmd, check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-        samples.append(time.perf_counter() - t0)
-    return statistics.median(samples)
-
-
 def main() -> None:
-    if not only_loopback():
-        if os.geteuid() == 0 and shutil.which("ip"):
-            subprocess.run(
-                [str(ROOT / "tests" / "run-isolated"), sys.executable, "-m", "benchmarks", "http_vs_xrdcp"],
-                check=True,
-                cwd=ROOT,
-            )
-            return
-        print("skipped: needs root to run xrootd in a loopback-only network namespace")
+    if not isolated("http_vs_xrdcp"):
         return
     top = Path(tempfile.mkdtemp(prefix="bench-http-"))
     os.chmod(top, 0o755)
@@ -55,11 +34,8 @@ def main() -> None:
             fh.write(block)
     os.chmod(big, 0o644)
     server = XRootDServer(localroot=top, export="data", state_dir=top / "xrd").start()
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
-    env = {**os.environ, "PORTAL_VAR_DIR": str(top / "var"), "PORTAL_DATA_DIR": str(data), "PORTAL_PORT": str(port)}
-    portal = str(Path(sys.executable).parent / "portal")
+    port = free_port()
+    env = {**os.environ, "PORTAL_VAR_DIR": str(top / "var"), "PORTAL_DATA_DIR": str(data)}
     record = {
         "recid": 1,
         "title": "Benchmark file",
@@ -68,25 +44,14 @@ def main() -> None:
         "files": [{"uri": f"file://{big}", "size": big.stat().st_size}],
     }
     (top / "r.json").write_text(json.dumps([record]))
+    portal = str(BIN / "portal")
     subprocess.run([portal, "records", "load", str(top / "r.json")], env=env, check=True, capture_output=True)
-    web = subprocess.Popen(
-        [portal, "serve", "--workers", "2", "--threads", "4"],
-        env=env,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
-    url = f"http://127.0.0.1:{port}/record/1/files/big.bin"
     try:
-        for _ in range(100):
-            if subprocess.run(["curl", "-sfI", url], capture_output=True).returncode == 0:
-                break
-            time.sleep(0.2)
-        subprocess.run(["cat", str(big)], stdout=subprocess.DEVNULL, check=True)
-        t_http = timed(["curl", "-sf", "-o", "/dev/null", url])
-        t_xrd = timed(["xrdcp", "-f", "-s", f"{server.url}//data/big.bin", "/dev/null"])
+        with portal_serving(env, port, workers=2, threads=4, ready="/api/records/1") as base:
+            warm([big])
+            t_http = median_of(command(["curl", "-sf", "-o", "/dev/null", f"{base}/record/1/files/big.bin"]), 3)
+            t_xrd = median_of(command(["xrdcp", "-f", "-s", f"{server.url}//data/big.bin", "/dev/null"]), 3)
     finally:
-        web.terminate()
-        web.wait(10)
         server.stop()
         shutil.rmtree(top, ignore_errors=True)
     mb = MIB * 1.048576

@@ -3,12 +3,24 @@
 from __future__ import annotations
 
 from collections.abc import Callable
+from typing import Any, Self
 
-from portal.i18n import N_
+from portal.i18n import N_, NP_, Plural, translate_same
+
+#: how the errors are translated: ``translate(msgid)``, and ``translate(singular, plural, num)`` for a message with
+#: a plural form (portal.web.i18n.translate_message: gettext and ngettext; ``translate_same``: the English text)
+Translate = Callable[..., str]
+_same = translate_same
+#: what follows the first of several problems (a deposit form's, a record's schema check)
+MORE_PROBLEMS = NP_(" (and {num} more problem)", " (and {num} more problems)")
 
 
-def _same(message: str) -> str:
-    return message
+def _text(translate: Translate, template: str, params: dict[str, object]) -> str:
+    """``template`` (a msgid, or a :class:`Plural` chosen by the ``num`` value) through ``translate``, not filled."""
+    if isinstance(template, Plural):
+        num = params.get("num")
+        return translate(str(template), template.plural, num if isinstance(num, int) else 1)
+    return translate(template)
 
 
 class PortalError(Exception):
@@ -31,20 +43,28 @@ class PortalError(Exception):
         **params: object,
     ) -> None:
         self.template = detail
-        self.params = params
+        self.params: dict[str, Any] = params
         # Without params the text is taken as it is: an f-string's braces are not placeholders.
-        self.detail = detail.format(**params) if params else detail
+        english = _text(translate_same, detail, params)
+        self.detail = english.format(**params) if params else english
         self.source = source
         self.record = record
         self.field = field
         super().__init__(self.message)
+
+    @classmethod
+    def like(cls, other: PortalError, **where: str | int | None) -> Self:
+        """A ``cls`` error saying what ``other`` says: its message id and values, so it is still translated (passing
+        ``other.message`` on would fix it in English). ``where`` (source, record, field) replaces ``other``'s."""
+        located: dict[str, Any] = {"source": other.source, "record": other.record, "field": other.field, **where}
+        return cls(other.template, **located, **other.params)
 
     @property
     def message(self) -> str:
         """One line naming where the problem is (file, record, field) and what it is."""
         return self.localized(_same)
 
-    def localized(self, translate: Callable[[str], str]) -> str:
+    def localized(self, translate: Translate) -> str:
         """``message`` with every part passed through ``translate`` (a gettext), values filled in afterwards."""
         where = []
         if self.source:
@@ -56,11 +76,12 @@ class PortalError(Exception):
         detail = self.localized_detail(translate)
         return f"{': '.join(where)}: {detail}" if where else detail
 
-    def localized_detail(self, translate: Callable[[str], str]) -> str:
+    def localized_detail(self, translate: Translate) -> str:
         """``detail`` through ``translate``, values filled in afterwards (forms show it next to the field)."""
-        return translate(self.template).format(**self.params) if self.params else translate(self.template)
+        text = _text(translate, self.template, self.params)
+        return text.format(**self.params) if self.params else text
 
-    def to_problem(self, translate: Callable[[str], str] = _same) -> dict[str, object]:
+    def to_problem(self, translate: Translate = _same) -> dict[str, object]:
         problem: dict[str, object] = {
             "type": "about:blank",
             "title": translate(self.title),
@@ -83,9 +104,9 @@ class FieldInvalid(Invalid):
     """One field's problem in a form-shaped check: ``label`` (a msgid: the field's name on the form) is translated
     too, so a French reader sees the French name of the field next to it."""
 
-    def localized_detail(self, translate: Callable[[str], str]) -> str:
+    def localized_detail(self, translate: Translate) -> str:
         params = {**self.params, "label": translate(str(self.params.get("label", "")))}
-        return translate(self.template).format(**params)
+        return _text(translate, self.template, params).format(**params)
 
 
 class InvalidFields(Invalid):
@@ -98,12 +119,14 @@ class InvalidFields(Invalid):
         self.errors = errors  # before the base class, which renders the message with them
         super().__init__(first.template, field=first.field, **first.params)  # type: ignore[arg-type]
 
-    def localized_detail(self, translate: Callable[[str], str]) -> str:
+    def localized_detail(self, translate: Translate) -> str:
         more = len(self.errors) - 1
         detail = self.errors[0].localized_detail(translate)
-        return detail + (translate(N_(" (and {n} more problem(s))")).format(n=more) if more else "")
+        if not more:
+            return detail
+        return detail + _text(translate, MORE_PROBLEMS, {"num": more}).format(num=more)
 
-    def to_problem(self, translate: Callable[[str], str] = _same) -> dict[str, object]:
+    def to_problem(self, translate: Translate = _same) -> dict[str, object]:
         return {
             **super().to_problem(translate),
             "errors": [{"field": e.field, "detail": e.localized_detail(translate)} for e in self.errors],
@@ -128,13 +151,15 @@ class Removed(Gone):
     def __init__(
         self, detail: str, *, record: int, doi: str | None, reason: str, citation: str, removed_at: str
     ) -> None:
-        super().__init__(detail, record=record)
+        # the record and the reason are the message's values too (``{recid}``, ``{reason}``): the curator's reason
+        # stays in its own words, the sentence around it is translated
+        super().__init__(detail, record=record, recid=record, reason=reason)
         self.doi = doi
         self.reason = reason
         self.citation = citation
         self.removed_at = removed_at
 
-    def to_problem(self, translate: Callable[[str], str] = _same) -> dict[str, object]:
+    def to_problem(self, translate: Translate = _same) -> dict[str, object]:
         return {
             **super().to_problem(translate),
             "doi": self.doi,

@@ -9,7 +9,8 @@ from __future__ import annotations
 
 import importlib.util
 
-from portal.errors import Unavailable
+from portal.errors import Translate, Unavailable
+from portal.i18n import N_
 
 # extra -> the top-level modules the portal itself imports from it
 EXTRAS: dict[str, tuple[str, ...]] = {
@@ -32,9 +33,19 @@ class MissingExtra(Unavailable):
     def __init__(self, extra: str, what: str, missing: list[str]) -> None:
         self.extra = extra
         super().__init__(
-            f"{what} needs the optional `{extra}` part of the portal, which is not installed (missing: "
-            f"{', '.join(missing)}); install it with: pip install 'portal[{extra}]'"
+            N_(
+                "{what} needs the optional `{extra}` part of the portal, which is not installed (missing: "
+                "{missing}); install it with: pip install 'portal[{extra}]'"
+            ),
+            what=what,
+            extra=extra,
+            missing=", ".join(missing),
         )
+
+    def localized_detail(self, translate: Translate) -> str:
+        # ``what`` names the feature, as a message id where the web asks (N_("analysis jobs")): translated too
+        params = {**self.params, "what": translate(str(self.params["what"]))}
+        return translate(self.template).format(**params)
 
 
 def missing(extra: str) -> list[str]:

@@ -16,3 +16,26 @@ DEFAULT_LANGUAGE = "en"
 def N_(message: str) -> str:
     """Mark ``message`` for extraction; it is translated later, where the reader's language is known."""
     return message
+
+
+class Plural(str):
+    """A message id with a plural form (made by :func:`NP_`): the string is the English singular, ``plural`` the
+    English plural; the value named ``num`` in the error's values chooses the form (French has three)."""
+
+    plural: str
+
+    def __new__(cls, singular: str, plural: str) -> Plural:
+        message = super().__new__(cls, singular)
+        message.plural = plural
+        return message
+
+
+def NP_(singular: str, plural: str) -> Plural:
+    """Mark a message with a plural form for extraction (babel.cfg declares ``NP_:1,2``); the error carrying it
+    passes ``num=`` and is translated with ngettext where the reader's language is known."""
+    return Plural(singular, plural)
+
+
+def translate_same(message: str, plural: str | None = None, num: int = 1) -> str:
+    """The English text itself (the CLI and the logs): the singular, or the plural when ``num`` is not 1."""
+    return message if plural is None or num == 1 else plural

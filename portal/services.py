@@ -361,6 +361,8 @@ def build_releases(
             data_dir=data_dir,
             work_dir=Path(settings.var_dir) / "releases-work",
             owners_publish=settings.deposit_owners_publish,
+            unmatched_kept=settings.releases_unmatched_kept,
+            unmatched_days=settings.releases_unmatched_days,
         ),
         file_uri=file_uri,
         queue=queue,  # deliveries are processed by workers (kind release.delivery)

@@ -345,6 +345,14 @@ class Settings:
     releases_max_archive_bytes: int = setting(
         500 * 1024 * 1024, "Largest release archive a webhook delivery stores; a larger one is refused."
     )
+    releases_unmatched_kept: int = setting(
+        1000,
+        "Webhook deliveries that matched no connected repository kept for admins (`/admin/deliveries`), newest "
+        "first; older ones are deleted (anyone may post them).",
+    )
+    releases_unmatched_days: int = setting(
+        30, "Days a webhook delivery that matched no connected repository is kept for admins, at most."
+    )
     signin_local: bool = setting(
         True, "Offer sign-in with local accounts (user name or email and password) on `/signin`."
     )

@@ -103,7 +103,7 @@ def tombstone(rec: Record) -> Removed:
         moment = moment.replace(tzinfo=UTC)
     removed_at = moment.isoformat().replace("+00:00", "Z") if moment else ""
     return Removed(
-        f"record {rec.recid} was removed: {rec.removal_reason}",
+        N_("record {recid} was removed: {reason}"),
         record=rec.recid,
         doi=rec.doi,
         reason=rec.removal_reason or "",

@@ -16,6 +16,10 @@ from importlib import resources
 from typing import TYPE_CHECKING, Any, Literal
 
 from portal.errors import Invalid
+from portal.i18n import NP_
+
+#: the first of several schema problems, and how many follow
+MORE_PROBLEMS_AFTER = NP_("{problem} (and {num} more problem)", "{problem} (and {num} more problems)")
 
 if TYPE_CHECKING:
     from jsonschema import Draft202012Validator
@@ -110,5 +114,9 @@ def validate_record(metadata: dict[str, Any], *, source: str | None = None, prof
     errors = validation_errors(metadata, profile)
     if errors:
         path, message = errors[0]
-        more = f" (and {len(errors) - 1} more problem(s))" if len(errors) > 1 else ""
-        raise Invalid(message + more, source=source, record=metadata.get("recid", "(no recid)"), field=path)
+        record = metadata.get("recid", "(no recid)")
+        if len(errors) == 1:  # the schema validator's own words (English), as it gives them
+            raise Invalid(message, source=source, record=record, field=path)
+        raise Invalid(
+            MORE_PROBLEMS_AFTER, problem=message, num=len(errors) - 1, source=source, record=record, field=path
+        )

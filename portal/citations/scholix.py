@@ -64,7 +64,7 @@ def read_links(document: Any) -> Iterator[Link | Invalid]:
         try:
             yield _read(position, _lower(raw))
         except Invalid as err:
-            yield Invalid(err.detail, field=err.field, source=f"link {position}")
+            yield Invalid.like(err, source=f"link {position}")
 
 
 def _read(position: int, link: Any) -> Link:

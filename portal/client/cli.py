@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import sys
 from pathlib import Path
+from typing import Any
 
 import click
 from rich.console import Console
@@ -134,30 +135,11 @@ def summarise(report: DownloadReport, out: Console, err: Console) -> None:
 @click.option("--protocol", type=click.Choice(["https", "root"]), default="https", show_default=True)
 @click.option("--parallel", type=click.IntRange(1, 64), default=4, show_default=True, help="Files fetched at once.")
 @click.option("--dry-run", is_flag=True, help="List the files and their total size; fetch nothing.")
-def get(
-    recid: int,
-    server: str | None,
-    out: Path,
-    glob: str | None,
-    index: str | None,
-    protocol: Protocol,
-    parallel: int,
-    dry_run: bool,
-) -> None:
+def get(recid: int, server: str | None, **options: Any) -> None:
     """Download a record's files in parallel, resumed where an earlier run stopped, each checksum verified."""
+    # the options go to run() as click parsed them: its typed signature is the one list of them
     if server is None:
         from portal.settings import load_settings
 
         server = load_settings().base_url
-    sys.exit(
-        run(
-            recid,
-            server=server,
-            out=out,
-            glob=glob,
-            index=index,
-            protocol=protocol,
-            parallel=parallel,
-            dry_run=dry_run,
-        )
-    )
+    sys.exit(run(recid, server=server, **options))

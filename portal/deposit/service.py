@@ -277,9 +277,7 @@ class DepositService:
                     N_("file {key!r} is declared already; delete it first to upload it again"), key=key, field="key"
                 )
         adding = sum(1 for key, _ in keys if key not in existing)
-        policy.require_upload_quota(
-            "quota_deposit_files", len(existing), adding, self.max_files, what=f"files of draft {recid}"
-        )
+        policy.require_upload_quota("quota_deposit_files", len(existing), adding, self.max_files, recid=recid)
         self._check_user_files(actor, len(keys))
         declared = sum(size or 0 for _, size in keys)
         self._check_bytes(view, actor, declared, replacing=[k for k, _ in keys])
@@ -358,9 +356,7 @@ class DepositService:
         view = self._writable(recid, actor=actor)
         known = {f.key: f for f in self._files(view)}
         if key not in known:
-            policy.require_upload_quota(
-                "quota_deposit_files", len(known), 1, self.max_files, what=f"files of draft {recid}"
-            )
+            policy.require_upload_quota("quota_deposit_files", len(known), 1, self.max_files, recid=recid)
         if not any(f.key == key and not f.carried for f in known.values()):
             self._check_user_files(actor, 1)
         self._check_bytes(view, actor, length, replacing=[key])
@@ -616,14 +612,12 @@ class DepositService:
             return
         with self.db.reader() as s:
             used = int(s.scalar(select(func.count(Upload.id)).where(Upload.owner_id == actor.user_id)) or 0)
-        policy.require_upload_quota(
-            "quota_upload_files_per_user", used, adding, self.max_user_files, what="your unpublished uploads"
-        )
+        policy.require_upload_quota("quota_upload_files_per_user", used, adding, self.max_user_files)
 
     def _check_bytes(self, view: RecordView, actor: Principal, adding: int, *, replacing: list[str]) -> None:
         record, user = self._used(view, actor, replacing)
-        _require_room("quota_deposit_bytes", record, adding, self.max_bytes, f"bytes of draft {view.recid}")
-        _require_room("quota_upload_bytes_per_user", user, adding, self.max_user_bytes, "your unpublished uploads")
+        policy.require_upload_quota("quota_deposit_bytes", record, adding, self.max_bytes, recid=view.recid)
+        policy.require_upload_quota("quota_upload_bytes_per_user", user, adding, self.max_user_bytes)
 
     def _room(self, view: RecordView, actor: Principal, *, replacing: str) -> int | None:
         """The most bytes one file may still take under the quotas (None: no limit)."""
@@ -761,19 +755,6 @@ class DepositService:
                 self._forget(upload_id)
                 orphans += 1
         return CleanReport(rows=len(stale), orphans=orphans, bytes=freed)
-
-
-def _require_room(quota: str, used: int, adding: int, limit: int, what: str) -> None:
-    if limit > 0 and used + adding > limit:
-        raise TooLarge(
-            N_("{what}: {used} bytes used + {adding} more would exceed {quota} = {limit}"),
-            what=what,
-            used=used,
-            adding=adding,
-            quota=quota,
-            limit=limit,
-            field=quota,
-        )
 
 
 def _new_upload(recid: int, key: str, actor: Principal, length: int | None) -> Upload:

@@ -224,17 +224,19 @@ def require_publish_own(principal: Principal, owner: int | None) -> None:
         raise Forbidden(N_("only the owner of this draft or a curator may publish it"), field="owner")
 
 
-def require_upload_quota(quota: str, used: int, adding: int, limit: int, *, what: str) -> None:
-    """Refuse (413 naming the ``quota`` setting) when ``used + adding`` goes beyond ``limit`` (0: no limit)."""
+def require_upload_quota(quota: str, used: int, adding: int, limit: int, *, recid: int | None = None) -> None:
+    """Refuse (413 naming the ``quota`` setting as the field) when ``used + adding`` goes beyond ``limit`` (0: no
+    limit): files or bytes, of draft ``recid`` (named as the problem's record) or of a user's unpublished uploads
+    (``recid`` None). The setting's name says which count it is, so one message serves them all."""
     if limit > 0 and used + adding > limit:
         raise TooLarge(
-            N_("{what}: {used} used + {adding} more would exceed {quota} = {limit}"),
-            what=what,
+            N_("{used} used + {adding} more would exceed {quota} = {limit}"),
             used=used,
             adding=adding,
             quota=quota,
             limit=limit,
             field=quota,
+            record=recid,
         )
 
 

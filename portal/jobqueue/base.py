@@ -32,8 +32,8 @@ class TaskFailed(PortalError):
     status = 500
     title = "Task failed"
 
-    def __init__(self, message: str, *, retry: bool = False) -> None:
-        super().__init__(message)
+    def __init__(self, message: str, *, retry: bool = False, **values: Any) -> None:
+        super().__init__(message, **values)
         self.retry = retry
 
 

@@ -22,6 +22,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from portal.errors import Conflict
+from portal.i18n import N_
 from portal.jobqueue.base import Cancelled, Claimed, TaskFailed
 
 if TYPE_CHECKING:
@@ -99,7 +100,7 @@ def analysis(services: Services, run: TaskRun) -> None:
     """An analysis job (`JobService.run`): a retry after a lost or stopped worker starts again from the first chunk."""
     jobs = services.analyses
     if jobs is None:
-        raise TaskFailed("analysis jobs need the processing extra on the worker")
+        raise TaskFailed(N_("analysis jobs need the processing extra on the worker"))
     job_id = int(run.payload["job"])
     try:
         # the queue hands a job to one worker at a time: a job found running was left by a lost or stopped worker
@@ -109,7 +110,7 @@ def analysis(services: Services, run: TaskRun) -> None:
             jobs.mark_cancelled(job_id)
         raise
     except Conflict as exc:  # cancelled while queued, just before this worker claimed it
-        raise TaskFailed(exc.message) from exc
+        raise TaskFailed.like(exc) from exc
     if job.state == "failed":
         raise TaskFailed(job.error or "failed")
 
@@ -125,7 +126,7 @@ def _build_given_up(services: Services, payload: dict[str, Any], reason: str) ->
 def env_build(services: Services, run: TaskRun) -> None:
     """An environment build a launch asked for (`LaunchManager.run_build`); its log goes to the database."""
     if services.launches is None:
-        raise TaskFailed("environment builds need the launch extra on the worker")
+        raise TaskFailed(N_("environment builds need the launch extra on the worker"))
     services.launches.run_build(int(run.payload["run"]), attempt=run.attempt, check_cancel=run.check_cancel)
 
 

@@ -308,7 +308,7 @@ class LaunchManager:
         assert self.runs is not None
         run = self.runs.get(run_id)
         if run is None:
-            raise TaskFailed(f"no environment build {run_id}")
+            raise TaskFailed(N_("no environment build {run_id}"), run_id=run_id)
         if run.state in ("succeeded", "failed"):
             return
         self.runs.mark(run_id, "running")

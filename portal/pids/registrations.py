@@ -230,14 +230,14 @@ class Registrations:
         try:
             url, metadata = self._metadata(kind, recid)
         except PortalError as err:  # the record went away meanwhile: retried later, the registry is not down
-            error = Unavailable(err.message)
+            error = Unavailable.like(err)
         else:
             try:
                 self.provider.register(doi, url, metadata)
             except Invalid as err:
                 error = err
             except PortalError as err:
-                error = err if isinstance(err, Unavailable) else Unavailable(err.message)
+                error = err if isinstance(err, Unavailable) else Unavailable.like(err)
             except Exception as err:  # a provider's bug must not lose the registration
                 log.exception("registering %s failed", doi)
                 error = Unavailable(N_("{name}: {err}"), name=type(err).__name__, err=err)

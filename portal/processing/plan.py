@@ -73,7 +73,7 @@ def _boundaries(uri: str, formats: Formats) -> list[int]:
     try:
         fmt = formats.reader(uri)
     except Invalid as exc:
-        raise BadFile(exc.detail, source=uri) from exc
+        raise BadFile.like(exc, source=uri) from exc
     try:
         key = (uri, stamp(uri))
         with _BOUNDS_LOCK:
@@ -83,7 +83,7 @@ def _boundaries(uri: str, formats: Formats) -> list[int]:
                 return list(hit)
         found = fmt.entry_boundaries(uri)
     except Exception as exc:  # noqa: BLE001 - any failure to open is the file's fault, reported by name
-        raise BadFile(f"cannot open: {type(exc).__name__}: {exc}", source=uri) from exc
+        raise BadFile(N_("cannot open: {error}: {exc}"), error=type(exc).__name__, exc=exc, source=uri) from exc
     with _BOUNDS_LOCK:
         _BOUNDS[key] = found
         while len(_BOUNDS) > BOUNDARIES_CACHED:

@@ -18,6 +18,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import urlsplit
 
+from portal.i18n import N_
 from portal.releases.outcomes import Failed, Refused
 
 TAG_RE = re.compile(r"^[A-Za-z0-9._+-][A-Za-z0-9._+/-]{0,199}$")
@@ -47,16 +48,22 @@ def check_host(url: str, allowed_hosts: list[str], *, allow_http: bool) -> None:
     schemes = {"https", "http"} if allow_http else {"https"}
     if parts.scheme not in schemes:
         raise Refused(
-            f"repository URL must be {' or '.join(sorted(schemes))}:// (got {parts.scheme or 'no scheme'}://)",
+            N_("repository URL must start with {schemes} (it starts with {given})"),
+            schemes=", ".join(f"{s}://" for s in sorted(schemes)),
+            given=f"{parts.scheme}://" if parts.scheme else repr(url[:20]),
             field="url",
         )
     if parts.username or parts.password:
-        raise Refused("repository URL must not carry credentials", field="url")
+        raise Refused(N_("repository URL must not carry credentials"), field="url")
     host = (parts.hostname or "").lower()
     if host not in {h.lower() for h in allowed_hosts}:
         raise Refused(
-            f"disallowed host: {host or '(none)'} is not among the git hosts this portal fetches from "
-            f"({', '.join(allowed_hosts) or 'none'}; PORTAL_RELEASES_GIT_HOSTS)",
+            N_(
+                "disallowed host: {host!r} is not among the git hosts this portal fetches from ({hosts}; "
+                "PORTAL_RELEASES_GIT_HOSTS)"
+            ),
+            host=host,
+            hosts=", ".join(allowed_hosts) or "-",
             field="url",
         )
 

@@ -3,14 +3,20 @@ or failed (the portal or the git server had a problem; a retry may succeed)."""
 
 from __future__ import annotations
 
+from typing import Any
+
 
 class DeliveryProblem(Exception):
     outcome = "failed"
 
-    def __init__(self, reason: str, *, field: str | None = None) -> None:
-        self.reason = reason
+    def __init__(self, reason: str, *, field: str | None = None, **values: object) -> None:
+        """``reason`` may be a message id (``N_``) with ``{placeholders}`` filled from ``values``: a refusal the web
+        shows at once (a repository URL on the connect form) is then translated; the delivery records the English."""
+        self.template = reason
+        self.values: dict[str, Any] = values
+        self.reason = reason.format(**values) if values else reason
         self.field = field
-        super().__init__(reason)
+        super().__init__(self.reason)
 
 
 class Refused(DeliveryProblem):

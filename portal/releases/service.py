@@ -47,10 +47,6 @@ EVENT_HEADERS = {"github": "x-github-event", "gitlab": "x-gitlab-event", "generi
 MAX_BODY = 5 * 1024 * 1024
 #: processing longer than this is a dead worker's (git's own steps time out after minutes)
 STALE = timedelta(hours=1)
-#: deliveries that matched no connected repository are kept for admins (`/admin/deliveries`), bounded: the newest
-#: UNMATCHED_KEPT, none older than UNMATCHED_DAYS (anyone may post them, so they must not grow without end)
-UNMATCHED_KEPT = 1000
-UNMATCHED_DAYS = 30
 SAFE_NAME = re.compile(r"[^A-Za-z0-9._-]+")
 
 
@@ -63,6 +59,10 @@ class ReleaseSettings:
     data_dir: Path  # archives are written under <data_dir>/releases/ (the directory the portal serves files from)
     work_dir: Path  # temporary clones
     owners_publish: bool = False  # `deposit_owners_publish`: may non-curators connect (their releases publish)
+    # deliveries that matched no connected repository are kept for admins (`/admin/deliveries`), bounded: the newest
+    # `unmatched_kept`, none older than `unmatched_days` (anyone may post them, so they must not grow without end)
+    unmatched_kept: int = 1000  # `releases_unmatched_kept`
+    unmatched_days: int = 30  # `releases_unmatched_days`
 
 
 class ReleaseService:
@@ -105,7 +105,7 @@ class ReleaseService:
         try:
             archives.check_host(url, self.settings.git_hosts, allow_http=self.settings.allow_http)
         except Refused as exc:
-            raise Invalid(exc.reason, field="url") from None
+            raise Invalid(exc.template, field="url", **exc.values) from None
         key = match_url(url)
         if not urlsplit(key).path.strip("/"):
             raise Invalid(N_("give the repository's URL, e.g. https://github.com/owner/name"), field="url")
@@ -469,7 +469,7 @@ class ReleaseService:
         """Record a delivery refused before it could be trusted. It is stored under a key of its own, so an unsigned
         delivery can never take the id of a genuine one (the genuine one, arriving later, is still processed).
         One that matched no repository keeps only the URLs it claimed (``claimed``, credentials stripped) as its
-        payload, never the body, and the oldest such ones are pruned (see UNMATCHED_KEPT)."""
+        payload, never the body, and the oldest such ones are pruned (`releases_unmatched_kept`, `…_days`)."""
         now = datetime.now(UTC)
         with self.db.transaction() as s:
             delivery = ReleaseDelivery(
@@ -491,7 +491,7 @@ class ReleaseService:
             if key:
                 delivery.delivery_key = f"unverified:{delivery.id}:{key}"[:128]
             if repository_id is None:
-                _prune_unmatched(s, now)
+                _prune_unmatched(s, now, kept=self.settings.unmatched_kept, days=self.settings.unmatched_days)
             return _delivery(delivery)
 
     def unmatched(self, actor: Principal, *, page: int = 1, size: int = 50) -> DeliveryPage:
@@ -511,13 +511,13 @@ def _delivery_page(s: Any, where: Any, page: int, size: int) -> DeliveryPage:
     return DeliveryPage([_delivery(d) for d in rows], total, page, size)
 
 
-def _prune_unmatched(s: Any, now: datetime) -> None:
-    """Keep the newest UNMATCHED_KEPT unmatched deliveries, none older than UNMATCHED_DAYS."""
+def _prune_unmatched(s: Any, now: datetime, *, kept: int, days: int) -> None:
+    """Keep the newest ``kept`` unmatched deliveries (at least the one just recorded), none older than ``days``."""
     unmatched = ReleaseDelivery.repository_id.is_(None)
     oldest_kept = s.scalar(
-        select(ReleaseDelivery.id).where(unmatched).order_by(ReleaseDelivery.id.desc()).offset(UNMATCHED_KEPT - 1)
+        select(ReleaseDelivery.id).where(unmatched).order_by(ReleaseDelivery.id.desc()).offset(max(kept, 1) - 1)
     )
-    too_old = ReleaseDelivery.received_at < now - timedelta(days=UNMATCHED_DAYS)
+    too_old = ReleaseDelivery.received_at < now - timedelta(days=days)
     stale = or_(too_old, ReleaseDelivery.id < oldest_kept) if oldest_kept is not None else too_old
     s.execute(delete(ReleaseDelivery).where(unmatched, stale))
 

@@ -108,6 +108,11 @@ class ReviewService:
             )
         return curated[0] if curated else None
 
+    def submit_choices(self, actor: Principal) -> list[CollectionInfo]:
+        """The curated collections a draft of ``actor``'s may be submitted to from its page: those ``actor`` does
+        not curate (a curator of one publishes into it)."""
+        return [c for c in self.collections.all() if c.curated and not c.is_curator(actor)]
+
     def _name_collection(self, view: RecordView, slug: str | None, actor: Principal) -> RecordView:
         """Add ``slug`` to the draft's `collections` (so the published record shows it), when not there yet."""
         if slug is None:

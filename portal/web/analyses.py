@@ -26,7 +26,7 @@ bp = Blueprint("analyses", __name__)
 def _jobs() -> JobService:
     jobs = services().analyses
     if jobs is None:
-        require("processing", "analysis jobs")
+        require("processing", N_("analysis jobs"))
         raise Unavailable(N_("analysis jobs are not configured"))
     return jobs
 

@@ -6,13 +6,13 @@ from __future__ import annotations
 from typing import Any
 
 from flask import Blueprint, jsonify, redirect, request, url_for
-from flask_babel import gettext
 
 from portal.citations.service import CitationService
 from portal.errors import Invalid
 from portal.i18n import N_
 from portal.web import services
 from portal.web.auth import principal
+from portal.web.i18n import translate_message
 from portal.web.pages import record_page
 
 bp = Blueprint("citations", __name__)
@@ -71,7 +71,7 @@ def add_citation_form(recid: int) -> Any:
         cite_form = {
             "values": {name: form.get(name, "") for name in ("relation", "identifier", "title")},
             "field": err.field if err.field in ("relation", "identifier", "title") else "identifier",
-            "error": err.localized_detail(gettext),
+            "error": err.localized_detail(translate_message),
         }
         return record_page(recid, status=400, cite_form=cite_form)
     return redirect(url_for("pages.record", recid=recid) + "#cited-h", code=303)

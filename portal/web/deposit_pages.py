@@ -23,6 +23,7 @@ from portal.i18n import N_
 from portal.identity import policy
 from portal.web import services
 from portal.web.auth import principal
+from portal.web.i18n import translate_message
 
 bp = Blueprint("deposit_pages", __name__)
 
@@ -37,13 +38,11 @@ def _signin_redirect() -> Any:
 
 def _errors(err: PortalError) -> tuple[dict[str, str], str | None]:
     """(message by field, message for the whole form) of a refusal, in the reader's language."""
-    from flask_babel import gettext
-
     if isinstance(err, InvalidFields):
-        return {str(e.field): e.localized_detail(gettext) for e in err.errors}, None
+        return {str(e.field): e.localized_detail(translate_message) for e in err.errors}, None
     if err.field and isinstance(err, Invalid):
-        return {err.field: err.localized_detail(gettext)}, None
-    return {}, err.localized(gettext)
+        return {err.field: err.localized_detail(translate_message)}, None
+    return {}, err.localized(translate_message)
 
 
 def _render_form(
@@ -61,18 +60,19 @@ def _render_form(
     general_parts = [general] if general else []
     general_parts += [f"{name}: {message}" for name, message in field_errors.items() if name not in known]
     publish_refusal = review_by = None
+    review_choices: list[Any] = []
     if view is not None:
         # a draft for a curated collection its owner does not curate is submitted for review, not refused
         target = services().review.target(view)
         if target is not None and not target.is_curator(principal()):
             review_by = target.title
         else:
+            # a draft naming no curated collection may still be sent to one from here (not only through the API)
+            review_choices = services().review.submit_choices(principal()) if target is None else []
             try:
                 services().deposit.require_publish(view, actor=principal())
             except PortalError as err:
-                from flask_babel import gettext
-
-                publish_refusal = err.localized_detail(gettext)
+                publish_refusal = err.localized_detail(translate_message)
     html = render_template(
         "deposit/edit.html",
         slug=slug,
@@ -84,6 +84,7 @@ def _render_form(
         files=files or [],
         publish_refusal=publish_refusal,
         review_by=review_by,
+        review_choices=review_choices,
         saved=request.args.get("saved") == "1" and error is None,
     )
     return html, status
@@ -232,7 +233,8 @@ def publish(recid: int) -> Any:
     deposit = services().deposit
     try:
         # the API's publish action: a draft for a curated collection becomes a review request
-        outcome = services().review.publish(recid, actor=who)
+        # the page's review form names the curated collection it goes to; the publish form names none
+        outcome = services().review.publish(recid, actor=who, collection=request.form.get("collection") or None)
     except PortalError as err:
         if err.status >= 500 or err.status in (401, 404):
             raise

@@ -19,7 +19,6 @@ from portal.errors import Invalid, NotFound, PortalError, Unauthorized, Unavaila
 from portal.i18n import N_
 from portal.identity import policy
 from portal.releases.results import DeliveryView
-from portal.releases.service import UNMATCHED_DAYS, UNMATCHED_KEPT
 from portal.web import services
 from portal.web.auth import principal
 from portal.web.csrf import exempt
@@ -48,14 +47,16 @@ def webhook(provider: str) -> Any:
 
 
 def _problem(d: DeliveryView) -> PortalError:
-    detail = f"delivery {d.id} {d.outcome}: {d.reason}"
+    # the delivery's recorded reason stays as recorded (English); the sentence around it is translated
     if d.outcome == "failed":
-        return Unavailable(detail + " (retry it from the repository's page)", field=d.field)
+        failed = N_("delivery {id} failed: {reason} (retry it from the repository's page)")
+        return Unavailable(failed, id=d.id, reason=d.reason, field=d.field)
+    refused = N_("delivery {id} refused: {reason}")
     if d.field == "repository":
-        return NotFound(detail, field=d.field)
+        return NotFound(refused, id=d.id, reason=d.reason, field=d.field)
     if d.reason.startswith("bad signature"):
-        return Unauthorized(detail, field=d.field)
-    return Invalid(detail, field=d.field)
+        return Unauthorized(refused, id=d.id, reason=d.reason, field=d.field)
+    return Invalid(refused, id=d.id, reason=d.reason, field=d.field)
 
 
 # -- the JSON API -----------------------------------------------------------------------------------------------
@@ -210,6 +211,6 @@ def admin_deliveries() -> Any:
         deliveries=found.deliveries,
         total=found.total,
         links=links,
-        kept=UNMATCHED_KEPT,
-        days=UNMATCHED_DAYS,
+        kept=services().settings.releases_unmatched_kept,
+        days=services().settings.releases_unmatched_days,
     )

@@ -12,7 +12,16 @@ from pathlib import Path
 from urllib.parse import urlencode
 
 from flask import Flask, Response, request
-from flask_babel import Babel, format_date, format_datetime, format_decimal, format_percent, get_locale, gettext
+from flask_babel import (
+    Babel,
+    format_date,
+    format_datetime,
+    format_decimal,
+    format_percent,
+    get_locale,
+    get_translations,
+    gettext,
+)
 from jinja2 import Undefined
 from werkzeug.datastructures import MultiDict
 
@@ -29,6 +38,8 @@ PID_STATES = (N_("pending"), N_("registered"))
 # Outcomes of a release webhook delivery (a repository's page)
 DELIVERY_OUTCOMES = (N_("created"), N_("refused"))
 STATUSES = (N_("draft"), N_("published"), N_("removed"))
+# A draft's file, as its table says (`translate(f.status)` on the deposit page): being sent, or there whole
+UPLOAD_STATUSES = (N_("pending"), N_("completed"))
 # Review requests' states and the actions of their timelines (`translate(r.state)`, `translate(e.action)`).
 REVIEW_WORDS = (
     N_("submitted"),
@@ -40,6 +51,14 @@ REVIEW_WORDS = (
     N_("decline"),
     N_("cancel"),
 )
+
+
+def translate_message(message: str, plural: str | None = None, num: int = 1) -> str:
+    """What domain errors are translated with (`PortalError.localized`): gettext, or ngettext for a message with a
+    plural form. The catalogue's own methods, not Flask-Babel's helpers: those %-format the text, and these messages
+    are filled with str.format afterwards."""
+    translations = get_translations()
+    return translations.ugettext(message) if plural is None else translations.ungettext(message, plural, num)
 
 
 def _from_url() -> str | None:

@@ -51,7 +51,7 @@ def _launches() -> LaunchManager:
     _launcher()
     manager = services().launches
     if manager is None:
-        require("launch", "launching environments")
+        require("launch", N_("launching environments"))
     if manager is None or not services().settings.launch_enabled:
         raise Unavailable(N_("launching environments is switched off here (PORTAL_LAUNCH_ENABLED)"))
     return manager

@@ -6,7 +6,6 @@ import json
 from typing import Any
 
 from flask import Blueprint, Response, g, redirect, render_template, request, url_for
-from flask_babel import gettext
 from markupsafe import Markup
 
 from portal.browse.service import FileSelection, Moved
@@ -19,6 +18,7 @@ from portal.search.documents import FACETS
 from portal.search.results import SearchRequest
 from portal.web import services
 from portal.web.auth import principal
+from portal.web.i18n import translate_message
 from portal.web.request import MAX_ID, MAX_POSITION, QueryURL, paginate
 
 bp = Blueprint("pages", __name__)
@@ -94,9 +94,9 @@ def search() -> Any:
         result, hits, error, unavailable = found.result, found.hits, None, None
         cited = found.cited
     except Invalid as err:
-        result, hits, error, unavailable, cited = None, [], err.localized_detail(gettext), None, {}
+        result, hits, error, unavailable, cited = None, [], err.localized_detail(translate_message), None, {}
     except Unavailable as err:  # the form stays usable: searches without words may still work
-        result, hits, error, unavailable, cited = None, [], None, err.localized_detail(gettext), {}
+        result, hits, error, unavailable, cited = None, [], None, err.localized_detail(translate_message), {}
     url = QueryURL(url_for("pages.search"), request.args)
 
     def toggle(facet: str, value: str) -> str:

@@ -189,8 +189,12 @@ def my_jobs() -> Any:
     who = _me()
     assert who.user_id is not None
     jobs = services().analyses
-    mine = jobs.list(100, owner_id=who.user_id).items if jobs is not None else []
-    return render_template("account/jobs.html", jobs=mine)
+    page = int_arg("page", 1)
+    # paged as My uploads is: someone who runs many jobs reaches every one of them, not only the latest hundred
+    found = jobs.list(PAGE_SIZE, offset=(page - 1) * PAGE_SIZE, owner_id=who.user_id) if jobs is not None else None
+    total = found.total if found is not None else 0
+    links = paginate(QueryURL(url_for("account.my_jobs"), {}), page=page, has_next=page * PAGE_SIZE < total)
+    return render_template("account/jobs.html", jobs=found.items if found else [], total=total, links=links)
 
 
 @bp.get("/my/sessions")

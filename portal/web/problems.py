@@ -13,6 +13,7 @@ from werkzeug.exceptions import HTTPException
 
 from portal.errors import PortalError
 from portal.i18n import N_
+from portal.web.i18n import translate_message
 
 # werkzeug's names for the statuses the portal answers, as msgids, and a short detail for when the exception
 # carries werkzeug's default description (a view's own description is kept as it is).
@@ -66,7 +67,7 @@ def http_problem(err: HTTPException) -> dict[str, object]:
 def register(app: Flask) -> None:
     @app.errorhandler(PortalError)
     def _domain(err: PortalError) -> Response:
-        response = _render(err.to_problem(gettext), err.status)
+        response = _render(err.to_problem(translate_message), err.status)
         if err.status == 503 and "Retry-After" not in response.headers:
             response.headers["Retry-After"] = RETRY_AFTER
         return response

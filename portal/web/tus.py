@@ -15,6 +15,7 @@ from portal.i18n import N_
 from portal.identity import policy
 from portal.web import services
 from portal.web.auth import principal
+from portal.web.i18n import translate_message
 from portal.web.problems import problem_response
 
 bp = Blueprint("tus", __name__, url_prefix="/api/uploads")
@@ -38,13 +39,14 @@ def _tus_headers(response: Response) -> Response:
 @bp.errorhandler(ChecksumMismatch)
 def _checksum(err: ChecksumMismatch) -> Response:
     # tus's checksum extension answers a mismatch with its own status
-    problem = {**err.to_problem(), "status": 460}
+    problem = {**err.to_problem(translate_message), "status": 460}
     return _headers(problem_response(problem, 460))
 
 
 @bp.errorhandler(PortalError)
 def _problem(err: PortalError) -> Response:
-    return _headers(problem_response(err.to_problem(), err.status))
+    # in the reader's language, as every other problem: the upload page shows its detail next to the file
+    return _headers(problem_response(err.to_problem(translate_message), err.status))
 
 
 def _require_version() -> None:
@@ -169,9 +171,12 @@ class UnsupportedMedia(PortalError):
 
 class BadChecksumAlgorithm(PortalError):
     status = 400
-    title = "Bad request"
+    title = N_("Bad request")
 
     def __init__(self, name: str) -> None:
         super().__init__(
-            f"unsupported checksum algorithm {name!r}; use one of {', '.join(ALGORITHMS)}", field="Upload-Checksum"
+            N_("unsupported checksum algorithm {name!r}; use one of {algorithms}"),
+            name=name,
+            algorithms=", ".join(ALGORITHMS),
+            field="Upload-Checksum",
         )

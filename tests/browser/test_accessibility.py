@@ -5,7 +5,6 @@ alone, with the focus visible and a skip link to the content; the language switc
 from __future__ import annotations
 
 import time
-from pathlib import Path
 
 import pytest
 import requests
@@ -17,12 +16,12 @@ from portal.demo import RECORDS as DEMO_RECORDS
 from portal.demo.generate import generate
 from portal.education.lessons import lesson_record
 from tests.support.app import start_worker
+from tests.support.axe import AXE, axe_violations
+from tests.support.keyboard import focus_is_visible, tab_to
 from tests.support.live import live_server
 from tests.support.users import make_user, token_for
 
 pytestmark = pytest.mark.browser
-ROOT = Path(__file__).resolve().parents[2]
-AXE = sorted((ROOT / ".venv" / "share" / "portal").glob("axe-core-*/node_modules/axe-core/axe.min.js"))
 DATASET = 5101
 PASSWORD = "a long enough password"
 STATE: dict[str, object] = {}  # what the module's portal made: the lesson page, the finished job, ...
@@ -90,17 +89,6 @@ def _sign_in(page, url: str) -> None:
     page.fill("#password", PASSWORD)
     page.click("#signin-submit")
     page.wait_for_selector("#account-name")
-
-
-def axe_violations(page) -> list[str]:
-    page.add_script_tag(path=str(AXE[-1]))
-    result = page.evaluate(
-        """async () => (await axe.run(document, {resultTypes: ["violations"]})).violations
-             .filter(v => v.impact === "serious" || v.impact === "critical")
-             .map(v => v.id + " (" + v.impact + "): " + v.help + " at " +
-                       v.nodes.slice(0, 3).map(n => n.target.join(" ")).join(", "))"""
-    )
-    return list(result)
 
 
 PAGES = [
@@ -196,22 +184,6 @@ def test_a_deposit_form_with_messages_has_no_serious_or_critical_violation(conte
     assert axe_violations(page) == []
 
 
-def _tab_to(page, selector: str, limit: int = 80) -> None:
-    """Press Tab until ``selector`` has the focus (as a keyboard user would), failing after ``limit`` presses."""
-    for _ in range(limit):
-        page.keyboard.press("Tab")
-        if page.evaluate("sel => document.activeElement.matches(sel)", selector):
-            return
-    raise AssertionError(f"Tab never reached {selector}")
-
-
-def _focus_is_visible(page) -> bool:
-    return page.evaluate(
-        """() => { const s = getComputedStyle(document.activeElement);
-                   return s.outlineStyle !== "none" && parseFloat(s.outlineWidth) > 0; }"""
-    )
-
-
 def test_skip_link_search_and_filters_with_the_keyboard_only(browser, portal_url):
     context = browser.new_context(viewport={"width": 1280, "height": 900})
     page = context.new_page()
@@ -221,27 +193,27 @@ def test_skip_link_search_and_filters_with_the_keyboard_only(browser, portal_url
     assert page.evaluate("document.activeElement.className") == "skip"
     box = page.locator("a.skip").bounding_box()
     assert box and box["x"] >= 0 and box["y"] >= 0, "the focused skip link is off screen"
-    assert _focus_is_visible(page)
+    assert focus_is_visible(page)
     page.keyboard.press("Enter")
     assert page.evaluate("document.activeElement.id") == "main"
     # type a query in the search form, submit with Enter
-    _tab_to(page, "#q")
-    assert _focus_is_visible(page)
+    tab_to(page, "#q")
+    assert focus_is_visible(page)
     page.keyboard.type("dimuon")
     page.keyboard.press("Enter")
     page.wait_for_url("**q=dimuon*")
     total = page.inner_text("#total")
     # a filter, reached and toggled with Tab and Enter
-    _tab_to(page, 'a.facet[data-facet="type"][data-value="Dataset"]')
-    assert _focus_is_visible(page)
+    tab_to(page, 'a.facet[data-facet="type"][data-value="Dataset"]')
+    assert focus_is_visible(page)
     page.keyboard.press("Enter")
     page.wait_for_url("**type=Dataset*")
     assert page.get_attribute('a.facet[data-facet="type"][data-value="Dataset"]', "aria-checked") == "true"
     assert page.inner_text("#total") != total
     # the sort menu works from the keyboard too: focus, choose with the arrows, submit with Enter
-    _tab_to(page, "#sort")
+    tab_to(page, "#sort")
     page.keyboard.press("End")
-    _tab_to(page, "#search-form button[type=submit]")
+    tab_to(page, "#search-form button[type=submit]")
     page.keyboard.press("Enter")
     page.wait_for_url("**sort=mostcited*")  # End: the last sort
     assert "type=Dataset" in page.url and "q=dimuon" in page.url

@@ -30,6 +30,9 @@ def metadata(title: str = "Muon pairs from a teaching run") -> dict:
     }
 
 
+FRENCH = {"Accept-Language": "fr"}
+
+
 def problem(resp, status: int) -> dict:
     assert resp.status_code == status, resp.get_data(as_text=True)[:400]
     assert resp.mimetype == "application/problem+json"
@@ -191,7 +194,10 @@ def test_quotas_refuse_with_the_quota_named(app, client):
     assert client.post(f"/api/records/{recid}/draft/files", json=three[:2], headers=auth).status_code == 201
     client.put(f"/api/records/{recid}/draft/files/a/content", data=b"x" * 60, headers=auth)
     too_big = problem(client.put(f"/api/records/{recid}/draft/files/b/content", data=b"y" * 60, headers=auth), 413)
-    assert too_big["field"] == "quota_deposit_bytes"
+    assert too_big["field"] == "quota_deposit_bytes" and too_big["record"] == int(recid)
+    assert too_big["detail"].endswith("60 used + 60 more would exceed quota_deposit_bytes = 100")
+    french = client.put(f"/api/records/{recid}/draft/files/b/content", data=b"y" * 60, headers={**auth, **FRENCH})
+    assert problem(french, 413)["detail"].endswith("60 déjà pris + 60 de plus dépasseraient quota_deposit_bytes = 100")
     # the refused file kept nothing; a smaller one fits
     assert client.put(f"/api/records/{recid}/draft/files/b/content", data=b"y" * 40, headers=auth).status_code == 200
 

@@ -240,6 +240,29 @@ def test_a_draft_for_a_curated_collection_is_submitted_for_review_from_its_page(
     assert client.get(f"/record/{recid}").status_code == 404  # not published until a curator accepts
 
 
+def test_a_draft_naming_no_collection_is_sent_to_a_curated_one_from_its_page(app, client):
+    from portal.identity.principal import COMMAND_LINE
+
+    svc = services_of(app)
+    token = signed_in(app, client)
+    created = client.post("/deposit/new/dataset", data={**GOOD, **token})
+    recid = int(created.headers["Location"].rstrip("/").rsplit("/", 1)[-1])
+    assert 'id="submit-review"' not in client.get(f"/deposit/{recid}").get_data(as_text=True)  # no collection yet
+    svc.collections.create(COMMAND_LINE, "cms", "CMS")
+    svc.collections.create(COMMAND_LINE, "open", "Open", curated=False)  # not curated: nothing to submit to
+    page = client.get(f"/deposit/{recid}").get_data(as_text=True)
+    assert 'id="publish"' in page and 'id="submit-review"' in page  # the owner may publish, or ask for a review
+    assert '<option value="cms">CMS</option>' in page and 'value="open"' not in page
+    sent = client.post(f"/deposit/{recid}/publish", data={**token, "collection": "cms"})
+    assert sent.status_code == 303 and sent.headers["Location"].endswith("/my/uploads")
+    assert svc.review.of_records([recid])[recid].state == "submitted"
+    assert client.get(f"/record/{recid}").status_code == 404  # not published until a curator accepts
+    # a collection that does not exist: 404, and nothing submitted or published
+    other = int(client.post("/deposit/new/dataset", data={**GOOD, **token}).headers["Location"].rsplit("/", 1)[-1])
+    refused = client.post(f"/deposit/{other}/publish", data={**token, "collection": "nope"})
+    assert refused.status_code == 404 and client.get(f"/record/{other}").status_code == 404
+
+
 def test_the_draft_page_reserves_its_doi(app, client):
     token = signed_in(app, client)
     created = client.post("/deposit/new/dataset", data={**GOOD, **token})

@@ -75,3 +75,38 @@ def test_identity_refusals_in_french(client, alice):
     assert owner_only["detail"].startswith("champ deposit_owners_publish: sur ce site seuls les curateurs publient")
     english = problem(client.post("/api/repositories", json={}, headers=alice), 403)
     assert "on this site only curators publish (deposit_owners_publish is off)" in english["detail"]
+
+
+def test_refusals_that_passed_another_error_text_along_are_french_now(app, client, alice):
+    import base64
+
+    # a removed version's tombstone: the sentence is French, the curator's reason stays in its own words
+    recid = _draft(client, alice)
+    services_of(app).deposit.publish(recid, actor=COMMAND_LINE)
+    services_of(app).preservation.remove(recid, "Retracted: calibration error", COMMAND_LINE)
+    gone = problem(client.get(f"/api/records/{recid}", headers=FR), 410)
+    reason = "Retracted: calibration error"
+    assert gone["detail"] == f"enregistrement {recid}: l’enregistrement {recid} a été retiré : {reason}"
+    # a tus refusal (answered by the upload blueprint's own handler), which the upload page shows next to the file
+    other = _draft(client, alice)
+    tus = {**alice, **FR, "Tus-Resumable": "1.0.0"}
+    meta = f"record {base64.b64encode(str(other).encode()).decode()},filename {base64.b64encode(b'a.txt').decode()}"
+    created = client.post("/api/uploads/", headers={**tus, "Upload-Length": "3", "Upload-Metadata": meta})
+    assert created.status_code == 201, created.get_data(as_text=True)
+    headers = {**tus, "Upload-Offset": "0", "Content-Type": "application/offset+octet-stream"}
+    bad = client.patch(created.headers["Location"], data=b"abc", headers={**headers, "Upload-Checksum": "crc32 AAAA"})
+    refused = problem(bad, 400)
+    assert refused["title"] == "Requête incorrecte"
+    assert refused["detail"].startswith("champ Upload-Checksum: algorithme de somme de contrôle non pris en charge")
+
+
+def test_several_problems_are_counted_with_french_plural_forms(client, alice):
+    bad = {**metadata(), "title": "ab", "authors": [{"affiliation": "CERN", "orcid": "1234"}]}
+    two_more = problem(client.post("/api/records", json={"metadata": bad}, headers={**alice, **FR}), 400)
+    assert two_more["detail"].endswith("(et 2 autres problèmes)"), two_more["detail"]
+    assert len(two_more["errors"]) == 3
+    english = problem(client.post("/api/records", json={"metadata": bad}, headers=alice), 400)
+    assert english["detail"].endswith("(and 2 more problems)")
+    two_bad = {**metadata(), "title": "ab", "authors": [{"name": "Doe, Jane", "orcid": "1234"}]}
+    single = problem(client.post("/api/records", json={"metadata": two_bad}, headers={**alice, **FR}), 400)
+    assert single["detail"].endswith("(et 1 autre problème)"), single["detail"]

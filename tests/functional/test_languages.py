@@ -149,3 +149,20 @@ def test_a_refused_form_says_why_in_french(app, client):
     refused = client.post("/signin", data=form, headers=FR)
     assert refused.status_code == 401
     assert ">nom d&#39;utilisateur ou mot de passe incorrect</p>" in _html(refused)
+
+
+@pytest.mark.parametrize("app_settings", [{"deposit_owners_publish": True}])
+def test_the_status_of_a_draft_file_is_french(app, client):
+    import io
+
+    svc = services_of(app)
+    user = make_user(app, "chloe")
+    alice = svc.users.by_username("chloe").principal()
+    metadata = {"title": "Brouillon", "type": {"primary": "Dataset"}, "date_published": "2026-12-01"}
+    recid = svc.deposit.create(metadata, actor=alice).recid
+    svc.deposit.put_file(recid, "notes.txt", io.BytesIO(b"notes\n"), actor=alice)
+    sign_in(client, user)
+    html = _html(client.get(f"/deposit/{recid}", headers=FR))
+    row = re.search(r'<tr data-key="notes.txt">.*?</tr>', html, re.S).group(0)  # type: ignore[union-attr]
+    assert "<td>complet</td>" in row  # the file's status, not "completed"
+    assert "<td>complet</td>" in html.split('id="draft-file-row"')[1]  # and the row the upload script adds

@@ -321,3 +321,27 @@ def test_job_quota_per_user(make_app, tmp_path):
     assert started.status_code == 202
     sign_in(client, jane)
     assert f">{queued.id}<" in client.get("/my/jobs").get_data(as_text=True)
+
+
+def test_my_jobs_is_paged_as_my_uploads_is(make_app, tmp_path):
+    from portal.catalog.model import RecordInput
+    from portal.demo.generate import generate
+
+    generate("tiny", tmp_path / "data" / "ds", formats=("root",))
+    app = make_app(data_dir=str(tmp_path / "data"), processing_executor="inline", quota_jobs_per_user=0)
+    svc = services_of(app)
+    rows = [
+        {"key": p.name, "uri": f"file://{p}", "size": p.stat().st_size}
+        for p in sorted((tmp_path / "data" / "ds").glob("*.root"))
+    ]
+    svc.catalog.load([RecordInput({**dataset(8), "title": "Tiny events"}, files=rows)])
+    jane = make_user(app, "jane")
+    ids = [svc.analyses.create("dimuon", 8, owner_id=jane.id, enqueue=False).id for _ in range(21)]
+    client = app.test_client()
+    sign_in(client, jane)
+    first = client.get("/my/jobs").get_data(as_text=True)
+    assert first.count('<a href="/analyses/') == 20 and f">{ids[-1]}<" in first and f">{ids[0]}<" not in first
+    assert 'rel="next" href="/my/jobs?page=2"' in first and "21 in all." in first
+    second = client.get("/my/jobs?page=2").get_data(as_text=True)
+    assert second.count('<a href="/analyses/') == 1 and f">{ids[0]}<" in second  # the oldest, on the last page
+    assert 'rel="prev"' in second and 'rel="next"' not in second

@@ -506,10 +506,8 @@ def test_where_only_curators_publish_a_user_cannot_connect_a_repository(make_app
     assert resp.get_json()["field"] == "deposit_owners_publish"
 
 
-def test_deliveries_for_unknown_repositories_are_shown_to_admins_bounded_and_without_secrets(app, monkeypatch):
-    from portal.releases import service as releases_service
-
-    monkeypatch.setattr(releases_service, "UNMATCHED_KEPT", 3)  # a small bound, to see the oldest pruned
+def test_deliveries_for_unknown_repositories_are_shown_to_admins_bounded_and_without_secrets(make_app, app_settings):
+    app = make_app(**{**app_settings, "releases_unmatched_kept": 3})  # a small bound, to see the oldest pruned
     client = app.test_client()
     for n in range(4):
         body = github_delivery(f"https://user:ghp_TOKEN{n}@git.example.org/team/lost{n}.git?private_token=s3cret", "v1")

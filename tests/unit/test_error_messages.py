@@ -4,7 +4,7 @@ boundary, while `detail`, `message` and str() stay English for the CLI and the l
 from __future__ import annotations
 
 from portal.errors import Invalid, NotFound, PortalError
-from portal.i18n import N_
+from portal.i18n import N_, NP_
 
 FRENCH = {
     "there is no record {recid}": "il n'existe pas d'enregistrement {recid}",
@@ -42,3 +42,30 @@ def test_values_are_not_translated_and_placeholders_keep_their_conversions():
     err = PortalError(N_("unknown scale {scale!r}"), scale="Record 1")
     assert err.detail == "unknown scale 'Record 1'"
     assert err.localized(lambda m: m.replace("unknown scale", "échelle inconnue")) == "échelle inconnue 'Record 1'"
+
+
+def _french_plural(message: str, plural: str | None = None, num: int = 1) -> str:
+    """French's three forms (the catalogue's Plural-Forms: 0 and 1; millions; the rest) for one message."""
+    if plural is None:
+        return french(message)
+    forms = ["{problem} (et {num} autre problème)", "{problem} (et {num} d’autres problèmes)"]
+    forms.append("{problem} (et {num} autres problèmes)")
+    return forms[0 if num in (0, 1) else 1 if num % 1_000_000 == 0 else 2]
+
+
+def test_a_message_with_a_plural_form_is_chosen_by_its_num_value_in_each_language():
+    message = NP_("{problem} (and {num} more problem)", "{problem} (and {num} more problems)")
+    one, two, million = (Invalid(message, problem="bad title", num=n) for n in (1, 2, 1_000_000))
+    assert one.detail == "bad title (and 1 more problem)" and two.detail == "bad title (and 2 more problems)"
+    assert one.localized_detail(_french_plural) == "bad title (et 1 autre problème)"
+    assert two.localized_detail(_french_plural) == "bad title (et 2 autres problèmes)"
+    assert million.localized_detail(_french_plural) == "bad title (et 1000000 d’autres problèmes)"
+
+
+def test_an_error_raised_like_another_keeps_its_message_id_and_values():
+    cause = NotFound(N_("there is no record {recid}"), recid=42, field="recid")
+    again = Invalid.like(cause, source="link 3")
+    assert isinstance(again, Invalid) and again.status == 400
+    assert again.template == cause.template and again.params == {"recid": 42}
+    assert (again.source, again.field) == ("link 3", "recid")
+    assert again.localized_detail(french) == "il n'existe pas d'enregistrement 42"  # translated, not fixed in English

@@ -4,13 +4,14 @@
   "use strict";
   var box = document.getElementById("compare-status");
   if (!box || box.dataset.ready === "yes") return;
+  var names = JSON.parse(box.dataset.names || "{}"); // the states in the page's language
   async function poll() {
     const r = await fetch(box.dataset.url, {headers: {Accept: "application/json"}});
     const cmp = await r.json();
     for (const job of cmp.jobs || []) {
       const p = job.progress || {};
       const state = document.querySelector(`[data-compare-state="${job.id}"]`);
-      if (state) state.textContent = job.state;
+      if (state) state.textContent = names[job.state] || job.state;
       const events = document.querySelector(`[data-compare-events="${job.id}"]`);
       if (events) events.textContent = `${(p.events_done || 0).toLocaleString()} / ${(p.events_total || 0).toLocaleString()}`;
     }

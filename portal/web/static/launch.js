@@ -5,10 +5,11 @@
   var box = document.querySelector("[data-events-url]");
   if (!box) return;
   var log = document.getElementById("launch-log"), phase = document.getElementById("launch-phase");
+  var names = JSON.parse(box.dataset.names || "{}"); // the phases in the page's language (the log stays as sent)
   var source = new EventSource(box.dataset.eventsUrl);
   source.onmessage = function (msg) {
     var ev = JSON.parse(msg.data);
-    phase.textContent = ev.phase;
+    phase.textContent = names[ev.phase] || ev.phase;
     log.textContent += "[" + ev.phase + "] " + ev.message + "\n";
     if (ev.phase === "ready") { source.close(); window.location.href = ev.url; }
     if (ev.phase === "failed") { source.close(); document.getElementById("launch-failed").hidden = false; }

@@ -110,7 +110,7 @@ def test_every_problem_is_named_at_its_field_in_form_order():
     assert found["authors[0].orcid"].startswith("ORCID iD is not in the expected form")
     problem = caught.value.to_problem()
     assert problem["field"] == "title" and len(problem["errors"]) == 5  # type: ignore[arg-type]
-    assert "(and 4 more problem(s))" in str(problem["detail"])
+    assert "(and 4 more problems)" in str(problem["detail"])
 
 
 def test_other_types_are_left_to_the_record_schema_and_unknown_forms_are_not_found():
