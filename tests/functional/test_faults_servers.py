@@ -236,9 +236,7 @@ def test_xrootd_killed_mid_analysis_fails_the_job_by_storage_and_a_new_job_is_ex
 
 
 @pytest.mark.parametrize("fmt,suffix", [("parquet", "parquet"), ("hdf5", "h5")])
-def test_xrootd_killed_mid_analysis_of_parquet_or_hdf5_then_a_new_job_is_exact(
-    served, make_app, tmp_path, fmt, suffix
-):
+def test_xrootd_killed_mid_analysis_of_parquet_or_hdf5_then_a_new_job_is_exact(served, make_app, tmp_path, fmt, suffix):
     """The ROOT test above for the other processable formats, read over root:// through fsspec file objects
     (pyarrow for Parquet, h5py for HDF5): the job fails naming the file, and after the restart a new job in the
     same worker opens the files afresh and gives the exact bins."""
