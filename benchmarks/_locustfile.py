@@ -134,9 +134,13 @@ class Analyst(HttpUser):
 
 
 class Launcher(HttpUser):
-    """Someone launching an environment: the launch page's event stream read to `ready` (build or cache hit,
+    """A visitor launching an environment: the launch page's event stream read to `ready` (build or cache hit,
     then a server on the hub), counted as one request from the first byte asked to `ready`; the server is then
-    stopped through the hub's API so that launches do not pile up servers."""
+    stopped through the hub's API (and waited for) so that launches do not pile up servers.
+
+    Anonymous, as a first-time visitor is: each launch is a new hub user with a server of its own. Launches as
+    one signed-in user would share its server of the environment (a second launch finds it running) and collide
+    with its stop (the hub refuses a start while the same server is stopping)."""
 
     fixed_count = int(os.environ.get("LOAD_LAUNCH_USERS", "0"))
     wait_time = between(1.0, 3.0)
@@ -144,7 +148,7 @@ class Launcher(HttpUser):
     @task
     def launch(self) -> None:
         env = os.environ.get("LOAD_ENV", "education")
-        headers = {**TOKEN_HEADER, "User-Agent": BROWSER_UA, "Accept": "text/event-stream"}
+        headers = {"User-Agent": BROWSER_UA, "Accept": "text/event-stream"}
         last: dict[str, object] = {}
         with self.client.get(
             f"/launch/env/{env}/events",
@@ -174,5 +178,23 @@ class Launcher(HttpUser):
         if len(parts) < 3 or parts[0] != "user":
             return
         user, server = parts[1], parts[2]
-        api, token = os.environ.get("LOAD_HUB_API", ""), os.environ.get("LOAD_HUB_TOKEN", "")
-        requests.delete(f"{api}/users/{user}/servers/{server}", headers={"Authorization": f"token {token}"}, timeout=60)
+        api = os.environ.get("LOAD_HUB_API", "")
+        hub = {"Authorization": f"token {os.environ.get('LOAD_HUB_TOKEN', '')}"}
+        started = time.perf_counter()
+        requests.delete(f"{api}/users/{user}/servers/{server}", headers=hub, timeout=60)
+        deadline, error = time.monotonic() + 60, "still there after 60 s"
+        while time.monotonic() < deadline:
+            found = requests.get(f"{api}/users/{user}", headers=hub, timeout=60)
+            if not found.ok or server not in found.json().get("servers", {}):
+                error = ""
+                break
+            time.sleep(0.5)
+        # the hub's own work (not the portal's), listed so that the launchers' pace is explained
+        self.environment.events.request.fire(
+            request_type="HUB",
+            name="hub: server stopped",
+            response_time=(time.perf_counter() - started) * 1000,
+            response_length=0,
+            exception=RuntimeError(error) if error else None,
+            context={},
+        )
