@@ -5,7 +5,8 @@ Each time the client gets 507 problem+json whose detail says "no space", no file
 did land are removed (the disk holds only the ballast again), and once the ballast is deleted the very same
 request (or the same resumable upload, from its confirmed offset) succeeds with exact bytes.
 
-Mounting needs root (CAP_SYS_ADMIN); elsewhere the tests skip saying so.
+The ingest case extends tests/functional/test_faults.py's (an index that does not fit) with the retry once space
+is freed. Mounting needs root (CAP_SYS_ADMIN); elsewhere the tests skip saying so.
 """
 
 from __future__ import annotations
