@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import errno
 from collections.abc import Callable
 from typing import Any, Self
 
@@ -210,3 +211,16 @@ class ChecksumMismatch(Invalid):
 class Unavailable(PortalError):
     status = 503
     title = N_("Service unavailable")
+
+
+class NoSpace(PortalError):
+    """The disk (or the quota) that bytes go to is full: 507 Insufficient Storage, naming what could not be
+    written. Whoever raises it has removed what it wrote partly, so the same request succeeds once space is freed."""
+
+    status = 507
+    title = N_("Insufficient storage")
+
+
+def is_no_space(exc: BaseException) -> bool:
+    """Whether ``exc`` is a full disk (ENOSPC) or an exhausted quota (EDQUOT)."""
+    return isinstance(exc, OSError) and exc.errno in (errno.ENOSPC, errno.EDQUOT)

@@ -30,7 +30,7 @@ from portal.db.engine import Database
 from portal.deposit import forms
 from portal.deposit.models import Upload
 from portal.deposit.stores import UploadStore, older_than, unplace
-from portal.errors import ChecksumMismatch, Conflict, Invalid, NotFound, TooLarge
+from portal.errors import ChecksumMismatch, Conflict, Invalid, NoSpace, NotFound, TooLarge
 from portal.files.ingest import Ingester
 from portal.i18n import N_
 from portal.identity import policy
@@ -340,7 +340,16 @@ class DepositService:
         if old_id is not None:
             self._forget(old_id)
         self.declare(recid, [{"key": key}], actor=actor)
-        self.write(recid, key, stream, actor=actor, length=length)
+        try:
+            self.write(recid, key, stream, actor=actor, length=length)
+        except NoSpace:
+            # one request, one outcome: a file that did not fit on the disk leaves no declared file behind
+            # (the store dropped its bytes), so the same request succeeds as it is once space is freed
+            upload_id = self._upload_of(recid, key).id
+            with self.db.transaction() as s:
+                s.execute(delete(Upload).where(Upload.id == upload_id))
+            self._forget(upload_id)
+            raise
         return self.commit(recid, key, actor=actor)
 
     def commit(self, recid: int, key: str, *, actor: Principal) -> DraftFile:

@@ -12,10 +12,11 @@ import os
 import re
 import time
 from collections.abc import Iterable, Iterator
+from contextlib import suppress
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, BinaryIO, Protocol
 
-from portal.errors import Invalid, NotFound, Unavailable
+from portal.errors import Invalid, NoSpace, NotFound, Unavailable, is_no_space
 from portal.i18n import N_
 from portal.storage.base import BLOCK
 
@@ -102,15 +103,28 @@ class LocalUploadStore:
 
     def append(self, upload_id: str, offset: int, chunks: Iterable[bytes]) -> int:
         path = self._path(upload_id)
-        with open(path, "r+b" if path.exists() else "w+b") as fh:
-            fh.truncate(offset)
-            fh.seek(offset)
-            try:
-                for chunk in chunks:
-                    fh.write(chunk)
-            finally:
-                fh.flush()
-            return fh.tell()
+        try:
+            with open(path, "r+b" if path.exists() else "w+b") as fh:
+                fh.truncate(offset)
+                fh.seek(offset)
+                try:
+                    for chunk in chunks:
+                        fh.write(chunk)
+                finally:
+                    fh.flush()
+                return fh.tell()
+        except OSError as exc:
+            if not is_no_space(exc):
+                raise
+            # The disk filled up mid-chunk: what of this chunk landed is dropped (it frees that space, and the
+            # upload stays at the offset the client last had confirmed, from where it resumes).
+            with suppress(OSError):
+                os.truncate(path, offset)
+            raise NoSpace(
+                N_("no space left in the upload store ({reason}); the chunk was dropped, retry once space is freed"),
+                reason=exc.strerror or str(exc),
+                field="upload",
+            ) from exc
 
     def truncate(self, upload_id: str, size: int) -> None:
         with open(self._path(upload_id), "r+b") as fh:
@@ -139,11 +153,22 @@ class LocalUploadStore:
             tmp.parent.mkdir(parents=True, exist_ok=True)
             tmp.unlink(missing_ok=True)
             try:
-                os.link(self._path(upload_id), tmp)  # same file system: no copy at all (published bytes never change)
-            except OSError:
-                with self.open(upload_id) as src, open(tmp, "wb") as dst:
-                    _copy(src, dst.write)
-            os.replace(tmp, target)
+                try:
+                    os.link(self._path(upload_id), tmp)  # same file system: no copy (published bytes never change)
+                except OSError:
+                    with self.open(upload_id) as src, open(tmp, "wb") as dst:
+                        _copy(src, dst.write)
+                os.replace(tmp, target)
+            except OSError as exc:
+                tmp.unlink(missing_ok=True)  # never leave partial bytes in the catalogue's storage
+                if is_no_space(exc):
+                    raise NoSpace(
+                        N_("no space left in the catalogue's storage for {path} ({reason})"),
+                        path=path,
+                        reason=exc.strerror or str(exc),
+                        field="storage",
+                    ) from exc
+                raise
             return
         with self.open(upload_id) as src:
             _write_xrootd(storage, path, src)

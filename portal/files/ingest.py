@@ -200,7 +200,7 @@ def write_file_index(
     import os
 
     from portal.catalog.model import IndexSpec
-    from portal.errors import Invalid, Unavailable
+    from portal.errors import Invalid, NoSpace, Unavailable, is_no_space
 
     base = storage.local_path(folder)
     if base is None:
@@ -224,7 +224,7 @@ def write_file_index(
             for partial in (tmp, *(os.path.join(base, w["key"]) for w in written)):
                 with contextlib.suppress(OSError):
                     os.remove(partial)
-            raise Unavailable(
+            raise (NoSpace if is_no_space(exc) else Unavailable)(
                 N_("could not write the file index {index_name}: {reason}"),
                 index_name=name + suffix,
                 reason=exc.strerror or exc,

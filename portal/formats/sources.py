@@ -45,7 +45,12 @@ def local_path(uri: str) -> str:
 
 def open_uri(uri: str) -> Any:
     """A binary file object for a catalogue URI (plain path, ``file://`` or ``root://``): local files with a
-    plain ``open()``, which costs less than fsspec's layers for each chunk a worker reads."""
+    plain ``open()``, which costs less than fsspec's layers for each chunk a worker reads.
+
+    Parquet and HDF5 read through these file objects need no :func:`forget` after a failed read: each
+    ``open()`` of an fsspec-xrootd file makes a new XRootD handle (and drops the filesystem's cached one first),
+    so a job after a server restart never reads through a dead handle (tests/functional/test_faults_servers.py
+    kills XRootD mid-analysis on both). Only uproot's reads go through fsspec-xrootd's handle cache."""
     if uri.startswith("root://"):
         return open_source(uri)
     return open(local_path(uri), "rb")

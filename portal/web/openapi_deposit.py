@@ -89,6 +89,7 @@ DEPOSIT_PATHS: dict[str, Any] = {
                     "curate, the review request it was submitted as",
                 ),
                 "400": PROBLEM,
+                "507": PROBLEM,
                 **ERRORS,
             },
         }
@@ -214,6 +215,7 @@ DEPOSIT_PATHS: dict[str, Any] = {
                 "200": json_response(ref("DraftFile"), "The file, pending its commit"),
                 "400": PROBLEM,
                 "413": PROBLEM,
+                "507": PROBLEM,
                 **ERRORS,
             },
         }
@@ -265,6 +267,7 @@ DEPOSIT_PATHS: dict[str, Any] = {
                 "400": PROBLEM,
                 "412": PROBLEM,
                 "413": PROBLEM,
+                "507": PROBLEM,
                 "415": PROBLEM,
                 "460": PROBLEM,
                 **ERRORS,
@@ -356,6 +359,7 @@ DEPOSIT_PATHS.update(
                     "201": json_response({"type": "object", "required": ["key", "size", "checksum"]}, "The file"),
                     "400": PROBLEM,
                     "413": PROBLEM,
+                    "507": PROBLEM,
                     **ERRORS,
                 },
             }
@@ -368,6 +372,7 @@ DEPOSIT_PATHS.update(
                 "responses": {
                     "202": json_response(ref("ZenodoDeposition"), "The published deposition"),
                     "400": PROBLEM,
+                    "507": PROBLEM,
                     **ERRORS,
                 },
             }

@@ -235,6 +235,56 @@ def test_xrootd_killed_mid_analysis_fails_the_job_by_storage_and_a_new_job_is_ex
     assert json.dumps(done.provenance["files"]).count("root://") == len(names)
 
 
+@pytest.mark.parametrize("fmt,suffix", [("parquet", "parquet"), ("hdf5", "h5")])
+def test_xrootd_killed_mid_analysis_of_parquet_or_hdf5_then_a_new_job_is_exact(served, make_app, tmp_path, fmt, suffix):
+    """The ROOT test above for the other processable formats, read over root:// through fsspec file objects
+    (pyarrow for Parquet, h5py for HDF5): the job fails naming the file, and after the restart a new job in the
+    same worker opens the files afresh and gives the exact bins."""
+    from portal.demo.generate import generate
+    from tests.support.processing_reference import reference
+
+    server, data = served
+    generate("tiny", data / "ds", formats=(fmt,))
+    for path in (data / "ds").iterdir():
+        path.chmod(0o644)
+    (data / "ds").chmod(0o755)
+    names = sorted(p.name for p in (data / "ds").glob(f"*.{suffix}"))
+    roots = generate("tiny", tmp_path / "reference", formats=("root",))  # same seed: the same events, as ROOT
+    module = tmp_path / "slow_analysis.py"
+    module.write_text(SLOW_ANALYSIS)
+    app = make_app(
+        storage_backend="xrootd",
+        xrootd_url=server.url,
+        xrootd_export="data",
+        processing_executor="inline",
+        processing_chunk_events=500,
+    )
+    svc = services_of(app)
+    files = [{"uri": f"{server.url}//data/ds/{name}", "size": (data / "ds" / name).stat().st_size} for name in names]
+    load_file(svc, write_records(tmp_path / "r.json", [dataset(4300, files=files)]))
+
+    job = svc.analyses.create(f"{module}:SlowDimuon", 4300)
+    wait_for_job(svc, job.id, 60, until=lambda j: (j.progress or {}).get("chunks_done", 0) >= 2)
+    assert svc.analyses.get(job.id).state == "running"
+    kill(server)
+    failed = wait_for_job(svc, job.id, 45)
+    assert failed.state == "failed", failed
+    assert failed.error.startswith(f"{server.url}//data/ds/"), failed.error
+    assert failed.finished_at is not None
+
+    restart(server)
+    client = app.test_client()
+    wait_until(lambda: client.get("/readyz").get_json()["checks"]["storage"]["ok"], 30, "storage not back")
+    again = svc.analyses.create("dimuon", 4300)
+    done = wait_for_job(svc, again.id, 60)
+    assert done.state == "done", done.error
+    hists, cutflow = reference("dimuon", [str(p) for p in sorted(roots)])
+    assert done.result["cutflow"] == cutflow
+    counts = np.asarray(done.result["hists"]["dimuon_mass"]["counts_with_flow"])
+    assert np.array_equal(counts[1:-1], hists["dimuon_mass"])
+    assert json.dumps(done.provenance["files"]).count("root://") == len(names)
+
+
 # -- JupyterHub down ---------------------------------------------------------------------------------------------
 
 
