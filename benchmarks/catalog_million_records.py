@@ -22,36 +22,20 @@ from __future__ import annotations
 import json
 import os
 import random
-import socket
-import statistics
-import subprocess
-import sys
 import tempfile
 import time
-from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
 
 import requests
 
+from benchmarks._http import peak_rss_mib, serve, stats_ms, stop, timed
 from benchmarks.search_latency import metadata
 
 N = int(os.environ.get("BENCH_RECORDS", "1000000"))
 SAMPLES = int(os.environ.get("BENCH_SAMPLES", "200"))
 RECID0, CONCEPT0 = 1_000_000, 4_000_000
 PAGE = 10
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
-def _peak_rss_mib() -> float:
-    import resource
-
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # Linux: KiB
 
 
 def bulk_load(url: str, tmp: Path) -> dict[str, float]:
@@ -114,24 +98,6 @@ def bulk_load(url: str, tmp: Path) -> dict[str, float]:
     return times
 
 
-def stats_ms(samples: list[float]) -> tuple[float, float, float]:
-    ordered = sorted(samples)
-    at = lambda q: ordered[min(len(ordered) - 1, round(q * (len(ordered) - 1)))] * 1000  # noqa: E731
-    return statistics.median(ordered) * 1000, at(0.95), at(0.99)
-
-
-def timed(http: requests.Session, urls: Callable[[int], str], n: int = SAMPLES) -> list[float]:
-    samples = []
-    for k in range(n):
-        t0 = time.perf_counter()
-        r = http.get(urls(k), timeout=120)
-        r.content  # noqa: B018 - the whole body is part of the request's time
-        samples.append(time.perf_counter() - t0)
-        if r.status_code != 200:
-            raise RuntimeError(f"{urls(k)} answered {r.status_code}: {r.text[:300]}")
-    return samples
-
-
 def naive_sql(url: str, offset: int, n: int = 20) -> list[float]:
     """The listing without the snapshot: count the published records and read one page by OFFSET."""
     import psycopg
@@ -149,39 +115,6 @@ def naive_sql(url: str, offset: int, n: int = 20) -> list[float]:
             ).fetchall()
             samples.append(time.perf_counter() - t0)
     return samples
-
-
-def serve(url: str, tmp: Path) -> tuple[subprocess.Popen[bytes], str, float]:
-    port = _free_port()
-    env = {
-        **os.environ,
-        "PORTAL_DATABASE_URL": url,
-        "PORTAL_VAR_DIR": str(tmp / "var"),
-        "PORTAL_DATA_DIR": str(tmp / "data"),
-        "PORTAL_RATELIMIT_ENABLED": "false",
-    }
-    log = (tmp / "serve.log").open("wb")
-    portal = str(Path(sys.executable).with_name("portal"))
-    t0 = time.perf_counter()
-    web = subprocess.Popen(
-        [portal, "serve", "--host", "127.0.0.1", "--port", str(port), "--workers", "2", "--threads", "4"],
-        env=env,
-        stdout=log,
-        stderr=subprocess.STDOUT,
-    )
-    base = f"http://127.0.0.1:{port}"
-    ready = 0
-    # /readyz answers 200 once a worker's search snapshot is built; several in a row: both workers are ready.
-    while ready < 6:
-        if web.poll() is not None:
-            raise RuntimeError(f"portal serve exited: {(tmp / 'serve.log').read_text()[-2000:]}")
-        try:
-            ok = requests.get(f"{base}/readyz", timeout=60).status_code == 200
-        except requests.RequestException:
-            ok = False
-        ready = ready + 1 if ok else 0
-        time.sleep(0.1 if ok else 0.5)
-    return web, base, time.perf_counter() - t0
 
 
 def main() -> None:
@@ -220,26 +153,27 @@ def run(url: str) -> None:
                 http.get(f"{base}/api/records?q={words[k % len(words)]}", timeout=120)
                 http.get(f"{base}/record/{recids[k]}", timeout=120)
             rows += [
-                ("/healthz (HTTP floor)", timed(http, lambda k: f"{base}/healthz")),
-                ("/api/records (newest first)", timed(http, lambda k: f"{base}/api/records?size={PAGE}")),
-                ("/api/records?q=<word>", timed(http, lambda k: f"{base}/api/records?q={words[k % len(words)]}")),
+                ("/healthz (HTTP floor)", timed(http, lambda k: f"{base}/healthz", SAMPLES)),
+                ("/api/records (newest first)", timed(http, lambda k: f"{base}/api/records?size={PAGE}", SAMPLES)),
+                (
+                    "/api/records?q=<word>",
+                    timed(http, lambda k: f"{base}/api/records?q={words[k % len(words)]}", SAMPLES),
+                ),
                 (
                     "/api/records?experiment=CMS&type=Dataset",
-                    timed(http, lambda k: f"{base}/api/records?experiment=CMS&type=Dataset&size={PAGE}"),
+                    timed(http, lambda k: f"{base}/api/records?experiment=CMS&type=Dataset&size={PAGE}", SAMPLES),
                 ),
-                ("/api/records page 1", timed(http, lambda k: f"{base}/api/records?page=1&size={PAGE}")),
-                (f"/api/records page {deep:,}", timed(http, lambda k: f"{base}/api/records?page={deep}&size={PAGE}")),
-                ("/api/records cursor near the end", timed(http, lambda k: cursor_url)),
-                ("/record/<id>", timed(http, lambda k: f"{base}/record/{recids[k]}")),
-                ("/api/records/<id>", timed(http, lambda k: f"{base}/api/records/{recids[k]}")),
+                ("/api/records page 1", timed(http, lambda k: f"{base}/api/records?page=1&size={PAGE}", SAMPLES)),
+                (
+                    f"/api/records page {deep:,}",
+                    timed(http, lambda k: f"{base}/api/records?page={deep}&size={PAGE}", SAMPLES),
+                ),
+                ("/api/records cursor near the end", timed(http, lambda k: cursor_url, SAMPLES)),
+                ("/record/<id>", timed(http, lambda k: f"{base}/record/{recids[k]}", SAMPLES)),
+                ("/api/records/<id>", timed(http, lambda k: f"{base}/api/records/{recids[k]}", SAMPLES)),
             ]
         finally:
-            web.terminate()
-            try:
-                web.wait(60)
-            except subprocess.TimeoutExpired:
-                web.kill()
-                web.wait()
+            stop(web)
         naive_first = naive_sql(url, 0)
         naive_deep = naive_sql(url, (deep - 1) * PAGE, n=5)
     print(f"PostgreSQL, {N:,} records; portal serve: gunicorn 2 workers x 4 threads; {SAMPLES} sequential requests")
@@ -247,7 +181,7 @@ def run(url: str) -> None:
         print(f"  load: {step:<40}{seconds:>9.1f} s")
     print(f"  load total {total_load:.1f} s ({N / times['COPY concepts + records']:,.0f} records/s by COPY)")
     print(f"  portal serve until /readyz 200 on both workers: {t_ready:.1f} s; server RSS {server_rss / 2**20:.0f} MiB")
-    print(f"  benchmark process peak RSS: {_peak_rss_mib():.0f} MiB")
+    print(f"  benchmark process peak RSS: {peak_rss_mib():.0f} MiB")
     print(f"{'request':<44}{'p50 ms':>9}{'p95 ms':>9}{'p99 ms':>9}")
     result: dict[str, tuple[float, float, float]] = {}
     for name, samples in rows:
