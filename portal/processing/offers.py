@@ -96,10 +96,10 @@ def _rows(catalog: CatalogService, recid: int) -> tuple[list[dict[str, Any]], in
         total += int(index.get("number_files") or 0)
         # Slices of what the sample still needs: iterating the entries read them in batches of 20,000 rows,
         # most of a dataset page's time when its index is large.
-        after = -1
-        while len(rows) < SAMPLE_FILES and after is not None:
-            entries, after = catalog.find_files(
-                recid, index_key=index["key"], after=after, size=min(1000, SAMPLE_FILES - len(rows))
+        position: int | None = -1
+        while len(rows) < SAMPLE_FILES and position is not None:
+            entries, position = catalog.find_files(
+                recid, index_key=index["key"], after=position, size=min(1000, SAMPLE_FILES - len(rows))
             )
             rows.extend(entries)
     return rows, total
