@@ -85,9 +85,11 @@ def bulk_load(url: str, tmp: Path) -> dict[str, float]:
     finally:
         raw.close()
     times["COPY concepts + records"] = time.perf_counter() - t0
+    print(f"  COPY of {N:,} records: {times['COPY concepts + records']:.0f} s; building the search index", flush=True)
     t0 = time.perf_counter()
     svc.search.reindex(batch_size=5000)
     times["search index (SearchService.reindex)"] = time.perf_counter() - t0
+    print(f"  search index: {times['search index (SearchService.reindex)']:.0f} s", flush=True)
     t0 = time.perf_counter()
     # What autovacuum would do after a bulk load, done now so that it does not run during the measurements.
     with svc.db.engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
