@@ -190,7 +190,8 @@ def test_search_hits_are_read_in_a_fixed_number_of_queries(svc, app, tmp_path):
         hits = svc.catalog.get_hits(wanted)
     finally:
         event.remove(svc.db.engine, "before_cursor_execute", seen)
-    assert len([s for s in statements if s.lstrip().upper().startswith("SELECT")]) == 3
+    # (the app's background worker polls its queue on the same engine: only the catalogue's reads count here)
+    assert len([s for s in statements if "FROM records" in s or "FROM concepts" in s]) == 3
     assert [h.recid for h in hits] == [7405, 7401, draft.recid, 7412, 7403]
     for hit in hits:
         full = svc.catalog.get(hit.recid)
