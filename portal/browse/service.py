@@ -120,8 +120,8 @@ class BrowseService:
         datasets = self.searching.search(SearchRequest(filters={"type": ["Dataset"]}, size=featured, hidden=hidden))
         found = self.searching.search(SearchRequest(filters={"type": ["Lesson"]}, size=lessons, hidden=hidden))
         return HomePage(
-            featured=[self.catalog.get(r) for r in datasets.recids],
-            lessons=[self.catalog.get(r) for r in found.recids],
+            featured=self.catalog.get_hits(datasets.recids),
+            lessons=self.catalog.get_hits(found.recids),
             total=self.catalog.count_published(),
             aggregations=datasets.aggregations,
         )
@@ -129,7 +129,7 @@ class BrowseService:
     def search(self, request: SearchRequest) -> SearchPage:
         """Run ``request``; its hits as record versions. Raises Invalid for a query that does not parse."""
         result = self.searching.search(request)
-        hits = [self.catalog.get(r) for r in result.recids]
+        hits = self.catalog.get_hits(result.recids)  # one batched read, not one `get` per hit
         cited = self.citations.counts([h.concept_recid for h in hits]) if self.citations is not None else {}
         return SearchPage(result=result, hits=hits, cited=cited)
 

@@ -5,7 +5,14 @@ from __future__ import annotations
 from sqlalchemy import func, select
 
 from portal.catalog.results import RecordView, Resolved
-from portal.catalog.rows import concept_of, latest_published, latest_removed, record_view, tombstone
+from portal.catalog.rows import (
+    concept_of,
+    hit_view,
+    latest_published,
+    latest_removed,
+    record_view,
+    tombstone,
+)
 from portal.db.engine import Database
 from portal.db.models import Concept, Record
 from portal.errors import Invalid, NotFound
@@ -47,6 +54,34 @@ class RecordReader:
             if rec.status != "published" and not include_drafts:
                 raise NotFound(N_("record {recid} is an unpublished draft"), recid=recid, record=recid)
             return record_view(s, rec)
+
+    def get_hits(self, recids: list[int]) -> list[RecordView]:
+        """The published versions ``recids`` in that order, without files (search hits, listings), read in three
+        queries whatever their number: one `get` per hit cost a page of ten hits ~60 round trips. A recid that
+        is not (or no longer) a published version is left out rather than failing the whole page: the search
+        snapshot may name a record removed a moment ago."""
+        if not recids:
+            return []
+        with self.db.reader() as s:
+            rows = {
+                r.recid: r
+                for r in s.scalars(select(Record).where(Record.recid.in_(recids), Record.status == "published"))
+            }
+            concepts = {r.concept_recid for r in rows.values()}
+            concept_dois = dict(s.execute(select(Concept.recid, Concept.doi).where(Concept.recid.in_(concepts))).all())
+            latest: dict[int, tuple[int, int]] = {}  # concept -> (version index, recid) of its latest version
+            for recid, concept, version in s.execute(
+                select(Record.recid, Record.concept_recid, Record.version_index).where(
+                    Record.concept_recid.in_(concepts), Record.status == "published"
+                )
+            ):
+                if concept not in latest or version > latest[concept][0]:
+                    latest[concept] = (version, recid)
+            return [
+                hit_view(rows[r], concept_dois.get(rows[r].concept_recid), latest[rows[r].concept_recid][1])
+                for r in recids
+                if r in rows
+            ]
 
     def find_by_doi(self, doi: str) -> RecordView:
         """The version with this DOI, or the latest version when it is a concept DOI. Raises NotFound, or

@@ -4,6 +4,7 @@ small queries every part of the catalogue shares (a version's concept, a concept
 from __future__ import annotations
 
 import copy
+import dataclasses
 from datetime import UTC, datetime
 from typing import Any
 
@@ -149,6 +150,28 @@ def file_scope(s: Session, recid: int, index_key: str | None) -> tuple[int | Non
     return index.id, index.number_files
 
 
+def hit_view(rec: Record, concept_doi: str | None, latest_recid: int | None) -> RecordView:
+    """The view of version ``rec`` without files, from what a batched read already has (see `get_hits`)."""
+    return RecordView(
+        recid=rec.recid,
+        concept_recid=rec.concept_recid,
+        concept_doi=concept_doi,
+        doi=rec.doi,
+        status=rec.status,
+        version_index=rec.version_index,
+        is_latest=latest_recid == rec.recid,
+        latest_recid=latest_recid,
+        revision=rec.revision,
+        metadata=copy.deepcopy(rec.data),
+        files=[],
+        indices=[],
+        created_at=rec.created_at,
+        updated_at=rec.updated_at,
+        published_at=rec.published_at,
+        owner_id=rec.owner_id,
+    )
+
+
 def record_view(s: Session, rec: Record, *, with_files: bool = True, latest: Record | None = None) -> RecordView:
     """The view of version ``rec``. ``latest``: the concept's latest published version, when the caller has it
     already; ``with_files=False`` leaves files and indices empty (listings of versions, search hits)."""
@@ -176,21 +199,5 @@ def record_view(s: Session, rec: Record, *, with_files: bool = True, latest: Rec
             }
             for i in s.scalars(select(FileIndex).where(FileIndex.recid == rec.recid).order_by(FileIndex.position))
         ]
-    return RecordView(
-        recid=rec.recid,
-        concept_recid=rec.concept_recid,
-        concept_doi=concept.doi if concept else None,
-        doi=rec.doi,
-        status=rec.status,
-        version_index=rec.version_index,
-        is_latest=latest is not None and latest.recid == rec.recid,
-        latest_recid=latest.recid if latest else None,
-        revision=rec.revision,
-        metadata=copy.deepcopy(rec.data),
-        files=files,
-        indices=indices,
-        created_at=rec.created_at,
-        updated_at=rec.updated_at,
-        published_at=rec.published_at,
-        owner_id=rec.owner_id,
-    )
+    view = hit_view(rec, concept.doi if concept else None, latest.recid if latest else None)
+    return dataclasses.replace(view, files=files, indices=indices) if with_files else view

@@ -73,6 +73,9 @@ class CatalogService:
     def get(self, recid: int, *, include_drafts: bool = False) -> RecordView:
         return self.records.get(recid, include_drafts=include_drafts)
 
+    def get_hits(self, recids: list[int]) -> list[RecordView]:
+        return self.records.get_hits(recids)
+
     def find_by_doi(self, doi: str) -> RecordView:
         return self.records.find_by_doi(doi)
 

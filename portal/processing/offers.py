@@ -94,10 +94,14 @@ def _rows(catalog: CatalogService, recid: int) -> tuple[list[dict[str, Any]], in
     total = len(rows) if len(rows) < SAMPLE_FILES or not isinstance(declared, int) else max(len(rows), declared)
     for index in view.indices:
         total += int(index.get("number_files") or 0)
-        for entry in catalog.iter_index_entries(recid, index["key"]):
-            if len(rows) >= SAMPLE_FILES:
-                break
-            rows.append(entry)
+        # Slices of what the sample still needs: iterating the entries read them in batches of 20,000 rows,
+        # most of a dataset page's time when its index is large.
+        position: int | None = -1
+        while len(rows) < SAMPLE_FILES and position is not None:
+            entries, position = catalog.find_files(
+                recid, index_key=index["key"], after=position, size=min(1000, SAMPLE_FILES - len(rows))
+            )
+            rows.extend(entries)
     return rows, total
 
 
