@@ -330,6 +330,11 @@ class Settings:
     )
     launch_hub_url: str = setting("", "URL of an external JupyterHub; empty starts the embedded one.")
     launch_hub_token: str = setting("", "API token of the portal's Hub service on an external JupyterHub.")
+    launch_build_timeout: float = setting(
+        1800.0,
+        "Seconds a launch waits for its environment's build by a `portal worker`; then the launch fails saying so "
+        "and the build goes on for later launches (0: no limit).",
+    )
     launch_git_hosts: str = setting(
         "github.com,gitlab.com,gitlab.cern.ch",
         "Comma-separated git hosts that Binder-style launch URLs may clone from (https only).",

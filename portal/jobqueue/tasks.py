@@ -129,6 +129,42 @@ def env_build(services: Services, run: TaskRun) -> None:
     services.launches.run_build(int(run.payload["run"]), attempt=run.attempt, check_cancel=run.check_cancel)
 
 
+# ---------------------------------------------------------------------------------------------- launches
+def _session_ended(services: Services, payload: dict[str, Any], last: dict[str, Any]) -> None:
+    """Record how a launch ended on its "my sessions" row (the row's quota slot is freed with it)."""
+    session_id = payload.get("session")
+    if session_id is None:
+        return
+    ready = last.get("phase") == "ready"
+    url = last.get("url")
+    services.sessions.finish(
+        int(session_id),
+        "ready" if ready else "failed",
+        url=str(url) if ready and url else None,
+        message=str(last.get("message") or "") or None,
+        recid=payload.get("recid"),
+    )
+
+
+def _launch_given_up(services: Services, payload: dict[str, Any], reason: str) -> None:
+    if services.launches is not None:
+        services.launches.launch_given_up(payload, reason)
+    _session_ended(services, payload, {"phase": "failed", "message": f"the launch did not finish: {reason}"})
+
+
+# two attempts: one more after a lost worker (a launch is safe to run again); one that fails by itself is final
+@task("launch", max_attempts=2, backoff=1.0, give_up=_launch_given_up)
+def launch(services: Services, run: TaskRun) -> None:
+    """A launch a web process queued (`LaunchManager.run_queued`): resolve its source, wait for its build (at most
+    `launch_build_timeout` s), start its server on the hub; its events go to `launch_events`."""
+    if services.launches is None:
+        raise TaskFailed("launches need the launch extra on the worker")
+    last = services.launches.run_queued(run.payload, attempt=run.attempt, check_cancel=run.check_cancel)
+    _session_ended(services, run.payload, last)
+    if last.get("phase") != "ready":
+        raise TaskFailed(str(last.get("message") or "the launch failed"))
+
+
 # ---------------------------------------------------------------------------------------------- release webhooks
 def _delivery_given_up(services: Services, payload: dict[str, Any], reason: str) -> None:
     services.releases.given_up(int(payload["delivery"]), reason)
