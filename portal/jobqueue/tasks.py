@@ -21,7 +21,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from portal.errors import Conflict
+from portal.errors import Conflict, PortalError
 from portal.jobqueue.base import Cancelled, Claimed, TaskFailed
 
 if TYPE_CHECKING:
@@ -181,12 +181,44 @@ def release_delivery(services: Services, run: TaskRun) -> None:
 
 
 # ---------------------------------------------------------------------------------------------- DOI registrations
+@task("pids.register", max_attempts=3, backoff=5.0)
+def pids_register(services: Services, run: TaskRun) -> None:
+    """The first sending of the DOIs a publication (or a new revision) committed (`Registrations.send`): each one's
+    outcome is kept on its row (registered, pending with the registry's reason, rejected naming the field); one
+    left pending schedules a round of `pids.retry` after its backoff. Sending again is harmless (the registry
+    updates the DOI), so a lost worker's job simply runs again."""
+    if services.registrations is not None:
+        services.registrations.send([str(doi) for doi in run.payload.get("dois") or []])
+
+
 @task("pids.retry", max_attempts=3, backoff=60.0)
 def pids_retry(services: Services, run: TaskRun) -> None:
     """A round of DOI registration retries (`Registrations.retry`), scheduled for when a failed registration's
     backoff is over; a round leaving DOIs pending schedules the next. What failed is kept on each DOI's row."""
     if services.registrations is not None:
         services.registrations.retry()
+
+
+# ---------------------------------------------------------------------------------------------- large ingests
+@task("ingest", max_attempts=2, backoff=5.0)
+def ingest(services: Services, run: TaskRun) -> None:
+    """An ingest of more files than `ingest_queue_files` (`files.ingest_jobs.run_ingest`): progress on the job,
+    cancellation between files, everything stored in one transaction at the end (a cancelled or failed ingest
+    stores nothing). Files left out (damaged) are listed in the final progress; the job still succeeds."""
+    from portal.files.ingest_jobs import Throttled, run_ingest
+
+    assert services.queue is not None
+    payload = run.payload
+    follow = Throttled(services.queue, run.job.id, int(payload.get("total") or 0), run.check_cancel)
+    try:
+        outcome = run_ingest(
+            services, int(payload["recid"]), str(payload["target"]), payload.get("index"), progress=follow
+        )
+    except Cancelled:
+        raise
+    except PortalError as exc:  # a refused target or record: running it again would be refused again
+        raise TaskFailed(exc.detail) from exc
+    services.queue.report(run.job.id, {"done": follow.total, "total": follow.total, **outcome.summary()})
 
 
 # ---------------------------------------------------------------------------------------------- periodic work

@@ -1,4 +1,5 @@
-"""Launches as queue jobs: each launch's events, appended by the worker running it, read by any web process.
+"""Launches as queue jobs: each launch's events, appended by the worker running it, read by any web process; and
+a job's progress (an ingest's files done of the total), written by its worker, read by `portal ingest --wait`.
 
 Revision ID: queue_0003_launch_events
 Revises: queue_0002_environment_builds
@@ -29,7 +30,11 @@ def upgrade() -> None:
         sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
     )
     op.create_index("ix_launch_events_launch", "launch_events", ["launch_id", "id"])
+    with op.batch_alter_table("queue_jobs") as batch:
+        batch.add_column(sa.Column("progress", JSONType, nullable=True))
 
 
 def downgrade() -> None:
+    with op.batch_alter_table("queue_jobs") as batch:
+        batch.drop_column("progress")
     op.drop_table("launch_events")
