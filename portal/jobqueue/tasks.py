@@ -64,6 +64,9 @@ class TaskKind:
     give_up: Callable[[Services, dict[str, Any], str], None] | None = None
     #: a periodic kind: its interval in seconds from the settings (0 or less: off); see :mod:`portal.jobqueue.periodic`
     every: Callable[[Settings], float] | None = None
+    #: a kind that mostly waits for other jobs (a launch waits for its build): a worker claims it on threads of its
+    #: own, so jobs of it never hold every thread while the jobs they wait for stay queued
+    own_threads: bool = False
 
 
 TASKS: dict[str, TaskKind] = {}
@@ -76,13 +79,16 @@ def task(
     backoff: float = 5.0,
     give_up: Callable[[Services, dict[str, Any], str], None] | None = None,
     every: Callable[[Settings], float] | None = None,
+    own_threads: bool = False,
 ) -> Callable[[Callable[[Services, TaskRun], None]], Callable[[Services, TaskRun], None]]:
     """Register the decorated function as the task of kind ``name`` (``every``: a periodic one)."""
 
     def register(fn: Callable[[Services, TaskRun], None]) -> Callable[[Services, TaskRun], None]:
         if name in TASKS:
             raise ValueError(f"task kind {name!r} is registered twice")
-        TASKS[name] = TaskKind(name, fn, max_attempts=max_attempts, backoff=backoff, give_up=give_up, every=every)
+        TASKS[name] = TaskKind(
+            name, fn, max_attempts=max_attempts, backoff=backoff, give_up=give_up, every=every, own_threads=own_threads
+        )
         return fn
 
     return register
@@ -153,7 +159,7 @@ def _launch_given_up(services: Services, payload: dict[str, Any], reason: str) -
 
 
 # two attempts: one more after a lost worker (a launch is safe to run again); one that fails by itself is final
-@task("launch", max_attempts=2, backoff=1.0, give_up=_launch_given_up)
+@task("launch", max_attempts=2, backoff=1.0, give_up=_launch_given_up, own_threads=True)
 def launch(services: Services, run: TaskRun) -> None:
     """A launch a web process queued (`LaunchManager.run_queued`): resolve its source, wait for its build (at most
     `launch_build_timeout` s), start its server on the hub; its events go to `launch_events`."""

@@ -80,7 +80,8 @@ def test_the_web_process_queues_a_launch_and_a_worker_runs_it(settings_dict, env
     events = [e for e in job.stream(heartbeat=0.5) if e is not None]
     assert events[-1]["phase"] == "ready", events
     assert {"waiting", "building", "launching", "ready"} <= {e["phase"] for e in events}
-    assert web.queue.find(f"launch:{job.id}").state == "succeeded"
+    # the job ends just after its last event is written
+    wait_for(lambda: web.queue.find(f"launch:{job.id}").state == "succeeded", message="the launch job succeeded")
 
     # any web process streams it from the database: a second one that never saw it
     other = services_of(_app(settings_dict, envs))
@@ -119,7 +120,7 @@ def test_a_launch_waits_for_its_build_at_most_the_timeout(settings_dict, envs: P
     assert "0.5 s" in last["message"]
     run_id = next(e["build"] for e in job.events if "build" in e)
     assert svc.queue.find(f"env.build:{run_id}").state == "queued"  # the build itself goes on
-    assert svc.queue.find(f"launch:{job.id}").state == "failed"
+    wait_for(lambda: svc.queue.find(f"launch:{job.id}").state == "failed", message="the launch job failed")
 
     start_worker(app, kinds={"env.build": TASKS["env.build"]})
     wait_for(lambda: svc.launches.runs.get(run_id).state == "succeeded", message="the build finished")
@@ -156,8 +157,10 @@ def test_a_launch_whose_worker_was_killed_is_run_again(settings_dict, envs: Path
     wait_for(lambda: job.done, message="the recovered launch ended")
     assert job.events[-1]["phase"] == "ready", job.events
     assert any("attempt 2" in e["message"] for e in job.events)
-    entry = svc.queue.find(f"launch:{job.id}")
-    assert entry.state == "succeeded" and entry.attempts == 2 and entry.worker_id != lost.worker_id
+    entry = wait_for(
+        lambda: (e := svc.queue.find(f"launch:{job.id}")) and e.state == "succeeded" and e, message="the job ended"
+    )
+    assert entry.attempts == 2 and entry.worker_id != lost.worker_id
 
 
 def test_a_launch_given_up_ends_its_stream_with_the_reason(settings_dict, envs: Path) -> None:
@@ -171,3 +174,14 @@ def test_a_launch_given_up_ends_its_stream_with_the_reason(settings_dict, envs: 
     with svc.db.reader() as s:
         assert s.get(LaunchSession, session_id).state == "failed"
         assert len(s.scalars(select(LaunchEvent).where(LaunchEvent.launch_id == job.id)).all()) == 2
+
+
+def test_one_worker_thread_runs_a_launch_and_the_build_it_waits_for(settings_dict, envs: Path) -> None:
+    # a launch waits for its build: launches are claimed on threads of their own, or a worker with one thread
+    # (or N launches on N threads) would wait for builds that nobody claims
+    app = _app(settings_dict, envs)
+    svc = services_of(app)
+    start_worker(app, concurrency=1)
+    job = svc.launches.start(EnvLaunch("course"), user="jane")
+    wait_for(lambda: job.done, message="the launch ended")
+    assert job.events[-1]["phase"] == "ready" and any("build" in e for e in job.events), job.events
