@@ -63,7 +63,7 @@ LAZY_COMMANDS: dict[str, tuple[str, str, str, str]] = {
         "portal.jobqueue.cli",
         "worker",
         "",
-        "Run queued background jobs (analyses, builds, webhooks, DOI retries, statistics, audits) until SIGTERM.",
+        "Run queued background jobs (analyses, launches, builds, webhooks, DOIs, ingests, statistics, audits).",
     ),
     "get": (
         "portal.client.cli",
