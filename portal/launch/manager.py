@@ -220,10 +220,13 @@ class LaunchManager:
         """Whether launches run on `portal worker` processes (and record their own end on their session row)."""
         return self.queue is not None
 
-    def start(self, kind: LaunchKind, *, user: str = "demo", session_id: int | None = None) -> LaunchJob | StoredLaunch:
+    def start(
+        self, kind: LaunchKind, *, user: str = "demo", session_id: int | None = None, owner_id: int | None = None
+    ) -> LaunchJob | StoredLaunch:
         """Checks ``kind`` and starts it: queued for a worker (its events then read from the database by any
         process), or without a queue in a thread of this process. Raises what :meth:`check` raises; everything
-        after ends the stream with ``failed``. ``session_id``: the "my sessions" row the worker finishes."""
+        after ends the stream with ``failed``. ``session_id``: the "my sessions" row the worker finishes; ``owner_id``:
+        whose launch it is (workers claim first the launches of the owner with the fewest running)."""
         checked = kind.check(self.context)
         launch_id = uuid.uuid4().hex[:16]
         first = BuildEvent("waiting", f"launch of {checked.label} queued")
@@ -250,7 +253,9 @@ class LaunchManager:
                     launch_id=launch_id, phase=first.phase, message=first.message, data={}, time=round(time.time(), 3)
                 )
             )
-            self.queue.enqueue(LAUNCH_KIND, payload, ref=ref_of(launch_id), max_attempts=LAUNCH_ATTEMPTS, session=s)
+            self.queue.enqueue(
+                LAUNCH_KIND, payload, ref=ref_of(launch_id), owner_id=owner_id, max_attempts=LAUNCH_ATTEMPTS, session=s
+            )
         self.queue.wakeup.set()
         return StoredLaunch(self.events, launch_id, checked.label, checked.recid)
 

@@ -100,7 +100,7 @@ def _start(kind: LaunchKind) -> LaunchJob | StoredLaunch:
     session_id = sessions.begin(who, client_ip(), label, None)
     metrics.LAUNCHES.labels(type(kind).__name__.removesuffix("Launch").lower()).inc()
     try:
-        job = manager.start(kind, user=user, session_id=session_id)
+        job = manager.start(kind, user=user, session_id=session_id, owner_id=who.user_id)
     except PortalError as exc:
         sessions.finish(session_id, "failed", message=exc.message)
         raise
