@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Any, NoReturn
 import click
 
 from portal.catalog.access import PUBLIC
-from portal.errors import Invalid, PortalError
+from portal.errors import Invalid, NotFound, PortalError, Unavailable
 from portal.extras import require
 from portal.i18n import N_
 from portal.settings import load_settings, settings_table_markdown
@@ -63,7 +63,7 @@ LAZY_COMMANDS: dict[str, tuple[str, str, str, str]] = {
         "portal.jobqueue.cli",
         "worker",
         "",
-        "Run queued background jobs (analyses, builds, webhooks, DOI retries, statistics, audits) until SIGTERM.",
+        "Run queued background jobs (analyses, launches, builds, webhooks, DOIs, ingests, statistics, audits).",
     ),
     "get": (
         "portal.client.cli",
@@ -848,56 +848,106 @@ def stack(demo: bool | None, distributed: bool) -> None:
     metavar="KEY",
     help="Write KEY_file_index.json/.txt next to the data and list the files through that index.",
 )
-def ingest_cmd(recid: int, path: str, index_key: str | None) -> None:
+@click.option(
+    "--queue/--no-queue",
+    "queued",
+    default=None,
+    help="Run as an `ingest` job on a `portal worker` (default: when there are more files than "
+    "PORTAL_INGEST_QUEUE_FILES); --no-queue: here, whatever the size.",
+)
+@click.option("--wait", is_flag=True, help="With a queued ingest: follow its progress to its end (exit 1 if it fails).")
+@click.option("--cancel", is_flag=True, help="Cancel the record's queued or running ingest instead (PATH not used).")
+def ingest_cmd(recid: int, path: str, index_key: str | None, queued: bool | None, wait: bool, cancel: bool) -> None:
     """Ingest the files under PATH_OR_URL into record RECID: a path of the portal's storage (data directory
     or XRootD), an absolute local path, or a root:// URL (walked on that XRootD server).
 
     Sizes and adler32 checksums are computed in one streaming pass; formats come from the content; ROOT,
     HDF5, Parquet and CSV files are inspected. Damaged files are reported and left out; the command then
     exits with status 1. The record gets the good files and an updated `distribution` in one transaction.
+    A large ingest is queued for a `portal worker`: the command prints the job's id and ends (or follows it
+    with --wait); a cancelled or failed one stores nothing.
     """
-    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
-
-    from portal.files.ingest import resolve_target
+    from portal.files import ingest_jobs
 
     svc = _services()
+    if cancel:
+        if svc.queue is None or svc.queue.cancel(ingest_jobs.ref_of(recid)) is None:
+            _fail(NotFound(N_("no ingest of record {recid} is queued or running"), recid=recid))
+        click.echo(f"ingest of record {recid}: cancel requested")
+        return
     try:
-        storage, path = resolve_target(svc.storage, path)
-        total = sum(1 for _ in storage.walk(path))
-        with Progress(
-            TextColumn("[bold]ingest"),
-            BarColumn(),
-            MofNCompleteColumn(),
-            TextColumn("{task.description}"),
-            transient=True,
-        ) as bar:
-            task = bar.add_task("", total=total)
-            report = svc.ingester.ingest_path(
-                storage, path, progress=lambda rel, n: bar.update(task, completed=n, description=rel)
-            )
-        for rel, reason in report.errors:
-            click.secho(f"bad file {rel}: {reason}", fg="red", err=True)
-        if report.files:
-            rows = report.file_rows(path)
-            if index_key:
-                from portal.files.ingest import write_file_index
-
-                index_files, index = write_file_index(storage, path, index_key, rows)
-                view = svc.catalog.ingest_files(recid, index_files, report.distribution(), indices=[index])
-            else:
-                view = svc.catalog.ingest_files(recid, rows, report.distribution())
-            d = view.metadata["distribution"]
-            click.echo(
-                f"record {recid}: {d['number_files']} file(s), {d['size']:,} bytes, "
-                f"{d.get('number_events', 0):,} events, formats {', '.join(d['formats'])}"
-            )
-            if storage is svc.storage:  # restricted records' bytes leave the public export at once
-                _report_placed(svc.placement.place(view.recid))
+        total = ingest_jobs.count_files(svc, path)
+        limit = svc.settings.ingest_queue_files
+        if queued is None:
+            queued = svc.queue is not None and 0 <= limit < total
+        if queued:
+            if svc.queue is None:
+                _fail(Unavailable(N_("no job queue is configured (PORTAL_JOB_QUEUE)")))
+            job_id = ingest_jobs.enqueue(svc.queue, recid, path, index_key, total=total)
+            click.echo(f"ingest of {total} file(s) into record {recid} queued as job {job_id}")
+            if wait:
+                sys.exit(_follow_ingest(svc, job_id))
+            return
+        outcome = _ingest_here(svc, recid, path, index_key, total)
     except PortalError as err:
         _fail(err)
-    if report.errors:
-        click.secho(f"{len(report.errors)} file(s) could not be ingested", fg="red", err=True)
+    for rel, reason in outcome.errors:
+        click.secho(f"bad file {rel}: {reason}", fg="red", err=True)
+    if outcome.view is not None:
+        d = outcome.view.metadata["distribution"]
+        click.echo(
+            f"record {recid}: {d['number_files']} file(s), {d['size']:,} bytes, "
+            f"{d.get('number_events', 0):,} events, formats {', '.join(d['formats'])}"
+        )
+    if outcome.placed is not None:
+        _report_placed(outcome.placed)
+    if outcome.errors:
+        click.secho(f"{len(outcome.errors)} file(s) could not be ingested", fg="red", err=True)
         sys.exit(1)
+
+
+def _ingest_here(svc: Services, recid: int, path: str, index_key: str | None, total: int) -> Any:
+    """An ingest in this process, with a progress bar."""
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
+
+    from portal.files.ingest_jobs import run_ingest
+
+    with Progress(
+        TextColumn("[bold]ingest"), BarColumn(), MofNCompleteColumn(), TextColumn("{task.description}"), transient=True
+    ) as bar:
+        task = bar.add_task("", total=total)
+        return run_ingest(
+            svc, recid, path, index_key, progress=lambda rel, n: bar.update(task, completed=n, description=rel)
+        )
+
+
+def _follow_ingest(svc: Services, job_id: int) -> int:
+    """Print a queued ingest's progress until it ends; its exit status (0: every file ingested)."""
+    import time
+
+    assert svc.queue is not None
+    shown: object = None
+    while True:
+        entry = svc.queue.get(job_id)
+        if entry is None:
+            click.secho(f"job {job_id} is gone", fg="red", err=True)
+            return 1
+        progress = entry.progress or {}
+        line = f"job {job_id}: {entry.state}, {progress.get('done', 0)} of {progress.get('total', '?')} file(s)"
+        if line != shown:
+            click.echo(line, err=True)
+            shown = line
+        if entry.state in ("succeeded", "failed", "cancelled"):
+            break
+        time.sleep(0.5)
+    for rel, reason in progress.get("errors") or []:
+        click.secho(f"bad file {rel}: {reason}", fg="red", err=True)
+    if entry.state != "succeeded":
+        click.secho(f"ingest {entry.state}: {entry.error or ''}; nothing was stored", fg="red", err=True)
+        return 1
+    d = progress.get("distribution") or {}
+    click.echo(f"record {entry.payload['recid']}: {d.get('number_files', 0)} file(s), {d.get('size', 0):,} bytes")
+    return 1 if progress.get("errors") else 0
 
 
 @main.group()

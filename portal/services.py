@@ -462,5 +462,6 @@ def build_launches(
         lessons=lessons,
         data_dir=Path(settings.data_dir),
         portal_url=settings.base_url,
-        queue=queue,  # environment builds run on workers (kind env.build)
+        queue=queue,  # launches and environment builds run on workers (kinds launch, env.build)
+        build_timeout=settings.launch_build_timeout,
     )

@@ -280,6 +280,11 @@ class Settings:
         "Where background work (analyses) waits for `portal worker` processes: `database` (rows of the portal's "
         "database; claimed with FOR UPDATE SKIP LOCKED on PostgreSQL, one worker on SQLite).",
     )
+    ingest_queue_files: int = setting(
+        1000,
+        "`portal ingest` of more files than this runs as an `ingest` queue job on a `portal worker` (progress, "
+        "cancellation; the command prints the job id, `--wait` follows it); -1: always in the command itself.",
+    )
     worker_concurrency: int = setting(2, "Jobs one `portal worker` process runs at once (threads).")
     worker_poll_interval: float = setting(1.0, "Seconds an idle worker waits before looking for queued jobs again.")
     worker_heartbeat_timeout: float = setting(
@@ -330,6 +335,11 @@ class Settings:
     )
     launch_hub_url: str = setting("", "URL of an external JupyterHub; empty starts the embedded one.")
     launch_hub_token: str = setting("", "API token of the portal's Hub service on an external JupyterHub.")
+    launch_build_timeout: float = setting(
+        1800.0,
+        "Seconds a launch waits for its environment's build by a `portal worker`; then the launch fails saying so "
+        "and the build goes on for later launches (0: no limit).",
+    )
     launch_git_hosts: str = setting(
         "github.com,gitlab.com,gitlab.cern.ch",
         "Comma-separated git hosts that Binder-style launch URLs may clone from (https only).",

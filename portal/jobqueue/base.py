@@ -81,6 +81,8 @@ class Entry:
     started_at: datetime | None = None
     finished_at: datetime | None = None
     extra: dict[str, Any] = field(default_factory=dict)
+    #: what the task reported last with :meth:`JobQueue.report` (None: nothing)
+    progress: dict[str, Any] | None = None
 
 
 class JobQueue(Protocol):
@@ -125,6 +127,10 @@ class JobQueue(Protocol):
     def fail(self, job_id: int, worker_id: str, error: str, *, retry: bool, backoff: float) -> bool:
         """A failed attempt: queued again after ``backoff * 2**(attempt - 1)`` seconds when ``retry`` and attempts
         are left (returns False), else failed for good (returns True: the kind's ``give_up`` should run)."""
+        ...
+
+    def report(self, job_id: int, progress: dict[str, Any]) -> None:
+        """Store what a running job reports of its progress (read back as :attr:`Entry.progress`)."""
         ...
 
     def release(self, job_id: int, worker_id: str) -> None:

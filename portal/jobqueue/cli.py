@@ -13,9 +13,10 @@ import click
 
 @click.command(
     "worker",
-    epilog="Job kinds: analysis, env.build, release.delivery, pids.retry, and the periodic stats.aggregate and "
-    "files.audit. Run several workers on PostgreSQL, one on SQLite. On SIGTERM or SIGINT it claims nothing more, "
-    "lets running jobs finish for --grace seconds, then gives the rest back to the queue for another worker.",
+    epilog="Job kinds: analysis, launch, env.build, release.delivery, pids.register, pids.retry, ingest, and the "
+    "periodic stats.aggregate and files.audit. Run several workers on PostgreSQL, one on SQLite. On SIGTERM or "
+    "SIGINT it claims nothing more, lets running jobs finish for --grace seconds, then gives the rest back to the "
+    "queue for another worker.",
 )
 @click.option(
     "--concurrency",
@@ -38,7 +39,7 @@ import click
     "fixity audits every PORTAL_AUDIT_INTERVAL seconds).",
 )
 def worker(concurrency: int | None, grace: float, periodic: bool) -> None:
-    """Run queued background jobs (analyses, builds, webhooks, DOI retries, statistics, audits) until SIGTERM."""
+    """Run queued background jobs (analyses, launches, builds, webhooks, DOIs, ingests, statistics, audits)."""
     from portal.jobqueue.worker import Worker
     from portal.services import build_services
     from portal.settings import load_settings

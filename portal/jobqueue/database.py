@@ -189,6 +189,11 @@ class DatabaseQueue:
             conn.execute(update(Q).where(Q.c.id == job_id).values(**values))
             return not again
 
+    def report(self, job_id: int, progress: dict[str, Any]) -> None:
+        # any state: a report racing the job's end is harmless (the reader sees the final state beside it)
+        with self.db.transaction() as s:
+            s.execute(update(Q).where(Q.c.id == job_id).values(progress=progress))
+
     def release(self, job_id: int, worker_id: str) -> None:
         with self._write() as conn:
             conn.execute(
@@ -281,4 +286,5 @@ def _entry(job: QueueJob) -> Entry:
         created_at=job.created_at,
         started_at=job.started_at,
         finished_at=job.finished_at,
+        progress=dict(job.progress) if job.progress is not None else None,
     )

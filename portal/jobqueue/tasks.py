@@ -21,7 +21,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from portal.errors import Conflict
+from portal.errors import Conflict, PortalError
 from portal.i18n import N_
 from portal.jobqueue.base import Cancelled, Claimed, TaskFailed
 
@@ -65,6 +65,9 @@ class TaskKind:
     give_up: Callable[[Services, dict[str, Any], str], None] | None = None
     #: a periodic kind: its interval in seconds from the settings (0 or less: off); see :mod:`portal.jobqueue.periodic`
     every: Callable[[Settings], float] | None = None
+    #: a kind that mostly waits for other jobs (a launch waits for its build): a worker claims it on threads of its
+    #: own, so jobs of it never hold every thread while the jobs they wait for stay queued
+    own_threads: bool = False
 
 
 TASKS: dict[str, TaskKind] = {}
@@ -77,13 +80,16 @@ def task(
     backoff: float = 5.0,
     give_up: Callable[[Services, dict[str, Any], str], None] | None = None,
     every: Callable[[Settings], float] | None = None,
+    own_threads: bool = False,
 ) -> Callable[[Callable[[Services, TaskRun], None]], Callable[[Services, TaskRun], None]]:
     """Register the decorated function as the task of kind ``name`` (``every``: a periodic one)."""
 
     def register(fn: Callable[[Services, TaskRun], None]) -> Callable[[Services, TaskRun], None]:
         if name in TASKS:
             raise ValueError(f"task kind {name!r} is registered twice")
-        TASKS[name] = TaskKind(name, fn, max_attempts=max_attempts, backoff=backoff, give_up=give_up, every=every)
+        TASKS[name] = TaskKind(
+            name, fn, max_attempts=max_attempts, backoff=backoff, give_up=give_up, every=every, own_threads=own_threads
+        )
         return fn
 
     return register
@@ -130,6 +136,42 @@ def env_build(services: Services, run: TaskRun) -> None:
     services.launches.run_build(int(run.payload["run"]), attempt=run.attempt, check_cancel=run.check_cancel)
 
 
+# ---------------------------------------------------------------------------------------------- launches
+def _session_ended(services: Services, payload: dict[str, Any], last: dict[str, Any]) -> None:
+    """Record how a launch ended on its "my sessions" row (the row's quota slot is freed with it)."""
+    session_id = payload.get("session")
+    if session_id is None:
+        return
+    ready = last.get("phase") == "ready"
+    url = last.get("url")
+    services.sessions.finish(
+        int(session_id),
+        "ready" if ready else "failed",
+        url=str(url) if ready and url else None,
+        message=str(last.get("message") or "") or None,
+        recid=payload.get("recid"),
+    )
+
+
+def _launch_given_up(services: Services, payload: dict[str, Any], reason: str) -> None:
+    if services.launches is not None:
+        services.launches.launch_given_up(payload, reason)
+    _session_ended(services, payload, {"phase": "failed", "message": f"the launch did not finish: {reason}"})
+
+
+# two attempts: one more after a lost worker (a launch is safe to run again); one that fails by itself is final
+@task("launch", max_attempts=2, backoff=1.0, give_up=_launch_given_up, own_threads=True)
+def launch(services: Services, run: TaskRun) -> None:
+    """A launch a web process queued (`LaunchManager.run_queued`): resolve its source, wait for its build (at most
+    `launch_build_timeout` s), start its server on the hub; its events go to `launch_events`."""
+    if services.launches is None:
+        raise TaskFailed("launches need the launch extra on the worker")
+    last = services.launches.run_queued(run.payload, attempt=run.attempt, check_cancel=run.check_cancel)
+    _session_ended(services, run.payload, last)
+    if last.get("phase") != "ready":
+        raise TaskFailed(str(last.get("message") or "the launch failed"))
+
+
 # ---------------------------------------------------------------------------------------------- release webhooks
 def _delivery_given_up(services: Services, payload: dict[str, Any], reason: str) -> None:
     services.releases.given_up(int(payload["delivery"]), reason)
@@ -146,12 +188,44 @@ def release_delivery(services: Services, run: TaskRun) -> None:
 
 
 # ---------------------------------------------------------------------------------------------- DOI registrations
+@task("pids.register", max_attempts=3, backoff=5.0)
+def pids_register(services: Services, run: TaskRun) -> None:
+    """The first sending of the DOIs a publication (or a new revision) committed (`Registrations.send`): each one's
+    outcome is kept on its row (registered, pending with the registry's reason, rejected naming the field); one
+    left pending schedules a round of `pids.retry` after its backoff. Sending again is harmless (the registry
+    updates the DOI), so a lost worker's job simply runs again."""
+    if services.registrations is not None:
+        services.registrations.send([str(doi) for doi in run.payload.get("dois") or []])
+
+
 @task("pids.retry", max_attempts=3, backoff=60.0)
 def pids_retry(services: Services, run: TaskRun) -> None:
     """A round of DOI registration retries (`Registrations.retry`), scheduled for when a failed registration's
     backoff is over; a round leaving DOIs pending schedules the next. What failed is kept on each DOI's row."""
     if services.registrations is not None:
         services.registrations.retry()
+
+
+# ---------------------------------------------------------------------------------------------- large ingests
+@task("ingest", max_attempts=2, backoff=5.0)
+def ingest(services: Services, run: TaskRun) -> None:
+    """An ingest of more files than `ingest_queue_files` (`files.ingest_jobs.run_ingest`): progress on the job,
+    cancellation between files, everything stored in one transaction at the end (a cancelled or failed ingest
+    stores nothing). Files left out (damaged) are listed in the final progress; the job still succeeds."""
+    from portal.files.ingest_jobs import Throttled, run_ingest
+
+    assert services.queue is not None
+    payload = run.payload
+    follow = Throttled(services.queue, run.job.id, int(payload.get("total") or 0), run.check_cancel)
+    try:
+        outcome = run_ingest(
+            services, int(payload["recid"]), str(payload["target"]), payload.get("index"), progress=follow
+        )
+    except Cancelled:
+        raise
+    except PortalError as exc:  # a refused target or record: running it again would be refused again
+        raise TaskFailed(exc.detail) from exc
+    services.queue.report(run.job.id, {"done": follow.total, "total": follow.total, **outcome.summary()})
 
 
 # ---------------------------------------------------------------------------------------------- periodic work

@@ -21,7 +21,8 @@ log = logging.getLogger(__name__)
 
 
 class Worker:
-    """Runs queued jobs of the kinds in :data:`TASKS` with ``concurrency`` threads.
+    """Runs queued jobs of the kinds in :data:`TASKS` with ``concurrency`` threads (and as many more for the kinds
+    that wait for other jobs, ``own_threads``: launches).
 
     ``heartbeat_timeout``: a job whose worker sent no heartbeat for that long is someone else's to recover; this
     worker beats three times per timeout (at least once a second, so cancel requests arrive quickly).
@@ -59,8 +60,13 @@ class Worker:
     def start(self) -> Worker:
         for kind in self.kinds.values() if self.periodic else ():
             self._next_period(kind)
-        for i in range(self.concurrency):
-            self._spawn(self._claim_loop, f"worker-{i}")
+        # kinds that wait for other jobs (launches wait for builds) get threads of their own: otherwise `concurrency`
+        # launches could hold every thread while the builds they wait for stay queued
+        general = [name for name, kind in self.kinds.items() if not kind.own_threads]
+        waiting = [name for name, kind in self.kinds.items() if kind.own_threads]
+        for group, prefix in ((general, "worker"), (waiting, "worker-waits")):
+            for i in range(self.concurrency if group else 0):
+                self._spawn(lambda kinds=group: self._claim_loop(kinds), f"{prefix}-{i}")
         self._spawn(self._beat_loop, "worker-heartbeat")
         log.info("worker %s started: %d threads, kinds %s", self.worker_id, self.concurrency, ", ".join(self.kinds))
         return self
@@ -91,10 +97,10 @@ class Worker:
             pass
 
     # ------------------------------------------------------------------ claiming and running
-    def _claim_loop(self) -> None:
+    def _claim_loop(self, kinds: list[str]) -> None:
         while not self.stopping.is_set():
             try:
-                job = self.queue.claim(self.worker_id, self.kinds)
+                job = self.queue.claim(self.worker_id, kinds)
             except Exception:  # a database restarting: try again after a pause
                 log.exception("worker %s could not claim", self.worker_id)
                 self.stopping.wait(self.poll_interval)

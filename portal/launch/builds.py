@@ -168,11 +168,24 @@ class BuildRuns:
         with self.db.transaction() as s:
             s.execute(update(EnvironmentBuildRun).where(EnvironmentBuildRun.id == run_id).values(**values))
 
-    def follow(self, run_id: int, on_event: Callable[[BuildEvent], object], *, poll: float = POLL_SECONDS) -> BuildRun:
+    def follow(
+        self,
+        run_id: int,
+        on_event: Callable[[BuildEvent], object],
+        *,
+        poll: float = POLL_SECONDS,
+        timeout: float | None = None,
+        check: Callable[[], object] | None = None,
+    ) -> BuildRun | None:
         """Hand each log line of the build to ``on_event`` as it is written, until the build ended; return it
-        ended. A build waits for a worker: its queue job is recovered or failed when a worker is lost."""
+        ended, or None once ``timeout`` seconds passed first (the build itself goes on). ``check`` is called at
+        every poll (a worker's cancel check: a launch handed back stops following). A build waits for a worker:
+        its queue job is recovered or failed when a worker is lost."""
         seen = 0
+        deadline = time.monotonic() + timeout if timeout is not None and timeout > 0 else None
         while True:
+            if check is not None:
+                check()
             with self.db.reader() as s:
                 row = s.get(EnvironmentBuildRun, run_id)
                 if row is None:
@@ -189,4 +202,6 @@ class BuildRuns:
                 seen = line_id
             if ended is not None:  # read with its lines in one session: none written after it is missed
                 return ended
+            if deadline is not None and time.monotonic() >= deadline:
+                return None
             time.sleep(poll)

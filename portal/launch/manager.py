@@ -1,8 +1,12 @@
 """Launch jobs: check a request, build (or reuse) its environment, start it with the launcher, stream events.
 
-An environment not built yet is built by a `portal worker` (queue kind ``env.build``, :mod:`portal.launch.builds`):
-the launch queues the build, or joins the one already under way for the same key, and relays its log from the
-database. Also the environments this portal offers and the builds it made, for the pages and the JSON API.
+With a job queue (every portal built from settings), the web process only checks a request and queues it (kind
+``launch``, :mod:`portal.launch.queued`); a `portal worker` runs it and writes its events to the database, where any
+web process streams them. An environment not built yet is built by a worker too (kind ``env.build``,
+:mod:`portal.launch.builds`): the launch queues the build, or joins the one already under way for the same key,
+relays its log and waits at most ``launch_build_timeout`` seconds. Without a queue (tests of parts) a launch runs
+in a thread of its process. Also the environments this portal offers and the builds it made, for the pages and the
+JSON API.
 """
 
 from __future__ import annotations
@@ -32,10 +36,15 @@ from portal.jobqueue.base import Cancelled, JobQueue, TaskFailed
 from portal.launch.base import Launcher, LaunchFailed
 from portal.launch.builds import BuildRuns
 from portal.launch.kinds import LaunchContext, LaunchKind, dataset_environment
+from portal.launch.queued import KIND as LAUNCH_KIND
+from portal.launch.queued import MAX_ATTEMPTS as LAUNCH_ATTEMPTS
+from portal.launch.queued import LaunchEvent, LaunchEvents, StoredLaunch, kind_from_json, kind_to_json, ref_of
 from portal.launch.sources import Source, local_env
 from portal.storage.base import Storage
 
 HEARTBEAT_SECONDS = 5.0
+
+Emit = Callable[[BuildEvent], None]
 
 
 @dataclass
@@ -139,10 +148,15 @@ class LaunchManager:
         data_dir: Path | None = None,
         portal_url: str = "",
         queue: JobQueue | None = None,
+        build_timeout: float = 1800.0,
     ) -> None:
         self.db = db
-        #: builds queued for workers; None (no queue): a launch builds in its own thread, as tests of parts do
+        #: launches and builds queued for workers; None (no queue): a launch runs and builds in its own thread
+        self.queue = queue
         self.runs = BuildRuns(db, queue) if queue is not None else None
+        self.events = LaunchEvents(db) if queue is not None else None
+        #: seconds a launch waits for a queued build (`launch_build_timeout`); the build itself goes on
+        self.build_timeout = build_timeout
         self.builder = builder
         self.launcher = launcher
         self.work_dir = Path(work_dir)
@@ -201,44 +215,117 @@ class LaunchManager:
         self.launcher.probe()
         return label
 
-    def start(self, kind: LaunchKind, *, user: str = "demo") -> LaunchJob:
-        """Checks ``kind`` and starts it in a thread; its events are read from the returned job in this
-        process. Raises what :meth:`check` raises; everything after ends the stream with ``failed``."""
+    @property
+    def queued(self) -> bool:
+        """Whether launches run on `portal worker` processes (and record their own end on their session row)."""
+        return self.queue is not None
+
+    def start(
+        self, kind: LaunchKind, *, user: str = "demo", session_id: int | None = None, owner_id: int | None = None
+    ) -> LaunchJob | StoredLaunch:
+        """Checks ``kind`` and starts it: queued for a worker (its events then read from the database by any
+        process), or without a queue in a thread of this process. Raises what :meth:`check` raises; everything
+        after ends the stream with ``failed``. ``session_id``: the "my sessions" row the worker finishes; ``owner_id``:
+        whose launch it is (workers claim first the launches of the owner with the fewest running)."""
         checked = kind.check(self.context)
-        job = LaunchJob(id=uuid.uuid4().hex[:16], label=checked.label, recid=checked.recid)
+        launch_id = uuid.uuid4().hex[:16]
+        first = BuildEvent("waiting", f"launch of {checked.label} queued")
+        if self.queue is None or self.events is None:
+            job = LaunchJob(id=launch_id, label=checked.label, recid=checked.recid)
+            with self._lock:
+                self.jobs[job.id] = job
+            job.emit(first)
+            threading.Thread(
+                target=self._run, args=(job.emit, kind, user), daemon=True, name=f"launch-{job.id}"
+            ).start()
+            return job
+        payload = {
+            "launch": launch_id,
+            "kind": kind_to_json(kind),
+            "user": user,
+            "label": checked.label,
+            "recid": checked.recid,
+            "session": session_id,
+        }
+        with self.db.transaction() as s:  # the first event and the job together: a stream never waits for nothing
+            s.add(
+                LaunchEvent(
+                    launch_id=launch_id, phase=first.phase, message=first.message, data={}, time=round(time.time(), 3)
+                )
+            )
+            self.queue.enqueue(
+                LAUNCH_KIND, payload, ref=ref_of(launch_id), owner_id=owner_id, max_attempts=LAUNCH_ATTEMPTS, session=s
+            )
+        self.queue.wakeup.set()
+        return StoredLaunch(self.events, launch_id, checked.label, checked.recid)
+
+    def job(self, job_id: str) -> LaunchJob | StoredLaunch:
+        """A launch by id: one running in this process, or a queued one (any process's)."""
         with self._lock:
-            self.jobs[job.id] = job
-        job.emit(BuildEvent("waiting", f"launch of {job.label} queued"))
-        threading.Thread(target=self._run, args=(job, kind, user), daemon=True, name=f"launch-{job.id}").start()
-        return job
+            found = self.jobs.get(job_id)
+        if found is not None:
+            return found
+        entry = self.queue.find(ref_of(job_id)) if self.queue is not None and self.events is not None else None
+        if entry is None or self.events is None:
+            raise NotFound(N_("no launch {job_id!r}"), job_id=job_id)
+        return StoredLaunch(self.events, job_id, str(entry.payload.get("label", "")), entry.payload.get("recid"))
 
-    def job(self, job_id: str) -> LaunchJob:
-        try:
-            return self.jobs[job_id]
-        except KeyError:
-            raise NotFound(N_("no launch {job_id!r}"), job_id=job_id) from None
+    def run_queued(
+        self, payload: dict[str, Any], *, attempt: int = 1, check_cancel: Callable[[], None] | None = None
+    ) -> dict[str, Any]:
+        """Run queued launch ``payload`` to its end, appending its events (the ``launch`` task of `portal worker`);
+        return its last event. Safe to run again from the start (a lost worker's launch): the launcher reuses a
+        server already running, builds are shared by key. A launch that already ended is not run again."""
+        assert self.events is not None
+        events = self.events
+        launch_id = str(payload["launch"])
+        done = events.since(launch_id)
+        if done and done[-1][1]["phase"] in ("ready", "failed"):
+            return done[-1][1]
+        last: dict[str, Any] = {}
 
-    def _run(self, job: LaunchJob, kind: LaunchKind, user: str) -> None:
+        def emit(event: BuildEvent) -> None:
+            if check_cancel is not None:
+                check_cancel()  # a stopping worker hands the launch back between steps
+            events.append(launch_id, event)
+            last.update(event.as_dict())
+
+        if attempt > 1:
+            emit(BuildEvent("waiting", f"attempt {attempt}: the previous worker was lost; launching again"))
+        self._run(emit, kind_from_json(dict(payload["kind"])), str(payload["user"]), check_cancel=check_cancel)
+        return last
+
+    def launch_given_up(self, payload: dict[str, Any], reason: str) -> None:
+        """The queue gave up on a launch (its worker lost with no attempt left): its stream ends with the reason,
+        unless it already ended."""
+        if self.events is not None and not self.events.ended(str(payload["launch"])):
+            self.events.append(str(payload["launch"]), BuildEvent("failed", f"the launch did not finish: {reason}"))
+
+    def _run(self, emit: Emit, kind: LaunchKind, user: str, *, check_cancel: Callable[[], None] | None = None) -> None:
         try:
-            plan = kind.resolve(self.context, job.emit)
-            built = self._build(job, plan.source, plan.recid)
+            plan = kind.resolve(self.context, emit)
+            built = self._build(emit, plan.source, plan.recid, check_cancel=check_cancel)
             events = self.launcher.launch(
                 built, user=user, recid=plan.recid, files=plan.files, notebook=plan.notebook, prepare=plan.prepare
             )
             for event in events:
-                job.emit(event)
+                emit(event)
+        except Cancelled:  # a stopping worker: the job goes back to the queue and runs again from the start
+            raise
         except (PortalError, BuildFailed, LaunchFailed, OSError) as exc:
-            job.emit(BuildEvent("failed", f"{type(exc).__name__}: {exc}"))
+            emit(BuildEvent("failed", f"{type(exc).__name__}: {exc}"))
         except Exception as exc:  # the stream must end with a phase the page understands
-            job.emit(BuildEvent("failed", f"unexpected error: {exc!r}; see the portal log and try again"))
+            emit(BuildEvent("failed", f"unexpected error: {exc!r}; see the portal log and try again"))
 
-    def _build(self, job: LaunchJob, source: Source, recid: int | None) -> BuiltEnvironment:
+    def _build(
+        self, emit: Emit, source: Source, recid: int | None, *, check_cancel: Callable[[], None] | None = None
+    ) -> BuiltEnvironment:
         pinned, pinned_spec, pinned_image = self._pinned(recid)
         if pinned is not None:
             hit = self.builder.cached(pinned)
             if hit is not None:
                 image = f" (image {hit.image} {str(hit.record.get('image_id') or '')[:12]})" if hit.image else ""
-                job.emit(
+                emit(
                     BuildEvent(
                         "built",
                         f"record {recid} is pinned to build {pinned}{image}; relaunching the pinned image"
@@ -250,7 +337,7 @@ class LaunchManager:
                 return hit
             if pinned_spec is not None:
                 gone = f"its pinned image {pinned_image[:12]} is not cached here; " if pinned_image else ""
-                job.emit(
+                emit(
                     BuildEvent(
                         "building",
                         f"record {recid} was published with environment spec "
@@ -266,28 +353,41 @@ class LaunchManager:
         spec = read_spec(source.repo_dir)  # Invalid for a repository that is no spec
         key = self.builder.key(spec, source.commit)
         if self.runs is None or self.builder.cached(key) is not None:
-            built = build_to_end(self.builder, source.repo_dir, source_commit=source.commit, on_event=job.emit)
+            built = build_to_end(self.builder, source.repo_dir, source_commit=source.commit, on_event=emit)
         else:
-            built = self._queued_build(job, key, source, recid, snapshot(spec))
+            built = self._queued_build(emit, key, source, recid, snapshot(spec), check_cancel=check_cancel)
         self._remember(built, source, recid)
         return built
 
     def _queued_build(
-        self, job: LaunchJob, key: str, source: Source, recid: int | None, spec: dict[str, Any]
+        self,
+        emit: Emit,
+        key: str,
+        source: Source,
+        recid: int | None,
+        spec: dict[str, Any],
+        *,
+        check_cancel: Callable[[], None] | None = None,
     ) -> BuiltEnvironment:
-        """Queue the build of ``key`` (or join the one under way) and relay its log until it ends."""
+        """Queue the build of ``key`` (or join the one under way) and relay its log until it ends, waiting at most
+        ``build_timeout`` seconds: then the launch fails naming the setting, and the build goes on for later ones."""
         assert self.runs is not None
         run_id, new = self.runs.request(
             key, repo_dir=str(source.repo_dir), source_commit=source.commit, label=source.label, recid=recid, spec=spec
         )
-        job.emit(
+        emit(
             BuildEvent(
                 "waiting",
                 f"build {key} queued for a worker" if new else f"build {key} is already under way; following it",
                 {"key": key, "build": run_id},
             )
         )
-        ended = self.runs.follow(run_id, job.emit)
+        ended = self.runs.follow(run_id, emit, timeout=self.build_timeout, check=check_cancel)
+        if ended is None:
+            raise BuildFailed(
+                f"gave up waiting for build {key} after {self.build_timeout:g} s (PORTAL_LAUNCH_BUILD_TIMEOUT); "
+                "the build goes on, and a later launch uses it once it is done"
+            )
         if ended.state == "failed":
             raise BuildFailed(ended.error or f"build {key} failed")
         built = self.builder.cached(key)

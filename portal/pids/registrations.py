@@ -3,6 +3,11 @@ the transaction that publishes (or revises) its record, sent to the provider aft
 retried with backoff until the registry has it; what failed is kept with the registry's reason for the owner's
 record page and the admins' page.
 
+With a job queue the first sending is a queue job too (kind ``pids.register``), queued in the publishing
+transaction itself: the request commits and answers without waiting for the registry, and a crash between the
+commit and the sending loses nothing (the job was committed with the rows). Without a queue (tests of parts) the
+DOIs are sent right after the commit, in the committing thread.
+
 :func:`retry_pending` is one round of retries. With a job queue, a failed registration schedules that round as a
 queue job (kind ``pids.retry``) for when its backoff is over, and a round that leaves DOIs pending schedules the
 next, so a `portal worker` retries until the registry has them; `portal pids retry` runs a round by hand.
@@ -49,6 +54,8 @@ def _utc(moment: datetime) -> datetime:
 
 #: the queue job kind of a round of retries, and its ref (one queued round at a time is enough)
 RETRY_KIND = "pids.retry"
+#: the queue job kind of the first sending of the DOIs one transaction published
+REGISTER_KIND = "pids.register"
 
 
 def backoff(attempts: int, base: timedelta = BACKOFF_BASE) -> timedelta:
@@ -170,16 +177,33 @@ class Registrations:
         queued: dict[str, str] | None = s.info.get(_SESSION_KEY)
         if queued is None:
             queued = s.info[_SESSION_KEY] = {}
+            if self.queue is not None:
+                event.listen(s, "before_commit", self._enqueue, once=True)
             event.listen(s, "after_commit", self._after_commit, once=True)
         queued.update((doi, kind) for doi, kind, _recid in dois)
+
+    @staticmethod
+    def _in_order(queued: dict[str, str]) -> list[str]:
+        # versions first: a concept's metadata names its versions' DOIs (HasVersion)
+        return sorted(queued, key=lambda doi: (queued[doi] != "version", doi))
 
     def _ours(self, doi: str) -> bool:
         return doi.lower().startswith(self.prefix)
 
+    def _enqueue(self, s: Session) -> None:
+        """Before the publishing transaction commits: its DOIs' first sending, queued in it (kind pids.register)."""
+        queued: dict[str, str] = s.info.get(_SESSION_KEY, {})
+        if self.queue is not None and queued:
+            dois = self._in_order(queued)
+            self.queue.enqueue(REGISTER_KIND, {"dois": dois}, ref=f"{REGISTER_KIND}:{dois[0]}", session=s)
+
     def _after_commit(self, s: Session) -> None:
         queued: dict[str, str] = s.info.pop(_SESSION_KEY, {})
-        # versions first: a concept's metadata names its versions' DOIs (HasVersion)
-        dois = sorted(queued, key=lambda doi: (queued[doi] != "version", doi))
+        if self.queue is not None:  # queued with the rows: a worker sends them
+            if queued:
+                self.queue.wakeup.set()
+            return
+        dois = self._in_order(queued)
         try:
             self.send(dois)
         except Exception:  # the publication is committed; the rows stay pending and are retried

@@ -17,6 +17,7 @@ from portal.identity.principal import Principal
 from portal.launch.kinds import DatasetLaunch, EnvLaunch, GitLaunch, LaunchKind, LessonLaunch, RecordLaunch
 from portal.launch.manager import Environment, LaunchJob, LaunchManager
 from portal.launch.people import anonymous_username, launch_user
+from portal.launch.queued import StoredLaunch
 from portal.ops import metrics
 from portal.web import services
 from portal.web.auth import principal
@@ -88,9 +89,9 @@ def _check(kind: LaunchKind) -> str:
     return label
 
 
-def _start(kind: LaunchKind) -> LaunchJob:
+def _start(kind: LaunchKind) -> LaunchJob | StoredLaunch:
     """Start ``kind`` as a session of the request's principal on its own hub user: checked, counted against its
-    quota (429 beyond), recorded (for "my sessions"), and followed to its end."""
+    quota (429 beyond), recorded (for "my sessions"), and queued for a worker, which records how it ended."""
     manager = _launches()
     label = manager.check(kind)  # bad input is refused before it counts against a quota
     who = _launcher()
@@ -99,11 +100,12 @@ def _start(kind: LaunchKind) -> LaunchJob:
     session_id = sessions.begin(who, client_ip(), label, None)
     metrics.LAUNCHES.labels(type(kind).__name__.removesuffix("Launch").lower()).inc()
     try:
-        job = manager.start(kind, user=user)
+        job = manager.start(kind, user=user, session_id=session_id, owner_id=who.user_id)
     except PortalError as exc:
         sessions.finish(session_id, "failed", message=exc.message)
         raise
-    sessions.follow(session_id, job)
+    if isinstance(job, LaunchJob):  # no queue: the launch runs in this process, watched here
+        sessions.follow(session_id, job)
     return job
 
 
@@ -134,7 +136,7 @@ def _page(label: str, events_url: str) -> Any:
     return render_template("launch.html", label=label, events_url=events_url + (f"?{query}" if query else ""))
 
 
-def _sse(job: LaunchJob) -> Response:
+def _sse(job: LaunchJob | StoredLaunch) -> Response:
     def stream() -> Iterator[str]:
         for event in job.stream():
             yield ": heartbeat\n\n" if event is None else f"data: {json.dumps(event)}\n\n"
@@ -213,7 +215,7 @@ def record(recid: int) -> Any:
     return _page(label, url_for("launch.record_events", recid=recid))
 
 
-def _counted(job: LaunchJob) -> LaunchJob:
+def _counted(job: LaunchJob | StoredLaunch) -> LaunchJob | StoredLaunch:
     # A launch of a record version (or a lesson record) is a usage event, queued like views and downloads.
     if job.recid is not None:
         services().stats.record("launch", job.recid, ip=client_ip(), user_agent=request.user_agent.string)

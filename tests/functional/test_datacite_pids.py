@@ -1,6 +1,7 @@
 """DOIs registered with DataCite (the `datacite` provider) against a local stand-in of DataCite's REST API that
-checks each request against DataCite's JSON schema, on SQLite and PostgreSQL: publish -> findable with the
-record's metadata, new versions and the concept DOI, outages retried, refusals shown to the owner and admins."""
+checks each request against DataCite's JSON schema, on SQLite and PostgreSQL: publish -> a `pids.register` job
+that a worker runs -> findable with the record's metadata, new versions and the concept DOI, outages retried,
+refusals shown to the owner and admins."""
 
 from __future__ import annotations
 
@@ -47,6 +48,22 @@ def svc(app):
     return services_of(app)
 
 
+def _findable(datacite: DataCiteStandIn, *dois: str) -> None:
+    """Wait for a worker's `pids.register` job to have made ``dois`` findable."""
+    _wait_for(lambda: all(datacite.state(doi) == "findable" for doi in dois), message=f"{dois} registered")
+
+
+def _tried(svc, recid: int, doi: str, attempts: int = 1):
+    """Wait until the worker tried to register ``doi`` ``attempts`` times; its registration."""
+    return _wait_for(
+        lambda: next(
+            (r for r in svc.registrations.of_record(recid, COMMAND_LINE) if r.doi == doi and r.attempts >= attempts),
+            None,
+        ),
+        message=f"{doi} tried {attempts} times",
+    )
+
+
 def _load(svc, tmp_path, **extra):
     record = dataset(7, authors=[{"name": "Doe, Jane", "orcid": "0000-0002-1825-0097"}], **extra)
     load_file(svc, write_records(tmp_path / "r.json", [record]))
@@ -66,7 +83,10 @@ def _new_version(client, token, recid, title):
 def test_publishing_makes_both_dois_findable_with_the_records_metadata(svc, datacite, tmp_path):
     view = _load(svc, tmp_path)
     doi, concept_doi = view.doi, view.concept_doi
-    assert datacite.state(doi) == "findable" and datacite.state(concept_doi) == "findable"
+    job = svc.queue.find(f"pids.register:{doi}")  # queued with the publication, run by a worker
+    assert job is not None and job.payload == {"dois": [doi, concept_doi]}
+    _findable(datacite, doi, concept_doi)
+    _wait_for(lambda: svc.queue.find(f"pids.register:{doi}").state == "succeeded", message="the job ended")
     attributes = datacite.dois[doi]
     assert attributes["url"] == f"{BASE}/record/7"
     assert attributes["titles"] == [{"title": "Dataset 7"}]
@@ -90,7 +110,9 @@ def test_a_new_version_gets_its_doi_and_the_concept_doi_follows_it(app, svc, dat
     published = client.post(f"/api/records/{new}/draft/actions/publish", headers=bearer(token))
     assert published.status_code == 202
     new_doi = published.get_json()["metadata"]["doi"]
-    assert new_doi != view.doi and datacite.state(new_doi) == "findable"
+    assert new_doi != view.doi
+    _findable(datacite, new_doi)
+    _wait_for(lambda: datacite.dois[view.concept_doi]["url"] == f"{BASE}/record/{new}", message="the concept moved")
     assert datacite.dois[new_doi]["titles"][0]["title"] == "Dataset 7, reprocessed"
     concept = datacite.dois[view.concept_doi]
     assert concept["url"] == f"{BASE}/record/{new}"  # the concept DOI resolves to the latest version now
@@ -101,6 +123,10 @@ def test_a_new_version_gets_its_doi_and_the_concept_doi_follows_it(app, svc, dat
 
     # a metadata fix (a new revision) of the latest version updates both DOIs' metadata at DataCite
     svc.catalog.edit_metadata(new, {**svc.catalog.get(new).metadata, "title": "Dataset 7, fixed"})
+    _wait_for(
+        lambda: datacite.dois[view.concept_doi]["titles"][0]["title"] == "Dataset 7, fixed",
+        message="the fix was sent",
+    )
     assert datacite.dois[new_doi]["titles"][0]["title"] == "Dataset 7, fixed"
     assert datacite.dois[view.concept_doi]["titles"][0]["title"] == "Dataset 7, fixed"
 
@@ -108,7 +134,8 @@ def test_a_new_version_gets_its_doi_and_the_concept_doi_follows_it(app, svc, dat
 def test_an_outage_leaves_the_dois_pending_shown_to_the_owner_and_admins_until_a_retry_succeeds(
     app, svc, datacite, user_token, tmp_path
 ):
-    _load(svc, tmp_path)
+    view = _load(svc, tmp_path)
+    _findable(datacite, view.doi, view.concept_doi)  # the first version's registration is done before the outage
     owner = make_user(app, "alice")
     draft = svc.catalog.new_version(7, owner_id=owner.id)
     svc.catalog.update_draft(draft.recid, {**dataset(draft.recid), "version": "2"})
@@ -118,6 +145,7 @@ def test_an_outage_leaves_the_dois_pending_shown_to_the_owner_and_admins_until_a
     published = client.post(f"/api/records/{draft.recid}/draft/actions/publish", headers=bearer(token))
     assert published.status_code == 202  # the publication stands; its registration waits
     doi = published.get_json()["metadata"]["doi"]
+    _tried(svc, draft.recid, doi)  # by a worker, after the request answered
     assert datacite.state(doi) is None
 
     states = {r.doi: r for r in svc.registrations.of_record(draft.recid, COMMAND_LINE)}
@@ -155,7 +183,7 @@ def test_metadata_datacite_refuses_reaches_the_owner_naming_the_field(app, svc, 
     draft = svc.catalog.new_version(7, owner_id=owner.id)
     svc.catalog.update_draft(draft.recid, {**dataset(draft.recid), "version": "2"})
     published = svc.catalog.publish(draft.recid)
-    refused = {r.doi: r for r in svc.registrations.of_record(draft.recid, COMMAND_LINE)}[published.doi]
+    refused = _tried(svc, draft.recid, published.doi)
     assert refused.state == "rejected" and refused.error_field == "url"
     assert "repository domain settings" in (refused.last_error or "")
     page = sign_in(app.test_client(), owner).get(f"/record/{draft.recid}").get_data(as_text=True)
@@ -189,6 +217,7 @@ def test_the_stand_in_refuses_what_datacite_refuses(datacite):
 def test_portal_pids_lists_and_retries_what_is_pending(svc, datacite, settings_dict, tmp_path):
     datacite.fail(100)
     view = _load(svc, tmp_path)
+    _tried(svc, 7, view.doi)  # the worker's first sending failed
     env = {
         **os.environ,
         "PORTAL_DATABASE_URL": settings_dict["database_url"],
@@ -240,9 +269,9 @@ def test_a_failed_registration_is_retried_by_a_worker_after_its_backoff(make_app
     def registrations():
         return {r.doi: r for r in svc.registrations.of_record(7, COMMAND_LINE)}
 
-    first = registrations()[view.doi]
+    first = _tried(svc, 7, view.doi)
     assert first.state == "pending" and first.attempts >= 1
-    scheduled = svc.queue.find("pids.retry")
+    scheduled = _wait_for(lambda: svc.queue.find("pids.retry"), message="a round of retries was queued")
     assert scheduled is not None and scheduled.kind == "pids.retry"  # a round of retries, queued for a worker
     # the worker retries on its own, each round after the backoff, while DataCite stays down
     _wait_for(lambda: registrations()[view.doi].attempts >= 3, message="the worker retried the registration")
@@ -284,7 +313,8 @@ def test_a_draft_reserves_its_doi_and_publishing_makes_that_same_doi_findable(ap
     curator = bearer(user_token(CURATOR_SCOPES, username="cura", roles=["curator"]))
     published = client.post(f"/api/records/{recid}/draft/actions/publish", headers=curator)
     assert published.status_code == 202 and published.get_json()["metadata"]["doi"] == doi
-    assert datacite.state(doi) == "findable" and datacite.dois[doi]["url"] == f"{BASE}/record/{recid}"
+    _findable(datacite, doi)
+    assert datacite.dois[doi]["url"] == f"{BASE}/record/{recid}"
     # a published version has its DOI: reserving again is refused, naming why
     again = client.post(reserve, headers=curator)
     assert again.status_code in (404, 409), again.get_data(as_text=True)

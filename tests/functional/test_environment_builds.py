@@ -1,5 +1,6 @@
-"""Environment builds as queue jobs (kind ``env.build``), on SQLite and PostgreSQL with real workers: a launch
-queues its build and a worker runs it, concurrent first launches share one build, the build rows are recorded once
+"""Environment builds as queue jobs (kind ``env.build``), on SQLite and PostgreSQL with real workers: a launch (run
+by a worker, kind ``launch``) queues its build and a worker runs it, a launch waits at most `launch_build_timeout`
+for it, concurrent first launches share one build, the build rows are recorded once
 however many finish it at once, a failing build fails its launch with the reason, and a build whose `portal worker`
 was killed -9 is recovered within the heartbeat timeout and the launch goes on."""
 
@@ -23,9 +24,11 @@ from portal.db.models import EnvironmentBuild, EnvironmentPin
 from portal.environments.builders import build_to_end
 from portal.environments.doubles import FailingBuilder
 from portal.jobqueue.models import QueueJob
+from portal.jobqueue.tasks import TASKS
 from portal.launch.builds import EnvironmentBuildLine, EnvironmentBuildRun
 from portal.launch.kinds import EnvLaunch
 from portal.launch.manager import LaunchJob
+from portal.launch.queued import StoredLaunch
 from portal.launch.sources import local_env
 from tests.support.app import start_worker
 
@@ -62,7 +65,17 @@ def _app(settings_dict: dict[str, Any], envs: Path, **overrides: Any) -> Any:
     )
 
 
-def _queued(job: LaunchJob) -> dict[str, Any] | None:
+def launch_worker(app: Any, concurrency: int = 1) -> Any:
+    """A worker that runs launches only: their builds stay queued until a test starts a worker that builds."""
+    return start_worker(app, kinds={"launch": TASKS["launch"]}, concurrency=concurrency)
+
+
+def build_worker(app: Any, **options: Any) -> Any:
+    """A worker that runs builds only."""
+    return start_worker(app, kinds={"env.build": TASKS["env.build"]}, **options)
+
+
+def _queued(job: LaunchJob | StoredLaunch) -> dict[str, Any] | None:
     """The launch's event saying which build it waits for, once it was sent."""
     return next((e for e in list(job.events) if e["phase"] == "waiting" and "build" in e), None)
 
@@ -75,16 +88,17 @@ def _count(app: Any, what: Any, *where: Any) -> int:
 def test_a_launch_queues_its_build_and_a_worker_runs_it(settings_dict, envs: Path) -> None:
     app = _app(settings_dict, envs)
     svc = services_of(app)
+    launch_worker(app)
     job = svc.launches.start(EnvLaunch("course"), user="jane")
     queued = wait_for(lambda: _queued(job), message="the launch queued its build")
     run_id = queued["build"]
     assert "queued for a worker" in queued["message"]
-    # no worker yet: the build waits in the queue; the web process builds nothing itself
+    # no worker builds yet: the build waits in the queue; the web process builds nothing itself
     entry = svc.queue.find(f"env.build:{run_id}")
     assert entry is not None and entry.kind == "env.build" and entry.state == "queued"
     assert svc.launches.builder.cached(queued["key"]) is None and not job.done
 
-    worker = start_worker(app)
+    worker = build_worker(app)
     wait_for(lambda: job.done, message="the launch ended")
     phases = [e["phase"] for e in job.events]
     assert phases[-2:] == ["launching", "ready"], job.events
@@ -106,11 +120,12 @@ def test_a_launch_queues_its_build_and_a_worker_runs_it(settings_dict, envs: Pat
 def test_concurrent_first_launches_share_one_build(settings_dict, envs: Path) -> None:
     app = _app(settings_dict, envs)
     svc = services_of(app)
+    launch_worker(app, concurrency=4)
     jobs = [svc.launches.start(EnvLaunch("course"), user=f"user{i}") for i in range(4)]
     waiting = [wait_for(lambda j=j: _queued(j), message="each launch asked for the build") for j in jobs]
     assert len({w["build"] for w in waiting}) == 1  # one build, joined by the others
     assert sum("already under way" in w["message"] for w in waiting) == 3
-    start_worker(app)
+    build_worker(app)
     for job in jobs:
         wait_for(lambda j=job: j.done, message="every launch ended")
         assert job.events[-1]["phase"] == "ready", job.events
@@ -169,6 +184,7 @@ def _slow_worker(app: Any) -> subprocess.Popen[bytes]:
 def test_a_build_whose_worker_was_killed_is_recovered_and_the_launch_goes_on(settings_dict, envs: Path) -> None:
     app = _app(settings_dict, envs, worker_heartbeat_timeout=3)
     svc = services_of(app)
+    launch_worker(app)
     job = svc.launches.start(EnvLaunch("course"), user="jane")
     run_id = wait_for(lambda: _queued(job), message="the launch queued its build")["build"]
     process = _slow_worker(app)
@@ -185,7 +201,7 @@ def test_a_build_whose_worker_was_killed_is_recovered_and_the_launch_goes_on(set
     lost = svc.queue.find(f"env.build:{run_id}")
     assert lost.state == "running" and lost.worker_id is not None and not job.done  # the worker just died
 
-    start_worker(app, poll_interval=0.05, heartbeat_timeout=3)
+    build_worker(app, poll_interval=0.05, heartbeat_timeout=3)
     wait_for(lambda: job.done, message="the recovered build ended and the launch went on")
     assert job.events[-1]["phase"] == "ready", job.events
     assert any("attempt 2" in e["message"] for e in job.events)
@@ -196,12 +212,14 @@ def test_a_build_whose_worker_was_killed_is_recovered_and_the_launch_goes_on(set
 
 def test_a_worker_with_a_var_dir_of_its_own_builds_from_the_recorded_spec(settings_dict, envs: Path, tmp_path) -> None:
     # as in a cluster: the worker runs in another pod, seeing neither the web process's checkout nor its build cache
-    web = services_of(_app(settings_dict, envs))
+    web_app = _app(settings_dict, envs)
+    web = services_of(web_app)
+    launch_worker(web_app)  # the launch runs beside the web process, its build on a worker of its own machine
     job = web.launches.start(EnvLaunch("course"), user="jane")
     key = wait_for(lambda: _queued(job), message="the launch queued its build")["key"]
     (envs / "course").rename(tmp_path / "elsewhere")  # the launch's source is not on the worker's machine
     worker_app = _app(settings_dict, tmp_path / "no-envs", var_dir=str(tmp_path / "worker-var"))
-    start_worker(worker_app)
+    build_worker(worker_app)
     wait_for(lambda: job.done, message="the launch ended")
     assert job.events[-1]["phase"] == "ready", job.events
     assert any("spec files the launch recorded" in e["message"] for e in job.events)

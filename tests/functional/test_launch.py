@@ -353,7 +353,7 @@ def test_published_version_keeps_the_environment_it_was_published_with(make_app,
         old_key = old.key
 
     def launch_build(recid: int) -> BuiltEnvironment:
-        return manager._build(LaunchJob(id="t", label="t"), find_env("course", envs), recid)
+        return manager._build(LaunchJob(id="t", label="t").emit, find_env("course", envs), recid)
 
     built_old = launch_build(90200)
     assert built_old.key == old_key
