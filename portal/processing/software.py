@@ -130,9 +130,15 @@ def _safe(name: str) -> str | None:
     return path.as_posix()
 
 
+PROJECT_FILES = (MANIFEST, "pyproject.toml", "setup.cfg", "setup.py")
+
+
 def _strip(members: dict[str, bytes]) -> dict[str, bytes]:
+    """Without the archive's single top folder when that folder is the project (a git archive's ``name-tag/``
+    holding pyproject.toml …); a folder that is the package itself is kept."""
     tops = {name.split("/", 1)[0] for name in members}
-    if len(tops) == 1 and all("/" in name for name in members):
+    top = next(iter(tops)) if len(tops) == 1 else ""
+    if top and all("/" in name for name in members) and any(f"{top}/{p}" in members for p in PROJECT_FILES):
         return {name.split("/", 1)[1]: body for name, body in members.items()}
     return members
 

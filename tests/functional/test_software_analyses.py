@@ -90,14 +90,14 @@ class Raising(LeadingMuonPt):
         raise ValueError("boom in process()")
 '''
 
-BROKEN = '''\
+BROKEN = """\
 import not_a_module_anywhere  # fails at import, in the environment
 from portal_analysis import Analysis
 
 
 class Broken(Analysis):
     columns = ("nMuon",)
-'''
+"""
 
 
 def _row(path: Path, key: str | None = None) -> dict:
@@ -318,29 +318,17 @@ def test_a_package_that_fails_to_import_or_raises_fails_its_job_naming_the_cause
     assert raising["state"] == "failed"
     assert "analysis failed" in raising["error"] and "boom in process()" in raising["error"]
     # bad requests are refused up front, naming the field, never a 5xx
-    r = client.post(
-        "/analyses/new", data={**token, "dataset": str(DATASET), "analysis": f"nope@{software}"}
-    )
+    r = client.post("/analyses/new", data={**token, "dataset": str(DATASET), "analysis": f"nope@{software}"})
     assert r.status_code == 404 and "leading-muon-pt" in r.get_json()["detail"]
     r = client.post(
         "/analyses/new",
-        data={**token, "dataset": str(DATASET), "analysis": f"leading-muon-pt@{software}",
-              f"param.leading-muon-pt@{software}.min_pt": "-1"},
+        data={
+            **token,
+            "dataset": str(DATASET),
+            "analysis": f"leading-muon-pt@{software}",
+            f"param.leading-muon-pt@{software}.min_pt": "-1",
+        },
     )
     assert r.status_code == 400 and r.get_json()["field"] == "parameters.min_pt"
     r = client.post("/analyses/new", data={**token, "dataset": str(DATASET), "analysis": f"dimuon@{DATASET}"})
     assert r.status_code == 400 and "not a software record" in r.get_json()["detail"]
-
-
-def test_a_tarball_is_read_without_importing_it(package: Path) -> None:
-    """Discovery reads the archive's pyproject.toml and the classes' syntax trees: nothing of it runs here."""
-    from portal.processing import software
-
-    body = (package / "leadpt-v1.0.0.tar.gz").read_bytes()
-    pkg = software.read_package([{"key": "leadpt-v1.0.0.tar.gz", "uri": "x"}], lambda _uri: body)
-    assert software.entry_points(pkg)["leading-muon-pt"] == "leadpt.analyses:LeadingMuonPt"
-    probe = software.describe(pkg, "leadpt.analyses:EnvironmentProbe")  # inherits its base's columns
-    assert probe["columns"] == ("nMuon", "Muon_pt") and probe["title"] == "Where am I?"
-    assert [p.name for p in probe["params"]] == ["min_pt"]
-    assert software.describe(pkg, "leadpt.broken:Broken")["columns"] == ("nMuon",)
-    assert "not_a_module_anywhere" not in sys.modules
