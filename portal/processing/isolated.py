@@ -305,15 +305,16 @@ class SoftwareAnalyses:
                 "HOME": str(paths["out"]),
                 "LANG": "C.UTF-8",
             }
+            popen_env = env
             if container:
-                argv = self._podman_argv(built, files, api, site, output.parent, env, code)
+                argv, popen_env = self._podman_argv(built, files, api, site, output.parent, env, code)
             else:
                 if built.python is None:
                     raise Invalid(N_("the {builder} builder makes nothing this portal can run"), builder=built.builder)
                 argv = [str(built.python), "-c", code, str(paths["out"] / "request.json")]
-            user = self._user(run_dir)
+            user = {} if container else self._user(run_dir)
             with subprocess.Popen(
-                argv, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=env, cwd=run_dir, **user
+                argv, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=popen_env, cwd=run_dir, **user
             ) as proc:
                 assert proc.stdout is not None
                 tail: list[str] = []
@@ -362,14 +363,29 @@ class SoftwareAnalyses:
         out: Path,
         env: dict[str, str],
         code: str,
-    ) -> list[str]:
+    ) -> tuple[list[str], dict[str, str]]:
         """``podman run`` of the built image: no network unless a file is read over root://, the dataset's local
-        files (their folders) and the software mounted read-only, the output folder writable."""
+        files (their folders) and the software mounted read-only, the output folder the only writable place, every
+        capability dropped. It runs as the portal's own user id, which is what can read the mounted files (the
+        image's jovyan could not read a 0700 folder of the portal's), but without any privilege of root's."""
         podman = getattr(self.builder, "podman", None)
         if podman is None:
             raise Invalid(N_("the {builder} builder makes nothing this portal can run"), builder=built.builder)
         remote = any("://" in f and not f.startswith("file://") for f in files)
-        argv = [*podman.argv, "run", "--rm", "--network", "host" if remote else "none", "--user", "1000:1000"]
+        argv = [
+            *podman.argv,
+            "run",
+            "--rm",
+            "--network",
+            "host" if remote else "none",
+            "--user",
+            f"{os.getuid()}:{os.getgid()}",
+            "--cap-drop",
+            "all",
+            "--security-opt",
+            "no-new-privileges",
+            "--read-only",
+        ]
         for folder in sorted(
             {str(Path(f.removeprefix("file://")).parent) for f in files if "://" not in f or f.startswith("file://")}
         ):
@@ -378,8 +394,8 @@ class SoftwareAnalyses:
         for k, v in env.items():
             if k != "PATH":
                 argv += ["-e", f"{k}={v}"]
-        os.chmod(out, 0o777)  # the image's unprivileged user writes the result there
-        return [*argv, "--entrypoint", "python", built.image, "-c", code, "/out/request.json"]
+        # the -e options carry the analysis' environment; podman itself runs with its own (its containers.conf)
+        return [*argv, "--entrypoint", "python", built.image, "-c", code, "/out/request.json"], podman.env
 
     def _user(self, run_dir: Path) -> dict[str, Any]:
         """Popen's ``user``/``group`` to run the analysis unprivileged: ``run_user`` when the portal is root."""

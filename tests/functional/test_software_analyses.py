@@ -140,6 +140,11 @@ def app_settings() -> dict:
 
 @pytest.fixture
 def app(app, files: list[Path], package: Path, tmp_path: Path):
+    return _load(app, files, package, tmp_path)
+
+
+def _load(app, files: list[Path], package: Path, tmp_path: Path):
+    """The dataset, the environment record (its requirements.txt) and the software record (its release archive)."""
     formats = services_of(app).formats
     rows = [
         {
@@ -332,3 +337,37 @@ def test_a_package_that_fails_to_import_or_raises_fails_its_job_naming_the_cause
     assert r.status_code == 400 and r.get_json()["field"] == "parameters.min_pt"
     r = client.post("/analyses/new", data={**token, "dataset": str(DATASET), "analysis": f"dimuon@{DATASET}"})
     assert r.status_code == 400 and "not a software record" in r.get_json()["detail"]
+
+
+@pytest.mark.slow
+@pytest.mark.timeout(1800)
+def test_with_the_podman_builder_the_analysis_runs_in_a_container_of_the_image(
+    make_app, files, package, tmp_path: Path
+) -> None:
+    """The same software analysis with PORTAL_LAUNCH_BUILDER=podman: the environment record's spec becomes an
+    image (on the checkout's base image), the analysis runs in a container of it (no network, files read-only)
+    and gives the bins of the host run."""
+    from tests.support.images import build_network, require_podman, show_cgroups
+
+    require_podman()
+    show_cgroups()
+    app = make_app(
+        processing_executor="inline",
+        processing_chunk_events=2000,
+        launch_builder="podman",
+        launch_build_network=build_network(),
+    )
+    _load(app, files, package, tmp_path)
+    client, token = _signed_in(app)
+    job = _wait(client, _submit(client, token, f"leading-muon-pt@{app.config['SOFTWARE']}", min_pt=5), timeout=1500)
+    assert job["state"] == "done", job["error"]
+    build = job["provenance"]["environment_build"]
+    assert build["builder"] == "podman" and build["image"] == f"localhost/portal-env:{build['key']}"
+    assert build["image_digest"]
+    assert job["provenance"]["environment"]["sys_prefix"] == "/opt/env"  # the image's venv, not the host's
+    reference = _in_process(app, package, 5.0)
+    assert job["result"]["hists"]["pt"]["counts_with_flow"] == reference["hists"]["pt"]["counts_with_flow"]
+    assert job["result"]["cutflow"] == reference["cutflow"]
+    probe = _wait(client, _submit(client, token, f"env-probe@{app.config['SOFTWARE']}"), timeout=600)
+    assert probe["state"] == "done", probe["error"]
+    assert probe["result"]["cutflow"]["flask importable"] == probe["result"]["cutflow"]["portal importable"] == 0
