@@ -143,13 +143,21 @@ def _strip(members: dict[str, bytes]) -> dict[str, bytes]:
     return members
 
 
+def _budget(members: dict[str, bytes], size: int) -> None:
+    """OSError once the unpacked members would pass MAX_PACKAGE_BYTES (checked before reading each one, so an
+    archive that unpacks to gigabytes is refused without unpacking it)."""
+    if sum(len(b) for b in members.values()) + size > MAX_PACKAGE_BYTES:
+        raise OSError(f"it unpacks to more than {MAX_PACKAGE_BYTES >> 20} MiB")
+
+
 def _untar(body: bytes) -> dict[str, bytes]:
     members: dict[str, bytes] = {}
     with tarfile.open(fileobj=io.BytesIO(body)) as tar:
         for info in tar:
             name = _safe(info.name)
-            if name is None or not info.isfile() or info.size > MAX_PACKAGE_BYTES:
+            if name is None or not info.isfile():
                 continue
+            _budget(members, info.size)
             fh = tar.extractfile(info)
             if fh is not None:
                 members[name] = fh.read()
@@ -161,8 +169,9 @@ def _unzip(body: bytes, *, strip: bool) -> dict[str, bytes]:
     with zipfile.ZipFile(io.BytesIO(body)) as zf:
         for info in zf.infolist():
             name = _safe(info.filename)
-            if name is None or info.is_dir() or info.file_size > MAX_PACKAGE_BYTES:
+            if name is None or info.is_dir():
                 continue
+            _budget(members, info.file_size)
             members[name] = zf.read(info)
     return _strip(members) if strip else members
 

@@ -129,3 +129,10 @@ def test_job_names_of_software_analyses() -> None:
     assert software.parse_spec("pt@1234") == ("pt", 1234)
     assert software.parse_spec("dimuon") is None and software.parse_spec("pt@x") is None
     assert software.parse_spec("mod:Class") is None
+
+
+def test_an_archive_unpacking_past_the_limit_is_refused_before_unpacking(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(software, "MAX_PACKAGE_BYTES", 1000)
+    body = _tar({"pyproject.toml": b"", "mu/big.py": b"#" * 2000}, "mu-1")
+    with pytest.raises(Invalid, match="unpacks to more than"):
+        software.read_package([{"key": "mu-1.tar.gz", "uri": "u"}], lambda _uri: body)
