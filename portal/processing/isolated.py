@@ -11,13 +11,16 @@ mounted read-only), writing the exact integer bins and cut flow as JSON that the
 
 from __future__ import annotations
 
+import contextlib
+import fcntl
+import hashlib
 import json
 import os
 import shutil
 import subprocess
 import tempfile
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -174,12 +177,20 @@ class SoftwareAnalyses:
         view = self.catalog.get(environment_recid)
         rows = [r for r in view.files if r.get("key") in SPEC_FILES and r.get("uri")]
         if rows:
-            folder = self.work_dir / "env-specs" / str(environment_recid)
-            partial = Path(tempfile.mkdtemp(prefix=".spec-", dir=self._mkdir(folder.parent)))
-            for row in rows:
-                (partial / row["key"]).write_bytes(self.read_uri(row["uri"]))
-            shutil.rmtree(folder, ignore_errors=True)
-            os.replace(partial, folder)
+            bodies = {row["key"]: self.read_uri(row["uri"]) for row in rows}
+            digest = hashlib.sha256(
+                b"".join(k.encode() + b"\0" + hashlib.sha256(b).digest() for k, b in sorted(bodies.items()))
+            )
+            # one folder per record and content: concurrent jobs share it, never half-written (renamed whole)
+            folder = self.work_dir / "env-specs" / f"{environment_recid}-{digest.hexdigest()[:16]}"
+            if not folder.is_dir():
+                partial = Path(tempfile.mkdtemp(prefix=".spec-", dir=self._mkdir(folder.parent)))
+                for key, body in bodies.items():
+                    (partial / key).write_bytes(body)
+                try:
+                    os.rename(partial, folder)
+                except OSError:  # another job wrote the same folder first
+                    shutil.rmtree(partial, ignore_errors=True)
             return folder
         import re
 
@@ -205,10 +216,8 @@ class SoftwareAnalyses:
         if self.builder is None:
             raise Invalid(N_("no environment builder is configured to run software analyses"), field="analysis")
         say = log or (lambda _line: None)
-        events: list[str] = []
 
         def event(e: BuildEvent) -> None:
-            events.append(e.message)
             say(e.message)
 
         env_recid = pinned.get("recid") if pinned else analysis.environment_recid
@@ -229,8 +238,12 @@ class SoftwareAnalyses:
                     pinned["spec"], Path(tempfile.mkdtemp(prefix="pinned-", dir=self._mkdir(self.work_dir)))
                 )
                 say(f"the pinned build {pinned.get('key')} is not cached here; rebuilding the pinned spec")
-                built = build_to_end(self.builder, repo, on_event=event)
-                spec_snapshot = snapshot(read_spec(repo))
+                try:
+                    spec_snapshot = snapshot(read_spec(repo))
+                    with self._build_lock(str(pinned.get("key"))):
+                        built = build_to_end(self.builder, repo, on_event=event)
+                finally:
+                    shutil.rmtree(repo, ignore_errors=True)
                 same = (
                     ""
                     if built.key == pinned.get("key")
@@ -241,8 +254,10 @@ class SoftwareAnalyses:
             repo = self.spec_dir(int(env_recid))
             spec = read_spec(repo)
             spec_snapshot = snapshot(spec)
-            cached = self.builder.cached(self.builder.key(spec)) is not None
-            built = build_to_end(self.builder, repo, on_event=event)
+            key = self.builder.key(spec)
+            cached = self.builder.cached(key) is not None
+            with self._build_lock(key):
+                built = build_to_end(self.builder, repo, on_event=event)
             how = f"reused build {built.key}" if cached else f"built {built.key}"
         say(how)
         env_view = self.catalog.get(int(env_recid))
@@ -253,7 +268,7 @@ class SoftwareAnalyses:
             "builder": built.builder,
             "key": built.key,
             "image": built.image or None,
-            "image_digest": str(built.record.get("image_id") or "") or None,
+            "image_digest": _digest(str(built.record.get("image_id") or "")),
             "spec": spec_snapshot,
             "how": how,
         }
@@ -409,7 +424,26 @@ class SoftwareAnalyses:
                 os.chown(item, entry.pw_uid, entry.pw_gid, follow_symlinks=False)
         return {"user": entry.pw_uid, "group": entry.pw_gid, "extra_groups": []}
 
+    @contextlib.contextmanager
+    def _build_lock(self, key: str) -> Iterator[None]:
+        """One build of ``key`` at a time on this machine (the builder's partial directory is per key): a second
+        job waits, then finds the first one's build in the cache."""
+        path = self._mkdir(self.work_dir / "locks") / f"{key}.lock"
+        with path.open("w") as fh:
+            fcntl.flock(fh, fcntl.LOCK_EX)
+            try:
+                yield
+            finally:
+                fcntl.flock(fh, fcntl.LOCK_UN)
+
     @staticmethod
     def _mkdir(path: Path) -> Path:
         path.mkdir(parents=True, exist_ok=True)
         return path
+
+
+def _digest(image_id: str) -> str | None:
+    """An image's digest as ``sha256:…`` (podman gives the bare hex of its config's sha256)."""
+    if not image_id:
+        return None
+    return image_id if ":" in image_id else f"sha256:{image_id}"
