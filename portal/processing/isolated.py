@@ -328,9 +328,24 @@ class SoftwareAnalyses:
                     raise Invalid(N_("the {builder} builder makes nothing this portal can run"), builder=built.builder)
                 argv = [str(built.python), "-c", code, str(paths["out"] / "request.json")]
             user = {} if container else self._user(run_dir)
-            with subprocess.Popen(
-                argv, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=popen_env, cwd=run_dir, **user
-            ) as proc:
+            try:
+                proc = subprocess.Popen(
+                    argv,
+                    stdout=subprocess.PIPE,
+                    stderr=subprocess.STDOUT,
+                    text=True,
+                    env=popen_env,
+                    cwd=run_dir,
+                    **user,
+                )
+            except PermissionError as exc:
+                raise AnalysisFailed(
+                    N_("the analysis process could not start as {user}: {exc}; that user must be able to run {python}"),
+                    user=self.run_user or "the portal's user",
+                    exc=exc,
+                    python=argv[0],
+                ) from exc
+            with proc:
                 assert proc.stdout is not None
                 tail: list[str] = []
                 try:

@@ -8,10 +8,13 @@ its job naming the cause."""
 
 from __future__ import annotations
 
+import os
 import re
 import shutil
+import subprocess
 import sys
 import tarfile
+import tempfile
 import time
 import zlib
 from collections.abc import Iterator
@@ -42,6 +45,7 @@ broken-import = "leadpt.broken:Broken"
 ANALYSES = '''\
 """Analyses of the test's software record, written against the single-file API only."""
 import importlib.util
+import os
 
 import hist
 import numpy as np
@@ -80,6 +84,7 @@ class EnvironmentProbe(LeadingMuonPt):
         out = super().process(events)
         for package in ("flask", "portal", "sqlalchemy"):
             out.cutflow[f"{package} importable"] = int(importlib.util.find_spec(package) is not None)
+        out.cutflow["chunks run as root"] = int(os.getuid() == 0)
         return out
 
 
@@ -371,3 +376,43 @@ def test_with_the_podman_builder_the_analysis_runs_in_a_container_of_the_image(
     probe = _wait(client, _submit(client, token, f"env-probe@{app.config['SOFTWARE']}"), timeout=600)
     assert probe["state"] == "done", probe["error"]
     assert probe["result"]["cutflow"]["flask importable"] == probe["result"]["cutflow"]["portal importable"] == 0
+
+
+def test_as_another_system_user_the_analysis_runs_unprivileged(make_app, files, package) -> None:
+    """PORTAL_ANALYSIS_RUN_USER: a portal running as root runs the analysis' process as that user (here `nobody`),
+    which reads the build, the software and the files (a world-readable var_dir) and nothing more."""
+    import pwd
+
+    if os.geteuid() != 0:
+        pytest.skip("needs root (the portal switches to another user only when it runs as root)")
+    try:
+        pwd.getpwnam("nobody")
+    except KeyError:
+        pytest.skip("no user nobody")
+    base = os.path.realpath(sys.executable)  # what an isolated venv's bin/python links to
+    if subprocess.run(["su", "nobody", "-s", "/bin/sh", "-c", f"{base} -c pass"], check=False).returncode != 0:
+        pytest.skip(f"user nobody cannot run the portal's base interpreter {base} (it is in a private folder)")
+    shared = Path(tempfile.mkdtemp(prefix="swanalyses-", dir="/var/tmp"))
+    try:
+        shared.chmod(0o755)
+        data = shared / "data"
+        data.mkdir()
+        copies = [Path(shutil.copy(p, data / p.name)) for p in files]
+        (shared / "pkg").mkdir()
+        shutil.copy(package / "leadpt-v1.0.0.tar.gz", shared / "pkg")
+        app = make_app(
+            processing_executor="inline",
+            processing_chunk_events=2000,
+            launch_builder="venv",
+            var_dir=str(shared / "var"),
+            analysis_run_user="nobody",
+        )
+        (shared / "var").chmod(0o755)
+        _load(app, copies, shared / "pkg", shared)
+        client, token = _signed_in(app)
+        probe = _wait(client, _submit(client, token, f"env-probe@{app.config['SOFTWARE']}"))
+        assert probe["state"] == "done", probe["error"]
+        assert probe["result"]["cutflow"]["chunks run as root"] == 0
+        assert probe["result"]["cutflow"]["all events"] == 5000 * len(files)
+    finally:
+        shutil.rmtree(shared, ignore_errors=True)
