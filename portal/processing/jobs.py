@@ -281,6 +281,13 @@ class JobService:
         assert self.software is not None
         view = self.catalog.get(recid)
         uris = self.dataset_files(recid)
+        wanted = set(uris)
+        # the files' entry counts from ingest, so the progress bar has a total while the process reports events
+        events_total = sum(
+            int(row.get("entries") or 0)
+            for row in self._dataset_rows(recid)
+            if row.get("uri") and self.locate_uri(row["uri"]) in wanted
+        )
         log: list[str] = []
         last = [0.0]
 
@@ -290,7 +297,7 @@ class JobService:
                 self._get(s, job_id).progress = {"environment": log[-20:]}
 
         def progress(data: dict[str, Any]) -> None:
-            data = {**data, "events_total": data.get("events_total") or 0, "environment": log[-5:]}
+            data = {**data, "events_total": events_total, "environment": log[-5:]}
             if on_progress:
                 on_progress(data)
             if check_cancel is not None:
