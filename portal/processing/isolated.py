@@ -15,6 +15,7 @@ import contextlib
 import fcntl
 import hashlib
 import json
+import logging
 import os
 import shutil
 import subprocess
@@ -37,6 +38,8 @@ from portal.errors import Invalid, NotFound, PortalError
 from portal.i18n import N_
 from portal.processing import analysis_api, software
 from portal.processing.software import Package, SoftwareAnalysis
+
+log = logging.getLogger(__name__)
 
 #: the name the analysis API has inside an environment
 API_MODULE = "portal_analysis"
@@ -146,14 +149,15 @@ class SoftwareAnalyses:
         view = self.catalog.get(recid)
         rows = [r for r in view.files if r.get("uri")]
         result: tuple[list[SoftwareAnalysis], Package | None] = ([], None)
-        if rows:
+        # only records that can hold a package are read, and none larger than a package may be
+        packaged = any(software.may_hold_package(str(r.get("key") or "")) for r in rows)
+        size = sum(int(r.get("size") or 0) for r in rows)
+        if packaged and size <= software.MAX_PACKAGE_BYTES:
             try:
                 package = software.read_package(rows, self.read_uri)
                 result = (software.analyses_of(view, package, self._environment_recid(view)), package)
-            except (PortalError, OSError) as exc:
-                import logging
-
-                logging.getLogger(__name__).warning("software record %s: analyses not read: %s", recid, exc)
+            except Exception as exc:  # noqa: BLE001 - a broken package must not break every dataset page
+                log.warning("software record %s: analyses not read: %s", recid, exc)
         with self._lock:
             self._cache[key] = result
         return result

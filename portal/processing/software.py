@@ -83,6 +83,13 @@ class Package:
     sha256: str = ""
 
 
+def may_hold_package(key: str) -> bool:
+    """Whether a file of a software record can be (part of) a Python package: an archive, a wheel, a project file
+    or a module; a record with none of these is not read at all."""
+    lower = key.lower()
+    return lower.endswith((".tar.gz", ".tgz", ".tar", ".zip", ".whl", ".py")) or lower in PROJECT_FILES
+
+
 def parse_spec(spec: str) -> tuple[str, int] | None:
     """(name, recid) of a ``name@recid`` analysis name; None for any other kind of name."""
     name, sep, recid = spec.rpartition(SEPARATOR)

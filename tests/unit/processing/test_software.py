@@ -136,3 +136,9 @@ def test_an_archive_unpacking_past_the_limit_is_refused_before_unpacking(monkeyp
     body = _tar({"pyproject.toml": b"", "mu/big.py": b"#" * 2000}, "mu-1")
     with pytest.raises(Invalid, match="unpacks to more than"):
         software.read_package([{"key": "mu-1.tar.gz", "uri": "u"}], lambda _uri: body)
+
+
+def test_records_without_a_package_like_file_are_not_read() -> None:
+    assert software.may_hold_package("mu-v1.tar.gz") and software.may_hold_package("mu-1.0-py3-none-any.whl")
+    assert software.may_hold_package("pyproject.toml") and software.may_hold_package("analyses.py")
+    assert not software.may_hold_package("paper.pdf") and not software.may_hold_package("events.root")
