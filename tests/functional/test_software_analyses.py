@@ -148,12 +148,14 @@ def app(app, files: list[Path], package: Path, tmp_path: Path):
     return _load(app, files, package, tmp_path)
 
 
-def _load(app, files: list[Path], package: Path, tmp_path: Path):
-    """The dataset, the environment record (its requirements.txt) and the software record (its release archive)."""
+def _load(app, files: list[Path], package: Path, tmp_path: Path, served: dict[Path, str] | None = None):
+    """The dataset, the environment record (its requirements.txt) and the software record (its release archive);
+    ``served``: the dataset's files at these (root://) URIs instead of their paths."""
     formats = services_of(app).formats
     rows = [
         {
             **_row(p),
+            **({"uri": served[p]} if served else {}),
             "format": "root",
             "entries": 5000,
             "inspection": dict(formats.inspect(str(p), "root", p.stat().st_size)),
@@ -161,7 +163,10 @@ def _load(app, files: list[Path], package: Path, tmp_path: Path):
         for p in files
     ]
     # the environment: only what the analysis needs, pinned to the versions this machine has (offline build)
-    pins = [f"{name}=={metadata.version(name)}" for name in ("numpy", "awkward", "uproot", "hist")]
+    pins = [
+        f"{name}=={metadata.version(name)}"
+        for name in ("numpy", "awkward", "uproot", "hist", "xrootd", "fsspec-xrootd")  # the last two: root://
+    ]
     (tmp_path / "env").mkdir()
     (tmp_path / "env" / "requirements.txt").write_text("\n".join(pins) + "\n")
     base = {"experiment": ["CMS"], "date_published": "2024-05-01"}
@@ -416,3 +421,28 @@ def test_as_another_system_user_the_analysis_runs_unprivileged(make_app, files, 
         assert probe["result"]["cutflow"]["all events"] == 5000 * len(files)
     finally:
         shutil.rmtree(shared, ignore_errors=True)
+
+
+def test_the_environment_reads_the_files_over_root_from_a_real_xrootd(make_app, files, package, tmp_path) -> None:
+    """The dataset's rows name root:// URIs of a real XRootD server: the analysis' process reads them there (the
+    environment has the XRootD client) and gives the bins of the same files read from their paths."""
+    from tests.support.xrootd import require_xrootd, served_tempdir, xrootd_over
+
+    require_xrootd()
+    data = served_tempdir()
+    try:
+        copies = [Path(shutil.copy(p, data / p.name)) for p in files]
+        with xrootd_over(data) as server:
+            app = make_app(processing_executor="inline", processing_chunk_events=2000, launch_builder="venv")
+            served = {p: f"{server.url}//{data.name}/{p.name}" for p in copies}
+            _load(app, copies, package, tmp_path, served)
+            client, token = _signed_in(app)
+            job = _wait(client, _submit(client, token, f"leading-muon-pt@{app.config['SOFTWARE']}", min_pt=5))
+            assert job["state"] == "done", job["error"]
+            assert all(uri.startswith("root://") for uri in job["provenance"]["files"])
+            reference = _in_process(app, package, 5.0)  # the portal's engine, over the same root:// URIs
+        assert job["result"]["hists"]["pt"]["counts_with_flow"] == reference["hists"]["pt"]["counts_with_flow"]
+        assert job["result"]["cutflow"] == reference["cutflow"]
+        assert job["result"]["cutflow"]["all events"] == 5000 * len(files)
+    finally:
+        shutil.rmtree(data.parent, ignore_errors=True)
