@@ -297,7 +297,19 @@ class JobService:
                 self._get(s, job_id).progress = {"environment": log[-20:]}
 
         def progress(data: dict[str, Any]) -> None:
-            data = {**data, "events_total": events_total, "environment": log[-5:]}
+            # the engine's progress keys, so every reader (job page, `portal analysis run`) reads both alike
+            elapsed = time.perf_counter() - t0
+            done = int(data.get("events_done") or 0)
+            data = {
+                "files_total": int(data.get("files_total") or len(uris)),
+                "files_done": int(data.get("files_done") or 0),
+                "events_total": max(events_total, done),
+                "events_done": done,
+                "chunks_total": int(data.get("files_total") or len(uris)),
+                "chunks_done": int(data.get("files_done") or 0),
+                "events_per_second": round(done / elapsed, 1) if elapsed > 0 else 0.0,
+                "environment": log[-5:],
+            }
             if on_progress:
                 on_progress(data)
             if check_cancel is not None:
@@ -308,7 +320,7 @@ class JobService:
                     self._get(s, job_id).progress = data
 
         prepared = self.software.prepare(provided, pinned, note)
-        t0 = time.perf_counter()
+        t0 = time.perf_counter()  # after the build: the rate is the analysis' own
         out = self.software.run(
             provided,
             prepared,

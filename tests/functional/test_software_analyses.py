@@ -446,3 +446,23 @@ def test_the_environment_reads_the_files_over_root_from_a_real_xrootd(make_app, 
         assert job["result"]["cutflow"]["all events"] == 5000 * len(files)
     finally:
         shutil.rmtree(data.parent, ignore_errors=True)
+
+
+def test_the_command_line_lists_and_runs_a_software_analysis(make_app, settings_dict, files, package, tmp_path) -> None:
+    from click.testing import CliRunner
+
+    from portal.cli import main as cli
+
+    app = make_app(launch_builder="venv")
+    _load(app, files, package, tmp_path)
+    software = app.config["SOFTWARE"]
+    env = {f"PORTAL_{k.upper()}": str(v) for k, v in settings_dict.items()}
+    env.update(PORTAL_PROCESSING_CHUNK_EVENTS="3000", PORTAL_LAUNCH_BUILDER="venv")
+    runner = CliRunner()
+    listed = runner.invoke(cli, ["analysis", "list", "--software"], env=env)
+    assert listed.exit_code == 0, listed.output
+    assert f"leading-muon-pt@{software} pT of the leading muon (from Leading muon pT 1.0.0" in listed.output
+    spec = f"leading-muon-pt@{software}"
+    result = runner.invoke(cli, ["analysis", "run", spec, "--dataset", str(DATASET), "--param", "min_pt=5"], env=env)
+    assert result.exit_code == 0, result.output
+    assert "pT above minimum" in result.output
