@@ -70,6 +70,7 @@ FORMAT_PREFERENCE = ("root", "parquet", "hdf5", "csv")
 
 if TYPE_CHECKING:  # the processing extra may be absent: its modules are imported only when it is there
     from portal.processing.executors import ExecutorPool
+    from portal.processing.isolated import SoftwareAnalyses
     from portal.processing.jobs import JobService
 
 
@@ -432,6 +433,43 @@ def build_analyses(
         quota_per_user=settings.quota_jobs_per_user,
         queue=queue,
         storage=storage,
+        software=build_software_analyses(settings, db, catalog, storage),
+    )
+
+
+def build_software_analyses(
+    settings: Settings, db: Database, catalog: CatalogService, storage: Storage | None
+) -> SoftwareAnalyses:
+    """Analyses of software records, run in their environments: built by the launch builder, except that the
+    host `venv` builder is replaced by its isolated variant (an analysis must not see the portal's packages);
+    no builder without the `launch` extra (repo2docker reads the specs), then they are offered but cannot run."""
+    from portal.environments.builders import IsolatedVenvBuilder, builds_dir
+    from portal.processing.isolated import SoftwareAnalyses
+
+    builder: Builder | None = None
+    if available("launch"):
+        builder = (
+            IsolatedVenvBuilder(builds_dir(settings)) if settings.launch_builder == "venv" else build_builder(settings)
+        )
+
+    def read_uri(uri: str) -> bytes:
+        path = storage.path_of_url(uri) if storage is not None else None
+        if storage is not None and path is not None:
+            with storage.open(path) as fh:
+                return fh.read()
+        local = uri.removeprefix("file://")
+        if local.startswith("/"):
+            return Path(local).read_bytes()
+        raise Invalid(N_("cannot read {uri}: it is not in the portal's storage"), uri=uri, field="software")
+
+    return SoftwareAnalyses(
+        db,
+        catalog,
+        builder,
+        read_uri=read_uri,
+        work_dir=Path(settings.var_dir) / "analyses",
+        envs_root=Path(settings.envs_dir),
+        run_user=settings.analysis_run_user,
     )
 
 

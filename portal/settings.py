@@ -169,6 +169,12 @@ class Settings:
     quota_jobs_per_user: int = setting(
         3, "Analysis jobs one user may have queued or running at once; one more is answered 429 (0: no limit)."
     )
+    analysis_run_user: str = setting(
+        "",
+        "System user that analyses of software records run as, in their environment's interpreter, when the portal "
+        "runs as root (e.g. `nobody`; it must be able to read the environment builds, `var_dir` and the data). "
+        "Empty: the portal's own user.",
+    )
     quota_launches_per_user: int = setting(
         2, "Launches one signed-in user may have starting (building or spawning) at once; 429 beyond (0: no limit)."
     )

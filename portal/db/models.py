@@ -152,6 +152,8 @@ class AnalysisJob(Base):
     finished_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     #: the user who started the job (users.id, 0016); None for jobs of the command line
     owner_id: Mapped[int | None] = mapped_column(BigInteger)
+    #: the environment build (key + spec) a re-run of a software record's analysis is pinned to (swanalyses_0001)
+    environment: Mapped[dict[str, Any] | None] = mapped_column(JSONType)
 
     __table_args__ = (
         Index("ix_analysis_jobs_dataset", "dataset_recid"),

@@ -264,6 +264,42 @@ class VenvBuilder(Builder):
         return proc.stdout + proc.stderr
 
 
+class IsolatedVenvBuilder(VenvBuilder):
+    """A venv for running analyses, not sessions: it sees only the distributions its requirements need (their
+    closure, linked one by one from the portal's environment when the installed version satisfies the pin), not
+    the portal's own packages (Flask, SQLAlchemy, the portal itself); what the portal lacks is pip-installed from
+    the wheelhouse. Still on the host (no container): the isolation is of imports, not of the system."""
+
+    name = "venv-isolated"
+    version = "1"
+
+    def unsupported(self, spec: EnvironmentSpec) -> list[str]:
+        return [p for p in super().unsupported(spec) if "postBuild" not in p]
+
+    def _build(self, spec: EnvironmentSpec, workdir: Path, target: Path) -> Iterator[BuildEvent]:
+        from portal.environments.closure import link_closure
+
+        venv = workdir
+        self._run([sys.executable, "-m", "venv", "--without-pip", str(venv)], "creating the venv")
+        site = Path(
+            subprocess.check_output(
+                [str(venv / "bin" / "python"), "-c", "import sysconfig; print(sysconfig.get_paths()['purelib'])"],
+                text=True,
+            ).strip()
+        )
+        linked, missing = link_closure(_requirements(spec), venv / "linked")
+        (site / "_portal_linked.pth").write_text(str(target / "linked") + "\n")  # the path it has once renamed
+        yield BuildEvent("building", f"venv created; {len(linked)} distribution(s) linked from the portal's")
+        if missing:
+            yield BuildEvent("building", f"pip install {len(missing)} requirement(s): {', '.join(missing)}")
+            pip = [sys.executable, "-m", "pip", "install", "--disable-pip-version-check", "--target", str(site)]
+            try:
+                self._run([*pip, "--no-index", "--find-links", str(self.wheelhouse), *missing], "pip install")
+            except BuildFailed:
+                yield BuildEvent("building", "not everything is in the local wheelhouse; using the package index")
+                self._run([*pip, "--find-links", str(self.wheelhouse), *missing], "pip install")
+
+
 def _requirements(spec: EnvironmentSpec) -> list[str]:
     if "requirements.txt" in spec.files:
         return requirement_lines(spec.files["requirements.txt"].decode())

@@ -2,63 +2,31 @@
 
 from __future__ import annotations
 
-import hashlib
-import inspect
 import sys
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any, ClassVar
 
-import awkward as ak
-import hist
 import numpy as np
 
 from portal.errors import Invalid
 from portal.i18n import N_
+from portal.processing import analysis_api
+from portal.processing.analysis_api import Output, collection, hist_to_json, int_hist
+
+__all__ = ["Analysis", "Output", "Parameter", "collection", "hist_to_json", "int_hist"]
 
 
-@dataclass
-class Output:
-    """A partial result: named histograms (integer counts) and an ordered cut flow; merges with ``+``."""
-
-    hists: dict[str, hist.Hist] = field(default_factory=dict)
-    cutflow: dict[str, int] = field(default_factory=dict)
-
-    def __add__(self, other: Output) -> Output:
-        hists = dict(self.hists)
-        for name, h in other.hists.items():
-            hists[name] = hists[name] + h if name in hists else h
-        cutflow = dict(self.cutflow)
-        for name, n in other.cutflow.items():
-            cutflow[name] = cutflow.get(name, 0) + int(n)
-        return Output(hists, cutflow)
-
-    def to_json(self) -> dict[str, Any]:
-        return {"hists": {name: hist_to_json(h) for name, h in self.hists.items()}, "cutflow": dict(self.cutflow)}
-
-
-def hist_to_json(h: hist.Hist) -> dict[str, Any]:
-    axes = [{"name": ax.name, "label": ax.label, "edges": [float(e) for e in ax.edges]} for ax in h.axes]
-    values = np.asarray(h.values(flow=True))
-    return {"axes": axes, "counts_with_flow": values.astype(np.int64).tolist(), "underflow_overflow_included": True}
-
-
-def int_hist(*axes: hist.axis.Regular) -> hist.Hist:
-    """Int64 storage: counts stay exact integers however many partial results are merged."""
-    return hist.Hist(*axes, storage=hist.storage.Int64())
-
-
-def collection(events: ak.Array, name: str) -> ak.Array:
-    """Zip the ``<name>_<field>`` branches of ``events`` into one jagged record array (``events.Muon``-style)."""
-    prefix = name + "_"
-    fields = {f[len(prefix) :]: events[f] for f in events.fields if f.startswith(prefix)}
-    return ak.zip(fields)
+# One contract for built-ins and software records' analyses: the classes of the single-file API that the job runner
+# ships into analysis environments (as `portal_analysis`); user code importing `portal_analysis` in this process
+# (a curator's file run in-process, a Dask worker unpickling it) gets this very module.
+sys.modules.setdefault("portal_analysis", analysis_api)
 
 
 PARAMETER_KINDS = ("float", "int", "bool", "choice")
 
 
 @dataclass(frozen=True)
-class Parameter:
+class Parameter(analysis_api.Parameter):
     """A parameter an analysis declares: the web form is generated from it and values are checked against it
     before a job is stored (a form sends strings, the API JSON values; both are coerced to ``kind``)."""
 
@@ -132,18 +100,10 @@ class Parameter:
         return number
 
 
-class Analysis:
-    """Base class for analyses. Subclasses set ``name``, ``version`` and ``columns`` (branch names to read)
-    and implement ``process(events) -> Output``; ``events`` is an awkward array with one field per column."""
+class Analysis(analysis_api.Analysis):
+    """Base class for the portal's analyses (:class:`analysis_api.Analysis`, whose contract software records'
+    analyses share), with parameter errors as the portal's Invalid naming the field."""
 
-    name: ClassVar[str] = ""
-    version: ClassVar[str] = "1"
-    title: ClassVar[str] = ""
-    columns: ClassVar[tuple[str, ...]] = ()
-    #: the histogram drawn on the result page
-    main_hist: ClassVar[str] = ""
-    #: the parameters it takes; None: undeclared (any keyword is passed through unchecked, as before
-    #: declarations existed), () none at all
     params: ClassVar[tuple[Parameter, ...] | None] = None
 
     def __init__(self, **parameters: Any) -> None:
@@ -164,27 +124,3 @@ class Analysis:
                 name: p.coerce(parameters[name]) if name in parameters else p.default for name, p in declared.items()
             }
         self.parameters = parameters
-
-    def process(self, events: ak.Array) -> Output:  # pragma: no cover - interface
-        raise NotImplementedError
-
-    def empty(self) -> Output:
-        """The result of zero events (neutral element of ``+``)."""
-        return Output()
-
-    def identity(self) -> dict[str, Any]:
-        """Code identity for provenance: name, version, module, and sha256 of the module source."""
-        module = sys.modules.get(type(self).__module__)
-        digest = None
-        try:
-            source = inspect.getsource(module) if module else None
-            digest = hashlib.sha256(source.encode()).hexdigest() if source else None
-        except (OSError, TypeError):
-            pass
-        return {
-            "name": self.name,
-            "version": self.version,
-            "module": type(self).__module__,
-            "class": type(self).__qualname__,
-            "sha256": digest,
-        }

@@ -40,12 +40,26 @@ def analysis() -> None:
 
 
 @analysis.command("list")
-def analysis_list() -> None:
-    """The built-in analyses and the branches each one reads."""
+@click.option("--software", is_flag=True, help="Also the analyses software records of the catalogue provide.")
+def analysis_list(software: bool) -> None:
+    """The built-in analyses and the branches each one reads (with --software, those of software records too,
+    run as NAME@RECID in the record's environment)."""
     from portal.processing.analyses import BUILTINS
 
     for name, cls in BUILTINS.items():
         click.echo(f"{name:10} {cls.title}\n{'':10} columns: {', '.join(cls.columns)}")
+    if not software:
+        return
+    from portal.services import build_services
+    from portal.settings import load_settings
+
+    svc = build_services(load_settings())
+    try:
+        offered = svc.analyses.software.offered() if svc.analyses and svc.analyses.software else []
+        for a in offered:
+            click.echo(f"{a.spec} {a.title} (from {a.label})\n{'':10} columns: {', '.join(a.columns)}")
+    finally:
+        svc.close()
 
 
 @analysis.command("run")

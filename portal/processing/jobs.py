@@ -31,7 +31,9 @@ from portal.processing.model import FINAL_STATES, STATES, Job, JobPage, JobSumma
 
 if TYPE_CHECKING:
     from portal.formats.collection import Formats
+    from portal.processing.isolated import SoftwareAnalyses
     from portal.processing.offers import AnalysePanel
+    from portal.processing.software import SoftwareAnalysis
     from portal.storage.base import Storage
 
 
@@ -62,8 +64,11 @@ class JobService:
         quota_per_user: int = 0,
         queue: JobQueue | None = None,
         storage: Storage | None = None,
+        software: SoftwareAnalyses | None = None,
     ) -> None:
         self.db = db
+        #: analyses provided by software records, run in their environments (None: not offered)
+        self.software = software
         #: where created jobs wait for a worker (None: only the caller runs them, as `portal analysis run` does)
         self.queue = queue
         self.storage = storage  # where published results' files are written (None: results cannot be published)
@@ -104,19 +109,26 @@ class JobService:
         parameters: dict[str, Any] | None = None,
         owner_id: int | None = None,
         enqueue: bool = True,
+        environment: dict[str, Any] | None = None,
     ) -> Job:
         """Validate everything that can be validated up front, then store a queued job owned by ``owner_id``
         and, with ``enqueue``, queue it for a worker in the same transaction (without: the caller runs it).
         Invalid names what is wrong (an unknown executor, analysis parameters, a dataset without processable
         files); NotFound an unknown analysis or record; QuotaExceeded (naming ``quota_jobs_per_user``) when the
-        owner has as many jobs queued or running as the quota allows."""
+        owner has as many jobs queued or running as the quota allows. ``analysis`` ``name@recid`` is an analysis
+        of software record ``recid``, run in its environment; ``environment`` pins such a job to a previous run's
+        environment build (its provenance's ``environment_build``: a re-run)."""
         executor = executor or self.default_executor
         self.executors.check(executor)
         if not isinstance(analysis, str) or not analysis:
             raise Invalid(N_("analysis must be a built-in name or 'module:Class'"), field="analysis")
         if parameters is not None and not isinstance(parameters, dict):
             raise Invalid(N_("parameters must be a JSON object"), field="parameters")
-        load_analysis(analysis, **(parameters or {}))
+        provided = self._software_analysis(analysis)
+        if provided is not None:
+            parameters = _coerce(provided, parameters or {})
+        else:
+            load_analysis(analysis, **(parameters or {}))
         target, _ = self.catalog.resolve(dataset_recid)
         if not self.dataset_files(target):
             raise Invalid(
@@ -142,6 +154,7 @@ class JobService:
                 state="queued",
                 progress={},
                 created_at=_now(),
+                environment=environment if provided is not None else None,
             )
             s.add(job)
             s.flush()
@@ -174,6 +187,7 @@ class JobService:
             job.state, job.started_at, job.progress = "running", _now(), {}
             spec, recid, executor_name = job.analysis, job.dataset_recid, job.executor
             skip, params = job.skip_bad_files, dict(job.parameters)
+            pinned = dict(job.environment) if job.environment else None
             # the owner's user name picks their own cluster on a per-user executor (the gateway)
             owner = s.get(User, job.owner_id) if job.owner_id is not None else None
             user = owner.username if owner is not None else None
@@ -191,6 +205,9 @@ class JobService:
                     self._get(s, job_id).progress = data
 
         try:
+            provided = self._software_analysis(spec)
+            if provided is not None:
+                return self._run_software(job_id, provided, recid, params, skip, pinned, on_progress, check_cancel)
             analysis = load_analysis(spec, **params)
             view = self.catalog.get(recid)
             uris = self.dataset_files(recid)
@@ -207,11 +224,7 @@ class JobService:
         except Cancelled:
             raise
         except Exception as exc:  # noqa: BLE001 - every failure ends up on the job, named
-            message = exc.message if isinstance(exc, PortalError) else f"{type(exc).__name__}: {exc}"
-            with self.db.transaction() as s:
-                job = self._get(s, job_id)
-                job.state, job.error, job.finished_at = "failed", message, _now()
-                return _job(job)
+            return self._fail(job_id, exc)
         provenance = {
             **result.provenance,
             "dataset": {
@@ -232,6 +245,141 @@ class JobService:
             job = self._get(s, job_id)
             job.state, job.finished_at = "done", _now()
             job.progress, job.result, job.provenance = result.progress.to_json(), stored, provenance
+            return _job(job)
+
+    def _fail(self, job_id: int, exc: BaseException) -> Job:
+        message = exc.message if isinstance(exc, PortalError) else f"{type(exc).__name__}: {exc}"
+        with self.db.transaction() as s:
+            job = self._get(s, job_id)
+            job.state, job.error, job.finished_at = "failed", message, _now()
+            return _job(job)
+
+    def _software_analysis(self, spec: str) -> SoftwareAnalysis | None:
+        """The software record's analysis a ``name@recid`` names (None for other names); NotFound or Invalid
+        when that record provides no such analysis, Unavailable-like Invalid when software analyses are off."""
+        from portal.processing.software import parse_spec
+
+        if parse_spec(spec) is None:
+            return None
+        if self.software is None:
+            raise Invalid(N_("analyses of software records are not available here"), field="analysis")
+        return self.software.find(spec)
+
+    def _run_software(
+        self,
+        job_id: int,
+        provided: SoftwareAnalysis,
+        recid: int,
+        params: dict[str, Any],
+        skip: bool,
+        pinned: dict[str, Any] | None,
+        on_progress: Callable[[dict[str, Any]], None] | None,
+        check_cancel: Callable[[], None] | None,
+    ) -> Job:
+        """Run a software record's analysis in its environment's interpreter (see :mod:`.isolated`); a failure,
+        of the build, the package's import or the analysis itself, fails the job naming it."""
+        assert self.software is not None
+        view = self.catalog.get(recid)
+        uris = self.dataset_files(recid)
+        wanted = set(uris)
+        # the files' entry counts from ingest, so the progress bar has a total while the process reports events
+        events_total = sum(
+            int(row.get("entries") or 0)
+            for row in self._dataset_rows(recid)
+            if row.get("uri") and self.locate_uri(row["uri"]) in wanted
+        )
+        log: list[str] = []
+        last = [0.0]
+
+        def note(line: str) -> None:
+            log.append(line)
+            with self.db.transaction() as s:
+                self._get(s, job_id).progress = {"environment": log[-20:]}
+
+        def progress(data: dict[str, Any]) -> None:
+            # the engine's progress keys, so every reader (job page, `portal analysis run`) reads both alike
+            elapsed = time.perf_counter() - t0
+            done = int(data.get("events_done") or 0)
+            data = {
+                "files_total": int(data.get("files_total") or len(uris)),
+                "files_done": int(data.get("files_done") or 0),
+                "events_total": max(events_total, done),
+                "events_done": done,
+                "chunks_total": int(data.get("files_total") or len(uris)),
+                "chunks_done": int(data.get("files_done") or 0),
+                "events_per_second": round(done / elapsed, 1) if elapsed > 0 else 0.0,
+                "environment": log[-5:],
+            }
+            if on_progress:
+                on_progress(data)
+            if check_cancel is not None:
+                check_cancel()
+            if time.monotonic() - last[0] > 0.5 or data.get("files_done") == data.get("files_total"):
+                last[0] = time.monotonic()
+                with self.db.transaction() as s:
+                    self._get(s, job_id).progress = data
+
+        prepared = self.software.prepare(provided, pinned, note)
+        t0 = time.perf_counter()  # after the build: the rate is the analysis' own
+        out = self.software.run(
+            provided,
+            prepared,
+            uris,
+            parameters=params,
+            chunk_events=self.chunk_events,
+            skip_bad_files=skip,
+            on_progress=progress,
+        )
+        identity = {
+            **out["identity"],
+            "software": {
+                "recid": provided.recid,
+                "doi": provided.doi,
+                "title": provided.record_title,
+                "version": provided.record_version,
+                "entry": provided.entry,
+                "analysis": provided.name,
+            },
+        }
+        provenance = {
+            "analysis": identity,
+            "parameters": out["parameters"],
+            "environment": out["environment"],
+            "environment_build": prepared.provenance,
+            "executor": "environment",
+            "chunk_events": self.chunk_events,
+            "tasks": 1,
+            "files": uris,
+            "dataset": {
+                "recid": recid,
+                "doi": view.doi,
+                "concept_doi": view.concept_doi,
+                "title": view.metadata.get("title"),
+            },
+            "timings": {**out["timings"], "total_s": round(time.perf_counter() - t0, 4)},
+        }
+        stored = {
+            "hists": out["hists"],
+            "cutflow": out["cutflow"],
+            "main_hist": out["main_hist"],
+            "title": out["title"],
+            "skipped_files": out["skipped_files"],
+        }
+        events = int(out.get("events") or 0)
+        final_progress = {
+            "files_total": len(uris),
+            "files_done": len(uris),
+            "events_total": events,
+            "events_done": events,
+            "chunks_total": 1,
+            "chunks_done": 1,
+            "events_per_second": out["timings"].get("events_per_s", 0.0),
+            "environment": log[-20:],
+        }
+        with self.db.transaction() as s:
+            job = self._get(s, job_id)
+            job.state, job.finished_at = "done", _now()
+            job.progress, job.result, job.provenance = final_progress, stored, provenance
             return _job(job)
 
     def cancel(self, job_id: int, actor: Principal) -> Job:
@@ -327,7 +475,12 @@ class JobService:
         from portal.processing.offers import panel
 
         return panel(
-            self.catalog, self.formats, recid, executors=self.executors.names(), default_executor=self.default_executor
+            self.catalog,
+            self.formats,
+            recid,
+            executors=self.executors.names(),
+            default_executor=self.default_executor,
+            software=self.software.offered() if self.software is not None else None,
         )
 
     def count_by_state(self) -> dict[str, int]:
@@ -385,6 +538,8 @@ class JobService:
             )
         prov = job.provenance or {}
         dataset = prov["dataset"]
+        if software_recid is None:  # a software record's analysis names its code itself
+            software_recid = ((prov.get("analysis") or {}).get("software") or {}).get("recid")
         relations: list[dict[str, Any]] = [
             {"type": "isDerivedFrom", "recid": dataset["recid"], **({"doi": dataset["doi"]} if dataset["doi"] else {})}
         ]
@@ -467,6 +622,24 @@ class JobService:
             after = after_next
         for index in self.catalog.get(recid).indices:
             yield from self.catalog.iter_index_entries(recid, index["key"])
+
+
+def _coerce(provided: SoftwareAnalysis, parameters: dict[str, Any]) -> dict[str, Any]:
+    """The parameters of a job of ``provided`` checked against what its class declares (read from its source),
+    defaults filled in; Invalid naming the field otherwise."""
+    if not isinstance(parameters, dict):
+        raise Invalid(N_("parameters must be a JSON object"), field="parameters")
+    declared = {p.name: p for p in provided.params}
+    unknown = sorted(set(parameters) - set(declared))
+    if unknown:
+        raise Invalid(
+            N_("analysis {name} has no parameter {unknown_0!r} (its parameters: {known})"),
+            name=provided.name,
+            unknown_0=unknown[0],
+            known=", ".join(declared) or "none",
+            field=f"parameters.{unknown[0]}",
+        )
+    return {n: p.coerce(parameters[n]) if n in parameters else p.default for n, p in declared.items()}
 
 
 def _summary(job: AnalysisJob) -> JobSummary:

@@ -12,6 +12,7 @@ from typing import Any
 
 from portal.errors import Invalid, NotFound
 from portal.i18n import N_
+from portal.processing import analysis_api
 from portal.processing.analyses import BUILTINS
 from portal.processing.analysis import Analysis
 
@@ -64,12 +65,16 @@ def load_analysis(spec: str, **parameters: Any) -> Analysis:
 
 
 def _instantiate(target: Any, spec: str, parameters: dict[str, Any]) -> Analysis:
-    if inspect.isclass(target) and issubclass(target, Analysis):
-        analysis = target(**parameters)
-    elif isinstance(target, Analysis):
+    # analyses written against the single-file API (`portal_analysis`) are analyses too: one contract
+    if inspect.isclass(target) and issubclass(target, analysis_api.Analysis):
+        try:
+            analysis = target(**parameters)
+        except analysis_api.ParameterError as exc:
+            raise Invalid(N_("{spec}: {exc}"), spec=spec, exc=exc, field=exc.field) from None
+    elif isinstance(target, analysis_api.Analysis):
         analysis = target
     else:
         raise Invalid(N_("{spec} is not an Analysis subclass or instance"), spec=spec)
     if not analysis.columns:
         raise Invalid(N_("analysis {spec} declares no columns"), spec=spec)
-    return analysis
+    return analysis  # type: ignore[return-value]  # the API's base class keeps the same contract

@@ -13,6 +13,7 @@ from portal.processing.analysis import Analysis, Parameter
 if TYPE_CHECKING:
     from portal.catalog.service import CatalogService
     from portal.formats.collection import Formats
+    from portal.processing.software import SoftwareAnalysis
 
 #: file rows read for an estimate; a larger dataset is extrapolated from them by its file count
 SAMPLE_FILES = 5000
@@ -32,6 +33,8 @@ class AnalysisOffer:
     fits: bool | None
     missing: tuple[str, ...]
     bytes_to_read: int | None
+    #: the software record providing it (None: a built-in or an analysis installed in the portal)
+    software: SoftwareAnalysis | None = None
 
 
 @dataclass(frozen=True)
@@ -125,9 +128,15 @@ def columns_of(inspection: dict[str, Any] | None) -> list[str] | None:
 
 
 def panel(
-    catalog: CatalogService, formats: Formats, recid: int, *, executors: list[str], default_executor: str
+    catalog: CatalogService,
+    formats: Formats,
+    recid: int,
+    *,
+    executors: list[str],
+    default_executor: str,
+    software: list[SoftwareAnalysis] | None = None,
 ) -> AnalysePanel:
-    """The Analyse panel of dataset version ``recid``."""
+    """The Analyse panel of dataset version ``recid``; ``software``: the analyses software records provide."""
     rows, total = _rows(catalog, recid)
     chosen = set(formats.preferred_files(r["uri"] for r in rows if r.get("uri")))
     used = [r for r in rows if r.get("uri") in chosen]
@@ -145,8 +154,12 @@ def panel(
         events = int(declared) if isinstance(declared, int) else None
     bytes_total = int(size * scale)
     offers = []
-    for name, cls, source in known_analyses():
-        wanted = tuple(cls.columns)
+    candidates: list[tuple[str, str, tuple[str, ...], tuple[Parameter, ...], str, SoftwareAnalysis | None]] = [
+        (name, cls.title or name, tuple(cls.columns), tuple(cls.params or ()), source, None)
+        for name, cls, source in known_analyses()
+    ]
+    candidates += [(a.spec, a.title, a.columns, a.params, a.label, a) for a in software or []]
+    for name, title, wanted, params, source, provider in candidates:
         missing = tuple(c for c in wanted if columns is not None and c not in columns)
         fits = None if columns is None else not missing
         # columns are stored separately (ROOT baskets, Parquet column chunks): a run reads about its share
@@ -154,13 +167,14 @@ def panel(
         offers.append(
             AnalysisOffer(
                 name=name,
-                title=cls.title or name,
+                title=title,
                 source=source,
                 columns=wanted,
-                params=tuple(cls.params or ()),
+                params=params,
                 fits=fits,
                 missing=missing,
                 bytes_to_read=int(bytes_total * share) if used else None,
+                software=provider,
             )
         )
     offers.sort(key=lambda o: (o.fits is False, o.source != "built-in"))  # stable: the built-ins' own order

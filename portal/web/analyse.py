@@ -158,5 +158,7 @@ def rerun(recid: int) -> Any:
         skip_bad_files=original.skip_bad_files,
         parameters=original.parameters,
         owner_id=who.user_id,
+        # a software record's analysis re-runs in the environment build (or spec) its original ran in
+        environment=(original.provenance or {}).get("environment_build"),
     )
     return redirect(url_for("analyse.compare_page", a=original.id, b=job.id), code=303)

@@ -340,7 +340,8 @@ SCHEMAS.update(
                 "analysis": {
                     "type": "string",
                     "minLength": 1,
-                    "description": "A built-in or installed analysis, or module:Class (curators only)",
+                    "description": "A built-in or installed analysis, NAME@RECID (an analysis software record RECID "
+                    "provides, run in its environment) or module:Class (curators only)",
                 },
                 "dataset": {**ID, "description": "Record id of the dataset"},
                 "executor": {"type": "string", "description": "One of the executors the portal offers"},

@@ -39,6 +39,11 @@
                     files_done: p.files_done || 0, files_total: p.files_total || 0,
                     rate: Math.round(p.events_per_second || 0).toLocaleString(lang)};
     text.textContent = text.dataset.template.replace(/\{(\w+)\}/g, function (all, name) { return name in values ? values[name] : all; });
+    // A software record's analysis: what its environment's build (or reuse) said, newest last.
+    const log = document.getElementById("job-env-log");
+    if (log && Array.isArray(p.environment)) {
+      log.replaceChildren(...p.environment.map(function (line) { const li = document.createElement("li"); li.textContent = line; return li; }));
+    }
     if (job.state === "done" || job.state === "failed" || job.state === "cancelled") { await refresh(); return; }
     setTimeout(poll, 700);
   }
