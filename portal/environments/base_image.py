@@ -21,10 +21,6 @@ PYTHON_RELEASE = "3.11.2"  # its exact release: wheels are chosen for it (some n
 DEBIAN_PACKAGES = ("python3", "python3-venv", "ca-certificates", "tini")
 # the server side of a session; ipykernel so an environment that lists no kernel still has one
 SERVER_PACKAGES = ("jupyterhub", "jupyterlab", "ipykernel")
-# rfc3987-syntax comes with jupyter-events' jsonschema[format-nongpl] and compiles 39 Lark grammars at every
-# jsonschema import: 2.3 s of a session's start for an `iri` format check nothing in the server uses (jsonschema
-# treats it as optional). The portal's own environment drops it the same way (Makefile, Containerfile).
-DROPPED_PACKAGES = ("rfc3987-syntax",)
 ROOTFS_IMAGE = f"localhost/portal-env-rootfs:{SUITE}"
 VENV = "/opt/env"
 USER, UID = "jovyan", 1000
@@ -53,12 +49,7 @@ RUN useradd --create-home --uid {UID} --user-group --shell /bin/bash {USER} \\
 USER {USER}
 WORKDIR /home/{USER}
 ENV HOME=/home/{USER} USER={USER}
-RUN pip install --no-cache-dir --no-index --find-links /wheelhouse {reqs} \\
- && pip uninstall -q -y {" ".join(DROPPED_PACKAGES)} \\
- && python3 -m compileall -q -j 0 {VENV}
-USER root
-RUN python3 -m compileall -q -j 0 /usr/lib/python3 /usr/lib/python{PYTHON}
-USER {USER}
+RUN pip install --no-cache-dir --no-index --find-links /wheelhouse {reqs}
 ENTRYPOINT ["/usr/bin/tini", "--"]
 CMD ["jupyterhub-singleuser"]
 """
