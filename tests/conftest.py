@@ -32,7 +32,13 @@ __all__ = ["app", "app_settings", "client", "make_app", "user_token"]  # fixture
 
 #: modules that share the checkout's podman image store (.venv/share/portal/images): one worker runs them all, so
 #: the base image is built once and no two builds race for it
-PODMAN_MODULES = {"test_podman_builder", "test_container_sessions", "test_container_image", "test_builder_contract"}
+PODMAN_MODULES = {
+    "test_podman_builder",
+    "test_container_sessions",
+    "test_container_image",
+    "test_builder_contract",
+    "test_stack_containers",
+}
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:

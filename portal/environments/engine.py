@@ -43,12 +43,16 @@ class Podman:
 
     @property
     def argv(self) -> list[str]:
+        # podman records its store's paths at first use and refuses the store under any other spelling ("database
+        # configuration mismatch"): a venv reached through a symlink (a worktree's .venv, or a script whose
+        # shebang names the real venv) must name the store one way only
+        root = self.root_dir.resolve()
         return [
             "podman",
             "--root",
-            str(self.root_dir / "storage"),
+            str(root / "storage"),
             "--runroot",
-            str(self.root_dir / "run"),
+            str(root / "run"),
             "--runtime",
             shutil.which("runc") or "runc",
             "--cgroup-manager",
