@@ -380,7 +380,7 @@ class Hub:
             try:
                 if requests.get(f"{self.api}/user", headers=self.headers, timeout=2).status_code == 200:
                     return self
-            except requests.ConnectionError:
+            except (requests.ConnectionError, requests.Timeout):  # a busy hub still starting: ask again
                 pass
             time.sleep(0.2)
         self.stop()
