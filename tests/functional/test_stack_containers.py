@@ -41,18 +41,24 @@ class RunningStack:
     log: Path
 
 
+def logs(stack: RunningStack) -> str:
+    """The end of the stack's output and of podman's service log, for a failure's message."""
+    podman = stack.var / "podman" / "podman.log"
+    return stack.log.read_text()[-3000:] + ("\npodman: " + podman.read_text()[-2000:] if podman.is_file() else "")
+
+
 def wait_until_served(stack: RunningStack, timeout: float = 180.0) -> None:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if stack.process.poll() is not None:
-            pytest.fail(f"portal stack exited with {stack.process.returncode}:\n{stack.log.read_text()[-3000:]}")
+            pytest.fail(f"portal stack exited with {stack.process.returncode}:\n{logs(stack)}")
         try:
-            if requests.get(f"{stack.url}/healthz", timeout=2).status_code == 200:
+            if requests.get(f"{stack.url}/healthz", timeout=10).status_code == 200:
                 return
-        except requests.ConnectionError:
+        except (requests.ConnectionError, requests.Timeout):  # gunicorn's workers still booting
             pass
         time.sleep(0.5)
-    pytest.fail(f"portal stack did not serve within {timeout} s:\n{stack.log.read_text()[-3000:]}")
+    pytest.fail(f"portal stack did not serve within {timeout} s:\n{logs(stack)}")
 
 
 @pytest.fixture(scope="module")
@@ -131,7 +137,7 @@ def test_portal_stack_launches_an_environment_in_a_container(stack: RunningStack
 
     # one container, from the podman builder's image, on podman's Docker API the stack started
     client = docker.DockerClient(base_url=f"unix://{stack.var / 'podman' / 'podman.sock'}")
-    (container,) = client.containers.list(filters={"name": f"portal-{user}--"})
+    (container,) = client.containers.list(filters={"name": "portal-anon-"})  # DockerSpawner escapes the rest
     assert container.image.tags[0].startswith("localhost/portal-env:")
     assert container.attrs["HostConfig"]["NetworkMode"] == "host"
     assert container.attrs["Config"]["User"] in ("", "jovyan", "1000")  # the image's unprivileged user
