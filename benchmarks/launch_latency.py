@@ -91,7 +91,9 @@ def main_podman(n: int) -> None:
     hub = Hub(work / "hub", spawner="docker", docker_url=api.url, docker_api=api, homes=work / "sessions").start()
     try:
         service = JupyterHubLauncher(hub.url, hub.token, work / "sessions")
+        load_before = os.getloadavg()[0]
         cached = [_launch(hub, service, builder, "", 3000 + i) for i in range(n)]
+        load_after = os.getloadavg()[0]
     finally:
         hub.stop()
         shutil.rmtree(work, ignore_errors=True)
@@ -102,6 +104,8 @@ def main_podman(n: int) -> None:
         f"{'met' if p50_c <= TARGET_CACHED_P50_S else 'NOT met'})"
     )
     print(f"  cached launches by part (medians): {_parts(n)}")
+    # the server's start is CPU-bound Python imports: on shared cores the machine's load decides it
+    print(f"  1-minute load average before/after the cached launches: {load_before:.1f} / {load_after:.1f}")
     print(f"  uncached build of the environment's image (no layer cache, base reused): {uncached:.1f} s")
     print(
         f"  first build in this run: {first:.1f} s "
