@@ -4,7 +4,8 @@ analysis environment from its launch page, the worker builds (or finds) its imag
 from it, and the hub signs the visitor in through the portal to JupyterLab served from that container.
 
 In the podman group (tests/conftest.py): it shares the checkout's image store with the other podman modules, so
-the environment's image is usually built already. Skips, naming what is missing, without podman, runc,
+the environment's image is usually built already (on a fresh machine its launch builds the base image first: the
+generous timeouts are for that). Skips, naming what is missing, without podman, runc,
 mmdebstrap or root."""
 
 from __future__ import annotations
@@ -28,7 +29,7 @@ from portal.launch.hub import free_port
 from tests.functional.test_launch import BROWSER_UA
 from tests.support.images import build_network, require_podman, show_cgroups
 
-pytestmark = [pytest.mark.slow, pytest.mark.timeout(1200)]
+pytestmark = [pytest.mark.slow, pytest.mark.timeout(2400)]
 
 ENV = "education"
 
@@ -115,7 +116,7 @@ def test_portal_stack_launches_an_environment_in_a_container(stack: RunningStack
     assert visitor.get(f"{stack.url}/launch/env/{ENV}", timeout=30).status_code == 200
     events = []
     started = time.monotonic()
-    with visitor.get(f"{stack.url}/launch/env/{ENV}/events", stream=True, timeout=900) as resp:
+    with visitor.get(f"{stack.url}/launch/env/{ENV}/events", stream=True, timeout=1800) as resp:
         assert resp.status_code == 200, resp.text
         for line in resp.iter_lines(decode_unicode=True):
             if line and line.startswith("data: "):
