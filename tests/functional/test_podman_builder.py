@@ -61,6 +61,18 @@ def test_analysis_environments_are_images_holding_only_their_packages(
         )  # fmt: skip
         assert probe.stdout.split() == ["1000", "/opt/env"], probe.stdout + probe.stderr
         assert "No module named 'flask'" in probe.stderr
+        # what a session's start imports is bytecode already (pip compiles at install; the container, started with
+        # PYTHONDONTWRITEBYTECODE, would otherwise compile ~1000 modules at every start)
+        start = builder.podman.run(
+            "run", "--rm", "--network", "none", "--env", "PYTHONVERBOSE=1", built.image,
+            "python", "-c", "import jupyterhub.singleuser.extension, jupyter_server.serverapp, jsonschema",
+            check=False,
+        )  # fmt: skip
+        assert start.returncode == 0, start.stderr[-2000:]
+        # verbose imports log "# code object from '<...>.pyc'" for bytecode, the bare source path when compiling
+        loaded = [line for line in start.stderr.splitlines() if line.startswith("# code object from ")]
+        from_source = [line for line in loaded if not line.endswith(".pyc'")]
+        assert len(loaded) > 500 and not from_source, from_source[:5]
     print(f"image build times (s, 0 = cached): {BUILD_TIMES}")
 
 
