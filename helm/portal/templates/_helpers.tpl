@@ -196,7 +196,6 @@ securityContext:
   capabilities: {drop: [ALL]}
 {{- end -}}
 
-
 {{/* The hub's spawn hook runs images of the registry in its own environment (jupyterhub.hub.extraEnv): the
      portal's launch.registry must be that one, or every launch pulls an image the hook refuses. */}}
 {{- define "portal.checkRegistry" -}}
