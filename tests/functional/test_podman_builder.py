@@ -194,4 +194,4 @@ def test_a_store_podman_cannot_read_is_an_error_not_a_missing_image() -> None:
         with pytest.raises(Unavailable, match="runroot is longer than 50 characters"):
             Podman(root / ("x" * 60)).image("localhost/portal-env:absent")
     finally:
-        shutil.rmtree(root, ignore_errors=True)
+        subprocess.run(["rm", "-rf", str(root)], check=False)  # podman's store holds root-only, read-only parts

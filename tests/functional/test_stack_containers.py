@@ -13,6 +13,7 @@ from __future__ import annotations
 import json
 import os
 import signal
+import socket
 import subprocess
 import sys
 import tempfile
@@ -25,9 +26,10 @@ import docker
 import pytest
 import requests
 
-from portal.launch.hub import free_port
+from portal.environments.engine import DockerAPI
+from portal.launch.hub import Hub, free_port
 from tests.functional.test_launch import BROWSER_UA
-from tests.support.images import build_network, require_podman, show_cgroups
+from tests.support.images import build_network, make_builder, require_podman, show_cgroups
 
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(2400)]
 
@@ -143,3 +145,23 @@ def test_portal_stack_launches_an_environment_in_a_container(stack: RunningStack
     assert container.attrs["HostConfig"]["NetworkMode"] == "host"
     assert container.attrs["Config"]["User"] in ("", "jovyan", "1000")  # the image's unprivileged user
     print(f"launch through `portal stack`: {took:.1f} s (events: {', '.join(dict.fromkeys(phases))})")
+
+
+def test_a_hub_that_fails_to_start_leaves_no_docker_api_behind(tmp_path: Path) -> None:
+    """`portal stack` starts podman's Docker API, then the hub: a hub that cannot start (its port taken) stops
+    the API too, as it stops its own process, instead of leaving them running after the stack exited."""
+    require_podman()
+    show_cgroups()
+    root = Path(tempfile.mkdtemp(prefix="pe-", dir="/var/tmp"))  # a short socket path
+    try:
+        api = DockerAPI(make_builder().podman, root / "podman.sock").start()
+        with socket.socket() as taken:
+            taken.bind(("127.0.0.1", 0))
+            taken.listen()
+            hub = Hub(root / "hub", port=taken.getsockname()[1], spawner="docker", docker_url=api.url, docker_api=api)
+            with pytest.raises(RuntimeError, match="JupyterHub exited"):
+                hub.start(timeout=120)
+        assert api.process is not None and api.process.poll() is not None  # stopped with the hub
+        assert hub.process is not None and hub.process.poll() is not None
+    finally:
+        subprocess.run(["rm", "-rf", str(root)], check=False)
