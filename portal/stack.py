@@ -420,8 +420,9 @@ def run_stack(settings: Settings, *, load_demo: bool | None = None) -> None:
     svc.close()
     protect_var_dir(settings)
     settings, xrootd = start_xrootd(settings)
-    settings, hub = start_hub(settings)
+    hub = None
     try:
+        settings, hub = start_hub(settings)  # inside: a hub that fails to start must not leave XRootD behind
         if settings.load_demo if load_demo is None else load_demo:
             load_demo_catalogue(settings)
             load_demo_data(settings)

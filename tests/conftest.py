@@ -38,7 +38,13 @@ os.environ.setdefault("PORTAL_PASSWORD_HASH_MEMORY_KIB", "32")
 
 #: modules that share the checkout's podman image store (.venv/share/portal/images): one worker runs them all, so
 #: the base image is built once and no two builds race for it
-PODMAN_MODULES = {"test_podman_builder", "test_container_sessions", "test_container_image", "test_builder_contract"}
+PODMAN_MODULES = {
+    "test_podman_builder",
+    "test_container_sessions",
+    "test_container_image",
+    "test_builder_contract",
+    "test_stack_containers",
+}
 
 
 #: groups holding a test of half a minute or more (CI's --durations), longest first: handed out to the workers

@@ -43,12 +43,16 @@ class Podman:
 
     @property
     def argv(self) -> list[str]:
+        # podman records its store's paths at first use and refuses the store under any other spelling ("database
+        # configuration mismatch"): a venv reached through a symlink (a worktree's .venv, or a script whose
+        # shebang names the real venv) must name the store one way only
+        root = self.root_dir.resolve()
         return [
             "podman",
             "--root",
-            str(self.root_dir / "storage"),
+            str(root / "storage"),
             "--runroot",
-            str(self.root_dir / "run"),
+            str(root / "run"),
             "--runtime",
             shutil.which("runc") or "runc",
             "--cgroup-manager",
@@ -98,10 +102,18 @@ class Podman:
             yield f"exit {proc.wait()}"
 
     def image(self, ref: str) -> dict[str, object] | None:
-        """``podman image inspect`` of ``ref``, or None when the store has no such image."""
+        """``podman image inspect`` of ``ref``, or None when the store has no such image; :class:`Unavailable` with
+        podman's reason when podman cannot read the store at all (read as "no image", that error made builds
+        rebuild the base image only to fail, and `portal env prune` drop the records of images still there)."""
         proc = self.run("image", "inspect", ref, check=False)
         if proc.returncode != 0:
-            return None
+            if "image not known" in proc.stderr or "no such image" in proc.stderr.lower():
+                return None
+            raise Unavailable(
+                N_("podman cannot read its image store {store}: {reason}"),
+                store=self.root_dir,
+                reason=proc.stderr.strip()[-500:] or f"exit {proc.returncode}",
+            )
         found = json.loads(proc.stdout or "[]")
         return dict(found[0]) if found else None
 

@@ -22,6 +22,7 @@ from portal.environments.builders import Builder, BuildEvent, BuildFailed, Built
 from portal.environments.engine import DEFAULT_IMAGES_DIR, Podman
 from portal.environments.spec import EnvironmentSpec, read_spec
 from portal.environments.wheelhouse import DEFAULT_WHEELHOUSE
+from portal.errors import Unavailable
 
 if TYPE_CHECKING:
     from portal.settings import Settings
@@ -211,7 +212,7 @@ class PodmanBuilder(Builder):
                 for line in ensure_base_image(self.podman, self.wheelhouse, self.network):
                     log.write(line + "\n")
                     yield BuildEvent("building", line)
-            except (BaseImageFailed, subprocess.CalledProcessError) as exc:
+            except (BaseImageFailed, subprocess.CalledProcessError, Unavailable) as exc:
                 detail = getattr(exc, "stderr", "") or ""
                 raise BuildFailed(f"{exc} {detail}".strip()) from exc
             tail: list[str] = []

@@ -360,17 +360,30 @@ class Hub:
         return path
 
     def start(self, timeout: float = 60.0) -> Hub:
-        config = self.write_config()
-        env = {**os.environ, "PORTAL_HUB_CLIENT_ID": self.client_id, "PORTAL_HUB_CLIENT_SECRET": self.client_secret}
-        with open(self.state_dir / "jupyterhub.log", "ab") as log:  # the child keeps its own descriptor
-            self.process = subprocess.Popen(
-                [str(Path(sys.executable).parent / "jupyterhub"), "-f", str(config)],
-                cwd=self.state_dir,
-                stdout=log,
-                stderr=subprocess.STDOUT,
-                start_new_session=True,
-                env=env,
-            )
+        try:
+            config = self.write_config()
+            env = {
+                **os.environ,
+                "PORTAL_HUB_CLIENT_ID": self.client_id,
+                "PORTAL_HUB_CLIENT_SECRET": self.client_secret,
+            }
+            with open(self.state_dir / "jupyterhub.log", "ab") as log:  # the child keeps its own descriptor
+                self.process = subprocess.Popen(
+                    [str(Path(sys.executable).parent / "jupyterhub"), "-f", str(config)],
+                    cwd=self.state_dir,
+                    stdout=log,
+                    stderr=subprocess.STDOUT,
+                    start_new_session=True,
+                    env=env,
+                )
+            self._wait_until_up(timeout)
+        except BaseException:
+            self.stop()  # nothing outlives a hub that did not start: its process, its proxy, the Docker API
+            raise
+        return self
+
+    def _wait_until_up(self, timeout: float) -> None:
+        assert self.process is not None
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             if self.process.poll() is not None:
@@ -379,11 +392,10 @@ class Hub:
                 )
             try:
                 if requests.get(f"{self.api}/user", headers=self.headers, timeout=2).status_code == 200:
-                    return self
-            except requests.ConnectionError:
+                    return
+            except (requests.ConnectionError, requests.Timeout):  # a busy hub still starting: ask again
                 pass
             time.sleep(0.2)
-        self.stop()
         raise RuntimeError(f"JupyterHub did not answer within {timeout} s; see {self.state_dir / 'jupyterhub.log'}")
 
     @property

@@ -24,6 +24,8 @@ kubernetes_validate = pytest.importorskip("kubernetes_validate", reason="kuberne
 
 from portal.app import create_app, services_of  # noqa: E402
 from portal.cli import main as cli_main  # noqa: E402
+from portal.environments.builders import Repo2DockerBuilder  # noqa: E402
+from portal.environments.podman_builder import PodmanBuilder  # noqa: E402
 from portal.settings import DECLARATIONS, load_settings  # noqa: E402
 
 CHART = Path(__file__).resolve().parents[2] / "helm" / "portal"
@@ -284,7 +286,7 @@ def test_every_secret_referenced_is_rendered_or_the_sites_own(manifests: Any) ->
         assert rendered == {"portal-secrets": {"secret-key", "hub-token", "gateway-token", "gateway-password"}}
     # the dependencies read their tokens from the same Secret the portal does
     hub_env = values["jupyterhub"]["hub"]["extraEnv"]
-    hub_refs = {v["valueFrom"]["secretKeyRef"]["name"] for v in hub_env.values()}
+    hub_refs = {v["valueFrom"]["secretKeyRef"]["name"] for v in hub_env.values() if isinstance(v, dict)}
     assert hub_refs == {values["secrets"]["name"]}
     (gateway_env,) = values["dask-gateway"]["gateway"]["env"]
     assert gateway_env["valueFrom"]["secretKeyRef"] == {"name": values["secrets"]["name"], "key": "gateway-password"}
@@ -377,10 +379,11 @@ def test_the_hubs_spawn_hook_applies_the_options_the_portal_sends(
     from portal.launch import jupyterhub as launcher_module
 
     source = Path(launcher_module.__file__).read_text()
-    for key in ('"python"', '"workdir"', '"default_url"', '"env"', '"PORTAL_ENVIRONMENT_KEY"'):
+    for key in ('"python"', '"workdir"', '"default_url"', '"env"', '"PORTAL_ENVIRONMENT_KEY"', '"image"'):
         assert key in source, f"the launcher no longer sends {key}: update the hub's pre_spawn_hook"
     hub = merged_values({})["jupyterhub"]["hub"]
     c = SimpleNamespace(KubeSpawner=SimpleNamespace(), JupyterHub=SimpleNamespace(services=[]))
+    monkeypatch.setenv("PORTAL_LAUNCH_REGISTRY", hub["extraEnv"]["PORTAL_LAUNCH_REGISTRY"])  # as the hub pod has it
     exec(hub["extraConfig"]["portal-user-options"], {"c": c})  # noqa: S102 - the chart's own hub config
     spawner = SimpleNamespace(user_options={}, image="base", default_url="", environment={})
     spawner.user_options = {
@@ -390,9 +393,21 @@ def test_the_hubs_spawn_hook_applies_the_options_the_portal_sends(
         "env": {"PORTAL_RECORD": 100001, "PORTAL_FILESET": "/x/fileset.json", "PORTAL_ENVIRONMENT_KEY": "abc123"},
     }
     c.KubeSpawner.pre_spawn_hook(spawner)
-    assert spawner.image == "registry.example.org/portal/envs:abc123"
+    # without an image option: the repo2docker builder's image of that key, in the registry the portal pushes to
+    registry = hub["extraEnv"]["PORTAL_LAUNCH_REGISTRY"]
+    assert spawner.image == Repo2DockerBuilder(tmp_path, registry=registry).image_ref("abc123")
     assert spawner.default_url == "/lab/tree/analysis.ipynb"
     assert spawner.environment["PORTAL_RECORD"] == "100001"
+    # the image the portal sends wins: a pinned record version relaunches its pinned image (by digest too)
+    for image in (f"{registry}/portal-env:pinned", f"{registry}/portal-env@sha256:{'0' * 64}"):
+        spawner.user_options = {**spawner.user_options, "image": image}
+        c.KubeSpawner.pre_spawn_hook(spawner)
+        assert spawner.image == image
+    # nothing but the portal's builds starts
+    for image in ("docker.io/library/python:3.11", f"{registry}/portal-env-evil:x", "localhost/portal-env:k"):
+        spawner.user_options = {**spawner.user_options, "image": image}
+        with pytest.raises(ValueError, match="refusing image"):
+            c.KubeSpawner.pre_spawn_hook(spawner)
     # the services' tokens come from the hub's environment (the portal's Secret), not from values
     c.JupyterHub.services = [{"name": "portal"}, {"name": "dask-gateway"}, {"name": "other"}]
     monkeypatch.setenv("PORTAL_HUB_SERVICE_TOKEN", "t-portal")
@@ -410,6 +425,12 @@ def test_the_hubs_spawn_hook_applies_the_options_the_portal_sends(
         ({"portal": {"env": {"SECRET": "x"}}}, "/portal/env"),
         ({"processing": {"executor": "remote"}}, "/processing/scheduler"),
         ({"web": {"replicas": 0}}, "/web/replicas"),
+        # the bundled hub's KubeSpawner pulls from a registry: only repo2docker's images get there
+        ({"launch": {"builder": "podman"}}, "/launch/builder"),
+        ({"launch": {"builder": "venv"}}, "/launch/builder"),
+        ({"launch": {"registry": ""}}, "/launch/registry"),
+        ({"launch": {"dockerUrl": "docker.example.org"}}, "/launch/dockerUrl"),
+        ({"launch": {"podman": {"buildNetwork": "bridge"}}}, "/launch/podman/buildNetwork"),
     ],
 )
 def test_the_schema_refuses_bad_values_naming_the_field(loaded: Any, values: dict[str, Any], field: str) -> None:
@@ -446,6 +467,66 @@ def test_the_image_and_the_chart_agree(manifests: Any) -> None:
             env = env_of(container)
             if "PORTAL_VAR_DIR" in env:
                 assert env["PORTAL_VAR_DIR"]["value"] in mounts  # writable under a read-only image layer
+
+
+def launch_env(docs: list[dict[str, Any]]) -> list[dict[str, str]]:
+    """The literal PORTAL_LAUNCH_* values of every portal container (web, worker, migrations)."""
+    out = []
+    for spec in pod_specs(docs):
+        for container in spec["containers"]:
+            env = env_of(container)
+            if "PORTAL_BASE_URL" in env:
+                out.append({k: e["value"] for k, e in env.items() if k.startswith("PORTAL_LAUNCH_") and "value" in e})
+    return out
+
+
+def test_the_builder_and_its_registry_reach_every_portal_process_and_the_hub(loaded: Any, tmp_path: Path) -> None:
+    """repo2docker (the default): the portal builds against the Docker API at launch.dockerUrl and pushes to
+    launch.registry; the images it sends are the ones the hub's spawn hook accepts."""
+    values = {"launch": {"dockerUrl": "tcp://docker-api.builds:2375"}}
+    envs = launch_env(render(loaded, values))
+    assert len(envs) == 3  # web, worker, migrations
+    hub = merged_values({})["jupyterhub"]["hub"]
+    for env in envs:
+        settings = load_settings(environ={**env, "PORTAL_SECRET_KEY": "x"})
+        assert settings.launch_builder == "repo2docker"
+        builder = Repo2DockerBuilder.from_settings(settings)
+        assert isinstance(builder, Repo2DockerBuilder)
+        assert builder.docker_url == "tcp://docker-api.builds:2375"
+        assert builder.registry == hub["extraEnv"]["PORTAL_LAUNCH_REGISTRY"]
+        assert builder.image_ref("k1").startswith(builder.registry + "/portal-env:")
+        assert "PORTAL_LAUNCH_IMAGES_DIR" not in env  # the podman builder's options only with it
+    # without a Docker API URL the variable is left out: the pod's DOCKER_HOST (or a launch saying what is missing)
+    assert all("PORTAL_LAUNCH_DOCKER_URL" not in env for env in launch_env(render(loaded, {})))
+
+
+def test_the_podman_builder_gets_its_store_and_network_with_an_external_hub(loaded: Any) -> None:
+    values = {
+        "jupyterhub": {"enabled": False},
+        "launch": {
+            "builder": "podman",
+            "hubUrl": "http://hub.internal:8000",
+            "podman": {"imagesDir": "/srv/images", "buildNetwork": "ns:/proc/1/ns/net"},
+        },
+    }
+    for env in launch_env(render(loaded, values)):
+        settings = load_settings(environ={**env, "PORTAL_SECRET_KEY": "x"})
+        builder = PodmanBuilder.from_settings(settings)
+        assert (builder.podman.root_dir, builder.network) == (Path("/srv/images"), "ns:/proc/1/ns/net")
+        assert settings.launch_hub_url == "http://hub.internal:8000"
+
+
+def test_a_registry_the_hub_does_not_run_is_refused_naming_both_values(loaded: Any) -> None:
+    from helm_python.errors import HelmError
+
+    with pytest.raises(HelmError) as err:
+        render(loaded, {"launch": {"registry": "other.example.org/envs"}})
+    assert "launch.registry" in str(err.value) and "jupyterhub.hub.extraEnv.PORTAL_LAUNCH_REGISTRY" in str(err.value)
+    # both changed together render
+    hub_env = {"PORTAL_LAUNCH_REGISTRY": "other.example.org/envs"}
+    both = {"launch": {"registry": "other.example.org/envs"}, "jupyterhub": {"hub": {"extraEnv": hub_env}}}
+    docs = render(loaded, both)
+    assert {env["PORTAL_LAUNCH_REGISTRY"] for env in launch_env(docs)} == {"other.example.org/envs"}
 
 
 def _pyproject() -> dict[str, Any]:

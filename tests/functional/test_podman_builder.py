@@ -11,14 +11,17 @@ import os
 import shutil
 import subprocess
 import sys
+import tempfile
 from pathlib import Path
 
 import pytest
 from packaging.utils import canonicalize_name
 
 from portal.environments.builders import BuildFailed, BuiltEnvironment
+from portal.environments.engine import Podman
 from portal.environments.podman_builder import REPOSITORY, PodmanBuilder
 from portal.environments.wheelhouse import requirement_lines
+from portal.errors import Unavailable
 from tests.conftest import ENVS_DIR
 from tests.support.images import BUILD_TIMES, build, make_builder, require_podman
 
@@ -61,6 +64,18 @@ def test_analysis_environments_are_images_holding_only_their_packages(
         )  # fmt: skip
         assert probe.stdout.split() == ["1000", "/opt/env"], probe.stdout + probe.stderr
         assert "No module named 'flask'" in probe.stderr
+        # what a session's start imports is bytecode already (pip compiles at install; the container, started with
+        # PYTHONDONTWRITEBYTECODE, would otherwise compile ~1000 modules at every start)
+        start = builder.podman.run(
+            "run", "--rm", "--network", "none", "--env", "PYTHONVERBOSE=1", built.image,
+            "python", "-c", "import jupyterhub.singleuser.extension, jupyter_server.serverapp, jsonschema",
+            check=False,
+        )  # fmt: skip
+        assert start.returncode == 0, start.stderr[-2000:]
+        # verbose imports log "# code object from '<...>.pyc'" for bytecode, the bare source path when compiling
+        loaded = [line for line in start.stderr.splitlines() if line.startswith("# code object from ")]
+        from_source = [line for line in loaded if not line.endswith(".pyc'")]
+        assert len(loaded) > 500 and not from_source, from_source[:5]
     print(f"image build times (s, 0 = cached): {BUILD_TIMES}")
 
 
@@ -163,3 +178,20 @@ def test_specs_the_base_cannot_give_are_refused_clearly(tmp_path: Path, name: st
         build(builder, tmp_path)
     assert not any((tmp_path / "images" / "builds").iterdir())  # nothing cached
     assert shutil.which("podman") is None or builder.podman.images("localhost/portal-env") == []
+
+
+def test_a_store_podman_cannot_read_is_an_error_not_a_missing_image() -> None:
+    require_podman()
+    root = Path(tempfile.mkdtemp(prefix="pe-", dir="/var/tmp"))  # podman wants a runroot under 50 characters
+    try:
+        podman = Podman(root / "images")
+        assert podman.image("localhost/portal-env:absent") is None  # a readable store without it
+        # a damaged libpod database (as a store first met under another path): podman fails on every call
+        (root / "images" / "storage" / "libpod" / "bolt_state.db").write_bytes(b"not a bolt database" * 100)
+        with pytest.raises(Unavailable, match="podman cannot read its image store"):
+            podman.image("localhost/portal-env:absent")
+        # so does a runroot path podman refuses, which used to read as "no image" too
+        with pytest.raises(Unavailable, match="runroot is longer than 50 characters"):
+            Podman(root / ("x" * 60)).image("localhost/portal-env:absent")
+    finally:
+        subprocess.run(["rm", "-rf", str(root)], check=False)  # podman's store holds root-only, read-only parts

@@ -131,6 +131,18 @@ portal/settings.py. Secrets come by secretKeyRef, never as values.
 {{- if .Values.launch.enabled }}
 - name: PORTAL_LAUNCH_BUILDER
   value: {{ .Values.launch.builder | quote }}
+- name: PORTAL_LAUNCH_REGISTRY
+  value: {{ .Values.launch.registry | quote }}
+{{- if .Values.launch.dockerUrl }}
+- name: PORTAL_LAUNCH_DOCKER_URL
+  value: {{ .Values.launch.dockerUrl | quote }}
+{{- end }}
+{{- if eq .Values.launch.builder "podman" }}
+- name: PORTAL_LAUNCH_IMAGES_DIR
+  value: {{ .Values.launch.podman.imagesDir | quote }}
+- name: PORTAL_LAUNCH_BUILD_NETWORK
+  value: {{ .Values.launch.podman.buildNetwork | quote }}
+{{- end }}
 - name: PORTAL_LAUNCH_LAUNCHER
   value: jupyterhub
 - name: PORTAL_LAUNCH_HUB_URL
@@ -182,4 +194,15 @@ securityContext:
 securityContext:
   allowPrivilegeEscalation: false
   capabilities: {drop: [ALL]}
+{{- end -}}
+
+{{/* The hub's spawn hook runs images of the registry in its own environment (jupyterhub.hub.extraEnv): the
+     portal's launch.registry must be that one, or every launch pulls an image the hook refuses. */}}
+{{- define "portal.checkRegistry" -}}
+{{- if and .Values.launch.enabled .Values.jupyterhub.enabled -}}
+{{- $hub := (.Values.jupyterhub.hub.extraEnv | default dict).PORTAL_LAUNCH_REGISTRY | default "" -}}
+{{- if ne (toString $hub) (toString .Values.launch.registry) -}}
+{{- fail (printf "launch.registry (%q) and jupyterhub.hub.extraEnv.PORTAL_LAUNCH_REGISTRY (%q) must be equal: the hub runs only images of its registry" .Values.launch.registry $hub) -}}
+{{- end -}}
+{{- end -}}
 {{- end -}}
