@@ -52,8 +52,10 @@ PODMAN_MODULES = {
 #: waited for them on one worker while the others idled (the fuzz and gateway groups were 96th and 113th of 131).
 SLOW_GROUPS = (
     "podman",  # the container lesson launch builds its image (~4 min), the podman builder tests (~40 s each)
+    "test_software_analyses",  # builds isolated venvs and podman images for analyses of software records
     "test_api_fuzz",
     "test_search_contract",
+    "test_queued_launches",
     "test_distributed_stack",
     "test_exports",
     "test_dataset_launch_browser",
@@ -67,6 +69,7 @@ SLOW_GROUPS = (
     "test_gateway",
     "test_analyse_browser",
     "test_launch",
+    "test_faults_disk",
 )
 
 
