@@ -3,6 +3,8 @@ builders, venv (embedded) and repo2docker (production). Builds are cached by a c
 
 from __future__ import annotations
 
+import contextlib
+import fcntl
 import hashlib
 import json
 import logging
@@ -123,9 +125,35 @@ class Builder:
         key = self.key(spec, source_commit)
         hit = self.cached(key)
         if hit is not None:
-            yield BuildEvent("built", f"using cached build {key} ({self.name})", {"key": key, "cached": True})
-            yield hit
+            yield from self._reuse(hit, key)
             return
+        self.cache_dir.mkdir(parents=True, exist_ok=True)
+        with self._build_lock(key):
+            # another process (a second worker, the CLI, a parallel test) may have built it while we waited
+            hit = self.cached(key)
+            if hit is not None:
+                yield from self._reuse(hit, key)
+                return
+            yield from self._build_locked(spec, key, source_commit)
+
+    def _reuse(self, hit: BuiltEnvironment, key: str) -> Iterator[BuildEvent | BuiltEnvironment]:
+        yield BuildEvent("built", f"using cached build {key} ({self.name})", {"key": key, "cached": True})
+        yield hit
+
+    @contextlib.contextmanager
+    def _build_lock(self, key: str) -> Iterator[None]:
+        """Holds an exclusive lock on ``key`` across processes sharing this cache: without it, two builds of one
+        spec share the partial directory, and each removes what the other is writing."""
+        with open(self.cache_dir / f".{key}.lock", "a") as handle:
+            fcntl.flock(handle, fcntl.LOCK_EX)
+            try:
+                yield
+            finally:
+                fcntl.flock(handle, fcntl.LOCK_UN)
+
+    def _build_locked(
+        self, spec: EnvironmentSpec, key: str, source_commit: str
+    ) -> Iterator[BuildEvent | BuiltEnvironment]:
         for problem in self.unsupported(spec):
             yield BuildEvent("building", f"warning: {problem}", {"key": key, "unsupported": True})
         yield BuildEvent(

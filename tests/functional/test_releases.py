@@ -186,7 +186,11 @@ def test_a_delivery_waits_queued_for_a_worker_then_a_worker_processes_it(setting
     worker = start_worker(app)
     done = processed(client, repo["id"], token, lambda d: d["id"] == delivery_id)
     assert done["outcome"] == "created" and done["attempts"] == 1 and svc.catalog.count_published() == 1
-    entry = svc.queue.find(f"release.delivery:{delivery_id}")
+    # the delivery row commits before the worker marks its job succeeded, in a transaction of its own
+    deadline = time.monotonic() + 30
+    job = f"release.delivery:{delivery_id}"
+    while (entry := svc.queue.find(job)).state == "running" and time.monotonic() < deadline:
+        time.sleep(0.1)
     assert entry.state == "succeeded" and entry.worker_id == worker.worker_id
     assert "<td>created</td>" in owner_page.get(f"/settings/repositories/{repo['id']}").get_data(as_text=True)
 
