@@ -15,6 +15,7 @@ from portal.catalog.rows import (
 )
 from portal.db.engine import Database
 from portal.db.models import Concept, Record
+from portal.db.paging import page_of
 from portal.errors import Invalid, NotFound
 from portal.i18n import N_
 from portal.pids.base import normalise_doi
@@ -175,8 +176,5 @@ class RecordReader:
         many there are."""
         owned = select(Record).where(Record.owner_id == user_id)
         with self.db.reader() as s:
-            total = s.scalar(select(func.count()).select_from(owned.subquery())) or 0
-            rows = s.scalars(
-                owned.order_by(Record.updated_at.desc(), Record.recid.desc()).offset((page - 1) * size).limit(size)
-            ).all()
+            rows, total = page_of(s, owned, Record.updated_at.desc(), Record.recid.desc(), page=page, size=size)
             return [record_view(s, r, with_files=False) for r in rows], total

@@ -127,7 +127,6 @@ class Builder:
         if hit is not None:
             yield from self._reuse(hit, key)
             return
-        self.cache_dir.mkdir(parents=True, exist_ok=True)
         with self._build_lock(key):
             # another process (a second worker, the CLI, a parallel test) may have built it while we waited
             hit = self.cached(key)
@@ -143,8 +142,11 @@ class Builder:
     @contextlib.contextmanager
     def _build_lock(self, key: str) -> Iterator[None]:
         """Holds an exclusive lock on ``key`` across processes sharing this cache: without it, two builds of one
-        spec share the partial directory, and each removes what the other is writing."""
-        with open(self.cache_dir / f".{key}.lock", "a") as handle:
+        spec share the partial directory, and each removes what the other is writing. The lock files live next
+        to the cache, not in it, so the cache holds only builds."""
+        locks = self.cache_dir.with_name(self.cache_dir.name + ".locks")
+        locks.mkdir(parents=True, exist_ok=True)
+        with open(locks / f"{key}.lock", "a") as handle:
             fcntl.flock(handle, fcntl.LOCK_EX)
             try:
                 yield

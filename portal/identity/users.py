@@ -15,6 +15,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from portal.db.engine import Database
+from portal.db.paging import page_of
 from portal.errors import Conflict, Invalid, NotFound, Unauthorized
 from portal.i18n import N_
 from portal.identity.audit import AuditLog
@@ -205,8 +206,7 @@ class UserService:
 
     def list(self, *, page: int = 1, size: int = 50) -> tuple[list[UserInfo], int]:
         with self.db.reader() as s:
-            total = s.scalar(select(func.count()).select_from(User)) or 0
-            rows = s.scalars(select(User).order_by(User.username).offset((page - 1) * size).limit(size))
+            rows, total = page_of(s, select(User), User.username, page=page, size=size)
             return [_info(s, u) for u in rows], total
 
     def has_admin(self) -> bool:

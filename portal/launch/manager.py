@@ -20,13 +20,14 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import func, select
+from sqlalchemy import select
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
 from portal.catalog.service import CatalogService
 from portal.db.engine import Database
 from portal.db.models import EnvironmentBuild, EnvironmentPin, Record
+from portal.db.paging import page_of
 from portal.education.lessons import Lessons
 from portal.environments.builders import Builder, BuildEvent, BuildFailed, BuiltEnvironment, build_to_end
 from portal.environments.spec import materialise, read_spec, snapshot
@@ -525,13 +526,8 @@ class LaunchManager:
     def builds(self, *, page: int = 1, size: int = 20) -> tuple[list[Build], int]:
         """Finished builds, newest first, one page at a time; and their total."""
         with self.db.reader() as s:
-            total = s.scalar(select(func.count()).select_from(EnvironmentBuild)) or 0
-            rows = s.scalars(
-                select(EnvironmentBuild)
-                .order_by(EnvironmentBuild.created_at.desc(), EnvironmentBuild.key)
-                .offset((page - 1) * size)
-                .limit(size)
-            )
+            order = (EnvironmentBuild.created_at.desc(), EnvironmentBuild.key)
+            rows, total = page_of(s, select(EnvironmentBuild), *order, page=page, size=size)
             return [
                 Build(
                     key=b.key,

@@ -14,6 +14,7 @@ from sqlalchemy import func, select
 
 from portal.db.engine import Database
 from portal.db.models import LaunchSession
+from portal.db.paging import page_of
 from portal.identity.policy import require_quota
 from portal.identity.principal import Principal
 
@@ -154,6 +155,5 @@ class LaunchSessions:
         """The launches of ``user_id``, newest first, and how many there are."""
         mine = select(LaunchSession).where(LaunchSession.owner_id == user_id)
         with self.db.reader() as s:
-            total = s.scalar(select(func.count()).select_from(mine.subquery())) or 0
-            rows = s.scalars(mine.order_by(LaunchSession.id.desc()).offset((page - 1) * size).limit(size)).all()
+            rows, total = page_of(s, mine, LaunchSession.id.desc(), page=page, size=size)
             return [_info(r) for r in rows], total

@@ -27,6 +27,7 @@ from sqlalchemy.orm import Session
 from portal.catalog.rows import latest_published
 from portal.db.engine import Database
 from portal.db.models import Concept, Record, utcnow
+from portal.db.paging import page_of
 from portal.errors import Invalid, PortalError, Unavailable
 from portal.i18n import N_
 from portal.identity import policy
@@ -333,15 +334,9 @@ class Registrations:
         """DOIs not registered (pending and rejected), the longest-waiting first, and how many there are (callers
         ask ``policy.require_manage_registrations`` first)."""
         with self.db.reader() as s:
-            where = PIDRegistration.state != "registered"
-            total = s.scalar(select(func.count()).select_from(PIDRegistration).where(where)) or 0
-            rows = s.scalars(
-                select(PIDRegistration)
-                .where(where)
-                .order_by(PIDRegistration.changed_at, PIDRegistration.doi)
-                .offset((page - 1) * size)
-                .limit(size)
-            )
+            pending = select(PIDRegistration).where(PIDRegistration.state != "registered")
+            order = (PIDRegistration.changed_at, PIDRegistration.doi)
+            rows, total = page_of(s, pending, *order, page=page, size=size)
             return [Registration.of(r) for r in rows], total
 
 

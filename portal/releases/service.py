@@ -20,11 +20,12 @@ from pathlib import Path
 from typing import Any, cast
 from urllib.parse import urlsplit
 
-from sqlalchemy import CursorResult, delete, func, or_, select, update
+from sqlalchemy import CursorResult, delete, or_, select, update
 
 from portal.catalog.service import CatalogService
 from portal.db.engine import Database
 from portal.db.models import Record
+from portal.db.paging import page_of
 from portal.errors import Conflict, Invalid, NotFound, PortalError
 from portal.i18n import N_
 from portal.identity import policy
@@ -504,10 +505,7 @@ class ReleaseService:
 
 def _delivery_page(s: Any, where: Any, page: int, size: int) -> DeliveryPage:
     """One page of the deliveries ``where`` selects, newest first, with their total."""
-    total = s.scalar(select(func.count()).select_from(ReleaseDelivery).where(where)) or 0
-    rows = s.scalars(
-        select(ReleaseDelivery).where(where).order_by(ReleaseDelivery.id.desc()).offset((page - 1) * size).limit(size)
-    )
+    rows, total = page_of(s, select(ReleaseDelivery).where(where), ReleaseDelivery.id.desc(), page=page, size=size)
     return DeliveryPage([_delivery(d) for d in rows], total, page, size)
 
 

@@ -15,6 +15,7 @@ from sqlalchemy.orm import Session
 
 from portal.catalog.results import RecordView
 from portal.db.engine import Database
+from portal.db.paging import page_of
 from portal.deposit.models import Upload
 from portal.deposit.service import DepositService
 from portal.errors import Conflict, Invalid, NotFound, Unauthorized
@@ -335,12 +336,8 @@ class ReviewService:
         if collection is not None:
             query = query.where(ReviewRequest.collection_id == self.collections.get(collection).id)
         with self.db.reader() as s:
-            total = s.scalar(select(func.count()).select_from(query.subquery())) or 0
-            rows = s.scalars(
-                query.order_by(ReviewRequest.updated_at.desc(), ReviewRequest.id.desc())
-                .offset((page - 1) * size)
-                .limit(size)
-            ).all()
+            order = (ReviewRequest.updated_at.desc(), ReviewRequest.id.desc())
+            rows, total = page_of(s, query, *order, page=page, size=size)
             by_id: dict[int, CollectionInfo] = {}
             items = []
             for row in rows:
