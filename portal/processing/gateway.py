@@ -73,7 +73,7 @@ def server_config(
         "c.ClusterConfig.cluster_max_workers": settings.gateway_max_workers,
         "c.ClusterConfig.idle_timeout": settings.gateway_idle_timeout,
         "c.ClusterConfig.environment": dict(environment or {}),
-        "c.DaskGateway.log_level": "WARNING",
+        "c.DaskGateway.log_level": "WARN",  # its spelling
     }
     return "".join(f"{key} = {value!r}\n" for key, value in lines.items())
 

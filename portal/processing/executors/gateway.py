@@ -90,7 +90,7 @@ class GatewayExecutor(DaskExecutor):
             self.cluster.close()
             self._gateway.close()
             for closed in (self._gateway, getattr(self.cluster, "gateway", None)):
-                _forget_loop(closed)
+                forget_loop(closed)
 
 
 def _scale(cluster: Any, workers: int) -> int:
@@ -116,7 +116,7 @@ def _scale(cluster: Any, workers: int) -> int:
     return workers
 
 
-def _forget_loop(gateway: Any) -> None:
+def forget_loop(gateway: Any) -> None:
     """A closed dask-gateway ``Gateway`` closes itself again when collected, and then asks its stopped loop runner
     for its loop, which raises inside ``__del__`` (an unraisable exception at a random later moment; in a compile
     it even aborts the interpreter's parser). Its ``__del__`` skips an object without a loop runner."""
