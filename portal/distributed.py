@@ -93,6 +93,11 @@ class DistributedStack:
             settings, xrootd = start_xrootd(settings)
             if xrootd is not None:
                 self._stoppable.append(xrootd)
+        if self.with_hub:
+            settings, hub = start_hub(settings)
+            if hub is not None:
+                self._stoppable.append(hub)
+        # after the hub: the gateway checks sessions' hub tokens against its API (launch_hub_url)
         if self.with_gateway and not settings.gateway_url:
             from portal.processing.gateway import GatewayServer
 
@@ -100,10 +105,6 @@ class DistributedStack:
             self._stoppable.append(gateway)
             settings = settings.with_overrides(gateway_url=gateway.url)
             click.secho(f"Dask Gateway on {gateway.url}", fg="green")
-        if self.with_hub:
-            settings, hub = start_hub(settings)
-            if hub is not None:
-                self._stoppable.append(hub)
         return settings
 
     def _env(self, **extra: str) -> dict[str, str]:

@@ -434,6 +434,7 @@ def build_analyses(
         queue=queue,
         storage=storage,
         software=build_software_analyses(settings, db, catalog, storage),
+        user_prefix=settings.launch_user_prefix,
     )
 
 

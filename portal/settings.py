@@ -272,10 +272,15 @@ class Settings:
     gateway_url: str = setting(
         "", "Dask Gateway's public address (`http://host:port`) for the `gateway` executor: a cluster per user."
     )
+    gateway_proxy_address: str = setting(
+        "",
+        "Dask Gateway's scheduler proxy (`gateway://host:port`) when it is not on `gateway_url`'s port; the "
+        "portal and notebook sessions (`DASK_GATEWAY__PROXY_ADDRESS`) use it.",
+    )
     gateway_password: str = setting(
         "",
-        "Shared secret of the embedded gateway's SimpleAuthenticator (the portal signs in as each user with it); "
-        "empty: generated into `var/gateway/` by `portal stack` and the tests.",
+        "Shared secret with which the portal signs in to the gateway as each person's hub user (sessions use "
+        "their hub token instead); empty: generated into `var/gateway/` by `portal stack` and the tests.",
     )
     gateway_max_workers: int = setting(2, "Most Dask workers one user's gateway cluster may have (1 core each).")
     gateway_worker_memory: str = setting("2 G", "Memory of each gateway worker (a dask-gateway size, e.g. `2 G`).")

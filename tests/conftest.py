@@ -67,6 +67,7 @@ SLOW_GROUPS = (
     "test_large_download",
     "test_faults_servers",
     "test_gateway",
+    "test_gateway_hub",  # a hub, a gateway, a cluster and a session
     "test_analyse_browser",
     "test_launch",
     "test_faults_disk",

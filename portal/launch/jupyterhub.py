@@ -64,6 +64,19 @@ def container_options(
     }
 
 
+def gateway_environment(settings: Settings) -> dict[str, str]:
+    """What a notebook session needs to open its owner's Dask Gateway cluster with ``dask_gateway.Gateway()``
+    (the DaskHub pattern): the gateway's address and hub-token authentication, the token being the session's own
+    ``JUPYTERHUB_API_TOKEN``. Empty without a gateway. Never the portal's shared password: with it a session
+    could sign in as anyone."""
+    if not settings.gateway_url:
+        return {}
+    env = {"DASK_GATEWAY__ADDRESS": settings.gateway_url, "DASK_GATEWAY__AUTH__TYPE": "jupyterhub"}
+    if settings.gateway_proxy_address:
+        env["DASK_GATEWAY__PROXY_ADDRESS"] = settings.gateway_proxy_address
+    return env
+
+
 def sessions_dir(settings: Settings) -> Path:
     """Where launchers keep the sessions' working directories: ``<var_dir>/environments/sessions``."""
     return Path(settings.var_dir) / "environments" / "sessions"
@@ -75,16 +88,32 @@ class JupyterHubLauncher:
 
     name = "jupyterhub"
 
-    def __init__(self, hub_url: str, token: str, work_root: Path, *, start_timeout: float = 90.0) -> None:
+    def __init__(
+        self,
+        hub_url: str,
+        token: str,
+        work_root: Path,
+        *,
+        start_timeout: float = 90.0,
+        session_env: dict[str, str] | None = None,
+    ) -> None:
+        """``session_env``: variables every session gets (the Dask Gateway's address: no secrets)."""
         self.hub_url = hub_url.rstrip("/")
         self.headers = {"Authorization": f"token {token}"}
         self.work_root = Path(work_root)
         self.start_timeout = start_timeout
+        self.session_env = dict(session_env or {})
 
     @classmethod
     def from_settings(cls, settings: Settings, **_: Any) -> JupyterHubLauncher:
-        """The hub at ``launch_hub_url``; empty until `portal stack` starts one (launches then fail clearly)."""
-        return cls(settings.launch_hub_url, settings.launch_hub_token, sessions_dir(settings))
+        """The hub at ``launch_hub_url``; empty until `portal stack` starts one (launches then fail clearly).
+        Sessions get what opens their owner's gateway cluster with their hub token (DaskHub)."""
+        return cls(
+            settings.launch_hub_url,
+            settings.launch_hub_token,
+            sessions_dir(settings),
+            session_env=gateway_environment(settings),
+        )
 
     def _api(self, method: str, path: str, **kwargs: Any) -> requests.Response:
         try:
@@ -140,6 +169,7 @@ class JupyterHubLauncher:
                 yield self._ready(user, name, notebook)
                 return
         env: dict[str, object] = {
+            **self.session_env,
             "PORTAL_RECORD": recid or "",
             "PORTAL_FILESET": str(fileset),
             "PORTAL_ENVIRONMENT_KEY": built.key,

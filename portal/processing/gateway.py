@@ -2,9 +2,11 @@
 workers as processes on this machine, with per-user limits. In a cluster the same gateway runs with its
 Kubernetes backend (the dask-gateway Helm chart) and authenticates through JupyterHub, as DaskHub does.
 
-On one machine the gateway uses its SimpleAuthenticator: any user name with the shared password. Only the
-portal knows that password (generated into ``var/gateway/``, mode 0600), and it signs in as the person who
-started the analysis, so each person gets a cluster of their own."""
+Two ways in, as DaskHub (:mod:`portal.processing.gateway_auth`): the portal with a shared password that only it
+knows (generated into ``var/gateway/``, mode 0600), signed in as the hub user of the person who started the
+analysis, and that person's notebook sessions with their JupyterHub API token, checked against the hub. Both
+open the same cluster, one per person. Sessions get the gateway's address
+(:func:`portal.launch.jupyterhub.gateway_environment`), never the password."""
 
 from __future__ import annotations
 
@@ -36,20 +38,28 @@ def gateway_password(settings: Settings) -> str:
     return path.read_text().strip()
 
 
+def hub_api_url(settings: Settings) -> str:
+    """The REST API of the hub whose users' tokens the gateway accepts (empty: no hub, the portal only)."""
+    return f"{settings.launch_hub_url.rstrip('/')}/hub/api" if settings.launch_hub_url else ""
+
+
 def server_config(
     settings: Settings, *, api_port: int, proxy_port: int, environment: dict[str, str] | None = None
 ) -> str:
-    """The gateway's traitlets configuration: loopback addresses, the local process backend, per-user limits.
+    """The gateway's traitlets configuration: loopback addresses, the local process backend, per-user limits,
+    the portal's password and the hub's API (``launch_hub_url``, when there is a hub) to check sessions' tokens.
     ``environment``: extra variables for the schedulers and workers (e.g. a PYTHONPATH)."""
     bindir = Path(sys.executable).parent
     lines = {
-        "c.Gateway.address": f"127.0.0.1:{api_port}",
+        # the application's class is DaskGateway: options under any other name (`c.Gateway`) are ignored
+        "c.DaskGateway.address": f"127.0.0.1:{api_port}",
         "c.Proxy.address": f"127.0.0.1:{proxy_port}",
         # processes as the gateway's own user (LocalBackend would run them as the requesting system user,
         # which needs a system account per portal user: the hub's per-user accounts could serve, see README)
-        "c.Gateway.backend_class": "dask_gateway_server.backends.local.UnsafeLocalBackend",
-        "c.Gateway.authenticator_class": "dask_gateway_server.auth.SimpleAuthenticator",
-        "c.SimpleAuthenticator.password": gateway_password(settings),
+        "c.DaskGateway.backend_class": "dask_gateway_server.backends.local.UnsafeLocalBackend",
+        "c.DaskGateway.authenticator_class": "portal.processing.gateway_auth.PortalOrHubAuthenticator",
+        "c.PortalOrHubAuthenticator.password": gateway_password(settings),
+        "c.PortalOrHubAuthenticator.jupyterhub_api_url": hub_api_url(settings),
         # current distributed has no `dask-scheduler` command: start both through `dask`
         "c.LocalClusterConfig.scheduler_cmd": [str(bindir / "dask"), "scheduler"],
         "c.LocalClusterConfig.worker_cmd": [str(bindir / "dask"), "worker"],
@@ -58,11 +68,12 @@ def server_config(
         "c.ClusterConfig.worker_cores": 1,
         "c.ClusterConfig.worker_threads": 1,
         "c.ClusterConfig.worker_memory": settings.gateway_worker_memory,
+        # limits are per cluster: dask-gateway-server has no limit on a user's number of clusters (no
+        # `UserLimits`); the executor reuses a person's running cluster rather than starting another
         "c.ClusterConfig.cluster_max_workers": settings.gateway_max_workers,
         "c.ClusterConfig.idle_timeout": settings.gateway_idle_timeout,
-        "c.UserLimits.max_clusters": 1,
         "c.ClusterConfig.environment": dict(environment or {}),
-        "c.Gateway.log_level": "WARNING",
+        "c.DaskGateway.log_level": "WARN",  # its spelling
     }
     return "".join(f"{key} = {value!r}\n" for key, value in lines.items())
 

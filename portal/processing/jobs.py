@@ -18,10 +18,10 @@ from portal.db.models import AnalysisJob
 from portal.errors import Conflict, Invalid, NotFound, PortalError
 from portal.i18n import N_
 from portal.identity import policy
-from portal.identity.models import User
 from portal.identity.policy import require_quota
 from portal.identity.principal import Principal
 from portal.jobqueue.base import Cancelled, JobQueue
+from portal.launch.people import hub_username
 from portal.processing import results
 from portal.processing.display import DISPLAY_BINS
 from portal.processing.engine import Progress, run_analysis
@@ -65,8 +65,12 @@ class JobService:
         queue: JobQueue | None = None,
         storage: Storage | None = None,
         software: SoftwareAnalyses | None = None,
+        user_prefix: str = "p-",
     ) -> None:
         self.db = db
+        #: a person's name on per-user executors is their hub user (`<prefix><id>`, `launch_user_prefix`): the
+        #: gateway then hands their analyses and their notebook sessions (signed in with hub tokens) one cluster
+        self.user_prefix = user_prefix
         #: analyses provided by software records, run in their environments (None: not offered)
         self.software = software
         #: where created jobs wait for a worker (None: only the caller runs them, as `portal analysis run` does)
@@ -188,9 +192,8 @@ class JobService:
             spec, recid, executor_name = job.analysis, job.dataset_recid, job.executor
             skip, params = job.skip_bad_files, dict(job.parameters)
             pinned = dict(job.environment) if job.environment else None
-            # the owner's user name picks their own cluster on a per-user executor (the gateway)
-            owner = s.get(User, job.owner_id) if job.owner_id is not None else None
-            user = owner.username if owner is not None else None
+            # the owner's hub user picks their own cluster on a per-user executor (the gateway)
+            user = hub_username(job.owner_id, self.user_prefix) if job.owner_id is not None else None
         last = [0.0]
 
         def progress(p: Progress) -> None:

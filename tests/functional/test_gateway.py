@@ -67,8 +67,7 @@ def test_an_analysis_job_on_the_gateway_gives_the_exact_bins(gateway: Settings, 
             "gateway_url": gateway.gateway_url,
             "gateway_password": gateway.gateway_password or Path(gateway.var_dir, "gateway", "password").read_text(),
             "processing_chunk_events": 2000,
-            # as many workers as the gateway grants: asked for more, the executor waits WORKER_WAIT (120 s) for
-            # workers the gateway refused (it scales to its limit with a warning)
+            # as many workers as the gateway grants (asking for more is tested in test_gateway_hub.py)
             "gateway_max_workers": gateway.gateway_max_workers,
         }
     )

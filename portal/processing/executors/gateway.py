@@ -7,7 +7,10 @@ starting more."""
 from __future__ import annotations
 
 import contextlib
+import logging
 import re
+import threading
+import warnings
 from typing import Any, ClassVar
 
 from portal.errors import Invalid, Unavailable
@@ -17,6 +20,10 @@ from portal.processing.executors.cluster import DaskExecutor
 ANONYMOUS = "anonymous"
 WORKER_WAIT = 120  # seconds; starting worker processes on a loaded 2-core machine takes tens of seconds
 _USER = re.compile(r"^[A-Za-z0-9._@-]{1,64}$")
+# dask-gateway-server's answer to a scale above its limit: "... Scaling to 2 instead."
+_LIMIT = re.compile(r"Scaling to (\d+) instead")
+_SCALE_LOCK = threading.Lock()
+log = logging.getLogger(__name__)
 
 
 class GatewayExecutor(DaskExecutor):
@@ -34,28 +41,33 @@ class GatewayExecutor(DaskExecutor):
         self._gateway = gateway  # closed last: the cluster talks to the gateway through it
 
     @classmethod
-    def connect(cls, url: str, password: str, user: str, workers: int) -> GatewayExecutor:
+    def connect(cls, url: str, password: str, user: str, workers: int, *, proxy_address: str = "") -> GatewayExecutor:
+        """``user``'s cluster on the gateway at ``url``, signed in with the shared ``password``, scaled to
+        ``workers`` or to the gateway's per-cluster limit when that is lower (waiting only for the workers the
+        gateway grants). Invalid for a missing address or a bad user name; Unavailable when the gateway cannot be
+        reached or refuses the portal."""
+        import aiohttp
         from dask_gateway import BasicAuth, Gateway
 
         if not url:
             raise Invalid(N_("executor 'gateway' needs the gateway's address"), field="PORTAL_GATEWAY_URL")
         if not _USER.match(user):
             raise Invalid(N_("not a gateway user name: {user!r}"), user=user, field="user")
-        gateway = Gateway(url, auth=BasicAuth(user, password))
+        gateway = Gateway(url, proxy_address=proxy_address or None, auth=BasicAuth(user, password))
         try:
             running = [c for c in gateway.list_clusters() if str(c.status).endswith("RUNNING")]
             cluster = gateway.connect(running[0].name) if running else gateway.new_cluster()
-            cluster.scale(workers)
+            granted = _scale(cluster, workers)
             client = cluster.get_client(set_as_default=False)
-        except (OSError, ValueError) as exc:
+        except (OSError, ValueError, aiohttp.ClientError) as exc:
             gateway.close()
             raise Unavailable(
                 N_("cannot get a cluster for {user} from the Dask Gateway at {url}: {exc}"), user=user, url=url, exc=exc
             ) from exc
-        # the planner sizes tasks by the threads it sees: let the workers asked for arrive first; with fewer (the
-        # gateway's limits, a busy machine) tasks queue on those there are
+        # the planner sizes tasks by the threads it sees: let the workers granted arrive first; with fewer (a busy
+        # machine) tasks queue on those there are
         with contextlib.suppress(TimeoutError):
-            client.wait_for_workers(workers, timeout=WORKER_WAIT)
+            client.wait_for_workers(granted, timeout=WORKER_WAIT)
         return cls(client, cluster, user, gateway)
 
     @classmethod
@@ -63,7 +75,11 @@ class GatewayExecutor(DaskExecutor):
         from portal.processing.gateway import gateway_password
 
         return cls.connect(
-            settings.gateway_url, gateway_password(settings), user or ANONYMOUS, settings.gateway_max_workers
+            settings.gateway_url,
+            gateway_password(settings),
+            user or ANONYMOUS,
+            settings.gateway_max_workers,
+            proxy_address=settings.gateway_proxy_address,
         )
 
     def close(self) -> None:
@@ -74,10 +90,33 @@ class GatewayExecutor(DaskExecutor):
             self.cluster.close()
             self._gateway.close()
             for closed in (self._gateway, getattr(self.cluster, "gateway", None)):
-                _forget_loop(closed)
+                forget_loop(closed)
 
 
-def _forget_loop(gateway: Any) -> None:
+def _scale(cluster: Any, workers: int) -> int:
+    """Scale ``cluster`` to ``workers`` and return how many the gateway grants: it scales a request above its
+    per-cluster limit down to that limit and says so only in a warning (``GatewayWarning``), whose number is read
+    here so that nobody waits WORKER_WAIT seconds for workers that will never come."""
+    from dask_gateway import GatewayWarning
+
+    # catch_warnings swaps process-wide state: one scale at a time, so two never restore each other's filters
+    with _SCALE_LOCK, warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always", GatewayWarning)
+        cluster.scale(workers)
+    for warning in caught:
+        limit = _LIMIT.search(str(warning.message)) if issubclass(warning.category, GatewayWarning) else None
+        if limit is not None and int(limit.group(1)) < workers:
+            log.warning(
+                "the gateway grants %s workers per cluster, fewer than PORTAL_GATEWAY_MAX_WORKERS=%s: using %s",
+                limit.group(1),
+                workers,
+                limit.group(1),
+            )
+            return int(limit.group(1))
+    return workers
+
+
+def forget_loop(gateway: Any) -> None:
     """A closed dask-gateway ``Gateway`` closes itself again when collected, and then asks its stopped loop runner
     for its loop, which raises inside ``__del__`` (an unraisable exception at a random later moment; in a compile
     it even aborts the interpreter's parser). Its ``__del__`` skips an object without a loop runner."""
