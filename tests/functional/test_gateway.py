@@ -98,3 +98,32 @@ def test_an_analysis_job_on_the_gateway_gives_the_exact_bins(gateway: Settings, 
         assert np.array_equal(np.asarray(done.result["hists"][name]["counts_with_flow"])[1:-1], want), name
     services_of(app).close()
     shutil.rmtree(data, ignore_errors=True)
+
+
+def test_a_cluster_shut_down_under_the_pool_is_replaced_at_the_next_job(gateway: Settings) -> None:
+    from dask_gateway import BasicAuth, Gateway
+
+    from portal.processing.executors.gateway import forget_loop
+    from portal.processing.executors.pool import ExecutorPool
+    from portal.processing.gateway import gateway_password
+
+    pool = ExecutorPool(
+        {"gateway": lambda user: EXECUTORS.create("gateway", gateway, user=user)}, frozenset({"gateway"})
+    )
+    try:
+        first = pool.get("gateway", "carol")
+        assert sorted(first.map_unordered(tasks.square, range(3))) == [0, 1, 4]
+        assert pool.get("gateway", "carol") is first and first.alive()
+        # the idle timeout, or carol's notebook, shuts her cluster down behind the portal's back
+        outside = Gateway(gateway.gateway_url, auth=BasicAuth("carol", gateway_password(gateway)))
+        try:
+            outside.stop_cluster(first.cluster.name)
+        finally:
+            outside.close()
+            forget_loop(outside)
+        assert not first.alive()
+        second = pool.get("gateway", "carol")
+        assert second is not first and second.cluster.name != first.cluster.name
+        assert sorted(second.map_unordered(tasks.square, range(3))) == [0, 1, 4]
+    finally:
+        pool.close()

@@ -42,6 +42,12 @@ class Executor:
         exception in the consumer) cancels what has not run yet."""
         raise NotImplementedError
 
+    def alive(self) -> bool:
+        """Whether the executor can still take work. An executor whose resources can go away under it (a
+        gateway cluster shut down by its idle timeout or from a notebook) says False, and the pool builds a new
+        one instead of handing the dead one to every later job."""
+        return True
+
     def close(self) -> None:
         """Release the executor's resources (stop an embedded cluster, disconnect from a scheduler)."""
 

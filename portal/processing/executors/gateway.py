@@ -48,6 +48,7 @@ class GatewayExecutor(DaskExecutor):
         reached or refuses the portal."""
         import aiohttp
         from dask_gateway import BasicAuth, Gateway
+        from dask_gateway.client import ClusterStatus
 
         if not url:
             raise Invalid(N_("executor 'gateway' needs the gateway's address"), field="PORTAL_GATEWAY_URL")
@@ -55,7 +56,8 @@ class GatewayExecutor(DaskExecutor):
             raise Invalid(N_("not a gateway user name: {user!r}"), user=user, field="user")
         gateway = Gateway(url, proxy_address=proxy_address or None, auth=BasicAuth(user, password))
         try:
-            running = [c for c in gateway.list_clusters() if str(c.status).endswith("RUNNING")]
+            # ClusterStatus is an IntEnum: on Python 3.11 its str() is the number, so compare members
+            running = [c for c in gateway.list_clusters() if c.status == ClusterStatus.RUNNING]
             cluster = gateway.connect(running[0].name) if running else gateway.new_cluster()
             granted = _scale(cluster, workers)
             client = cluster.get_client(set_as_default=False)
@@ -81,6 +83,19 @@ class GatewayExecutor(DaskExecutor):
             settings.gateway_max_workers,
             proxy_address=settings.gateway_proxy_address,
         )
+
+    def alive(self) -> bool:
+        """The cluster still runs on the gateway (its idle timeout, or its owner's notebook, may have shut it
+        down), asked of the gateway itself: the client's own status lags behind a cluster that is gone."""
+        from dask_gateway.client import ClusterStatus
+
+        if self.client.status != "running":
+            return False
+        try:
+            report = self._gateway.get_cluster(self.cluster.name)
+        except Exception:  # noqa: BLE001 - any failure to find the cluster means: build a new executor
+            return False
+        return bool(report.status == ClusterStatus.RUNNING)
 
     def close(self) -> None:
         self.client.close()

@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+import contextlib
+import logging
 import threading
 from collections.abc import Callable, Mapping
 
 from portal.errors import Invalid
 from portal.i18n import N_
 from portal.processing.executors.base import Executor
+
+log = logging.getLogger(__name__)
 
 
 class ExecutorPool:
@@ -56,6 +60,16 @@ class ExecutorPool:
         with self._locks_lock:
             lock = self._locks.setdefault(key, threading.Lock())
         with lock:  # one build per executor, even when several jobs start at once
+            stale = self._built.get(key)
+            if stale is not None and not stale.alive():
+                log.warning(
+                    "executor %s%s is gone (its cluster was shut down): building a new one",
+                    name,
+                    f" of {user}" if per_user else "",
+                )
+                del self._built[key]
+                with contextlib.suppress(Exception):  # closing what is already gone may fail in many ways
+                    stale.close()
             if key not in self._built:
                 factory = self._factories[name]
                 self._built[key] = factory(user=user) if per_user else factory()
