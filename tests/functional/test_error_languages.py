@@ -110,3 +110,40 @@ def test_several_problems_are_counted_with_french_plural_forms(client, alice):
     two_bad = {**metadata(), "title": "ab", "authors": [{"name": "Doe, Jane", "orcid": "1234"}]}
     single = problem(client.post("/api/records", json={"metadata": two_bad}, headers={**alice, **FR}), 400)
     assert single["detail"].endswith("(et 1 autre problème)"), single["detail"]
+
+
+def test_an_analysis_job_failure_reason_is_shown_in_french(app, client):
+    """A job's failure reason is stored as a message id and its values and shown in the reader's language on the job's
+    page and in the API; a row from before (plain English text) is shown as it was written."""
+    from portal.catalog.model import RecordInput
+    from portal.db.models import AnalysisJob
+    from portal.identity.principal import COMMAND_LINE
+
+    svc = services_of(app)
+    dataset = {
+        "recid": 7301,
+        "title": "No files yet",
+        "type": {"primary": "Dataset"},
+        "experiment": ["CMS"],
+        "date_published": "2024-05-01",
+    }
+    svc.catalog.load([RecordInput(dataset)])
+    failed = svc.analyses.run(svc.analyses.create("dimuon", 7301, enqueue=False).id)
+    assert failed.state == "failed" and failed.error == "the dataset has no files to process"
+    french = client.get(f"/api/analyses/{failed.id}", headers=FR).get_json()
+    assert french["error"] == "le jeu de données n'a aucun fichier à traiter"
+    assert client.get(f"/api/analyses/{failed.id}").get_json()["error"] == "the dataset has no files to process"
+    page = client.get(f"/analyses/{failed.id}", headers=FR).get_data(as_text=True)
+    assert "le jeu de données n'a aucun fichier à traiter" in page
+    # a reason with a value: cancelled by whom, the name left as it is
+    queued = svc.analyses.create("dimuon", 7301, enqueue=False)
+    cancelled = svc.analyses.cancel(queued.id, COMMAND_LINE)
+    assert cancelled.error == f"cancelled by {COMMAND_LINE.label}"
+    shown = client.get(f"/api/analyses/{queued.id}", headers=FR).get_json()["error"]
+    assert shown == f"annulé par {COMMAND_LINE.label}"
+    # a row written before reasons were stored as message ids: its English text, in any language
+    with svc.db.transaction() as s:
+        row = s.get(AnalysisJob, failed.id)
+        row.error, row.error_message = "worker lost (an old row)", None
+    assert client.get(f"/api/analyses/{failed.id}", headers=FR).get_json()["error"] == "worker lost (an old row)"
+    assert "worker lost (an old row)" in client.get(f"/analyses/{failed.id}", headers=FR).get_data(as_text=True)
