@@ -2,7 +2,7 @@
 English), so pages and the API show it in the reader's language; deliveries from before keep their text only.
 
 Revision ID: swdemo_0002_delivery_reason_message
-Revises: swdemo_0001_job_error_message
+Revises: releases_0001
 """
 
 import sqlalchemy as sa
@@ -10,7 +10,7 @@ from alembic import op
 from sqlalchemy.dialects.postgresql import JSONB
 
 revision = "swdemo_0002_delivery_reason_message"
-down_revision = "swdemo_0001_job_error_message"
+down_revision = "releases_0001"
 branch_labels = None
 depends_on = None
 
