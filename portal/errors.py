@@ -82,6 +82,18 @@ class PortalError(Exception):
         text = _text(translate, self.template, self.params)
         return text.format(**self.params) if self.params else text
 
+    def stored(self) -> dict[str, Any]:
+        """What a database row keeps of this error so it can be shown later in the reader's language: the message
+        id (and its plural), its values (as JSON: a value that is not a number, a string or a boolean is kept as
+        its text) and where it is. :func:`stored_message` turns it back into text."""
+        plural = self.template.plural if isinstance(self.template, Plural) else None
+        return {
+            "id": str(self.template),
+            **({"plural": plural} if plural is not None else {}),
+            "params": json_params(self.params),
+            **{key: getattr(self, key) for key in ("source", "record", "field") if getattr(self, key) is not None},
+        }
+
     def to_problem(self, translate: Translate = _same) -> dict[str, object]:
         problem: dict[str, object] = {
             "type": "about:blank",
@@ -94,6 +106,24 @@ class PortalError(Exception):
             if value is not None:
                 problem[key] = value
         return problem
+
+
+def json_params(params: dict[str, Any]) -> dict[str, Any]:
+    """A message's values as a row can keep them: numbers, strings, booleans and None as they are, others as text."""
+    return {k: v if isinstance(v, str | int | float | bool) or v is None else str(v) for k, v in params.items()}
+
+
+def stored_message(stored: dict[str, Any], translate: Translate = _same) -> str:
+    """The text of an error kept by :meth:`PortalError.stored`, through ``translate`` (English by default)."""
+    template = str(stored.get("id") or "")
+    plural = stored.get("plural")
+    where = {key: stored.get(key) for key in ("source", "record", "field")}
+    params = dict(stored.get("params") or {})
+    try:
+        error = PortalError(Plural(template, plural) if plural else template, **where, **params)
+        return error.localized(translate)
+    except (KeyError, IndexError, ValueError, TypeError):  # a translation naming a value the row lacks
+        return PortalError(template, **where, **params).message
 
 
 class Invalid(PortalError):

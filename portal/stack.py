@@ -5,6 +5,7 @@ Later parts (XRootD, Dask, JupyterHub) join here, each started and stopped by th
 
 from __future__ import annotations
 
+import functools
 import json
 import os
 import re
@@ -14,6 +15,7 @@ import stat
 import subprocess
 import sys
 import threading
+from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -243,20 +245,27 @@ def start_hub(settings: Settings) -> tuple[Settings, object | None]:
 
 
 def load_demo_data(settings: Settings) -> None:
-    """Generate the demo files (small tier) and ingest them into the demo records that have none yet."""
+    """Generate the demo files (small tier; the demo software's archive and its environment's spec) and ingest them
+    into the demo records that have none yet."""
     from portal.demo.generate import generate
+    from portal.demo.software import DEMO_FILES
     from portal.services import build_services
 
+    writers: dict[int, tuple[str, Callable[[Path], object]]] = {
+        recid: (folder, functools.partial(generate, "small", formats=formats))
+        for recid, (folder, formats) in DEMO_DATA.items()
+    }
+    writers.update(DEMO_FILES)  # the software record providing an analysis, and its environment record
     svc = build_services(settings, migrate=False)
     try:
-        for recid, (folder, formats) in DEMO_DATA.items():
+        for recid, (folder, write) in writers.items():
             view = svc.catalog.get(recid)
             if view.files or view.indices:
                 continue
             target = Path(settings.data_dir) / folder
             if not target.exists():
-                click.echo(f"demo: generating {folder} ({', '.join(formats)}) …")
-                generate("small", target, formats=formats)
+                click.echo(f"demo: generating {folder} …")
+                write(target)
             report = svc.ingester.ingest_path(svc.storage, folder)
             svc.catalog.ingest_files(recid, report.file_rows(folder), report.distribution())
             click.echo(f"demo: record {recid} has {len(report.files)} file(s)")

@@ -154,6 +154,9 @@ class AnalysisJob(Base):
     owner_id: Mapped[int | None] = mapped_column(BigInteger)
     #: the environment build (key + spec) a re-run of a software record's analysis is pinned to (swanalyses_0001)
     environment: Mapped[dict[str, Any] | None] = mapped_column(JSONType)
+    #: why it failed as a message id and values (PortalError.stored, swdemo_0001), shown in the reader's language;
+    #: None for a failure that is no domain error and for rows from before (their English ``error`` is shown)
+    error_message: Mapped[dict[str, Any] | None] = mapped_column(JSONType)
 
     __table_args__ = (
         Index("ix_analysis_jobs_dataset", "dataset_recid"),

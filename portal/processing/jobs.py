@@ -255,6 +255,8 @@ class JobService:
         with self.db.transaction() as s:
             job = self._get(s, job_id)
             job.state, job.error, job.finished_at = "failed", message, _now()
+            # the message id and values too: pages and the API show the reason in the reader's language
+            job.error_message = exc.stored() if isinstance(exc, PortalError) else None
             return _job(job)
 
     def _software_analysis(self, spec: str) -> SoftwareAnalysis | None:
@@ -403,7 +405,8 @@ class JobService:
         with self.db.transaction() as s:
             row = self._get(s, job_id)
             if row.state == "queued":
-                row.state, row.error, row.finished_at = "cancelled", f"cancelled by {actor.label}", _now()
+                row.state, row.finished_at = "cancelled", _now()
+                row.error, row.error_message = _reason(N_("cancelled by {who}"), who=actor.label)
             elif found is None and row.state == "running":
                 # no queue job to pass the request to: it runs in a command, outside the queue
                 raise Conflict(
@@ -413,17 +416,18 @@ class JobService:
 
     def mark_cancelled(self, job_id: int) -> None:
         """Record that a running job stopped because it was cancelled."""
-        self._settle(job_id, "cancelled", "cancelled while running")
+        self._settle(job_id, "cancelled", *_reason(N_("cancelled while running")))
 
     def give_up(self, job_id: int, reason: str) -> None:
         """Record a failure the queue settled without the job's task (its worker was lost, no attempts left)."""
         self._settle(job_id, "failed", reason)
 
-    def _settle(self, job_id: int, state: str, reason: str) -> None:
+    def _settle(self, job_id: int, state: str, reason: str, message: dict[str, Any] | None = None) -> None:
         with self.db.transaction() as s:
             job = s.get(AnalysisJob, job_id)
             if job is not None and job.state not in FINAL_STATES:
                 job.state, job.error, job.finished_at = state, reason, _now()
+                job.error_message = message
 
     def close(self) -> None:
         """Close the executors jobs have used (an embedded cluster stops)."""
@@ -656,12 +660,20 @@ def _summary(job: AnalysisJob) -> JobSummary:
         state=job.state,
         progress=job.progress,
         error=job.error,
+        error_message=job.error_message,
         derived_recid=job.derived_recid,
         created_at=utc(job.created_at),
         started_at=utc(job.started_at),
         finished_at=utc(job.finished_at),
         owner_id=job.owner_id,
     )
+
+
+def _reason(template: str, **params: Any) -> tuple[str, dict[str, Any]]:
+    """A reason a job ends with: its English text (the ``error`` column, the logs) and its message id with values
+    (shown in the reader's language)."""
+    error = PortalError(template, **params)
+    return error.message, error.stored()
 
 
 def _job(job: AnalysisJob) -> Job:

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
+
+from portal.errors import Translate, stored_message
 
 #: a job's states, in the order a job goes through them (``failed`` or ``cancelled`` replace ``done``)
 STATES = ("queued", "running", "done", "failed", "cancelled")
@@ -47,6 +49,12 @@ class JobSummary:
     finished_at: datetime | None
     #: the user who started it (None: the command line); not in the JSON, which anyone may read
     owner_id: int | None
+    #: ``error`` as a message id and values (``PortalError.stored``), for :meth:`localized_error`; None for old rows
+    error_message: dict[str, Any] | None = field(default=None, kw_only=True)
+
+    def localized_error(self, translate: Translate) -> str | None:
+        """``error`` in the language of ``translate`` when it was stored as a message id, else as it was stored."""
+        return stored_message(self.error_message, translate) if self.error_message else self.error
 
     def to_json(self) -> dict[str, Any]:
         """The job as the API returns it (times as ISO 8601 in UTC with a ``Z``)."""

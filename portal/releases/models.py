@@ -44,6 +44,8 @@ class ReleaseDelivery(Base):
     tag: Mapped[str | None] = mapped_column(String(255))
     outcome: Mapped[str] = mapped_column(String(16))
     reason: Mapped[str] = mapped_column(Text, default="")
+    #: ``reason`` as a message id and values (swdemo_0002), shown in the reader's language; None: the text only
+    reason_message: Mapped[dict[str, Any] | None] = mapped_column(JSONType)
     field: Mapped[str | None] = mapped_column(String(64))
     recid: Mapped[int | None] = mapped_column(Integer)
     attempts: Mapped[int] = mapped_column(Integer, default=0)

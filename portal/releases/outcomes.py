@@ -5,6 +5,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from portal.errors import json_params
+
 
 class DeliveryProblem(Exception):
     outcome = "failed"
@@ -17,6 +19,11 @@ class DeliveryProblem(Exception):
         self.reason = reason.format(**values) if values else reason
         self.field = field
         super().__init__(self.reason)
+
+    def stored(self) -> dict[str, Any]:
+        """The reason as a message id and values, for :func:`portal.errors.stored_message` (its field is not part of
+        the sentence: the delivery keeps it in a column of its own)."""
+        return {"id": self.template, "params": json_params(self.values)}
 
 
 class Refused(DeliveryProblem):

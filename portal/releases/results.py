@@ -6,6 +6,9 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
+from portal.errors import Translate, stored_message
+from portal.i18n import translate_same
+
 
 def _iso(moment: datetime | None) -> str | None:
     return moment.isoformat() if moment is not None else None
@@ -64,8 +67,15 @@ class DeliveryView:
     retryable: bool
     replayed: bool = False  # True when this answer is for a delivery id seen before (nothing was redone)
     claimed: tuple[str, ...] = ()  # the repository URLs an unmatched delivery named (credentials stripped)
+    #: ``reason`` as a message id and values (None: recorded as text only, or before they were kept)
+    reason_message: dict[str, Any] | None = None
 
-    def to_json(self) -> dict[str, Any]:
+    def localized_reason(self, translate: Translate) -> str:
+        """``reason`` in the language of ``translate`` when it was kept as a message id, else as it was recorded."""
+        return stored_message(self.reason_message, translate) if self.reason_message else self.reason
+
+    def to_json(self, translate: Translate = translate_same) -> dict[str, Any]:
+        """The delivery as the API returns it, its reason through ``translate`` (the reader's language)."""
         return {
             "id": self.id,
             "repository_id": self.repository_id,
@@ -74,7 +84,7 @@ class DeliveryView:
             "event": self.event,
             "tag": self.tag,
             "outcome": self.outcome,
-            "reason": self.reason,
+            "reason": self.localized_reason(translate),
             "field": self.field,
             "recid": self.recid,
             "record_url": f"/record/{self.recid}" if self.recid else None,
@@ -93,9 +103,9 @@ class DeliveryPage:
     page: int
     size: int
 
-    def to_json(self) -> dict[str, Any]:
+    def to_json(self, translate: Translate = translate_same) -> dict[str, Any]:
         return {
-            "hits": [d.to_json() for d in self.deliveries],
+            "hits": [d.to_json(translate) for d in self.deliveries],
             "total": self.total,
             "page": self.page,
             "size": self.size,

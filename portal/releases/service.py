@@ -375,12 +375,13 @@ class ReleaseService:
             assert repo is not None and delivery.payload is not None
             job = _Job(repo.id, repo.owner_id, repo.provider, repo.url, repo.recid, delivery.payload)
         outcome, reason, field, recid = "created", "", None, None
+        message: dict[str, Any] | None = None  # the reason as a message id, shown in the reader's language
         try:
             recid = self._publish(job)
         except DeliveryProblem as problem:
-            outcome, reason, field = problem.outcome, problem.reason, problem.field
+            outcome, reason, field, message = problem.outcome, problem.reason, problem.field, problem.stored()
         except PortalError as err:  # the catalogue's refusals (an open draft, say): visible, retry-able
-            outcome, reason, field = "failed", err.message, err.field
+            outcome, reason, field, message = "failed", err.message, err.field, err.stored()
         except Exception as exc:
             log.exception("release delivery %s failed", delivery_id)
             outcome, reason, field = "failed", f"internal error: {type(exc).__name__}: {exc}"[:500], None
@@ -388,6 +389,7 @@ class ReleaseService:
             delivery = s.get(ReleaseDelivery, delivery_id)
             assert delivery is not None
             delivery.outcome, delivery.reason, delivery.field, delivery.recid = outcome, reason, field, recid
+            delivery.reason_message = message
             delivery.finished_at = datetime.now(UTC)
             if recid is not None:
                 repo = s.get(ConnectedRepository, job.repository_id)
@@ -571,6 +573,7 @@ def _delivery(d: ReleaseDelivery, *, replayed: bool = False) -> DeliveryView:
         tag=d.tag,
         outcome=d.outcome,
         reason=d.reason,
+        reason_message=d.reason_message,
         field=d.field,
         recid=d.recid,
         attempts=d.attempts,

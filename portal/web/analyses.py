@@ -13,6 +13,7 @@ from portal.i18n import N_
 from portal.identity import policy
 from portal.web import services
 from portal.web.auth import principal
+from portal.web.i18n import translate_message
 from portal.web.limits import limit_analyses
 from portal.web.request import QueryURL, bounded_id, client_ip, flag_arg, int_arg, json_body, paginate
 
@@ -47,7 +48,8 @@ def _links(job: JobSummary) -> dict[str, Any]:
                 for f in ("json", "h5", "root")
             }
         )
-    return {**job.to_json(), "links": links}
+    # a failure reason stored as a message id is shown in the reader's language (old rows: their English text)
+    return {**job.to_json(), "error": job.localized_error(translate_message), "links": links}
 
 
 @bp.post("/api/analyses")

@@ -22,6 +22,7 @@ from portal.releases.results import DeliveryView
 from portal.web import services
 from portal.web.auth import principal
 from portal.web.csrf import exempt
+from portal.web.i18n import translate_message
 from portal.web.people import _me, _Redirect, _redirect
 from portal.web.request import QueryURL, int_arg, json_body, paginate
 
@@ -38,25 +39,27 @@ def webhook(provider: str) -> Any:
     headers = {k.lower(): v for k, v in request.headers.items()}
     delivery = services().releases.receive(provider, headers, request.get_data(cache=False))
     if delivery.replayed:
-        return jsonify(delivery.to_json()), 200
+        return jsonify(delivery.to_json(translate_message)), 200
     if delivery.outcome == "created":
-        return jsonify(delivery.to_json()), 201
+        return jsonify(delivery.to_json(translate_message)), 201
     if delivery.outcome == "pending":  # verified, and queued for a worker
-        return jsonify(delivery.to_json()), 202
+        return jsonify(delivery.to_json(translate_message)), 202
     raise _problem(delivery)
 
 
 def _problem(d: DeliveryView) -> PortalError:
-    # the delivery's recorded reason stays as recorded (English); the sentence around it is translated
+    # the sentence is translated at the problem+json boundary, and the reason in it here (kept as a message id; old
+    # deliveries keep their English text)
+    reason = d.localized_reason(translate_message)
     if d.outcome == "failed":
         failed = N_("delivery {id} failed: {reason} (retry it from the repository's page)")
-        return Unavailable(failed, id=d.id, reason=d.reason, field=d.field)
+        return Unavailable(failed, id=d.id, reason=reason, field=d.field)
     refused = N_("delivery {id} refused: {reason}")
     if d.field == "repository":
-        return NotFound(refused, id=d.id, reason=d.reason, field=d.field)
+        return NotFound(refused, id=d.id, reason=reason, field=d.field)
     if d.reason.startswith("bad signature"):
-        return Unauthorized(refused, id=d.id, reason=d.reason, field=d.field)
-    return Invalid(refused, id=d.id, reason=d.reason, field=d.field)
+        return Unauthorized(refused, id=d.id, reason=reason, field=d.field)
+    return Invalid(refused, id=d.id, reason=reason, field=d.field)
 
 
 # -- the JSON API -----------------------------------------------------------------------------------------------
@@ -115,7 +118,7 @@ def api_deliveries(repository_id: int) -> Any:
     page, size = int_arg("page", 1), int_arg("size", PAGE_SIZE, maximum=services().settings.api_max_page_size)
     found = services().releases.deliveries(principal(), repository_id, page=page, size=size)
     links = paginate(QueryURL.of_request(), page=page, has_next=page * size < found.total)
-    return jsonify({**found.to_json(), "links": links})
+    return jsonify({**found.to_json(translate_message), "links": links})
 
 
 @bp.post("/api/repositories/<int:repository_id>/deliveries/<int:delivery_id>/retry")
@@ -123,7 +126,7 @@ def api_retry(repository_id: int, delivery_id: int) -> Any:
     delivery = services().releases.retry(principal(), delivery_id)
     if delivery.repository_id != repository_id:
         raise NotFound(N_("there is no such delivery"), field="delivery")
-    return jsonify(delivery.to_json()), 202 if delivery.outcome == "pending" else 200
+    return jsonify(delivery.to_json(translate_message)), 202 if delivery.outcome == "pending" else 200
 
 
 # -- pages ------------------------------------------------------------------------------------------------------

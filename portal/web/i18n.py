@@ -141,6 +141,8 @@ def register(app: Flask) -> None:
     app.jinja_env.filters.update(
         number=number, percent=percent, filesize=filesize, localdate=localdate, localdatetime=localdatetime
     )
+    # a reason a row keeps as a message id (a delivery's): in the reader's language; old rows' text as it is
+    app.jinja_env.filters["localized_reason"] = lambda item: item.localized_reason(translate_message)
 
     @app.context_processor
     def _languages() -> dict[str, object]:

@@ -110,3 +110,44 @@ def test_several_problems_are_counted_with_french_plural_forms(client, alice):
     two_bad = {**metadata(), "title": "ab", "authors": [{"name": "Doe, Jane", "orcid": "1234"}]}
     single = problem(client.post("/api/records", json={"metadata": two_bad}, headers={**alice, **FR}), 400)
     assert single["detail"].endswith("(et 1 autre problème)"), single["detail"]
+
+
+def test_an_analysis_job_failure_reason_is_shown_in_french(app, client, tmp_path):
+    """A job's failure reason is stored as a message id and its values and shown in the reader's language on the job's
+    page and in the API; a row from before (plain English text) is shown as it was written."""
+    from portal.catalog.model import RecordInput
+    from portal.db.models import AnalysisJob
+
+    svc = services_of(app)
+    dataset = {
+        "recid": 7301,
+        "title": "Soon retracted",
+        "type": {"primary": "Dataset"},
+        "experiment": ["CMS"],
+        "date_published": "2024-05-01",
+    }
+    row = {"key": "events.root", "uri": f"file://{tmp_path / 'events.root'}", "size": 1, "checksum": "adler32:00000001"}
+    svc.catalog.load([RecordInput(dataset, files=[row])])
+    job = svc.analyses.create("dimuon", 7301, enqueue=False)
+    # the dataset is removed before the job runs: it fails saying so, in the words of a domain error
+    svc.preservation.remove(7301, "Retracted: calibration error", COMMAND_LINE)
+    failed = svc.analyses.run(job.id)
+    english = "record 7301: record 7301 was removed: Retracted: calibration error"
+    assert failed.state == "failed" and failed.error == english
+    french = "enregistrement 7301: l’enregistrement 7301 a été retiré : Retracted: calibration error"
+    assert client.get(f"/api/analyses/{job.id}", headers=FR).get_json()["error"] == french
+    assert client.get(f"/api/analyses/{job.id}").get_json()["error"] == english
+    assert french in client.get(f"/analyses/{job.id}", headers=FR).get_data(as_text=True)
+    # a reason with a value: cancelled by whom, the name left as it is
+    svc.catalog.load([RecordInput({**dataset, "recid": 7302}, files=[row])])
+    queued = svc.analyses.create("dimuon", 7302, enqueue=False)
+    cancelled = svc.analyses.cancel(queued.id, COMMAND_LINE)
+    assert cancelled.error == f"cancelled by {COMMAND_LINE.label}"
+    shown = client.get(f"/api/analyses/{queued.id}", headers=FR).get_json()["error"]
+    assert shown == f"annulé par {COMMAND_LINE.label}"
+    # a row written before reasons were stored as message ids: its English text, in any language
+    with svc.db.transaction() as s:
+        stored = s.get(AnalysisJob, job.id)
+        stored.error, stored.error_message = "worker lost (an old row)", None
+    assert client.get(f"/api/analyses/{job.id}", headers=FR).get_json()["error"] == "worker lost (an old row)"
+    assert "worker lost (an old row)" in client.get(f"/analyses/{job.id}", headers=FR).get_data(as_text=True)

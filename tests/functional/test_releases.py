@@ -261,6 +261,40 @@ def test_refused_deliveries_are_listed_with_their_reason(app, settings_dict, ser
     assert done["outcome"] == "created" and done["attempts"] == 2
 
 
+def test_a_refusal_kept_as_a_message_id_is_shown_in_french(app, settings_dict, server):
+    """A delivery refused by a domain error keeps its message id: the webhook's answer, the API and the repository's
+    page show the reason in French to a French reader; a delivery recorded before shows its English text."""
+    from portal.releases.models import ReleaseDelivery
+
+    client = app.test_client()
+    server.release("v1.0.0", {"CITATION.cff": citation("1.0.0")})
+    repo, token = connect(client, app, server.url)
+    strict_app = create_app({**settings_dict, "releases_git_hosts": "github.com", "releases_allow_http": True})
+    fr = {"Accept-Language": "fr"}
+    body = github_delivery(server.url, "v1.0.0")
+    headers = {
+        "Content-Type": "application/json",
+        "X-GitHub-Event": "release",
+        "X-GitHub-Delivery": str(uuid.uuid4()),
+        "X-Hub-Signature-256": github_signature(repo["secret"], body),
+        **fr,
+    }
+    answer = strict_app.test_client().post("/api/hooks/github", data=body, headers=headers)
+    assert answer.status_code == 400
+    assert "refusée : hôte non autorisé :" in answer.get_json()["detail"], answer.get_json()["detail"]
+    listed = client.get(f"/api/repositories/{repo['id']}/deliveries", headers={**bearer(token), **fr}).get_json()
+    assert listed["hits"][0]["reason"].startswith("hôte non autorisé :")
+    assert deliveries(client, repo["id"], token)[0]["reason"].startswith("disallowed host:")
+    page_client = sign_in(app.test_client(), make_user(app, "writer"))
+    html = page_client.get(f"/settings/repositories/{repo['id']}", headers=fr).get_data(as_text=True)
+    assert "hôte non autorisé" in html
+    # a delivery recorded before reasons were kept as message ids: its English text, in any language
+    with services_of(app).db.transaction() as s:
+        s.get(ReleaseDelivery, listed["hits"][0]["id"]).reason_message = None
+    listed = client.get(f"/api/repositories/{repo['id']}/deliveries", headers={**bearer(token), **fr}).get_json()
+    assert listed["hits"][0]["reason"].startswith("disallowed host:")
+
+
 def test_unknown_repository_and_other_users(app, server):
     client = app.test_client()
     repo, token = connect(client, app, server.url)

@@ -69,3 +69,23 @@ def test_an_error_raised_like_another_keeps_its_message_id_and_values():
     assert again.template == cause.template and again.params == {"recid": 42}
     assert (again.source, again.field) == ("link 3", "recid")
     assert again.localized_detail(french) == "il n'existe pas d'enregistrement 42"  # translated, not fixed in English
+
+
+def test_an_error_kept_in_a_row_is_shown_later_in_the_readers_language():
+    import json
+
+    from portal.errors import stored_message
+    from portal.releases.outcomes import Refused
+
+    err = NotFound(N_("there is no record {recid}"), recid=42, record=42)
+    kept = json.loads(json.dumps(err.stored()))  # what a JSON column gives back
+    assert stored_message(kept) == err.message
+    assert stored_message(kept, french) == err.localized(french)
+    # a value that JSON cannot hold is kept as its text; a plural keeps both forms
+    oops = Invalid(N_("cannot read {path}: {exc}"), path="a.root", exc=OSError("disk gone"))
+    assert stored_message(json.loads(json.dumps(oops.stored()))) == oops.message == "cannot read a.root: disk gone"
+    many = Invalid(NP_("{num} file is missing", "{num} files are missing"), num=3)
+    assert stored_message(json.loads(json.dumps(many.stored()))) == "3 files are missing"
+    # a delivery's reason: the sentence alone (its field is a column of its own)
+    refused = Refused(N_("repository URL must not carry credentials"), field="url")
+    assert stored_message(refused.stored()) == refused.reason

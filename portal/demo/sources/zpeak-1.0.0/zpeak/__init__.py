@@ -1,0 +1,1 @@
+"""Z boson candidates in dimuon events (a demo analysis of the portal)."""
