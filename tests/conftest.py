@@ -69,6 +69,7 @@ SLOW_GROUPS = (
     "test_gateway",
     "test_gateway_hub",  # a hub, a gateway, a cluster and a session
     "test_analyse_browser",
+    "test_software_analysis_browser",
     "test_launch",
     "test_faults_disk",
 )
