@@ -243,6 +243,14 @@ class Settings:
         "Seconds between fixity audits of the stored files, run by a `portal worker` (queue kind `files.audit`; "
         "0 disables).",
     )
+    launch_events_keep_days: float = setting(
+        30.0,
+        "Days the events of a finished launch are kept in `launch_events`; older ones are pruned by a "
+        "`portal worker` (queue kind `launch.prune`, every `launch_events_prune_interval` s; 0 keeps them all).",
+    )
+    launch_events_prune_interval: float = setting(
+        3600.0, "Seconds between prunings of old launch events (queue kind `launch.prune`; 0 disables)."
+    )
     audit_rate: float = setting(
         50.0, "Read limit of fixity audits in MB/s, so they never starve downloads (0: unlimited)."
     )

@@ -240,3 +240,21 @@ def files_audit(services: Services, run: TaskRun) -> None:
     """A fixity audit of every stored file at `audit_rate` MB/s; findings go to the alerts log and the report to
     `<var_dir>/audits/` (as `portal files audit` writes it). Not retried: the next period audits again."""
     services.preservation.audit_files(rate=services.settings.audit_rate * 1e6 or None)
+
+
+def _prune_every(settings: Settings) -> float:
+    return settings.launch_events_prune_interval if settings.launch_events_keep_days > 0 else 0.0
+
+
+@task("launch.prune", max_attempts=1, every=_prune_every)
+def launch_prune(services: Services, run: TaskRun) -> None:
+    """Delete the events of launches finished more than `launch_events_keep_days` days ago (`LaunchEvents.prune`);
+    the count goes to the job's progress. Not retried: the next period prunes again."""
+    from datetime import UTC, datetime, timedelta
+
+    from portal.launch.queued import LaunchEvents
+
+    keep = timedelta(days=services.settings.launch_events_keep_days)
+    deleted = LaunchEvents(services.db).prune(datetime.now(UTC) - keep)
+    if services.queue is not None:
+        services.queue.report(run.job.id, {"deleted": deleted})
