@@ -196,6 +196,12 @@ class Settings:
         False,
         "Owners publish their own drafts through the deposit API (personal uploads); off: only curators publish.",
     )
+    deposit_queue_bytes: int = setting(
+        1_000_000_000,
+        "A publish through the deposit API of more bytes than this (or of more files than `ingest_queue_files`) "
+        "runs as a `deposit.publish` queue job: 202 with the job, the version published when it ends; 0: by "
+        "count only.",
+    )
     quota_deposit_files: int = setting(
         0, "Files one record version may hold when deposited (413 beyond, naming this setting; 0: no limit)."
     )

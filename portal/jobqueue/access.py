@@ -28,6 +28,7 @@ CANCEL_SCOPES: dict[str, str] = {
     "env.build": "launch",
     "ingest": "deposit:write",
     "release.delivery": "deposit:write",
+    "deposit.publish": "deposit:publish",
 }
 
 

@@ -228,6 +228,30 @@ def ingest(services: Services, run: TaskRun) -> None:
     services.queue.report(run.job.id, {"done": follow.total, "total": follow.total, **outcome.summary()})
 
 
+# ---------------------------------------------------------------------------------------------- large deposits
+def _publish_given_up(services: Services, payload: dict[str, Any], reason: str) -> None:
+    services.deposit.publish_given_up(str(payload.get("folder") or ""))
+
+
+@task("deposit.publish", max_attempts=2, backoff=5.0, give_up=_publish_given_up)
+def deposit_publish(services: Services, run: TaskRun) -> None:
+    """The publication of a large deposit (`DepositService.queue_publish`): the draft's uploads placed in the job's
+    folder, ingested, and the version published in one transaction (`DepositService.publish`). Run again after a
+    lost worker it starts over in the same folder; a refusal (a damaged file, a permission lost meanwhile) is final,
+    the draft left a draft with the reason on the job."""
+    from portal.identity.principal import COMMAND_LINE
+
+    payload = run.payload
+    user = payload.get("user")
+    try:
+        actor = services.users.get(int(user)).principal() if user is not None else COMMAND_LINE
+        view = services.deposit.publish(int(payload["recid"]), actor=actor, folder=str(payload["folder"]))
+    except PortalError as exc:
+        raise TaskFailed(exc.detail) from exc
+    if services.queue is not None:
+        services.queue.report(run.job.id, {"recid": view.recid, "doi": view.doi, "files": payload.get("files")})
+
+
 # ---------------------------------------------------------------------------------------------- periodic work
 @task("stats.aggregate", max_attempts=2, backoff=30.0, every=lambda s: s.stats_aggregate_interval)
 def stats_aggregate(services: Services, run: TaskRun) -> None:

@@ -30,6 +30,15 @@ def _with_links(entry: Entry) -> dict[str, Any]:
     return {**job_json(entry), "links": links}
 
 
+def queued_json(job_id: int) -> dict[str, Any]:
+    """The answer to a publication queued as a job: the job, and where to follow it."""
+    queue = services().queue
+    entry = queue.get(job_id) if queue is not None else None
+    assert entry is not None  # queued by this request
+    job = _with_links(entry)
+    return {"job": job, "links": {"job": job["links"]["self"]}}
+
+
 @bp.get("/api/jobs")
 def api_list() -> Any:
     """Jobs newest first, of one ``kind`` and in one ``state`` when asked: the caller's own (``mine=1``, or always

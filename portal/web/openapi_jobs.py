@@ -74,6 +74,11 @@ JOBS_PATHS: dict[str, Any] = {
 }
 
 JOBS_SCHEMAS: dict[str, Any] = {
+    "QueuedPublish": {
+        "type": "object",
+        "required": ["job", "links"],
+        "properties": {"job": ref("QueueJob"), "links": LINKS},
+    },
     "QueueJob": {
         "type": "object",
         "required": ["id", "kind", "state", "attempts", "max_attempts", "created_at", "links"],
