@@ -671,6 +671,7 @@ class DepositService:
         authorize: Callable[[Principal, int | None], None] | None = None,
         also: Callable[[Session], None] | None = None,
         folder: str | None = None,
+        progress: Callable[[str, int], None] | None = None,
     ) -> RecordView:
         """Publish a draft with its files: completed uploads are placed in the catalogue's storage, ingested like
         `portal ingest`, and become the version's file rows in the transaction that publishes it (their bytes
@@ -679,7 +680,9 @@ class DepositService:
 
         ``authorize(actor, owner_id)`` replaces the site's publishing rule (a collection's curator accepting a
         review is allowed by the review, not by a site-wide role); ``also(session)`` runs in the publishing
-        transaction (the review's state changes with the publication, or not at all)."""
+        transaction (the review's state changes with the publication, or not at all). ``folder`` and ``progress``
+        are a queued publication's (:meth:`queue_publish`): its job's folder, and ``progress(file, done)`` after each
+        file ingested, which may raise (a cancel) to stop before anything is published."""
         view = self.catalog.get(recid, include_drafts=True)
         # the publishing permission alone (a curator's token may carry `deposit:publish` without `deposit:write`)
         if authorize is not None:
@@ -701,7 +704,7 @@ class DepositService:
                 path = f"{folder}/{upload.key}"
                 self.store.place(upload.id, self.storage, path)
                 placed.append(path)
-            rows = self._ingest(folder, uploads) if uploads else []
+            rows = self._ingest(folder, uploads, progress) if uploads else []
 
             def drop_uploads(s: Session) -> None:
                 s.execute(delete(Upload).where(Upload.recid == recid))
@@ -779,8 +782,10 @@ class DepositService:
         self.queue.wakeup.set()
         return job_id
 
-    def _ingest(self, folder: str, uploads: list[Upload]) -> list[dict[str, Any]]:
-        report = self.ingester.ingest_path(self.storage, folder)
+    def _ingest(
+        self, folder: str, uploads: list[Upload], progress: Callable[[str, int], None] | None = None
+    ) -> list[dict[str, Any]]:
+        report = self.ingester.ingest_path(self.storage, folder, progress=progress)
         if report.errors:
             path, reason = report.errors[0]
             raise Invalid(

@@ -239,17 +239,25 @@ def deposit_publish(services: Services, run: TaskRun) -> None:
     folder, ingested, and the version published in one transaction (`DepositService.publish`). Run again after a
     lost worker it starts over in the same folder; a refusal (a damaged file, a permission lost meanwhile) is final,
     the draft left a draft with the reason on the job."""
+    from portal.files.ingest_jobs import Throttled
     from portal.identity.principal import COMMAND_LINE
 
+    assert services.queue is not None
     payload = run.payload
     user = payload.get("user")
+    total = int(payload.get("files") or 0)
+    # files ingested of the total on the job, and a cancel honoured between files (before anything is published)
+    follow = Throttled(services.queue, run.job.id, total, run.check_cancel)
     try:
         actor = services.users.get(int(user)).principal() if user is not None else COMMAND_LINE
-        view = services.deposit.publish(int(payload["recid"]), actor=actor, folder=str(payload["folder"]))
+        view = services.deposit.publish(
+            int(payload["recid"]), actor=actor, folder=str(payload["folder"]), progress=follow
+        )
+    except Cancelled:
+        raise
     except PortalError as exc:
         raise TaskFailed(exc.detail) from exc
-    if services.queue is not None:
-        services.queue.report(run.job.id, {"recid": view.recid, "doi": view.doi, "files": payload.get("files")})
+    services.queue.report(run.job.id, {"done": total, "total": total, "recid": view.recid, "doi": view.doi})
 
 
 # ---------------------------------------------------------------------------------------------- periodic work

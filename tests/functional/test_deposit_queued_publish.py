@@ -88,7 +88,7 @@ def test_a_large_deposit_is_published_by_a_job_and_a_small_one_in_the_request(po
     start_worker(portal, poll_interval=0.05)
     job = wait_for(lambda: _ended(client, auth, job_id), message="the publication job ended")
     assert job["state"] == "succeeded", job["error"]
-    assert job["progress"]["recid"] == recid and job["progress"]["files"] == len(FILES)
+    assert job["progress"]["recid"] == recid and job["progress"]["done"] == job["progress"]["total"] == len(FILES)
     published = client.get(f"/api/records/{recid}").get_json()
     assert sorted(f["key"] for f in published["metadata"]["files"]) == sorted(FILES)
 
