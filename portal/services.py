@@ -256,7 +256,7 @@ def build_services(settings: Settings, *, migrate: bool = True) -> Services:
     ingester = Ingester(formats)
     if launches is not None:
         catalog.observers.append(launches.pin_published)
-    deposit = build_deposit(settings, db, catalog, storage, ingester)
+    deposit = build_deposit(settings, db, catalog, storage, ingester, queue=queue)
     collections = CollectionService(db, audit)
     return Services(
         settings=settings,
@@ -316,7 +316,13 @@ def build_services(settings: Settings, *, migrate: bool = True) -> Services:
 
 
 def build_deposit(
-    settings: Settings, db: Database, catalog: CatalogService, storage: Storage, ingester: Ingester
+    settings: Settings,
+    db: Database,
+    catalog: CatalogService,
+    storage: Storage,
+    ingester: Ingester,
+    *,
+    queue: JobQueue | None = None,
 ) -> DepositService:
     """Deposits through the API, their bytes in the upload store ``upload_store`` names."""
     return DepositService(
@@ -331,6 +337,9 @@ def build_deposit(
         max_user_bytes=settings.quota_upload_bytes_per_user,
         max_user_files=settings.quota_upload_files_per_user,
         base_url=settings.base_url,
+        queue=queue,
+        queue_files=settings.ingest_queue_files,
+        queue_bytes=settings.deposit_queue_bytes,
     )
 
 

@@ -196,6 +196,12 @@ class Settings:
         False,
         "Owners publish their own drafts through the deposit API (personal uploads); off: only curators publish.",
     )
+    deposit_queue_bytes: int = setting(
+        1_000_000_000,
+        "A publish through the deposit API of more bytes than this (or of more files than `ingest_queue_files`) "
+        "runs as a `deposit.publish` queue job: 202 with the job, the version published when it ends; 0: by "
+        "count only.",
+    )
     quota_deposit_files: int = setting(
         0, "Files one record version may hold when deposited (413 beyond, naming this setting; 0: no limit)."
     )
@@ -242,6 +248,14 @@ class Settings:
         86400.0,
         "Seconds between fixity audits of the stored files, run by a `portal worker` (queue kind `files.audit`; "
         "0 disables).",
+    )
+    launch_events_keep_days: float = setting(
+        30.0,
+        "Days the events of a finished launch are kept in `launch_events`; older ones are pruned by a "
+        "`portal worker` (queue kind `launch.prune`, every `launch_events_prune_interval` s; 0 keeps them all).",
+    )
+    launch_events_prune_interval: float = setting(
+        3600.0, "Seconds between prunings of old launch events (queue kind `launch.prune`; 0 disables)."
     )
     audit_rate: float = setting(
         50.0, "Read limit of fixity audits in MB/s, so they never starve downloads (0: unlimited)."

@@ -35,9 +35,12 @@ from portal.files.ingest import Ingester
 from portal.i18n import N_
 from portal.identity import policy
 from portal.identity.principal import Principal
+from portal.jobqueue.base import JobQueue
 from portal.review.models import ReviewRequest
 from portal.storage.base import Storage
 
+#: the queue kind publishing a large deposit (`portal/jobqueue/tasks.py`), its ref naming the draft
+PUBLISH_KIND = "deposit.publish"
 READ_BLOCK = 1024 * 1024  # bytes read from the request per step: the memory an upload holds, whatever its size
 KEY_MAX = 255
 _DIGEST_CACHE = 256  # running digests kept for uploads in progress; others are recomputed from the store
@@ -99,6 +102,10 @@ def check_key(key: Any) -> str:
     return key
 
 
+def publish_ref(recid: int) -> str:
+    return f"{PUBLISH_KIND}:{recid}"
+
+
 class DepositService:
     """Drafts and their uploads, for the deposit API, tus and the Zenodo-compatible API."""
 
@@ -116,8 +123,16 @@ class DepositService:
         max_user_bytes: int = 0,
         max_user_files: int = 0,
         base_url: str = "",
+        queue: JobQueue | None = None,
+        queue_files: int = -1,
+        queue_bytes: int = 0,
     ) -> None:
+        """``queue``, ``queue_files``, ``queue_bytes``: a publication of more files (-1: no count) or more bytes (0: no
+        size) than these runs as a `deposit.publish` job on that queue (:meth:`queue_publish`)."""
         self.db = db
+        self.queue = queue
+        self.queue_files = queue_files
+        self.queue_bytes = queue_bytes
         self.base_url = base_url
         self.catalog = catalog
         self.store = store
@@ -172,6 +187,7 @@ class DepositService:
             under = s.scalar(
                 select(ReviewRequest.id).where(ReviewRequest.recid == recid, ReviewRequest.state == "submitted")
             )
+        self._require_not_publishing(recid)
         if under is not None:
             raise Conflict(
                 N_("draft {recid} is under review (request {under}); cancel the request to change it"),
@@ -181,6 +197,18 @@ class DepositService:
                 field="state",
             )
         return view
+
+    def _require_not_publishing(self, recid: int) -> None:
+        """Conflict while a `deposit.publish` job publishes the draft: what it publishes must be what was asked."""
+        job = self.queue.find(publish_ref(recid)) if self.queue is not None else None
+        if job is not None and job.state in ("queued", "running"):
+            raise Conflict(
+                N_("draft {recid} is being published (job {job_id}); wait for the job to end"),
+                recid=recid,
+                job_id=job.id,
+                record=recid,
+                field="state",
+            )
 
     def reserve_doi(self, recid: int, *, actor: Principal) -> RecordView:
         """InvenioRDM's `POST …/draft/pids/doi`: the DOI the draft will be published under, known before publishing
@@ -642,6 +670,8 @@ class DepositService:
         actor: Principal,
         authorize: Callable[[Principal, int | None], None] | None = None,
         also: Callable[[Session], None] | None = None,
+        folder: str | None = None,
+        progress: Callable[[str, int], None] | None = None,
     ) -> RecordView:
         """Publish a draft with its files: completed uploads are placed in the catalogue's storage, ingested like
         `portal ingest`, and become the version's file rows in the transaction that publishes it (their bytes
@@ -650,34 +680,31 @@ class DepositService:
 
         ``authorize(actor, owner_id)`` replaces the site's publishing rule (a collection's curator accepting a
         review is allowed by the review, not by a site-wide role); ``also(session)`` runs in the publishing
-        transaction (the review's state changes with the publication, or not at all)."""
+        transaction (the review's state changes with the publication, or not at all). ``folder`` and ``progress``
+        are a queued publication's (:meth:`queue_publish`): its job's folder, and ``progress(file, done)`` after each
+        file ingested, which may raise (a cancel) to stop before anything is published."""
         view = self.catalog.get(recid, include_drafts=True)
         # the publishing permission alone (a curator's token may carry `deposit:publish` without `deposit:write`)
         if authorize is not None:
             authorize(actor, view.owner_id)
         else:
             self.require_publish(view, actor=actor)
-        if view.status != "draft":
-            raise Conflict(N_("this version is already published"), record=recid)
-        uploads = self._uploads(recid)
-        for upload in uploads:
-            if upload.status != "completed":
-                raise Conflict(
-                    N_("file {upload_key!r} is not committed ({upload_received} bytes received); commit or delete it"),
-                    upload_key=upload.key,
-                    upload_received=upload.received,
-                    record=recid,
-                    field="key",
-                )
-        # a folder of this attempt's own: a concurrent or failed attempt never removes bytes another one published
-        folder = f"deposits/{recid}/{secrets.token_hex(4)}"
+        if folder is None:  # a queued publication's job runs with its folder; anything else waits for that job
+            self._require_not_publishing(recid)
+        uploads = self._publishable(view)
+        # a folder of this attempt's own: a concurrent or failed attempt never removes bytes another one published;
+        # a queued publication's folder is its job's, emptied first (what a lost worker's attempt left there)
+        if folder is None:
+            folder = f"deposits/{recid}/{secrets.token_hex(4)}"
+        else:
+            self._empty(folder)
         placed: list[str] = []
         try:
             for upload in uploads:
                 path = f"{folder}/{upload.key}"
                 self.store.place(upload.id, self.storage, path)
                 placed.append(path)
-            rows = self._ingest(folder, uploads) if uploads else []
+            rows = self._ingest(folder, uploads, progress) if uploads else []
 
             def drop_uploads(s: Session) -> None:
                 s.execute(delete(Upload).where(Upload.recid == recid))
@@ -701,8 +728,64 @@ class DepositService:
             self._forget(upload.id)
         return published
 
-    def _ingest(self, folder: str, uploads: list[Upload]) -> list[dict[str, Any]]:
-        report = self.ingester.ingest_path(self.storage, folder)
+    def _publishable(self, view: RecordView) -> list[Upload]:
+        """The draft's uploads, when every one is committed (Conflict naming the first pending one otherwise)."""
+        if view.status != "draft":
+            raise Conflict(N_("this version is already published"), record=view.recid)
+        uploads = self._uploads(view.recid)
+        for upload in uploads:
+            if upload.status != "completed":
+                raise Conflict(
+                    N_("file {upload_key!r} is not committed ({upload_received} bytes received); commit or delete it"),
+                    upload_key=upload.key,
+                    upload_received=upload.received,
+                    record=view.recid,
+                    field="key",
+                )
+        return uploads
+
+    def publish_given_up(self, folder: str) -> None:
+        """A `deposit.publish` job failed for good: the bytes it placed go (the draft and its uploads stay)."""
+        if folder.startswith("deposits/"):
+            self._empty(folder)
+
+    def _empty(self, folder: str) -> None:
+        try:
+            paths = list(self.storage.walk(folder))
+        except (OSError, NotFound):
+            return  # nothing there yet: the first attempt
+        for path in paths:
+            unplace(self.storage, path)
+
+    def queue_publish(self, recid: int, *, actor: Principal) -> int | None:
+        """Queue the publication of a large draft (more files than ``queue_files`` or more bytes than
+        ``queue_bytes``) as a `deposit.publish` job; its id, or None for a draft small enough to publish now (the
+        caller then calls :meth:`publish`). Checked first as :meth:`publish` checks (permission, a draft, every file
+        committed, not being published already); the draft stays a draft, closed to changes, until the job ends."""
+        if self.queue is None:
+            return None
+        view = self.catalog.get(recid, include_drafts=True)
+        self.require_publish(view, actor=actor)
+        self._require_not_publishing(recid)
+        uploads = self._publishable(view)
+        many = self.queue_files >= 0 and len(uploads) > self.queue_files
+        large = self.queue_bytes > 0 and sum(u.received for u in uploads) > self.queue_bytes
+        if not (many or large):
+            return None
+        # the job's own folder: an attempt after a lost worker empties it first, giving up removes it
+        folder = f"deposits/{recid}/queued-{secrets.token_hex(4)}"
+        payload = {"recid": recid, "user": actor.user_id, "files": len(uploads), "folder": folder}
+        with self.db.transaction() as s:
+            job_id = self.queue.enqueue(
+                PUBLISH_KIND, payload, owner_id=actor.user_id, ref=publish_ref(recid), max_attempts=2, session=s
+            )
+        self.queue.wakeup.set()
+        return job_id
+
+    def _ingest(
+        self, folder: str, uploads: list[Upload], progress: Callable[[str, int], None] | None = None
+    ) -> list[dict[str, Any]]:
+        report = self.ingester.ingest_path(self.storage, folder, progress=progress)
         if report.errors:
             path, reason = report.errors[0]
             raise Invalid(

@@ -308,6 +308,45 @@ def job_listing_owner(principal: Principal, *, mine: bool) -> int | None:
     return None
 
 
+# -- queue jobs (`/api/jobs`) -----------------------------------------------------------------------------------
+def _oversees_jobs(principal: Principal) -> bool:
+    return principal.via == "cli" or "curate" in principal.scopes or "admin" in principal.scopes
+
+
+def require_see_queue_job(principal: Principal, owner: int | None) -> None:
+    """A background job's state: its owner, curators and admins (whoever runs the server's command line too)."""
+    if not principal.authenticated:
+        raise Unauthorized(N_("sign in to see background jobs"), field="job_id")
+    if not _oversees_jobs(principal) and (owner is None or principal.user_id != owner):
+        raise Forbidden(N_("only the owner of this job, a curator or an admin may see it"), field="job_id")
+
+
+def queue_listing_owner(principal: Principal, *, mine: bool) -> int | None:
+    """Whose background jobs a listing shows (None: everyone's): curators and admins see all of them (only their
+    own with ``mine``), other users their own; anonymous callers are asked to sign in."""
+    if not principal.authenticated:
+        raise Unauthorized(N_("sign in to list your background jobs"), field="owner")
+    if principal.via == "cli" and not mine:
+        return None
+    if mine or not _oversees_jobs(principal):
+        return principal.user_id
+    return None
+
+
+def require_cancel_queue_job(principal: Principal, owner: int | None, scope: str) -> None:
+    """Cancelling a background job: its owner with the ``scope`` its kind needs (a launch: ``launch``), or an admin
+    (``admin`` scope); the command line may too."""
+    if principal.via == "cli":
+        return
+    if not principal.authenticated:
+        raise Unauthorized(N_("sign in to cancel background jobs"), field="job_id")
+    if "admin" in principal.scopes:
+        return
+    require_scope(principal, scope)
+    if owner is None or principal.user_id != owner:
+        raise Forbidden(N_("only the owner of this job or an admin may cancel it"), field="owner")
+
+
 # -- launches ---------------------------------------------------------------------------------------------------
 def require_launch(principal: Principal, *, anonymous_allowed: bool) -> None:
     """Launching a session: anyone when anonymous launches are allowed; a signed-in user's credential must carry

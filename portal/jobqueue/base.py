@@ -147,8 +147,25 @@ class JobQueue(Protocol):
         task checks between chunks ("running"); the state found (None: no unfinished job)."""
         ...
 
+    def cancel_job(self, job_id: int) -> str | None:
+        """Cancel job ``job_id`` as :meth:`cancel` does the job of a ref; the state found (None: finished or none)."""
+        ...
+
     def get(self, job_id: int) -> Entry | None:
         """The stored job."""
+        ...
+
+    def entries(
+        self,
+        *,
+        kind: str | None = None,
+        state: str | None = None,
+        owner_id: int | None = None,
+        limit: int = 20,
+        offset: int = 0,
+    ) -> tuple[list[Entry], int]:
+        """Jobs newest first, of one ``kind``, in one ``state`` and of one owner when given (None: any), a page of
+        ``limit`` from ``offset``; and how many match."""
         ...
 
     def find(self, ref: str) -> Entry | None:

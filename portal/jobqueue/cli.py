@@ -36,7 +36,8 @@ import click
     default=True,
     show_default=True,
     help="Keep the periodic jobs queued (statistics aggregation every PORTAL_STATS_AGGREGATE_INTERVAL seconds, "
-    "fixity audits every PORTAL_AUDIT_INTERVAL seconds).",
+    "fixity audits every PORTAL_AUDIT_INTERVAL seconds, old launch events pruned every "
+    "PORTAL_LAUNCH_EVENTS_PRUNE_INTERVAL seconds).",
 )
 def worker(concurrency: int | None, grace: float, periodic: bool) -> None:
     """Run queued background jobs (analyses, launches, builds, webhooks, DOIs, ingests, statistics, audits)."""

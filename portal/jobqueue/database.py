@@ -234,10 +234,16 @@ class DatabaseQueue:
         return given
 
     def cancel(self, ref: str) -> str | None:
+        return self._cancel(Q.c.ref == ref)
+
+    def cancel_job(self, job_id: int) -> str | None:
+        return self._cancel(Q.c.id == job_id)
+
+    def _cancel(self, which: Any) -> str | None:
         with self._write() as conn:
             row = conn.execute(
                 select(Q.c.id, Q.c.state)
-                .where(Q.c.ref == ref, Q.c.state.in_(("queued", "running")))
+                .where(which, Q.c.state.in_(("queued", "running")))
                 .order_by(Q.c.id.desc())
                 .limit(1)
             ).first()
@@ -261,6 +267,25 @@ class DatabaseQueue:
         with self.db.reader() as s:
             job = s.scalars(select(QueueJob).where(QueueJob.ref == ref).order_by(QueueJob.id.desc()).limit(1)).first()
             return _entry(job) if job is not None else None
+
+    def entries(
+        self,
+        *,
+        kind: str | None = None,
+        state: str | None = None,
+        owner_id: int | None = None,
+        limit: int = 20,
+        offset: int = 0,
+    ) -> tuple[list[Entry], int]:
+        where = [
+            column == value
+            for column, value in ((QueueJob.kind, kind), (QueueJob.state, state), (QueueJob.owner_id, owner_id))
+            if value is not None
+        ]
+        with self.db.reader() as s:
+            total = s.scalar(select(func.count()).select_from(QueueJob).where(*where)) or 0
+            rows = s.scalars(select(QueueJob).where(*where).order_by(QueueJob.id.desc()).limit(limit).offset(offset))
+            return [_entry(job) for job in rows], int(total)
 
     def counts(self) -> dict[str, int]:
         with self.db.reader() as s:

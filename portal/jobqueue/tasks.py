@@ -228,6 +228,38 @@ def ingest(services: Services, run: TaskRun) -> None:
     services.queue.report(run.job.id, {"done": follow.total, "total": follow.total, **outcome.summary()})
 
 
+# ---------------------------------------------------------------------------------------------- large deposits
+def _publish_given_up(services: Services, payload: dict[str, Any], reason: str) -> None:
+    services.deposit.publish_given_up(str(payload.get("folder") or ""))
+
+
+@task("deposit.publish", max_attempts=2, backoff=5.0, give_up=_publish_given_up)
+def deposit_publish(services: Services, run: TaskRun) -> None:
+    """The publication of a large deposit (`DepositService.queue_publish`): the draft's uploads placed in the job's
+    folder, ingested, and the version published in one transaction (`DepositService.publish`). Run again after a
+    lost worker it starts over in the same folder; a refusal (a damaged file, a permission lost meanwhile) is final,
+    the draft left a draft with the reason on the job."""
+    from portal.files.ingest_jobs import Throttled
+    from portal.identity.principal import COMMAND_LINE
+
+    assert services.queue is not None
+    payload = run.payload
+    user = payload.get("user")
+    total = int(payload.get("files") or 0)
+    # files ingested of the total on the job, and a cancel honoured between files (before anything is published)
+    follow = Throttled(services.queue, run.job.id, total, run.check_cancel)
+    try:
+        actor = services.users.get(int(user)).principal() if user is not None else COMMAND_LINE
+        view = services.deposit.publish(
+            int(payload["recid"]), actor=actor, folder=str(payload["folder"]), progress=follow
+        )
+    except Cancelled:
+        raise
+    except PortalError as exc:
+        raise TaskFailed(exc.detail) from exc
+    services.queue.report(run.job.id, {"done": total, "total": total, "recid": view.recid, "doi": view.doi})
+
+
 # ---------------------------------------------------------------------------------------------- periodic work
 @task("stats.aggregate", max_attempts=2, backoff=30.0, every=lambda s: s.stats_aggregate_interval)
 def stats_aggregate(services: Services, run: TaskRun) -> None:
@@ -240,3 +272,21 @@ def files_audit(services: Services, run: TaskRun) -> None:
     """A fixity audit of every stored file at `audit_rate` MB/s; findings go to the alerts log and the report to
     `<var_dir>/audits/` (as `portal files audit` writes it). Not retried: the next period audits again."""
     services.preservation.audit_files(rate=services.settings.audit_rate * 1e6 or None)
+
+
+def _prune_every(settings: Settings) -> float:
+    return settings.launch_events_prune_interval if settings.launch_events_keep_days > 0 else 0.0
+
+
+@task("launch.prune", max_attempts=1, every=_prune_every)
+def launch_prune(services: Services, run: TaskRun) -> None:
+    """Delete the events of launches finished more than `launch_events_keep_days` days ago (`LaunchEvents.prune`);
+    the count goes to the job's progress. Not retried: the next period prunes again."""
+    from datetime import UTC, datetime, timedelta
+
+    from portal.launch.queued import LaunchEvents
+
+    keep = timedelta(days=services.settings.launch_events_keep_days)
+    deleted = LaunchEvents(services.db).prune(datetime.now(UTC) - keep)
+    if services.queue is not None:
+        services.queue.report(run.job.id, {"deleted": deleted})

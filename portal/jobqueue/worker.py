@@ -121,6 +121,10 @@ class Worker:
         except Cancelled as exc:
             if not self.stopping.is_set():
                 self.queue.finish(job.id, self.worker_id, "cancelled", exc.message)
+            if run.cancel_requested and kind.give_up is not None:
+                # someone cancelled it (`POST /api/jobs/<id>/cancel`): its domain row ends saying so (a launch's
+                # stream and session, a build, a delivery); one that recorded its own end is left as it is
+                kind.give_up(self.services, job.payload, "cancelled")
         except Exception as exc:  # noqa: BLE001 - any failure of a task is recorded on its job
             retry = exc.retry if isinstance(exc, TaskFailed) else True
             message = exc.message if isinstance(exc, TaskFailed) else f"{type(exc).__name__}: {exc}"

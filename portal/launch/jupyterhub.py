@@ -165,9 +165,13 @@ class JupyterHubLauncher:
         else:
             resp.raise_for_status()
             existing = resp.json().get("servers", {}).get(name)
-            if existing and existing.get("ready"):
+            if existing and existing.get("ready") and not existing.get("pending"):
                 yield self._ready(user, name, notebook)
                 return
+            if existing and existing.get("pending") == "stop":
+                # the same named server, asked to stop just before (a relaunch): the hub refuses a start until then
+                yield self._waiting(user, name)
+                self._wait_stopped(user, name)
         env: dict[str, object] = {
             **self.session_env,
             "PORTAL_RECORD": recid or "",
@@ -184,6 +188,11 @@ class JupyterHubLauncher:
         if built.image:
             options = container_options(built.image, workdir, env, options)
         resp = self._api("POST", f"/users/{user}/servers/{name}", json=options)
+        if resp.status_code == 400 and "pending stop" in resp.text:
+            # its stop began between the look above and this start: wait for it (bounded), then start once more
+            yield self._waiting(user, name)
+            self._wait_stopped(user, name)
+            resp = self._api("POST", f"/users/{user}/servers/{name}", json=options)
         if resp.status_code not in (201, 202):
             raise LaunchFailed(f"JupyterHub refused to start {user}/{name}: {resp.status_code} {resp.text[:300]}")
         deadline = time.monotonic() + self.start_timeout
@@ -199,6 +208,20 @@ class JupyterHubLauncher:
             f"server {user}/{name} was not ready within {self.start_timeout} s; check the hub log, "
             "or rebuild the environment (its jupyterhub-singleuser may not start)"
         )
+
+    @staticmethod
+    def _waiting(user: str, name: str) -> BuildEvent:
+        return BuildEvent("launching", f"waiting for server {user}/{name} to stop", {"server": name, "waiting": "stop"})
+
+    def _wait_stopped(self, user: str, name: str) -> None:
+        """Wait until server ``name`` is no longer stopping, at most ``start_timeout`` seconds (LaunchFailed then)."""
+        deadline = time.monotonic() + self.start_timeout
+        while (self._servers(user).get(name) or {}).get("pending") == "stop":
+            if time.monotonic() > deadline:
+                raise LaunchFailed(
+                    f"server {user}/{name} was still stopping after {self.start_timeout} s; try again later"
+                )
+            time.sleep(0.2)
 
     def _ready(self, user: str, name: str, notebook: str) -> BuildEvent:
         base = f"{self.hub_url}/user/{user}/{name}/"

@@ -15,7 +15,7 @@ from dataclasses import asdict
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import DateTime, Float, Index, String, Text, select
+from sqlalchemy import DateTime, Float, Index, String, Text, delete, func, literal, select
 from sqlalchemy.orm import Mapped, mapped_column
 
 from portal.db.engine import Database
@@ -23,6 +23,7 @@ from portal.db.models import Base, BigIntPK, JSONType, utcnow
 from portal.environments.builders import BuildEvent
 from portal.errors import Invalid
 from portal.i18n import N_
+from portal.jobqueue.models import QueueJob
 from portal.launch.kinds import DatasetLaunch, EnvLaunch, GitLaunch, LaunchKind, LessonLaunch, RecordLaunch
 
 KIND = "launch"
@@ -113,6 +114,30 @@ class LaunchEvents:
                 .limit(1)
             )
             return found is not None
+
+    def prune(self, before: datetime, *, batch: int = 500) -> int:
+        """Delete the events of every launch that ended before ``before``: its newest event is older and its queue
+        job is not queued or running (a launch's events stop at its end; one whose worker was lost without a final
+        event is as finished). The number of events deleted."""
+        unfinished = select(QueueJob.id).where(
+            QueueJob.ref == literal(f"{KIND}:").concat(LaunchEvent.launch_id),
+            QueueJob.state.in_(("queued", "running")),
+        )
+        old = (
+            select(LaunchEvent.launch_id)
+            .where(~unfinished.exists())
+            .group_by(LaunchEvent.launch_id)
+            .having(func.max(LaunchEvent.created_at) < before)
+        )
+        with self.db.reader() as s:
+            ids = list(s.scalars(old).all())
+        deleted = 0
+        # in batches: one statement per few hundred launches keeps each transaction (and its lock) short
+        for start in range(0, len(ids), batch):
+            with self.db.transaction() as s:
+                result = s.execute(delete(LaunchEvent).where(LaunchEvent.launch_id.in_(ids[start : start + batch])))
+                deleted += int(getattr(result, "rowcount", 0) or 0)
+        return deleted
 
 
 class StoredLaunch:

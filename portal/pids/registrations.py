@@ -46,6 +46,7 @@ log = logging.getLogger(__name__)
 BACKOFF_BASE = timedelta(minutes=1)
 BACKOFF_MAX = timedelta(hours=6)
 _SESSION_KEY = "portal.pids.to_send"
+_OWNER_KEY = "portal.pids.owner"
 
 
 def _utc(moment: datetime) -> datetime:
@@ -182,6 +183,8 @@ class Registrations:
                 event.listen(s, "before_commit", self._enqueue, once=True)
             event.listen(s, "after_commit", self._after_commit, once=True)
         queued.update((doi, kind) for doi, kind, _recid in dois)
+        # the job sending them belongs to the publishing record's owner, who may then follow it (`/api/jobs`)
+        s.info.setdefault(_OWNER_KEY, rec.owner_id)
 
     @staticmethod
     def _in_order(queued: dict[str, str]) -> list[str]:
@@ -196,10 +199,17 @@ class Registrations:
         queued: dict[str, str] = s.info.get(_SESSION_KEY, {})
         if self.queue is not None and queued:
             dois = self._in_order(queued)
-            self.queue.enqueue(REGISTER_KIND, {"dois": dois}, ref=f"{REGISTER_KIND}:{dois[0]}", session=s)
+            self.queue.enqueue(
+                REGISTER_KIND,
+                {"dois": dois},
+                ref=f"{REGISTER_KIND}:{dois[0]}",
+                owner_id=s.info.pop(_OWNER_KEY, None),
+                session=s,
+            )
 
     def _after_commit(self, s: Session) -> None:
         queued: dict[str, str] = s.info.pop(_SESSION_KEY, {})
+        s.info.pop(_OWNER_KEY, None)
         if self.queue is not None:  # queued with the rows: a worker sends them
             if queued:
                 self.queue.wakeup.set()

@@ -65,6 +65,8 @@ class Outcome:
 
     record: RecordView | None = None
     request: RequestInfo | None = None
+    #: a large deposit's publication queued as this job (the version is published when it ends)
+    job: int | None = None
 
 
 def _comment(value: Any, *, required: bool) -> str:
@@ -126,16 +128,29 @@ class ReviewService:
         return self.deposit.update(view.recid, {**metadata, "collections": [*named, slug]}, actor=actor)
 
     # ------------------------------------------------------------------------------------------- publish / submit
-    def publish(self, recid: int, *, actor: Principal, collection: str | None = None, submit: bool = True) -> Outcome:
+    def publish(
+        self,
+        recid: int,
+        *,
+        actor: Principal,
+        collection: str | None = None,
+        submit: bool = True,
+        queue_large: bool = False,
+    ) -> Outcome:
         """The publish action: a draft going to a curated collection is submitted for review unless ``actor``
         curates that collection (then it is published, and an open request of it is accepted); any other draft
         is published by the site's rule (`deposit_owners_publish`). ``submit=False`` (Zenodo's API, which has
-        no requests) refuses what would be submitted instead (Conflict naming `collection`)."""
+        no requests) refuses what would be submitted instead (Conflict naming `collection`). ``queue_large``: a
+        large deposit published directly is queued as a job (`DepositService.queue_publish`; the JSON API, whose
+        202 can name the job); a curator's acceptance stays in the request, with the review it closes."""
         view = self.deposit.catalog.get(recid, include_drafts=True)
         if view.status == "draft" and collection is not None:
             view = self._name_collection(view, collection, actor)
         target = self.target(view) if view.status == "draft" else None
         if target is None:
+            job = self.deposit.queue_publish(recid, actor=actor) if queue_large else None
+            if job is not None:
+                return Outcome(job=job)
             return Outcome(record=self.deposit.publish(recid, actor=actor))
         if not target.is_curator(actor):
             if not submit:

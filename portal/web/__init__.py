@@ -84,6 +84,10 @@ def register_blueprints(app: Flask) -> None:
 
     app.register_blueprint(launch.bp)
 
+    from portal.web import jobs
+
+    app.register_blueprint(jobs.bp)
+
     from portal.web import oauth
 
     oauth.init_app(app)

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from flask import Blueprint, Response, jsonify, request
+from flask import Blueprint, Response, jsonify, request, url_for
 
 from portal.deposit.serialize import draft_json, file_json, files_json
 from portal.errors import Invalid
@@ -72,7 +72,14 @@ def publish(recid: int) -> Any:
     review (202 with the request, as `submit-review` answers)."""
     from portal.web.review import collection_arg, request_json
 
-    done = services().review.publish(recid, actor=principal(), collection=collection_arg())
+    done = services().review.publish(recid, actor=principal(), collection=collection_arg(), queue_large=True)
+    if done.job is not None:  # a large deposit: published when its job ends (`GET /api/jobs/<id>`)
+        from portal.web.jobs import queued_json
+
+        response = jsonify(queued_json(done.job))
+        response.status_code = 202
+        response.headers["Location"] = url_for("jobs.api_job", job_id=done.job)
+        return response
     if done.request is not None:
         return jsonify(request_json(done.request)), 202
     assert done.record is not None

@@ -13,6 +13,7 @@ from portal.search.documents import FACETS
 from portal.search.results import SORTS
 from portal.web import services
 from portal.web.openapi_deposit import DEPOSIT_PATHS, DEPOSIT_SCHEMAS
+from portal.web.openapi_jobs import JOBS_PATHS, JOBS_SCHEMAS
 from portal.web.schemas import (
     CURSOR,
     ID,
@@ -512,14 +513,14 @@ def document(max_page_size: int = 1000, executors: list[str] | None = None) -> d
     """The document, with the limits this portal is configured with: the largest page ``size`` and the
     executors a job may name."""
     paths = json.loads(json.dumps(PATHS))
-    for path, operations in json.loads(json.dumps(DEPOSIT_PATHS)).items():
+    for path, operations in json.loads(json.dumps({**DEPOSIT_PATHS, **JOBS_PATHS})).items():
         paths.setdefault(path, {}).update(operations)
     for operations in paths.values():  # every page `size` takes this portal's bound (no other parameter does)
         for operation in operations.values():
             for parameter in operation.get("parameters", []):
                 if parameter["name"] == "size" and parameter["schema"] == SIZE:
                     parameter["schema"] = {**SIZE, "maximum": max_page_size}
-    schemas = json.loads(json.dumps({**SCHEMAS, **DEPOSIT_SCHEMAS}))
+    schemas = json.loads(json.dumps({**SCHEMAS, **DEPOSIT_SCHEMAS, **JOBS_SCHEMAS}))
     if executors:
         schemas["JobRequest"]["properties"]["executor"]["enum"] = executors
     return {

@@ -86,7 +86,9 @@ DEPOSIT_PATHS: dict[str, Any] = {
                 "202": json_response(
                     ref("PublishOutcome"),
                     "The published version; or, for a draft going to a curated collection its publisher does not "
-                    "curate, the review request it was submitted as",
+                    "curate, the review request it was submitted as; or, for a large deposit (more files than "
+                    "`ingest_queue_files` or more bytes than `deposit_queue_bytes`), the `deposit.publish` job "
+                    "publishing it (`Location`: `/api/jobs/<id>`; the version is published when the job succeeds)",
                 ),
                 "400": PROBLEM,
                 "507": PROBLEM,
@@ -389,7 +391,7 @@ DEPOSIT_PATHS.update(
 )
 
 DEPOSIT_SCHEMAS: dict[str, Any] = {
-    "PublishOutcome": {"anyOf": [ref("Draft"), ref("ReviewRequest")]},
+    "PublishOutcome": {"anyOf": [ref("Draft"), ref("ReviewRequest"), ref("QueuedPublish")]},
     "SubmitReview": {"type": "object", "properties": {"collection": STR}},
     "ReviewComment": {"type": "object", "properties": {"comment": {"type": "string", "maxLength": 10000}}},
     "ReviewRequest": {

@@ -318,3 +318,25 @@ def test_a_draft_reserves_its_doi_and_publishing_makes_that_same_doi_findable(ap
     # a published version has its DOI: reserving again is refused, naming why
     again = client.post(reserve, headers=curator)
     assert again.status_code in (404, 409), again.get_data(as_text=True)
+
+
+def test_a_records_registrations_link_to_the_job_sending_them_which_its_owner_follows(app, svc, datacite, tmp_path):
+    _load(svc, tmp_path)
+    owner = make_user(app, "alice")
+    draft = svc.catalog.new_version(7, owner_id=owner.id)
+    svc.catalog.update_draft(draft.recid, {**dataset(draft.recid), "version": "2"})
+    published = svc.catalog.publish(draft.recid)
+    _findable(datacite, published.doi)
+    alice = sign_in(app.test_client(), owner)
+    body = alice.get(f"/api/records/{draft.recid}/pids/registrations").get_json()
+    assert {r["doi"] for r in body["registrations"]} == {published.doi, published.concept_doi}
+    job_url = next(r for r in body["registrations"] if r["doi"] == published.doi)["links"]["job"]
+    # the job belongs to the record's owner: she follows it through the jobs API
+    job = _wait_for(lambda: (j := alice.get(job_url).get_json())["state"] == "succeeded" and j, message="job done")
+    assert job["kind"] == "pids.register" and job["owner_id"] == owner.id and job["attempts"] == 1
+    assert alice.get("/api/jobs?kind=pids.register").get_json()["total"] == 1
+    # a visitor sees no registration and may not read the job
+    visitor = app.test_client()
+    assert visitor.get(f"/api/records/{draft.recid}/pids/registrations").get_json()["registrations"] == []
+    assert visitor.get(job_url).status_code == 401
+    assert app.test_client().get("/api/records/999999/pids/registrations").status_code == 404

@@ -147,3 +147,37 @@ def test_the_probe_passes_on_a_serving_hub_and_names_one_that_cannot_be_reached(
 def test_no_hub_configured_says_how_to_get_one(built: BuiltEnvironment, tmp_path: Path) -> None:
     with pytest.raises(Unavailable, match="JupyterHub is not running: start the portal with `make run`"):
         launch(JupyterHubLauncher("", "", tmp_path), built, "gus")
+
+
+def test_a_relaunch_while_the_server_is_stopping_waits_for_the_stop_then_starts(
+    hub: Hub, built: BuiltEnvironment, tmp_path: Path
+) -> None:
+    """The hub refuses to start a named server still stopping (400 "pending stop"): the launcher waits for the stop
+    (bounded by its start timeout) and starts it then. The stop runs in a thread, as another request would."""
+    import threading
+    import time
+
+    launcher = JupyterHubLauncher(hub.url, hub.token, tmp_path / "sessions")
+    server = str(launch(launcher, built, "eve")[0]["server"])
+    stopping = threading.Thread(
+        target=lambda: requests.delete(
+            f"{hub.url}/hub/api/users/eve/servers/{server}", headers=launcher.headers, timeout=60
+        )
+    )
+    stopping.start()
+    seen_pending = False
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline and stopping.is_alive():
+        user = requests.get(f"{hub.url}/hub/api/users/eve", headers=launcher.headers, timeout=30).json()
+        if (user["servers"].get(server) or {}).get("pending") == "stop":
+            seen_pending = True
+            break
+        time.sleep(0.02)
+    events = launch(launcher, built, "eve")
+    stopping.join(60)
+    assert events[-1]["phase"] == "ready", events
+    assert list(running(launcher, "eve")) == [server]  # started again, after the stop
+    # whether the launch met the stop under way depends on timing (the hub's stop of a local server is short); it
+    # ends ready either way, where it failed with the hub's 400 before
+    waited = any(e.get("waiting") == "stop" for e in events)
+    print(f"stop seen pending: {seen_pending}; the launch waited for it: {waited}")

@@ -61,3 +61,40 @@ def test_a_worker_without_periodic_queues_no_periodic_job(settings_dict) -> None
     start_worker(app, poll_interval=0.05)  # the test apps' workers: periodic work only where a test asks for it
     assert services_of(app).queue.find("periodic:stats.aggregate") is None
     assert _jobs(app, "stats.aggregate") == 0
+
+
+def test_events_of_launches_finished_long_ago_are_pruned_by_the_periodic_work(settings_dict) -> None:
+    from datetime import UTC, datetime, timedelta
+
+    from sqlalchemy import update
+
+    from portal.environments.builders import BuildEvent
+    from portal.launch.queued import LaunchEvent, LaunchEvents, ref_of
+
+    app = create_app({**settings_dict, "launch_events_keep_days": 2, "launch_events_prune_interval": 0.1})
+    svc = services_of(app)
+    events = LaunchEvents(svc.db)
+    for launch_id in ("old", "old-unended", "old-queued", "recent"):
+        events.append(launch_id, BuildEvent("building", "building the environment"))
+        if launch_id != "old-unended":  # a launch whose worker was lost before its last event is finished too
+            events.append(launch_id, BuildEvent("ready", "ready", {"url": "/user/x"}))
+    # a queued launch's job is not finished, however old its events: they stay
+    svc.queue.enqueue("launch", {}, ref=ref_of("old-queued"), run_after=datetime.now(UTC) + timedelta(days=1))
+    long_ago = datetime.now(UTC) - timedelta(days=3)
+    with svc.db.transaction() as s:
+        s.execute(update(LaunchEvent).where(LaunchEvent.launch_id != "recent").values(created_at=long_ago))
+
+    start_worker(app, periodic=True, poll_interval=0.05)
+    wait_for(lambda: _jobs(app, "launch.prune", "succeeded") >= 1, message="the launch events were pruned")
+    assert events.since("old") == [] and events.since("old-unended") == []
+    assert [event["phase"] for _id, event in events.since("old-queued")] == ["building", "ready"]
+    assert [event["phase"] for _id, event in events.since("recent")] == ["building", "ready"]
+    pruned = svc.queue.find("periodic:launch.prune")
+    assert pruned is not None  # the next run is queued
+    assert _jobs(app, "launch.prune", "failed") == 0
+
+
+def test_launch_events_are_kept_when_keep_days_is_zero(settings_dict) -> None:
+    app = create_app({**settings_dict, "launch_events_keep_days": 0, "launch_events_prune_interval": 0.1})
+    start_worker(app, periodic=True, poll_interval=0.05)
+    assert services_of(app).queue.find("periodic:launch.prune") is None
