@@ -82,7 +82,7 @@ class QueueJobs:
         owner = policy.queue_listing_owner(who, mine=mine)
         if state is not None and state not in STATES:
             raise Invalid(N_("state must be one of {states}"), states=", ".join(STATES), field="state")
-        return self.queue.entries(kind=kind, state=state, owner_id=owner, limit=size, offset=(page - 1) * size)
+        return self.queue.entries(kind=kind, state=state, owner_id=owner, page=page, size=size)
 
     def cancel(self, job_id: int, who: Principal) -> Entry:
         """Cancel job ``job_id``: a queued one at once, a running one when its task next checks (it comes back still

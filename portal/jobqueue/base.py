@@ -161,11 +161,11 @@ class JobQueue(Protocol):
         kind: str | None = None,
         state: str | None = None,
         owner_id: int | None = None,
-        limit: int = 20,
-        offset: int = 0,
+        page: int = 1,
+        size: int = 20,
     ) -> tuple[list[Entry], int]:
-        """Jobs newest first, of one ``kind``, in one ``state`` and of one owner when given (None: any), a page of
-        ``limit`` from ``offset``; and how many match."""
+        """Jobs newest first, of one ``kind``, in one ``state`` and of one owner when given (None: any), page
+        ``page`` of ``size``; and how many match."""
         ...
 
     def find(self, ref: str) -> Entry | None:

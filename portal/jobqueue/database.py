@@ -24,6 +24,7 @@ from sqlalchemy import Connection, Table, func, select, update
 from sqlalchemy.orm import Session, aliased
 
 from portal.db.engine import Database
+from portal.db.paging import page_of
 from portal.jobqueue.base import Claimed, Entry, Given
 from portal.jobqueue.models import QueueJob
 
@@ -274,8 +275,8 @@ class DatabaseQueue:
         kind: str | None = None,
         state: str | None = None,
         owner_id: int | None = None,
-        limit: int = 20,
-        offset: int = 0,
+        page: int = 1,
+        size: int = 20,
     ) -> tuple[list[Entry], int]:
         where = [
             column == value
@@ -283,9 +284,8 @@ class DatabaseQueue:
             if value is not None
         ]
         with self.db.reader() as s:
-            total = s.scalar(select(func.count()).select_from(QueueJob).where(*where)) or 0
-            rows = s.scalars(select(QueueJob).where(*where).order_by(QueueJob.id.desc()).limit(limit).offset(offset))
-            return [_entry(job) for job in rows], int(total)
+            rows, total = page_of(s, select(QueueJob).where(*where), QueueJob.id.desc(), page=page, size=size)
+            return [_entry(job) for job in rows], total
 
     def counts(self) -> dict[str, int]:
         with self.db.reader() as s:
