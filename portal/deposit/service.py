@@ -35,7 +35,7 @@ from portal.files.ingest import Ingester
 from portal.i18n import N_
 from portal.identity import policy
 from portal.identity.principal import Principal
-from portal.jobqueue.base import JobQueue
+from portal.jobqueue.base import Entry, JobQueue
 from portal.review.models import ReviewRequest
 from portal.storage.base import Storage
 
@@ -198,10 +198,15 @@ class DepositService:
             )
         return view
 
+    def publishing(self, recid: int) -> Entry | None:
+        """The `deposit.publish` job publishing draft ``recid`` now (queued or running), or None."""
+        job = self.queue.find(publish_ref(recid)) if self.queue is not None else None
+        return job if job is not None and job.state in ("queued", "running") else None
+
     def _require_not_publishing(self, recid: int) -> None:
         """Conflict while a `deposit.publish` job publishes the draft: what it publishes must be what was asked."""
-        job = self.queue.find(publish_ref(recid)) if self.queue is not None else None
-        if job is not None and job.state in ("queued", "running"):
+        job = self.publishing(recid)
+        if job is not None:
             raise Conflict(
                 N_("draft {recid} is being published (job {job_id}); wait for the job to end"),
                 recid=recid,

@@ -61,6 +61,7 @@ def _render_form(
     general_parts += [f"{name}: {message}" for name, message in field_errors.items() if name not in known]
     publish_refusal = review_by = None
     review_choices: list[Any] = []
+    publishing = services().deposit.publishing(view.recid) if view is not None else None
     if view is not None:
         # a draft for a curated collection its owner does not curate is submitted for review, not refused
         target = services().review.target(view)
@@ -83,6 +84,7 @@ def _render_form(
         view=view,
         files=files or [],
         publish_refusal=publish_refusal,
+        publishing=publishing,
         review_by=review_by,
         review_choices=review_choices,
         saved=request.args.get("saved") == "1" and error is None,
@@ -234,7 +236,8 @@ def publish(recid: int) -> Any:
     try:
         # the API's publish action: a draft for a curated collection becomes a review request
         # the page's review form names the curated collection it goes to; the publish form names none
-        outcome = services().review.publish(recid, actor=who, collection=request.form.get("collection") or None)
+        collection = request.form.get("collection") or None
+        outcome = services().review.publish(recid, actor=who, collection=collection, queue_large=True)
     except PortalError as err:
         if err.status >= 500 or err.status in (401, 404):
             raise
@@ -243,6 +246,8 @@ def publish(recid: int) -> Any:
         return _render_form(slug, view.metadata, view=view, files=files, error=err, status=err.status)
     if outcome.request is not None:
         return redirect(url_for("account.my_uploads"), code=303)  # where its owner follows the request's state
+    if outcome.job is not None:  # a large deposit: its page says how far the publishing job is
+        return redirect(url_for("deposit_pages.edit", recid=recid), code=303)
     return redirect(url_for("pages.record", recid=recid), code=303)
 
 

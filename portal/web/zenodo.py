@@ -114,7 +114,8 @@ def bucket_put(bucket: int, key: str) -> Any:
 def publish(recid: int) -> Any:
     # through the review rules: Zenodo's clients have no review request to show, so a deposition for a curated
     # collection its publisher does not curate is refused, naming the way to submit it
-    services().review.publish(recid, actor=principal(), submit=False)
+    # a large deposition is published by a job: Zenodo's clients poll the deposition until its state is "done"
+    services().review.publish(recid, actor=principal(), submit=False, queue_large=True)
     return jsonify(_deposition(recid)), 202
 
 

@@ -160,3 +160,29 @@ def test_a_publication_whose_worker_is_killed_minus_9_is_recovered_and_published
     # the second attempt started over in the job's folder: every file once in the storage
     placed = sorted(p.name for p in (Path(svc.settings.data_dir) / "deposits" / str(recid)).rglob("*") if p.is_file())
     assert placed == sorted(BIG)
+
+
+def test_the_deposit_page_and_the_zenodo_api_queue_a_large_publication_too(portal) -> None:
+    from tests.support.users import csrf, make_user, sign_in
+
+    api = portal.test_client()
+    auth = bearer(token_for(portal, WRITER, username="alice"))
+    browser = sign_in(portal.test_client(), make_user(portal, "alice"))
+    form = csrf(browser)
+    recid = _draft(portal, api, auth, FILES)
+    sent = browser.post(f"/deposit/{recid}/publish", data=form)
+    assert sent.status_code == 303 and sent.headers["Location"].endswith(f"/deposit/{recid}"), sent.status_code
+    job = api.get("/api/jobs?kind=deposit.publish&mine=true", headers=auth).get_json()["hits"][0]
+    page = browser.get(f"/deposit/{recid}").get_data(as_text=True)
+    assert 'id="publishing"' in page and f"(job {job['id']})" in page and f"/api/jobs/{job['id']}" in page
+    assert api.get(f"/api/records/{recid}").status_code == 404  # not published by the request
+
+    zenodo = _draft(portal, api, auth, FILES)
+    accepted = api.post(f"/api/deposit/depositions/{zenodo}/actions/publish", headers=auth)
+    assert accepted.status_code == 202, accepted.get_data(as_text=True)
+    assert api.get(f"/api/records/{zenodo}").status_code == 404  # its job publishes it
+
+    start_worker(portal, poll_interval=0.05)
+    for done in (recid, zenodo):
+        wait_for(lambda done=done: api.get(f"/api/records/{done}").status_code == 200, message=f"{done} published")
+    assert 'id="publishing"' not in browser.get(f"/record/{recid}").get_data(as_text=True)
