@@ -3,6 +3,7 @@ and histogram downloads, and the job page."""
 
 from __future__ import annotations
 
+import contextlib
 from typing import TYPE_CHECKING, Any
 
 from flask import Blueprint, Response, jsonify, render_template, request, url_for
@@ -18,6 +19,7 @@ from portal.web.limits import limit_analyses
 from portal.web.request import QueryURL, bounded_id, client_ip, flag_arg, int_arg, json_body, paginate
 
 if TYPE_CHECKING:  # the processing extra may be absent; the routes then answer 503 naming it
+    from portal.catalog.results import RecordView
     from portal.processing.jobs import JobService
     from portal.processing.model import JobSummary
 
@@ -182,14 +184,21 @@ def page(job_id: int) -> Any:
 
 
 def _software_for(analysis: str) -> list[tuple[int, str]]:
-    """Software records a result may name as its code (isCompiledBy): those that mention the analysis first."""
+    """Software records a result may name as its code (isCompiledBy): the record providing the analysis (``NAME@RECID``)
+    first, then those that mention the analysis."""
+    from portal.processing.software import parse_spec
     from portal.search.results import SearchRequest
 
+    def label(v: RecordView) -> str:
+        return f"{v.metadata.get('title')} (record {v.recid}, version {v.metadata.get('version') or '–'})"
+
+    provided = parse_spec(analysis)
+    choices: list[tuple[int, str]] = []
+    if provided is not None:
+        with contextlib.suppress(PortalError):  # gone or hidden since the job ran: the others are still offered
+            choices.append((provided[1], label(services().catalog.get(provided[1]))))
     try:
         found = services().browse.search(SearchRequest(q=analysis, filters={"type": ["Software"]}, size=10))
     except PortalError:  # search down: the form still takes a record id
-        return []
-    return [
-        (v.recid, f"{v.metadata.get('title')} (record {v.recid}, version {v.metadata.get('version') or '–'})")
-        for v in found.hits
-    ]
+        return choices
+    return choices + [(v.recid, label(v)) for v in found.hits if v.recid not in dict(choices)]

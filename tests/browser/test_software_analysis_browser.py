@@ -108,6 +108,8 @@ def test_student_runs_the_software_analysis_publishes_and_re_runs(browser, scree
     assert "venv-isolated" in provenance and "Minimal analysis environment" in provenance
     page.screenshot(path=str(screenshots / "software-analyse-job.png"), full_page=True)
 
+    # the record providing the analysis is the code the form offers first
+    assert page.eval_on_selector("#pub-software", "s => s.value") == str(SOFTWARE_RECID)
     page.click(".publish-form button[type=submit]")
     page.wait_for_selector("#chain-h")
     derived = page.url.rstrip("/").rsplit("/", 1)[-1]
