@@ -118,11 +118,11 @@ class PostgresFTS:
     def insert(self, s: Session, docs: Sequence[SearchDocument], rows: list[dict[str, Any]]) -> None:
         if len(docs) >= self.BULK:
             self._insert_staged(s, docs, rows)
-        else:
-            s.execute(
-                self.INSERT,
-                [{**row, "a": d.authors, "k": d.keywords, "b": d.body} for d, row in zip(docs, rows, strict=True)],
-            )
+            return
+        s.execute(
+            self.INSERT,
+            [{**row, "a": d.authors, "k": d.keywords, "b": d.body} for d, row in zip(docs, rows, strict=True)],
+        )
         # The same vectors in the narrow table that the per-word scores are read from (migration 0013b).
         s.execute(
             sa.text(
@@ -162,21 +162,32 @@ class PostgresFTS:
         "(SELECT 1 FROM pg_constraint AS k WHERE k.conindid = c.oid) ORDER BY i.indexname"
     )
 
+    FOREIGN_KEYS = sa.text(
+        "SELECT k.conrelid::regclass::text, k.conname, pg_get_constraintdef(k.oid) FROM pg_constraint AS k "
+        "WHERE k.contype = 'f' AND k.conrelid::regclass::text = ANY(:tables) ORDER BY 1, 2"
+    )
+
     def clear(self, s: Session) -> None:
         """Before a rebuild. When the index is empty (the first build after a bulk load or a restore: no search
-        is served from it), its secondary indexes are dropped here and built again by :meth:`optimise` after the
-        load, in the same transaction: building a GIN index once is several times cheaper than growing it row by
-        row. A non-empty index keeps them, so searches go on reading the old index until the rebuild commits
-        (dropping them would lock the tables for the whole rebuild)."""
+        is served from it), its secondary indexes and foreign keys are dropped here and made again by
+        :meth:`optimise` after the load, in the same transaction: building a GIN index or checking a key once is
+        several times cheaper than growing the index or firing the key's trigger row by row. A non-empty index
+        keeps them, so searches go on reading the old index until the rebuild commits (dropping them would lock
+        the tables for the whole rebuild)."""
         if s.scalar(sa.text("SELECT NOT EXISTS (SELECT 1 FROM search_text)")):
-            rows = s.execute(self.SECONDARY, {"tables": list(self.TABLES)}).all()
-            for name, _ in rows:
+            rebuild: list[str] = []
+            # Foreign keys too: checked row by row (a trigger per facet row), validated in one join when added.
+            for table, name, definition in s.execute(self.FOREIGN_KEYS, {"tables": list(self.TABLES)}).all():
+                s.execute(sa.text(f'ALTER TABLE {table} DROP CONSTRAINT "{name}"'))
+                rebuild.append(f'ALTER TABLE {table} ADD CONSTRAINT "{name}" {definition}')
+            for name, definition in s.execute(self.SECONDARY, {"tables": list(self.TABLES)}).all():
                 s.execute(sa.text(f'DROP INDEX "{name}"'))
-            s.info["search_rebuild_indexes"] = [definition for _, definition in rows]
+                rebuild.insert(0, definition)  # indexes before the keys (a key's check may use them)
+            s.info["search_rebuild"] = rebuild
         s.execute(sa.text("DELETE FROM search_text"))
 
     def optimise(self, s: Session) -> None:
-        rebuild = s.info.pop("search_rebuild_indexes", [])
+        rebuild = s.info.pop("search_rebuild", [])
         if rebuild:
             s.execute(sa.text("SET LOCAL maintenance_work_mem = '256MB'"))  # GIN builds sort in memory
         for definition in rebuild:
