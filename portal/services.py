@@ -20,6 +20,7 @@ from portal.education.lessons import Lessons
 from portal.environments.builders import Builder
 from portal.errors import Invalid
 from portal.exports.oai import OAIProvider, index_sets
+from portal.exports.rendered import RenderedCitations
 from portal.exports.service import ExportService
 from portal.extras import available
 from portal.files.access import FileAccess
@@ -226,7 +227,7 @@ def build_services(settings: Settings, *, migrate: bool = True) -> Services:
         popularity=lambda kind: citations.count_query() if kind == "cite" else stats.popularity_query(kind),
     )
     catalog.observers.extend([index_sets, search.index])
-    exports = ExportService(catalog, settings.base_url, cited_by=citations.related)
+    exports = ExportService(catalog, settings.base_url, cited_by=citations.related, rendered=RenderedCitations(db))
     registrations = None
     if pids.remote:
         registrations = Registrations(

@@ -159,7 +159,7 @@ class BrowseService:
             incoming=self._incoming(view, outgoing),
             export=export,
             jsonld=render(export, "json-ld")[0],
-            citations={name: render(export, name)[0] for name in CITATION_STYLES},
+            citations=self.exports.citations(export, CITATION_STYLES),  # formatted once per version and style
             launch_env=self.launches.environment_name(view.metadata) if self.launches is not None else None,
             files=self.data_files(view.recid, files, after=files_after, size=files_size),
             cited_by=self.citations.of_record(view.recid) if self.citations is not None else None,

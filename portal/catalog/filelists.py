@@ -8,8 +8,9 @@ whatever its number, and a cursor is a position.
 from __future__ import annotations
 
 from collections.abc import Iterator
-from typing import Any
+from typing import Any, cast
 
+import sqlalchemy as sa
 from sqlalchemy import delete, insert, literal, select
 from sqlalchemy.orm import Session
 
@@ -17,6 +18,7 @@ from portal.catalog.model import IndexSpec, RecordInput, chunked, file_row
 from portal.catalog.reading import RecordReader
 from portal.catalog.results import FilePage, FileSlice
 from portal.catalog.rows import BATCH, file_dict, file_scope, glob_to_like
+from portal.db.bulk import insert_rows
 from portal.db.engine import Database
 from portal.db.models import File, FileIndex
 from portal.errors import Invalid, NotFound
@@ -148,7 +150,7 @@ def replace_files(s: Session, recid: int, item: RecordInput) -> None:
     s.execute(delete(FileIndex).where(FileIndex.recid == recid))
     rows = [{**file_row(f), "recid": recid, "index_id": None, "position": i} for i, f in enumerate(item.files)]
     for batch in chunked(rows, BATCH):
-        s.execute(insert(File), batch)
+        insert_rows(s, cast(sa.Table, File.__table__), batch)
     for position, spec in enumerate(item.indices):
         _store_index(s, recid, position, spec)
 
@@ -198,8 +200,9 @@ def _store_index(s: Session, recid: int, position: int, spec: IndexSpec) -> None
             total += row["size"] or 0
             yield row
 
+    table = cast(sa.Table, File.__table__)
     for batch in chunked(rows(), BATCH):
-        s.execute(insert(File), batch)
+        insert_rows(s, table, batch)  # COPY on PostgreSQL: 10,000,000 entries loaded at 3,455/s by INSERTs
     index.number_files = count
     index.size = total
 

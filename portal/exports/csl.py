@@ -159,7 +159,13 @@ def citation(rec: ExportRecord, style: str) -> str:
     are kept per style and CSL-JSON item: a record page is formatted once, until its metadata changes.
     """
     bundled_style(style)  # NotFound for an unknown style, before the cache sees it
-    return _bundled_citation(style, json.dumps(csl_json(rec), sort_keys=True))
+    return formatted(style, json.dumps(csl_json(rec), sort_keys=True))
+
+
+def formatted(style: str, item_json: str) -> str:
+    """The reference of a CSL-JSON item (as JSON text, keys sorted) in bundled ``style`` (this process's cache;
+    :mod:`portal.exports.rendered` keeps them in the database for every worker)."""
+    return _bundled_citation(style, item_json)
 
 
 @lru_cache(maxsize=4096)

@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 from portal.catalog.service import CatalogService, RecordView
 from portal.errors import NotFound
 from portal.exports import bibtex, csl, datacite, dublincore, jsonld
 from portal.exports.common import ExportRecord, Related, related_identifiers
+from portal.exports.rendered import RenderedCitations
 from portal.i18n import N_
 
 
@@ -74,12 +75,26 @@ def export_format(name: str) -> Format:
 
 class ExportService:
     def __init__(
-        self, catalog: CatalogService, base_url: str, *, cited_by: Callable[[int | None], list[Related]] | None = None
+        self,
+        catalog: CatalogService,
+        base_url: str,
+        *,
+        cited_by: Callable[[int | None], list[Related]] | None = None,
+        rendered: RenderedCitations | None = None,
     ) -> None:
-        """``cited_by(concept_recid)``: the external works citing a record, exported among its related identifiers."""
+        """``cited_by(concept_recid)``: the external works citing a record, exported among its related identifiers.
+        ``rendered``: where formatted citations are kept per record version (None: this process's cache only)."""
         self.catalog = catalog
         self.base_url = base_url
         self.cited_by = cited_by
+        self.rendered = rendered
+
+    def citations(self, record: ExportRecord, names: Sequence[str]) -> dict[str, str]:
+        """The bodies of a published record version in the formats ``names`` (in that order); the bundled CSL
+        styles among them come from the stored formatted citations (see :mod:`portal.exports.rendered`)."""
+        styled = [n for n in names if n in csl.STYLES]
+        kept = self.rendered.citations(record, styled) if self.rendered is not None and styled else {}
+        return {name: kept[name] if name in kept else self.render_record(record, name)[0] for name in names}
 
     def record(self, recid: int, view: RecordView | None = None) -> ExportRecord:
         """The export view of ``recid``; pass its catalogue ``view`` when it is at hand, to read it only once."""

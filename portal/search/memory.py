@@ -142,6 +142,7 @@ class Snapshot:
             )
         self.years_by_value = {int(v): i for i, v in enumerate(self.facets["year"].values) if v.isdigit()}
         self.cache = _Cache(64 * 1024 * 1024)
+        self.summaries = Summaries()
 
     def positions(self, ids: np.ndarray) -> np.ndarray:
         """Positions of the documents among ``ids``; ids not in this snapshot are dropped."""
@@ -313,9 +314,49 @@ def facet_counts(column: FacetColumn, mask: Mask, *, db_order: bool) -> list[Fac
 
 
 def top_by_order(order: np.ndarray, mask: Mask, start: int, count: int) -> np.ndarray:
-    """Positions of the selected documents number ``start`` .. ``start + count - 1`` along ``order``."""
-    hits = order[mask[order]]
+    """Positions of the selected documents number ``start`` .. ``start + count - 1`` along ``order``.
+
+    Read in growing slices from the front, so an early page costs its slices, not a pass over the whole
+    order (1,000,000 positions); a deep page, or a selection too sparse to fill it early, reads it all."""
+    need = start + count
+    step = max(4 * need, 4096)
+    found: list[np.ndarray] = []
+    got = i = 0
+    while i < len(order):
+        part = order[i : i + step]
+        hits = part[mask[part]]
+        found.append(hits)
+        got += len(hits)
+        i += step
+        if got >= need:
+            break
+        step *= 4
+    hits = np.concatenate(found) if found else order[:0]
     return hits[start : start + count]
+
+
+class Summaries:
+    """The totals and facet counts of the selections searched in one snapshot, least recently used first
+    out. They depend only on the selection (query, filters, versions, hidden records), not on the page
+    or sort, and the snapshot never changes: a listing without a query (every catalogue page, the API's
+    default) counts its facets over the whole catalogue once per index generation, not per request."""
+
+    def __init__(self, size: int = 512) -> None:
+        self.size = size
+        self.items: OrderedDict[Hashable, Any] = OrderedDict()
+        self.lock = threading.Lock()
+
+    def get(self, key: Hashable, make: Callable[[], Any]) -> Any:
+        with self.lock:
+            if key in self.items:
+                self.items.move_to_end(key)
+                return self.items[key]
+        value = make()
+        with self.lock:
+            self.items[key] = value
+            while len(self.items) > self.size:
+                self.items.popitem(last=False)
+        return value
 
 
 def top_by_score(score: np.ndarray, mask: Mask, start: int, count: int) -> np.ndarray:
@@ -338,4 +379,13 @@ def combine_filters(filters: Mapping[str, Mask], n: int, skip: str | None = None
     return out
 
 
-__all__ = ["Evaluator", "Snapshot", "combine_filters", "facet_counts", "parse_ids", "top_by_order", "top_by_score"]
+__all__ = [
+    "Evaluator",
+    "Snapshot",
+    "Summaries",
+    "combine_filters",
+    "facet_counts",
+    "parse_ids",
+    "top_by_order",
+    "top_by_score",
+]

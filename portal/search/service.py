@@ -10,9 +10,10 @@ from collections.abc import Hashable, Sequence
 from functools import partial
 
 import numpy as np
-from sqlalchemy import delete, func, insert, select, update
+from sqlalchemy import delete, func, select, update
 from sqlalchemy.orm import Session
 
+from portal.db.bulk import insert_rows
 from portal.db.engine import Database
 from portal.db.models import File, Record
 from portal.errors import Invalid, Unavailable
@@ -106,8 +107,7 @@ class SearchService:
         ]
         self.backend.insert(s, docs, rows)
         facets = [{"recid": d.recid, "facet": f, "value": v} for d in docs for f, v in sorted(d.facets)]
-        if facets:
-            s.execute(insert(FACET_ROWS), facets)
+        insert_rows(s, FACET_ROWS, facets)  # COPY on PostgreSQL (a reindex writes ~10 rows per record)
 
     def missing(self) -> int:
         """Published record versions not in the index (e.g. loaded before the index existed)."""
@@ -120,19 +120,16 @@ class SearchService:
         """Rebuild the whole index from the catalogue in one transaction (readers see the old index until it
         commits); returns the number of record versions looked at (drafts included).
 
-        Bulk work: documents, text and facet rows are inserted ``batch_size`` records at a time, the latest
-        version of every concept is worked out in one query, and the index is optimised once at the end."""
+        Bulk work with bounded memory: records are read ``batch_size`` at a time in recid order; the latest
+        version of each batch's concepts is asked for per batch (not held for the whole catalogue: 1,000,000
+        records), documents, text and facet rows go in by COPY on PostgreSQL (see the backend's ``insert``
+        and :func:`portal.db.bulk.insert_rows`), and the index is optimised once at the end. It stays one
+        transaction so that no search sees half an index; PostgreSQL holds a large transaction without
+        trouble (the cost is the dead rows of the old index, which VACUUM reclaims)."""
         with self.db.transaction() as s:
             s.execute(delete(FACET_ROWS))
             self.backend.clear(s)
             s.execute(delete(DOCS))
-            best: dict[int, tuple[int, int]] = {}
-            for recid, concept, version in s.execute(
-                select(Record.recid, Record.concept_recid, Record.version_index).where(Record.status == "published")
-            ):
-                if concept not in best or version > best[concept][0]:
-                    best[concept] = (version, recid)
-            latest = {recid for _, recid in best.values()}
             count = s.scalar(select(func.count()).select_from(Record)) or 0
             after = None
             while True:
@@ -145,6 +142,15 @@ class SearchService:
                 batch = s.execute(query if after is None else query.where(Record.recid > after)).all()
                 if not batch:
                     break
+                best: dict[int, tuple[int, int]] = {}
+                for recid, concept, version in s.execute(
+                    select(Record.recid, Record.concept_recid, Record.version_index).where(
+                        Record.status == "published", Record.concept_recid.in_({r.concept_recid for r in batch})
+                    )
+                ):
+                    if concept not in best or version > best[concept][0]:
+                        best[concept] = (version, recid)
+                latest = {recid for _, recid in best.values()}
                 formats: dict[int, list[str]] = {}
                 for recid, fmt in s.execute(
                     select(File.recid, File.format)
@@ -300,7 +306,14 @@ class SearchService:
                     column = snap.facets[name]
                     filters[name] = column.holders([column.index[v] for v in values if v in column.index], n)
             match = base & memory.combine_filters(filters, n)
-            total = int(np.count_nonzero(match))
+            # The total and the facet counts depend on the selection only: counted once per snapshot (exact).
+            selection = (
+                req.q,
+                tuple(sorted((name, tuple(sorted(set(values)))) for name, values in req.filters.items() if values)),
+                req.all_versions,
+                req.hidden,
+            )
+            total, aggregations = snap.summaries.get(selection, lambda: self._summarise(snap, base, filters, match))
             start = 0 if req.cursor else (req.page - 1) * req.size
             cursor = decode_cursor(req.cursor, 2) if req.cursor else None
             if score is not None:
@@ -335,22 +348,28 @@ class SearchService:
             hits = hits[: req.size]
             recids = [int(snap.recids[p]) for p in hits]
             next_cursor = encode_cursor([key_of(int(hits[-1])), recids[-1]]) if more and len(hits) else None
-            aggregations: dict[str, list[FacetBucket]] = {}
-            unselected = [f for f in FACETS if f not in filters]
-            if unselected:
-                narrowed = base & memory.combine_filters(filters, n)
-                for facet in unselected:
-                    aggregations[facet] = memory.facet_counts(snap.facets[facet], narrowed, db_order=False)
-            for facet in filters:
-                narrowed = base & memory.combine_filters(filters, n, skip=facet)
-                aggregations[facet] = memory.facet_counts(snap.facets[facet], narrowed, db_order=True)
         return SearchResult(
             total=total,
             recids=recids,
-            aggregations={f: aggregations[f] for f in FACETS},
+            aggregations=dict(aggregations),
             next_cursor=next_cursor,
             sort=sort,
         )
+
+    @staticmethod
+    def _summarise(
+        snap: memory.Snapshot, base: np.ndarray, filters: dict[str, np.ndarray], match: np.ndarray
+    ) -> tuple[int, dict[str, list[FacetBucket]]]:
+        """The total of ``match`` and the facet counts (a facet's own filter does not narrow its counts)."""
+        n = snap.n
+        aggregations: dict[str, list[FacetBucket]] = {}
+        for facet in FACETS:
+            if facet not in filters:
+                aggregations[facet] = memory.facet_counts(snap.facets[facet], match, db_order=False)
+        for facet in filters:
+            narrowed = base & memory.combine_filters(filters, n, skip=facet)
+            aggregations[facet] = memory.facet_counts(snap.facets[facet], narrowed, db_order=True)
+        return int(np.count_nonzero(match)), {f: aggregations[f] for f in FACETS}
 
     def _scores(self, s: Session, snap: memory.Snapshot, key: Hashable) -> tuple[np.ndarray, np.ndarray]:
         ids, values = self.backend.scores(s, key)

@@ -8,9 +8,11 @@ import time
 from datetime import UTC, datetime, timedelta
 
 import pytest
+from sqlalchemy import delete, inspect
 
 from portal.app import services_of
 from portal.registry import SEARCH
+from portal.search.models import DOCS, FACET_ROWS
 from portal.search.service import SearchRequest
 from tests.functional.catalog_helpers import load_file, write_records
 from tests.support.postgres import reset_database
@@ -413,3 +415,65 @@ def test_reindex_rebuilds_the_same_index(app):
     assert svc.reindex() == len(CATALOGUE)
     assert [search(app, q=q, sort=s) for q in ("", "muon", "boson") for s in ("bestmatch", "title")] == before
     assert svc.missing() == 0 and svc.related_to(1) == [5]
+
+
+def test_a_bulk_reindex_rebuilds_the_same_index(make_app, tmp_path):
+    """A reindex in batches large enough for the bulk path (COPY into a staging table on PostgreSQL, the
+    latest versions worked out per batch) rebuilds exactly the index the catalogue writes built: every query
+    kind (words, phrases, fields, ranges, versions) and every facet gives the same hits, scores and counts."""
+    app = make_app()
+    svc = services_of(app).search
+    load_file(services_of(app), write_records(tmp_path / "g.json", generated(n=260)))
+
+    def everything():
+        return [
+            svc.search(SearchRequest(q=q, sort=sort, all_versions=versions, size=50))
+            for q in QUERIES
+            for sort in (None, "title")
+            for versions in (False, True)
+        ]
+
+    def indexes():
+        seen = inspect(svc.db.engine)
+        tables = [t for t in seen.get_table_names() if t.startswith("search_")]
+        return sorted((t, str(ix["name"])) for t in tables for ix in seen.get_indexes(t))
+
+    before, built = everything(), indexes()
+    assert svc.reindex(batch_size=120) == 260  # three batches: 120, 120, 20 records
+    assert everything() == before
+    # An empty index (the first build after a bulk load): on PostgreSQL its secondary indexes are dropped
+    # and built again after the load, in the same transaction.
+    with svc.db.transaction() as s:
+        s.execute(delete(FACET_ROWS))
+        svc.backend.clear(s)
+        s.execute(delete(DOCS))
+        svc._changed(s)
+    assert svc.missing() == 260 and svc.search(SearchRequest(q="")).total == 0
+    assert svc.reindex(batch_size=120) == 260
+    assert everything() == before
+    assert indexes() == built
+    assert svc.missing() == 0
+    assert svc.search(SearchRequest(q="", all_versions=True)).total == 260
+
+
+def test_totals_and_facet_counts_are_counted_once_per_selection_and_index_generation(app, tmp_path):
+    """The snapshot keeps a selection's total and facet counts (they do not depend on the page or the sort);
+    a catalogue write moves the index on, and the next search counts the new record."""
+    first = search(app, size=2)
+    again = search(app, size=2, page=2, sort="title")
+    assert (again.total, again.aggregations) == (first.total, first.aggregations)
+    assert first.recids != again.recids
+    snap = services_of(app).search._snapshot
+    assert len(snap.summaries.items) == 1  # one selection counted, for both pages and sorts
+    assert search(app, filters={"experiment": ["CMS"]}).total < first.total
+    assert len(snap.summaries.items) == 2
+    experiments = {b.key: b.doc_count for b in first.aggregations["experiment"]}
+    new = [record(30, "A new muon record", experiment="ATLAS")]
+    load_file(services_of(app), write_records(tmp_path / "n.json", new))
+    after = search(app, size=2)
+    assert after.total == first.total + 1
+    assert {b.key: b.doc_count for b in after.aggregations["experiment"]} == {
+        **experiments,
+        "ATLAS": experiments["ATLAS"] + 1,
+    }
+    assert services_of(app).search._snapshot is not snap

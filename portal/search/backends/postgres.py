@@ -12,6 +12,7 @@ import sqlalchemy as sa
 from sqlalchemy import func, or_, select, true
 from sqlalchemy.orm import Session
 
+from portal.db.bulk import copy_rows
 from portal.search import memory
 from portal.search.backends.base import check_dialect, words_of
 from portal.search.documents import SearchDocument
@@ -85,7 +86,39 @@ class PostgresFTS:
         "jsonb_build_object('authors', :a, 'keywords', :k))"
     )
 
+    # From this many documents on (a reindex batch), rows are COPied into a staging table and the vectors
+    # computed by one INSERT ... SELECT: no statement per document (the vectors are the same expressions).
+    BULK = 100
+    STAGING = (
+        "CREATE TEMP TABLE IF NOT EXISTS search_load (recid integer, concept_recid integer, is_latest boolean, "
+        "title text, title_sort text, doi text, date_published text, year integer, number_events bigint, "
+        "a text, k text, b text) ON COMMIT DROP"
+    )
+    STAGED_COLUMNS = (
+        "recid",
+        "concept_recid",
+        "is_latest",
+        "title",
+        "title_sort",
+        "doi",
+        "date_published",
+        "year",
+        "number_events",
+    )
+    FROM_STAGING = sa.text(
+        "INSERT INTO search_documents (recid, concept_recid, is_latest, title, title_sort, doi, date_published, "
+        "year, number_events, tsv, tsv_title, tsv_authors, tsv_keywords, fields) SELECT recid, concept_recid, "
+        "is_latest, title, title_sort, doi, date_published, year, number_events, "
+        "setweight(to_tsvector('simple', title), 'A') || setweight(to_tsvector('simple', a), 'B') || "
+        "setweight(to_tsvector('simple', k), 'C') || setweight(to_tsvector('simple', b), 'D'), "
+        "to_tsvector('simple', title), to_tsvector('simple', a), to_tsvector('simple', k), "
+        "jsonb_build_object('authors', a, 'keywords', k) FROM search_load"
+    )
+
     def insert(self, s: Session, docs: Sequence[SearchDocument], rows: list[dict[str, Any]]) -> None:
+        if len(docs) >= self.BULK:
+            self._insert_staged(s, docs, rows)
+            return
         s.execute(
             self.INSERT,
             [{**row, "a": d.authors, "k": d.keywords, "b": d.body} for d, row in zip(docs, rows, strict=True)],
@@ -98,16 +131,69 @@ class PostgresFTS:
             {"ids": [d.recid for d in docs]},
         )
 
+    def _insert_staged(self, s: Session, docs: Sequence[SearchDocument], rows: list[dict[str, Any]]) -> None:
+        s.execute(sa.text(self.STAGING))
+        copy_rows(
+            s,
+            "search_load",
+            (*self.STAGED_COLUMNS, "a", "k", "b"),
+            (
+                (*(row[c] for c in self.STAGED_COLUMNS), d.authors, d.keywords, d.body)
+                for d, row in zip(docs, rows, strict=True)
+            ),
+        )
+        s.execute(self.FROM_STAGING)
+        s.execute(
+            sa.text(
+                "INSERT INTO search_text (recid, tsv) SELECT d.recid, d.tsv FROM search_load AS l "
+                "JOIN search_documents AS d ON d.recid = l.recid"
+            )
+        )
+        s.execute(sa.text("TRUNCATE search_load"))
+
     def remove(self, s: Session, recid: int) -> None:
         s.execute(sa.text("DELETE FROM search_text WHERE recid = :r"), {"r": recid})
 
+    # The tables a rebuild fills, and the secondary indexes (not keys) that a first build makes after the load.
+    TABLES = ("search_documents", "search_text", "search_facets")
+    SECONDARY = sa.text(
+        "SELECT i.indexname, i.indexdef FROM pg_indexes AS i JOIN pg_class AS c ON c.relname = i.indexname "
+        "WHERE i.schemaname = current_schema() AND i.tablename = ANY(:tables) AND NOT EXISTS "
+        "(SELECT 1 FROM pg_constraint AS k WHERE k.conindid = c.oid) ORDER BY i.indexname"
+    )
+
+    FOREIGN_KEYS = sa.text(
+        "SELECT k.conrelid::regclass::text, k.conname, pg_get_constraintdef(k.oid) FROM pg_constraint AS k "
+        "WHERE k.contype = 'f' AND k.conrelid::regclass::text = ANY(:tables) ORDER BY 1, 2"
+    )
+
     def clear(self, s: Session) -> None:
+        """Before a rebuild. When the index is empty (the first build after a bulk load or a restore: no search
+        is served from it), its secondary indexes and foreign keys are dropped here and made again by
+        :meth:`optimise` after the load, in the same transaction: building a GIN index or checking a key once is
+        several times cheaper than growing the index or firing the key's trigger row by row. A non-empty index
+        keeps them, so searches go on reading the old index until the rebuild commits (dropping them would lock
+        the tables for the whole rebuild)."""
+        if s.scalar(sa.text("SELECT NOT EXISTS (SELECT 1 FROM search_text)")):
+            rebuild: list[str] = []
+            # Foreign keys too: checked row by row (a trigger per facet row), validated in one join when added.
+            for table, name, definition in s.execute(self.FOREIGN_KEYS, {"tables": list(self.TABLES)}).all():
+                s.execute(sa.text(f'ALTER TABLE {table} DROP CONSTRAINT "{name}"'))
+                rebuild.append(f'ALTER TABLE {table} ADD CONSTRAINT "{name}" {definition}')
+            for name, definition in s.execute(self.SECONDARY, {"tables": list(self.TABLES)}).all():
+                s.execute(sa.text(f'DROP INDEX "{name}"'))
+                rebuild.insert(0, definition)  # indexes before the keys (a key's check may use them)
+            s.info["search_rebuild"] = rebuild
         s.execute(sa.text("DELETE FROM search_text"))
 
     def optimise(self, s: Session) -> None:
-        s.execute(sa.text("ANALYZE search_documents"))
-        s.execute(sa.text("ANALYZE search_text"))
-        s.execute(sa.text("ANALYZE search_facets"))
+        rebuild = s.info.pop("search_rebuild", [])
+        if rebuild:
+            s.execute(sa.text("SET LOCAL maintenance_work_mem = '256MB'"))  # GIN builds sort in memory
+        for definition in rebuild:
+            s.connection().exec_driver_sql(definition)
+        for table in self.TABLES:
+            s.execute(sa.text(f"ANALYZE {table}"))
 
     def _tsquery(self, node: Text) -> sa.ColumnElement[Any]:
         maker = func.phraseto_tsquery if node.phrase else func.plainto_tsquery
