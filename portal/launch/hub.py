@@ -33,6 +33,7 @@ import os
 import pwd
 import subprocess
 import sys
+import time
 
 from jupyterhub.spawner import LocalProcessSpawner, SimpleLocalProcessSpawner
 
@@ -66,8 +67,18 @@ def ensure_system_user(name):
 
 
 def remove_system_user(name):
-    \"\"\"An anonymous hub user's system user and home go with it (culled when idle).\"\"\"
-    subprocess.run(["userdel", "--remove", name], check=False, capture_output=True)
+    \"\"\"An anonymous hub user's system user and home go with it (culled when idle). userdel refuses a user
+    whose processes still run (a kernel or the server still exiting after the cull's stop), which left the user
+    behind for good: its processes are killed first, and the removal retried while they exit.\"\"\"
+    for attempt in range(20):
+        try:
+            subprocess.run(["pkill", "-KILL", "-u", name], check=False, capture_output=True)
+        except FileNotFoundError:  # no procps: userdel's retries wait for the processes to end by themselves
+            pass
+        if subprocess.run(["userdel", "--remove", name], check=False, capture_output=True).returncode in (0, 6):
+            return  # 6: no such user (already gone)
+        time.sleep(0.5)
+    subprocess.run(["userdel", "--remove", "--force", name], check=False, capture_output=True)
 
 
 Base = LocalProcessSpawner if SYSTEM_USERS else SimpleLocalProcessSpawner

@@ -22,9 +22,9 @@ def test_load_show_version_publish(settings_dict, tmp_path):
     demo = DEMO_RECORDS
     first = run(["records", "load", str(demo)], env)
     assert first.returncode == 0, first.stderr
-    assert "6 created" in first.stdout
+    assert "8 created" in first.stdout
     again = run(["records", "load", str(demo)], env)
-    assert "6 unchanged" in again.stdout
+    assert "8 unchanged" in again.stdout
     shown = json.loads(run(["records", "show", "90004"], env).stdout)
     assert shown["metadata"]["conceptrecid"] == "90010" and shown["metadata"]["version"] == "1.1.0"
     draft = run(["records", "new-version", "90004"], env)

@@ -90,7 +90,7 @@ def test_demo_records_load_and_are_served(installed):
     settings = portal(installed, "settings")
     demo = re.search(r"^demo_records_dir = '(.+)'$", settings, re.M)
     assert demo is not None and demo.group(1).startswith(str(venv)), settings
-    assert "6 created" in portal(installed, "records", "load", demo.group(1))
+    assert "8 created" in portal(installed, "records", "load", demo.group(1))
     assert "90021 created" in portal(installed, "education", "load")
     port = free_port()
     server = subprocess.Popen(
