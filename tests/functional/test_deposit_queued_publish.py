@@ -21,7 +21,7 @@ from portal.app import create_app, services_of
 from portal.db.models import Record
 from tests.functional.test_deposit import CSV_V1, WRITER, metadata, problem, upload
 from tests.support.app import start_worker
-from tests.support.users import bearer, token_for
+from tests.support.users import bearer, csrf, make_user, sign_in, token_for
 
 FILES = {f"part{i}.csv": CSV_V1.replace(b"91.2", f"9{i}.5".encode()) for i in range(4)}
 #: large enough (4 x 18 MB) that placing and ingesting them takes the worker a while: it is killed meanwhile
@@ -163,8 +163,6 @@ def test_a_publication_whose_worker_is_killed_minus_9_is_recovered_and_published
 
 
 def test_the_deposit_page_and_the_zenodo_api_queue_a_large_publication_too(portal) -> None:
-    from tests.support.users import csrf, make_user, sign_in
-
     api = portal.test_client()
     auth = bearer(token_for(portal, WRITER, username="alice"))
     browser = sign_in(portal.test_client(), make_user(portal, "alice"))
