@@ -13,7 +13,8 @@ import json
 import shlex
 import shutil
 import subprocess
-from collections.abc import Iterator
+from collections import deque
+from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -98,6 +99,29 @@ def render_containerfile(spec: EnvironmentSpec, base: str) -> str:
             'CMD ["jupyterhub-singleuser"]',
         ]
     return "\n".join(lines) + "\n"
+
+
+#: buildah's layer-cache lookup fails the whole build when an image it listed loses its top layer before it looks
+#: (another build's intermediate image, or a prune, removed at that moment): containers/buildah#5674, fixed by
+#: ignoring the error only in buildah 1.43 (2026). The failed lookup committed nothing (the steps before it came
+#: from the cache), so the build is simply run again.
+STALE_LAYER = "getting top layer info: layer not known"
+STALE_LAYER_ATTEMPTS = 3
+RESTART = "(an image was removed while podman looked for cached layers: building again)"
+
+
+def build_output(stream: Callable[[], Iterable[str]]) -> Iterator[str]:
+    """The lines of a ``podman build`` (its last one ``exit N``), run again up to STALE_LAYER_ATTEMPTS times when
+    it failed only on buildah's stale-layer race; RESTART separates the attempts."""
+    for attempt in range(STALE_LAYER_ATTEMPTS):
+        lines: deque[str] = deque(maxlen=30)  # the error is among the last lines; a log can be long
+        for line in stream():
+            lines.append(line)
+            yield line
+        if list(lines)[-1:] == ["exit 0"] or not any(STALE_LAYER in line for line in lines):
+            return
+        if attempt + 1 < STALE_LAYER_ATTEMPTS:
+            yield RESTART
 
 
 class PodmanBuilder(Builder):
@@ -216,9 +240,10 @@ class PodmanBuilder(Builder):
                 detail = getattr(exc, "stderr", "") or ""
                 raise BuildFailed(f"{exc} {detail}".strip()) from exc
             tail: list[str] = []
-            for line in self.podman.stream(*self.build_argv(spec, workdir, image_ref(key))):
+            argv = self.build_argv(spec, workdir, image_ref(key))
+            for line in build_output(lambda: self.podman.stream(*argv)):
                 log.write(line + "\n")
-                tail = [*tail[-25:], line]
+                tail = [] if line == RESTART else [*tail[-25:], line]
                 if not line.startswith("exit "):
                     yield BuildEvent("building", line)
         if tail[-1] != "exit 0":
