@@ -136,7 +136,11 @@ def test_deposit_a_draft_and_submit_it_for_review_with_the_keyboard_only(portal,
     assert page.is_checked('input[name="type.secondary"][value="Derived"]')
     assert tab_round(page) == []  # the whole draft page: no trap, every control's focus visible
 
-    # a file, through the file chooser the file input opens on Space
+    # a file, through the file chooser the file input opens on Space. Playwright asks Chromium to hand it file
+    # choosers without waiting for the answer (`updateSubscription`, fire and forget): subscribed only inside
+    # expect_file_chooser, a busy machine let the Space press arrive first, and the chooser went to Chromium's own
+    # headless dialog instead. A listener from here on subscribes before the round trips of tab_to.
+    page.on("filechooser", lambda _chooser: None)
     tab_to(page, "#file-input")
     assert focus_is_visible(page)
     with page.expect_file_chooser() as chooser:
