@@ -36,6 +36,7 @@ import sys
 import time
 
 from jupyterhub.spawner import LocalProcessSpawner, SimpleLocalProcessSpawner
+from traitlets.log import get_logger
 
 c = get_config()  # noqa: F821
 
@@ -70,15 +71,22 @@ def remove_system_user(name):
     \"\"\"An anonymous hub user's system user and home go with it (culled when idle). userdel refuses a user
     whose processes still run (a kernel or the server still exiting after the cull's stop), which left the user
     behind for good: its processes are killed first, and the removal retried while they exit.\"\"\"
-    for attempt in range(20):
+    log = get_logger()
+    done = None
+    for attempt in range(40):
         try:
             subprocess.run(["pkill", "-KILL", "-u", name], check=False, capture_output=True)
         except FileNotFoundError:  # no procps: userdel's retries wait for the processes to end by themselves
             pass
-        if subprocess.run(["userdel", "--remove", name], check=False, capture_output=True).returncode in (0, 6):
-            return  # 6: no such user (already gone)
+        done = subprocess.run(["userdel", "--remove", name], check=False, capture_output=True, text=True)
+        if done.returncode in (0, 6):  # 6: no such user (already gone)
+            log.info("Removed system user %s (attempt %d)", name, attempt + 1)
+            return
         time.sleep(0.5)
-    subprocess.run(["userdel", "--remove", "--force", name], check=False, capture_output=True)
+    forced = subprocess.run(["userdel", "--remove", "--force", name], check=False, capture_output=True, text=True)
+    # said in the hub's log either way: a system user left behind is an account nobody culls any more
+    log.warning("System user %s: userdel exited %s (%s); with --force %s (%s)", name, done.returncode,
+                done.stderr.strip(), forced.returncode, forced.stderr.strip())
 
 
 Base = LocalProcessSpawner if SYSTEM_USERS else SimpleLocalProcessSpawner
