@@ -178,7 +178,7 @@ def test_the_hub_and_the_gateway_start_with_the_stack_and_are_wired_to_it(stack_
             gateway.close()
             forget_loop(gateway)
 
-    # 34 s on a loaded 2-core machine, most of it the hub's and jane's cluster's starts
+    # 34-40 s on a loaded 2-core machine, most of it the hub's and jane's cluster's starts
     # one web process and one worker: the part under test is the hub's and the gateway's wiring, not the sharing
     with DistributedStack(settings, webs=1, workers=1, xrootd=False, gateway=True, hub=True) as stack:
         stack.start()
