@@ -203,6 +203,14 @@ class DepositService:
         job = self.queue.find(publish_ref(recid)) if self.queue is not None else None
         return job if job is not None and job.state in ("queued", "running") else None
 
+    def publication(self, recid: int) -> Entry | None:
+        """The latest `deposit.publish` job of draft ``recid`` in any state (a failed one says why), or None."""
+        return self.queue.find(publish_ref(recid)) if self.queue is not None else None
+
+    def require_not_publishing(self, recid: int) -> None:
+        """Conflict while a `deposit.publish` job publishes the draft (a review decided meanwhile, a change)."""
+        self._require_not_publishing(recid)
+
     def _require_not_publishing(self, recid: int) -> None:
         """Conflict while a `deposit.publish` job publishes the draft: what it publishes must be what was asked."""
         job = self.publishing(recid)
@@ -762,15 +770,28 @@ class DepositService:
         for path in paths:
             unplace(self.storage, path)
 
-    def queue_publish(self, recid: int, *, actor: Principal) -> int | None:
+    def queue_publish(
+        self,
+        recid: int,
+        *,
+        actor: Principal,
+        authorize: Callable[[Principal, int | None], None] | None = None,
+        review: dict[str, Any] | None = None,
+    ) -> int | None:
         """Queue the publication of a large draft (more files than ``queue_files`` or more bytes than
         ``queue_bytes``) as a `deposit.publish` job; its id, or None for a draft small enough to publish now (the
         caller then calls :meth:`publish`). Checked first as :meth:`publish` checks (permission, a draft, every file
-        committed, not being published already); the draft stays a draft, closed to changes, until the job ends."""
+        committed, not being published already); the draft stays a draft, closed to changes, until the job ends.
+
+        ``authorize`` as :meth:`publish`'s; ``review``: what a curator's review decided (`ReviewService`), carried
+        in the job so that the request changes in the publishing transaction the job runs."""
         if self.queue is None:
             return None
         view = self.catalog.get(recid, include_drafts=True)
-        self.require_publish(view, actor=actor)
+        if authorize is not None:
+            authorize(actor, view.owner_id)
+        else:
+            self.require_publish(view, actor=actor)
         self._require_not_publishing(recid)
         uploads = self._publishable(view)
         many = self.queue_files >= 0 and len(uploads) > self.queue_files
@@ -779,7 +800,9 @@ class DepositService:
             return None
         # the job's own folder: an attempt after a lost worker empties it first, giving up removes it
         folder = f"deposits/{recid}/queued-{secrets.token_hex(4)}"
-        payload = {"recid": recid, "user": actor.user_id, "files": len(uploads), "folder": folder}
+        payload: dict[str, Any] = {"recid": recid, "user": actor.user_id, "files": len(uploads), "folder": folder}
+        if review is not None:
+            payload["review"] = review
         with self.db.transaction() as s:
             job_id = self.queue.enqueue(
                 PUBLISH_KIND, payload, owner_id=actor.user_id, ref=publish_ref(recid), max_attempts=2, session=s

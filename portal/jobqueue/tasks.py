@@ -238,7 +238,8 @@ def deposit_publish(services: Services, run: TaskRun) -> None:
     """The publication of a large deposit (`DepositService.queue_publish`): the draft's uploads placed in the job's
     folder, ingested, and the version published in one transaction (`DepositService.publish`). Run again after a
     lost worker it starts over in the same folder; a refusal (a damaged file, a permission lost meanwhile) is final,
-    the draft left a draft with the reason on the job."""
+    the draft left a draft with the reason on the job. A curator's review (`ReviewService.accept`) is accepted in
+    that transaction, or stays submitted when the job fails."""
     from portal.files.ingest_jobs import Throttled
     from portal.identity.principal import COMMAND_LINE
 
@@ -250,9 +251,12 @@ def deposit_publish(services: Services, run: TaskRun) -> None:
     follow = Throttled(services.queue, run.job.id, total, run.check_cancel)
     try:
         actor = services.users.get(int(user)).principal() if user is not None else COMMAND_LINE
-        view = services.deposit.publish(
-            int(payload["recid"]), actor=actor, folder=str(payload["folder"]), progress=follow
-        )
+        recid, folder = int(payload["recid"]), str(payload["folder"])
+        review = payload.get("review")
+        if isinstance(review, dict):  # a curator's acceptance: the request changes in the publishing transaction
+            view = services.review.publish_queued(recid, review, actor=actor, folder=folder, progress=follow)
+        else:
+            view = services.deposit.publish(recid, actor=actor, folder=folder, progress=follow)
     except Cancelled:
         raise
     except PortalError as exc:

@@ -69,6 +69,12 @@ class Outcome:
     job: int | None = None
 
 
+def _curator_of(target: CollectionInfo) -> Callable[[Principal, int | None], None]:
+    """The publishing rule of a curator's decision (checked by `_decidable` or `is_curator` first): the review's
+    scope, not the site's publishing role."""
+    return lambda who, _owner: policy.require_review(who, is_curator=True, collection=target.slug)
+
+
 def _comment(value: Any, *, required: bool) -> str:
     if value is None:
         value = ""
@@ -141,8 +147,8 @@ class ReviewService:
         curates that collection (then it is published, and an open request of it is accepted); any other draft
         is published by the site's rule (`deposit_owners_publish`). ``submit=False`` (Zenodo's API, which has
         no requests) refuses what would be submitted instead (Conflict naming `collection`). ``queue_large``: a
-        large deposit published directly is queued as a job (`DepositService.queue_publish`; the JSON API, whose
-        202 can name the job); a curator's acceptance stays in the request, with the review it closes."""
+        large deposit is queued as a job (`DepositService.queue_publish`; the pages and the JSON API, whose 202
+        can name the job), a curator's publication too: the job closes the open request when it publishes."""
         view = self.deposit.catalog.get(recid, include_drafts=True)
         if view.status == "draft" and collection is not None:
             view = self._name_collection(view, collection, actor)
@@ -164,11 +170,13 @@ class ReviewService:
                     field="collection",
                 )
             return Outcome(request=self.submit(recid, actor=actor))
+        authorize = _curator_of(target)
+        if queue_large:
+            job = self.deposit.queue_publish(recid, actor=actor, authorize=authorize, review={"close": True})
+            if job is not None:
+                return Outcome(job=job)
         record = self.deposit.publish(
-            recid,
-            actor=actor,
-            authorize=lambda who, _owner: policy.require_review(who, is_curator=True, collection=target.slug),
-            also=lambda s: self._close_open(s, recid, actor),
+            recid, actor=actor, authorize=authorize, also=lambda s: self._close_open(s, recid, actor)
         )
         return Outcome(record=record)
 
@@ -223,25 +231,79 @@ class ReviewService:
             return self._info(s, row, target)
 
     # ------------------------------------------------------------------------------------------- decisions
-    def accept(self, request_id: int, *, actor: Principal, comment: Any = None) -> tuple[RequestInfo, RecordView]:
+    def accept(self, request_id: int, *, actor: Principal, comment: Any = None, queue_large: bool = False) -> Outcome:
         """A curator of the request's collection accepts it: the draft is published exactly as the publish action
-        publishes (files placed and ingested, DOI), and the request becomes `accepted` in that transaction."""
+        publishes (files placed and ingested, DOI), and the request becomes `accepted` in that transaction.
+
+        ``queue_large``: a large deposit (as `DepositService.queue_publish` counts) is published by a
+        `deposit.publish` job instead of the request (the outcome names it; the request stays `submitted`, closed
+        to other decisions, until the job publishes and accepts it in one transaction, or fails and leaves both)."""
         text = _comment(comment, required=False)
         row, target = self._decidable(request_id, actor)
+        if queue_large:
+            decided = {"request": request_id, "comment": text}
+            job = self.deposit.queue_publish(row.recid, actor=actor, authorize=_curator_of(target), review=decided)
+            if job is not None:
+                return Outcome(request=self.get(request_id, actor=actor), job=job)
+        record = self._publish_accepted(request_id, row.recid, target, actor, text)
+        return Outcome(request=self.get(request_id, actor=actor), record=record)
 
+    def publish_queued(
+        self,
+        recid: int,
+        review: dict[str, Any],
+        *,
+        actor: Principal,
+        folder: str,
+        progress: Callable[[str, int], None],
+    ) -> RecordView:
+        """What a `deposit.publish` job queued by a curator runs (``review`` as :meth:`accept` or :meth:`publish`
+        queued it): the curator's right checked again (it may have been lost meanwhile), then the publication with
+        the request's acceptance in its transaction."""
+        if "request" in review:
+            request_id = int(review["request"])
+            found = self._load(request_id)  # not `get`: a curator who lost the right learns that, not "no request"
+            decided = found.collection
+            policy.require_review(actor, is_curator=decided.is_curator(actor), collection=decided.slug)
+            if found.state != "submitted" or found.recid != recid:
+                raise Conflict(N_("request {id} is no longer submitted"), id=request_id, field="state")
+            text = str(review.get("comment") or "")
+            return self._publish_accepted(request_id, recid, decided, actor, text, folder=folder, progress=progress)
+        view = self.deposit.catalog.get(recid, include_drafts=True)
+        target = self.target(view) if view.status == "draft" else None
+        if target is None:  # published meanwhile (publish refuses it) or no longer for a curated collection
+            return self.deposit.publish(recid, actor=actor, folder=folder, progress=progress)
+        # a curator who queued it and no longer curates the collection is refused (Forbidden naming `curator`)
+        policy.require_review(actor, is_curator=target.is_curator(actor), collection=target.slug)
+        return self.deposit.publish(
+            recid,
+            actor=actor,
+            authorize=_curator_of(target),
+            also=lambda s: self._close_open(s, recid, actor),
+            folder=folder,
+            progress=progress,
+        )
+
+    def _publish_accepted(
+        self,
+        request_id: int,
+        recid: int,
+        target: CollectionInfo,
+        actor: Principal,
+        text: str,
+        *,
+        folder: str | None = None,
+        progress: Callable[[str, int], None] | None = None,
+    ) -> RecordView:
         def accepted(s: Session) -> None:
             fresh = s.get(ReviewRequest, request_id, with_for_update=True)
             if fresh is None or fresh.state != "submitted":  # another curator decided meanwhile
                 raise Conflict(N_("request {id} is no longer submitted"), id=request_id, field="state")
             self._transition(s, fresh, actor, "accept", "accepted", text)
 
-        record = self.deposit.publish(
-            row.recid,
-            actor=actor,
-            authorize=lambda who, _owner: policy.require_review(who, is_curator=True, collection=target.slug),
-            also=accepted,
+        return self.deposit.publish(
+            recid, actor=actor, authorize=_curator_of(target), also=accepted, folder=folder, progress=progress
         )
-        return self.get(request_id, actor=actor), record
 
     def decline(self, request_id: int, *, actor: Principal, comment: Any = None) -> RequestInfo:
         text = _comment(comment, required=True)
@@ -271,6 +333,8 @@ class ReviewService:
             row = s.get(ReviewRequest, request_id, with_for_update=True)
             if row is None:
                 raise NotFound(N_("there is no request {id}"), id=request_id, field="request")
+            # an accepted request whose publication job runs is decided: it is not declined nor cancelled under it
+            self.deposit.require_not_publishing(row.recid)
             if row.state != "submitted":
                 raise Conflict(
                     N_("request {id} is {state}; only a submitted request changes"),
@@ -314,16 +378,19 @@ class ReviewService:
     # ------------------------------------------------------------------------------------------- reading
     def get(self, request_id: int, *, actor: Principal) -> RequestInfo:
         """A request its owner, its collection's curators and admins see; 404 for anyone else."""
-        with self.db.reader() as s:
-            row = s.get(ReviewRequest, request_id)
-            if row is None:
-                raise NotFound(N_("there is no request {id}"), id=request_id, field="request")
-            info = self._info(s, row, collection_in(s, row.collection_id))
+        info = self._load(request_id)
         if not self._may_see(actor, info):
             if not actor.authenticated:
                 raise Unauthorized(N_("sign in to see review requests"), field="user")
             raise NotFound(N_("there is no request {id}"), id=request_id, field="request")
         return info
+
+    def _load(self, request_id: int) -> RequestInfo:
+        with self.db.reader() as s:
+            row = s.get(ReviewRequest, request_id)
+            if row is None:
+                raise NotFound(N_("there is no request {id}"), id=request_id, field="request")
+            return self._info(s, row, collection_in(s, row.collection_id))
 
     def find(
         self,

@@ -148,7 +148,23 @@ DEPOSIT_PATHS: dict[str, Any] = {
                 "parameters": [REQUEST_ID],
                 "security": [{"token": [scope]}],
                 "requestBody": {"required": False, "content": {"application/json": {"schema": ref("ReviewComment")}}},
-                "responses": {"200": json_response(ref("ReviewRequest"), "The request"), "400": PROBLEM, **ERRORS},
+                "responses": {
+                    "200": json_response(ref("ReviewRequest"), "The request"),
+                    **(
+                        {
+                            "202": json_response(
+                                ref("QueuedAcceptance"),
+                                "A large deposit (as the publish action counts it): the request, still `submitted`, "
+                                "and the `deposit.publish` job publishing its draft (`Location`: `/api/jobs/<id>`); "
+                                "the request is accepted when the job succeeds, and stays submitted if it fails",
+                            )
+                        }
+                        if action == "accept"
+                        else {}
+                    ),
+                    "400": PROBLEM,
+                    **ERRORS,
+                },
             }
         }
         for action, scope, summary in (
@@ -392,6 +408,7 @@ DEPOSIT_PATHS.update(
 
 DEPOSIT_SCHEMAS: dict[str, Any] = {
     "PublishOutcome": {"anyOf": [ref("Draft"), ref("ReviewRequest"), ref("QueuedPublish")]},
+    "QueuedAcceptance": {"allOf": [ref("ReviewRequest"), ref("QueuedPublish")]},
     "SubmitReview": {"type": "object", "properties": {"collection": STR}},
     "ReviewComment": {"type": "object", "properties": {"comment": {"type": "string", "maxLength": 10000}}},
     "ReviewRequest": {

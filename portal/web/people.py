@@ -4,6 +4,7 @@ from the policy (:mod:`portal.identity.policy`); sign-in pages are :mod:`portal.
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
 from typing import Any
 
 from flask import Blueprint, current_app, redirect, render_template, request, url_for
@@ -137,7 +138,23 @@ def requests_page() -> Any:
         state=state,
         states=REQUEST_STATES,
         curating={c.slug for c in services().collections.curated_by(who)},
+        publications=_publications(items),
     )
+
+
+def _publications(items: list[Any]) -> dict[int, Any]:
+    """The `deposit.publish` job of each submitted request's draft that began after the request's last change (an
+    accept queued as a job: running, or failed with its reason), by request id."""
+    found: dict[int, Any] = {}
+    for r in items:
+        job = services().deposit.publication(r.recid) if r.state == "submitted" else None
+        if job is not None and job.created_at is not None and _utc(job.created_at) >= _utc(r.updated_at):
+            found[r.id] = job
+    return found
+
+
+def _utc(moment: datetime) -> datetime:
+    return moment if moment.tzinfo is not None else moment.replace(tzinfo=UTC)  # SQLite gives naive UTC times
 
 
 @bp.post("/requests/<int:request_id>/<any(accept, decline, cancel):action>")
@@ -146,7 +163,8 @@ def request_action(request_id: int, action: str) -> Any:
     comment = request.form.get("comment", "")
     review = services().review
     if action == "accept":
-        review.accept(request_id, actor=who, comment=comment)
+        # a large deposit is published by a job: this page shows how far it is (and why, when it fails)
+        review.accept(request_id, actor=who, comment=comment, queue_large=True)
     elif action == "decline":
         review.decline(request_id, actor=who, comment=comment)
     else:

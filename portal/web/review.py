@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from flask import Blueprint, jsonify, request
+from flask import Blueprint, jsonify, request, url_for
 
 from portal.deposit.serialize import draft_json
 from portal.errors import Invalid
@@ -111,8 +111,18 @@ def one_request(request_id: int) -> Any:
 
 @bp.post("/requests/<int:request_id>/actions/accept")
 def accept(request_id: int) -> Any:
-    found, record = services().review.accept(request_id, actor=principal(), comment=_comment())
-    return jsonify({**request_json(found), "record": draft_json(record, services().settings.base_url)})
+    done = services().review.accept(request_id, actor=principal(), comment=_comment(), queue_large=True)
+    assert done.request is not None
+    if done.job is not None:  # a large deposit: accepted when its `deposit.publish` job publishes it
+        from portal.web.jobs import queued_json
+
+        found, queued = request_json(done.request), queued_json(done.job)
+        response = jsonify({**found, "job": queued["job"], "links": {**found["links"], **queued["links"]}})
+        response.status_code = 202
+        response.headers["Location"] = url_for("jobs.api_job", job_id=done.job)
+        return response
+    assert done.record is not None
+    return jsonify({**request_json(done.request), "record": draft_json(done.record, services().settings.base_url)})
 
 
 @bp.post("/requests/<int:request_id>/actions/decline")

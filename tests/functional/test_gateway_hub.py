@@ -1,5 +1,6 @@
 """The DaskHub pattern on one machine: a real JupyterHub and a real `dask-gateway-server` that accepts both the
-portal (its shared secret, signed in as a person's hub user) and hub users' API tokens (checked against the hub).
+portal (its shared secret, signed in as a person's hub user) and hub users' API tokens (checked against the hub),
+with the portal on SQLite and on PostgreSQL.
 A person's analysis starts their cluster; their notebook, with their own hub token, lists and opens that same
 cluster; another person's token sees nothing; a bad token is refused with 401. Sessions the portal launches get
 the gateway's address and nothing secret."""
@@ -41,6 +42,7 @@ from portal.processing.gateway_auth import PortalOrHubAuthenticator
 from portal.settings import Settings, load_settings
 from tests.support.gateway import gateway_server
 from tests.support.jupyter import run_code
+from tests.support.postgres import reset_database
 
 RECID = 5101
 CHART_VALUES = Path(__file__).resolve().parents[2] / "helm" / "portal" / "values.yaml"
@@ -89,23 +91,39 @@ def names(gateway: Gateway) -> list[str]:
 
 
 @pytest.fixture(scope="module")
-def portal(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Portal]:
+def servers(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Hub, Settings]]:
+    """The hub and the gateway, started once for the module (both databases' portals use them in turn)."""
     hub = Hub(tmp_path_factory.mktemp("hub")).start()
     try:
         # the gateway's limit is 1 worker per cluster; the portal below asks for 3
         with gateway_server(gateway_max_workers=1, launch_hub_url=hub.url) as (_, gateway):
-            yield _portal(tmp_path_factory.mktemp("portal"), hub, gateway)
+            yield hub, gateway
     finally:
         hub.stop()
 
 
-def _portal(tmp: Path, hub: Hub, gateway: Settings) -> Portal:
+@pytest.fixture(scope="module", params=["sqlite", "postgresql"])
+def portal(
+    request: pytest.FixtureRequest, servers: tuple[Hub, Settings], tmp_path_factory: pytest.TempPathFactory
+) -> Portal:
+    """The portal on each database, as the `database_url` fixture gives them (module-scoped here: the hub and the
+    gateway are the costly part): its users, jobs and the executor's per-user clusters come from that database."""
+    tmp = tmp_path_factory.mktemp(f"portal-{request.param}")
+    if request.param == "sqlite":
+        url = f"sqlite:///{tmp / 'portal.sqlite'}"
+    else:
+        url = request.getfixturevalue("postgres_url")
+        reset_database(url)
+    return _portal(tmp, url, *servers)
+
+
+def _portal(tmp: Path, database_url: str, hub: Hub, gateway: Settings) -> Portal:
     data = tmp / "tiny"
     generate("tiny", data, formats=("root",))
     files = sorted(data.glob("*.root"))
     settings = load_settings(
         {
-            "database_url": f"sqlite:///{tmp / 'portal.sqlite'}",
+            "database_url": database_url,
             "var_dir": str(tmp / "var"),
             "gateway_url": gateway.gateway_url,
             "gateway_password": gateway_password(gateway),
