@@ -18,7 +18,7 @@ import pytest
 
 import portal.app
 import portal.services
-from tests.support.app import app, app_settings, client, make_app
+from tests.support.app import app, app_settings, client, make_app, migrated_sqlite
 from tests.support.postgres import postgres_server, reset_database
 from tests.support.users import user_token
 
@@ -27,7 +27,8 @@ LESSONS_DIR = ROOT / "education" / "lessons"  # the checkout's content directori
 ENVS_DIR = ROOT / "analysis_envs"
 SHARED = ROOT.parent / "shared"
 CORPUS = SHARED / "corpus" / "cernopendata"
-__all__ = ["app", "app_settings", "client", "make_app", "user_token"]  # fixtures defined in tests/support/
+# fixtures defined in tests/support/
+__all__ = ["app", "app_settings", "client", "make_app", "migrated_sqlite", "user_token"]
 
 
 # Cheap password hashes in every portal the tests build, in this process and in the processes it starts (they
