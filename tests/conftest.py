@@ -18,7 +18,7 @@ import pytest
 
 import portal.app
 import portal.services
-from tests.support.app import app, app_settings, client, make_app
+from tests.support.app import app, app_settings, client, make_app, migrated_sqlite
 from tests.support.postgres import postgres_server, reset_database
 from tests.support.users import user_token
 
@@ -27,7 +27,8 @@ LESSONS_DIR = ROOT / "education" / "lessons"  # the checkout's content directori
 ENVS_DIR = ROOT / "analysis_envs"
 SHARED = ROOT.parent / "shared"
 CORPUS = SHARED / "corpus" / "cernopendata"
-__all__ = ["app", "app_settings", "client", "make_app", "user_token"]  # fixtures defined in tests/support/
+# fixtures defined in tests/support/
+__all__ = ["app", "app_settings", "client", "make_app", "migrated_sqlite", "user_token"]
 
 
 # Cheap password hashes in every portal the tests build, in this process and in the processes it starts (they
@@ -75,23 +76,44 @@ SLOW_GROUPS = (
 )
 
 
-@pytest.hookimpl(trylast=True)  # after pytest's own reordering (by fixture scope), which it keeps within groups
-def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+def group_of(nodeid: str) -> str:
+    """The xdist group of a test: its module's path, or "podman" for :data:`PODMAN_MODULES`."""
+    path = nodeid.split("::", 1)[0]
+    return "podman" if Path(path).stem in PODMAN_MODULES else path
+
+
+@pytest.hookimpl(optionalhook=True)
+def pytest_xdist_make_scheduler(config: pytest.Config, log: object) -> object | None:
     """Under `pytest -n N --dist loadgroup` (make test) a module's tests stay on one worker, so its module-scoped
     servers (portals, hubs, XRootD) start once; the podman modules share one worker.
 
-    The groups are then ordered for `--no-loadscope-reorder` (make test), which hands them out in this order:
+    The groups come from the node ids (:func:`group_of`), not from `xdist_group` marks, which never took effect
+    here: they were added in the trylast hook below, after xdist's own hook had looked for them, and xdist 3.8
+    puts a mark's group into ``item._nodeid``, which pytest 9.2 no longer reads (node ids come from ``item._id``).
+    Every test was then a work unit of its own, spread over the workers: a module-scoped fixture started on each
+    worker that drew one of its module's tests (twice for test_installed_wheel's 18 s venv in CI), and the podman
+    modules built images on several workers at once."""
+    if config.getvalue("dist") != "loadgroup":
+        return None
+    from xdist.scheduler import LoadGroupScheduling
+
+    class ModuleGroups(LoadGroupScheduling):
+        def _split_scope(self, nodeid: str) -> str:
+            return group_of(nodeid)
+
+    return ModuleGroups(config, log)  # type: ignore[arg-type]
+
+
+@pytest.hookimpl(trylast=True)  # after pytest's own reordering (by fixture scope), which it keeps within groups
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """The groups ordered for `--no-loadscope-reorder` (make test), which hands them out in this order:
     :data:`SLOW_GROUPS` first, then the others by number of tests (xdist's own order), each group kept whole."""
     groups: dict[str, list[pytest.Item]] = {}
     for item in items:
-        module = getattr(item, "module", None)
-        name = module.__name__ if module else item.nodeid
-        group = "podman" if name.rpartition(".")[2] in PODMAN_MODULES else name
-        item.add_marker(pytest.mark.xdist_group(group))
-        groups.setdefault(group, []).append(item)
+        groups.setdefault(group_of(item.nodeid), []).append(item)
 
     def rank(group: str) -> tuple[int, int]:
-        short = group.rpartition(".")[2]
+        short = Path(group).stem
         return (SLOW_GROUPS.index(short), 0) if short in SLOW_GROUPS else (len(SLOW_GROUPS), -len(groups[group]))
 
     items[:] = [item for group in sorted(groups, key=rank) for item in groups[group]]  # sorted() is stable

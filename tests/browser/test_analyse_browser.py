@@ -6,57 +6,40 @@ from __future__ import annotations
 
 import pytest
 
-from portal.app import create_app, services_of
+from portal.app import services_of
 from portal.catalog.importers import read_record_file
 from portal.demo import RECORDS as DEMO_RECORDS
-from portal.demo.generate import generate
+from tests.support.analyse_browser import (
+    analyse_app,
+    make_student,
+    rerun_and_wait_for_the_verdict,
+    signed_in_page,
+    submit_and_wait_for_the_result,
+)
 from tests.support.app import start_worker
 from tests.support.live import live_server
-from tests.support.users import make_user
 
 pytestmark = pytest.mark.browser
-PASSWORD = "correct horse battery staple 42"
 
 
 def test_student_analyses_publishes_and_re_runs(browser, screenshots, tmp_path):
-    data = tmp_path / "data"
-    generate("tiny", data / "cms-dimuon-demo", formats=("root",))
-    app = create_app(
-        {
-            "var_dir": str(tmp_path / "var"),
-            "data_dir": str(data),
-            "base_url": "http://127.0.0.1",
-            "secret_key": "browser-test-secret-key",
-            # small chunks: the run takes several progress steps, as a real dataset does
-            "processing_executor": "inline",
-            "processing_chunk_events": 500,
-        }
-    )
+    app = analyse_app(tmp_path)
     start_worker(app)  # jobs wait in the queue for a worker, as with `portal worker`
     svc = services_of(app)
     svc.catalog.load(read_record_file(DEMO_RECORDS / "demo-catalogue.yaml"))
     report = svc.ingester.ingest_path(svc.storage, "cms-dimuon-demo")
     svc.catalog.ingest_files(90001, report.file_rows("cms-dimuon-demo"), report.distribution())
-    make_user(app, "student", password=PASSWORD)
+    make_student(app)
     with live_server(app) as url:
-        page = browser.new_context(viewport={"width": 1280, "height": 1000}).new_page()
-        page.goto(url + "/record/90001")
-        page.click("#signin-link")
-        page.fill("#username", "student")
-        page.fill("#password", PASSWORD)
-        page.click("#signin-submit")
-        page.wait_for_url("**/record/90001")
+        page = signed_in_page(browser, url)
 
         panel = page.locator("#analyse")
         assert panel.locator("text=10,000 events").count() == 1  # the cost, from the ingested files' entries
         page.check("#an-dimuon")
         assert page.input_value("#p-dimuon-pair") == "opposite charge"
         page.screenshot(path=str(screenshots / "analyse-panel.png"), full_page=True)
-        page.click("#analyse button[type=submit]")
-        page.wait_for_url("**/analyses/*")
-        job_url = page.url
         # progress moves while the page stays (no reload): the bar is updated by polling
-        page.wait_for_selector("#job-result img", timeout=120_000)
+        job_url = submit_and_wait_for_the_result(page, timeout_ms=120_000)
         assert page.url == job_url
         assert page.inner_text("#job-state") == "done"
         assert page.get_attribute("#job-progress", "value") == page.get_attribute("#job-progress", "max")
@@ -82,9 +65,7 @@ def test_student_analyses_publishes_and_re_runs(browser, screenshots, tmp_path):
         assert chain.locator('[data-relation="isCompiledBy"]').count() == 1
         page.screenshot(path=str(screenshots / "derived-record.png"), full_page=True)
 
-        page.click(".rerun-form button[type=submit]")
-        page.wait_for_url("**/analyses/compare?*")
-        page.wait_for_selector("#compare-verdict[data-identical]", timeout=120_000)
+        rerun_and_wait_for_the_verdict(page, timeout_ms=120_000)
         assert page.get_attribute("#compare-verdict", "data-identical") == "yes"
         assert "Identical" in page.inner_text("#compare-verdict")
         overlay = page.request.get(url + page.get_attribute("#compare-plot", "src"))

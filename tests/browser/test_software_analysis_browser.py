@@ -11,16 +11,21 @@ from collections.abc import Iterator
 
 import pytest
 
-from portal.app import create_app, services_of
+from portal.app import services_of
 from portal.demo.generate import generate
 from portal.demo.software import ENVIRONMENT_RECID, SOFTWARE_RECID
 from portal.stack import load_demo_catalogue, load_demo_data
+from tests.support.analyse_browser import (
+    analyse_app,
+    make_student,
+    rerun_and_wait_for_the_verdict,
+    signed_in_page,
+    submit_and_wait_for_the_result,
+)
 from tests.support.app import start_worker
 from tests.support.live import live_server
-from tests.support.users import make_user
 
 pytestmark = pytest.mark.browser
-PASSWORD = "correct horse battery staple 42"
 SPEC = f"z-candidates@{SOFTWARE_RECID}"
 
 
@@ -29,38 +34,15 @@ def portal_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     """The demo portal, seeded as `make run` seeds it (its small-tier data replaced by the tiny tier, written first
     so the seeding finds it), with a worker; one for the module, so the environment's build is reused."""
     root = tmp_path_factory.mktemp("software-analysis-browser")
-    data = root / "data"
-    generate("tiny", data / "cms-dimuon-demo", formats=("root",))
-    generate("tiny", data / "education", formats=("csv",))
-    app = create_app(
-        {
-            "var_dir": str(root / "var"),
-            "data_dir": str(data),
-            "base_url": "http://127.0.0.1",
-            "secret_key": "browser-test-secret-key",
-            "processing_executor": "inline",
-            "processing_chunk_events": 500,
-            "launch_builder": "venv",  # the isolated venv: fast, no podman
-        }
-    )
+    generate("tiny", root / "data" / "education", formats=("csv",))
+    app = analyse_app(root, launch_builder="venv")  # the isolated venv: fast, no podman
     settings = services_of(app).settings
     load_demo_catalogue(settings)
     load_demo_data(settings)
     start_worker(app)
-    make_user(app, "student", password=PASSWORD)
+    make_student(app)
     with live_server(app) as url:
         yield url
-
-
-def _signed_in_page(browser, url: str):
-    page = browser.new_context(viewport={"width": 1280, "height": 1000}).new_page()
-    page.goto(url + "/record/90001")
-    page.click("#signin-link")
-    page.fill("#username", "student")
-    page.fill("#password", PASSWORD)
-    page.click("#signin-submit")
-    page.wait_for_url("**/record/90001")
-    return page
 
 
 def _choose(page, min_pt: str, max_eta: str) -> None:
@@ -74,14 +56,11 @@ def _choose(page, min_pt: str, max_eta: str) -> None:
 
 def test_student_runs_the_software_analysis_publishes_and_re_runs(browser, screenshots, portal_url: str) -> None:
     url = portal_url
-    page = _signed_in_page(browser, url)
+    page = signed_in_page(browser, url)
     _choose(page, "25", "2.1")
     page.screenshot(path=str(screenshots / "software-analyse-panel.png"), full_page=True)
-    page.click("#analyse button[type=submit]")
-    page.wait_for_url("**/analyses/*")
-    job_url = page.url
     # the environment's build and the run's progress arrive while the page stays (polling, no reload)
-    page.wait_for_selector("#job-result img", timeout=240_000)
+    job_url = submit_and_wait_for_the_result(page, timeout_ms=240_000)
     assert page.url == job_url
     assert page.inner_text("#job-state") == "done"
     assert page.get_attribute("#job-progress", "value") == page.get_attribute("#job-progress", "max")
@@ -123,9 +102,7 @@ def test_student_runs_the_software_analysis_publishes_and_re_runs(browser, scree
     assert chain.locator(f'[data-relation="requires"][data-to="r{ENVIRONMENT_RECID}"]').count() >= 1
     page.screenshot(path=str(screenshots / "software-derived-record.png"), full_page=True)
 
-    page.click(".rerun-form button[type=submit]")
-    page.wait_for_url("**/analyses/compare?*")
-    page.wait_for_selector("#compare-verdict[data-identical]", timeout=240_000)
+    rerun_and_wait_for_the_verdict(page, timeout_ms=240_000)
     assert page.get_attribute("#compare-verdict", "data-identical") == "yes"
     assert "Identical" in page.inner_text("#compare-verdict")
     page.screenshot(path=str(screenshots / "software-rerun-identical.png"), full_page=True)
@@ -133,14 +110,12 @@ def test_student_runs_the_software_analysis_publishes_and_re_runs(browser, scree
 
 def test_another_run_reuses_the_built_environment(browser, portal_url: str) -> None:
     # self-contained: the first of two runs builds the environment unless an earlier test did; the second reuses it
-    page = _signed_in_page(browser, portal_url)
+    page = signed_in_page(browser, portal_url)
     logs = []
     for _ in range(2):
         page.goto(portal_url + "/record/90001")
         _choose(page, "20", "2.4")
-        page.click("#analyse button[type=submit]")
-        page.wait_for_url("**/analyses/*")
-        page.wait_for_selector("#job-result img", timeout=240_000)
+        submit_and_wait_for_the_result(page, timeout_ms=240_000)
         logs.append(page.inner_text("#job-env-log"))
     key = re.search(r"(?:built|reused build) ([0-9a-f]{32})", logs[0])
     assert key, logs[0]

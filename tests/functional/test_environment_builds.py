@@ -6,20 +6,14 @@ was killed -9 is recovered within the heartbeat timeout and the launch goes on."
 
 from __future__ import annotations
 
-import os
-import signal
-import subprocess
-import sys
 import threading
-import time
-from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import pytest
 from sqlalchemy import func, select
 
-from portal.app import create_app, services_of
+from portal.app import services_of
 from portal.db.models import EnvironmentBuild, EnvironmentPin
 from portal.environments.builders import build_to_end
 from portal.environments.doubles import FailingBuilder
@@ -31,38 +25,13 @@ from portal.launch.manager import LaunchJob
 from portal.launch.queued import StoredLaunch
 from portal.launch.sources import local_env
 from tests.support.app import start_worker
-
-
-def wait_for(what: Callable[[], Any], timeout: float = 60, message: str = "") -> Any:
-    """Poll until ``what()`` is truthy (a bound on a wait, not a timed assertion)."""
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        found = what()
-        if found:
-            return found
-        time.sleep(0.05)
-    raise AssertionError(f"gave up waiting after {timeout} s: {message}")
+from tests.support.launches import course_envs, kill_worker_midway, wait_for
+from tests.support.launches import launch_app as _app
 
 
 @pytest.fixture
 def envs(tmp_path: Path) -> Path:
-    root = tmp_path / "envs"
-    (root / "course").mkdir(parents=True)
-    (root / "course" / "requirements.txt").write_text("pandas\n")
-    return root
-
-
-def _app(settings_dict: dict[str, Any], envs: Path, **overrides: Any) -> Any:
-    """An app with no worker yet (the test starts one when it wants the build to run)."""
-    return create_app(
-        {
-            **settings_dict,
-            "envs_dir": str(envs),
-            "launch_builder": "instant",
-            "launch_launcher": "recording",
-            **overrides,
-        }
-    )
+    return course_envs(tmp_path)
 
 
 def launch_worker(app: Any, concurrency: int = 1) -> Any:
@@ -175,29 +144,19 @@ def test_a_failing_build_fails_its_launch_with_the_reason_and_is_not_retried(set
     assert entry.state == "failed" and entry.attempts == 1
 
 
-def _slow_worker(app: Any) -> subprocess.Popen[bytes]:
-    """A `portal worker` process with a builder that takes minutes, in its own process group (killed whole)."""
-    env = {**os.environ, **services_of(app).settings.environ()}
-    return subprocess.Popen([sys.executable, "-m", "tests.support.slow_build_worker"], env=env, start_new_session=True)
-
-
 def test_a_build_whose_worker_was_killed_is_recovered_and_the_launch_goes_on(settings_dict, envs: Path) -> None:
     app = _app(settings_dict, envs, worker_heartbeat_timeout=3)
     svc = services_of(app)
     launch_worker(app)
     job = svc.launches.start(EnvLaunch("course"), user="jane")
     run_id = wait_for(lambda: _queued(job), message="the launch queued its build")["build"]
-    process = _slow_worker(app)
-    try:
-        wait_for(
-            lambda: any(e["message"] == "still building" for e in list(job.events)),
-            message="the worker process is building",
-        )
-        os.killpg(process.pid, signal.SIGKILL)
-        process.wait(30)
-    finally:
-        if process.poll() is None:
-            os.killpg(process.pid, signal.SIGKILL)
+    # a `portal worker` process with a builder that takes minutes
+    kill_worker_midway(
+        app,
+        "tests.support.slow_build_worker",
+        lambda: any(e["message"] == "still building" for e in list(job.events)),
+        "the worker process is building",
+    )
     lost = svc.queue.find(f"env.build:{run_id}")
     assert lost.state == "running" and lost.worker_id is not None and not job.done  # the worker just died
 

@@ -5,19 +5,12 @@ most `launch_build_timeout` for its build, and a launch whose `portal worker` wa
 
 from __future__ import annotations
 
-import os
-import signal
-import subprocess
-import sys
-import time
-from collections.abc import Callable
 from pathlib import Path
-from typing import Any
 
 import pytest
 from sqlalchemy import select
 
-from portal.app import create_app, services_of
+from portal.app import services_of
 from portal.db.models import LaunchSession
 from portal.errors import NotFound
 from portal.identity.principal import ANONYMOUS
@@ -25,37 +18,13 @@ from portal.jobqueue.tasks import TASKS
 from portal.launch.kinds import EnvLaunch, GitLaunch
 from portal.launch.queued import LaunchEvent, StoredLaunch, kind_from_json, kind_to_json
 from tests.support.app import start_worker
-
-
-def wait_for(what: Callable[[], Any], timeout: float = 60, message: str = "") -> Any:
-    """Poll until ``what()`` is truthy (a bound on a wait, not a timed assertion)."""
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        found = what()
-        if found:
-            return found
-        time.sleep(0.05)
-    raise AssertionError(f"gave up waiting after {timeout} s: {message}")
+from tests.support.launches import course_envs, kill_worker_midway, wait_for
+from tests.support.launches import launch_app as _app
 
 
 @pytest.fixture
 def envs(tmp_path: Path) -> Path:
-    root = tmp_path / "envs"
-    (root / "course").mkdir(parents=True)
-    (root / "course" / "requirements.txt").write_text("pandas\n")
-    return root
-
-
-def _app(settings_dict: dict[str, Any], envs: Path, **overrides: Any) -> Any:
-    return create_app(
-        {
-            **settings_dict,
-            "envs_dir": str(envs),
-            "launch_builder": "instant",
-            "launch_launcher": "recording",
-            **overrides,
-        }
-    )
+    return course_envs(tmp_path)
 
 
 def test_kinds_round_trip_through_a_payload() -> None:
@@ -129,27 +98,17 @@ def test_a_launch_waits_for_its_build_at_most_the_timeout(settings_dict, envs: P
     assert later.events[-1]["phase"] == "ready" and any(e.get("cached") for e in later.events), later.events
 
 
-def _slow_worker(app: Any) -> subprocess.Popen[bytes]:
-    """A `portal worker` process whose hub is slow, in its own process group (killed whole)."""
-    env = {**os.environ, **services_of(app).settings.environ()}
-    return subprocess.Popen([sys.executable, "-m", "tests.support.slow_launch_worker"], env=env, start_new_session=True)
-
-
 def test_a_launch_whose_worker_was_killed_is_run_again(settings_dict, envs: Path) -> None:
     app = _app(settings_dict, envs, worker_heartbeat_timeout=3)
     svc = services_of(app)
     job = svc.launches.start(EnvLaunch("course"), user="jane")
-    process = _slow_worker(app)
-    try:
-        wait_for(
-            lambda: any("is starting" in e["message"] for e in job.events),
-            message="the worker process is starting the server",
-        )
-        os.killpg(process.pid, signal.SIGKILL)
-        process.wait(30)
-    finally:
-        if process.poll() is None:
-            os.killpg(process.pid, signal.SIGKILL)
+    # a `portal worker` process whose hub is slow
+    kill_worker_midway(
+        app,
+        "tests.support.slow_launch_worker",
+        lambda: any("is starting" in e["message"] for e in job.events),
+        "the worker process is starting the server",
+    )
     lost = svc.queue.find(f"launch:{job.id}")
     assert lost.state == "running" and lost.worker_id is not None and not job.done  # the worker just died
 
