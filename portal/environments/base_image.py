@@ -6,6 +6,7 @@ portal's wheelhouse."""
 
 from __future__ import annotations
 
+import fcntl
 import hashlib
 import subprocess
 import tempfile
@@ -67,6 +68,19 @@ def ensure_base_image(podman: Podman, wheelhouse: Path, network: str) -> Iterato
     tag = base_tag()
     if podman.image(tag) is not None:
         return
+    # Builds of different specs (several workers, a fresh store) would each make the base and re-point its tag
+    # under images already built on the other one: the first to hold the lock makes it, the others find it made.
+    podman.root_dir.mkdir(parents=True, exist_ok=True)
+    with open(podman.root_dir / "base-image.lock", "a") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        try:
+            if podman.image(tag) is None:
+                yield from _make_base_image(podman, wheelhouse, network, tag)
+        finally:
+            fcntl.flock(lock, fcntl.LOCK_UN)
+
+
+def _make_base_image(podman: Podman, wheelhouse: Path, network: str, tag: str) -> Iterator[str]:
     if podman.image(ROOTFS_IMAGE) is None:
         yield f"making the Debian {SUITE} root filesystem with mmdebstrap (once per machine)"
         with tempfile.TemporaryDirectory(dir=podman.root_dir) as tmp:
