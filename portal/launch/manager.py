@@ -300,7 +300,8 @@ class LaunchManager:
         """The queue gave up on a launch (its worker lost with no attempt left): its stream ends with the reason,
         unless it already ended."""
         if self.events is not None and not self.events.ended(str(payload["launch"])):
-            self.events.append(str(payload["launch"]), BuildEvent("failed", f"the launch did not finish: {reason}"))
+            gone = PortalError(N_("the launch did not finish: {reason}"), reason=reason)
+            self.events.append(str(payload["launch"]), BuildEvent.failure(gone))
 
     def _run(self, emit: Emit, kind: LaunchKind, user: str, *, check_cancel: Callable[[], None] | None = None) -> None:
         try:
@@ -313,10 +314,15 @@ class LaunchManager:
                 emit(event)
         except Cancelled:  # a stopping worker: the job goes back to the queue and runs again from the start
             raise
-        except (PortalError, BuildFailed, LaunchFailed, OSError) as exc:
+        except PortalError as exc:  # BuildFailed among them: its message id, so the page shows it translated
+            emit(BuildEvent.failure(exc, named=True))
+        except (LaunchFailed, OSError) as exc:
             emit(BuildEvent("failed", f"{type(exc).__name__}: {exc}"))
         except Exception as exc:  # the stream must end with a phase the page understands
-            emit(BuildEvent("failed", f"unexpected error: {exc!r}; see the portal log and try again"))
+            unexpected = PortalError(
+                N_("unexpected error: {error}; see the portal log and try again"), error=repr(exc)
+            )
+            emit(BuildEvent.failure(unexpected))
 
     def _build(
         self, emit: Emit, source: Source, recid: int | None, *, check_cancel: Callable[[], None] | None = None
@@ -386,18 +392,24 @@ class LaunchManager:
         ended = self.runs.follow(run_id, emit, timeout=self.build_timeout, check=check_cancel)
         if ended is None:
             raise BuildFailed(
-                f"gave up waiting for build {key} after {self.build_timeout:g} s (PORTAL_LAUNCH_BUILD_TIMEOUT); "
-                "the build goes on, and a later launch uses it once it is done"
+                N_(
+                    "gave up waiting for build {key} after {seconds} s (PORTAL_LAUNCH_BUILD_TIMEOUT); "
+                    "the build goes on, and a later launch uses it once it is done"
+                ),
+                key=key,
+                seconds=f"{self.build_timeout:g}",
             )
         if ended.state == "failed":
-            raise BuildFailed(ended.error or f"build {key} failed")
+            if ended.error_message:  # the worker's reason as a message id: still translated here
+                raise BuildFailed.from_stored(ended.error_message)
+            raise BuildFailed(ended.error or N_("build {key} failed"), **({} if ended.error else {"key": key}))
         built = self.builder.cached(key)
         if built is None:  # built by a worker with a var_dir of its own (another pod): as the worker recorded it
             with self.db.reader() as s:
                 row = s.get(EnvironmentBuild, key)
                 record = dict(row.record) if row is not None else None
             if record is None:
-                raise BuildFailed(f"build {key} finished on a worker but recorded no result")
+                raise BuildFailed(N_("build {key} finished on a worker but recorded no result"), key=key)
             built = self.builder.recorded(key, record)
         return built
 
@@ -433,10 +445,10 @@ class LaunchManager:
             self._remember(built, source, run.recid)
         except Cancelled:  # a stopping worker hands the build back (or lost it): run again from the start
             raise
-        except (BuildFailed, PortalError) as exc:
-            reason = exc.message if isinstance(exc, PortalError) else str(exc)
-            self.runs.mark(run_id, "failed", reason)  # the launch says it as "BuildFailed: <reason>"
-            raise TaskFailed(reason) from exc
+        except PortalError as exc:  # BuildFailed among them
+            # the launch says it as "BuildFailed: <reason>", in its reader's language (the message id is kept)
+            self.runs.mark(run_id, "failed", exc.message, exc.stored())
+            raise TaskFailed.like(exc) from exc
         self.runs.mark(run_id, "succeeded")
 
     def build_given_up(self, run_id: int, reason: str) -> None:
@@ -444,7 +456,8 @@ class LaunchManager:
         saying why, unless the build already recorded its own failure."""
         run = self.runs.get(run_id) if self.runs is not None else None
         if self.runs is not None and run is not None and run.state not in ("succeeded", "failed"):
-            self.runs.mark(run_id, "failed", f"the build did not finish: {reason}")
+            gone = BuildFailed(N_("the build did not finish: {reason}"), reason=reason)
+            self.runs.mark(run_id, "failed", gone.message, gone.stored())
 
     def _pinned(self, recid: int | None) -> tuple[str | None, dict[str, Any] | None, str]:
         if recid is None:
