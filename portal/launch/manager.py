@@ -319,9 +319,7 @@ class LaunchManager:
         except (LaunchFailed, OSError) as exc:
             emit(BuildEvent("failed", f"{type(exc).__name__}: {exc}"))
         except Exception as exc:  # the stream must end with a phase the page understands
-            unexpected = PortalError(
-                N_("unexpected error: {error}; see the portal log and try again"), error=repr(exc)
-            )
+            unexpected = PortalError(N_("unexpected error: {error}; see the portal log and try again"), error=repr(exc))
             emit(BuildEvent.failure(unexpected))
 
     def _build(
