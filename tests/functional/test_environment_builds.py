@@ -6,6 +6,7 @@ was killed -9 is recovered within the heartbeat timeout and the launch goes on."
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import subprocess
@@ -21,14 +22,15 @@ from sqlalchemy import func, select
 
 from portal.app import create_app, services_of
 from portal.db.models import EnvironmentBuild, EnvironmentPin
-from portal.environments.builders import build_to_end
+from portal.environments.builders import build_to_end, localized_event
 from portal.environments.doubles import FailingBuilder
+from portal.i18n import translate_same
 from portal.jobqueue.models import QueueJob
 from portal.jobqueue.tasks import TASKS
 from portal.launch.builds import EnvironmentBuildLine, EnvironmentBuildRun
 from portal.launch.kinds import EnvLaunch
 from portal.launch.manager import LaunchJob
-from portal.launch.queued import StoredLaunch
+from portal.launch.queued import LaunchEvent, StoredLaunch
 from portal.launch.sources import local_env
 from tests.support.app import start_worker
 
@@ -173,6 +175,43 @@ def test_a_failing_build_fails_its_launch_with_the_reason_and_is_not_retried(set
     assert run.state == "failed" and FailingBuilder.REASON in (run.error or "")
     entry = svc.queue.find(f"env.build:{run_id}")
     assert entry.state == "failed" and entry.attempts == 1
+
+
+def _sse(resp: Any) -> list[dict[str, Any]]:
+    return [json.loads(line[6:]) for line in resp.get_data(as_text=True).splitlines() if line.startswith("data: ")]
+
+
+def test_a_failed_build_reads_in_french_on_the_launch_stream(settings_dict, envs: Path) -> None:
+    """The build fails on a worker, with no reader: its reason is kept as a message id (on the build's row and the
+    launch's events), and the launch's event stream says it in the reader's language; another reader of the same
+    launch, in English, reads English. A build's own log lines are not the portal's text: they stay as written."""
+    app = _app(settings_dict, envs, launch_builder="failing")
+    svc = services_of(app)
+    start_worker(app)
+    client = app.test_client()
+    page = client.get("/launch/env/course", headers={"Accept-Language": "fr"})
+    assert page.status_code == 200 and "Lancement de" in page.get_data(as_text=True)
+    resp = client.get("/launch/env/course/events", headers={"Accept-Language": "fr"})
+    assert resp.status_code == 200 and resp.mimetype == "text/event-stream"
+    events = _sse(resp)
+    french = "BuildFailed: le constructeur « failing » fait échouer chaque construction"
+    assert events[-1]["phase"] == "failed" and events[-1]["message"].startswith(french), events
+    assert "installing requirements" in [e["message"] for e in events]  # the builder's own line, as it wrote it
+    assert not any("_text" in e for e in events)  # the stored form stays on the server
+    run = svc.launches.runs.get(_queued_build(events))
+    assert run.state == "failed" and run.error == FailingBuilder.REASON
+    assert run.error_message == {"id": FailingBuilder.REASON, "params": {}}
+    # the rows keep the English text and the message id: an English reader's stream of the same launch reads English
+    with svc.db.reader() as s:
+        rows = s.scalars(select(LaunchEvent).where(LaunchEvent.phase == "failed")).all()
+        assert len(rows) == 1 and rows[0].message == f"BuildFailed: {FailingBuilder.REASON}"
+        assert rows[0].data["_text"]["id"] == FailingBuilder.REASON
+    english = [localized_event(e, translate_same) for e in svc.launches.job(rows[0].launch_id).events]
+    assert english[-1]["message"] == f"BuildFailed: {FailingBuilder.REASON}"
+
+
+def _queued_build(events: list[dict[str, Any]]) -> int:
+    return int(next(e["build"] for e in events if "build" in e))
 
 
 def _slow_worker(app: Any) -> subprocess.Popen[bytes]:
