@@ -104,7 +104,7 @@ def _start(kind: LaunchKind) -> LaunchJob | StoredLaunch:
     try:
         job = manager.start(kind, user=user, session_id=session_id, owner_id=who.user_id)
     except PortalError as exc:
-        sessions.finish(session_id, "failed", message=exc.message)
+        sessions.finish(session_id, "failed", message=exc.message, message_text=exc.stored())
         raise
     if isinstance(job, LaunchJob):  # no queue: the launch runs in this process, watched here
         sessions.follow(session_id, job)

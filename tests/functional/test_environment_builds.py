@@ -33,6 +33,7 @@ from portal.launch.manager import LaunchJob
 from portal.launch.queued import LaunchEvent, StoredLaunch
 from portal.launch.sources import local_env
 from tests.support.app import start_worker
+from tests.support.users import make_user, sign_in
 
 
 def wait_for(what: Callable[[], Any], timeout: float = 60, message: str = "") -> Any:
@@ -188,7 +189,7 @@ def test_a_failed_build_reads_in_french_on_the_launch_stream(settings_dict, envs
     app = _app(settings_dict, envs, launch_builder="failing")
     svc = services_of(app)
     start_worker(app)
-    client = app.test_client()
+    client = sign_in(app.test_client(), make_user(app, "lea"))
     page = client.get("/launch/env/course", headers={"Accept-Language": "fr"})
     assert page.status_code == 200 and "Lancement de" in page.get_data(as_text=True)
     resp = client.get("/launch/env/course/events", headers={"Accept-Language": "fr"})
@@ -208,6 +209,22 @@ def test_a_failed_build_reads_in_french_on_the_launch_stream(settings_dict, envs
         assert rows[0].data["_text"]["id"] == FailingBuilder.REASON
     english = [localized_event(e, translate_same) for e in svc.launches.job(rows[0].launch_id).events]
     assert english[-1]["message"] == f"BuildFailed: {FailingBuilder.REASON}"
+    # "my sessions", finished by the worker: the reason in French to a French reader, in English to others
+    sessions = wait_for(
+        lambda: (lambda html: html if "échoué" in html else None)(
+            client.get("/my/sessions", headers={"Accept-Language": "fr"}).get_data(as_text=True)
+        ),
+        message="the worker recorded the session's end",
+    )
+    assert "BuildFailed: le constructeur « failing » fait échouer chaque construction" in html_text(sessions)
+    assert f"BuildFailed: {FailingBuilder.REASON}" in html_text(client.get("/my/sessions").get_data(as_text=True))
+
+
+def html_text(html: str) -> str:
+    """A page's text as a reader sees it (entities such as &#39; and &laquo; unescaped)."""
+    import html as entities
+
+    return entities.unescape(html)
 
 
 def _queued_build(events: list[dict[str, Any]]) -> int:
