@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING, Any
 import requests
 
 from portal.environments.builders import BuildEvent, BuiltEnvironment
+from portal.i18n import N_
 from portal.launch.base import (
     FileRef,
     LaunchFailed,
@@ -194,7 +195,12 @@ class JupyterHubLauncher:
             self._wait_stopped(user, name)
             resp = self._api("POST", f"/users/{user}/servers/{name}", json=options)
         if resp.status_code not in (201, 202):
-            raise LaunchFailed(f"JupyterHub refused to start {user}/{name}: {resp.status_code} {resp.text[:300]}")
+            raise LaunchFailed(
+                N_("JupyterHub refused to start {server}: {status} {answer}"),
+                server=f"{user}/{name}",
+                status=resp.status_code,
+                answer=resp.text[:300],
+            )
         deadline = time.monotonic() + self.start_timeout
         while time.monotonic() < deadline:
             server = self._servers(user).get(name) or {}
@@ -205,8 +211,12 @@ class JupyterHubLauncher:
                 break
             time.sleep(0.2)
         raise LaunchFailed(
-            f"server {user}/{name} was not ready within {self.start_timeout} s; check the hub log, "
-            "or rebuild the environment (its jupyterhub-singleuser may not start)"
+            N_(
+                "server {server} was not ready within {seconds} s; check the hub log, "
+                "or rebuild the environment (its jupyterhub-singleuser may not start)"
+            ),
+            server=f"{user}/{name}",
+            seconds=self.start_timeout,
         )
 
     @staticmethod
@@ -219,7 +229,9 @@ class JupyterHubLauncher:
         while (self._servers(user).get(name) or {}).get("pending") == "stop":
             if time.monotonic() > deadline:
                 raise LaunchFailed(
-                    f"server {user}/{name} was still stopping after {self.start_timeout} s; try again later"
+                    N_("server {server} was still stopping after {seconds} s; try again later"),
+                    server=f"{user}/{name}",
+                    seconds=self.start_timeout,
                 )
             time.sleep(0.2)
 
@@ -235,9 +247,18 @@ class JupyterHubLauncher:
             raise no_hub()
         resp = self._api("DELETE", f"/users/{user}/servers/{server}")
         if resp.status_code not in (202, 204, 404):
-            raise LaunchFailed(f"JupyterHub refused to stop {user}/{server}: {resp.status_code} {resp.text[:300]}")
+            raise LaunchFailed(
+                N_("JupyterHub refused to stop {server}: {status} {answer}"),
+                server=f"{user}/{server}",
+                status=resp.status_code,
+                answer=resp.text[:300],
+            )
         deadline = time.monotonic() + timeout
         while server in self._servers(user):
             if time.monotonic() > deadline:
-                raise LaunchFailed(f"server {user}/{server} was still running {timeout} s after it was stopped")
+                raise LaunchFailed(
+                    N_("server {server} was still running {seconds} s after it was stopped"),
+                    server=f"{user}/{server}",
+                    seconds=timeout,
+                )
             time.sleep(0.1)

@@ -34,7 +34,7 @@ from portal.environments.spec import materialise, read_spec, snapshot
 from portal.errors import NotFound, PortalError
 from portal.i18n import N_
 from portal.jobqueue.base import Cancelled, JobQueue, TaskFailed
-from portal.launch.base import Launcher, LaunchFailed
+from portal.launch.base import Launcher
 from portal.launch.builds import BuildRuns
 from portal.launch.kinds import LaunchContext, LaunchKind, dataset_environment
 from portal.launch.queued import KIND as LAUNCH_KIND
@@ -314,9 +314,9 @@ class LaunchManager:
                 emit(event)
         except Cancelled:  # a stopping worker: the job goes back to the queue and runs again from the start
             raise
-        except PortalError as exc:  # BuildFailed among them: its message id, so the page shows it translated
+        except PortalError as exc:  # BuildFailed, LaunchFailed among them: translated by the page, from its id
             emit(BuildEvent.failure(exc, named=True))
-        except (LaunchFailed, OSError) as exc:
+        except OSError as exc:
             emit(BuildEvent("failed", f"{type(exc).__name__}: {exc}"))
         except Exception as exc:  # the stream must end with a phase the page understands
             unexpected = PortalError(N_("unexpected error: {error}; see the portal log and try again"), error=repr(exc))
