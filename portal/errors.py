@@ -228,14 +228,14 @@ class TooLarge(PortalError):
     """An upload would go beyond a size or count quota (per record or per user): 413, naming the quota setting."""
 
     status = 413
-    title = "Payload too large"
+    title = N_("Payload too large")
 
 
 class ChecksumMismatch(Invalid):
     """The bytes received do not have the checksum the client declared. tus answers these 460 (its checksum
     extension); elsewhere they are 400 like any bad input."""
 
-    title = "Checksum mismatch"
+    title = N_("Checksum mismatch")
 
 
 class Unavailable(PortalError):

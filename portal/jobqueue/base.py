@@ -13,6 +13,7 @@ from datetime import datetime
 from typing import Any, Protocol
 
 from portal.errors import PortalError
+from portal.i18n import N_
 
 #: a queue job's states; the last three are final
 STATES = ("queued", "running", "succeeded", "failed", "cancelled")
@@ -23,14 +24,14 @@ class Cancelled(PortalError):  # noqa: N818 - a state, like the other domain err
     """Raised inside a task (by :meth:`TaskRun.check_cancel`) when its job was cancelled or taken from this worker."""
 
     status = 409
-    title = "Cancelled"
+    title = N_("Cancelled")
 
 
 class TaskFailed(PortalError):
     """A task's failure that retrying cannot mend (``retry=False``), or one worth another attempt."""
 
     status = 500
-    title = "Task failed"
+    title = N_("Task failed")
 
     def __init__(self, message: str, *, retry: bool = False, **values: Any) -> None:
         super().__init__(message, **values)
