@@ -84,6 +84,8 @@ class Entry:
     extra: dict[str, Any] = field(default_factory=dict)
     #: what the task reported last with :meth:`JobQueue.report` (None: nothing)
     progress: dict[str, Any] | None = None
+    #: ``error`` as a message id and values (:meth:`PortalError.stored`), None when it is text only
+    error_message: dict[str, Any] | None = None
 
 
 class JobQueue(Protocol):
@@ -125,9 +127,19 @@ class JobQueue(Protocol):
         """Put a job this worker holds in a final state; False when it no longer holds it."""
         ...
 
-    def fail(self, job_id: int, worker_id: str, error: str, *, retry: bool, backoff: float) -> bool:
+    def fail(
+        self,
+        job_id: int,
+        worker_id: str,
+        error: str,
+        *,
+        retry: bool,
+        backoff: float,
+        error_message: dict[str, Any] | None = None,
+    ) -> bool:
         """A failed attempt: queued again after ``backoff * 2**(attempt - 1)`` seconds when ``retry`` and attempts
-        are left (returns False), else failed for good (returns True: the kind's ``give_up`` should run)."""
+        are left (returns False), else failed for good (returns True: the kind's ``give_up`` should run).
+        ``error_message``: ``error`` as a message id and values, for readers in other languages."""
         ...
 
     def report(self, job_id: int, progress: dict[str, Any]) -> None:

@@ -33,7 +33,7 @@ from portal.launch.manager import LaunchJob
 from portal.launch.queued import LaunchEvent, StoredLaunch
 from portal.launch.sources import local_env
 from tests.support.app import start_worker
-from tests.support.users import make_user, sign_in
+from tests.support.users import bearer, make_user, sign_in, token_for
 
 
 def wait_for(what: Callable[[], Any], timeout: float = 60, message: str = "") -> Any:
@@ -218,6 +218,12 @@ def test_a_failed_build_reads_in_french_on_the_launch_stream(settings_dict, envs
     )
     assert "BuildFailed: le constructeur « failing » fait échouer chaque construction" in html_text(sessions)
     assert f"BuildFailed: {FailingBuilder.REASON}" in html_text(client.get("/my/sessions").get_data(as_text=True))
+    # the build's queue job, as the jobs API shows it to an admin: its error in the reader's language too
+    root = bearer(token_for(app, ["admin"], username="root", roles=["admin"]))
+    job_id = svc.queue.find(f"env.build:{run.id}").id
+    french_job = client.get(f"/api/jobs/{job_id}", headers={**root, "Accept-Language": "fr"}).get_json()
+    assert french_job["state"] == "failed" and french_job["error"].startswith("le constructeur « failing »"), french_job
+    assert client.get(f"/api/jobs/{job_id}", headers=root).get_json()["error"] == FailingBuilder.REASON
 
 
 def html_text(html: str) -> str:
