@@ -21,7 +21,7 @@ from typing import TYPE_CHECKING, Any
 
 from portal.environments.spec import EnvironmentSpec, read_spec, render_dockerfile
 from portal.environments.wheelhouse import DEFAULT_WHEELHOUSE, requirement_lines
-from portal.errors import PortalError, Translate, stored_message
+from portal.errors import PortalError, Translate, json_params, stored_message
 from portal.i18n import N_
 
 if TYPE_CHECKING:
@@ -46,6 +46,13 @@ class BuildEvent:
     message: str
     data: dict[str, object] = field(default_factory=dict)
     text: dict[str, Any] | None = None
+
+    @classmethod
+    def said(cls, phase: str, message: str, data: dict[str, object] | None = None, **values: Any) -> BuildEvent:
+        """An event whose line is the portal's own sentence: ``message`` a message id (``N_``) filled from
+        ``values`` (the English line), kept with them so a reader sees it in their language."""
+        english = message.format(**values) if values else message
+        return cls(phase, english, dict(data or {}), {"id": message, "params": json_params(values)})
 
     @classmethod
     def failure(cls, error: PortalError, *, named: bool = False, phase: str = "failed") -> BuildEvent:
@@ -182,7 +189,8 @@ class Builder:
             yield from self._build_locked(spec, key, source_commit)
 
     def _reuse(self, hit: BuiltEnvironment, key: str) -> Iterator[BuildEvent | BuiltEnvironment]:
-        yield BuildEvent("built", f"using cached build {key} ({self.name})", {"key": key, "cached": True})
+        cached = N_("using cached build {key} ({builder})")
+        yield BuildEvent.said("built", cached, {"key": key, "cached": True}, key=key, builder=self.name)
         yield hit
 
     @contextlib.contextmanager
@@ -204,8 +212,13 @@ class Builder:
     ) -> Iterator[BuildEvent | BuiltEnvironment]:
         for problem in self.unsupported(spec):
             yield BuildEvent("building", f"warning: {problem}", {"key": key, "unsupported": True})
-        yield BuildEvent(
-            "building", f"building {spec.buildpack} environment with {self.name} (key {key})", {"key": key}
+        yield BuildEvent.said(
+            "building",
+            N_("building {buildpack} environment with {builder} (key {key})"),
+            {"key": key},
+            buildpack=spec.buildpack,
+            builder=self.name,
+            key=key,
         )
         target = self.cache_dir / key
         partial = self.cache_dir / f".{key}.partial"
@@ -232,7 +245,9 @@ class Builder:
         (partial / "build.json").write_text(json.dumps(record, indent=2))
         shutil.rmtree(target, ignore_errors=True)
         os.replace(partial, target)
-        yield BuildEvent("built", f"built {key} in {record['seconds']} s", {"key": key, "cached": False})
+        yield BuildEvent.said(
+            "built", N_("built {key} in {seconds} s"), {"key": key, "cached": False}, key=key, seconds=record["seconds"]
+        )
         yield self._result(key, record)
 
     def _build(self, spec: EnvironmentSpec, workdir: Path, target: Path) -> Iterator[BuildEvent]:

@@ -159,7 +159,7 @@ class JupyterHubLauncher:
         workdir = self.work_root / user / name
         fileset = write_fileset(workdir, recid, files or [])
         extra_env = prepare(workdir) if prepare is not None else {}
-        yield BuildEvent("launching", f"starting server {user}/{name}", {"server": name})
+        yield BuildEvent.said("launching", N_("starting server {server}"), {"server": name}, server=f"{user}/{name}")
         resp = self._api("GET", f"/users/{user}")
         if resp.status_code == 404:
             self._api("POST", f"/users/{user}").raise_for_status()
@@ -221,7 +221,8 @@ class JupyterHubLauncher:
 
     @staticmethod
     def _waiting(user: str, name: str) -> BuildEvent:
-        return BuildEvent("launching", f"waiting for server {user}/{name} to stop", {"server": name, "waiting": "stop"})
+        waiting = N_("waiting for server {server} to stop")
+        return BuildEvent.said("launching", waiting, {"server": name, "waiting": "stop"}, server=f"{user}/{name}")
 
     def _wait_stopped(self, user: str, name: str) -> None:
         """Wait until server ``name`` is no longer stopping, at most ``start_timeout`` seconds (LaunchFailed then)."""
@@ -238,7 +239,7 @@ class JupyterHubLauncher:
     def _ready(self, user: str, name: str, notebook: str) -> BuildEvent:
         base = f"{self.hub_url}/user/{user}/{name}/"
         url = base + (f"lab/tree/{notebook}" if notebook else "lab")
-        return BuildEvent("ready", f"server ready at {url}", {"url": url, "server_url": base})
+        return BuildEvent.said("ready", N_("server ready at {url}"), {"url": url, "server_url": base}, url=url)
 
     def stop(self, user: str, server: str, *, timeout: float = 30.0) -> None:
         """See :meth:`portal.launch.base.Launcher.stop`; :class:`LaunchFailed` if it is still there after

@@ -230,7 +230,7 @@ class LaunchManager:
         whose launch it is (workers claim first the launches of the owner with the fewest running)."""
         checked = kind.check(self.context)
         launch_id = uuid.uuid4().hex[:16]
-        first = BuildEvent("waiting", f"launch of {checked.label} queued")
+        first = BuildEvent.said("waiting", N_("launch of {label} queued"), label=checked.label)
         if self.queue is None or self.events is None:
             job = LaunchJob(id=launch_id, label=checked.label, recid=checked.recid)
             with self._lock:
@@ -251,7 +251,11 @@ class LaunchManager:
         with self.db.transaction() as s:  # the first event and the job together: a stream never waits for nothing
             s.add(
                 LaunchEvent(
-                    launch_id=launch_id, phase=first.phase, message=first.message, data={}, time=round(time.time(), 3)
+                    launch_id=launch_id,
+                    phase=first.phase,
+                    message=first.message,
+                    data=first.stored_text(),
+                    time=round(time.time(), 3),
                 )
             )
             self.queue.enqueue(
@@ -292,7 +296,8 @@ class LaunchManager:
             last.update(event.as_dict())
 
         if attempt > 1:
-            emit(BuildEvent("waiting", f"attempt {attempt}: the previous worker was lost; launching again"))
+            lost = N_("attempt {attempt}: the previous worker was lost; launching again")
+            emit(BuildEvent.said("waiting", lost, attempt=attempt))
         self._run(emit, kind_from_json(dict(payload["kind"])), str(payload["user"]), check_cancel=check_cancel)
         return last
 
@@ -329,25 +334,34 @@ class LaunchManager:
         if pinned is not None:
             hit = self.builder.cached(pinned)
             if hit is not None:
-                image = f" (image {hit.image} {str(hit.record.get('image_id') or '')[:12]})" if hit.image else ""
-                emit(
-                    BuildEvent(
-                        "built",
-                        f"record {recid} is pinned to build {pinned}{image}; relaunching the pinned image"
-                        if hit.image
-                        else f"record {recid} is pinned to build {pinned}; reusing it",
-                        {"key": pinned, "cached": True, "pinned": "cached"},
+                data: dict[str, object] = {"key": pinned, "cached": True, "pinned": "cached"}
+                if hit.image:
+                    image = f"{hit.image} {str(hit.record.get('image_id') or '')[:12]}"
+                    relaunch = N_(
+                        "record {recid} is pinned to build {key} (image {image}); relaunching the pinned image"
                     )
-                )
+                    emit(BuildEvent.said("built", relaunch, data, recid=recid, key=pinned, image=image))
+                else:
+                    reuse = N_("record {recid} is pinned to build {key}; reusing it")
+                    emit(BuildEvent.said("built", reuse, data, recid=recid, key=pinned))
                 return hit
             if pinned_spec is not None:
-                gone = f"its pinned image {pinned_image[:12]} is not cached here; " if pinned_image else ""
+                rebuilt = (
+                    N_(
+                        "record {recid} was published with environment spec {spec}; its pinned image {image} is not "
+                        "cached here; rebuilding that spec"
+                    )
+                    if pinned_image
+                    else N_("record {recid} was published with environment spec {spec}; rebuilding that spec")
+                )
                 emit(
-                    BuildEvent(
+                    BuildEvent.said(
                         "building",
-                        f"record {recid} was published with environment spec "
-                        f"{str(pinned_spec.get('spec_hash', ''))[:12]}; {gone}rebuilding that spec",
+                        rebuilt,
                         {"key": pinned, "pinned": "rebuilt"},
+                        recid=recid,
+                        spec=str(pinned_spec.get("spec_hash", ""))[:12],
+                        **({"image": pinned_image[:12]} if pinned_image else {}),
                     )
                 )
                 source = Source(
@@ -381,10 +395,11 @@ class LaunchManager:
             key, repo_dir=str(source.repo_dir), source_commit=source.commit, label=source.label, recid=recid, spec=spec
         )
         emit(
-            BuildEvent(
+            BuildEvent.said(
                 "waiting",
-                f"build {key} queued for a worker" if new else f"build {key} is already under way; following it",
+                N_("build {key} queued for a worker") if new else N_("build {key} is already under way; following it"),
                 {"key": key, "build": run_id},
+                key=key,
             )
         )
         ended = self.runs.follow(run_id, emit, timeout=self.build_timeout, check=check_cancel)
@@ -425,7 +440,10 @@ class LaunchManager:
         self.runs.mark(run_id, "running")
         if attempt > 1:
             self.runs.log(
-                run_id, BuildEvent("building", f"attempt {attempt}: the previous worker was lost; building again")
+                run_id,
+                BuildEvent.said(
+                    "building", N_("attempt {attempt}: the previous worker was lost; building again"), attempt=attempt
+                ),
             )
 
         def log(event: BuildEvent) -> None:
@@ -435,7 +453,7 @@ class LaunchManager:
 
         source = Source(repo_dir=Path(run.repo_dir), commit=run.source_commit, label=run.label)
         if not source.repo_dir.is_dir() and run.spec:  # the launch's checkout is on another machine
-            self.runs.log(run_id, BuildEvent("building", "building from the spec files the launch recorded"))
+            self.runs.log(run_id, BuildEvent.said("building", N_("building from the spec files the launch recorded")))
             repo_dir = materialise(run.spec, self.work_dir / "queued" / f"{run.key}-{run_id}")
             source = Source(repo_dir=repo_dir, commit=run.source_commit, label=run.label)
         try:

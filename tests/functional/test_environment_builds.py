@@ -198,6 +198,9 @@ def test_a_failed_build_reads_in_french_on_the_launch_stream(settings_dict, envs
     french = "BuildFailed: le constructeur « failing » fait échouer chaque construction"
     assert events[-1]["phase"] == "failed" and events[-1]["message"].startswith(french), events
     assert "installing requirements" in [e["message"] for e in events]  # the builder's own line, as it wrote it
+    # the portal's own progress lines too: the launch queued (written by the web process), the build queued
+    assert events[0]["message"].startswith("lancement de ") and "mis en file d'attente" in events[0]["message"]
+    assert any(e["message"].endswith("mise en file d'attente pour un worker") for e in events), events
     assert not any("_text" in e for e in events)  # the stored form stays on the server
     run = svc.launches.runs.get(_queued_build(events))
     assert run.state == "failed" and run.error == FailingBuilder.REASON
