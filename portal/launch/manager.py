@@ -31,8 +31,8 @@ from portal.db.paging import page_of
 from portal.education.lessons import Lessons
 from portal.environments.builders import Builder, BuildEvent, BuildFailed, BuiltEnvironment, build_to_end
 from portal.environments.spec import materialise, read_spec, snapshot
-from portal.errors import NotFound, PortalError
-from portal.i18n import N_
+from portal.errors import NotFound, PortalError, Translate
+from portal.i18n import N_, translate_same
 from portal.jobqueue.base import Cancelled, JobQueue, TaskFailed
 from portal.launch.base import Launcher
 from portal.launch.builds import BuildRuns
@@ -105,13 +105,16 @@ class Environment:
 
 @dataclass(frozen=True)
 class BrokenEnvironment:
-    """An analysis_envs/ directory that is not a usable spec, and why."""
+    """An analysis_envs/ directory that is not a usable spec, and why (``problem``: the error, so the API says it
+    in its reader's language)."""
 
     name: str
     error: str
+    problem: PortalError | None = field(default=None, compare=False)
 
-    def as_dict(self) -> dict[str, Any]:
-        return asdict(self)
+    def as_dict(self, translate: Translate = translate_same) -> dict[str, Any]:
+        error = self.problem.localized(translate) if self.problem is not None else self.error
+        return {"name": self.name, "error": error}
 
 
 @dataclass(frozen=True)
@@ -534,7 +537,7 @@ class LaunchManager:
             try:
                 spec = read_spec(local_env(folder.name, root).repo_dir)
             except PortalError as err:
-                out.append(BrokenEnvironment(folder.name, err.message))
+                out.append(BrokenEnvironment(folder.name, err.message, err))
                 continue
             key = self.builder.key(spec)
             out.append(

@@ -271,7 +271,7 @@ def environments_api() -> Any:
     envs = [
         {**env.as_dict(), "launch": url_for("launch.env", name=env.name, _external=True)}
         if isinstance(env, Environment)
-        else env.as_dict()
+        else env.as_dict(translate_message)  # why it is broken, in the reader's language
         for env in (manager.environments() if manager is not None else [])
     ]
     return jsonify({"environments": envs, "builds": url_for("launch.builds_api", _external=True)})
