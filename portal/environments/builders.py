@@ -83,8 +83,7 @@ def localized_event(event: dict[str, Any], translate: Translate) -> dict[str, An
     shown = {key: value for key, value in event.items() if key != TEXT_KEY}
     text = event.get(TEXT_KEY)
     if isinstance(text, dict) and text.get("id"):
-        message = stored_message(text, translate)
-        shown["message"] = f"{text['error']}: {message}" if text.get("error") else message
+        shown["message"] = stored_message(text, translate)  # "BuildFailed: ..." with the class name it keeps
     return shown
 
 

@@ -36,6 +36,18 @@ class TaskFailed(PortalError):
     def __init__(self, message: str, *, retry: bool = False, **values: Any) -> None:
         super().__init__(message, **values)
         self.retry = retry
+        self.kept: dict[str, Any] | None = None
+
+    @classmethod
+    def kept_as(cls, stored: dict[str, Any], english: str) -> TaskFailed:
+        """A failure already kept as a message id elsewhere (``stored``, a launch's last event), ``english`` its
+        text: the job keeps the same id, so the jobs API shows it in its reader's language too."""
+        failed = cls(english)
+        failed.kept = dict(stored)
+        return failed
+
+    def stored(self) -> dict[str, Any]:
+        return dict(self.kept) if self.kept is not None else super().stored()
 
 
 @dataclass(frozen=True)

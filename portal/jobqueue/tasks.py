@@ -176,7 +176,10 @@ def launch(services: Services, run: TaskRun) -> None:
     last = services.launches.run_queued(run.payload, attempt=run.attempt, check_cancel=run.check_cancel)
     _session_ended(services, run.payload, last)
     if last.get("phase") != "ready":
-        raise TaskFailed(str(last.get("message") or "the launch failed"))
+        from portal.environments.builders import TEXT_KEY
+
+        english, text = str(last.get("message") or "the launch failed"), last.get(TEXT_KEY)
+        raise TaskFailed.kept_as(text, english) if isinstance(text, dict) else TaskFailed(english)
 
 
 # ---------------------------------------------------------------------------------------------- release webhooks

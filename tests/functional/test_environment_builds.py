@@ -210,6 +210,7 @@ def test_a_failed_build_reads_in_french_on_the_launch_stream(settings_dict, envs
         rows = s.scalars(select(LaunchEvent).where(LaunchEvent.phase == "failed")).all()
         assert len(rows) == 1 and rows[0].message == f"BuildFailed: {FailingBuilder.REASON}"
         assert rows[0].data["_text"]["id"] == FailingBuilder.REASON
+        launch = rows[0].launch_id
     english = [localized_event(e, translate_same) for e in svc.launches.job(rows[0].launch_id).events]
     assert english[-1]["message"] == f"BuildFailed: {FailingBuilder.REASON}"
     # "my sessions", finished by the worker: the reason in French to a French reader, in English to others
@@ -227,6 +228,11 @@ def test_a_failed_build_reads_in_french_on_the_launch_stream(settings_dict, envs
     french_job = client.get(f"/api/jobs/{job_id}", headers={**root, "Accept-Language": "fr"}).get_json()
     assert french_job["state"] == "failed" and french_job["error"].startswith("le constructeur « failing »"), french_job
     assert client.get(f"/api/jobs/{job_id}", headers=root).get_json()["error"] == FailingBuilder.REASON
+    # and the launch's own job, failed with its last event's words
+    launch_job = wait_for(lambda: (lambda e: e if e.state == "failed" else None)(svc.queue.find(f"launch:{launch}")))
+    french_launch = client.get(f"/api/jobs/{launch_job.id}", headers={**root, "Accept-Language": "fr"}).get_json()
+    assert french_launch["error"].startswith("BuildFailed: le constructeur « failing »"), french_launch
+    assert launch_job.error == f"BuildFailed: {FailingBuilder.REASON}"
 
 
 def html_text(html: str) -> str:

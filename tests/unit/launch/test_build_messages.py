@@ -54,3 +54,16 @@ def test_a_failure_without_values_is_taken_as_it_is():
     assert failed.message == "pip {install} failed"
     event = BuildEvent.failure(failed)
     assert localized_event(event.as_dict(), french)["message"] == "pip {install} failed"
+
+
+def test_a_launch_jobs_failure_keeps_its_last_events_message_id():
+    from portal.errors import stored_message
+    from portal.jobqueue.base import TaskFailed
+
+    gone = BuildEvent.failure(BuildFailed(N_("the launch did not finish: {reason}"), reason="lost"), named=True)
+    assert gone.text is not None
+    failed = TaskFailed.kept_as(gone.text, gone.message)
+    assert failed.message == "BuildFailed: the launch did not finish: lost" and failed.stored() == gone.text
+    assert stored_message(failed.stored(), french) == "BuildFailed: le lancement ne s'est pas terminé : lost"
+    plain = TaskFailed(N_("build {key} failed"), key="k")
+    assert plain.stored() == {"id": "build {key} failed", "params": {"key": "k"}}
