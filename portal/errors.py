@@ -114,16 +114,18 @@ def json_params(params: dict[str, Any]) -> dict[str, Any]:
 
 
 def stored_message(stored: dict[str, Any], translate: Translate = _same) -> str:
-    """The text of an error kept by :meth:`PortalError.stored`, through ``translate`` (English by default)."""
+    """The text of an error kept by :meth:`PortalError.stored`, through ``translate`` (English by default); an
+    ``error`` key (a class name, as a launch's stream says "BuildFailed: ...") prefixes it as it is."""
     template = str(stored.get("id") or "")
     plural = stored.get("plural")
     where = {key: stored.get(key) for key in ("source", "record", "field")}
     params = dict(stored.get("params") or {})
+    prefix = f"{stored['error']}: " if stored.get("error") else ""
     try:
         error = PortalError(Plural(template, plural) if plural else template, **where, **params)
-        return error.localized(translate)
+        return prefix + error.localized(translate)
     except (KeyError, IndexError, ValueError, TypeError):  # a translation naming a value the row lacks
-        return PortalError(template, **where, **params).message
+        return prefix + PortalError(template, **where, **params).message
 
 
 class Invalid(PortalError):
@@ -228,14 +230,14 @@ class TooLarge(PortalError):
     """An upload would go beyond a size or count quota (per record or per user): 413, naming the quota setting."""
 
     status = 413
-    title = "Payload too large"
+    title = N_("Payload too large")
 
 
 class ChecksumMismatch(Invalid):
     """The bytes received do not have the checksum the client declared. tus answers these 460 (its checksum
     extension); elsewhere they are 400 like any bad input."""
 
-    title = "Checksum mismatch"
+    title = N_("Checksum mismatch")
 
 
 class Unavailable(PortalError):

@@ -210,6 +210,8 @@ class LaunchSession(Base):
     state: Mapped[str] = mapped_column(String(16))  # starting | ready | failed
     url: Mapped[str | None] = mapped_column(Text)
     message: Mapped[str | None] = mapped_column(Text)
+    #: ``message`` as a message id and values (migration i18n18_0001), shown in the reader's language; None: text only
+    message_text: Mapped[dict[str, Any] | None] = mapped_column(JSONType, nullable=True)
     started_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
     finished_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
 

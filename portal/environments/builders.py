@@ -21,6 +21,8 @@ from typing import TYPE_CHECKING, Any
 
 from portal.environments.spec import EnvironmentSpec, read_spec, render_dockerfile
 from portal.environments.wheelhouse import DEFAULT_WHEELHOUSE, requirement_lines
+from portal.errors import PortalError, Translate, json_params, stored_message
+from portal.i18n import N_
 
 if TYPE_CHECKING:
     from portal.settings import Settings
@@ -29,19 +31,60 @@ log = logging.getLogger(__name__)
 
 # BinderHub's phase names, so Binder clients read our event stream unchanged.
 PHASES = ("waiting", "fetching", "building", "built", "launching", "ready", "failed")
+#: the key under which an event keeps its message as a message id and values (:meth:`PortalError.stored`): events
+#: are written by workers, with no reader and so no language; the web translates them (:func:`localized_event`)
+TEXT_KEY = "_text"
 
 
 @dataclass(frozen=True)
 class BuildEvent:
     """One step of a build or launch: a BinderHub ``phase`` (one of :data:`PHASES`), a line for people to read,
-    and data for programs (``key``, ``cached``, ``commit``, ``url`` ...) merged into the event's JSON."""
+    and data for programs (``key``, ``cached``, ``commit``, ``url`` ...) merged into the event's JSON. ``text``:
+    the line as a message id and values, when it is the portal's own sentence (a failure) rather than a tool's."""
 
     phase: str
     message: str
     data: dict[str, object] = field(default_factory=dict)
+    text: dict[str, Any] | None = None
+
+    @classmethod
+    def said(cls, phase: str, message: str, data: dict[str, object] | None = None, **values: Any) -> BuildEvent:
+        """An event whose line is the portal's own sentence: ``message`` a message id (``N_``) filled from
+        ``values`` (the English line), kept with them so a reader sees it in their language."""
+        english = message.format(**values) if values else message
+        return cls(phase, english, dict(data or {}), {"id": message, "params": json_params(values)})
+
+    @classmethod
+    def failure(cls, error: PortalError, *, named: bool = False, phase: str = "failed") -> BuildEvent:
+        """The event saying ``error`` (in English, with its message id kept); ``named``: prefixed with the error's
+        class name, as the launch stream says it ("BuildFailed: ...")."""
+        name = type(error).__name__ if named else ""
+        text = {**error.stored(), **({"error": name} if name else {})}
+        return cls(phase, f"{name}: {error.message}" if name else error.message, text=text)
 
     def as_dict(self) -> dict[str, object]:
-        return {"phase": self.phase, "message": self.message, **self.data}
+        return {"phase": self.phase, "message": self.message, **self.data, **self.stored_text()}
+
+    def stored_text(self) -> dict[str, object]:
+        """What a row's JSON ``data`` keeps of ``text`` (nothing when the message is only text)."""
+        return {TEXT_KEY: self.text} if self.text else {}
+
+    @classmethod
+    def from_row(cls, phase: str, message: str, data: dict[str, Any] | None) -> BuildEvent:
+        """The event a row (``phase``, ``message``, ``data`` as :meth:`stored_text` added to it) was written from."""
+        data = dict(data or {})
+        text = data.pop(TEXT_KEY, None)
+        return cls(phase, message, data, text if isinstance(text, dict) else None)
+
+
+def localized_event(event: dict[str, Any], translate: Translate) -> dict[str, Any]:
+    """``event`` (an :meth:`BuildEvent.as_dict`) as a reader gets it: its message through ``translate`` when it was
+    kept as a message id (tools' own lines stay as they were), without the stored form."""
+    shown = {key: value for key, value in event.items() if key != TEXT_KEY}
+    text = event.get(TEXT_KEY)
+    if isinstance(text, dict) and text.get("id"):
+        shown["message"] = stored_message(text, translate)  # "BuildFailed: ..." with the class name it keeps
+    return shown
 
 
 @dataclass(frozen=True)
@@ -59,8 +102,17 @@ class BuiltEnvironment:
     image: str = ""  # the OCI image a container spawner runs (podman builder); empty: none
 
 
-class BuildFailed(RuntimeError):
-    """A build that did not finish; the message says what failed and what to try."""
+class BuildFailed(PortalError):
+    """A build that did not finish; the message says what failed and what to try. Raised in workers, with no reader:
+    the message is a message id (``N_``) and values (a tool's log as a value of its own, never translated), kept
+    with the build and the launch's events so pages show it in the reader's language."""
+
+    title = N_("Build failed")
+
+    @classmethod
+    def from_stored(cls, stored: dict[str, Any]) -> BuildFailed:
+        """The failure a build row kept (:meth:`PortalError.stored`), to raise again in the launch following it."""
+        return cls(str(stored.get("id") or ""), **dict(stored.get("params") or {}))
 
 
 def builds_dir(settings: Settings) -> Path:
@@ -136,7 +188,8 @@ class Builder:
             yield from self._build_locked(spec, key, source_commit)
 
     def _reuse(self, hit: BuiltEnvironment, key: str) -> Iterator[BuildEvent | BuiltEnvironment]:
-        yield BuildEvent("built", f"using cached build {key} ({self.name})", {"key": key, "cached": True})
+        cached = N_("using cached build {key} ({builder})")
+        yield BuildEvent.said("built", cached, {"key": key, "cached": True}, key=key, builder=self.name)
         yield hit
 
     @contextlib.contextmanager
@@ -158,8 +211,13 @@ class Builder:
     ) -> Iterator[BuildEvent | BuiltEnvironment]:
         for problem in self.unsupported(spec):
             yield BuildEvent("building", f"warning: {problem}", {"key": key, "unsupported": True})
-        yield BuildEvent(
-            "building", f"building {spec.buildpack} environment with {self.name} (key {key})", {"key": key}
+        yield BuildEvent.said(
+            "building",
+            N_("building {buildpack} environment with {builder} (key {key})"),
+            {"key": key},
+            buildpack=spec.buildpack,
+            builder=self.name,
+            key=key,
         )
         target = self.cache_dir / key
         partial = self.cache_dir / f".{key}.partial"
@@ -186,7 +244,9 @@ class Builder:
         (partial / "build.json").write_text(json.dumps(record, indent=2))
         shutil.rmtree(target, ignore_errors=True)
         os.replace(partial, target)
-        yield BuildEvent("built", f"built {key} in {record['seconds']} s", {"key": key, "cached": False})
+        yield BuildEvent.said(
+            "built", N_("built {key} in {seconds} s"), {"key": key, "cached": False}, key=key, seconds=record["seconds"]
+        )
         yield self._result(key, record)
 
     def _build(self, spec: EnvironmentSpec, workdir: Path, target: Path) -> Iterator[BuildEvent]:
@@ -288,8 +348,13 @@ class VenvBuilder(Builder):
         if proc.returncode != 0:
             tail = "\n".join((proc.stdout + proc.stderr).splitlines()[-15:])
             raise BuildFailed(
-                f"{what} failed (exit {proc.returncode}):\n{tail}\n"
-                "Check the pinned versions exist for this Python, or fix the spec file."
+                N_(
+                    "{what} failed (exit {code}):\n{log}\n"
+                    "Check the pinned versions exist for this Python, or fix the spec file."
+                ),
+                what=what,
+                code=proc.returncode,
+                log=tail,
             )
         return proc.stdout + proc.stderr
 
@@ -381,13 +446,17 @@ class Repo2DockerBuilder(Builder):
 
         if not self.docker_url:
             raise BuildFailed(
-                "the repo2docker builder needs a Docker API: set PORTAL_LAUNCH_DOCKER_URL (or DOCKER_HOST), e.g. "
-                "unix:///run/podman/podman.sock; on one machine without one, use PORTAL_LAUNCH_BUILDER=podman"
+                N_(
+                    "the repo2docker builder needs a Docker API: set PORTAL_LAUNCH_DOCKER_URL (or DOCKER_HOST), e.g. "
+                    "unix:///run/podman/podman.sock; on one machine without one, use PORTAL_LAUNCH_BUILDER=podman"
+                )
             )
         try:
             version = docker.DockerClient(base_url=self.docker_url, timeout=10).version()
         except docker.errors.DockerException as exc:
-            raise BuildFailed(f"no container engine answers at {self.docker_url}: {exc}") from exc
+            raise BuildFailed(
+                N_("no container engine answers at {url}: {reason}"), url=self.docker_url, reason=str(exc)
+            ) from exc
         yield BuildEvent(
             "building",
             f"container engine at {self.docker_url}: {version.get('Components', [{}])[0].get('Name', 'engine')} "
@@ -422,7 +491,9 @@ class Repo2DockerBuilder(Builder):
             code = proc.wait()
         if code != 0:
             raise BuildFailed(
-                f"repo2docker built no image (exit {code}); the end of its log:\n" + "\n".join(tail[-12:])
+                N_("repo2docker built no image (exit {code}); the end of its log:\n{log}"),
+                code=code,
+                log="\n".join(tail[-12:]),
             )
         (workdir / "image.json").write_text(json.dumps({"image": image, "pushed": bool(self.registry)}))
 
@@ -440,4 +511,4 @@ def build_to_end(
             return item
         if on_event is not None:
             on_event(item)
-    raise BuildFailed(f"the {builder.name} builder ended without a result")
+    raise BuildFailed(N_("the {builder} builder ended without a result"), builder=builder.name)

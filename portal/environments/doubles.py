@@ -8,6 +8,7 @@ from pathlib import Path
 
 from portal.environments.builders import Builder, BuildEvent, BuildFailed, BuiltEnvironment
 from portal.environments.spec import EnvironmentSpec
+from portal.i18n import N_
 
 
 class InstantBuilder(Builder):
@@ -40,7 +41,8 @@ class FailingBuilder(InstantBuilder):
     """Fails every build after its first step, as a build whose pinned package does not exist would."""
 
     name = "failing"
-    REASON = "the failing builder fails every build (a double for failure modes)"
+    #: a message id, so a failed launch's stream shows it in the reader's language as a real build's failure
+    REASON = N_("the failing builder fails every build (a double for failure modes)")
 
     def __init__(self, cache_dir: Path, reason: str = REASON) -> None:
         super().__init__(cache_dir)

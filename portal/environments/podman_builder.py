@@ -24,6 +24,7 @@ from portal.environments.engine import DEFAULT_IMAGES_DIR, Podman
 from portal.environments.spec import EnvironmentSpec, read_spec
 from portal.environments.wheelhouse import DEFAULT_WHEELHOUSE
 from portal.errors import Unavailable
+from portal.i18n import N_
 
 if TYPE_CHECKING:
     from portal.settings import Settings
@@ -192,7 +193,7 @@ class PodmanBuilder(Builder):
         spec = read_spec(repo_dir)
         problems = refusals(spec)
         if problems:
-            raise BuildFailed("the podman builder refuses this spec: " + "; ".join(problems))
+            raise BuildFailed(N_("the podman builder refuses this spec: {problems}"), problems="; ".join(problems))
         self.podman.check()
         for _line in ensure_base_image(self.podman, self.wheelhouse, self.network):
             pass
@@ -200,7 +201,7 @@ class PodmanBuilder(Builder):
         workdir.mkdir(parents=True, exist_ok=True)
         out = list(self.podman.stream(*self.build_argv(spec, workdir, tag, "--no-cache")))
         if out[-1] != "exit 0":
-            raise BuildFailed("the rebuild failed:\n" + "\n".join(out[-15:]))
+            raise BuildFailed(N_("the rebuild failed:\n{log}"), log="\n".join(out[-15:]))
         try:
             return freeze(self.podman, tag)
         finally:
@@ -227,7 +228,7 @@ class PodmanBuilder(Builder):
     def _build(self, spec: EnvironmentSpec, workdir: Path, target: Path) -> Iterator[BuildEvent]:
         problems = refusals(spec)
         if problems:
-            raise BuildFailed("the podman builder refuses this spec: " + "; ".join(problems))
+            raise BuildFailed(N_("the podman builder refuses this spec: {problems}"), problems="; ".join(problems))
         self.podman.check()
         key = target.name
         log_path = workdir / "build.log"
@@ -237,8 +238,12 @@ class PodmanBuilder(Builder):
                     log.write(line + "\n")
                     yield BuildEvent("building", line)
             except (BaseImageFailed, subprocess.CalledProcessError, Unavailable) as exc:
+                if isinstance(exc, Unavailable):  # its own message id: still translated
+                    raise BuildFailed.like(exc) from exc
                 detail = getattr(exc, "stderr", "") or ""
-                raise BuildFailed(f"{exc} {detail}".strip()) from exc
+                raise BuildFailed(
+                    N_("the base image could not be built: {reason}"), reason=f"{exc} {detail}".strip()
+                ) from exc
             tail: list[str] = []
             argv = self.build_argv(spec, workdir, image_ref(key))
             for line in build_output(lambda: self.podman.stream(*argv)):
@@ -247,7 +252,11 @@ class PodmanBuilder(Builder):
                 if not line.startswith("exit "):
                     yield BuildEvent("building", line)
         if tail[-1] != "exit 0":
-            raise BuildFailed(f"podman build failed ({tail[-1]}); the end of its log:\n" + "\n".join(tail[:-1][-15:]))
+            raise BuildFailed(
+                N_("podman build failed ({status}); the end of its log:\n{log}"),
+                status=tail[-1],
+                log="\n".join(tail[:-1][-15:]),
+            )
         info = self.podman.image(image_ref(key)) or {}
         packages = freeze(self.podman, image_ref(key))
         (workdir / "image.json").write_text(

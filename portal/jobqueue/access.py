@@ -11,8 +11,8 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from portal.errors import Conflict, Invalid, NotFound, Unavailable
-from portal.i18n import N_
+from portal.errors import Conflict, Invalid, NotFound, Translate, Unavailable, stored_message
+from portal.i18n import N_, translate_same
 from portal.identity import policy
 from portal.identity.principal import Principal
 from portal.jobqueue.base import STATES, Entry, JobQueue
@@ -32,8 +32,9 @@ CANCEL_SCOPES: dict[str, str] = {
 }
 
 
-def job_json(entry: Entry) -> dict[str, Any]:
-    """What the API shows of a job: never its payload (a launch's carries its hub user)."""
+def job_json(entry: Entry, translate: Translate = translate_same) -> dict[str, Any]:
+    """What the API shows of a job: never its payload (a launch's carries its hub user); its error through
+    ``translate`` (the reader's language) when it was kept as a message id."""
 
     def when(moment: Any) -> str | None:
         return moment.isoformat() if moment is not None else None
@@ -46,7 +47,7 @@ def job_json(entry: Entry) -> dict[str, Any]:
         "progress": entry.progress,
         "attempts": entry.attempts,
         "max_attempts": entry.max_attempts,
-        "error": entry.error,
+        "error": stored_message(entry.error_message, translate) if entry.error_message else entry.error,
         "cancel_requested": entry.cancel_requested,
         "owner_id": entry.owner_id,
         "created_at": when(entry.created_at),

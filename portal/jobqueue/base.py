@@ -13,6 +13,7 @@ from datetime import datetime
 from typing import Any, Protocol
 
 from portal.errors import PortalError
+from portal.i18n import N_
 
 #: a queue job's states; the last three are final
 STATES = ("queued", "running", "succeeded", "failed", "cancelled")
@@ -23,18 +24,30 @@ class Cancelled(PortalError):  # noqa: N818 - a state, like the other domain err
     """Raised inside a task (by :meth:`TaskRun.check_cancel`) when its job was cancelled or taken from this worker."""
 
     status = 409
-    title = "Cancelled"
+    title = N_("Cancelled")
 
 
 class TaskFailed(PortalError):
     """A task's failure that retrying cannot mend (``retry=False``), or one worth another attempt."""
 
     status = 500
-    title = "Task failed"
+    title = N_("Task failed")
 
     def __init__(self, message: str, *, retry: bool = False, **values: Any) -> None:
         super().__init__(message, **values)
         self.retry = retry
+        self.kept: dict[str, Any] | None = None
+
+    @classmethod
+    def kept_as(cls, stored: dict[str, Any], english: str) -> TaskFailed:
+        """A failure already kept as a message id elsewhere (``stored``, a launch's last event), ``english`` its
+        text: the job keeps the same id, so the jobs API shows it in its reader's language too."""
+        failed = cls(english)
+        failed.kept = dict(stored)
+        return failed
+
+    def stored(self) -> dict[str, Any]:
+        return dict(self.kept) if self.kept is not None else super().stored()
 
 
 @dataclass(frozen=True)
@@ -83,6 +96,8 @@ class Entry:
     extra: dict[str, Any] = field(default_factory=dict)
     #: what the task reported last with :meth:`JobQueue.report` (None: nothing)
     progress: dict[str, Any] | None = None
+    #: ``error`` as a message id and values (:meth:`PortalError.stored`), None when it is text only
+    error_message: dict[str, Any] | None = None
 
 
 class JobQueue(Protocol):
@@ -124,9 +139,19 @@ class JobQueue(Protocol):
         """Put a job this worker holds in a final state; False when it no longer holds it."""
         ...
 
-    def fail(self, job_id: int, worker_id: str, error: str, *, retry: bool, backoff: float) -> bool:
+    def fail(
+        self,
+        job_id: int,
+        worker_id: str,
+        error: str,
+        *,
+        retry: bool,
+        backoff: float,
+        error_message: dict[str, Any] | None = None,
+    ) -> bool:
         """A failed attempt: queued again after ``backoff * 2**(attempt - 1)`` seconds when ``retry`` and attempts
-        are left (returns False), else failed for good (returns True: the kind's ``give_up`` should run)."""
+        are left (returns False), else failed for good (returns True: the kind's ``give_up`` should run).
+        ``error_message``: ``error`` as a message id and values, for readers in other languages."""
         ...
 
     def report(self, job_id: int, progress: dict[str, Any]) -> None:

@@ -167,11 +167,20 @@ class DatabaseQueue:
             done = conn.execute(
                 update(Q)
                 .where(Q.c.id == job_id, Q.c.worker_id == worker_id, Q.c.state == "running")
-                .values(state=state, error=error, finished_at=_now(), heartbeat_at=None)
+                .values(state=state, error=error, error_message=None, finished_at=_now(), heartbeat_at=None)
             )
             return bool(done.rowcount)
 
-    def fail(self, job_id: int, worker_id: str, error: str, *, retry: bool, backoff: float) -> bool:
+    def fail(
+        self,
+        job_id: int,
+        worker_id: str,
+        error: str,
+        *,
+        retry: bool,
+        backoff: float,
+        error_message: dict[str, Any] | None = None,
+    ) -> bool:
         with self._write() as conn:
             row = conn.execute(
                 select(Q.c.attempts, Q.c.max_attempts).where(
@@ -181,7 +190,12 @@ class DatabaseQueue:
             if row is None:
                 return False  # recovered elsewhere meanwhile: whoever holds it now decides
             again = retry and row.attempts < row.max_attempts
-            values: dict[str, Any] = {"error": error, "heartbeat_at": None, "worker_id": None}
+            values: dict[str, Any] = {
+                "error": error,
+                "error_message": error_message,
+                "heartbeat_at": None,
+                "worker_id": None,
+            }
             if again:
                 delay = backoff * 2 ** (row.attempts - 1)
                 values.update(state="queued", run_after=_now() + timedelta(seconds=delay))
@@ -207,6 +221,7 @@ class DatabaseQueue:
                     run_after=_now(),
                     attempts=Q.c.attempts - 1,
                     error="released by a stopping worker",
+                    error_message=None,
                 )
             )
         self.wakeup.set()
@@ -228,8 +243,9 @@ class DatabaseQueue:
                 reason = f"worker lost: {row.worker_id} sent no heartbeat for {timeout:g} s"
                 if row.attempts < row.max_attempts:
                     values: dict[str, Any] = {"state": "queued", "run_after": now, "error": reason + "; queued again"}
+                    values["error_message"] = None  # the queue's own reason: text only
                 else:
-                    values = {"state": "failed", "finished_at": now, "error": reason}
+                    values = {"state": "failed", "finished_at": now, "error": reason, "error_message": None}
                     given.append(Given(int(row.id), row.kind, dict(row.payload), reason))
                 conn.execute(update(Q).where(Q.c.id == row.id).values(worker_id=None, heartbeat_at=None, **values))
         return given
@@ -252,7 +268,9 @@ class DatabaseQueue:
                 return None
             if row.state == "queued":
                 conn.execute(
-                    update(Q).where(Q.c.id == row.id).values(state="cancelled", finished_at=_now(), error="cancelled")
+                    update(Q)
+                    .where(Q.c.id == row.id)
+                    .values(state="cancelled", finished_at=_now(), error="cancelled", error_message=None)
                 )
             else:
                 conn.execute(update(Q).where(Q.c.id == row.id).values(cancel_requested=True))
@@ -312,4 +330,5 @@ def _entry(job: QueueJob) -> Entry:
         started_at=job.started_at,
         finished_at=job.finished_at,
         progress=dict(job.progress) if job.progress is not None else None,
+        error_message=dict(job.error_message) if job.error_message else None,
     )

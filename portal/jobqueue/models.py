@@ -34,6 +34,9 @@ class QueueJob(Base):
     heartbeat_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     cancel_requested: Mapped[bool] = mapped_column(Boolean, default=False)
     error: Mapped[str | None] = mapped_column(Text)
+    #: ``error`` as a message id and values (a TaskFailed's, migration i18n18_0001): the jobs API shows it in the
+    #: reader's language; None when the error is text only (the queue's own reasons, a crash's)
+    error_message: Mapped[dict[str, Any] | None] = mapped_column(JSONType, nullable=True)
     #: what the running task reported last (an ingest's files done of the total; migration queue_0003)
     progress: Mapped[dict[str, Any] | None] = mapped_column(JSONType, nullable=True)
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)

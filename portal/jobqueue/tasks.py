@@ -142,13 +142,17 @@ def _session_ended(services: Services, payload: dict[str, Any], last: dict[str, 
     session_id = payload.get("session")
     if session_id is None:
         return
+    from portal.environments.builders import TEXT_KEY
+
     ready = last.get("phase") == "ready"
     url = last.get("url")
+    text = last.get(TEXT_KEY)
     services.sessions.finish(
         int(session_id),
         "ready" if ready else "failed",
         url=str(url) if ready and url else None,
         message=str(last.get("message") or "") or None,
+        message_text=dict(text) if isinstance(text, dict) else None,
         recid=payload.get("recid"),
     )
 
@@ -156,7 +160,10 @@ def _session_ended(services: Services, payload: dict[str, Any], last: dict[str, 
 def _launch_given_up(services: Services, payload: dict[str, Any], reason: str) -> None:
     if services.launches is not None:
         services.launches.launch_given_up(payload, reason)
-    _session_ended(services, payload, {"phase": "failed", "message": f"the launch did not finish: {reason}"})
+    from portal.environments.builders import BuildEvent
+
+    gone = BuildEvent.failure(PortalError(N_("the launch did not finish: {reason}"), reason=reason))
+    _session_ended(services, payload, gone.as_dict())
 
 
 # two attempts: one more after a lost worker (a launch is safe to run again); one that fails by itself is final
@@ -165,11 +172,14 @@ def launch(services: Services, run: TaskRun) -> None:
     """A launch a web process queued (`LaunchManager.run_queued`): resolve its source, wait for its build (at most
     `launch_build_timeout` s), start its server on the hub; its events go to `launch_events`."""
     if services.launches is None:
-        raise TaskFailed("launches need the launch extra on the worker")
+        raise TaskFailed(N_("launches need the launch extra on the worker"))
     last = services.launches.run_queued(run.payload, attempt=run.attempt, check_cancel=run.check_cancel)
     _session_ended(services, run.payload, last)
     if last.get("phase") != "ready":
-        raise TaskFailed(str(last.get("message") or "the launch failed"))
+        from portal.environments.builders import TEXT_KEY
+
+        english, text = str(last.get("message") or "the launch failed"), last.get(TEXT_KEY)
+        raise TaskFailed.kept_as(text, english) if isinstance(text, dict) else TaskFailed(english)
 
 
 # ---------------------------------------------------------------------------------------------- release webhooks

@@ -130,7 +130,10 @@ class Worker:
             message = exc.message if isinstance(exc, TaskFailed) else f"{type(exc).__name__}: {exc}"
             if not isinstance(exc, TaskFailed):
                 log.exception("job %d (%s) failed", job.id, job.kind)
-            final = self.queue.fail(job.id, self.worker_id, message, retry=retry, backoff=kind.backoff)
+            stored = exc.stored() if isinstance(exc, TaskFailed) else None  # translated where it is read
+            final = self.queue.fail(
+                job.id, self.worker_id, message, retry=retry, backoff=kind.backoff, error_message=stored
+            )
             if final and kind.give_up is not None:
                 kind.give_up(self.services, job.payload, message)
         else:

@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import Protocol
 
 from portal.environments.builders import BuildEvent, BuiltEnvironment
-from portal.errors import Unavailable
+from portal.errors import PortalError, Unavailable
 from portal.i18n import N_
 
 NAME_RE = re.compile(r"[^a-z0-9-]+")
@@ -20,8 +20,12 @@ NAME_RE = re.compile(r"[^a-z0-9-]+")
 Prepare = Callable[[Path], dict[str, str]]
 
 
-class LaunchFailed(RuntimeError):
-    """The server did not start; the message says what failed and what to try."""
+class LaunchFailed(PortalError):
+    """The server did not start; the message says what failed and what to try. Raised in workers, with no reader: a
+    message id and values (the hub's own answer a value, never translated), shown in the reader's language by the
+    launch's stream (:meth:`BuildEvent.failure`)."""
+
+    title = N_("Launch failed")
 
 
 @dataclass(frozen=True)
@@ -51,8 +55,12 @@ def require_runnable(built: BuiltEnvironment) -> Path:
     """The interpreter of ``built``; :class:`LaunchFailed` when the build made nothing runnable here."""
     if built.python is None:
         raise LaunchFailed(
-            f"build {built.key} ({built.builder}) has no runnable environment here: "
-            "no image was built; use the venv builder on this machine"
+            N_(
+                "build {key} ({builder}) has no runnable environment here: "
+                "no image was built; use the venv builder on this machine"
+            ),
+            key=built.key,
+            builder=built.builder,
         )
     return built.python
 

@@ -53,6 +53,9 @@ class EnvironmentBuildRun(Base):
     spec: Mapped[dict[str, Any] | None] = mapped_column(JSONType, nullable=True)
     state: Mapped[str] = mapped_column(String(16))
     error: Mapped[str | None] = mapped_column(Text)
+    #: ``error`` as a message id and values (migration i18n18_0001): the launch following the build shows it in
+    #: its reader's language; None for a row from before, or one that succeeded
+    error_message: Mapped[dict[str, Any] | None] = mapped_column(JSONType, nullable=True)
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
     finished_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
 
@@ -88,6 +91,7 @@ class BuildRun:
     state: str
     error: str | None
     spec: dict[str, Any] | None = None
+    error_message: dict[str, Any] | None = None
 
 
 def _run(row: EnvironmentBuildRun) -> BuildRun:
@@ -102,6 +106,7 @@ def _run(row: EnvironmentBuildRun) -> BuildRun:
         row.state,
         row.error,
         dict(row.spec) if row.spec else None,
+        dict(row.error_message) if row.error_message else None,
     )
 
 
@@ -158,11 +163,15 @@ class BuildRuns:
     def log(self, run_id: int, event: BuildEvent) -> None:
         """Append ``event`` to the build's log (its own transaction: followers see it at once)."""
         with self.db.transaction() as s:
-            s.add(EnvironmentBuildLine(run_id=run_id, phase=event.phase, message=event.message, data=event.data))
+            data = {**event.data, **event.stored_text()}
+            s.add(EnvironmentBuildLine(run_id=run_id, phase=event.phase, message=event.message, data=data))
 
-    def mark(self, run_id: int, state: str, error: str | None = None) -> None:
-        """Set the build's state; a final one (succeeded, failed) frees its key for a later build."""
-        values: dict[str, Any] = {"state": state, "error": error}
+    def mark(
+        self, run_id: int, state: str, error: str | None = None, error_message: dict[str, Any] | None = None
+    ) -> None:
+        """Set the build's state; a final one (succeeded, failed) frees its key for a later build. ``error`` is
+        the English reason, ``error_message`` the same as a message id and values (:meth:`PortalError.stored`)."""
+        values: dict[str, Any] = {"state": state, "error": error, "error_message": error_message}
         if state in ("succeeded", "failed"):
             values.update(active_key=None, finished_at=utcnow())
         with self.db.transaction() as s:
@@ -196,7 +205,7 @@ class BuildRuns:
                     .where(EnvironmentBuildLine.run_id == run_id, EnvironmentBuildLine.id > seen)
                     .order_by(EnvironmentBuildLine.id)
                 ).all()
-                events = [(line.id, BuildEvent(line.phase, line.message, dict(line.data or {}))) for line in lines]
+                events = [(line.id, BuildEvent.from_row(line.phase, line.message, line.data)) for line in lines]
             for line_id, event in events:
                 on_event(event)
                 seen = line_id

@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from portal.environments.builders import BuildEvent, BuiltEnvironment
+from portal.i18n import N_
 from portal.launch.base import (
     FileRef,
     Prepare,
@@ -67,7 +68,7 @@ class RecordingLauncher:
         workdir = self.work_root / user / name
         fileset = write_fileset(workdir, recid, files or [])
         extra_env = prepare(workdir) if prepare is not None else {}
-        yield BuildEvent("launching", f"starting server {user}/{name}", {"server": name})
+        yield BuildEvent.said("launching", N_("starting server {server}"), {"server": name}, server=f"{user}/{name}")
         with self._lock:
             running = (user, name) in self.servers
         if not running:
@@ -87,7 +88,7 @@ class RecordingLauncher:
                 self.servers[(user, name)] = session
         base = f"{FAKE_HUB}/user/{user}/{name}/"
         url = base + (f"lab/tree/{notebook}" if notebook else "lab")
-        yield BuildEvent("ready", f"server ready at {url}", {"url": url, "server_url": base})
+        yield BuildEvent.said("ready", N_("server ready at {url}"), {"url": url, "server_url": base}, url=url)
 
     def _starting(self, user: str, name: str) -> Iterator[BuildEvent]:
         return iter(())

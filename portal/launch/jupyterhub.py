@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING, Any
 import requests
 
 from portal.environments.builders import BuildEvent, BuiltEnvironment
+from portal.i18n import N_
 from portal.launch.base import (
     FileRef,
     LaunchFailed,
@@ -158,7 +159,7 @@ class JupyterHubLauncher:
         workdir = self.work_root / user / name
         fileset = write_fileset(workdir, recid, files or [])
         extra_env = prepare(workdir) if prepare is not None else {}
-        yield BuildEvent("launching", f"starting server {user}/{name}", {"server": name})
+        yield BuildEvent.said("launching", N_("starting server {server}"), {"server": name}, server=f"{user}/{name}")
         resp = self._api("GET", f"/users/{user}")
         if resp.status_code == 404:
             self._api("POST", f"/users/{user}").raise_for_status()
@@ -194,7 +195,12 @@ class JupyterHubLauncher:
             self._wait_stopped(user, name)
             resp = self._api("POST", f"/users/{user}/servers/{name}", json=options)
         if resp.status_code not in (201, 202):
-            raise LaunchFailed(f"JupyterHub refused to start {user}/{name}: {resp.status_code} {resp.text[:300]}")
+            raise LaunchFailed(
+                N_("JupyterHub refused to start {server}: {status} {answer}"),
+                server=f"{user}/{name}",
+                status=resp.status_code,
+                answer=resp.text[:300],
+            )
         deadline = time.monotonic() + self.start_timeout
         while time.monotonic() < deadline:
             server = self._servers(user).get(name) or {}
@@ -205,13 +211,18 @@ class JupyterHubLauncher:
                 break
             time.sleep(0.2)
         raise LaunchFailed(
-            f"server {user}/{name} was not ready within {self.start_timeout} s; check the hub log, "
-            "or rebuild the environment (its jupyterhub-singleuser may not start)"
+            N_(
+                "server {server} was not ready within {seconds} s; check the hub log, "
+                "or rebuild the environment (its jupyterhub-singleuser may not start)"
+            ),
+            server=f"{user}/{name}",
+            seconds=self.start_timeout,
         )
 
     @staticmethod
     def _waiting(user: str, name: str) -> BuildEvent:
-        return BuildEvent("launching", f"waiting for server {user}/{name} to stop", {"server": name, "waiting": "stop"})
+        waiting = N_("waiting for server {server} to stop")
+        return BuildEvent.said("launching", waiting, {"server": name, "waiting": "stop"}, server=f"{user}/{name}")
 
     def _wait_stopped(self, user: str, name: str) -> None:
         """Wait until server ``name`` is no longer stopping, at most ``start_timeout`` seconds (LaunchFailed then)."""
@@ -219,14 +230,16 @@ class JupyterHubLauncher:
         while (self._servers(user).get(name) or {}).get("pending") == "stop":
             if time.monotonic() > deadline:
                 raise LaunchFailed(
-                    f"server {user}/{name} was still stopping after {self.start_timeout} s; try again later"
+                    N_("server {server} was still stopping after {seconds} s; try again later"),
+                    server=f"{user}/{name}",
+                    seconds=self.start_timeout,
                 )
             time.sleep(0.2)
 
     def _ready(self, user: str, name: str, notebook: str) -> BuildEvent:
         base = f"{self.hub_url}/user/{user}/{name}/"
         url = base + (f"lab/tree/{notebook}" if notebook else "lab")
-        return BuildEvent("ready", f"server ready at {url}", {"url": url, "server_url": base})
+        return BuildEvent.said("ready", N_("server ready at {url}"), {"url": url, "server_url": base}, url=url)
 
     def stop(self, user: str, server: str, *, timeout: float = 30.0) -> None:
         """See :meth:`portal.launch.base.Launcher.stop`; :class:`LaunchFailed` if it is still there after
@@ -235,9 +248,18 @@ class JupyterHubLauncher:
             raise no_hub()
         resp = self._api("DELETE", f"/users/{user}/servers/{server}")
         if resp.status_code not in (202, 204, 404):
-            raise LaunchFailed(f"JupyterHub refused to stop {user}/{server}: {resp.status_code} {resp.text[:300]}")
+            raise LaunchFailed(
+                N_("JupyterHub refused to stop {server}: {status} {answer}"),
+                server=f"{user}/{server}",
+                status=resp.status_code,
+                answer=resp.text[:300],
+            )
         deadline = time.monotonic() + timeout
         while server in self._servers(user):
             if time.monotonic() > deadline:
-                raise LaunchFailed(f"server {user}/{server} was still running {timeout} s after it was stopped")
+                raise LaunchFailed(
+                    N_("server {server} was still running {seconds} s after it was stopped"),
+                    server=f"{user}/{server}",
+                    seconds=timeout,
+                )
             time.sleep(0.1)

@@ -255,11 +255,12 @@ class GitLaunch(LaunchKind):
         return Checked(self.url)
 
     def resolve(self, ctx: LaunchContext, emit: Emit) -> Plan:
-        emit(BuildEvent("fetching", f"fetching {self.url} at {self.ref}"))
+        emit(BuildEvent.said("fetching", N_("fetching {url} at {ref}"), url=self.url, ref=self.ref))
         source = git_checkout(
             self.url, self.ref, ctx.work_dir / "clones", allowed_hosts=ctx.git_hosts, allow_file=ctx.allow_file_urls
         )
-        emit(BuildEvent("fetching", f"resolved {self.ref} to {source.commit}", {"commit": source.commit}))
+        resolved = N_("resolved {ref} to {commit}")
+        emit(BuildEvent.said("fetching", resolved, {"commit": source.commit}, ref=self.ref, commit=source.commit))
         return Plan(source, notebook=self.notebook)
 
 

@@ -31,10 +31,10 @@ from portal.db.paging import page_of
 from portal.education.lessons import Lessons
 from portal.environments.builders import Builder, BuildEvent, BuildFailed, BuiltEnvironment, build_to_end
 from portal.environments.spec import materialise, read_spec, snapshot
-from portal.errors import NotFound, PortalError
-from portal.i18n import N_
+from portal.errors import NotFound, PortalError, Translate
+from portal.i18n import N_, translate_same
 from portal.jobqueue.base import Cancelled, JobQueue, TaskFailed
-from portal.launch.base import Launcher, LaunchFailed
+from portal.launch.base import Launcher
 from portal.launch.builds import BuildRuns
 from portal.launch.kinds import LaunchContext, LaunchKind, dataset_environment
 from portal.launch.queued import KIND as LAUNCH_KIND
@@ -105,13 +105,16 @@ class Environment:
 
 @dataclass(frozen=True)
 class BrokenEnvironment:
-    """An analysis_envs/ directory that is not a usable spec, and why."""
+    """An analysis_envs/ directory that is not a usable spec, and why (``problem``: the error, so the API says it
+    in its reader's language)."""
 
     name: str
     error: str
+    problem: PortalError | None = field(default=None, compare=False)
 
-    def as_dict(self) -> dict[str, Any]:
-        return asdict(self)
+    def as_dict(self, translate: Translate = translate_same) -> dict[str, Any]:
+        error = self.problem.localized(translate) if self.problem is not None else self.error
+        return {"name": self.name, "error": error}
 
 
 @dataclass(frozen=True)
@@ -230,7 +233,7 @@ class LaunchManager:
         whose launch it is (workers claim first the launches of the owner with the fewest running)."""
         checked = kind.check(self.context)
         launch_id = uuid.uuid4().hex[:16]
-        first = BuildEvent("waiting", f"launch of {checked.label} queued")
+        first = BuildEvent.said("waiting", N_("launch of {label} queued"), label=checked.label)
         if self.queue is None or self.events is None:
             job = LaunchJob(id=launch_id, label=checked.label, recid=checked.recid)
             with self._lock:
@@ -251,7 +254,11 @@ class LaunchManager:
         with self.db.transaction() as s:  # the first event and the job together: a stream never waits for nothing
             s.add(
                 LaunchEvent(
-                    launch_id=launch_id, phase=first.phase, message=first.message, data={}, time=round(time.time(), 3)
+                    launch_id=launch_id,
+                    phase=first.phase,
+                    message=first.message,
+                    data=first.stored_text(),
+                    time=round(time.time(), 3),
                 )
             )
             self.queue.enqueue(
@@ -292,7 +299,8 @@ class LaunchManager:
             last.update(event.as_dict())
 
         if attempt > 1:
-            emit(BuildEvent("waiting", f"attempt {attempt}: the previous worker was lost; launching again"))
+            lost = N_("attempt {attempt}: the previous worker was lost; launching again")
+            emit(BuildEvent.said("waiting", lost, attempt=attempt))
         self._run(emit, kind_from_json(dict(payload["kind"])), str(payload["user"]), check_cancel=check_cancel)
         return last
 
@@ -300,7 +308,8 @@ class LaunchManager:
         """The queue gave up on a launch (its worker lost with no attempt left): its stream ends with the reason,
         unless it already ended."""
         if self.events is not None and not self.events.ended(str(payload["launch"])):
-            self.events.append(str(payload["launch"]), BuildEvent("failed", f"the launch did not finish: {reason}"))
+            gone = PortalError(N_("the launch did not finish: {reason}"), reason=reason)
+            self.events.append(str(payload["launch"]), BuildEvent.failure(gone))
 
     def _run(self, emit: Emit, kind: LaunchKind, user: str, *, check_cancel: Callable[[], None] | None = None) -> None:
         try:
@@ -313,10 +322,13 @@ class LaunchManager:
                 emit(event)
         except Cancelled:  # a stopping worker: the job goes back to the queue and runs again from the start
             raise
-        except (PortalError, BuildFailed, LaunchFailed, OSError) as exc:
+        except PortalError as exc:  # BuildFailed, LaunchFailed among them: translated by the page, from its id
+            emit(BuildEvent.failure(exc, named=True))
+        except OSError as exc:
             emit(BuildEvent("failed", f"{type(exc).__name__}: {exc}"))
         except Exception as exc:  # the stream must end with a phase the page understands
-            emit(BuildEvent("failed", f"unexpected error: {exc!r}; see the portal log and try again"))
+            unexpected = PortalError(N_("unexpected error: {error}; see the portal log and try again"), error=repr(exc))
+            emit(BuildEvent.failure(unexpected))
 
     def _build(
         self, emit: Emit, source: Source, recid: int | None, *, check_cancel: Callable[[], None] | None = None
@@ -325,25 +337,34 @@ class LaunchManager:
         if pinned is not None:
             hit = self.builder.cached(pinned)
             if hit is not None:
-                image = f" (image {hit.image} {str(hit.record.get('image_id') or '')[:12]})" if hit.image else ""
-                emit(
-                    BuildEvent(
-                        "built",
-                        f"record {recid} is pinned to build {pinned}{image}; relaunching the pinned image"
-                        if hit.image
-                        else f"record {recid} is pinned to build {pinned}; reusing it",
-                        {"key": pinned, "cached": True, "pinned": "cached"},
+                data: dict[str, object] = {"key": pinned, "cached": True, "pinned": "cached"}
+                if hit.image:
+                    image = f"{hit.image} {str(hit.record.get('image_id') or '')[:12]}"
+                    relaunch = N_(
+                        "record {recid} is pinned to build {key} (image {image}); relaunching the pinned image"
                     )
-                )
+                    emit(BuildEvent.said("built", relaunch, data, recid=recid, key=pinned, image=image))
+                else:
+                    reuse = N_("record {recid} is pinned to build {key}; reusing it")
+                    emit(BuildEvent.said("built", reuse, data, recid=recid, key=pinned))
                 return hit
             if pinned_spec is not None:
-                gone = f"its pinned image {pinned_image[:12]} is not cached here; " if pinned_image else ""
+                rebuilt = (
+                    N_(
+                        "record {recid} was published with environment spec {spec}; its pinned image {image} is not "
+                        "cached here; rebuilding that spec"
+                    )
+                    if pinned_image
+                    else N_("record {recid} was published with environment spec {spec}; rebuilding that spec")
+                )
                 emit(
-                    BuildEvent(
+                    BuildEvent.said(
                         "building",
-                        f"record {recid} was published with environment spec "
-                        f"{str(pinned_spec.get('spec_hash', ''))[:12]}; {gone}rebuilding that spec",
+                        rebuilt,
                         {"key": pinned, "pinned": "rebuilt"},
+                        recid=recid,
+                        spec=str(pinned_spec.get("spec_hash", ""))[:12],
+                        **({"image": pinned_image[:12]} if pinned_image else {}),
                     )
                 )
                 source = Source(
@@ -377,27 +398,34 @@ class LaunchManager:
             key, repo_dir=str(source.repo_dir), source_commit=source.commit, label=source.label, recid=recid, spec=spec
         )
         emit(
-            BuildEvent(
+            BuildEvent.said(
                 "waiting",
-                f"build {key} queued for a worker" if new else f"build {key} is already under way; following it",
+                N_("build {key} queued for a worker") if new else N_("build {key} is already under way; following it"),
                 {"key": key, "build": run_id},
+                key=key,
             )
         )
         ended = self.runs.follow(run_id, emit, timeout=self.build_timeout, check=check_cancel)
         if ended is None:
             raise BuildFailed(
-                f"gave up waiting for build {key} after {self.build_timeout:g} s (PORTAL_LAUNCH_BUILD_TIMEOUT); "
-                "the build goes on, and a later launch uses it once it is done"
+                N_(
+                    "gave up waiting for build {key} after {seconds} s (PORTAL_LAUNCH_BUILD_TIMEOUT); "
+                    "the build goes on, and a later launch uses it once it is done"
+                ),
+                key=key,
+                seconds=f"{self.build_timeout:g}",
             )
         if ended.state == "failed":
-            raise BuildFailed(ended.error or f"build {key} failed")
+            if ended.error_message:  # the worker's reason as a message id: still translated here
+                raise BuildFailed.from_stored(ended.error_message)
+            raise BuildFailed(ended.error or N_("build {key} failed"), **({} if ended.error else {"key": key}))
         built = self.builder.cached(key)
         if built is None:  # built by a worker with a var_dir of its own (another pod): as the worker recorded it
             with self.db.reader() as s:
                 row = s.get(EnvironmentBuild, key)
                 record = dict(row.record) if row is not None else None
             if record is None:
-                raise BuildFailed(f"build {key} finished on a worker but recorded no result")
+                raise BuildFailed(N_("build {key} finished on a worker but recorded no result"), key=key)
             built = self.builder.recorded(key, record)
         return built
 
@@ -415,7 +443,10 @@ class LaunchManager:
         self.runs.mark(run_id, "running")
         if attempt > 1:
             self.runs.log(
-                run_id, BuildEvent("building", f"attempt {attempt}: the previous worker was lost; building again")
+                run_id,
+                BuildEvent.said(
+                    "building", N_("attempt {attempt}: the previous worker was lost; building again"), attempt=attempt
+                ),
             )
 
         def log(event: BuildEvent) -> None:
@@ -425,7 +456,7 @@ class LaunchManager:
 
         source = Source(repo_dir=Path(run.repo_dir), commit=run.source_commit, label=run.label)
         if not source.repo_dir.is_dir() and run.spec:  # the launch's checkout is on another machine
-            self.runs.log(run_id, BuildEvent("building", "building from the spec files the launch recorded"))
+            self.runs.log(run_id, BuildEvent.said("building", N_("building from the spec files the launch recorded")))
             repo_dir = materialise(run.spec, self.work_dir / "queued" / f"{run.key}-{run_id}")
             source = Source(repo_dir=repo_dir, commit=run.source_commit, label=run.label)
         try:
@@ -433,10 +464,10 @@ class LaunchManager:
             self._remember(built, source, run.recid)
         except Cancelled:  # a stopping worker hands the build back (or lost it): run again from the start
             raise
-        except (BuildFailed, PortalError) as exc:
-            reason = exc.message if isinstance(exc, PortalError) else str(exc)
-            self.runs.mark(run_id, "failed", reason)  # the launch says it as "BuildFailed: <reason>"
-            raise TaskFailed(reason) from exc
+        except PortalError as exc:  # BuildFailed among them
+            # the launch says it as "BuildFailed: <reason>", in its reader's language (the message id is kept)
+            self.runs.mark(run_id, "failed", exc.message, exc.stored())
+            raise TaskFailed.like(exc) from exc
         self.runs.mark(run_id, "succeeded")
 
     def build_given_up(self, run_id: int, reason: str) -> None:
@@ -444,7 +475,8 @@ class LaunchManager:
         saying why, unless the build already recorded its own failure."""
         run = self.runs.get(run_id) if self.runs is not None else None
         if self.runs is not None and run is not None and run.state not in ("succeeded", "failed"):
-            self.runs.mark(run_id, "failed", f"the build did not finish: {reason}")
+            gone = BuildFailed(N_("the build did not finish: {reason}"), reason=reason)
+            self.runs.mark(run_id, "failed", gone.message, gone.stored())
 
     def _pinned(self, recid: int | None) -> tuple[str | None, dict[str, Any] | None, str]:
         if recid is None:
@@ -505,7 +537,7 @@ class LaunchManager:
             try:
                 spec = read_spec(local_env(folder.name, root).repo_dir)
             except PortalError as err:
-                out.append(BrokenEnvironment(folder.name, err.message))
+                out.append(BrokenEnvironment(folder.name, err.message, err))
                 continue
             key = self.builder.key(spec)
             out.append(

@@ -74,7 +74,7 @@ class LaunchEvent(Base):
 
 
 def _as_dict(row: LaunchEvent) -> dict[str, Any]:
-    return {**BuildEvent(row.phase, row.message, dict(row.data or {})).as_dict(), "time": row.time}
+    return {**BuildEvent.from_row(row.phase, row.message, row.data).as_dict(), "time": row.time}
 
 
 class LaunchEvents:
@@ -91,7 +91,7 @@ class LaunchEvents:
                     launch_id=launch_id,
                     phase=event.phase,
                     message=event.message,
-                    data=event.data,
+                    data={**event.data, **event.stored_text()},
                     time=round(time.time(), 3),
                 )
             )

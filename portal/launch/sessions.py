@@ -8,13 +8,15 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import func, select
 
 from portal.db.engine import Database
 from portal.db.models import LaunchSession
 from portal.db.paging import page_of
+from portal.environments.builders import TEXT_KEY, localized_event
+from portal.errors import Translate
 from portal.identity.policy import require_quota
 from portal.identity.principal import Principal
 
@@ -40,6 +42,12 @@ class SessionInfo:
     message: str | None
     started_at: datetime
     finished_at: datetime | None
+    #: ``message`` as a message id and values (an event's stored text), None when it was recorded as text only
+    message_text: dict[str, Any] | None = None
+
+    def localized_reason(self, translate: Translate) -> str:
+        """Why it failed, in the language of ``translate`` when it was kept as a message id (pages' filter)."""
+        return str(localized_event({"message": self.message or "", TEXT_KEY: self.message_text}, translate)["message"])
 
 
 def _info(row: LaunchSession) -> SessionInfo:
@@ -52,6 +60,7 @@ def _info(row: LaunchSession) -> SessionInfo:
         row.message,
         _aware(row.started_at) or row.started_at,
         _aware(row.finished_at),
+        dict(row.message_text) if row.message_text else None,
     )
 
 
@@ -116,14 +125,17 @@ class LaunchSessions:
         *,
         url: str | None = None,
         message: str | None = None,
+        message_text: dict[str, Any] | None = None,
         recid: int | None = None,
     ) -> None:
-        """Record how launch ``session_id`` ended (``ready`` or ``failed``); a finished one stays as it is."""
+        """Record how launch ``session_id`` ended (``ready`` or ``failed``); a finished one stays as it is.
+        ``message_text``: ``message`` as a message id and values (an event's, :meth:`BuildEvent.failure`)."""
         assert state in ("ready", "failed"), state
         with self.db.transaction() as s:
             row = s.get(LaunchSession, session_id)
             if row is not None and row.state == "starting":
                 row.state, row.url, row.message, row.finished_at = state, url, message, self.now()
+                row.message_text = message_text
                 row.recid = recid if recid is not None else row.recid
 
     def follow(self, session_id: int, job: LaunchJob) -> threading.Thread:
@@ -143,6 +155,7 @@ class LaunchSessions:
                     "ready" if ready else "failed",
                     url=str(url) if ready and url else None,
                     message=str(last.get("message") or "") or None,
+                    message_text=_text_of(last),
                     recid=job.recid,
                 )
 
@@ -157,3 +170,9 @@ class LaunchSessions:
         with self.db.reader() as s:
             rows, total = page_of(s, mine, LaunchSession.id.desc(), page=page, size=size)
             return [_info(r) for r in rows], total
+
+
+def _text_of(event: dict[str, Any]) -> dict[str, Any] | None:
+    """An event's message as a message id and values (what :meth:`LaunchSessions.finish` keeps), if it has one."""
+    text = event.get(TEXT_KEY)
+    return dict(text) if isinstance(text, dict) else None

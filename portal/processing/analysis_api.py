@@ -31,6 +31,14 @@ import numpy as np
 
 #: the contract's version; the runner records it with every result
 API_VERSION = "1"
+
+
+def N_(message: str) -> str:
+    """Marks a message id (``pybabel extract`` collects it, as :func:`portal.i18n.N_`; this file imports nothing of
+    the portal): the portal shows a :class:`ParameterError` in its reader's language from the id and values."""
+    return message
+
+
 #: the tree read from ROOT files (the first TTree when a file has none of this name)
 TREE = "Events"
 
@@ -75,11 +83,14 @@ def collection(events: ak.Array, name: str) -> ak.Array:
 
 
 class ParameterError(ValueError):
-    """A parameter value an analysis refuses; ``field`` names it (``parameters.<name>``)."""
+    """A parameter value an analysis refuses; ``field`` names it (``parameters.<name>``). ``template`` is a message
+    id with ``{placeholders}`` filled from ``values`` (str() is the English text), so the portal translates it."""
 
-    def __init__(self, message: str, field: str) -> None:
-        super().__init__(message)
+    def __init__(self, message: str, field: str, **values: Any) -> None:
+        self.template = message
+        self.values = values
         self.field = field
+        super().__init__(message.format(**values) if values else message)
 
 
 @dataclass(frozen=True)
@@ -96,28 +107,43 @@ class Parameter:
     choices: tuple[str, ...] = ()
 
     def coerce(self, value: Any) -> Any:
-        """``value`` as this parameter's kind; ParameterError when it is not one."""
-        where = f"parameters.{self.name}"
+        """``value`` as this parameter's kind (a form sends strings, JSON values); ParameterError when it is not
+        one. The one check of parameters: the portal's form and API use it too (:mod:`portal.processing.analysis`)."""
+        where, name = f"parameters.{self.name}", self.name
         if self.kind == "bool":
             if isinstance(value, bool):
                 return value
             if isinstance(value, str) and value.lower() in ("true", "false", "on", "off", "1", "0", "yes", "no"):
                 return value.lower() in ("true", "on", "1", "yes")
-            raise ParameterError(f"{self.name} must be true or false, got {value!r}", where)
+            raise ParameterError(N_("{name} must be true or false, got {value!r}"), where, name=name, value=value)
         if self.kind == "choice":
             if value not in self.choices:
-                raise ParameterError(f"{self.name} must be one of {', '.join(self.choices)}, got {value!r}", where)
+                choices = ", ".join(self.choices)
+                message = N_("{name} must be one of {choices}, got {value!r}")
+                raise ParameterError(message, where, name=name, choices=choices, value=value)
             return value
+        number: float | int
         try:
             if isinstance(value, bool):
                 raise ValueError
             number = int(value) if self.kind == "int" else float(value)
+            if self.kind == "int" and isinstance(value, float) and not value.is_integer():
+                raise ValueError  # 2.5 is no integer: refused rather than cut to 2
             if not np.isfinite(number):
                 raise ValueError
         except (TypeError, ValueError):
-            raise ParameterError(f"{self.name} must be a number of kind {self.kind}, got {value!r}", where) from None
-        if (self.minimum is not None and number < self.minimum) or (self.maximum is not None and number > self.maximum):
-            raise ParameterError(f"{self.name} must be within [{self.minimum}, {self.maximum}], got {number}", where)
+            message = (
+                N_("{name} must be an integer, got {value!r}")
+                if self.kind == "int"
+                else N_("{name} must be a number, got {value!r}")
+            )
+            raise ParameterError(message, where, name=name, value=value) from None
+        if self.minimum is not None and number < self.minimum:
+            message = N_("{name} must be at least {minimum:g}, got {number:g}")
+            raise ParameterError(message, where, name=name, minimum=self.minimum, number=number)
+        if self.maximum is not None and number > self.maximum:
+            message = N_("{name} must be at most {maximum:g}, got {number:g}")
+            raise ParameterError(message, where, name=name, maximum=self.maximum, number=number)
         return number
 
 
@@ -141,7 +167,11 @@ class Analysis:
             unknown = sorted(set(parameters) - set(declared))
             if unknown:
                 raise ParameterError(
-                    f"analysis {self.name} has no parameter {unknown[0]!r}", f"parameters.{unknown[0]}"
+                    N_("analysis {name} has no parameter {unknown_0!r} (its parameters: {known})"),
+                    f"parameters.{unknown[0]}",
+                    name=self.name,
+                    unknown_0=unknown[0],
+                    known=", ".join(declared) or "none",
                 )
             # defaults filled in: provenance and a re-run then name every value the result depends on
             parameters = {n: p.coerce(parameters[n]) if n in parameters else p.default for n, p in declared.items()}

@@ -14,7 +14,7 @@ from portal.errors import Invalid, NotFound
 from portal.i18n import N_
 from portal.processing import analysis_api
 from portal.processing.analyses import BUILTINS
-from portal.processing.analysis import Analysis
+from portal.processing.analysis import Analysis, invalid
 
 ENTRY_POINT_GROUP = "portal.analyses"
 
@@ -69,8 +69,8 @@ def _instantiate(target: Any, spec: str, parameters: dict[str, Any]) -> Analysis
     if inspect.isclass(target) and issubclass(target, analysis_api.Analysis):
         try:
             analysis = target(**parameters)
-        except analysis_api.ParameterError as exc:
-            raise Invalid(N_("{spec}: {exc}"), spec=spec, exc=exc, field=exc.field) from None
+        except analysis_api.ParameterError as exc:  # its message id kept: shown in the reader's language
+            raise invalid(exc, source=spec) from None
     elif isinstance(target, analysis_api.Analysis):
         analysis = target
     else:

@@ -77,7 +77,7 @@ def fetch_release(url: str, tag: str, dest: Path, *, work_root: Path, max_bytes:
         Failed: the git server could not be reached or answered an error (a retry may work).
     """
     if not TAG_RE.match(tag) or ".." in tag or tag.endswith((".lock", "/")):
-        raise Refused(f"bad tag name {tag!r}", field="tag")
+        raise Refused(N_("bad tag name {tag!r}"), tag=tag, field="tag")
     work_root.mkdir(parents=True, exist_ok=True)
     repo = Path(tempfile.mkdtemp(prefix="release-", dir=work_root))
     try:
@@ -117,15 +117,16 @@ def fetch_release(url: str, tag: str, dest: Path, *, work_root: Path, max_bytes:
         if fetched.returncode != 0:
             err = fetched.stderr.strip()
             if "couldn't find remote ref" in err or "not our ref" in err:
-                raise Refused(f"missing archive: the repository has no tag {tag!r}", field="tag")
-            raise Failed(f"git fetch of {url} failed: {err[-300:]}", field="url")
+                raise Refused(N_("missing archive: the repository has no tag {tag!r}"), tag=tag, field="tag")
+            raise Failed(N_("git fetch of {url} failed: {reason}"), url=url, reason=err[-300:], field="url")
         commit = git("rev-parse", f"refs/tags/{tag}^{{commit}}").stdout.strip()
         citation = _read_at(git, commit, "CITATION.cff")
         zenodo = _read_at(git, commit, ".zenodo.json")
         size, sha256, adler = _archive(base, env, commit, dest, max_bytes, prefix)
         return Archive(dest, size, sha256, adler, commit, citation, zenodo)
     except subprocess.TimeoutExpired as exc:
-        raise Failed(f"git took longer than {GIT_TIMEOUT} s for {url}", field="url") from exc
+        slow = N_("git took longer than {seconds} s for {url}")
+        raise Failed(slow, seconds=GIT_TIMEOUT, url=url, field="url") from exc
     finally:
         shutil.rmtree(repo, ignore_errors=True)
 
@@ -140,8 +141,12 @@ def _bounded(args: list[str], env: dict[str, str], repo: Path, limit: int) -> su
                 done = proc.poll() is not None
                 if _size(repo) > limit:
                     raise Refused(
-                        f"the repository is larger than {limit} bytes to fetch (PORTAL_RELEASES_MAX_ARCHIVE_BYTES x "
-                        f"{CLONE_FACTOR})",
+                        N_(
+                            "the repository is larger than {limit} bytes to fetch (PORTAL_RELEASES_MAX_ARCHIVE_BYTES x "
+                            "{factor})"
+                        ),
+                        limit=limit,
+                        factor=CLONE_FACTOR,
                         field="archive",
                     )
                 if done:
@@ -174,7 +179,7 @@ def _read_at(git: Callable[..., subprocess.CompletedProcess[str]], commit: str, 
     if size.returncode != 0:
         return None
     if int(size.stdout.strip() or 0) > METADATA_MAX:
-        raise Refused(f"{name} is larger than {METADATA_MAX} bytes", field=name)
+        raise Refused(N_("{name} is larger than {limit} bytes"), name=name, limit=METADATA_MAX, field=name)
     shown = git("show", f"{commit}:{name}")
     return shown.stdout if shown.returncode == 0 else None
 
@@ -199,7 +204,8 @@ def _archive(
                 size += len(chunk)
                 if size > max_bytes:
                     raise Refused(
-                        f"the release archive is larger than {max_bytes} bytes (PORTAL_RELEASES_MAX_ARCHIVE_BYTES)",
+                        N_("the release archive is larger than {limit} bytes (PORTAL_RELEASES_MAX_ARCHIVE_BYTES)"),
+                        limit=max_bytes,
                         field="archive",
                     )
                 sha.update(chunk)
@@ -207,7 +213,7 @@ def _archive(
                 out.write(chunk)
         if proc.wait(timeout=GIT_TIMEOUT) != 0:
             said = proc.stderr.read().decode(errors="replace") if proc.stderr is not None else ""
-            raise Failed(f"git archive failed: {said[-300:]}", field="archive")
+            raise Failed(N_("git archive failed: {reason}"), reason=said[-300:], field="archive")
         os.replace(partial, dest)
     except BaseException:
         proc.kill()

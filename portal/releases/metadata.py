@@ -8,6 +8,7 @@ import re
 from datetime import date
 from typing import Any
 
+from portal.i18n import N_
 from portal.releases.outcomes import Failed, Refused
 
 SPDX_RE = re.compile(r"^[A-Za-z0-9.+-]+( (AND|OR|WITH) [A-Za-z0-9.+-]+)*$")
@@ -20,17 +21,23 @@ def zenodo_from_cff(text: str) -> dict[str, Any]:
         from cffconvert import Citation
         from jsonschema.exceptions import ValidationError
     except ImportError as exc:  # pragma: no cover - installed by `make install`
-        raise Failed("cffconvert is not installed on this portal (make install adds it)", field="CITATION.cff") from exc
+        raise Failed(
+            N_("cffconvert is not installed on this portal (make install adds it)"), field="CITATION.cff"
+        ) from exc
     try:
         citation = Citation(text)
     except ValueError as exc:  # no or an unknown cff-version
-        raise Refused(f"bad CITATION.cff: {exc}", field="cff-version") from exc
+        raise Refused(N_("bad CITATION.cff: {reason}"), reason=str(exc), field="cff-version") from exc
     except Exception as exc:  # YAML that does not parse: ruamel's errors name the line
-        raise Refused(f"bad CITATION.cff: not valid YAML ({_one_line(exc)})", field="CITATION.cff") from exc
+        raise Refused(
+            N_("bad CITATION.cff: not valid YAML ({reason})"), reason=_one_line(exc), field="CITATION.cff"
+        ) from exc
     try:
         citation.validate()
     except ValidationError as exc:
-        raise Refused(f"bad CITATION.cff: field {_cff_field(exc)}: {exc.message}", field=_cff_field(exc)) from exc
+        name = _cff_field(exc)
+        bad_field = N_("bad CITATION.cff: field {name}: {reason}")
+        raise Refused(bad_field, name=name, reason=exc.message, field=name) from exc
     return dict(json.loads(citation.as_zenodo()))
 
 
@@ -38,9 +45,9 @@ def zenodo_from_json(text: str) -> dict[str, Any]:
     try:
         data = json.loads(text)
     except ValueError as exc:
-        raise Refused(f"bad .zenodo.json: not JSON ({exc})", field=".zenodo.json") from exc
+        raise Refused(N_("bad .zenodo.json: not JSON ({reason})"), reason=str(exc), field=".zenodo.json") from exc
     if not isinstance(data, dict):
-        raise Refused("bad .zenodo.json: not a JSON object", field=".zenodo.json")
+        raise Refused(N_("bad .zenodo.json: not a JSON object"), field=".zenodo.json")
     return data
 
 
@@ -60,7 +67,8 @@ def record_metadata(
     authors = []
     for i, creator in enumerate(zenodo.get("creators") or []):
         if not isinstance(creator, dict) or not _str(creator.get("name")):
-            raise Refused(f"bad {source}: author {i + 1} has no name", field=f"{_prefix(source)}authors")
+            no_name = N_("bad {source}: author {num} has no name")
+            raise Refused(no_name, source=source, num=i + 1, field=f"{_prefix(source)}authors")
         author = {"name": creator["name"]}
         if _str(creator.get("affiliation")):
             author["affiliation"] = creator["affiliation"]
@@ -81,7 +89,10 @@ def record_metadata(
     if spdx:
         if not SPDX_RE.match(spdx):
             raise Refused(
-                f"bad {source}: license {spdx!r} is not an SPDX identifier", field=f"{_prefix(source)}license"
+                N_("bad {source}: license {spdx!r} is not an SPDX identifier"),
+                source=source,
+                spdx=spdx,
+                field=f"{_prefix(source)}license",
             )
         md["license"] = {"attribution": spdx}
     return md

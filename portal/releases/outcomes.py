@@ -11,7 +11,7 @@ from portal.errors import json_params
 class DeliveryProblem(Exception):
     outcome = "failed"
 
-    def __init__(self, reason: str, *, field: str | None = None, **values: object) -> None:
+    def __init__(self, reason: str, /, *, field: str | None = None, **values: object) -> None:
         """``reason`` may be a message id (``N_``) with ``{placeholders}`` filled from ``values``: a refusal the web
         shows at once (a repository URL on the connect form) is then translated; the delivery records the English."""
         self.template = reason

@@ -3,9 +3,11 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import urlsplit, urlunsplit
+
+from portal.i18n import N_
 
 PROVIDERS = ("github", "gitlab", "generic")
 
@@ -21,7 +23,9 @@ class ReleaseEvent:
     name: str
     description: str
     publishes: bool
+    #: a message id (``N_``), its values in ``why_values``: the refusal is shown in the reader's language
     why_not: str = ""
+    why_values: dict[str, str] = field(default_factory=dict)
 
 
 def match_url(url: str) -> str:
@@ -54,19 +58,19 @@ def _github(event: str, payload: dict[str, Any]) -> ReleaseEvent:
     )
     release = payload.get("release")
     if event == "ping":
-        return ReleaseEvent("ping", urls, None, "", "", False, "a ping (the webhook works); only releases publish")
+        return ReleaseEvent("ping", urls, None, "", "", False, N_("a ping (the webhook works); only releases publish"))
     if event != "release" or not isinstance(release, dict):
-        return ReleaseEvent(event or "unknown", urls, None, "", "", False, f"not a release event ({event or 'none'})")
+        not_release, kind = N_("not a release event ({event})"), {"event": event or "none"}
+        return ReleaseEvent(event or "unknown", urls, None, "", "", False, not_release, kind)
     tag = _text(release.get("tag_name")) or None
     action = _text(payload.get("action"))
     name = _text(release.get("name")) or (tag or "")
     body = _text(release.get("body"))
     if action != "published":
-        return ReleaseEvent(
-            f"release.{action}", urls, tag, name, body, False, f"release {action or '?'}, not published"
-        )
+        why = N_("release {action}, not published")
+        return ReleaseEvent(f"release.{action}", urls, tag, name, body, False, why, {"action": action or "?"})
     if release.get("draft"):
-        return ReleaseEvent("release.published", urls, tag, name, body, False, "a draft release")
+        return ReleaseEvent("release.published", urls, tag, name, body, False, N_("a draft release"))
     return ReleaseEvent("release.published", urls, tag, name, body, True)
 
 
@@ -79,11 +83,12 @@ def _gitlab(event: str, payload: dict[str, Any]) -> ReleaseEvent:
     )
     if payload.get("object_kind") != "release":
         kind = _text(payload.get("object_kind")) or event or "unknown"
-        return ReleaseEvent(kind, urls, None, "", "", False, f"not a release event ({kind})")
+        return ReleaseEvent(kind, urls, None, "", "", False, N_("not a release event ({event})"), {"event": kind})
     tag = _text(payload.get("tag")) or None
     action = _text(payload.get("action"))
     name = _text(payload.get("name")) or (tag or "")
     body = _text(payload.get("description"))
     if action != "create":
-        return ReleaseEvent(f"release.{action}", urls, tag, name, body, False, f"release {action or '?'}, not created")
+        why = N_("release {action}, not created")
+        return ReleaseEvent(f"release.{action}", urls, tag, name, body, False, why, {"action": action or "?"})
     return ReleaseEvent("release.create", urls, tag, name, body, True)

@@ -201,14 +201,14 @@ class ReleaseService:
         key = (headers.get(DELIVERY_HEADERS[provider]) or "").strip()[:100]
         event_header = (headers.get(EVENT_HEADERS[provider]) or "").strip()[:60]
         if len(body) > MAX_BODY:
-            return self._refused(
-                provider, key, event_header or "unknown", None, "the body is larger than 5 MiB", "body"
-            )
+            too_large = Refused(N_("the body is larger than 5 MiB"), field="body")
+            return self._refused(provider, key, event_header or "unknown", None, too_large)
         try:
             payload = _json_object(body)
             event = parse(provider, event_header, payload)
         except ValueError as exc:
-            return self._refused(provider, key, event_header or "unknown", None, f"the body is not JSON: {exc}", "body")
+            not_json = Refused(N_("the body is not JSON: {reason}"), reason=str(exc), field="body")
+            return self._refused(provider, key, event_header or "unknown", None, not_json)
         with self.db.reader() as s:
             found = None
             for candidate in event.repository_urls:
@@ -226,10 +226,13 @@ class ReleaseService:
                 key,
                 event.event,
                 None,
-                "unknown repository: "
-                + (", ".join(claimed) or "the payload names none")
-                + " is not connected to this portal",
-                "repository",
+                Refused(
+                    N_("unknown repository: {urls} is not connected to this portal"),
+                    urls=", ".join(claimed),
+                    field="repository",
+                )
+                if claimed
+                else Refused(N_("unknown repository: the payload names none"), field="repository"),
                 tag=event.tag,
                 claimed=claimed,
             )
@@ -242,8 +245,11 @@ class ReleaseService:
                 key,
                 event.event,
                 repo_id,
-                f"bad signature: the {header} header does not match this repository's webhook secret",
-                header,
+                Refused(
+                    N_("bad signature: the {header} header does not match this repository's webhook secret"),
+                    header=header,
+                    field=header,
+                ),
                 tag=event.tag,
             )
         if not key:
@@ -287,9 +293,9 @@ class ReleaseService:
     def _precheck(self, event: ReleaseEvent, url: str) -> str:
         """The release's tag, once the checks that need no network pass (Refused otherwise)."""
         if not event.publishes:
-            raise Refused(event.why_not, field="event")
+            raise Refused(event.why_not, field="event", **event.why_values)
         if not event.tag:
-            raise Refused("the release names no tag", field="tag")
+            raise Refused(N_("the release names no tag"), field="tag")
         archives.check_host(url, self.settings.git_hosts, allow_http=self.settings.allow_http)
         return event.tag
 
@@ -425,7 +431,7 @@ class ReleaseService:
         elif archive.zenodo_json is not None:
             zenodo, source = metadata.zenodo_from_json(archive.zenodo_json), ".zenodo.json"
         else:
-            raise Refused(f"no CITATION.cff or .zenodo.json at tag {event.tag!r}", field="CITATION.cff")
+            raise Refused(N_("no CITATION.cff or .zenodo.json at tag {tag!r}"), tag=event.tag, field="CITATION.cff")
         md = metadata.record_metadata(
             zenodo,
             source=source,
@@ -455,7 +461,8 @@ class ReleaseService:
                 raise
         except Invalid as err:
             field = f"{source}:{err.field}" if err.field else source
-            raise Refused(f"bad {source}: {err.detail}", field=field) from err
+            # the sentence around it is translated; the catalogue's detail is kept as its English value
+            raise Refused(N_("bad {source}: {detail}"), source=source, detail=err.detail, field=field) from err
 
     def _refused(
         self,
@@ -463,8 +470,7 @@ class ReleaseService:
         key: str,
         event: str,
         repository_id: int | None,
-        reason: str,
-        field: str,
+        refusal: Refused,
         *,
         tag: str | None = None,
         claimed: list[str] | None = None,
@@ -482,8 +488,9 @@ class ReleaseService:
                 event=event[:60],
                 tag=(tag or None) and tag[:255],
                 outcome="refused",
-                reason=reason[:2000],
-                field=field,
+                reason=refusal.reason[:2000],
+                reason_message=refusal.stored(),  # shown in the reader's language (the answer, the repository page)
+                field=refusal.field,
                 attempts=1,
                 payload={"claimed": [u[:500] for u in claimed[:5]]} if repository_id is None and claimed else None,
                 received_at=now,

@@ -11,6 +11,7 @@ from portal.jobqueue.access import QueueJobs, job_json
 from portal.jobqueue.base import Entry
 from portal.web import services
 from portal.web.auth import principal
+from portal.web.i18n import translate_message
 from portal.web.request import QueryURL, flag_arg, int_arg, paginate
 
 bp = Blueprint("jobs", __name__)
@@ -27,7 +28,7 @@ def _with_links(entry: Entry) -> dict[str, Any]:
         links["analysis"] = url_for("analyses.api_job", job_id=int(payload["job"]), _external=True)
     elif entry.kind == "ingest" and "recid" in payload:
         links["record"] = url_for("api.record", recid=int(payload["recid"]), _external=True)
-    return {**job_json(entry), "links": links}
+    return {**job_json(entry, translate_message), "links": links}
 
 
 def queued_json(job_id: int) -> dict[str, Any]:

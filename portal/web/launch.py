@@ -9,6 +9,7 @@ from urllib.parse import unquote
 
 from flask import Blueprint, Response, jsonify, render_template, request, session, stream_with_context, url_for
 
+from portal.environments.builders import localized_event
 from portal.errors import NotFound, PortalError, Unavailable
 from portal.extras import require
 from portal.i18n import N_
@@ -21,6 +22,7 @@ from portal.launch.queued import StoredLaunch
 from portal.ops import metrics
 from portal.web import services
 from portal.web.auth import principal
+from portal.web.i18n import translate_message
 from portal.web.limits import limit_launch
 from portal.web.oauth import ANON_SESSION
 from portal.web.request import QueryURL, client_ip, int_arg, paginate
@@ -102,7 +104,7 @@ def _start(kind: LaunchKind) -> LaunchJob | StoredLaunch:
     try:
         job = manager.start(kind, user=user, session_id=session_id, owner_id=who.user_id)
     except PortalError as exc:
-        sessions.finish(session_id, "failed", message=exc.message)
+        sessions.finish(session_id, "failed", message=exc.message, message_text=exc.stored())
         raise
     if isinstance(job, LaunchJob):  # no queue: the launch runs in this process, watched here
         sessions.follow(session_id, job)
@@ -139,7 +141,11 @@ def _page(label: str, events_url: str) -> Any:
 def _sse(job: LaunchJob | StoredLaunch) -> Response:
     def stream() -> Iterator[str]:
         for event in job.stream():
-            yield ": heartbeat\n\n" if event is None else f"data: {json.dumps(event)}\n\n"
+            if event is None:
+                yield ": heartbeat\n\n"
+                continue
+            # a worker wrote the event with no reader: its failure is translated here, in the reader's language
+            yield f"data: {json.dumps(localized_event(event, translate_message))}\n\n"
 
     return Response(
         stream_with_context(stream()),
@@ -265,7 +271,7 @@ def environments_api() -> Any:
     envs = [
         {**env.as_dict(), "launch": url_for("launch.env", name=env.name, _external=True)}
         if isinstance(env, Environment)
-        else env.as_dict()
+        else env.as_dict(translate_message)  # why it is broken, in the reader's language
         for env in (manager.environments() if manager is not None else [])
     ]
     return jsonify({"environments": envs, "builds": url_for("launch.builds_api", _external=True)})

@@ -56,10 +56,10 @@ def _require_version() -> None:
 
 class PreconditionFailed(PortalError):
     status = 412
-    title = "Precondition failed"
+    title = N_("Precondition failed")
 
     def __init__(self) -> None:
-        super().__init__(f"send Tus-Resumable: {VERSION}", field="Tus-Resumable")
+        super().__init__(N_("send Tus-Resumable: {version}"), version=VERSION, field="Tus-Resumable")
 
 
 def _int_header(name: str) -> int:
@@ -163,10 +163,10 @@ def terminate(upload_id: str) -> Any:
 
 class UnsupportedMedia(PortalError):
     status = 415
-    title = "Unsupported media type"
+    title = N_("Unsupported media type")
 
     def __init__(self) -> None:
-        super().__init__("PATCH bodies are Content-Type: application/offset+octet-stream", field="Content-Type")
+        super().__init__(N_("PATCH bodies are Content-Type: application/offset+octet-stream"), field="Content-Type")
 
 
 class BadChecksumAlgorithm(PortalError):

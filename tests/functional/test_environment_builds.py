@@ -6,6 +6,7 @@ was killed -9 is recovered within the heartbeat timeout and the launch goes on."
 
 from __future__ import annotations
 
+import json
 import threading
 from pathlib import Path
 from typing import Any
@@ -15,18 +16,20 @@ from sqlalchemy import func, select
 
 from portal.app import services_of
 from portal.db.models import EnvironmentBuild, EnvironmentPin
-from portal.environments.builders import build_to_end
+from portal.environments.builders import build_to_end, localized_event
 from portal.environments.doubles import FailingBuilder
+from portal.i18n import translate_same
 from portal.jobqueue.models import QueueJob
 from portal.jobqueue.tasks import TASKS
 from portal.launch.builds import EnvironmentBuildLine, EnvironmentBuildRun
 from portal.launch.kinds import EnvLaunch
 from portal.launch.manager import LaunchJob
-from portal.launch.queued import StoredLaunch
+from portal.launch.queued import LaunchEvent, StoredLaunch
 from portal.launch.sources import local_env
 from tests.support.app import start_worker
 from tests.support.launches import course_envs, kill_worker_midway, wait_for
 from tests.support.launches import launch_app as _app
+from tests.support.users import bearer, make_user, sign_in, token_for
 
 
 @pytest.fixture
@@ -142,6 +145,74 @@ def test_a_failing_build_fails_its_launch_with_the_reason_and_is_not_retried(set
     assert run.state == "failed" and FailingBuilder.REASON in (run.error or "")
     entry = svc.queue.find(f"env.build:{run_id}")
     assert entry.state == "failed" and entry.attempts == 1
+
+
+def _sse(resp: Any) -> list[dict[str, Any]]:
+    return [json.loads(line[6:]) for line in resp.get_data(as_text=True).splitlines() if line.startswith("data: ")]
+
+
+def test_a_failed_build_reads_in_french_on_the_launch_stream(settings_dict, envs: Path) -> None:
+    """The build fails on a worker, with no reader: its reason is kept as a message id (on the build's row and the
+    launch's events), and the launch's event stream says it in the reader's language; another reader of the same
+    launch, in English, reads English. A build's own log lines are not the portal's text: they stay as written."""
+    app = _app(settings_dict, envs, launch_builder="failing")
+    svc = services_of(app)
+    start_worker(app)
+    client = sign_in(app.test_client(), make_user(app, "lea"))
+    page = client.get("/launch/env/course", headers={"Accept-Language": "fr"})
+    assert page.status_code == 200 and "Lancement de" in page.get_data(as_text=True)
+    resp = client.get("/launch/env/course/events", headers={"Accept-Language": "fr"})
+    assert resp.status_code == 200 and resp.mimetype == "text/event-stream"
+    events = _sse(resp)
+    french = "BuildFailed: le constructeur « failing » fait échouer chaque construction"
+    assert events[-1]["phase"] == "failed" and events[-1]["message"].startswith(french), events
+    assert "installing requirements" in [e["message"] for e in events]  # the builder's own line, as it wrote it
+    # the portal's own progress lines too: the launch queued (written by the web process), the build queued
+    assert events[0]["message"].startswith("lancement de ") and "mis en file d'attente" in events[0]["message"]
+    assert any(e["message"].endswith("mise en file d'attente pour un worker") for e in events), events
+    assert not any("_text" in e for e in events)  # the stored form stays on the server
+    run = svc.launches.runs.get(_queued_build(events))
+    assert run.state == "failed" and run.error == FailingBuilder.REASON
+    assert run.error_message == {"id": FailingBuilder.REASON, "params": {}}
+    # the rows keep the English text and the message id: an English reader's stream of the same launch reads English
+    with svc.db.reader() as s:
+        rows = s.scalars(select(LaunchEvent).where(LaunchEvent.phase == "failed")).all()
+        assert len(rows) == 1 and rows[0].message == f"BuildFailed: {FailingBuilder.REASON}"
+        assert rows[0].data["_text"]["id"] == FailingBuilder.REASON
+        launch = rows[0].launch_id
+    english = [localized_event(e, translate_same) for e in svc.launches.job(rows[0].launch_id).events]
+    assert english[-1]["message"] == f"BuildFailed: {FailingBuilder.REASON}"
+    # "my sessions", finished by the worker: the reason in French to a French reader, in English to others
+    sessions = wait_for(
+        lambda: (lambda html: html if "échoué" in html else None)(
+            client.get("/my/sessions", headers={"Accept-Language": "fr"}).get_data(as_text=True)
+        ),
+        message="the worker recorded the session's end",
+    )
+    assert "BuildFailed: le constructeur « failing » fait échouer chaque construction" in html_text(sessions)
+    assert f"BuildFailed: {FailingBuilder.REASON}" in html_text(client.get("/my/sessions").get_data(as_text=True))
+    # the build's queue job, as the jobs API shows it to an admin: its error in the reader's language too
+    root = bearer(token_for(app, ["admin"], username="root", roles=["admin"]))
+    job_id = svc.queue.find(f"env.build:{run.id}").id
+    french_job = client.get(f"/api/jobs/{job_id}", headers={**root, "Accept-Language": "fr"}).get_json()
+    assert french_job["state"] == "failed" and french_job["error"].startswith("le constructeur « failing »"), french_job
+    assert client.get(f"/api/jobs/{job_id}", headers=root).get_json()["error"] == FailingBuilder.REASON
+    # and the launch's own job, failed with its last event's words
+    launch_job = wait_for(lambda: (lambda e: e if e.state == "failed" else None)(svc.queue.find(f"launch:{launch}")))
+    french_launch = client.get(f"/api/jobs/{launch_job.id}", headers={**root, "Accept-Language": "fr"}).get_json()
+    assert french_launch["error"].startswith("BuildFailed: le constructeur « failing »"), french_launch
+    assert launch_job.error == f"BuildFailed: {FailingBuilder.REASON}"
+
+
+def html_text(html: str) -> str:
+    """A page's text as a reader sees it (entities such as &#39; and &laquo; unescaped)."""
+    import html as entities
+
+    return entities.unescape(html)
+
+
+def _queued_build(events: list[dict[str, Any]]) -> int:
+    return int(next(e["build"] for e in events if "build" in e))
 
 
 def test_a_build_whose_worker_was_killed_is_recovered_and_the_launch_goes_on(settings_dict, envs: Path) -> None:

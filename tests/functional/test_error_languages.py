@@ -151,3 +151,28 @@ def test_an_analysis_job_failure_reason_is_shown_in_french(app, client, tmp_path
         stored.error, stored.error_message = "worker lost (an old row)", None
     assert client.get(f"/api/analyses/{job.id}", headers=FR).get_json()["error"] == "worker lost (an old row)"
     assert "worker lost (an old row)" in client.get(f"/analyses/{job.id}", headers=FR).get_data(as_text=True)
+
+
+@pytest.mark.parametrize(
+    ("method", "path", "headers", "body", "status"),
+    [
+        ("post", "/api/hooks/nope", {}, b"{}", 404),  # no such webhook provider
+        ("post", "/api/hooks/github", {"X-GitHub-Event": "release"}, b"{nope", 400),  # a body that is no JSON
+        ("post", "/api/uploads", {}, b"", 412),  # tus without its version header
+        ("patch", "/api/uploads/x", {"Tus-Resumable": "1.0.0", "Content-Type": "text/plain"}, b"x", 415),
+        ("get", "/api/jobs/999999", {}, b"", 401),  # background jobs need a signed-in reader
+    ],
+)
+def test_refusals_differ_between_english_and_french(app, alice, method, path, headers, body, status):
+    """A problem a French reader gets is not the English one: its title and the sentence of its detail are translated
+    (a message written as an f-string, or a title not marked for translation, would come back the same)."""
+    client = app.test_client()
+    auth = alice if path.startswith("/api/uploads") else {}
+
+    def send(language: dict[str, str]) -> dict:
+        resp = getattr(client, method)(path, data=body, headers={**auth, **headers, **language})
+        return problem(resp, status)
+
+    english, french = send({}), send(FR)
+    assert french["title"] != english["title"], (english, french)
+    assert french["detail"] != english["detail"], (english, french)

@@ -295,6 +295,54 @@ def test_a_refusal_kept_as_a_message_id_is_shown_in_french(app, settings_dict, s
     assert listed["hits"][0]["reason"].startswith("disallowed host:")
 
 
+def test_webhook_refusals_are_answered_in_french(app, server):
+    """Every refusal receive() answers at once (a bad signature, an unknown repository, a body that is no JSON, an
+    event that is no publication, a release with no tag) and one a worker finds (a missing tag) reads in French for a
+    French reader, the tool's and the payload's own words kept as they are; English readers still get English."""
+    client = app.test_client()
+    server.release("v1.0.0", {"CITATION.cff": citation("1.0.0")})
+    repo, token = connect(client, app, server.url)
+    secret, fr = repo["secret"], {"Accept-Language": "fr"}
+
+    def send(body, *, event="release", signature=None, language=fr):
+        headers = {
+            "Content-Type": "application/json",
+            "X-GitHub-Event": event,
+            "X-GitHub-Delivery": str(uuid.uuid4()),
+            "X-Hub-Signature-256": signature or github_signature(secret, body),
+            **language,
+        }
+        return client.post("/api/hooks/github", data=body, headers=headers)
+
+    def detail(resp, status):
+        assert resp.status_code == status, resp.get_data(as_text=True)
+        return resp.get_json()["detail"]
+
+    good = github_delivery(server.url, "v1.0.0")
+    bad_signature = detail(send(good, signature="sha256=" + "0" * 64), 401)
+    assert "signature incorrecte : l'en-tête X-Hub-Signature-256 ne correspond pas" in bad_signature, bad_signature
+    unknown = detail(send(github_delivery("http://127.0.0.1:1/someone-else.git", "v1")), 404)
+    assert "dépôt inconnu : http://127.0.0.1:1/someone-else" in unknown and "n'est pas connecté" in unknown, unknown
+    not_json = detail(send(b"{nope"), 400)
+    assert "le corps n'est pas du JSON : " in not_json, not_json
+    edited = detail(send(github_delivery(server.url, "v1.0.0", action="edited")), 400)
+    assert "publication edited, pas publiée" in edited, edited
+    untagged = json.loads(good)
+    untagged["release"]["tag_name"] = ""
+    no_tag = detail(send(json.dumps(untagged).encode()), 400)
+    assert "la publication ne nomme aucune étiquette" in no_tag, no_tag
+    assert "release edited, not published" in detail(
+        send(github_delivery(server.url, "v1.0.0", action="edited"), language={}), 400
+    )
+    # found by the worker: the list shows it in the reader's language
+    missing = settled(client, send(github_delivery(server.url, "v9.9.9")), repo["id"], token)
+    assert missing["reason"].startswith("missing archive:")
+    listed = client.get(f"/api/repositories/{repo['id']}/deliveries?size=50", headers={**bearer(token), **fr})
+    reasons = [d["reason"] for d in listed.get_json()["hits"]]
+    assert "archive manquante : le dépôt n'a pas d'étiquette 'v9.9.9'" in reasons, reasons
+    assert any(r.startswith("signature incorrecte") for r in reasons), reasons
+
+
 def test_unknown_repository_and_other_users(app, server):
     client = app.test_client()
     repo, token = connect(client, app, server.url)

@@ -4,6 +4,7 @@ translation that keeps its placeholders. The compiled .mo (make install, the whe
 
 from __future__ import annotations
 
+import ast
 import re
 import shutil
 import subprocess
@@ -89,3 +90,120 @@ def test_the_compiled_catalogue_matches_its_source():
     with mo.open("rb") as f:
         compiled = {(m.context, _key(m.id)): _key(m.string) for m in read_mo(f) if m.id}
     assert compiled == source, "the .mo is older than the .po: run `make install` (or `make translations`)"
+
+
+# -- domain errors are raised with message ids -------------------------------------------------------------------
+# A message written as an f-string (or a bare literal) is never in the catalogue: the reader gets English whatever
+# their language. The CLI is exempt (it speaks English); a message held in a variable cannot be checked here.
+PACKAGE = ROOT / "portal"
+EXEMPT = {PACKAGE / "cli.py"}
+#: the bases of the errors whose message is shown to people (problem+json, a delivery's reason, a job's error)
+MESSAGE_BASES = {"PortalError", "DeliveryProblem"}
+
+
+def _unmarked(arg: ast.expr) -> bool:
+    """A message that is text already (not a msgid marked with N_/NP_, nor a value passed on)."""
+    if isinstance(arg, ast.JoinedStr) or (isinstance(arg, ast.Constant) and isinstance(arg.value, str)):
+        return True
+    if isinstance(arg, ast.BinOp) and isinstance(arg.op, ast.Add | ast.Mod):
+        return True
+    return isinstance(arg, ast.Call) and isinstance(arg.func, ast.Attribute) and arg.func.attr == "format"
+
+
+def _bases(node: ast.ClassDef) -> set[str]:
+    return {b.id if isinstance(b, ast.Name) else getattr(b, "attr", "") for b in node.bases}
+
+
+def _error_classes(trees: dict[Path, ast.Module]) -> set[str]:
+    """The names of the classes deriving (by name, through any depth) from :data:`MESSAGE_BASES`."""
+    names, grew = set(MESSAGE_BASES), True
+    while grew:
+        grew = False
+        for tree in trees.values():
+            for node in ast.walk(tree):
+                if isinstance(node, ast.ClassDef) and node.name not in names and _bases(node) & names:
+                    names.add(node.name)
+                    grew = True
+    return names
+
+
+def unmarked_messages(trees: dict[Path, ast.Module]) -> list[str]:
+    """``path:line: Error(message)`` for every domain error raised with a message that is not a message id."""
+    errors = _error_classes(trees)
+    found = []
+    for path, tree in trees.items():
+        # a class of the module's own that is no domain error shadows a name (a double's TaskFailed(RuntimeError))
+        classes = [n for n in ast.walk(tree) if isinstance(n, ast.ClassDef)]
+        known = errors - {n.name for n in classes if not _bases(n) & errors}
+        # the base's __init__ called from an error class's own (a fixed message): checked as a raise of that class
+        inits = {
+            id(call): cls.name
+            for cls in classes
+            if cls.name in known
+            for call in ast.walk(cls)
+            if isinstance(call, ast.Call)
+            and isinstance(call.func, ast.Attribute)
+            and call.func.attr == "__init__"
+            and isinstance(call.func.value, ast.Call)
+            and getattr(call.func.value.func, "id", "") == "super"
+        }
+        for node in ast.walk(tree):
+            if not (isinstance(node, ast.Call) and node.args):
+                continue
+            name = node.func.id if isinstance(node.func, ast.Name) and node.func.id in known else inits.get(id(node))
+            if name and _unmarked(node.args[0]):
+                message = ast.unparse(node.args[0])[:80]
+                found.append(f"{path.relative_to(ROOT)}:{node.lineno}: {name}({message})")
+    return found
+
+
+def test_the_checker_finds_a_message_written_as_text():
+    source = """
+class Invalid(PortalError): ...
+class NotFound(PortalError): ...
+class Refused(DeliveryProblem): ...
+class TaskFailed(RuntimeError): ...
+raise Invalid(f"bad {x}")
+raise Refused("no tag", field="tag")
+raise NotFound("gone " + name)
+raise Invalid(N_("bad {x}"), x=x)
+raise Refused(reason)
+raise TaskFailed(f"a double's own error, not a domain one {x}")
+class Precondition(PortalError):
+    def __init__(self):
+        super().__init__(f"send {VERSION}")
+"""
+    found = unmarked_messages({ROOT / "x.py": ast.parse(source)})
+    assert [line.split(": ", 1)[1] for line in found] == [
+        "Invalid(f'bad {x}')",
+        "Refused('no tag')",
+        "NotFound('gone ' + name)",
+        "Precondition(f'send {VERSION}')",
+    ]
+
+
+def test_domain_errors_are_raised_with_message_ids():
+    trees = {
+        path: ast.parse(path.read_text(), str(path))
+        for path in sorted(PACKAGE.rglob("*.py"))
+        if path not in EXEMPT and "migrations" not in path.parts
+    }
+    found = unmarked_messages(trees)
+    assert not found, f"mark these messages with N_ and pass their values as keywords (French): {found[:10]}"
+
+
+def test_every_domain_error_title_is_a_message_id():
+    from portal.errors import PortalError
+
+    ids = _ids(POT)
+
+    def subclasses(cls: type) -> list[type]:
+        return [cls, *(sub for direct in cls.__subclasses__() for sub in subclasses(direct))]
+
+    import portal.environments.builders  # noqa: F401 - the errors defined outside portal.errors
+    import portal.jobqueue.base  # noqa: F401
+    import portal.launch.base  # noqa: F401
+    import portal.web.tus  # noqa: F401
+
+    missing = sorted({c.title for c in subclasses(PortalError) if (None, c.title) not in ids})
+    assert not missing, f"titles without a message id (mark them with N_): {missing}"

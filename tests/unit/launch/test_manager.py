@@ -196,6 +196,9 @@ def test_environments_and_builds_are_typed(portal, tmp_path):
     envs = made.environments()
     assert [type(e) for e in envs] == [BrokenEnvironment, Environment]
     assert envs[0].name == "broken" and "both binder/ and .binder/" in envs[0].error
+    # the API says why in its reader's language: the error's message id is kept
+    assert envs[0].as_dict() == {"name": "broken", "error": envs[0].error}
+    assert envs[0].as_dict(lambda message, *_: f"<{message}>")["error"].endswith(">")
     course = envs[1]
     assert isinstance(course, Environment) and not course.built and course.builder == "instant"
     assert list(course.as_dict()) == [

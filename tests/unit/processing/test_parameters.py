@@ -56,3 +56,33 @@ def test_columns_are_read_from_each_formats_inspection() -> None:
     hdf5 = {"format": "hdf5", "datasets": {"Events/MET_pt": {}, "Other/x": {}}}
     assert columns_of(hdf5) == ["MET_pt"]
     assert columns_of(None) is None and columns_of({"format": "csv"}) is None
+
+
+def test_the_single_file_apis_check_is_the_portals_with_its_message_ids() -> None:
+    """One Parameter check: the API's (which analysis environments run, importing nothing of the portal) refuses with
+    a message id and values; the portal's Parameter turns it into Invalid keeping them, so French still works."""
+    from portal.processing import analysis_api
+
+    api = analysis_api.Parameter("min_jets", "int", 2, minimum=0)
+    with pytest.raises(analysis_api.ParameterError) as refused:
+        api.coerce(2.5)  # no integer: refused rather than cut to 2
+    assert str(refused.value) == "min_jets must be an integer, got 2.5" and refused.value.field == "parameters.min_jets"
+    assert refused.value.template == "{name} must be an integer, got {value!r}"
+
+    portal = Parameter("min_jets", "int", 2, minimum=0)
+    assert isinstance(portal, analysis_api.Parameter) and portal.coerce("3") == api.coerce("3") == 3
+    with pytest.raises(Invalid) as err:
+        portal.coerce(-1)
+    french = {"{name} must be at least {minimum:g}, got {number:g}": "{name} doit valoir au moins {minimum:g}"}
+    assert err.value.field == "parameters.min_jets" and err.value.detail == "min_jets must be at least 0, got -1"
+    assert err.value.localized_detail(lambda m: french.get(m, m)) == "min_jets doit valoir au moins 0"
+
+    class Counting(Analysis):
+        name, columns, params = "counting", ("x",), (portal,)
+
+    with pytest.raises(Invalid) as unknown:
+        Counting(cut=1)
+    assert unknown.value.field == "parameters.cut" and unknown.value.template == (
+        "analysis {name} has no parameter {unknown_0!r} (its parameters: {known})"
+    )
+    assert unknown.value.detail == "analysis counting has no parameter 'cut' (its parameters: min_jets)"
