@@ -26,12 +26,13 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import func, select
+from sqlalchemy import Select, and_, exists, select, text
+from sqlalchemy.orm import aliased
 
 from portal.catalog.results import RecordView
 from portal.catalog.service import CatalogService
 from portal.db.engine import Database
-from portal.db.models import Record
+from portal.db.models import PACKAGE_FILE_SQL, File, Record
 from portal.environments.builders import Builder, BuildEvent, BuiltEnvironment, build_to_end
 from portal.environments.spec import SPEC_FILES, materialise, read_spec, snapshot
 from portal.errors import Invalid, NotFound, PortalError
@@ -92,18 +93,7 @@ class SoftwareAnalyses:
     def offered(self) -> list[SoftwareAnalysis]:
         """The analyses of the latest published version of every software record that has files."""
         with self.db.reader() as s:
-            latest = (
-                select(Record.concept_recid, func.max(Record.version_index).label("v"))
-                .where(Record.type_primary == "Software", Record.status == "published")
-                .group_by(Record.concept_recid)
-                .subquery()
-            )
-            rows = s.execute(
-                select(Record.recid, Record.files_hash)
-                .join(latest, (Record.concept_recid == latest.c.concept_recid) & (Record.version_index == latest.c.v))
-                .where(Record.status == "published")
-                .order_by(Record.recid)
-            ).all()
+            rows = s.execute(_offering_versions()).all()
         out: list[SoftwareAnalysis] = []
         for recid, files_hash in rows:
             try:
@@ -466,3 +456,28 @@ def _digest(image_id: str) -> str | None:
     if not image_id:
         return None
     return image_id if ":" in image_id else f"sha256:{image_id}"
+
+
+def _offering_versions() -> Select[Any]:
+    """(recid, files_hash) of the latest published version of each software record that has a direct file that
+    may hold a package. It starts from the partial index ix_files_package (a few rows, whatever the size of the
+    catalogue) rather than from every software version, which every dataset page used to group and read."""
+    newer = aliased(Record)
+    package_files = select(File.recid).where(text(PACKAGE_FILE_SQL))  # spelled as the index's predicate
+    return (
+        select(Record.recid, Record.files_hash)
+        .where(
+            Record.recid.in_(package_files),
+            Record.type_primary == "Software",
+            Record.status == "published",
+            ~exists().where(
+                and_(
+                    newer.concept_recid == Record.concept_recid,
+                    newer.type_primary == "Software",
+                    newer.status == "published",
+                    newer.version_index > Record.version_index,
+                )
+            ),
+        )
+        .order_by(Record.recid)
+    )
