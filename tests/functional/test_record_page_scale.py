@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from sqlalchemy import event
+from sqlalchemy import event, select
 
 from portal.app import services_of
 from portal.catalog.model import RecordInput
@@ -42,7 +42,12 @@ def _archive(tmp_path: Path) -> dict[str, Any]:
     with tarfile.open(path, "w:gz") as tar:
         tar.add(tree, arcname="leadpt-v1.0.0")
     body = path.read_bytes()
-    return {"key": path.name, "uri": f"file://{path}", "size": len(body), "checksum": f"adler32:{zlib.adler32(body):08x}"}
+    return {
+        "key": path.name,
+        "uri": f"file://{path}",
+        "size": len(body),
+        "checksum": f"adler32:{zlib.adler32(body):08x}",
+    }
 
 
 def _software(n: int, start: int) -> list[RecordInput]:
@@ -138,3 +143,60 @@ def test_the_offers_query_is_served_by_the_package_files_index(app) -> None:
             params = tuple(compiled.params[k] for k in compiled.positiontup or [])
             plan = "\n".join(str(r[-1]) for r in conn.exec_driver_sql("EXPLAIN QUERY PLAN " + str(compiled), params))
     assert "ix_files_package" in plan, plan
+
+
+def test_cited_by_counts_read_by_index_equal_the_catalogue_wide_count(app) -> None:
+    """The record page counts one concept's citations by index (`_counts`); the search's `mostcited` sort still
+    joins the catalogue-wide `count_query`: both must agree, relations to any version or to the concept counting
+    once per citing record and never a record's own versions."""
+    svc = services_of(app)
+    cites = lambda *recids: [{"type": "cites", "recid": str(r)} for r in recids]  # noqa: E731
+    svc.catalog.load(
+        [
+            RecordInput({**BASE, "recid": 7301, "title": "Cited", "type": {"primary": "Dataset"}}),
+            RecordInput(
+                {**BASE, "recid": 7302, "title": "Cites 7301", "type": {"primary": "Dataset"}, "relations": cites(7301)}
+            ),
+            RecordInput({**BASE, "recid": 7303, "title": "Other", "type": {"primary": "Dataset"}}),
+        ]
+    )
+    v2 = svc.catalog.new_version(7301)
+    svc.catalog.update_draft(
+        v2.recid, {**BASE, "title": "Cited v2", "type": {"primary": "Dataset"}, "relations": cites(7301)}
+    )
+    svc.catalog.publish(v2.recid)
+    concept = svc.catalog.get(7301).concept_recid
+    svc.catalog.load(
+        [
+            RecordInput(
+                {
+                    **BASE,
+                    "recid": 7304,
+                    "title": "Cites both",
+                    "type": {"primary": "Dataset"},
+                    "relations": cites(7301, v2.recid),
+                }
+            ),
+            RecordInput(
+                {
+                    **BASE,
+                    "recid": 7305,
+                    "title": "Cites the concept",
+                    "type": {"primary": "Dataset"},
+                    "relations": cites(concept, 7303),
+                }
+            ),
+        ]
+    )
+    assert svc.citations is not None
+    concepts = sorted({svc.catalog.get(r).concept_recid for r in (7301, 7302, 7303, 7304, 7305)})
+    counted = svc.citations.count_query()
+    with svc.db.reader() as s:
+        generic = {
+            int(r): int(n)
+            for r, n in s.execute(select(counted.c.recid, counted.c.n).where(counted.c.recid.in_(concepts)))
+        }
+    assert svc.citations.counts(concepts) == generic
+    assert generic[concept] == 3  # 7302, 7304 (twice, once counted) and 7305; not its own version 2
+    assert svc.citations.of_record(v2.recid).count == 3
+    assert svc.citations.of_record(7303).count == 1
