@@ -26,7 +26,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import Select, and_, exists, select, text
+from sqlalchemy import Select, and_, bindparam, exists, select, text
 from sqlalchemy.orm import aliased
 
 from portal.catalog.results import RecordView
@@ -45,6 +45,8 @@ log = logging.getLogger(__name__)
 #: the name the analysis API has inside an environment
 API_MODULE = "portal_analysis"
 ENV_REF_PREFIX = "analysis_envs/"
+#: record versions per query when finding the software records that offer analyses
+OFFER_BATCH = 500
 
 
 class AnalysisFailed(PortalError):
@@ -93,7 +95,10 @@ class SoftwareAnalyses:
     def offered(self) -> list[SoftwareAnalysis]:
         """The analyses of the latest published version of every software record that has files."""
         with self.db.reader() as s:
-            rows = s.execute(_offering_versions()).all()
+            recids = sorted(s.scalars(PACKAGE_RECIDS))
+            rows = []
+            for start in range(0, len(recids), OFFER_BATCH):  # bounded IN lists (SQLite's variable limit)
+                rows += s.execute(OFFERING_VERSIONS, {"recids": recids[start : start + OFFER_BATCH]}).all()
         out: list[SoftwareAnalysis] = []
         for recid, files_hash in rows:
             try:
@@ -458,16 +463,21 @@ def _digest(image_id: str) -> str | None:
     return image_id if ":" in image_id else f"sha256:{image_id}"
 
 
+def _package_recids() -> Select[Any]:
+    """The record versions with a direct file that may hold a package, read from the partial index
+    ix_files_package alone (a few rows whatever the size of the catalogue)."""
+    return select(File.recid).where(text(PACKAGE_FILE_SQL)).distinct()  # spelled as the index's predicate
+
+
 def _offering_versions() -> Select[Any]:
-    """(recid, files_hash) of the latest published version of each software record that has a direct file that
-    may hold a package. It starts from the partial index ix_files_package (a few rows, whatever the size of the
-    catalogue) rather than from every software version, which every dataset page used to group and read."""
+    """(recid, files_hash) of those of the versions bound as ``recids`` that are the latest published version of a
+    software record. The versions are bound as values, not joined as a subquery: joined, PostgreSQL misjudges how
+    few rows the partial index holds and reads every software record (a sequential scan, 180 ms at 200,000)."""
     newer = aliased(Record)
-    package_files = select(File.recid).where(text(PACKAGE_FILE_SQL))  # spelled as the index's predicate
     return (
         select(Record.recid, Record.files_hash)
         .where(
-            Record.recid.in_(package_files),
+            Record.recid.in_(bindparam("recids", expanding=True)),
             Record.type_primary == "Software",
             Record.status == "published",
             ~exists().where(
@@ -481,3 +491,6 @@ def _offering_versions() -> Select[Any]:
         )
         .order_by(Record.recid)
     )
+
+
+PACKAGE_RECIDS, OFFERING_VERSIONS = _package_recids(), _offering_versions()  # built once: on every dataset page

@@ -19,7 +19,7 @@ from sqlalchemy import event, select
 
 from portal.app import services_of
 from portal.catalog.model import RecordInput
-from portal.processing.isolated import _offering_versions
+from portal.processing.isolated import _package_recids
 from tests.functional.test_software_analyses import ANALYSES, PYPROJECT
 
 DATASET = 7101
@@ -134,7 +134,7 @@ def test_the_offers_query_is_served_by_the_package_files_index(app) -> None:
     """The partial index is used only when the query spells its predicate the same way; this pins that it does."""
     db = services_of(app).db
     with db.engine.connect() as conn:
-        compiled = _offering_versions().compile(dialect=conn.dialect)
+        compiled = _package_recids().compile(dialect=conn.dialect)
         if conn.dialect.name == "postgresql":
             conn.exec_driver_sql("SET enable_seqscan = off")  # a tiny table is read whole otherwise
             rows = conn.exec_driver_sql("EXPLAIN " + str(compiled), compiled.params)
