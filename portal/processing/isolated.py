@@ -96,7 +96,7 @@ class SoftwareAnalyses:
         """The analyses of the latest published version of every software record that has files."""
         with self.db.reader() as s:
             recids = sorted(s.scalars(PACKAGE_RECIDS))
-            rows = []
+            rows: list[Any] = []
             for start in range(0, len(recids), OFFER_BATCH):  # bounded IN lists (SQLite's variable limit)
                 rows += s.execute(OFFERING_VERSIONS, {"recids": recids[start : start + OFFER_BATCH]}).all()
         out: list[SoftwareAnalysis] = []
@@ -463,13 +463,13 @@ def _digest(image_id: str) -> str | None:
     return image_id if ":" in image_id else f"sha256:{image_id}"
 
 
-def _package_recids() -> Select[Any]:
+def _package_recids() -> Select[int]:
     """The record versions with a direct file that may hold a package, read from the partial index
     ix_files_package alone (a few rows whatever the size of the catalogue)."""
     return select(File.recid).where(text(PACKAGE_FILE_SQL)).distinct()  # spelled as the index's predicate
 
 
-def _offering_versions() -> Select[Any]:
+def _offering_versions() -> Select[int, str]:
     """(recid, files_hash) of those of the versions bound as ``recids`` that are the latest published version of a
     software record. The versions are bound as values, not joined as a subquery: joined, PostgreSQL misjudges how
     few rows the partial index holds and reads every software record (a sequential scan, 180 ms at 200,000)."""
