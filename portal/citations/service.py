@@ -220,18 +220,15 @@ class CitationService:
                 .order_by(RecordCitation.created_at, RecordCitation.id)
             )
             external = [_citation(r) for r in rows]
-            counted = self.count_query()
-            count = s.scalar(select(counted.c.n).where(counted.c.recid == concept)) or 0
+            count = _counts(s, [concept]).get(concept, 0)
         return CitedBy(recid, concept, external, int(count))
 
     def counts(self, concepts: list[int]) -> dict[int, int]:
         """The citation count of each concept in ``concepts`` (absent: none)."""
         if not concepts:
             return {}
-        counted = self.count_query()
         with self.db.reader() as s:
-            rows = s.execute(select(counted.c.recid, counted.c.n).where(counted.c.recid.in_(sorted(set(concepts)))))
-            return {int(r): int(n) for r, n in rows}
+            return _counts(s, sorted(set(concepts)))
 
     @staticmethod
     def count_query() -> sa.Subquery:
@@ -318,3 +315,31 @@ class CitationService:
 
 
 __all__ = ["RELATIONS", "Citation", "CitationService", "CitedBy", "ImportReport"]
+
+
+def _counts(s: Session, concepts: list[int]) -> dict[int, int]:
+    """:meth:`CitationService.count_query`'s counts of a few ``concepts`` (absent: none), read by index: the
+    relations naming one of their versions or themselves are looked up by value. Joined to the generic count
+    query, PostgreSQL read every `related` facet row of the catalogue for each record page instead."""
+    targets = {str(c): c for c in concepts}
+    for rid, cid in s.execute(select(Record.recid, Record.concept_recid).where(Record.concept_recid.in_(concepts))):
+        targets[str(rid)] = int(cid)
+    citing: dict[int, set[int]] = {}
+    rows = s.execute(
+        select(FACET_ROWS.c.value, DOCS.c.concept_recid)
+        .join(DOCS, DOCS.c.recid == FACET_ROWS.c.recid)
+        .where(FACET_ROWS.c.facet == "related", FACET_ROWS.c.value.in_(sorted(targets)))
+    )
+    for value, citer in rows:
+        cid = targets[value]
+        if citer != cid:  # a version relating to another version of its own record is no citation
+            citing.setdefault(cid, set()).add(int(citer))
+    out = {cid: len(citers) for cid, citers in citing.items()}
+    external = s.execute(
+        select(RecordCitation.concept_recid, func.count())
+        .where(RecordCitation.concept_recid.in_(concepts))
+        .group_by(RecordCitation.concept_recid)
+    )
+    for cid, n in external:
+        out[int(cid)] = out.get(int(cid), 0) + int(n)
+    return out

@@ -18,6 +18,14 @@ RESTRICTED_SQL = {
     "postgresql": "((metadata -> 'access') ->> 'record') = 'restricted'",
     "sqlite": "json_extract(metadata, '$.access.record') = 'restricted'",
 }
+# "This direct file may hold (part of) a Python package", as literal SQL (the same on both databases; see
+# portal.processing.software.may_hold_package): the predicate of the partial index ix_files_package, through which
+# the Analyse panel finds the few software records worth reading instead of scanning every software record.
+PACKAGE_FILE_SQL = (
+    "index_id IS NULL AND (lower(key) LIKE '%.tar.gz' OR lower(key) LIKE '%.tgz' OR lower(key) LIKE '%.tar' "
+    "OR lower(key) LIKE '%.zip' OR lower(key) LIKE '%.whl' OR lower(key) LIKE '%.py' "
+    "OR lower(key) IN ('portal-analyses.toml', 'pyproject.toml', 'setup.cfg', 'setup.py'))"
+)
 # Integer primary keys must be INTEGER on SQLite to alias rowid (autoincrement).
 BigIntPK = BigInteger().with_variant(Integer(), "sqlite")
 
@@ -127,6 +135,13 @@ class File(Base):
     __table_args__ = (
         Index("ix_files_recid_index_position", "recid", "index_id", "position"),
         Index("ix_files_recid_key", "recid", "key"),
+        # The few direct files that may hold a package (perf1m_0001): software analyses are found through it.
+        Index(
+            "ix_files_package",
+            "recid",
+            postgresql_where=text(PACKAGE_FILE_SQL),
+            sqlite_where=text(PACKAGE_FILE_SQL),
+        ),
     )
 
 

@@ -26,12 +26,13 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import func, select
+from sqlalchemy import Select, and_, bindparam, exists, select, text
+from sqlalchemy.orm import aliased
 
 from portal.catalog.results import RecordView
 from portal.catalog.service import CatalogService
 from portal.db.engine import Database
-from portal.db.models import Record
+from portal.db.models import PACKAGE_FILE_SQL, File, Record
 from portal.environments.builders import Builder, BuildEvent, BuiltEnvironment, build_to_end
 from portal.environments.spec import SPEC_FILES, materialise, read_spec, snapshot
 from portal.errors import Invalid, NotFound, PortalError
@@ -44,6 +45,8 @@ log = logging.getLogger(__name__)
 #: the name the analysis API has inside an environment
 API_MODULE = "portal_analysis"
 ENV_REF_PREFIX = "analysis_envs/"
+#: record versions per query when finding the software records that offer analyses
+OFFER_BATCH = 500
 
 
 class AnalysisFailed(PortalError):
@@ -92,18 +95,10 @@ class SoftwareAnalyses:
     def offered(self) -> list[SoftwareAnalysis]:
         """The analyses of the latest published version of every software record that has files."""
         with self.db.reader() as s:
-            latest = (
-                select(Record.concept_recid, func.max(Record.version_index).label("v"))
-                .where(Record.type_primary == "Software", Record.status == "published")
-                .group_by(Record.concept_recid)
-                .subquery()
-            )
-            rows = s.execute(
-                select(Record.recid, Record.files_hash)
-                .join(latest, (Record.concept_recid == latest.c.concept_recid) & (Record.version_index == latest.c.v))
-                .where(Record.status == "published")
-                .order_by(Record.recid)
-            ).all()
+            recids = sorted(s.scalars(PACKAGE_RECIDS))
+            rows: list[Any] = []
+            for start in range(0, len(recids), OFFER_BATCH):  # bounded IN lists (SQLite's variable limit)
+                rows += s.execute(OFFERING_VERSIONS, {"recids": recids[start : start + OFFER_BATCH]}).all()
         out: list[SoftwareAnalysis] = []
         for recid, files_hash in rows:
             try:
@@ -466,3 +461,36 @@ def _digest(image_id: str) -> str | None:
     if not image_id:
         return None
     return image_id if ":" in image_id else f"sha256:{image_id}"
+
+
+def _package_recids() -> Select[int]:
+    """The record versions with a direct file that may hold a package, read from the partial index
+    ix_files_package alone (a few rows whatever the size of the catalogue)."""
+    return select(File.recid).where(text(PACKAGE_FILE_SQL)).distinct()  # spelled as the index's predicate
+
+
+def _offering_versions() -> Select[int, str]:
+    """(recid, files_hash) of those of the versions bound as ``recids`` that are the latest published version of a
+    software record. The versions are bound as values, not joined as a subquery: joined, PostgreSQL misjudges how
+    few rows the partial index holds and reads every software record (a sequential scan, 180 ms at 200,000)."""
+    newer = aliased(Record)
+    return (
+        select(Record.recid, Record.files_hash)
+        .where(
+            Record.recid.in_(bindparam("recids", expanding=True)),
+            Record.type_primary == "Software",
+            Record.status == "published",
+            ~exists().where(
+                and_(
+                    newer.concept_recid == Record.concept_recid,
+                    newer.type_primary == "Software",
+                    newer.status == "published",
+                    newer.version_index > Record.version_index,
+                )
+            ),
+        )
+        .order_by(Record.recid)
+    )
+
+
+PACKAGE_RECIDS, OFFERING_VERSIONS = _package_recids(), _offering_versions()  # built once: on every dataset page

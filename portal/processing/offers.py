@@ -3,6 +3,8 @@ run would cost (events, bytes to read), estimated from the file rows and their i
 
 from __future__ import annotations
 
+import functools
+import sys
 from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
@@ -67,10 +69,18 @@ def known_analyses() -> Iterator[tuple[str, type[Analysis], str]]:
     entry points (by a software package or an analysis environment); an entry point that fails to load is left
     out, so one broken package does not hide the others."""
     yield from ((name, cls, "built-in") for name, cls in BUILTINS.items())
+    yield from _installed(tuple(sys.path))
+
+
+@functools.lru_cache(maxsize=4)
+def _installed(path: tuple[str, ...]) -> tuple[tuple[str, type[Analysis], str], ...]:
+    """The installed ``portal.analyses`` entry points, found once per import path: finding them reads the
+    metadata of every installed distribution (some 250 files, tens of ms), which every dataset page did."""
     from importlib.metadata import entry_points
 
     from portal.processing.loader import ENTRY_POINT_GROUP
 
+    out = []
     for ep in entry_points(group=ENTRY_POINT_GROUP):
         if ep.name in BUILTINS:
             continue
@@ -79,7 +89,8 @@ def known_analyses() -> Iterator[tuple[str, type[Analysis], str]]:
         except Exception:  # noqa: BLE001, S112 - a broken plug-in must not break every dataset page
             continue
         if isinstance(target, type) and issubclass(target, Analysis):
-            yield ep.name, target, f"installed ({ep.dist.name if ep.dist else ep.value})"
+            out.append((ep.name, target, f"installed ({ep.dist.name if ep.dist else ep.value})"))
+    return tuple(out)
 
 
 def _rows(catalog: CatalogService, recid: int) -> tuple[list[dict[str, Any]], int]:
