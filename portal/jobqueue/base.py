@@ -12,12 +12,25 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Protocol
 
-from portal.errors import PortalError
+from portal.errors import PortalError, json_params
 from portal.i18n import N_
 
 #: a queue job's states; the last three are final
 STATES = ("queued", "running", "succeeded", "failed", "cancelled")
 FINAL = frozenset(("succeeded", "failed", "cancelled"))
+
+#: The queue's own reasons for where a job went, kept with the row as message ids like a task's failures, so the
+#: jobs API says them in its reader's language.
+RELEASED = N_("released by a stopping worker")
+WORKER_LOST = N_("worker lost: {worker} sent no heartbeat for {seconds} s")
+WORKER_LOST_AGAIN = N_("worker lost: {worker} sent no heartbeat for {seconds} s; queued again")
+CANCELLED = N_("cancelled")
+TAKEN = N_("taken from this worker (its heartbeat was late)")
+
+
+def queue_message(template: str, **params: Any) -> dict[str, Any]:
+    """One of the queue's reasons as a row's ``error_message`` (:func:`portal.errors.stored_message` reads it)."""
+    return {"id": template, "params": json_params(params)}
 
 
 class Cancelled(PortalError):  # noqa: N818 - a state, like the other domain errors' names
@@ -135,7 +148,15 @@ class JobQueue(Protocol):
         requested. A job missing from the answer is no longer this worker's (it was recovered elsewhere)."""
         ...
 
-    def finish(self, job_id: int, worker_id: str, state: str, error: str | None = None) -> bool:
+    def finish(
+        self,
+        job_id: int,
+        worker_id: str,
+        state: str,
+        error: str | None = None,
+        *,
+        error_message: dict[str, Any] | None = None,
+    ) -> bool:
         """Put a job this worker holds in a final state; False when it no longer holds it."""
         ...
 

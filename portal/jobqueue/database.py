@@ -25,7 +25,16 @@ from sqlalchemy.orm import Session, aliased
 
 from portal.db.engine import Database
 from portal.db.paging import page_of
-from portal.jobqueue.base import Claimed, Entry, Given
+from portal.jobqueue.base import (
+    CANCELLED,
+    RELEASED,
+    WORKER_LOST,
+    WORKER_LOST_AGAIN,
+    Claimed,
+    Entry,
+    Given,
+    queue_message,
+)
 from portal.jobqueue.models import QueueJob
 
 Q = cast(Table, QueueJob.__table__)
@@ -162,12 +171,20 @@ class DatabaseQueue:
             rows = conn.execute(select(Q.c.id, Q.c.cancel_requested).where(*held))
             return {int(i): bool(flag) for i, flag in rows}
 
-    def finish(self, job_id: int, worker_id: str, state: str, error: str | None = None) -> bool:
+    def finish(
+        self,
+        job_id: int,
+        worker_id: str,
+        state: str,
+        error: str | None = None,
+        *,
+        error_message: dict[str, Any] | None = None,
+    ) -> bool:
         with self._write() as conn:
             done = conn.execute(
                 update(Q)
                 .where(Q.c.id == job_id, Q.c.worker_id == worker_id, Q.c.state == "running")
-                .values(state=state, error=error, error_message=None, finished_at=_now(), heartbeat_at=None)
+                .values(state=state, error=error, error_message=error_message, finished_at=_now(), heartbeat_at=None)
             )
             return bool(done.rowcount)
 
@@ -220,8 +237,8 @@ class DatabaseQueue:
                     heartbeat_at=None,
                     run_after=_now(),
                     attempts=Q.c.attempts - 1,
-                    error="released by a stopping worker",
-                    error_message=None,
+                    error=RELEASED,
+                    error_message=queue_message(RELEASED),
                 )
             )
         self.wakeup.set()
@@ -240,12 +257,22 @@ class DatabaseQueue:
         given: list[Given] = []
         with self._write() as conn:
             for row in conn.execute(stale).all():
-                reason = f"worker lost: {row.worker_id} sent no heartbeat for {timeout:g} s"
+                lost = {"worker": row.worker_id, "seconds": f"{timeout:g}"}
+                reason = WORKER_LOST.format(**lost)
                 if row.attempts < row.max_attempts:
-                    values: dict[str, Any] = {"state": "queued", "run_after": now, "error": reason + "; queued again"}
-                    values["error_message"] = None  # the queue's own reason: text only
+                    values: dict[str, Any] = {
+                        "state": "queued",
+                        "run_after": now,
+                        "error": WORKER_LOST_AGAIN.format(**lost),
+                        "error_message": queue_message(WORKER_LOST_AGAIN, **lost),
+                    }
                 else:
-                    values = {"state": "failed", "finished_at": now, "error": reason, "error_message": None}
+                    values = {
+                        "state": "failed",
+                        "finished_at": now,
+                        "error": reason,
+                        "error_message": queue_message(WORKER_LOST, **lost),
+                    }
                     given.append(Given(int(row.id), row.kind, dict(row.payload), reason))
                 conn.execute(update(Q).where(Q.c.id == row.id).values(worker_id=None, heartbeat_at=None, **values))
         return given
@@ -270,7 +297,9 @@ class DatabaseQueue:
                 conn.execute(
                     update(Q)
                     .where(Q.c.id == row.id)
-                    .values(state="cancelled", finished_at=_now(), error="cancelled", error_message=None)
+                    .values(
+                        state="cancelled", finished_at=_now(), error=CANCELLED, error_message=queue_message(CANCELLED)
+                    )
                 )
             else:
                 conn.execute(update(Q).where(Q.c.id == row.id).values(cancel_requested=True))

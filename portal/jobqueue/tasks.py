@@ -23,7 +23,7 @@ from typing import TYPE_CHECKING, Any
 
 from portal.errors import Conflict, PortalError
 from portal.i18n import N_
-from portal.jobqueue.base import Cancelled, Claimed, TaskFailed
+from portal.jobqueue.base import CANCELLED, Cancelled, Claimed, TaskFailed
 
 if TYPE_CHECKING:
     from portal.services import Services
@@ -37,7 +37,7 @@ class TaskRun:
     job: Claimed
     #: set by the worker's heartbeat when cancelling was requested or the job was taken from this worker
     stop: threading.Event = field(default_factory=threading.Event)
-    why: str = "cancelled"
+    why: str = CANCELLED  # a message id: the job keeps it and its reader sees it in their language
     #: whether ``stop`` means a cancel request (and not a worker stopping or losing the job)
     cancel_requested: bool = False
 

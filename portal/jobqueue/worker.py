@@ -9,7 +9,7 @@ import threading
 import time
 from typing import TYPE_CHECKING
 
-from portal.jobqueue.base import Cancelled, JobQueue, TaskFailed
+from portal.jobqueue.base import RELEASED, TAKEN, Cancelled, JobQueue, TaskFailed
 from portal.jobqueue.database import worker_name
 from portal.jobqueue.periodic import ensure, ref_of
 from portal.jobqueue.tasks import TASKS, TaskKind, TaskRun
@@ -86,7 +86,7 @@ class Worker:
         with self._lock:
             left = dict(self.running)
         for job_id, run in left.items():
-            run.why = "released by a stopping worker"
+            run.why = RELEASED
             run.stop.set()
             self.queue.release(job_id, self.worker_id)
             log.info("worker %s released job %d", self.worker_id, job_id)
@@ -120,7 +120,7 @@ class Worker:
             kind.run(self.services, run)
         except Cancelled as exc:
             if not self.stopping.is_set():
-                self.queue.finish(job.id, self.worker_id, "cancelled", exc.message)
+                self.queue.finish(job.id, self.worker_id, "cancelled", exc.message, error_message=exc.stored())
             if run.cancel_requested and kind.give_up is not None:
                 # someone cancelled it (`POST /api/jobs/<id>/cancel`): its domain row ends saying so (a launch's
                 # stream and session, a build, a delivery); one that recorded its own end is left as it is
@@ -169,7 +169,7 @@ class Worker:
         held = self.queue.heartbeat(self.worker_id, runs)
         for job_id, run in runs.items():
             if job_id not in held:
-                run.why = "taken from this worker (its heartbeat was late)"
+                run.why = TAKEN
                 run.stop.set()
             elif held[job_id]:
                 run.cancel_requested = True

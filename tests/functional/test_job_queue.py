@@ -124,6 +124,35 @@ def test_a_running_task_stops_at_its_next_check_when_cancelled(make_app) -> None
     assert queue.cancel("long:1") is None  # nothing unfinished is left to cancel
 
 
+def test_the_queues_own_reasons_read_in_the_readers_language(make_app) -> None:
+    """Cancelled while queued, released by a stopping worker, a worker lost: the queue's reasons are kept as message
+    ids beside their English text, so the jobs API says them in French to a French reader."""
+    app = make_app()
+    queue = services_of(app).queue
+    client, root = app.test_client(), bearer(token_for(app, ["admin"], username="root", roles=["admin"]))
+    cancelled = queue.enqueue("idle", {}, ref="idle:1")
+    assert queue.cancel("idle:1") == "queued"
+    released, lost, again = (
+        queue.enqueue("idle", {}, ref=f"idle:{n}", max_attempts=m) for n, m in ((2, 3), (3, 1), (4, 3))
+    )
+    for job in (released, lost, again):
+        claimed = queue.claim(f"w{job}", ["idle"])
+        assert claimed is not None and claimed.id == job
+    queue.release(released, f"w{released}")
+    time.sleep(0.05)
+    assert {g.id for g in queue.recover(0.01)} == {lost}  # no attempt left: given up; the other queued again
+    expected = {
+        cancelled: ("cancelled", "annulée"),
+        released: ("released by a stopping worker", "rendue à la file d'attente par un worker qui s'arrête"),
+        lost: (f"worker lost: w{lost} sent no heartbeat for 0.01 s", f"worker perdu : w{lost} n'a envoyé aucun"),
+        again: ("sent no heartbeat for 0.01 s; queued again", "; remise en file d'attente"),
+    }
+    for job, (english, in_french) in expected.items():
+        assert english in client.get(f"/api/jobs/{job}", headers=root).get_json()["error"]
+        read = client.get(f"/api/jobs/{job}", headers={**root, "Accept-Language": "fr"}).get_json()["error"]
+        assert in_french in read, (job, read)
+
+
 # ---------------------------------------------------------------------------------------------- analyses
 @pytest.fixture(scope="module")
 def files(tmp_path_factory: pytest.TempPathFactory) -> Iterator[list[Path]]:
