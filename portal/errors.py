@@ -108,9 +108,40 @@ class PortalError(Exception):
         return problem
 
 
+class Notice(str):
+    """A sentence of the portal's that is not an error (a builder's warning, say): its English text, which it is as
+    a ``str``, and its message id and values, so a page or an event can say it in its reader's language. As a
+    value of another message (``warning: {problem}``) it is kept whole and translated too."""
+
+    template: str
+    params: dict[str, Any]
+
+    def __new__(cls, template: str, **params: Any) -> Notice:
+        english = template.format(**params) if params else template
+        notice = super().__new__(cls, english)
+        notice.template, notice.params = template, params
+        return notice
+
+    def __getnewargs_ex__(self) -> tuple[tuple[str], dict[str, Any]]:  # copies (dataclasses.asdict) keep the id
+        return (self.template,), self.params
+
+    def stored(self) -> dict[str, Any]:
+        return {"id": self.template, "params": json_params(self.params)}
+
+    def localized(self, translate: Translate) -> str:
+        return stored_message(self.stored(), translate)
+
+
 def json_params(params: dict[str, Any]) -> dict[str, Any]:
-    """A message's values as a row can keep them: numbers, strings, booleans and None as they are, others as text."""
-    return {k: v if isinstance(v, str | int | float | bool) or v is None else str(v) for k, v in params.items()}
+    """A message's values as a row can keep them: numbers, strings, booleans and None as they are, a
+    :class:`Notice` as its message id and values, others as text."""
+
+    def kept(value: Any) -> Any:
+        if isinstance(value, Notice):
+            return value.stored()
+        return value if isinstance(value, str | int | float | bool) or value is None else str(value)
+
+    return {key: kept(value) for key, value in params.items()}
 
 
 def stored_message(stored: dict[str, Any], translate: Translate = _same) -> str:
@@ -119,7 +150,10 @@ def stored_message(stored: dict[str, Any], translate: Translate = _same) -> str:
     template = str(stored.get("id") or "")
     plural = stored.get("plural")
     where = {key: stored.get(key) for key in ("source", "record", "field")}
-    params = dict(stored.get("params") or {})
+    params = {  # a value that is itself a kept message (a Notice) is said in the reader's language too
+        key: stored_message(value, translate) if isinstance(value, dict) and "id" in value else value
+        for key, value in (stored.get("params") or {}).items()
+    }
     prefix = f"{stored['error']}: " if stored.get("error") else ""
     try:
         error = PortalError(Plural(template, plural) if plural else template, **where, **params)

@@ -21,7 +21,7 @@ from typing import TYPE_CHECKING, Any
 
 from portal.environments.spec import EnvironmentSpec, read_spec, render_dockerfile
 from portal.environments.wheelhouse import DEFAULT_WHEELHOUSE, requirement_lines
-from portal.errors import PortalError, Translate, json_params, stored_message
+from portal.errors import Notice, PortalError, Translate, json_params, stored_message
 from portal.i18n import N_
 
 if TYPE_CHECKING:
@@ -87,6 +87,9 @@ def localized_event(event: dict[str, Any], translate: Translate) -> dict[str, An
     return shown
 
 
+OFF_WHEELHOUSE = N_("not everything is in the local wheelhouse; using the package index")
+
+
 @dataclass(frozen=True)
 class BuiltEnvironment:
     """A finished build. ``python`` is the interpreter a session runs on the host, ``image`` the image a session
@@ -146,7 +149,7 @@ class Builder:
         digest = hashlib.sha256(f"{self.name}:{self.version}:{source_commit}:{spec.content_hash()}".encode())
         return digest.hexdigest()[:32]
 
-    def unsupported(self, spec: EnvironmentSpec) -> list[str]:
+    def unsupported(self, spec: EnvironmentSpec) -> list[Notice]:
         """What of ``spec`` this builder will not honour, one sentence each (empty: all of it); a build goes on
         and repeats each as a ``warning:`` event."""
         return []
@@ -210,7 +213,8 @@ class Builder:
         self, spec: EnvironmentSpec, key: str, source_commit: str
     ) -> Iterator[BuildEvent | BuiltEnvironment]:
         for problem in self.unsupported(spec):
-            yield BuildEvent("building", f"warning: {problem}", {"key": key, "unsupported": True})
+            said = {"key": key, "unsupported": True}
+            yield BuildEvent.said("building", N_("warning: {problem}"), said, problem=problem)
         yield BuildEvent.said(
             "building",
             N_("building {buildpack} environment with {builder} (key {key})"),
@@ -278,21 +282,22 @@ class VenvBuilder(Builder):
         )
         return cls(builds_dir(settings))
 
-    def unsupported(self, spec: EnvironmentSpec) -> list[str]:
+    def unsupported(self, spec: EnvironmentSpec) -> list[Notice]:
         problems = []
         if "Dockerfile" in spec.files:
-            problems.append("Dockerfile is ignored by the venv builder (use the repo2docker builder)")
+            problems.append(Notice(N_("Dockerfile is ignored by the venv builder (use the repo2docker builder)")))
         if "apt.txt" in spec.files:
-            problems.append("apt.txt packages are not installed by the venv builder (no system packages)")
+            problems.append(Notice(N_("apt.txt packages are not installed by the venv builder (no system packages)")))
         if "postBuild" in spec.files:
-            problems.append("postBuild is not run by the venv builder (it would run as root here)")
+            problems.append(Notice(N_("postBuild is not run by the venv builder (it would run as root here)")))
         if "environment.yml" in spec.files:
-            problems.append("environment.yml: only its pip section is installed; conda packages are not")
+            problems.append(Notice(N_("environment.yml: only its pip section is installed; conda packages are not")))
         if "runtime.txt" in spec.files:
             wanted = spec.files["runtime.txt"].decode().strip()
             have = f"python-{sys.version_info.major}.{sys.version_info.minor}"
             if wanted.startswith("python-") and not wanted.startswith(have):
-                problems.append(f"runtime.txt asks for {wanted}; the venv builder uses {have}")
+                asked = N_("runtime.txt asks for {wanted}; the venv builder uses {have}")
+                problems.append(Notice(asked, wanted=wanted, have=have))
         return problems
 
     def _result(self, key: str, record: dict[str, object]) -> BuiltEnvironment:
@@ -318,12 +323,12 @@ class VenvBuilder(Builder):
             if base.is_dir() and not (venv / sub).exists():
                 (venv / sub).parent.mkdir(parents=True, exist_ok=True)
                 (venv / sub).symlink_to(base, target_is_directory=True)
-        yield BuildEvent("building", "venv created; base Jupyter stack linked")
+        yield BuildEvent.said("building", N_("venv created; base Jupyter stack linked"))
         requirements = _requirements(spec)
         if requirements:
             req_file = venv / "portal-requirements.txt"
             req_file.write_text("\n".join(requirements) + "\n")
-            yield BuildEvent("building", f"pip install {len(requirements)} requirement(s)")
+            yield BuildEvent.said("building", N_("pip install {count} requirement(s)"), count=len(requirements))
             # The base interpreter's pip installs into the new venv's prefix (it has no pip of its own).
             pip = [
                 str(venv / "bin" / "python"),
@@ -337,7 +342,7 @@ class VenvBuilder(Builder):
             try:  # offline first: the portal's packages plus the wheelhouse usually hold everything
                 out = self._run([*pip, "--no-index", "--find-links", str(self.wheelhouse)], "pip install")
             except BuildFailed:
-                yield BuildEvent("building", "not everything is in the local wheelhouse; using the package index")
+                yield BuildEvent.said("building", OFF_WHEELHOUSE)
                 out = self._run([*pip, "--find-links", str(self.wheelhouse)], "pip install")
             for line in out.splitlines()[-20:]:
                 yield BuildEvent("building", line)
@@ -368,7 +373,7 @@ class IsolatedVenvBuilder(VenvBuilder):
     name = "venv-isolated"
     version = "1"
 
-    def unsupported(self, spec: EnvironmentSpec) -> list[str]:
+    def unsupported(self, spec: EnvironmentSpec) -> list[Notice]:
         return [p for p in super().unsupported(spec) if "postBuild" not in p]
 
     def _build(self, spec: EnvironmentSpec, workdir: Path, target: Path) -> Iterator[BuildEvent]:
@@ -384,14 +389,18 @@ class IsolatedVenvBuilder(VenvBuilder):
         )
         linked, missing = link_closure(_requirements(spec), venv / "linked")
         (site / "_portal_linked.pth").write_text(str(target / "linked") + "\n")  # the path it has once renamed
-        yield BuildEvent("building", f"venv created; {len(linked)} distribution(s) linked from the portal's")
+        yield BuildEvent.said(
+            "building", N_("venv created; {count} distribution(s) linked from the portal's"), count=len(linked)
+        )
         if missing:
-            yield BuildEvent("building", f"pip install {len(missing)} requirement(s): {', '.join(missing)}")
+            names = ", ".join(missing)
+            pip_line = N_("pip install {count} requirement(s): {names}")
+            yield BuildEvent.said("building", pip_line, count=len(missing), names=names)
             pip = [sys.executable, "-m", "pip", "install", "--disable-pip-version-check", "--target", str(site)]
             try:
                 self._run([*pip, "--no-index", "--find-links", str(self.wheelhouse), *missing], "pip install")
             except BuildFailed:
-                yield BuildEvent("building", "not everything is in the local wheelhouse; using the package index")
+                yield BuildEvent.said("building", OFF_WHEELHOUSE)
                 self._run([*pip, "--find-links", str(self.wheelhouse), *missing], "pip install")
 
 

@@ -8,6 +8,7 @@ from pathlib import Path
 
 from portal.environments.builders import Builder, BuildEvent, BuildFailed, BuiltEnvironment
 from portal.environments.spec import EnvironmentSpec
+from portal.errors import Notice
 from portal.i18n import N_
 
 
@@ -18,10 +19,11 @@ class InstantBuilder(Builder):
     version = "1"
     development_only = True
 
-    def unsupported(self, spec: EnvironmentSpec) -> list[str]:
+    def unsupported(self, spec: EnvironmentSpec) -> list[Notice]:
         if not spec.files:
             return []
-        return [f"{', '.join(sorted(spec.files))} not installed: the instant builder runs the portal's interpreter"]
+        files = ", ".join(sorted(spec.files))
+        return [Notice(N_("{files} not installed: the instant builder runs the portal's interpreter"), files=files)]
 
     def _result(self, key: str, record: dict[str, object]) -> BuiltEnvironment:
         return BuiltEnvironment(

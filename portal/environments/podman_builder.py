@@ -271,7 +271,13 @@ class PodmanBuilder(Builder):
                 indent=2,
             )
         )
-        yield BuildEvent("building", f"image {image_ref(key)} ({_mb(info.get('Size'))}, {len(packages)} packages)")
+        yield BuildEvent.said(
+            "building",
+            N_("image {image} ({size}, {count} packages)"),
+            image=image_ref(key),
+            size=_mb(info.get("Size")),
+            count=len(packages),
+        )
 
 
 def _mb(size: object) -> str:

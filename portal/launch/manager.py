@@ -31,7 +31,7 @@ from portal.db.paging import page_of
 from portal.education.lessons import Lessons
 from portal.environments.builders import Builder, BuildEvent, BuildFailed, BuiltEnvironment, build_to_end
 from portal.environments.spec import materialise, read_spec, snapshot
-from portal.errors import NotFound, PortalError, Translate
+from portal.errors import NotFound, Notice, PortalError, Translate
 from portal.i18n import N_, translate_same
 from portal.jobqueue.base import Cancelled, JobQueue, TaskFailed
 from portal.launch.base import Launcher
@@ -97,7 +97,7 @@ class Environment:
     builder: str
     key: str
     built: bool
-    unsupported: list[str]
+    unsupported: list[Notice]
 
     def as_dict(self) -> dict[str, Any]:
         return asdict(self)

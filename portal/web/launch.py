@@ -269,7 +269,11 @@ def environments_api() -> Any:
     """The analysis environments this portal launches, with their build key and whether it is built."""
     manager = services().launches
     envs = [
-        {**env.as_dict(), "launch": url_for("launch.env", name=env.name, _external=True)}
+        {
+            **env.as_dict(),
+            "unsupported": [problem.localized(translate_message) for problem in env.unsupported],
+            "launch": url_for("launch.env", name=env.name, _external=True),
+        }
         if isinstance(env, Environment)
         else env.as_dict(translate_message)  # why it is broken, in the reader's language
         for env in (manager.environments() if manager is not None else [])

@@ -167,6 +167,15 @@ def test_a_failed_build_reads_in_french_on_the_launch_stream(settings_dict, envs
     french = "BuildFailed: le constructeur « failing » fait échouer chaque construction"
     assert events[-1]["phase"] == "failed" and events[-1]["message"].startswith(french), events
     assert "installing requirements" in [e["message"] for e in events]  # the builder's own line, as it wrote it
+    # what the builder does not honour, the portal's sentence around a value of its own: French, both parts
+    warning = "avertissement : requirements.txt non installé(s) : le constructeur instantané exécute l'interpréteur"
+    assert any(e["message"].startswith(warning) for e in events), events
+    listed = client.get("/api/environments", headers={"Accept-Language": "fr"}).get_json()["environments"]
+    assert listed[0]["unsupported"] == [
+        "requirements.txt non installé(s) : le constructeur instantané exécute l'interpréteur du portail"
+    ]
+    english = client.get("/api/environments").get_json()["environments"][0]["unsupported"]
+    assert english == ["requirements.txt not installed: the instant builder runs the portal's interpreter"]
     # the portal's own progress lines too: the launch queued (written by the web process), the build queued
     assert events[0]["message"].startswith("lancement de ") and "mis en file d'attente" in events[0]["message"]
     assert any(e["message"].endswith("mise en file d'attente pour un worker") for e in events), events
