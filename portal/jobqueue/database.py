@@ -25,6 +25,7 @@ from sqlalchemy.orm import Session, aliased
 
 from portal.db.engine import Database
 from portal.db.paging import page_of
+from portal.errors import Notice
 from portal.jobqueue.base import (
     CANCELLED,
     RELEASED,
@@ -258,7 +259,7 @@ class DatabaseQueue:
         with self._write() as conn:
             for row in conn.execute(stale).all():
                 lost = {"worker": row.worker_id, "seconds": f"{timeout:g}"}
-                reason = WORKER_LOST.format(**lost)
+                reason = Notice(WORKER_LOST, **lost)  # text, with its id: give_up hooks keep it translatable
                 if row.attempts < row.max_attempts:
                     values: dict[str, Any] = {
                         "state": "queued",

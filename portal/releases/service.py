@@ -26,7 +26,7 @@ from portal.catalog.service import CatalogService
 from portal.db.engine import Database
 from portal.db.models import Record
 from portal.db.paging import page_of
-from portal.errors import Conflict, Invalid, NotFound, PortalError
+from portal.errors import Conflict, Invalid, NotFound, Notice, PortalError
 from portal.i18n import N_
 from portal.identity import policy
 from portal.identity.audit import AuditLog
@@ -315,7 +315,9 @@ class ReleaseService:
         with self.db.transaction() as s:
             delivery = s.get(ReleaseDelivery, delivery_id)
             if delivery is not None and delivery.outcome in ("pending", "processing"):
-                delivery.outcome, delivery.reason = "failed", f"processing did not finish: {reason}"[:2000]
+                gone = Notice(N_("processing did not finish: {reason}"), reason=reason)
+                delivery.outcome, delivery.reason = "failed", gone[:2000]
+                delivery.reason_message = gone.stored()  # the reader's language, the queue's reason inside it too
                 delivery.finished_at = datetime.now(UTC)
 
     def retry(self, actor: Principal, delivery_id: int) -> DeliveryView:

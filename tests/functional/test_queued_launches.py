@@ -12,11 +12,14 @@ from sqlalchemy import select
 
 from portal.app import services_of
 from portal.db.models import LaunchSession
-from portal.errors import NotFound
+from portal.environments.builders import localized_event
+from portal.errors import NotFound, Notice
 from portal.identity.principal import ANONYMOUS
+from portal.jobqueue.base import WORKER_LOST
 from portal.jobqueue.tasks import TASKS
 from portal.launch.kinds import EnvLaunch, GitLaunch
 from portal.launch.queued import LaunchEvent, StoredLaunch, kind_from_json, kind_to_json
+from portal.web.i18n import translate_message
 from tests.support.app import start_worker
 from tests.support.launches import course_envs, kill_worker_midway, wait_for
 from tests.support.launches import launch_app as _app
@@ -128,8 +131,14 @@ def test_a_launch_given_up_ends_its_stream_with_the_reason(settings_dict, envs: 
     session_id = svc.sessions.begin(ANONYMOUS, "127.0.0.1", "course", None)
     job = svc.launches.start(EnvLaunch("course"), user="jane", session_id=session_id)
     entry = svc.queue.find(f"launch:{job.id}")
-    TASKS["launch"].give_up(svc, entry.payload, "worker lost: w1 sent no heartbeat for 3 s")  # as recover() does
-    assert job.done and "worker lost" in job.events[-1]["message"]
+    reason = Notice(WORKER_LOST, worker="w1", seconds="3")  # as recover() gives it
+    TASKS["launch"].give_up(svc, entry.payload, reason)
+    assert (
+        job.done and job.events[-1]["message"] == "the launch did not finish: worker lost: w1 sent no heartbeat for 3 s"
+    )
+    with app.test_request_context(headers={"Accept-Language": "fr"}):  # both sentences in the reader's language
+        french = localized_event(job.events[-1], translate_message)["message"]
+    assert french.startswith("le lancement ne s'est pas terminé : worker perdu : w1 n'a envoyé aucun"), french
     with svc.db.reader() as s:
         assert s.get(LaunchSession, session_id).state == "failed"
         assert len(s.scalars(select(LaunchEvent).where(LaunchEvent.launch_id == job.id)).all()) == 2
