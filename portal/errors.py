@@ -24,6 +24,18 @@ def _text(translate: Translate, template: str, params: dict[str, object]) -> str
     return translate(template)
 
 
+def _located(translate: Translate, source: Any, record: Any, field: Any, detail: str) -> str:
+    """``detail`` after where it is: ``source: record N: field F: detail`` (the parts there are)."""
+    where = []
+    if source:
+        where.append(str(source))
+    if record is not None:
+        where.append(translate(N_("record {record}")).format(record=record))
+    if field:
+        where.append(translate(N_("field {field}")).format(field=field))
+    return f"{': '.join(where)}: {detail}" if where else detail
+
+
 class PortalError(Exception):
     """Base of the domain errors. ``title`` is short and fixed per class; ``detail`` names what is wrong.
 
@@ -67,15 +79,7 @@ class PortalError(Exception):
 
     def localized(self, translate: Translate) -> str:
         """``message`` with every part passed through ``translate`` (a gettext), values filled in afterwards."""
-        where = []
-        if self.source:
-            where.append(str(self.source))
-        if self.record is not None:
-            where.append(translate(N_("record {record}")).format(record=self.record))
-        if self.field:
-            where.append(translate(N_("field {field}")).format(field=self.field))
-        detail = self.localized_detail(translate)
-        return f"{': '.join(where)}: {detail}" if where else detail
+        return _located(translate, self.source, self.record, self.field, self.localized_detail(translate))
 
     def localized_detail(self, translate: Translate) -> str:
         """``detail`` through ``translate``, values filled in afterwards (forms show it next to the field)."""
@@ -147,19 +151,28 @@ def json_params(params: dict[str, Any]) -> dict[str, Any]:
 def stored_message(stored: dict[str, Any], translate: Translate = _same) -> str:
     """The text of an error kept by :meth:`PortalError.stored`, through ``translate`` (English by default); an
     ``error`` key (a class name, as a launch's stream says "BuildFailed: ...") prefixes it as it is."""
-    template = str(stored.get("id") or "")
     plural = stored.get("plural")
-    where = {key: stored.get(key) for key in ("source", "record", "field")}
+    template = Plural(str(stored.get("id") or ""), plural) if plural else str(stored.get("id") or "")
     params = {  # a value that is itself a kept message (a Notice) is said in the reader's language too
         key: stored_message(value, translate) if isinstance(value, dict) and "id" in value else value
         for key, value in (stored.get("params") or {}).items()
     }
     prefix = f"{stored['error']}: " if stored.get("error") else ""
+
+    def said(translate: Translate) -> str:
+        # values are filled here, not through PortalError(**params): a value may be named like where a problem
+        # is (a webhook refusal's "bad {source}: ..." names its source file)
+        text = _text(translate, template, params)
+        detail = text.format(**params) if params else text
+        return prefix + _located(translate, stored.get("source"), stored.get("record"), stored.get("field"), detail)
+
     try:
-        error = PortalError(Plural(template, plural) if plural else template, **where, **params)
-        return prefix + error.localized(translate)
+        return said(translate)
     except (KeyError, IndexError, ValueError, TypeError):  # a translation naming a value the row lacks
-        return prefix + PortalError(template, **where, **params).message
+        try:
+            return said(_same)
+        except (KeyError, IndexError, ValueError, TypeError):  # a text with braces that are not placeholders
+            return prefix + str(template)
 
 
 class Invalid(PortalError):

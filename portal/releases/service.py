@@ -27,7 +27,7 @@ from portal.db.engine import Database
 from portal.db.models import Record
 from portal.db.paging import page_of
 from portal.errors import Conflict, Invalid, NotFound, Notice, PortalError
-from portal.i18n import N_
+from portal.i18n import N_, Plural
 from portal.identity import policy
 from portal.identity.audit import AuditLog
 from portal.identity.principal import Principal
@@ -463,8 +463,9 @@ class ReleaseService:
                 raise
         except Invalid as err:
             field = f"{source}:{err.field}" if err.field else source
-            # the sentence around it is translated; the catalogue's detail is kept as its English value
-            raise Refused(N_("bad {source}: {detail}"), source=source, detail=err.detail, field=field) from err
+            # the catalogue's detail goes in whole (a Notice keeps its id), so both sentences are translated
+            detail = err.detail if isinstance(err.template, Plural) else Notice(err.template, **err.params)
+            raise Refused(N_("bad {source}: {detail}"), source=source, detail=detail, field=field) from err
 
     def _refused(
         self,

@@ -341,6 +341,14 @@ def test_webhook_refusals_are_answered_in_french(app, server):
     reasons = [d["reason"] for d in listed.get_json()["hits"]]
     assert "archive manquante : le dépôt n'a pas d'étiquette 'v9.9.9'" in reasons, reasons
     assert any(r.startswith("signature incorrecte") for r in reasons), reasons
+    # a refusal whose values are named like where a problem is (its source file): listed, in French (was a 500)
+    nameless_json = json.dumps({"title": "Fitter", "creators": [{"affiliation": "CERN"}]})
+    server.release("v2.0.0", {"CITATION.cff": "", ".zenodo.json": nameless_json})  # "": the CFF file goes
+    nameless = settled(client, send(github_delivery(server.url, "v2.0.0")), repo["id"], token)
+    assert nameless["outcome"] == "refused" and nameless["reason"] == "bad .zenodo.json: author 1 has no name"
+    listed = client.get(f"/api/repositories/{repo['id']}/deliveries?size=50", headers={**bearer(token), **fr})
+    assert listed.status_code == 200, listed.get_data(as_text=True)
+    assert ".zenodo.json incorrect : l'auteur 1 n'a pas de nom" in [d["reason"] for d in listed.get_json()["hits"]]
 
 
 def test_unknown_repository_and_other_users(app, server):

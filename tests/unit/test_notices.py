@@ -30,3 +30,19 @@ def test_a_notice_inside_another_message_is_translated_too() -> None:
     assert stored["params"]["problem"] == notice.stored()  # kept whole in the row, not as its English text
     assert stored_message(stored, french) == "avertissement : runtime.txt demande python-3.9 ; venv utilise 3.11"
     assert stored_message(stored) == f"warning: {notice}"
+
+
+def test_a_refusal_around_a_catalogue_error_keeps_both_sentences_translatable() -> None:
+    from portal.errors import Invalid
+    from portal.releases.outcomes import Refused
+
+    err = Invalid("must be a date like {example}", example="2024-05-01", field="publication_date")
+    detail = Notice(err.template, **err.params)  # as ReleaseService does for the catalogue's Invalid
+    refused = Refused("bad {source}: {detail}", source="CITATION.cff", detail=detail)
+    assert refused.reason == "bad CITATION.cff: must be a date like 2024-05-01"
+    catalogue = {
+        "bad {source}: {detail}": "{source} incorrect : {detail}",
+        "must be a date like {example}": "doit être une date comme {example}",
+    }
+    said = stored_message(refused.stored(), lambda m, p=None, n=1: catalogue.get(m, m))
+    assert said == "CITATION.cff incorrect : doit être une date comme 2024-05-01"
