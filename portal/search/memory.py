@@ -141,7 +141,7 @@ class Snapshot:
                 db_rank=db_rank[by_value] if items else db_rank,
             )
         self.years_by_value = {int(v): i for i, v in enumerate(self.facets["year"].values) if v.isdigit()}
-        self.cache = _Cache(64 * 1024 * 1024)
+        self.cache = _Cache(max(CACHE_MIN_BYTES, n * CACHE_BYTES_PER_DOC))
         self.summaries = Summaries()
 
     def positions(self, ids: np.ndarray) -> np.ndarray:
@@ -163,14 +163,56 @@ class Snapshot:
         return out
 
 
+# The budget of a snapshot's cache of match sets and scores. Its entries grow with the catalogue (a word found in
+# most documents holds ~8-12 bytes per document), so a fixed 64 MiB that held 36 such words at 200,000 records
+# held 7 at 1,000,000: fewer than the 8 words a client searched in turn, and every search fetched its word's
+# scores again from the database (~1 s each; issue 17). The budget now grows with the catalogue: room for about
+# a dozen words found in every document, whatever its size (128 MiB per web worker at 1,000,000 records).
+CACHE_MIN_BYTES = 64 * 1024 * 1024
+CACHE_BYTES_PER_DOC = 128
+
+
 class _Cache:
-    """A least-recently-used cache bounded by the bytes of the numpy arrays it holds."""
+    """A least-recently-used cache bounded by the bytes of the numpy arrays it holds, which does not thrash.
+
+    A plain LRU cache asked in turn for one entry more than it holds misses every time (each new entry evicts
+    the one asked for next). So a new entry evicts others only if it has been asked for more often than each
+    of them (hits and misses counted, halved from time to time so that old popularity fades); otherwise it is
+    returned without being kept, and the entries held go on being hit."""
 
     def __init__(self, budget: int) -> None:
         self.budget = budget
         self.used = 0
         self.items: OrderedDict[Hashable, tuple[Any, int]] = OrderedDict()
         self.lock = threading.Lock()
+        self.asked: dict[Hashable, int] = {}
+        self._asks = 0
+
+    def _ask(self, key: Hashable) -> int:
+        """Count one request for ``key`` (under the lock); returns its count."""
+        self.asked[key] = self.asked.get(key, 0) + 1
+        self._asks += 1
+        if self._asks >= 1000:  # age the counts: halve them, forget the keys that fall to 0
+            self.asked = {k: n // 2 for k, n in self.asked.items() if n > 1}
+            self._asks = 0
+        return self.asked.get(key, 0)
+
+    def _admit(self, key: Hashable, size: int) -> bool:
+        """Whether ``key`` may go in, evicting least recently used entries asked for less often (under the lock)."""
+        if self.used + size <= self.budget:
+            return True
+        wanted = self.asked.get(key, 0)
+        freed, victims = 0, []
+        for old, (_, old_size) in self.items.items():
+            if self.used - freed + size <= self.budget:
+                break
+            if self.asked.get(old, 0) >= wanted:
+                return False
+            victims.append(old)
+            freed += old_size
+        for old in victims:
+            self.used -= self.items.pop(old)[1]
+        return True
 
     def peek(self, key: Hashable) -> Any:
         """The value held under ``key``, or None."""
@@ -182,18 +224,16 @@ class _Cache:
 
     def get(self, key: Hashable, make: Callable[[], Any]) -> Any:
         with self.lock:
+            self._ask(key)
             if key in self.items:
                 self.items.move_to_end(key)
                 return self.items[key][0]
         value = make()
         size = sum(a.nbytes for a in (value if isinstance(value, tuple) else (value,)) if hasattr(a, "nbytes"))
         with self.lock:
-            if key not in self.items:
+            if key not in self.items and self._admit(key, size):
                 self.items[key] = (value, size)
                 self.used += size
-                while self.used > self.budget and len(self.items) > 1:
-                    _, (_, freed) = self.items.popitem(last=False)
-                    self.used -= freed
         return value
 
 
@@ -202,12 +242,19 @@ class Evaluator:
     masks; a document in neither is NULL (unknown) and, as in SQL, is not selected, even under NOT."""
 
     def __init__(
-        self, snap: Snapshot, s: Session, backend: Any, facet_values: Callable[[str, str, list[str]], list[str]]
+        self,
+        snap: Snapshot,
+        s: Session,
+        backend: Any,
+        facet_values: Callable[[str, str, list[str]], list[str]],
+        scored: Mapping[Hashable, tuple[np.ndarray, np.ndarray]] | None = None,
     ) -> None:
+        """``scored``: the scores this search fetched already, by score key (the cache may not have kept them)."""
         self.snap = snap
         self.s = s
         self.backend = backend
         self.facet_values = facet_values
+        self.scored = scored or {}
 
     def selected(self, node: Node) -> Mask:
         return self.tri(node)[0]
@@ -220,7 +267,9 @@ class Evaluator:
                 return np.ones(snap.n, dtype=bool), np.zeros(snap.n, dtype=bool)
             # A ranked search fetched the node's scores first: their documents are its match set.
             score_key = self.backend.score_key(node)
-            scored = snap.cache.peek(("score", score_key)) if score_key is not None else None
+            scored = None
+            if score_key is not None:
+                scored = self.scored.get(score_key) or snap.cache.peek(("score", score_key))
             if scored is not None:
                 positions = scored[0]
             else:

@@ -7,6 +7,7 @@ from __future__ import annotations
 import time
 from datetime import UTC, datetime, timedelta
 
+import numpy as np
 import pytest
 from sqlalchemy import delete, inspect
 
@@ -477,3 +478,57 @@ def test_totals_and_facet_counts_are_counted_once_per_selection_and_index_genera
         "ATLAS": experiments["ATLAS"] + 1,
     }
     assert services_of(app).search._snapshot is not snap
+
+
+def test_searched_words_stay_cached_when_their_scores_outgrow_a_fixed_budget(make_app, tmp_path, monkeypatch):
+    """Issue 17: a word's scores take bytes in proportion to the documents holding it, so the snapshot's cache
+    budget grows with the catalogue (a fixed 64 MiB held 7 frequent words at 1,000,000 records), and words searched
+    in turn beyond what it holds do not evict each other (a least-recently-used cache then missed every time,
+    and each search fetched its word's scores again). Either way the answers are the SQL formulation's."""
+    from portal.search import memory
+
+    monkeypatch.setattr(memory, "CACHE_MIN_BYTES", 0)  # the budget from the catalogue's size alone, as at 1,000,000
+    app = make_app()
+    svc = services_of(app).search
+    svc.warm_words = 0  # only the searches below fill the cache
+    words = ["muon", "jet", "higgs", "tau", "vertex", "pileup", "trigger", "calibration"]
+    catalogue = [
+        record(100 + i, f"{words[i % 8].title()} sample {i}", abstract=" ".join(words[i % 8 :] + words[: i % 8]))
+        for i in range(40)
+    ]
+    load_file(services_of(app), write_records(tmp_path / "w.json", catalogue))
+    fetched: list[object] = []
+    real_scores = svc.backend.scores
+
+    def scores(s, key):  # the real backend's scores, each fetch noted
+        fetched.append(key)
+        return real_scores(s, key)
+
+    monkeypatch.setattr(svc.backend, "scores", scores)
+
+    def cycle(rounds):
+        for _ in range(rounds):
+            for word in words:
+                svc.in_memory = False
+                want = svc.search(SearchRequest(q=word, size=5))
+                svc.in_memory = True
+                got = svc.search(SearchRequest(q=word, size=5))
+                assert got == want and got.total == 40, word
+
+    cycle(3)
+    snap = svc._snapshot
+    assert snap.cache.budget == 40 * memory.CACHE_BYTES_PER_DOC
+    assert len(fetched) == len(words)  # each word fetched once, then answered from the cache
+    held = [value for key, (value, _) in snap.cache.items.items() if key[0] == "score"]
+    assert len(held) == len(words)
+    if svc.backend.name == "postgres":  # ts_rank is a real: kept as one (8 bytes a match, not 12)
+        assert all(values.dtype == np.float32 for _, values in held)
+    # A budget that holds 5 of the 8 words (as 64 MiB held 7 of them at 1,000,000 records): after the first
+    # round, only the 3 words not held are fetched again, not all 8 every round.
+    size = max(size for _, size in snap.cache.items.values())
+    snap.cache.items.clear()
+    snap.cache.asked.clear()
+    snap.cache.used, snap.cache.budget = 0, 5 * size
+    fetched.clear()
+    cycle(3)
+    assert len(fetched) == 8 + 3 + 3, fetched
