@@ -53,7 +53,7 @@ PODMAN_MODULES = {
 #: first. Left in xdist's default order (most tests first) they came last, one long test at a time, and the run
 #: waited for them on one worker while the others idled (the fuzz and gateway groups were 96th and 113th of 131).
 SLOW_GROUPS = (
-    "podman",  # the container lesson launch builds its image (~4 min), the podman builder tests (~40 s each)
+    "podman",  # the lesson launch builds its image (~3 min), the portal image (~4 min), the builder (~30 s each)
     "test_api_fuzz",
     "test_search_contract",
     "test_queued_launches",
