@@ -14,6 +14,7 @@ import importlib.metadata
 import os
 import shutil
 import subprocess
+import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -52,9 +53,11 @@ def run(cmd: list[str], **kwargs: object) -> subprocess.CompletedProcess[str]:
 
 
 @pytest.fixture(scope="module")
-def podman(tmp_path_factory: pytest.TempPathFactory) -> Iterator[list[str]]:
+def podman() -> Iterator[list[str]]:
     """podman with private storage, runc and no default ulimits (rootful runc cannot raise them here)."""
-    where = tmp_path_factory.mktemp("podman")
+    # not under pytest's tmp_path: podman refuses a runroot longer than 50 characters, which xdist's
+    # /tmp/pytest-of-root/pytest-N/popen-gwN/... exceeds
+    where = Path(tempfile.mkdtemp(prefix="portal-image-"))
     conf = where / "containers.conf"
     conf.write_text("[containers]\ndefault_ulimits = []\n")
     os.environ["CONTAINERS_CONF"] = str(conf)
@@ -71,6 +74,7 @@ def podman(tmp_path_factory: pytest.TempPathFactory) -> Iterator[list[str]]:
         ["podman", "--root", str(where / "root"), "--runroot", str(where / "run"), "system", "reset", "-f"],
         capture_output=True,
     )
+    shutil.rmtree(where, ignore_errors=True)
     os.environ.pop("CONTAINERS_CONF", None)
 
 
