@@ -10,9 +10,7 @@ import signal
 import subprocess
 import sys
 import time
-from collections.abc import Callable
 from pathlib import Path
-from typing import Any
 
 import pytest
 from sqlalchemy import select
@@ -22,21 +20,11 @@ from portal.db.models import Record
 from tests.functional.test_deposit import CSV_V1, WRITER, metadata, problem, upload
 from tests.support.app import start_worker
 from tests.support.users import bearer, csrf, make_user, sign_in, token_for
+from tests.support.waiting import wait_for
 
 FILES = {f"part{i}.csv": CSV_V1.replace(b"91.2", f"9{i}.5".encode()) for i in range(4)}
 #: large enough (4 x 18 MB) that placing and ingesting them takes the worker a while: it is killed meanwhile
 BIG = {f"big{i}.csv": b"run,event,mass\n" + f"{i},1,91.2\n".encode() * 2_000_000 for i in range(4)}
-
-
-def wait_for(what: Callable[[], Any], timeout: float = 60, message: str = "") -> Any:
-    """Poll until ``what()`` is truthy (a bound on a wait, not a timed assertion)."""
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        found = what()
-        if found:
-            return found
-        time.sleep(0.05)
-    raise AssertionError(f"gave up waiting after {timeout} s: {message}")
 
 
 @pytest.fixture

@@ -11,7 +11,7 @@ import subprocess
 import sys
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -27,19 +27,9 @@ from portal.jobqueue.worker import Worker
 from tests.support.app import start_worker
 from tests.support.processing_reference import reference
 from tests.support.users import bearer, token_for
+from tests.support.waiting import wait_for
 
 DATASET = 5001
-
-
-def wait_for(what: Callable[[], Any], timeout: float = 60, message: str = "") -> Any:
-    """Poll until ``what()`` is truthy (a bound on a wait, not a timed assertion)."""
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        found = what()
-        if found:
-            return found
-        time.sleep(0.05)
-    raise AssertionError(f"gave up waiting after {timeout} s: {message}")
 
 
 def _worker(app, kinds: dict[str, TaskKind], **options: Any) -> Worker:

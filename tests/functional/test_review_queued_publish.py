@@ -12,10 +12,11 @@ import pytest
 from portal.app import create_app, services_of
 from portal.identity.principal import COMMAND_LINE
 from tests.functional.test_deposit import CSV_V1, metadata, problem, upload
-from tests.functional.test_deposit_queued_publish import FILES, wait_for
+from tests.functional.test_deposit_queued_publish import FILES
 from tests.functional.test_openapi import check
 from tests.support.app import start_worker
 from tests.support.users import bearer, csrf, make_user, sign_in, token_for
+from tests.support.waiting import wait_for
 
 WRITER = ["deposit:write", "deposit:publish"]
 
