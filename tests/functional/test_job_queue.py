@@ -5,7 +5,6 @@ a worker released on SIGTERM, and the analyses API (listing by policy, filters, 
 from __future__ import annotations
 
 import os
-import shutil
 import signal
 import subprocess
 import sys
@@ -20,12 +19,12 @@ import pytest
 
 from portal.app import create_app, services_of
 from portal.catalog.model import RecordInput
-from portal.demo.generate import generate
 from portal.jobqueue.base import TaskFailed
 from portal.jobqueue.tasks import TaskKind, TaskRun
 from portal.jobqueue.worker import Worker
 from tests.support.app import start_worker
 from tests.support.processing_reference import reference
+from tests.support.tiny_dataset import tiny_root_files
 from tests.support.users import bearer, token_for
 from tests.support.waiting import wait_for
 
@@ -146,10 +145,7 @@ def test_the_queues_own_reasons_read_in_the_readers_language(make_app) -> None:
 # ---------------------------------------------------------------------------------------------- analyses
 @pytest.fixture(scope="module")
 def files(tmp_path_factory: pytest.TempPathFactory) -> Iterator[list[Path]]:
-    out = tmp_path_factory.mktemp("tiny-queue")
-    generate("tiny", out, formats=("root",))
-    yield sorted(out.glob("*.root"))
-    shutil.rmtree(out, ignore_errors=True)
+    yield from tiny_root_files(tmp_path_factory, "tiny-queue")
 
 
 @pytest.fixture(scope="module")
