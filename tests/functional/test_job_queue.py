@@ -4,6 +4,7 @@ a worker released on SIGTERM, and the analyses API (listing by policy, filters, 
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import signal
 import subprocess
@@ -20,7 +21,7 @@ import pytest
 from portal.app import create_app, services_of
 from portal.catalog.model import RecordInput
 from portal.jobqueue.base import TaskFailed
-from portal.jobqueue.tasks import TaskKind, TaskRun
+from portal.jobqueue.tasks import TASKS, TaskKind, TaskRun
 from portal.jobqueue.worker import Worker
 from tests.support.app import start_worker
 from tests.support.processing_reference import reference
@@ -230,6 +231,34 @@ def test_the_analyses_api_lists_by_policy_filters_pages_and_cancels(quiet_app) -
     assert queue.find(f"analysis:{made['jane']}").attempts == 0
 
 
+def _held_until_stopped(kind: TaskKind, timeout: float = 30) -> TaskKind:
+    """``kind`` whose run waits at its second between-chunk check until the worker passed it a stop (a cancel
+    request), ``timeout`` seconds at most, then checks as usual.
+
+    Why: a cancel reaches a running task only through the worker's heartbeat (once a second here), so a job
+    whose remaining chunks take less than that finishes "done" before the cancel the test sent arrives: the
+    tiny dataset's last 7 of 8 tasks took 0.6-0.8 s (under load) and the test failed 4 times in 10. Holding
+    the job after its first task (whose progress the test waits to see) makes "cancelled between chunks" the
+    only outcome when cancelling works; when the request is never passed on, the job goes on after
+    ``timeout`` and ends done, and the test fails."""
+
+    def run(services: Any, task: TaskRun) -> None:
+        checks = 0
+        check = task.check_cancel
+
+        def held_check() -> None:
+            nonlocal checks
+            checks += 1
+            if checks == 2:
+                task.stop.wait(timeout)
+            check()
+
+        task.check_cancel = held_check  # type: ignore[method-assign]  # this one run's checks, nothing else's
+        kind.run(services, task)
+
+    return dataclasses.replace(kind, run=run)
+
+
 def test_a_running_analysis_is_cancelled_between_chunks(quiet_app) -> None:
     app = quiet_app
     client = app.test_client()
@@ -237,7 +266,7 @@ def test_a_running_analysis_is_cancelled_between_chunks(quiet_app) -> None:
     job_id = client.post("/api/analyses", json={"analysis": "dimuon", "dataset": DATASET}, headers=jane).get_json()[
         "id"
     ]
-    start_worker(app, poll_interval=0.05)
+    start_worker(app, poll_interval=0.05, kinds={"analysis": _held_until_stopped(TASKS["analysis"])})
     wait_for(
         lambda: client.get(f"/api/analyses/{job_id}").get_json()["progress"].get("chunks_done", 0) > 0,
         message="the job made progress",
