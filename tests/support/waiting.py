@@ -44,5 +44,5 @@ def wait_for(
             seen = repr(last)
             if len(seen) > SHOWN_CHARS:
                 seen = seen[:SHOWN_CHARS] + "..."
-            raise AssertionError(f"gave up waiting after {timeout} s for {message or what!r}; last seen: {seen}")
+            raise AssertionError(f"gave up waiting after {timeout} s for {message or repr(what)}; last seen: {seen}")
         time.sleep(interval)
