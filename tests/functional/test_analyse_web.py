@@ -5,7 +5,6 @@ evidence chain of a published result (its files, relations, graph) with a re-run
 from __future__ import annotations
 
 import re
-import shutil
 import time
 import zlib
 from collections.abc import Iterator
@@ -15,8 +14,8 @@ import pytest
 
 from portal.app import services_of
 from portal.catalog.model import RecordInput
-from portal.demo.generate import generate
 from tests.support.processing_reference import reference
+from tests.support.tiny_dataset import tiny_root_files
 from tests.support.users import csrf, make_user, sign_in
 
 DATASET, SUBSET, SOFTWARE, ENVIRONMENT, NOTES = 6001, 6002, 6003, 6004, 6005
@@ -24,10 +23,7 @@ DATASET, SUBSET, SOFTWARE, ENVIRONMENT, NOTES = 6001, 6002, 6003, 6004, 6005
 
 @pytest.fixture(scope="module")
 def files(tmp_path_factory: pytest.TempPathFactory) -> Iterator[list[Path]]:
-    out = tmp_path_factory.mktemp("tiny-web")
-    generate("tiny", out, formats=("root",))
-    yield sorted(out.glob("*.root"))
-    shutil.rmtree(out, ignore_errors=True)
+    yield from tiny_root_files(tmp_path_factory, "tiny-web")
 
 
 def _rows(app, paths: list[Path]) -> list[dict]:

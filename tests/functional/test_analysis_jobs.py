@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import io
 import json
-import shutil
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -21,6 +20,7 @@ from portal.catalog.model import RecordInput
 from portal.cli import main as cli
 from portal.demo.generate import generate
 from tests.support.processing_reference import reference
+from tests.support.tiny_dataset import tiny_root_files
 from tests.support.users import token_for
 
 DATASET, EMPTY, SOFTWARE = 5001, 5002, 5003
@@ -37,10 +37,7 @@ def _client(app):
 
 @pytest.fixture(scope="module")
 def files(tmp_path_factory: pytest.TempPathFactory) -> Iterator[list[Path]]:
-    out = tmp_path_factory.mktemp("tiny")
-    generate("tiny", out, formats=("root",))
-    yield sorted(out.glob("*.root"))
-    shutil.rmtree(out, ignore_errors=True)
+    yield from tiny_root_files(tmp_path_factory, "tiny")
 
 
 @pytest.fixture(scope="module")

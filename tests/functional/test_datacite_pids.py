@@ -8,7 +8,6 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
-import time
 from collections.abc import Iterator
 from datetime import timedelta
 from pathlib import Path
@@ -22,6 +21,7 @@ from portal.pids.registrations import retry_pending
 from tests.functional.catalog_helpers import dataset, load_file, write_records
 from tests.support.datacite_server import DataCiteStandIn
 from tests.support.users import CURATOR_SCOPES, bearer, make_user, sign_in
+from tests.support.waiting import wait_for
 
 BASE = "http://portal.test"
 
@@ -50,12 +50,12 @@ def svc(app):
 
 def _findable(datacite: DataCiteStandIn, *dois: str) -> None:
     """Wait for a worker's `pids.register` job to have made ``dois`` findable."""
-    _wait_for(lambda: all(datacite.state(doi) == "findable" for doi in dois), message=f"{dois} registered")
+    wait_for(lambda: all(datacite.state(doi) == "findable" for doi in dois), message=f"{dois} registered")
 
 
 def _tried(svc, recid: int, doi: str, attempts: int = 1):
     """Wait until the worker tried to register ``doi`` ``attempts`` times; its registration."""
-    return _wait_for(
+    return wait_for(
         lambda: next(
             (r for r in svc.registrations.of_record(recid, COMMAND_LINE) if r.doi == doi and r.attempts >= attempts),
             None,
@@ -86,7 +86,7 @@ def test_publishing_makes_both_dois_findable_with_the_records_metadata(svc, data
     job = svc.queue.find(f"pids.register:{doi}")  # queued with the publication, run by a worker
     assert job is not None and job.payload == {"dois": [doi, concept_doi]}
     _findable(datacite, doi, concept_doi)
-    _wait_for(lambda: svc.queue.find(f"pids.register:{doi}").state == "succeeded", message="the job ended")
+    wait_for(lambda: svc.queue.find(f"pids.register:{doi}").state == "succeeded", message="the job ended")
     attributes = datacite.dois[doi]
     assert attributes["url"] == f"{BASE}/record/7"
     assert attributes["titles"] == [{"title": "Dataset 7"}]
@@ -112,7 +112,7 @@ def test_a_new_version_gets_its_doi_and_the_concept_doi_follows_it(app, svc, dat
     new_doi = published.get_json()["metadata"]["doi"]
     assert new_doi != view.doi
     _findable(datacite, new_doi)
-    _wait_for(lambda: datacite.dois[view.concept_doi]["url"] == f"{BASE}/record/{new}", message="the concept moved")
+    wait_for(lambda: datacite.dois[view.concept_doi]["url"] == f"{BASE}/record/{new}", message="the concept moved")
     assert datacite.dois[new_doi]["titles"][0]["title"] == "Dataset 7, reprocessed"
     concept = datacite.dois[view.concept_doi]
     assert concept["url"] == f"{BASE}/record/{new}"  # the concept DOI resolves to the latest version now
@@ -123,7 +123,7 @@ def test_a_new_version_gets_its_doi_and_the_concept_doi_follows_it(app, svc, dat
 
     # a metadata fix (a new revision) of the latest version updates both DOIs' metadata at DataCite
     svc.catalog.edit_metadata(new, {**svc.catalog.get(new).metadata, "title": "Dataset 7, fixed"})
-    _wait_for(
+    wait_for(
         lambda: datacite.dois[view.concept_doi]["titles"][0]["title"] == "Dataset 7, fixed",
         message="the fix was sent",
     )
@@ -249,17 +249,6 @@ def test_portal_pids_lists_and_retries_what_is_pending(svc, datacite, settings_d
     assert datacite.state(view.doi) == "findable" and "0 not registered" in run("list").stdout
 
 
-def _wait_for(what, timeout: float = 60, message: str = ""):
-    """Poll until ``what()`` is truthy (a bound on a wait, not a timed assertion)."""
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        found = what()
-        if found:
-            return found
-        time.sleep(0.05)
-    raise AssertionError(f"gave up waiting after {timeout} s: {message}")
-
-
 def test_a_failed_registration_is_retried_by_a_worker_after_its_backoff(make_app, app_settings, datacite, tmp_path):
     app = make_app(**app_settings, pid_retry_backoff=0.3)  # a real worker runs; backoffs of 0.3 s, 0.6 s, ...
     svc = services_of(app)
@@ -271,17 +260,17 @@ def test_a_failed_registration_is_retried_by_a_worker_after_its_backoff(make_app
 
     first = _tried(svc, 7, view.doi)
     assert first.state == "pending" and first.attempts >= 1
-    scheduled = _wait_for(lambda: svc.queue.find("pids.retry"), message="a round of retries was queued")
+    scheduled = wait_for(lambda: svc.queue.find("pids.retry"), message="a round of retries was queued")
     assert scheduled is not None and scheduled.kind == "pids.retry"  # a round of retries, queued for a worker
     # the worker retries on its own, each round after the backoff, while DataCite stays down
-    _wait_for(lambda: registrations()[view.doi].attempts >= 3, message="the worker retried the registration")
+    wait_for(lambda: registrations()[view.doi].attempts >= 3, message="the worker retried the registration")
     assert datacite.state(view.doi) is None
     datacite.fail(0)  # DataCite is back: the next round registers both DOIs, and schedules no other
-    _wait_for(
+    wait_for(
         lambda: {r.state for r in registrations().values()} == {"registered"}, message="the worker registered both"
     )
     assert datacite.state(view.doi) == "findable" and datacite.state(view.concept_doi) == "findable"
-    _wait_for(lambda: svc.queue.find("pids.retry").state == "succeeded", message="the last round ended")
+    wait_for(lambda: svc.queue.find("pids.retry").state == "succeeded", message="the last round ended")
     assert svc.queue.counts().get("queued", 0) == 0  # nothing left pending: no round scheduled after it
 
 
@@ -332,7 +321,7 @@ def test_a_records_registrations_link_to_the_job_sending_them_which_its_owner_fo
     assert {r["doi"] for r in body["registrations"]} == {published.doi, published.concept_doi}
     job_url = next(r for r in body["registrations"] if r["doi"] == published.doi)["links"]["job"]
     # the job belongs to the record's owner: she follows it through the jobs API
-    job = _wait_for(lambda: (j := alice.get(job_url).get_json())["state"] == "succeeded" and j, message="job done")
+    job = wait_for(lambda: (j := alice.get(job_url).get_json())["state"] == "succeeded" and j, message="job done")
     assert job["kind"] == "pids.register" and job["owner_id"] == owner.id and job["attempts"] == 1
     assert alice.get("/api/jobs?kind=pids.register").get_json()["total"] == 1
     # a visitor sees no registration and may not read the job

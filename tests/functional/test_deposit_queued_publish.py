@@ -10,62 +10,33 @@ import signal
 import subprocess
 import sys
 import time
-from collections.abc import Callable
 from pathlib import Path
-from typing import Any
 
 import pytest
 from sqlalchemy import select
 
-from portal.app import create_app, services_of
+from portal.app import services_of
 from portal.db.models import Record
-from tests.functional.test_deposit import CSV_V1, WRITER, metadata, problem, upload
+from tests.functional.test_deposit import CSV_V1, metadata, problem, upload
 from tests.support.app import start_worker
+from tests.support.review import WRITER, ended, job_json, large_deposit_app
 from tests.support.users import bearer, csrf, make_user, sign_in, token_for
+from tests.support.waiting import wait_for
 
 FILES = {f"part{i}.csv": CSV_V1.replace(b"91.2", f"9{i}.5".encode()) for i in range(4)}
 #: large enough (4 x 18 MB) that placing and ingesting them takes the worker a while: it is killed meanwhile
 BIG = {f"big{i}.csv": b"run,event,mass\n" + f"{i},1,91.2\n".encode() * 2_000_000 for i in range(4)}
 
 
-def wait_for(what: Callable[[], Any], timeout: float = 60, message: str = "") -> Any:
-    """Poll until ``what()`` is truthy (a bound on a wait, not a timed assertion)."""
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        found = what()
-        if found:
-            return found
-        time.sleep(0.05)
-    raise AssertionError(f"gave up waiting after {timeout} s: {message}")
-
-
 @pytest.fixture
 def portal(settings_dict, tmp_path):
-    # more than 3 files is a large deposit here; no worker until a test starts one
-    return create_app(
-        {
-            **settings_dict,
-            "deposit_owners_publish": True,
-            "data_dir": str(tmp_path / "data"),
-            "ingest_queue_files": 3,
-            "deposit_queue_bytes": 0,
-        }
-    )
+    return large_deposit_app(settings_dict, tmp_path, owners_publish=True)
 
 
 def _draft(app, client, auth, files: dict[str, bytes]) -> int:
     recid = int(client.post("/api/records", json={"metadata": metadata()}, headers=auth).get_json()["id"])
     upload(client, auth, recid, files)
     return recid
-
-
-def _job(client, auth, job_id: int) -> dict:
-    return client.get(f"/api/jobs/{job_id}", headers=auth).get_json()
-
-
-def _ended(client, auth, job_id: int) -> dict | None:
-    job = _job(client, auth, job_id)
-    return job if job["state"] in ("succeeded", "failed", "cancelled") else None
 
 
 def test_a_large_deposit_is_published_by_a_job_and_a_small_one_in_the_request(portal) -> None:
@@ -86,7 +57,7 @@ def test_a_large_deposit_is_published_by_a_job_and_a_small_one_in_the_request(po
     assert problem(client.post(f"/api/records/{recid}/draft/actions/publish", headers=auth), 409)["field"] == "state"
 
     start_worker(portal, poll_interval=0.05)
-    job = wait_for(lambda: _ended(client, auth, job_id), message="the publication job ended")
+    job = wait_for(lambda: ended(client, auth, job_id), message="the publication job ended")
     assert job["state"] == "succeeded", job["error"]
     assert job["progress"]["recid"] == recid and job["progress"]["done"] == job["progress"]["total"] == len(FILES)
     published = client.get(f"/api/records/{recid}").get_json()
@@ -105,7 +76,7 @@ def test_a_damaged_file_fails_the_job_and_leaves_the_draft_with_the_reason(porta
     recid = _draft(portal, client, auth, {**FILES, "events.root": b"not a ROOT file at all"})
     job_id = client.post(f"/api/records/{recid}/draft/actions/publish", headers=auth).get_json()["job"]["id"]
     start_worker(portal, poll_interval=0.05)
-    job = wait_for(lambda: _ended(client, auth, job_id), message="the publication job ended")
+    job = wait_for(lambda: ended(client, auth, job_id), message="the publication job ended")
     assert job["state"] == "failed" and "events.root" in job["error"] and job["attempts"] == 1  # not retried
     draft = client.get(f"/api/records/{recid}/draft", headers=auth).get_json()
     assert draft["status"] == "draft" and svc.catalog.get(recid, include_drafts=True).files == []
@@ -116,7 +87,7 @@ def test_a_damaged_file_fails_the_job_and_leaves_the_draft_with_the_reason(porta
     # open to changes again: the owner removes the damaged file and publishes (queued again: 4 files)
     assert client.delete(f"/api/records/{recid}/draft/files/events.root", headers=auth).status_code == 204
     again = client.post(f"/api/records/{recid}/draft/actions/publish", headers=auth).get_json()["job"]["id"]
-    assert wait_for(lambda: _ended(client, auth, again))["state"] == "succeeded"
+    assert wait_for(lambda: ended(client, auth, again))["state"] == "succeeded"
 
 
 def _worker_process(app) -> subprocess.Popen[bytes]:
@@ -132,7 +103,8 @@ def test_a_publication_whose_worker_is_killed_minus_9_is_recovered_and_published
     job_id = client.post(f"/api/records/{recid}/draft/actions/publish", headers=auth).get_json()["job"]["id"]
     process = _worker_process(portal)
     try:
-        wait_for(lambda: _job(client, auth, job_id)["state"] == "running", message="the worker process took the job")
+        took = "the worker process took the job"
+        wait_for(lambda: job_json(client, auth, job_id)["state"] == "running", message=took)
         # the publishing transaction waits on a lock this test holds (the record's row; SQLite's one write lock),
         # so the worker is killed between placing the files and publishing them
         with svc.db.engine.connect() as conn:
@@ -153,7 +125,7 @@ def test_a_publication_whose_worker_is_killed_minus_9_is_recovered_and_published
     assert svc.catalog.get(recid, include_drafts=True).files == []
 
     start_worker(portal, poll_interval=0.05, heartbeat_timeout=3)
-    job = wait_for(lambda: _ended(client, auth, job_id), message="the recovered job ended")
+    job = wait_for(lambda: ended(client, auth, job_id), message="the recovered job ended")
     assert job["state"] == "succeeded" and job["attempts"] == 2, job
     published = client.get(f"/api/records/{recid}").get_json()
     assert sorted(f["key"] for f in published["metadata"]["files"]) == sorted(BIG)

@@ -27,9 +27,10 @@ from portal.launch.manager import LaunchJob
 from portal.launch.queued import LaunchEvent, StoredLaunch
 from portal.launch.sources import local_env
 from tests.support.app import start_worker
-from tests.support.launches import course_envs, kill_worker_midway, wait_for
+from tests.support.launches import course_envs, kill_worker_midway
 from tests.support.launches import launch_app as _app
 from tests.support.users import bearer, make_user, sign_in, token_for
+from tests.support.waiting import wait_for
 
 
 @pytest.fixture

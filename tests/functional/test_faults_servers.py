@@ -39,6 +39,7 @@ from portal.app import services_of
 from portal.storage.server import XRootDServer, free_port
 from tests.functional.catalog_helpers import dataset, load_file, write_records
 from tests.support.live import live_server
+from tests.support.waiting import wait_for
 from tests.support.xrootd import require_xrootd, served_tempdir, xrootd_over
 
 pytestmark = [pytest.mark.xrootd, pytest.mark.slow]
@@ -80,17 +81,8 @@ def served() -> Iterator[tuple[XRootDServer, Path]]:
 # -- XRootD killed mid-download --------------------------------------------------------------------------------
 
 
-def wait_until(check, timeout: float, what: str):
-    deadline = time.monotonic() + timeout
-    while True:
-        try:
-            found = check()
-        except (requests.ConnectionError, requests.Timeout):  # not listening yet, or busy starting
-            found = None
-        if found:
-            return found
-        assert time.monotonic() < deadline, f"{what} within {timeout} s"
-        time.sleep(0.2)
+#: what a request to a server that is still starting (or restarting) raises: not up yet, not a failure
+NOT_LISTENING = (requests.ConnectionError, requests.Timeout)
 
 
 # On SQLite only: the subject is a storage server dying under a running transfer; the database gives the file row
@@ -129,7 +121,13 @@ def test_xrootd_killed_mid_download_cuts_the_transfer_and_the_same_server_serves
     base = f"http://127.0.0.1:{port}"
     url = f"{base}/record/4100/files/big.bin"
     try:
-        wait_until(lambda: requests.get(f"{base}/healthz", timeout=2).ok, 30, "the portal did not start")
+        wait_for(
+            lambda: requests.get(f"{base}/healthz", timeout=2).ok,
+            30,
+            "the portal to start",
+            interval=0.2,
+            ignoring=NOT_LISTENING,
+        )
         received = bytearray()
         cut: Exception | None = None
         with requests.get(url, stream=True, timeout=60) as resp:
@@ -153,8 +151,12 @@ def test_xrootd_killed_mid_download_cuts_the_transfer_and_the_same_server_serves
         assert "XRootD error" in log.read_text(errors="replace")  # the cut transfer was logged, with its cause
 
         restart(server)
-        again = wait_until(
-            lambda: (r := requests.get(url, timeout=60)).status_code == 200 and r, 30, "no download after restart"
+        again = wait_for(
+            lambda: (r := requests.get(url, timeout=60)).status_code == 200 and r,
+            30,
+            "a download after the restart",
+            interval=0.2,
+            ignoring=NOT_LISTENING,
         )
         assert len(again.content) == BIG and again.content == content
         resumed = requests.get(url, headers={"Range": f"bytes={len(received)}-"}, timeout=60)
@@ -228,7 +230,7 @@ def test_xrootd_killed_mid_analysis_fails_the_job_by_storage_and_a_new_job_is_ex
     restart(server)
     # once the portal sees the storage back (its /readyz check), a new job in the same worker is exact
     client = app.test_client()
-    wait_until(lambda: client.get("/readyz").get_json()["checks"]["storage"]["ok"], 30, "storage not back")
+    wait_for(lambda: client.get("/readyz").get_json()["checks"]["storage"]["ok"], 30, "storage back", interval=0.2)
     again = svc.analyses.create("dimuon", 4200)
     done = wait_for_job(svc, again.id, 60)
     assert done.state == "done", done.error
@@ -282,7 +284,7 @@ def test_xrootd_killed_mid_analysis_of_parquet_or_hdf5_then_a_new_job_is_exact(s
 
     restart(server)
     client = app.test_client()
-    wait_until(lambda: client.get("/readyz").get_json()["checks"]["storage"]["ok"], 30, "storage not back")
+    wait_for(lambda: client.get("/readyz").get_json()["checks"]["storage"]["ok"], 30, "storage back", interval=0.2)
     again = svc.analyses.create("dimuon", 4300)
     done = wait_for_job(svc, again.id, 60)
     assert done.state == "done", done.error

@@ -7,8 +7,6 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
-import time
-from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -21,19 +19,9 @@ from portal.jobqueue.base import Cancelled
 from portal.jobqueue.tasks import TASKS, TaskRun
 from tests.functional.catalog_helpers import dataset, load_file, write_records
 from tests.support.app import start_worker
+from tests.support.waiting import wait_for
 
 PORTAL = Path(sys.executable).parent / "portal"
-
-
-def wait_for(what: Callable[[], Any], timeout: float = 120, message: str = "") -> Any:
-    """Poll until ``what()`` is truthy (a bound on a wait, not a timed assertion)."""
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        found = what()
-        if found:
-            return found
-        time.sleep(0.1)
-    raise AssertionError(f"gave up waiting after {timeout} s: {message}")
 
 
 @pytest.fixture
@@ -68,7 +56,12 @@ def test_a_large_ingest_is_queued_and_a_worker_runs_it_with_progress(app) -> Non
     assert svc.catalog.get(6).files == []  # nothing ingested by the command itself
 
     start_worker(app)
-    done = wait_for(lambda: (e := svc.queue.get(job_id)) and e.state in ("succeeded", "failed") and e, message="end")
+    done = wait_for(
+        lambda: (e := svc.queue.get(job_id)) and e.state in ("succeeded", "failed") and e,
+        timeout=120,
+        message="end",
+        interval=0.1,
+    )
     assert done.state == "succeeded", done.error
     assert done.progress["done"] == done.progress["total"] == 3 and done.progress["files"] == 2
     assert [rel for rel, _reason in done.progress["errors"]] == ["ds/noise.h5"]

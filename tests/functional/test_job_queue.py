@@ -4,14 +4,14 @@ a worker released on SIGTERM, and the analyses API (listing by policy, filters, 
 
 from __future__ import annotations
 
+import dataclasses
 import os
-import shutil
 import signal
 import subprocess
 import sys
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -20,26 +20,16 @@ import pytest
 
 from portal.app import create_app, services_of
 from portal.catalog.model import RecordInput
-from portal.demo.generate import generate
 from portal.jobqueue.base import TaskFailed
-from portal.jobqueue.tasks import TaskKind, TaskRun
+from portal.jobqueue.tasks import TASKS, TaskKind, TaskRun
 from portal.jobqueue.worker import Worker
 from tests.support.app import start_worker
 from tests.support.processing_reference import reference
+from tests.support.tiny_dataset import tiny_root_files
 from tests.support.users import bearer, token_for
+from tests.support.waiting import wait_for
 
 DATASET = 5001
-
-
-def wait_for(what: Callable[[], Any], timeout: float = 60, message: str = "") -> Any:
-    """Poll until ``what()`` is truthy (a bound on a wait, not a timed assertion)."""
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        found = what()
-        if found:
-            return found
-        time.sleep(0.05)
-    raise AssertionError(f"gave up waiting after {timeout} s: {message}")
 
 
 def _worker(app, kinds: dict[str, TaskKind], **options: Any) -> Worker:
@@ -156,10 +146,7 @@ def test_the_queues_own_reasons_read_in_the_readers_language(make_app) -> None:
 # ---------------------------------------------------------------------------------------------- analyses
 @pytest.fixture(scope="module")
 def files(tmp_path_factory: pytest.TempPathFactory) -> Iterator[list[Path]]:
-    out = tmp_path_factory.mktemp("tiny-queue")
-    generate("tiny", out, formats=("root",))
-    yield sorted(out.glob("*.root"))
-    shutil.rmtree(out, ignore_errors=True)
+    yield from tiny_root_files(tmp_path_factory, "tiny-queue")
 
 
 @pytest.fixture(scope="module")
@@ -244,6 +231,34 @@ def test_the_analyses_api_lists_by_policy_filters_pages_and_cancels(quiet_app) -
     assert queue.find(f"analysis:{made['jane']}").attempts == 0
 
 
+def _held_until_stopped(kind: TaskKind, timeout: float = 30) -> TaskKind:
+    """``kind`` whose run waits at its second between-chunk check until the worker passed it a stop (a cancel
+    request), ``timeout`` seconds at most, then checks as usual.
+
+    Why: a cancel reaches a running task only through the worker's heartbeat (once a second here), so a job
+    whose remaining chunks take less than that finishes "done" before the cancel the test sent arrives: the
+    tiny dataset's last 7 of 8 tasks took 0.6-0.8 s (under load) and the test failed 4 times in 10. Holding
+    the job after its first task (whose progress the test waits to see) makes "cancelled between chunks" the
+    only outcome when cancelling works; when the request is never passed on, the job goes on after
+    ``timeout`` and ends done, and the test fails."""
+
+    def run(services: Any, task: TaskRun) -> None:
+        checks = 0
+        check = task.check_cancel
+
+        def held_check() -> None:
+            nonlocal checks
+            checks += 1
+            if checks == 2:
+                task.stop.wait(timeout)
+            check()
+
+        task.check_cancel = held_check  # type: ignore[method-assign]  # this one run's checks, nothing else's
+        kind.run(services, task)
+
+    return dataclasses.replace(kind, run=run)
+
+
 def test_a_running_analysis_is_cancelled_between_chunks(quiet_app) -> None:
     app = quiet_app
     client = app.test_client()
@@ -251,7 +266,7 @@ def test_a_running_analysis_is_cancelled_between_chunks(quiet_app) -> None:
     job_id = client.post("/api/analyses", json={"analysis": "dimuon", "dataset": DATASET}, headers=jane).get_json()[
         "id"
     ]
-    start_worker(app, poll_interval=0.05)
+    start_worker(app, poll_interval=0.05, kinds={"analysis": _held_until_stopped(TASKS["analysis"])})
     wait_for(
         lambda: client.get(f"/api/analyses/{job_id}").get_json()["progress"].get("chunks_done", 0) > 0,
         message="the job made progress",

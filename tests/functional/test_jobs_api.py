@@ -6,7 +6,6 @@ own kinds)."""
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -16,19 +15,9 @@ from portal.app import create_app, services_of
 from portal.jobqueue.tasks import TASKS, TaskRun, task
 from tests.support.app import start_worker
 from tests.support.users import bearer, make_user, token_for
+from tests.support.waiting import wait_for
 
 LATER = datetime.now(UTC) + timedelta(days=1)  # jobs due tomorrow: no worker takes them during a test
-
-
-def wait_for(what: Callable[[], Any], timeout: float = 60, message: str = "") -> Any:
-    """Poll until ``what()`` is truthy (a bound on a wait, not a timed assertion)."""
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        found = what()
-        if found:
-            return found
-        time.sleep(0.05)
-    raise AssertionError(f"gave up waiting after {timeout} s: {message}")
 
 
 @pytest.fixture

@@ -5,7 +5,6 @@ them, and a worker started without ``periodic`` queues none."""
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
 from typing import Any
 
 from sqlalchemy import func, select
@@ -13,17 +12,7 @@ from sqlalchemy import func, select
 from portal.app import create_app, services_of
 from portal.jobqueue.models import QueueJob
 from tests.support.app import start_worker
-
-
-def wait_for(what: Callable[[], Any], timeout: float = 60, message: str = "") -> Any:
-    """Poll until ``what()`` is truthy (a bound on a wait, not a timed assertion)."""
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        found = what()
-        if found:
-            return found
-        time.sleep(0.05)
-    raise AssertionError(f"gave up waiting after {timeout} s: {message}")
+from tests.support.waiting import wait_for
 
 
 def _jobs(app: Any, kind: str, *states: str) -> int:

@@ -21,8 +21,9 @@ from portal.launch.kinds import EnvLaunch, GitLaunch
 from portal.launch.queued import LaunchEvent, StoredLaunch, kind_from_json, kind_to_json
 from portal.web.i18n import translate_message
 from tests.support.app import start_worker
-from tests.support.launches import course_envs, kill_worker_midway, wait_for
+from tests.support.launches import course_envs, kill_worker_midway
 from tests.support.launches import launch_app as _app
+from tests.support.waiting import wait_for
 
 
 @pytest.fixture

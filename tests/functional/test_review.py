@@ -10,9 +10,8 @@ import pytest
 from portal.app import services_of
 from portal.identity.principal import COMMAND_LINE
 from tests.functional.test_deposit import CSV_V1, metadata, problem, upload
+from tests.support.review import WRITER, curated_people
 from tests.support.users import bearer, make_user, token_for
-
-WRITER = ["deposit:write", "deposit:publish"]
 
 
 @pytest.fixture
@@ -23,21 +22,10 @@ def app_settings(tmp_path):
 @pytest.fixture
 def people(app):
     """alice (an owner), cms-cura (curates `cms` as a listed user), edu-cura (curates `education` through the
-    `teachers` group), and their tokens."""
-    svc = services_of(app)
-    svc.collections.create(COMMAND_LINE, "cms", "CMS", description="CMS open data")
-    svc.collections.create(COMMAND_LINE, "education", "Education", curator_group="teachers")
-    svc.collections.create(COMMAND_LINE, "sandbox", "Sandbox", curated=False)
-    make_user(app, "cms-cura")
-    svc.collections.add_curator(COMMAND_LINE, "cms", "cms-cura")
-    teacher = make_user(app, "edu-cura")
-    svc.users.add_to_group(COMMAND_LINE, teacher.id, "teachers")
-    return {
-        "alice": bearer(token_for(app, WRITER, username="alice")),
-        "cms": bearer(token_for(app, WRITER, username="cms-cura")),
-        "edu": bearer(token_for(app, WRITER, username="edu-cura")),
-        "bob": bearer(token_for(app, WRITER, username="bob")),
-    }
+    `teachers` group), bob (no role), and their tokens; `sandbox` is an uncurated collection."""
+    people = curated_people(app, "bob")
+    services_of(app).collections.create(COMMAND_LINE, "sandbox", "Sandbox", curated=False)
+    return people
 
 
 def draft(client, auth, collection: str | None = None, title: str = "Muon pairs") -> int:

@@ -9,47 +9,26 @@ from __future__ import annotations
 
 import pytest
 
-from portal.app import create_app, services_of
+from portal.app import services_of
 from portal.identity.principal import COMMAND_LINE
 from tests.functional.test_deposit import CSV_V1, metadata, problem, upload
-from tests.functional.test_deposit_queued_publish import FILES, wait_for
+from tests.functional.test_deposit_queued_publish import FILES
 from tests.functional.test_openapi import check
 from tests.support.app import start_worker
-from tests.support.users import bearer, csrf, make_user, sign_in, token_for
-
-WRITER = ["deposit:write", "deposit:publish"]
+from tests.support.review import curated_people, ended, large_deposit_app
+from tests.support.users import csrf, make_user, sign_in
+from tests.support.waiting import wait_for
 
 
 @pytest.fixture
 def portal(settings_dict, tmp_path):
-    # more than 3 files is a large deposit here; no worker until a test starts one
-    return create_app(
-        {
-            **settings_dict,
-            "deposit_owners_publish": False,
-            "data_dir": str(tmp_path / "data"),
-            "ingest_queue_files": 3,
-            "deposit_queue_bytes": 0,
-        }
-    )
+    return large_deposit_app(settings_dict, tmp_path, owners_publish=False)
 
 
 @pytest.fixture
 def people(portal):
     """alice (an owner); cms-cura curates `cms` as a listed user, edu-cura curates `education` through a group."""
-    svc = services_of(portal)
-    svc.collections.create(COMMAND_LINE, "cms", "CMS", description="CMS open data")
-    svc.collections.create(COMMAND_LINE, "education", "Education", curator_group="teachers")
-    make_user(portal, "cms-cura")
-    svc.collections.add_curator(COMMAND_LINE, "cms", "cms-cura")
-    teacher = make_user(portal, "edu-cura")
-    svc.users.add_to_group(COMMAND_LINE, teacher.id, "teachers")
-    return {
-        "alice": bearer(token_for(portal, WRITER, username="alice")),
-        "cms": bearer(token_for(portal, WRITER, username="cms-cura")),
-        "edu": bearer(token_for(portal, WRITER, username="edu-cura")),
-        "teacher": teacher,
-    }
+    return curated_people(portal)
 
 
 def submitted(client, auth, collection: str, files: dict[str, bytes], title: str = "Muon pairs") -> tuple[int, str]:
@@ -61,11 +40,6 @@ def submitted(client, auth, collection: str, files: dict[str, bytes], title: str
     sent = client.post(f"/api/records/{recid}/draft/actions/submit-review", headers=auth)
     assert sent.status_code == 202, sent.get_data(as_text=True)
     return recid, sent.get_json()["id"]
-
-
-def ended(client, auth, job_id: int) -> dict | None:
-    job = client.get(f"/api/jobs/{job_id}", headers=auth).get_json()
-    return job if job["state"] in ("succeeded", "failed", "cancelled") else None
 
 
 def test_accepting_a_large_deposit_queues_its_publication_and_the_job_accepts_the_request(portal, people) -> None:

@@ -25,7 +25,7 @@ import pytest
 
 from portal.app import services_of
 from portal.catalog.model import RecordInput
-from portal.demo.generate import generate
+from tests.support.tiny_dataset import tiny_root_files
 from tests.support.users import csrf, make_user, sign_in
 
 DATASET, ENVIRONMENT = 6101, 6102
@@ -117,10 +117,7 @@ def _row(path: Path, key: str | None = None) -> dict:
 
 @pytest.fixture(scope="module")
 def files(tmp_path_factory: pytest.TempPathFactory) -> Iterator[list[Path]]:
-    out = tmp_path_factory.mktemp("tiny-software")
-    generate("tiny", out, formats=("root",))
-    yield sorted(out.glob("*.root"))
-    shutil.rmtree(out, ignore_errors=True)
+    yield from tiny_root_files(tmp_path_factory, "tiny-software")
 
 
 @pytest.fixture(scope="module")
