@@ -6,7 +6,8 @@ caches bypassed), then `/record/<id>` through the Flask test client on a first v
 process's cache of references emptied) and on a second one (stored). BENCH_PROFILE=1 also prints a cProfile of
 one first visit; BENCH_DUMP=<file> writes every formatted reference as JSON (to check that a change keeps them
 byte-identical: run before and after, compare the files).
-Env: BENCH_PAGES (record pages timed, default 40), BENCH_PROFILE, BENCH_DUMP.
+Env: BENCH_PAGES (record pages timed, default 40), BENCH_PROFILE, BENCH_DUMP, BENCH_CORPUS (the corpus's records
+directory; default ../shared/corpus/cernopendata/records beside the checkout).
 """
 
 from __future__ import annotations
@@ -23,7 +24,10 @@ from pathlib import Path
 from benchmarks._http import stats_ms
 
 PAGES = int(os.environ.get("BENCH_PAGES", "40"))
-CORPUS = Path(__file__).resolve().parents[1].parent / "shared" / "corpus" / "cernopendata" / "records"
+CORPUS = Path(
+    os.environ.get("BENCH_CORPUS")
+    or Path(__file__).resolve().parents[2] / "shared" / "corpus" / "cernopendata" / "records"
+)
 
 
 def main() -> None:
