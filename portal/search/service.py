@@ -325,9 +325,9 @@ class SearchService:
                         score[held] += scores
             counted = sort in SNAPSHOT_COUNTED_SORTS
             if counted:
-                # Every concept's count over the whole catalogue: an aggregation of all the `related` facet rows,
-                # ~1 s at 200,000 records on PostgreSQL if run on every search. It changes only with the index,
-                # so it is read once per snapshot (an index generation) and held with the selections' totals.
+                # Every concept's count over the whole catalogue: an aggregation of all the `related` facet rows
+                # (seconds at 200,000 records: benchmarks/mostcited_sort.py). It changes only with the index, so
+                # it is read once per snapshot (an index generation; the warming thread reads it first).
                 score = snap.counted.get(sort, partial(self._counted, s, snap, sort))
             evaluator = memory.Evaluator(
                 snap, s, self.backend, lambda facet, value, values: facet_values(s, facet, value, values), fetched
