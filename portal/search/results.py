@@ -54,3 +54,6 @@ class SearchResult:
     aggregations: dict[str, list[FacetBucket]]
     next_cursor: str | None
     sort: str
+    #: with a sort by counts the snapshot holds (`mostcited`): each hit's concept's count, the one it was ordered
+    #: by (absent: none), so a page need not count its hits again; None: not known here
+    cited: dict[int, int] | None = field(default=None, compare=False)

@@ -389,6 +389,9 @@ class SearchService:
             more = len(hits) > req.size
             hits = hits[: req.size]
             recids = [int(snap.recids[p]) for p in hits]
+            cited = None
+            if counted and score is not None:
+                cited = {int(snap.concepts[p]): int(score[p]) for p in hits if score[p]}
             next_cursor = encode_cursor([key_of(int(hits[-1])), recids[-1]]) if more and len(hits) else None
         return SearchResult(
             total=total,
@@ -396,6 +399,7 @@ class SearchService:
             aggregations=dict(aggregations),
             next_cursor=next_cursor,
             sort=sort,
+            cited=cited,
         )
 
     @staticmethod

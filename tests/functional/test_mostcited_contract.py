@@ -93,6 +93,9 @@ def _assert_as_sql(svc) -> None:
         assert "mostcited" in svc.search._snapshot.counted.items  # answered from the snapshot, not by SQL
         theirs = reference.search(SearchRequest(**req, sort="mostcited", size=50))
         assert (ours.total, ours.recids, ours.aggregations) == (theirs.total, theirs.recids, theirs.aggregations), req
+        # the hits' counts the page shows come with the result, equal to counting the hits' concepts again
+        concepts = [h.concept_recid for h in svc.catalog.get_hits(ours.recids)]
+        assert ours.cited == svc.citations.counts(concepts), req
         for by_cursor in (False, True):
             assert _pages(svc.search, req, by_cursor=by_cursor) == _pages(reference, req, by_cursor=by_cursor), req
 
