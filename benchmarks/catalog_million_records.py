@@ -9,13 +9,18 @@ built by the portal's own `SearchService.reindex`, `VACUUM ANALYZE`, then `porta
 - `/api/records` (newest first, the default listing), with a word query, with two facet filters;
 - deep pages: page 1 against a page near the end (`page=` numbers) and a search-after `cursor` taken there;
 - the record page `/record/<id>` of random records, then the same pages again (their formatted citations are
-  stored by the first visit: `rendered_citations`), and the record API `/api/records/<id>`.
+  stored by the first visit: `rendered_citations`), and the record API `/api/records/<id>`;
+- the `mostcited` sort, `/api/records?sort=mostcited` and the search page `/search?sort=mostcited`: a share
+  (BENCH_CITING, default 0.2) of the generated records cite 1-3 earlier ones in their relations (a few records
+  most: recids drawn skewed to the oldest), and 1% of the concepts have 1-3 external citations
+  (`record_citations`), from their own random generator, so the rest of the data is that of earlier runs.
 
 Comparators: `/healthz` on the same server (the HTTP + gunicorn floor) and the naive SQL listing a portal
 without a search snapshot would run: `count(*)` of the published records plus `ORDER BY published_at DESC
 LIMIT 10 OFFSET n`, on page 1 and on the same deep page. Goal: `/api/records` p95 <= 50 ms.
 Env: BENCH_RECORDS (default 1,000,000), BENCH_SAMPLES (requests per row, default 200), BENCH_DB_URL (an
-existing empty PostgreSQL database instead of a private server).
+existing empty PostgreSQL database instead of a private server), BENCH_ROWS (comma-separated parts of row names:
+only those rows are timed, e.g. `mostcited`; default all).
 """
 
 from __future__ import annotations
@@ -36,13 +41,25 @@ from benchmarks.search_latency import metadata
 
 N = int(os.environ.get("BENCH_RECORDS", "1000000"))
 SAMPLES = int(os.environ.get("BENCH_SAMPLES", "200"))
+CITING = float(os.environ.get("BENCH_CITING", "0.2"))
+ROWS = [part for part in os.environ.get("BENCH_ROWS", "").split(",") if part]
 RECID0, CONCEPT0 = 1_000_000, 4_000_000
 PAGE = 10
 
 
+def cited_recids(i: int, rng: random.Random) -> list[int]:
+    """The earlier records generated record ``i`` cites (none for most): skewed to the oldest, so a few records
+    are cited by thousands and most by none or a few, as with papers."""
+    if i == 0 or rng.random() >= CITING:
+        return []
+    return sorted({RECID0 + int(i * rng.random() ** 3) for _ in range(rng.randint(1, 3))})
+
+
 def copy_records(svc: Any, n: int) -> None:
-    """COPY ``n`` generated published records (one version each) and their concepts into an empty catalogue."""
+    """COPY ``n`` generated published records (one version each) and their concepts into an empty catalogue,
+    with the relations and external citations the `mostcited` rows count (see the module's docstring)."""
     rng = random.Random(7)
+    cites = random.Random(11)  # its own generator: the records' other fields stay those of earlier runs
     now = datetime.now(UTC)
     raw = svc.db.engine.raw_connection()
     try:
@@ -57,6 +74,9 @@ def copy_records(svc: Any, n: int) -> None:
         ) as copy:
             for i in range(n):
                 m = metadata(i, rng)
+                cited = cited_recids(i, cites)
+                if cited:
+                    m["relations"] = [{"type": "cites", "recid": str(r)} for r in cited]
                 recid = RECID0 + i
                 copy.write_row(
                     (
@@ -77,6 +97,14 @@ def copy_records(svc: Any, n: int) -> None:
                         now,
                     )
                 )
+        with cur.copy(
+            "COPY record_citations (concept_recid, relation, scheme, identifier, title, source, created_at) FROM STDIN"
+        ) as copy:
+            for i in range(0, n, 100):  # 1% of the concepts
+                for k in range(cites.randint(1, 3)):
+                    copy.write_row(
+                        (CONCEPT0 + i, "isCitedBy", "arxiv", f"2101.{i % 100000:05d}v{k + 1}", None, "bench", now)
+                    )
         raw.commit()
     finally:
         raw.close()
@@ -165,28 +193,30 @@ def run(url: str) -> None:
             for k in range(20):  # warm both workers' caches of the words and pages measured below
                 http.get(f"{base}/api/records?q={words[k % len(words)]}", timeout=120)
                 http.get(f"{base}/record/{recids[k]}", timeout=120)
-            rows += [
-                ("/healthz (HTTP floor)", timed(http, lambda k: f"{base}/healthz", SAMPLES)),
-                ("/api/records (newest first)", timed(http, lambda k: f"{base}/api/records?size={PAGE}", SAMPLES)),
-                (
-                    "/api/records?q=<word>",
-                    timed(http, lambda k: f"{base}/api/records?q={words[k % len(words)]}", SAMPLES),
-                ),
+            planned: list[tuple[str, Any]] = [
+                ("/healthz (HTTP floor)", lambda k: f"{base}/healthz"),
+                ("/api/records (newest first)", lambda k: f"{base}/api/records?size={PAGE}"),
+                ("/api/records?q=<word>", lambda k: f"{base}/api/records?q={words[k % len(words)]}"),
                 (
                     "/api/records?experiment=CMS&type=Dataset",
-                    timed(http, lambda k: f"{base}/api/records?experiment=CMS&type=Dataset&size={PAGE}", SAMPLES),
+                    lambda k: f"{base}/api/records?experiment=CMS&type=Dataset&size={PAGE}",
                 ),
-                ("/api/records page 1", timed(http, lambda k: f"{base}/api/records?page=1&size={PAGE}", SAMPLES)),
-                (
-                    f"/api/records page {deep:,}",
-                    timed(http, lambda k: f"{base}/api/records?page={deep}&size={PAGE}", SAMPLES),
-                ),
-                ("/api/records cursor near the end", timed(http, lambda k: cursor_url, SAMPLES)),
-                ("/record/<id>", timed(http, lambda k: f"{base}/record/{recids[k]}", SAMPLES)),
+                ("/api/records page 1", lambda k: f"{base}/api/records?page=1&size={PAGE}"),
+                (f"/api/records page {deep:,}", lambda k: f"{base}/api/records?page={deep}&size={PAGE}"),
+                ("/api/records cursor near the end", lambda k: cursor_url),
+                ("/api/records?sort=mostcited", lambda k: f"{base}/api/records?sort=mostcited&size={PAGE}"),
+                ("/search?sort=mostcited (page)", lambda k: f"{base}/search?sort=mostcited"),
+                ("/record/<id>", lambda k: f"{base}/record/{recids[k]}"),
                 # The same pages again, in either worker: the citations formatted above are read back, not formatted.
-                ("/record/<id> again (citations stored)", timed(http, lambda k: f"{base}/record/{recids[k]}", SAMPLES)),
-                ("/api/records/<id>", timed(http, lambda k: f"{base}/api/records/{recids[k]}", SAMPLES)),
+                ("/record/<id> again (citations stored)", lambda k: f"{base}/record/{recids[k]}"),
+                ("/api/records/<id>", lambda k: f"{base}/api/records/{recids[k]}"),
             ]
+            for name, urls in planned:
+                if ROWS and not any(part in name for part in ROWS):
+                    continue
+                if "mostcited" in name:  # the first in a worker counts every concept's citations: shown apart
+                    print(f"  {name}: first request {timed(http, urls, 1)[0] * 1000:.0f} ms", flush=True)
+                rows.append((name, timed(http, urls, SAMPLES)))
         finally:
             stop(web)
         naive_first = naive_sql(url, 0)
@@ -208,6 +238,10 @@ def run(url: str) -> None:
     ):
         result[name] = stats_ms(samples)
         print(f"{name:<44}" + "".join(f"{v:>9.1f}" for v in result[name]))
+    if not all(
+        name in result for name in ("/api/records (newest first)", "/api/records page 1", f"/api/records page {deep:,}")
+    ):
+        return
     p95 = result["/api/records (newest first)"][1]
     ours_first, ours_deep = result["/api/records page 1"][0], result[f"/api/records page {deep:,}"][0]
     naive_1 = result["naive SQL: count + page 1 (comparator)"][0]

@@ -130,7 +130,10 @@ class BrowseService:
         """Run ``request``; its hits as record versions. Raises Invalid for a query that does not parse."""
         result = self.searching.search(request)
         hits = self.catalog.get_hits(result.recids)  # one batched read, not one `get` per hit
-        cited = self.citations.counts([h.concept_recid for h in hits]) if self.citations is not None else {}
+        if result.cited is not None:  # the counts the snapshot sorted by: the most cited are not counted again
+            cited = result.cited
+        else:
+            cited = self.citations.counts([h.concept_recid for h in hits]) if self.citations is not None else {}
         return SearchPage(result=result, hits=hits, cited=cited)
 
     def record_page(

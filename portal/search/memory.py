@@ -143,6 +143,8 @@ class Snapshot:
         self.years_by_value = {int(v): i for i, v in enumerate(self.facets["year"].values) if v.isdigit()}
         self.cache = _Cache(max(CACHE_MIN_BYTES, n * CACHE_BYTES_PER_DOC))
         self.summaries = Summaries()
+        # Per counted sort answered here (portal.search.results.SNAPSHOT_COUNTED_SORTS): each document's count.
+        self.counted = Summaries(size=4)
 
     def positions(self, ids: np.ndarray) -> np.ndarray:
         """Positions of the documents among ``ids``; ids not in this snapshot are dropped."""

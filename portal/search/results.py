@@ -10,6 +10,10 @@ from dataclasses import dataclass, field
 SORTS = ("bestmatch", "mostrecent", "title", "-title", "mostviewed", "mostdownloaded", "mostcited")
 #: the sorts by a count per concept, answered by SQL joining that count (kind of count by sort)
 COUNTED_SORTS = {"mostviewed": "view", "mostdownloaded": "download", "mostcited": "cite"}
+#: the counted sorts whose counts change only with the index (citations: a citation added or removed, a record
+#: relating to another, re-index the records they count for), so the snapshot holds them per index generation
+#: and answers these sorts itself; the usage counts move without the index and stay with SQL.
+SNAPSHOT_COUNTED_SORTS = frozenset({"mostcited"})
 
 
 @dataclass
@@ -50,3 +54,6 @@ class SearchResult:
     aggregations: dict[str, list[FacetBucket]]
     next_cursor: str | None
     sort: str
+    #: with a sort by counts the snapshot holds (`mostcited`): each hit's concept's count, the one it was ordered
+    #: by (absent: none), so a page need not count its hits again; None: not known here
+    cited: dict[int, int] | None = field(default=None, compare=False)

@@ -4,6 +4,7 @@ sorts use. Answers are the same as those of the in-memory snapshot (:mod:`portal
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
+from decimal import Decimal
 from typing import Any
 
 import sqlalchemy as sa
@@ -230,4 +231,8 @@ def _fits(column: sa.ColumnElement[Any], value: Any) -> bool:
 
 
 def _plain(value: Any) -> Any:
+    # PostgreSQL's sum of counts (the `mostcited` key) is a numeric: a Decimal, which JSON cannot hold (every
+    # page of that sort with a next page failed there with a 500); it is an integer.
+    if isinstance(value, Decimal):
+        return int(value) if value == value.to_integral_value() else float(value)
     return float(value) if isinstance(value, float) else value
