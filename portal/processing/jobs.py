@@ -389,8 +389,9 @@ class JobService:
 
     def cancel(self, job_id: int, actor: Principal) -> Job:
         """Cancel a job for ``actor`` (its owner or an admin: :func:`policy.require_cancel_job`): a queued one at
-        once; a running one stops after its current chunk (the job comes back still running, and is cancelled
-        shortly). Conflict for a finished job."""
+        once; a running one stops at the first chunk boundary after its worker hears of it, at the worker's next
+        heartbeat (at most a second later; the job comes back still running, and a job that ends before then stays
+        done). Conflict for a finished job."""
         job = self.get(job_id)
         policy.require_cancel_job(actor, job.owner_id)
         if job.state in FINAL_STATES:

@@ -119,7 +119,8 @@ def api_list() -> Any:
 
 @bp.post("/api/analyses/<int:job_id>/cancel")
 def api_cancel(job_id: int) -> Any:
-    """Cancel a queued job at once (200) or a running one after its current chunk (202, still running)."""
+    """Cancel a queued job at once (200) or a running one at the first chunk boundary after its worker hears of it
+    (202, still running; a job that ends first stays done)."""
     jobs = _jobs()
     who = principal()
     policy.require_scope(who, "analyses:run")  # anonymous callers learn to sign in before whether the job exists

@@ -316,8 +316,9 @@ PATHS: dict[str, Any] = {
     },
     "/api/analyses/{job_id}/cancel": {
         "post": {
-            "summary": "Cancel a job: a queued one at once (200), a running one after its current chunk (202, "
-            "still running); the job's owner or an admin",
+            "summary": "Cancel a job: a queued one at once (200); a running one at the first chunk boundary after its "
+            "worker hears of it at its next heartbeat, within about a second (202, still running; a job that ends "
+            "first stays done); the job's owner or an admin",
             "parameters": [JOB_ID],
             "security": [{"token": ["analyses:run"]}],
             "responses": {
