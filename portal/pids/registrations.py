@@ -45,6 +45,8 @@ log = logging.getLogger(__name__)
 #: the first retry waits this long, each later one twice as long as the one before, up to BACKOFF_MAX
 BACKOFF_BASE = timedelta(minutes=1)
 BACKOFF_MAX = timedelta(hours=6)
+#: how many times one job sends a DOI whose record keeps changing while it is sent, before leaving it to a retry round
+SENDS_WHILE_CHANGING = 3
 _SESSION_KEY = "portal.pids.to_send"
 _OWNER_KEY = "portal.pids.owner"
 
@@ -255,9 +257,29 @@ class Registrations:
         self.queue.enqueue(RETRY_KIND, {}, ref=RETRY_KIND, max_attempts=3, run_after=when)
 
     def _send_one(self, doi: str) -> str | None:
+        """Send ``doi``'s current metadata; sent again while its record changed during the sending.
+
+        Two jobs may send one DOI at once (a worker runs several, and a fix can follow a publication within
+        seconds). The registry keeps whichever request reaches it last, which may be the one whose metadata is older:
+        the job that sent it then finds the row changed and sends again, so the last request to land carries the
+        newest metadata. (Only leaving the row pending would lose the fix: the other job has marked it registered,
+        and a retry round skips registered rows.)"""
+        for sending in range(SENDS_WHILE_CHANGING):
+            # sent again even when the other job has marked it registered meanwhile: the registry may hold ours
+            outcome = self._send_current(doi, again=sending > 0)
+            if outcome != "changed":
+                return outcome
+        # still changing after as many sends: a retry round sends it once the changes have settled
+        with self.db.transaction() as s:
+            row = s.get(PIDRegistration, doi, with_for_update=True)
+            if row is not None:
+                row.state, row.next_attempt_at = "pending", self.clock()
+        return "pending"
+
+    def _send_current(self, doi: str, *, again: bool = False) -> str | None:
         with self.db.reader() as s:
             row = s.get(PIDRegistration, doi)
-            if row is None or row.state == "registered":
+            if row is None or (row.state == "registered" and not again):
                 return None
             kind, recid, changed_at = row.kind, row.recid, row.changed_at
         error: PortalError | None = None
@@ -279,8 +301,10 @@ class Registrations:
         moment = self.clock()
         with self.db.transaction() as s:
             row = s.get(PIDRegistration, doi, with_for_update=True)
-            if row is None or row.changed_at != changed_at:
-                return "pending"  # the record changed while this was sent: the newer metadata is sent next
+            if row is None:
+                return "pending"
+            if row.changed_at != changed_at:
+                return "changed"  # the record changed while this was sent: what reached the registry may be old
             if error is None:
                 row.state, row.registered_at, row.url = "registered", moment, url
                 row.last_error = row.error_field = None
