@@ -156,8 +156,10 @@ def test_metadata_sent_while_the_record_changes_again_is_overtaken_by_the_newest
             held.set()  # the job sending fix 1 is held here, its metadata read, while fix 2 is made and sent
             svc.catalog.edit_metadata(7, edited("Dataset 7, fix 2"))
             wait_for(
-                lambda: datacite.dois[view.concept_doi]["titles"][0]["title"] == "Dataset 7, fix 2"
-                and svc.queue.find(f"pids.register:{view.doi}").state == "succeeded",
+                lambda: (
+                    datacite.dois[view.concept_doi]["titles"][0]["title"] == "Dataset 7, fix 2"
+                    and svc.queue.find(f"pids.register:{view.doi}").state == "succeeded"
+                ),
                 message="fix 2 sent by the other job",
             )
         forward(doi, url, metadata)
