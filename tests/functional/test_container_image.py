@@ -20,7 +20,6 @@ from pathlib import Path
 
 import pytest
 
-from portal.environments.engine import Podman
 from tests.support.images import build_network, show_cgroups
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -54,21 +53,32 @@ def run(cmd: list[str], **kwargs: object) -> subprocess.CompletedProcess[str]:
 
 
 @pytest.fixture(scope="module")
-def podman() -> Iterator[Podman]:
-    """A podman store of its own, run as the portal runs podman (runc, no default ulimits: `Podman`)."""
+def podman() -> Iterator[list[str]]:
+    """podman with private storage, runc and no default ulimits (rootful runc cannot raise them here)."""
     # not under pytest's tmp_path: podman refuses a runroot longer than 50 characters, which xdist's
     # /tmp/pytest-of-root/pytest-N/popen-gwN/... exceeds
-    store = Podman(Path(tempfile.mkdtemp(prefix="portal-image-")))
-    yield store
-    store.run("system", "reset", "-f", check=False)
-    shutil.rmtree(store.root_dir, ignore_errors=True)
+    where = Path(tempfile.mkdtemp(prefix="portal-image-"))
+    conf = where / "containers.conf"
+    conf.write_text("[containers]\ndefault_ulimits = []\n")
+    os.environ["CONTAINERS_CONF"] = str(conf)
+    yield [
+        "podman",
+        "--root",
+        str(where / "root"),
+        "--runroot",
+        str(where / "run"),
+        "--runtime",
+        shutil.which("runc") or "runc",
+    ]
+    subprocess.run(
+        ["podman", "--root", str(where / "root"), "--runroot", str(where / "run"), "system", "reset", "-f"],
+        capture_output=True,
+    )
+    shutil.rmtree(where, ignore_errors=True)
+    os.environ.pop("CONTAINERS_CONF", None)
 
 
-def in_podman(podman: Podman, *args: str) -> subprocess.CompletedProcess[str]:
-    return run([*podman.argv, *args], env=podman.env)
-
-
-def test_the_image_builds_from_a_debian_base_and_runs_the_portal(podman: Podman, tmp_path: Path) -> None:
+def test_the_image_builds_from_a_debian_base_and_runs_the_portal(podman: list[str], tmp_path: Path) -> None:
     # the tests run in a loopback-only namespace (tests/run-isolated): Debian's mirror and PyPI are reached from the
     # machine's one, as the podman builder does (tests/support/images.py); the image then runs with no network
     network = build_network()
@@ -78,19 +88,17 @@ def test_the_image_builds_from_a_debian_base_and_runs_the_portal(podman: Podman,
     if network.startswith("ns:"):
         debootstrap = ["nsenter", f"--net={network[3:]}", *debootstrap]
     run(debootstrap)
-    in_podman(podman, "import", str(rootfs), "localhost/portal-base:bookworm")
-    build = ["build", "--network", network, "--build-arg", "BASE=localhost/portal-base:bookworm"]
+    run([*podman, "import", str(rootfs), "localhost/portal-base:bookworm"])
+    build = [*podman, "build", "--network", network, "--build-arg", "BASE=localhost/portal-base:bookworm"]
     if CA_BUNDLE.exists():  # pip in the build trusts what the host trusts
         build += ["--volume", f"{CA_BUNDLE}:{CA_BUNDLE}:ro"]
-    in_podman(podman, *build, "-t", "localhost/portal:test", "-f", str(ROOT / "Containerfile"), str(ROOT))
-    version = in_podman(podman, "run", "--rm", "--network", "none", "localhost/portal:test", "--version")
+    run([*build, "-t", "localhost/portal:test", "-f", str(ROOT / "Containerfile"), str(ROOT)])
+    version = run([*podman, "run", "--rm", "--network", "none", "localhost/portal:test", "--version"])
     assert version.stdout.strip().endswith(importlib.metadata.version("portal"))
     # the XRootD StatefulSet runs the same image
-    xrootd = in_podman(
-        podman, "run", "--rm", "--network", "none", "--entrypoint", "xrootd", "localhost/portal:test", "-v"
-    )
+    xrootd = run([*podman, "run", "--rm", "--network", "none", "--entrypoint", "xrootd", "localhost/portal:test", "-v"])
     assert "v5" in (xrootd.stdout + xrootd.stderr)
     # CITATION.cff of git releases is read with cffconvert, installed --no-deps (its jsonschema<4 pin is wrong)
-    python = ["run", "--rm", "--network", "none", "--entrypoint", "/opt/portal/bin/python"]
-    converted = in_podman(podman, *python, "localhost/portal:test", "-c", CFF_CHECK)
+    python = [*podman, "run", "--rm", "--network", "none", "--entrypoint", "/opt/portal/bin/python"]
+    converted = run([*python, "localhost/portal:test", "-c", CFF_CHECK])
     assert converted.stdout.strip() == "Dimuon fitter"
