@@ -25,7 +25,7 @@ from sqlalchemy import insert
 
 from benchmarks._http import stats_ms
 from benchmarks.catalog_million_records import CONCEPT0, RECID0, cited_recids, copy_records
-from benchmarks.search_latency import metadata, record_row
+from benchmarks.search_latency import metadata
 
 N = int(os.environ.get("BENCH_RECORDS", "100000"))
 DB = os.environ.get("BENCH_DB", "sqlite")
@@ -46,7 +46,25 @@ def insert_records(svc: Any, n: int) -> None:
             cited = cited_recids(i, cites)
             if cited:
                 m["relations"] = [{"type": "cites", "recid": str(r)} for r in cited]
-            records.append(record_row(m, RECID0 + i, CONCEPT0 + i, now))
+            records.append(
+                {
+                    "recid": RECID0 + i,
+                    "concept_recid": CONCEPT0 + i,
+                    "version_index": 1,
+                    "status": "published",
+                    "doi": f"10.5072/b.{RECID0 + i}",
+                    "title": m["title"],
+                    "type_primary": m["type"]["primary"],
+                    "data": m,
+                    "content_hash": "b",
+                    "files_hash": "b",
+                    "revision": 1,
+                    "source": "bench",
+                    "created_at": now,
+                    "updated_at": now,
+                    "published_at": now,
+                }
+            )
         with svc.db.transaction() as s:
             s.execute(insert(Concept), [{"recid": r["concept_recid"], "doi": None, "created_at": now} for r in records])
             s.execute(insert(Record), records)

@@ -70,27 +70,6 @@ TYPES = (
 )
 
 
-def record_row(m: dict, recid: int, concept_recid: int, moment: datetime) -> dict:
-    """The `records` row of a published first version holding metadata ``m``, for a bulk INSERT."""
-    return {
-        "recid": recid,
-        "concept_recid": concept_recid,
-        "version_index": 1,
-        "status": "published",
-        "doi": f"10.5072/b.{recid}",
-        "title": m["title"],
-        "type_primary": m["type"]["primary"],
-        "data": m,
-        "content_hash": "b",
-        "files_hash": "b",
-        "revision": 1,
-        "source": "bench",
-        "created_at": moment,
-        "updated_at": moment,
-        "published_at": moment,
-    }
-
-
 def metadata(i: int, rng: random.Random) -> dict:
     primary, sub = TYPES[i % len(TYPES)]
     words = rng.sample(WORDS, 4)
@@ -124,7 +103,26 @@ def build(url: str | None, tmp: Path) -> object:
             )
             s.execute(
                 insert(Record),
-                [record_row(m, int(m["recid"]), 3_000_000 + int(m["recid"]), NOW) for m in mds],
+                [
+                    {
+                        "recid": int(m["recid"]),
+                        "concept_recid": 3_000_000 + int(m["recid"]),
+                        "version_index": 1,
+                        "status": "published",
+                        "doi": f"10.5072/b.{m['recid']}",
+                        "title": m["title"],
+                        "type_primary": m["type"]["primary"],
+                        "data": m,
+                        "content_hash": "b",
+                        "files_hash": "b",
+                        "revision": 1,
+                        "source": "bench",
+                        "created_at": NOW,
+                        "updated_at": NOW,
+                        "published_at": NOW,
+                    }
+                    for m in mds
+                ],
             )
     t1 = time.perf_counter()
     indexed = svc.search.reindex()
